@@ -1,0 +1,11 @@
+/* The back-ends the simulator serves; one file each. */
+#ifndef ONESTOP_SIM_BACKENDS_H
+#define ONESTOP_SIM_BACKENDS_H
+
+#include "sim/backend.h"
+
+extern const sim_backend parking_backend;   /* sim/parking.c: permits, JSON REST */
+extern const sim_backend gazetteer_backend; /* sim/gazetteer.c: addresses by postcode */
+extern const sim_backend bulky_backend;     /* sim/bulky.c: Open311 bulky waste + slots */
+
+#endif

@@ -1,0 +1,166 @@
+/*
+ * The request pipeline shared by all back-ends (see pipeline.h for the steps).
+ *
+ * Everything but the slow-fault wait runs under the state lock, which makes the
+ * idempotency check, the back-end's action and the recording one atomic step: two
+ * concurrent attempts with the same Idempotency-Key act once. The wait happens before
+ * the lock is taken so a slow back-end never holds up the others.
+ */
+#include "sim/pipeline.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/rand.h>
+
+static pthread_mutex_t sleep_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t sleep_cond = PTHREAD_COND_INITIALIZER;
+static bool shutting_down;
+
+#define MS_PER_S  1000
+#define NS_PER_MS 1000000L
+#define NS_PER_S  1000000000L
+
+void pipeline_sleep_ms(unsigned ms)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += ms / MS_PER_S;
+    until.tv_nsec += (long)(ms % MS_PER_S) * NS_PER_MS;
+    if (until.tv_nsec >= NS_PER_S) {
+        until.tv_sec++;
+        until.tv_nsec -= NS_PER_S;
+    }
+    pthread_mutex_lock(&sleep_lock);
+    while (!shutting_down) {
+        if (pthread_cond_timedwait(&sleep_cond, &sleep_lock, &until) == ETIMEDOUT)
+            break;
+    }
+    pthread_mutex_unlock(&sleep_lock);
+}
+
+void pipeline_shutdown(void)
+{
+    pthread_mutex_lock(&sleep_lock);
+    shutting_down = true;
+    pthread_cond_broadcast(&sleep_cond);
+    pthread_mutex_unlock(&sleep_lock);
+}
+
+/* A uniform draw in [0,1). */
+static double random_draw(void)
+{
+    uint32_t v = 0;
+    if (RAND_bytes((unsigned char *)&v, sizeof v) != 1)
+        v = (uint32_t)rand();
+    return (double)v / 4294967296.0;
+}
+
+static void set_reply_text(sim_reply *reply, unsigned status, const char *body)
+{
+    free(reply->body);
+    reply->status = status;
+    reply->body = body ? strdup(body) : NULL;
+}
+
+/* Step 2. True when the request may go on. */
+static bool apply_fault(sim_slot *slot, sim_reply *reply)
+{
+    sim_state_lock();
+    slot->record.attempts++;
+    fault_config cfg = slot->faults;
+    sim_state_unlock();
+
+    switch (faults_decide(&cfg, random_draw())) {
+    case FAULT_ACT_NONE:
+        return true;
+    case FAULT_ACT_DELAY:
+        pipeline_sleep_ms(cfg.delay_ms);
+        return true;
+    case FAULT_ACT_UNAVAILABLE:
+        sim_reply_error(reply, 503, "unavailable", "the back-end is down (simulated)");
+        reply->retry_after_s = cfg.retry_after_s;
+        return false;
+    case FAULT_ACT_ERROR:
+        sim_reply_error(reply, 500, "internal_error", "the back-end failed (simulated)");
+        return false;
+    case FAULT_ACT_REJECT:
+        sim_reply_error(reply, 422, "rejected", FAULTS_REJECT_MESSAGE);
+        return false;
+    }
+    return true;
+}
+
+/* Step 3, lock held. True when the request may go on; *signature_ok says whether a
+ * signature was verified. */
+static bool check_signature(sim_slot *slot, const pipeline_request *in, bool *signature_ok,
+                            sim_reply *reply)
+{
+    *signature_ok = false;
+    if (!slot->key)
+        return true;
+    time_t now = time(NULL);
+    signature_result r =
+        signature_verify(slot->key, slot->key_len, in->timestamp, in->signature,
+                         in->req.idempotency_key, in->req.body, in->req.body_len, now);
+    if (r == SIGNATURE_OK &&
+        replay_cache_seen(&slot->replay, in->signature, strtoll(in->timestamp, NULL, 10), now))
+        r = SIGNATURE_REPLAY;
+    if (r != SIGNATURE_OK) {
+        sim_reply_error(reply, 401, "bad_signature", signature_result_name(r));
+        return false;
+    }
+    *signature_ok = true;
+    return true;
+}
+
+void pipeline_handle(sim_slot *slot, const pipeline_request *in, sim_reply *reply)
+{
+    bool signature_ok = false;
+    bool is_read = strcmp(in->req.method, "GET") == 0 || strcmp(in->req.method, "HEAD") == 0;
+    const char *key = in->req.idempotency_key;
+    unsigned status = 0;
+    const char *first = NULL;
+
+    if (!apply_fault(slot, reply))
+        return;
+
+    sim_state_lock();
+    if (!check_signature(slot, in, &signature_ok, reply))
+        goto out;
+    if (!is_read && (!key || !*key)) {
+        sim_reply_error(reply, 400, "missing_idempotency_key",
+                        "Idempotency-Key header is required");
+        goto out;
+    }
+    if (!is_read && record_find(&slot->record, key, &status, &first)) {
+        set_reply_text(reply, status, *first ? first : NULL);
+        goto out;
+    }
+    slot->backend->handle(&in->req, reply);
+    if (reply->status >= 200 && reply->status < 300) {
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        record_entry e = {
+            .method = in->req.method,
+            .path = in->path,
+            .query = is_read ? in->query_log : NULL,
+            .idempotency_key = is_read ? NULL : key,
+            .body = in->req.body,
+            .body_len = in->req.body_len,
+            .received_at = now,
+            .signature_ok = signature_ok,
+            .reference = reply->reference,
+            .status = reply->status,
+            .response = reply->body,
+        };
+        if (!record_add(&slot->record, &e))
+            sim_reply_error(reply, 500, "out_of_memory", "could not record the request");
+    }
+out:
+    sim_state_unlock();
+}
