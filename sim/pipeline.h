@@ -4,7 +4,7 @@
  *   1. count the attempt;
  *   2. apply the back-end's fault (503 / 500 / 422 without acting, or a delay);
  *   3. check the signature: required when the back-end has a key (401 otherwise),
- *      then refuse a replayed signature (401);
+ *      then refuse a replayed signature on a write (401);
  *   4. a POST needs an Idempotency-Key (400); one already accepted gets its first
  *      answer again and is not recorded again;
  *   5. hand it to the back-end; a 2xx answer is recorded in the received log.
