@@ -1,0 +1,84 @@
+/* Unit tests of sim/faults.c: parsing and per-request decisions. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "sim/faults.h"
+
+static fault_config parse_ok(const char *text)
+{
+    fault_config c;
+    const char *error = NULL;
+    json_t *j = json_loads(text, 0, NULL);
+    assert_non_null(j);
+    if (!faults_parse(j, &c, &error))
+        fail_msg("%s: %s", text, error);
+    json_decref(j);
+    return c;
+}
+
+static void test_parse(void **state)
+{
+    fault_config c = parse_ok("{\"mode\":\"slow\"}");
+    assert_int_equal(c.mode, FAULT_SLOW);
+    assert_int_equal(c.delay_ms, FAULTS_DEFAULT_DELAY_MS);
+    c = parse_ok("{\"mode\":\"slow\",\"delay_ms\":250}");
+    assert_int_equal(c.delay_ms, 250);
+    c = parse_ok("{\"mode\":\"down\",\"retry_after_s\":30}");
+    assert_int_equal(c.mode, FAULT_DOWN);
+    assert_int_equal(c.retry_after_s, 30);
+    c = parse_ok("{\"mode\":\"flaky\",\"rate\":0.25}");
+    assert_true(c.rate > 0.249 && c.rate < 0.251);
+    c = parse_ok("{\"mode\":\"flaky\",\"rate\":1}");
+    assert_true(c.rate == 1.0);
+
+    static const char *bad[] = {"{}",
+                                "{\"mode\":\"sideways\"}",
+                                "{\"mode\":3}",
+                                "{\"mode\":\"flaky\",\"rate\":1.5}",
+                                "{\"mode\":\"flaky\",\"rate\":\"x\"}",
+                                "{\"mode\":\"slow\",\"delay_ms\":-1}",
+                                "{\"mode\":\"slow\",\"delay_ms\":999999}",
+                                "{\"mode\":\"down\",\"retry_after_s\":1.5}"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        fault_config out;
+        const char *error = NULL;
+        json_t *j = json_loads(bad[i], 0, NULL);
+        if (faults_parse(j, &out, &error))
+            fail_msg("%s was accepted", bad[i]);
+        assert_non_null(error);
+        json_decref(j);
+    }
+}
+
+static void test_decide(void **state)
+{
+    fault_config c = faults_none();
+    assert_int_equal(faults_decide(&c, 0.0), FAULT_ACT_NONE);
+    c.mode = FAULT_DOWN;
+    assert_int_equal(faults_decide(&c, 0.9), FAULT_ACT_UNAVAILABLE);
+    c.mode = FAULT_ERROR;
+    assert_int_equal(faults_decide(&c, 0.9), FAULT_ACT_ERROR);
+    c.mode = FAULT_REJECT;
+    assert_int_equal(faults_decide(&c, 0.9), FAULT_ACT_REJECT);
+    c.mode = FAULT_SLOW;
+    assert_int_equal(faults_decide(&c, 0.9), FAULT_ACT_DELAY);
+    c.mode = FAULT_FLAKY;
+    c.rate = 0.3;
+    assert_int_equal(faults_decide(&c, 0.29), FAULT_ACT_ERROR);
+    assert_int_equal(faults_decide(&c, 0.3), FAULT_ACT_NONE);
+    c.rate = 0.0;
+    assert_int_equal(faults_decide(&c, 0.0), FAULT_ACT_NONE);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_parse),
+        cmocka_unit_test(test_decide),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
