@@ -1,0 +1,29 @@
+/* app: everything a request handler may use, built once by main and shared read-only. */
+#ifndef ONESTOP_APP_H
+#define ONESTOP_APP_H
+
+#include <stdatomic.h>
+#include <time.h>
+
+struct config;
+struct store;
+struct metrics;
+struct signin_limiter;
+struct forwarder;
+struct lookup;
+struct spooler;
+struct rate_limiter;
+
+struct app {
+    struct config *cfg;
+    struct store *store;
+    struct metrics *metrics;
+    struct signin_limiter *signin_limiter;
+    struct rate_limiter *status_limiter;
+    struct forwarder *forwarder;
+    struct lookup *lookup;
+    struct spooler *spooler;
+    time_t started_at;
+};
+
+#endif

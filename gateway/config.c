@@ -1,0 +1,652 @@
+/* config: the tables below are the whole of onestop.json — keys, types, defaults, limits.
+ *
+ * DESIGN: a key_spec describes one key: where its value lands in the struct (offset), its
+ * type, default and bounds. Objects nest (K_OBJECT) and arrays of objects (K_ARRAY) land in a
+ * malloc'd array. config_parse_object walks a JSON object against a table: unknown keys,
+ * wrong types, out-of-range numbers and missing required keys each add one problem. Checks
+ * that span keys (a counter naming a printer that does not exist) run afterwards. */
+#include "gateway/config.h"
+
+#include "services/service.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define CONFIG_SECRET_MAX 4096
+#define CONFIG_SECRET_MIN 16
+#define CONFIG_PATH_MAX 4096
+
+enum key_type { K_STRING, K_INT, K_PATH, K_SECRET, K_INT_LIST, K_STRING_LIST, K_OBJECT, K_ARRAY };
+
+struct array_spec;
+
+struct key_spec {
+    const char *name;
+    enum key_type type;
+    size_t offset;
+    bool required;
+    const char *def_str;
+    long def_int, min, max;
+    const struct key_spec *children;  /* K_OBJECT */
+    const struct array_spec *array;   /* K_ARRAY */
+    const char *allowed;              /* K_STRING: "|a|b|" */
+};
+
+struct array_spec {
+    const struct key_spec *keys;
+    size_t elem_size;
+    size_t len_offset;
+};
+
+#define KEY(n, t, off) .name = (n), .type = (t), .offset = (off)
+#define CFG(field) offsetof(struct config, field)
+#define BE(field) offsetof(struct backend_config, field)
+#define PR(field) offsetof(struct printer_config_entry, field)
+#define CO(field) offsetof(struct counter_config, field)
+
+static const struct key_spec council_keys[] = {
+    {KEY("name", K_STRING, CFG(council_name)), .def_str = "Stockport Council"},
+    {KEY("public_base_url", K_STRING, CFG(public_base_url)), .def_str = "http://127.0.0.1:8080"},
+    {0}};
+
+static const struct key_spec http_keys[] = {
+    {KEY("threads", K_INT, CFG(http.threads)), .def_int = 8, .min = 1, .max = 256},
+    {KEY("connection_timeout_s", K_INT, CFG(http.connection_timeout_s)), .def_int = 30, .min = 1, .max = 3600},
+    {KEY("per_ip_connection_limit", K_INT, CFG(http.per_ip_connection_limit)), .def_int = 128, .min = 1, .max = 65535},
+    {KEY("connection_limit", K_INT, CFG(http.connection_limit)), .def_int = 1000, .min = 4, .max = 65535},
+    {KEY("connection_memory_limit", K_INT, CFG(http.connection_memory_limit)), .def_int = 65536, .min = 8192, .max = 16777216},
+    {KEY("body_limit", K_INT, CFG(http.body_limit)), .def_int = 1048576, .min = 1024, .max = 268435456},
+    {0}};
+
+static const struct key_spec auth_keys[] = {
+    {KEY("session_ttl_s", K_INT, CFG(auth.session_ttl_s)), .def_int = 43200, .min = 60, .max = 604800},
+    {KEY("idle_timeout_s", K_INT, CFG(auth.idle_timeout_s)), .def_int = 900, .min = 30, .max = 86400},
+    {KEY("pbkdf2_iterations", K_INT, CFG(auth.pbkdf2_iterations)), .def_int = 600000, .min = 600000, .max = 10000000},
+    {KEY("max_failures_per_user", K_INT, CFG(auth.max_failures_per_user)), .def_int = 5, .min = 1, .max = 1000},
+    {KEY("max_failures_per_address", K_INT, CFG(auth.max_failures_per_address)), .def_int = 20, .min = 1, .max = 100000},
+    {KEY("failure_window_s", K_INT, CFG(auth.failure_window_s)), .def_int = 900, .min = 1, .max = 86400},
+    {KEY("lockout_s", K_INT, CFG(auth.lockout_s)), .def_int = 30, .min = 1, .max = 86400},
+    {KEY("lockout_max_s", K_INT, CFG(auth.lockout_max_s)), .def_int = 900, .min = 1, .max = 86400},
+    {0}};
+
+static const struct key_spec store_keys[] = {
+    {KEY("busy_timeout_ms", K_INT, CFG(store.busy_timeout_ms)), .def_int = 5000, .min = 0, .max = 600000},
+    {KEY("group_commit_max", K_INT, CFG(store.group_commit_max)), .def_int = 256, .min = 1, .max = 100000},
+    {KEY("read_connections", K_INT, CFG(store.read_connections)), .def_int = 8, .min = 1, .max = 256},
+    {0}};
+
+static const struct key_spec status_page_keys[] = {
+    {KEY("rate_per_minute", K_INT, CFG(status_page.rate_per_minute)), .def_int = 60, .min = 1, .max = 100000},
+    {0}};
+
+static const struct key_spec keys_keys[] = {
+    {KEY("status_token_file", K_SECRET, CFG(status_key)), .required = true},
+    {0}};
+
+static const struct key_spec services_keys[] = {
+    {KEY("dir", K_PATH, CFG(services_dir)), .def_str = "services"},
+    {KEY("enabled", K_STRING_LIST, CFG(services_enabled)), .required = true},
+    {0}};
+
+static const struct key_spec backend_keys[] = {
+    {KEY("name", K_STRING, BE(name)), .required = true},
+    {KEY("connector", K_STRING, BE(connector)), .required = true, .allowed = "|json-rest|open311|"},
+    {KEY("url", K_STRING, BE(url)), .required = true},
+    {KEY("signing_key_file", K_SECRET, BE(signing_key)), .required = true},
+    {KEY("api_key_file", K_SECRET, BE(api_key))},
+    {KEY("client_cert_file", K_PATH, BE(client_cert))},
+    {KEY("client_key_file", K_PATH, BE(client_key))},
+    {KEY("ca_file", K_PATH, BE(ca_file))},
+    {KEY("timeout_ms", K_INT, BE(timeout_ms)), .def_int = 10000, .min = 100, .max = 600000},
+    {KEY("connect_timeout_ms", K_INT, BE(connect_timeout_ms)), .def_int = 3000, .min = 50, .max = 60000},
+    {KEY("lookup_timeout_ms", K_INT, BE(lookup_timeout_ms)), .def_int = 3000, .min = 50, .max = 60000},
+    {KEY("concurrency", K_INT, BE(concurrency)), .def_int = 4, .min = 1, .max = 256},
+    {KEY("retry_schedule_s", K_INT_LIST, BE(retry_schedule_s)), .min = 0, .max = 86400},
+    {KEY("give_up_after_s", K_INT, BE(give_up_after_s)), .def_int = 86400, .min = 1, .max = 2592000},
+    {KEY("breaker_failures", K_INT, BE(breaker_failures)), .def_int = 5, .min = 1, .max = 10000},
+    {KEY("breaker_open_s", K_INT, BE(breaker_open_s)), .def_int = 30, .min = 1, .max = 86400},
+    {KEY("poll_interval_s", K_INT, BE(poll_interval_s)), .def_int = 60, .min = 1, .max = 86400},
+    {0}};
+
+static const struct key_spec printer_keys[] = {
+    {KEY("name", K_STRING, PR(name)), .required = true},
+    {KEY("uri", K_STRING, PR(uri))},
+    {KEY("queue", K_STRING, PR(queue))},
+    {KEY("server", K_STRING, PR(server))},
+    {KEY("format", K_STRING, PR(format)), .def_str = "pdf", .allowed = "|pdf|escpos|"},
+    {KEY("paper", K_STRING, PR(paper)), .def_str = "80mm", .allowed = "|80mm|a4|"},
+    {0}};
+
+static const struct key_spec counter_keys[] = {
+    {KEY("id", K_STRING, CO(id)), .required = true},
+    {KEY("site", K_STRING, CO(site)), .required = true},
+    {KEY("printer", K_STRING, CO(printer))},
+    {0}};
+
+static const struct array_spec backends_array = {
+    .keys = backend_keys, .elem_size = sizeof(struct backend_config), .len_offset = CFG(backends_len)};
+static const struct array_spec printers_array = {
+    .keys = printer_keys, .elem_size = sizeof(struct printer_config_entry),
+    .len_offset = CFG(printers_len)};
+static const struct array_spec counters_array = {
+    .keys = counter_keys, .elem_size = sizeof(struct counter_config), .len_offset = CFG(counters_len)};
+
+static const struct key_spec top_keys[] = {
+    {KEY("council", K_OBJECT, 0), .children = council_keys},
+    {KEY("listen", K_STRING, CFG(listen)), .def_str = "127.0.0.1:8080"},
+    {KEY("data_dir", K_PATH, CFG(data_dir)), .def_str = "var"},
+    {KEY("web_dir", K_PATH, CFG(web_dir)), .def_str = "../web"},
+    {KEY("http", K_OBJECT, 0), .children = http_keys},
+    {KEY("auth", K_OBJECT, 0), .children = auth_keys},
+    {KEY("store", K_OBJECT, 0), .children = store_keys},
+    {KEY("status_page", K_OBJECT, 0), .children = status_page_keys},
+    {KEY("keys", K_OBJECT, 0), .children = keys_keys, .required = true},
+    {KEY("services", K_OBJECT, 0), .children = services_keys, .required = true},
+    {KEY("backends", K_ARRAY, CFG(backends)), .array = &backends_array},
+    {KEY("printers", K_ARRAY, CFG(printers)), .array = &printers_array},
+    {KEY("counters", K_ARRAY, CFG(counters)), .array = &counters_array, .required = true},
+    {0}};
+
+/* Default retry schedule: quick at first, then hourly, for a day (give_up_after_s). */
+static const long default_retry_schedule[] = {1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600};
+
+struct parse_ctx {
+    const char *file; /* base name for messages */
+    const char *dir;
+    json_t *problems;
+};
+
+static void problem(struct parse_ctx *ctx, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void problem(struct parse_ctx *ctx, const char *key, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    json_array_append_new(ctx->problems, json_sprintf("%s: %s: %s", ctx->file, key, msg));
+}
+
+static char *resolve_path(const char *dir, const char *path)
+{
+    if (path[0] == '/' || !dir || !*dir)
+        return strdup(path);
+    size_t n = strlen(dir) + strlen(path) + 2;
+    char *out = malloc(n);
+    if (out)
+        snprintf(out, n, "%s/%s", dir, path);
+    return out;
+}
+
+static bool read_secret(const char *path, struct secret *out, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+        return false;
+    }
+    unsigned char *buf = malloc(CONFIG_SECRET_MAX + 1);
+    size_t n = buf ? fread(buf, 1, CONFIG_SECRET_MAX + 1, f) : 0;
+    fclose(f);
+    if (!buf) {
+        snprintf(err, errlen, "out of memory");
+        return false;
+    }
+    if (n > CONFIG_SECRET_MAX) {
+        free(buf);
+        snprintf(err, errlen, "%s is larger than %d bytes; is it the right file?", path,
+                 CONFIG_SECRET_MAX);
+        return false;
+    }
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        n--;
+    if (n < CONFIG_SECRET_MIN) {
+        free(buf);
+        snprintf(err, errlen, "%s holds %zu bytes; a key needs at least %d", path, n,
+                 CONFIG_SECRET_MIN);
+        return false;
+    }
+    out->bytes = buf;
+    out->len = n;
+    return true;
+}
+
+static void parse_object(struct parse_ctx *ctx, const json_t *obj, const struct key_spec *table,
+                         void *base, const char *prefix);
+
+static void key_name(char *buf, size_t len, const char *prefix, const char *name)
+{
+    if (prefix && *prefix)
+        snprintf(buf, len, "%s.%s", prefix, name);
+    else
+        snprintf(buf, len, "%s", name);
+}
+
+static void parse_value(struct parse_ctx *ctx, const struct key_spec *k, const json_t *v,
+                        void *base, const char *full)
+{
+    char *field = (char *)base + k->offset;
+    char err[600];
+    switch (k->type) {
+    case K_STRING:
+        if (!json_is_string(v) || json_string_length(v) == 0) {
+            problem(ctx, full, "must be a non-empty string");
+            return;
+        }
+        if (k->allowed) {
+            char needle[128];
+            snprintf(needle, sizeof needle, "|%s|", json_string_value(v));
+            if (!strstr(k->allowed, needle)) {
+                problem(ctx, full, "must be one of %s", k->allowed);
+                return;
+            }
+        }
+        *(char **)field = strdup(json_string_value(v));
+        return;
+    case K_PATH:
+        if (!json_is_string(v) || json_string_length(v) == 0) {
+            problem(ctx, full, "must be a path (a non-empty string)");
+            return;
+        }
+        *(char **)field = resolve_path(ctx->dir, json_string_value(v));
+        return;
+    case K_SECRET: {
+        if (!json_is_string(v) || json_string_length(v) == 0) {
+            problem(ctx, full, "must name a file holding the secret (secrets are never inline)");
+            return;
+        }
+        char *path = resolve_path(ctx->dir, json_string_value(v));
+        if (!read_secret(path, (struct secret *)field, err, sizeof err))
+            problem(ctx, full, "%s", err);
+        free(path);
+        return;
+    }
+    case K_INT: {
+        if (!json_is_integer(v)) {
+            problem(ctx, full, "must be a whole number");
+            return;
+        }
+        json_int_t n = json_integer_value(v);
+        if (n < k->min || n > k->max) {
+            problem(ctx, full, "must be between %ld and %ld (got %lld)", k->min, k->max,
+                    (long long)n);
+            return;
+        }
+        *(long *)field = (long)n;
+        return;
+    }
+    case K_INT_LIST: {
+        if (!json_is_array(v) || json_array_size(v) == 0) {
+            problem(ctx, full, "must be a non-empty list of whole numbers");
+            return;
+        }
+        size_t n = json_array_size(v);
+        long *list = calloc(n, sizeof *list);
+        for (size_t i = 0; i < n; i++) {
+            json_t *e = json_array_get(v, i);
+            if (!json_is_integer(e) || json_integer_value(e) < k->min ||
+                json_integer_value(e) > k->max) {
+                problem(ctx, full, "item %zu must be a whole number between %ld and %ld", i,
+                        k->min, k->max);
+                free(list);
+                return;
+            }
+            list[i] = (long)json_integer_value(e);
+        }
+        *(long **)field = list;
+        *(size_t *)(field + sizeof(long *)) = n; /* the _len member follows the pointer */
+        return;
+    }
+    case K_STRING_LIST: {
+        size_t i;
+        json_t *e;
+        if (!json_is_array(v)) {
+            problem(ctx, full, "must be a list of strings");
+            return;
+        }
+        json_array_foreach(v, i, e)
+        {
+            if (!json_is_string(e)) {
+                problem(ctx, full, "item %zu must be a string", i);
+                return;
+            }
+        }
+        *(json_t **)field = json_deep_copy(v);
+        return;
+    }
+    case K_OBJECT:
+        if (!json_is_object(v)) {
+            problem(ctx, full, "must be an object");
+            return;
+        }
+        parse_object(ctx, v, k->children, base, full);
+        return;
+    case K_ARRAY: {
+        if (!json_is_array(v)) {
+            problem(ctx, full, "must be a list of objects");
+            return;
+        }
+        size_t n = json_array_size(v);
+        char *elems = calloc(n ? n : 1, k->array->elem_size);
+        *(void **)field = elems;
+        *(size_t *)((char *)base + k->array->len_offset) = n;
+        for (size_t i = 0; i < n; i++) {
+            char item[256];
+            snprintf(item, sizeof item, "%s[%zu]", full, i);
+            json_t *e = json_array_get(v, i);
+            if (!json_is_object(e)) {
+                problem(ctx, item, "must be an object");
+                continue;
+            }
+            parse_object(ctx, e, k->array->keys, elems + i * k->array->elem_size, item);
+        }
+        return;
+    }
+    }
+}
+
+static void apply_default(struct parse_ctx *ctx, const struct key_spec *k, void *base,
+                          const char *full)
+{
+    char *field = (char *)base + k->offset;
+    if (k->required) {
+        problem(ctx, full, "is required");
+        return;
+    }
+    switch (k->type) {
+    case K_STRING:
+        if (k->def_str)
+            *(char **)field = strdup(k->def_str);
+        break;
+    case K_PATH:
+        if (k->def_str)
+            *(char **)field = resolve_path(ctx->dir, k->def_str);
+        break;
+    case K_INT:
+        *(long *)field = k->def_int;
+        break;
+    case K_OBJECT:
+        parse_object(ctx, NULL, k->children, base, full);
+        break;
+    default:
+        break;
+    }
+}
+
+static void parse_object(struct parse_ctx *ctx, const json_t *obj, const struct key_spec *table,
+                         void *base, const char *prefix)
+{
+    char full[256];
+    if (obj) {
+        const char *name;
+        json_t *v;
+        json_object_foreach((json_t *)obj, name, v)
+        {
+            const struct key_spec *k = table;
+            while (k->name && strcmp(k->name, name) != 0)
+                k++;
+            key_name(full, sizeof full, prefix, name);
+            if (!k->name)
+                problem(ctx, full, "unknown key");
+        }
+    }
+    for (const struct key_spec *k = table; k->name; k++) {
+        key_name(full, sizeof full, prefix, k->name);
+        json_t *v = obj ? json_object_get(obj, k->name) : NULL;
+        if (v && !json_is_null(v))
+            parse_value(ctx, k, v, base, full);
+        else
+            apply_default(ctx, k, base, full);
+    }
+}
+
+static bool parse_listen(const char *listen, char **host, int *port, char *err, size_t errlen)
+{
+    const char *colon = strrchr(listen, ':');
+    if (!colon || colon == listen) {
+        snprintf(err, errlen, "must be HOST:PORT, like 127.0.0.1:8080");
+        return false;
+    }
+    char *end;
+    errno = 0;
+    long p = strtol(colon + 1, &end, 10);
+    if (errno || *end || p < 0 || p > 65535 || end == colon + 1) {
+        snprintf(err, errlen, "port must be a number from 0 to 65535");
+        return false;
+    }
+    free(*host);
+    *host = strndup(listen, (size_t)(colon - listen));
+    *port = (int)p;
+    return true;
+}
+
+bool config_set_listen(struct config *cfg, const char *listen, char *err, size_t errlen)
+{
+    if (!parse_listen(listen, &cfg->listen_host, &cfg->listen_port, err, errlen))
+        return false;
+    free(cfg->listen);
+    cfg->listen = strdup(listen);
+    return true;
+}
+
+bool config_set_data_dir(struct config *cfg, const char *dir)
+{
+    free(cfg->data_dir);
+    cfg->data_dir = strdup(dir);
+    return cfg->data_dir != NULL;
+}
+
+static bool starts_with(const char *s, const char *prefix)
+{
+    return s && strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* Checks that span keys: names unique, references resolve, URLs look like URLs. */
+static void check_cross_references(struct parse_ctx *ctx, struct config *cfg)
+{
+    char err[256];
+    if (cfg->listen && !parse_listen(cfg->listen, &cfg->listen_host, &cfg->listen_port, err,
+                                     sizeof err))
+        problem(ctx, "listen", "%s", err);
+    if (cfg->public_base_url && !starts_with(cfg->public_base_url, "http://") &&
+        !starts_with(cfg->public_base_url, "https://"))
+        problem(ctx, "council.public_base_url", "must start with http:// or https://");
+    for (size_t i = 0; i < cfg->backends_len; i++) {
+        struct backend_config *b = &cfg->backends[i];
+        char key[64];
+        snprintf(key, sizeof key, "backends[%zu].url", i);
+        if (b->url && !starts_with(b->url, "http://") && !starts_with(b->url, "https://"))
+            problem(ctx, key, "must start with http:// or https://");
+        for (size_t j = 0; j < i; j++)
+            if (b->name && cfg->backends[j].name && strcmp(b->name, cfg->backends[j].name) == 0) {
+                snprintf(key, sizeof key, "backends[%zu].name", i);
+                problem(ctx, key, "\"%s\" is used twice", b->name);
+            }
+        if ((b->client_cert == NULL) != (b->client_key == NULL)) {
+            snprintf(key, sizeof key, "backends[%zu]", i);
+            problem(ctx, key, "client_cert_file and client_key_file go together");
+        }
+        if (!b->retry_schedule_s) {
+            size_t n = sizeof default_retry_schedule / sizeof default_retry_schedule[0];
+            b->retry_schedule_s = malloc(sizeof default_retry_schedule);
+            memcpy(b->retry_schedule_s, default_retry_schedule, sizeof default_retry_schedule);
+            b->retry_schedule_len = n;
+        }
+    }
+    for (size_t i = 0; i < cfg->printers_len; i++) {
+        struct printer_config_entry *p = &cfg->printers[i];
+        char key[64];
+        snprintf(key, sizeof key, "printers[%zu]", i);
+        if (!p->uri == !p->queue)
+            problem(ctx, key, "needs exactly one of uri (ipp:// or socket://) or queue");
+        if (p->uri && !starts_with(p->uri, "ipp://") && !starts_with(p->uri, "ipps://") &&
+            !starts_with(p->uri, "socket://"))
+            problem(ctx, key, "uri must start with ipp://, ipps:// or socket://");
+        if (p->server && !p->queue)
+            problem(ctx, key, "server goes with queue");
+    }
+    for (size_t i = 0; i < cfg->counters_len; i++) {
+        struct counter_config *c = &cfg->counters[i];
+        char key[64];
+        snprintf(key, sizeof key, "counters[%zu].printer", i);
+        if (c->printer && !config_printer(cfg, c->printer))
+            problem(ctx, key, "names printer \"%s\", which is not in printers", c->printer);
+        for (size_t j = 0; j < i; j++)
+            if (c->id && cfg->counters[j].id && strcmp(c->id, cfg->counters[j].id) == 0) {
+                snprintf(key, sizeof key, "counters[%zu].id", i);
+                problem(ctx, key, "\"%s\" is used twice", c->id);
+            }
+    }
+}
+
+static void load_services(struct config *cfg, json_t *problems, struct parse_ctx *ctx)
+{
+    if (!cfg->services_dir || !cfg->services_enabled)
+        return;
+    struct stat st;
+    if (stat(cfg->services_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        problem(ctx, "services.dir", "%s is not a folder", cfg->services_dir);
+        return;
+    }
+    cfg->services = service_registry_load(cfg->services_dir, cfg->services_enabled, problems);
+    if (!cfg->services)
+        return;
+    for (size_t i = 0; i < service_registry_count(cfg->services); i++) {
+        const struct service *s = service_registry_at(cfg->services, i);
+        const char *backend = service_backend(s);
+        if (backend && !config_backend(cfg, backend))
+            problem(ctx, "services.enabled",
+                    "service \"%s\" forwards to back-end \"%s\", which is not in backends",
+                    service_code(s), backend);
+    }
+}
+
+struct config *config_load(const char *path, json_t *problems)
+{
+    struct config *cfg = calloc(1, sizeof *cfg);
+    if (!cfg)
+        return NULL;
+    cfg->path = strdup(path);
+    const char *slash = strrchr(path, '/');
+    cfg->dir = slash ? strndup(path, (size_t)(slash - path)) : strdup(".");
+    struct parse_ctx ctx = {slash ? slash + 1 : path, cfg->dir, problems};
+    size_t before = json_array_size(problems);
+
+    json_error_t jerr;
+    json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root) {
+        char where[64];
+        snprintf(where, sizeof where, "line %d", jerr.line);
+        problem(&ctx, where, "%s", jerr.text);
+        config_free(cfg);
+        return NULL;
+    }
+    if (!json_is_object(root)) {
+        problem(&ctx, "(top)", "must be a JSON object");
+        json_decref(root);
+        config_free(cfg);
+        return NULL;
+    }
+    parse_object(&ctx, root, top_keys, cfg, "");
+    json_decref(root);
+    check_cross_references(&ctx, cfg);
+    if (json_array_size(problems) == before)
+        load_services(cfg, problems, &ctx);
+    if (json_array_size(problems) != before) {
+        config_free(cfg);
+        return NULL;
+    }
+    return cfg;
+}
+
+static void secret_free(struct secret *s)
+{
+    if (s->bytes) {
+        memset(s->bytes, 0, s->len);
+        free(s->bytes);
+    }
+}
+
+void config_free(struct config *cfg)
+{
+    if (!cfg)
+        return;
+    for (size_t i = 0; i < cfg->backends_len; i++) {
+        struct backend_config *b = &cfg->backends[i];
+        free(b->name);
+        free(b->connector);
+        free(b->url);
+        secret_free(&b->signing_key);
+        secret_free(&b->api_key);
+        free(b->client_cert);
+        free(b->client_key);
+        free(b->ca_file);
+        free(b->retry_schedule_s);
+    }
+    free(cfg->backends);
+    for (size_t i = 0; i < cfg->printers_len; i++) {
+        free(cfg->printers[i].name);
+        free(cfg->printers[i].uri);
+        free(cfg->printers[i].queue);
+        free(cfg->printers[i].server);
+        free(cfg->printers[i].format);
+        free(cfg->printers[i].paper);
+    }
+    free(cfg->printers);
+    for (size_t i = 0; i < cfg->counters_len; i++) {
+        free(cfg->counters[i].id);
+        free(cfg->counters[i].site);
+        free(cfg->counters[i].printer);
+    }
+    free(cfg->counters);
+    if (cfg->services)
+        service_registry_free(cfg->services);
+    json_decref(cfg->services_enabled);
+    secret_free(&cfg->status_key);
+    free(cfg->services_dir);
+    free(cfg->council_name);
+    free(cfg->public_base_url);
+    free(cfg->listen);
+    free(cfg->listen_host);
+    free(cfg->data_dir);
+    free(cfg->web_dir);
+    free(cfg->path);
+    free(cfg->dir);
+    free(cfg);
+}
+
+const struct backend_config *config_backend(const struct config *cfg, const char *name)
+{
+    for (size_t i = 0; i < cfg->backends_len; i++)
+        if (cfg->backends[i].name && strcmp(cfg->backends[i].name, name) == 0)
+            return &cfg->backends[i];
+    return NULL;
+}
+
+const struct counter_config *config_counter(const struct config *cfg, const char *id)
+{
+    for (size_t i = 0; i < cfg->counters_len; i++)
+        if (cfg->counters[i].id && strcmp(cfg->counters[i].id, id) == 0)
+            return &cfg->counters[i];
+    return NULL;
+}
+
+const struct printer_config_entry *config_printer(const struct config *cfg, const char *name)
+{
+    for (size_t i = 0; i < cfg->printers_len; i++)
+        if (cfg->printers[i].name && strcmp(cfg->printers[i].name, name) == 0)
+            return &cfg->printers[i];
+    return NULL;
+}
+
+_Static_assert(offsetof(struct backend_config, retry_schedule_len) ==
+                   offsetof(struct backend_config, retry_schedule_s) + sizeof(long *),
+               "K_INT_LIST stores the length right after the list pointer");

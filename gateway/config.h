@@ -1,0 +1,119 @@
+/* config: config/onestop.json, read with jansson and checked against one declarative table.
+ *
+ * Every key, its type, default, limits and meaning live in the tables in config.c — nowhere
+ * else. Unknown keys are errors, so a typo never passes silently. Relative paths are relative
+ * to the folder of the config file. Secrets are never inline: the config names files and the
+ * loader reads them. Problems are collected, not stopped at, and read "FILE: KEY: problem". */
+#ifndef ONESTOP_CONFIG_H
+#define ONESTOP_CONFIG_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+struct service_registry;
+
+struct secret {
+    unsigned char *bytes;
+    size_t len;
+};
+
+struct backend_config {
+    char *name;
+    char *connector;          /* json-rest | open311 */
+    char *url;                /* base URL; paths are added by the connector */
+    struct secret signing_key;
+    struct secret api_key;    /* open311 api_key, optional */
+    char *client_cert;        /* mTLS, optional */
+    char *client_key;
+    char *ca_file;
+    long timeout_ms;
+    long connect_timeout_ms;
+    long lookup_timeout_ms;   /* interactive look-ups (addresses, slots) */
+    long concurrency;
+    long *retry_schedule_s;   /* delay before retry n (the last repeats until the deadline) */
+    size_t retry_schedule_len;
+    long give_up_after_s;     /* then the delivery is failed (dead letter) */
+    long breaker_failures;    /* consecutive failures that open the circuit */
+    long breaker_open_s;      /* how long it stays open before a half-open probe */
+    long poll_interval_s;     /* open311 status polling */
+};
+
+struct printer_config_entry {
+    char *name;
+    char *uri;
+    char *queue;
+    char *server;
+    char *format; /* pdf | escpos */
+    char *paper;  /* 80mm | a4 */
+};
+
+struct counter_config {
+    char *id;
+    char *site;
+    char *printer; /* name of a printer, or NULL */
+};
+
+struct config {
+    char *path;
+    char *dir;
+    char *council_name;
+    char *public_base_url;
+    char *listen;
+    char *listen_host;
+    int listen_port;
+    char *data_dir;
+    char *web_dir;
+    struct {
+        long threads;
+        long connection_timeout_s;
+        long per_ip_connection_limit;
+        long connection_limit;
+        long connection_memory_limit;
+        long body_limit;
+    } http;
+    struct {
+        long session_ttl_s;
+        long idle_timeout_s;
+        long pbkdf2_iterations;
+        long max_failures_per_user;
+        long max_failures_per_address;
+        long failure_window_s;
+        long lockout_s;
+        long lockout_max_s;
+    } auth;
+    struct {
+        long busy_timeout_ms;
+        long group_commit_max;
+        long read_connections;
+    } store;
+    struct {
+        long rate_per_minute;
+    } status_page;
+    struct secret status_key;
+    char *services_dir;
+    json_t *services_enabled;
+    struct counter_config *counters;
+    size_t counters_len;
+    struct printer_config_entry *printers;
+    size_t printers_len;
+    struct backend_config *backends;
+    size_t backends_len;
+    struct service_registry *services;
+};
+
+/* Reads and checks the config at path. Returns NULL and fills problems (a JSON array of
+ * strings, "FILE: KEY: problem") when anything is wrong. Free with config_free. */
+struct config *config_load(const char *path, json_t *problems) __attribute__((warn_unused_result));
+void config_free(struct config *cfg);
+
+/* Overrides from the command line ("HOST:PORT"); false with a message when malformed. */
+bool config_set_listen(struct config *cfg, const char *listen, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+bool config_set_data_dir(struct config *cfg, const char *dir);
+
+const struct backend_config *config_backend(const struct config *cfg, const char *name);
+const struct counter_config *config_counter(const struct config *cfg, const char *id);
+const struct printer_config_entry *config_printer(const struct config *cfg, const char *name);
+
+#endif

@@ -1,0 +1,26 @@
+/* log: one JSON object per line on stderr.
+ *
+ * Every line carries the request id of the request the calling thread is serving (set with
+ * log_set_request_id), so an operator can follow one request through the daemon. Callers
+ * must never pass personal data (names, addresses, NHS numbers, NINOs, phone numbers). */
+#ifndef ONESTOP_LOG_H
+#define ONESTOP_LOG_H
+
+enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
+
+/* Sets the request id for log lines written by this thread ("" or NULL clears it). */
+void log_set_request_id(const char *request_id);
+const char *log_request_id(void);
+
+/* Writes {"ts","level","event","request_id","msg"} built from the printf-style message. */
+void log_msg(enum log_level level, const char *event, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* One access-log line per HTTP request. No query strings, no bodies. */
+void log_request(const char *method, const char *route, int status, double duration_ms,
+                 const char *request_id, const char *staff, const char *counter);
+
+/* Messages below this level are dropped (default LOG_INFO; ONESTOP_LOG_LEVEL=debug). */
+void log_set_level(enum log_level level);
+
+#endif

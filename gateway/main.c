@@ -1,0 +1,174 @@
+/* onestopd: the onestop gateway daemon.
+ *
+ * Start-up order: config (refuse to start on any problem), store (migrations), then the
+ * workers, then HTTP. Shutdown on SIGTERM/SIGINT reverses it: stop accepting, let in-flight
+ * requests finish (bounded), stop the workers, close the store, exit 0. Signals are taken
+ * with sigwait on the main thread, so no handler runs in an arbitrary thread. */
+#include "gateway/app.h"
+#include "gateway/config.h"
+#include "gateway/http.h"
+#include "gateway/log.h"
+#include "gateway/metrics.h"
+#include "gateway/routes.h"
+#include "gateway/signin_limiter.h"
+#include "gateway/store.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define DRAIN_TIMEOUT_MS 10000
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: onestopd --config PATH [--listen HOST:PORT] [--data-dir DIR]\n"
+                 "       onestopd --check-config PATH\n"
+                 "       onestopd --version\n");
+}
+
+static int check_config(const char *path)
+{
+    json_t *problems = json_array();
+    struct config *cfg = config_load(path, problems);
+    size_t i;
+    json_t *p;
+    json_array_foreach(problems, i, p) fprintf(stderr, "%s\n", json_string_value(p));
+    int rc = cfg ? 0 : 1;
+    if (cfg) {
+        printf("%s: ok (%zu counters, %zu printers, %zu back-ends)\n", path, cfg->counters_len,
+               cfg->printers_len, cfg->backends_len);
+        config_free(cfg);
+    }
+    json_decref(problems);
+    return rc;
+}
+
+static void store_metrics(void *ctx, struct strbuf *out);
+
+#include "gateway/strbuf.h"
+
+static void store_metrics(void *ctx, struct strbuf *out)
+{
+    struct store_stats st;
+    store_stats(ctx, &st);
+    strbuf_printf(out,
+                  "# HELP onestop_store_commits_total Group commits written to disk.\n"
+                  "# TYPE onestop_store_commits_total counter\n"
+                  "onestop_store_commits_total %llu\n"
+                  "# HELP onestop_store_writes_total Writes carried by those commits.\n"
+                  "# TYPE onestop_store_writes_total counter\n"
+                  "onestop_store_writes_total %llu\n"
+                  "# HELP onestop_store_failed_commits_total Commits that failed (disk full, I/O).\n"
+                  "# TYPE onestop_store_failed_commits_total counter\n"
+                  "onestop_store_failed_commits_total %llu\n",
+                  (unsigned long long)st.commits, (unsigned long long)st.writes,
+                  (unsigned long long)st.failed_commits);
+}
+
+int main(int argc, char **argv)
+{
+    const char *config_path = NULL, *listen = NULL, *data_dir = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--check-config") == 0 && i + 1 < argc)
+            return check_config(argv[i + 1]);
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+            config_path = argv[++i];
+        else if (strcmp(argv[i], "--listen") == 0 && i + 1 < argc)
+            listen = argv[++i];
+        else if (strcmp(argv[i], "--data-dir") == 0 && i + 1 < argc)
+            data_dir = argv[++i];
+        else if (strcmp(argv[i], "--version") == 0) {
+            printf("onestopd %s\n", ONESTOP_VERSION);
+            return 0;
+        } else if (strcmp(argv[i], "--help") == 0) {
+            usage(stdout);
+            return 0;
+        } else {
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (!config_path) {
+        usage(stderr);
+        return 2;
+    }
+    const char *level = getenv("ONESTOP_LOG_LEVEL");
+    if (level && strcmp(level, "debug") == 0)
+        log_set_level(LOG_DEBUG);
+
+    /* Block the signals before any thread starts, so only sigwait below sees them. */
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &signals, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGXFSZ, SIG_IGN); /* a file size limit must give EFBIG (-> 503), not kill us */
+
+    json_t *problems = json_array();
+    struct config *cfg = config_load(config_path, problems);
+    if (!cfg) {
+        size_t i;
+        json_t *p;
+        json_array_foreach(problems, i, p)
+            log_msg(LOG_ERROR, "config_invalid", "%s", json_string_value(p));
+        json_decref(problems);
+        return 1;
+    }
+    json_decref(problems);
+    char err[512];
+    if (listen && !config_set_listen(cfg, listen, err, sizeof err)) {
+        log_msg(LOG_ERROR, "config_invalid", "--listen: %s", err);
+        config_free(cfg);
+        return 2;
+    }
+    if (data_dir && !config_set_data_dir(cfg, data_dir)) {
+        config_free(cfg);
+        return 1;
+    }
+
+    struct app app = {.cfg = cfg, .started_at = time(NULL)};
+    struct store_options so = {cfg->data_dir, cfg->store.busy_timeout_ms,
+                               cfg->store.group_commit_max, cfg->store.read_connections};
+    app.store = store_open(&so, err, sizeof err);
+    if (!app.store) {
+        log_msg(LOG_ERROR, "store_open_failed", "%s", err);
+        config_free(cfg);
+        return 1;
+    }
+    app.metrics = metrics_new();
+    metrics_add_writer(app.metrics, store_metrics, app.store);
+    struct signin_limits limits = {cfg->auth.max_failures_per_user,
+                                   cfg->auth.max_failures_per_address, cfg->auth.failure_window_s,
+                                   cfg->auth.lockout_s, cfg->auth.lockout_max_s};
+    app.signin_limiter = signin_limiter_new(&limits);
+
+    struct http_server *server = http_start(&app, onestop_routes, err, sizeof err);
+    if (!server) {
+        log_msg(LOG_ERROR, "http_start_failed", "%s", err);
+        store_close(app.store);
+        config_free(cfg);
+        return 1;
+    }
+    log_msg(LOG_INFO, "started", "onestopd %s listening on http://%s:%d, data in %s (schema v%d)",
+            ONESTOP_VERSION, cfg->listen_host, http_bound_port(server), cfg->data_dir,
+            store_schema_version(app.store));
+
+    int sig = 0;
+    sigwait(&signals, &sig);
+    log_msg(LOG_INFO, "stopping", "signal %d: no new connections; finishing requests in flight",
+            sig);
+    http_quiesce(server);
+    if (!http_drain(server, DRAIN_TIMEOUT_MS))
+        log_msg(LOG_WARN, "drain_timeout", "requests still in flight after %d ms; stopping anyway",
+                DRAIN_TIMEOUT_MS);
+    http_stop(server);
+    store_close(app.store);
+    signin_limiter_free(app.signin_limiter);
+    metrics_free(app.metrics);
+    config_free(cfg);
+    log_msg(LOG_INFO, "stopped", "onestopd stopped cleanly");
+    return 0;
+}

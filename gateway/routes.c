@@ -1,0 +1,13 @@
+/* routes: the one table mapping method and path to handler and who may call it. */
+#include "gateway/routes.h"
+
+const struct http_route onestop_routes[] = {
+    {"GET", "/healthz", route_healthz, HTTP_PUBLIC},
+    {"GET", "/readyz", route_readyz, HTTP_PUBLIC},
+    {"GET", "/metrics", route_metrics, HTTP_PUBLIC},
+    {"POST", "/api/v1/sessions", route_session_create, HTTP_PUBLIC},
+    {"GET", "/api/v1/sessions/current", route_session_current, HTTP_STAFF},
+    {"DELETE", "/api/v1/sessions/current", route_session_delete, HTTP_STAFF},
+    {"GET", "/api/v1/services", route_services_list, HTTP_STAFF},
+    {0},
+};

@@ -1,0 +1,23 @@
+/* routes: the route table of onestopd and the handlers, one file per area (routes_*.c). */
+#ifndef ONESTOP_ROUTES_H
+#define ONESTOP_ROUTES_H
+
+#include "gateway/http.h"
+
+/* The table, ending with a zeroed entry. */
+extern const struct http_route onestop_routes[];
+
+/* routes_system.c */
+void route_healthz(struct app *app, struct http_request *req);
+void route_readyz(struct app *app, struct http_request *req);
+void route_metrics(struct app *app, struct http_request *req);
+
+/* routes_sessions.c */
+void route_session_create(struct app *app, struct http_request *req);
+void route_session_delete(struct app *app, struct http_request *req);
+void route_session_current(struct app *app, struct http_request *req);
+
+/* routes_services.c */
+void route_services_list(struct app *app, struct http_request *req);
+
+#endif

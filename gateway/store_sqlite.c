@@ -1,0 +1,458 @@
+/* store_sqlite: the SQLite engine of the store interface.
+ *
+ * DESIGN: one database file, WAL journal, synchronous=FULL. One writer thread owns the only
+ * writing connection. HTTP threads queue store_write jobs; the writer takes everything queued
+ * (up to group_commit_max), runs each under its own SAVEPOINT inside one BEGIN IMMEDIATE ...
+ * COMMIT, and only after COMMIT returns does it report each job's result. So a reply sent
+ * after a successful write means the data is on disk, and one fsync serves a whole group.
+ * If COMMIT fails (disk full, I/O error) every job of the group gets STORE_UNAVAILABLE and
+ * the database is left as it was before the group: SQLite rolls the transaction back.
+ *
+ * Schema changes are migrations numbered by PRAGMA user_version; a database whose version is
+ * newer than this binary's list is refused rather than misread. */
+#include "gateway/store_sqlite_private.h"
+
+#include "gateway/log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define STORE_FILE_NAME "onestop.db"
+
+struct store {
+    char path[4096];
+    sqlite3 *writer;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t queued;   /* writer waits for work */
+    pthread_cond_t finished; /* sync writers wait for their job */
+    struct store_write *head, *tail;
+    bool stopping;
+    long group_max;
+
+    pthread_mutex_t read_lock;
+    pthread_cond_t read_free;
+    sqlite3 **readers;
+    bool *reader_busy;
+    long readers_len;
+
+    struct store_stats stats;
+};
+
+/* ---- migrations ---- */
+
+static const char *const migrations[] = {
+    /* 1: foundation — staff, sessions, audit */
+    "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "CREATE TABLE staff("
+    "  id INTEGER PRIMARY KEY,"
+    "  username TEXT NOT NULL UNIQUE,"
+    "  role TEXT NOT NULL CHECK (role IN ('assistant','supervisor','admin')),"
+    "  initials TEXT NOT NULL DEFAULT '',"
+    "  password_hash TEXT NOT NULL,"
+    "  disabled INTEGER NOT NULL DEFAULT 0,"
+    "  created_at INTEGER NOT NULL);"
+    "CREATE TABLE sessions("
+    "  token_hash TEXT PRIMARY KEY,"
+    "  staff_id INTEGER NOT NULL REFERENCES staff(id),"
+    "  counter TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  expires_at INTEGER NOT NULL,"
+    "  ended_at INTEGER);"
+    "CREATE TABLE audit("
+    "  id INTEGER PRIMARY KEY,"
+    "  at INTEGER NOT NULL,"
+    "  actor TEXT NOT NULL,"
+    "  counter TEXT,"
+    "  action TEXT NOT NULL,"
+    "  subject TEXT,"
+    "  detail TEXT,"
+    "  remote TEXT);"
+    "CREATE INDEX audit_action ON audit(action, id);",
+};
+
+#define MIGRATIONS_LEN ((int)(sizeof migrations / sizeof migrations[0]))
+
+static int migration_count(void)
+{
+    return MIGRATIONS_LEN;
+}
+
+static const char *migration_sql(int index)
+{
+    return migrations[index];
+}
+
+const char *store_engine_name(void)
+{
+    return "sqlite";
+}
+
+enum store_result store_sqlite_result(int rc)
+{
+    switch (rc & 0xff) {
+    case SQLITE_OK:
+    case SQLITE_DONE:
+    case SQLITE_ROW:
+        return STORE_OK;
+    case SQLITE_CONSTRAINT:
+        return STORE_CONFLICT;
+    case SQLITE_NOTFOUND:
+        return STORE_NOT_FOUND;
+    default:
+        return STORE_UNAVAILABLE;
+    }
+}
+
+void store_log_error(sqlite3 *db, const char *what)
+{
+    log_msg(LOG_ERROR, "store_error", "%s: %s (sqlite code %d)", what, sqlite3_errmsg(db),
+            sqlite3_extended_errcode(db));
+}
+
+sqlite3_stmt *store_prepare(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *stmt = NULL;
+    if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, NULL) != SQLITE_OK) {
+        store_log_error(db, "prepare");
+        return NULL;
+    }
+    return stmt;
+}
+
+static bool exec(sqlite3 *db, const char *sql, char *err, size_t errlen)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        snprintf(err, errlen, "%s", msg ? msg : sqlite3_errmsg(db));
+        sqlite3_free(msg);
+        return false;
+    }
+    return true;
+}
+
+static int user_version(sqlite3 *db)
+{
+    sqlite3_stmt *st = NULL;
+    int v = -1;
+    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+static bool migrate(sqlite3 *db, char *err, size_t errlen)
+{
+    int have = user_version(db);
+    int know = migration_count();
+    if (have < 0) {
+        snprintf(err, errlen, "cannot read the schema version: %s", sqlite3_errmsg(db));
+        return false;
+    }
+    if (have > know) {
+        snprintf(err, errlen,
+                 "the database schema is version %d but this onestopd knows versions up to %d; "
+                 "it was written by a newer onestop — run that version, or restore a backup",
+                 have, know);
+        return false;
+    }
+    for (int v = have; v < know; v++) {
+        char sql[64];
+        if (!exec(db, "BEGIN IMMEDIATE", err, errlen))
+            return false;
+        snprintf(sql, sizeof sql, "PRAGMA user_version=%d", v + 1);
+        if (!exec(db, migration_sql(v), err, errlen) || !exec(db, sql, err, errlen)) {
+            char ignored[64];
+            exec(db, "ROLLBACK", ignored, sizeof ignored);
+            return false;
+        }
+        if (!exec(db, "COMMIT", err, errlen))
+            return false;
+        log_msg(LOG_INFO, "store_migrated", "schema migrated to version %d", v + 1);
+    }
+    return true;
+}
+
+static sqlite3 *open_connection(const char *path, long busy_ms, bool writer, char *err,
+                                size_t errlen)
+{
+    sqlite3 *db = NULL;
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (writer ? SQLITE_OPEN_CREATE : 0);
+    int rc = sqlite3_open_v2(path, &db, flags, NULL);
+    if (rc != SQLITE_OK) {
+        snprintf(err, errlen, "cannot open %s: %s", path, db ? sqlite3_errmsg(db) : "no memory");
+        sqlite3_close(db);
+        return NULL;
+    }
+    sqlite3_extended_result_codes(db, 1);
+    sqlite3_busy_timeout(db, (int)busy_ms);
+    const char *pragmas = writer ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                                   "PRAGMA foreign_keys=ON; PRAGMA wal_autocheckpoint=1000;"
+                                 : "PRAGMA foreign_keys=ON; PRAGMA query_only=ON;";
+    if (!exec(db, pragmas, err, errlen)) {
+        sqlite3_close(db);
+        return NULL;
+    }
+    return db;
+}
+
+/* ---- the writer ---- */
+
+static void run_group(struct store *store, struct store_write *group, long count)
+{
+    sqlite3 *db = store->writer;
+    char err[256];
+    bool began = exec(db, "BEGIN IMMEDIATE", err, sizeof err);
+    if (!began)
+        log_msg(LOG_ERROR, "store_unavailable", "cannot begin a write: %s", err);
+    bool aborted = !began;
+    for (struct store_write *w = group; w; w = w->next) {
+        if (aborted) {
+            w->result = STORE_UNAVAILABLE;
+            continue;
+        }
+        exec(db, "SAVEPOINT job", err, sizeof err);
+        w->result = w->run(db, w->arg);
+        if (w->result == STORE_OK) {
+            exec(db, "RELEASE job", err, sizeof err);
+        } else if (sqlite3_get_autocommit(db)) {
+            /* SQLite rolled the whole transaction back (e.g. SQLITE_FULL): the group is lost */
+            aborted = true;
+            w->result = STORE_UNAVAILABLE;
+            log_msg(LOG_ERROR, "store_unavailable", "write group rolled back: %s",
+                    sqlite3_errmsg(db));
+        } else {
+            exec(db, "ROLLBACK TO job; RELEASE job", err, sizeof err);
+        }
+    }
+    if (!aborted && !exec(db, "COMMIT", err, sizeof err)) {
+        log_msg(LOG_ERROR, "store_unavailable", "commit failed (disk full or unwritable?): %s",
+                err);
+        if (!sqlite3_get_autocommit(db))
+            exec(db, "ROLLBACK", err, sizeof err);
+        aborted = true;
+    }
+    if (aborted) {
+        if (began && !sqlite3_get_autocommit(db))
+            exec(db, "ROLLBACK", err, sizeof err);
+        for (struct store_write *w = group; w; w = w->next)
+            w->result = STORE_UNAVAILABLE;
+    }
+    pthread_mutex_lock(&store->lock);
+    store->stats.commits += aborted ? 0 : 1;
+    store->stats.failed_commits += aborted ? 1 : 0;
+    store->stats.writes += (uint64_t)count;
+    if (count > store->stats.max_batch)
+        store->stats.max_batch = count;
+    pthread_mutex_unlock(&store->lock);
+}
+
+static void *writer_main(void *arg)
+{
+    struct store *store = arg;
+    log_set_request_id("store-writer");
+    pthread_mutex_lock(&store->lock);
+    for (;;) {
+        while (!store->head && !store->stopping)
+            pthread_cond_wait(&store->queued, &store->lock);
+        if (!store->head && store->stopping)
+            break;
+        struct store_write *group = store->head, *last = group;
+        long count = 1;
+        while (last->next && count < store->group_max) {
+            last = last->next;
+            count++;
+        }
+        store->head = last->next;
+        if (!store->head)
+            store->tail = NULL;
+        last->next = NULL;
+        pthread_mutex_unlock(&store->lock);
+
+        run_group(store, group, count);
+
+        /* notify the async ones, then wake the sync waiters */
+        for (struct store_write *w = group, *next; w; w = next) {
+            next = w->next;
+            if (w->notify) {
+                w->done = true;
+                w->notify(w, w->notify_ctx);
+            }
+        }
+        pthread_mutex_lock(&store->lock);
+        for (struct store_write *w = group; w; w = w->next)
+            w->done = true;
+        pthread_cond_broadcast(&store->finished);
+    }
+    pthread_mutex_unlock(&store->lock);
+    return NULL;
+}
+
+static void enqueue(struct store *store, struct store_write *w)
+{
+    w->next = NULL;
+    w->done = false;
+    pthread_mutex_lock(&store->lock);
+    if (store->tail)
+        store->tail->next = w;
+    else
+        store->head = w;
+    store->tail = w;
+    pthread_cond_signal(&store->queued);
+    pthread_mutex_unlock(&store->lock);
+}
+
+void store_write_async(struct store *store, struct store_write *write)
+{
+    enqueue(store, write);
+}
+
+enum store_result store_write_sync(struct store *store, store_write_fn run, void *arg)
+{
+    struct store_write w = {.run = run, .arg = arg};
+    enqueue(store, &w);
+    pthread_mutex_lock(&store->lock);
+    while (!w.done)
+        pthread_cond_wait(&store->finished, &store->lock);
+    pthread_mutex_unlock(&store->lock);
+    return w.result;
+}
+
+/* ---- readers ---- */
+
+sqlite3 *store_reader_acquire(struct store *store)
+{
+    pthread_mutex_lock(&store->read_lock);
+    for (;;) {
+        for (long i = 0; i < store->readers_len; i++) {
+            if (!store->reader_busy[i]) {
+                store->reader_busy[i] = true;
+                pthread_mutex_unlock(&store->read_lock);
+                return store->readers[i];
+            }
+        }
+        pthread_cond_wait(&store->read_free, &store->read_lock);
+    }
+}
+
+void store_reader_release(struct store *store, sqlite3 *db)
+{
+    pthread_mutex_lock(&store->read_lock);
+    for (long i = 0; i < store->readers_len; i++)
+        if (store->readers[i] == db)
+            store->reader_busy[i] = false;
+    pthread_cond_signal(&store->read_free);
+    pthread_mutex_unlock(&store->read_lock);
+}
+
+/* ---- open / close ---- */
+
+struct store *store_open(const struct store_options *opts, char *err, size_t errlen)
+{
+    if (mkdir(opts->data_dir, 0750) != 0 && errno != EEXIST) {
+        snprintf(err, errlen, "cannot create data folder %s: %s", opts->data_dir,
+                 strerror(errno));
+        return NULL;
+    }
+    struct store *store = calloc(1, sizeof *store);
+    if (!store) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    snprintf(store->path, sizeof store->path, "%s/%s", opts->data_dir, STORE_FILE_NAME);
+    store->group_max = opts->group_commit_max > 0 ? opts->group_commit_max : 256;
+    store->writer = open_connection(store->path, opts->busy_timeout_ms, true, err, errlen);
+    if (!store->writer) {
+        free(store);
+        return NULL;
+    }
+    if (!migrate(store->writer, err, errlen)) {
+        sqlite3_close(store->writer);
+        free(store);
+        return NULL;
+    }
+    store->readers_len = opts->read_connections > 0 ? opts->read_connections : 4;
+    store->readers = calloc((size_t)store->readers_len, sizeof *store->readers);
+    store->reader_busy = calloc((size_t)store->readers_len, sizeof *store->reader_busy);
+    for (long i = 0; i < store->readers_len; i++) {
+        store->readers[i] = open_connection(store->path, opts->busy_timeout_ms, false, err, errlen);
+        if (!store->readers[i]) {
+            store->readers_len = i;
+            store->thread = 0;
+            store_close(store);
+            return NULL;
+        }
+    }
+    pthread_mutex_init(&store->lock, NULL);
+    pthread_cond_init(&store->queued, NULL);
+    pthread_cond_init(&store->finished, NULL);
+    pthread_mutex_init(&store->read_lock, NULL);
+    pthread_cond_init(&store->read_free, NULL);
+    if (pthread_create(&store->thread, NULL, writer_main, store) != 0) {
+        snprintf(err, errlen, "cannot start the store writer thread");
+        store->thread = 0;
+        store_close(store);
+        return NULL;
+    }
+    return store;
+}
+
+void store_close(struct store *store)
+{
+    if (!store)
+        return;
+    if (store->thread) {
+        pthread_mutex_lock(&store->lock);
+        store->stopping = true;
+        pthread_cond_signal(&store->queued);
+        pthread_mutex_unlock(&store->lock);
+        pthread_join(store->thread, NULL);
+    }
+    for (long i = 0; i < store->readers_len; i++)
+        sqlite3_close_v2(store->readers[i]);
+    free(store->readers);
+    free(store->reader_busy);
+    if (store->writer) {
+        char err[128];
+        exec(store->writer, "PRAGMA wal_checkpoint(TRUNCATE)", err, sizeof err);
+        sqlite3_close_v2(store->writer);
+    }
+    free(store);
+}
+
+void store_stats(struct store *store, struct store_stats *out)
+{
+    pthread_mutex_lock(&store->lock);
+    *out = store->stats;
+    pthread_mutex_unlock(&store->lock);
+}
+
+static enum store_result write_probe(sqlite3 *db, void *arg)
+{
+    (void)arg;
+    sqlite3_stmt *st = store_prepare(
+        db, "INSERT INTO meta(key, value) VALUES('last_probe', strftime('%s','now'))"
+            " ON CONFLICT(key) DO UPDATE SET value = excluded.value");
+    if (!st)
+        return STORE_UNAVAILABLE;
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return store_sqlite_result(rc);
+}
+
+enum store_result store_check_writable(struct store *store)
+{
+    return store_write_sync(store, write_probe, NULL);
+}
+
+int store_schema_version(struct store *store)
+{
+    sqlite3 *db = store_reader_acquire(store);
+    int v = user_version(db);
+    store_reader_release(store, db);
+    return v;
+}

@@ -1,0 +1,42 @@
+/* store_sqlite_private: what the SQLite engine's files share — the writer queue and the read
+ * pool. Only store_*.c files include this. */
+#ifndef ONESTOP_STORE_SQLITE_PRIVATE_H
+#define ONESTOP_STORE_SQLITE_PRIVATE_H
+
+#include "gateway/store.h"
+
+#include <pthread.h>
+#include <sqlite3.h>
+
+/* A write runs on the writer thread inside the group's transaction, under its own
+ * SAVEPOINT: if it returns anything but STORE_OK its changes are rolled back and the rest of
+ * the group still commits. Its outputs are valid only if the final result is STORE_OK. */
+typedef enum store_result (*store_write_fn)(sqlite3 *db, void *arg);
+
+struct store_write {
+    store_write_fn run;
+    void *arg;
+    enum store_result result;
+    bool done;
+    /* Async writes: called on the writer thread after the commit (or failure). Keep it short. */
+    void (*notify)(struct store_write *write, void *ctx);
+    void *notify_ctx;
+    struct store_write *next;
+};
+
+/* Queues a write and waits until it is committed (or failed). */
+enum store_result store_write_sync(struct store *store, store_write_fn run, void *arg);
+/* Queues a write; `notify` runs on the writer thread when the outcome is known. */
+void store_write_async(struct store *store, struct store_write *write);
+
+/* Borrows a read connection (waits for one); give it back with store_reader_release. */
+sqlite3 *store_reader_acquire(struct store *store);
+void store_reader_release(struct store *store, sqlite3 *db);
+
+/* Maps an SQLite result code to a store_result (FULL, IOERR, READONLY... -> UNAVAILABLE). */
+enum store_result store_sqlite_result(int rc);
+/* Prepares sql on db (cached per connection by SQLite's own prepare_v3 persistence). */
+sqlite3_stmt *store_prepare(sqlite3 *db, const char *sql);
+void store_log_error(sqlite3 *db, const char *what);
+
+#endif

@@ -1,0 +1,241 @@
+"""Starts real onestopd and onestop-sim processes for system tests.
+
+Each Gateway lives in its own temporary folder with its own keys, config, data and ports,
+so tests never share state. Only the Python standard library is used."""
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.parse
+import http.client
+import hmac
+import hashlib
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BUILD = os.path.join(ROOT, os.environ.get("ONESTOP_BUILD_DIR", "build"))
+ONESTOPD = os.path.join(BUILD, "gateway", "onestopd")
+ONESTOP = os.path.join(BUILD, "gateway", "onestop")
+SIM = os.path.join(BUILD, "sim", "onestop-sim")
+DEMO_PASSWORD = "onestop-demo"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(predicate, timeout=10.0, interval=0.02, what="condition"):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = predicate()
+            if last:
+                return last
+        except Exception as exc:  # noqa: BLE001 - keep polling until the deadline
+            last = exc
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    @property
+    def json(self):
+        return json.loads(self.body) if self.body else None
+
+    def __repr__(self):
+        return f"<Response {self.status} {self.body[:300]!r}>"
+
+
+def request(port, method, path, body=None, token=None, headers=None, raw=None, timeout=30):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    hdrs = dict(headers or {})
+    data = raw
+    if body is not None:
+        data = json.dumps(body).encode()
+        hdrs.setdefault("Content-Type", "application/json")
+    if token:
+        hdrs["Authorization"] = f"Bearer {token}"
+    conn.request(method, path, body=data, headers=hdrs)
+    resp = conn.getresponse()
+    out = Response(resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read())
+    conn.close()
+    return out
+
+
+def sign(key: bytes, idempotency_key: str, body: bytes, timestamp=None):
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    mac = hmac.new(key, ts.encode() + b"\n" + idempotency_key.encode() + b"\n" + body,
+                   hashlib.sha256).hexdigest()
+    return {"Idempotency-Key": idempotency_key, "X-Onestop-Timestamp": ts,
+            "X-Onestop-Signature": "v1=" + mac}
+
+
+class Process:
+    def __init__(self, args, log_path, env=None):
+        self.args = args
+        self.log_path = log_path
+        self.log = open(log_path, "ab")
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT,
+                                     env=env, start_new_session=True)
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def stop(self, sig=signal.SIGTERM, timeout=15):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+        self.log.close()
+        return self.proc.returncode
+
+    def kill9(self):
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
+        self.log.close()
+
+    def output(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode(errors="replace")
+
+
+class Gateway:
+    """A temp folder holding keys, config/onestop.json (services from the repo), data; a
+    simulator and onestopd on free ports. Call start(); stop() in teardown."""
+
+    def __init__(self, tmp_path, with_sim=True, config_overrides=None, printers=None):
+        self.dir = str(tmp_path)
+        self.keys_dir = os.path.join(self.dir, "keys")
+        self.data_dir = os.path.join(self.dir, "data")
+        os.makedirs(self.keys_dir, exist_ok=True)
+        self.keys = {}
+        for name in ("status-token", "parking", "gazetteer", "bulky", "bulky-open311"):
+            value = secrets.token_hex(32)
+            with open(os.path.join(self.keys_dir, name + ".key"), "w") as f:
+                f.write(value + "\n")
+            self.keys[name] = value.encode()
+        self.port = free_port()
+        self.sim_port = free_port() if with_sim else None
+        self.with_sim = with_sim
+        self.sim = None
+        self.daemon = None
+        self.config_path = os.path.join(self.dir, "onestop.json")
+        self.config = self.default_config()
+        if printers is not None:
+            self.config["printers"] = printers
+        for k, v in (config_overrides or {}).items():
+            self.config[k] = v
+        self.write_config()
+
+    def default_config(self):
+        sim = f"http://127.0.0.1:{self.sim_port or 9}"
+        return {
+            "council": {"name": "Stockport Council",
+                        "public_base_url": f"http://127.0.0.1:{self.port}"},
+            "listen": f"127.0.0.1:{self.port}",
+            "data_dir": "data",
+            "web_dir": os.path.join(ROOT, "web"),
+            "auth": {"lockout_s": 2, "max_failures_per_user": 5},
+            "keys": {"status_token_file": "keys/status-token.key"},
+            "counters": [{"id": "SD-01", "site": "Stockport Direct, Fred Perry House"},
+                         {"id": "LIB-CEN", "site": "Stockport Central Library"}],
+            "printers": [],
+            "backends": [
+                {"name": "parking", "connector": "json-rest", "url": sim + "/parking",
+                 "signing_key_file": "keys/parking.key",
+                 "retry_schedule_s": [1, 1, 2, 2, 3], "give_up_after_s": 600,
+                 "breaker_failures": 5, "breaker_open_s": 2},
+                {"name": "gazetteer", "connector": "json-rest", "url": sim + "/gazetteer",
+                 "signing_key_file": "keys/gazetteer.key"},
+                {"name": "bulky", "connector": "open311", "url": sim + "/bulky",
+                 "signing_key_file": "keys/bulky.key",
+                 "api_key_file": "keys/bulky-open311.key",
+                 "retry_schedule_s": [1, 1, 2, 2, 3], "poll_interval_s": 1},
+            ],
+            "services": {"dir": os.path.join(ROOT, "config", "services"),
+                         "enabled": ["residents-parking-permit", "bulky-refuse"]},
+        }
+
+    def write_config(self):
+        with open(self.config_path, "w") as f:
+            json.dump(self.config, f, indent=2)
+
+    # --- processes ---
+    def start_sim(self):
+        args = [SIM, "--listen", f"127.0.0.1:{self.sim_port}",
+                "--data", os.path.join(ROOT, "sim", "data"),
+                "--open311-api-key", os.path.join(self.keys_dir, "bulky-open311.key"),
+                "--callback-url", f"http://127.0.0.1:{self.port}"]
+        for name in ("parking", "gazetteer", "bulky"):
+            args += ["--key", f"{name}={os.path.join(self.keys_dir, name + '.key')}"]
+        self.sim = Process(args, os.path.join(self.dir, "sim.log"))
+        wait_until(lambda: request(self.sim_port, "GET", "/_sim/received?backend=parking").status == 200,
+                   what="simulator")
+
+    def start(self, users=True, env=None):
+        if self.with_sim and self.sim is None:
+            self.start_sim()
+        self.start_daemon(env=env)
+        if users:
+            self.add_user("assistant", "assistant")
+            self.add_user("supervisor", "supervisor")
+        return self
+
+    def start_daemon(self, env=None, wait=True):
+        full_env = dict(os.environ)
+        full_env.update(env or {})
+        self.daemon = Process([ONESTOPD, "--config", self.config_path], os.path.join(self.dir, "onestopd.log"),
+                              env=full_env)
+        if wait:
+            wait_until(lambda: self.request("GET", "/healthz").status == 200, timeout=20,
+                       what="onestopd /healthz")
+        return self.daemon
+
+    def add_user(self, name, role, password=DEMO_PASSWORD):
+        r = subprocess.run([ONESTOP, "--config", self.config_path, "user", "add", name, "--role", role],
+                           input=password + "\n", capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        return r
+
+    def cli(self, *args, input=None):
+        return subprocess.run([ONESTOP, "--config", self.config_path, *args], input=input,
+                              capture_output=True, text=True, timeout=60)
+
+    def stop(self):
+        rc = None
+        if self.daemon:
+            rc = self.daemon.stop()
+        if self.sim:
+            self.sim.stop()
+        return rc
+
+    # --- HTTP ---
+    def request(self, method, path, body=None, token=None, headers=None, raw=None, timeout=30):
+        return request(self.port, method, path, body, token, headers, raw, timeout)
+
+    def sim_request(self, method, path, body=None):
+        return request(self.sim_port, method, path, body)
+
+    def sign_in(self, username="assistant", password=DEMO_PASSWORD, counter="SD-01"):
+        r = self.request("POST", "/api/v1/sessions",
+                         {"username": username, "password": password, "counter": counter})
+        assert r.status == 201, r
+        return r.json["token"]
+
+    def log(self):
+        return self.daemon.output() if self.daemon else ""
