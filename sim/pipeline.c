@@ -21,9 +21,10 @@ static pthread_mutex_t sleep_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t sleep_cond = PTHREAD_COND_INITIALIZER;
 static bool shutting_down;
 
-#define MS_PER_S  1000
-#define NS_PER_MS 1000000L
-#define NS_PER_S  1000000000L
+#define IDEMPOTENCY_KEY_MAX 255
+#define MS_PER_S            1000
+#define NS_PER_MS           1000000L
+#define NS_PER_S            1000000000L
 
 void pipeline_sleep_ms(unsigned ms)
 {
@@ -65,6 +66,18 @@ static void set_reply_text(sim_reply *reply, unsigned status, const char *body)
     free(reply->body);
     reply->status = status;
     reply->body = body ? strdup(body) : NULL;
+}
+
+/* 1..IDEMPOTENCY_KEY_MAX printable ASCII characters, no spaces. */
+static bool idempotency_key_valid(const char *key)
+{
+    size_t n = strlen(key);
+    if (n == 0 || n > IDEMPOTENCY_KEY_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (key[i] < '!' || key[i] > '~')
+            return false;
+    return true;
 }
 
 /* Step 2. True when the request may go on. */
@@ -137,6 +150,11 @@ void pipeline_handle(sim_slot *slot, const pipeline_request *in, sim_reply *repl
     if (!is_read && (!key || !*key)) {
         sim_reply_error(reply, 400, "missing_idempotency_key",
                         "Idempotency-Key header is required");
+        goto out;
+    }
+    if (key && *key && !idempotency_key_valid(key)) {
+        sim_reply_error(reply, 400, "invalid_idempotency_key",
+                        "Idempotency-Key must be 1 to 255 printable ASCII characters");
         goto out;
     }
     if (!is_read && record_find(&slot->record, key, &status, &first)) {

@@ -339,6 +339,18 @@ def test_post_without_idempotency_key_is_400(sim):
     assert sim.received("parking")["requests"] == []
 
 
+@pytest.mark.parametrize("key", ["k" * 256, "has space", "caf\u00e9"])
+def test_unusable_idempotency_key_is_400(sim, key):
+    body = json.dumps({"reference": "RP-BADKEY"}).encode()
+    headers = sign(PARKING_KEY, body, key)
+    headers["Idempotency-Key"] = headers["Idempotency-Key"].encode().decode("latin-1")
+    status, _, data = sim.request("POST", "/parking/permits", body,
+                                  {"Content-Type": "application/json", **headers})
+    assert status == 400
+    assert json.loads(data)["error"] == "invalid_idempotency_key"
+    assert sim.received("parking")["requests"] == []
+
+
 def test_permit_without_reference_is_400(sim):
     body = b'{"vrm":"AB12CDE"}'
     status, _, data = sim.request("POST", "/parking/permits", body,
@@ -562,7 +574,7 @@ def test_slot_is_consumed_by_bookings(sim):
 ])
 def test_open311_errors(sim, overrides, status, text):
     slot = sim.slots()[0]["id"]
-    got_status, body = sim.book(booking_fields(slot, **overrides), "err-" + text)
+    got_status, body = sim.book(booking_fields(slot, **overrides), "err-" + text.replace(" ", "-"))
     assert got_status == status
     [error] = body
     assert error["code"] == status
