@@ -26,7 +26,7 @@ static bool shutting_down;
 #define NS_PER_MS           1000000L
 #define NS_PER_S            1000000000L
 
-void pipeline_sleep_ms(unsigned ms)
+bool pipeline_sleep_ms(unsigned ms)
 {
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
@@ -41,7 +41,9 @@ void pipeline_sleep_ms(unsigned ms)
         if (pthread_cond_timedwait(&sleep_cond, &sleep_lock, &until) == ETIMEDOUT)
             break;
     }
+    bool slept = !shutting_down;
     pthread_mutex_unlock(&sleep_lock);
+    return slept;
 }
 
 void pipeline_shutdown(void)
@@ -92,8 +94,10 @@ static bool apply_fault(sim_slot *slot, sim_reply *reply)
     case FAULT_ACT_NONE:
         return true;
     case FAULT_ACT_DELAY:
-        pipeline_sleep_ms(cfg.delay_ms);
-        return true;
+        if (pipeline_sleep_ms(cfg.delay_ms))
+            return true;
+        sim_reply_error(reply, 503, "unavailable", "the simulator is stopping");
+        return false;
     case FAULT_ACT_UNAVAILABLE:
         sim_reply_error(reply, 503, "unavailable", "the back-end is down (simulated)");
         reply->retry_after_s = cfg.retry_after_s;

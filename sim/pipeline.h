@@ -32,8 +32,9 @@ typedef struct pipeline_request {
  * reply->body and reply->reference). Takes the state lock itself; may sleep (slow). */
 void pipeline_handle(sim_slot *slot, const pipeline_request *in, sim_reply *reply);
 
-/* Sleeps up to `ms` milliseconds; returns early once pipeline_shutdown was called. */
-void pipeline_sleep_ms(unsigned ms);
+/* Sleeps up to `ms` milliseconds; returns early, false, once pipeline_shutdown was
+ * called (then the caller must not act). */
+__attribute__((warn_unused_result)) bool pipeline_sleep_ms(unsigned ms);
 
 /* Wakes every sleeping request so the server can stop. */
 void pipeline_shutdown(void);
