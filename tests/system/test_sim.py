@@ -676,3 +676,30 @@ def test_help_and_sigterm(tmp_path, receiver):
     assert proc.wait(timeout=10) == 0
     log = (tmp_path / "sim.log").read_text()
     assert "GET /_sim/health 200" in log
+
+
+def test_complete_with_unreachable_gateway_is_502(tmp_path):
+    with socket_closed_port() as port:
+        proc, sim_port = start_sim(tmp_path, "http://127.0.0.1:%d" % port)
+        try:
+            s = Sim(sim_port)
+            assert s.post_permit("RP-502", "k-502")[0] == 201
+            status, body = s.control("complete", {"backend": "parking", "reference": "RP-502"})
+            assert status == 502
+            assert body["error"] == "callback_failed"
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=10) == 0
+
+
+class socket_closed_port:
+    """A loopback port with nothing listening (bound, never listened, then held)."""
+
+    def __enter__(self):
+        import socket
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        return self.sock.getsockname()[1]
+
+    def __exit__(self, *exc):
+        self.sock.close()
