@@ -1,0 +1,106 @@
+/* service: the contract between the gateway and the counter services.
+ *
+ * A service is a JSON definition (config/services/<code>.json: fields, fee table with
+ * effective dates, route to a back-end) plus built-in C rules (zones, limits, fees, payload).
+ * The registry loads the enabled definitions once at start-up; after that everything here is
+ * read-only and safe to call from many threads at once. services/ knows nothing of HTTP or
+ * SQL: questions about earlier transactions go through struct service_lookup, which the
+ * gateway supplies.
+ */
+#ifndef ONESTOP_SERVICES_SERVICE_H
+#define ONESTOP_SERVICES_SERVICE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#define SERVICE_WUR __attribute__((warn_unused_result))
+
+/* Answers store questions a service's rules ask; supplied by the gateway. count_live counts
+ * live transactions (not voided/failed) indexed under (key, value) whose
+ * live_from <= on <= live_until. Returns -1 when the store failed (the evaluation then
+ * reports a "store_unavailable" error and sets store_failed). */
+struct service_lookup {
+    void *ctx;
+    long (*count_live)(void *ctx, const char *key, const char *value, const char *on);
+};
+
+#define SERVICE_DATE_SIZE 11 /* "YYYY-MM-DD" */
+
+/* What service_evaluate() found. After service_evaluate() errors, lines and keys are always
+ * arrays (never NULL, barring out-of-memory); when errors is not empty, fields is NULL,
+ * fee_pence is 0, lines and keys are empty and live_until is "". */
+struct service_evaluation {
+    json_t *fields; /* normalised fields (owned), NULL if invalid */
+    json_t *errors; /* array of {"field","code","message"} (owned); empty when valid. Every
+                       problem at once. "field" is null for problems not about one field
+                       (store_unavailable, fee_not_set, invalid_fields). */
+    long fee_pence;
+    json_t *lines; /* [{"description","amount_pence"}] (owned); amounts are never negative */
+    json_t *keys;  /* [{"name","value","live_from","live_until"}] index entries this
+                      transaction adds (owned) */
+    char live_until[SERVICE_DATE_SIZE]; /* YYYY-MM-DD or "" */
+    bool store_failed;
+};
+
+struct service;
+struct service_registry;
+
+/* Loads config/services/<code>.json from dir for each code in enabled_codes (a JSON array of
+ * strings; NULL means every *.json file in dir). Every problem found in any file is appended
+ * to problems (when not NULL) as a string "FILE: KEY: problem", e.g.
+ * "residents-parking-permit.json: fees[1].amount_pence: must be a whole number of pence".
+ * Returns NULL when there was any problem; otherwise a registry to free with
+ * service_registry_free(). */
+struct service_registry *service_registry_load(const char *dir, const json_t *enabled_codes,
+                                               json_t *problems) SERVICE_WUR;
+void service_registry_free(struct service_registry *registry);
+
+/* NULL when no enabled service has this code. */
+const struct service *service_registry_find(const struct service_registry *registry,
+                                            const char *code);
+size_t service_registry_count(const struct service_registry *registry);
+/* Services in the order they were enabled; NULL when i is out of range. */
+const struct service *service_registry_at(const struct service_registry *registry, size_t i);
+
+/* Accessors; the strings live as long as the registry. */
+const char *service_code(const struct service *service);
+const char *service_name(const struct service *service);
+const char *service_description(const struct service *service);
+const char *service_reference_prefix(const struct service *service);
+/* Name of a back-end in onestop.json ("parking"). */
+const char *service_backend(const struct service *service);
+/* The connector the payload is shaped for: "json-rest" or "open311". */
+const char *service_connector(const struct service *service);
+/* The whole definition file (borrowed; do not modify). */
+const json_t *service_definition(const struct service *service);
+
+/* The catalogue entry for GET /api/v1/services, as of today's date in Europe/London:
+ * {"code","name","description","reference_prefix","fields":[{"name","type","label",
+ * "required","constraints", and for enum and items "values"; optional "help","default",
+ * "required_when","refused"}],"payment_methods":[...],"fee_rules":["sentence", ...]}.
+ * New reference; NULL only when out of memory. */
+json_t *service_catalogue_entry(const struct service *service);
+/* The same with the fee rules in force on today ("YYYY-MM-DD"). */
+json_t *service_catalogue_entry_on(const struct service *service, const char *today);
+
+/* method is one of cash, card, cheque, waived, none. */
+bool service_payment_method_allowed(const struct service *service, const char *method);
+
+/* Checks fields (the request's "fields" object) against the service's definition and rules
+ * as of today ("YYYY-MM-DD", Europe/London), asking lookup about earlier transactions, and
+ * fills out (which need not be initialised; free it with service_evaluation_clear()).
+ * lookup may be NULL only for services whose rules ask nothing of the store. */
+void service_evaluate(const struct service *service, const json_t *fields, const char *today,
+                      const struct service_lookup *lookup, struct service_evaluation *out);
+/* Frees what an evaluation owns and zeroes it; safe on a zeroed struct and twice. */
+void service_evaluation_clear(struct service_evaluation *evaluation);
+
+/* The body to send to the service's back-end for a valid evaluation (new reference; NULL when
+ * the evaluation is not valid). For json-rest the JSON body; for open311
+ * {"service_code","address_id","attributes":{...}} with string attribute values. */
+json_t *service_backend_payload(const struct service *service,
+                                const struct service_evaluation *evaluation, const char *reference);
+
+#endif
