@@ -1,0 +1,113 @@
+/* receipt: checks on the receipt model and money formatting (see receipt.h). */
+#include "printing/receipt.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#define PENCE_PER_POUND 100
+
+/* Writes a formatted message into why if there is room; always returns false. */
+__attribute__((format(printf, 3, 4))) static bool fail(char *why, size_t why_len, const char *fmt,
+                                                       ...)
+{
+    if (why != NULL && why_len > 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(why, why_len, fmt, ap);
+        va_end(ap);
+    }
+    return false;
+}
+
+static bool within(const char *s, size_t max)
+{
+    return s == NULL || strnlen(s, max + 1) <= max;
+}
+
+bool receipt_check(const struct receipt *r, char *why, size_t why_len)
+{
+    if (r == NULL) {
+        return fail(why, why_len, "no receipt");
+    }
+    if (r->reference == NULL || r->reference[0] == '\0') {
+        return fail(why, why_len, "receipt has no reference");
+    }
+    const struct {
+        const char *name;
+        const char *value;
+        size_t max;
+    } fields[] = {
+        {"council", r->council, RECEIPT_FIELD_MAX},
+        {"site", r->site, RECEIPT_FIELD_MAX},
+        {"counter_id", r->counter_id, RECEIPT_FIELD_MAX},
+        {"assistant_initials", r->assistant_initials, RECEIPT_FIELD_MAX},
+        {"service_name", r->service_name, RECEIPT_FIELD_MAX},
+        {"reference", r->reference, RECEIPT_FIELD_MAX},
+        {"next_steps", r->next_steps, RECEIPT_PARAGRAPH_MAX},
+        {"status_url", r->status_url, RECEIPT_URL_MAX},
+        {"status_text", r->status_text, RECEIPT_URL_MAX},
+        {"footer", r->footer, RECEIPT_PARAGRAPH_MAX},
+    };
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+        if (!within(fields[i].value, fields[i].max)) {
+            return fail(why, why_len, "%s is longer than %zu bytes", fields[i].name, fields[i].max);
+        }
+    }
+    if (r->n_lines > RECEIPT_MAX_LINES) {
+        return fail(why, why_len, "%zu fee lines (at most %d)", r->n_lines, RECEIPT_MAX_LINES);
+    }
+    if (r->n_lines > 0 && r->lines == NULL) {
+        return fail(why, why_len, "fee lines missing");
+    }
+    for (size_t i = 0; i < r->n_lines; i++) {
+        if (r->lines[i].description == NULL ||
+            !within(r->lines[i].description, RECEIPT_FIELD_MAX)) {
+            return fail(why, why_len, "fee line %zu has no description or a too long one", i + 1);
+        }
+    }
+    switch (r->payment) {
+    case RECEIPT_PAYMENT_NONE:
+    case RECEIPT_PAYMENT_CASH:
+    case RECEIPT_PAYMENT_CARD:
+    case RECEIPT_PAYMENT_CHEQUE:
+    case RECEIPT_PAYMENT_WAIVED:
+        break;
+    default:
+        return fail(why, why_len, "unknown payment method %d", (int)r->payment);
+    }
+    return true;
+}
+
+bool receipt_format_money(int64_t pence, char *buf, size_t len)
+{
+    /* Work in unsigned so INT64_MIN has a magnitude too. */
+    uint64_t magnitude = pence < 0 ? (uint64_t)0 - (uint64_t)pence : (uint64_t)pence;
+    int n = snprintf(buf, len, "%s\xc2\xa3%" PRIu64 ".%02" PRIu64, pence < 0 ? "-" : "",
+                     magnitude / PENCE_PER_POUND, magnitude % PENCE_PER_POUND);
+    if (n < 0 || (size_t)n >= len) {
+        if (len > 0) {
+            buf[0] = '\0';
+        }
+        return false;
+    }
+    return true;
+}
+
+const char *receipt_payment_name(enum receipt_payment p)
+{
+    switch (p) {
+    case RECEIPT_PAYMENT_NONE:
+        return "No charge";
+    case RECEIPT_PAYMENT_CASH:
+        return "Cash";
+    case RECEIPT_PAYMENT_CARD:
+        return "Card";
+    case RECEIPT_PAYMENT_CHEQUE:
+        return "Cheque";
+    case RECEIPT_PAYMENT_WAIVED:
+        return "Fee waived";
+    }
+    return "Unknown";
+}
