@@ -351,8 +351,11 @@ bool validators_phone_normalise(const char *in, char *out, size_t outlen)
         snprintf(national, sizeof national, "%s", c);
     }
     size_t n = strlen(national);
-    if (!all_digits(national) || n < PHONE_DIGITS_MIN || n > PHONE_DIGITS_MAX ||
-        national[0] != '0' || !strchr("123578", national[1]))
+    if (!all_digits(national) || national[0] != '0' || !strchr("123578", national[1]))
+        return fail(out, outlen);
+    /* Numbers are 11 digits, except the few 10-digit ranges still in use (Ofcom). */
+    bool ten_digit_range = strncmp(national, "0800", 4) == 0 || strncmp(national, "016977", 6) == 0;
+    if (n != PHONE_DIGITS_MAX && !(n == PHONE_DIGITS_MIN && ten_digit_range))
         return fail(out, outlen);
     return put(national, out, outlen);
 }

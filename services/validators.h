@@ -81,7 +81,8 @@ bool validators_uprn_normalise(const char *in, char *out, size_t outlen) VALIDAT
 bool validators_ubrn_normalise(const char *in, char *out, size_t outlen) VALIDATORS_WUR;
 
 /* UK telephone number: spaces, dashes, dots and brackets ignored; +44, 0044 and "+44 (0)"
- * become 0. Valid: 10 or 11 digits starting 01, 02, 03, 05, 07 or 08. Output: digits only. */
+ * become 0. Valid: 11 digits starting 01, 02, 03, 05, 07 or 08, or one of the 10-digit
+ * ranges (0800 xxx xxx, 016977 xxxx). Output: digits only ("01614804949"). */
 bool validators_phone_normalise(const char *in, char *out, size_t outlen) VALIDATORS_WUR;
 
 /* ---- Money (integer pence) ---------------------------------------------------------------- */
