@@ -27,6 +27,12 @@ enum printer_outcome printer_ipp_check(const struct printer_config *cfg, int job
 bool printer_ipp_cancel(const struct printer_config *cfg, int job_id, char *message,
                         size_t message_len);
 
+/* Why host:port does not take a TCP connection ("connection refused", "no answer
+ * within N s"), found by trying once more for at most PRINTER_PROBE_TIMEOUT_MS.
+ * libcups's cupsConnectDest reports every failure as "Host is down". */
+#define PRINTER_PROBE_TIMEOUT_MS 1000
+void printer_probe(const char *host, int port, char *why, size_t why_len);
+
 /* Raw TCP (cfg->uri socket://host[:port]): DONE once all bytes are written. */
 enum printer_outcome printer_socket_submit(const struct printer_config *cfg,
                                            const unsigned char *doc, size_t len, char *message,

@@ -140,6 +140,20 @@ static void conn_close(struct ipp_conn *c)
     }
 }
 
+/* Says why a direct printer did not take a connection: libcups only says "Host is
+ * down", so try once more and look at errno. */
+static void direct_failure_reason(const char *uri, char *why, size_t why_len)
+{
+    char scheme[32], userpass[256], host[256], resource[RESOURCE_MAX];
+    int port = 0;
+    if (httpSeparateURI(HTTP_URI_CODING_ALL, uri, scheme, sizeof scheme, userpass, sizeof userpass,
+                        host, sizeof host, &port, resource, sizeof resource) < HTTP_URI_STATUS_OK) {
+        last_error(why, why_len);
+        return;
+    }
+    printer_probe(host, port, why, why_len);
+}
+
 /* Where a scheduler's printer takes job operations: its printer-uri-supported and that
  * URI's path as the resource. */
 static bool queue_uri(struct ipp_conn *c)
@@ -175,11 +189,11 @@ static enum printer_outcome conn_open(const struct printer_config *cfg, struct i
                             cfg->name, cfg->uri);
             return PRINTER_FAILED;
         }
-        errno = 0;
         c->http = cupsConnectDest(c->dest, CUPS_DEST_FLAGS_DEVICE, PRINTER_CONNECT_TIMEOUT_MS, NULL,
                                   c->resource, sizeof c->resource, NULL, NULL);
-        if (c->http == NULL) {
-            last_error(detail, sizeof detail);
+        /* libcups 2.4 may hand back an unconnected http_t (no socket) instead of NULL. */
+        if (c->http == NULL || httpGetFd(c->http) < 0) {
+            direct_failure_reason(cfg->uri, detail, sizeof detail);
             printer_message(message, message_len, "Receipt printer at %s is not answering (%s)",
                             cfg->name, detail);
             conn_close(c);
@@ -194,7 +208,12 @@ static enum printer_outcome conn_open(const struct printer_config *cfg, struct i
         c->http = httpConnect2(cupsServer(), ippPort(), NULL, AF_UNSPEC, cupsEncryption(), 1,
                                PRINTER_CONNECT_TIMEOUT_MS, NULL);
         if (c->http == NULL) {
-            printer_strerror(errno, detail, sizeof detail);
+            /* errno after a failed httpConnect2 is not reliable (often EBADF). */
+            if (cupsServer()[0] == '/') {
+                printer_strerror(ENOENT, detail, sizeof detail);
+            } else {
+                printer_probe(cupsServer(), ippPort(), detail, sizeof detail);
+            }
             printer_message(message, message_len,
                             "Print server %s:%d for receipt printer at %s is not answering (%s)",
                             cupsServer(), ippPort(), cfg->name, detail);

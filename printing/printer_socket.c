@@ -129,6 +129,34 @@ static bool write_all(int fd, const unsigned char *p, size_t len, int timeout_ms
     return true;
 }
 
+void printer_probe(const char *host, int port, char *why, size_t why_len)
+{
+    char port_text[PORT_MAX_DIGITS + 2];
+    snprintf(port_text, sizeof port_text, "%d", port);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    struct addrinfo *res = NULL;
+    int gai = getaddrinfo(host, port_text, &hints, &res);
+    if (gai != 0) {
+        snprintf(why, why_len, "cannot find host %s: %s", host, gai_strerror(gai));
+        return;
+    }
+    int fd = -1;
+    int err = 0;
+    for (const struct addrinfo *ai = res; ai != NULL && fd < 0; ai = ai->ai_next) {
+        fd = connect_bounded(ai, PRINTER_PROBE_TIMEOUT_MS);
+        if (fd < 0) {
+            err = errno;
+        }
+    }
+    freeaddrinfo(res);
+    if (fd >= 0) {
+        close(fd);
+        snprintf(why, why_len, "connection failed");
+        return;
+    }
+    printer_strerror(err, why, why_len);
+}
+
 enum printer_outcome printer_socket_submit(const struct printer_config *cfg,
                                            const unsigned char *doc, size_t len, char *message,
                                            size_t message_len)

@@ -1,0 +1,258 @@
+/* Unit tests for the PDF renderer: the real PDF is rasterised with pdftoppm, its QR code
+ * read back with zbarimg, its text extracted with pdftotext, its page size read with
+ * pdfinfo, and word positions (pdftotext -bbox) prove that long lines wrap inside the
+ * page. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "printing/receipt.h"
+#include "printing/receipt_pdf.h"
+#include "test_receipt_helpers.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct fixture {
+    char dir[TH_PATH_MAX];
+    char pdf[TH_PATH_MAX + 32];
+    char out[TH_OUTPUT_MAX];
+};
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof *f);
+    if (f == NULL || !th_tmpdir(f->dir)) {
+        free(f);
+        return -1;
+    }
+    snprintf(f->pdf, sizeof f->pdf, "%s/receipt.pdf", f->dir);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    th_rm_rf(f->dir);
+    free(f);
+    return 0;
+}
+
+/* Renders r to f->pdf. */
+static void render_to_file(struct fixture *f, const struct receipt *r, enum receipt_paper paper)
+{
+    unsigned char *pdf = NULL;
+    size_t len = 0;
+    assert_true(receipt_render_pdf(r, paper, &pdf, &len));
+    assert_non_null(pdf);
+    assert_true(len > 1000);
+    assert_memory_equal(pdf, "%PDF-", 5);
+    assert_true(th_write_file(f->pdf, pdf, len));
+    free(pdf);
+}
+
+/* Page width and height from pdfinfo ("Page size:      226.772 x 474.013 pts"). */
+static void page_size(struct fixture *f, double *w, double *h, int *pages)
+{
+    char cmd[TH_PATH_MAX * 2];
+    snprintf(cmd, sizeof cmd, "pdfinfo '%s'", f->pdf);
+    assert_int_equal(th_run(cmd, f->out, sizeof f->out), 0);
+    const char *p = strstr(f->out, "Page size:");
+    assert_non_null(p);
+    assert_int_equal(sscanf(p, "Page size: %lf x %lf", w, h), 2);
+    p = strstr(f->out, "Pages:");
+    assert_non_null(p);
+    assert_int_equal(sscanf(p, "Pages: %d", pages), 1);
+}
+
+static void decode_qr(struct fixture *f, char *text, size_t len)
+{
+    char cmd[TH_PATH_MAX * 3];
+    snprintf(cmd, sizeof cmd, "pdftoppm -r 150 -gray -png -singlefile '%s' '%s/page'", f->pdf,
+             f->dir);
+    assert_int_equal(th_run(cmd, NULL, 0), 0);
+    char png[TH_PATH_MAX + 16];
+    snprintf(png, sizeof png, "%s/page.png", f->dir);
+    assert_int_equal(th_zbar(png, text, len), 0);
+}
+
+static void pdf_text(struct fixture *f)
+{
+    char cmd[TH_PATH_MAX * 2];
+    snprintf(cmd, sizeof cmd, "pdftotext -layout '%s' -", f->pdf);
+    assert_int_equal(th_run(cmd, f->out, sizeof f->out), 0);
+}
+
+static void test_roll_qr_decodes_to_url(void **state)
+{
+    struct fixture *f = *state;
+    struct receipt r = th_sample();
+    render_to_file(f, &r, RECEIPT_PAPER_ROLL_80MM);
+    double w, h;
+    int pages;
+    page_size(f, &w, &h, &pages);
+    assert_true(w > 226.7 && w < 226.8);
+    assert_true(h > 300 && h < 842);
+    assert_int_equal(pages, 1);
+    char text[1024];
+    decode_qr(f, text, sizeof text);
+    assert_string_equal(text, TH_URL);
+}
+
+static void test_a4_qr_decodes_to_url(void **state)
+{
+    struct fixture *f = *state;
+    struct receipt r = th_sample();
+    /* A longer URL needs a larger QR version. */
+    r.status_url = "https://onestop.stockport.gov.uk/r/BR-4M8X2K9Q?t=AbCdEfGhIjKlMnOpQrStUvWxYz"
+                   "0123456789-_AbCdEfGhIjKlMnOp";
+    render_to_file(f, &r, RECEIPT_PAPER_A4);
+    double w, h;
+    int pages;
+    page_size(f, &w, &h, &pages);
+    assert_true(w > 595 && w < 596);
+    assert_true(h > 841 && h < 842);
+    char text[1024];
+    decode_qr(f, text, sizeof text);
+    assert_string_equal(text, r.status_url);
+}
+
+static void test_text_and_pound_sign(void **state)
+{
+    struct fixture *f = *state;
+    struct receipt r = th_sample();
+    render_to_file(f, &r, RECEIPT_PAPER_ROLL_80MM);
+    pdf_text(f);
+    assert_non_null(strstr(f->out, "RP-7K3M9Q2X"));
+    assert_non_null(strstr(f->out, "\xc2\xa3"
+                                   "41.50"));
+    assert_non_null(strstr(f->out, "\xc2\xa3"
+                                   "44.50"));
+    assert_non_null(strstr(f->out, "\xc2\xa3"
+                                   "5.50"));
+    assert_non_null(strstr(f->out, "24 Jul 2026 13:25"));
+    assert_non_null(strstr(f->out, "SD-01"));
+    assert_non_null(strstr(f->out, "What happens next"));
+    assert_null(strstr(f->out, "COPY RECEIPT"));
+    r.copy = true;
+    render_to_file(f, &r, RECEIPT_PAPER_ROLL_80MM);
+    pdf_text(f);
+    assert_non_null(strstr(f->out, "COPY RECEIPT"));
+}
+
+/* Every word's right edge (pdftotext -bbox: xMax) stays inside the page margins, even
+ * for a description with a 90-character word and a long paragraph. */
+static void test_long_lines_wrap_inside_page(void **state)
+{
+    struct fixture *f = *state;
+    struct receipt r = th_sample();
+    static const struct receipt_line lines[] = {
+        {"Bulky collection: sofa, two armchairs, a fridge freezer, a washing machine and a "
+         "wardrobe that will need two people to lift it down the stairs",
+         8000},
+        {"Averyveryverylongwordwithoutanyspacesatallthatcannotbebrokenbywordsandmustbebrokenby"
+         "characters",
+         100},
+    };
+    r.lines = lines;
+    r.n_lines = 2;
+    r.total_pence = 8100;
+    r.next_steps = "Put the items outside your property by 7am on the day of collection. If you "
+                   "need to cancel, contact us by 2pm on the working day before and we will "
+                   "refund the fee in full. Items that are not on this receipt will not be "
+                   "collected, and nothing can be collected from inside your home.";
+    render_to_file(f, &r, RECEIPT_PAPER_ROLL_80MM);
+    char cmd[TH_PATH_MAX * 2];
+    snprintf(cmd, sizeof cmd, "pdftotext -bbox '%s' -", f->pdf);
+    assert_int_equal(th_run(cmd, f->out, sizeof f->out), 0);
+    int words = 0;
+    double max_x = 0;
+    for (const char *p = strstr(f->out, "<word "); p != NULL; p = strstr(p + 1, "<word ")) {
+        double x_min, y_min, x_max, y_max;
+        assert_int_equal(sscanf(p, "<word xMin=\"%lf\" yMin=\"%lf\" xMax=\"%lf\" yMax=\"%lf\"",
+                                &x_min, &y_min, &x_max, &y_max),
+                         4);
+        assert_true(x_min >= 11.0);
+        if (x_max > max_x) {
+            max_x = x_max;
+        }
+        words++;
+    }
+    assert_true(words > 60);
+    /* 80 mm page, 4 mm margins: content ends at 215.4 pt (allow rounding). */
+    assert_true(max_x <= 216.0);
+    /* The long word is broken, not lost: its pieces run together in the text. */
+    pdf_text(f);
+    assert_non_null(strstr(f->out, "Averyveryverylongword"));
+    assert_non_null(strstr(f->out, "characters"));
+}
+
+static void test_page_length_fits_content(void **state)
+{
+    struct fixture *f = *state;
+    struct receipt r = th_sample();
+    double w, h_short, h_long;
+    int pages;
+    struct receipt_line many[12];
+    for (size_t i = 0; i < 12; i++) {
+        many[i] = (struct receipt_line){"Visitor scratch card", 100};
+    }
+    r.lines = many;
+    r.n_lines = 2;
+    render_to_file(f, &r, RECEIPT_PAPER_ROLL_80MM);
+    page_size(f, &w, &h_short, &pages);
+    r.n_lines = 12;
+    render_to_file(f, &r, RECEIPT_PAPER_ROLL_80MM);
+    page_size(f, &w, &h_long, &pages);
+    /* Ten more lines of 8.5 pt type at 1.28 line spacing: about 109 pt longer. */
+    assert_true(h_long - h_short > 100 && h_long - h_short < 120);
+    assert_int_equal(pages, 1);
+}
+
+static void test_untrusted_text_still_renders(void **state)
+{
+    struct fixture *f = *state;
+    struct receipt r = th_sample();
+    r.service_name = "Bad\xff\xfe text \x1b@ with controls";
+    r.status_url = NULL;
+    render_to_file(f, &r, RECEIPT_PAPER_ROLL_80MM);
+    pdf_text(f);
+    assert_non_null(strstr(f->out, "Bad?? text ?@ with controls"));
+    /* No URL: no QR code on the page. */
+    char cmd[TH_PATH_MAX * 3];
+    snprintf(cmd, sizeof cmd, "pdftoppm -r 150 -gray -png -singlefile '%s' '%s/page'", f->pdf,
+             f->dir);
+    assert_int_equal(th_run(cmd, NULL, 0), 0);
+    char png[TH_PATH_MAX + 16], text[256];
+    snprintf(png, sizeof png, "%s/page.png", f->dir);
+    assert_int_equal(th_zbar(png, text, sizeof text), 4);
+}
+
+static void test_rejects_bad_receipt(void **state)
+{
+    (void)state;
+    struct receipt r = th_sample();
+    r.reference = NULL;
+    unsigned char *out = (unsigned char *)"x";
+    size_t len = 99;
+    assert_false(receipt_render_pdf(&r, RECEIPT_PAPER_ROLL_80MM, &out, &len));
+    assert_null(out);
+    assert_int_equal(len, 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_roll_qr_decodes_to_url, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a4_qr_decodes_to_url, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_text_and_pound_sign, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_long_lines_wrap_inside_page, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_page_length_fits_content, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_untrusted_text_still_renders, setup, teardown),
+        cmocka_unit_test(test_rejects_bad_receipt),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
