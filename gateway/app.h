@@ -24,6 +24,15 @@ struct app {
     struct lookup *lookup;
     struct spooler *spooler;
     time_t started_at;
+    /* Called after a write that gives the workers something to do (a committed transaction,
+     * a retry, a reprint); wakes the forwarder and the print spooler. May be NULL. */
+    void (*wake_workers)(struct app *app);
 };
+
+static inline void app_wake_workers(struct app *app)
+{
+    if (app->wake_workers)
+        app->wake_workers(app);
+}
 
 #endif

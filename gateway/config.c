@@ -339,8 +339,8 @@ static void parse_value(struct parse_ctx *ctx, const struct key_spec *k, const j
         *(void **)field = elems;
         *(size_t *)((char *)base + k->array->len_offset) = n;
         for (size_t i = 0; i < n; i++) {
-            char item[256];
-            snprintf(item, sizeof item, "%s[%zu]", full, i);
+            char item[300];
+            snprintf(item, sizeof item, "%.255s[%zu]", full, i);
             json_t *e = json_array_get(v, i);
             if (!json_is_object(e)) {
                 problem(ctx, item, "must be an object");

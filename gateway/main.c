@@ -9,6 +9,7 @@
 #include "gateway/http.h"
 #include "gateway/log.h"
 #include "gateway/metrics.h"
+#include "gateway/rate_limiter.h"
 #include "gateway/routes.h"
 #include "gateway/signin_limiter.h"
 #include "gateway/store.h"
@@ -144,6 +145,7 @@ int main(int argc, char **argv)
                                    cfg->auth.max_failures_per_address, cfg->auth.failure_window_s,
                                    cfg->auth.lockout_s, cfg->auth.lockout_max_s};
     app.signin_limiter = signin_limiter_new(&limits);
+    app.status_limiter = rate_limiter_new(cfg->status_page.rate_per_minute);
 
     struct http_server *server = http_start(&app, onestop_routes, err, sizeof err);
     if (!server) {
@@ -167,6 +169,7 @@ int main(int argc, char **argv)
     http_stop(server);
     store_close(app.store);
     signin_limiter_free(app.signin_limiter);
+    rate_limiter_free(app.status_limiter);
     metrics_free(app.metrics);
     config_free(cfg);
     log_msg(LOG_INFO, "stopped", "onestopd stopped cleanly");

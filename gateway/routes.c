@@ -9,5 +9,13 @@ const struct http_route onestop_routes[] = {
     {"GET", "/api/v1/sessions/current", route_session_current, HTTP_STAFF},
     {"DELETE", "/api/v1/sessions/current", route_session_delete, HTTP_STAFF},
     {"GET", "/api/v1/services", route_services_list, HTTP_STAFF},
+    {"POST", "/api/v1/quotes", route_quote, HTTP_STAFF},
+    {"POST", "/api/v1/transactions", route_transaction_create, HTTP_STAFF},
+    {"GET", "/api/v1/transactions", route_transaction_list, HTTP_STAFF},
+    {"GET", "/api/v1/transactions/{}", route_transaction_get, HTTP_STAFF},
+    {"POST", "/api/v1/transactions/{}/retry", route_transaction_retry, HTTP_SUPERVISOR},
+    {"GET", "/api/v1/deliveries/failed", route_deliveries_failed, HTTP_SUPERVISOR},
+    {"POST", "/api/v1/callbacks/{}", route_callback, HTTP_PUBLIC},
+    {"GET", "/r/{}", route_resident_status, HTTP_PUBLIC},
     {0},
 };

@@ -20,4 +20,18 @@ void route_session_current(struct app *app, struct http_request *req);
 /* routes_services.c */
 void route_services_list(struct app *app, struct http_request *req);
 
+/* routes_transactions.c */
+void route_quote(struct app *app, struct http_request *req);
+void route_transaction_create(struct app *app, struct http_request *req);
+void route_transaction_get(struct app *app, struct http_request *req);
+void route_transaction_list(struct app *app, struct http_request *req);
+void route_transaction_retry(struct app *app, struct http_request *req);
+void route_deliveries_failed(struct app *app, struct http_request *req);
+
+/* routes_resident.c */
+void route_resident_status(struct app *app, struct http_request *req);
+
+/* routes_callbacks.c */
+void route_callback(struct app *app, struct http_request *req);
+
 #endif

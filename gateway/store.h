@@ -116,4 +116,177 @@ enum store_result store_audit(struct store *store, const struct audit_entry *ent
 enum store_result store_audit_list(struct store *store, const char *action, int limit,
                                    json_t **out) STORE_MUSTCHECK;
 
+/* ---- writes that span several records, run on the writer inside one database transaction ----
+ * A store_tx is valid only inside the run function of a store_job. The job's done callback
+ * runs on the writer thread once the group is committed (result STORE_OK) or failed; it must
+ * be quick (resume a connection, free memory). */
+struct store_tx;
+struct store_job {
+    enum store_result (*run)(struct store_tx *tx, void *arg);
+    void *arg;
+    void (*done)(struct store_job *job, enum store_result result);
+    void *ctx;
+    void *engine; /* private to the engine */
+};
+void store_submit(struct store *store, struct store_job *job);
+/* Runs a job and waits for its commit. */
+enum store_result store_run(struct store *store, enum store_result (*run)(struct store_tx *, void *),
+                            void *arg) STORE_MUSTCHECK;
+
+/* ---- transactions ---- */
+#define STORE_REFERENCE_MAX 24
+
+enum txn_status { TXN_ACCEPTED, TXN_FORWARDED, TXN_COMPLETED, TXN_FAILED, TXN_VOIDED };
+const char *txn_status_name(enum txn_status status);
+bool txn_status_parse(const char *name, enum txn_status *out) STORE_MUSTCHECK;
+/* The one rule for moving a transaction between states (DESIGN.md). */
+bool txn_status_can_move(enum txn_status from, enum txn_status to);
+
+struct txn_record {
+    const char *reference;
+    const char *service;
+    const char *counter;
+    const char *site;
+    const char *staff;
+    const char *fields_json; /* normalised fields */
+    long fee_pence;
+    const char *lines_json;
+    const json_t *keys; /* [{"name","value","live_from","live_until"}] */
+    const char *live_until;
+    /* payment */
+    const char *method;
+    long amount_pence;
+    long tendered_pence;
+    long change_pence;
+    const char *auth_code;
+    const char *reason;
+    const char *authorised_by;
+    /* delivery (outbox) */
+    const char *backend;
+    const char *connector;
+    const char *payload_json;
+    const char *delivery_key; /* Idempotency-Key sent to the back-end on every attempt */
+    /* print job, when the counter has a printer */
+    const char *printer;
+    /* idempotency of the counter's request */
+    const char *idempotency_key;
+    const char *request_hash;
+    int response_status;
+    const char *response_json;
+    time_t now;
+};
+
+/* Inside a job: inserts the transaction with its payment, index keys, delivery, print job,
+ * idempotency record and audit entry. STORE_CONFLICT when the reference is taken. */
+enum store_result store_tx_transaction_insert(struct store_tx *tx,
+                                              const struct txn_record *rec) STORE_MUSTCHECK;
+/* Inside a job or not: the stored reply for an idempotency key. *response is malloc'd. */
+enum store_result store_tx_idempotency_find(struct store_tx *tx, const char *key,
+                                            char request_hash[65], int *status,
+                                            char **response) STORE_MUSTCHECK;
+enum store_result store_idempotency_find(struct store *store, const char *key,
+                                         char request_hash[65], int *status,
+                                         char **response) STORE_MUSTCHECK;
+/* Live transactions indexed under (key, value) on date `on`; -1 if the store failed. */
+long store_tx_count_live(struct store_tx *tx, const char *key, const char *value, const char *on);
+long store_count_live(struct store *store, const char *key, const char *value, const char *on);
+
+/* Everything about one transaction for GET /api/v1/transactions/{reference}. */
+enum store_result store_transaction_get(struct store *store, const char *reference,
+                                        json_t **out) STORE_MUSTCHECK;
+struct txn_filter {
+    const char *date; /* YYYY-MM-DD (UTC day of creation) */
+    const char *service;
+    const char *status;
+    const char *counter;
+    int limit;
+    int offset;
+};
+enum store_result store_transaction_list(struct store *store, const struct txn_filter *filter,
+                                         json_t **out) STORE_MUSTCHECK;
+/* What the resident's status page may show: no personal data. */
+struct txn_public {
+    char service[64];
+    enum txn_status status;
+    time_t created_at;
+    time_t updated_at;
+    char note[200];
+};
+enum store_result store_transaction_public(struct store *store, const char *reference,
+                                           struct txn_public *out) STORE_MUSTCHECK;
+/* A back-end says the request is done: accepted|forwarded -> completed. Audited. */
+enum store_result store_transaction_complete(struct store *store, const char *reference,
+                                             const char *backend, const char *backend_reference,
+                                             const char *note) STORE_MUSTCHECK;
+
+/* ---- deliveries: the outbox the forwarder drains ---- */
+enum delivery_state { DELIVERY_PENDING, DELIVERY_DELIVERED, DELIVERY_FAILED };
+
+struct delivery {
+    int64_t id;
+    char reference[STORE_REFERENCE_MAX];
+    char backend[64];
+    char connector[16];
+    char idempotency_key[64];
+    char *payload; /* malloc'd */
+    int attempts;
+    int64_t next_attempt_at_ms;
+    time_t created_at;
+    char backend_reference[128]; /* for polls */
+};
+void store_delivery_free(struct delivery *list, size_t len);
+
+/* Pending deliveries of one back-end due at now_ms, oldest first, skipping the ids in
+ * `exclude` (those in flight). *out is a malloc'd array. */
+enum store_result store_deliveries_due(struct store *store, const char *backend, int64_t now_ms,
+                                       int limit, const int64_t *exclude, size_t exclude_len,
+                                       struct delivery **out, size_t *len) STORE_MUSTCHECK;
+/* Delivered requests whose transaction is still `forwarded` and whose next status poll is
+ * due (open311 polling). */
+enum store_result store_polls_due(struct store *store, const char *backend, int64_t now_ms,
+                                  int limit, struct delivery **out, size_t *len) STORE_MUSTCHECK;
+/* Earliest next_attempt_at_ms of pending deliveries (or INT64_MAX), to sleep until then. */
+int64_t store_deliveries_next_due(struct store *store);
+
+enum delivery_outcome_kind {
+    OUTCOME_DELIVERED, /* 2xx: transaction -> forwarded, backend_reference kept */
+    OUTCOME_RETRY,     /* try again at next_attempt_at_ms */
+    OUTCOME_FAILED,    /* dead letter: transaction -> failed, last_error kept */
+    OUTCOME_POLLED,    /* a status poll: next_poll_at_ms set; completed if `completed` */
+};
+
+struct delivery_outcome {
+    int64_t delivery_id;
+    enum delivery_outcome_kind kind;
+    int http_status;           /* 0 when no HTTP answer */
+    char error[512];           /* what went wrong, for supervisors; no personal data */
+    char backend_reference[128];
+    int64_t next_attempt_at_ms; /* RETRY; POLLED: next poll */
+    bool completed;            /* POLLED */
+    char note[200];            /* POLLED: the back-end's status note */
+    int64_t now_ms;
+    /* the store calls this on the writer thread after the outcome is committed or failed */
+    void (*done)(struct delivery_outcome *outcome, enum store_result result);
+    void *ctx;
+    struct store_job job; /* private */
+};
+/* Records an attempt's outcome asynchronously (grouped with other writes). */
+void store_delivery_record(struct store *store, struct delivery_outcome *outcome);
+
+/* Supervisor: failed deliveries (newest first), and a hand retry (failed -> pending now,
+ * transaction failed -> accepted). Both audited. */
+enum store_result store_deliveries_failed(struct store *store, int limit,
+                                          json_t **out) STORE_MUSTCHECK;
+enum store_result store_delivery_retry_now(struct store *store, const char *reference,
+                                           const char *staff, const char *counter) STORE_MUSTCHECK;
+/* Counts for /metrics: pending, failed, delivered; oldest pending age in seconds. */
+struct delivery_counts {
+    long pending;
+    long failed;
+    long delivered;
+    long oldest_pending_s;
+};
+enum store_result store_delivery_counts(struct store *store, const char *backend,
+                                        struct delivery_counts *out) STORE_MUSTCHECK;
+
 #endif

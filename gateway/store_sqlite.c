@@ -72,6 +72,88 @@ static const char *const migrations[] = {
     "  detail TEXT,"
     "  remote TEXT);"
     "CREATE INDEX audit_action ON audit(action, id);",
+
+    /* 2: transactions, payments, limit keys, the delivery outbox, print jobs, idempotency */
+    "CREATE TABLE transactions("
+    "  id INTEGER PRIMARY KEY,"
+    "  reference TEXT NOT NULL UNIQUE,"
+    "  service TEXT NOT NULL,"
+    "  status TEXT NOT NULL CHECK (status IN"
+    "    ('accepted','forwarded','completed','failed','voided')),"
+    "  counter TEXT NOT NULL,"
+    "  site TEXT,"
+    "  staff TEXT NOT NULL,"
+    "  fields TEXT NOT NULL,"
+    "  fee_pence INTEGER NOT NULL CHECK (fee_pence >= 0),"
+    "  lines TEXT NOT NULL,"
+    "  live_until TEXT,"
+    "  backend_reference TEXT,"
+    "  status_note TEXT,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL,"
+    "  completed_at INTEGER);"
+    "CREATE INDEX transactions_created ON transactions(created_at);"
+    "CREATE INDEX transactions_counter ON transactions(counter, created_at);"
+    "CREATE TABLE payments("
+    "  id INTEGER PRIMARY KEY,"
+    "  transaction_id INTEGER NOT NULL REFERENCES transactions(id),"
+    "  method TEXT NOT NULL CHECK (method IN ('cash','card','cheque','waived','none')),"
+    "  amount_pence INTEGER NOT NULL CHECK (amount_pence >= 0),"
+    "  tendered_pence INTEGER,"
+    "  change_pence INTEGER,"
+    "  auth_code TEXT,"
+    "  reason TEXT,"
+    "  authorised_by TEXT,"
+    "  created_at INTEGER NOT NULL);"
+    "CREATE INDEX payments_transaction ON payments(transaction_id);"
+    "CREATE TABLE txn_keys("
+    "  transaction_id INTEGER NOT NULL REFERENCES transactions(id),"
+    "  name TEXT NOT NULL,"
+    "  value TEXT NOT NULL,"
+    "  live_from TEXT NOT NULL,"
+    "  live_until TEXT NOT NULL);"
+    "CREATE INDEX txn_keys_lookup ON txn_keys(name, value);"
+    "CREATE TABLE deliveries("
+    "  id INTEGER PRIMARY KEY,"
+    "  transaction_id INTEGER NOT NULL UNIQUE REFERENCES transactions(id),"
+    "  backend TEXT NOT NULL,"
+    "  connector TEXT NOT NULL,"
+    "  idempotency_key TEXT NOT NULL UNIQUE,"
+    "  payload TEXT NOT NULL,"
+    "  state TEXT NOT NULL CHECK (state IN ('pending','delivered','failed')),"
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
+    "  next_attempt_at_ms INTEGER NOT NULL,"
+    "  last_status INTEGER,"
+    "  last_error TEXT,"
+    "  backend_reference TEXT,"
+    "  next_poll_at_ms INTEGER,"
+    "  created_at INTEGER NOT NULL,"
+    "  delivered_at INTEGER,"
+    "  failed_at INTEGER);"
+    "CREATE INDEX deliveries_due ON deliveries(backend, state, next_attempt_at_ms);"
+    "CREATE INDEX deliveries_poll ON deliveries(backend, next_poll_at_ms)"
+    "  WHERE next_poll_at_ms IS NOT NULL;"
+    "CREATE TABLE print_jobs("
+    "  id INTEGER PRIMARY KEY,"
+    "  transaction_id INTEGER NOT NULL REFERENCES transactions(id),"
+    "  printer TEXT NOT NULL,"
+    "  state TEXT NOT NULL CHECK (state IN ('pending','printing','printed','print_failed')),"
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
+    "  next_attempt_at_ms INTEGER NOT NULL,"
+    "  job_id INTEGER,"
+    "  last_error TEXT,"
+    "  reprint_of INTEGER REFERENCES print_jobs(id),"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL);"
+    "CREATE INDEX print_jobs_due ON print_jobs(printer, state, next_attempt_at_ms);"
+    "CREATE INDEX print_jobs_transaction ON print_jobs(transaction_id);"
+    "CREATE TABLE idempotency("
+    "  key TEXT PRIMARY KEY,"
+    "  request_hash TEXT NOT NULL,"
+    "  transaction_id INTEGER REFERENCES transactions(id),"
+    "  status INTEGER NOT NULL,"
+    "  response TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL);",
 };
 
 #define MIGRATIONS_LEN ((int)(sizeof migrations / sizeof migrations[0]))
@@ -429,6 +511,67 @@ void store_stats(struct store *store, struct store_stats *out)
     pthread_mutex_lock(&store->lock);
     *out = store->stats;
     pthread_mutex_unlock(&store->lock);
+}
+
+/* ---- the engine-neutral job layer (store.h) over the SQLite writes ---- */
+
+struct store_tx {
+    sqlite3 *db;
+};
+
+sqlite3 *store_tx_db(struct store_tx *tx)
+{
+    return tx->db;
+}
+
+static enum store_result job_run(sqlite3 *db, void *arg)
+{
+    struct store_job *job = arg;
+    struct store_tx tx = {db};
+    return job->run(&tx, job->arg);
+}
+
+static void job_notify(struct store_write *write, void *ctx)
+{
+    struct store_job *job = ctx;
+    enum store_result result = write->result;
+    free(write);
+    if (job->done)
+        job->done(job, result);
+}
+
+void store_submit(struct store *store, struct store_job *job)
+{
+    struct store_write *w = calloc(1, sizeof *w);
+    if (!w) {
+        if (job->done)
+            job->done(job, STORE_UNAVAILABLE);
+        return;
+    }
+    w->run = job_run;
+    w->arg = job;
+    w->notify = job_notify;
+    w->notify_ctx = job;
+    store_write_async(store, w);
+}
+
+struct sync_job {
+    enum store_result (*run)(struct store_tx *, void *);
+    void *arg;
+};
+
+static enum store_result sync_job_run(sqlite3 *db, void *arg)
+{
+    struct sync_job *j = arg;
+    struct store_tx tx = {db};
+    return j->run(&tx, j->arg);
+}
+
+enum store_result store_run(struct store *store, enum store_result (*run)(struct store_tx *, void *),
+                            void *arg)
+{
+    struct sync_job j = {run, arg};
+    return store_write_sync(store, sync_job_run, &j);
 }
 
 static enum store_result write_probe(sqlite3 *db, void *arg)

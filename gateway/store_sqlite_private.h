@@ -39,4 +39,7 @@ enum store_result store_sqlite_result(int rc);
 sqlite3_stmt *store_prepare(sqlite3 *db, const char *sql);
 void store_log_error(sqlite3 *db, const char *what);
 
+/* The writer connection behind a job's transaction handle. */
+sqlite3 *store_tx_db(struct store_tx *tx);
+
 #endif

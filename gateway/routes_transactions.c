@@ -1,0 +1,576 @@
+/* routes_transactions: quotes, the durable commit of a transaction, reading them back,
+ * and the supervisor's view of failed deliveries.
+ *
+ * POST /api/v1/transactions runs in two halves. On the HTTP thread: shape checks, the
+ * Idempotency-Key, a first evaluation against a read connection (so most 422s never reach
+ * the writer), and the payment. Then the request is deferred and a store job runs on the
+ * writer thread inside the group's database transaction: the idempotency record is looked
+ * up again, the service is evaluated again against the writer's own view (so two counters
+ * racing for the same vehicle cannot both win), and the transaction, payment, keys, outbox
+ * row, print job, idempotency record and audit entry are inserted. The reply goes out from
+ * the job's done callback — after COMMIT returned, so a 201 means "on disk". */
+#include "gateway/app.h"
+#include "gateway/config.h"
+#include "gateway/log.h"
+#include "gateway/payment.h"
+#include "gateway/routes.h"
+#include "gateway/status_token.h"
+#include "gateway/store.h"
+#include "gateway/token.h"
+
+#include "services/reference.h"
+#include "services/service.h"
+#include "services/validators.h"
+
+#include <ctype.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define IDEMPOTENCY_KEY_MAX 128
+#define REFERENCE_ATTEMPTS 8
+#define STATUS_URL_MAX 512
+
+static void add_error(json_t *errors, const char *field, const char *code, const char *message)
+{
+    json_array_append_new(errors, json_pack("{s:s?, s:s, s:s}", "field", field, "code", code,
+                                            "message", message));
+}
+
+static void today_london(char out[11])
+{
+    struct validators_date d = validators_date_today_london(time(NULL));
+    validators_date_format(d, out);
+}
+
+/* ---- service lookups for the rules: a read connection, or the writer's transaction ---- */
+
+static long lookup_read(void *ctx, const char *key, const char *value, const char *on)
+{
+    return store_count_live(ctx, key, value, on);
+}
+
+static long lookup_tx(void *ctx, const char *key, const char *value, const char *on)
+{
+    return store_tx_count_live(ctx, key, value, on);
+}
+
+/* Finds the service named by the body; replies 422 itself when it is missing or unknown. */
+static const struct service *body_service(struct app *app, struct http_request *req, json_t *body)
+{
+    const char *code = json_string_value(json_object_get(body, "service"));
+    const struct service *s = code ? service_registry_find(app->cfg->services, code) : NULL;
+    if (!s) {
+        json_t *errors = json_array();
+        add_error(errors, "service", code ? "unknown_service" : "required",
+                  code ? "There is no such service at this counter." : "Choose a service.");
+        http_reply_invalid(req, errors);
+    }
+    return s;
+}
+
+static bool check_body_keys(json_t *body, const char *const *allowed, json_t *errors)
+{
+    const char *key;
+    json_t *v;
+    bool ok = true;
+    json_object_foreach(body, key, v)
+    {
+        bool known = false;
+        for (const char *const *a = allowed; *a; a++)
+            known |= strcmp(*a, key) == 0;
+        if (!known) {
+            add_error(errors, key, "unknown_field", "This is not part of the request.");
+            ok = false;
+        }
+    }
+    return ok;
+}
+
+static json_t *fields_of(json_t *body, json_t *errors)
+{
+    json_t *fields = json_object_get(body, "fields");
+    if (!json_is_object(fields)) {
+        add_error(errors, "fields", fields ? "invalid" : "required",
+                  "The service's fields are missing.");
+        return NULL;
+    }
+    return fields;
+}
+
+/* Prefixes each service field error's name with "fields." so the counter app can place it. */
+static void append_field_errors(json_t *errors, json_t *service_errors)
+{
+    size_t i;
+    json_t *e;
+    json_array_foreach(service_errors, i, e)
+    {
+        json_t *copy = json_deep_copy(e);
+        const char *field = json_string_value(json_object_get(e, "field"));
+        if (field) {
+            char name[160];
+            snprintf(name, sizeof name, "fields.%s", field);
+            json_object_set_new(copy, "field", json_string(name));
+        }
+        json_array_append_new(errors, copy);
+    }
+}
+
+/* ---- POST /api/v1/quotes ---- */
+
+void route_quote(struct app *app, struct http_request *req)
+{
+    json_t *body = http_json_body(req);
+    if (!body)
+        return;
+    const struct service *s = body_service(app, req, body);
+    if (!s)
+        return;
+    json_t *errors = json_array();
+    static const char *const allowed[] = {"service", "fields", NULL};
+    check_body_keys(body, allowed, errors);
+    json_t *fields = fields_of(body, errors);
+    if (json_array_size(errors)) {
+        http_reply_invalid(req, errors);
+        return;
+    }
+    char today[11];
+    today_london(today);
+    struct service_lookup lookup = {app->store, lookup_read};
+    struct service_evaluation ev;
+    service_evaluate(s, fields, today, &lookup, &ev);
+    if (ev.store_failed) {
+        service_evaluation_clear(&ev);
+        json_decref(errors);
+        http_reply_store_error(req, STORE_UNAVAILABLE);
+        return;
+    }
+    if (json_array_size(ev.errors)) {
+        append_field_errors(errors, ev.errors);
+        service_evaluation_clear(&ev);
+        http_reply_invalid(req, errors);
+        return;
+    }
+    json_decref(errors);
+    json_t *reply = json_pack("{s:s, s:I, s:O}", "service", service_code(s), "fee_pence",
+                              (json_int_t)ev.fee_pence, "lines", ev.lines);
+    service_evaluation_clear(&ev);
+    http_reply_json(req, 200, reply);
+}
+
+/* ---- POST /api/v1/transactions ---- */
+
+struct create {
+    struct app *app;
+    struct http_request *req;
+    const struct service *service;
+    json_t *fields; /* borrowed from the request body */
+    char today[11];
+    char idempotency_key[IDEMPOTENCY_KEY_MAX + 1];
+    char request_hash[65];
+    struct payment payment;
+    struct staff_session session;
+    const char *site;
+    const char *printer;
+    /* the outcome, set by the job */
+    int status;
+    json_t *reply;
+    char reference[STORE_REFERENCE_MAX];
+    struct store_job job;
+};
+
+static bool idempotency_key_valid(const char *key)
+{
+    size_t n = key ? strlen(key) : 0;
+    if (n == 0 || n > IDEMPOTENCY_KEY_MAX)
+        return false;
+    for (const char *p = key; *p; p++)
+        if (*p <= ' ' || *p > '~')
+            return false;
+    return true;
+}
+
+static void request_hash(json_t *body, char out[65])
+{
+    char *canonical = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
+    unsigned char digest[32];
+    unsigned int n = 0;
+    EVP_Digest(canonical ? canonical : "", canonical ? strlen(canonical) : 0, digest, &n,
+               EVP_sha256(), NULL);
+    free(canonical);
+    hex_encode(digest, sizeof digest, out);
+}
+
+static json_t *replay_reply(const char *stored)
+{
+    json_t *v = json_loads(stored, 0, NULL);
+    return v ? v : json_pack("{s:{s:s, s:s}}", "error", "code", "internal_error", "message",
+                             "The stored reply could not be read.");
+}
+
+static json_t *conflict_reply(void)
+{
+    return json_pack("{s:{s:s, s:s}}", "error", "code", "idempotency_conflict", "message",
+                     "This Idempotency-Key was already used for a different transaction. Start a "
+                     "new transaction (the app makes a new key).");
+}
+
+static json_t *invalid_reply(json_t *fields)
+{
+    size_t n = json_array_size(fields);
+    char message[128];
+    snprintf(message, sizeof message, "%zu field%s need%s attention", n, n == 1 ? "" : "s",
+             n == 1 ? "s" : "");
+    return json_pack("{s:{s:s, s:s, s:o}}", "error", "code", "validation_failed", "message",
+                     message, "fields", fields);
+}
+
+/* Runs on the writer thread inside the group's database transaction. */
+static enum store_result create_run(struct store_tx *tx, void *arg)
+{
+    struct create *c = arg;
+    char stored_hash[65];
+    int stored_status = 0;
+    char *stored = NULL;
+    enum store_result r = store_tx_idempotency_find(tx, c->idempotency_key, stored_hash,
+                                                    &stored_status, &stored);
+    if (r == STORE_OK) {
+        bool same = strcmp(stored_hash, c->request_hash) == 0;
+        c->status = same ? 200 : 409;
+        c->reply = same ? replay_reply(stored) : conflict_reply();
+        free(stored);
+        return STORE_OK; /* nothing written */
+    }
+    if (r != STORE_NOT_FOUND)
+        return r;
+
+    struct service_lookup lookup = {tx, lookup_tx};
+    struct service_evaluation ev;
+    service_evaluate(c->service, c->fields, c->today, &lookup, &ev);
+    if (ev.store_failed) {
+        service_evaluation_clear(&ev);
+        return STORE_UNAVAILABLE;
+    }
+    json_t *errors = json_array();
+    append_field_errors(errors, ev.errors);
+    struct payment pay = c->payment;
+    if (!json_array_size(ev.errors))
+        payment_settle(&pay, ev.fee_pence, errors);
+    if (json_array_size(errors)) {
+        c->status = 422;
+        c->reply = invalid_reply(errors);
+        service_evaluation_clear(&ev);
+        return STORE_INVALID;
+    }
+    json_decref(errors);
+
+    const struct service *s = c->service;
+    const struct config *cfg = c->app->cfg;
+    const struct backend_config *backend = service_backend(s) ? config_backend(cfg, service_backend(s))
+                                                              : NULL;
+    char *fields_json = json_dumps(ev.fields, JSON_COMPACT);
+    char *lines_json = json_dumps(ev.lines, JSON_COMPACT);
+    r = STORE_CONFLICT;
+    for (int attempt = 0; attempt < REFERENCE_ATTEMPTS && r == STORE_CONFLICT; attempt++) {
+        if (!reference_generate(service_reference_prefix(s), c->reference, sizeof c->reference)) {
+            r = STORE_UNAVAILABLE;
+            break;
+        }
+        char status_url[STATUS_URL_MAX], delivery_key[64];
+        if (!status_token_url(&cfg->status_key, cfg->public_base_url, c->reference, status_url,
+                              sizeof status_url)) {
+            r = STORE_INVALID;
+            break;
+        }
+        snprintf(delivery_key, sizeof delivery_key, "onestop-%s", c->reference);
+        json_t *payload = backend ? service_backend_payload(s, &ev, c->reference) : NULL;
+        char *payload_json = payload ? json_dumps(payload, JSON_COMPACT) : NULL;
+        json_decref(payload);
+        json_t *reply = json_pack(
+            "{s:s, s:s, s:s, s:I, s:s, s:I, s:I, s:O, s:s, s:s?}", "reference", c->reference,
+            "service", service_code(s), "status", "accepted", "fee_pence",
+            (json_int_t)ev.fee_pence, "payment_method", pay.method, "amount_pence",
+            (json_int_t)pay.amount_pence, "change_pence", (json_int_t)pay.change_pence, "lines",
+            ev.lines, "status_url", status_url, "print_state", c->printer ? "pending" : NULL);
+        char *reply_json = json_dumps(reply, JSON_COMPACT);
+        struct txn_record rec = {
+            .reference = c->reference,
+            .service = service_code(s),
+            .counter = c->session.counter,
+            .site = c->site,
+            .staff = c->session.staff.username,
+            .fields_json = fields_json,
+            .fee_pence = ev.fee_pence,
+            .lines_json = lines_json,
+            .keys = ev.keys,
+            .live_until = ev.live_until,
+            .method = pay.method,
+            .amount_pence = pay.amount_pence,
+            .tendered_pence = pay.tendered_pence,
+            .change_pence = pay.change_pence,
+            .auth_code = pay.auth_code[0] ? pay.auth_code : NULL,
+            .reason = pay.reason[0] ? pay.reason : NULL,
+            .authorised_by = strcmp(pay.method, "waived") == 0 ? c->session.staff.username : NULL,
+            .backend = backend ? backend->name : NULL,
+            .connector = backend ? backend->connector : NULL,
+            .payload_json = payload_json,
+            .delivery_key = delivery_key,
+            .printer = c->printer,
+            .idempotency_key = c->idempotency_key,
+            .request_hash = c->request_hash,
+            .response_status = 201,
+            .response_json = reply_json,
+            .now = time(NULL),
+        };
+        r = (fields_json && lines_json && reply_json && (payload_json || !backend))
+                ? store_tx_transaction_insert(tx, &rec)
+                : STORE_UNAVAILABLE;
+        free(payload_json);
+        free(reply_json);
+        if (r == STORE_OK) {
+            c->status = 201;
+            c->reply = reply;
+        } else {
+            json_decref(reply);
+        }
+    }
+    free(fields_json);
+    free(lines_json);
+    service_evaluation_clear(&ev);
+    return r;
+}
+
+/* Runs on the writer thread after COMMIT (or its failure): reply and resume. */
+static void create_done(struct store_job *job, enum store_result result)
+{
+    struct create *c = job->ctx;
+    struct http_request *req = c->req;
+    if (result == STORE_OK || (result == STORE_INVALID && c->reply)) {
+        http_reply_json(req, c->status, c->reply);
+        c->reply = NULL;
+        if (c->status == 201) {
+            log_msg(LOG_INFO, "transaction_accepted", "%s %s accepted at %s", c->reference,
+                    service_code(c->service), c->session.counter);
+            app_wake_workers(c->app);
+        }
+    } else {
+        json_decref(c->reply);
+        c->reply = NULL;
+        http_reply_store_error(req, result == STORE_INVALID ? STORE_UNAVAILABLE : result);
+    }
+    free(c);
+    http_complete(req); /* req may be freed by its thread from here on */
+}
+
+void route_transaction_create(struct app *app, struct http_request *req)
+{
+    const char *key = http_header(req, "Idempotency-Key");
+    if (!idempotency_key_valid(key)) {
+        http_reply_error(req, 400, key ? "invalid_idempotency_key" : "missing_idempotency_key",
+                         "Send an Idempotency-Key header (1 to 128 printable characters, the "
+                         "same on every retry of this transaction).");
+        return;
+    }
+    json_t *body = http_json_body(req);
+    if (!body)
+        return;
+    const struct service *s = body_service(app, req, body);
+    if (!s)
+        return;
+    const struct staff_session *session = http_session(req);
+    json_t *errors = json_array();
+    static const char *const allowed[] = {"service", "fields", "payment", NULL};
+    check_body_keys(body, allowed, errors);
+    json_t *fields = fields_of(body, errors);
+    struct payment pay;
+    payment_parse(json_object_get(body, "payment"), s, session->staff.role, &pay, errors);
+
+    char hash[65];
+    request_hash(body, hash);
+    /* A replay answers before any other check, exactly as the first time. */
+    char stored_hash[65];
+    int stored_status;
+    char *stored = NULL;
+    enum store_result r = store_idempotency_find(app->store, key, stored_hash, &stored_status,
+                                                 &stored);
+    if (r == STORE_OK) {
+        bool same = strcmp(stored_hash, hash) == 0;
+        http_reply_json(req, same ? 200 : 409, same ? replay_reply(stored) : conflict_reply());
+        free(stored);
+        json_decref(errors);
+        return;
+    }
+    if (r != STORE_NOT_FOUND) {
+        json_decref(errors);
+        http_reply_store_error(req, r);
+        return;
+    }
+
+    char today[11];
+    today_london(today);
+    if (fields) {
+        struct service_lookup lookup = {app->store, lookup_read};
+        struct service_evaluation ev;
+        service_evaluate(s, fields, today, &lookup, &ev);
+        if (ev.store_failed) {
+            service_evaluation_clear(&ev);
+            json_decref(errors);
+            http_reply_store_error(req, STORE_UNAVAILABLE);
+            return;
+        }
+        append_field_errors(errors, ev.errors);
+        if (!json_array_size(ev.errors) && !json_array_size(errors))
+            payment_settle(&pay, ev.fee_pence, errors);
+        service_evaluation_clear(&ev);
+    }
+    if (json_array_size(errors)) {
+        http_reply_invalid(req, errors);
+        return;
+    }
+    json_decref(errors);
+    if (pay.needs_supervisor) {
+        http_reply_error(req, 403, "supervisor_required",
+                         "Only a supervisor can waive a fee. Ask a supervisor to sign in.");
+        return;
+    }
+
+    struct create *c = calloc(1, sizeof *c);
+    if (!c) {
+        http_reply_error(req, 503, "overloaded", "The gateway is out of memory; try again.");
+        return;
+    }
+    const struct counter_config *counter = config_counter(app->cfg, session->counter);
+    c->app = app;
+    c->req = req;
+    c->service = s;
+    c->fields = fields;
+    memcpy(c->today, today, sizeof c->today);
+    snprintf(c->idempotency_key, sizeof c->idempotency_key, "%s", key);
+    memcpy(c->request_hash, hash, sizeof c->request_hash);
+    c->payment = pay;
+    c->session = *session;
+    c->site = counter ? counter->site : NULL;
+    c->printer = counter ? counter->printer : NULL;
+    c->job = (struct store_job){.run = create_run, .arg = c, .done = create_done, .ctx = c};
+    http_defer(req);
+    store_submit(app->store, &c->job);
+}
+
+/* ---- reading ---- */
+
+static bool reference_param(struct http_request *req, char *out, size_t len)
+{
+    if (!reference_parse(http_param(req, 0), out, len)) {
+        http_reply_error(req, 404, "not_found",
+                         "There is no transaction with that reference (check the letters: "
+                         "the last one is a check character).");
+        return false;
+    }
+    return true;
+}
+
+void route_transaction_get(struct app *app, struct http_request *req)
+{
+    char reference[STORE_REFERENCE_MAX];
+    if (!reference_param(req, reference, sizeof reference))
+        return;
+    json_t *t = NULL;
+    enum store_result r = store_transaction_get(app->store, reference, &t);
+    if (r != STORE_OK) {
+        http_reply_store_error(req, r);
+        return;
+    }
+    char url[STATUS_URL_MAX];
+    if (status_token_url(&app->cfg->status_key, app->cfg->public_base_url, reference, url,
+                         sizeof url))
+        json_object_set_new(t, "status_url", json_string(url));
+    http_reply_json(req, 200, t);
+}
+
+static bool query_int(struct http_request *req, const char *name, int *out, json_t *errors)
+{
+    const char *v = http_query(req, name);
+    if (!v)
+        return true;
+    char *end;
+    long n = strtol(v, &end, 10);
+    if (*v == '\0' || *end || n < 0 || n > 1000000) {
+        add_error(errors, name, "invalid", "Must be a whole number.");
+        return false;
+    }
+    *out = (int)n;
+    return true;
+}
+
+void route_transaction_list(struct app *app, struct http_request *req)
+{
+    struct txn_filter f = {.date = http_query(req, "date"),
+                           .service = http_query(req, "service"),
+                           .status = http_query(req, "status"),
+                           .counter = http_query(req, "counter"),
+                           .limit = 100};
+    json_t *errors = json_array();
+    struct validators_date d;
+    if (f.date && !validators_date_parse(f.date, &d))
+        add_error(errors, "date", "invalid_format", "Use a date like 2026-11-23.");
+    enum txn_status st;
+    if (f.status && !txn_status_parse(f.status, &st))
+        add_error(errors, "status", "invalid",
+                  "Use accepted, forwarded, completed, failed or voided.");
+    query_int(req, "limit", &f.limit, errors);
+    query_int(req, "offset", &f.offset, errors);
+    if (json_array_size(errors)) {
+        http_reply_invalid(req, errors);
+        return;
+    }
+    json_decref(errors);
+    json_t *out = NULL;
+    enum store_result r = store_transaction_list(app->store, &f, &out);
+    if (r != STORE_OK) {
+        http_reply_store_error(req, r);
+        return;
+    }
+    http_reply_json(req, 200, out);
+}
+
+/* ---- supervisors ---- */
+
+void route_deliveries_failed(struct app *app, struct http_request *req)
+{
+    json_t *out = NULL;
+    enum store_result r = store_deliveries_failed(app->store, 200, &out);
+    if (r != STORE_OK) {
+        http_reply_store_error(req, r);
+        return;
+    }
+    const struct staff_session *s = http_session(req);
+    struct audit_entry e = {.actor = s->staff.username, .counter = s->counter,
+                            .action = "failed_deliveries_viewed"};
+    if (store_audit(app->store, &e) != STORE_OK)
+        log_msg(LOG_WARN, "audit_failed", "could not audit a view of failed deliveries");
+    http_reply_json(req, 200, out);
+}
+
+void route_transaction_retry(struct app *app, struct http_request *req)
+{
+    char reference[STORE_REFERENCE_MAX];
+    if (!reference_param(req, reference, sizeof reference))
+        return;
+    const struct staff_session *s = http_session(req);
+    enum store_result r = store_delivery_retry_now(app->store, reference, s->staff.username,
+                                                   s->counter);
+    if (r == STORE_CONFLICT) {
+        http_reply_error(req, 409, "not_failed",
+                         "Only a failed delivery can be retried by hand; this one is not failed.");
+        return;
+    }
+    if (r != STORE_OK) {
+        http_reply_store_error(req, r);
+        return;
+    }
+    app_wake_workers(app);
+    http_reply_json(req, 202, json_pack("{s:s, s:s}", "reference", reference, "status",
+                                        "accepted"));
+}

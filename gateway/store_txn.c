@@ -1,0 +1,927 @@
+/* store_txn: transactions, their payment, limit keys, delivery outbox and print job in the
+ * SQLite engine; the resident's view; the forwarder's queries and outcomes.
+ *
+ * The transaction, payment, keys, delivery, print job, idempotency record and audit entry are
+ * inserted by one function inside one writer job, so they commit together or not at all. */
+#include "gateway/store_sqlite_private.h"
+
+#include "gateway/log.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define LIST_LIMIT_MAX 500
+
+static const char *const status_names[] = {"accepted", "forwarded", "completed", "failed",
+                                           "voided"};
+
+const char *txn_status_name(enum txn_status status)
+{
+    return status <= TXN_VOIDED ? status_names[status] : "unknown";
+}
+
+bool txn_status_parse(const char *name, enum txn_status *out)
+{
+    for (int i = 0; i <= TXN_VOIDED; i++)
+        if (name && strcmp(name, status_names[i]) == 0) {
+            *out = (enum txn_status)i;
+            return true;
+        }
+    return false;
+}
+
+bool txn_status_can_move(enum txn_status from, enum txn_status to)
+{
+    switch (from) {
+    case TXN_ACCEPTED:
+        return to == TXN_FORWARDED || to == TXN_COMPLETED || to == TXN_FAILED || to == TXN_VOIDED;
+    case TXN_FORWARDED:
+        return to == TXN_COMPLETED || to == TXN_VOIDED;
+    case TXN_FAILED:
+        return to == TXN_ACCEPTED || to == TXN_VOIDED; /* a supervisor's retry */
+    case TXN_COMPLETED:
+    case TXN_VOIDED:
+        return false;
+    }
+    return false;
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void iso_time(time_t t, char *buf, size_t len)
+{
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static json_t *json_time(sqlite3_stmt *st, int col)
+{
+    if (sqlite3_column_type(st, col) == SQLITE_NULL)
+        return json_null();
+    char buf[32];
+    iso_time((time_t)sqlite3_column_int64(st, col), buf, sizeof buf);
+    return json_string(buf);
+}
+
+static json_t *json_time_ms(sqlite3_stmt *st, int col)
+{
+    if (sqlite3_column_type(st, col) == SQLITE_NULL)
+        return json_null();
+    char buf[32];
+    iso_time((time_t)(sqlite3_column_int64(st, col) / 1000), buf, sizeof buf);
+    return json_string(buf);
+}
+
+static json_t *json_text(sqlite3_stmt *st, int col)
+{
+    const unsigned char *t = sqlite3_column_text(st, col);
+    return t ? json_string((const char *)t) : json_null();
+}
+
+static json_t *json_int_or_null(sqlite3_stmt *st, int col)
+{
+    return sqlite3_column_type(st, col) == SQLITE_NULL ? json_null()
+                                                       : json_integer(sqlite3_column_int64(st, col));
+}
+
+static json_t *json_parsed(sqlite3_stmt *st, int col)
+{
+    const unsigned char *t = sqlite3_column_text(st, col);
+    json_t *v = t ? json_loads((const char *)t, 0, NULL) : NULL;
+    return v ? v : json_null();
+}
+
+static enum store_result step_done(sqlite3 *db, sqlite3_stmt *st, const char *what)
+{
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE && (rc & 0xff) != SQLITE_CONSTRAINT)
+        store_log_error(db, what);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? STORE_OK : store_sqlite_result(rc);
+}
+
+static enum store_result audit_insert(sqlite3 *db, const char *actor, const char *counter,
+                                      const char *action, const char *subject, const char *detail,
+                                      time_t at)
+{
+    sqlite3_stmt *st = store_prepare(db, "INSERT INTO audit(at, actor, counter, action, subject,"
+                                         " detail) VALUES(?,?,?,?,?,?)");
+    if (!st)
+        return STORE_UNAVAILABLE;
+    sqlite3_bind_int64(st, 1, at);
+    sqlite3_bind_text(st, 2, actor ? actor : "system", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, counter, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, action, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, subject, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, detail, -1, SQLITE_STATIC);
+    return step_done(db, st, "audit insert");
+}
+
+/* ---- the commit of one transaction ---- */
+
+enum store_result store_tx_transaction_insert(struct store_tx *tx, const struct txn_record *r)
+{
+    sqlite3 *db = store_tx_db(tx);
+    int64_t ms = (int64_t)r->now * 1000;
+    sqlite3_stmt *st = store_prepare(
+        db, "INSERT INTO transactions(reference, service, status, counter, site, staff, fields,"
+            " fee_pence, lines, live_until, created_at, updated_at)"
+            " VALUES(?,?,'accepted',?,?,?,?,?,?,?,?,?)");
+    if (!st)
+        return STORE_UNAVAILABLE;
+    sqlite3_bind_text(st, 1, r->reference, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, r->service, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, r->counter, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, r->site, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, r->staff, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, r->fields_json, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 7, r->fee_pence);
+    sqlite3_bind_text(st, 8, r->lines_json, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 9, r->live_until && *r->live_until ? r->live_until : NULL, -1,
+                      SQLITE_STATIC);
+    sqlite3_bind_int64(st, 10, r->now);
+    sqlite3_bind_int64(st, 11, r->now);
+    enum store_result res = step_done(db, st, "transaction insert");
+    if (res != STORE_OK)
+        return res;
+    int64_t txn_id = sqlite3_last_insert_rowid(db);
+
+    st = store_prepare(db, "INSERT INTO payments(transaction_id, method, amount_pence,"
+                           " tendered_pence, change_pence, auth_code, reason, authorised_by,"
+                           " created_at) VALUES(?,?,?,?,?,?,?,?,?)");
+    if (!st)
+        return STORE_UNAVAILABLE;
+    sqlite3_bind_int64(st, 1, txn_id);
+    sqlite3_bind_text(st, 2, r->method, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, r->amount_pence);
+    if (strcmp(r->method, "cash") == 0) {
+        sqlite3_bind_int64(st, 4, r->tendered_pence);
+        sqlite3_bind_int64(st, 5, r->change_pence);
+    }
+    sqlite3_bind_text(st, 6, r->auth_code, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 7, r->reason, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 8, r->authorised_by, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 9, r->now);
+    if ((res = step_done(db, st, "payment insert")) != STORE_OK)
+        return res;
+
+    size_t i;
+    json_t *key;
+    json_array_foreach(r->keys, i, key)
+    {
+        st = store_prepare(db, "INSERT INTO txn_keys(transaction_id, name, value, live_from,"
+                               " live_until) VALUES(?,?,?,?,?)");
+        if (!st)
+            return STORE_UNAVAILABLE;
+        sqlite3_bind_int64(st, 1, txn_id);
+        sqlite3_bind_text(st, 2, json_string_value(json_object_get(key, "name")), -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, json_string_value(json_object_get(key, "value")), -1,
+                          SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, json_string_value(json_object_get(key, "live_from")), -1,
+                          SQLITE_STATIC);
+        sqlite3_bind_text(st, 5, json_string_value(json_object_get(key, "live_until")), -1,
+                          SQLITE_STATIC);
+        if ((res = step_done(db, st, "key insert")) != STORE_OK)
+            return res;
+    }
+
+    if (r->backend) {
+        st = store_prepare(db, "INSERT INTO deliveries(transaction_id, backend, connector,"
+                               " idempotency_key, payload, state, next_attempt_at_ms, created_at)"
+                               " VALUES(?,?,?,?,?,'pending',?,?)");
+        if (!st)
+            return STORE_UNAVAILABLE;
+        sqlite3_bind_int64(st, 1, txn_id);
+        sqlite3_bind_text(st, 2, r->backend, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, r->connector, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, r->delivery_key, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 5, r->payload_json, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 6, ms);
+        sqlite3_bind_int64(st, 7, r->now);
+        if ((res = step_done(db, st, "delivery insert")) != STORE_OK)
+            return res;
+    }
+
+    if (r->printer) {
+        st = store_prepare(db, "INSERT INTO print_jobs(transaction_id, printer, state,"
+                               " next_attempt_at_ms, created_at, updated_at)"
+                               " VALUES(?,?,'pending',?,?,?)");
+        if (!st)
+            return STORE_UNAVAILABLE;
+        sqlite3_bind_int64(st, 1, txn_id);
+        sqlite3_bind_text(st, 2, r->printer, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, ms);
+        sqlite3_bind_int64(st, 4, r->now);
+        sqlite3_bind_int64(st, 5, r->now);
+        if ((res = step_done(db, st, "print job insert")) != STORE_OK)
+            return res;
+    }
+
+    st = store_prepare(db, "INSERT INTO idempotency(key, request_hash, transaction_id, status,"
+                           " response, created_at) VALUES(?,?,?,?,?,?)");
+    if (!st)
+        return STORE_UNAVAILABLE;
+    sqlite3_bind_text(st, 1, r->idempotency_key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, r->request_hash, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, txn_id);
+    sqlite3_bind_int(st, 4, r->response_status);
+    sqlite3_bind_text(st, 5, r->response_json, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 6, r->now);
+    if ((res = step_done(db, st, "idempotency insert")) != STORE_OK)
+        return res;
+
+    char detail[160];
+    snprintf(detail, sizeof detail, "%s %ldp %s", r->service, r->fee_pence, r->method);
+    return audit_insert(db, r->staff, r->counter, "transaction_accepted", r->reference, detail,
+                        r->now);
+}
+
+static enum store_result idempotency_find(sqlite3 *db, const char *key, char request_hash[65],
+                                          int *status, char **response)
+{
+    sqlite3_stmt *st = store_prepare(db, "SELECT request_hash, status, response FROM idempotency"
+                                         " WHERE key=?");
+    if (!st)
+        return STORE_UNAVAILABLE;
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    enum store_result r;
+    if (rc == SQLITE_ROW) {
+        snprintf(request_hash, 65, "%s", (const char *)sqlite3_column_text(st, 0));
+        *status = sqlite3_column_int(st, 1);
+        *response = strdup((const char *)sqlite3_column_text(st, 2));
+        r = *response ? STORE_OK : STORE_UNAVAILABLE;
+    } else {
+        r = rc == SQLITE_DONE ? STORE_NOT_FOUND : store_sqlite_result(rc);
+    }
+    sqlite3_finalize(st);
+    return r;
+}
+
+enum store_result store_tx_idempotency_find(struct store_tx *tx, const char *key,
+                                            char request_hash[65], int *status, char **response)
+{
+    return idempotency_find(store_tx_db(tx), key, request_hash, status, response);
+}
+
+enum store_result store_idempotency_find(struct store *store, const char *key,
+                                         char request_hash[65], int *status, char **response)
+{
+    sqlite3 *db = store_reader_acquire(store);
+    enum store_result r = idempotency_find(db, key, request_hash, status, response);
+    store_reader_release(store, db);
+    return r;
+}
+
+static long count_live(sqlite3 *db, const char *key, const char *value, const char *on)
+{
+    sqlite3_stmt *st = store_prepare(
+        db, "SELECT COUNT(*) FROM txn_keys k JOIN transactions t ON t.id = k.transaction_id"
+            " WHERE k.name=? AND k.value=? AND k.live_from <= ?3 AND k.live_until >= ?3"
+            " AND t.status NOT IN ('voided','failed')");
+    if (!st)
+        return -1;
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, on, -1, SQLITE_STATIC);
+    long n = sqlite3_step(st) == SQLITE_ROW ? (long)sqlite3_column_int64(st, 0) : -1;
+    sqlite3_finalize(st);
+    return n;
+}
+
+long store_tx_count_live(struct store_tx *tx, const char *key, const char *value, const char *on)
+{
+    return count_live(store_tx_db(tx), key, value, on);
+}
+
+long store_count_live(struct store *store, const char *key, const char *value, const char *on)
+{
+    sqlite3 *db = store_reader_acquire(store);
+    long n = count_live(db, key, value, on);
+    store_reader_release(store, db);
+    return n;
+}
+
+/* ---- reading transactions ---- */
+
+enum store_result store_transaction_get(struct store *store, const char *reference, json_t **out)
+{
+    sqlite3 *db = store_reader_acquire(store);
+    sqlite3_stmt *st = store_prepare(
+        db,
+        "SELECT t.reference, t.service, t.status, t.counter, t.site, t.staff, t.fields,"
+        " t.fee_pence, t.lines, t.live_until, t.backend_reference, t.status_note, t.created_at,"
+        " t.updated_at, t.completed_at,"
+        " p.method, p.amount_pence, p.tendered_pence, p.change_pence, p.auth_code, p.reason,"
+        " p.authorised_by,"
+        " d.backend, d.state, d.attempts, d.next_attempt_at_ms, d.last_status, d.last_error,"
+        " d.backend_reference, d.delivered_at, d.idempotency_key,"
+        " j.state, j.printer, j.attempts, j.job_id, j.last_error, j.updated_at"
+        " FROM transactions t"
+        " LEFT JOIN payments p ON p.transaction_id = t.id"
+        " LEFT JOIN deliveries d ON d.transaction_id = t.id"
+        " LEFT JOIN print_jobs j ON j.id = (SELECT MAX(id) FROM print_jobs WHERE"
+        "   transaction_id = t.id)"
+        " WHERE t.reference=?");
+    enum store_result r = STORE_UNAVAILABLE;
+    if (st) {
+        sqlite3_bind_text(st, 1, reference, -1, SQLITE_STATIC);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            json_t *t = json_object();
+            json_object_set_new(t, "reference", json_text(st, 0));
+            json_object_set_new(t, "service", json_text(st, 1));
+            json_object_set_new(t, "status", json_text(st, 2));
+            json_object_set_new(t, "counter", json_text(st, 3));
+            json_object_set_new(t, "site", json_text(st, 4));
+            json_object_set_new(t, "staff", json_text(st, 5));
+            json_object_set_new(t, "fields", json_parsed(st, 6));
+            json_object_set_new(t, "fee_pence", json_integer(sqlite3_column_int64(st, 7)));
+            json_object_set_new(t, "lines", json_parsed(st, 8));
+            json_object_set_new(t, "live_until", json_text(st, 9));
+            json_object_set_new(t, "backend_reference", json_text(st, 10));
+            json_object_set_new(t, "status_note", json_text(st, 11));
+            json_object_set_new(t, "created_at", json_time(st, 12));
+            json_object_set_new(t, "updated_at", json_time(st, 13));
+            json_object_set_new(t, "completed_at", json_time(st, 14));
+            json_t *p = json_object();
+            json_object_set_new(p, "method", json_text(st, 15));
+            json_object_set_new(p, "amount_pence", json_int_or_null(st, 16));
+            json_object_set_new(p, "tendered_pence", json_int_or_null(st, 17));
+            json_object_set_new(p, "change_pence", json_int_or_null(st, 18));
+            json_object_set_new(p, "auth_code", json_text(st, 19));
+            json_object_set_new(p, "reason", json_text(st, 20));
+            json_object_set_new(p, "authorised_by", json_text(st, 21));
+            json_object_set_new(t, "payment", p);
+            if (sqlite3_column_type(st, 22) != SQLITE_NULL) {
+                json_t *d = json_object();
+                json_object_set_new(d, "backend", json_text(st, 22));
+                json_object_set_new(d, "state", json_text(st, 23));
+                json_object_set_new(d, "attempts", json_int_or_null(st, 24));
+                json_object_set_new(d, "next_attempt_at",
+                                    strcmp((const char *)sqlite3_column_text(st, 23), "pending") == 0
+                                        ? json_time_ms(st, 25)
+                                        : json_null());
+                json_object_set_new(d, "last_status", json_int_or_null(st, 26));
+                json_object_set_new(d, "last_error", json_text(st, 27));
+                json_object_set_new(d, "backend_reference", json_text(st, 28));
+                json_object_set_new(d, "delivered_at", json_time(st, 29));
+                json_object_set_new(d, "idempotency_key", json_text(st, 30));
+                json_object_set_new(t, "delivery", d);
+            } else {
+                json_object_set_new(t, "delivery", json_null());
+            }
+            if (sqlite3_column_type(st, 31) != SQLITE_NULL) {
+                json_t *j = json_object();
+                json_object_set_new(j, "state", json_text(st, 31));
+                json_object_set_new(j, "printer", json_text(st, 32));
+                json_object_set_new(j, "attempts", json_int_or_null(st, 33));
+                json_object_set_new(j, "job_id", json_int_or_null(st, 34));
+                json_object_set_new(j, "last_error", json_text(st, 35));
+                json_object_set_new(j, "updated_at", json_time(st, 36));
+                json_object_set_new(t, "print", j);
+            } else {
+                json_object_set_new(t, "print", json_null());
+            }
+            *out = t;
+            r = STORE_OK;
+        } else {
+            r = rc == SQLITE_DONE ? STORE_NOT_FOUND : store_sqlite_result(rc);
+        }
+        sqlite3_finalize(st);
+    }
+    store_reader_release(store, db);
+    return r;
+}
+
+enum store_result store_transaction_list(struct store *store, const struct txn_filter *f,
+                                         json_t **out)
+{
+    int limit = f->limit > 0 && f->limit <= LIST_LIMIT_MAX ? f->limit : 100;
+    sqlite3 *db = store_reader_acquire(store);
+    sqlite3_stmt *st = store_prepare(
+        db,
+        "SELECT t.reference, t.service, t.status, t.counter, t.staff, t.fee_pence, p.method,"
+        " t.created_at, d.state, j.state"
+        " FROM transactions t"
+        " LEFT JOIN payments p ON p.transaction_id = t.id"
+        " LEFT JOIN deliveries d ON d.transaction_id = t.id"
+        " LEFT JOIN print_jobs j ON j.id = (SELECT MAX(id) FROM print_jobs WHERE"
+        "   transaction_id = t.id)"
+        " WHERE (?1 IS NULL OR date(t.created_at, 'unixepoch') = ?1)"
+        "   AND (?2 IS NULL OR t.service = ?2) AND (?3 IS NULL OR t.status = ?3)"
+        "   AND (?4 IS NULL OR t.counter = ?4)"
+        " ORDER BY t.id DESC LIMIT ?5 OFFSET ?6");
+    enum store_result r = STORE_UNAVAILABLE;
+    if (st) {
+        sqlite3_bind_text(st, 1, f->date, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, f->service, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, f->status, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, f->counter, -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 5, limit);
+        sqlite3_bind_int(st, 6, f->offset > 0 ? f->offset : 0);
+        json_t *list = json_array();
+        int rc;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            json_t *row = json_object();
+            json_object_set_new(row, "reference", json_text(st, 0));
+            json_object_set_new(row, "service", json_text(st, 1));
+            json_object_set_new(row, "status", json_text(st, 2));
+            json_object_set_new(row, "counter", json_text(st, 3));
+            json_object_set_new(row, "staff", json_text(st, 4));
+            json_object_set_new(row, "fee_pence", json_integer(sqlite3_column_int64(st, 5)));
+            json_object_set_new(row, "payment_method", json_text(st, 6));
+            json_object_set_new(row, "created_at", json_time(st, 7));
+            json_object_set_new(row, "delivery_state", json_text(st, 8));
+            json_object_set_new(row, "print_state", json_text(st, 9));
+            json_array_append_new(list, row);
+        }
+        r = rc == SQLITE_DONE ? STORE_OK : store_sqlite_result(rc);
+        sqlite3_finalize(st);
+        if (r == STORE_OK)
+            *out = json_pack("{s:o, s:i, s:i}", "transactions", list, "limit", limit, "offset",
+                             f->offset > 0 ? f->offset : 0);
+        else
+            json_decref(list);
+    }
+    store_reader_release(store, db);
+    return r;
+}
+
+enum store_result store_transaction_public(struct store *store, const char *reference,
+                                           struct txn_public *out)
+{
+    sqlite3 *db = store_reader_acquire(store);
+    sqlite3_stmt *st = store_prepare(db, "SELECT service, status, created_at, updated_at,"
+                                         " status_note FROM transactions WHERE reference=?");
+    enum store_result r = STORE_UNAVAILABLE;
+    if (st) {
+        sqlite3_bind_text(st, 1, reference, -1, SQLITE_STATIC);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            snprintf(out->service, sizeof out->service, "%s", sqlite3_column_text(st, 0));
+            if (!txn_status_parse((const char *)sqlite3_column_text(st, 1), &out->status))
+                out->status = TXN_ACCEPTED;
+            out->created_at = (time_t)sqlite3_column_int64(st, 2);
+            out->updated_at = (time_t)sqlite3_column_int64(st, 3);
+            const unsigned char *note = sqlite3_column_text(st, 4);
+            snprintf(out->note, sizeof out->note, "%s", note ? (const char *)note : "");
+            r = STORE_OK;
+        } else {
+            r = rc == SQLITE_DONE ? STORE_NOT_FOUND : store_sqlite_result(rc);
+        }
+        sqlite3_finalize(st);
+    }
+    store_reader_release(store, db);
+    return r;
+}
+
+/* Moves a transaction through the one transition rule and audits it. */
+static enum store_result move_status(sqlite3 *db, int64_t txn_id, const char *reference,
+                                     enum txn_status to, const char *actor, const char *counter,
+                                     const char *detail, time_t now)
+{
+    sqlite3_stmt *st = store_prepare(db, "SELECT status FROM transactions WHERE id=?");
+    if (!st)
+        return STORE_UNAVAILABLE;
+    sqlite3_bind_int64(st, 1, txn_id);
+    enum txn_status from;
+    int rc = sqlite3_step(st);
+    bool known = rc == SQLITE_ROW &&
+                 txn_status_parse((const char *)sqlite3_column_text(st, 0), &from);
+    sqlite3_finalize(st);
+    if (!known)
+        return rc == SQLITE_ROW || rc == SQLITE_DONE ? STORE_NOT_FOUND : store_sqlite_result(rc);
+    if (from == to)
+        return STORE_OK;
+    if (!txn_status_can_move(from, to))
+        return STORE_CONFLICT;
+    st = store_prepare(db, "UPDATE transactions SET status=?, updated_at=?,"
+                           " completed_at = CASE WHEN ?1 = 'completed' THEN ?2 ELSE completed_at END"
+                           " WHERE id=?3");
+    if (!st)
+        return STORE_UNAVAILABLE;
+    sqlite3_bind_text(st, 1, txn_status_name(to), -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, now);
+    sqlite3_bind_int64(st, 3, txn_id);
+    enum store_result r = step_done(db, st, "status update");
+    if (r != STORE_OK)
+        return r;
+    char what[64];
+    snprintf(what, sizeof what, "transaction_%s", txn_status_name(to));
+    return audit_insert(db, actor, counter, what, reference, detail, now);
+}
+
+struct complete_args {
+    const char *reference, *backend, *backend_reference, *note;
+};
+
+static enum store_result complete_run(struct store_tx *tx, void *arg)
+{
+    struct complete_args *a = arg;
+    sqlite3 *db = store_tx_db(tx);
+    sqlite3_stmt *st = store_prepare(db, "SELECT t.id FROM transactions t JOIN deliveries d ON"
+                                         " d.transaction_id = t.id WHERE t.reference=? AND"
+                                         " d.backend=?");
+    if (!st)
+        return STORE_UNAVAILABLE;
+    sqlite3_bind_text(st, 1, a->reference, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, a->backend, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    int64_t id = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_finalize(st);
+    if (!id)
+        return rc == SQLITE_DONE ? STORE_NOT_FOUND : store_sqlite_result(rc);
+    time_t now = time(NULL);
+    enum store_result r = move_status(db, id, a->reference, TXN_COMPLETED, a->backend, NULL,
+                                      a->note, now);
+    if (r != STORE_OK)
+        return r;
+    st = store_prepare(db, "UPDATE transactions SET status_note = coalesce(?, status_note),"
+                           " backend_reference = coalesce(backend_reference, ?) WHERE id=?");
+    if (!st)
+        return STORE_UNAVAILABLE;
+    sqlite3_bind_text(st, 1, a->note && *a->note ? a->note : NULL, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, a->backend_reference, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, id);
+    return step_done(db, st, "completion note");
+}
+
+enum store_result store_transaction_complete(struct store *store, const char *reference,
+                                             const char *backend, const char *backend_reference,
+                                             const char *note)
+{
+    struct complete_args a = {reference, backend, backend_reference, note};
+    return store_run(store, complete_run, &a);
+}
+
+/* ---- the forwarder's side ---- */
+
+void store_delivery_free(struct delivery *list, size_t len)
+{
+    for (size_t i = 0; list && i < len; i++)
+        free(list[i].payload);
+    free(list);
+}
+
+static void read_delivery(sqlite3_stmt *st, struct delivery *d)
+{
+    d->id = sqlite3_column_int64(st, 0);
+    snprintf(d->reference, sizeof d->reference, "%s", sqlite3_column_text(st, 1));
+    snprintf(d->backend, sizeof d->backend, "%s", sqlite3_column_text(st, 2));
+    snprintf(d->connector, sizeof d->connector, "%s", sqlite3_column_text(st, 3));
+    snprintf(d->idempotency_key, sizeof d->idempotency_key, "%s", sqlite3_column_text(st, 4));
+    d->payload = strdup((const char *)sqlite3_column_text(st, 5));
+    d->attempts = sqlite3_column_int(st, 6);
+    d->next_attempt_at_ms = sqlite3_column_int64(st, 7);
+    d->created_at = (time_t)sqlite3_column_int64(st, 8);
+    const unsigned char *br = sqlite3_column_text(st, 9);
+    snprintf(d->backend_reference, sizeof d->backend_reference, "%s", br ? (const char *)br : "");
+}
+
+#define DELIVERY_COLUMNS                                                                           \
+    "d.id, t.reference, d.backend, d.connector, d.idempotency_key, d.payload, d.attempts,"        \
+    " d.next_attempt_at_ms, d.created_at, d.backend_reference"
+
+static bool excluded(int64_t id, const int64_t *exclude, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (exclude[i] == id)
+            return true;
+    return false;
+}
+
+static enum store_result collect(sqlite3_stmt *st, int limit, const int64_t *exclude,
+                                 size_t exclude_len, struct delivery **out, size_t *len)
+{
+    struct delivery *list = calloc((size_t)(limit > 0 ? limit : 1), sizeof *list);
+    size_t n = 0;
+    int rc;
+    if (!list)
+        return STORE_UNAVAILABLE;
+    while (n < (size_t)limit && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (excluded(sqlite3_column_int64(st, 0), exclude, exclude_len))
+            continue;
+        read_delivery(st, &list[n++]);
+    }
+    *out = list;
+    *len = n;
+    return STORE_OK;
+}
+
+enum store_result store_deliveries_due(struct store *store, const char *backend, int64_t now,
+                                       int limit, const int64_t *exclude, size_t exclude_len,
+                                       struct delivery **out, size_t *len)
+{
+    *out = NULL;
+    *len = 0;
+    if (limit <= 0)
+        return STORE_OK;
+    sqlite3 *db = store_reader_acquire(store);
+    sqlite3_stmt *st = store_prepare(
+        db, "SELECT " DELIVERY_COLUMNS " FROM deliveries d JOIN transactions t ON"
+            " t.id = d.transaction_id WHERE d.backend=? AND d.state='pending' AND"
+            " d.next_attempt_at_ms <= ? ORDER BY d.next_attempt_at_ms, d.id LIMIT ?");
+    enum store_result r = STORE_UNAVAILABLE;
+    if (st) {
+        sqlite3_bind_text(st, 1, backend, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, now);
+        sqlite3_bind_int64(st, 3, (int64_t)limit + (int64_t)exclude_len);
+        r = collect(st, limit, exclude, exclude_len, out, len);
+        sqlite3_finalize(st);
+    }
+    store_reader_release(store, db);
+    return r;
+}
+
+enum store_result store_polls_due(struct store *store, const char *backend, int64_t now, int limit,
+                                  struct delivery **out, size_t *len)
+{
+    *out = NULL;
+    *len = 0;
+    if (limit <= 0)
+        return STORE_OK;
+    sqlite3 *db = store_reader_acquire(store);
+    sqlite3_stmt *st = store_prepare(
+        db, "SELECT " DELIVERY_COLUMNS " FROM deliveries d JOIN transactions t ON"
+            " t.id = d.transaction_id WHERE d.backend=? AND d.state='delivered' AND"
+            " t.status='forwarded' AND d.next_poll_at_ms IS NOT NULL AND d.next_poll_at_ms <= ?"
+            " ORDER BY d.next_poll_at_ms LIMIT ?");
+    enum store_result r = STORE_UNAVAILABLE;
+    if (st) {
+        sqlite3_bind_text(st, 1, backend, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, now);
+        sqlite3_bind_int(st, 3, limit);
+        r = collect(st, limit, NULL, 0, out, len);
+        sqlite3_finalize(st);
+    }
+    store_reader_release(store, db);
+    return r;
+}
+
+int64_t store_deliveries_next_due(struct store *store)
+{
+    sqlite3 *db = store_reader_acquire(store);
+    sqlite3_stmt *st = store_prepare(db, "SELECT MIN(next_attempt_at_ms) FROM deliveries"
+                                         " WHERE state='pending'");
+    int64_t next = INT64_MAX;
+    if (st) {
+        if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+            next = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+    }
+    store_reader_release(store, db);
+    return next;
+}
+
+static enum store_result delivery_txn(sqlite3 *db, int64_t delivery_id, int64_t *txn_id,
+                                      char reference[STORE_REFERENCE_MAX], char backend[64])
+{
+    sqlite3_stmt *st = store_prepare(db, "SELECT d.transaction_id, t.reference, d.backend FROM"
+                                         " deliveries d JOIN transactions t ON t.id ="
+                                         " d.transaction_id WHERE d.id=?");
+    if (!st)
+        return STORE_UNAVAILABLE;
+    sqlite3_bind_int64(st, 1, delivery_id);
+    int rc = sqlite3_step(st);
+    enum store_result r = STORE_NOT_FOUND;
+    if (rc == SQLITE_ROW) {
+        *txn_id = sqlite3_column_int64(st, 0);
+        snprintf(reference, STORE_REFERENCE_MAX, "%s", sqlite3_column_text(st, 1));
+        snprintf(backend, 64, "%s", sqlite3_column_text(st, 2));
+        r = STORE_OK;
+    } else if (rc != SQLITE_DONE) {
+        r = store_sqlite_result(rc);
+    }
+    sqlite3_finalize(st);
+    return r;
+}
+
+static enum store_result outcome_run(struct store_tx *tx, void *arg)
+{
+    struct delivery_outcome *o = arg;
+    sqlite3 *db = store_tx_db(tx);
+    int64_t txn_id = 0;
+    char reference[STORE_REFERENCE_MAX], backend[64];
+    enum store_result r = delivery_txn(db, o->delivery_id, &txn_id, reference, backend);
+    if (r != STORE_OK)
+        return r;
+    time_t now = (time_t)(o->now_ms / 1000);
+    sqlite3_stmt *st;
+    switch (o->kind) {
+    case OUTCOME_DELIVERED:
+        st = store_prepare(db, "UPDATE deliveries SET state='delivered', attempts=attempts+1,"
+                               " last_status=?, last_error=NULL, backend_reference=?,"
+                               " delivered_at=?, next_poll_at_ms=CASE WHEN connector='open311'"
+                               " THEN ? END WHERE id=? AND state='pending'");
+        if (!st)
+            return STORE_UNAVAILABLE;
+        sqlite3_bind_int(st, 1, o->http_status);
+        sqlite3_bind_text(st, 2, o->backend_reference, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, now);
+        sqlite3_bind_int64(st, 4, o->next_attempt_at_ms);
+        sqlite3_bind_int64(st, 5, o->delivery_id);
+        if ((r = step_done(db, st, "delivered")) != STORE_OK)
+            return r;
+        if (sqlite3_changes(db) == 0)
+            return STORE_CONFLICT;
+        st = store_prepare(db, "UPDATE transactions SET backend_reference=? WHERE id=?");
+        if (!st)
+            return STORE_UNAVAILABLE;
+        sqlite3_bind_text(st, 1, o->backend_reference, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, txn_id);
+        if ((r = step_done(db, st, "backend reference")) != STORE_OK)
+            return r;
+        r = move_status(db, txn_id, reference, TXN_FORWARDED, backend, NULL,
+                        o->backend_reference, now);
+        /* a callback may have completed it already */
+        return r == STORE_CONFLICT ? STORE_OK : r;
+    case OUTCOME_RETRY:
+    case OUTCOME_FAILED:
+        st = store_prepare(db, "UPDATE deliveries SET attempts=attempts+1, last_status=?,"
+                               " last_error=?, next_attempt_at_ms=?,"
+                               " state=CASE WHEN ?4 THEN 'failed' ELSE 'pending' END,"
+                               " failed_at=CASE WHEN ?4 THEN ?5 END"
+                               " WHERE id=?6 AND state='pending'");
+        if (!st)
+            return STORE_UNAVAILABLE;
+        if (o->http_status)
+            sqlite3_bind_int(st, 1, o->http_status);
+        sqlite3_bind_text(st, 2, o->error, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, o->next_attempt_at_ms);
+        sqlite3_bind_int(st, 4, o->kind == OUTCOME_FAILED);
+        sqlite3_bind_int64(st, 5, now);
+        sqlite3_bind_int64(st, 6, o->delivery_id);
+        if ((r = step_done(db, st, "delivery outcome")) != STORE_OK)
+            return r;
+        if (sqlite3_changes(db) == 0)
+            return STORE_CONFLICT;
+        if (o->kind == OUTCOME_FAILED)
+            return move_status(db, txn_id, reference, TXN_FAILED, backend, NULL, o->error, now);
+        return STORE_OK;
+    case OUTCOME_POLLED:
+        st = store_prepare(db, "UPDATE deliveries SET next_poll_at_ms=? WHERE id=?");
+        if (!st)
+            return STORE_UNAVAILABLE;
+        if (!o->completed)
+            sqlite3_bind_int64(st, 1, o->next_attempt_at_ms);
+        sqlite3_bind_int64(st, 2, o->delivery_id);
+        if ((r = step_done(db, st, "poll")) != STORE_OK)
+            return r;
+        if (!o->completed)
+            return STORE_OK;
+        r = move_status(db, txn_id, reference, TXN_COMPLETED, backend, NULL, o->note, now);
+        if (r != STORE_OK)
+            return r;
+        st = store_prepare(db, "UPDATE transactions SET status_note=? WHERE id=?");
+        if (!st)
+            return STORE_UNAVAILABLE;
+        sqlite3_bind_text(st, 1, o->note[0] ? o->note : NULL, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, txn_id);
+        return step_done(db, st, "poll note");
+    }
+    return STORE_INVALID;
+}
+
+static void outcome_done(struct store_job *job, enum store_result result)
+{
+    struct delivery_outcome *o = job->arg;
+    if (result != STORE_OK && result != STORE_CONFLICT)
+        log_msg(LOG_ERROR, "delivery_outcome_not_saved",
+                "the outcome of delivery %lld was not saved (%d); it will be retried",
+                (long long)o->delivery_id, (int)result);
+    if (o->done)
+        o->done(o, result);
+}
+
+void store_delivery_record(struct store *store, struct delivery_outcome *outcome)
+{
+    outcome->job = (struct store_job){.run = outcome_run, .arg = outcome, .done = outcome_done};
+    store_submit(store, &outcome->job);
+}
+
+enum store_result store_deliveries_failed(struct store *store, int limit, json_t **out)
+{
+    sqlite3 *db = store_reader_acquire(store);
+    sqlite3_stmt *st = store_prepare(
+        db, "SELECT t.reference, t.service, t.counter, d.backend, d.attempts, d.last_status,"
+            " d.last_error, d.failed_at, t.created_at FROM deliveries d JOIN transactions t ON"
+            " t.id = d.transaction_id WHERE d.state='failed' ORDER BY d.failed_at DESC LIMIT ?");
+    enum store_result r = STORE_UNAVAILABLE;
+    if (st) {
+        sqlite3_bind_int(st, 1, limit > 0 && limit <= LIST_LIMIT_MAX ? limit : 100);
+        json_t *list = json_array();
+        int rc;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            json_t *row = json_object();
+            json_object_set_new(row, "reference", json_text(st, 0));
+            json_object_set_new(row, "service", json_text(st, 1));
+            json_object_set_new(row, "counter", json_text(st, 2));
+            json_object_set_new(row, "backend", json_text(st, 3));
+            json_object_set_new(row, "attempts", json_int_or_null(st, 4));
+            json_object_set_new(row, "last_status", json_int_or_null(st, 5));
+            json_object_set_new(row, "last_error", json_text(st, 6));
+            json_object_set_new(row, "failed_at", json_time(st, 7));
+            json_object_set_new(row, "created_at", json_time(st, 8));
+            json_array_append_new(list, row);
+        }
+        r = rc == SQLITE_DONE ? STORE_OK : store_sqlite_result(rc);
+        sqlite3_finalize(st);
+        if (r == STORE_OK)
+            *out = json_pack("{s:o}", "deliveries", list);
+        else
+            json_decref(list);
+    }
+    store_reader_release(store, db);
+    return r;
+}
+
+struct retry_args {
+    const char *reference, *staff, *counter;
+};
+
+static enum store_result retry_run(struct store_tx *tx, void *arg)
+{
+    struct retry_args *a = arg;
+    sqlite3 *db = store_tx_db(tx);
+    sqlite3_stmt *st = store_prepare(db, "SELECT t.id, d.state FROM transactions t JOIN"
+                                         " deliveries d ON d.transaction_id = t.id WHERE"
+                                         " t.reference=?");
+    if (!st)
+        return STORE_UNAVAILABLE;
+    sqlite3_bind_text(st, 1, a->reference, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    int64_t id = 0;
+    bool failed = false;
+    if (rc == SQLITE_ROW) {
+        id = sqlite3_column_int64(st, 0);
+        failed = strcmp((const char *)sqlite3_column_text(st, 1), "failed") == 0;
+    }
+    sqlite3_finalize(st);
+    if (!id)
+        return rc == SQLITE_DONE ? STORE_NOT_FOUND : store_sqlite_result(rc);
+    if (!failed)
+        return STORE_CONFLICT;
+    time_t now = time(NULL);
+    st = store_prepare(db, "UPDATE deliveries SET state='pending', next_attempt_at_ms=?,"
+                           " attempts=0, failed_at=NULL WHERE transaction_id=?");
+    if (!st)
+        return STORE_UNAVAILABLE;
+    sqlite3_bind_int64(st, 1, now_ms());
+    sqlite3_bind_int64(st, 2, id);
+    enum store_result r = step_done(db, st, "retry");
+    if (r != STORE_OK)
+        return r;
+    r = move_status(db, id, a->reference, TXN_ACCEPTED, a->staff, a->counter, "retried by hand",
+                    now);
+    if (r != STORE_OK)
+        return r;
+    return audit_insert(db, a->staff, a->counter, "delivery_retried", a->reference, NULL, now);
+}
+
+enum store_result store_delivery_retry_now(struct store *store, const char *reference,
+                                           const char *staff, const char *counter)
+{
+    struct retry_args a = {reference, staff, counter};
+    return store_run(store, retry_run, &a);
+}
+
+enum store_result store_delivery_counts(struct store *store, const char *backend,
+                                        struct delivery_counts *out)
+{
+    memset(out, 0, sizeof *out);
+    sqlite3 *db = store_reader_acquire(store);
+    sqlite3_stmt *st = store_prepare(
+        db, "SELECT state, COUNT(*), MIN(created_at) FROM deliveries WHERE backend=?"
+            " GROUP BY state");
+    enum store_result r = STORE_UNAVAILABLE;
+    if (st) {
+        sqlite3_bind_text(st, 1, backend, -1, SQLITE_STATIC);
+        int rc;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            const char *state = (const char *)sqlite3_column_text(st, 0);
+            long n = (long)sqlite3_column_int64(st, 1);
+            if (strcmp(state, "pending") == 0) {
+                out->pending = n;
+                out->oldest_pending_s = (long)(time(NULL) - sqlite3_column_int64(st, 2));
+            } else if (strcmp(state, "failed") == 0) {
+                out->failed = n;
+            } else {
+                out->delivered = n;
+            }
+        }
+        r = rc == SQLITE_DONE ? STORE_OK : store_sqlite_result(rc);
+        sqlite3_finalize(st);
+    }
+    store_reader_release(store, db);
+    return r;
+}
