@@ -267,6 +267,8 @@ static bool match_pattern(const char *pattern, const char *path, char **params)
     int n = 0;
     const char *p = pattern, *s = path;
     while (*p && *s) {
+        if (p[0] == '*' && p[1] == '\0')
+            return true; /* a trailing * takes the rest of the path */
         if (p[0] == '{' && p[1] == '}') {
             const char *end = strchr(s, '/');
             size_t len = end ? (size_t)(end - s) : strlen(s);
@@ -282,7 +284,7 @@ static bool match_pattern(const char *pattern, const char *path, char **params)
             return false;
         }
     }
-    return *p == '\0' && *s == '\0';
+    return (*p == '\0' || strcmp(p, "*") == 0) && *s == '\0';
 }
 
 static void free_params(char **params)
@@ -302,7 +304,9 @@ static void route_request(struct http_request *req)
             free_params(params);
             continue;
         }
-        path_known = true;
+        size_t plen = strlen(r->pattern);
+        bool wildcard = plen > 0 && r->pattern[plen - 1] == '*';
+        path_known |= !wildcard; /* a catch-all does not make other methods a 405 */
         if (strcmp(r->method, req->method) == 0 ||
             (strcmp(r->method, "GET") == 0 && strcmp(req->method, "HEAD") == 0)) {
             req->route = r;

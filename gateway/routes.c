@@ -17,5 +17,6 @@ const struct http_route onestop_routes[] = {
     {"GET", "/api/v1/deliveries/failed", route_deliveries_failed, HTTP_SUPERVISOR},
     {"POST", "/api/v1/callbacks/{}", route_callback, HTTP_PUBLIC},
     {"GET", "/r/{}", route_resident_status, HTTP_PUBLIC},
+    {"GET", "/*", route_static, HTTP_PUBLIC}, /* the web app; keep last */
     {0},
 };

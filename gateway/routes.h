@@ -31,6 +31,9 @@ void route_deliveries_failed(struct app *app, struct http_request *req);
 /* routes_resident.c */
 void route_resident_status(struct app *app, struct http_request *req);
 
+/* routes_static.c */
+void route_static(struct app *app, struct http_request *req);
+
 /* routes_callbacks.c */
 void route_callback(struct app *app, struct http_request *req);
 
