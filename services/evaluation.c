@@ -40,22 +40,43 @@ const char *service_eval_string(const struct service_eval *ev, const char *name)
     return json_string_value(json_object_get(ev->fields, name));
 }
 
-long service_eval_count_live(struct service_eval *ev, const char *key, const char *value,
-                             const char *on)
+/* Records a store failure (once) and returns -1. */
+static long store_failed(struct service_eval *ev)
 {
-    if (ev->out->store_failed)
-        return -1;
-    long n = -1;
-    if (ev->lookup && ev->lookup->count_live)
-        n = ev->lookup->count_live(ev->lookup->ctx, key, value, on);
-    if (n < 0) {
+    if (!ev->out->store_failed) {
         ev->out->store_failed = true;
         service_eval_error(ev, NULL, "store_unavailable",
                            "Earlier transactions cannot be checked just now; try again in a "
                            "minute, and tell a supervisor if it keeps happening");
-        return -1;
     }
-    return n;
+    return -1;
+}
+
+long service_eval_count_live(struct service_eval *ev, const char *key, const char *value,
+                             const char *on)
+{
+    if (ev->out->store_failed || !ev->lookup || !ev->lookup->count_live)
+        return store_failed(ev);
+    long n = ev->lookup->count_live(ev->lookup->ctx, key, value, on);
+    return n < 0 ? store_failed(ev) : n;
+}
+
+long service_eval_max_live(struct service_eval *ev, const char *key, const char *value,
+                           const char *from, const char *until)
+{
+    if (ev->out->store_failed || !ev->lookup)
+        return store_failed(ev);
+    if (ev->lookup->max_live) {
+        long n = ev->lookup->max_live(ev->lookup->ctx, key, value, from, until);
+        return n < 0 ? store_failed(ev) : n;
+    }
+    long a = service_eval_count_live(ev, key, value, from);
+    if (a < 0)
+        return -1;
+    long b = service_eval_count_live(ev, key, value, until);
+    if (b < 0)
+        return -1;
+    return a > b ? a : b;
 }
 
 bool service_eval_fee(struct service_eval *ev, const char *code, long *pence)

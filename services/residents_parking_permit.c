@@ -8,11 +8,8 @@
  *                          household_max_resident_permits live at once)
  *   parking.vrm            a permit for the vehicle (one live permit per vehicle)
  *   parking.free.uprn      the Blue Badge household's free permit (one live at once)
- * The store answers "how many are live on date D". Every permit has the same length, so an
- * existing permit overlaps the new one exactly when it is live on the new one's first or last
- * day; the rules ask about both days and use the larger count. (For the household limit this
- * can miss the rare case of two existing permits that overlap each other and the new one only
- * in its middle; all three then hold the same household's cars, which the assistant sees.)
+ * The store answers "how many are live at most on any day of the new permit's period"
+ * (service_eval_max_live(), exact when the gateway supplies max_live).
  * Fees come from the fee table in force today: "permit", a Leisure Key band's rate
  * (leisure_key_rates maps band to fee code), "scratch_card" per visitor scratch card.
  */
@@ -168,19 +165,6 @@ static void parking_free(void *state)
     free(state);
 }
 
-/* The larger number of live entries on the permit's first and last days, or -1. */
-static long live_over(struct service_eval *ev, const char *key, const char *value, const char *from,
-                      const char *until)
-{
-    long a = service_eval_count_live(ev, key, value, from);
-    if (a < 0)
-        return -1;
-    long b = service_eval_count_live(ev, key, value, until);
-    if (b < 0)
-        return -1;
-    return a > b ? a : b;
-}
-
 static void parking_evaluate(struct service_eval *ev, const void *state)
 {
     const struct parking_rules *r = state;
@@ -218,7 +202,7 @@ static void parking_evaluate(struct service_eval *ev, const void *state)
     /* Limits: only when what they are about is known and valid. */
     bool free_permit = false;
     if (expiry[0] && zone && resident) {
-        long n = live_over(ev, KEY_RESIDENT, uprn, start_text, expiry);
+        long n = service_eval_max_live(ev, KEY_RESIDENT, uprn, start_text, expiry);
         if (n >= r->household_max)
             service_eval_error(ev, "uprn", "household_limit",
                                "This household already has %ld live resident permits, the most "
@@ -226,14 +210,14 @@ static void parking_evaluate(struct service_eval *ev, const void *state)
                                n);
     }
     if (expiry[0] && vrm) {
-        long n = live_over(ev, KEY_VEHICLE, vrm, start_text, expiry);
+        long n = service_eval_max_live(ev, KEY_VEHICLE, vrm, start_text, expiry);
         if (n > 0)
             service_eval_error(ev, "vrm", "vehicle_has_permit",
                                "This vehicle already has a live parking permit; a renewal should "
                                "start the day after the current permit ends");
     }
     if (expiry[0] && zone && blue_badge) {
-        long n = live_over(ev, KEY_FREE, uprn, start_text, expiry);
+        long n = service_eval_max_live(ev, KEY_FREE, uprn, start_text, expiry);
         free_permit = n == 0;
     }
 

@@ -20,10 +20,21 @@
 /* Answers store questions a service's rules ask; supplied by the gateway. count_live counts
  * live transactions (not voided/failed) indexed under (key, value) whose
  * live_from <= on <= live_until. Returns -1 when the store failed (the evaluation then
- * reports a "store_unavailable" error and sets store_failed). */
+ * reports a "store_unavailable" error and sets store_failed).
+ *
+ * max_live is optional (NULL is fine): the largest number of such transactions live on any
+ * one day from `from` to `until` inclusive, or -1 when the store failed. The count can only
+ * rise on `from` or on some entry's live_from, so it is the largest count_live(d) for d in
+ * {from} and every live_from of the (key, value) entries that falls within [from, until].
+ * Without it the rules use the larger of count_live(from) and count_live(until), which is
+ * exact for "is there any overlap" between periods of equal length, but can undercount a
+ * household limit when two existing permits overlap each other only inside the new
+ * permit's period. */
 struct service_lookup {
     void *ctx;
     long (*count_live)(void *ctx, const char *key, const char *value, const char *on);
+    long (*max_live)(void *ctx, const char *key, const char *value, const char *from,
+                     const char *until);
 };
 
 #define SERVICE_DATE_SIZE 11 /* "YYYY-MM-DD" */

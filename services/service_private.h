@@ -85,6 +85,10 @@ const char *service_eval_string(const struct service_eval *ev, const char *name)
  * store_failed set; later calls return -1 without asking). */
 long service_eval_count_live(struct service_eval *ev, const char *key, const char *value,
                              const char *on);
+/* The most entries live on any one day from `from` to `until`: the lookup's max_live when it
+ * has one, otherwise the larger of count_live on the two days (see service.h). -1 as above. */
+long service_eval_max_live(struct service_eval *ev, const char *key, const char *value,
+                           const char *from, const char *until);
 /* The fee in force today for code; false (reported as fee_not_set) when there is none. */
 bool service_eval_fee(struct service_eval *ev, const char *code, long *pence)
     __attribute__((warn_unused_result));
