@@ -57,6 +57,18 @@ static long lookup_tx(void *ctx, const char *key, const char *value, const char 
     return store_tx_count_live(ctx, key, value, on);
 }
 
+static long peak_read(void *ctx, const char *key, const char *value, const char *from,
+                      const char *until)
+{
+    return store_max_live(ctx, key, value, from, until);
+}
+
+static long peak_tx(void *ctx, const char *key, const char *value, const char *from,
+                    const char *until)
+{
+    return store_tx_max_live(ctx, key, value, from, until);
+}
+
 /* Finds the service named by the body; replies 422 itself when it is missing or unknown. */
 static const struct service *body_service(struct app *app, struct http_request *req, json_t *body)
 {
@@ -138,7 +150,7 @@ void route_quote(struct app *app, struct http_request *req)
     }
     char today[11];
     today_london(today);
-    struct service_lookup lookup = {app->store, lookup_read};
+    struct service_lookup lookup = {app->store, lookup_read, peak_read};
     struct service_evaluation ev;
     service_evaluate(s, fields, today, &lookup, &ev);
     if (ev.store_failed) {
@@ -246,7 +258,7 @@ static enum store_result create_run(struct store_tx *tx, void *arg)
     if (r != STORE_NOT_FOUND)
         return r;
 
-    struct service_lookup lookup = {tx, lookup_tx};
+    struct service_lookup lookup = {tx, lookup_tx, peak_tx};
     struct service_evaluation ev;
     service_evaluate(c->service, c->fields, c->today, &lookup, &ev);
     if (ev.store_failed) {
@@ -411,7 +423,7 @@ void route_transaction_create(struct app *app, struct http_request *req)
     char today[11];
     today_london(today);
     if (fields) {
-        struct service_lookup lookup = {app->store, lookup_read};
+        struct service_lookup lookup = {app->store, lookup_read, peak_read};
         struct service_evaluation ev;
         service_evaluate(s, fields, today, &lookup, &ev);
         if (ev.store_failed) {

@@ -190,6 +190,11 @@ enum store_result store_idempotency_find(struct store *store, const char *key,
 /* Live transactions indexed under (key, value) on date `on`; -1 if the store failed. */
 long store_tx_count_live(struct store_tx *tx, const char *key, const char *value, const char *on);
 long store_count_live(struct store *store, const char *key, const char *value, const char *on);
+/* The most such transactions live on any one day from `from` to `until`; -1 on failure. */
+long store_tx_max_live(struct store_tx *tx, const char *key, const char *value, const char *from,
+                       const char *until);
+long store_max_live(struct store *store, const char *key, const char *value, const char *from,
+                    const char *until);
 
 /* Everything about one transaction for GET /api/v1/transactions/{reference}. */
 enum store_result store_transaction_get(struct store *store, const char *reference,

@@ -298,6 +298,55 @@ static long count_live(sqlite3 *db, const char *key, const char *value, const ch
     return n;
 }
 
+/* The count can only rise on `from` or on an entry's live_from, so the peak is the largest
+ * count_live over those days. */
+static long max_live(sqlite3 *db, const char *key, const char *value, const char *from,
+                     const char *until)
+{
+    long best = count_live(db, key, value, from);
+    sqlite3_stmt *st = store_prepare(db, "SELECT DISTINCT live_from FROM txn_keys WHERE name=?"
+                                         " AND value=? AND live_from > ? AND live_from <= ?");
+    if (!st || best < 0) {
+        sqlite3_finalize(st);
+        return -1;
+    }
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, from, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, until, -1, SQLITE_STATIC);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        char day[16];
+        snprintf(day, sizeof day, "%s", (const char *)sqlite3_column_text(st, 0));
+        long n = count_live(db, key, value, day);
+        if (n < 0) {
+            best = -1;
+            break;
+        }
+        if (n > best)
+            best = n;
+    }
+    if (rc != SQLITE_DONE && best >= 0)
+        best = -1;
+    sqlite3_finalize(st);
+    return best;
+}
+
+long store_tx_max_live(struct store_tx *tx, const char *key, const char *value, const char *from,
+                       const char *until)
+{
+    return max_live(store_tx_db(tx), key, value, from, until);
+}
+
+long store_max_live(struct store *store, const char *key, const char *value, const char *from,
+                    const char *until)
+{
+    sqlite3 *db = store_reader_acquire(store);
+    long n = max_live(db, key, value, from, until);
+    store_reader_release(store, db);
+    return n;
+}
+
 long store_tx_count_live(struct store_tx *tx, const char *key, const char *value, const char *on)
 {
     return count_live(store_tx_db(tx), key, value, on);

@@ -57,7 +57,7 @@ def test_full_disk_answers_503_then_recovers(gateway):
     pid = gateway.daemon.proc.pid
     # cap the size of any file onestopd writes at what the database has now
     limit = os.path.getsize(db_path) + 4096
-    subprocess.run(["prlimit", f"--pid={pid}", f"--fsize={limit}"], check=True)
+    subprocess.run(["prlimit", f"--pid={pid}", f"--fsize={limit}:unlimited"], check=True)
     statuses = []
     for _ in range(200):
         r = gateway.request("POST", "/api/v1/sessions",
@@ -70,7 +70,7 @@ def test_full_disk_answers_503_then_recovers(gateway):
     assert gateway.request("GET", "/readyz").status == 503
     assert gateway.request("GET", "/healthz").status == 200
     assert "store_unavailable" in gateway.log()
-    subprocess.run(["prlimit", f"--pid={pid}", "--fsize=unlimited"], check=True)
+    subprocess.run(["prlimit", f"--pid={pid}", "--fsize=unlimited:unlimited"], check=True)
     wait_until(lambda: gateway.request("GET", "/readyz").status == 200, what="recovery")
     assert gateway.sign_in()
     assert gateway.request("GET", "/api/v1/services", token=token).status == 200
