@@ -136,8 +136,10 @@ static long item_total(const json_t *items)
     long total = 0;
     size_t i;
     const json_t *item;
-    json_array_foreach(items, i, item) total +=
-        (long)json_integer_value(json_object_get(item, "quantity"));
+    json_array_foreach(items, i, item)
+    {
+        total += (long)json_integer_value(json_object_get(item, "quantity"));
+    }
     return total;
 }
 

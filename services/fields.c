@@ -17,12 +17,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MESSAGE_MAX       512
-#define NAME_MAX_LEN      40
-#define SHOWN_INPUT_MAX   40 /* most characters of a resident's input echoed in a message */
-#define ERROR_FIELD_MAX   64 /* longest unknown field name echoed back */
-#define DAYS_AHEAD_LIMIT  3660L
-#define ITEM_QUANTITY_MAX 100L
+#define MESSAGE_MAX                512
+#define NAME_MAX_LEN               40
+#define SHOWN_INPUT_MAX            40 /* most characters of a resident's input echoed in a message */
+#define ERROR_FIELD_MAX            64 /* longest unknown field name echoed back */
+#define DAYS_AHEAD_LIMIT           3660L
+#define ITEM_QUANTITY_MAX          100L
+#define FIELD_UNKNOWN_REPORTED_MAX 20 /* unknown fields named; more are not worth a list */
 
 static const struct {
     const char *name;
@@ -283,8 +284,11 @@ static bool value_fits(const struct field_def *f, const json_t *value)
     case FIELD_ENUM: {
         size_t i;
         const json_t *v;
-        json_array_foreach(f->values, i,
-                           v) if (json_is_string(value) && json_equal(v, value)) return true;
+        json_array_foreach(f->values, i, v)
+        {
+            if (json_is_string(value) && json_equal(v, value))
+                return true;
+        }
         return false;
     }
     default:
@@ -466,9 +470,11 @@ const char *fields_item_label(const struct field_def *def, const char *code)
     for (int a = 0; a < 2; a++) {
         size_t i;
         const json_t *item;
-        json_array_foreach(
-            lists[a], i, item) if (strcmp(json_string_value(json_object_get(item, "code")), code) ==
-                                   0) return json_string_value(json_object_get(item, "label"));
+        json_array_foreach(lists[a], i, item)
+        {
+            if (strcmp(json_string_value(json_object_get(item, "code")), code) == 0)
+                return json_string_value(json_object_get(item, "label"));
+        }
     }
     return NULL;
 }
@@ -664,8 +670,11 @@ static bool date_closed(const struct field_def *f, const char *date)
 {
     size_t i;
     const json_t *d;
-    json_array_foreach(f->closed_dates, i,
-                       d) if (strcmp(json_string_value(d), date) == 0) return true;
+    json_array_foreach(f->closed_dates, i, d)
+    {
+        if (strcmp(json_string_value(d), date) == 0)
+            return true;
+    }
     return false;
 }
 
@@ -737,9 +746,11 @@ static const json_t *item_find(const json_t *list, const char *code)
 {
     size_t i;
     const json_t *item;
-    json_array_foreach(list, i,
-                       item) if (strcasecmp(json_string_value(json_object_get(item, "code")),
-                                            code) == 0) return item;
+    json_array_foreach(list, i, item)
+    {
+        if (strcasecmp(json_string_value(json_object_get(item, "code")), code) == 0)
+            return item;
+    }
     return NULL;
 }
 
@@ -794,9 +805,11 @@ static json_t *validate_items(const struct field_def *f, const json_t *v, json_t
         json_t *line = NULL;
         size_t j;
         json_t *existing;
-        json_array_foreach(
-            out, j, existing) if (strcmp(json_string_value(json_object_get(existing, "code")),
-                                         canonical) == 0) line = existing;
+        json_array_foreach(out, j, existing)
+        {
+            if (strcmp(json_string_value(json_object_get(existing, "code")), canonical) == 0)
+                line = existing;
+        }
         if (line)
             json_object_set_new(
                 line, "quantity",
@@ -890,9 +903,10 @@ void fields_validate(const struct field_set *set, const json_t *input, struct va
     char buf[SHOWN_INPUT_MAX + 1];
     const char *key;
     json_t *value;
+    size_t unknown = 0;
     json_object_foreach((json_t *)input, key, value)
     {
-        if (fields_find(set, key))
+        if (fields_find(set, key) || ++unknown > FIELD_UNKNOWN_REPORTED_MAX)
             continue;
         fields_error(errors, strlen(key) <= ERROR_FIELD_MAX ? key : NULL, "unknown_field",
                      "This service has no field called \"%s\"", shown(key, buf));
@@ -939,11 +953,17 @@ static void drop_comments(json_t *v)
         json_object_del(v, "_comment");
         const char *key;
         json_t *child;
-        json_object_foreach(v, key, child) drop_comments(child);
+        json_object_foreach(v, key, child)
+        {
+            drop_comments(child);
+        }
     } else if (json_is_array(v)) {
         size_t i;
         json_t *child;
-        json_array_foreach(v, i, child) drop_comments(child);
+        json_array_foreach(v, i, child)
+        {
+            drop_comments(child);
+        }
     }
 }
 

@@ -46,8 +46,13 @@ static const json_t *zone_of(const struct parking_rules *r, const char *uprn)
     size_t i, j;
     const json_t *zone, *u;
     json_array_foreach(r->zones, i, zone)
-        json_array_foreach(json_object_get(zone, "uprns"), j,
-                           u) if (strcmp(json_string_value(u), uprn) == 0) return zone;
+    {
+        json_array_foreach(json_object_get(zone, "uprns"), j, u)
+        {
+            if (strcmp(json_string_value(u), uprn) == 0)
+                return zone;
+        }
+    }
     return NULL;
 }
 
@@ -91,9 +96,11 @@ static bool enum_has(const struct field_def *f, const char *value)
 {
     size_t i;
     const json_t *v;
-    json_array_foreach(f ? f->values : NULL, i,
-                       v) if (json_is_string(v) &&
-                              strcmp(json_string_value(v), value) == 0) return true;
+    json_array_foreach(f ? f->values : NULL, i, v)
+    {
+        if (json_is_string(v) && strcmp(json_string_value(v), value) == 0)
+            return true;
+    }
     return false;
 }
 

@@ -238,8 +238,11 @@ static bool has_key(const struct service_evaluation *e, const char *name)
 {
     size_t i;
     json_t *k;
-    json_array_foreach(e->keys, i, k) if (strcmp(json_string_value(json_object_get(k, "name")),
-                                                 name) == 0) return true;
+    json_array_foreach(e->keys, i, k)
+    {
+        if (strcmp(json_string_value(json_object_get(k, "name")), name) == 0)
+            return true;
+    }
     return false;
 }
 
@@ -323,9 +326,11 @@ static const json_t *catalogue_field(const json_t *entry, const char *name)
 {
     size_t i;
     json_t *field;
-    json_array_foreach(json_object_get(entry, "fields"), i,
-                       field) if (strcmp(json_string_value(json_object_get(field, "name")), name) ==
-                                  0) return field;
+    json_array_foreach(json_object_get(entry, "fields"), i, field)
+    {
+        if (strcmp(json_string_value(json_object_get(field, "name")), name) == 0)
+            return field;
+    }
     return NULL;
 }
 
@@ -333,7 +338,11 @@ static bool sentences_contain(const json_t *sentences, const char *text)
 {
     size_t i;
     json_t *s;
-    json_array_foreach(sentences, i, s) if (strstr(json_string_value(s), text)) return true;
+    json_array_foreach(sentences, i, s)
+    {
+        if (strstr(json_string_value(s), text))
+            return true;
+    }
     return false;
 }
 
@@ -558,6 +567,15 @@ static void test_parking_values(void **state)
                            "vrm", "   ", "start_date", TODAY, "leisure_key_number"));
     assert_valid(e);
     assert_null(json_object_get(e->fields, "vrm"));
+    /* A flood of unknown fields is named only up to a limit. */
+    json_t *fields = resident(IN_TC, "AB12CDE", TODAY);
+    for (int i = 0; i < 500; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "extra_%d", i);
+        json_object_set_new(fields, name, json_integer(i));
+    }
+    e = evaluate(f, f->parking, TODAY, fields);
+    assert_invalid(e, 20);
 }
 
 static void test_parking_start_date(void **state)
@@ -1288,8 +1306,10 @@ static void test_bad_definitions(void **state)
         bool found = false;
         size_t k;
         json_t *p;
-        json_array_foreach(problems, k, p) found =
-            found || strcmp(json_string_value(p), cases[i].problem) == 0;
+        json_array_foreach(problems, k, p)
+        {
+            found = found || strcmp(json_string_value(p), cases[i].problem) == 0;
+        }
         if (r || !found) {
             char *text = json_dumps(problems, JSON_INDENT(2));
             print_error("case %zu: wanted \"%s\"; got %s\n", i, cases[i].problem, text);
