@@ -1098,6 +1098,93 @@ static void test_bulky_slot_location_phone(void **state)
     find_error(e, "phone", "invalid_format");
 }
 
+/* Random values of every JSON type in every field never crash an evaluation, and the result
+ * is always either valid (fields, fee >= 0) or errors alone. Run under ASan/UBSan in CI. */
+static void test_random_inputs(void **state)
+{
+    struct fixture *f = *state;
+    char long_text[600];
+    memset(long_text, 'x', sizeof long_text - 1);
+    long_text[sizeof long_text - 1] = '\0';
+    json_t *values[] = {
+        json_null(),
+        json_true(),
+        json_false(),
+        json_integer(0),
+        json_integer(-5),
+        json_integer(3),
+        json_integer(100011429001LL),
+        json_real(2.5),
+        json_string(""),
+        json_string(" "),
+        json_string(long_text),
+        json_string("AB12CDE"),
+        json_string("2026-12-01"),
+        json_string("2026-11-24"),
+        json_string("resident"),
+        json_string("visitor"),
+        json_string("A"),
+        json_string("1234567890"),
+        json_string(IN_TC),
+        json_string("0161 480 4949"),
+        json_string("\xc2\xa3\xc3\xa9\xe2\x82\xac"),
+        json_array(),
+        json_object(),
+        json_pack("[{s:s}]", "code", "sofa"),
+        json_pack("[{s:s, s:i}]", "code", "fridge", "quantity", 7),
+        json_pack("[{s:s}]", "code", "asbestos"),
+        json_pack("[i]", 1),
+    };
+    const size_t nvalues = sizeof values / sizeof values[0];
+    static const char *const names[] = {"uprn",
+                                        "permit_type",
+                                        "vrm",
+                                        "start_date",
+                                        "blue_badge",
+                                        "leisure_key_band",
+                                        "leisure_key_number",
+                                        "scratch_cards",
+                                        "items",
+                                        "slot",
+                                        "location",
+                                        "phone",
+                                        "council_tax_support",
+                                        "colour"};
+    const size_t nnames = sizeof names / sizeof names[0];
+    unsigned seed = 12345;
+    for (int round = 0; round < 4000; round++) {
+        const struct service *svc = round % 2 ? f->bulky : f->parking;
+        json_t *fields = json_object();
+        for (size_t k = 0; k < nnames; k++) {
+            seed = seed * 1103515245u + 12345u;
+            size_t pick = (seed >> 16) % (nvalues + 3);
+            if (pick < nvalues)
+                json_object_set(fields, names[k], values[pick]);
+        }
+        f->store.broken = round % 17 == 0;
+        struct service_evaluation *e = evaluate(f, svc, TODAY, fields);
+        if (json_array_size(e->errors) == 0) {
+            assert_non_null(e->fields);
+            assert_true(e->fee_pence >= 0);
+            json_t *payload = service_backend_payload(svc, e, "RP-4K7M-9Q2X");
+            assert_non_null(payload);
+            json_decref(payload);
+        } else {
+            assert_null(e->fields);
+            assert_int_equal(e->fee_pence, 0);
+            size_t i;
+            json_t *err;
+            json_array_foreach(e->errors, i, err)
+            {
+                assert_true(json_is_string(json_object_get(err, "code")));
+                assert_true(json_string_length(json_object_get(err, "message")) > 0);
+            }
+        }
+    }
+    for (size_t i = 0; i < nvalues; i++)
+        json_decref(values[i]);
+}
+
 /* ---- Broken definition files --------------------------------------------------------------- */
 
 typedef void (*mutation)(json_t *def);
@@ -1398,6 +1485,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bulky_bands_and_concession, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bulky_items, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bulky_slot_location_phone, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_random_inputs, setup, teardown),
         cmocka_unit_test(test_bad_definitions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
