@@ -6,8 +6,10 @@
  * with sigwait on the main thread, so no handler runs in an arbitrary thread. */
 #include "gateway/app.h"
 #include "gateway/config.h"
+#include "gateway/forward.h"
 #include "gateway/http.h"
 #include "gateway/log.h"
+#include "gateway/lookup.h"
 #include "gateway/metrics.h"
 #include "gateway/rate_limiter.h"
 #include "gateway/routes.h"
@@ -66,6 +68,12 @@ static void store_metrics(void *ctx, struct strbuf *out)
                   "onestop_store_failed_commits_total %llu\n",
                   (unsigned long long)st.commits, (unsigned long long)st.writes,
                   (unsigned long long)st.failed_commits);
+}
+
+/* app.wake_workers: something was committed that a worker should act on now. */
+static void wake_workers(struct app *app)
+{
+    forwarder_wake(app->forwarder);
 }
 
 int main(int argc, char **argv)
@@ -146,10 +154,29 @@ int main(int argc, char **argv)
                                    cfg->auth.lockout_s, cfg->auth.lockout_max_s};
     app.signin_limiter = signin_limiter_new(&limits);
     app.status_limiter = rate_limiter_new(cfg->status_page.rate_per_minute);
+    app.forwarder = forwarder_start(cfg, app.store, err, sizeof err);
+    if (!app.forwarder) {
+        log_msg(LOG_ERROR, "forwarder_start_failed", "%s", err);
+        store_close(app.store);
+        config_free(cfg);
+        return 1;
+    }
+    metrics_add_writer(app.metrics, forwarder_metrics, app.forwarder);
+    app.wake_workers = wake_workers;
+    app.lookup = lookup_start(err, sizeof err);
+    if (!app.lookup) {
+        log_msg(LOG_ERROR, "lookup_start_failed", "%s", err);
+        forwarder_stop(app.forwarder);
+        store_close(app.store);
+        config_free(cfg);
+        return 1;
+    }
 
     struct http_server *server = http_start(&app, onestop_routes, err, sizeof err);
     if (!server) {
         log_msg(LOG_ERROR, "http_start_failed", "%s", err);
+        lookup_stop(app.lookup);
+        forwarder_stop(app.forwarder);
         store_close(app.store);
         config_free(cfg);
         return 1;
@@ -166,7 +193,9 @@ int main(int argc, char **argv)
     if (!http_drain(server, DRAIN_TIMEOUT_MS))
         log_msg(LOG_WARN, "drain_timeout", "requests still in flight after %d ms; stopping anyway",
                 DRAIN_TIMEOUT_MS);
+    lookup_stop(app.lookup); /* answers look-ups still waiting (503) before HTTP goes */
     http_stop(server);
+    forwarder_stop(app.forwarder); /* in-flight deliveries get a bounded grace */
     store_close(app.store);
     signin_limiter_free(app.signin_limiter);
     rate_limiter_free(app.status_limiter);

@@ -1,0 +1,58 @@
+/* connector: how one kind of back-end takes a delivery and answers (docs/backends.md).
+ *
+ * A connector turns the payload the service stored (JSON text) into the HTTP request the
+ * back-end takes, reads the back-end's reference out of a 2xx answer, and turns an error
+ * answer into a short message for supervisors (the back-end's own words, never the request's
+ * personal data). A connector whose back-end has no status callbacks also builds and reads
+ * status polls. Connectors are pure: no I/O, no state; the forwarder does the sending. */
+#ifndef ONESTOP_CONNECTOR_H
+#define ONESTOP_CONNECTOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct backend_config;
+
+#define CONNECTOR_PATH_MAX    256
+#define CONNECTOR_MESSAGE_MAX 300 /* characters of a back-end's error message we keep */
+
+struct connector_request {
+    const char *method; /* static: "GET" or "POST" */
+    char path[CONNECTOR_PATH_MAX];
+    const char *content_type; /* static, or NULL */
+    char *body;               /* malloc'd, or NULL */
+    size_t body_len;
+};
+/* Frees the body; safe on a zeroed request and twice. */
+void connector_request_clear(struct connector_request *req);
+
+struct connector {
+    const char *name; /* the backend_config connector value: "json-rest", "open311" */
+    /* The delivery request for a stored payload. False with a message (for supervisors) when
+     * the payload cannot be sent; such a delivery will never succeed. */
+    bool (*build_delivery)(const struct backend_config *be, const char *payload,
+                           struct connector_request *out, char *err, size_t errlen);
+    /* From a 2xx answer, the back-end's reference for the request ("" when it gave none). */
+    void (*parse_accepted)(const char *body, size_t len, char *reference, size_t reflen);
+    /* NULL when the back-end reports progress by callback. Otherwise builds the status request
+     * for a delivered request's back-end reference (false when it cannot), and reads its 2xx
+     * answer: false when the answer is not understood. */
+    bool (*build_poll)(const struct backend_config *be, const char *backend_reference,
+                       struct connector_request *out, char *err, size_t errlen);
+    bool (*parse_poll)(const char *body, size_t len, bool *closed, char *note, size_t notelen);
+};
+
+extern const struct connector connector_json_rest;
+extern const struct connector connector_open311;
+
+/* The connector of that name, or NULL. */
+const struct connector *connector_find(const char *name);
+
+/* "HTTP 422: <the back-end's message>" from an error answer: Open311 [{"description"}],
+ * JSON {"message"} or {"error":"..."} or {"error":{"message"}}; just "HTTP 422" when the body
+ * says nothing we can read. Control characters are dropped and the message is cut at
+ * CONNECTOR_MESSAGE_MAX characters. */
+void connector_describe_error(int http_status, const char *body, size_t len, char *out,
+                              size_t outlen);
+
+#endif

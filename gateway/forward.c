@@ -1,0 +1,810 @@
+/* forward: the forwarder thread (see forward.h).
+ *
+ * DESIGN: one thread owns a curl multi handle and a list of jobs. A job is one delivery
+ * attempt or one status poll, and lives through three phases:
+ *   SENDING    its request is on the multi handle;
+ *   RECORDING  its outcome was handed to store_delivery_record and is not committed yet;
+ *   HOLD       the store could not record it; the delivery is kept out of play for a moment
+ *              (it is still pending in the store, so it will be tried again).
+ * While a job exists its delivery id is excluded from store_deliveries_due (and polls are
+ * filtered the same way), so no delivery is ever sent twice at once. The store's writer thread
+ * hands committed jobs back through a mutex-protected list and wakes the multi handle.
+ *
+ * Each turn of the loop: take back recorded jobs; for each back-end whose breaker allows and
+ * that has free slots, ask the store for due deliveries (when woken, when a slot freed, or
+ * every DUE_CHECK_MS) and start them; for Open311 back-ends, start due status polls; run curl;
+ * classify finished transfers; then sleep in curl_multi_poll for at most LOOP_POLL_MS.
+ *
+ * Classification: 2xx delivered; 4xx other than 408/429 refused (dead letter with the
+ * back-end's message; the breaker counts it as the back-end answering); anything else (no
+ * answer, timeout, 5xx, 408, 429, 3xx) is a failure for the breaker and a retry at the backoff
+ * time, or a dead letter once the give-up deadline has passed.
+ *
+ * Breaker state uses the monotonic clock; delivery times are wall-clock milliseconds because
+ * the store keeps them. Metrics are atomics written here and read by the scrape thread. */
+#include "gateway/forward.h"
+
+#include "gateway/backend_request.h"
+#include "gateway/backoff.h"
+#include "gateway/breaker.h"
+#include "gateway/config.h"
+#include "gateway/connector.h"
+#include "gateway/log.h"
+#include "gateway/store.h"
+#include "gateway/strbuf.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <openssl/rand.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LOOP_POLL_MS       200   /* longest sleep between looks at the outbox */
+#define DUE_CHECK_MS       250   /* look at a back-end's outbox at least this often */
+#define POLL_CHECK_MS      1000  /* look for due status polls this often */
+#define RECORD_HOLD_MS     2000  /* keep a delivery out of play after a failed record */
+#define RECORD_WAIT_MS     15000 /* at shutdown, wait this long for the store's records */
+#define STORE_ERROR_LOG_MS 60000 /* at most one store-failure line per back-end per minute */
+#define MS_PER_S           1000
+
+enum job_kind { JOB_DELIVER, JOB_POLL };
+enum job_phase { PHASE_SENDING, PHASE_RECORDING, PHASE_HOLD };
+
+struct fwd_backend {
+    const struct backend_config *cfg;
+    const struct connector *connector;
+    struct breaker breaker;
+    struct backoff_policy policy;
+    int running;               /* requests on the multi handle */
+    bool dirty;                /* look at the outbox at the next turn */
+    int64_t next_due_check_ms; /* monotonic */
+    int64_t next_poll_check_ms;
+    int64_t last_store_error_log_ms;
+    enum breaker_state last_state;
+    /* metrics */
+    atomic_ulong attempted, succeeded, failed, retried, polls;
+    atomic_int breaker_gauge, in_flight_gauge;
+};
+
+struct fwd_job {
+    struct fwd_job *next;          /* in forwarder.jobs (forwarder thread only) */
+    struct fwd_job *recorded_next; /* in forwarder.recorded (under lock) */
+    struct forwarder *fw;
+    struct fwd_backend *be;
+    enum job_kind kind;
+    enum job_phase phase;
+    struct delivery d;
+    struct backend_request *req;
+    struct delivery_outcome outcome;
+    enum store_result record_result;
+    int64_t hold_until_ms; /* monotonic */
+};
+
+struct forwarder {
+    const struct config *cfg;
+    struct store *store;
+    struct fwd_backend *backends;
+    size_t backends_len;
+    CURLM *multi;
+    pthread_t thread;
+    atomic_bool stopping;
+    atomic_bool woken;
+    struct fwd_job *jobs; /* forwarder thread only */
+    uint64_t rng;
+    pthread_mutex_t lock; /* guards recorded, recording; also held around curl_multi_wakeup */
+    pthread_cond_t cond;
+    struct fwd_job *recorded;
+    long recording;
+    bool leaked; /* records never came back at shutdown: keep memory rather than risk it */
+};
+
+static int64_t clock_ms(clockid_t clock)
+{
+    struct timespec ts;
+    clock_gettime(clock, &ts);
+    return (int64_t)ts.tv_sec * MS_PER_S + ts.tv_nsec / 1000000;
+}
+
+static int64_t wall_ms(void)
+{
+    return clock_ms(CLOCK_REALTIME);
+}
+
+static int64_t mono_ms(void)
+{
+    return clock_ms(CLOCK_MONOTONIC);
+}
+
+/* xorshift64*: jitter only, not secrets. */
+static uint64_t next_random(struct forwarder *fw)
+{
+    uint64_t x = fw->rng;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    fw->rng = x;
+    return x * 0x2545F4914F6CDD1DULL;
+}
+
+static const char *outcome_name(enum delivery_outcome_kind kind)
+{
+    switch (kind) {
+    case OUTCOME_DELIVERED:
+        return "delivered";
+    case OUTCOME_RETRY:
+        return "retry";
+    case OUTCOME_FAILED:
+        return "failed";
+    case OUTCOME_POLLED:
+        return "polled";
+    }
+    return "unknown";
+}
+
+/* ---- jobs ---- */
+
+static void job_free(struct fwd_job *job)
+{
+    backend_request_free(job->req);
+    free(job->d.payload); /* job->d is embedded: free only what it owns */
+    free(job);
+}
+
+static void job_unlink(struct forwarder *fw, struct fwd_job *job)
+{
+    for (struct fwd_job **p = &fw->jobs; *p; p = &(*p)->next)
+        if (*p == job) {
+            *p = job->next;
+            return;
+        }
+}
+
+static bool job_exists(const struct forwarder *fw, int64_t delivery_id)
+{
+    for (const struct fwd_job *j = fw->jobs; j; j = j->next)
+        if (j->d.id == delivery_id)
+            return true;
+    return false;
+}
+
+/* Runs on the store's writer thread once the outcome is committed (or failed). */
+static void on_recorded(struct delivery_outcome *outcome, enum store_result result)
+{
+    struct fwd_job *job = outcome->ctx;
+    struct forwarder *fw = job->fw;
+    pthread_mutex_lock(&fw->lock);
+    job->record_result = result;
+    job->recorded_next = fw->recorded;
+    fw->recorded = job;
+    fw->recording--;
+    pthread_cond_broadcast(&fw->cond);
+    curl_multi_wakeup(fw->multi); /* under the lock: the multi handle outlives it */
+    pthread_mutex_unlock(&fw->lock);
+}
+
+static void record(struct forwarder *fw, struct fwd_job *job)
+{
+    job->phase = PHASE_RECORDING;
+    job->outcome.delivery_id = job->d.id;
+    job->outcome.done = on_recorded;
+    job->outcome.ctx = job;
+    pthread_mutex_lock(&fw->lock);
+    fw->recording++;
+    pthread_mutex_unlock(&fw->lock);
+    store_delivery_record(fw->store, &job->outcome);
+}
+
+static void hold(struct fwd_job *job, int64_t now_mono)
+{
+    job->phase = PHASE_HOLD;
+    job->hold_until_ms = now_mono + RECORD_HOLD_MS;
+}
+
+/* Takes back the jobs the store has recorded, and ends holds that are over. */
+static void collect_recorded(struct forwarder *fw, int64_t now_mono)
+{
+    pthread_mutex_lock(&fw->lock);
+    struct fwd_job *list = fw->recorded;
+    fw->recorded = NULL;
+    pthread_mutex_unlock(&fw->lock);
+    while (list) {
+        struct fwd_job *job = list;
+        list = job->recorded_next;
+        job->be->dirty = true;
+        if (job->record_result == STORE_OK) {
+            job_unlink(fw, job);
+            job_free(job);
+        } else {
+            log_msg(LOG_WARN, "delivery_record_failed",
+                    "backend=%s reference=%s: the store could not record the outcome (%d); "
+                    "the delivery stays pending",
+                    job->be->cfg->name, job->d.reference, (int)job->record_result);
+            hold(job, now_mono);
+        }
+    }
+    for (struct fwd_job **p = &fw->jobs; *p;) {
+        struct fwd_job *job = *p;
+        if (job->phase == PHASE_HOLD && now_mono >= job->hold_until_ms) {
+            *p = job->next;
+            job->be->dirty = true;
+            job_free(job);
+        } else {
+            p = &job->next;
+        }
+    }
+}
+
+/* ---- starting requests ---- */
+
+static void store_trouble(struct fwd_backend *be, const char *what, enum store_result r,
+                          int64_t now_mono)
+{
+    if (now_mono - be->last_store_error_log_ms < STORE_ERROR_LOG_MS &&
+        be->last_store_error_log_ms != 0)
+        return;
+    be->last_store_error_log_ms = now_mono;
+    log_msg(LOG_WARN, "forwarder_store_error", "backend=%s: %s failed (%d); will try again",
+            be->cfg->name, what, (int)r);
+}
+
+/* The request could not even be built: a delivery that can never be sent is a dead letter;
+ * a poll is tried again at the next interval. */
+static void fail_unbuildable(struct forwarder *fw, struct fwd_job *job, const char *err)
+{
+    int64_t now = wall_ms();
+    struct delivery_outcome *o = &job->outcome;
+    o->now_ms = now;
+    if (job->kind == JOB_DELIVER) {
+        o->kind = OUTCOME_FAILED;
+        snprintf(o->error, sizeof o->error, "cannot be sent: %s", err);
+        atomic_fetch_add(&job->be->failed, 1);
+    } else {
+        o->kind = OUTCOME_POLLED;
+        o->completed = false;
+        o->next_attempt_at_ms = now + (int64_t)job->be->cfg->poll_interval_s * MS_PER_S;
+    }
+    log_msg(LOG_ERROR, job->kind == JOB_DELIVER ? "delivery_attempt" : "status_poll",
+            "backend=%s reference=%s outcome=%s error=%s", job->be->cfg->name, job->d.reference,
+            outcome_name(o->kind), err);
+    record(fw, job);
+}
+
+/* Takes ownership of *d (its payload). */
+static void start_job(struct forwarder *fw, struct fwd_backend *be, enum job_kind kind,
+                      struct delivery *d, int64_t now_mono)
+{
+    struct fwd_job *job = calloc(1, sizeof *job);
+    if (!job) {
+        free(d->payload); /* d is an element of the caller's list */
+        d->payload = NULL;
+        return;
+    }
+    job->fw = fw;
+    job->be = be;
+    job->kind = kind;
+    job->d = *d;
+    d->payload = NULL;
+    job->next = fw->jobs;
+    fw->jobs = job;
+
+    char err[BACKEND_ERROR_MAX];
+    struct connector_request creq = {0};
+    bool built =
+        kind == JOB_DELIVER
+            ? be->connector->build_delivery(be->cfg, job->d.payload, &creq, err, sizeof err)
+            : be->connector->build_poll(be->cfg, job->d.backend_reference, &creq, err, sizeof err);
+    if (!built) {
+        connector_request_clear(&creq);
+        fail_unbuildable(fw, job, err);
+        return;
+    }
+    struct backend_request_spec spec = {
+        .method = creq.method,
+        .path = creq.path,
+        .content_type = creq.content_type,
+        .body = creq.body,
+        .body_len = creq.body_len,
+        .idempotency_key = kind == JOB_DELIVER ? job->d.idempotency_key : NULL,
+    };
+    job->req = backend_request_new(be->cfg, &spec, time(NULL), err, sizeof err);
+    connector_request_clear(&creq);
+    if (!job->req) {
+        log_msg(LOG_ERROR, "forwarder_request_failed", "backend=%s reference=%s: %s", be->cfg->name,
+                job->d.reference, err);
+        hold(job, now_mono);
+        return;
+    }
+    backend_request_set_ctx(job->req, job);
+    if (curl_multi_add_handle(fw->multi, backend_request_easy(job->req)) != CURLM_OK) {
+        backend_request_free(job->req);
+        job->req = NULL;
+        hold(job, now_mono);
+        return;
+    }
+    job->phase = PHASE_SENDING;
+    be->running++;
+    breaker_started(&be->breaker, now_mono);
+    if (kind == JOB_DELIVER)
+        atomic_fetch_add(&be->attempted, 1);
+    else
+        atomic_fetch_add(&be->polls, 1);
+}
+
+static int jobs_of(const struct forwarder *fw, const struct fwd_backend *be)
+{
+    int n = 0;
+    for (const struct fwd_job *j = fw->jobs; j; j = j->next)
+        if (j->be == be)
+            n++;
+    return n;
+}
+
+static void start_deliveries(struct forwarder *fw, struct fwd_backend *be, int64_t now_mono)
+{
+    if (!be->dirty && now_mono < be->next_due_check_ms)
+        return;
+    int slots = (int)be->cfg->concurrency - be->running;
+    int allowed = breaker_allowance(&be->breaker, now_mono, slots);
+    if (allowed <= 0)
+        return;
+    be->dirty = false;
+    be->next_due_check_ms = now_mono + DUE_CHECK_MS;
+
+    int n = jobs_of(fw, be);
+    int64_t *exclude = n ? calloc((size_t)n, sizeof *exclude) : NULL;
+    if (n && !exclude)
+        return;
+    size_t used = 0;
+    for (const struct fwd_job *j = fw->jobs; j; j = j->next)
+        if (j->be == be)
+            exclude[used++] = j->d.id;
+    struct delivery *list = NULL;
+    size_t len = 0;
+    enum store_result r = store_deliveries_due(fw->store, be->cfg->name, wall_ms(), allowed,
+                                               exclude, used, &list, &len);
+    free(exclude);
+    if (r != STORE_OK) {
+        store_trouble(be, "store_deliveries_due", r, now_mono);
+        return;
+    }
+    for (size_t i = 0; i < len; i++) {
+        /* the breaker may allow only one (the half-open probe) */
+        if ((int)i >= allowed || job_exists(fw, list[i].id))
+            continue;
+        start_job(fw, be, JOB_DELIVER, &list[i], now_mono);
+    }
+    store_delivery_free(list, len);
+}
+
+static void start_polls(struct forwarder *fw, struct fwd_backend *be, int64_t now_mono)
+{
+    if (!be->connector->build_poll || now_mono < be->next_poll_check_ms)
+        return;
+    int slots = (int)be->cfg->concurrency - be->running;
+    int allowed = breaker_allowance(&be->breaker, now_mono, slots);
+    if (allowed <= 0)
+        return;
+    be->next_poll_check_ms = now_mono + POLL_CHECK_MS;
+    struct delivery *list = NULL;
+    size_t len = 0;
+    /* ask for more than we may start: some may already be in flight */
+    enum store_result r = store_polls_due(fw->store, be->cfg->name, wall_ms(),
+                                          allowed + jobs_of(fw, be), &list, &len);
+    if (r != STORE_OK) {
+        store_trouble(be, "store_polls_due", r, now_mono);
+        return;
+    }
+    int started = 0;
+    for (size_t i = 0; i < len && started < allowed; i++) {
+        if (job_exists(fw, list[i].id))
+            continue;
+        start_job(fw, be, JOB_POLL, &list[i], now_mono);
+        started++;
+        /* half-open: the probe is out now */
+        if (breaker_allowance(&be->breaker, now_mono, allowed - started) <= 0)
+            break;
+    }
+    store_delivery_free(list, len);
+}
+
+/* ---- finishing requests ---- */
+
+static bool refused(int status)
+{
+    return status >= 400 && status < 500 && status != 408 && status != 429;
+}
+
+static void finish_delivery(struct forwarder *fw, struct fwd_job *job,
+                            const struct backend_response *resp, int64_t now_mono)
+{
+    struct fwd_backend *be = job->be;
+    struct delivery_outcome *o = &job->outcome;
+    int64_t now = wall_ms();
+    int attempt = job->d.attempts + 1;
+    int st = resp->http_status;
+    o->http_status = st;
+    o->now_ms = now;
+    enum log_level level = LOG_INFO;
+
+    if (st >= 200 && st < 300) {
+        breaker_success(&be->breaker, now_mono);
+        o->kind = OUTCOME_DELIVERED;
+        be->connector->parse_accepted(resp->body, resp->len, o->backend_reference,
+                                      sizeof o->backend_reference);
+        atomic_fetch_add(&be->succeeded, 1);
+    } else if (refused(st)) {
+        breaker_success(&be->breaker, now_mono); /* it answered: it is up */
+        o->kind = OUTCOME_FAILED;
+        connector_describe_error(st, resp->body, resp->len, o->error, sizeof o->error);
+        atomic_fetch_add(&be->failed, 1);
+        level = LOG_WARN;
+    } else {
+        char last[sizeof o->error];
+        if (st)
+            connector_describe_error(st, resp->body, resp->len, last, sizeof last);
+        else
+            snprintf(last, sizeof last, "%s", resp->error);
+        breaker_failure(&be->breaker, now_mono);
+        int64_t next = 0;
+        if (backoff_next_attempt(&be->policy, attempt, job->d.created_at, now, resp->retry_after_s,
+                                 next_random(fw), &next)) {
+            o->kind = OUTCOME_RETRY;
+            o->next_attempt_at_ms = next;
+            snprintf(o->error, sizeof o->error, "%s", last);
+            atomic_fetch_add(&be->retried, 1);
+        } else {
+            o->kind = OUTCOME_FAILED;
+            snprintf(o->error, sizeof o->error, "gave up after %d attempts: %.400s", attempt, last);
+            atomic_fetch_add(&be->failed, 1);
+            level = LOG_WARN;
+        }
+    }
+    log_msg(level, "delivery_attempt",
+            "backend=%s reference=%s attempt=%d status=%d outcome=%s duration_ms=%.0f%s%s%s%s",
+            be->cfg->name, job->d.reference, attempt, st, outcome_name(o->kind),
+            resp->seconds * 1000.0, o->backend_reference[0] ? " backend_reference=" : "",
+            o->backend_reference, o->error[0] ? " error=" : "", o->error);
+    record(fw, job);
+}
+
+static void finish_poll(struct forwarder *fw, struct fwd_job *job,
+                        const struct backend_response *resp, int64_t now_mono)
+{
+    struct fwd_backend *be = job->be;
+    struct delivery_outcome *o = &job->outcome;
+    int64_t now = wall_ms();
+    int st = resp->http_status;
+    o->kind = OUTCOME_POLLED;
+    o->http_status = st;
+    o->now_ms = now;
+    o->next_attempt_at_ms = now + (int64_t)be->cfg->poll_interval_s * MS_PER_S;
+    bool closed = false;
+    const char *result;
+    if (st >= 200 && st < 300) {
+        breaker_success(&be->breaker, now_mono);
+        if (be->connector->parse_poll(resp->body, resp->len, &closed, o->note, sizeof o->note)) {
+            o->completed = closed;
+            result = closed ? "closed" : "open";
+        } else {
+            result = "unreadable";
+        }
+    } else if (refused(st)) {
+        breaker_success(&be->breaker, now_mono);
+        connector_describe_error(st, resp->body, resp->len, o->error, sizeof o->error);
+        result = "refused";
+    } else {
+        breaker_failure(&be->breaker, now_mono);
+        if (st)
+            connector_describe_error(st, resp->body, resp->len, o->error, sizeof o->error);
+        else
+            snprintf(o->error, sizeof o->error, "%s", resp->error);
+        result = "no_answer";
+    }
+    log_msg(closed ? LOG_INFO : LOG_DEBUG, "status_poll",
+            "backend=%s reference=%s backend_reference=%s status=%d result=%s duration_ms=%.0f",
+            be->cfg->name, job->d.reference, job->d.backend_reference, st, result,
+            resp->seconds * 1000.0);
+    record(fw, job);
+}
+
+static void finish_transfers(struct forwarder *fw)
+{
+    CURLMsg *msg;
+    int queued = 0;
+    while ((msg = curl_multi_info_read(fw->multi, &queued))) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        CURL *easy = msg->easy_handle;
+        CURLcode code = msg->data.result;
+        struct backend_request *req = backend_request_of(easy);
+        struct fwd_job *job = req ? backend_request_ctx(req) : NULL;
+        curl_multi_remove_handle(fw->multi, easy);
+        if (!job)
+            continue;
+        int64_t now_mono = mono_ms();
+        struct backend_response resp;
+        backend_request_finish(req, code, &resp);
+        job->be->running--;
+        job->be->dirty = true;
+        if (job->kind == JOB_DELIVER)
+            finish_delivery(fw, job, &resp, now_mono);
+        else
+            finish_poll(fw, job, &resp, now_mono);
+        backend_request_free(job->req);
+        job->req = NULL;
+    }
+}
+
+/* ---- the thread ---- */
+
+static void update_gauges(struct forwarder *fw, int64_t now_mono)
+{
+    for (size_t i = 0; i < fw->backends_len; i++) {
+        struct fwd_backend *be = &fw->backends[i];
+        enum breaker_state st = breaker_state(&be->breaker, now_mono);
+        if (st != be->last_state) {
+            log_msg(st == BREAKER_OPEN ? LOG_WARN : LOG_INFO, "breaker",
+                    "backend=%s circuit %s -> %s", be->cfg->name,
+                    breaker_state_name(be->last_state), breaker_state_name(st));
+            be->last_state = st;
+        }
+        atomic_store(&be->breaker_gauge, (int)st);
+        atomic_store(&be->in_flight_gauge, be->running);
+    }
+}
+
+static int running_total(const struct forwarder *fw)
+{
+    int n = 0;
+    for (size_t i = 0; i < fw->backends_len; i++)
+        n += fw->backends[i].running;
+    return n;
+}
+
+/* Shutdown: abort what is still sending (the deliveries stay pending), then wait for the
+ * store to hand back every outcome it holds. */
+static void wind_down(struct forwarder *fw)
+{
+    int aborted = 0;
+    for (struct fwd_job **p = &fw->jobs; *p;) {
+        struct fwd_job *job = *p;
+        if (job->phase == PHASE_SENDING) {
+            curl_multi_remove_handle(fw->multi, backend_request_easy(job->req));
+            job->be->running--;
+            *p = job->next;
+            job_free(job);
+            aborted++;
+        } else {
+            p = &job->next;
+        }
+    }
+    if (aborted)
+        log_msg(LOG_WARN, "forwarder_aborted",
+                "%d request(s) still in flight after %d ms were aborted; their deliveries stay "
+                "pending and will be resent with the same idempotency key",
+                aborted, FORWARD_STOP_GRACE_MS);
+
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += RECORD_WAIT_MS / MS_PER_S;
+    pthread_mutex_lock(&fw->lock);
+    while (fw->recording > 0) {
+        if (pthread_cond_timedwait(&fw->cond, &fw->lock, &deadline) == ETIMEDOUT)
+            break;
+    }
+    if (fw->recording > 0)
+        fw->leaked = true;
+    pthread_mutex_unlock(&fw->lock);
+    if (fw->leaked) {
+        log_msg(LOG_ERROR, "forwarder_stop_timeout",
+                "the store did not finish recording %ld outcome(s); leaving them", fw->recording);
+        return;
+    }
+    collect_recorded(fw, INT64_MAX);
+}
+
+static void *forwarder_main(void *arg)
+{
+    struct forwarder *fw = arg;
+    int64_t stop_deadline = 0;
+    for (;;) {
+        int64_t now_mono = mono_ms();
+        collect_recorded(fw, now_mono);
+        if (atomic_load(&fw->stopping)) {
+            if (!stop_deadline)
+                stop_deadline = now_mono + FORWARD_STOP_GRACE_MS;
+            if (running_total(fw) == 0 || now_mono >= stop_deadline)
+                break;
+        } else {
+            if (atomic_exchange(&fw->woken, false))
+                for (size_t i = 0; i < fw->backends_len; i++)
+                    fw->backends[i].dirty = true;
+            for (size_t i = 0; i < fw->backends_len; i++) {
+                start_deliveries(fw, &fw->backends[i], now_mono);
+                start_polls(fw, &fw->backends[i], now_mono);
+            }
+        }
+        int still = 0;
+        curl_multi_perform(fw->multi, &still);
+        finish_transfers(fw);
+        update_gauges(fw, mono_ms());
+        curl_multi_poll(fw->multi, NULL, 0, LOOP_POLL_MS, NULL);
+        curl_multi_perform(fw->multi, &still);
+        finish_transfers(fw);
+    }
+    wind_down(fw);
+    update_gauges(fw, mono_ms());
+    return NULL;
+}
+
+static void forwarder_free(struct forwarder *fw)
+{
+    if (!fw)
+        return;
+    if (fw->leaked)
+        return; /* the store may still call back into it */
+    while (fw->jobs) {
+        struct fwd_job *job = fw->jobs;
+        fw->jobs = job->next;
+        job_free(job);
+    }
+    if (fw->multi)
+        curl_multi_cleanup(fw->multi);
+    pthread_mutex_destroy(&fw->lock);
+    pthread_cond_destroy(&fw->cond);
+    free(fw->backends);
+    free(fw);
+}
+
+struct forwarder *forwarder_start(const struct config *cfg, struct store *store, char *err,
+                                  size_t errlen)
+{
+    backend_request_global_init();
+    struct forwarder *fw = calloc(1, sizeof *fw);
+    if (!fw) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    fw->cfg = cfg;
+    fw->store = store;
+    pthread_mutex_init(&fw->lock, NULL);
+    pthread_cond_init(&fw->cond, NULL);
+    atomic_init(&fw->stopping, false);
+    atomic_init(&fw->woken, true);
+    if (RAND_bytes((unsigned char *)&fw->rng, sizeof fw->rng) != 1 || fw->rng == 0)
+        fw->rng = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32) ^ 0x9E3779B97F4A7C15ULL;
+    fw->backends_len = cfg->backends_len;
+    fw->backends = calloc(cfg->backends_len ? cfg->backends_len : 1, sizeof *fw->backends);
+    if (!fw->backends) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    for (size_t i = 0; i < cfg->backends_len; i++) {
+        struct fwd_backend *be = &fw->backends[i];
+        be->cfg = &cfg->backends[i];
+        be->connector = connector_find(be->cfg->connector);
+        if (!be->connector) {
+            snprintf(err, errlen, "back-end %s: no connector called %s", be->cfg->name,
+                     be->cfg->connector);
+            goto fail;
+        }
+        breaker_init(&be->breaker, be->cfg->breaker_failures, be->cfg->breaker_open_s);
+        be->policy = (struct backoff_policy){be->cfg->retry_schedule_s, be->cfg->retry_schedule_len,
+                                             be->cfg->give_up_after_s};
+        be->dirty = true;
+        be->last_state = BREAKER_CLOSED;
+    }
+    fw->multi = curl_multi_init();
+    if (!fw->multi) {
+        snprintf(err, errlen, "curl_multi_init failed");
+        goto fail;
+    }
+    int rc = pthread_create(&fw->thread, NULL, forwarder_main, fw);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot start the forwarder thread: %s", strerror(rc));
+        goto fail;
+    }
+    return fw;
+fail:
+    forwarder_free(fw);
+    return NULL;
+}
+
+void forwarder_wake(struct forwarder *fw)
+{
+    if (!fw)
+        return;
+    atomic_store(&fw->woken, true);
+    curl_multi_wakeup(fw->multi);
+}
+
+void forwarder_stop(struct forwarder *fw)
+{
+    if (!fw)
+        return;
+    atomic_store(&fw->stopping, true);
+    curl_multi_wakeup(fw->multi);
+    pthread_join(fw->thread, NULL);
+    forwarder_free(fw);
+}
+
+/* ---- metrics ---- */
+
+static void family(struct strbuf *out, const char *name, const char *type, const char *help)
+{
+    strbuf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+void forwarder_metrics(void *ctx, struct strbuf *out)
+{
+    struct forwarder *fw = ctx;
+    if (!fw)
+        return;
+    static const struct {
+        const char *name;
+        const char *help;
+        size_t offset;
+    } counters[] = {
+        {"onestop_deliveries_attempted_total", "Delivery requests sent to a back-end.",
+         offsetof(struct fwd_backend, attempted)},
+        {"onestop_deliveries_succeeded_total", "Deliveries a back-end accepted (2xx).",
+         offsetof(struct fwd_backend, succeeded)},
+        {"onestop_deliveries_failed_total", "Deliveries given up (dead letters).",
+         offsetof(struct fwd_backend, failed)},
+        {"onestop_deliveries_retried_total", "Failed attempts scheduled to be tried again.",
+         offsetof(struct fwd_backend, retried)},
+        {"onestop_status_polls_total", "Status polls sent to Open311 back-ends.",
+         offsetof(struct fwd_backend, polls)},
+    };
+    for (size_t c = 0; c < sizeof counters / sizeof counters[0]; c++) {
+        family(out, counters[c].name, "counter", counters[c].help);
+        for (size_t i = 0; i < fw->backends_len; i++) {
+            atomic_ulong *v = (atomic_ulong *)((char *)&fw->backends[i] + counters[c].offset);
+            strbuf_printf(out, "%s{backend=\"%s\"} %lu\n", counters[c].name,
+                          fw->backends[i].cfg->name, atomic_load(v));
+        }
+    }
+    family(out, "onestop_backend_breaker_state", "gauge",
+           "Circuit breaker: 0 closed, 1 open, 2 half-open.");
+    for (size_t i = 0; i < fw->backends_len; i++)
+        strbuf_printf(out, "onestop_backend_breaker_state{backend=\"%s\"} %d\n",
+                      fw->backends[i].cfg->name, atomic_load(&fw->backends[i].breaker_gauge));
+    family(out, "onestop_deliveries_in_flight", "gauge", "Requests to the back-end in flight.");
+    for (size_t i = 0; i < fw->backends_len; i++)
+        strbuf_printf(out, "onestop_deliveries_in_flight{backend=\"%s\"} %d\n",
+                      fw->backends[i].cfg->name, atomic_load(&fw->backends[i].in_flight_gauge));
+
+    struct delivery_counts *counts = calloc(fw->backends_len + 1, sizeof *counts);
+    bool *have = calloc(fw->backends_len + 1, sizeof *have);
+    for (size_t i = 0; counts && have && i < fw->backends_len; i++)
+        have[i] =
+            store_delivery_counts(fw->store, fw->backends[i].cfg->name, &counts[i]) == STORE_OK;
+    static const struct {
+        const char *name;
+        const char *help;
+        size_t offset;
+    } depths[] = {
+        {"onestop_outbox_pending", "Deliveries waiting to reach their back-end.",
+         offsetof(struct delivery_counts, pending)},
+        {"onestop_outbox_failed", "Deliveries given up, waiting for a supervisor.",
+         offsetof(struct delivery_counts, failed)},
+        {"onestop_outbox_oldest_pending_seconds", "Age of the oldest waiting delivery.",
+         offsetof(struct delivery_counts, oldest_pending_s)},
+    };
+    for (size_t d = 0; d < sizeof depths / sizeof depths[0]; d++) {
+        family(out, depths[d].name, "gauge", depths[d].help);
+        for (size_t i = 0; counts && have && i < fw->backends_len; i++)
+            if (have[i])
+                strbuf_printf(out, "%s{backend=\"%s\"} %ld\n", depths[d].name,
+                              fw->backends[i].cfg->name,
+                              *(const long *)((const char *)&counts[i] + depths[d].offset));
+    }
+    free(counts);
+    free(have);
+}
