@@ -15,6 +15,9 @@
  *   - ippeveprinter refuses an unknown media keyword (om_receipt_80x200mm) at
  *     Create-Job with client-error-attributes-or-values-not-supported, so media is
  *     sent only if cupsGetDestMediaBy*() finds the size in the printer's media list;
+ *     for a printer with a roll (media-size-supported with a range of lengths) libcups
+ *     answers with the longest length of the range, so media-col is written with the
+ *     receipt's own length;
  *   - a direct ippeveprinter job that printed ends "completed" with
  *     job-state-reasons job-completed-successfully but job-impressions-completed 0;
  *     cupsd counts the impression (1) and says "processing-to-stop-point";
@@ -36,6 +39,8 @@
 #define DETAIL_MAX          200
 #define ROLL_WIDTH_HMM      8000 /* 80 mm in hundredths of a millimetre */
 #define PT_TO_HMM           (2540.0 / 72.0)
+#define MEDIA_COL_MAX       256
+#define MEDIA_TOLERANCE_HMM 200 /* a fixed size this close is the same size */
 #define A4_MEDIA            "iso_a4_210x297mm"
 #define FORMAT_PDF          "application/pdf"
 #define FORMAT_ESCPOS       "application/vnd.escpos"
@@ -304,8 +309,20 @@ static int add_media(const struct printer_config *cfg, struct ipp_conn *c, cups_
         if (h <= 0) {
             return num_options;
         }
-        found = cupsGetDestMediaBySize(c->http, c->dest, info, ROLL_WIDTH_HMM,
-                                       (int)(h * PT_TO_HMM + 0.5), CUPS_MEDIA_FLAGS_DEFAULT, &size);
+        int length = (int)(h * PT_TO_HMM + 0.5);
+        found = cupsGetDestMediaBySize(c->http, c->dest, info, ROLL_WIDTH_HMM, length,
+                                       CUPS_MEDIA_FLAGS_DEFAULT, &size);
+        if (found && abs(size.length - length) > MEDIA_TOLERANCE_HMM) {
+            /* A roll (a range of lengths): libcups 2.4 answers with the longest size of
+             * the range, and cupsAddDestMediaOptions() only writes sizes from the
+             * printer's list, so write media-col with the receipt's own length. */
+            char value[MEDIA_COL_MAX];
+            snprintf(value, sizeof value,
+                     "{media-size={x-dimension=%d y-dimension=%d} media-bottom-margin=%d "
+                     "media-left-margin=%d media-right-margin=%d media-top-margin=%d}",
+                     size.width, length, size.bottom, size.left, size.right, size.top);
+            return cupsAddOption("media-col", value, num_options, options);
+        }
     }
     if (!found) {
         return num_options;

@@ -125,7 +125,7 @@ class Daemon:
 class Printer:
     """An ippeveprinter: an IPP Everywhere printer without hardware."""
 
-    def __init__(self, env, name, hook, formats, keep):
+    def __init__(self, env, name, hook, formats, keep, attrs):
         self.env = env
         self.name = name
         self.port = free_port()
@@ -137,7 +137,18 @@ class Printer:
             f.write(HOOKS[hook])
         os.chmod(self.hook, 0o755)
         argv = ["ippeveprinter", "-r", "off", "-n", "localhost", "-p", str(self.port),
-                "-d", self.spool, "-c", self.hook, "-f", ",".join(formats)]
+                "-d", self.spool, "-c", self.hook]
+        if attrs:
+            # Printer attributes in ipptool syntax ("ATTR keyword media-supported ...").
+            # ippeveprinter takes no -f with -a: the formats go into the file.
+            conf = os.path.join(self.dir, "attrs.conf")
+            with open(conf, "w") as f:
+                f.write(attrs)
+                f.write("ATTR mimeMediaType document-format-supported "
+                        + ",".join(f'"{x}"' for x in formats) + "\n")
+            argv += ["-a", conf]
+        else:
+            argv += ["-f", ",".join(formats)]
         if keep:
             argv.append("-k")
         argv.append(name)
@@ -170,6 +181,26 @@ class Printer:
             return int(head) if head.isdigit() else 0
 
         return [os.path.join(self.spool, n) for n in sorted(names, key=job_id)]
+
+    def job_attributes(self, job_id):
+        """Get-Job-Attributes (all) through ipptool, as {name: value text}."""
+        test = os.path.join(self.dir, f"get-job-{job_id}.test")
+        with open(test, "w") as f:
+            f.write("{\n OPERATION Get-Job-Attributes\n GROUP operation-attributes-tag\n"
+                    " ATTR charset attributes-charset utf-8\n"
+                    " ATTR language attributes-natural-language en\n"
+                    " ATTR uri printer-uri $uri\n"
+                    f" ATTR integer job-id {int(job_id)}\n"
+                    " ATTR name requesting-user-name $user\n"
+                    " ATTR keyword requested-attributes all\n}\n")
+        out = run(["ipptool", "-tv", self.uri, test]).stdout
+        attrs = {}
+        for line in out.splitlines():
+            line = line.strip()
+            if " = " in line and " (" in line.split(" = ", 1)[0]:
+                name = line.split(" (", 1)[0]
+                attrs[name] = line.split(" = ", 1)[1]
+        return attrs
 
     def stop(self):
         self.daemon.stop()
@@ -334,9 +365,12 @@ class PrintEnv:
         wait_until(lambda: os.path.exists(sock) and stat.S_ISSOCK(os.stat(sock).st_mode),
                    START_TIMEOUT, "dbus-daemon")
 
-    def add_printer(self, name="receipt", hook="ok", formats=DEFAULT_FORMATS, keep=True):
+    def add_printer(self, name="receipt", hook="ok", formats=DEFAULT_FORMATS, keep=True,
+                    attrs=None):
+        """hook: "ok", "jam" (exits 1 with "ERROR: paper jam") or "slow" (3 s);
+        attrs: extra printer attributes for ippeveprinter -a, in ipptool syntax."""
         self._start_dbus()
-        p = Printer(self, name, hook, formats, keep)
+        p = Printer(self, name, hook, formats, keep, attrs)
         self._things.append(p)
         return p
 

@@ -205,6 +205,73 @@ def test_a4_pdf_prints_directly(env, receipt_file, tmp_path):
     assert decode_pdf_qr(files[0], tmp_path) == URL
 
 
+# An 80 mm roll printer: any length from 50 mm to 2 m (ippeveprinter -a, ipptool syntax).
+ROLL_ATTRS = """
+ATTR keyword media-default "om_receipt_80x200mm"
+ATTR keyword media-supported "om_receipt_80x200mm","custom_min_80x50mm","custom_max_80x2000mm"
+ATTR collection media-size-supported {
+  MEMBER integer x-dimension 8000
+  MEMBER rangeOfInteger y-dimension 5000-200000
+}
+ATTR collection media-col-default {
+  MEMBER collection media-size {
+    MEMBER integer x-dimension 8000
+    MEMBER integer y-dimension 20000
+  }
+  MEMBER integer media-bottom-margin 0
+  MEMBER integer media-left-margin 0
+  MEMBER integer media-right-margin 0
+  MEMBER integer media-top-margin 0
+}
+ATTR collection media-col-database {
+  MEMBER collection media-size {
+    MEMBER integer x-dimension 8000
+    MEMBER rangeOfInteger y-dimension 5000-200000
+  }
+  MEMBER integer media-bottom-margin 0
+  MEMBER integer media-left-margin 0
+  MEMBER integer media-right-margin 0
+  MEMBER integer media-top-margin 0
+}
+ATTR integer media-bottom-margin-supported 0
+ATTR integer media-left-margin-supported 0
+ATTR integer media-right-margin-supported 0
+ATTR integer media-top-margin-supported 0
+"""
+
+
+def pdf_page_size_pt(path):
+    info = subprocess.run(["pdfinfo", path], capture_output=True, text=True, check=True,
+                          timeout=60).stdout
+    line = next(ln for ln in info.splitlines() if ln.startswith("Page size:"))
+    parts = line.split()
+    return float(parts[2]), float(parts[4])
+
+
+def test_roll_printer_gets_the_receipt_length_as_media(env, receipt_file, tmp_path):
+    p = env.add_printer("roll", attrs=ROLL_ATTRS)
+    out = str(tmp_path / "sent.pdf")
+    r = print_receipt(receipt_file, "--printer-uri", p.uri, "--out", out, "--wait", "20")
+    assert r["outcome"] == "done", r
+    _, height_pt = pdf_page_size_pt(out)
+    attrs = p.job_attributes(r["job_id"])
+    assert "media-col" in attrs, (attrs, r)
+    media = attrs["media-col"]
+    assert "x-dimension=8000" in media, media
+    assert f"y-dimension={round(height_pt * 2540 / 72)}" in media, (media, height_pt)
+
+
+def test_media_is_left_out_when_the_printer_has_no_such_size(env, receipt_file):
+    # ippeveprinter's default media list has no 80 mm roll; sending one would be refused.
+    p = env.add_printer("sheets")
+    r = print_receipt(receipt_file, "--printer-uri", p.uri, "--wait", "20")
+    assert r["outcome"] == "done", r
+    assert "media-col" not in p.job_attributes(r["job_id"])
+    a4 = print_receipt(receipt_file, "--printer-uri", p.uri, "--paper", "a4", "--wait", "20")
+    assert a4["outcome"] == "done", a4
+    assert "x-dimension=21000 y-dimension=29700" in p.job_attributes(a4["job_id"])["media-col"]
+
+
 def test_printer_not_running_is_retry(receipt_file):
     uri = f"ipp://localhost:{closed_port()}/ipp/print"
     r = print_receipt(receipt_file, "--printer-uri", uri)
