@@ -353,5 +353,6 @@ int main(int argc, char **argv)
 out:
     free(doc);
     json_decref(root);
+    receipt_pdf_shutdown();
     return rc;
 }

@@ -19,6 +19,7 @@
 
 #include <cairo-pdf.h>
 #include <cairo.h>
+#include <fontconfig/fontconfig.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -82,6 +83,17 @@ static void fonts_init(void)
         cairo_toy_font_face_create(FONT_FAMILY, CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
     font_bold =
         cairo_toy_font_face_create(FONT_FAMILY, CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_BOLD);
+}
+
+void receipt_pdf_shutdown(void)
+{
+    pthread_once(&fonts_once, fonts_init);
+    cairo_font_face_destroy(font_regular);
+    cairo_font_face_destroy(font_bold);
+    font_regular = NULL;
+    font_bold = NULL;
+    cairo_debug_reset_static_data();
+    FcFini();
 }
 
 static cairo_font_face_t *face_for(enum layout_style style)

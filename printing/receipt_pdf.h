@@ -25,4 +25,9 @@
 bool receipt_render_pdf(const struct receipt *r, enum receipt_paper paper, unsigned char **out,
                         size_t *len) __attribute__((warn_unused_result));
 
+/* Releases the shared font faces and cairo's static caches (font maps, fontconfig
+ * patterns) so leak checkers see a clean exit. Call once at process exit, after every
+ * renderer thread has finished; no receipt may be rendered afterwards. */
+void receipt_pdf_shutdown(void);
+
 #endif

@@ -118,5 +118,6 @@ int main(int argc, char **argv)
         qr_free(&m);
     }
     printf("qr-encode us/op %.1f\n", (now_s() - t0) * 1e6 / (double)n);
+    receipt_pdf_shutdown();
     return rc;
 }

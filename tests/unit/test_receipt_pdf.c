@@ -12,6 +12,7 @@
 #include "printing/receipt_pdf.h"
 #include "test_receipt_helpers.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -231,6 +232,57 @@ static void test_untrusted_text_still_renders(void **state)
     assert_int_equal(th_zbar(png, text, sizeof text), 4);
 }
 
+#define THREADS            4
+#define RENDERS_PER_THREAD 25
+
+struct worker {
+    pthread_t thread;
+    int ok;
+    size_t min_len, max_len;
+};
+
+static void *render_many(void *arg)
+{
+    struct worker *w = arg;
+    struct receipt r = th_sample();
+    w->min_len = SIZE_MAX;
+    for (int i = 0; i < RENDERS_PER_THREAD; i++) {
+        unsigned char *pdf = NULL;
+        size_t len = 0;
+        enum receipt_paper paper = i % 2 ? RECEIPT_PAPER_A4 : RECEIPT_PAPER_ROLL_80MM;
+        if (receipt_render_pdf(&r, paper, &pdf, &len) && paper == RECEIPT_PAPER_ROLL_80MM) {
+            w->ok++;
+            w->min_len = len < w->min_len ? len : w->min_len;
+            w->max_len = len > w->max_len ? len : w->max_len;
+        }
+        free(pdf);
+    }
+    return NULL;
+}
+
+/* Printer worker threads render at the same time: the shared font faces and cairo's
+ * caches must cope (run under ASan/UBSan too). */
+static void test_renders_on_many_threads(void **state)
+{
+    struct fixture *f = *state;
+    struct worker w[THREADS];
+    memset(w, 0, sizeof w);
+    for (int i = 0; i < THREADS; i++) {
+        assert_int_equal(pthread_create(&w[i].thread, NULL, render_many, &w[i]), 0);
+    }
+    for (int i = 0; i < THREADS; i++) {
+        assert_int_equal(pthread_join(w[i].thread, NULL), 0);
+        assert_int_equal(w[i].ok, (RENDERS_PER_THREAD + 1) / 2);
+        /* Same receipt, same bytes give or take the creation date. */
+        assert_true(w[i].max_len - w[i].min_len < 64);
+    }
+    struct receipt r = th_sample();
+    render_to_file(f, &r, RECEIPT_PAPER_ROLL_80MM);
+    char text[1024];
+    decode_qr(f, text, sizeof text);
+    assert_string_equal(text, TH_URL);
+}
+
 static void test_rejects_bad_receipt(void **state)
 {
     (void)state;
@@ -252,7 +304,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_long_lines_wrap_inside_page, setup, teardown),
         cmocka_unit_test_setup_teardown(test_page_length_fits_content, setup, teardown),
         cmocka_unit_test_setup_teardown(test_untrusted_text_still_renders, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_renders_on_many_threads, setup, teardown),
         cmocka_unit_test(test_rejects_bad_receipt),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    receipt_pdf_shutdown();
+    return failed;
 }
