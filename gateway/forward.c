@@ -47,7 +47,7 @@
 
 #define LOOP_POLL_MS       200   /* longest sleep between looks at the outbox */
 #define DUE_CHECK_MS       250   /* look at a back-end's outbox at least this often */
-#define POLL_CHECK_MS      1000  /* look for due status polls this often */
+#define POLL_CHECK_MS      500   /* look for due status polls this often */
 #define RECORD_HOLD_MS     2000  /* keep a delivery out of play after a failed record */
 #define RECORD_WAIT_MS     15000 /* at shutdown, wait this long for the store's records */
 #define STORE_ERROR_LOG_MS 60000 /* at most one store-failure line per back-end per minute */
@@ -217,7 +217,9 @@ static void collect_recorded(struct forwarder *fw, int64_t now_mono)
         struct fwd_job *job = list;
         list = job->recorded_next;
         job->be->dirty = true;
-        if (job->record_result == STORE_OK) {
+        /* CONFLICT: the delivery left "pending" meanwhile (a void, a hand retry): nothing to
+         * keep it out of play for */
+        if (job->record_result == STORE_OK || job->record_result == STORE_CONFLICT) {
             job_unlink(fw, job);
             job_free(job);
         } else {
@@ -435,6 +437,8 @@ static void finish_delivery(struct forwarder *fw, struct fwd_job *job,
     if (st >= 200 && st < 300) {
         breaker_success(&be->breaker, now_mono);
         o->kind = OUTCOME_DELIVERED;
+        /* the first status poll, for back-ends that are polled */
+        o->next_attempt_at_ms = now + (int64_t)be->cfg->poll_interval_s * MS_PER_S;
         be->connector->parse_accepted(resp->body, resp->len, o->backend_reference,
                                       sizeof o->backend_reference);
         atomic_fetch_add(&be->succeeded, 1);
