@@ -54,6 +54,7 @@ struct ipp_conn {
     bool direct;
     char resource[RESOURCE_MAX]; /* where to POST requests */
     char printer_uri[URI_MAX];   /* printer-uri for job operations */
+    bool timed_out;              /* a read or write waited PRINTER_IO_TIMEOUT_S */
 };
 
 static bool has_text(const char *s)
@@ -94,6 +95,10 @@ static void last_error(char *buf, size_t len)
     if (len > 1 && buf[0] >= 'A' && buf[0] <= 'Z' && buf[1] >= 'a' && buf[1] <= 'z') {
         buf[0] = (char)(buf[0] - 'A' + 'a');
     }
+    /* libcups reports a connection closed without a reply as strerror(0). */
+    if (strcmp(buf, "success") == 0) {
+        snprintf(buf, len, "the connection closed without an answer");
+    }
     /* Drop a trailing full stop: the text goes inside parentheses. */
     size_t n = strlen(buf);
     if (n > 0 && buf[n - 1] == '.') {
@@ -112,12 +117,20 @@ static bool status_ok(ipp_status_t st)
 }
 
 /* RETRY or FAILED for the thread's last error, with a message for the assistant. */
-static enum printer_outcome classify_error(const struct printer_config *cfg, const char *doing,
+static enum printer_outcome classify_error(const struct printer_config *cfg,
+                                           const struct ipp_conn *c, const char *doing,
                                            char *message, size_t message_len)
 {
     ipp_status_t st = cupsLastError();
     char detail[DETAIL_MAX];
     last_error(detail, sizeof detail);
+    if (c->timed_out) {
+        /* libcups reports a timeout as server-error-internal-error "Success". */
+        printer_message(message, message_len,
+                        "Receipt printer at %s is not answering (no answer within %d s)", cfg->name,
+                        PRINTER_IO_TIMEOUT_S);
+        return PRINTER_RETRY;
+    }
     if (st == IPP_STATUS_ERROR_BUSY) {
         printer_message(message, message_len, "Receipt printer at %s is busy (%s)", cfg->name,
                         detail);
@@ -131,6 +144,15 @@ static enum printer_outcome classify_error(const struct printer_config *cfg, con
     printer_message(message, message_len, "Receipt printer at %s refused to %s (%s)", cfg->name,
                     doing, detail);
     return PRINTER_FAILED;
+}
+
+/* libcups calls this when a read or write has waited PRINTER_IO_TIMEOUT_S; 0 gives up. */
+static int on_timeout(http_t *http, void *data)
+{
+    (void)http;
+    struct ipp_conn *c = data;
+    c->timed_out = true;
+    return 0;
 }
 
 static void conn_close(struct ipp_conn *c)
@@ -224,7 +246,7 @@ static enum printer_outcome conn_open(const struct printer_config *cfg, struct i
                             cupsServer(), ippPort(), cfg->name, detail);
             return PRINTER_RETRY;
         }
-        httpSetTimeout(c->http, PRINTER_IO_TIMEOUT_S, NULL, NULL);
+        httpSetTimeout(c->http, PRINTER_IO_TIMEOUT_S, on_timeout, c);
         c->dest = cupsGetNamedDest(c->http, cfg->queue, NULL);
         if (c->dest == NULL) {
             enum printer_outcome o = PRINTER_FAILED;
@@ -233,7 +255,7 @@ static enum printer_outcome conn_open(const struct printer_config *cfg, struct i
                                 "Receipt printer at %s: the print server has no queue \"%s\"",
                                 cfg->name, cfg->queue);
             } else {
-                o = classify_error(cfg, "find its print queue", message, message_len);
+                o = classify_error(cfg, c, "find its print queue", message, message_len);
             }
             conn_close(c);
             return o;
@@ -246,7 +268,7 @@ static enum printer_outcome conn_open(const struct printer_config *cfg, struct i
             return PRINTER_FAILED;
         }
     }
-    httpSetTimeout(c->http, PRINTER_IO_TIMEOUT_S, NULL, NULL);
+    httpSetTimeout(c->http, PRINTER_IO_TIMEOUT_S, on_timeout, c);
     return PRINTER_DONE;
 }
 
@@ -382,24 +404,24 @@ enum printer_outcome printer_ipp_submit(const struct printer_config *cfg, const 
     int job = 0;
     cups_dinfo_t *info = cupsCopyDestInfo(c.http, c.dest);
     if (info == NULL) {
-        o = classify_error(cfg, "describe itself", message, message_len);
+        o = classify_error(cfg, &c, "describe itself", message, message_len);
         goto out;
     }
     num_options = add_media(cfg, &c, info, doc, len, num_options, &options);
     if (!status_ok(cupsCreateDestJob(c.http, c.dest, info, &job, title, num_options, options)) ||
         job <= 0) {
-        o = classify_error(cfg, "take a new job", message, message_len);
+        o = classify_error(cfg, &c, "take a new job", message, message_len);
         job = 0;
         goto out;
     }
     if (cupsStartDestDocument(c.http, c.dest, info, job, title, document_format(cfg, &c), 0, NULL,
                               1) != HTTP_STATUS_CONTINUE ||
         cupsWriteRequestData(c.http, (const char *)doc, len) != HTTP_STATUS_CONTINUE) {
-        o = classify_error(cfg, "take the receipt", message, message_len);
+        o = classify_error(cfg, &c, "take the receipt", message, message_len);
         goto out;
     }
     if (!status_ok(cupsFinishDestDocument(c.http, c.dest, info))) {
-        o = classify_error(cfg, "take the receipt", message, message_len);
+        o = classify_error(cfg, &c, "take the receipt", message, message_len);
         goto out;
     }
     *job_id = job;
@@ -496,7 +518,7 @@ enum printer_outcome printer_ipp_check(const struct printer_config *cfg, int job
                             cfg->name, job_id);
             o = PRINTER_FAILED;
         } else {
-            o = classify_error(cfg, "report on the job", message, message_len);
+            o = classify_error(cfg, &c, "report on the job", message, message_len);
         }
         goto out;
     }

@@ -281,15 +281,26 @@ FileDevice Yes
              "-m", "everywhere"])
         return queue
 
+    def add_raw_queue(self, queue, device_uri):
+        """A raw queue (deprecated in CUPS 2.4 but still how a thermal printer on
+        socket:// is shared): cupsd passes the bytes through untouched."""
+        run(["lpadmin", "-h", self.server, "-p", queue, "-E", "-v", device_uri, "-m", "raw"])
+        return queue
+
     def stop(self):
         self.daemon.stop()
 
 
 class RawPrinter:
     """A socket:// (port 9100 style) printer: accepts connections and keeps the bytes
-    of each one. jobs() returns them, one bytes object per connection."""
+    of each one. jobs() returns them, one bytes object per connection.
 
-    def __init__(self):
+    mode "read" reads each connection to its end (giving up after 10 s of silence);
+    "hang" accepts and never answers or closes (a hung printer); "close" accepts and
+    closes at once."""
+
+    def __init__(self, mode="read"):
+        self.mode = mode
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
@@ -314,7 +325,10 @@ class RawPrinter:
                 continue
             except OSError:
                 return
-            conn.settimeout(10)
+            if self.mode == "close":
+                conn.close()
+                continue
+            conn.settimeout(None if self.mode == "hang" else 10)
             chunks = []
             try:
                 while True:
@@ -379,8 +393,8 @@ class PrintEnv:
         self._things.append(c)
         return c
 
-    def raw_printer(self):
-        r = RawPrinter()
+    def raw_printer(self, mode="read"):
+        r = RawPrinter(mode)
         self._things.append(r)
         return r
 

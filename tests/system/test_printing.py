@@ -287,6 +287,26 @@ def test_printer_not_running_is_retry(receipt_file):
     assert "is not answering (connection refused)" in r["message"]
 
 
+@pytest.mark.slow
+def test_printer_that_never_answers_is_retry_within_the_bound(env, receipt_file):
+    # A listener that accepts and then says nothing (a hung printer): the submit must
+    # give up after PRINTER_IO_TIMEOUT_S (30 s), not hang the worker thread.
+    silent = env.raw_printer(mode="hang")
+    t0 = time.monotonic()
+    r = print_receipt(receipt_file, "--printer-uri", f"ipp://127.0.0.1:{silent.port}/ipp/print")
+    took = time.monotonic() - t0
+    assert r["outcome"] == "retry", r
+    assert r["message"] == "Receipt printer at SD-01 is not answering (no answer within 30 s)"
+    assert took < 45, took
+
+
+def test_printer_that_hangs_up_is_retry(env, receipt_file):
+    rude = env.raw_printer(mode="close")
+    r = print_receipt(receipt_file, "--printer-uri", f"ipp://127.0.0.1:{rude.port}/ipp/print")
+    assert r["outcome"] == "retry", r
+    assert r["message"].endswith("(the connection closed without an answer)"), r
+
+
 def test_paper_jam_is_failed_with_printer_message(env, receipt_file):
     p = env.add_printer("jammed", hook="jam")
     r = print_receipt(receipt_file, "--printer-uri", p.uri, "--wait", "20")
@@ -359,6 +379,40 @@ def test_escpos_over_raw_socket(env, receipt_file, tmp_path):
     with open(out, "rb") as f:
         assert jobs[0] == f.read()
     assert decode_escpos(jobs[0], tmp_path) == URL
+
+
+def test_escpos_through_a_cupsd_raw_queue(env, receipt_file, tmp_path):
+    raw = env.raw_printer()
+    cups = env.start_cupsd()
+    cups.add_raw_queue("Thermal", raw.uri)
+    out = str(tmp_path / "sent.bin")
+    r = print_receipt(receipt_file, "--queue", "Thermal", "--server", cups.server,
+                      "--format", "escpos", "--out", out, "--wait", "45")
+    assert r["outcome"] == "done", (r, cups.log())
+    jobs = []
+    deadline = time.monotonic() + 10
+    while not jobs and time.monotonic() < deadline:
+        jobs = raw.jobs()
+        time.sleep(0.05)
+    assert len(jobs) == 1
+    with open(out, "rb") as f:
+        assert jobs[0] == f.read()
+    assert decode_escpos(jobs[0], tmp_path) == URL
+
+
+def test_document_refused_behind_cupsd_is_failed_not_done(env, receipt_file):
+    """The case PRINTING-NOTES.md warns about: raw ESC/POS through an IPP Everywhere
+    queue reaches ippeveprinter as application/octet-stream, which it lists but refuses
+    at Send-Document. cupsd still ends the job "completed"; the signs are zero
+    impressions and the job-printer-state-message, and printer_check_job reads them."""
+    p = env.add_printer("refuses-octet-stream")
+    cups = env.start_cupsd()
+    cups.add_queue("Everywhere", p)
+    r = print_receipt(receipt_file, "--queue", "Everywhere", "--server", cups.server,
+                      "--format", "escpos", "--wait", "45")
+    assert r["outcome"] == "failed", (r, cups.log())
+    assert r["message"] == ("Receipt printer at SD-01 finished the job without printing it: "
+                            "Unable to add document to print job."), r
 
 
 def test_escpos_over_ipp(env, receipt_file, tmp_path):
