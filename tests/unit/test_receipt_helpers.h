@@ -93,7 +93,7 @@ static inline bool th_write_file(const char *path, const void *data, size_t len)
  * stdout into out (NUL-terminated; may be NULL). Returns the exit status, or -1. */
 static inline int th_run(const char *cmd, char *out, size_t out_len)
 {
-    char full[TH_PATH_MAX * 4];
+    char full[TH_PATH_MAX * 8];
     snprintf(full, sizeof full, "timeout " TH_TOOL_TIMEOUT " %s", cmd);
     FILE *p = popen(full, "r");
     if (p == NULL) {

@@ -213,6 +213,47 @@ static void test_page_length_fits_content(void **state)
     assert_int_equal(pages, 1);
 }
 
+/* A long receipt on A4 continues on a second page; nothing is cut off the bottom. */
+static void test_a4_long_receipt_breaks_pages(void **state)
+{
+    struct fixture *f = *state;
+    struct receipt r = th_sample();
+    struct receipt_line many[RECEIPT_MAX_LINES];
+    for (size_t i = 0; i < RECEIPT_MAX_LINES; i++) {
+        many[i] = (struct receipt_line){"Bulky item: a three-seater sofa with a fold-out bed frame "
+                                        "and two matching cushions, to be left by the front gate",
+                                        1000};
+    }
+    r.lines = many;
+    r.n_lines = RECEIPT_MAX_LINES;
+    r.total_pence = 1000 * RECEIPT_MAX_LINES;
+    render_to_file(f, &r, RECEIPT_PAPER_A4);
+    double w, h;
+    int pages;
+    page_size(f, &w, &h, &pages);
+    assert_int_equal(pages, 2);
+    /* Words stay between the top and bottom margins (20 mm = 56.7 pt) on both pages. */
+    char cmd[TH_PATH_MAX * 2];
+    snprintf(cmd, sizeof cmd, "pdftotext -bbox '%s' -", f->pdf);
+    assert_int_equal(th_run(cmd, f->out, sizeof f->out), 0);
+    for (const char *p = strstr(f->out, "<word "); p != NULL; p = strstr(p + 1, "<word ")) {
+        double x_min, y_min, x_max, y_max;
+        assert_int_equal(sscanf(p, "<word xMin=\"%lf\" yMin=\"%lf\" xMax=\"%lf\" yMax=\"%lf\"",
+                                &x_min, &y_min, &x_max, &y_max),
+                         4);
+        assert_true(y_min >= 50 && y_max <= RECEIPT_A4_HEIGHT_PT - 50);
+    }
+    /* The QR code is on the second page and still reads. */
+    char page_cmd[TH_PATH_MAX * 4];
+    snprintf(page_cmd, sizeof page_cmd,
+             "pdftoppm -r 150 -gray -png -f 2 -l 2 -singlefile '%s' '%s/page'", f->pdf, f->dir);
+    assert_int_equal(th_run(page_cmd, NULL, 0), 0);
+    char png[TH_PATH_MAX + 16], text[1024];
+    snprintf(png, sizeof png, "%s/page.png", f->dir);
+    assert_int_equal(th_zbar(png, text, sizeof text), 0);
+    assert_string_equal(text, TH_URL);
+}
+
 static void test_untrusted_text_still_renders(void **state)
 {
     struct fixture *f = *state;
@@ -303,6 +344,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_text_and_pound_sign, setup, teardown),
         cmocka_unit_test_setup_teardown(test_long_lines_wrap_inside_page, setup, teardown),
         cmocka_unit_test_setup_teardown(test_page_length_fits_content, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a4_long_receipt_breaks_pages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_untrusted_text_still_renders, setup, teardown),
         cmocka_unit_test_setup_teardown(test_renders_on_many_threads, setup, teardown),
         cmocka_unit_test(test_rejects_bad_receipt),
