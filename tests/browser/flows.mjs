@@ -29,12 +29,12 @@ export async function pageToken(page) {
 
 /* Opens the residents' parking permit form and fills it for a resident permit starting
  * today, the address found by postcode. Leaves the payment to the caller. */
-export async function fillPermit(page, { vrm = 'AB12CDE' } = {}) {
+export async function fillPermit(page, { vrm = 'AB12CDE', uprn = PERMIT_UPRN } = {}) {
   await page.getByRole('link', { name: /Residents' parking permit/ }).click();
   await page.getByRole('heading', { name: "Residents' parking permit" }).waitFor();
   await page.getByLabel('Postcode').fill(PERMIT_POSTCODE);
   await page.getByRole('button', { name: 'Find address' }).click();
-  await page.getByLabel('Choose the address').selectOption(PERMIT_UPRN);
+  await page.getByLabel('Choose the address').selectOption(uprn);
   await page.getByLabel('Resident', { exact: true }).check();
   await page.getByLabel('Vehicle registration').fill(vrm);
   assert.equal(await page.getByLabel('Start date').inputValue(), todayLondon());

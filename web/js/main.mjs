@@ -171,6 +171,8 @@ document.querySelector('.skip-link')?.addEventListener('click', (e) => { e.preve
 window.addEventListener('hashchange', route);
 session.load();
 if (session.get()) startIdle();
+/* A sale sent but not answered before the page was reloaded: finish it first. */
+if (session.get() && sender.pending()?.uncertain) location.replace('#/resume');
 renderChrome();
 route();
 announce('Counter app ready.');
