@@ -357,18 +357,29 @@ static void *writer_main(void *arg)
 
         run_group(store, group, count);
 
-        /* notify the async ones, then wake the sync waiters */
+        /* Split the group: sync waiters are marked done under the lock (each may return and
+         * drop its stack frame as soon as we unlock); async writes are notified outside it
+         * (their notify frees them), in the order they were queued. */
+        struct store_write *async_head = NULL, **async_tail = &async_head;
+        pthread_mutex_lock(&store->lock);
         for (struct store_write *w = group, *next; w; w = next) {
             next = w->next;
             if (w->notify) {
+                w->next = NULL;
+                *async_tail = w;
+                async_tail = &w->next;
+            } else {
                 w->done = true;
-                w->notify(w, w->notify_ctx);
             }
         }
-        pthread_mutex_lock(&store->lock);
-        for (struct store_write *w = group; w; w = w->next)
-            w->done = true;
         pthread_cond_broadcast(&store->finished);
+        pthread_mutex_unlock(&store->lock);
+        for (struct store_write *w = async_head, *next; w; w = next) {
+            next = w->next;
+            w->done = true;
+            w->notify(w, w->notify_ctx);
+        }
+        pthread_mutex_lock(&store->lock);
     }
     pthread_mutex_unlock(&store->lock);
     return NULL;

@@ -126,8 +126,16 @@ static bool check_signature(sim_slot *slot, const pipeline_request *in, bool is_
     signature_result r =
         signature_verify(slot->key, slot->key_len, in->timestamp, in->signature,
                          in->req.idempotency_key, in->req.body, in->req.body_len, now);
+    /* A replayed signature is refused unless the request was already accepted: then it is a
+     * resend of an acknowledged request (say, by a sender that crashed before recording the
+     * answer, and resent within the same second) and gets the stored answer below, which
+     * acts on nothing. */
+    unsigned ignored_status;
+    const char *ignored_first;
     if (r == SIGNATURE_OK && !is_read &&
-        replay_cache_seen(&slot->replay, in->signature, strtoll(in->timestamp, NULL, 10), now))
+        replay_cache_seen(&slot->replay, in->signature, strtoll(in->timestamp, NULL, 10), now) &&
+        !(in->req.idempotency_key &&
+          record_find(&slot->record, in->req.idempotency_key, &ignored_status, &ignored_first)))
         r = SIGNATURE_REPLAY;
     if (r != SIGNATURE_OK) {
         sim_reply_error(reply, 401, "bad_signature", signature_result_name(r));
