@@ -1,6 +1,7 @@
 // flows: steps the browser tests share — signing in through the page, filling the parking
 // permit form, and moving focus with the keyboard alone.
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 
 import { DEMO_PASSWORD, waitUntil } from './harness.mjs';
 
@@ -72,4 +73,17 @@ export async function waitPrint(stack, token, reference, states, timeout = 20000
     const r = await stack.api('GET', `/api/v1/transactions/${reference}`, { token });
     return r.json?.print && states.includes(r.json.print.state) ? r.json : null;
   }, { timeout, what: `print state ${states.join('|')} for ${reference}` });
+}
+
+const AXE_SOURCE = fs.readFileSync(new URL('./node_modules/axe-core/axe.min.js', import.meta.url), 'utf8');
+
+/* Runs axe-core (WCAG 2.1 A and AA rules) on the page as it is now; returns the violations
+ * as short strings ("color-contrast: .hint (Elements must meet minimum color contrast)"). */
+export async function axeViolations(page) {
+  await page.evaluate(AXE_SOURCE);
+  const violations = await page.evaluate(async () => {
+    const r = await window.axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } });
+    return r.violations.map((v) => ({ id: v.id, help: v.help, nodes: v.nodes.map((n) => n.target.join(' ')) }));
+  });
+  return violations.map((v) => `${v.id}: ${v.nodes.slice(0, 3).join(', ')} (${v.help})`);
 }

@@ -69,9 +69,6 @@ function textWidget(field, ctx, { type = 'text', inputmode, autocomplete = 'off'
 
 function integerWidget(field, ctx) {
   const w = textWidget(field, ctx, { inputmode: 'numeric', width: 'short' });
-  const input = w.controls[0];
-  const c = field.constraints || {};
-  if (c.min !== undefined) input.setAttribute('aria-valuemin', c.min);
   const get = w.get;
   w.get = () => {
     const v = get();

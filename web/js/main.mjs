@@ -72,7 +72,8 @@ function renderChrome() {
   out.addEventListener('click', () => signOut('You have signed out.'));
   who.append(
     h('span', { class: 'who__counter', title: 'Counter' }, s.counter),
-    h('span', { class: 'who__staff' }, `${s.staff.username}${s.staff.role !== 'assistant' ? ` (${s.staff.role})` : ''}`),
+    h('span', { class: 'who__staff' }, s.staff.username,
+      s.staff.role !== 'assistant' ? h('span', { class: 'who__role' }, s.staff.role) : null),
     out);
 }
 

@@ -35,7 +35,7 @@ export async function failedView(main, params, app) {
       return;
     }
     wrap.append(h('table', { class: 'table', id: 'failed-table' },
-      h('thead', {}, h('tr', {}, ['Reference', 'Service', 'Counter', 'System', 'Tries', 'Last error', 'Failed', ''].map((c) => h('th', { scope: 'col' }, c)))),
+      h('thead', {}, h('tr', {}, ['Reference', 'Service', 'Counter', 'System', 'Tries', 'Last error', 'Failed', 'Action'].map((c) => h('th', { scope: 'col', class: c === 'Tries' ? 'num' : null }, c)))),
       h('tbody', {}, list.map((d) => {
         const retry = h('button', { type: 'button', class: 'button button--small', 'aria-label': `Retry ${d.reference}` }, 'Retry');
         const cell = h('td', {}, retry);
@@ -56,7 +56,7 @@ export async function failedView(main, params, app) {
           h('td', {}, d.counter || ''),
           h('td', {}, d.backend || ''),
           h('td', { class: 'num' }, String(d.attempts ?? '')),
-          h('td', {}, [d.last_status ? `HTTP ${d.last_status}` : null, d.last_error].filter(Boolean).join(': ')),
+          h('td', {}, d.last_error || (d.last_status ? `HTTP ${d.last_status}` : '')),
           h('td', {}, dateTime(d.failed_at)),
           cell);
       }))));

@@ -54,7 +54,7 @@ export async function todayView(main, params, app) {
     }
     tableWrap.append(h('table', { class: 'table', id: 'today-table' },
       h('caption', { class: 'visually-hidden' }, `Transactions at counter ${counter} today, newest first`),
-      h('thead', {}, h('tr', {}, ['Time', 'Reference', 'Service', 'Fee', 'Paid by', 'Staff', 'Department', 'Receipt'].map((c) => h('th', { scope: 'col' }, c)))),
+      h('thead', {}, h('tr', {}, ['Time', 'Reference', 'Service', 'Fee', 'Paid by', 'Staff', 'Department', 'Receipt'].map((c) => h('th', { scope: 'col', class: c === 'Fee' ? 'num' : null }, c)))),
       h('tbody', {}, list.map((t) => h('tr', { 'data-reference': t.reference },
         h('td', {}, clockTime(t.created_at)),
         h('td', {}, h('a', { href: `#/transaction/${encodeURIComponent(t.reference)}`, class: 'mono' }, t.reference)),
