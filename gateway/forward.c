@@ -15,10 +15,18 @@
  * every DUE_CHECK_MS) and start them; for Open311 back-ends, start due status polls; run curl;
  * classify finished transfers; then sleep in curl_multi_poll for at most LOOP_POLL_MS.
  *
- * Classification: 2xx delivered; 4xx other than 408/429 refused (dead letter with the
+ * Classification: 2xx delivered; 4xx other than 401/408/429 refused (dead letter with the
  * back-end's message; the breaker counts it as the back-end answering); anything else (no
- * answer, timeout, 5xx, 408, 429, 3xx) is a failure for the breaker and a retry at the backoff
- * time, or a dead letter once the give-up deadline has passed.
+ * answer, timeout, 5xx, 401, 408, 429, 3xx) is a failure for the breaker and a retry at the
+ * backoff time, or a dead letter once the give-up deadline has passed. 401 is retried because
+ * it says nothing about the resident's request: it is our key, our clock or a replay, all
+ * fixed without a supervisor touching each transaction.
+ *
+ * Replays: back-ends refuse a signature they have seen, and the signature covers a
+ * whole-second timestamp, so two attempts of one delivery must never share a second. Backoff
+ * keeps retries a second apart; a hand retry soon after a failure is held back by a ring of
+ * recent (delivery, second) pairs; and after a restart nothing is sent until the clock has
+ * moved past the second we started in, which is later than anything the previous process sent.
  *
  * Breaker state uses the monotonic clock; delivery times are wall-clock milliseconds because
  * the store keeps them. Metrics are atomics written here and read by the scrape thread. */
@@ -45,13 +53,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#define LOOP_POLL_MS       200   /* longest sleep between looks at the outbox */
-#define DUE_CHECK_MS       250   /* look at a back-end's outbox at least this often */
-#define POLL_CHECK_MS      500   /* look for due status polls this often */
-#define RECORD_HOLD_MS     2000  /* keep a delivery out of play after a failed record */
-#define RECORD_WAIT_MS     15000 /* at shutdown, wait this long for the store's records */
-#define STORE_ERROR_LOG_MS 60000 /* at most one store-failure line per back-end per minute */
-#define MS_PER_S           1000
+#define LOOP_POLL_MS        200   /* longest sleep between looks at the outbox */
+#define DUE_CHECK_MS        250   /* look at a back-end's outbox at least this often */
+#define POLL_CHECK_MS       500   /* look for due status polls this often */
+#define RECORD_HOLD_MS      2000  /* keep a delivery out of play after a failed record */
+#define RECORD_WAIT_MS      15000 /* at shutdown, wait this long for the store's records */
+#define STORE_ERROR_LOG_MS  60000 /* at most one store-failure line per back-end per minute */
+#define RECENT_ATTEMPTS_MAX 8192  /* (delivery, second) pairs remembered against replays */
+#define MS_PER_S            1000
 
 enum job_kind { JOB_DELIVER, JOB_POLL };
 enum job_phase { PHASE_SENDING, PHASE_RECORDING, PHASE_HOLD };
@@ -86,6 +95,11 @@ struct fwd_job {
     int64_t hold_until_ms; /* monotonic */
 };
 
+struct recent_attempt {
+    int64_t delivery_id;
+    time_t second;
+};
+
 struct forwarder {
     const struct config *cfg;
     struct store *store;
@@ -101,7 +115,10 @@ struct forwarder {
     pthread_cond_t cond;
     struct fwd_job *recorded;
     long recording;
-    bool leaked; /* records never came back at shutdown: keep memory rather than risk it */
+    bool leaked;       /* records never came back at shutdown: keep memory rather than risk it */
+    time_t not_before; /* no delivery is sent before this second (see the replay note) */
+    struct recent_attempt recent[RECENT_ATTEMPTS_MAX]; /* a ring, oldest overwritten */
+    size_t recent_next;
 };
 
 static int64_t clock_ms(clockid_t clock)
@@ -145,6 +162,26 @@ static const char *outcome_name(enum delivery_outcome_kind kind)
         return "polled";
     }
     return "unknown";
+}
+
+/* True when this delivery was sent in this second already (its signature would repeat). */
+static bool sent_this_second(const struct forwarder *fw, int64_t delivery_id, time_t second)
+{
+    for (size_t k = 0; k < RECENT_ATTEMPTS_MAX; k++) {
+        const struct recent_attempt *r =
+            &fw->recent[(fw->recent_next + RECENT_ATTEMPTS_MAX - 1 - k) % RECENT_ATTEMPTS_MAX];
+        if (r->second < second)
+            break; /* the ring is in time order: the rest is older */
+        if (r->delivery_id == delivery_id && r->second == second)
+            return true;
+    }
+    return false;
+}
+
+static void remember_sent(struct forwarder *fw, int64_t delivery_id, time_t second)
+{
+    fw->recent[fw->recent_next] = (struct recent_attempt){delivery_id, second};
+    fw->recent_next = (fw->recent_next + 1) % RECENT_ATTEMPTS_MAX;
 }
 
 /* ---- jobs ---- */
@@ -277,9 +314,9 @@ static void fail_unbuildable(struct forwarder *fw, struct fwd_job *job, const ch
     record(fw, job);
 }
 
-/* Takes ownership of *d (its payload). */
+/* Takes ownership of *d (its payload). now_sec signs the request. */
 static void start_job(struct forwarder *fw, struct fwd_backend *be, enum job_kind kind,
-                      struct delivery *d, int64_t now_mono)
+                      struct delivery *d, int64_t now_mono, time_t now_sec)
 {
     struct fwd_job *job = calloc(1, sizeof *job);
     if (!job) {
@@ -314,7 +351,7 @@ static void start_job(struct forwarder *fw, struct fwd_backend *be, enum job_kin
         .body_len = creq.body_len,
         .idempotency_key = kind == JOB_DELIVER ? job->d.idempotency_key : NULL,
     };
-    job->req = backend_request_new(be->cfg, &spec, time(NULL), err, sizeof err);
+    job->req = backend_request_new(be->cfg, &spec, now_sec, err, sizeof err);
     connector_request_clear(&creq);
     if (!job->req) {
         log_msg(LOG_ERROR, "forwarder_request_failed", "backend=%s reference=%s: %s", be->cfg->name,
@@ -332,9 +369,10 @@ static void start_job(struct forwarder *fw, struct fwd_backend *be, enum job_kin
     job->phase = PHASE_SENDING;
     be->running++;
     breaker_started(&be->breaker, now_mono);
-    if (kind == JOB_DELIVER)
+    if (kind == JOB_DELIVER) {
+        remember_sent(fw, job->d.id, now_sec);
         atomic_fetch_add(&be->attempted, 1);
-    else
+    } else
         atomic_fetch_add(&be->polls, 1);
 }
 
@@ -349,7 +387,8 @@ static int jobs_of(const struct forwarder *fw, const struct fwd_backend *be)
 
 static void start_deliveries(struct forwarder *fw, struct fwd_backend *be, int64_t now_mono)
 {
-    if (!be->dirty && now_mono < be->next_due_check_ms)
+    time_t now_sec = time(NULL);
+    if (now_sec < fw->not_before || (!be->dirty && now_mono < be->next_due_check_ms))
         return;
     int slots = (int)be->cfg->concurrency - be->running;
     int allowed = breaker_allowance(&be->breaker, now_mono, slots);
@@ -379,7 +418,11 @@ static void start_deliveries(struct forwarder *fw, struct fwd_backend *be, int64
         /* the breaker may allow only one (the half-open probe) */
         if ((int)i >= allowed || job_exists(fw, list[i].id))
             continue;
-        start_job(fw, be, JOB_DELIVER, &list[i], now_mono);
+        if (sent_this_second(fw, list[i].id, now_sec)) {
+            be->dirty = true; /* try it again next second */
+            continue;
+        }
+        start_job(fw, be, JOB_DELIVER, &list[i], now_mono, now_sec);
     }
     store_delivery_free(list, len);
 }
@@ -406,7 +449,7 @@ static void start_polls(struct forwarder *fw, struct fwd_backend *be, int64_t no
     for (size_t i = 0; i < len && started < allowed; i++) {
         if (job_exists(fw, list[i].id))
             continue;
-        start_job(fw, be, JOB_POLL, &list[i], now_mono);
+        start_job(fw, be, JOB_POLL, &list[i], now_mono, time(NULL));
         started++;
         /* half-open: the probe is out now */
         if (breaker_allowance(&be->breaker, now_mono, allowed - started) <= 0)
@@ -419,7 +462,7 @@ static void start_polls(struct forwarder *fw, struct fwd_backend *be, int64_t no
 
 static bool refused(int status)
 {
-    return status >= 400 && status < 500 && status != 408 && status != 429;
+    return status >= 400 && status < 500 && status != 401 && status != 408 && status != 429;
 }
 
 static void finish_delivery(struct forwarder *fw, struct fwd_job *job,
@@ -683,6 +726,7 @@ struct forwarder *forwarder_start(const struct config *cfg, struct store *store,
     atomic_init(&fw->woken, true);
     if (RAND_bytes((unsigned char *)&fw->rng, sizeof fw->rng) != 1 || fw->rng == 0)
         fw->rng = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32) ^ 0x9E3779B97F4A7C15ULL;
+    fw->not_before = time(NULL) + 1;
     fw->backends_len = cfg->backends_len;
     fw->backends = calloc(cfg->backends_len ? cfg->backends_len : 1, sizeof *fw->backends);
     if (!fw->backends) {

@@ -418,3 +418,27 @@ def test_bulky_slots_lookup(gateway):
     r = gateway.request("GET", "/api/v1/services/bulky-refuse/slots?uprn=100011429002",
                         token=token)
     assert r.status == 503 and r.json["error"]["code"] == "backend_unavailable"
+
+
+def test_a_wrong_signing_key_is_retried_not_dead_lettered(make_gateway):
+    gw = make_gateway()
+    key_file = gw.config["backends"][0]["signing_key_file"]
+    path = f"{gw.dir}/{key_file}"
+    gw.start_sim()  # the simulator reads the right key
+    with open(path, "w") as f:
+        f.write("not-the-key-the-back-end-has-0123456789\n")
+    gw.start()
+    token = gw.sign_in()
+    refs = sell_permits(gw, token, 2)
+    d = wait_until(lambda: (lambda d: d if d["attempts"] >= 2 else None)(
+        txn(gw, token, refs[0])["delivery"]), timeout=15, what="refused attempts")
+    assert d["state"] == "pending" and "HTTP 401" in d["last_error"]
+    assert all(txn(gw, token, r)["status"] == "accepted" for r in refs)
+    # the operator puts the right key in place and restarts: everything goes through
+    with open(path, "wb") as f:
+        f.write(gw.keys["parking"] + b"\n")
+    assert gw.daemon.stop() == 0
+    gw.start_daemon()
+    token = gw.sign_in()
+    wait_status(gw, token, refs, "forwarded", timeout=20)
+    assert_exactly_once(gw, token, refs)
