@@ -22,7 +22,8 @@ function newKey() {
   return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
 }
 
-/* The sale still waiting for an answer, or null: {key, body (text), service, uncertain}. */
+/* The sale still waiting for an answer, or null: {key, body (text), service, uncertain};
+ * uncertain is true once it has been sent (the gateway may have it). */
 export function pending() {
   try { return JSON.parse(sessionStorage.getItem(KEY) || 'null'); } catch { return null; }
 }
@@ -52,6 +53,9 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
  * that settled it (nothing recorded), or — after the automatic retries — with the last
  * NetworkError/5xx ApiError, the sale still pending (retryable: true on the error). */
 export async function send(sale, { onRetry = () => {} } = {}) {
+  /* From here until an answer is seen nobody can know whether the gateway has it. */
+  sale.uncertain = true;
+  if (pending()?.key === sale.key) save(sale);
   for (let attempt = 0; ; attempt += 1) {
     try {
       const reply = await api.request('POST', '/api/v1/transactions', {
@@ -62,8 +66,6 @@ export async function send(sale, { onRetry = () => {} } = {}) {
     } catch (err) {
       const transient = err instanceof api.NetworkError || (err instanceof api.ApiError && (err.status >= 500 || err.status === 429 || err.status === 408));
       if (transient) {
-        sale.uncertain = sale.uncertain || err instanceof api.NetworkError || err.status !== 503;
-        if (pending()?.key === sale.key) save(sale);
         if (attempt >= RETRY_DELAYS_MS.length) {
           err.retryable = true;
           throw err;

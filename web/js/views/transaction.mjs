@@ -49,7 +49,7 @@ export async function transactionView(main, params, app) {
           referenceBlock(t.reference),
           h('p', { class: 'hint' }, `${service?.name || words(t.service)} · ${dateTime(t.created_at)} · ${t.counter || ''} · ${t.staff || ''}`)),
         method === 'cash' ? h('section', { class: 'panel panel--change', 'aria-labelledby': 'change-title' },
-          h('h2', { class: 'panel__title', id: 'change-title' }, 'Change due'),
+          h('h2', { class: 'panel__title', id: 'change-title' }, fresh ? 'Change due' : 'Change given'),
           h('p', { class: 'change-big' }, money(changeDue || 0)),
           h('p', { class: 'hint' }, `Cash handed over ${money(pay.tendered_pence ?? (fresh ? fresh.amount_pence + fresh.change_pence : 0))}`)) : null),
       h('div', { class: 'txn__grid' },
