@@ -442,3 +442,21 @@ def test_a_wrong_signing_key_is_retried_not_dead_lettered(make_gateway):
     token = gw.sign_in()
     wait_status(gw, token, refs, "forwarded", timeout=20)
     assert_exactly_once(gw, token, refs)
+
+
+def test_gives_up_at_the_deadline_with_the_last_error(make_gateway):
+    gw = make_gateway()
+    gw.config["backends"][0].update({"give_up_after_s": 4, "breaker_failures": 100})
+    gw.write_config()
+    gw.start()
+    token = gw.sign_in()
+    fault(gw, "parking", "down")
+    [ref] = sell_permits(gw, token, 1)
+    wait_status(gw, token, [ref], "failed", timeout=15)
+    d = txn(gw, token, ref)["delivery"]
+    assert d["state"] == "failed"
+    assert d["attempts"] >= 3
+    assert d["last_error"].startswith(f"gave up after {d['attempts']} attempts: HTTP 503")
+    sup = gw.sign_in("supervisor")
+    failed = gw.request("GET", "/api/v1/deliveries/failed", token=sup).json["deliveries"]
+    assert [f["reference"] for f in failed] == [ref]
