@@ -24,8 +24,11 @@ export function normaliseVrm(text) {
   return String(text || '').toUpperCase().replace(/[\s-]+/g, '');
 }
 
+/* "Vehicle registration" -> "vehicle registration", but "Leisure Key number" stays: a
+ * capital later on marks a name. */
 function lower(label) {
-  return label ? label[0].toLowerCase() + label.slice(1) : 'value';
+  if (!label) return 'value';
+  return /[A-Z]/.test(label.slice(1)) ? label : label[0].toLowerCase() + label.slice(1);
 }
 
 /* A field's visible-value problem, or null. value is what the widget holds. */

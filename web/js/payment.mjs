@@ -54,7 +54,8 @@ export function paymentSection(service, { supervisor, changed }) {
 
   /* card */
   const authId = uid('auth');
-  const auth = h('input', { id: authId, type: 'text', class: 'input input--vrm input--upper', autocomplete: 'off', spellcheck: 'false', maxlength: 12 });
+  /* no maxlength: a card number typed by mistake must be seen whole and refused */
+  const auth = h('input', { id: authId, type: 'text', class: 'input input--vrm input--upper', autocomplete: 'off', spellcheck: 'false' });
   const authPart = part('Authorisation code', auth, authId, 'From the card terminal slip. Never type the card number.');
   const cardBox = h('div', { class: 'pay-detail', 'data-field': 'payment.auth_code' }, authPart.el);
   auth.addEventListener('input', changed);
@@ -84,6 +85,7 @@ export function paymentSection(service, { supervisor, changed }) {
 
   function sync() {
     for (const [m, r] of radios) r.wrap.hidden = !offered(m);
+    if (waiveNote) waiveNote.hidden = fee === 0;
     if (!method()) {
       const first = allowed.find(offered);
       if (first) radios.get(first).input.checked = true;
