@@ -72,3 +72,35 @@ test('a missing address and a bad VRM are shown beside their fields', { timeout:
   await shot('corrected');
   assert.deepEqual(browser.errors.map(String), []);
 });
+
+test('sign-in problems are told plainly', { timeout: 30000 }, async () => {
+  const { page } = browser;
+  const shot = shooter(page, 'sign-in-problems');
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.getByRole('heading', { name: 'Sign in to the counter' }).waitFor();
+
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  assert.match(await page.locator('.field-error').first().innerText(), /Enter your username/);
+
+  await page.getByLabel('Username').fill('assistant');
+  await page.getByLabel('Password').fill('not-the-password');
+  await page.getByRole('textbox', { name: 'Counter' }).fill('SD-01');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.locator('.error-summary', { hasText: 'The username or password is not right.' }).waitFor();
+  assert.equal(await page.getByLabel('Password').inputValue(), '', 'the wrong password is cleared');
+  await shot('bad-password');
+
+  await page.getByLabel('Password').fill('onestop-demo');
+  await page.getByRole('textbox', { name: 'Counter' }).fill('XX-99');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  const counterField = page.locator('.field', { has: page.getByRole('textbox', { name: 'Counter' }) });
+  await counterField.locator('.field-error', { hasText: 'There is no counter with this id' }).waitFor();
+  await shot('unknown-counter');
+
+  await page.getByLabel('Password').fill('onestop-demo');
+  await page.getByRole('textbox', { name: 'Counter' }).fill('lib-cen');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { name: 'Start a sale' }).waitFor();
+  assert.equal(await page.locator('.who__counter').innerText(), 'LIB-CEN');
+  assert.deepEqual(browser.errors.map(String), []);
+});
