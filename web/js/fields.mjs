@@ -4,7 +4,7 @@
 // Every widget has the same shape: {field, el, get(), set(v), setError(message|null),
 // focus(), reset()}. get() returns the value to send (undefined when empty). Widgets call
 // ctx.changed(name) when their value changes and read other fields through ctx.values().
-import { h, uid, clear } from './dom.mjs';
+import { h, uid } from './dom.mjs';
 import { words, todayLondon, addDays } from './format.mjs';
 import { addressWidget } from './address.mjs';
 import { slotWidget } from './slots.mjs';
@@ -179,4 +179,3 @@ export function createField(field, ctx) {
   }
 }
 
-export { clear };
