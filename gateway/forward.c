@@ -660,6 +660,7 @@ static void *forwarder_main(void *arg)
 {
     struct forwarder *fw = arg;
     int64_t stop_deadline = 0;
+    log_set_request_id("forwarder");
     for (;;) {
         int64_t now_mono = mono_ms();
         collect_recorded(fw, now_mono);

@@ -117,6 +117,7 @@ static void finish_jobs(struct lookup *lk)
 static void *lookup_main(void *arg)
 {
     struct lookup *lk = arg;
+    log_set_request_id("lookup");
     for (;;) {
         pthread_mutex_lock(&lk->lock);
         bool stopping = lk->stopping;

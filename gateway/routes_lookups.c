@@ -42,6 +42,7 @@ struct lookup_call {
     struct http_request *req;
     enum lookup_kind kind;
     char backend[64];
+    char request_id[64]; /* so the look-up thread's log lines follow the request */
     char value[VALIDATORS_POSTCODE_SIZE > VALIDATORS_UPRN_SIZE ? VALIDATORS_POSTCODE_SIZE
                                                                : VALIDATORS_UPRN_SIZE];
 };
@@ -66,6 +67,9 @@ static void lookup_done(void *ctx, int status, const char *body, size_t len, con
     struct http_request *req = call->req;
     const char *list_key = call->kind == LOOKUP_ADDRESSES ? "addresses" : "slots";
     const char *echo_key = call->kind == LOOKUP_ADDRESSES ? "postcode" : "uprn";
+    char previous_id[64]; /* this may run on an HTTP thread when the look-up never started */
+    snprintf(previous_id, sizeof previous_id, "%s", log_request_id());
+    log_set_request_id(call->request_id);
 
     if (status >= 200 && status < 300) {
         json_t *doc = json_loadb(body, len, 0, NULL);
@@ -102,6 +106,7 @@ static void lookup_done(void *ctx, int status, const char *body, size_t len, con
         reply_unavailable(req, call->kind);
     }
     free(call);
+    log_set_request_id(previous_id);
     http_complete(req);
 }
 
@@ -129,6 +134,7 @@ static void start_lookup(struct app *app, struct http_request *req, enum lookup_
     call->req = req;
     call->kind = kind;
     snprintf(call->backend, sizeof call->backend, "%s", be->name);
+    snprintf(call->request_id, sizeof call->request_id, "%s", http_request_id(req));
     snprintf(call->value, sizeof call->value, "%s", value);
     http_defer(req);
     lookup_get(app->lookup, be, path, lookup_done, call);
