@@ -14,6 +14,7 @@
 #include "gateway/rate_limiter.h"
 #include "gateway/routes.h"
 #include "gateway/signin_limiter.h"
+#include "gateway/spooler.h"
 #include "gateway/store.h"
 
 #include <signal.h>
@@ -74,6 +75,7 @@ static void store_metrics(void *ctx, struct strbuf *out)
 static void wake_workers(struct app *app)
 {
     forwarder_wake(app->forwarder);
+    spooler_wake(app->spooler);
 }
 
 int main(int argc, char **argv)
@@ -162,10 +164,21 @@ int main(int argc, char **argv)
         return 1;
     }
     metrics_add_writer(app.metrics, forwarder_metrics, app.forwarder);
+    /* Print jobs left `printing` by an earlier process are re-checked by their worker. */
+    app.spooler = spooler_start(cfg, app.store, err, sizeof err);
+    if (!app.spooler) {
+        log_msg(LOG_ERROR, "spooler_start_failed", "%s", err);
+        forwarder_stop(app.forwarder);
+        store_close(app.store);
+        config_free(cfg);
+        return 1;
+    }
+    metrics_add_writer(app.metrics, spooler_metrics, app.spooler);
     app.wake_workers = wake_workers;
     app.lookup = lookup_start(err, sizeof err);
     if (!app.lookup) {
         log_msg(LOG_ERROR, "lookup_start_failed", "%s", err);
+        spooler_stop(app.spooler);
         forwarder_stop(app.forwarder);
         store_close(app.store);
         config_free(cfg);
@@ -176,6 +189,7 @@ int main(int argc, char **argv)
     if (!server) {
         log_msg(LOG_ERROR, "http_start_failed", "%s", err);
         lookup_stop(app.lookup);
+        spooler_stop(app.spooler);
         forwarder_stop(app.forwarder);
         store_close(app.store);
         config_free(cfg);
@@ -196,6 +210,7 @@ int main(int argc, char **argv)
     lookup_stop(app.lookup); /* answers look-ups still waiting (503) before HTTP goes */
     http_stop(server);
     forwarder_stop(app.forwarder); /* in-flight deliveries get a bounded grace */
+    spooler_stop(app.spooler); /* a receipt at the printer stays `printing`, re-checked later */
     store_close(app.store);
     signin_limiter_free(app.signin_limiter);
     rate_limiter_free(app.status_limiter);

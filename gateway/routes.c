@@ -16,6 +16,7 @@ const struct http_route onestop_routes[] = {
     {"GET", "/api/v1/transactions", route_transaction_list, HTTP_STAFF},
     {"GET", "/api/v1/transactions/{}", route_transaction_get, HTTP_STAFF},
     {"POST", "/api/v1/transactions/{}/retry", route_transaction_retry, HTTP_SUPERVISOR},
+    {"POST", "/api/v1/transactions/{}/reprint", route_transaction_reprint, HTTP_STAFF},
     {"GET", "/api/v1/deliveries/failed", route_deliveries_failed, HTTP_SUPERVISOR},
     {"POST", "/api/v1/callbacks/{}", route_callback, HTTP_PUBLIC},
     {"GET", "/r/{}", route_resident_status, HTTP_PUBLIC},

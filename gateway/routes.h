@@ -38,6 +38,9 @@ void route_bulky_slots(struct app *app, struct http_request *req);
 /* routes_static.c */
 void route_static(struct app *app, struct http_request *req);
 
+/* routes_print.c */
+void route_transaction_reprint(struct app *app, struct http_request *req);
+
 /* routes_callbacks.c */
 void route_callback(struct app *app, struct http_request *req);
 

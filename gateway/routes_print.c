@@ -1,0 +1,132 @@
+/* routes_print: POST /api/v1/transactions/{reference}/reprint — a copy of a receipt.
+ *
+ * The copy prints at the asking assistant's counter (where the resident is now), marked
+ * "Copy receipt". The new print job is written by a store job on the writer thread (the
+ * request is deferred meanwhile, so no HTTP thread waits on the disk); the reply, 202, goes
+ * out once it is committed, and the spooler is woken to print it. Refused with 409 while a
+ * receipt of that transaction is still pending or at the printer (pressing Reprint twice
+ * must not give two copies), for a voided transaction, and at a counter without a printer. */
+#include "gateway/app.h"
+#include "gateway/config.h"
+#include "gateway/log.h"
+#include "gateway/routes.h"
+#include "gateway/store.h"
+
+#include "services/reference.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct reprint {
+    struct app *app;
+    struct http_request *req;
+    char reference[STORE_REFERENCE_MAX];
+    char printer[STORE_PRINTER_NAME_MAX];
+    char staff[64];
+    char counter[32];
+    struct print_reprint args;
+    struct store_job job;
+};
+
+static enum store_result reprint_run(struct store_tx *tx, void *arg)
+{
+    struct reprint *rp = arg;
+    return store_tx_print_reprint(tx, &rp->args);
+}
+
+static json_t *print_view(const struct reprint *rp)
+{
+    char updated[32];
+    struct tm tm;
+    gmtime_r(&rp->args.now, &tm);
+    strftime(updated, sizeof updated, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    json_t *print =
+        json_pack("{s:s, s:s, s:i, s:n, s:n, s:s, s:b}", "state", "pending", "printer", rp->printer,
+                  "attempts", 0, "job_id", "last_error", "updated_at", updated, "copy", 1);
+    json_object_set_new(print, "reprint_of",
+                        rp->args.reprint_of ? json_integer((json_int_t)rp->args.reprint_of)
+                                            : json_null());
+    return print;
+}
+
+/* On the writer thread after the commit (or its failure): reply and resume. */
+static void reprint_done(struct store_job *job, enum store_result result)
+{
+    struct reprint *rp = job->ctx;
+    struct http_request *req = rp->req;
+    switch (result) {
+    case STORE_OK:
+        log_msg(LOG_INFO, "print_reprint", "%s: copy receipt queued on %s by %s at %s",
+                rp->reference, rp->printer, rp->staff, rp->counter);
+        http_reply_json(
+            req, 202, json_pack("{s:s, s:o}", "reference", rp->reference, "print", print_view(rp)));
+        app_wake_workers(rp->app);
+        break;
+    case STORE_NOT_FOUND:
+        http_reply_error(req, 404, "not_found", "There is no transaction with that reference.");
+        break;
+    case STORE_CONFLICT:
+        http_reply_error(req, 409, "print_in_progress",
+                         "A receipt for this transaction is already waiting for the printer or "
+                         "printing. Wait for it to finish before asking for a copy.");
+        break;
+    case STORE_INVALID:
+        http_reply_error(req, 409, "voided",
+                         "This transaction was voided, so its receipt cannot be reprinted.");
+        break;
+    default:
+        http_reply_store_error(req, result);
+        break;
+    }
+    free(rp);
+    http_complete(req); /* req may be freed by its thread from here on */
+}
+
+void route_transaction_reprint(struct app *app, struct http_request *req)
+{
+    char reference[STORE_REFERENCE_MAX];
+    if (!reference_parse(http_param(req, 0), reference, sizeof reference)) {
+        http_reply_error(req, 404, "not_found",
+                         "There is no transaction with that reference (check the letters: "
+                         "the last one is a check character).");
+        return;
+    }
+    const struct staff_session *s = http_session(req);
+    const struct counter_config *counter = config_counter(app->cfg, s->counter);
+    if (!counter || !counter->printer) {
+        /* Say "unknown" before "no printer" (a read, no write: fine on this thread). */
+        struct txn_public pub;
+        enum store_result r = store_transaction_public(app->store, reference, &pub);
+        if (r != STORE_OK) {
+            http_reply_store_error(req, r);
+            return;
+        }
+        char message[160];
+        snprintf(message, sizeof message,
+                 "There is no receipt printer at counter %s. Reprint from a counter that has one.",
+                 s->counter);
+        http_reply_error(req, 409, "no_printer", message);
+        return;
+    }
+    struct reprint *rp = calloc(1, sizeof *rp);
+    if (!rp) {
+        http_reply_error(req, 503, "overloaded", "The gateway is out of memory; try again.");
+        return;
+    }
+    rp->app = app;
+    rp->req = req;
+    snprintf(rp->reference, sizeof rp->reference, "%s", reference);
+    snprintf(rp->printer, sizeof rp->printer, "%s", counter->printer);
+    snprintf(rp->staff, sizeof rp->staff, "%s", s->staff.username);
+    snprintf(rp->counter, sizeof rp->counter, "%s", s->counter);
+    rp->args = (struct print_reprint){.reference = rp->reference,
+                                      .printer = rp->printer,
+                                      .staff = rp->staff,
+                                      .counter = rp->counter,
+                                      .now = time(NULL)};
+    rp->job = (struct store_job){.run = reprint_run, .arg = rp, .done = reprint_done, .ctx = rp};
+    http_defer(req);
+    store_submit(app->store, &rp->job);
+}

@@ -1,0 +1,358 @@
+/* store_print: print jobs in the SQLite engine — the spooler's queue, the receipt's source
+ * data, the one transition function of the print-job state machine, reprints and counts.
+ *
+ * A print job row is created with its transaction (store_txn.c) or by a reprint (here). Its
+ * life: pending -> printing (written BEFORE the document is sent, so a crash leaves a trace)
+ * -> printing with the printer's job id (written as soon as the printer answers) -> printed,
+ * or back to pending to retry later, or print_failed. print_move is the only code that
+ * changes a job's state; it checks print_state_can_move, compares the caller's `from` with
+ * the stored state (so two writers can never both move a job) and writes an audit entry. */
+#include "gateway/store_sqlite_private.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define PRINT_AUDIT_DETAIL_MAX 400
+#define PRINT_SPOOLER_ACTOR    "spooler"
+
+static const char *const state_names[] = {"pending", "printing", "printed", "print_failed"};
+
+const char *print_state_name(enum print_state state)
+{
+    return state <= PRINT_FAILED ? state_names[state] : "unknown";
+}
+
+bool print_state_parse(const char *name, enum print_state *out)
+{
+    for (int i = 0; i <= PRINT_FAILED; i++)
+        if (name && strcmp(name, state_names[i]) == 0) {
+            *out = (enum print_state)i;
+            return true;
+        }
+    return false;
+}
+
+bool print_state_can_move(enum print_state from, enum print_state to)
+{
+    switch (from) {
+    case PRINT_PENDING:
+        return to == PRINT_PRINTING || to == PRINT_FAILED;
+    case PRINT_PRINTING:
+        return to == PRINT_PRINTING || to == PRINT_PRINTED || to == PRINT_PENDING ||
+               to == PRINT_FAILED;
+    case PRINT_PRINTED:
+    case PRINT_FAILED:
+        return false;
+    }
+    return false;
+}
+
+static void copy_text(char *dst, size_t len, sqlite3_stmt *st, int col)
+{
+    const unsigned char *t = sqlite3_column_text(st, col);
+    snprintf(dst, len, "%s", t ? (const char *)t : "");
+}
+
+static enum store_result step_done(sqlite3 *db, sqlite3_stmt *st, const char *what)
+{
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE && (rc & 0xff) != SQLITE_CONSTRAINT)
+        store_log_error(db, what);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? STORE_OK : store_sqlite_result(rc);
+}
+
+static enum store_result audit(sqlite3 *db, const char *actor, const char *counter,
+                               const char *action, const char *subject, const char *detail,
+                               time_t at)
+{
+    sqlite3_stmt *st = store_prepare(db, "INSERT INTO audit(at, actor, counter, action, subject,"
+                                         " detail) VALUES(?,?,?,?,?,?)");
+    if (!st)
+        return STORE_UNAVAILABLE;
+    sqlite3_bind_int64(st, 1, at);
+    sqlite3_bind_text(st, 2, actor ? actor : PRINT_SPOOLER_ACTOR, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, counter, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, action, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, subject, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, detail, -1, SQLITE_STATIC);
+    return step_done(db, st, "print audit insert");
+}
+
+/* ---- the spooler's queue ---- */
+
+#define JOB_COLUMNS                                                                                \
+    "j.id, t.reference, j.printer, j.state, j.attempts, j.job_id, j.next_attempt_at_ms,"           \
+    " j.reprint_of"
+
+static void read_job(sqlite3_stmt *st, struct print_job *j)
+{
+    memset(j, 0, sizeof *j);
+    j->id = sqlite3_column_int64(st, 0);
+    copy_text(j->reference, sizeof j->reference, st, 1);
+    copy_text(j->printer, sizeof j->printer, st, 2);
+    if (!print_state_parse((const char *)sqlite3_column_text(st, 3), &j->state))
+        j->state = PRINT_FAILED; /* the CHECK constraint makes this unreachable */
+    j->attempts = sqlite3_column_int(st, 4);
+    j->job_id = sqlite3_column_int(st, 5); /* NULL reads as 0 */
+    j->next_attempt_at_ms = sqlite3_column_int64(st, 6);
+    j->reprint_of = sqlite3_column_int64(st, 7);
+}
+
+enum store_result store_print_jobs(struct store *store, const char *printer, enum print_state state,
+                                   int64_t now_ms, struct print_job *out, size_t limit, size_t *len)
+{
+    *len = 0;
+    if (limit == 0)
+        return STORE_OK;
+    sqlite3 *db = store_reader_acquire(store);
+    sqlite3_stmt *st = store_prepare(
+        db, "SELECT " JOB_COLUMNS " FROM print_jobs j JOIN transactions t ON"
+            " t.id = j.transaction_id WHERE j.printer=?1 AND j.state=?2 AND"
+            " (?2 <> 'pending' OR j.next_attempt_at_ms <= ?3) ORDER BY j.id LIMIT ?4");
+    enum store_result r = STORE_UNAVAILABLE;
+    if (st) {
+        sqlite3_bind_text(st, 1, printer, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, print_state_name(state), -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, now_ms);
+        sqlite3_bind_int64(st, 4, (int64_t)limit);
+        int rc = SQLITE_DONE;
+        while (*len < limit && (rc = sqlite3_step(st)) == SQLITE_ROW)
+            read_job(st, &out[(*len)++]);
+        r = *len == limit || rc == SQLITE_DONE ? STORE_OK : store_sqlite_result(rc);
+        sqlite3_finalize(st);
+    }
+    store_reader_release(store, db);
+    return r;
+}
+
+int64_t store_print_next_due(struct store *store, const char *printer)
+{
+    sqlite3 *db = store_reader_acquire(store);
+    sqlite3_stmt *st = store_prepare(db, "SELECT MIN(next_attempt_at_ms) FROM print_jobs"
+                                         " WHERE printer=? AND state='pending'");
+    int64_t next = INT64_MAX;
+    if (st) {
+        sqlite3_bind_text(st, 1, printer, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+            next = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+    }
+    store_reader_release(store, db);
+    return next;
+}
+
+/* ---- what a receipt is printed from ---- */
+
+enum store_result store_print_source(struct store *store, int64_t print_job_id,
+                                     struct print_source *out)
+{
+    memset(out, 0, sizeof *out);
+    sqlite3 *db = store_reader_acquire(store);
+    sqlite3_stmt *st = store_prepare(
+        db, "SELECT t.reference, t.service, t.counter, t.site, s.initials, p.method, t.status,"
+            " t.fee_pence, p.tendered_pence, p.change_pence, t.created_at, j.reprint_of, t.lines"
+            " FROM print_jobs j JOIN transactions t ON t.id = j.transaction_id"
+            " LEFT JOIN payments p ON p.transaction_id = t.id"
+            " LEFT JOIN staff s ON s.username = t.staff"
+            " WHERE j.id=? ORDER BY p.id LIMIT 1");
+    enum store_result r = STORE_UNAVAILABLE;
+    if (st) {
+        sqlite3_bind_int64(st, 1, print_job_id);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            copy_text(out->reference, sizeof out->reference, st, 0);
+            copy_text(out->service, sizeof out->service, st, 1);
+            copy_text(out->counter, sizeof out->counter, st, 2);
+            copy_text(out->site, sizeof out->site, st, 3);
+            copy_text(out->staff_initials, sizeof out->staff_initials, st, 4);
+            copy_text(out->method, sizeof out->method, st, 5);
+            copy_text(out->status, sizeof out->status, st, 6);
+            out->fee_pence = sqlite3_column_int64(st, 7);
+            out->tendered_pence = sqlite3_column_int64(st, 8);
+            out->change_pence = sqlite3_column_int64(st, 9);
+            out->created_at = (time_t)sqlite3_column_int64(st, 10);
+            out->copy = sqlite3_column_type(st, 11) != SQLITE_NULL;
+            const unsigned char *lines = sqlite3_column_text(st, 12);
+            out->lines_json = strdup(lines ? (const char *)lines : "[]");
+            r = out->lines_json ? STORE_OK : STORE_UNAVAILABLE;
+        } else {
+            r = rc == SQLITE_DONE ? STORE_NOT_FOUND : store_sqlite_result(rc);
+        }
+        sqlite3_finalize(st);
+    }
+    store_reader_release(store, db);
+    return r;
+}
+
+/* ---- the one transition function ---- */
+
+static enum store_result print_move_run(struct store_tx *tx, void *arg)
+{
+    const struct print_move *m = arg;
+    sqlite3 *db = store_tx_db(tx);
+    sqlite3_stmt *st = store_prepare(db, "SELECT j.state, t.reference, j.printer, j.attempts"
+                                         " FROM print_jobs j JOIN transactions t ON"
+                                         " t.id = j.transaction_id WHERE j.id=?");
+    if (!st)
+        return STORE_UNAVAILABLE;
+    sqlite3_bind_int64(st, 1, m->print_job_id);
+    int rc = sqlite3_step(st);
+    enum print_state from = PRINT_FAILED;
+    char reference[STORE_REFERENCE_MAX] = "", printer[STORE_PRINTER_NAME_MAX] = "";
+    int attempts = 0;
+    bool known =
+        rc == SQLITE_ROW && print_state_parse((const char *)sqlite3_column_text(st, 0), &from);
+    if (known) {
+        copy_text(reference, sizeof reference, st, 1);
+        copy_text(printer, sizeof printer, st, 2);
+        attempts = sqlite3_column_int(st, 3);
+    }
+    sqlite3_finalize(st);
+    if (!known)
+        return rc == SQLITE_ROW || rc == SQLITE_DONE ? STORE_NOT_FOUND : store_sqlite_result(rc);
+    if (from != m->from || !print_state_can_move(from, m->to))
+        return STORE_CONFLICT;
+
+    time_t now = (time_t)(m->now_ms / 1000);
+    /* last_error: kept while printing (the assistant still sees why the last attempt failed),
+     * cleared once printed, replaced on a retry or a failure. */
+    st = store_prepare(
+        db, "UPDATE print_jobs SET state=?1,"
+            " attempts = attempts + ?2,"
+            " job_id = CASE WHEN ?3 > 0 THEN ?3 WHEN ?2 THEN NULL ELSE job_id END,"
+            " next_attempt_at_ms = CASE WHEN ?1 = 'pending' THEN ?4 ELSE next_attempt_at_ms END,"
+            " last_error = CASE WHEN ?1 = 'printed' THEN NULL"
+            "   WHEN ?1 IN ('pending','print_failed') THEN ?5 ELSE last_error END,"
+            " updated_at=?6 WHERE id=?7");
+    if (!st)
+        return STORE_UNAVAILABLE;
+    sqlite3_bind_text(st, 1, print_state_name(m->to), -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, m->new_attempt ? 1 : 0);
+    sqlite3_bind_int(st, 3, m->job_id);
+    sqlite3_bind_int64(st, 4, m->next_attempt_at_ms);
+    sqlite3_bind_text(st, 5, m->error, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 6, now);
+    sqlite3_bind_int64(st, 7, m->print_job_id);
+    enum store_result r = step_done(db, st, "print job move");
+    if (r != STORE_OK)
+        return r;
+
+    char detail[PRINT_AUDIT_DETAIL_MAX], action[32];
+    int attempt = attempts + (m->new_attempt ? 1 : 0);
+    if (m->to == PRINT_PRINTING && !m->new_attempt)
+        snprintf(action, sizeof action, "print_submitted"); /* the printer took it */
+    else if (m->to == PRINT_PENDING)
+        snprintf(action, sizeof action, "print_retry"); /* back in the queue for later */
+    else
+        snprintf(action, sizeof action, "print_%s",
+                 m->to == PRINT_FAILED ? "failed" : print_state_name(m->to));
+    int n = snprintf(detail, sizeof detail, "print job %lld on %s, attempt %d",
+                     (long long)m->print_job_id, printer, attempt);
+    if (m->job_id > 0 && n > 0 && (size_t)n < sizeof detail)
+        n += snprintf(detail + n, sizeof detail - (size_t)n, ", printer job %d", m->job_id);
+    if (m->error && *m->error && n > 0 && (size_t)n < sizeof detail)
+        snprintf(detail + n, sizeof detail - (size_t)n, ": %s", m->error);
+    return audit(db, m->actor, NULL, action, reference, detail, now);
+}
+
+enum store_result store_print_move(struct store *store, const struct print_move *move)
+{
+    return store_run(store, print_move_run, (void *)move);
+}
+
+/* ---- reprints ---- */
+
+enum store_result store_tx_print_reprint(struct store_tx *tx, struct print_reprint *r)
+{
+    sqlite3 *db = store_tx_db(tx);
+    sqlite3_stmt *st =
+        store_prepare(db, "SELECT t.id, t.status,"
+                          " (SELECT MAX(id) FROM print_jobs WHERE transaction_id = t.id),"
+                          " (SELECT COUNT(*) FROM print_jobs WHERE transaction_id = t.id"
+                          "   AND state IN ('pending','printing'))"
+                          " FROM transactions t WHERE t.reference=?");
+    if (!st)
+        return STORE_UNAVAILABLE;
+    sqlite3_bind_text(st, 1, r->reference, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    int64_t txn_id = 0, busy = 0;
+    bool voided = false;
+    if (rc == SQLITE_ROW) {
+        txn_id = sqlite3_column_int64(st, 0);
+        voided = strcmp((const char *)sqlite3_column_text(st, 1), "voided") == 0;
+        r->reprint_of = sqlite3_column_int64(st, 2); /* NULL reads as 0 */
+        busy = sqlite3_column_int64(st, 3);
+    }
+    sqlite3_finalize(st);
+    if (!txn_id)
+        return rc == SQLITE_DONE ? STORE_NOT_FOUND : store_sqlite_result(rc);
+    if (voided)
+        return STORE_INVALID;
+    if (busy > 0)
+        return STORE_CONFLICT;
+
+    st = store_prepare(db, "INSERT INTO print_jobs(transaction_id, printer, state,"
+                           " next_attempt_at_ms, reprint_of, created_at, updated_at)"
+                           " VALUES(?,?,'pending',?,?,?,?)");
+    if (!st)
+        return STORE_UNAVAILABLE;
+    sqlite3_bind_int64(st, 1, txn_id);
+    sqlite3_bind_text(st, 2, r->printer, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, (int64_t)r->now * 1000);
+    if (r->reprint_of)
+        sqlite3_bind_int64(st, 4, r->reprint_of);
+    sqlite3_bind_int64(st, 5, r->now);
+    sqlite3_bind_int64(st, 6, r->now);
+    enum store_result res = step_done(db, st, "reprint insert");
+    if (res != STORE_OK)
+        return res;
+    r->print_job_id = sqlite3_last_insert_rowid(db);
+    char detail[PRINT_AUDIT_DETAIL_MAX];
+    snprintf(detail, sizeof detail, "print job %lld on %s, copy of job %lld",
+             (long long)r->print_job_id, r->printer, (long long)r->reprint_of);
+    return audit(db, r->staff, r->counter, "print_reprint", r->reference, detail, r->now);
+}
+
+/* ---- metrics ---- */
+
+enum store_result store_print_counts(struct store *store, const char *printer,
+                                     struct print_counts *out)
+{
+    memset(out, 0, sizeof *out);
+    sqlite3 *db = store_reader_acquire(store);
+    sqlite3_stmt *st = store_prepare(db, "SELECT state, COUNT(*) FROM print_jobs WHERE printer=?"
+                                         " GROUP BY state");
+    enum store_result r = STORE_UNAVAILABLE;
+    if (st) {
+        sqlite3_bind_text(st, 1, printer, -1, SQLITE_STATIC);
+        int rc;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            enum print_state s;
+            long n = (long)sqlite3_column_int64(st, 1);
+            if (!print_state_parse((const char *)sqlite3_column_text(st, 0), &s))
+                continue;
+            switch (s) {
+            case PRINT_PENDING:
+                out->pending = n;
+                break;
+            case PRINT_PRINTING:
+                out->printing = n;
+                break;
+            case PRINT_PRINTED:
+                out->printed = n;
+                break;
+            case PRINT_FAILED:
+                out->failed = n;
+                break;
+            }
+        }
+        r = rc == SQLITE_DONE ? STORE_OK : store_sqlite_result(rc);
+        sqlite3_finalize(st);
+    }
+    store_reader_release(store, db);
+    return r;
+}
