@@ -137,12 +137,23 @@ function haveCommand(name) {
 
 /* An ippeveprinter (an IPP Everywhere printer without hardware) on a private D-Bus,
  * keeping every document it prints in its spool folder. */
-async function startPrinter(stack) {
+const PRINTER_HOOKS = {
+  ok: '#!/bin/sh\nexit 0\n',
+  jam: '#!/bin/sh\necho "ERROR: paper jam" >&2\nexit 1\n',
+};
+
+async function startPrinter(stack, behaviour) {
   const dir = path.join(stack.dir, 'printer');
   const spool = path.join(dir, 'spool');
   fs.mkdirSync(spool, { recursive: true });
   const hook = path.join(dir, 'hook.sh');
-  fs.writeFileSync(hook, '#!/bin/sh\nexit 0\n', { mode: 0o755 });
+  /* ippeveprinter runs the hook for each job: exit 0 prints, exit 1 aborts the job with the
+   * ERROR: line as its message. Rewriting it changes how the next job goes. */
+  const setBehaviour = (b) => {
+    fs.writeFileSync(`${hook}.new`, PRINTER_HOOKS[b], { mode: 0o755 });
+    fs.renameSync(`${hook}.new`, hook);
+  };
+  setBehaviour(behaviour);
   const dbusSock = path.join(dir, 'dbus.sock');
   const dbus = new Proc('dbus-daemon', ['dbus-daemon', '--session', `--address=unix:path=${dbusSock}`,
     '--nofork', '--nopidfile'], path.join(dir, 'dbus.log'));
@@ -158,11 +169,12 @@ async function startPrinter(stack) {
     if (printer.done) throw new Error(`ippeveprinter exited: ${printer.log()}`);
     return portOpen(port);
   }, { timeout: START_TIMEOUT_MS, what: 'ippeveprinter' });
-  return { uri: `ipp://localhost:${port}/ipp/print`, spool };
+  return { uri: `ipp://localhost:${port}/ipp/print`, spool, setBehaviour };
 }
 
-/* Starts a simulator, a daemon and (with printer: true, when the tools are here) a printer.
- * Always call stack.stop() (in a finally or an after() hook). */
+/* Starts a simulator, a daemon and (with printer: 'ok' or 'jam' — true means 'ok' — when
+ * the tools are here) a receipt printer for counter SD-01. Always call stack.stop() (in a
+ * finally or an after() hook). */
 export async function startStack({ printer = false, idleTimeoutS } = {}) {
   for (const bin of [ONESTOPD, ONESTOP, SIM]) {
     if (!fs.existsSync(bin)) throw new Error(`${bin} is missing: build first (scripts/build ${path.basename(BUILD)})`);
@@ -182,7 +194,7 @@ export async function startStack({ printer = false, idleTimeoutS } = {}) {
     stack.simURL = `http://127.0.0.1:${stack.simPort}`;
 
     if (printer && haveCommand('ippeveprinter') && haveCommand('dbus-daemon')) {
-      stack.printer = await startPrinter(stack);
+      stack.printer = await startPrinter(stack, printer === true ? 'ok' : printer);
     }
     const sim = stack.simURL;
     const config = {
