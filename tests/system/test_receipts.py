@@ -12,6 +12,7 @@ while receipts are queued and at the printer (each prints exactly once after a r
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import time
@@ -297,6 +298,39 @@ def test_kill9_with_receipts_queued_each_prints_exactly_once(env, make_gateway, 
     assert "print_recheck" in gw.log()
     assert audit_actions(gw, sold[0]["reference"]) == [
         "print_printing", "print_submitted", "print_printed"]
+
+
+def test_jobs_left_printing_are_resent_without_a_job_id_and_rechecked_with_one(
+        env, make_gateway, tmp_path):
+    """What a crash can leave behind, written straight into the store while onestopd is down:
+    `printing` without a printer job id (the submit may never have reached the printer: sent
+    again) and `printing` with one (the printer had it: asked, never sent again)."""
+    port = closed_port()
+    gw = start_gateway(make_gateway, {"uri": f"ipp://localhost:{port}/ipp/print"})
+    token = gw.sign_in()
+    resend, recheck = (sell_permit(gw, token, n)["reference"] for n in range(2))
+    assert gw.stop() == 0
+    db = sqlite3.connect(os.path.join(gw.data_dir, "onestop.db"))
+    with db:
+        for ref, job_id in ((resend, None), (recheck, 4242)):
+            db.execute("UPDATE print_jobs SET state='printing', attempts=1, job_id=?"
+                       " WHERE transaction_id=(SELECT id FROM transactions WHERE reference=?)",
+                       (job_id, ref))
+    db.close()
+    with mock.patch.object(printenv, "free_port", lambda: port):
+        p = env.add_printer("restarted")
+    gw.start_daemon()
+    t = wait_print(gw, token, resend, ("printed", "print_failed"))
+    assert t["print"]["state"] == "printed", t["print"]
+    assert t["print"]["attempts"] == 2, t["print"]
+    t = wait_print(gw, token, recheck, ("printed", "print_failed"))
+    assert t["print"]["state"] == "print_failed", t["print"]
+    assert "no longer knows job 4242" in t["print"]["last_error"], t["print"]
+    assert t["print"]["attempts"] == 1, t["print"]
+    time.sleep(0.5)
+    files = p.spooled("pdf")
+    assert len(files) == 1, files
+    assert decode_pdf_qr(files[0], tmp_path).split("/r/")[1].startswith(resend + "?")
 
 
 def test_metrics_count_by_printer(env, make_gateway):
