@@ -249,15 +249,19 @@ void http_defer(struct http_request *req)
     req->deferred = true;
 }
 
+/* Once the lock is released the request may be freed at any moment by its MHD thread —
+ * unless the connection is suspended: then nothing happens to it until it is resumed. So we
+ * decide under the lock and resume after releasing it, touching nothing of req afterwards. */
 void http_complete(struct http_request *req)
 {
+    struct MHD_Connection *conn = req->conn;
     pthread_mutex_lock(&req->lock);
     req->completed = true;
-    if (req->suspended) {
-        req->suspended = false;
-        MHD_resume_connection(req->conn);
-    }
+    bool resume = req->suspended;
+    req->suspended = false;
     pthread_mutex_unlock(&req->lock);
+    if (resume)
+        MHD_resume_connection(conn);
 }
 
 /* ---- routing ---- */

@@ -199,10 +199,12 @@ class Gateway:
     def start_daemon(self, env=None, wait=True):
         full_env = dict(os.environ)
         full_env.update(env or {})
-        self.daemon = Process([ONESTOPD, "--config", self.config_path], os.path.join(self.dir, "onestopd.log"),
-                              env=full_env)
+        # ONESTOP_DAEMON_WRAPPER runs onestopd under a tool, e.g. "valgrind -q"
+        wrapper = os.environ.get("ONESTOP_DAEMON_WRAPPER", "").split()
+        self.daemon = Process(wrapper + [ONESTOPD, "--config", self.config_path],
+                              os.path.join(self.dir, "onestopd.log"), env=full_env)
         if wait:
-            wait_until(lambda: self.request("GET", "/healthz").status == 200, timeout=20,
+            wait_until(lambda: self.request("GET", "/healthz").status == 200, timeout=60,
                        what="onestopd /healthz")
         return self.daemon
 

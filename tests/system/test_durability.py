@@ -11,7 +11,7 @@ import pytest
 from onestop_env import request, wait_until
 from txn_helpers import today
 
-TOTAL = 500
+TOTAL = int(os.environ.get("ONESTOP_BURST_TOTAL", "500"))
 CLIENTS = 16
 DEADLINE_S = 150
 
