@@ -271,14 +271,22 @@ def test_timestamp_inside_window_is_accepted(sim):
     assert sim.post_permit("RP-OLD", "old-1", int(time.time()) - WINDOW_S + 20)[0] == 201
 
 
-def test_replayed_signature_is_401(sim):
-    body = json.dumps({"reference": "RP-REPLAY"}).encode()
+def test_replayed_signature_is_401_unless_already_accepted(sim):
+    # a replay of a request that was never accepted (here: refused, it has no reference)
+    body = json.dumps({"vrm": "AB12CDE"}).encode()
     headers = {"Content-Type": "application/json", **sign(PARKING_KEY, body, "replay-1")}
-    first = sim.request("POST", "/parking/permits", body, headers)
+    assert sim.request("POST", "/parking/permits", body, headers)[0] == 400
     second = sim.request("POST", "/parking/permits", body, headers)
-    assert first[0] == 201
     assert second[0] == 401
     assert json.loads(second[2]) == {"error": "bad_signature", "message": "replay"}
+    assert sim.received("parking")["requests"] == []
+    # a resend of an accepted request (a sender that crashed before recording the answer)
+    # gets the stored answer and acts on nothing
+    body = json.dumps({"reference": "RP-RESEND"}).encode()
+    headers = {"Content-Type": "application/json", **sign(PARKING_KEY, body, "resend-1")}
+    first = sim.request("POST", "/parking/permits", body, headers)
+    again = sim.request("POST", "/parking/permits", body, headers)
+    assert first[0] == 201 and again[0] == 201 and again[2] == first[2]
     assert len(sim.received("parking")["requests"]) == 1
 
 
