@@ -40,10 +40,25 @@ def env():
         yield e
 
 
-def start_gateway(make_gateway, printer, name="gw"):
+@pytest.fixture
+def clean_stops():
+    """Each gateway must stop cleanly at the end: exit 0 and, in a sanitizer build, no
+    AddressSanitizer, LeakSanitizer or UBSan report in its log. (Requested after
+    make_gateway, so it runs before make_gateway's own teardown.)"""
+    started = []
+    yield started
+    for gw in started:
+        if gw.daemon and gw.daemon.alive():
+            assert gw.stop() == 0, gw.log()[-3000:]
+        log = gw.log()
+        assert "Sanitizer" not in log and "runtime error" not in log, log[-6000:]
+
+
+def start_gateway(make_gateway, clean_stops, printer, name="gw"):
     """onestopd whose counter SD-01 prints on `printer` (a config printers[] entry)."""
     printer = dict({"name": PRINTER}, **printer)
     gw = make_gateway(name, printers=[printer])
+    clean_stops.append(gw)
     gw.config["counters"][0]["printer"] = printer["name"]
     gw.write_config()
     gw.start()
@@ -99,9 +114,10 @@ def audit_actions(gw, reference):
 # ---- each kind of printer prints exactly once ----
 
 def test_direct_ipp_printer_prints_once_and_the_qr_opens_the_status(env, make_gateway,
-                                                                    tmp_path):
+                                                                    clean_stops, tmp_path):
     p = env.add_printer("direct")
-    gw = start_gateway(make_gateway, {"uri": p.uri, "format": "pdf", "paper": "80mm"})
+    gw = start_gateway(make_gateway, clean_stops,
+                       {"uri": p.uri, "format": "pdf", "paper": "80mm"})
     token = gw.sign_in()
     sold = sell_permit(gw, token)
     ref = sold["reference"]
@@ -131,12 +147,12 @@ def test_direct_ipp_printer_prints_once_and_the_qr_opens_the_status(env, make_ga
     assert audit_actions(gw, ref) == ["print_printing", "print_submitted", "print_printed"]
 
 
-def test_cups_queue_prints_once(env, make_gateway, tmp_path):
+def test_cups_queue_prints_once(env, make_gateway, clean_stops, tmp_path):
     p = env.add_printer("behind-cups")
     cups = env.start_cupsd()
     cups.add_queue("Receipt", p)
-    gw = start_gateway(make_gateway, {"queue": "Receipt", "server": cups.server,
-                                      "format": "pdf", "paper": "80mm"})
+    gw = start_gateway(make_gateway, clean_stops, {"queue": "Receipt", "server": cups.server,
+                                                   "format": "pdf", "paper": "80mm"})
     token = gw.sign_in()
     sold = sell_permit(gw, token)
     t = wait_print(gw, token, sold["reference"], ("printed", "print_failed"), timeout=45)
@@ -165,9 +181,9 @@ def decode_escpos_qr(data, tmp_path):
     return z.stdout.strip(), lines
 
 
-def test_socket_escpos_printer_prints_once(env, make_gateway, tmp_path):
+def test_socket_escpos_printer_prints_once(env, make_gateway, clean_stops, tmp_path):
     raw = env.raw_printer()
-    gw = start_gateway(make_gateway, {"uri": raw.uri, "format": "escpos"})
+    gw = start_gateway(make_gateway, clean_stops, {"uri": raw.uri, "format": "escpos"})
     token = gw.sign_in()
     sold = sell_permit(gw, token)
     ref = sold["reference"]
@@ -188,10 +204,11 @@ def test_socket_escpos_printer_prints_once(env, make_gateway, tmp_path):
 # ---- faults ----
 
 @pytest.mark.slow
-def test_printer_off_retries_then_fails_then_reprint_prints_once(env, make_gateway, tmp_path):
+def test_printer_off_retries_then_fails_then_reprint_prints_once(env, make_gateway, clean_stops,
+                                                                 tmp_path):
     port = closed_port()
     uri = f"ipp://localhost:{port}/ipp/print"
-    gw = start_gateway(make_gateway, {"uri": uri, "format": "pdf"})
+    gw = start_gateway(make_gateway, clean_stops, {"uri": uri, "format": "pdf"})
     token = gw.sign_in()
     sold = sell_permit(gw, token)
     ref = sold["reference"]
@@ -230,9 +247,9 @@ def test_printer_off_retries_then_fails_then_reprint_prints_once(env, make_gatew
 
 
 def test_paper_jam_is_print_failed_with_the_printers_message_and_no_second_copy(
-        env, make_gateway):
+        env, make_gateway, clean_stops):
     p = env.add_printer("jammed", hook="jam")
-    gw = start_gateway(make_gateway, {"uri": p.uri, "format": "pdf"})
+    gw = start_gateway(make_gateway, clean_stops, {"uri": p.uri, "format": "pdf"})
     token = gw.sign_in()
     ref = sell_permit(gw, token)["reference"]
     t = wait_print(gw, token, ref, ("printed", "print_failed"))
@@ -245,9 +262,9 @@ def test_paper_jam_is_print_failed_with_the_printers_message_and_no_second_copy(
     assert len(p.spooled("pdf")) == 1  # the one document, kept by -k; no second job
 
 
-def test_reprint_answers(env, make_gateway):
+def test_reprint_answers(env, make_gateway, clean_stops):
     raw = env.raw_printer()
-    gw = start_gateway(make_gateway, {"uri": raw.uri, "format": "escpos"})
+    gw = start_gateway(make_gateway, clean_stops, {"uri": raw.uri, "format": "escpos"})
     token = gw.sign_in()
     ref = sell_permit(gw, token)["reference"]
     wait_print(gw, token, ref, ("printed",))
@@ -273,9 +290,10 @@ def test_reprint_answers(env, make_gateway):
     assert any(b"COPY" in ln.upper() for ln in lines), lines
 
 
-def test_kill9_with_receipts_queued_each_prints_exactly_once(env, make_gateway, tmp_path):
+def test_kill9_with_receipts_queued_each_prints_exactly_once(env, make_gateway, clean_stops,
+                                                             tmp_path):
     p = env.add_printer("slow", hook="slow")  # each job takes 3 s at the printer
-    gw = start_gateway(make_gateway, {"uri": p.uri, "format": "pdf"})
+    gw = start_gateway(make_gateway, clean_stops, {"uri": p.uri, "format": "pdf"})
     token = gw.sign_in()
     sold = [sell_permit(gw, token, n) for n in range(3)]
     # The first is at the printer (its job id recorded); the others wait.
@@ -301,12 +319,13 @@ def test_kill9_with_receipts_queued_each_prints_exactly_once(env, make_gateway, 
 
 
 def test_jobs_left_printing_are_resent_without_a_job_id_and_rechecked_with_one(
-        env, make_gateway, tmp_path):
+        env, make_gateway, clean_stops, tmp_path):
     """What a crash can leave behind, written straight into the store while onestopd is down:
     `printing` without a printer job id (the submit may never have reached the printer: sent
     again) and `printing` with one (the printer had it: asked, never sent again)."""
     port = closed_port()
-    gw = start_gateway(make_gateway, {"uri": f"ipp://localhost:{port}/ipp/print"})
+    gw = start_gateway(make_gateway, clean_stops,
+                       {"uri": f"ipp://localhost:{port}/ipp/print"})
     token = gw.sign_in()
     resend, recheck = (sell_permit(gw, token, n)["reference"] for n in range(2))
     assert gw.stop() == 0
@@ -333,9 +352,9 @@ def test_jobs_left_printing_are_resent_without_a_job_id_and_rechecked_with_one(
     assert decode_pdf_qr(files[0], tmp_path).split("/r/")[1].startswith(resend + "?")
 
 
-def test_metrics_count_by_printer(env, make_gateway):
+def test_metrics_count_by_printer(env, make_gateway, clean_stops):
     raw = env.raw_printer()
-    gw = start_gateway(make_gateway, {"uri": raw.uri, "format": "escpos"})
+    gw = start_gateway(make_gateway, clean_stops, {"uri": raw.uri, "format": "escpos"})
     token = gw.sign_in()
     ref = sell_permit(gw, token)["reference"]
     wait_print(gw, token, ref, ("printed",))
