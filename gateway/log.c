@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define LOG_MESSAGE_MAX 1024
 #define LOG_REQUEST_ID_MAX 40
@@ -48,12 +49,23 @@ static void log_emit(json_t *line)
     json_decref(line);
     if (!text)
         return;
+    size_t len = strlen(text);
+    char *full = realloc(text, len + 2);
+    if (!full) {
+        free(text);
+        return;
+    }
+    full[len] = '\n';
+    /* one write per line: lines from different threads never interleave */
     pthread_mutex_lock(&log_lock);
-    fputs(text, stderr);
-    fputc('\n', stderr);
-    fflush(stderr);
+    for (size_t off = 0; off < len + 1;) {
+        ssize_t n = write(STDERR_FILENO, full + off, len + 1 - off);
+        if (n <= 0)
+            break;
+        off += (size_t)n;
+    }
     pthread_mutex_unlock(&log_lock);
-    free(text);
+    free(full);
 }
 
 static json_t *log_line(enum log_level level, const char *event, const char *request_id)

@@ -15,6 +15,7 @@
 #include "gateway/log.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -205,6 +206,89 @@ sqlite3_stmt *store_prepare(sqlite3 *db, const char *sql)
     return stmt;
 }
 
+/* ---- the statement cache ----
+ * One small table per connection, found by the connection's address in a registry filled at
+ * open and emptied at close (when no thread uses the store). Entries are published with
+ * release stores, so lookups need no lock. */
+#define STMT_CACHE_MAX 96
+#define STMT_REGISTRY_MAX 512
+
+struct stmt_cache {
+    _Atomic(sqlite3 *) db;
+    int len;
+    const char *sql[STMT_CACHE_MAX];
+    sqlite3_stmt *stmt[STMT_CACHE_MAX];
+};
+
+static struct stmt_cache stmt_registry[STMT_REGISTRY_MAX];
+static pthread_mutex_t stmt_registry_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void stmt_cache_attach(sqlite3 *db)
+{
+    pthread_mutex_lock(&stmt_registry_lock);
+    for (int i = 0; i < STMT_REGISTRY_MAX; i++) {
+        if (atomic_load_explicit(&stmt_registry[i].db, memory_order_acquire) == NULL) {
+            stmt_registry[i].len = 0;
+            atomic_store_explicit(&stmt_registry[i].db, db, memory_order_release);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&stmt_registry_lock);
+}
+
+static void stmt_cache_detach(sqlite3 *db)
+{
+    pthread_mutex_lock(&stmt_registry_lock);
+    for (int i = 0; i < STMT_REGISTRY_MAX; i++) {
+        struct stmt_cache *c = &stmt_registry[i];
+        if (atomic_load_explicit(&c->db, memory_order_acquire) == db) {
+            for (int k = 0; k < c->len; k++)
+                sqlite3_finalize(c->stmt[k]);
+            c->len = 0;
+            atomic_store_explicit(&c->db, NULL, memory_order_release);
+        }
+    }
+    pthread_mutex_unlock(&stmt_registry_lock);
+}
+
+static struct stmt_cache *stmt_cache_of(sqlite3 *db)
+{
+    for (int i = 0; i < STMT_REGISTRY_MAX; i++)
+        if (atomic_load_explicit(&stmt_registry[i].db, memory_order_acquire) == db)
+            return &stmt_registry[i];
+    return NULL;
+}
+
+sqlite3_stmt *store_cached(sqlite3 *db, const char *sql)
+{
+    struct stmt_cache *c = stmt_cache_of(db); /* only the thread holding db touches it */
+    if (c)
+        for (int i = 0; i < c->len; i++)
+            if (c->sql[i] == sql)
+                return c->stmt[i];
+    sqlite3_stmt *stmt = store_prepare(db, sql);
+    if (stmt && c && c->len < STMT_CACHE_MAX) { /* else store_release finalizes it */
+        c->sql[c->len] = sql;
+        c->stmt[c->len] = stmt;
+        c->len++;
+    }
+    return stmt;
+}
+
+void store_release(sqlite3_stmt *stmt)
+{
+    if (!stmt)
+        return;
+    struct stmt_cache *c = stmt_cache_of(sqlite3_db_handle(stmt));
+    for (int i = 0; c && i < c->len; i++)
+        if (c->stmt[i] == stmt) {
+            sqlite3_reset(stmt);
+            sqlite3_clear_bindings(stmt);
+            return;
+        }
+    sqlite3_finalize(stmt);
+}
+
 static bool exec(sqlite3 *db, const char *sql, char *err, size_t errlen)
 {
     char *msg = NULL;
@@ -279,7 +363,14 @@ static sqlite3 *open_connection(const char *path, long busy_ms, bool writer, cha
         sqlite3_close(db);
         return NULL;
     }
+    stmt_cache_attach(db);
     return db;
+}
+
+static void close_connection(sqlite3 *db)
+{
+    stmt_cache_detach(db);
+    sqlite3_close_v2(db);
 }
 
 /* ---- the writer ---- */
@@ -464,7 +555,7 @@ struct store *store_open(const struct store_options *opts, char *err, size_t err
         return NULL;
     }
     if (!migrate(store->writer, err, errlen)) {
-        sqlite3_close(store->writer);
+        close_connection(store->writer);
         free(store);
         return NULL;
     }
@@ -506,13 +597,13 @@ void store_close(struct store *store)
         pthread_join(store->thread, NULL);
     }
     for (long i = 0; i < store->readers_len; i++)
-        sqlite3_close_v2(store->readers[i]);
+        close_connection(store->readers[i]);
     free(store->readers);
     free(store->reader_busy);
     if (store->writer) {
         char err[128];
         exec(store->writer, "PRAGMA wal_checkpoint(TRUNCATE)", err, sizeof err);
-        sqlite3_close_v2(store->writer);
+        close_connection(store->writer);
     }
     free(store);
 }
@@ -588,13 +679,13 @@ enum store_result store_run(struct store *store, enum store_result (*run)(struct
 static enum store_result write_probe(sqlite3 *db, void *arg)
 {
     (void)arg;
-    sqlite3_stmt *st = store_prepare(
+    sqlite3_stmt *st = store_cached(
         db, "INSERT INTO meta(key, value) VALUES('last_probe', strftime('%s','now'))"
             " ON CONFLICT(key) DO UPDATE SET value = excluded.value");
     if (!st)
         return STORE_UNAVAILABLE;
     int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    store_release(st);
     return store_sqlite_result(rc);
 }
 

@@ -35,8 +35,14 @@ void store_reader_release(struct store *store, sqlite3 *db);
 
 /* Maps an SQLite result code to a store_result (FULL, IOERR, READONLY... -> UNAVAILABLE). */
 enum store_result store_sqlite_result(int rc);
-/* Prepares sql on db (cached per connection by SQLite's own prepare_v3 persistence). */
+/* Prepares sql on db; the caller finalizes it. */
 sqlite3_stmt *store_prepare(sqlite3 *db, const char *sql);
+/* The same statement, prepared once per connection and kept: sql must be a string literal
+ * (the cache is keyed by its address). Give it back with store_release, never finalize it,
+ * and do not use the same SQL again on the connection before releasing it. NULL on failure. */
+sqlite3_stmt *store_cached(sqlite3 *db, const char *sql);
+/* Resets a statement from store_cached for its next use (NULL is fine). */
+void store_release(sqlite3_stmt *stmt);
 void store_log_error(sqlite3 *db, const char *what);
 
 /* The writer connection behind a job's transaction handle. */

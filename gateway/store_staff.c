@@ -29,7 +29,7 @@ static void copy_text(char *dst, size_t len, const unsigned char *src)
 
 static enum store_result insert_audit(sqlite3 *db, const struct audit_entry *e, time_t at)
 {
-    sqlite3_stmt *st = store_prepare(db, "INSERT INTO audit(at, actor, counter, action, subject,"
+    sqlite3_stmt *st = store_cached(db, "INSERT INTO audit(at, actor, counter, action, subject,"
                                          " detail, remote) VALUES(?,?,?,?,?,?,?)");
     if (!st)
         return STORE_UNAVAILABLE;
@@ -43,7 +43,7 @@ static enum store_result insert_audit(sqlite3 *db, const struct audit_entry *e, 
     int rc = sqlite3_step(st);
     if (rc != SQLITE_DONE)
         store_log_error(db, "audit insert");
-    sqlite3_finalize(st);
+    store_release(st);
     return store_sqlite_result(rc);
 }
 
@@ -57,7 +57,7 @@ struct staff_add {
 static enum store_result staff_add_run(sqlite3 *db, void *arg)
 {
     struct staff_add *a = arg;
-    sqlite3_stmt *st = store_prepare(db, "INSERT INTO staff(username, role, initials,"
+    sqlite3_stmt *st = store_cached(db, "INSERT INTO staff(username, role, initials,"
                                          " password_hash, created_at) VALUES(?,?,?,?,?)");
     if (!st)
         return STORE_UNAVAILABLE;
@@ -67,7 +67,7 @@ static enum store_result staff_add_run(sqlite3 *db, void *arg)
     sqlite3_bind_text(st, 4, a->hash, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 5, time(NULL));
     int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    store_release(st);
     if (rc != SQLITE_DONE)
         return store_sqlite_result(rc);
     struct audit_entry e = {.actor = "admin-cli", .action = "staff_added", .subject = a->username,
@@ -98,7 +98,7 @@ static void read_staff(sqlite3_stmt *st, int col, struct staff *out)
 enum store_result store_staff_find(struct store *store, const char *username, struct staff *out)
 {
     sqlite3 *db = store_reader_acquire(store);
-    sqlite3_stmt *st = store_prepare(db, "SELECT " STAFF_COLUMNS " FROM staff s WHERE username=?");
+    sqlite3_stmt *st = store_cached(db, "SELECT " STAFF_COLUMNS " FROM staff s WHERE username=?");
     enum store_result r = STORE_UNAVAILABLE;
     if (st) {
         sqlite3_bind_text(st, 1, username, -1, SQLITE_STATIC);
@@ -109,7 +109,7 @@ enum store_result store_staff_find(struct store *store, const char *username, st
         } else {
             r = rc == SQLITE_DONE ? STORE_NOT_FOUND : store_sqlite_result(rc);
         }
-        sqlite3_finalize(st);
+        store_release(st);
     }
     store_reader_release(store, db);
     return r;
@@ -126,7 +126,7 @@ struct staff_update {
 static enum store_result staff_update_run(sqlite3 *db, void *arg)
 {
     struct staff_update *u = arg;
-    sqlite3_stmt *st = store_prepare(db, u->sql);
+    sqlite3_stmt *st = store_cached(db, u->sql);
     if (!st)
         return STORE_UNAVAILABLE;
     if (u->text)
@@ -135,7 +135,7 @@ static enum store_result staff_update_run(sqlite3 *db, void *arg)
         sqlite3_bind_int(st, 1, u->number);
     sqlite3_bind_text(st, 2, u->username, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    store_release(st);
     if (rc != SQLITE_DONE)
         return store_sqlite_result(rc);
     if (sqlite3_changes(db) == 0)
@@ -163,7 +163,7 @@ enum store_result store_staff_set_disabled(struct store *store, const char *user
 enum store_result store_staff_list(struct store *store, json_t **out)
 {
     sqlite3 *db = store_reader_acquire(store);
-    sqlite3_stmt *st = store_prepare(db, "SELECT username, role, initials, disabled FROM staff"
+    sqlite3_stmt *st = store_cached(db, "SELECT username, role, initials, disabled FROM staff"
                                          " ORDER BY username");
     enum store_result r = STORE_UNAVAILABLE;
     if (st) {
@@ -177,7 +177,7 @@ enum store_result store_staff_list(struct store *store, json_t **out)
                                 (const char *)sqlite3_column_text(st, 2), "disabled",
                                 sqlite3_column_int(st, 3)));
         r = rc == SQLITE_DONE ? STORE_OK : store_sqlite_result(rc);
-        sqlite3_finalize(st);
+        store_release(st);
         if (r == STORE_OK)
             *out = list;
         else
@@ -199,7 +199,7 @@ struct session_create {
 static enum store_result session_create_run(sqlite3 *db, void *arg)
 {
     struct session_create *c = arg;
-    sqlite3_stmt *st = store_prepare(db, "INSERT INTO sessions(token_hash, staff_id, counter,"
+    sqlite3_stmt *st = store_cached(db, "INSERT INTO sessions(token_hash, staff_id, counter,"
                                          " created_at, expires_at) VALUES(?,?,?,?,?)");
     if (!st)
         return STORE_UNAVAILABLE;
@@ -209,7 +209,7 @@ static enum store_result session_create_run(sqlite3 *db, void *arg)
     sqlite3_bind_int64(st, 4, c->now);
     sqlite3_bind_int64(st, 5, c->expires_at);
     int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    store_release(st);
     if (rc != SQLITE_DONE)
         return store_sqlite_result(rc);
     struct audit_entry e = {.actor = c->staff->username, .counter = c->counter,
@@ -230,7 +230,7 @@ enum store_result store_session_find(struct store *store, const char *token_hash
                                      struct staff_session *out)
 {
     sqlite3 *db = store_reader_acquire(store);
-    sqlite3_stmt *st = store_prepare(
+    sqlite3_stmt *st = store_cached(
         db, "SELECT " STAFF_COLUMNS ", x.counter, x.created_at, x.expires_at"
             " FROM sessions x JOIN staff s ON s.id = x.staff_id"
             " WHERE x.token_hash=? AND x.ended_at IS NULL AND x.expires_at > ? AND s.disabled=0");
@@ -249,7 +249,7 @@ enum store_result store_session_find(struct store *store, const char *token_hash
         } else {
             r = rc == SQLITE_DONE ? STORE_NOT_FOUND : store_sqlite_result(rc);
         }
-        sqlite3_finalize(st);
+        store_release(st);
     }
     store_reader_release(store, db);
     return r;
@@ -264,14 +264,14 @@ struct session_end {
 static enum store_result session_end_run(sqlite3 *db, void *arg)
 {
     struct session_end *e = arg;
-    sqlite3_stmt *st = store_prepare(db, "UPDATE sessions SET ended_at=? WHERE token_hash=?"
+    sqlite3_stmt *st = store_cached(db, "UPDATE sessions SET ended_at=? WHERE token_hash=?"
                                          " AND ended_at IS NULL");
     if (!st)
         return STORE_UNAVAILABLE;
     sqlite3_bind_int64(st, 1, e->now);
     sqlite3_bind_text(st, 2, e->session->token_hash, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    store_release(st);
     if (rc != SQLITE_DONE)
         return store_sqlite_result(rc);
     struct audit_entry a = {.actor = e->session->staff.username, .counter = e->session->counter,
@@ -303,7 +303,7 @@ enum store_result store_audit_list(struct store *store, const char *action, int 
                                    json_t **out)
 {
     sqlite3 *db = store_reader_acquire(store);
-    sqlite3_stmt *st = store_prepare(
+    sqlite3_stmt *st = store_cached(
         db, "SELECT at, actor, counter, action, subject, detail, remote FROM audit"
             " WHERE (?1 IS NULL OR action=?1) ORDER BY id DESC LIMIT ?2");
     enum store_result r = STORE_UNAVAILABLE;
@@ -324,7 +324,7 @@ enum store_result store_audit_list(struct store *store, const char *action, int 
             json_array_append_new(list, row);
         }
         r = rc == SQLITE_DONE ? STORE_OK : store_sqlite_result(rc);
-        sqlite3_finalize(st);
+        store_release(st);
         if (r == STORE_OK)
             *out = list;
         else

@@ -105,7 +105,7 @@ static enum store_result step_done(sqlite3 *db, sqlite3_stmt *st, const char *wh
     int rc = sqlite3_step(st);
     if (rc != SQLITE_DONE && (rc & 0xff) != SQLITE_CONSTRAINT)
         store_log_error(db, what);
-    sqlite3_finalize(st);
+    store_release(st);
     return rc == SQLITE_DONE ? STORE_OK : store_sqlite_result(rc);
 }
 
@@ -113,7 +113,7 @@ static enum store_result audit_insert(sqlite3 *db, const char *actor, const char
                                       const char *action, const char *subject, const char *detail,
                                       time_t at)
 {
-    sqlite3_stmt *st = store_prepare(db, "INSERT INTO audit(at, actor, counter, action, subject,"
+    sqlite3_stmt *st = store_cached(db, "INSERT INTO audit(at, actor, counter, action, subject,"
                                          " detail) VALUES(?,?,?,?,?,?)");
     if (!st)
         return STORE_UNAVAILABLE;
@@ -132,7 +132,7 @@ enum store_result store_tx_transaction_insert(struct store_tx *tx, const struct 
 {
     sqlite3 *db = store_tx_db(tx);
     int64_t ms = (int64_t)r->now * 1000;
-    sqlite3_stmt *st = store_prepare(
+    sqlite3_stmt *st = store_cached(
         db, "INSERT INTO transactions(reference, service, status, counter, site, staff, fields,"
             " fee_pence, lines, live_until, created_at, updated_at)"
             " VALUES(?,?,'accepted',?,?,?,?,?,?,?,?,?)");
@@ -155,7 +155,7 @@ enum store_result store_tx_transaction_insert(struct store_tx *tx, const struct 
         return res;
     int64_t txn_id = sqlite3_last_insert_rowid(db);
 
-    st = store_prepare(db, "INSERT INTO payments(transaction_id, method, amount_pence,"
+    st = store_cached(db, "INSERT INTO payments(transaction_id, method, amount_pence,"
                            " tendered_pence, change_pence, auth_code, reason, authorised_by,"
                            " created_at) VALUES(?,?,?,?,?,?,?,?,?)");
     if (!st)
@@ -178,7 +178,7 @@ enum store_result store_tx_transaction_insert(struct store_tx *tx, const struct 
     json_t *key;
     json_array_foreach(r->keys, i, key)
     {
-        st = store_prepare(db, "INSERT INTO txn_keys(transaction_id, name, value, live_from,"
+        st = store_cached(db, "INSERT INTO txn_keys(transaction_id, name, value, live_from,"
                                " live_until) VALUES(?,?,?,?,?)");
         if (!st)
             return STORE_UNAVAILABLE;
@@ -195,7 +195,7 @@ enum store_result store_tx_transaction_insert(struct store_tx *tx, const struct 
     }
 
     if (r->backend) {
-        st = store_prepare(db, "INSERT INTO deliveries(transaction_id, backend, connector,"
+        st = store_cached(db, "INSERT INTO deliveries(transaction_id, backend, connector,"
                                " idempotency_key, payload, state, next_attempt_at_ms, created_at)"
                                " VALUES(?,?,?,?,?,'pending',?,?)");
         if (!st)
@@ -212,7 +212,7 @@ enum store_result store_tx_transaction_insert(struct store_tx *tx, const struct 
     }
 
     if (r->printer) {
-        st = store_prepare(db, "INSERT INTO print_jobs(transaction_id, printer, state,"
+        st = store_cached(db, "INSERT INTO print_jobs(transaction_id, printer, state,"
                                " next_attempt_at_ms, created_at, updated_at)"
                                " VALUES(?,?,'pending',?,?,?)");
         if (!st)
@@ -226,7 +226,7 @@ enum store_result store_tx_transaction_insert(struct store_tx *tx, const struct 
             return res;
     }
 
-    st = store_prepare(db, "INSERT INTO idempotency(key, request_hash, transaction_id, status,"
+    st = store_cached(db, "INSERT INTO idempotency(key, request_hash, transaction_id, status,"
                            " response, created_at) VALUES(?,?,?,?,?,?)");
     if (!st)
         return STORE_UNAVAILABLE;
@@ -248,7 +248,7 @@ enum store_result store_tx_transaction_insert(struct store_tx *tx, const struct 
 static enum store_result idempotency_find(sqlite3 *db, const char *key, char request_hash[65],
                                           int *status, char **response)
 {
-    sqlite3_stmt *st = store_prepare(db, "SELECT request_hash, status, response FROM idempotency"
+    sqlite3_stmt *st = store_cached(db, "SELECT request_hash, status, response FROM idempotency"
                                          " WHERE key=?");
     if (!st)
         return STORE_UNAVAILABLE;
@@ -263,7 +263,7 @@ static enum store_result idempotency_find(sqlite3 *db, const char *key, char req
     } else {
         r = rc == SQLITE_DONE ? STORE_NOT_FOUND : store_sqlite_result(rc);
     }
-    sqlite3_finalize(st);
+    store_release(st);
     return r;
 }
 
@@ -284,7 +284,7 @@ enum store_result store_idempotency_find(struct store *store, const char *key,
 
 static long count_live(sqlite3 *db, const char *key, const char *value, const char *on)
 {
-    sqlite3_stmt *st = store_prepare(
+    sqlite3_stmt *st = store_cached(
         db, "SELECT COUNT(*) FROM txn_keys k JOIN transactions t ON t.id = k.transaction_id"
             " WHERE k.name=? AND k.value=? AND k.live_from <= ?3 AND k.live_until >= ?3"
             " AND t.status NOT IN ('voided','failed')");
@@ -294,7 +294,7 @@ static long count_live(sqlite3 *db, const char *key, const char *value, const ch
     sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, on, -1, SQLITE_STATIC);
     long n = sqlite3_step(st) == SQLITE_ROW ? (long)sqlite3_column_int64(st, 0) : -1;
-    sqlite3_finalize(st);
+    store_release(st);
     return n;
 }
 
@@ -304,10 +304,10 @@ static long max_live(sqlite3 *db, const char *key, const char *value, const char
                      const char *until)
 {
     long best = count_live(db, key, value, from);
-    sqlite3_stmt *st = store_prepare(db, "SELECT DISTINCT live_from FROM txn_keys WHERE name=?"
+    sqlite3_stmt *st = store_cached(db, "SELECT DISTINCT live_from FROM txn_keys WHERE name=?"
                                          " AND value=? AND live_from > ? AND live_from <= ?");
     if (!st || best < 0) {
-        sqlite3_finalize(st);
+        store_release(st);
         return -1;
     }
     sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
@@ -328,7 +328,7 @@ static long max_live(sqlite3 *db, const char *key, const char *value, const char
     }
     if (rc != SQLITE_DONE && best >= 0)
         best = -1;
-    sqlite3_finalize(st);
+    store_release(st);
     return best;
 }
 
@@ -365,7 +365,7 @@ long store_count_live(struct store *store, const char *key, const char *value, c
 enum store_result store_transaction_get(struct store *store, const char *reference, json_t **out)
 {
     sqlite3 *db = store_reader_acquire(store);
-    sqlite3_stmt *st = store_prepare(
+    sqlite3_stmt *st = store_cached(
         db,
         "SELECT t.reference, t.service, t.status, t.counter, t.site, t.staff, t.fields,"
         " t.fee_pence, t.lines, t.live_until, t.backend_reference, t.status_note, t.created_at,"
@@ -446,7 +446,7 @@ enum store_result store_transaction_get(struct store *store, const char *referen
         } else {
             r = rc == SQLITE_DONE ? STORE_NOT_FOUND : store_sqlite_result(rc);
         }
-        sqlite3_finalize(st);
+        store_release(st);
     }
     store_reader_release(store, db);
     return r;
@@ -457,7 +457,7 @@ enum store_result store_transaction_list(struct store *store, const struct txn_f
 {
     int limit = f->limit > 0 && f->limit <= LIST_LIMIT_MAX ? f->limit : 100;
     sqlite3 *db = store_reader_acquire(store);
-    sqlite3_stmt *st = store_prepare(
+    sqlite3_stmt *st = store_cached(
         db,
         "SELECT t.reference, t.service, t.status, t.counter, t.staff, t.fee_pence, p.method,"
         " t.created_at, d.state, j.state"
@@ -495,7 +495,7 @@ enum store_result store_transaction_list(struct store *store, const struct txn_f
             json_array_append_new(list, row);
         }
         r = rc == SQLITE_DONE ? STORE_OK : store_sqlite_result(rc);
-        sqlite3_finalize(st);
+        store_release(st);
         if (r == STORE_OK)
             *out = json_pack("{s:o, s:i, s:i}", "transactions", list, "limit", limit, "offset",
                              f->offset > 0 ? f->offset : 0);
@@ -510,7 +510,7 @@ enum store_result store_transaction_public(struct store *store, const char *refe
                                            struct txn_public *out)
 {
     sqlite3 *db = store_reader_acquire(store);
-    sqlite3_stmt *st = store_prepare(db, "SELECT service, status, created_at, updated_at,"
+    sqlite3_stmt *st = store_cached(db, "SELECT service, status, created_at, updated_at,"
                                          " status_note FROM transactions WHERE reference=?");
     enum store_result r = STORE_UNAVAILABLE;
     if (st) {
@@ -528,7 +528,7 @@ enum store_result store_transaction_public(struct store *store, const char *refe
         } else {
             r = rc == SQLITE_DONE ? STORE_NOT_FOUND : store_sqlite_result(rc);
         }
-        sqlite3_finalize(st);
+        store_release(st);
     }
     store_reader_release(store, db);
     return r;
@@ -539,7 +539,7 @@ static enum store_result move_status(sqlite3 *db, int64_t txn_id, const char *re
                                      enum txn_status to, const char *actor, const char *counter,
                                      const char *detail, time_t now)
 {
-    sqlite3_stmt *st = store_prepare(db, "SELECT status FROM transactions WHERE id=?");
+    sqlite3_stmt *st = store_cached(db, "SELECT status FROM transactions WHERE id=?");
     if (!st)
         return STORE_UNAVAILABLE;
     sqlite3_bind_int64(st, 1, txn_id);
@@ -547,14 +547,14 @@ static enum store_result move_status(sqlite3 *db, int64_t txn_id, const char *re
     int rc = sqlite3_step(st);
     bool known = rc == SQLITE_ROW &&
                  txn_status_parse((const char *)sqlite3_column_text(st, 0), &from);
-    sqlite3_finalize(st);
+    store_release(st);
     if (!known)
         return rc == SQLITE_ROW || rc == SQLITE_DONE ? STORE_NOT_FOUND : store_sqlite_result(rc);
     if (from == to)
         return STORE_OK;
     if (!txn_status_can_move(from, to))
         return STORE_CONFLICT;
-    st = store_prepare(db, "UPDATE transactions SET status=?, updated_at=?,"
+    st = store_cached(db, "UPDATE transactions SET status=?, updated_at=?,"
                            " completed_at = CASE WHEN ?1 = 'completed' THEN ?2 ELSE completed_at END"
                            " WHERE id=?3");
     if (!st)
@@ -578,7 +578,7 @@ static enum store_result complete_run(struct store_tx *tx, void *arg)
 {
     struct complete_args *a = arg;
     sqlite3 *db = store_tx_db(tx);
-    sqlite3_stmt *st = store_prepare(db, "SELECT t.id FROM transactions t JOIN deliveries d ON"
+    sqlite3_stmt *st = store_cached(db, "SELECT t.id FROM transactions t JOIN deliveries d ON"
                                          " d.transaction_id = t.id WHERE t.reference=? AND"
                                          " d.backend=?");
     if (!st)
@@ -587,7 +587,7 @@ static enum store_result complete_run(struct store_tx *tx, void *arg)
     sqlite3_bind_text(st, 2, a->backend, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     int64_t id = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-    sqlite3_finalize(st);
+    store_release(st);
     if (!id)
         return rc == SQLITE_DONE ? STORE_NOT_FOUND : store_sqlite_result(rc);
     time_t now = time(NULL);
@@ -595,7 +595,7 @@ static enum store_result complete_run(struct store_tx *tx, void *arg)
                                       a->note, now);
     if (r != STORE_OK)
         return r;
-    st = store_prepare(db, "UPDATE transactions SET status_note = coalesce(?, status_note),"
+    st = store_cached(db, "UPDATE transactions SET status_note = coalesce(?, status_note),"
                            " backend_reference = coalesce(backend_reference, ?) WHERE id=?");
     if (!st)
         return STORE_UNAVAILABLE;
@@ -676,7 +676,7 @@ enum store_result store_deliveries_due(struct store *store, const char *backend,
     if (limit <= 0)
         return STORE_OK;
     sqlite3 *db = store_reader_acquire(store);
-    sqlite3_stmt *st = store_prepare(
+    sqlite3_stmt *st = store_cached(
         db, "SELECT " DELIVERY_COLUMNS " FROM deliveries d JOIN transactions t ON"
             " t.id = d.transaction_id WHERE d.backend=? AND d.state='pending' AND"
             " d.next_attempt_at_ms <= ? ORDER BY d.next_attempt_at_ms, d.id LIMIT ?");
@@ -686,7 +686,7 @@ enum store_result store_deliveries_due(struct store *store, const char *backend,
         sqlite3_bind_int64(st, 2, now);
         sqlite3_bind_int64(st, 3, (int64_t)limit + (int64_t)exclude_len);
         r = collect(st, limit, exclude, exclude_len, out, len);
-        sqlite3_finalize(st);
+        store_release(st);
     }
     store_reader_release(store, db);
     return r;
@@ -700,7 +700,7 @@ enum store_result store_polls_due(struct store *store, const char *backend, int6
     if (limit <= 0)
         return STORE_OK;
     sqlite3 *db = store_reader_acquire(store);
-    sqlite3_stmt *st = store_prepare(
+    sqlite3_stmt *st = store_cached(
         db, "SELECT " DELIVERY_COLUMNS " FROM deliveries d JOIN transactions t ON"
             " t.id = d.transaction_id WHERE d.backend=? AND d.state='delivered' AND"
             " t.status='forwarded' AND d.next_poll_at_ms IS NOT NULL AND d.next_poll_at_ms <= ?"
@@ -711,7 +711,7 @@ enum store_result store_polls_due(struct store *store, const char *backend, int6
         sqlite3_bind_int64(st, 2, now);
         sqlite3_bind_int(st, 3, limit);
         r = collect(st, limit, NULL, 0, out, len);
-        sqlite3_finalize(st);
+        store_release(st);
     }
     store_reader_release(store, db);
     return r;
@@ -720,13 +720,13 @@ enum store_result store_polls_due(struct store *store, const char *backend, int6
 int64_t store_deliveries_next_due(struct store *store)
 {
     sqlite3 *db = store_reader_acquire(store);
-    sqlite3_stmt *st = store_prepare(db, "SELECT MIN(next_attempt_at_ms) FROM deliveries"
+    sqlite3_stmt *st = store_cached(db, "SELECT MIN(next_attempt_at_ms) FROM deliveries"
                                          " WHERE state='pending'");
     int64_t next = INT64_MAX;
     if (st) {
         if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
             next = sqlite3_column_int64(st, 0);
-        sqlite3_finalize(st);
+        store_release(st);
     }
     store_reader_release(store, db);
     return next;
@@ -735,7 +735,7 @@ int64_t store_deliveries_next_due(struct store *store)
 static enum store_result delivery_txn(sqlite3 *db, int64_t delivery_id, int64_t *txn_id,
                                       char reference[STORE_REFERENCE_MAX], char backend[64])
 {
-    sqlite3_stmt *st = store_prepare(db, "SELECT d.transaction_id, t.reference, d.backend FROM"
+    sqlite3_stmt *st = store_cached(db, "SELECT d.transaction_id, t.reference, d.backend FROM"
                                          " deliveries d JOIN transactions t ON t.id ="
                                          " d.transaction_id WHERE d.id=?");
     if (!st)
@@ -751,7 +751,7 @@ static enum store_result delivery_txn(sqlite3 *db, int64_t delivery_id, int64_t 
     } else if (rc != SQLITE_DONE) {
         r = store_sqlite_result(rc);
     }
-    sqlite3_finalize(st);
+    store_release(st);
     return r;
 }
 
@@ -768,7 +768,7 @@ static enum store_result outcome_run(struct store_tx *tx, void *arg)
     sqlite3_stmt *st;
     switch (o->kind) {
     case OUTCOME_DELIVERED:
-        st = store_prepare(db, "UPDATE deliveries SET state='delivered', attempts=attempts+1,"
+        st = store_cached(db, "UPDATE deliveries SET state='delivered', attempts=attempts+1,"
                                " last_status=?, last_error=NULL, backend_reference=?,"
                                " delivered_at=?, next_poll_at_ms=CASE WHEN connector='open311'"
                                " THEN ? END WHERE id=? AND state='pending'");
@@ -783,7 +783,7 @@ static enum store_result outcome_run(struct store_tx *tx, void *arg)
             return r;
         if (sqlite3_changes(db) == 0)
             return STORE_CONFLICT;
-        st = store_prepare(db, "UPDATE transactions SET backend_reference=? WHERE id=?");
+        st = store_cached(db, "UPDATE transactions SET backend_reference=? WHERE id=?");
         if (!st)
             return STORE_UNAVAILABLE;
         sqlite3_bind_text(st, 1, o->backend_reference, -1, SQLITE_STATIC);
@@ -796,7 +796,7 @@ static enum store_result outcome_run(struct store_tx *tx, void *arg)
         return r == STORE_CONFLICT ? STORE_OK : r;
     case OUTCOME_RETRY:
     case OUTCOME_FAILED:
-        st = store_prepare(db, "UPDATE deliveries SET attempts=attempts+1, last_status=?,"
+        st = store_cached(db, "UPDATE deliveries SET attempts=attempts+1, last_status=?,"
                                " last_error=?, next_attempt_at_ms=?,"
                                " state=CASE WHEN ?4 THEN 'failed' ELSE 'pending' END,"
                                " failed_at=CASE WHEN ?4 THEN ?5 END"
@@ -818,7 +818,7 @@ static enum store_result outcome_run(struct store_tx *tx, void *arg)
             return move_status(db, txn_id, reference, TXN_FAILED, backend, NULL, o->error, now);
         return STORE_OK;
     case OUTCOME_POLLED:
-        st = store_prepare(db, "UPDATE deliveries SET next_poll_at_ms=? WHERE id=?");
+        st = store_cached(db, "UPDATE deliveries SET next_poll_at_ms=? WHERE id=?");
         if (!st)
             return STORE_UNAVAILABLE;
         if (!o->completed)
@@ -831,7 +831,7 @@ static enum store_result outcome_run(struct store_tx *tx, void *arg)
         r = move_status(db, txn_id, reference, TXN_COMPLETED, backend, NULL, o->note, now);
         if (r != STORE_OK)
             return r;
-        st = store_prepare(db, "UPDATE transactions SET status_note=? WHERE id=?");
+        st = store_cached(db, "UPDATE transactions SET status_note=? WHERE id=?");
         if (!st)
             return STORE_UNAVAILABLE;
         sqlite3_bind_text(st, 1, o->note[0] ? o->note : NULL, -1, SQLITE_STATIC);
@@ -861,7 +861,7 @@ void store_delivery_record(struct store *store, struct delivery_outcome *outcome
 enum store_result store_deliveries_failed(struct store *store, int limit, json_t **out)
 {
     sqlite3 *db = store_reader_acquire(store);
-    sqlite3_stmt *st = store_prepare(
+    sqlite3_stmt *st = store_cached(
         db, "SELECT t.reference, t.service, t.counter, d.backend, d.attempts, d.last_status,"
             " d.last_error, d.failed_at, t.created_at FROM deliveries d JOIN transactions t ON"
             " t.id = d.transaction_id WHERE d.state='failed' ORDER BY d.failed_at DESC LIMIT ?");
@@ -884,7 +884,7 @@ enum store_result store_deliveries_failed(struct store *store, int limit, json_t
             json_array_append_new(list, row);
         }
         r = rc == SQLITE_DONE ? STORE_OK : store_sqlite_result(rc);
-        sqlite3_finalize(st);
+        store_release(st);
         if (r == STORE_OK)
             *out = json_pack("{s:o}", "deliveries", list);
         else
@@ -902,7 +902,7 @@ static enum store_result retry_run(struct store_tx *tx, void *arg)
 {
     struct retry_args *a = arg;
     sqlite3 *db = store_tx_db(tx);
-    sqlite3_stmt *st = store_prepare(db, "SELECT t.id, d.state FROM transactions t JOIN"
+    sqlite3_stmt *st = store_cached(db, "SELECT t.id, d.state FROM transactions t JOIN"
                                          " deliveries d ON d.transaction_id = t.id WHERE"
                                          " t.reference=?");
     if (!st)
@@ -915,13 +915,13 @@ static enum store_result retry_run(struct store_tx *tx, void *arg)
         id = sqlite3_column_int64(st, 0);
         failed = strcmp((const char *)sqlite3_column_text(st, 1), "failed") == 0;
     }
-    sqlite3_finalize(st);
+    store_release(st);
     if (!id)
         return rc == SQLITE_DONE ? STORE_NOT_FOUND : store_sqlite_result(rc);
     if (!failed)
         return STORE_CONFLICT;
     time_t now = time(NULL);
-    st = store_prepare(db, "UPDATE deliveries SET state='pending', next_attempt_at_ms=?,"
+    st = store_cached(db, "UPDATE deliveries SET state='pending', next_attempt_at_ms=?,"
                            " attempts=0, failed_at=NULL WHERE transaction_id=?");
     if (!st)
         return STORE_UNAVAILABLE;
@@ -949,7 +949,7 @@ enum store_result store_delivery_counts(struct store *store, const char *backend
 {
     memset(out, 0, sizeof *out);
     sqlite3 *db = store_reader_acquire(store);
-    sqlite3_stmt *st = store_prepare(
+    sqlite3_stmt *st = store_cached(
         db, "SELECT state, COUNT(*), MIN(created_at) FROM deliveries WHERE backend=?"
             " GROUP BY state");
     enum store_result r = STORE_UNAVAILABLE;
@@ -969,7 +969,7 @@ enum store_result store_delivery_counts(struct store *store, const char *backend
             }
         }
         r = rc == SQLITE_DONE ? STORE_OK : store_sqlite_result(rc);
-        sqlite3_finalize(st);
+        store_release(st);
     }
     store_reader_release(store, db);
     return r;
