@@ -66,7 +66,7 @@ static const struct key_spec http_keys[] = {
 
 static const struct key_spec auth_keys[] = {
     {KEY("session_ttl_s", K_INT, CFG(auth.session_ttl_s)), .def_int = 43200, .min = 60, .max = 604800},
-    {KEY("idle_timeout_s", K_INT, CFG(auth.idle_timeout_s)), .def_int = 900, .min = 30, .max = 86400},
+    {KEY("idle_timeout_s", K_INT, CFG(auth.idle_timeout_s)), .def_int = 900, .min = 8, .max = 86400},
     {KEY("pbkdf2_iterations", K_INT, CFG(auth.pbkdf2_iterations)), .def_int = 600000, .min = 600000, .max = 10000000},
     {KEY("max_failures_per_user", K_INT, CFG(auth.max_failures_per_user)), .def_int = 5, .min = 1, .max = 1000},
     {KEY("max_failures_per_address", K_INT, CFG(auth.max_failures_per_address)), .def_int = 20, .min = 1, .max = 100000},

@@ -31,6 +31,7 @@
 #define HTTP_HEADERS_MAX 8
 #define HTTP_REMOTE_MAX 64
 #define HTTP_REQUEST_ID_MAX 24
+#define HTTP_TOUCH_INTERVAL_S 30 /* the longest gap between recorded uses of a session */
 
 static const char security_policy[] =
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -350,6 +351,19 @@ static bool authorise(struct http_request *req)
         http_reply_store_error(req, r);
         return false;
     }
+    time_t now = time(NULL);
+    long idle = req->server->app->cfg->auth.idle_timeout_s;
+    if (now - req->session.last_seen_at > idle) {
+        http_set_header(req, "WWW-Authenticate", "Bearer error=\"invalid_token\"");
+        http_reply_error(req, 401, "session_expired",
+                         "You were signed out after a spell without use. Please sign in again.");
+        return false;
+    }
+    /* remember the use, at most once a touch interval per session (it is a write); the
+     * interval stays well inside the idle timeout so a session in use never lapses */
+    long touch = idle / 4 < HTTP_TOUCH_INTERVAL_S ? idle / 4 : HTTP_TOUCH_INTERVAL_S;
+    if (now - req->session.last_seen_at >= touch)
+        store_session_touch(req->server->app->store, hash, now);
     req->has_session = true;
     enum staff_role role = req->session.staff.role;
     if ((need == HTTP_SUPERVISOR && role < ROLE_SUPERVISOR) ||

@@ -151,14 +151,14 @@ void route_session_create(struct app *app, struct http_request *req)
 
 void route_session_current(struct app *app, struct http_request *req)
 {
-    (void)app;
     const struct staff_session *s = http_session(req);
     char expires_text[32];
     struct tm tm;
     gmtime_r(&s->expires_at, &tm);
     strftime(expires_text, sizeof expires_text, "%Y-%m-%dT%H:%M:%SZ", &tm);
     http_reply_json(req, 200,
-                    json_pack("{s:s, s:{s:s, s:s, s:s}, s:s}", "expires_at", expires_text,
+                    json_pack("{s:s, s:I, s:{s:s, s:s, s:s}, s:s}", "expires_at", expires_text,
+                              "idle_timeout_s", (json_int_t)app->cfg->auth.idle_timeout_s,
                               "staff", "username", s->staff.username, "role",
                               staff_role_name(s->staff.role), "initials", s->staff.initials,
                               "counter", s->counter));

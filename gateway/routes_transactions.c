@@ -22,6 +22,8 @@
 #include "services/service.h"
 #include "services/validators.h"
 
+#include "printing/uktime.h"
+
 #include <ctype.h>
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -37,6 +39,20 @@ static void add_error(json_t *errors, const char *field, const char *code, const
 {
     json_array_append_new(errors, json_pack("{s:s?, s:s, s:s}", "field", field, "code", code,
                                             "message", message));
+}
+
+/* The UTC instants at which a Europe/London calendar day starts and ends. */
+static void london_day_bounds(struct validators_date d, time_t *from, time_t *until)
+{
+    struct validators_date next;
+    if (!validators_date_add_days(d, 1, &next))
+        next = d;
+    struct tm a = {.tm_year = d.year - 1900, .tm_mon = d.month - 1, .tm_mday = d.day};
+    struct tm b = {.tm_year = next.year - 1900, .tm_mon = next.month - 1, .tm_mday = next.day};
+    time_t midnight_a = timegm(&a), midnight_b = timegm(&b);
+    /* local midnight is UTC midnight minus the offset in force just before it */
+    *from = midnight_a - uktime_offset(midnight_a - 3600);
+    *until = midnight_b - uktime_offset(midnight_b - 3600);
 }
 
 static void today_london(char out[11])
@@ -518,15 +534,19 @@ static bool query_int(struct http_request *req, const char *name, int *out, json
 
 void route_transaction_list(struct app *app, struct http_request *req)
 {
-    struct txn_filter f = {.date = http_query(req, "date"),
-                           .service = http_query(req, "service"),
+    const char *date = http_query(req, "date");
+    struct txn_filter f = {.service = http_query(req, "service"),
                            .status = http_query(req, "status"),
                            .counter = http_query(req, "counter"),
                            .limit = 100};
     json_t *errors = json_array();
     struct validators_date d;
-    if (f.date && !validators_date_parse(f.date, &d))
+    if (date && !validators_date_parse(date, &d))
         add_error(errors, "date", "invalid_format", "Use a date like 2026-11-23.");
+    else if (date) {
+        london_day_bounds(d, &f.from, &f.until);
+        f.has_period = true;
+    }
     enum txn_status st;
     if (f.status && !txn_status_parse(f.status, &st))
         add_error(errors, "status", "invalid",

@@ -53,11 +53,11 @@
 #define LABEL_MAX          (2 * STORE_PRINTER_NAME_MAX + 1)
 #define DESCRIPTION_OTHERS "Other items"
 
-/* Said on every receipt whose service has no "receipt_next_steps" of its own. */
+/* Said on every receipt whose service has no "receipt_next_steps" of its own. (The layout
+ * already says "quote your reference" and "scan to see how your request is going".) */
 #define NEXT_STEPS_GENERIC                                                                         \
-    "We have passed your request to the council team that deals with it. Quote your reference "    \
-    "if you contact us.\nScan the QR code or visit the address below to see how your request "     \
-    "is going."
+    "We have passed your request to the council team that deals with it. They will contact "       \
+    "you if they need anything more."
 #define FOOTER_FORMAT "Keep this receipt as your proof of payment. Thank you for visiting %s."
 
 static const long retry_schedule_ms[] = {1000, 2000, 5000, 10000};

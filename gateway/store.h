@@ -89,6 +89,7 @@ struct staff_session {
     char counter[32];
     time_t created_at;
     time_t expires_at;
+    time_t last_seen_at;
 };
 
 /* Creates the session and its audit entry in one write. */
@@ -101,6 +102,8 @@ enum store_result store_session_find(struct store *store, const char *token_hash
                                      struct staff_session *out) STORE_MUSTCHECK;
 enum store_result store_session_end(struct store *store, const struct staff_session *session,
                                     time_t now, const char *remote) STORE_MUSTCHECK;
+/* Records that the session was used at `now` (queued; no wait, best effort). */
+void store_session_touch(struct store *store, const char *token_hash, time_t now);
 
 /* ---- audit ---- */
 struct audit_entry {
@@ -200,7 +203,9 @@ long store_max_live(struct store *store, const char *key, const char *value, con
 enum store_result store_transaction_get(struct store *store, const char *reference,
                                         json_t **out) STORE_MUSTCHECK;
 struct txn_filter {
-    const char *date; /* YYYY-MM-DD (UTC day of creation) */
+    bool has_period;  /* created in [from, until) */
+    time_t from;
+    time_t until;
     const char *service;
     const char *status;
     const char *counter;

@@ -155,6 +155,10 @@ static const char *const migrations[] = {
     "  status INTEGER NOT NULL,"
     "  response TEXT NOT NULL,"
     "  created_at INTEGER NOT NULL);",
+
+    /* 3: sessions remember when they were last used (server-side idle sign-out) */
+    "ALTER TABLE sessions ADD COLUMN last_seen_at INTEGER;"
+    "UPDATE sessions SET last_seen_at = created_at;",
 };
 
 #define MIGRATIONS_LEN ((int)(sizeof migrations / sizeof migrations[0]))

@@ -2,6 +2,7 @@
 #include "gateway/store_sqlite_private.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -200,7 +201,8 @@ static enum store_result session_create_run(sqlite3 *db, void *arg)
 {
     struct session_create *c = arg;
     sqlite3_stmt *st = store_cached(db, "INSERT INTO sessions(token_hash, staff_id, counter,"
-                                         " created_at, expires_at) VALUES(?,?,?,?,?)");
+                                         " created_at, expires_at, last_seen_at)"
+                                         " VALUES(?,?,?,?,?,?4)");
     if (!st)
         return STORE_UNAVAILABLE;
     sqlite3_bind_text(st, 1, c->token_hash, -1, SQLITE_STATIC);
@@ -231,7 +233,7 @@ enum store_result store_session_find(struct store *store, const char *token_hash
 {
     sqlite3 *db = store_reader_acquire(store);
     sqlite3_stmt *st = store_cached(
-        db, "SELECT " STAFF_COLUMNS ", x.counter, x.created_at, x.expires_at"
+        db, "SELECT " STAFF_COLUMNS ", x.counter, x.created_at, x.expires_at, x.last_seen_at"
             " FROM sessions x JOIN staff s ON s.id = x.staff_id"
             " WHERE x.token_hash=? AND x.ended_at IS NULL AND x.expires_at > ? AND s.disabled=0");
     enum store_result r = STORE_UNAVAILABLE;
@@ -245,6 +247,7 @@ enum store_result store_session_find(struct store *store, const char *token_hash
             copy_text(out->counter, sizeof out->counter, sqlite3_column_text(st, 6));
             out->created_at = (time_t)sqlite3_column_int64(st, 7);
             out->expires_at = (time_t)sqlite3_column_int64(st, 8);
+            out->last_seen_at = (time_t)sqlite3_column_int64(st, 9);
             r = STORE_OK;
         } else {
             r = rc == SQLITE_DONE ? STORE_NOT_FOUND : store_sqlite_result(rc);
@@ -285,6 +288,43 @@ enum store_result store_session_end(struct store *store, const struct staff_sess
 {
     struct session_end e = {session, now, remote};
     return store_write_sync(store, session_end_run, &e);
+}
+
+struct session_touch {
+    char token_hash[65];
+    time_t now;
+    struct store_job job;
+};
+
+static enum store_result session_touch_run(struct store_tx *tx, void *arg)
+{
+    struct session_touch *t = arg;
+    sqlite3_stmt *st = store_cached(store_tx_db(tx), "UPDATE sessions SET last_seen_at=?"
+                                                     " WHERE token_hash=? AND ended_at IS NULL");
+    if (!st)
+        return STORE_UNAVAILABLE;
+    sqlite3_bind_int64(st, 1, t->now);
+    sqlite3_bind_text(st, 2, t->token_hash, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    store_release(st);
+    return store_sqlite_result(rc);
+}
+
+static void session_touch_done(struct store_job *job, enum store_result result)
+{
+    (void)result; /* best effort: the next request touches it again */
+    free(job->arg);
+}
+
+void store_session_touch(struct store *store, const char *token_hash, time_t now)
+{
+    struct session_touch *t = calloc(1, sizeof *t);
+    if (!t)
+        return;
+    snprintf(t->token_hash, sizeof t->token_hash, "%s", token_hash);
+    t->now = now;
+    t->job = (struct store_job){.run = session_touch_run, .arg = t, .done = session_touch_done};
+    store_submit(store, &t->job);
 }
 
 /* ---- audit ---- */

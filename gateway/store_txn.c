@@ -466,13 +466,16 @@ enum store_result store_transaction_list(struct store *store, const struct txn_f
         " LEFT JOIN deliveries d ON d.transaction_id = t.id"
         " LEFT JOIN print_jobs j ON j.id = (SELECT MAX(id) FROM print_jobs WHERE"
         "   transaction_id = t.id)"
-        " WHERE (?1 IS NULL OR date(t.created_at, 'unixepoch') = ?1)"
+        " WHERE (?1 IS NULL OR (t.created_at >= ?1 AND t.created_at < ?7))"
         "   AND (?2 IS NULL OR t.service = ?2) AND (?3 IS NULL OR t.status = ?3)"
         "   AND (?4 IS NULL OR t.counter = ?4)"
         " ORDER BY t.id DESC LIMIT ?5 OFFSET ?6");
     enum store_result r = STORE_UNAVAILABLE;
     if (st) {
-        sqlite3_bind_text(st, 1, f->date, -1, SQLITE_STATIC);
+        if (f->has_period) {
+            sqlite3_bind_int64(st, 1, f->from);
+            sqlite3_bind_int64(st, 7, f->until);
+        }
         sqlite3_bind_text(st, 2, f->service, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 3, f->status, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 4, f->counter, -1, SQLITE_STATIC);

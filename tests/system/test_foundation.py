@@ -190,3 +190,21 @@ def test_slow_client_trickling_headers_does_not_block_others(gateway):
     for s in socks:
         s.close()
     assert elapsed < 5, f"50 requests took {elapsed:.1f}s beside 20 slow clients"
+
+
+def test_idle_sessions_are_signed_out_by_the_server(make_gateway):
+    import time as _time
+    gw = make_gateway()
+    gw.config["auth"]["idle_timeout_s"] = 8
+    gw.write_config()
+    gw.start()
+    token = gw.sign_in()
+    me = gw.request("GET", "/api/v1/sessions/current", token=token)
+    assert me.json["idle_timeout_s"] == 8
+    for _ in range(3):  # in use: every 4 s for 12 s, longer than the idle timeout
+        _time.sleep(4)
+        assert gw.request("GET", "/api/v1/services", token=token).status == 200
+    _time.sleep(9.5)  # then idle for longer than it
+    r = gw.request("GET", "/api/v1/services", token=token)
+    assert r.status == 401 and r.json["error"]["code"] == "session_expired"
+    assert gw.sign_in()
