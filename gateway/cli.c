@@ -19,14 +19,13 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: onestop --config PATH [--data-dir DIR] COMMAND\n"
-            "  user add NAME --role assistant|supervisor|admin [--initials XX]\n"
-            "                             the password is read from standard input\n"
-            "  user password NAME         set a new password (read from standard input)\n"
-            "  user disable NAME | user enable NAME\n"
-            "  user list\n"
-            "  audit [--action ACTION] [--limit N]\n");
+    fprintf(out, "usage: onestop --config PATH [--data-dir DIR] COMMAND\n"
+                 "  user add NAME --role assistant|supervisor|admin [--initials XX]\n"
+                 "                             the password is read from standard input\n"
+                 "  user password NAME         set a new password (read from standard input)\n"
+                 "  user disable NAME | user enable NAME\n"
+                 "  user list\n"
+                 "  audit [--action ACTION] [--limit N]\n");
 }
 
 static bool read_password(char *buf, size_t len)
@@ -148,8 +147,8 @@ static int run(struct store *store, const struct config *cfg, int argc, char **a
         if (strcmp(argv[1], "password") == 0 && argc == 3)
             return user_password(store, cfg, argv[2]);
         if ((strcmp(argv[1], "disable") == 0 || strcmp(argv[1], "enable") == 0) && argc == 3) {
-            enum store_result r = store_staff_set_disabled(store, argv[2],
-                                                           strcmp(argv[1], "disable") == 0);
+            enum store_result r =
+                store_staff_set_disabled(store, argv[2], strcmp(argv[1], "disable") == 0);
             if (r == STORE_NOT_FOUND)
                 fprintf(stderr, "onestop: no user called %s\n", argv[2]);
             return r == STORE_OK ? 0 : 1;

@@ -20,7 +20,7 @@
 
 #define CONFIG_SECRET_MAX 4096
 #define CONFIG_SECRET_MIN 16
-#define CONFIG_PATH_MAX 4096
+#define CONFIG_PATH_MAX   4096
 
 enum key_type { K_STRING, K_INT, K_PATH, K_SECRET, K_INT_LIST, K_STRING_LIST, K_OBJECT, K_ARRAY };
 
@@ -33,9 +33,9 @@ struct key_spec {
     bool required;
     const char *def_str;
     long def_int, min, max;
-    const struct key_spec *children;  /* K_OBJECT */
-    const struct array_spec *array;   /* K_ARRAY */
-    const char *allowed;              /* K_STRING: "|a|b|" */
+    const struct key_spec *children; /* K_OBJECT */
+    const struct array_spec *array;  /* K_ARRAY */
+    const char *allowed;             /* K_STRING: "|a|b|" */
 };
 
 struct array_spec {
@@ -45,10 +45,10 @@ struct array_spec {
 };
 
 #define KEY(n, t, off) .name = (n), .type = (t), .offset = (off)
-#define CFG(field) offsetof(struct config, field)
-#define BE(field) offsetof(struct backend_config, field)
-#define PR(field) offsetof(struct printer_config_entry, field)
-#define CO(field) offsetof(struct counter_config, field)
+#define CFG(field)     offsetof(struct config, field)
+#define BE(field)      offsetof(struct backend_config, field)
+#define PR(field)      offsetof(struct printer_config_entry, field)
+#define CO(field)      offsetof(struct counter_config, field)
 
 static const struct key_spec council_keys[] = {
     {KEY("name", K_STRING, CFG(council_name)), .def_str = "Stockport Council"},
@@ -57,37 +57,51 @@ static const struct key_spec council_keys[] = {
 
 static const struct key_spec http_keys[] = {
     {KEY("threads", K_INT, CFG(http.threads)), .def_int = 8, .min = 1, .max = 256},
-    {KEY("connection_timeout_s", K_INT, CFG(http.connection_timeout_s)), .def_int = 30, .min = 1, .max = 3600},
-    {KEY("per_ip_connection_limit", K_INT, CFG(http.per_ip_connection_limit)), .def_int = 128, .min = 1, .max = 65535},
-    {KEY("connection_limit", K_INT, CFG(http.connection_limit)), .def_int = 1000, .min = 4, .max = 65535},
-    {KEY("connection_memory_limit", K_INT, CFG(http.connection_memory_limit)), .def_int = 65536, .min = 8192, .max = 16777216},
-    {KEY("body_limit", K_INT, CFG(http.body_limit)), .def_int = 1048576, .min = 1024, .max = 268435456},
+    {KEY("connection_timeout_s", K_INT, CFG(http.connection_timeout_s)), .def_int = 30, .min = 1,
+     .max = 3600},
+    {KEY("per_ip_connection_limit", K_INT, CFG(http.per_ip_connection_limit)), .def_int = 128,
+     .min = 1, .max = 65535},
+    {KEY("connection_limit", K_INT, CFG(http.connection_limit)), .def_int = 1000, .min = 4,
+     .max = 65535},
+    {KEY("connection_memory_limit", K_INT, CFG(http.connection_memory_limit)), .def_int = 65536,
+     .min = 8192, .max = 16777216},
+    {KEY("body_limit", K_INT, CFG(http.body_limit)), .def_int = 1048576, .min = 1024,
+     .max = 268435456},
     {0}};
 
 static const struct key_spec auth_keys[] = {
-    {KEY("session_ttl_s", K_INT, CFG(auth.session_ttl_s)), .def_int = 43200, .min = 60, .max = 604800},
-    {KEY("idle_timeout_s", K_INT, CFG(auth.idle_timeout_s)), .def_int = 900, .min = 8, .max = 86400},
-    {KEY("pbkdf2_iterations", K_INT, CFG(auth.pbkdf2_iterations)), .def_int = 600000, .min = 600000, .max = 10000000},
-    {KEY("max_failures_per_user", K_INT, CFG(auth.max_failures_per_user)), .def_int = 5, .min = 1, .max = 1000},
-    {KEY("max_failures_per_address", K_INT, CFG(auth.max_failures_per_address)), .def_int = 20, .min = 1, .max = 100000},
-    {KEY("failure_window_s", K_INT, CFG(auth.failure_window_s)), .def_int = 900, .min = 1, .max = 86400},
+    {KEY("session_ttl_s", K_INT, CFG(auth.session_ttl_s)), .def_int = 43200, .min = 60,
+     .max = 604800},
+    {KEY("idle_timeout_s", K_INT, CFG(auth.idle_timeout_s)), .def_int = 900, .min = 8,
+     .max = 86400},
+    {KEY("pbkdf2_iterations", K_INT, CFG(auth.pbkdf2_iterations)), .def_int = 600000, .min = 600000,
+     .max = 10000000},
+    {KEY("max_failures_per_user", K_INT, CFG(auth.max_failures_per_user)), .def_int = 5, .min = 1,
+     .max = 1000},
+    {KEY("max_failures_per_address", K_INT, CFG(auth.max_failures_per_address)), .def_int = 20,
+     .min = 1, .max = 100000},
+    {KEY("failure_window_s", K_INT, CFG(auth.failure_window_s)), .def_int = 900, .min = 1,
+     .max = 86400},
     {KEY("lockout_s", K_INT, CFG(auth.lockout_s)), .def_int = 30, .min = 1, .max = 86400},
     {KEY("lockout_max_s", K_INT, CFG(auth.lockout_max_s)), .def_int = 900, .min = 1, .max = 86400},
     {0}};
 
 static const struct key_spec store_keys[] = {
-    {KEY("busy_timeout_ms", K_INT, CFG(store.busy_timeout_ms)), .def_int = 5000, .min = 0, .max = 600000},
-    {KEY("group_commit_max", K_INT, CFG(store.group_commit_max)), .def_int = 256, .min = 1, .max = 100000},
-    {KEY("read_connections", K_INT, CFG(store.read_connections)), .def_int = 8, .min = 1, .max = 256},
+    {KEY("busy_timeout_ms", K_INT, CFG(store.busy_timeout_ms)), .def_int = 5000, .min = 0,
+     .max = 600000},
+    {KEY("group_commit_max", K_INT, CFG(store.group_commit_max)), .def_int = 256, .min = 1,
+     .max = 100000},
+    {KEY("read_connections", K_INT, CFG(store.read_connections)), .def_int = 8, .min = 1,
+     .max = 256},
     {0}};
 
 static const struct key_spec status_page_keys[] = {
-    {KEY("rate_per_minute", K_INT, CFG(status_page.rate_per_minute)), .def_int = 60, .min = 1, .max = 100000},
+    {KEY("rate_per_minute", K_INT, CFG(status_page.rate_per_minute)), .def_int = 60, .min = 1,
+     .max = 100000},
     {0}};
 
 static const struct key_spec keys_keys[] = {
-    {KEY("status_token_file", K_SECRET, CFG(status_key)), .required = true},
-    {0}};
+    {KEY("status_token_file", K_SECRET, CFG(status_key)), .required = true}, {0}};
 
 static const struct key_spec services_keys[] = {
     {KEY("dir", K_PATH, CFG(services_dir)), .def_str = "services"},
@@ -104,11 +118,14 @@ static const struct key_spec backend_keys[] = {
     {KEY("client_key_file", K_PATH, BE(client_key))},
     {KEY("ca_file", K_PATH, BE(ca_file))},
     {KEY("timeout_ms", K_INT, BE(timeout_ms)), .def_int = 10000, .min = 100, .max = 600000},
-    {KEY("connect_timeout_ms", K_INT, BE(connect_timeout_ms)), .def_int = 3000, .min = 50, .max = 60000},
-    {KEY("lookup_timeout_ms", K_INT, BE(lookup_timeout_ms)), .def_int = 3000, .min = 50, .max = 60000},
+    {KEY("connect_timeout_ms", K_INT, BE(connect_timeout_ms)), .def_int = 3000, .min = 50,
+     .max = 60000},
+    {KEY("lookup_timeout_ms", K_INT, BE(lookup_timeout_ms)), .def_int = 3000, .min = 50,
+     .max = 60000},
     {KEY("concurrency", K_INT, BE(concurrency)), .def_int = 4, .min = 1, .max = 256},
     {KEY("retry_schedule_s", K_INT_LIST, BE(retry_schedule_s)), .min = 0, .max = 86400},
-    {KEY("give_up_after_s", K_INT, BE(give_up_after_s)), .def_int = 86400, .min = 1, .max = 2592000},
+    {KEY("give_up_after_s", K_INT, BE(give_up_after_s)), .def_int = 86400, .min = 1,
+     .max = 2592000},
     {KEY("breaker_failures", K_INT, BE(breaker_failures)), .def_int = 5, .min = 1, .max = 10000},
     {KEY("breaker_open_s", K_INT, BE(breaker_open_s)), .def_int = 30, .min = 1, .max = 86400},
     {KEY("poll_interval_s", K_INT, BE(poll_interval_s)), .def_int = 60, .min = 1, .max = 86400},
@@ -123,19 +140,20 @@ static const struct key_spec printer_keys[] = {
     {KEY("paper", K_STRING, PR(paper)), .def_str = "80mm", .allowed = "|80mm|a4|"},
     {0}};
 
-static const struct key_spec counter_keys[] = {
-    {KEY("id", K_STRING, CO(id)), .required = true},
-    {KEY("site", K_STRING, CO(site)), .required = true},
-    {KEY("printer", K_STRING, CO(printer))},
-    {0}};
+static const struct key_spec counter_keys[] = {{KEY("id", K_STRING, CO(id)), .required = true},
+                                               {KEY("site", K_STRING, CO(site)), .required = true},
+                                               {KEY("printer", K_STRING, CO(printer))},
+                                               {0}};
 
-static const struct array_spec backends_array = {
-    .keys = backend_keys, .elem_size = sizeof(struct backend_config), .len_offset = CFG(backends_len)};
-static const struct array_spec printers_array = {
-    .keys = printer_keys, .elem_size = sizeof(struct printer_config_entry),
-    .len_offset = CFG(printers_len)};
-static const struct array_spec counters_array = {
-    .keys = counter_keys, .elem_size = sizeof(struct counter_config), .len_offset = CFG(counters_len)};
+static const struct array_spec backends_array = {.keys = backend_keys,
+                                                 .elem_size = sizeof(struct backend_config),
+                                                 .len_offset = CFG(backends_len)};
+static const struct array_spec printers_array = {.keys = printer_keys,
+                                                 .elem_size = sizeof(struct printer_config_entry),
+                                                 .len_offset = CFG(printers_len)};
+static const struct array_spec counters_array = {.keys = counter_keys,
+                                                 .elem_size = sizeof(struct counter_config),
+                                                 .len_offset = CFG(counters_len)};
 
 static const struct key_spec top_keys[] = {
     {KEY("council", K_OBJECT, 0), .children = council_keys},
@@ -294,8 +312,8 @@ static void parse_value(struct parse_ctx *ctx, const struct key_spec *k, const j
             json_t *e = json_array_get(v, i);
             if (!json_is_integer(e) || json_integer_value(e) < k->min ||
                 json_integer_value(e) > k->max) {
-                problem(ctx, full, "item %zu must be a whole number between %ld and %ld", i,
-                        k->min, k->max);
+                problem(ctx, full, "item %zu must be a whole number between %ld and %ld", i, k->min,
+                        k->max);
                 free(list);
                 return;
             }
@@ -453,8 +471,8 @@ static bool starts_with(const char *s, const char *prefix)
 static void check_cross_references(struct parse_ctx *ctx, struct config *cfg)
 {
     char err[256];
-    if (cfg->listen && !parse_listen(cfg->listen, &cfg->listen_host, &cfg->listen_port, err,
-                                     sizeof err))
+    if (cfg->listen &&
+        !parse_listen(cfg->listen, &cfg->listen_host, &cfg->listen_port, err, sizeof err))
         problem(ctx, "listen", "%s", err);
     if (cfg->public_base_url && !starts_with(cfg->public_base_url, "http://") &&
         !starts_with(cfg->public_base_url, "https://"))

@@ -20,23 +20,23 @@ struct secret {
 
 struct backend_config {
     char *name;
-    char *connector;          /* json-rest | open311 */
-    char *url;                /* base URL; paths are added by the connector */
+    char *connector; /* json-rest | open311 */
+    char *url;       /* base URL; paths are added by the connector */
     struct secret signing_key;
-    struct secret api_key;    /* open311 api_key, optional */
-    char *client_cert;        /* mTLS, optional */
+    struct secret api_key; /* open311 api_key, optional */
+    char *client_cert;     /* mTLS, optional */
     char *client_key;
     char *ca_file;
     long timeout_ms;
     long connect_timeout_ms;
-    long lookup_timeout_ms;   /* interactive look-ups (addresses, slots) */
+    long lookup_timeout_ms; /* interactive look-ups (addresses, slots) */
     long concurrency;
-    long *retry_schedule_s;   /* delay before retry n (the last repeats until the deadline) */
+    long *retry_schedule_s; /* delay before retry n (the last repeats until the deadline) */
     size_t retry_schedule_len;
-    long give_up_after_s;     /* then the delivery is failed (dead letter) */
-    long breaker_failures;    /* consecutive failures that open the circuit */
-    long breaker_open_s;      /* how long it stays open before a half-open probe */
-    long poll_interval_s;     /* open311 status polling */
+    long give_up_after_s;  /* then the delivery is failed (dead letter) */
+    long breaker_failures; /* consecutive failures that open the circuit */
+    long breaker_open_s;   /* how long it stays open before a half-open probe */
+    long poll_interval_s;  /* open311 status polling */
 };
 
 struct printer_config_entry {

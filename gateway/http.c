@@ -28,9 +28,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define HTTP_HEADERS_MAX 8
-#define HTTP_REMOTE_MAX 64
-#define HTTP_REQUEST_ID_MAX 24
+#define HTTP_HEADERS_MAX      8
+#define HTTP_REMOTE_MAX       64
+#define HTTP_REQUEST_ID_MAX   24
 #define HTTP_TOUCH_INTERVAL_S 30 /* the longest gap between recorded uses of a session */
 
 static const char security_policy[] =
@@ -339,8 +339,8 @@ static bool authorise(struct http_request *req)
     }
     char hash[TOKEN_HASH_HEX_LEN + 1];
     token_hash(token, hash);
-    enum store_result r = store_session_find(req->server->app->store, hash, time(NULL),
-                                             &req->session);
+    enum store_result r =
+        store_session_find(req->server->app->store, hash, time(NULL), &req->session);
     if (r == STORE_NOT_FOUND) {
         http_set_header(req, "WWW-Authenticate", "Bearer error=\"invalid_token\"");
         http_reply_error(req, 401, "session_expired",
@@ -407,8 +407,8 @@ static void dispatch(struct http_request *req)
 static enum MHD_Result queue_reply(struct http_request *req)
 {
     struct MHD_Response *resp = MHD_create_response_from_buffer(
-        req->reply_len, req->reply ? req->reply : (void *)"", req->reply ? MHD_RESPMEM_MUST_FREE
-                                                                         : MHD_RESPMEM_PERSISTENT);
+        req->reply_len, req->reply ? req->reply : (void *)"",
+        req->reply ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
     if (!resp)
         return MHD_NO;
     req->reply = NULL; /* MHD owns it now */
@@ -478,8 +478,8 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
         if (!req)
             return MHD_NO;
         *con_cls = req;
-        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
+        const char *cl =
+            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl && strtoll(cl, NULL, 10) > limit)
             req->body_too_large = true;
         return MHD_YES;
@@ -583,7 +583,8 @@ struct http_server *http_start(struct app *app, const struct http_route *routes,
     snprintf(server->id_prefix, sizeof server->id_prefix, "%02x%02x%02x%02x", rnd[0], rnd[1],
              rnd[2], rnd[3]);
 
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)cfg->listen_port)};
+    struct sockaddr_in addr = {.sin_family = AF_INET,
+                               .sin_port = htons((uint16_t)cfg->listen_port)};
     const char *host = cfg->listen_host;
     if (strcmp(host, "localhost") == 0)
         host = "127.0.0.1";
@@ -593,27 +594,25 @@ struct http_server *http_start(struct app *app, const struct http_route *routes,
         return NULL;
     }
     MHD_set_panic_func(panic_handler, NULL);
-    unsigned int flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
-                         MHD_USE_ERROR_LOG;
+    unsigned int flags =
+        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     server->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, access_handler, server,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)cfg->http.threads,
+        flags, 0, NULL, NULL, access_handler, server, MHD_OPTION_SOCK_ADDR,
+        (struct sockaddr *)&addr, MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)cfg->http.threads,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->http.connection_timeout_s,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)cfg->http.per_ip_connection_limit,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->http.connection_limit,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->http.connection_memory_limit,
-        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
-        MHD_OPTION_NOTIFY_COMPLETED, request_completed, server,
-        MHD_OPTION_END);
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_NOTIFY_COMPLETED, request_completed,
+        server, MHD_OPTION_END);
     if (!server->daemon) {
         snprintf(err, errlen, "cannot listen on %s:%d (in use, or not allowed?)", cfg->listen_host,
                  cfg->listen_port);
         free(server);
         return NULL;
     }
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(server->daemon,
-                                                           MHD_DAEMON_INFO_BIND_PORT);
+    const union MHD_DaemonInfo *info =
+        MHD_get_daemon_info(server->daemon, MHD_DAEMON_INFO_BIND_PORT);
     server->port = info ? info->port : cfg->listen_port;
     return server;
 }

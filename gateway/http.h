@@ -22,9 +22,9 @@ struct http_server;
 typedef void (*http_handler)(struct app *app, struct http_request *req);
 
 enum http_access {
-    HTTP_PUBLIC = 0,     /* no token needed */
-    HTTP_STAFF,          /* any signed-in staff */
-    HTTP_SUPERVISOR,     /* supervisor or admin */
+    HTTP_PUBLIC = 0, /* no token needed */
+    HTTP_STAFF,      /* any signed-in staff */
+    HTTP_SUPERVISOR, /* supervisor or admin */
     HTTP_ADMIN,
 };
 

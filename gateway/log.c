@@ -9,7 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define LOG_MESSAGE_MAX 1024
+#define LOG_MESSAGE_MAX    1024
 #define LOG_REQUEST_ID_MAX 40
 
 static _Thread_local char current_request_id[LOG_REQUEST_ID_MAX];

@@ -9,10 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define METRICS_SERIES_MAX 512
-#define METRICS_ROUTES_MAX 96
+#define METRICS_SERIES_MAX  512
+#define METRICS_ROUTES_MAX  96
 #define METRICS_WRITERS_MAX 16
-#define METRICS_TEXT_LIMIT (4 * 1024 * 1024)
+#define METRICS_TEXT_LIMIT  (4 * 1024 * 1024)
 
 static const double buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                  0.1,   0.25,   0.5,   1.0,  2.5,   5.0};
@@ -116,30 +116,33 @@ char *metrics_render(struct metrics *m, size_t *len)
 {
     struct strbuf b;
     strbuf_init(&b, METRICS_TEXT_LIMIT);
-    strbuf_printf(&b, "# HELP onestop_build_info Build of this onestopd.\n"
-                      "# TYPE onestop_build_info gauge\n"
-                      "onestop_build_info{version=\"%s\",compiled=\"%s\"} 1\n",
+    strbuf_printf(&b,
+                  "# HELP onestop_build_info Build of this onestopd.\n"
+                  "# TYPE onestop_build_info gauge\n"
+                  "onestop_build_info{version=\"%s\",compiled=\"%s\"} 1\n",
                   ONESTOP_VERSION, __DATE__);
     pthread_mutex_lock(&m->lock);
     strbuf_printf(&b, "# HELP onestop_http_requests_total HTTP requests by route, method and "
                       "status.\n# TYPE onestop_http_requests_total counter\n");
     for (size_t i = 0; i < m->series_len; i++)
-        strbuf_printf(&b, "onestop_http_requests_total{route=\"%s\",method=\"%s\",status=\"%d\"} %llu\n",
-                      m->series[i].route, m->series[i].method, m->series[i].status,
-                      m->series[i].count);
+        strbuf_printf(
+            &b, "onestop_http_requests_total{route=\"%s\",method=\"%s\",status=\"%d\"} %llu\n",
+            m->series[i].route, m->series[i].method, m->series[i].status, m->series[i].count);
     strbuf_printf(&b, "# HELP onestop_http_request_duration_seconds Time from the first byte "
                       "of a request to its reply.\n"
                       "# TYPE onestop_http_request_duration_seconds histogram\n");
     for (size_t i = 0; i < m->hist_len; i++) {
         struct histogram *h = &m->hist[i];
         for (size_t k = 0; k < BUCKETS_LEN; k++)
-            strbuf_printf(&b, "onestop_http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %llu\n",
-                          h->route, buckets[k], h->bucket[k]);
-        strbuf_printf(&b,
-                      "onestop_http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %llu\n"
-                      "onestop_http_request_duration_seconds_sum{route=\"%s\"} %.6f\n"
-                      "onestop_http_request_duration_seconds_count{route=\"%s\"} %llu\n",
-                      h->route, h->count, h->route, h->sum, h->route, h->count);
+            strbuf_printf(
+                &b, "onestop_http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %llu\n",
+                h->route, buckets[k], h->bucket[k]);
+        strbuf_printf(
+            &b,
+            "onestop_http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %llu\n"
+            "onestop_http_request_duration_seconds_sum{route=\"%s\"} %.6f\n"
+            "onestop_http_request_duration_seconds_count{route=\"%s\"} %llu\n",
+            h->route, h->count, h->route, h->sum, h->route, h->count);
     }
     struct writer writers[METRICS_WRITERS_MAX];
     size_t writers_len = m->writers_len;

@@ -9,16 +9,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SALT_LEN 16
-#define KEY_LEN 32
+#define SALT_LEN   16
+#define KEY_LEN    32
 #define B64_LEN(n) (4 * (((n) + 2) / 3) + 1)
-#define PREFIX "pbkdf2-sha256$"
+#define PREFIX     "pbkdf2-sha256$"
 
 static bool derive(const char *password, const unsigned char *salt, size_t salt_len,
                    long iterations, unsigned char *key)
 {
-    return PKCS5_PBKDF2_HMAC(password, (int)strlen(password), salt, (int)salt_len,
-                             (int)iterations, EVP_sha256(), KEY_LEN, key) == 1;
+    return PKCS5_PBKDF2_HMAC(password, (int)strlen(password), salt, (int)salt_len, (int)iterations,
+                             EVP_sha256(), KEY_LEN, key) == 1;
 }
 
 bool password_hash(const char *password, long iterations, char *out, size_t outlen)

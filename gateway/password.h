@@ -8,9 +8,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define PASSWORD_HASH_MAX 200
-#define PASSWORD_MIN_LENGTH 8
-#define PASSWORD_MAX_LENGTH 1024
+#define PASSWORD_HASH_MAX       200
+#define PASSWORD_MIN_LENGTH     8
+#define PASSWORD_MAX_LENGTH     1024
 #define PASSWORD_MIN_ITERATIONS 600000
 
 /* Hashes password into out (at least PASSWORD_HASH_MAX bytes). False if OpenSSL fails or

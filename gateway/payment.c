@@ -8,15 +8,15 @@
 #include <string.h>
 
 #define TENDERED_MAX_PENCE 10000000L /* £100,000: anything above is a typing slip */
-#define AUTH_CODE_MIN 4
-#define AUTH_CODE_MAX 12
-#define REASON_MIN 3
-#define REASON_MAX 200
+#define AUTH_CODE_MIN      4
+#define AUTH_CODE_MAX      12
+#define REASON_MIN         3
+#define REASON_MAX         200
 
 static void add_error(json_t *errors, const char *field, const char *code, const char *message)
 {
-    json_array_append_new(errors, json_pack("{s:s, s:s, s:s}", "field", field, "code", code,
-                                            "message", message));
+    json_array_append_new(
+        errors, json_pack("{s:s, s:s, s:s}", "field", field, "code", code, "message", message));
 }
 
 static bool all_digits(const char *s, size_t *count)

@@ -26,10 +26,9 @@ void route_callback(struct app *app, struct http_request *req)
     size_t len;
     const char *body = http_body(req, &len);
     char why[160];
-    if (!backend_signature_verify(backend, http_header(req, "Idempotency-Key"),
-                                  http_header(req, "X-Onestop-Timestamp"),
-                                  http_header(req, "X-Onestop-Signature"), body, len, time(NULL),
-                                  why, sizeof why)) {
+    if (!backend_signature_verify(
+            backend, http_header(req, "Idempotency-Key"), http_header(req, "X-Onestop-Timestamp"),
+            http_header(req, "X-Onestop-Signature"), body, len, time(NULL), why, sizeof why)) {
         log_msg(LOG_WARN, "callback_refused", "callback from %s refused: %s", backend->name, why);
         http_reply_error(req, 401, "bad_signature", why);
         return;
@@ -45,15 +44,15 @@ void route_callback(struct app *app, struct http_request *req)
         return;
     }
     if (!status || strcmp(status, "completed") != 0) {
-        http_reply_invalid(req, json_pack("[{s:s, s:s, s:s}]", "field", "status", "code",
-                                          "unsupported", "message",
-                                          "Only status \"completed\" is taken."));
+        http_reply_invalid(req,
+                           json_pack("[{s:s, s:s, s:s}]", "field", "status", "code", "unsupported",
+                                     "message", "Only status \"completed\" is taken."));
         return;
     }
     const char *note = json_string_value(json_object_get(json, "note"));
     const char *backend_ref = json_string_value(json_object_get(json, "backend_reference"));
-    enum store_result r = store_transaction_complete(app->store, reference, backend->name,
-                                                     backend_ref, note);
+    enum store_result r =
+        store_transaction_complete(app->store, reference, backend->name, backend_ref, note);
     if (r == STORE_CONFLICT) {
         http_reply_error(req, 409, "state_conflict",
                          "That transaction cannot be completed from its present state.");

@@ -149,21 +149,24 @@ void route_resident_status(struct app *app, struct http_request *req)
     }
     struct strbuf b;
     strbuf_init(&b, PAGE_LIMIT);
-    strbuf_printf(&b, "<!doctype html><html lang=\"en-GB\"><head><meta charset=\"utf-8\">"
-                      "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-                      "<title>%s: ",
+    strbuf_printf(&b,
+                  "<!doctype html><html lang=\"en-GB\"><head><meta charset=\"utf-8\">"
+                  "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+                  "<title>%s: ",
                   reference);
     html_escape(&b, service);
     strbuf_printf(&b, "</title></head><body><main><p>");
     html_escape(&b, app->cfg->council_name);
     strbuf_printf(&b, "</p><h1>");
     html_escape(&b, service);
-    strbuf_printf(&b, "</h1><p>Reference <strong>%s</strong></p>"
-                      "<dl><dt>Status</dt><dd id=\"status\" data-status=\"%s\">",
+    strbuf_printf(&b,
+                  "</h1><p>Reference <strong>%s</strong></p>"
+                  "<dl><dt>Status</dt><dd id=\"status\" data-status=\"%s\">",
                   reference, txn_status_name(t.status));
     html_escape(&b, status_words(t.status));
-    strbuf_printf(&b, "</dd><dt>Received</dt><dd>%s</dd><dt>Last update</dt><dd>%s</dd></dl>"
-                      "<p>Quote the reference if you phone us.</p></main></body></html>",
+    strbuf_printf(&b,
+                  "</dd><dt>Received</dt><dd>%s</dd><dt>Last update</dt><dd>%s</dd></dl>"
+                  "<p>Quote the reference if you phone us.</p></main></body></html>",
                   created, updated);
     size_t len;
     char *page = strbuf_take(&b, &len);

@@ -18,7 +18,7 @@
 #include <time.h>
 
 #define USERNAME_MAX 63
-#define COUNTER_MAX 31
+#define COUNTER_MAX  31
 
 static json_t *field_error(const char *field, const char *code, const char *message)
 {
@@ -47,8 +47,12 @@ static const char *string_field(json_t *body, const char *name, size_t max, json
 static void audit_failure(struct app *app, const char *username, const char *counter,
                           const char *why, const char *remote)
 {
-    struct audit_entry e = {.actor = username, .counter = counter, .action = "sign_in_failed",
-                            .subject = username, .detail = why, .remote = remote};
+    struct audit_entry e = {.actor = username,
+                            .counter = counter,
+                            .action = "sign_in_failed",
+                            .subject = username,
+                            .detail = why,
+                            .remote = remote};
     if (store_audit(app->store, &e) != STORE_OK)
         log_msg(LOG_ERROR, "audit_failed", "could not record a failed sign-in");
 }
@@ -71,8 +75,8 @@ void route_session_create(struct app *app, struct http_request *req)
         for (size_t i = 0; i < 3; i++)
             ok |= strcmp(key, known[i]) == 0;
         if (!ok)
-            json_array_append_new(errors, field_error(key, "unknown_field",
-                                                      "This field is not part of a sign-in."));
+            json_array_append_new(
+                errors, field_error(key, "unknown_field", "This field is not part of a sign-in."));
     }
     if (json_array_size(errors) > 0) {
         http_reply_invalid(req, errors);
@@ -119,8 +123,7 @@ void route_session_create(struct app *app, struct http_request *req)
         signin_limiter_failed(app->signin_limiter, username, remote, now);
         audit_failure(app, username, counter,
                       r == STORE_OK && staff.disabled ? "disabled" : "bad_credentials", remote);
-        http_reply_error(req, 401, "bad_credentials",
-                         "The username or password is not right.");
+        http_reply_error(req, 401, "bad_credentials", "The username or password is not right.");
         return;
     }
     signin_limiter_succeeded(app->signin_limiter, username);
@@ -158,16 +161,15 @@ void route_session_current(struct app *app, struct http_request *req)
     strftime(expires_text, sizeof expires_text, "%Y-%m-%dT%H:%M:%SZ", &tm);
     http_reply_json(req, 200,
                     json_pack("{s:s, s:I, s:{s:s, s:s, s:s}, s:s}", "expires_at", expires_text,
-                              "idle_timeout_s", (json_int_t)app->cfg->auth.idle_timeout_s,
-                              "staff", "username", s->staff.username, "role",
-                              staff_role_name(s->staff.role), "initials", s->staff.initials,
-                              "counter", s->counter));
+                              "idle_timeout_s", (json_int_t)app->cfg->auth.idle_timeout_s, "staff",
+                              "username", s->staff.username, "role", staff_role_name(s->staff.role),
+                              "initials", s->staff.initials, "counter", s->counter));
 }
 
 void route_session_delete(struct app *app, struct http_request *req)
 {
-    enum store_result r = store_session_end(app->store, http_session(req), time(NULL),
-                                            http_remote(req));
+    enum store_result r =
+        store_session_end(app->store, http_session(req), time(NULL), http_remote(req));
     if (r != STORE_OK) {
         http_reply_store_error(req, r);
         return;

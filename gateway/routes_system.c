@@ -23,9 +23,9 @@ void route_readyz(struct app *app, struct http_request *req)
                                "config", app->cfg ? "loaded" : "missing");
     if (!ready)
         http_set_header(req, "Retry-After", "5");
-    http_reply_json(req, ready ? 200 : 503,
-                    json_pack("{s:s, s:o}", "status", ready ? "ready" : "not_ready", "checks",
-                              checks));
+    http_reply_json(
+        req, ready ? 200 : 503,
+        json_pack("{s:s, s:o}", "status", ready ? "ready" : "not_ready", "checks", checks));
 }
 
 void route_metrics(struct app *app, struct http_request *req)

@@ -32,13 +32,13 @@
 #include <time.h>
 
 #define IDEMPOTENCY_KEY_MAX 128
-#define REFERENCE_ATTEMPTS 8
-#define STATUS_URL_MAX 512
+#define REFERENCE_ATTEMPTS  8
+#define STATUS_URL_MAX      512
 
 static void add_error(json_t *errors, const char *field, const char *code, const char *message)
 {
-    json_array_append_new(errors, json_pack("{s:s?, s:s, s:s}", "field", field, "code", code,
-                                            "message", message));
+    json_array_append_new(
+        errors, json_pack("{s:s?, s:s, s:s}", "field", field, "code", code, "message", message));
 }
 
 /* The UTC instants at which a Europe/London calendar day starts and ends. */
@@ -234,8 +234,9 @@ static void request_hash(json_t *body, char out[65])
 static json_t *replay_reply(const char *stored)
 {
     json_t *v = json_loads(stored, 0, NULL);
-    return v ? v : json_pack("{s:{s:s, s:s}}", "error", "code", "internal_error", "message",
-                             "The stored reply could not be read.");
+    return v ? v
+             : json_pack("{s:{s:s, s:s}}", "error", "code", "internal_error", "message",
+                         "The stored reply could not be read.");
 }
 
 static json_t *conflict_reply(void)
@@ -262,8 +263,8 @@ static enum store_result create_run(struct store_tx *tx, void *arg)
     char stored_hash[65];
     int stored_status = 0;
     char *stored = NULL;
-    enum store_result r = store_tx_idempotency_find(tx, c->idempotency_key, stored_hash,
-                                                    &stored_status, &stored);
+    enum store_result r =
+        store_tx_idempotency_find(tx, c->idempotency_key, stored_hash, &stored_status, &stored);
     if (r == STORE_OK) {
         bool same = strcmp(stored_hash, c->request_hash) == 0;
         c->status = same ? 200 : 409;
@@ -296,8 +297,8 @@ static enum store_result create_run(struct store_tx *tx, void *arg)
 
     const struct service *s = c->service;
     const struct config *cfg = c->app->cfg;
-    const struct backend_config *backend = service_backend(s) ? config_backend(cfg, service_backend(s))
-                                                              : NULL;
+    const struct backend_config *backend =
+        service_backend(s) ? config_backend(cfg, service_backend(s)) : NULL;
     char *fields_json = json_dumps(ev.fields, JSON_COMPACT);
     char *lines_json = json_dumps(ev.lines, JSON_COMPACT);
     r = STORE_CONFLICT;
@@ -318,10 +319,10 @@ static enum store_result create_run(struct store_tx *tx, void *arg)
         json_decref(payload);
         json_t *reply = json_pack(
             "{s:s, s:s, s:s, s:I, s:s, s:I, s:I, s:O, s:s, s:s?}", "reference", c->reference,
-            "service", service_code(s), "status", "accepted", "fee_pence",
-            (json_int_t)ev.fee_pence, "payment_method", pay.method, "amount_pence",
-            (json_int_t)pay.amount_pence, "change_pence", (json_int_t)pay.change_pence, "lines",
-            ev.lines, "status_url", status_url, "print_state", c->printer ? "pending" : NULL);
+            "service", service_code(s), "status", "accepted", "fee_pence", (json_int_t)ev.fee_pence,
+            "payment_method", pay.method, "amount_pence", (json_int_t)pay.amount_pence,
+            "change_pence", (json_int_t)pay.change_pence, "lines", ev.lines, "status_url",
+            status_url, "print_state", c->printer ? "pending" : NULL);
         char *reply_json = json_dumps(reply, JSON_COMPACT);
         struct txn_record rec = {
             .reference = c->reference,
@@ -421,8 +422,8 @@ void route_transaction_create(struct app *app, struct http_request *req)
     char stored_hash[65];
     int stored_status;
     char *stored = NULL;
-    enum store_result r = store_idempotency_find(app->store, key, stored_hash, &stored_status,
-                                                 &stored);
+    enum store_result r =
+        store_idempotency_find(app->store, key, stored_hash, &stored_status, &stored);
     if (r == STORE_OK) {
         bool same = strcmp(stored_hash, hash) == 0;
         http_reply_json(req, same ? 200 : 409, same ? replay_reply(stored) : conflict_reply());
@@ -578,8 +579,8 @@ void route_deliveries_failed(struct app *app, struct http_request *req)
         return;
     }
     const struct staff_session *s = http_session(req);
-    struct audit_entry e = {.actor = s->staff.username, .counter = s->counter,
-                            .action = "failed_deliveries_viewed"};
+    struct audit_entry e = {
+        .actor = s->staff.username, .counter = s->counter, .action = "failed_deliveries_viewed"};
     if (store_audit(app->store, &e) != STORE_OK)
         log_msg(LOG_WARN, "audit_failed", "could not audit a view of failed deliveries");
     http_reply_json(req, 200, out);
@@ -591,8 +592,8 @@ void route_transaction_retry(struct app *app, struct http_request *req)
     if (!reference_param(req, reference, sizeof reference))
         return;
     const struct staff_session *s = http_session(req);
-    enum store_result r = store_delivery_retry_now(app->store, reference, s->staff.username,
-                                                   s->counter);
+    enum store_result r =
+        store_delivery_retry_now(app->store, reference, s->staff.username, s->counter);
     if (r == STORE_CONFLICT) {
         http_reply_error(req, 409, "not_failed",
                          "Only a failed delivery can be retried by hand; this one is not failed.");
@@ -603,6 +604,6 @@ void route_transaction_retry(struct app *app, struct http_request *req)
         return;
     }
     app_wake_workers(app);
-    http_reply_json(req, 202, json_pack("{s:s, s:s}", "reference", reference, "status",
-                                        "accepted"));
+    http_reply_json(req, 202,
+                    json_pack("{s:s, s:s}", "reference", reference, "status", "accepted"));
 }

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define LIMITER_SLOTS 4096
+#define LIMITER_SLOTS   4096
 #define LIMITER_KEY_MAX 96
 
 struct record {

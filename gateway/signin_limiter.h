@@ -23,8 +23,8 @@ struct signin_limits {
 struct signin_limiter *signin_limiter_new(const struct signin_limits *limits);
 void signin_limiter_free(struct signin_limiter *limiter);
 /* 0 when an attempt may go ahead, else the seconds to wait (for Retry-After). */
-long signin_limiter_check(struct signin_limiter *limiter, const char *username,
-                          const char *address, time_t now);
+long signin_limiter_check(struct signin_limiter *limiter, const char *username, const char *address,
+                          time_t now);
 void signin_limiter_failed(struct signin_limiter *limiter, const char *username,
                            const char *address, time_t now);
 void signin_limiter_succeeded(struct signin_limiter *limiter, const char *username);

@@ -214,7 +214,7 @@ sqlite3_stmt *store_prepare(sqlite3 *db, const char *sql)
  * One small table per connection, found by the connection's address in a registry filled at
  * open and emptied at close (when no thread uses the store). Entries are published with
  * release stores, so lookups need no lock. */
-#define STMT_CACHE_MAX 96
+#define STMT_CACHE_MAX    96
 #define STMT_REGISTRY_MAX 512
 
 struct stmt_cache {
@@ -542,8 +542,7 @@ void store_reader_release(struct store *store, sqlite3 *db)
 struct store *store_open(const struct store_options *opts, char *err, size_t errlen)
 {
     if (mkdir(opts->data_dir, 0750) != 0 && errno != EEXIST) {
-        snprintf(err, errlen, "cannot create data folder %s: %s", opts->data_dir,
-                 strerror(errno));
+        snprintf(err, errlen, "cannot create data folder %s: %s", opts->data_dir, strerror(errno));
         return NULL;
     }
     struct store *store = calloc(1, sizeof *store);
@@ -673,8 +672,8 @@ static enum store_result sync_job_run(sqlite3 *db, void *arg)
     return j->run(&tx, j->arg);
 }
 
-enum store_result store_run(struct store *store, enum store_result (*run)(struct store_tx *, void *),
-                            void *arg)
+enum store_result store_run(struct store *store,
+                            enum store_result (*run)(struct store_tx *, void *), void *arg)
 {
     struct sync_job j = {run, arg};
     return store_write_sync(store, sync_job_run, &j);
@@ -683,9 +682,9 @@ enum store_result store_run(struct store *store, enum store_result (*run)(struct
 static enum store_result write_probe(sqlite3 *db, void *arg)
 {
     (void)arg;
-    sqlite3_stmt *st = store_cached(
-        db, "INSERT INTO meta(key, value) VALUES('last_probe', strftime('%s','now'))"
-            " ON CONFLICT(key) DO UPDATE SET value = excluded.value");
+    sqlite3_stmt *st =
+        store_cached(db, "INSERT INTO meta(key, value) VALUES('last_probe', strftime('%s','now'))"
+                         " ON CONFLICT(key) DO UPDATE SET value = excluded.value");
     if (!st)
         return STORE_UNAVAILABLE;
     int rc = sqlite3_step(st);

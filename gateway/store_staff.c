@@ -31,7 +31,7 @@ static void copy_text(char *dst, size_t len, const unsigned char *src)
 static enum store_result insert_audit(sqlite3 *db, const struct audit_entry *e, time_t at)
 {
     sqlite3_stmt *st = store_cached(db, "INSERT INTO audit(at, actor, counter, action, subject,"
-                                         " detail, remote) VALUES(?,?,?,?,?,?,?)");
+                                        " detail, remote) VALUES(?,?,?,?,?,?,?)");
     if (!st)
         return STORE_UNAVAILABLE;
     sqlite3_bind_int64(st, 1, at);
@@ -59,7 +59,7 @@ static enum store_result staff_add_run(sqlite3 *db, void *arg)
 {
     struct staff_add *a = arg;
     sqlite3_stmt *st = store_cached(db, "INSERT INTO staff(username, role, initials,"
-                                         " password_hash, created_at) VALUES(?,?,?,?,?)");
+                                        " password_hash, created_at) VALUES(?,?,?,?,?)");
     if (!st)
         return STORE_UNAVAILABLE;
     sqlite3_bind_text(st, 1, a->username, -1, SQLITE_STATIC);
@@ -71,7 +71,9 @@ static enum store_result staff_add_run(sqlite3 *db, void *arg)
     store_release(st);
     if (rc != SQLITE_DONE)
         return store_sqlite_result(rc);
-    struct audit_entry e = {.actor = "admin-cli", .action = "staff_added", .subject = a->username,
+    struct audit_entry e = {.actor = "admin-cli",
+                            .action = "staff_added",
+                            .subject = a->username,
                             .detail = staff_role_name(a->role)};
     return insert_audit(db, &e, time(NULL));
 }
@@ -153,8 +155,7 @@ enum store_result store_staff_set_password(struct store *store, const char *user
     return store_write_sync(store, staff_update_run, &u);
 }
 
-enum store_result store_staff_set_disabled(struct store *store, const char *username,
-                                           bool disabled)
+enum store_result store_staff_set_disabled(struct store *store, const char *username, bool disabled)
 {
     struct staff_update u = {username, "UPDATE staff SET disabled=? WHERE username=?", NULL,
                              disabled ? 1 : 0, disabled ? "staff_disabled" : "staff_enabled"};
@@ -165,18 +166,18 @@ enum store_result store_staff_list(struct store *store, json_t **out)
 {
     sqlite3 *db = store_reader_acquire(store);
     sqlite3_stmt *st = store_cached(db, "SELECT username, role, initials, disabled FROM staff"
-                                         " ORDER BY username");
+                                        " ORDER BY username");
     enum store_result r = STORE_UNAVAILABLE;
     if (st) {
         json_t *list = json_array();
         int rc;
         while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-            json_array_append_new(
-                list, json_pack("{s:s, s:s, s:s, s:b}", "username",
-                                (const char *)sqlite3_column_text(st, 0), "role",
-                                (const char *)sqlite3_column_text(st, 1), "initials",
-                                (const char *)sqlite3_column_text(st, 2), "disabled",
-                                sqlite3_column_int(st, 3)));
+            json_array_append_new(list,
+                                  json_pack("{s:s, s:s, s:s, s:b}", "username",
+                                            (const char *)sqlite3_column_text(st, 0), "role",
+                                            (const char *)sqlite3_column_text(st, 1), "initials",
+                                            (const char *)sqlite3_column_text(st, 2), "disabled",
+                                            sqlite3_column_int(st, 3)));
         r = rc == SQLITE_DONE ? STORE_OK : store_sqlite_result(rc);
         store_release(st);
         if (r == STORE_OK)
@@ -201,8 +202,8 @@ static enum store_result session_create_run(sqlite3 *db, void *arg)
 {
     struct session_create *c = arg;
     sqlite3_stmt *st = store_cached(db, "INSERT INTO sessions(token_hash, staff_id, counter,"
-                                         " created_at, expires_at, last_seen_at)"
-                                         " VALUES(?,?,?,?,?,?4)");
+                                        " created_at, expires_at, last_seen_at)"
+                                        " VALUES(?,?,?,?,?,?4)");
     if (!st)
         return STORE_UNAVAILABLE;
     sqlite3_bind_text(st, 1, c->token_hash, -1, SQLITE_STATIC);
@@ -214,15 +215,17 @@ static enum store_result session_create_run(sqlite3 *db, void *arg)
     store_release(st);
     if (rc != SQLITE_DONE)
         return store_sqlite_result(rc);
-    struct audit_entry e = {.actor = c->staff->username, .counter = c->counter,
-                            .action = "sign_in", .subject = c->staff->username,
+    struct audit_entry e = {.actor = c->staff->username,
+                            .counter = c->counter,
+                            .action = "sign_in",
+                            .subject = c->staff->username,
                             .remote = c->remote};
     return insert_audit(db, &e, c->now);
 }
 
 enum store_result store_session_create(struct store *store, const char *token_hash,
-                                       const struct staff *staff, const char *counter,
-                                       time_t now, time_t expires_at, const char *remote)
+                                       const struct staff *staff, const char *counter, time_t now,
+                                       time_t expires_at, const char *remote)
 {
     struct session_create c = {token_hash, staff, counter, remote, now, expires_at};
     return store_write_sync(store, session_create_run, &c);
@@ -268,7 +271,7 @@ static enum store_result session_end_run(sqlite3 *db, void *arg)
 {
     struct session_end *e = arg;
     sqlite3_stmt *st = store_cached(db, "UPDATE sessions SET ended_at=? WHERE token_hash=?"
-                                         " AND ended_at IS NULL");
+                                        " AND ended_at IS NULL");
     if (!st)
         return STORE_UNAVAILABLE;
     sqlite3_bind_int64(st, 1, e->now);
@@ -277,8 +280,10 @@ static enum store_result session_end_run(sqlite3 *db, void *arg)
     store_release(st);
     if (rc != SQLITE_DONE)
         return store_sqlite_result(rc);
-    struct audit_entry a = {.actor = e->session->staff.username, .counter = e->session->counter,
-                            .action = "sign_out", .subject = e->session->staff.username,
+    struct audit_entry a = {.actor = e->session->staff.username,
+                            .counter = e->session->counter,
+                            .action = "sign_out",
+                            .subject = e->session->staff.username,
                             .remote = e->remote};
     return insert_audit(db, &a, e->now);
 }
@@ -339,13 +344,12 @@ enum store_result store_audit(struct store *store, const struct audit_entry *ent
     return store_write_sync(store, audit_run, (void *)entry);
 }
 
-enum store_result store_audit_list(struct store *store, const char *action, int limit,
-                                   json_t **out)
+enum store_result store_audit_list(struct store *store, const char *action, int limit, json_t **out)
 {
     sqlite3 *db = store_reader_acquire(store);
-    sqlite3_stmt *st = store_cached(
-        db, "SELECT at, actor, counter, action, subject, detail, remote FROM audit"
-            " WHERE (?1 IS NULL OR action=?1) ORDER BY id DESC LIMIT ?2");
+    sqlite3_stmt *st =
+        store_cached(db, "SELECT at, actor, counter, action, subject, detail, remote FROM audit"
+                         " WHERE (?1 IS NULL OR action=?1) ORDER BY id DESC LIMIT ?2");
     enum store_result r = STORE_UNAVAILABLE;
     if (st) {
         sqlite3_bind_text(st, 1, action, -1, SQLITE_STATIC);
@@ -354,8 +358,8 @@ enum store_result store_audit_list(struct store *store, const char *action, int 
         int rc;
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
             json_t *row = json_object();
-            const char *names[] = {"at", "actor", "counter", "action", "subject", "detail",
-                                   "remote"};
+            const char *names[] = {"at",      "actor",  "counter", "action",
+                                   "subject", "detail", "remote"};
             json_object_set_new(row, names[0], json_integer(sqlite3_column_int64(st, 0)));
             for (int i = 1; i < 7; i++) {
                 const unsigned char *t = sqlite3_column_text(st, i);

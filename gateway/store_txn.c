@@ -89,8 +89,9 @@ static json_t *json_text(sqlite3_stmt *st, int col)
 
 static json_t *json_int_or_null(sqlite3_stmt *st, int col)
 {
-    return sqlite3_column_type(st, col) == SQLITE_NULL ? json_null()
-                                                       : json_integer(sqlite3_column_int64(st, col));
+    return sqlite3_column_type(st, col) == SQLITE_NULL
+               ? json_null()
+               : json_integer(sqlite3_column_int64(st, col));
 }
 
 static json_t *json_parsed(sqlite3_stmt *st, int col)
@@ -114,7 +115,7 @@ static enum store_result audit_insert(sqlite3 *db, const char *actor, const char
                                       time_t at)
 {
     sqlite3_stmt *st = store_cached(db, "INSERT INTO audit(at, actor, counter, action, subject,"
-                                         " detail) VALUES(?,?,?,?,?,?)");
+                                        " detail) VALUES(?,?,?,?,?,?)");
     if (!st)
         return STORE_UNAVAILABLE;
     sqlite3_bind_int64(st, 1, at);
@@ -156,8 +157,8 @@ enum store_result store_tx_transaction_insert(struct store_tx *tx, const struct 
     int64_t txn_id = sqlite3_last_insert_rowid(db);
 
     st = store_cached(db, "INSERT INTO payments(transaction_id, method, amount_pence,"
-                           " tendered_pence, change_pence, auth_code, reason, authorised_by,"
-                           " created_at) VALUES(?,?,?,?,?,?,?,?,?)");
+                          " tendered_pence, change_pence, auth_code, reason, authorised_by,"
+                          " created_at) VALUES(?,?,?,?,?,?,?,?,?)");
     if (!st)
         return STORE_UNAVAILABLE;
     sqlite3_bind_int64(st, 1, txn_id);
@@ -179,11 +180,12 @@ enum store_result store_tx_transaction_insert(struct store_tx *tx, const struct 
     json_array_foreach(r->keys, i, key)
     {
         st = store_cached(db, "INSERT INTO txn_keys(transaction_id, name, value, live_from,"
-                               " live_until) VALUES(?,?,?,?,?)");
+                              " live_until) VALUES(?,?,?,?,?)");
         if (!st)
             return STORE_UNAVAILABLE;
         sqlite3_bind_int64(st, 1, txn_id);
-        sqlite3_bind_text(st, 2, json_string_value(json_object_get(key, "name")), -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, json_string_value(json_object_get(key, "name")), -1,
+                          SQLITE_STATIC);
         sqlite3_bind_text(st, 3, json_string_value(json_object_get(key, "value")), -1,
                           SQLITE_STATIC);
         sqlite3_bind_text(st, 4, json_string_value(json_object_get(key, "live_from")), -1,
@@ -196,8 +198,8 @@ enum store_result store_tx_transaction_insert(struct store_tx *tx, const struct 
 
     if (r->backend) {
         st = store_cached(db, "INSERT INTO deliveries(transaction_id, backend, connector,"
-                               " idempotency_key, payload, state, next_attempt_at_ms, created_at)"
-                               " VALUES(?,?,?,?,?,'pending',?,?)");
+                              " idempotency_key, payload, state, next_attempt_at_ms, created_at)"
+                              " VALUES(?,?,?,?,?,'pending',?,?)");
         if (!st)
             return STORE_UNAVAILABLE;
         sqlite3_bind_int64(st, 1, txn_id);
@@ -213,8 +215,8 @@ enum store_result store_tx_transaction_insert(struct store_tx *tx, const struct 
 
     if (r->printer) {
         st = store_cached(db, "INSERT INTO print_jobs(transaction_id, printer, state,"
-                               " next_attempt_at_ms, created_at, updated_at)"
-                               " VALUES(?,?,'pending',?,?,?)");
+                              " next_attempt_at_ms, created_at, updated_at)"
+                              " VALUES(?,?,'pending',?,?,?)");
         if (!st)
             return STORE_UNAVAILABLE;
         sqlite3_bind_int64(st, 1, txn_id);
@@ -227,7 +229,7 @@ enum store_result store_tx_transaction_insert(struct store_tx *tx, const struct 
     }
 
     st = store_cached(db, "INSERT INTO idempotency(key, request_hash, transaction_id, status,"
-                           " response, created_at) VALUES(?,?,?,?,?,?)");
+                          " response, created_at) VALUES(?,?,?,?,?,?)");
     if (!st)
         return STORE_UNAVAILABLE;
     sqlite3_bind_text(st, 1, r->idempotency_key, -1, SQLITE_STATIC);
@@ -249,7 +251,7 @@ static enum store_result idempotency_find(sqlite3 *db, const char *key, char req
                                           int *status, char **response)
 {
     sqlite3_stmt *st = store_cached(db, "SELECT request_hash, status, response FROM idempotency"
-                                         " WHERE key=?");
+                                        " WHERE key=?");
     if (!st)
         return STORE_UNAVAILABLE;
     sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
@@ -305,7 +307,7 @@ static long max_live(sqlite3 *db, const char *key, const char *value, const char
 {
     long best = count_live(db, key, value, from);
     sqlite3_stmt *st = store_cached(db, "SELECT DISTINCT live_from FROM txn_keys WHERE name=?"
-                                         " AND value=? AND live_from > ? AND live_from <= ?");
+                                        " AND value=? AND live_from > ? AND live_from <= ?");
     if (!st || best < 0) {
         store_release(st);
         return -1;
@@ -366,21 +368,20 @@ enum store_result store_transaction_get(struct store *store, const char *referen
 {
     sqlite3 *db = store_reader_acquire(store);
     sqlite3_stmt *st = store_cached(
-        db,
-        "SELECT t.reference, t.service, t.status, t.counter, t.site, t.staff, t.fields,"
-        " t.fee_pence, t.lines, t.live_until, t.backend_reference, t.status_note, t.created_at,"
-        " t.updated_at, t.completed_at,"
-        " p.method, p.amount_pence, p.tendered_pence, p.change_pence, p.auth_code, p.reason,"
-        " p.authorised_by,"
-        " d.backend, d.state, d.attempts, d.next_attempt_at_ms, d.last_status, d.last_error,"
-        " d.backend_reference, d.delivered_at, d.idempotency_key,"
-        " j.state, j.printer, j.attempts, j.job_id, j.last_error, j.updated_at"
-        " FROM transactions t"
-        " LEFT JOIN payments p ON p.transaction_id = t.id"
-        " LEFT JOIN deliveries d ON d.transaction_id = t.id"
-        " LEFT JOIN print_jobs j ON j.id = (SELECT MAX(id) FROM print_jobs WHERE"
-        "   transaction_id = t.id)"
-        " WHERE t.reference=?");
+        db, "SELECT t.reference, t.service, t.status, t.counter, t.site, t.staff, t.fields,"
+            " t.fee_pence, t.lines, t.live_until, t.backend_reference, t.status_note, t.created_at,"
+            " t.updated_at, t.completed_at,"
+            " p.method, p.amount_pence, p.tendered_pence, p.change_pence, p.auth_code, p.reason,"
+            " p.authorised_by,"
+            " d.backend, d.state, d.attempts, d.next_attempt_at_ms, d.last_status, d.last_error,"
+            " d.backend_reference, d.delivered_at, d.idempotency_key,"
+            " j.state, j.printer, j.attempts, j.job_id, j.last_error, j.updated_at"
+            " FROM transactions t"
+            " LEFT JOIN payments p ON p.transaction_id = t.id"
+            " LEFT JOIN deliveries d ON d.transaction_id = t.id"
+            " LEFT JOIN print_jobs j ON j.id = (SELECT MAX(id) FROM print_jobs WHERE"
+            "   transaction_id = t.id)"
+            " WHERE t.reference=?");
     enum store_result r = STORE_UNAVAILABLE;
     if (st) {
         sqlite3_bind_text(st, 1, reference, -1, SQLITE_STATIC);
@@ -417,7 +418,8 @@ enum store_result store_transaction_get(struct store *store, const char *referen
                 json_object_set_new(d, "state", json_text(st, 23));
                 json_object_set_new(d, "attempts", json_int_or_null(st, 24));
                 json_object_set_new(d, "next_attempt_at",
-                                    strcmp((const char *)sqlite3_column_text(st, 23), "pending") == 0
+                                    strcmp((const char *)sqlite3_column_text(st, 23), "pending") ==
+                                            0
                                         ? json_time_ms(st, 25)
                                         : json_null());
                 json_object_set_new(d, "last_status", json_int_or_null(st, 26));
@@ -458,18 +460,17 @@ enum store_result store_transaction_list(struct store *store, const struct txn_f
     int limit = f->limit > 0 && f->limit <= LIST_LIMIT_MAX ? f->limit : 100;
     sqlite3 *db = store_reader_acquire(store);
     sqlite3_stmt *st = store_cached(
-        db,
-        "SELECT t.reference, t.service, t.status, t.counter, t.staff, t.fee_pence, p.method,"
-        " t.created_at, d.state, j.state"
-        " FROM transactions t"
-        " LEFT JOIN payments p ON p.transaction_id = t.id"
-        " LEFT JOIN deliveries d ON d.transaction_id = t.id"
-        " LEFT JOIN print_jobs j ON j.id = (SELECT MAX(id) FROM print_jobs WHERE"
-        "   transaction_id = t.id)"
-        " WHERE (?1 IS NULL OR (t.created_at >= ?1 AND t.created_at < ?7))"
-        "   AND (?2 IS NULL OR t.service = ?2) AND (?3 IS NULL OR t.status = ?3)"
-        "   AND (?4 IS NULL OR t.counter = ?4)"
-        " ORDER BY t.id DESC LIMIT ?5 OFFSET ?6");
+        db, "SELECT t.reference, t.service, t.status, t.counter, t.staff, t.fee_pence, p.method,"
+            " t.created_at, d.state, j.state"
+            " FROM transactions t"
+            " LEFT JOIN payments p ON p.transaction_id = t.id"
+            " LEFT JOIN deliveries d ON d.transaction_id = t.id"
+            " LEFT JOIN print_jobs j ON j.id = (SELECT MAX(id) FROM print_jobs WHERE"
+            "   transaction_id = t.id)"
+            " WHERE (?1 IS NULL OR (t.created_at >= ?1 AND t.created_at < ?7))"
+            "   AND (?2 IS NULL OR t.service = ?2) AND (?3 IS NULL OR t.status = ?3)"
+            "   AND (?4 IS NULL OR t.counter = ?4)"
+            " ORDER BY t.id DESC LIMIT ?5 OFFSET ?6");
     enum store_result r = STORE_UNAVAILABLE;
     if (st) {
         if (f->has_period) {
@@ -514,7 +515,7 @@ enum store_result store_transaction_public(struct store *store, const char *refe
 {
     sqlite3 *db = store_reader_acquire(store);
     sqlite3_stmt *st = store_cached(db, "SELECT service, status, created_at, updated_at,"
-                                         " status_note FROM transactions WHERE reference=?");
+                                        " status_note FROM transactions WHERE reference=?");
     enum store_result r = STORE_UNAVAILABLE;
     if (st) {
         sqlite3_bind_text(st, 1, reference, -1, SQLITE_STATIC);
@@ -548,8 +549,8 @@ static enum store_result move_status(sqlite3 *db, int64_t txn_id, const char *re
     sqlite3_bind_int64(st, 1, txn_id);
     enum txn_status from;
     int rc = sqlite3_step(st);
-    bool known = rc == SQLITE_ROW &&
-                 txn_status_parse((const char *)sqlite3_column_text(st, 0), &from);
+    bool known =
+        rc == SQLITE_ROW && txn_status_parse((const char *)sqlite3_column_text(st, 0), &from);
     store_release(st);
     if (!known)
         return rc == SQLITE_ROW || rc == SQLITE_DONE ? STORE_NOT_FOUND : store_sqlite_result(rc);
@@ -558,8 +559,8 @@ static enum store_result move_status(sqlite3 *db, int64_t txn_id, const char *re
     if (!txn_status_can_move(from, to))
         return STORE_CONFLICT;
     st = store_cached(db, "UPDATE transactions SET status=?, updated_at=?,"
-                           " completed_at = CASE WHEN ?1 = 'completed' THEN ?2 ELSE completed_at END"
-                           " WHERE id=?3");
+                          " completed_at = CASE WHEN ?1 = 'completed' THEN ?2 ELSE completed_at END"
+                          " WHERE id=?3");
     if (!st)
         return STORE_UNAVAILABLE;
     sqlite3_bind_text(st, 1, txn_status_name(to), -1, SQLITE_STATIC);
@@ -582,8 +583,8 @@ static enum store_result complete_run(struct store_tx *tx, void *arg)
     struct complete_args *a = arg;
     sqlite3 *db = store_tx_db(tx);
     sqlite3_stmt *st = store_cached(db, "SELECT t.id FROM transactions t JOIN deliveries d ON"
-                                         " d.transaction_id = t.id WHERE t.reference=? AND"
-                                         " d.backend=?");
+                                        " d.transaction_id = t.id WHERE t.reference=? AND"
+                                        " d.backend=?");
     if (!st)
         return STORE_UNAVAILABLE;
     sqlite3_bind_text(st, 1, a->reference, -1, SQLITE_STATIC);
@@ -594,12 +595,12 @@ static enum store_result complete_run(struct store_tx *tx, void *arg)
     if (!id)
         return rc == SQLITE_DONE ? STORE_NOT_FOUND : store_sqlite_result(rc);
     time_t now = time(NULL);
-    enum store_result r = move_status(db, id, a->reference, TXN_COMPLETED, a->backend, NULL,
-                                      a->note, now);
+    enum store_result r =
+        move_status(db, id, a->reference, TXN_COMPLETED, a->backend, NULL, a->note, now);
     if (r != STORE_OK)
         return r;
     st = store_cached(db, "UPDATE transactions SET status_note = coalesce(?, status_note),"
-                           " backend_reference = coalesce(backend_reference, ?) WHERE id=?");
+                          " backend_reference = coalesce(backend_reference, ?) WHERE id=?");
     if (!st)
         return STORE_UNAVAILABLE;
     sqlite3_bind_text(st, 1, a->note && *a->note ? a->note : NULL, -1, SQLITE_STATIC);
@@ -641,7 +642,7 @@ static void read_delivery(sqlite3_stmt *st, struct delivery *d)
 }
 
 #define DELIVERY_COLUMNS                                                                           \
-    "d.id, t.reference, d.backend, d.connector, d.idempotency_key, d.payload, d.attempts,"        \
+    "d.id, t.reference, d.backend, d.connector, d.idempotency_key, d.payload, d.attempts,"         \
     " d.next_attempt_at_ms, d.created_at, d.backend_reference"
 
 static bool excluded(int64_t id, const int64_t *exclude, size_t len)
@@ -679,10 +680,10 @@ enum store_result store_deliveries_due(struct store *store, const char *backend,
     if (limit <= 0)
         return STORE_OK;
     sqlite3 *db = store_reader_acquire(store);
-    sqlite3_stmt *st = store_cached(
-        db, "SELECT " DELIVERY_COLUMNS " FROM deliveries d JOIN transactions t ON"
-            " t.id = d.transaction_id WHERE d.backend=? AND d.state='pending' AND"
-            " d.next_attempt_at_ms <= ? ORDER BY d.next_attempt_at_ms, d.id LIMIT ?");
+    sqlite3_stmt *st =
+        store_cached(db, "SELECT " DELIVERY_COLUMNS " FROM deliveries d JOIN transactions t ON"
+                         " t.id = d.transaction_id WHERE d.backend=? AND d.state='pending' AND"
+                         " d.next_attempt_at_ms <= ? ORDER BY d.next_attempt_at_ms, d.id LIMIT ?");
     enum store_result r = STORE_UNAVAILABLE;
     if (st) {
         sqlite3_bind_text(st, 1, backend, -1, SQLITE_STATIC);
@@ -724,7 +725,7 @@ int64_t store_deliveries_next_due(struct store *store)
 {
     sqlite3 *db = store_reader_acquire(store);
     sqlite3_stmt *st = store_cached(db, "SELECT MIN(next_attempt_at_ms) FROM deliveries"
-                                         " WHERE state='pending'");
+                                        " WHERE state='pending'");
     int64_t next = INT64_MAX;
     if (st) {
         if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
@@ -739,8 +740,8 @@ static enum store_result delivery_txn(sqlite3 *db, int64_t delivery_id, int64_t 
                                       char reference[STORE_REFERENCE_MAX], char backend[64])
 {
     sqlite3_stmt *st = store_cached(db, "SELECT d.transaction_id, t.reference, d.backend FROM"
-                                         " deliveries d JOIN transactions t ON t.id ="
-                                         " d.transaction_id WHERE d.id=?");
+                                        " deliveries d JOIN transactions t ON t.id ="
+                                        " d.transaction_id WHERE d.id=?");
     if (!st)
         return STORE_UNAVAILABLE;
     sqlite3_bind_int64(st, 1, delivery_id);
@@ -772,9 +773,9 @@ static enum store_result outcome_run(struct store_tx *tx, void *arg)
     switch (o->kind) {
     case OUTCOME_DELIVERED:
         st = store_cached(db, "UPDATE deliveries SET state='delivered', attempts=attempts+1,"
-                               " last_status=?, last_error=NULL, backend_reference=?,"
-                               " delivered_at=?, next_poll_at_ms=CASE WHEN connector='open311'"
-                               " THEN ? END WHERE id=? AND state='pending'");
+                              " last_status=?, last_error=NULL, backend_reference=?,"
+                              " delivered_at=?, next_poll_at_ms=CASE WHEN connector='open311'"
+                              " THEN ? END WHERE id=? AND state='pending'");
         if (!st)
             return STORE_UNAVAILABLE;
         sqlite3_bind_int(st, 1, o->http_status);
@@ -793,17 +794,17 @@ static enum store_result outcome_run(struct store_tx *tx, void *arg)
         sqlite3_bind_int64(st, 2, txn_id);
         if ((r = step_done(db, st, "backend reference")) != STORE_OK)
             return r;
-        r = move_status(db, txn_id, reference, TXN_FORWARDED, backend, NULL,
-                        o->backend_reference, now);
+        r = move_status(db, txn_id, reference, TXN_FORWARDED, backend, NULL, o->backend_reference,
+                        now);
         /* a callback may have completed it already */
         return r == STORE_CONFLICT ? STORE_OK : r;
     case OUTCOME_RETRY:
     case OUTCOME_FAILED:
         st = store_cached(db, "UPDATE deliveries SET attempts=attempts+1, last_status=?,"
-                               " last_error=?, next_attempt_at_ms=?,"
-                               " state=CASE WHEN ?4 THEN 'failed' ELSE 'pending' END,"
-                               " failed_at=CASE WHEN ?4 THEN ?5 END"
-                               " WHERE id=?6 AND state='pending'");
+                              " last_error=?, next_attempt_at_ms=?,"
+                              " state=CASE WHEN ?4 THEN 'failed' ELSE 'pending' END,"
+                              " failed_at=CASE WHEN ?4 THEN ?5 END"
+                              " WHERE id=?6 AND state='pending'");
         if (!st)
             return STORE_UNAVAILABLE;
         if (o->http_status)
@@ -906,8 +907,8 @@ static enum store_result retry_run(struct store_tx *tx, void *arg)
     struct retry_args *a = arg;
     sqlite3 *db = store_tx_db(tx);
     sqlite3_stmt *st = store_cached(db, "SELECT t.id, d.state FROM transactions t JOIN"
-                                         " deliveries d ON d.transaction_id = t.id WHERE"
-                                         " t.reference=?");
+                                        " deliveries d ON d.transaction_id = t.id WHERE"
+                                        " t.reference=?");
     if (!st)
         return STORE_UNAVAILABLE;
     sqlite3_bind_text(st, 1, a->reference, -1, SQLITE_STATIC);
@@ -925,7 +926,7 @@ static enum store_result retry_run(struct store_tx *tx, void *arg)
         return STORE_CONFLICT;
     time_t now = time(NULL);
     st = store_cached(db, "UPDATE deliveries SET state='pending', next_attempt_at_ms=?,"
-                           " attempts=0, failed_at=NULL WHERE transaction_id=?");
+                          " attempts=0, failed_at=NULL WHERE transaction_id=?");
     if (!st)
         return STORE_UNAVAILABLE;
     sqlite3_bind_int64(st, 1, now_ms());
@@ -952,9 +953,9 @@ enum store_result store_delivery_counts(struct store *store, const char *backend
 {
     memset(out, 0, sizeof *out);
     sqlite3 *db = store_reader_acquire(store);
-    sqlite3_stmt *st = store_cached(
-        db, "SELECT state, COUNT(*), MIN(created_at) FROM deliveries WHERE backend=?"
-            " GROUP BY state");
+    sqlite3_stmt *st =
+        store_cached(db, "SELECT state, COUNT(*), MIN(created_at) FROM deliveries WHERE backend=?"
+                         " GROUP BY state");
     enum store_result r = STORE_UNAVAILABLE;
     if (st) {
         sqlite3_bind_text(st, 1, backend, -1, SQLITE_STATIC);

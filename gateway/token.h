@@ -8,8 +8,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define TOKEN_BYTES 32
-#define TOKEN_TEXT_LEN 43
+#define TOKEN_BYTES        32
+#define TOKEN_TEXT_LEN     43
 #define TOKEN_HASH_HEX_LEN 64
 
 /* Writes a fresh token (TOKEN_TEXT_LEN + 1 bytes) into out. False if the RNG fails. */

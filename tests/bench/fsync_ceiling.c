@@ -28,8 +28,9 @@ int main(int argc, char **argv)
     sqlite3 *db;
     if (sqlite3_open(path, &db) != SQLITE_OK)
         return 1;
-    sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-                     "CREATE TABLE t(id INTEGER PRIMARY KEY, body TEXT NOT NULL)",
+    sqlite3_exec(db,
+                 "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                 "CREATE TABLE t(id INTEGER PRIMARY KEY, body TEXT NOT NULL)",
                  NULL, NULL, NULL);
     sqlite3_stmt *st;
     sqlite3_prepare_v2(db, "INSERT INTO t(body) VALUES(?)", -1, &st, NULL);

@@ -149,8 +149,8 @@ int main(int argc, char **argv)
     printf("{\"requests\":%ld,\"clients\":%ld,\"seconds\":%.3f,\"per_second\":%.1f,"
            "\"p50_ms\":%.2f,\"p90_ms\":%.2f,\"p99_ms\":%.2f,\"max_ms\":%.2f,\"errors\":%ld,"
            "\"statuses\":{",
-           requests, clients, seconds, (double)requests / seconds, PCT(0.50), PCT(0.90),
-           PCT(0.99), latency[requests - 1], failures);
+           requests, clients, seconds, (double)requests / seconds, PCT(0.50), PCT(0.90), PCT(0.99),
+           latency[requests - 1], failures);
     bool first = true;
     for (int s = 0; s < 600; s++)
         if (statuses[s]) {

@@ -64,7 +64,8 @@ static void test_malformed_stored_hashes_never_match(void **state)
         "pbkdf2-sha256$abc$AAAA$AAAA",
         "pbkdf2-sha256$600000$",
         "pbkdf2-sha256$600000$c2FsdA==$",
-        "pbkdf2-sha256$600000$!!!!!!!!!!!!!!!!!!!!!!!!$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+        "pbkdf2-sha256$600000$!!!!!!!!!!!!!!!!!!!!!!!!$"
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
         "md5$600000$c2FsdHNhbHRzYWx0c2FsdA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)

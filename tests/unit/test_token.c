@@ -73,8 +73,11 @@ static void test_base64url_known_vectors(void **state)
 static void test_limiter_locks_after_failures_and_forgives(void **state)
 {
     (void)state;
-    struct signin_limits limits = {.max_failures_per_user = 3, .max_failures_per_address = 100,
-                                   .window_s = 60, .lockout_s = 10, .lockout_max_s = 40};
+    struct signin_limits limits = {.max_failures_per_user = 3,
+                                   .max_failures_per_address = 100,
+                                   .window_s = 60,
+                                   .lockout_s = 10,
+                                   .lockout_max_s = 40};
     struct signin_limiter *l = signin_limiter_new(&limits);
     time_t now = 1000;
     for (int i = 0; i < 2; i++) {
@@ -99,8 +102,11 @@ static void test_limiter_locks_after_failures_and_forgives(void **state)
 static void test_limiter_per_address(void **state)
 {
     (void)state;
-    struct signin_limits limits = {.max_failures_per_user = 100, .max_failures_per_address = 4,
-                                   .window_s = 60, .lockout_s = 5, .lockout_max_s = 5};
+    struct signin_limits limits = {.max_failures_per_user = 100,
+                                   .max_failures_per_address = 4,
+                                   .window_s = 60,
+                                   .lockout_s = 5,
+                                   .lockout_max_s = 5};
     struct signin_limiter *l = signin_limiter_new(&limits);
     char name[16];
     for (int i = 0; i < 4; i++) {
