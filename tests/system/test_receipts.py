@@ -318,6 +318,29 @@ def test_kill9_with_receipts_queued_each_prints_exactly_once(env, make_gateway, 
         "print_printing", "print_submitted", "print_printed"]
 
 
+def test_sigterm_leaves_the_receipt_at_the_printer_and_the_next_start_rechecks_it(
+        env, make_gateway, clean_stops, tmp_path):
+    p = env.add_printer("slow", hook="slow")  # 3 s at the printer
+    gw = start_gateway(make_gateway, clean_stops, {"uri": p.uri, "format": "pdf"})
+    token = gw.sign_in()
+    sold = sell_permit(gw, token)
+    ref = sold["reference"]
+    wait_until(lambda: transaction(gw, token, ref)["print"]["job_id"], timeout=10,
+               what="the receipt at the printer")
+    started = time.monotonic()
+    assert gw.daemon.stop() == 0
+    assert time.monotonic() - started < 2.0  # it does not wait for the printer to finish
+    assert "print_left_printing" in gw.log()
+    gw.start_daemon()
+    t = wait_print(gw, token, ref, ("printed", "print_failed"))
+    assert t["print"]["state"] == "printed", t["print"]
+    assert t["print"]["attempts"] == 1, t["print"]
+    time.sleep(0.5)
+    files = p.spooled("pdf")
+    assert len(files) == 1, files
+    assert decode_pdf_qr(files[0], tmp_path) == sold["status_url"]
+
+
 def test_jobs_left_printing_are_resent_without_a_job_id_and_rechecked_with_one(
         env, make_gateway, clean_stops, tmp_path):
     """What a crash can leave behind, written straight into the store while onestopd is down:
