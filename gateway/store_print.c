@@ -61,7 +61,7 @@ static enum store_result step_done(sqlite3 *db, sqlite3_stmt *st, const char *wh
     int rc = sqlite3_step(st);
     if (rc != SQLITE_DONE && (rc & 0xff) != SQLITE_CONSTRAINT)
         store_log_error(db, what);
-    sqlite3_finalize(st);
+    store_release(st);
     return rc == SQLITE_DONE ? STORE_OK : store_sqlite_result(rc);
 }
 
@@ -69,8 +69,8 @@ static enum store_result audit(sqlite3 *db, const char *actor, const char *count
                                const char *action, const char *subject, const char *detail,
                                time_t at)
 {
-    sqlite3_stmt *st = store_prepare(db, "INSERT INTO audit(at, actor, counter, action, subject,"
-                                         " detail) VALUES(?,?,?,?,?,?)");
+    sqlite3_stmt *st = store_cached(db, "INSERT INTO audit(at, actor, counter, action, subject,"
+                                        " detail) VALUES(?,?,?,?,?,?)");
     if (!st)
         return STORE_UNAVAILABLE;
     sqlite3_bind_int64(st, 1, at);
@@ -109,10 +109,10 @@ enum store_result store_print_jobs(struct store *store, const char *printer, enu
     if (limit == 0)
         return STORE_OK;
     sqlite3 *db = store_reader_acquire(store);
-    sqlite3_stmt *st = store_prepare(
-        db, "SELECT " JOB_COLUMNS " FROM print_jobs j JOIN transactions t ON"
-            " t.id = j.transaction_id WHERE j.printer=?1 AND j.state=?2 AND"
-            " (?2 <> 'pending' OR j.next_attempt_at_ms <= ?3) ORDER BY j.id LIMIT ?4");
+    sqlite3_stmt *st =
+        store_cached(db, "SELECT " JOB_COLUMNS " FROM print_jobs j JOIN transactions t ON"
+                         " t.id = j.transaction_id WHERE j.printer=?1 AND j.state=?2 AND"
+                         " (?2 <> 'pending' OR j.next_attempt_at_ms <= ?3) ORDER BY j.id LIMIT ?4");
     enum store_result r = STORE_UNAVAILABLE;
     if (st) {
         sqlite3_bind_text(st, 1, printer, -1, SQLITE_STATIC);
@@ -123,7 +123,7 @@ enum store_result store_print_jobs(struct store *store, const char *printer, enu
         while (*len < limit && (rc = sqlite3_step(st)) == SQLITE_ROW)
             read_job(st, &out[(*len)++]);
         r = *len == limit || rc == SQLITE_DONE ? STORE_OK : store_sqlite_result(rc);
-        sqlite3_finalize(st);
+        store_release(st);
     }
     store_reader_release(store, db);
     return r;
@@ -132,14 +132,14 @@ enum store_result store_print_jobs(struct store *store, const char *printer, enu
 int64_t store_print_next_due(struct store *store, const char *printer)
 {
     sqlite3 *db = store_reader_acquire(store);
-    sqlite3_stmt *st = store_prepare(db, "SELECT MIN(next_attempt_at_ms) FROM print_jobs"
-                                         " WHERE printer=? AND state='pending'");
+    sqlite3_stmt *st = store_cached(db, "SELECT MIN(next_attempt_at_ms) FROM print_jobs"
+                                        " WHERE printer=? AND state='pending'");
     int64_t next = INT64_MAX;
     if (st) {
         sqlite3_bind_text(st, 1, printer, -1, SQLITE_STATIC);
         if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
             next = sqlite3_column_int64(st, 0);
-        sqlite3_finalize(st);
+        store_release(st);
     }
     store_reader_release(store, db);
     return next;
@@ -152,7 +152,7 @@ enum store_result store_print_source(struct store *store, int64_t print_job_id,
 {
     memset(out, 0, sizeof *out);
     sqlite3 *db = store_reader_acquire(store);
-    sqlite3_stmt *st = store_prepare(
+    sqlite3_stmt *st = store_cached(
         db, "SELECT t.reference, t.service, t.counter, t.site, s.initials, p.method, t.status,"
             " t.fee_pence, p.tendered_pence, p.change_pence, t.created_at, j.reprint_of, t.lines"
             " FROM print_jobs j JOIN transactions t ON t.id = j.transaction_id"
@@ -182,7 +182,7 @@ enum store_result store_print_source(struct store *store, int64_t print_job_id,
         } else {
             r = rc == SQLITE_DONE ? STORE_NOT_FOUND : store_sqlite_result(rc);
         }
-        sqlite3_finalize(st);
+        store_release(st);
     }
     store_reader_release(store, db);
     return r;
@@ -194,9 +194,9 @@ static enum store_result print_move_run(struct store_tx *tx, void *arg)
 {
     const struct print_move *m = arg;
     sqlite3 *db = store_tx_db(tx);
-    sqlite3_stmt *st = store_prepare(db, "SELECT j.state, t.reference, j.printer, j.attempts"
-                                         " FROM print_jobs j JOIN transactions t ON"
-                                         " t.id = j.transaction_id WHERE j.id=?");
+    sqlite3_stmt *st = store_cached(db, "SELECT j.state, t.reference, j.printer, j.attempts"
+                                        " FROM print_jobs j JOIN transactions t ON"
+                                        " t.id = j.transaction_id WHERE j.id=?");
     if (!st)
         return STORE_UNAVAILABLE;
     sqlite3_bind_int64(st, 1, m->print_job_id);
@@ -211,7 +211,7 @@ static enum store_result print_move_run(struct store_tx *tx, void *arg)
         copy_text(printer, sizeof printer, st, 2);
         attempts = sqlite3_column_int(st, 3);
     }
-    sqlite3_finalize(st);
+    store_release(st);
     if (!known)
         return rc == SQLITE_ROW || rc == SQLITE_DONE ? STORE_NOT_FOUND : store_sqlite_result(rc);
     if (from != m->from || !print_state_can_move(from, m->to))
@@ -220,7 +220,7 @@ static enum store_result print_move_run(struct store_tx *tx, void *arg)
     time_t now = (time_t)(m->now_ms / 1000);
     /* last_error: kept while printing (the assistant still sees why the last attempt failed),
      * cleared once printed, replaced on a retry or a failure. */
-    st = store_prepare(
+    st = store_cached(
         db, "UPDATE print_jobs SET state=?1,"
             " attempts = attempts + ?2,"
             " job_id = CASE WHEN ?3 > 0 THEN ?3 WHEN ?2 THEN NULL ELSE job_id END,"
@@ -270,11 +270,11 @@ enum store_result store_tx_print_reprint(struct store_tx *tx, struct print_repri
 {
     sqlite3 *db = store_tx_db(tx);
     sqlite3_stmt *st =
-        store_prepare(db, "SELECT t.id, t.status,"
-                          " (SELECT MAX(id) FROM print_jobs WHERE transaction_id = t.id),"
-                          " (SELECT COUNT(*) FROM print_jobs WHERE transaction_id = t.id"
-                          "   AND state IN ('pending','printing'))"
-                          " FROM transactions t WHERE t.reference=?");
+        store_cached(db, "SELECT t.id, t.status,"
+                         " (SELECT MAX(id) FROM print_jobs WHERE transaction_id = t.id),"
+                         " (SELECT COUNT(*) FROM print_jobs WHERE transaction_id = t.id"
+                         "   AND state IN ('pending','printing'))"
+                         " FROM transactions t WHERE t.reference=?");
     if (!st)
         return STORE_UNAVAILABLE;
     sqlite3_bind_text(st, 1, r->reference, -1, SQLITE_STATIC);
@@ -287,7 +287,7 @@ enum store_result store_tx_print_reprint(struct store_tx *tx, struct print_repri
         r->reprint_of = sqlite3_column_int64(st, 2); /* NULL reads as 0 */
         busy = sqlite3_column_int64(st, 3);
     }
-    sqlite3_finalize(st);
+    store_release(st);
     if (!txn_id)
         return rc == SQLITE_DONE ? STORE_NOT_FOUND : store_sqlite_result(rc);
     if (voided)
@@ -295,9 +295,9 @@ enum store_result store_tx_print_reprint(struct store_tx *tx, struct print_repri
     if (busy > 0)
         return STORE_CONFLICT;
 
-    st = store_prepare(db, "INSERT INTO print_jobs(transaction_id, printer, state,"
-                           " next_attempt_at_ms, reprint_of, created_at, updated_at)"
-                           " VALUES(?,?,'pending',?,?,?,?)");
+    st = store_cached(db, "INSERT INTO print_jobs(transaction_id, printer, state,"
+                          " next_attempt_at_ms, reprint_of, created_at, updated_at)"
+                          " VALUES(?,?,'pending',?,?,?,?)");
     if (!st)
         return STORE_UNAVAILABLE;
     sqlite3_bind_int64(st, 1, txn_id);
@@ -324,8 +324,8 @@ enum store_result store_print_counts(struct store *store, const char *printer,
 {
     memset(out, 0, sizeof *out);
     sqlite3 *db = store_reader_acquire(store);
-    sqlite3_stmt *st = store_prepare(db, "SELECT state, COUNT(*) FROM print_jobs WHERE printer=?"
-                                         " GROUP BY state");
+    sqlite3_stmt *st = store_cached(db, "SELECT state, COUNT(*) FROM print_jobs WHERE printer=?"
+                                        " GROUP BY state");
     enum store_result r = STORE_UNAVAILABLE;
     if (st) {
         sqlite3_bind_text(st, 1, printer, -1, SQLITE_STATIC);
@@ -351,7 +351,7 @@ enum store_result store_print_counts(struct store *store, const char *printer,
             }
         }
         r = rc == SQLITE_DONE ? STORE_OK : store_sqlite_result(rc);
-        sqlite3_finalize(st);
+        store_release(st);
     }
     store_reader_release(store, db);
     return r;
