@@ -39,7 +39,7 @@ static const char *const connectors[] = {"json-rest", "open311", "fhir", "smtp",
 
 static const char *const top_keys[] = {
     "code", "name",  "description", "reference_prefix", "route", "payment_methods", "fields",
-    "fees", "rules", NULL};
+    "fees", "rules", "receipt_next_steps", NULL};
 static const char *const top_required[] = {
     "code",   "name", "description", "reference_prefix", "route", "payment_methods",
     "fields", "fees", NULL};
@@ -145,6 +145,7 @@ static struct service *service_load(const char *dir, const char *code, json_t *p
         defcheck_problem(&dc, "code", "is \"%s\" but the file is named for \"%s\"", s->code, code);
     s->name = defcheck_string(&dc, "", s->definition, "name", true);
     s->description = defcheck_string(&dc, "", s->definition, "description", true);
+    (void)defcheck_string(&dc, "", s->definition, "receipt_next_steps", false);
     s->reference_prefix = defcheck_string(&dc, "", s->definition, "reference_prefix", true);
     if (s->reference_prefix && !reference_prefix_valid(s->reference_prefix))
         defcheck_problem(&dc, "reference_prefix",
