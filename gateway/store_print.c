@@ -56,30 +56,16 @@ static void copy_text(char *dst, size_t len, sqlite3_stmt *st, int col)
     snprintf(dst, len, "%s", t ? (const char *)t : "");
 }
 
-static enum store_result step_done(sqlite3 *db, sqlite3_stmt *st, const char *what)
-{
-    int rc = sqlite3_step(st);
-    if (rc != SQLITE_DONE && (rc & 0xff) != SQLITE_CONSTRAINT)
-        store_log_error(db, what);
-    store_release(st);
-    return rc == SQLITE_DONE ? STORE_OK : store_sqlite_result(rc);
-}
-
 static enum store_result audit(sqlite3 *db, const char *actor, const char *counter,
                                const char *action, const char *subject, const char *detail,
                                time_t at)
 {
-    sqlite3_stmt *st = store_cached(db, "INSERT INTO audit(at, actor, counter, action, subject,"
-                                        " detail) VALUES(?,?,?,?,?,?)");
-    if (!st)
-        return STORE_UNAVAILABLE;
-    sqlite3_bind_int64(st, 1, at);
-    sqlite3_bind_text(st, 2, actor ? actor : PRINT_SPOOLER_ACTOR, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, counter, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, action, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 5, subject, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 6, detail, -1, SQLITE_STATIC);
-    return step_done(db, st, "print audit insert");
+    struct audit_entry e = {.actor = actor ? actor : PRINT_SPOOLER_ACTOR,
+                            .counter = counter,
+                            .action = action,
+                            .subject = subject,
+                            .detail = detail};
+    return store_audit_insert(db, &e, at);
 }
 
 /* ---- the spooler's queue ---- */
@@ -237,7 +223,7 @@ static enum store_result print_move_run(struct store_tx *tx, void *arg)
     sqlite3_bind_text(st, 5, m->error, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 6, now);
     sqlite3_bind_int64(st, 7, m->print_job_id);
-    enum store_result r = step_done(db, st, "print job move");
+    enum store_result r = store_step_done(db, st, "print job move");
     if (r != STORE_OK)
         return r;
 
@@ -307,7 +293,7 @@ enum store_result store_tx_print_reprint(struct store_tx *tx, struct print_repri
         sqlite3_bind_int64(st, 4, r->reprint_of);
     sqlite3_bind_int64(st, 5, r->now);
     sqlite3_bind_int64(st, 6, r->now);
-    enum store_result res = step_done(db, st, "reprint insert");
+    enum store_result res = store_step_done(db, st, "reprint insert");
     if (res != STORE_OK)
         return res;
     r->print_job_id = sqlite3_last_insert_rowid(db);

@@ -45,6 +45,27 @@ sqlite3_stmt *store_cached(sqlite3 *db, const char *sql);
 void store_release(sqlite3_stmt *stmt);
 void store_log_error(sqlite3 *db, const char *what);
 
+/* Steps a write statement to its end and releases it; logs unexpected failures. */
+enum store_result store_step_done(sqlite3 *db, sqlite3_stmt *st, const char *what);
+/* The one insert into the audit table (actor defaults to "system"). */
+enum store_result store_audit_insert(sqlite3 *db, const struct audit_entry *e, time_t at);
+
+/* Result columns as JSON; NULL columns become null. */
+enum store_column_kind {
+    COL_TEXT,
+    COL_INT,
+    COL_JSON,    /* text holding JSON */
+    COL_TIME,    /* unix seconds -> "YYYY-MM-DDTHH:MM:SSZ" */
+    COL_TIME_MS, /* unix milliseconds -> the same */
+};
+struct store_column {
+    const char *name;
+    enum store_column_kind kind;
+};
+json_t *store_column_json(sqlite3_stmt *st, int col, enum store_column_kind kind);
+/* Sets into[columns[i].name] from result column first + i, for a table ending in {0}. */
+void store_row_json(sqlite3_stmt *st, int first, const struct store_column *columns, json_t *into);
+
 /* The writer connection behind a job's transaction handle. */
 sqlite3 *store_tx_db(struct store_tx *tx);
 

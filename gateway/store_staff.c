@@ -28,26 +28,6 @@ static void copy_text(char *dst, size_t len, const unsigned char *src)
     snprintf(dst, len, "%s", src ? (const char *)src : "");
 }
 
-static enum store_result insert_audit(sqlite3 *db, const struct audit_entry *e, time_t at)
-{
-    sqlite3_stmt *st = store_cached(db, "INSERT INTO audit(at, actor, counter, action, subject,"
-                                        " detail, remote) VALUES(?,?,?,?,?,?,?)");
-    if (!st)
-        return STORE_UNAVAILABLE;
-    sqlite3_bind_int64(st, 1, at);
-    sqlite3_bind_text(st, 2, e->actor ? e->actor : "system", -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, e->counter, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, e->action, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 5, e->subject, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 6, e->detail, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 7, e->remote, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    if (rc != SQLITE_DONE)
-        store_log_error(db, "audit insert");
-    store_release(st);
-    return store_sqlite_result(rc);
-}
-
 /* ---- staff ---- */
 
 struct staff_add {
@@ -75,7 +55,7 @@ static enum store_result staff_add_run(sqlite3 *db, void *arg)
                             .action = "staff_added",
                             .subject = a->username,
                             .detail = staff_role_name(a->role)};
-    return insert_audit(db, &e, time(NULL));
+    return store_audit_insert(db, &e, time(NULL));
 }
 
 enum store_result store_staff_add(struct store *store, const char *username, enum staff_role role,
@@ -144,7 +124,7 @@ static enum store_result staff_update_run(sqlite3 *db, void *arg)
     if (sqlite3_changes(db) == 0)
         return STORE_NOT_FOUND;
     struct audit_entry e = {.actor = "admin-cli", .action = u->action, .subject = u->username};
-    return insert_audit(db, &e, time(NULL));
+    return store_audit_insert(db, &e, time(NULL));
 }
 
 enum store_result store_staff_set_password(struct store *store, const char *username,
@@ -220,7 +200,7 @@ static enum store_result session_create_run(sqlite3 *db, void *arg)
                             .action = "sign_in",
                             .subject = c->staff->username,
                             .remote = c->remote};
-    return insert_audit(db, &e, c->now);
+    return store_audit_insert(db, &e, c->now);
 }
 
 enum store_result store_session_create(struct store *store, const char *token_hash,
@@ -285,7 +265,7 @@ static enum store_result session_end_run(sqlite3 *db, void *arg)
                             .action = "sign_out",
                             .subject = e->session->staff.username,
                             .remote = e->remote};
-    return insert_audit(db, &a, e->now);
+    return store_audit_insert(db, &a, e->now);
 }
 
 enum store_result store_session_end(struct store *store, const struct staff_session *session,
@@ -336,13 +316,17 @@ void store_session_touch(struct store *store, const char *token_hash, time_t now
 
 static enum store_result audit_run(sqlite3 *db, void *arg)
 {
-    return insert_audit(db, arg, time(NULL));
+    return store_audit_insert(db, arg, time(NULL));
 }
 
 enum store_result store_audit(struct store *store, const struct audit_entry *entry)
 {
     return store_write_sync(store, audit_run, (void *)entry);
 }
+
+static const struct store_column audit_columns[] = {
+    {"at", COL_INT},       {"actor", COL_TEXT},  {"counter", COL_TEXT}, {"action", COL_TEXT},
+    {"subject", COL_TEXT}, {"detail", COL_TEXT}, {"remote", COL_TEXT},  {0}};
 
 enum store_result store_audit_list(struct store *store, const char *action, int limit, json_t **out)
 {
@@ -358,13 +342,7 @@ enum store_result store_audit_list(struct store *store, const char *action, int 
         int rc;
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
             json_t *row = json_object();
-            const char *names[] = {"at",      "actor",  "counter", "action",
-                                   "subject", "detail", "remote"};
-            json_object_set_new(row, names[0], json_integer(sqlite3_column_int64(st, 0)));
-            for (int i = 1; i < 7; i++) {
-                const unsigned char *t = sqlite3_column_text(st, i);
-                json_object_set_new(row, names[i], t ? json_string((const char *)t) : json_null());
-            }
+            store_row_json(st, 0, audit_columns, row);
             json_array_append_new(list, row);
         }
         r = rc == SQLITE_DONE ? STORE_OK : store_sqlite_result(rc);

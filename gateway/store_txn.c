@@ -56,75 +56,13 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void iso_time(time_t t, char *buf, size_t len)
-{
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-static json_t *json_time(sqlite3_stmt *st, int col)
-{
-    if (sqlite3_column_type(st, col) == SQLITE_NULL)
-        return json_null();
-    char buf[32];
-    iso_time((time_t)sqlite3_column_int64(st, col), buf, sizeof buf);
-    return json_string(buf);
-}
-
-static json_t *json_time_ms(sqlite3_stmt *st, int col)
-{
-    if (sqlite3_column_type(st, col) == SQLITE_NULL)
-        return json_null();
-    char buf[32];
-    iso_time((time_t)(sqlite3_column_int64(st, col) / 1000), buf, sizeof buf);
-    return json_string(buf);
-}
-
-static json_t *json_text(sqlite3_stmt *st, int col)
-{
-    const unsigned char *t = sqlite3_column_text(st, col);
-    return t ? json_string((const char *)t) : json_null();
-}
-
-static json_t *json_int_or_null(sqlite3_stmt *st, int col)
-{
-    return sqlite3_column_type(st, col) == SQLITE_NULL
-               ? json_null()
-               : json_integer(sqlite3_column_int64(st, col));
-}
-
-static json_t *json_parsed(sqlite3_stmt *st, int col)
-{
-    const unsigned char *t = sqlite3_column_text(st, col);
-    json_t *v = t ? json_loads((const char *)t, 0, NULL) : NULL;
-    return v ? v : json_null();
-}
-
-static enum store_result step_done(sqlite3 *db, sqlite3_stmt *st, const char *what)
-{
-    int rc = sqlite3_step(st);
-    if (rc != SQLITE_DONE && (rc & 0xff) != SQLITE_CONSTRAINT)
-        store_log_error(db, what);
-    store_release(st);
-    return rc == SQLITE_DONE ? STORE_OK : store_sqlite_result(rc);
-}
-
 static enum store_result audit_insert(sqlite3 *db, const char *actor, const char *counter,
                                       const char *action, const char *subject, const char *detail,
                                       time_t at)
 {
-    sqlite3_stmt *st = store_cached(db, "INSERT INTO audit(at, actor, counter, action, subject,"
-                                        " detail) VALUES(?,?,?,?,?,?)");
-    if (!st)
-        return STORE_UNAVAILABLE;
-    sqlite3_bind_int64(st, 1, at);
-    sqlite3_bind_text(st, 2, actor ? actor : "system", -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, counter, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, action, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 5, subject, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 6, detail, -1, SQLITE_STATIC);
-    return step_done(db, st, "audit insert");
+    struct audit_entry e = {
+        .actor = actor, .counter = counter, .action = action, .subject = subject, .detail = detail};
+    return store_audit_insert(db, &e, at);
 }
 
 /* ---- the commit of one transaction ---- */
@@ -151,7 +89,7 @@ enum store_result store_tx_transaction_insert(struct store_tx *tx, const struct 
                       SQLITE_STATIC);
     sqlite3_bind_int64(st, 10, r->now);
     sqlite3_bind_int64(st, 11, r->now);
-    enum store_result res = step_done(db, st, "transaction insert");
+    enum store_result res = store_step_done(db, st, "transaction insert");
     if (res != STORE_OK)
         return res;
     int64_t txn_id = sqlite3_last_insert_rowid(db);
@@ -172,7 +110,7 @@ enum store_result store_tx_transaction_insert(struct store_tx *tx, const struct 
     sqlite3_bind_text(st, 7, r->reason, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 8, r->authorised_by, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 9, r->now);
-    if ((res = step_done(db, st, "payment insert")) != STORE_OK)
+    if ((res = store_step_done(db, st, "payment insert")) != STORE_OK)
         return res;
 
     size_t i;
@@ -192,7 +130,7 @@ enum store_result store_tx_transaction_insert(struct store_tx *tx, const struct 
                           SQLITE_STATIC);
         sqlite3_bind_text(st, 5, json_string_value(json_object_get(key, "live_until")), -1,
                           SQLITE_STATIC);
-        if ((res = step_done(db, st, "key insert")) != STORE_OK)
+        if ((res = store_step_done(db, st, "key insert")) != STORE_OK)
             return res;
     }
 
@@ -209,7 +147,7 @@ enum store_result store_tx_transaction_insert(struct store_tx *tx, const struct 
         sqlite3_bind_text(st, 5, r->payload_json, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 6, ms);
         sqlite3_bind_int64(st, 7, r->now);
-        if ((res = step_done(db, st, "delivery insert")) != STORE_OK)
+        if ((res = store_step_done(db, st, "delivery insert")) != STORE_OK)
             return res;
     }
 
@@ -224,7 +162,7 @@ enum store_result store_tx_transaction_insert(struct store_tx *tx, const struct 
         sqlite3_bind_int64(st, 3, ms);
         sqlite3_bind_int64(st, 4, r->now);
         sqlite3_bind_int64(st, 5, r->now);
-        if ((res = step_done(db, st, "print job insert")) != STORE_OK)
+        if ((res = store_step_done(db, st, "print job insert")) != STORE_OK)
             return res;
     }
 
@@ -238,7 +176,7 @@ enum store_result store_tx_transaction_insert(struct store_tx *tx, const struct 
     sqlite3_bind_int(st, 4, r->response_status);
     sqlite3_bind_text(st, 5, r->response_json, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 6, r->now);
-    if ((res = step_done(db, st, "idempotency insert")) != STORE_OK)
+    if ((res = store_step_done(db, st, "idempotency insert")) != STORE_OK)
         return res;
 
     char detail[160];
@@ -364,6 +302,58 @@ long store_count_live(struct store *store, const char *key, const char *value, c
 
 /* ---- reading transactions ---- */
 
+static const struct store_column transaction_columns[] = {{"reference", COL_TEXT},
+                                                          {"service", COL_TEXT},
+                                                          {"status", COL_TEXT},
+                                                          {"counter", COL_TEXT},
+                                                          {"site", COL_TEXT},
+                                                          {"staff", COL_TEXT},
+                                                          {"fields", COL_JSON},
+                                                          {"fee_pence", COL_INT},
+                                                          {"lines", COL_JSON},
+                                                          {"live_until", COL_TEXT},
+                                                          {"backend_reference", COL_TEXT},
+                                                          {"status_note", COL_TEXT},
+                                                          {"created_at", COL_TIME},
+                                                          {"updated_at", COL_TIME},
+                                                          {"completed_at", COL_TIME},
+                                                          {0}};
+static const struct store_column payment_columns[] = {
+    {"method", COL_TEXT},        {"amount_pence", COL_INT},
+    {"tendered_pence", COL_INT}, {"change_pence", COL_INT},
+    {"auth_code", COL_TEXT},     {"reason", COL_TEXT},
+    {"authorised_by", COL_TEXT}, {0}};
+static const struct store_column delivery_columns[] = {
+    {"backend", COL_TEXT},           {"state", COL_TEXT},
+    {"attempts", COL_INT},           {"next_attempt_at", COL_TIME_MS},
+    {"last_status", COL_INT},        {"last_error", COL_TEXT},
+    {"backend_reference", COL_TEXT}, {"delivered_at", COL_TIME},
+    {"idempotency_key", COL_TEXT},   {0}};
+static const struct store_column print_columns[] = {{"state", COL_TEXT},
+                                                    {"printer", COL_TEXT},
+                                                    {"attempts", COL_INT},
+                                                    {"job_id", COL_INT},
+                                                    {"last_error", COL_TEXT},
+                                                    {"updated_at", COL_TIME},
+                                                    {0}};
+static const struct store_column summary_columns[] = {{"reference", COL_TEXT},
+                                                      {"service", COL_TEXT},
+                                                      {"status", COL_TEXT},
+                                                      {"counter", COL_TEXT},
+                                                      {"staff", COL_TEXT},
+                                                      {"fee_pence", COL_INT},
+                                                      {"payment_method", COL_TEXT},
+                                                      {"created_at", COL_TIME},
+                                                      {"delivery_state", COL_TEXT},
+                                                      {"print_state", COL_TEXT},
+                                                      {0}};
+static const struct store_column failed_columns[] = {
+    {"reference", COL_TEXT},  {"service", COL_TEXT},
+    {"counter", COL_TEXT},    {"backend", COL_TEXT},
+    {"attempts", COL_INT},    {"last_status", COL_INT},
+    {"last_error", COL_TEXT}, {"failed_at", COL_TIME},
+    {"created_at", COL_TIME}, {0}};
+
 enum store_result store_transaction_get(struct store *store, const char *reference, json_t **out)
 {
     sqlite3 *db = store_reader_acquire(store);
@@ -388,61 +378,24 @@ enum store_result store_transaction_get(struct store *store, const char *referen
         int rc = sqlite3_step(st);
         if (rc == SQLITE_ROW) {
             json_t *t = json_object();
-            json_object_set_new(t, "reference", json_text(st, 0));
-            json_object_set_new(t, "service", json_text(st, 1));
-            json_object_set_new(t, "status", json_text(st, 2));
-            json_object_set_new(t, "counter", json_text(st, 3));
-            json_object_set_new(t, "site", json_text(st, 4));
-            json_object_set_new(t, "staff", json_text(st, 5));
-            json_object_set_new(t, "fields", json_parsed(st, 6));
-            json_object_set_new(t, "fee_pence", json_integer(sqlite3_column_int64(st, 7)));
-            json_object_set_new(t, "lines", json_parsed(st, 8));
-            json_object_set_new(t, "live_until", json_text(st, 9));
-            json_object_set_new(t, "backend_reference", json_text(st, 10));
-            json_object_set_new(t, "status_note", json_text(st, 11));
-            json_object_set_new(t, "created_at", json_time(st, 12));
-            json_object_set_new(t, "updated_at", json_time(st, 13));
-            json_object_set_new(t, "completed_at", json_time(st, 14));
+            store_row_json(st, 0, transaction_columns, t);
             json_t *p = json_object();
-            json_object_set_new(p, "method", json_text(st, 15));
-            json_object_set_new(p, "amount_pence", json_int_or_null(st, 16));
-            json_object_set_new(p, "tendered_pence", json_int_or_null(st, 17));
-            json_object_set_new(p, "change_pence", json_int_or_null(st, 18));
-            json_object_set_new(p, "auth_code", json_text(st, 19));
-            json_object_set_new(p, "reason", json_text(st, 20));
-            json_object_set_new(p, "authorised_by", json_text(st, 21));
+            store_row_json(st, 15, payment_columns, p);
             json_object_set_new(t, "payment", p);
+            json_t *d = json_null();
             if (sqlite3_column_type(st, 22) != SQLITE_NULL) {
-                json_t *d = json_object();
-                json_object_set_new(d, "backend", json_text(st, 22));
-                json_object_set_new(d, "state", json_text(st, 23));
-                json_object_set_new(d, "attempts", json_int_or_null(st, 24));
-                json_object_set_new(d, "next_attempt_at",
-                                    strcmp((const char *)sqlite3_column_text(st, 23), "pending") ==
-                                            0
-                                        ? json_time_ms(st, 25)
-                                        : json_null());
-                json_object_set_new(d, "last_status", json_int_or_null(st, 26));
-                json_object_set_new(d, "last_error", json_text(st, 27));
-                json_object_set_new(d, "backend_reference", json_text(st, 28));
-                json_object_set_new(d, "delivered_at", json_time(st, 29));
-                json_object_set_new(d, "idempotency_key", json_text(st, 30));
-                json_object_set_new(t, "delivery", d);
-            } else {
-                json_object_set_new(t, "delivery", json_null());
+                d = json_object();
+                store_row_json(st, 22, delivery_columns, d);
+                if (strcmp((const char *)sqlite3_column_text(st, 23), "pending") != 0)
+                    json_object_set_new(d, "next_attempt_at", json_null());
             }
+            json_object_set_new(t, "delivery", d);
+            json_t *j = json_null();
             if (sqlite3_column_type(st, 31) != SQLITE_NULL) {
-                json_t *j = json_object();
-                json_object_set_new(j, "state", json_text(st, 31));
-                json_object_set_new(j, "printer", json_text(st, 32));
-                json_object_set_new(j, "attempts", json_int_or_null(st, 33));
-                json_object_set_new(j, "job_id", json_int_or_null(st, 34));
-                json_object_set_new(j, "last_error", json_text(st, 35));
-                json_object_set_new(j, "updated_at", json_time(st, 36));
-                json_object_set_new(t, "print", j);
-            } else {
-                json_object_set_new(t, "print", json_null());
+                j = json_object();
+                store_row_json(st, 31, print_columns, j);
             }
+            json_object_set_new(t, "print", j);
             *out = t;
             r = STORE_OK;
         } else {
@@ -486,16 +439,7 @@ enum store_result store_transaction_list(struct store *store, const struct txn_f
         int rc;
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
             json_t *row = json_object();
-            json_object_set_new(row, "reference", json_text(st, 0));
-            json_object_set_new(row, "service", json_text(st, 1));
-            json_object_set_new(row, "status", json_text(st, 2));
-            json_object_set_new(row, "counter", json_text(st, 3));
-            json_object_set_new(row, "staff", json_text(st, 4));
-            json_object_set_new(row, "fee_pence", json_integer(sqlite3_column_int64(st, 5)));
-            json_object_set_new(row, "payment_method", json_text(st, 6));
-            json_object_set_new(row, "created_at", json_time(st, 7));
-            json_object_set_new(row, "delivery_state", json_text(st, 8));
-            json_object_set_new(row, "print_state", json_text(st, 9));
+            store_row_json(st, 0, summary_columns, row);
             json_array_append_new(list, row);
         }
         r = rc == SQLITE_DONE ? STORE_OK : store_sqlite_result(rc);
@@ -566,7 +510,7 @@ static enum store_result move_status(sqlite3 *db, int64_t txn_id, const char *re
     sqlite3_bind_text(st, 1, txn_status_name(to), -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, now);
     sqlite3_bind_int64(st, 3, txn_id);
-    enum store_result r = step_done(db, st, "status update");
+    enum store_result r = store_step_done(db, st, "status update");
     if (r != STORE_OK)
         return r;
     char what[64];
@@ -606,7 +550,7 @@ static enum store_result complete_run(struct store_tx *tx, void *arg)
     sqlite3_bind_text(st, 1, a->note && *a->note ? a->note : NULL, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, a->backend_reference, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, id);
-    return step_done(db, st, "completion note");
+    return store_step_done(db, st, "completion note");
 }
 
 enum store_result store_transaction_complete(struct store *store, const char *reference,
@@ -783,7 +727,7 @@ static enum store_result outcome_run(struct store_tx *tx, void *arg)
         sqlite3_bind_int64(st, 3, now);
         sqlite3_bind_int64(st, 4, o->next_attempt_at_ms);
         sqlite3_bind_int64(st, 5, o->delivery_id);
-        if ((r = step_done(db, st, "delivered")) != STORE_OK)
+        if ((r = store_step_done(db, st, "delivered")) != STORE_OK)
             return r;
         if (sqlite3_changes(db) == 0)
             return STORE_CONFLICT;
@@ -792,7 +736,7 @@ static enum store_result outcome_run(struct store_tx *tx, void *arg)
             return STORE_UNAVAILABLE;
         sqlite3_bind_text(st, 1, o->backend_reference, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 2, txn_id);
-        if ((r = step_done(db, st, "backend reference")) != STORE_OK)
+        if ((r = store_step_done(db, st, "backend reference")) != STORE_OK)
             return r;
         r = move_status(db, txn_id, reference, TXN_FORWARDED, backend, NULL, o->backend_reference,
                         now);
@@ -814,7 +758,7 @@ static enum store_result outcome_run(struct store_tx *tx, void *arg)
         sqlite3_bind_int(st, 4, o->kind == OUTCOME_FAILED);
         sqlite3_bind_int64(st, 5, now);
         sqlite3_bind_int64(st, 6, o->delivery_id);
-        if ((r = step_done(db, st, "delivery outcome")) != STORE_OK)
+        if ((r = store_step_done(db, st, "delivery outcome")) != STORE_OK)
             return r;
         if (sqlite3_changes(db) == 0)
             return STORE_CONFLICT;
@@ -828,7 +772,7 @@ static enum store_result outcome_run(struct store_tx *tx, void *arg)
         if (!o->completed)
             sqlite3_bind_int64(st, 1, o->next_attempt_at_ms);
         sqlite3_bind_int64(st, 2, o->delivery_id);
-        if ((r = step_done(db, st, "poll")) != STORE_OK)
+        if ((r = store_step_done(db, st, "poll")) != STORE_OK)
             return r;
         if (!o->completed)
             return STORE_OK;
@@ -840,7 +784,7 @@ static enum store_result outcome_run(struct store_tx *tx, void *arg)
             return STORE_UNAVAILABLE;
         sqlite3_bind_text(st, 1, o->note[0] ? o->note : NULL, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 2, txn_id);
-        return step_done(db, st, "poll note");
+        return store_step_done(db, st, "poll note");
     }
     return STORE_INVALID;
 }
@@ -876,15 +820,7 @@ enum store_result store_deliveries_failed(struct store *store, int limit, json_t
         int rc;
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
             json_t *row = json_object();
-            json_object_set_new(row, "reference", json_text(st, 0));
-            json_object_set_new(row, "service", json_text(st, 1));
-            json_object_set_new(row, "counter", json_text(st, 2));
-            json_object_set_new(row, "backend", json_text(st, 3));
-            json_object_set_new(row, "attempts", json_int_or_null(st, 4));
-            json_object_set_new(row, "last_status", json_int_or_null(st, 5));
-            json_object_set_new(row, "last_error", json_text(st, 6));
-            json_object_set_new(row, "failed_at", json_time(st, 7));
-            json_object_set_new(row, "created_at", json_time(st, 8));
+            store_row_json(st, 0, failed_columns, row);
             json_array_append_new(list, row);
         }
         r = rc == SQLITE_DONE ? STORE_OK : store_sqlite_result(rc);
@@ -931,7 +867,7 @@ static enum store_result retry_run(struct store_tx *tx, void *arg)
         return STORE_UNAVAILABLE;
     sqlite3_bind_int64(st, 1, now_ms());
     sqlite3_bind_int64(st, 2, id);
-    enum store_result r = step_done(db, st, "retry");
+    enum store_result r = store_step_done(db, st, "retry");
     if (r != STORE_OK)
         return r;
     r = move_status(db, id, a->reference, TXN_ACCEPTED, a->staff, a->counter, "retried by hand",

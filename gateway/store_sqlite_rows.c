@@ -1,0 +1,69 @@
+/* store_sqlite_rows: what the SQLite engine's files share for statements and rows — stepping
+ * a write, the one audit insert, and turning result columns into JSON from a column table. */
+#include "gateway/store_sqlite_private.h"
+
+#include <stdio.h>
+#include <time.h>
+
+enum store_result store_step_done(sqlite3 *db, sqlite3_stmt *st, const char *what)
+{
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE && (rc & 0xff) != SQLITE_CONSTRAINT)
+        store_log_error(db, what);
+    store_release(st);
+    return rc == SQLITE_DONE ? STORE_OK : store_sqlite_result(rc);
+}
+
+enum store_result store_audit_insert(sqlite3 *db, const struct audit_entry *e, time_t at)
+{
+    sqlite3_stmt *st = store_cached(db, "INSERT INTO audit(at, actor, counter, action, subject,"
+                                        " detail, remote) VALUES(?,?,?,?,?,?,?)");
+    if (!st)
+        return STORE_UNAVAILABLE;
+    sqlite3_bind_int64(st, 1, at);
+    sqlite3_bind_text(st, 2, e->actor ? e->actor : "system", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, e->counter, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, e->action, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, e->subject, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, e->detail, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 7, e->remote, -1, SQLITE_STATIC);
+    return store_step_done(db, st, "audit insert");
+}
+
+static json_t *iso_time(int64_t seconds)
+{
+    char buf[32];
+    time_t t = (time_t)seconds;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return json_string(buf);
+}
+
+json_t *store_column_json(sqlite3_stmt *st, int col, enum store_column_kind kind)
+{
+    if (sqlite3_column_type(st, col) == SQLITE_NULL)
+        return json_null();
+    switch (kind) {
+    case COL_TEXT:
+        return json_string((const char *)sqlite3_column_text(st, col));
+    case COL_INT:
+        return json_integer(sqlite3_column_int64(st, col));
+    case COL_JSON: {
+        json_t *v = json_loads((const char *)sqlite3_column_text(st, col), 0, NULL);
+        return v ? v : json_null();
+    }
+    case COL_TIME:
+        return iso_time(sqlite3_column_int64(st, col));
+    case COL_TIME_MS:
+        return iso_time(sqlite3_column_int64(st, col) / 1000);
+    }
+    return json_null();
+}
+
+void store_row_json(sqlite3_stmt *st, int first, const struct store_column *columns, json_t *into)
+{
+    for (int i = 0; columns[i].name; i++)
+        json_object_set_new(into, columns[i].name,
+                            store_column_json(st, first + i, columns[i].kind));
+}
