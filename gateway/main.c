@@ -57,18 +57,19 @@ static void store_metrics(void *ctx, struct strbuf *out)
 {
     struct store_stats st;
     store_stats(ctx, &st);
-    strbuf_printf(out,
-                  "# HELP onestop_store_commits_total Group commits written to disk.\n"
-                  "# TYPE onestop_store_commits_total counter\n"
-                  "onestop_store_commits_total %llu\n"
-                  "# HELP onestop_store_writes_total Writes carried by those commits.\n"
-                  "# TYPE onestop_store_writes_total counter\n"
-                  "onestop_store_writes_total %llu\n"
-                  "# HELP onestop_store_failed_commits_total Commits that failed (disk full, I/O).\n"
-                  "# TYPE onestop_store_failed_commits_total counter\n"
-                  "onestop_store_failed_commits_total %llu\n",
-                  (unsigned long long)st.commits, (unsigned long long)st.writes,
-                  (unsigned long long)st.failed_commits);
+    strbuf_printf(
+        out,
+        "# HELP onestop_store_commits_total Group commits written to disk.\n"
+        "# TYPE onestop_store_commits_total counter\n"
+        "onestop_store_commits_total %llu\n"
+        "# HELP onestop_store_writes_total Writes carried by those commits.\n"
+        "# TYPE onestop_store_writes_total counter\n"
+        "onestop_store_writes_total %llu\n"
+        "# HELP onestop_store_failed_commits_total Commits that failed (disk full, I/O).\n"
+        "# TYPE onestop_store_failed_commits_total counter\n"
+        "onestop_store_failed_commits_total %llu\n",
+        (unsigned long long)st.commits, (unsigned long long)st.writes,
+        (unsigned long long)st.failed_commits);
 }
 
 /* app.wake_workers: something was committed that a worker should act on now. */
@@ -210,7 +211,7 @@ int main(int argc, char **argv)
     lookup_stop(app.lookup); /* answers look-ups still waiting (503) before HTTP goes */
     http_stop(server);
     forwarder_stop(app.forwarder); /* in-flight deliveries get a bounded grace */
-    spooler_stop(app.spooler); /* a receipt at the printer stays `printing`, re-checked later */
+    spooler_stop(app.spooler);     /* a receipt at the printer stays `printing`, re-checked later */
     store_close(app.store);
     signin_limiter_free(app.signin_limiter);
     rate_limiter_free(app.status_limiter);

@@ -40,7 +40,8 @@ struct store_options {
 /* Opens (creating if needed) data_dir/onestop.db, applies migrations, starts the writer.
  * NULL with a message in err when the file cannot be opened or its schema is newer than this
  * binary knows. */
-struct store *store_open(const struct store_options *opts, char *err, size_t errlen) STORE_MUSTCHECK;
+struct store *store_open(const struct store_options *opts, char *err,
+                         size_t errlen) STORE_MUSTCHECK;
 /* Finishes queued writes, stops the writer, closes every connection. */
 void store_close(struct store *store);
 
@@ -94,9 +95,8 @@ struct staff_session {
 
 /* Creates the session and its audit entry in one write. */
 enum store_result store_session_create(struct store *store, const char *token_hash,
-                                       const struct staff *staff, const char *counter,
-                                       time_t now, time_t expires_at,
-                                       const char *remote) STORE_MUSTCHECK;
+                                       const struct staff *staff, const char *counter, time_t now,
+                                       time_t expires_at, const char *remote) STORE_MUSTCHECK;
 /* STORE_NOT_FOUND when unknown, ended or expired at `now`, or the staff member is disabled. */
 enum store_result store_session_find(struct store *store, const char *token_hash, time_t now,
                                      struct staff_session *out) STORE_MUSTCHECK;
@@ -107,7 +107,7 @@ void store_session_touch(struct store *store, const char *token_hash, time_t now
 
 /* ---- audit ---- */
 struct audit_entry {
-    const char *actor;   /* staff username, "system", or a back-end name */
+    const char *actor; /* staff username, "system", or a back-end name */
     const char *counter;
     const char *action;  /* sign_in, sign_in_failed, sign_out, ... */
     const char *subject; /* a reference or username; never personal data of residents */
@@ -133,7 +133,8 @@ struct store_job {
 };
 void store_submit(struct store *store, struct store_job *job);
 /* Runs a job and waits for its commit. */
-enum store_result store_run(struct store *store, enum store_result (*run)(struct store_tx *, void *),
+enum store_result store_run(struct store *store,
+                            enum store_result (*run)(struct store_tx *, void *),
                             void *arg) STORE_MUSTCHECK;
 
 /* ---- transactions ---- */
@@ -203,7 +204,7 @@ long store_max_live(struct store *store, const char *key, const char *value, con
 enum store_result store_transaction_get(struct store *store, const char *reference,
                                         json_t **out) STORE_MUSTCHECK;
 struct txn_filter {
-    bool has_period;  /* created in [from, until) */
+    bool has_period; /* created in [from, until) */
     time_t from;
     time_t until;
     const char *service;
@@ -268,12 +269,12 @@ enum delivery_outcome_kind {
 struct delivery_outcome {
     int64_t delivery_id;
     enum delivery_outcome_kind kind;
-    int http_status;           /* 0 when no HTTP answer */
-    char error[512];           /* what went wrong, for supervisors; no personal data */
+    int http_status; /* 0 when no HTTP answer */
+    char error[512]; /* what went wrong, for supervisors; no personal data */
     char backend_reference[128];
     int64_t next_attempt_at_ms; /* RETRY; POLLED: next poll */
-    bool completed;            /* POLLED */
-    char note[200];            /* POLLED: the back-end's status note */
+    bool completed;             /* POLLED */
+    char note[200];             /* POLLED: the back-end's status note */
     int64_t now_ms;
     /* the store calls this on the writer thread after the outcome is committed or failed */
     void (*done)(struct delivery_outcome *outcome, enum store_result result);
@@ -367,8 +368,9 @@ struct print_move {
 };
 /* Moves a print job through print_state_can_move and audits it (print_printing: an attempt
  * begins; print_submitted: the printer's job id; print_printed; print_retry; print_failed),
- * waiting for the commit. STORE_CONFLICT for a move the rule refuses or a stale `from`; STORE_NOT_FOUND
- * for an unknown job. Blocks on the disk: call it from a worker thread, never an HTTP one. */
+ * waiting for the commit. STORE_CONFLICT for a move the rule refuses or a stale `from`;
+ * STORE_NOT_FOUND for an unknown job. Blocks on the disk: call it from a worker thread, never an
+ * HTTP one. */
 enum store_result store_print_move(struct store *store,
                                    const struct print_move *move) STORE_MUSTCHECK;
 

@@ -38,8 +38,8 @@ static const struct {
 static const char *const connectors[] = {"json-rest", "open311", "fhir", "smtp", NULL};
 
 static const char *const top_keys[] = {
-    "code", "name",  "description", "reference_prefix", "route", "payment_methods", "fields",
-    "fees", "rules", "receipt_next_steps", NULL};
+    "code",   "name", "description", "reference_prefix",   "route", "payment_methods",
+    "fields", "fees", "rules",       "receipt_next_steps", NULL};
 static const char *const top_required[] = {
     "code",   "name", "description", "reference_prefix", "route", "payment_methods",
     "fields", "fees", NULL};
