@@ -57,6 +57,7 @@ enum store_column_kind {
     COL_JSON,    /* text holding JSON */
     COL_TIME,    /* unix seconds -> "YYYY-MM-DDTHH:MM:SSZ" */
     COL_TIME_MS, /* unix milliseconds -> the same */
+    COL_BOOL,    /* 0 / not 0 -> false / true */
 };
 struct store_column {
     const char *name;
@@ -65,6 +66,10 @@ struct store_column {
 json_t *store_column_json(sqlite3_stmt *st, int col, enum store_column_kind kind);
 /* Sets into[columns[i].name] from result column first + i, for a table ending in {0}. */
 void store_row_json(sqlite3_stmt *st, int first, const struct store_column *columns, json_t *into);
+/* Steps st to its end, one object per row from columns, into a new array in *out; releases
+ * st either way (a NULL st is a failed prepare: STORE_UNAVAILABLE). */
+enum store_result store_rows_json(sqlite3_stmt *st, const struct store_column *columns,
+                                  json_t **out);
 
 /* The writer connection behind a job's transaction handle. */
 sqlite3 *store_tx_db(struct store_tx *tx);

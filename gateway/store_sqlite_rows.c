@@ -57,6 +57,8 @@ json_t *store_column_json(sqlite3_stmt *st, int col, enum store_column_kind kind
         return iso_time(sqlite3_column_int64(st, col));
     case COL_TIME_MS:
         return iso_time(sqlite3_column_int64(st, col) / 1000);
+    case COL_BOOL:
+        return json_boolean(sqlite3_column_int64(st, col) != 0);
     }
     return json_null();
 }
@@ -66,4 +68,25 @@ void store_row_json(sqlite3_stmt *st, int first, const struct store_column *colu
     for (int i = 0; columns[i].name; i++)
         json_object_set_new(into, columns[i].name,
                             store_column_json(st, first + i, columns[i].kind));
+}
+
+enum store_result store_rows_json(sqlite3_stmt *st, const struct store_column *columns,
+                                  json_t **out)
+{
+    if (!st)
+        return STORE_UNAVAILABLE;
+    json_t *list = json_array();
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        json_t *row = json_object();
+        store_row_json(st, 0, columns, row);
+        json_array_append_new(list, row);
+    }
+    store_release(st);
+    if (rc != SQLITE_DONE) {
+        json_decref(list);
+        return store_sqlite_result(rc);
+    }
+    *out = list;
+    return STORE_OK;
 }

@@ -142,29 +142,18 @@ enum store_result store_staff_set_disabled(struct store *store, const char *user
     return store_write_sync(store, staff_update_run, &u);
 }
 
+static const struct store_column staff_columns[] = {{"username", COL_TEXT},
+                                                    {"role", COL_TEXT},
+                                                    {"initials", COL_TEXT},
+                                                    {"disabled", COL_BOOL},
+                                                    {0}};
+
 enum store_result store_staff_list(struct store *store, json_t **out)
 {
     sqlite3 *db = store_reader_acquire(store);
     sqlite3_stmt *st = store_cached(db, "SELECT username, role, initials, disabled FROM staff"
                                         " ORDER BY username");
-    enum store_result r = STORE_UNAVAILABLE;
-    if (st) {
-        json_t *list = json_array();
-        int rc;
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-            json_array_append_new(list,
-                                  json_pack("{s:s, s:s, s:s, s:b}", "username",
-                                            (const char *)sqlite3_column_text(st, 0), "role",
-                                            (const char *)sqlite3_column_text(st, 1), "initials",
-                                            (const char *)sqlite3_column_text(st, 2), "disabled",
-                                            sqlite3_column_int(st, 3)));
-        r = rc == SQLITE_DONE ? STORE_OK : store_sqlite_result(rc);
-        store_release(st);
-        if (r == STORE_OK)
-            *out = list;
-        else
-            json_decref(list);
-    }
+    enum store_result r = store_rows_json(st, staff_columns, out);
     store_reader_release(store, db);
     return r;
 }
@@ -334,24 +323,11 @@ enum store_result store_audit_list(struct store *store, const char *action, int 
     sqlite3_stmt *st =
         store_cached(db, "SELECT at, actor, counter, action, subject, detail, remote FROM audit"
                          " WHERE (?1 IS NULL OR action=?1) ORDER BY id DESC LIMIT ?2");
-    enum store_result r = STORE_UNAVAILABLE;
     if (st) {
         sqlite3_bind_text(st, 1, action, -1, SQLITE_STATIC);
         sqlite3_bind_int(st, 2, limit);
-        json_t *list = json_array();
-        int rc;
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-            json_t *row = json_object();
-            store_row_json(st, 0, audit_columns, row);
-            json_array_append_new(list, row);
-        }
-        r = rc == SQLITE_DONE ? STORE_OK : store_sqlite_result(rc);
-        store_release(st);
-        if (r == STORE_OK)
-            *out = list;
-        else
-            json_decref(list);
     }
+    enum store_result r = store_rows_json(st, audit_columns, out);
     store_reader_release(store, db);
     return r;
 }

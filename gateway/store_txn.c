@@ -435,20 +435,11 @@ enum store_result store_transaction_list(struct store *store, const struct txn_f
         sqlite3_bind_text(st, 4, f->counter, -1, SQLITE_STATIC);
         sqlite3_bind_int(st, 5, limit);
         sqlite3_bind_int(st, 6, f->offset > 0 ? f->offset : 0);
-        json_t *list = json_array();
-        int rc;
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-            json_t *row = json_object();
-            store_row_json(st, 0, summary_columns, row);
-            json_array_append_new(list, row);
-        }
-        r = rc == SQLITE_DONE ? STORE_OK : store_sqlite_result(rc);
-        store_release(st);
+        json_t *list = NULL;
+        r = store_rows_json(st, summary_columns, &list);
         if (r == STORE_OK)
             *out = json_pack("{s:o, s:i, s:i}", "transactions", list, "limit", limit, "offset",
                              f->offset > 0 ? f->offset : 0);
-        else
-            json_decref(list);
     }
     store_reader_release(store, db);
     return r;
@@ -816,19 +807,10 @@ enum store_result store_deliveries_failed(struct store *store, int limit, json_t
     enum store_result r = STORE_UNAVAILABLE;
     if (st) {
         sqlite3_bind_int(st, 1, limit > 0 && limit <= LIST_LIMIT_MAX ? limit : 100);
-        json_t *list = json_array();
-        int rc;
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-            json_t *row = json_object();
-            store_row_json(st, 0, failed_columns, row);
-            json_array_append_new(list, row);
-        }
-        r = rc == SQLITE_DONE ? STORE_OK : store_sqlite_result(rc);
-        store_release(st);
+        json_t *list = NULL;
+        r = store_rows_json(st, failed_columns, &list);
         if (r == STORE_OK)
             *out = json_pack("{s:o}", "deliveries", list);
-        else
-            json_decref(list);
     }
     store_reader_release(store, db);
     return r;
