@@ -28,6 +28,8 @@ import tempfile
 import threading
 import time
 
+from onestop_env import free_port, wait_until
+
 START_TIMEOUT = 15.0  # seconds for any daemon to come up
 STOP_TIMEOUT = 5.0  # seconds for a daemon to leave after SIGTERM
 COMMAND_TIMEOUT = 60.0  # seconds for lpadmin, lpstat and friends
@@ -41,29 +43,9 @@ HOOKS = {
 DEFAULT_FORMATS = ("application/pdf", "application/vnd.escpos", "application/octet-stream")
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def closed_port():
     """A loopback port nothing listens on (free now; nobody is told about it)."""
     return free_port()
-
-
-def wait_until(predicate, timeout, what, interval=0.02):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = predicate()
-            if last:
-                return last
-        except Exception as exc:  # noqa: BLE001 - keep polling until the deadline
-            last = exc
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
 
 def port_open(port, host="127.0.0.1"):
@@ -156,7 +138,7 @@ class Printer:
         self.daemon = Daemon(f"ippeveprinter {name}", argv, os.path.join(self.dir, "log"),
                              env=env_vars)
         try:
-            wait_until(lambda: self._ready(), START_TIMEOUT, f"ippeveprinter {name}")
+            wait_until(lambda: self._ready(), timeout=START_TIMEOUT, what=f"ippeveprinter {name}")
         except AssertionError as exc:
             raise AssertionError(f"{exc}\n{self.daemon.log()}") from None
 
@@ -253,7 +235,7 @@ FileDevice Yes
         self.daemon = Daemon("cupsd", ["cupsd", "-f", "-c", self.conf, "-s", self.files_conf],
                              os.path.join(self.dir, "cupsd.out"))
         try:
-            wait_until(self._ready, START_TIMEOUT, "cupsd", interval=0.1)
+            wait_until(self._ready, timeout=START_TIMEOUT, what="cupsd", interval=0.1)
         except AssertionError as exc:
             raise AssertionError(f"{exc}\n{self.daemon.log()}\n{self.log()}") from None
 
@@ -377,7 +359,7 @@ class PrintEnv:
                            os.path.join(self.dir, "dbus.log"))
         self._things.append(self.dbus)
         wait_until(lambda: os.path.exists(sock) and stat.S_ISSOCK(os.stat(sock).st_mode),
-                   START_TIMEOUT, "dbus-daemon")
+                   timeout=START_TIMEOUT, what="dbus-daemon")
 
     def add_printer(self, name="receipt", hook="ok", formats=DEFAULT_FORMATS, keep=True,
                     attrs=None):
