@@ -27,12 +27,10 @@ const char *print_state_name(enum print_state state)
 
 bool print_state_parse(const char *name, enum print_state *out)
 {
-    for (int i = 0; i <= PRINT_FAILED; i++)
-        if (name && strcmp(name, state_names[i]) == 0) {
-            *out = (enum print_state)i;
-            return true;
-        }
-    return false;
+    int i = store_name_index(state_names, PRINT_PENDING, PRINT_FAILED, name);
+    if (i >= 0)
+        *out = (enum print_state)i;
+    return i >= 0;
 }
 
 bool print_state_can_move(enum print_state from, enum print_state to)

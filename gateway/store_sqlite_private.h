@@ -45,6 +45,10 @@ sqlite3_stmt *store_cached(sqlite3 *db, const char *sql);
 void store_release(sqlite3_stmt *stmt);
 void store_log_error(sqlite3 *db, const char *what);
 
+/* The index of name in names[first..last], or -1: the shared half of the *_parse functions
+ * of the store's enums (their names are the values stored in the database). */
+int store_name_index(const char *const *names, int first, int last, const char *name);
+
 /* Steps a write statement to its end and releases it; logs unexpected failures. */
 enum store_result store_step_done(sqlite3 *db, sqlite3_stmt *st, const char *what);
 /* The one insert into the audit table (actor defaults to "system"). */

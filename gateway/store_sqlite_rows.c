@@ -3,7 +3,16 @@
 #include "gateway/store_sqlite_private.h"
 
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
+
+int store_name_index(const char *const *names, int first, int last, const char *name)
+{
+    for (int i = first; name && i <= last; i++)
+        if (strcmp(name, names[i]) == 0)
+            return i;
+    return -1;
+}
 
 enum store_result store_step_done(sqlite3 *db, sqlite3_stmt *st, const char *what)
 {

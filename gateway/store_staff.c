@@ -15,12 +15,10 @@ const char *staff_role_name(enum staff_role role)
 
 bool staff_role_parse(const char *name, enum staff_role *role)
 {
-    for (int r = ROLE_ASSISTANT; r <= ROLE_ADMIN; r++)
-        if (name && strcmp(name, role_names[r]) == 0) {
-            *role = (enum staff_role)r;
-            return true;
-        }
-    return false;
+    int r = store_name_index(role_names, ROLE_ASSISTANT, ROLE_ADMIN, name);
+    if (r >= 0)
+        *role = (enum staff_role)r;
+    return r >= 0;
 }
 
 static void copy_text(char *dst, size_t len, const unsigned char *src)

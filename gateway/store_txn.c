@@ -25,12 +25,10 @@ const char *txn_status_name(enum txn_status status)
 
 bool txn_status_parse(const char *name, enum txn_status *out)
 {
-    for (int i = 0; i <= TXN_VOIDED; i++)
-        if (name && strcmp(name, status_names[i]) == 0) {
-            *out = (enum txn_status)i;
-            return true;
-        }
-    return false;
+    int i = store_name_index(status_names, TXN_ACCEPTED, TXN_VOIDED, name);
+    if (i >= 0)
+        *out = (enum txn_status)i;
+    return i >= 0;
 }
 
 bool txn_status_can_move(enum txn_status from, enum txn_status to)
