@@ -8,7 +8,7 @@
  * drained the queue for the last time. */
 #include "gateway/lookup.h"
 
-#include "gateway/backend_request.h"
+#include "gateway/delivery/backend_request.h"
 #include "gateway/config.h"
 #include "gateway/log.h"
 

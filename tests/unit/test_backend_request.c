@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "gateway/backend_request.h"
+#include "gateway/delivery/backend_request.h"
 #include "gateway/config.h"
 
 #include <arpa/inet.h>

@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "gateway/backoff.h"
+#include "gateway/delivery/backoff.h"
 
 #include <curl/curl.h>
 

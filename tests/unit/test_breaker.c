@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "gateway/breaker.h"
+#include "gateway/delivery/breaker.h"
 
 #define WANT 4
 

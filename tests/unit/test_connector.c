@@ -7,7 +7,7 @@
 #include <cmocka.h>
 
 #include "gateway/config.h"
-#include "gateway/connector.h"
+#include "gateway/delivery/connector.h"
 
 #include <curl/curl.h>
 #include <stdio.h>

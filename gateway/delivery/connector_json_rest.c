@@ -5,7 +5,7 @@
  *
  * The delivery path is this connector's: every json-rest back-end we have (parking) takes
  * new requests at /permits. Progress comes back by signed callback, so there is no polling. */
-#include "gateway/connector.h"
+#include "gateway/delivery/connector.h"
 
 #include <jansson.h>
 #include <stdio.h>

@@ -2,7 +2,7 @@
 #include "gateway/app.h"
 #include "gateway/config.h"
 #include "gateway/metrics.h"
-#include "gateway/routes.h"
+#include "gateway/http/routes.h"
 #include "gateway/store.h"
 
 #include <string.h>

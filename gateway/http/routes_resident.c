@@ -7,7 +7,7 @@
 #include "gateway/app.h"
 #include "gateway/config.h"
 #include "gateway/rate_limiter.h"
-#include "gateway/routes.h"
+#include "gateway/http/routes.h"
 #include "gateway/status_token.h"
 #include "gateway/store.h"
 #include "gateway/strbuf.h"

@@ -1,6 +1,6 @@
 /* breaker: the circuit breaker state machine (see breaker.h). Every change of state goes
  * through breaker_transition, which refuses moves the diagram does not have. */
-#include "gateway/breaker.h"
+#include "gateway/delivery/breaker.h"
 
 #include <assert.h>
 #include <stdlib.h>

@@ -2,7 +2,7 @@
 #ifndef ONESTOP_ROUTES_H
 #define ONESTOP_ROUTES_H
 
-#include "gateway/http.h"
+#include "gateway/http/http.h"
 
 /* The table, ending with a zeroed entry. */
 extern const struct http_route onestop_routes[];

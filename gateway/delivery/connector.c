@@ -1,5 +1,5 @@
 /* connector: the table of connectors and what they share (reading error answers). */
-#include "gateway/connector.h"
+#include "gateway/delivery/connector.h"
 
 #include <jansson.h>
 #include <stdio.h>

@@ -1,7 +1,7 @@
 /* routes_services: the catalogue of counter services, from config. */
 #include "gateway/app.h"
 #include "gateway/config.h"
-#include "gateway/routes.h"
+#include "gateway/http/routes.h"
 
 #include "services/service.h"
 

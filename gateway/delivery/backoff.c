@@ -1,6 +1,6 @@
 /* backoff: full-jitter retry delays, the give-up deadline, and Retry-After parsing.
  * See backoff.h for the rules. */
-#include "gateway/backoff.h"
+#include "gateway/delivery/backoff.h"
 
 #include <ctype.h>
 #include <curl/curl.h>

@@ -6,7 +6,7 @@
  * we suspend the connection and whichever thread finishes the work calls http_complete,
  * which resumes it; MHD then calls us again and we queue the prepared reply. The request is
  * logged, counted and freed in the completion callback, whatever happened. */
-#include "gateway/http.h"
+#include "gateway/http/http.h"
 
 #include "gateway/app.h"
 #include "gateway/config.h"

@@ -8,7 +8,7 @@
 #include "gateway/config.h"
 #include "gateway/log.h"
 #include "gateway/password.h"
-#include "gateway/routes.h"
+#include "gateway/http/routes.h"
 #include "gateway/signin_limiter.h"
 #include "gateway/store.h"
 #include "gateway/token.h"

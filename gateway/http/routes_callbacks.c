@@ -5,10 +5,10 @@
  * new status; "completed" moves accepted|forwarded -> completed through the store's one
  * transition rule. */
 #include "gateway/app.h"
-#include "gateway/backend_request.h"
+#include "gateway/delivery/backend_request.h"
 #include "gateway/config.h"
 #include "gateway/log.h"
-#include "gateway/routes.h"
+#include "gateway/http/routes.h"
 #include "gateway/store.h"
 
 #include "services/reference.h"

@@ -1,5 +1,5 @@
 /* routes: the one table mapping method and path to handler and who may call it. */
-#include "gateway/routes.h"
+#include "gateway/http/routes.h"
 
 const struct http_route onestop_routes[] = {
     {"GET", "/healthz", route_healthz, HTTP_PUBLIC},

@@ -13,7 +13,7 @@
 #include "gateway/config.h"
 #include "gateway/log.h"
 #include "gateway/payment.h"
-#include "gateway/routes.h"
+#include "gateway/http/routes.h"
 #include "gateway/status_token.h"
 #include "gateway/store.h"
 #include "gateway/token.h"

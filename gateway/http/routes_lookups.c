@@ -17,7 +17,7 @@
 #include "gateway/config.h"
 #include "gateway/log.h"
 #include "gateway/lookup.h"
-#include "gateway/routes.h"
+#include "gateway/http/routes.h"
 
 #include "services/service.h"
 #include "services/validators.h"

@@ -5,7 +5,7 @@
  * Every response carries the Content-Security-Policy set in http.c (no inline script). */
 #include "gateway/app.h"
 #include "gateway/config.h"
-#include "gateway/routes.h"
+#include "gateway/http/routes.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -12,9 +12,9 @@
  * sender without the key can choose them). An entry is live until its timestamp leaves the
  * window; a live entry is never evicted, so a full bucket refuses new signatures instead of
  * letting an old one be replayed. One mutex guards it: callbacks are rare. */
-#include "gateway/backend_request.h"
+#include "gateway/delivery/backend_request.h"
 
-#include "gateway/backoff.h"
+#include "gateway/delivery/backoff.h"
 #include "gateway/config.h"
 #include "gateway/strbuf.h"
 

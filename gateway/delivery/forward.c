@@ -30,13 +30,13 @@
  *
  * Breaker state uses the monotonic clock; delivery times are wall-clock milliseconds because
  * the store keeps them. Metrics are atomics written here and read by the scrape thread. */
-#include "gateway/forward.h"
+#include "gateway/delivery/forward.h"
 
-#include "gateway/backend_request.h"
-#include "gateway/backoff.h"
-#include "gateway/breaker.h"
+#include "gateway/delivery/backend_request.h"
+#include "gateway/delivery/backoff.h"
+#include "gateway/delivery/breaker.h"
 #include "gateway/config.h"
-#include "gateway/connector.h"
+#include "gateway/delivery/connector.h"
 #include "gateway/log.h"
 #include "gateway/store.h"
 #include "gateway/strbuf.h"

@@ -9,7 +9,7 @@
  * 2xx [{"service_request_id":"BW-000042",...}]. Open311 has no callbacks, so progress is
  * polled: GET {url}/requests/{id}.json -> [{"status":"open|closed","status_notes"}]. */
 #include "gateway/config.h"
-#include "gateway/connector.h"
+#include "gateway/delivery/connector.h"
 #include "gateway/strbuf.h"
 
 #include <curl/curl.h>

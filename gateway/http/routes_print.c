@@ -9,7 +9,7 @@
 #include "gateway/app.h"
 #include "gateway/config.h"
 #include "gateway/log.h"
-#include "gateway/routes.h"
+#include "gateway/http/routes.h"
 #include "gateway/store.h"
 
 #include "services/reference.h"
