@@ -67,6 +67,8 @@ static const struct key_spec http_keys[] = {
      .min = 8192, .max = 16777216},
     {KEY("body_limit", K_INT, CFG(http.body_limit)), .def_int = 1048576, .min = 1024,
      .max = 268435456},
+    {KEY("drain_timeout_ms", K_INT, CFG(http.drain_timeout_ms)), .def_int = 10000, .min = 100,
+     .max = 600000},
     {0}};
 
 static const struct key_spec auth_keys[] = {

@@ -71,6 +71,7 @@ struct config {
         long connection_limit;
         long connection_memory_limit;
         long body_limit;
+        long drain_timeout_ms; /* at shutdown, how long requests in flight may take */
     } http;
     struct {
         long session_ttl_s;

@@ -23,8 +23,6 @@
 #include <string.h>
 #include <time.h>
 
-#define DRAIN_TIMEOUT_MS 10000
-
 static void usage(FILE *out)
 {
     fprintf(out, "usage: onestopd --config PATH [--listen HOST:PORT] [--data-dir DIR]\n"
@@ -205,10 +203,20 @@ int main(int argc, char **argv)
     log_msg(LOG_INFO, "stopping", "signal %d: no new connections; finishing requests in flight",
             sig);
     http_quiesce(server);
-    if (!http_drain(server, DRAIN_TIMEOUT_MS))
-        log_msg(LOG_WARN, "drain_timeout", "requests still in flight after %d ms; stopping anyway",
-                DRAIN_TIMEOUT_MS);
+    long drain_ms = cfg->http.drain_timeout_ms;
+    bool drained = http_drain(server, drain_ms);
     lookup_stop(app.lookup); /* answers look-ups still waiting (503) before HTTP goes */
+    while (!drained) {
+        /* A slow or locked disk: sales still queued for the writer are refused (a 503 that
+         * says nothing was recorded); one the writer has begun is waited for, so its counter
+         * gets the stored reply or the failure. HTTP stops only when no request is left. */
+        long refused = store_refuse_queued(app.store);
+        log_msg(LOG_WARN, "drain_timeout",
+                "requests still in flight after %ld ms: %ld queued write(s) refused, nothing of "
+                "them recorded; waiting for the write in progress",
+                drain_ms, refused);
+        drained = http_drain(server, drain_ms);
+    }
     http_stop(server);
     forwarder_stop(app.forwarder); /* in-flight deliveries get a bounded grace */
     spooler_stop(app.spooler);     /* a receipt at the printer stays `printing`, re-checked later */

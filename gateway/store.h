@@ -42,6 +42,11 @@ struct store_options {
  * binary knows. */
 struct store *store_open(const struct store_options *opts, char *err,
                          size_t errlen) STORE_MUSTCHECK;
+/* Shutdown on a slow or locked disk: every write still queued (not yet begun by the writer)
+ * is finished at once with STORE_UNAVAILABLE — nothing of it was written — so the requests
+ * waiting on it can be answered. A write the writer has begun is not touched. Returns how
+ * many were refused. */
+long store_refuse_queued(struct store *store);
 /* Finishes queued writes, stops the writer, closes every connection. */
 void store_close(struct store *store);
 
@@ -231,7 +236,12 @@ enum store_result store_transaction_complete(struct store *store, const char *re
                                              const char *note) STORE_MUSTCHECK;
 
 /* ---- deliveries: the outbox the forwarder drains ---- */
+/* pending -> delivered | failed; failed -> pending (a supervisor's hand retry). Every move is
+ * audited (delivery_delivered, delivery_failed, delivery_retried); see store_delivery.c. */
 enum delivery_state { DELIVERY_PENDING, DELIVERY_DELIVERED, DELIVERY_FAILED };
+const char *delivery_state_name(enum delivery_state state);
+bool delivery_state_parse(const char *name, enum delivery_state *out);
+bool delivery_state_can_move(enum delivery_state from, enum delivery_state to);
 
 struct delivery {
     int64_t id;
@@ -243,6 +253,8 @@ struct delivery {
     int attempts;
     int64_t next_attempt_at_ms;
     time_t created_at;
+    time_t series_started_at;    /* the give-up deadline counts from here: creation or the
+                                    supervisor's hand retry that started this series */
     char backend_reference[128]; /* for polls */
 };
 void store_delivery_free(struct delivery *list, size_t len);

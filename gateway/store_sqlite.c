@@ -159,6 +159,11 @@ static const char *const migrations[] = {
     /* 3: sessions remember when they were last used (server-side idle sign-out) */
     "ALTER TABLE sessions ADD COLUMN last_seen_at INTEGER;"
     "UPDATE sessions SET last_seen_at = created_at;",
+
+    /* 4: a delivery's give-up deadline counts from the start of its current series of
+     * attempts (its creation, or a supervisor's hand retry), not always from its creation */
+    "ALTER TABLE deliveries ADD COLUMN series_started_at INTEGER;"
+    "UPDATE deliveries SET series_started_at = created_at;",
 };
 
 #define MIGRATIONS_LEN ((int)(sizeof migrations / sizeof migrations[0]))
@@ -379,6 +384,11 @@ static void close_connection(sqlite3 *db)
 
 /* ---- the writer ---- */
 
+/* Runs one group of writes in one database transaction. Each job runs under its own
+ * SAVEPOINT, so a job that fails is undone alone and the others still commit. Every step of
+ * that bracket is checked: when a SAVEPOINT cannot be opened, released or rolled back to, we
+ * can no longer tell which rows belong to which job, so the whole group is rolled back and
+ * every job in it gets STORE_UNAVAILABLE — never a commit of a refused job's partial rows. */
 static void run_group(struct store *store, struct store_write *group, long count)
 {
     sqlite3 *db = store->writer;
@@ -392,30 +402,38 @@ static void run_group(struct store *store, struct store_write *group, long count
             w->result = STORE_UNAVAILABLE;
             continue;
         }
-        exec(db, "SAVEPOINT job", err, sizeof err);
+        if (!exec(db, "SAVEPOINT job", err, sizeof err)) {
+            log_msg(LOG_ERROR, "store_unavailable", "cannot open a savepoint: %s", err);
+            aborted = true;
+            continue;
+        }
         w->result = w->run(db, w->arg);
-        if (w->result == STORE_OK) {
-            exec(db, "RELEASE job", err, sizeof err);
-        } else if (sqlite3_get_autocommit(db)) {
+        if (sqlite3_get_autocommit(db)) {
             /* SQLite rolled the whole transaction back (e.g. SQLITE_FULL): the group is lost */
             aborted = true;
-            w->result = STORE_UNAVAILABLE;
             log_msg(LOG_ERROR, "store_unavailable", "write group rolled back: %s",
                     sqlite3_errmsg(db));
-        } else {
-            exec(db, "ROLLBACK TO job; RELEASE job", err, sizeof err);
+        } else if (w->result == STORE_OK) {
+            if (!exec(db, "RELEASE job", err, sizeof err)) {
+                log_msg(LOG_ERROR, "store_unavailable", "cannot release a savepoint: %s", err);
+                aborted = true;
+            }
+        } else if (!exec(db, "ROLLBACK TO job", err, sizeof err) ||
+                   !exec(db, "RELEASE job", err, sizeof err)) {
+            /* the refused job's rows may still be in the transaction: commit nothing */
+            log_msg(LOG_ERROR, "store_unavailable",
+                    "cannot undo a refused write (%s); the whole group is rolled back", err);
+            aborted = true;
         }
     }
     if (!aborted && !exec(db, "COMMIT", err, sizeof err)) {
         log_msg(LOG_ERROR, "store_unavailable", "commit failed (disk full or unwritable?): %s",
                 err);
-        if (!sqlite3_get_autocommit(db))
-            exec(db, "ROLLBACK", err, sizeof err);
         aborted = true;
     }
     if (aborted) {
-        if (began && !sqlite3_get_autocommit(db))
-            exec(db, "ROLLBACK", err, sizeof err);
+        if (began && !sqlite3_get_autocommit(db) && !exec(db, "ROLLBACK", err, sizeof err))
+            log_msg(LOG_ERROR, "store_unavailable", "rollback failed: %s", err);
         for (struct store_write *w = group; w; w = w->next)
             w->result = STORE_UNAVAILABLE;
     }
@@ -508,6 +526,35 @@ enum store_result store_write_sync(struct store *store, store_write_fn run, void
         pthread_cond_wait(&store->finished, &store->lock);
     pthread_mutex_unlock(&store->lock);
     return w.result;
+}
+
+long store_refuse_queued(struct store *store)
+{
+    pthread_mutex_lock(&store->lock);
+    struct store_write *list = store->head;
+    store->head = store->tail = NULL;
+    struct store_write *async_head = NULL, **async_tail = &async_head;
+    long n = 0;
+    for (struct store_write *w = list, *next; w; w = next) {
+        next = w->next;
+        w->result = STORE_UNAVAILABLE;
+        n++;
+        if (w->notify) {
+            w->next = NULL;
+            *async_tail = w;
+            async_tail = &w->next;
+        } else {
+            w->done = true; /* its waiter may return as soon as we unlock */
+        }
+    }
+    pthread_cond_broadcast(&store->finished);
+    pthread_mutex_unlock(&store->lock);
+    for (struct store_write *w = async_head, *next; w; w = next) {
+        next = w->next;
+        w->done = true;
+        w->notify(w, w->notify_ctx);
+    }
+    return n;
 }
 
 /* ---- readers ---- */

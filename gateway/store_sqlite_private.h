@@ -75,6 +75,28 @@ void store_row_json(sqlite3_stmt *st, int first, const struct store_column *colu
 enum store_result store_rows_json(sqlite3_stmt *st, const struct store_column *columns,
                                   json_t **out);
 
+/* Moves a transaction through txn_status_can_move and audits the move ("transaction_<to>").
+ * STORE_OK when it is already in `to`; STORE_CONFLICT when the rule refuses the move. */
+enum store_result store_txn_move(sqlite3 *db, int64_t txn_id, const char *reference,
+                                 enum txn_status to, const char *actor, const char *counter,
+                                 const char *detail, time_t now);
+
+/* A state machine's transition function was asked for a move its rule table does not hold:
+ * a bug in the caller, not a race (a race is a compare-and-set conflict). Debug builds
+ * (ONESTOP_ABORT_ON_ILLEGAL_MOVE: sanitizer and Debug builds) abort so a test catches it;
+ * release builds log it and refuse the move. */
+void store_illegal_move(const char *machine, const char *from, const char *to);
+
+/* A back-end reported transaction txn_id completed: its delivery, if still pending, is
+ * delivered (the back-end evidently has it). Audited; STORE_OK when there is nothing to do. */
+enum store_result store_delivery_settle_completed(sqlite3 *db, int64_t txn_id, const char *actor,
+                                                  time_t now);
+/* Reads up to limit deliveries from st (DELIVERY_COLUMNS), skipping the excluded ids. A step
+ * that fails is an error (the list is freed), never a short list. */
+struct delivery;
+enum store_result store_deliveries_collect(sqlite3_stmt *st, int limit, const int64_t *exclude,
+                                           size_t exclude_len, struct delivery **out, size_t *len);
+
 /* The writer connection behind a job's transaction handle. */
 sqlite3 *store_tx_db(struct store_tx *tx);
 

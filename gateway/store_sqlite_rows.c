@@ -2,7 +2,10 @@
  * a write, the one audit insert, and turning result columns into JSON from a column table. */
 #include "gateway/store_sqlite_private.h"
 
+#include "gateway/log.h"
+
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -12,6 +15,15 @@ int store_name_index(const char *const *names, int first, int last, const char *
         if (strcmp(name, names[i]) == 0)
             return i;
     return -1;
+}
+
+void store_illegal_move(const char *machine, const char *from, const char *to)
+{
+    log_msg(LOG_ERROR, "illegal_move", "%s: no move from %s to %s in its rule table", machine, from,
+            to);
+#ifdef ONESTOP_ABORT_ON_ILLEGAL_MOVE
+    abort();
+#endif
 }
 
 enum store_result store_step_done(sqlite3 *db, sqlite3_stmt *st, const char *what)

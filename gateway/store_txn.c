@@ -1,5 +1,5 @@
 /* store_txn: transactions, their payment, limit keys, delivery outbox and print job in the
- * SQLite engine; the resident's view; the forwarder's queries and outcomes.
+ * SQLite engine; the resident's view. The outbox the forwarder drains is in store_delivery.c.
  *
  * The transaction, payment, keys, delivery, print job, idempotency record and audit entry are
  * inserted by one function inside one writer job, so they commit together or not at all. */
@@ -45,13 +45,6 @@ bool txn_status_can_move(enum txn_status from, enum txn_status to)
         return false;
     }
     return false;
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static enum store_result audit_insert(sqlite3 *db, const char *actor, const char *counter,
@@ -220,12 +213,15 @@ enum store_result store_idempotency_find(struct store *store, const char *key,
     return r;
 }
 
+/* Live entries under (key, value) on a day. A transaction counts until it is voided: a paid
+ * permit whose delivery failed is still the resident's (a supervisor retries it or voids it),
+ * so it still holds its vehicle's place and its household's. */
 static long count_live(sqlite3 *db, const char *key, const char *value, const char *on)
 {
     sqlite3_stmt *st = store_cached(
         db, "SELECT COUNT(*) FROM txn_keys k JOIN transactions t ON t.id = k.transaction_id"
             " WHERE k.name=? AND k.value=? AND k.live_from <= ?3 AND k.live_until >= ?3"
-            " AND t.status NOT IN ('voided','failed')");
+            " AND t.status <> 'voided'");
     if (!st)
         return -1;
     sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
@@ -345,12 +341,6 @@ static const struct store_column summary_columns[] = {{"reference", COL_TEXT},
                                                       {"delivery_state", COL_TEXT},
                                                       {"print_state", COL_TEXT},
                                                       {0}};
-static const struct store_column failed_columns[] = {
-    {"reference", COL_TEXT},  {"service", COL_TEXT},
-    {"counter", COL_TEXT},    {"backend", COL_TEXT},
-    {"attempts", COL_INT},    {"last_status", COL_INT},
-    {"last_error", COL_TEXT}, {"failed_at", COL_TIME},
-    {"created_at", COL_TIME}, {0}};
 
 enum store_result store_transaction_get(struct store *store, const char *reference, json_t **out)
 {
@@ -471,10 +461,9 @@ enum store_result store_transaction_public(struct store *store, const char *refe
     return r;
 }
 
-/* Moves a transaction through the one transition rule and audits it. */
-static enum store_result move_status(sqlite3 *db, int64_t txn_id, const char *reference,
-                                     enum txn_status to, const char *actor, const char *counter,
-                                     const char *detail, time_t now)
+enum store_result store_txn_move(sqlite3 *db, int64_t txn_id, const char *reference,
+                                 enum txn_status to, const char *actor, const char *counter,
+                                 const char *detail, time_t now)
 {
     sqlite3_stmt *st = store_cached(db, "SELECT status FROM transactions WHERE id=?");
     if (!st)
@@ -529,8 +518,11 @@ static enum store_result complete_run(struct store_tx *tx, void *arg)
         return rc == SQLITE_DONE ? STORE_NOT_FOUND : store_sqlite_result(rc);
     time_t now = time(NULL);
     enum store_result r =
-        move_status(db, id, a->reference, TXN_COMPLETED, a->backend, NULL, a->note, now);
+        store_txn_move(db, id, a->reference, TXN_COMPLETED, a->backend, NULL, a->note, now);
     if (r != STORE_OK)
+        return r;
+    /* the back-end has the request: no resend of a delivery still pending */
+    if ((r = store_delivery_settle_completed(db, id, a->backend, now)) != STORE_OK)
         return r;
     st = store_cached(db, "UPDATE transactions SET status_note = coalesce(?, status_note),"
                           " backend_reference = coalesce(backend_reference, ?) WHERE id=?");
@@ -548,349 +540,4 @@ enum store_result store_transaction_complete(struct store *store, const char *re
 {
     struct complete_args a = {reference, backend, backend_reference, note};
     return store_run(store, complete_run, &a);
-}
-
-/* ---- the forwarder's side ---- */
-
-void store_delivery_free(struct delivery *list, size_t len)
-{
-    for (size_t i = 0; list && i < len; i++)
-        free(list[i].payload);
-    free(list);
-}
-
-static void read_delivery(sqlite3_stmt *st, struct delivery *d)
-{
-    d->id = sqlite3_column_int64(st, 0);
-    snprintf(d->reference, sizeof d->reference, "%s", sqlite3_column_text(st, 1));
-    snprintf(d->backend, sizeof d->backend, "%s", sqlite3_column_text(st, 2));
-    snprintf(d->connector, sizeof d->connector, "%s", sqlite3_column_text(st, 3));
-    snprintf(d->idempotency_key, sizeof d->idempotency_key, "%s", sqlite3_column_text(st, 4));
-    d->payload = strdup((const char *)sqlite3_column_text(st, 5));
-    d->attempts = sqlite3_column_int(st, 6);
-    d->next_attempt_at_ms = sqlite3_column_int64(st, 7);
-    d->created_at = (time_t)sqlite3_column_int64(st, 8);
-    const unsigned char *br = sqlite3_column_text(st, 9);
-    snprintf(d->backend_reference, sizeof d->backend_reference, "%s", br ? (const char *)br : "");
-}
-
-#define DELIVERY_COLUMNS                                                                           \
-    "d.id, t.reference, d.backend, d.connector, d.idempotency_key, d.payload, d.attempts,"         \
-    " d.next_attempt_at_ms, d.created_at, d.backend_reference"
-
-static bool excluded(int64_t id, const int64_t *exclude, size_t len)
-{
-    for (size_t i = 0; i < len; i++)
-        if (exclude[i] == id)
-            return true;
-    return false;
-}
-
-static enum store_result collect(sqlite3_stmt *st, int limit, const int64_t *exclude,
-                                 size_t exclude_len, struct delivery **out, size_t *len)
-{
-    struct delivery *list = calloc((size_t)(limit > 0 ? limit : 1), sizeof *list);
-    size_t n = 0;
-    int rc;
-    if (!list)
-        return STORE_UNAVAILABLE;
-    while (n < (size_t)limit && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (excluded(sqlite3_column_int64(st, 0), exclude, exclude_len))
-            continue;
-        read_delivery(st, &list[n++]);
-    }
-    *out = list;
-    *len = n;
-    return STORE_OK;
-}
-
-enum store_result store_deliveries_due(struct store *store, const char *backend, int64_t now,
-                                       int limit, const int64_t *exclude, size_t exclude_len,
-                                       struct delivery **out, size_t *len)
-{
-    *out = NULL;
-    *len = 0;
-    if (limit <= 0)
-        return STORE_OK;
-    sqlite3 *db = store_reader_acquire(store);
-    sqlite3_stmt *st =
-        store_cached(db, "SELECT " DELIVERY_COLUMNS " FROM deliveries d JOIN transactions t ON"
-                         " t.id = d.transaction_id WHERE d.backend=? AND d.state='pending' AND"
-                         " d.next_attempt_at_ms <= ? ORDER BY d.next_attempt_at_ms, d.id LIMIT ?");
-    enum store_result r = STORE_UNAVAILABLE;
-    if (st) {
-        sqlite3_bind_text(st, 1, backend, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 2, now);
-        sqlite3_bind_int64(st, 3, (int64_t)limit + (int64_t)exclude_len);
-        r = collect(st, limit, exclude, exclude_len, out, len);
-        store_release(st);
-    }
-    store_reader_release(store, db);
-    return r;
-}
-
-enum store_result store_polls_due(struct store *store, const char *backend, int64_t now, int limit,
-                                  struct delivery **out, size_t *len)
-{
-    *out = NULL;
-    *len = 0;
-    if (limit <= 0)
-        return STORE_OK;
-    sqlite3 *db = store_reader_acquire(store);
-    sqlite3_stmt *st = store_cached(
-        db, "SELECT " DELIVERY_COLUMNS " FROM deliveries d JOIN transactions t ON"
-            " t.id = d.transaction_id WHERE d.backend=? AND d.state='delivered' AND"
-            " t.status='forwarded' AND d.next_poll_at_ms IS NOT NULL AND d.next_poll_at_ms <= ?"
-            " ORDER BY d.next_poll_at_ms LIMIT ?");
-    enum store_result r = STORE_UNAVAILABLE;
-    if (st) {
-        sqlite3_bind_text(st, 1, backend, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 2, now);
-        sqlite3_bind_int(st, 3, limit);
-        r = collect(st, limit, NULL, 0, out, len);
-        store_release(st);
-    }
-    store_reader_release(store, db);
-    return r;
-}
-
-int64_t store_deliveries_next_due(struct store *store)
-{
-    sqlite3 *db = store_reader_acquire(store);
-    sqlite3_stmt *st = store_cached(db, "SELECT MIN(next_attempt_at_ms) FROM deliveries"
-                                        " WHERE state='pending'");
-    int64_t next = INT64_MAX;
-    if (st) {
-        if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
-            next = sqlite3_column_int64(st, 0);
-        store_release(st);
-    }
-    store_reader_release(store, db);
-    return next;
-}
-
-static enum store_result delivery_txn(sqlite3 *db, int64_t delivery_id, int64_t *txn_id,
-                                      char reference[STORE_REFERENCE_MAX], char backend[64])
-{
-    sqlite3_stmt *st = store_cached(db, "SELECT d.transaction_id, t.reference, d.backend FROM"
-                                        " deliveries d JOIN transactions t ON t.id ="
-                                        " d.transaction_id WHERE d.id=?");
-    if (!st)
-        return STORE_UNAVAILABLE;
-    sqlite3_bind_int64(st, 1, delivery_id);
-    int rc = sqlite3_step(st);
-    enum store_result r = STORE_NOT_FOUND;
-    if (rc == SQLITE_ROW) {
-        *txn_id = sqlite3_column_int64(st, 0);
-        snprintf(reference, STORE_REFERENCE_MAX, "%s", sqlite3_column_text(st, 1));
-        snprintf(backend, 64, "%s", sqlite3_column_text(st, 2));
-        r = STORE_OK;
-    } else if (rc != SQLITE_DONE) {
-        r = store_sqlite_result(rc);
-    }
-    store_release(st);
-    return r;
-}
-
-static enum store_result outcome_run(struct store_tx *tx, void *arg)
-{
-    struct delivery_outcome *o = arg;
-    sqlite3 *db = store_tx_db(tx);
-    int64_t txn_id = 0;
-    char reference[STORE_REFERENCE_MAX], backend[64];
-    enum store_result r = delivery_txn(db, o->delivery_id, &txn_id, reference, backend);
-    if (r != STORE_OK)
-        return r;
-    time_t now = (time_t)(o->now_ms / 1000);
-    sqlite3_stmt *st;
-    switch (o->kind) {
-    case OUTCOME_DELIVERED:
-        st = store_cached(db, "UPDATE deliveries SET state='delivered', attempts=attempts+1,"
-                              " last_status=?, last_error=NULL, backend_reference=?,"
-                              " delivered_at=?, next_poll_at_ms=CASE WHEN connector='open311'"
-                              " THEN ? END WHERE id=? AND state='pending'");
-        if (!st)
-            return STORE_UNAVAILABLE;
-        sqlite3_bind_int(st, 1, o->http_status);
-        sqlite3_bind_text(st, 2, o->backend_reference, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 3, now);
-        sqlite3_bind_int64(st, 4, o->next_attempt_at_ms);
-        sqlite3_bind_int64(st, 5, o->delivery_id);
-        if ((r = store_step_done(db, st, "delivered")) != STORE_OK)
-            return r;
-        if (sqlite3_changes(db) == 0)
-            return STORE_CONFLICT;
-        st = store_cached(db, "UPDATE transactions SET backend_reference=? WHERE id=?");
-        if (!st)
-            return STORE_UNAVAILABLE;
-        sqlite3_bind_text(st, 1, o->backend_reference, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 2, txn_id);
-        if ((r = store_step_done(db, st, "backend reference")) != STORE_OK)
-            return r;
-        r = move_status(db, txn_id, reference, TXN_FORWARDED, backend, NULL, o->backend_reference,
-                        now);
-        /* a callback may have completed it already */
-        return r == STORE_CONFLICT ? STORE_OK : r;
-    case OUTCOME_RETRY:
-    case OUTCOME_FAILED:
-        st = store_cached(db, "UPDATE deliveries SET attempts=attempts+1, last_status=?,"
-                              " last_error=?, next_attempt_at_ms=?,"
-                              " state=CASE WHEN ?4 THEN 'failed' ELSE 'pending' END,"
-                              " failed_at=CASE WHEN ?4 THEN ?5 END"
-                              " WHERE id=?6 AND state='pending'");
-        if (!st)
-            return STORE_UNAVAILABLE;
-        if (o->http_status)
-            sqlite3_bind_int(st, 1, o->http_status);
-        sqlite3_bind_text(st, 2, o->error, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 3, o->next_attempt_at_ms);
-        sqlite3_bind_int(st, 4, o->kind == OUTCOME_FAILED);
-        sqlite3_bind_int64(st, 5, now);
-        sqlite3_bind_int64(st, 6, o->delivery_id);
-        if ((r = store_step_done(db, st, "delivery outcome")) != STORE_OK)
-            return r;
-        if (sqlite3_changes(db) == 0)
-            return STORE_CONFLICT;
-        if (o->kind == OUTCOME_FAILED)
-            return move_status(db, txn_id, reference, TXN_FAILED, backend, NULL, o->error, now);
-        return STORE_OK;
-    case OUTCOME_POLLED:
-        st = store_cached(db, "UPDATE deliveries SET next_poll_at_ms=? WHERE id=?");
-        if (!st)
-            return STORE_UNAVAILABLE;
-        if (!o->completed)
-            sqlite3_bind_int64(st, 1, o->next_attempt_at_ms);
-        sqlite3_bind_int64(st, 2, o->delivery_id);
-        if ((r = store_step_done(db, st, "poll")) != STORE_OK)
-            return r;
-        if (!o->completed)
-            return STORE_OK;
-        r = move_status(db, txn_id, reference, TXN_COMPLETED, backend, NULL, o->note, now);
-        if (r != STORE_OK)
-            return r;
-        st = store_cached(db, "UPDATE transactions SET status_note=? WHERE id=?");
-        if (!st)
-            return STORE_UNAVAILABLE;
-        sqlite3_bind_text(st, 1, o->note[0] ? o->note : NULL, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 2, txn_id);
-        return store_step_done(db, st, "poll note");
-    }
-    return STORE_INVALID;
-}
-
-static void outcome_done(struct store_job *job, enum store_result result)
-{
-    struct delivery_outcome *o = job->arg;
-    if (result != STORE_OK && result != STORE_CONFLICT)
-        log_msg(LOG_ERROR, "delivery_outcome_not_saved",
-                "the outcome of delivery %lld was not saved (%d); it will be retried",
-                (long long)o->delivery_id, (int)result);
-    if (o->done)
-        o->done(o, result);
-}
-
-void store_delivery_record(struct store *store, struct delivery_outcome *outcome)
-{
-    outcome->job = (struct store_job){.run = outcome_run, .arg = outcome, .done = outcome_done};
-    store_submit(store, &outcome->job);
-}
-
-enum store_result store_deliveries_failed(struct store *store, int limit, json_t **out)
-{
-    sqlite3 *db = store_reader_acquire(store);
-    sqlite3_stmt *st = store_cached(
-        db, "SELECT t.reference, t.service, t.counter, d.backend, d.attempts, d.last_status,"
-            " d.last_error, d.failed_at, t.created_at FROM deliveries d JOIN transactions t ON"
-            " t.id = d.transaction_id WHERE d.state='failed' ORDER BY d.failed_at DESC LIMIT ?");
-    enum store_result r = STORE_UNAVAILABLE;
-    if (st) {
-        sqlite3_bind_int(st, 1, limit > 0 && limit <= LIST_LIMIT_MAX ? limit : 100);
-        json_t *list = NULL;
-        r = store_rows_json(st, failed_columns, &list);
-        if (r == STORE_OK)
-            *out = json_pack("{s:o}", "deliveries", list);
-    }
-    store_reader_release(store, db);
-    return r;
-}
-
-struct retry_args {
-    const char *reference, *staff, *counter;
-};
-
-static enum store_result retry_run(struct store_tx *tx, void *arg)
-{
-    struct retry_args *a = arg;
-    sqlite3 *db = store_tx_db(tx);
-    sqlite3_stmt *st = store_cached(db, "SELECT t.id, d.state FROM transactions t JOIN"
-                                        " deliveries d ON d.transaction_id = t.id WHERE"
-                                        " t.reference=?");
-    if (!st)
-        return STORE_UNAVAILABLE;
-    sqlite3_bind_text(st, 1, a->reference, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    int64_t id = 0;
-    bool failed = false;
-    if (rc == SQLITE_ROW) {
-        id = sqlite3_column_int64(st, 0);
-        failed = strcmp((const char *)sqlite3_column_text(st, 1), "failed") == 0;
-    }
-    store_release(st);
-    if (!id)
-        return rc == SQLITE_DONE ? STORE_NOT_FOUND : store_sqlite_result(rc);
-    if (!failed)
-        return STORE_CONFLICT;
-    time_t now = time(NULL);
-    st = store_cached(db, "UPDATE deliveries SET state='pending', next_attempt_at_ms=?,"
-                          " attempts=0, failed_at=NULL WHERE transaction_id=?");
-    if (!st)
-        return STORE_UNAVAILABLE;
-    sqlite3_bind_int64(st, 1, now_ms());
-    sqlite3_bind_int64(st, 2, id);
-    enum store_result r = store_step_done(db, st, "retry");
-    if (r != STORE_OK)
-        return r;
-    r = move_status(db, id, a->reference, TXN_ACCEPTED, a->staff, a->counter, "retried by hand",
-                    now);
-    if (r != STORE_OK)
-        return r;
-    return audit_insert(db, a->staff, a->counter, "delivery_retried", a->reference, NULL, now);
-}
-
-enum store_result store_delivery_retry_now(struct store *store, const char *reference,
-                                           const char *staff, const char *counter)
-{
-    struct retry_args a = {reference, staff, counter};
-    return store_run(store, retry_run, &a);
-}
-
-enum store_result store_delivery_counts(struct store *store, const char *backend,
-                                        struct delivery_counts *out)
-{
-    memset(out, 0, sizeof *out);
-    sqlite3 *db = store_reader_acquire(store);
-    sqlite3_stmt *st =
-        store_cached(db, "SELECT state, COUNT(*), MIN(created_at) FROM deliveries WHERE backend=?"
-                         " GROUP BY state");
-    enum store_result r = STORE_UNAVAILABLE;
-    if (st) {
-        sqlite3_bind_text(st, 1, backend, -1, SQLITE_STATIC);
-        int rc;
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-            const char *state = (const char *)sqlite3_column_text(st, 0);
-            long n = (long)sqlite3_column_int64(st, 1);
-            if (strcmp(state, "pending") == 0) {
-                out->pending = n;
-                out->oldest_pending_s = (long)(time(NULL) - sqlite3_column_int64(st, 2));
-            } else if (strcmp(state, "failed") == 0) {
-                out->failed = n;
-            } else {
-                out->delivered = n;
-            }
-        }
-        r = rc == SQLITE_DONE ? STORE_OK : store_sqlite_result(rc);
-        store_release(st);
-    }
-    store_reader_release(store, db);
-    return r;
 }

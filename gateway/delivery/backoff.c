@@ -36,10 +36,11 @@ int64_t backoff_delay_ms(const long *schedule, size_t len, int retry, long retry
     return delay;
 }
 
-bool backoff_next_attempt(const struct backoff_policy *policy, int attempts, time_t created_at,
-                          int64_t now_ms, long retry_after_s, uint64_t random, int64_t *next_ms)
+bool backoff_next_attempt(const struct backoff_policy *policy, int attempts,
+                          time_t series_started_at, int64_t now_ms, long retry_after_s,
+                          uint64_t random, int64_t *next_ms)
 {
-    int64_t deadline_ms = ((int64_t)created_at + policy->give_up_after_s) * MS_PER_S;
+    int64_t deadline_ms = ((int64_t)series_started_at + policy->give_up_after_s) * MS_PER_S;
     if (now_ms >= deadline_ms)
         return false;
     int64_t next = now_ms + backoff_delay_ms(policy->schedule, policy->len, attempts - 1,

@@ -32,12 +32,13 @@ struct backoff_policy {
     long give_up_after_s;
 };
 
-/* After attempt number `attempts` (>= 1) of a delivery created at created_at failed at now_ms:
+/* After attempt number `attempts` (>= 1) of a delivery whose series of attempts started at
+ * series_started_at (its creation, or a hand retry) failed at now_ms:
  * true with the time of the next attempt in *next_ms (never later than the deadline), or
  * false when the deadline has passed and the delivery is to be given up. */
-bool backoff_next_attempt(const struct backoff_policy *policy, int attempts, time_t created_at,
-                          int64_t now_ms, long retry_after_s, uint64_t random, int64_t *next_ms)
-    __attribute__((warn_unused_result));
+bool backoff_next_attempt(const struct backoff_policy *policy, int attempts,
+                          time_t series_started_at, int64_t now_ms, long retry_after_s,
+                          uint64_t random, int64_t *next_ms) __attribute__((warn_unused_result));
 
 /* Parses a Retry-After value: delta seconds ("120") or an HTTP date ("Wed, 21 Oct 2015
  * 07:28:00 GMT"), as seconds from now (0 when the date is past). False when it is neither. */

@@ -499,8 +499,8 @@ static void finish_delivery(struct forwarder *fw, struct fwd_job *job,
             snprintf(last, sizeof last, "%s", resp->error);
         breaker_failure(&be->breaker, now_mono);
         int64_t next = 0;
-        if (backoff_next_attempt(&be->policy, attempt, job->d.created_at, now, resp->retry_after_s,
-                                 next_random(fw), &next)) {
+        if (backoff_next_attempt(&be->policy, attempt, job->d.series_started_at, now,
+                                 resp->retry_after_s, next_random(fw), &next)) {
             o->kind = OUTCOME_RETRY;
             o->next_attempt_at_ms = next;
             snprintf(o->error, sizeof o->error, "%s", last);

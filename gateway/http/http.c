@@ -1,11 +1,16 @@
 /* http: libmicrohttpd glue — limits, body collection, routing, auth, replies, logging.
  *
  * DESIGN: MHD runs an epoll thread pool. For each request we allocate one http_request on the
- * first call of the access handler, collect the body up to the configured cap (413 beyond),
- * then match the route, check the bearer token and call the handler. A handler may defer:
- * we suspend the connection and whichever thread finishes the work calls http_complete,
- * which resumes it; MHD then calls us again and we queue the prepared reply. The request is
- * logged, counted and freed in the completion callback, whatever happened. */
+ * first call of the access handler and, from the headers alone, match the route, check the
+ * declared length and the bearer token and the role: a request refused there (404, 405, 413,
+ * 401, 403) is answered before a byte of its body is read. Then we collect the body up to the
+ * configured cap and call the handler. (An undeclared, chunked body over the cap is not kept:
+ * it gets its 413 when it ends, or its connection is dropped at twice the cap — MHD cannot
+ * queue a reply in the middle of a body.) A handler may defer: we suspend the connection and
+ * whichever thread finishes the work calls http_complete, which resumes it; MHD then calls us again
+ * and we queue the prepared reply. The request is logged and counted just before its reply is
+ * queued (so a client holding the reply finds it in /metrics), or in the completion callback when
+ * no reply was queued; freed there. */
 #include "gateway/http/http.h"
 
 #include "gateway/app.h"
@@ -32,6 +37,7 @@
 #define HTTP_REMOTE_MAX       64
 #define HTTP_REQUEST_ID_MAX   24
 #define HTTP_TOUCH_INTERVAL_S 30 /* the longest gap between recorded uses of a session */
+#define HTTP_DISCARD_FACTOR   2  /* an undeclared body is dropped past this many body limits */
 
 static const char security_policy[] =
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -58,6 +64,7 @@ struct http_request {
     char *body;
     size_t body_len;
     bool body_too_large;
+    size_t discarded; /* bytes of an over-long chunked body read and dropped */
     json_t *json;
 
     bool has_session;
@@ -71,6 +78,7 @@ struct http_request {
     struct header headers[HTTP_HEADERS_MAX];
     int headers_len;
     bool replied;
+    bool accounted; /* logged and counted (just before the reply is queued) */
 
     /* deferral */
     pthread_mutex_t lock;
@@ -376,15 +384,24 @@ static bool authorise(struct http_request *req)
     return true;
 }
 
-static void dispatch(struct http_request *req)
+static void reply_too_large(struct http_request *req)
+{
+    char message[160];
+    snprintf(message, sizeof message, "The request body is larger than the %ld-byte limit.",
+             req->server->app->cfg->http.body_limit);
+    http_reply_error(req, 413, "body_too_large", message);
+}
+
+/* Everything that can be decided from the headers alone, before any of the body is read:
+ * the route, the declared length and the caller's authorisation. A request refused here is
+ * answered at once and its body is never buffered (MHD closes the connection after the
+ * reply when the body was not read). True when the body may be read. */
+static bool admit(struct http_request *req)
 {
     log_set_request_id(req->request_id);
     if (req->body_too_large) {
-        char message[160];
-        snprintf(message, sizeof message, "The request body is larger than the %ld-byte limit.",
-                 req->server->app->cfg->http.body_limit);
-        http_reply_error(req, 413, "body_too_large", message);
-        return;
+        reply_too_large(req);
+        return false;
     }
     route_request(req);
     if (!req->route) {
@@ -393,10 +410,14 @@ static void dispatch(struct http_request *req)
                              "That method is not allowed on this address.");
         else
             http_reply_error(req, 404, "not_found", "There is nothing at this address.");
-        return;
+        return false;
     }
-    if (!authorise(req))
-        return;
+    return authorise(req);
+}
+
+static void dispatch(struct http_request *req)
+{
+    log_set_request_id(req->request_id);
     req->route->handler(req->server->app, req);
     if (!req->deferred && !req->replied)
         http_reply_error(req, 500, "internal_error", "The gateway did not produce a reply.");
@@ -404,8 +425,32 @@ static void dispatch(struct http_request *req)
 
 /* ---- MHD callbacks ---- */
 
+static double elapsed_s(const struct http_request *req)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - req->started.tv_sec) +
+           (double)(now.tv_nsec - req->started.tv_nsec) / 1e9;
+}
+
+/* The request's log line and metrics: written before its reply is queued, so that a client
+ * that has its answer also finds the request counted in /metrics. */
+static void account(struct http_request *req, int status)
+{
+    if (req->accounted)
+        return;
+    req->accounted = true;
+    double seconds = elapsed_s(req);
+    const char *route = req->route ? req->route->pattern : "unmatched";
+    log_request(req->method, route, status, seconds * 1000.0, req->request_id,
+                req->has_session ? req->session.staff.username : NULL,
+                req->has_session ? req->session.counter : NULL);
+    metrics_observe_request(req->server->app->metrics, route, req->method, status, seconds);
+}
+
 static enum MHD_Result queue_reply(struct http_request *req)
 {
+    account(req, req->status);
     struct MHD_Response *resp = MHD_create_response_from_buffer(
         req->reply_len, req->reply ? req->reply : (void *)"",
         req->reply ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
@@ -482,22 +527,45 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
             MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl && strtoll(cl, NULL, 10) > limit)
             req->body_too_large = true;
+        /* refuse what the headers already condemn before reading a byte of the body */
+        if (!admit(req))
+            return queue_reply(req);
         return MHD_YES;
     }
     log_set_request_id(req->request_id);
 
+    if (req->replied && !req->deferred) {
+        /* refused early (or over the limit): the body is not read; MHD closes afterwards */
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+
     if (*upload_data_size > 0) {
-        if (!req->body_too_large && req->body_len + *upload_data_size <= (size_t)limit) {
-            char *grown = realloc(req->body, req->body_len + *upload_data_size + 1);
-            if (!grown)
-                return MHD_NO;
-            req->body = grown;
-            memcpy(req->body + req->body_len, upload_data, *upload_data_size);
-            req->body_len += *upload_data_size;
-            req->body[req->body_len] = '\0';
-        } else {
+        if (req->body_too_large || req->body_len + *upload_data_size > (size_t)limit) {
+            /* Over the cap with no declared length (a chunked body): libmicrohttpd cannot
+             * queue a reply in the middle of a body, so we keep nothing more, answer 413 if
+             * the body ends soon, and drop the connection once it passes twice the cap. */
             req->body_too_large = true;
+            free(req->body);
+            req->body = NULL;
+            req->discarded += req->body_len + *upload_data_size;
+            req->body_len = 0;
+            *upload_data_size = 0;
+            if (req->discarded > (size_t)limit * HTTP_DISCARD_FACTOR) {
+                log_msg(LOG_WARN, "body_too_large",
+                        "a chunked body passed %ld bytes; the connection is closed",
+                        limit * HTTP_DISCARD_FACTOR);
+                return MHD_NO;
+            }
+            return MHD_YES;
         }
+        char *grown = realloc(req->body, req->body_len + *upload_data_size + 1);
+        if (!grown)
+            return MHD_NO;
+        req->body = grown;
+        memcpy(req->body + req->body_len, upload_data, *upload_data_size);
+        req->body_len += *upload_data_size;
+        req->body[req->body_len] = '\0';
         *upload_data_size = 0;
         return MHD_YES;
     }
@@ -507,6 +575,10 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
         return queue_reply(req);
     }
 
+    if (req->body_too_large) {
+        reply_too_large(req);
+        return queue_reply(req);
+    }
     dispatch(req);
     if (req->deferred) {
         pthread_mutex_lock(&req->lock);
@@ -529,18 +601,8 @@ static void request_completed(void *cls, struct MHD_Connection *conn, void **con
     (void)conn;
     if (!req)
         return;
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    double seconds = (double)(now.tv_sec - req->started.tv_sec) +
-                     (double)(now.tv_nsec - req->started.tv_nsec) / 1e9;
-    int status = req->replied ? req->status : 0;
-    if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && !req->replied)
-        status = 499; /* the client went away before a reply */
-    const char *route = req->route ? req->route->pattern : "unmatched";
-    log_request(req->method, route, status, seconds * 1000.0, req->request_id,
-                req->has_session ? req->session.staff.username : NULL,
-                req->has_session ? req->session.counter : NULL);
-    metrics_observe_request(server->app->metrics, route, req->method, status, seconds);
+    /* a request with no reply queued: the client went away first (499), or MHD gave up */
+    account(req, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK && req->replied ? req->status : 499);
     log_set_request_id(NULL);
 
     free_params(req->params);

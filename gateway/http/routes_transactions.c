@@ -393,6 +393,29 @@ static void create_done(struct store_job *job, enum store_result result)
     http_complete(req); /* req may be freed by its thread from here on */
 }
 
+/* Answers from the idempotency record when this key is already stored: 200 with the stored
+ * body for the same request, 409 for another; a store failure answers 503. False (nothing
+ * answered) when the key is new. */
+static bool replay_if_stored(struct app *app, struct http_request *req, const char *key,
+                             const char hash[65])
+{
+    char stored_hash[65];
+    int stored_status;
+    char *stored = NULL;
+    enum store_result r =
+        store_idempotency_find(app->store, key, stored_hash, &stored_status, &stored);
+    if (r == STORE_NOT_FOUND)
+        return false;
+    if (r != STORE_OK) {
+        http_reply_store_error(req, r);
+        return true;
+    }
+    bool same = strcmp(stored_hash, hash) == 0;
+    http_reply_json(req, same ? 200 : 409, same ? replay_reply(stored) : conflict_reply());
+    free(stored);
+    return true;
+}
+
 void route_transaction_create(struct app *app, struct http_request *req)
 {
     const char *key = http_header(req, "Idempotency-Key");
@@ -419,21 +442,8 @@ void route_transaction_create(struct app *app, struct http_request *req)
     char hash[65];
     request_hash(body, hash);
     /* A replay answers before any other check, exactly as the first time. */
-    char stored_hash[65];
-    int stored_status;
-    char *stored = NULL;
-    enum store_result r =
-        store_idempotency_find(app->store, key, stored_hash, &stored_status, &stored);
-    if (r == STORE_OK) {
-        bool same = strcmp(stored_hash, hash) == 0;
-        http_reply_json(req, same ? 200 : 409, same ? replay_reply(stored) : conflict_reply());
-        free(stored);
+    if (replay_if_stored(app, req, key, hash)) {
         json_decref(errors);
-        return;
-    }
-    if (r != STORE_NOT_FOUND) {
-        json_decref(errors);
-        http_reply_store_error(req, r);
         return;
     }
 
@@ -455,6 +465,13 @@ void route_transaction_create(struct app *app, struct http_request *req)
         service_evaluation_clear(&ev);
     }
     if (json_array_size(errors)) {
+        /* The first request with this key may have committed since we looked it up, and then
+         * its own permit is what the rules just found: a resend gets the stored reply, never
+         * a rule error about itself. (A commit the rules saw is visible to this read too.) */
+        if (replay_if_stored(app, req, key, hash)) {
+            json_decref(errors);
+            return;
+        }
         http_reply_invalid(req, errors);
         return;
     }
