@@ -1,0 +1,184 @@
+/* The SQLite engine's group commit and outbox reads, against a real database in a temporary
+ * folder: a refused job whose savepoint cannot be rolled back to must not commit its partial
+ * rows; a read whose step fails part-way is an error, never a short list; the delivery rule
+ * table. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "gateway/store.h"
+#include "gateway/store_sqlite_private.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define PATH_MAX_LEN 512
+
+struct fixture {
+    char dir[PATH_MAX_LEN];
+    struct store *store;
+};
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof *f);
+    const char *base = getenv("TMPDIR");
+    snprintf(f->dir, sizeof f->dir, "%s/onestop-store-writes-XXXXXX",
+             base && *base ? base : "/tmp");
+    if (!mkdtemp(f->dir))
+        return -1;
+    struct store_options so = {f->dir, 5000, 64, 2};
+    char err[256];
+    f->store = store_open(&so, err, sizeof err);
+    if (!f->store) {
+        fprintf(stderr, "store_open: %s\n", err);
+        return -1;
+    }
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    store_close(f->store);
+    char path[PATH_MAX_LEN + 32];
+    static const char *const files[] = {"onestop.db", "onestop.db-wal", "onestop.db-shm"};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", f->dir, files[i]);
+        unlink(path);
+    }
+    rmdir(f->dir);
+    free(f);
+    return 0;
+}
+
+static enum store_result exec_run(struct store_tx *tx, void *arg)
+{
+    return sqlite3_exec(store_tx_db(tx), arg, NULL, NULL, NULL) == SQLITE_OK ? STORE_OK
+                                                                             : STORE_INVALID;
+}
+
+/* A job that writes a row, then loses its own savepoint, then is refused. */
+static enum store_result partial_then_refused_run(struct store_tx *tx, void *arg)
+{
+    sqlite3 *db = store_tx_db(tx);
+    assert_int_equal(sqlite3_exec(db, "INSERT INTO scratch VALUES('partial')", NULL, NULL, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "RELEASE job", NULL, NULL, NULL), SQLITE_OK);
+    return STORE_CONFLICT;
+}
+
+static struct {
+    long rows;
+} counted;
+
+static enum store_result count_run(struct store_tx *tx, void *arg)
+{
+    sqlite3_stmt *st = NULL;
+    sqlite3_prepare_v2(store_tx_db(tx), arg, -1, &st, NULL);
+    counted.rows = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+    sqlite3_finalize(st);
+    return STORE_OK;
+}
+
+static void refused_job_whose_rollback_fails_commits_nothing(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(store_run(f->store, exec_run, "CREATE TABLE scratch(v TEXT)"), STORE_OK);
+    enum store_result r = store_run(f->store, partial_then_refused_run, NULL);
+    /* the group could not be undone job by job: it was rolled back whole */
+    assert_int_equal(r, STORE_UNAVAILABLE);
+    assert_int_equal(store_run(f->store, count_run, "SELECT COUNT(*) FROM scratch"), STORE_OK);
+    assert_int_equal(counted.rows, 0);
+    /* and the writer goes on working */
+    assert_int_equal(store_run(f->store, exec_run, "INSERT INTO scratch VALUES('next')"), STORE_OK);
+    assert_int_equal(store_run(f->store, count_run, "SELECT COUNT(*) FROM scratch"), STORE_OK);
+    assert_int_equal(counted.rows, 1);
+}
+
+static void a_failed_step_is_an_error_not_a_short_list(void **state)
+{
+    (void)state;
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(":memory:", &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "CREATE TABLE t(v INTEGER);"
+                                  "INSERT INTO t VALUES(7);"
+                                  "INSERT INTO t VALUES(-9223372036854775807 - 1);",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_stmt *st = NULL;
+    /* the second row's abs() overflows: its step fails after one good row */
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT abs(v), 'RP-TEST-0001', 'parking', 'json-rest',"
+                                        " 'key', '{}', 0, 0, 0, NULL, NULL FROM t ORDER BY"
+                                        " rowid",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    struct delivery *list = NULL;
+    size_t len = 99;
+    enum store_result r = store_deliveries_collect(st, 10, NULL, 0, &list, &len);
+    assert_int_not_equal(r, STORE_OK);
+    assert_null(list);
+    assert_int_equal(len, 0);
+    sqlite3_finalize(st);
+
+    /* the same statement without the bad row reads in full */
+    assert_int_equal(sqlite3_exec(db, "DELETE FROM t WHERE v < 0", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT abs(v), 'RP-TEST-0001', 'parking', 'json-rest',"
+                                        " 'key', '{}', 0, 0, 0, NULL, NULL FROM t",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(store_deliveries_collect(st, 10, NULL, 0, &list, &len), STORE_OK);
+    assert_int_equal(len, 1);
+    assert_int_equal(list[0].id, 7);
+    assert_string_equal(list[0].backend, "parking");
+    assert_int_equal(list[0].series_started_at, 0);
+    store_delivery_free(list, len);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+static void delivery_rule_table(void **state)
+{
+    (void)state;
+    static const struct {
+        enum delivery_state from, to;
+        bool allowed;
+    } cases[] = {
+        {DELIVERY_PENDING, DELIVERY_DELIVERED, true},
+        {DELIVERY_PENDING, DELIVERY_FAILED, true},
+        {DELIVERY_FAILED, DELIVERY_PENDING, true},
+        {DELIVERY_PENDING, DELIVERY_PENDING, false},
+        {DELIVERY_DELIVERED, DELIVERY_PENDING, false},
+        {DELIVERY_DELIVERED, DELIVERY_FAILED, false},
+        {DELIVERY_FAILED, DELIVERY_DELIVERED, false},
+        {DELIVERY_FAILED, DELIVERY_FAILED, false},
+        {DELIVERY_DELIVERED, DELIVERY_DELIVERED, false},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        assert_int_equal(delivery_state_can_move(cases[i].from, cases[i].to), cases[i].allowed);
+    enum delivery_state s;
+    assert_true(delivery_state_parse("failed", &s));
+    assert_int_equal(s, DELIVERY_FAILED);
+    assert_false(delivery_state_parse("lost", &s));
+    assert_string_equal(delivery_state_name(DELIVERY_DELIVERED), "delivered");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(refused_job_whose_rollback_fails_commits_nothing, setup,
+                                        teardown),
+        cmocka_unit_test(a_failed_step_is_an_error_not_a_short_list),
+        cmocka_unit_test(delivery_rule_table),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
