@@ -6,6 +6,7 @@
  * with sigwait on the main thread, so no handler runs in an arbitrary thread. */
 #include "gateway/app.h"
 #include "gateway/config.h"
+#include "gateway/failpoint.h"
 #include "gateway/delivery/forward.h"
 #include "gateway/http/http.h"
 #include "gateway/log.h"
@@ -65,9 +66,12 @@ static void store_metrics(void *ctx, struct strbuf *out)
         "onestop_store_writes_total %llu\n"
         "# HELP onestop_store_failed_commits_total Commits that failed (disk full, I/O).\n"
         "# TYPE onestop_store_failed_commits_total counter\n"
-        "onestop_store_failed_commits_total %llu\n",
+        "onestop_store_failed_commits_total %llu\n"
+        "# HELP onestop_store_write_queue_depth Writes waiting for the writer thread.\n"
+        "# TYPE onestop_store_write_queue_depth gauge\n"
+        "onestop_store_write_queue_depth %ld\n",
         (unsigned long long)st.commits, (unsigned long long)st.writes,
-        (unsigned long long)st.failed_commits);
+        (unsigned long long)st.failed_commits, st.queued);
 }
 
 /* app.wake_workers: something was committed that a worker should act on now. */
@@ -107,6 +111,7 @@ int main(int argc, char **argv)
     const char *level = getenv("ONESTOP_LOG_LEVEL");
     if (level && strcmp(level, "debug") == 0)
         log_set_level(LOG_DEBUG);
+    failpoint_init();
 
     /* Block the signals before any thread starts, so only sigwait below sees them. */
     sigset_t signals;

@@ -60,6 +60,7 @@ struct store_stats {
     uint64_t writes;
     uint64_t failed_commits;
     long max_batch;
+    long queued; /* writes waiting for the writer now */
 };
 void store_stats(struct store *store, struct store_stats *out);
 

@@ -465,6 +465,7 @@ static void *writer_main(void *arg)
         store->head = last->next;
         if (!store->head)
             store->tail = NULL;
+        store->stats.queued -= count;
         last->next = NULL;
         pthread_mutex_unlock(&store->lock);
 
@@ -508,6 +509,7 @@ static void enqueue(struct store *store, struct store_write *w)
     else
         store->head = w;
     store->tail = w;
+    store->stats.queued++;
     pthread_cond_signal(&store->queued);
     pthread_mutex_unlock(&store->lock);
 }
@@ -533,6 +535,7 @@ long store_refuse_queued(struct store *store)
     pthread_mutex_lock(&store->lock);
     struct store_write *list = store->head;
     store->head = store->tail = NULL;
+    store->stats.queued = 0;
     struct store_write *async_head = NULL, **async_tail = &async_head;
     long n = 0;
     for (struct store_write *w = list, *next; w; w = next) {

@@ -15,6 +15,7 @@
 
 #include "gateway/app.h"
 #include "gateway/config.h"
+#include "gateway/failpoint.h"
 #include "gateway/log.h"
 #include "gateway/metrics.h"
 #include "gateway/token.h"
@@ -601,6 +602,7 @@ static void request_completed(void *cls, struct MHD_Connection *conn, void **con
     (void)conn;
     if (!req)
         return;
+    failpoint("http_request_completed"); /* tests: the reply is out, the request not freed */
     /* a request with no reply queued: the client went away first (499), or MHD gave up */
     account(req, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK && req->replied ? req->status : 499);
     log_set_request_id(NULL);

@@ -11,6 +11,7 @@
  * the job's done callback — after COMMIT returned, so a 201 means "on disk". */
 #include "gateway/app.h"
 #include "gateway/config.h"
+#include "gateway/failpoint.h"
 #include "gateway/log.h"
 #include "gateway/payment.h"
 #include "gateway/http/routes.h"
@@ -446,6 +447,7 @@ void route_transaction_create(struct app *app, struct http_request *req)
         json_decref(errors);
         return;
     }
+    failpoint("transaction_key_checked"); /* tests: let another request commit here */
 
     char today[11];
     today_london(today);
