@@ -111,7 +111,8 @@ static const struct key_spec services_keys[] = {
 
 static const struct key_spec backend_keys[] = {
     {KEY("name", K_STRING, BE(name)), .required = true},
-    {KEY("connector", K_STRING, BE(connector)), .required = true, .allowed = "|json-rest|open311|email|"},
+    {KEY("connector", K_STRING, BE(connector)), .required = true,
+     .allowed = "|json-rest|open311|email|"},
     {KEY("url", K_STRING, BE(url)), .required = true},
     {KEY("signing_key_file", K_SECRET, BE(signing_key))}, /* see check_signing_key */
     {KEY("api_key_file", K_SECRET, BE(api_key))},
@@ -504,8 +505,7 @@ static void check_email_backend(struct parse_ctx *ctx, struct backend_config *b,
         if (b->url && is_smtp_url(b->url))
             problem(ctx, key, "an smtp(s):// URL needs connector \"email\"");
         snprintf(key, sizeof key, "backends[%zu]", i);
-        if (b->mail_from || b->mail_to || b->smtp_username || b->smtp_password.bytes ||
-            b->smtp_tls)
+        if (b->mail_from || b->mail_to || b->smtp_username || b->smtp_password.bytes || b->smtp_tls)
             problem(ctx, key, "mail_from, mail_to and smtp_* keys are for connector \"email\"");
         return;
     }
@@ -519,8 +519,10 @@ static void check_email_backend(struct parse_ctx *ctx, struct backend_config *b,
         bool smtps_tls = strcmp(b->smtp_tls, "smtps") == 0;
         snprintf(key, sizeof key, "backends[%zu].smtp_tls", i);
         if (smtps_url != smtps_tls)
-            problem(ctx, key, "\"%s\" does not fit the URL's scheme (smtps:// goes with "
-                    "\"smtps\", smtp:// with \"starttls\" or \"none\")", b->smtp_tls);
+            problem(ctx, key,
+                    "\"%s\" does not fit the URL's scheme (smtps:// goes with "
+                    "\"smtps\", smtp:// with \"starttls\" or \"none\")",
+                    b->smtp_tls);
     }
     snprintf(key, sizeof key, "backends[%zu].mail_from", i);
     if (!b->mail_from)

@@ -38,11 +38,11 @@ struct backend_config {
     long breaker_open_s;   /* how long it stays open before a half-open probe */
     long poll_interval_s;  /* open311 status polling */
     /* e-mail back-ends (connector email, SMTP transport; see docs/backends.md) */
-    char *mail_from;         /* envelope sender and From: */
-    json_t *mail_to;         /* list of recipient addresses (envelope and To:) */
-    char *smtp_username;     /* AUTH, optional */
+    char *mail_from;             /* envelope sender and From: */
+    json_t *mail_to;             /* list of recipient addresses (envelope and To:) */
+    char *smtp_username;         /* AUTH, optional */
     struct secret smtp_password; /* from smtp_password_file, with smtp_username */
-    char *smtp_tls;          /* starttls | smtps | none; default from the URL's scheme */
+    char *smtp_tls;              /* starttls | smtps | none; default from the URL's scheme */
 };
 
 struct printer_config_entry {

@@ -61,8 +61,8 @@ fault_config faults_none(void);
 /* What to do with one request; `draw` is uniform in [0,1) and decides flaky. */
 fault_action faults_decide(const fault_config *cfg, double draw);
 
-/* Reads {"mode","rate","delay_ms","retry_after_s","smtp_code","smtp_stage"} (the "backend" member is the
- * caller's). False with *error set to a message for the test author when invalid. */
+/* Reads {"mode","rate","delay_ms","retry_after_s","smtp_code","smtp_stage"} (the "backend" member
+ * is the caller's). False with *error set to a message for the test author when invalid. */
 __attribute__((warn_unused_result)) bool faults_parse(const json_t *body, fault_config *out,
                                                       const char **error);
 

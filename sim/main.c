@@ -34,7 +34,8 @@ static void usage(FILE *out)
             "usage: onestop-sim [--listen HOST:PORT] [--data DIR] [--key NAME=FILE]...\n"
             "                   [--open311-api-key FILE] [--callback-url URL]\n"
             "                   [--smtp-listen HOST:PORT [--smtp-user NAME "
-            "--smtp-password-file FILE]]\n"
+            "--smtp-password-file FILE]\n"
+            "                    [--smtp-tls-cert FILE --smtp-tls-key FILE]]\n"
             "\n"
             "Serves the council back-ends onestopd forwards to (parking, gazetteer, bulky)\n"
             "on loopback, with a test control API under /_sim (see docs/backends.md).\n"
@@ -51,6 +52,8 @@ static void usage(FILE *out)
             "                           picks one)\n"
             "  --smtp-user NAME         the SMTP sink requires AUTH as NAME ...\n"
             "  --smtp-password-file FILE  ... with the password in FILE\n"
+            "  --smtp-tls-cert FILE     the SMTP sink offers (and requires) STARTTLS with this\n"
+            "  --smtp-tls-key FILE      PEM certificate chain and key\n"
             "  --help                   this text\n"
             "\n"
             "Prints \"onestop-sim listening on http://HOST:PORT\" when ready; stops on "
@@ -107,7 +110,9 @@ int main(int argc, char **argv)
         OPT_HELP,
         OPT_SMTP_LISTEN,
         OPT_SMTP_USER,
-        OPT_SMTP_PASSWORD
+        OPT_SMTP_PASSWORD,
+        OPT_SMTP_TLS_CERT,
+        OPT_SMTP_TLS_KEY
     };
     static const struct option options[] = {
         {"listen", required_argument, NULL, OPT_LISTEN},
@@ -119,6 +124,8 @@ int main(int argc, char **argv)
         {"smtp-listen", required_argument, NULL, OPT_SMTP_LISTEN},
         {"smtp-user", required_argument, NULL, OPT_SMTP_USER},
         {"smtp-password-file", required_argument, NULL, OPT_SMTP_PASSWORD},
+        {"smtp-tls-cert", required_argument, NULL, OPT_SMTP_TLS_CERT},
+        {"smtp-tls-key", required_argument, NULL, OPT_SMTP_TLS_KEY},
         {NULL, 0, NULL, 0},
     };
     const char *listen = DEFAULT_LISTEN;
@@ -134,6 +141,8 @@ int main(int argc, char **argv)
     const char *smtp_listen = NULL;
     const char *smtp_user = NULL;
     const char *smtp_password_file = NULL;
+    const char *smtp_tls_cert = NULL;
+    const char *smtp_tls_key = NULL;
     char *smtp_password = NULL;
     char smtp_host[HOST_MAX];
     uint16_t smtp_port = 0;
@@ -168,6 +177,12 @@ int main(int argc, char **argv)
         case OPT_SMTP_PASSWORD:
             smtp_password_file = optarg;
             break;
+        case OPT_SMTP_TLS_CERT:
+            smtp_tls_cert = optarg;
+            break;
+        case OPT_SMTP_TLS_KEY:
+            smtp_tls_key = optarg;
+            break;
         case OPT_HELP:
             usage(stdout);
             return 0;
@@ -187,6 +202,10 @@ int main(int argc, char **argv)
     }
     if (smtp_listen && !server_parse_listen(smtp_listen, smtp_host, sizeof smtp_host, &smtp_port)) {
         fprintf(stderr, "onestop-sim: --smtp-listen wants IPV4:PORT, got %s\n", smtp_listen);
+        return 2;
+    }
+    if (!smtp_tls_cert != !smtp_tls_key) {
+        fprintf(stderr, "onestop-sim: --smtp-tls-cert and --smtp-tls-key go together\n");
         return 2;
     }
     if (!smtp_user != !smtp_password_file) {
@@ -225,7 +244,8 @@ int main(int argc, char **argv)
     control_set_callback_url(callback_url);
     if (smtp_listen) {
         uint16_t smtp_bound = 0;
-        if (!smtp_start(smtp_host, smtp_port, smtp_user, smtp_password, &smtp_bound))
+        if (!smtp_start(smtp_host, smtp_port, smtp_user, smtp_password, smtp_tls_cert, smtp_tls_key,
+                        &smtp_bound))
             goto out;
         printf("onestop-sim smtp on %s:%u\n", smtp_host, (unsigned)smtp_bound);
     }

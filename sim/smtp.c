@@ -25,8 +25,10 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <openssl/ssl.h>
 
 #include "sim/backends.h"
 #include "sim/pipeline.h"
@@ -40,6 +42,8 @@
 #define HEADER_VALUE_MAX 512
 #define QUEUE_ID_MAX     32
 #define HOSTNAME         "onestop-sim"
+#define READ_TIMEOUT_MS  POLL_MS /* a blocked TLS read gives up this often to look around */
+#define HANDSHAKE_S      10
 
 static int listen_fd = -1;
 static pthread_t accept_thread;
@@ -47,6 +51,7 @@ static bool accept_running;
 static atomic_bool stopping;
 static const char *auth_user;
 static const char *auth_password;
+static SSL_CTX *tls_ctx; /* NULL: no STARTTLS */
 static pthread_mutex_t conn_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t conn_cond = PTHREAD_COND_INITIALIZER;
 static int conn_count;
@@ -54,6 +59,7 @@ static unsigned long message_counter; /* under sim_state_lock */
 
 typedef struct session {
     int fd;
+    SSL *tls; /* after STARTTLS */
     char buf[READ_BUFFER];
     size_t start, end;
     bool authed;
@@ -93,9 +99,15 @@ static bool send_text(session *s, const char *text)
 {
     size_t len = strlen(text);
     while (len > 0) {
-        ssize_t n = send(s->fd, text, len, MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR)
-            continue;
+        ssize_t n;
+        if (s->tls) {
+            int w = SSL_write(s->tls, text, len > INT32_MAX ? INT32_MAX : (int)len);
+            n = w > 0 ? w : -1;
+        } else {
+            n = send(s->fd, text, len, MSG_NOSIGNAL);
+            if (n < 0 && errno == EINTR)
+                continue;
+        }
         if (n <= 0)
             return false;
         text += n;
@@ -134,13 +146,27 @@ static line_result read_line(session *s, char *line, size_t max, size_t *len)
         }
         if (atomic_load(&stopping) || time(NULL) > idle_until)
             return LINE_CLOSED;
-        struct pollfd p = {.fd = s->fd, .events = POLLIN};
-        int r = poll(&p, 1, POLL_MS);
-        if (r < 0 && errno != EINTR)
-            return LINE_CLOSED;
-        if (r <= 0)
-            continue;
-        ssize_t n = recv(s->fd, s->buf, sizeof s->buf, 0);
+        if (!s->tls || SSL_pending(s->tls) == 0) {
+            struct pollfd p = {.fd = s->fd, .events = POLLIN};
+            int r = poll(&p, 1, POLL_MS);
+            if (r < 0 && errno != EINTR)
+                return LINE_CLOSED;
+            if (r <= 0)
+                continue;
+        }
+        ssize_t n;
+        if (s->tls) {
+            int got = SSL_read(s->tls, s->buf, (int)sizeof s->buf);
+            if (got <= 0) {
+                int e = SSL_get_error(s->tls, got);
+                if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+                    continue; /* the read timed out mid-record: look around, then go on */
+                return LINE_CLOSED;
+            }
+            n = got;
+        } else {
+            n = recv(s->fd, s->buf, sizeof s->buf, 0);
+        }
         if (n <= 0)
             return LINE_CLOSED;
         s->start = 0;
@@ -267,6 +293,35 @@ static void header_value(const char *msg, size_t len, const char *name, char *ou
 
 /* ---- commands ---- */
 
+/* STARTTLS: the handshake on the same socket; everything known before it is forgotten. */
+static bool do_starttls(session *s)
+{
+    if (!tls_ctx)
+        return reply(s, "454 4.7.0 TLS not available");
+    if (s->tls)
+        return reply(s, "503 5.5.1 TLS already active");
+    if (!reply(s, "220 2.0.0 Ready to start TLS"))
+        return false;
+    s->start = s->end = 0; /* no plaintext sent after STARTTLS may leak into the session */
+    s->authed = false;
+    reset_transaction(s);
+    s->tls = SSL_new(tls_ctx);
+    if (!s->tls || SSL_set_fd(s->tls, s->fd) != 1)
+        return false;
+    time_t until = time(NULL) + HANDSHAKE_S;
+    for (;;) {
+        int r = SSL_accept(s->tls);
+        if (r == 1)
+            return true;
+        int e = SSL_get_error(s->tls, r);
+        if ((e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) || time(NULL) > until ||
+            atomic_load(&stopping)) {
+            fprintf(stderr, "smtp STARTTLS handshake failed\n");
+            return false;
+        }
+    }
+}
+
 static bool do_auth(session *s, const char *arg)
 {
     char user[USER_MAX] = "", password[USER_MAX] = "", line[SMTP_LINE_MAX];
@@ -375,9 +430,10 @@ static bool record_message(session *s, char *queue_reply, size_t len)
     const char *body = s->data ? s->data : "";
     header_value(body, s->data_len, "Message-ID", message_id, sizeof message_id);
     header_value(body, s->data_len, "X-Onestop-Reference", reference, sizeof reference);
-    json_t *extra = json_pack(
-        "{s:s,s:o,s:s?,s:s?}", "mail_from", s->from, "rcpt_to", json_deep_copy(s->rcpt),
-        "message_id", *message_id ? message_id : NULL, "auth_user", s->authed ? s->user : NULL);
+    json_t *extra =
+        json_pack("{s:s,s:o,s:s?,s:s?,s:b}", "mail_from", s->from, "rcpt_to",
+                  json_deep_copy(s->rcpt), "message_id", *message_id ? message_id : NULL,
+                  "auth_user", s->authed ? s->user : NULL, "tls", s->tls != NULL);
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     sim_state_lock();
@@ -437,14 +493,21 @@ static bool command(session *s, char *line)
     if (strcasecmp(line, "EHLO") == 0) {
         char ehlo[SMTP_LINE_MAX];
         reset_transaction(s);
-        snprintf(ehlo, sizeof ehlo, "250-" HOSTNAME "\r\n%s250-SIZE %u\r\n250 8BITMIME",
-                 auth_user ? "250-AUTH PLAIN LOGIN\r\n" : "", SMTP_MESSAGE_MAX);
+        snprintf(ehlo, sizeof ehlo, "250-" HOSTNAME "\r\n%s%s250-SIZE %u\r\n250 8BITMIME",
+                 tls_ctx && !s->tls ? "250-STARTTLS\r\n" : "",
+                 auth_user && (s->tls || !tls_ctx) ? "250-AUTH PLAIN LOGIN\r\n" : "",
+                 SMTP_MESSAGE_MAX);
         return reply(s, ehlo);
     }
     if (strcasecmp(line, "HELO") == 0) {
         reset_transaction(s);
         return reply(s, "250 " HOSTNAME);
     }
+    if (strcasecmp(line, "STARTTLS") == 0)
+        return do_starttls(s);
+    /* with a certificate, TLS comes before anything that carries secrets or mail */
+    if (tls_ctx && !s->tls && (strcasecmp(line, "AUTH") == 0 || strcasecmp(line, "MAIL") == 0))
+        return reply(s, "530 5.7.0 Must issue a STARTTLS command first");
     if (strcasecmp(line, "AUTH") == 0)
         return do_auth(s, arg);
     if (strcasecmp(line, "MAIL") == 0) {
@@ -472,8 +535,6 @@ static bool command(session *s, char *line)
         (void)reply(s, "221 2.0.0 bye");
         return false;
     }
-    if (strcasecmp(line, "STARTTLS") == 0)
-        return reply(s, "454 4.7.0 TLS not available");
     return reply(s, "502 5.5.2 command not recognised");
 }
 
@@ -505,6 +566,10 @@ static void *connection_main(void *arg)
             break;
     }
 out:
+    if (s->tls) {
+        (void)SSL_shutdown(s->tls);
+        SSL_free(s->tls);
+    }
     close(s->fd);
     reset_transaction(s);
     json_decref(s->rcpt);
@@ -535,8 +600,10 @@ static void start_connection(int fd)
     pthread_t t;
     pthread_attr_t attr;
     bool started = false;
+    struct timeval rcv = {.tv_sec = 0, .tv_usec = READ_TIMEOUT_MS * 1000};
     if (s && (s->rcpt = json_array()) && pthread_attr_init(&attr) == 0) {
         s->fd = fd;
+        (void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &rcv, sizeof rcv);
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
         started = pthread_create(&t, &attr, connection_main, s) == 0;
         pthread_attr_destroy(&attr);
@@ -567,9 +634,28 @@ static void *accept_main(void *arg)
     return NULL;
 }
 
-bool smtp_start(const char *host, uint16_t port, const char *user, const char *password,
-                uint16_t *bound_port)
+/* The server side of STARTTLS, from a certificate (chain) and key in PEM files. */
+static SSL_CTX *tls_context(const char *cert_file, const char *key_file)
 {
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (!ctx || SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
+        SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1 ||
+        SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(ctx) != 1) {
+        unsigned long e = ERR_get_error();
+        fprintf(stderr, "onestop-sim: cannot use %s and %s for STARTTLS: %s\n", cert_file, key_file,
+                e ? ERR_reason_error_string(e) : "unknown error");
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    return ctx;
+}
+
+bool smtp_start(const char *host, uint16_t port, const char *user, const char *password,
+                const char *cert_file, const char *key_file, uint16_t *bound_port)
+{
+    if (cert_file && !(tls_ctx = tls_context(cert_file, key_file)))
+        return false;
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons(port)};
     int one = 1;
     if (inet_pton(AF_INET, host, &addr.sin_addr) != 1) {
@@ -616,4 +702,6 @@ void smtp_stop(void)
     while (conn_count > 0)
         pthread_cond_wait(&conn_cond, &conn_lock);
     pthread_mutex_unlock(&conn_lock);
+    SSL_CTX_free(tls_ctx);
+    tls_ctx = NULL;
 }

@@ -3,9 +3,11 @@
  *
  * A small ESMTP server on loopback that speaks enough for libcurl: EHLO/HELO, AUTH PLAIN and
  * AUTH LOGIN (checking the configured user and password), MAIL, RCPT, DATA, RSET, NOOP, QUIT.
- * No STARTTLS (it is not advertised; test gateways use smtp_tls "none"). Each message it
+ * STARTTLS when given a certificate (then TLS is required before AUTH and MAIL; without one
+ * it is not offered and test gateways use smtp_tls "none"). Each message it
  * accepts is recorded in the "mail" back-end's received log (GET /_sim/received?backend=mail)
- * with the raw message as "body" and "mail_from", "rcpt_to", "message_id", "auth_user".
+ * with the raw message as "body" and "mail_from", "rcpt_to", "message_id", "auth_user" and
+ * "tls" (whether it came over STARTTLS).
  * Nothing is de-duplicated: SMTP has no idempotency key; a resend shows the same message_id.
  *
  * Faults (POST /_sim/faults with backend "mail"): down answers 421 at the greeting; error and
@@ -31,9 +33,11 @@
 #define SMTP_BACKEND_NAME    "mail"
 
 /* Starts the sink on host:port (port 0 picks one); *bound_port is the port in use. user and
- * password (NULL: no AUTH offered) must outlive the sink. False after printing why. */
+ * password (NULL: no AUTH offered) must outlive the sink. cert_file and key_file (PEM; NULL:
+ * no STARTTLS) are read now. False after printing why. */
 __attribute__((warn_unused_result)) bool smtp_start(const char *host, uint16_t port,
                                                     const char *user, const char *password,
+                                                    const char *cert_file, const char *key_file,
                                                     uint16_t *bound_port);
 
 /* Stops accepting, ends every connection and waits for their threads. Safe when not started. */

@@ -328,8 +328,7 @@ static void fail_unbuildable(struct forwarder *fw, struct fwd_job *job, const ch
  * 5xx a dead letter); the breaker counts a 4xx or no answer as a failure, a 5xx as an
  * answer. The reply code is recorded where HTTP back-ends record their status. */
 
-static void start_mail(struct forwarder *fw, struct fwd_job *job, int64_t now_mono,
-                       time_t now_sec)
+static void start_mail(struct forwarder *fw, struct fwd_job *job, int64_t now_mono, time_t now_sec)
 {
     struct fwd_backend *be = job->be;
     char err[BACKEND_ERROR_MAX];
@@ -388,8 +387,8 @@ static void finish_mail(struct forwarder *fw, struct fwd_job *job, const struct 
         breaker_failure(&be->breaker, now_mono);
         int64_t next = 0;
         level = LOG_WARN;
-        if (backoff_next_attempt(&be->policy, attempt, job->d.created_at, now, -1,
-                                 next_random(fw), &next)) {
+        if (backoff_next_attempt(&be->policy, attempt, job->d.created_at, now, -1, next_random(fw),
+                                 &next)) {
             o->kind = OUTCOME_RETRY;
             o->next_attempt_at_ms = next;
             snprintf(o->error, sizeof o->error, "%s", res->message);
@@ -419,9 +418,9 @@ static bool finish_mail_transfer(struct forwarder *fw, CURL *easy, CURLcode code
         job = job->next;
     if (!job)
         return false;
-    curl_multi_remove_handle(fw->multi, easy);
     struct smtp_result res;
     smtp_request_finish(job->mail, code, &res);
+    curl_multi_remove_handle(fw->multi, easy);
     job->be->running--;
     job->be->dirty = true;
     smtp_request_free(job->mail);

@@ -27,7 +27,7 @@ struct smtp_request {
     size_t len, sent;
     long timeout_ms;
     struct timespec started;
-    char last_reply[SMTP_REPLY_LINE_MAX]; /* the last line the server sent */
+    char last_reply[SMTP_REPLY_LINE_MAX]; /* the last 4xx or 5xx line the server sent */
     char curl_error[CURL_ERROR_SIZE];
 };
 
@@ -60,12 +60,13 @@ static size_t on_read(char *buffer, size_t size, size_t nitems, void *userdata)
     return n;
 }
 
-/* Keeps the last line of the server's replies (control characters become spaces). */
+/* Keeps the last refusal (4xx or 5xx) line the server sent, control characters as spaces:
+ * the QUIT that may follow a refusal must not overwrite it. */
 static int on_debug(CURL *easy, curl_infotype type, char *data, size_t size, void *userdata)
 {
     (void)easy;
     struct smtp_request *req = userdata;
-    if (type != CURLINFO_HEADER_IN || size == 0)
+    if (type != CURLINFO_HEADER_IN || size == 0 || (data[0] != '4' && data[0] != '5'))
         return 0;
     size_t n = size < sizeof req->last_reply - 1 ? size : sizeof req->last_reply - 1;
     for (size_t i = 0; i < n; i++) {

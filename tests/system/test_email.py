@@ -24,8 +24,21 @@ SMTP_USER = "onestop"
 SMTP_PASSWORD = "relay-password-0123456789"
 
 
-def email_gateway(tmp_path, password=SMTP_PASSWORD):
-    """A gateway whose permits go to an email back-end on the simulator's SMTP sink."""
+def make_certificate(folder):
+    """A self-signed certificate for 127.0.0.1 (the sink's STARTTLS and the gateway's CA)."""
+    cert, key = os.path.join(folder, "smtp-cert.pem"), os.path.join(folder, "smtp-key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", cert,
+                    "-days", "2", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True, timeout=60)
+    return cert, key
+
+
+def email_gateway(tmp_path, password=SMTP_PASSWORD, gateway_tls="none", sink_tls=False):
+    """A gateway whose permits go to an email back-end on the simulator's SMTP sink. With
+    sink_tls the sink offers (and requires) STARTTLS with a fresh certificate, which is the
+    back-end's ca_file."""
     gw = Gateway(tmp_path)
     smtp_port = free_port()
     services = os.path.join(gw.dir, "services")
@@ -44,11 +57,15 @@ def email_gateway(tmp_path, password=SMTP_PASSWORD):
     gw.config["backends"].append({
         "name": "partners", "connector": "email", "url": f"smtp://127.0.0.1:{smtp_port}",
         "mail_from": MAIL_FROM, "mail_to": MAIL_TO, "smtp_username": SMTP_USER,
-        "smtp_password_file": "keys/smtp.pw", "smtp_tls": "none",
+        "smtp_password_file": "keys/smtp.pw", "smtp_tls": gateway_tls,
         "retry_schedule_s": [1, 1, 1], "give_up_after_s": 600, "breaker_failures": 50})
-    gw.write_config()
     gw.sim_args = ["--smtp-listen", f"127.0.0.1:{smtp_port}", "--smtp-user", SMTP_USER,
                    "--smtp-password-file", os.path.join(gw.keys_dir, "smtp-sim.pw")]
+    if sink_tls:
+        cert, key = make_certificate(gw.keys_dir)
+        gw.config["backends"][-1]["ca_file"] = cert
+        gw.sim_args += ["--smtp-tls-cert", cert, "--smtp-tls-key", key]
+    gw.write_config()
     return gw
 
 
@@ -159,6 +176,33 @@ def test_a_wrong_password_is_retried_not_dead_lettered_and_logged(tmp_path):
         assert "transport=smtp" in log and "refused our login" in log
         assert "check smtp_username and smtp_password_file" in log
         assert "not-the-relay-password-42" not in log
+    finally:
+        assert gw.stop() == 0
+
+
+def test_starttls_with_the_partners_certificate(tmp_path):
+    gw = email_gateway(tmp_path, gateway_tls="starttls", sink_tls=True).start()
+    try:
+        token = gw.sign_in()
+        ref = sell(gw, token, "residents-parking-permit", parking_fields(5))
+        wait_until(lambda: txn(gw, token, ref)["status"] == "forwarded", timeout=20,
+                   what="the e-mail delivered over STARTTLS")
+        [m] = mails(gw)["requests"]
+        assert m["tls"] is True and m["auth_user"] == SMTP_USER and m["reference"] == ref
+    finally:
+        assert gw.stop() == 0
+
+
+def test_starttls_required_but_not_offered_is_retried(tmp_path):
+    gw = email_gateway(tmp_path, gateway_tls="starttls", sink_tls=False).start()
+    try:
+        token = gw.sign_in()
+        ref = sell(gw, token, "residents-parking-permit", parking_fields(6))
+        d = wait_until(lambda: (lambda d: d if d["attempts"] >= 2 else None)(
+            delivery(gw, token, ref)), timeout=20, what="two attempts without TLS")
+        assert d["state"] == "pending", d
+        assert "does not offer STARTTLS" in d["last_error"], d
+        assert mails(gw)["requests"] == []
     finally:
         assert gw.stop() == 0
 
