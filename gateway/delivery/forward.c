@@ -374,6 +374,7 @@ static void finish_mail(struct forwarder *fw, struct fwd_job *job, const struct 
         breaker_success(&be->breaker, now_mono);
         o->kind = OUTCOME_DELIVERED;
         o->next_attempt_at_ms = now + (int64_t)be->cfg->poll_interval_s * MS_PER_S;
+        snprintf(o->backend_reference, sizeof o->backend_reference, "%s", res->queue_id);
         atomic_fetch_add(&be->succeeded, 1);
         break;
     case SMTP_PERMANENT:
@@ -404,9 +405,10 @@ static void finish_mail(struct forwarder *fw, struct fwd_job *job, const struct 
     }
     log_msg(level, "delivery_attempt",
             "backend=%s reference=%s attempt=%d transport=smtp smtp_reply=%d outcome=%s "
-            "duration_ms=%.0f%s%s",
+            "duration_ms=%.0f%s%s%s%s",
             be->cfg->name, job->d.reference, attempt, res->reply_code, outcome_name(o->kind),
-            res->seconds * 1000.0, o->error[0] ? " error=" : "", o->error);
+            res->seconds * 1000.0, o->backend_reference[0] ? " backend_reference=" : "",
+            o->backend_reference, o->error[0] ? " error=" : "", o->error);
     record(fw, job);
 }
 

@@ -28,6 +28,7 @@ struct smtp_request {
     long timeout_ms;
     struct timespec started;
     char last_reply[SMTP_REPLY_LINE_MAX]; /* the last 4xx or 5xx line the server sent */
+    char last_ok[SMTP_REPLY_LINE_MAX];    /* the last 2xx line (after DATA: "queued as") */
     char curl_error[CURL_ERROR_SIZE];
 };
 
@@ -60,23 +61,43 @@ static size_t on_read(char *buffer, size_t size, size_t nitems, void *userdata)
     return n;
 }
 
-/* Keeps the last refusal (4xx or 5xx) line the server sent, control characters as spaces:
- * the QUIT that may follow a refusal must not overwrite it. */
+/* Keeps the last refusal (4xx or 5xx) line and the last 2xx line the server sent, control
+ * characters as spaces: the QUIT that may follow a refusal must not overwrite it. */
 static int on_debug(CURL *easy, curl_infotype type, char *data, size_t size, void *userdata)
 {
     (void)easy;
     struct smtp_request *req = userdata;
-    if (type != CURLINFO_HEADER_IN || size == 0 || (data[0] != '4' && data[0] != '5'))
+    if (type != CURLINFO_HEADER_IN || size == 0)
         return 0;
-    size_t n = size < sizeof req->last_reply - 1 ? size : sizeof req->last_reply - 1;
+    char *line = data[0] == '4' || data[0] == '5' ? req->last_reply
+                 : data[0] == '2'                 ? req->last_ok
+                                                  : NULL;
+    if (!line)
+        return 0;
+    size_t n = size < SMTP_REPLY_LINE_MAX - 1 ? size : SMTP_REPLY_LINE_MAX - 1;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)data[i];
-        req->last_reply[i] = c < 0x20 || c == 0x7f ? ' ' : (char)c;
+        line[i] = c < 0x20 || c == 0x7f ? ' ' : (char)c;
     }
-    while (n > 0 && req->last_reply[n - 1] == ' ')
+    while (n > 0 && line[n - 1] == ' ')
         n--;
-    req->last_reply[n] = '\0';
+    line[n] = '\0';
     return 0;
+}
+
+void smtp_queue_id(const char *reply, char *out, size_t outlen)
+{
+    static const char marker[] = "queued as ";
+    out[0] = '\0';
+    const char *at = reply && strncmp(reply, "250", 3) == 0 ? strstr(reply, marker) : NULL;
+    if (!at || outlen == 0)
+        return;
+    at += sizeof marker - 1;
+    size_t n = 0;
+    while (at[n] && at[n] != ' ' && at[n] != ';' && at[n] != ')' && n + 1 < outlen)
+        n++;
+    memcpy(out, at, n);
+    out[n] = '\0';
 }
 
 static bool add_recipient(struct smtp_request *req, const char *address)
@@ -216,8 +237,10 @@ void smtp_request_finish(struct smtp_request *req, CURLcode code, struct smtp_re
         reply = 0;
     out->reply_code = (int)reply;
     out->verdict = smtp_classify(code, reply);
-    if (out->verdict == SMTP_DELIVERED)
+    if (out->verdict == SMTP_DELIVERED) {
+        smtp_queue_id(req->last_ok, out->queue_id, sizeof out->queue_id);
         return;
+    }
     const char *text = reply_text(req, reply);
     const char *detail = req->curl_error[0] ? req->curl_error : curl_easy_strerror(code);
     if (code == CURLE_LOGIN_DENIED)

@@ -25,8 +25,9 @@
 struct backend_config;
 struct smtp_request;
 
-#define SMTP_MUSTCHECK __attribute__((warn_unused_result))
-#define SMTP_REPLY_MAX 200 /* characters of the server's reply text we keep */
+#define SMTP_MUSTCHECK    __attribute__((warn_unused_result))
+#define SMTP_REPLY_MAX    200 /* characters of the server's reply text we keep */
+#define SMTP_QUEUE_ID_MAX 128
 
 enum smtp_verdict {
     SMTP_DELIVERED, /* the server took the message */
@@ -36,10 +37,12 @@ enum smtp_verdict {
 
 struct smtp_result {
     enum smtp_verdict verdict;
-    int reply_code;                  /* the last SMTP reply code, 0 when there was none */
-    double seconds;                  /* from start to finish */
-    char message[BACKEND_ERROR_MAX]; /* what happened, for the log and supervisors; "" when
-                                        delivered */
+    int reply_code;                   /* the last SMTP reply code, 0 when there was none */
+    double seconds;                   /* from start to finish */
+    char queue_id[SMTP_QUEUE_ID_MAX]; /* delivered: the server's id from "250 ... queued as
+                                         ID", or "" */
+    char message[BACKEND_ERROR_MAX];  /* what happened, for the log and supervisors; "" when
+                                         delivered */
 };
 
 /* True when the back-end's url asks for the SMTP transport (smtp:// or smtps://). */
@@ -47,6 +50,10 @@ bool transport_smtp_wanted(const struct backend_config *be);
 
 /* The verdict for libcurl's result code and the last SMTP reply code (0: none). Pure. */
 enum smtp_verdict smtp_classify(CURLcode code, long reply_code);
+
+/* The id in a "250 ... queued as ID" reply (Postfix, Exim, Sendmail and the simulator say it
+ * so), into out; "" when the reply has none. */
+void smtp_queue_id(const char *reply, char *out, size_t outlen);
 
 /* Builds the request for be, taking ownership of message (malloc'd, message_len bytes, CRLF
  * line ends; freed with the request, or here on failure). NULL with a message in err when

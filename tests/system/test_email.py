@@ -101,6 +101,8 @@ def test_a_sale_arrives_as_one_email_with_envelope_headers_and_body(mail_gw):
     assert d["state"] == "delivered" and d["attempts"] == 1, d
 
     [m] = mails(mail_gw)["requests"]
+    assert d["backend_reference"] == "MAIL-000001"  # the relay's "queued as" id
+    assert m["response"].endswith("queued as MAIL-000001")
     assert m["method"] == "SMTP" and m["reference"] == ref
     assert m["mail_from"] == MAIL_FROM
     assert m["rcpt_to"] == MAIL_TO

@@ -361,6 +361,25 @@ static void test_classify(void **state)
             fail_msg("case %zu: curl %d reply %ld", i, (int)cases[i].code, cases[i].reply);
 }
 
+static void test_queue_id(void **state)
+{
+    (void)state;
+    char id[SMTP_QUEUE_ID_MAX];
+    smtp_queue_id("250 2.0.0 Ok: queued as 4F7XKq2mZ9z1", id, sizeof id);
+    assert_string_equal(id, "4F7XKq2mZ9z1");
+    smtp_queue_id("250 2.0.0 OK queued as MAIL-000001", id, sizeof id);
+    assert_string_equal(id, "MAIL-000001");
+    smtp_queue_id("250 OK id=1r2s3t-000abc-XY", id, sizeof id);
+    assert_string_equal(id, "");
+    smtp_queue_id("451 4.3.0 queued as nothing", id, sizeof id);
+    assert_string_equal(id, "");
+    smtp_queue_id(NULL, id, sizeof id);
+    assert_string_equal(id, "");
+    char small[4];
+    smtp_queue_id("250 queued as ABCDEFG", small, sizeof small);
+    assert_string_equal(small, "ABC");
+}
+
 static void test_transport_choice_and_request(void **state)
 {
     struct fixture *f = *state;
@@ -394,6 +413,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_json_attachment, setup, teardown),
         cmocka_unit_test(test_classify),
+        cmocka_unit_test(test_queue_id),
         cmocka_unit_test_setup_teardown(test_transport_choice_and_request, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
