@@ -863,6 +863,11 @@ struct forwarder *forwarder_start(const struct config *cfg, struct store *store,
         be->cfg = &cfg->backends[i];
         be->connector = connector_find(be->cfg->connector);
         be->smtp = transport_smtp_wanted(be->cfg);
+        if (be->connector == &connector_email && !be->smtp) {
+            snprintf(err, errlen, "back-end %s: connector email needs an smtp(s):// url",
+                     be->cfg->name);
+            goto fail;
+        }
         if (!be->connector) {
             snprintf(err, errlen, "back-end %s: no connector called %s", be->cfg->name,
                      be->cfg->connector);
