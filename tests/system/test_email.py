@@ -143,6 +143,45 @@ def test_451_at_rcpt_is_retried_and_then_delivered_once(mail_gw):
     assert m["message_id"] == f"<{delivery(mail_gw, token, ref)['idempotency_key']}@stockport.example>"
 
 
+def test_a_relay_that_is_down_is_retried(mail_gw):
+    token = mail_gw.sign_in()
+    fault(mail_gw, mode="down")  # 421 at the greeting
+    ref = sell(mail_gw, token, "residents-parking-permit", parking_fields(7))
+    d = wait_until(lambda: (lambda d: d if d["attempts"] >= 2 else None)(
+        delivery(mail_gw, token, ref)), timeout=20, what="two turned-away attempts")
+    assert d["state"] == "pending" and "SMTP 421" in d["last_error"], d
+    fault(mail_gw, mode="up")
+    wait_until(lambda: txn(mail_gw, token, ref)["status"] == "forwarded", timeout=20,
+               what="delivered once the relay is back")
+    assert len(mails(mail_gw)["requests"]) == 1
+
+
+def test_a_timeout_after_data_is_retried_and_the_resend_has_the_same_message_id(tmp_path):
+    """SMTP has no idempotency: a relay that took the message but answered too late gets it
+    again. The partner can tell: both copies carry the same Message-ID."""
+    gw = email_gateway(tmp_path)
+    gw.config["backends"][-1]["timeout_ms"] = 500
+    gw.write_config()
+    gw.start()
+    try:
+        token = gw.sign_in()
+        fault(gw, mode="slow", delay_ms=1500)  # before the reply to DATA
+        ref = sell(gw, token, "residents-parking-permit", parking_fields(8))
+        d = wait_until(lambda: (lambda d: d if d["attempts"] >= 1 else None)(
+            delivery(gw, token, ref)), timeout=20, what="a timed-out attempt")
+        assert "no answer within 500 ms" in d["last_error"], d
+        fault(gw, mode="up")
+        wait_until(lambda: txn(gw, token, ref)["status"] == "forwarded", timeout=20,
+                   what="delivered after the timeout")
+        got = wait_until(lambda: (lambda r: r if len(r) >= 2 else None)(mails(gw)["requests"]),
+                         timeout=20, what="the late copy recorded too")
+        key = delivery(gw, token, ref)["idempotency_key"]
+        assert {m["message_id"] for m in got} == {f"<{key}@stockport.example>"}
+        assert len({m["body"] for m in got}) == 1  # byte for byte the same message
+    finally:
+        assert gw.stop() == 0
+
+
 def test_550_at_data_is_a_dead_letter_with_the_servers_words(mail_gw):
     token = mail_gw.sign_in()
     fault(mail_gw, mode="reject")  # 550 at the end of DATA
