@@ -7,6 +7,7 @@
  * that span keys (a counter naming a printer that does not exist) run afterwards. */
 #include "gateway/config.h"
 
+#include "gateway/delivery/connector_email.h"
 #include "services/service.h"
 
 #include <errno.h>
@@ -112,9 +113,10 @@ static const struct key_spec services_keys[] = {
 
 static const struct key_spec backend_keys[] = {
     {KEY("name", K_STRING, BE(name)), .required = true},
-    {KEY("connector", K_STRING, BE(connector)), .required = true, .allowed = "|json-rest|open311|"},
+    {KEY("connector", K_STRING, BE(connector)), .required = true,
+     .allowed = "|json-rest|open311|email|"},
     {KEY("url", K_STRING, BE(url)), .required = true},
-    {KEY("signing_key_file", K_SECRET, BE(signing_key)), .required = true},
+    {KEY("signing_key_file", K_SECRET, BE(signing_key))}, /* see check_signing_key */
     {KEY("api_key_file", K_SECRET, BE(api_key))},
     {KEY("client_cert_file", K_PATH, BE(client_cert))},
     {KEY("client_key_file", K_PATH, BE(client_key))},
@@ -131,6 +133,12 @@ static const struct key_spec backend_keys[] = {
     {KEY("breaker_failures", K_INT, BE(breaker_failures)), .def_int = 5, .min = 1, .max = 10000},
     {KEY("breaker_open_s", K_INT, BE(breaker_open_s)), .def_int = 30, .min = 1, .max = 86400},
     {KEY("poll_interval_s", K_INT, BE(poll_interval_s)), .def_int = 60, .min = 1, .max = 86400},
+    /* e-mail back-ends (connector "email"); checked together by check_email_backend */
+    {KEY("mail_from", K_STRING, BE(mail_from))},
+    {KEY("mail_to", K_STRING_LIST, BE(mail_to))},
+    {KEY("smtp_username", K_STRING, BE(smtp_username))},
+    {KEY("smtp_password_file", K_SECRET, BE(smtp_password))},
+    {KEY("smtp_tls", K_STRING, BE(smtp_tls)), .allowed = "|starttls|smtps|none|"},
     {0}};
 
 static const struct key_spec printer_keys[] = {
@@ -469,6 +477,79 @@ static bool starts_with(const char *s, const char *prefix)
     return s && strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
+/* ---- e-mail back-ends ---- */
+
+static bool is_email_backend(const struct backend_config *b)
+{
+    return b->connector && strcmp(b->connector, "email") == 0;
+}
+
+static bool is_smtp_url(const char *url)
+{
+    return starts_with(url, "smtp://") || starts_with(url, "smtps://");
+}
+
+/* The HMAC signing key signs HTTP requests; e-mail back-ends have none to sign. */
+static void check_signing_key(struct parse_ctx *ctx, const struct backend_config *b, size_t i)
+{
+    char key[64];
+    snprintf(key, sizeof key, "backends[%zu].signing_key_file", i);
+    if (!is_email_backend(b) && !b->signing_key.bytes)
+        problem(ctx, key, "is required");
+}
+
+/* An email connector goes with an smtp(s):// URL and the mail keys, and only with them. */
+static void check_email_backend(struct parse_ctx *ctx, struct backend_config *b, size_t i)
+{
+    char key[64];
+    snprintf(key, sizeof key, "backends[%zu].url", i);
+    if (!is_email_backend(b)) {
+        if (b->url && is_smtp_url(b->url))
+            problem(ctx, key, "an smtp(s):// URL needs connector \"email\"");
+        snprintf(key, sizeof key, "backends[%zu]", i);
+        if (b->mail_from || b->mail_to || b->smtp_username || b->smtp_password.bytes || b->smtp_tls)
+            problem(ctx, key, "mail_from, mail_to and smtp_* keys are for connector \"email\"");
+        return;
+    }
+    if (b->url && !is_smtp_url(b->url))
+        problem(ctx, key, "connector \"email\" needs an smtp:// or smtps:// URL, not %.40s",
+                b->url);
+    if (b->url && !b->smtp_tls) { /* the default follows the scheme */
+        b->smtp_tls = strdup(starts_with(b->url, "smtps://") ? "smtps" : "starttls");
+    } else if (b->url && b->smtp_tls) {
+        bool smtps_url = starts_with(b->url, "smtps://");
+        bool smtps_tls = strcmp(b->smtp_tls, "smtps") == 0;
+        snprintf(key, sizeof key, "backends[%zu].smtp_tls", i);
+        if (smtps_url != smtps_tls)
+            problem(ctx, key,
+                    "\"%s\" does not fit the URL's scheme (smtps:// goes with "
+                    "\"smtps\", smtp:// with \"starttls\" or \"none\")",
+                    b->smtp_tls);
+    }
+    snprintf(key, sizeof key, "backends[%zu].mail_from", i);
+    if (!b->mail_from)
+        problem(ctx, key, "is required for connector \"email\"");
+    else if (!email_address_valid(b->mail_from))
+        problem(ctx, key, "is not a plain e-mail address (local@domain, no name or brackets)");
+    snprintf(key, sizeof key, "backends[%zu].mail_to", i);
+    if (!b->mail_to || json_array_size(b->mail_to) == 0)
+        problem(ctx, key, "is required for connector \"email\" (a list of addresses)");
+    else if (json_array_size(b->mail_to) > EMAIL_RECIPIENTS_MAX)
+        problem(ctx, key, "lists more than %d addresses", EMAIL_RECIPIENTS_MAX);
+    size_t n;
+    json_t *to;
+    json_array_foreach(b->mail_to, n, to)
+    {
+        if (!email_address_valid(json_string_value(to)))
+            problem(ctx, key, "item %zu is not a plain e-mail address (local@domain)", n);
+    }
+    snprintf(key, sizeof key, "backends[%zu]", i);
+    if (!b->smtp_username != !b->smtp_password.bytes)
+        problem(ctx, key, "smtp_username and smtp_password_file go together");
+    else if (b->smtp_username && !email_header_value_ok(b->smtp_username))
+        problem(ctx, key, "smtp_username holds control characters");
+}
+
 /* Checks that span keys: names unique, references resolve, URLs look like URLs. */
 static void check_cross_references(struct parse_ctx *ctx, struct config *cfg)
 {
@@ -483,8 +564,11 @@ static void check_cross_references(struct parse_ctx *ctx, struct config *cfg)
         struct backend_config *b = &cfg->backends[i];
         char key[64];
         snprintf(key, sizeof key, "backends[%zu].url", i);
-        if (b->url && !starts_with(b->url, "http://") && !starts_with(b->url, "https://"))
+        if (b->url && !is_email_backend(b) && !starts_with(b->url, "http://") &&
+            !starts_with(b->url, "https://"))
             problem(ctx, key, "must start with http:// or https://");
+        check_signing_key(ctx, b, i);
+        check_email_backend(ctx, b, i);
         for (size_t j = 0; j < i; j++)
             if (b->name && cfg->backends[j].name && strcmp(b->name, cfg->backends[j].name) == 0) {
                 snprintf(key, sizeof key, "backends[%zu].name", i);
@@ -610,6 +694,11 @@ void config_free(struct config *cfg)
         free(b->client_key);
         free(b->ca_file);
         free(b->retry_schedule_s);
+        free(b->mail_from);
+        json_decref(b->mail_to);
+        free(b->smtp_username);
+        secret_free(&b->smtp_password);
+        free(b->smtp_tls);
     }
     free(cfg->backends);
     for (size_t i = 0; i < cfg->printers_len; i++) {

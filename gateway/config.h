@@ -20,8 +20,8 @@ struct secret {
 
 struct backend_config {
     char *name;
-    char *connector; /* json-rest | open311 */
-    char *url;       /* base URL; paths are added by the connector */
+    char *connector; /* json-rest | open311 | email */
+    char *url;       /* base URL; paths are added by the connector; smtp(s):// for email */
     struct secret signing_key;
     struct secret api_key; /* open311 api_key, optional */
     char *client_cert;     /* mTLS, optional */
@@ -37,6 +37,12 @@ struct backend_config {
     long breaker_failures; /* consecutive failures that open the circuit */
     long breaker_open_s;   /* how long it stays open before a half-open probe */
     long poll_interval_s;  /* open311 status polling */
+    /* e-mail back-ends (connector email, SMTP transport; see docs/backends.md) */
+    char *mail_from;             /* envelope sender and From: */
+    json_t *mail_to;             /* list of recipient addresses (envelope and To:) */
+    char *smtp_username;         /* AUTH, optional */
+    struct secret smtp_password; /* from smtp_password_file, with smtp_username */
+    char *smtp_tls;              /* starttls | smtps | none; default from the URL's scheme */
 };
 
 struct printer_config_entry {

@@ -56,6 +56,8 @@ bool faults_parse(const json_t *body, fault_config *out, const char **error)
     const json_t *rate = json_object_get(body, "rate");
     const json_t *delay = json_object_get(body, "delay_ms");
     const json_t *retry = json_object_get(body, "retry_after_s");
+    const json_t *smtp_code = json_object_get(body, "smtp_code");
+    const json_t *smtp_stage = json_object_get(body, "smtp_stage");
     bool known = false;
 
     if (!json_is_string(mode)) {
@@ -97,6 +99,22 @@ bool faults_parse(const json_t *body, fault_config *out, const char **error)
         }
         c.retry_after_s = (unsigned)json_integer_value(retry);
     }
+    if (smtp_code && !json_is_null(smtp_code)) {
+        if (!json_is_integer(smtp_code) || json_integer_value(smtp_code) < FAULTS_SMTP_CODE_MIN ||
+            json_integer_value(smtp_code) > FAULTS_SMTP_CODE_MAX) {
+            *error = "smtp_code must be an integer from 400 to 599";
+            return false;
+        }
+        c.smtp_code = (unsigned)json_integer_value(smtp_code);
+    }
+    if (smtp_stage && !json_is_null(smtp_stage)) {
+        const char *stage = json_string_value(smtp_stage);
+        if (!stage || (strcmp(stage, "rcpt") != 0 && strcmp(stage, "data") != 0)) {
+            *error = "smtp_stage must be \"rcpt\" or \"data\"";
+            return false;
+        }
+        c.smtp_at_rcpt = strcmp(stage, "rcpt") == 0;
+    }
     *out = c;
     return true;
 }
@@ -111,5 +129,9 @@ json_t *faults_describe(const fault_config *cfg)
         json_object_set_new(o, "delay_ms", json_integer(cfg->delay_ms));
     if (cfg->retry_after_s > 0)
         json_object_set_new(o, "retry_after_s", json_integer(cfg->retry_after_s));
+    if (cfg->smtp_code > 0)
+        json_object_set_new(o, "smtp_code", json_integer(cfg->smtp_code));
+    if (cfg->smtp_at_rcpt)
+        json_object_set_new(o, "smtp_stage", json_string("rcpt"));
     return o;
 }

@@ -21,6 +21,7 @@
 #include "sim/registry.h"
 #include "sim/server.h"
 #include "sim/signature.h"
+#include "sim/smtp.h"
 
 #define DEFAULT_LISTEN "127.0.0.1:8090"
 #define DEFAULT_DATA   "sim/data"
@@ -32,6 +33,9 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: onestop-sim [--listen HOST:PORT] [--data DIR] [--key NAME=FILE]...\n"
             "                   [--open311-api-key FILE] [--callback-url URL]\n"
+            "                   [--smtp-listen HOST:PORT [--smtp-user NAME "
+            "--smtp-password-file FILE]\n"
+            "                    [--smtp-tls-cert FILE --smtp-tls-key FILE]]\n"
             "\n"
             "Serves the council back-ends onestopd forwards to (parking, gazetteer, bulky)\n"
             "on loopback, with a test control API under /_sim (see docs/backends.md).\n"
@@ -44,6 +48,12 @@ static void usage(FILE *out)
             "                           Repeat for each back-end\n"
             "  --open311-api-key FILE   api_key the bulky Open311 endpoint requires\n"
             "  --callback-url URL       onestopd's base URL, for status callbacks\n"
+            "  --smtp-listen HOST:PORT  also serve the \"mail\" back-end, an SMTP sink (port 0\n"
+            "                           picks one)\n"
+            "  --smtp-user NAME         the SMTP sink requires AUTH as NAME ...\n"
+            "  --smtp-password-file FILE  ... with the password in FILE\n"
+            "  --smtp-tls-cert FILE     the SMTP sink offers (and requires) STARTTLS with this\n"
+            "  --smtp-tls-key FILE      PEM certificate chain and key\n"
             "  --help                   this text\n"
             "\n"
             "Prints \"onestop-sim listening on http://HOST:PORT\" when ready; stops on "
@@ -91,7 +101,19 @@ static char *load_api_key(const char *path)
 
 int main(int argc, char **argv)
 {
-    enum { OPT_LISTEN = 1, OPT_DATA, OPT_KEY, OPT_API_KEY, OPT_CALLBACK, OPT_HELP };
+    enum {
+        OPT_LISTEN = 1,
+        OPT_DATA,
+        OPT_KEY,
+        OPT_API_KEY,
+        OPT_CALLBACK,
+        OPT_HELP,
+        OPT_SMTP_LISTEN,
+        OPT_SMTP_USER,
+        OPT_SMTP_PASSWORD,
+        OPT_SMTP_TLS_CERT,
+        OPT_SMTP_TLS_KEY
+    };
     static const struct option options[] = {
         {"listen", required_argument, NULL, OPT_LISTEN},
         {"data", required_argument, NULL, OPT_DATA},
@@ -99,6 +121,11 @@ int main(int argc, char **argv)
         {"open311-api-key", required_argument, NULL, OPT_API_KEY},
         {"callback-url", required_argument, NULL, OPT_CALLBACK},
         {"help", no_argument, NULL, OPT_HELP},
+        {"smtp-listen", required_argument, NULL, OPT_SMTP_LISTEN},
+        {"smtp-user", required_argument, NULL, OPT_SMTP_USER},
+        {"smtp-password-file", required_argument, NULL, OPT_SMTP_PASSWORD},
+        {"smtp-tls-cert", required_argument, NULL, OPT_SMTP_TLS_CERT},
+        {"smtp-tls-key", required_argument, NULL, OPT_SMTP_TLS_KEY},
         {NULL, 0, NULL, 0},
     };
     const char *listen = DEFAULT_LISTEN;
@@ -111,6 +138,14 @@ int main(int argc, char **argv)
     uint16_t port = 0;
     uint16_t bound = 0;
     char *api_key = NULL;
+    const char *smtp_listen = NULL;
+    const char *smtp_user = NULL;
+    const char *smtp_password_file = NULL;
+    const char *smtp_tls_cert = NULL;
+    const char *smtp_tls_key = NULL;
+    char *smtp_password = NULL;
+    char smtp_host[HOST_MAX];
+    uint16_t smtp_port = 0;
     int status = 1;
     int opt;
     sigset_t stop_signals;
@@ -133,6 +168,21 @@ int main(int argc, char **argv)
         case OPT_CALLBACK:
             callback_url = optarg;
             break;
+        case OPT_SMTP_LISTEN:
+            smtp_listen = optarg;
+            break;
+        case OPT_SMTP_USER:
+            smtp_user = optarg;
+            break;
+        case OPT_SMTP_PASSWORD:
+            smtp_password_file = optarg;
+            break;
+        case OPT_SMTP_TLS_CERT:
+            smtp_tls_cert = optarg;
+            break;
+        case OPT_SMTP_TLS_KEY:
+            smtp_tls_key = optarg;
+            break;
         case OPT_HELP:
             usage(stdout);
             return 0;
@@ -149,6 +199,23 @@ int main(int argc, char **argv)
     if (!server_parse_listen(listen, host, sizeof host, &port)) {
         fprintf(stderr, "onestop-sim: --listen wants IPV4:PORT, got %s\n", listen);
         return 2;
+    }
+    if (smtp_listen && !server_parse_listen(smtp_listen, smtp_host, sizeof smtp_host, &smtp_port)) {
+        fprintf(stderr, "onestop-sim: --smtp-listen wants IPV4:PORT, got %s\n", smtp_listen);
+        return 2;
+    }
+    if (!smtp_tls_cert != !smtp_tls_key) {
+        fprintf(stderr, "onestop-sim: --smtp-tls-cert and --smtp-tls-key go together\n");
+        return 2;
+    }
+    if (!smtp_user != !smtp_password_file) {
+        fprintf(stderr, "onestop-sim: --smtp-user and --smtp-password-file go together\n");
+        return 2;
+    }
+    if (smtp_password_file) {
+        smtp_password = load_api_key(smtp_password_file);
+        if (!smtp_password)
+            return 1;
     }
     if (api_key_file) {
         api_key = load_api_key(api_key_file);
@@ -175,6 +242,13 @@ int main(int argc, char **argv)
         if (!load_key(key_args[i]))
             goto out;
     control_set_callback_url(callback_url);
+    if (smtp_listen) {
+        uint16_t smtp_bound = 0;
+        if (!smtp_start(smtp_host, smtp_port, smtp_user, smtp_password, smtp_tls_cert, smtp_tls_key,
+                        &smtp_bound))
+            goto out;
+        printf("onestop-sim smtp on %s:%u\n", smtp_host, (unsigned)smtp_bound);
+    }
     if (!server_start(host, port, &bound))
         goto out;
     printf("onestop-sim listening on http://%s:%u\n", host, (unsigned)bound);
@@ -187,8 +261,10 @@ int main(int argc, char **argv)
     server_stop();
     status = 0;
 out:
+    smtp_stop();
     registry_destroy();
     curl_global_cleanup();
     free(api_key);
+    free(smtp_password);
     return status;
 }

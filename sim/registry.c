@@ -14,6 +14,7 @@ static sim_slot slots[] = {
     {.backend = &parking_backend},
     {.backend = &gazetteer_backend},
     {.backend = &bulky_backend},
+    {.backend = &mail_backend},
 };
 
 #define SLOT_COUNT (sizeof slots / sizeof slots[0])

@@ -1,5 +1,6 @@
 /* connector: the table of connectors and what they share (reading error answers). */
 #include "gateway/delivery/connector.h"
+#include "gateway/delivery/connector_email.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -15,7 +16,8 @@ void connector_request_clear(struct connector_request *req)
 
 const struct connector *connector_find(const char *name)
 {
-    static const struct connector *const all[] = {&connector_json_rest, &connector_open311};
+    static const struct connector *const all[] = {&connector_json_rest, &connector_open311,
+                                                  &connector_email};
     if (!name)
         return NULL;
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)

@@ -37,6 +37,8 @@
 #include "gateway/delivery/breaker.h"
 #include "gateway/config.h"
 #include "gateway/delivery/connector.h"
+#include "gateway/delivery/connector_email.h"
+#include "gateway/delivery/transport_smtp.h"
 #include "gateway/log.h"
 #include "gateway/store.h"
 #include "gateway/strbuf.h"
@@ -76,6 +78,7 @@ struct fwd_backend {
     int64_t next_poll_check_ms;
     int64_t last_store_error_log_ms;
     enum breaker_state last_state;
+    bool smtp; /* transport: SMTP (email back-ends) instead of HTTP; see "transports" below */
     /* metrics */
     atomic_ulong attempted, succeeded, failed, retried, polls;
     atomic_int breaker_gauge, in_flight_gauge;
@@ -90,6 +93,7 @@ struct fwd_job {
     enum job_phase phase;
     struct delivery d;
     struct backend_request *req;
+    struct smtp_request *mail; /* instead of req on SMTP back-ends */
     struct delivery_outcome outcome;
     enum store_result record_result;
     int64_t hold_until_ms; /* monotonic */
@@ -189,6 +193,7 @@ static void remember_sent(struct forwarder *fw, int64_t delivery_id, time_t seco
 static void job_free(struct fwd_job *job)
 {
     backend_request_free(job->req);
+    smtp_request_free(job->mail);
     free(job->d.payload); /* job->d is embedded: free only what it owns */
     free(job);
 }
@@ -314,6 +319,118 @@ static void fail_unbuildable(struct forwarder *fw, struct fwd_job *job, const ch
     record(fw, job);
 }
 
+/* ---- transports: SMTP (e-mail back-ends) ----
+ *
+ * An email back-end's job carries an smtp_request (job->mail) instead of a backend_request;
+ * the message is built by connector_email from the payload, the key and the transaction's
+ * creation time, so every attempt sends the same message with the same Message-ID. SMTP
+ * replies are classified by transport_smtp (2xx delivered, 4xx and refused logins retried,
+ * 5xx a dead letter); the breaker counts a 4xx or no answer as a failure, a 5xx as an
+ * answer. The reply code is recorded where HTTP back-ends record their status. */
+
+static void start_mail(struct forwarder *fw, struct fwd_job *job, int64_t now_mono, time_t now_sec)
+{
+    struct fwd_backend *be = job->be;
+    char err[BACKEND_ERROR_MAX];
+    char *message = NULL;
+    size_t len = 0;
+    if (!email_message_build(be->cfg, job->d.payload, job->d.idempotency_key, job->d.created_at,
+                             &message, &len, err, sizeof err)) {
+        fail_unbuildable(fw, job, err);
+        return;
+    }
+    job->mail = smtp_request_new(be->cfg, message, len, err, sizeof err);
+    if (!job->mail) {
+        log_msg(LOG_ERROR, "forwarder_request_failed", "backend=%s reference=%s: %s", be->cfg->name,
+                job->d.reference, err);
+        hold(job, now_mono);
+        return;
+    }
+    if (curl_multi_add_handle(fw->multi, smtp_request_easy(job->mail)) != CURLM_OK) {
+        smtp_request_free(job->mail);
+        job->mail = NULL;
+        hold(job, now_mono);
+        return;
+    }
+    job->phase = PHASE_SENDING;
+    be->running++;
+    breaker_started(&be->breaker, now_mono);
+    remember_sent(fw, job->d.id, now_sec);
+    atomic_fetch_add(&be->attempted, 1);
+}
+
+static void finish_mail(struct forwarder *fw, struct fwd_job *job, const struct smtp_result *res,
+                        int64_t now_mono)
+{
+    struct fwd_backend *be = job->be;
+    struct delivery_outcome *o = &job->outcome;
+    int64_t now = wall_ms();
+    int attempt = job->d.attempts + 1;
+    o->http_status = res->reply_code;
+    o->now_ms = now;
+    enum log_level level = LOG_INFO;
+    switch (res->verdict) {
+    case SMTP_DELIVERED:
+        breaker_success(&be->breaker, now_mono);
+        o->kind = OUTCOME_DELIVERED;
+        o->next_attempt_at_ms = now + (int64_t)be->cfg->poll_interval_s * MS_PER_S;
+        snprintf(o->backend_reference, sizeof o->backend_reference, "%s", res->queue_id);
+        atomic_fetch_add(&be->succeeded, 1);
+        break;
+    case SMTP_PERMANENT:
+        breaker_success(&be->breaker, now_mono); /* it answered: it is up */
+        o->kind = OUTCOME_FAILED;
+        snprintf(o->error, sizeof o->error, "%s", res->message);
+        atomic_fetch_add(&be->failed, 1);
+        level = LOG_WARN;
+        break;
+    case SMTP_TRANSIENT: {
+        breaker_failure(&be->breaker, now_mono);
+        int64_t next = 0;
+        level = LOG_WARN;
+        if (backoff_next_attempt(&be->policy, attempt, job->d.created_at, now, -1, next_random(fw),
+                                 &next)) {
+            o->kind = OUTCOME_RETRY;
+            o->next_attempt_at_ms = next;
+            snprintf(o->error, sizeof o->error, "%s", res->message);
+            atomic_fetch_add(&be->retried, 1);
+        } else {
+            o->kind = OUTCOME_FAILED;
+            snprintf(o->error, sizeof o->error, "gave up after %d attempts: %.400s", attempt,
+                     res->message);
+            atomic_fetch_add(&be->failed, 1);
+        }
+        break;
+    }
+    }
+    log_msg(level, "delivery_attempt",
+            "backend=%s reference=%s attempt=%d transport=smtp smtp_reply=%d outcome=%s "
+            "duration_ms=%.0f%s%s%s%s",
+            be->cfg->name, job->d.reference, attempt, res->reply_code, outcome_name(o->kind),
+            res->seconds * 1000.0, o->backend_reference[0] ? " backend_reference=" : "",
+            o->backend_reference, o->error[0] ? " error=" : "", o->error);
+    record(fw, job);
+}
+
+/* True when easy was an SMTP job's transfer (then it is finished and recorded). */
+static bool finish_mail_transfer(struct forwarder *fw, CURL *easy, CURLcode code)
+{
+    struct fwd_job *job = fw->jobs;
+    while (job && !(job->mail && smtp_request_easy(job->mail) == easy))
+        job = job->next;
+    if (!job)
+        return false;
+    struct smtp_result res;
+    smtp_request_finish(job->mail, code, &res);
+    curl_multi_remove_handle(fw->multi, easy);
+    job->be->running--;
+    job->be->dirty = true;
+    smtp_request_free(job->mail);
+    job->mail = NULL;
+    finish_mail(fw, job, &res, mono_ms());
+    return true;
+}
+
 /* Takes ownership of *d (its payload). now_sec signs the request. */
 static void start_job(struct forwarder *fw, struct fwd_backend *be, enum job_kind kind,
                       struct delivery *d, int64_t now_mono, time_t now_sec)
@@ -331,6 +448,10 @@ static void start_job(struct forwarder *fw, struct fwd_backend *be, enum job_kin
     d->payload = NULL;
     job->next = fw->jobs;
     fw->jobs = job;
+    if (be->smtp) {
+        start_mail(fw, job, now_mono, now_sec);
+        return;
+    }
 
     char err[BACKEND_ERROR_MAX];
     struct connector_request creq = {0};
@@ -569,6 +690,8 @@ static void finish_transfers(struct forwarder *fw)
             continue;
         CURL *easy = msg->easy_handle;
         CURLcode code = msg->data.result;
+        if (finish_mail_transfer(fw, easy, code))
+            continue;
         struct backend_request *req = backend_request_of(easy);
         struct fwd_job *job = req ? backend_request_ctx(req) : NULL;
         curl_multi_remove_handle(fw->multi, easy);
@@ -622,7 +745,8 @@ static void wind_down(struct forwarder *fw)
     for (struct fwd_job **p = &fw->jobs; *p;) {
         struct fwd_job *job = *p;
         if (job->phase == PHASE_SENDING) {
-            curl_multi_remove_handle(fw->multi, backend_request_easy(job->req));
+            curl_multi_remove_handle(fw->multi, job->mail ? smtp_request_easy(job->mail)
+                                                          : backend_request_easy(job->req));
             job->be->running--;
             *p = job->next;
             job_free(job);
@@ -738,6 +862,12 @@ struct forwarder *forwarder_start(const struct config *cfg, struct store *store,
         struct fwd_backend *be = &fw->backends[i];
         be->cfg = &cfg->backends[i];
         be->connector = connector_find(be->cfg->connector);
+        be->smtp = transport_smtp_wanted(be->cfg);
+        if (be->connector == &connector_email && !be->smtp) {
+            snprintf(err, errlen, "back-end %s: connector email needs an smtp(s):// url",
+                     be->cfg->name);
+            goto fail;
+        }
         if (!be->connector) {
             snprintf(err, errlen, "back-end %s: no connector called %s", be->cfg->name,
                      be->cfg->connector);

@@ -133,6 +133,7 @@ class Gateway:
         self.sim_port = free_port() if with_sim else None
         self.with_sim = with_sim
         self.sim = None
+        self.sim_args = []  # more onestop-sim options (e.g. the SMTP sink's)
         self.daemon = None
         self.config_path = os.path.join(self.dir, "onestop.json")
         self.config = self.default_config()
@@ -183,6 +184,7 @@ class Gateway:
                 "--callback-url", f"http://127.0.0.1:{self.port}"]
         for name in ("parking", "gazetteer", "bulky"):
             args += ["--key", f"{name}={os.path.join(self.keys_dir, name + '.key')}"]
+        args += self.sim_args
         self.sim = Process(args, os.path.join(self.dir, "sim.log"))
         wait_until(lambda: request(self.sim_port, "GET", "/_sim/received?backend=parking").status == 200,
                    what="simulator")
