@@ -388,7 +388,7 @@ static void finish_mail(struct forwarder *fw, struct fwd_job *job, const struct 
         breaker_failure(&be->breaker, now_mono);
         int64_t next = 0;
         level = LOG_WARN;
-        if (backoff_next_attempt(&be->policy, attempt, job->d.created_at, now, -1, next_random(fw),
+        if (backoff_next_attempt(&be->policy, attempt, job->d.series_started_at, now, -1, next_random(fw),
                                  &next)) {
             o->kind = OUTCOME_RETRY;
             o->next_attempt_at_ms = next;
