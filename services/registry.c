@@ -35,7 +35,7 @@ static const struct {
 };
 #define PAYMENT_METHOD_COUNT (sizeof payment_methods / sizeof payment_methods[0])
 
-static const char *const connectors[] = {"json-rest", "open311", "fhir", "smtp", NULL};
+static const char *const connectors[] = {"json-rest", "open311", "fhir", "email", NULL};
 
 static const char *const top_keys[] = {
     "code",   "name", "description", "reference_prefix",   "route", "payment_methods",
@@ -91,7 +91,7 @@ static void load_route(struct service *s, struct defcheck *dc)
         known = known || strcmp(connectors[i], s->connector) == 0;
     if (!known)
         defcheck_problem(dc, "route.connector",
-                         "unknown connector \"%s\" (json-rest, open311, fhir, smtp)", s->connector);
+                         "unknown connector \"%s\" (json-rest, open311, fhir, email)", s->connector);
 }
 
 static void load_payment_methods(struct service *s, struct defcheck *dc)
