@@ -11,6 +11,8 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -110,9 +112,9 @@ static const struct key_spec services_keys[] = {
 
 static const struct key_spec backend_keys[] = {
     {KEY("name", K_STRING, BE(name)), .required = true},
-    {KEY("connector", K_STRING, BE(connector)), .required = true, .allowed = "|json-rest|open311|"},
+    {KEY("connector", K_STRING, BE(connector)), .required = true, .allowed = "|json-rest|open311|fhir|"},
     {KEY("url", K_STRING, BE(url)), .required = true},
-    {KEY("signing_key_file", K_SECRET, BE(signing_key)), .required = true},
+    {KEY("signing_key_file", K_SECRET, BE(signing_key))},
     {KEY("api_key_file", K_SECRET, BE(api_key))},
     {KEY("client_cert_file", K_PATH, BE(client_cert))},
     {KEY("client_key_file", K_PATH, BE(client_key))},
@@ -129,6 +131,16 @@ static const struct key_spec backend_keys[] = {
     {KEY("breaker_failures", K_INT, BE(breaker_failures)), .def_int = 5, .min = 1, .max = 10000},
     {KEY("breaker_open_s", K_INT, BE(breaker_open_s)), .def_int = 30, .min = 1, .max = 86400},
     {KEY("poll_interval_s", K_INT, BE(poll_interval_s)), .def_int = 60, .min = 1, .max = 86400},
+    /* authentication: which kind, and what each kind needs (checked in check_backend_auth) */
+    {KEY("auth", K_STRING, BE(auth)), .allowed = "|hmac|api-key|oauth2-jwt|bearer|none|"},
+    {KEY("api_key_header", K_STRING, BE(api_key_header))},
+    {KEY("bearer_token_file", K_SECRET, BE(bearer_token))},
+    {KEY("token_url", K_STRING, BE(token_url))},
+    {KEY("client_id", K_STRING, BE(client_id))},
+    {KEY("private_key_file", K_PATH, BE(private_key_file))},
+    {KEY("kid", K_STRING, BE(kid))},
+    {KEY("token_timeout_ms", K_INT, BE(token_timeout_ms)), .def_int = 3000, .min = 100,
+     .max = 30000},
     {0}};
 
 static const struct key_spec printer_keys[] = {
@@ -467,6 +479,107 @@ static bool starts_with(const char *s, const char *prefix)
     return s && strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
+static bool header_name_ok(const char *name)
+{
+    static const char separators[] = "()<>@,;:\\\"/[]?={} \t";
+    if (!*name)
+        return false;
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+        if (*p <= 0x20 || *p >= 0x7f || strchr(separators, *p))
+            return false;
+    return true;
+}
+
+/* The authentication options of backends[i] fit together: the kind chosen (or its default,
+ * hmac when signing_key_file is given) has what it needs, and nothing belongs to another kind. */
+static void check_backend_auth(struct parse_ctx *ctx, struct backend_config *b, size_t i)
+{
+    char key[64];
+    snprintf(key, sizeof key, "backends[%zu].auth", i);
+    if (!b->auth) {
+        if (!b->signing_key.bytes) {
+            problem(ctx, key,
+                    "is required when signing_key_file is not given (hmac, api-key, "
+                    "oauth2-jwt, bearer or none)");
+            return;
+        }
+        b->auth = strdup(BACKEND_AUTH_HMAC);
+        if (!b->auth)
+            return;
+    }
+    const char *auth = b->auth;
+    bool hmac = strcmp(auth, BACKEND_AUTH_HMAC) == 0;
+    bool api_key = strcmp(auth, BACKEND_AUTH_API_KEY) == 0;
+    bool oauth = strcmp(auth, BACKEND_AUTH_OAUTH2_JWT) == 0;
+    bool bearer = strcmp(auth, BACKEND_AUTH_BEARER) == 0;
+    bool none = strcmp(auth, BACKEND_AUTH_NONE) == 0;
+    bool open311 = b->connector && strcmp(b->connector, "open311") == 0;
+    if (hmac && !b->signing_key.bytes)
+        problem(ctx, key, "hmac needs signing_key_file");
+    if (none && b->signing_key.bytes)
+        problem(ctx, key,
+                "none sends no credentials, so signing_key_file would not be used; remove it or "
+                "use auth hmac");
+    if (api_key && !b->api_key.bytes)
+        problem(ctx, key, "api-key needs api_key_file");
+    if (api_key && !b->api_key_header && !open311)
+        problem(ctx, key,
+                "api-key needs api_key_header (the header that carries the key); only open311 "
+                "sends it as the api_key form field");
+    if (b->api_key_header && !api_key) {
+        snprintf(key, sizeof key, "backends[%zu].api_key_header", i);
+        problem(ctx, key, "goes with auth api-key (auth is %s)", auth);
+    } else if (b->api_key_header && !header_name_ok(b->api_key_header)) {
+        snprintf(key, sizeof key, "backends[%zu].api_key_header", i);
+        problem(ctx, key, "is not an HTTP header name");
+    }
+    snprintf(key, sizeof key, "backends[%zu].auth", i);
+    if (bearer && !b->bearer_token.bytes)
+        problem(ctx, key, "bearer needs bearer_token_file");
+    if (b->bearer_token.bytes && !bearer) {
+        snprintf(key, sizeof key, "backends[%zu].bearer_token_file", i);
+        problem(ctx, key, "goes with auth bearer (auth is %s)", auth);
+    }
+    const struct {
+        const char *name;
+        const char *value;
+    } oauth_keys[] = {{"token_url", b->token_url},
+                      {"client_id", b->client_id},
+                      {"private_key_file", b->private_key_file},
+                      {"kid", b->kid}};
+    for (size_t k = 0; k < sizeof oauth_keys / sizeof oauth_keys[0]; k++) {
+        if (oauth && !oauth_keys[k].value) {
+            snprintf(key, sizeof key, "backends[%zu].auth", i);
+            problem(ctx, key, "oauth2-jwt needs %s", oauth_keys[k].name);
+        } else if (!oauth && oauth_keys[k].value) {
+            snprintf(key, sizeof key, "backends[%zu].%s", i, oauth_keys[k].name);
+            problem(ctx, key, "goes with auth oauth2-jwt (auth is %s)", auth);
+        }
+    }
+    if (oauth && b->token_url && !starts_with(b->token_url, "http://") &&
+        !starts_with(b->token_url, "https://")) {
+        snprintf(key, sizeof key, "backends[%zu].token_url", i);
+        problem(ctx, key, "must start with http:// or https://");
+    }
+    if (oauth && b->private_key_file) {
+        snprintf(key, sizeof key, "backends[%zu].private_key_file", i);
+        FILE *f = fopen(b->private_key_file, "r");
+        EVP_PKEY *pkey = f ? PEM_read_PrivateKey(f, NULL, NULL, NULL) : NULL;
+        if (!f)
+            problem(ctx, key, "cannot read %s: %s", b->private_key_file, strerror(errno));
+        else if (!pkey || EVP_PKEY_get_base_id(pkey) != EVP_PKEY_RSA)
+            problem(ctx, key, "%s is not a PEM RSA private key (RS512 needs one)",
+                    b->private_key_file);
+        EVP_PKEY_free(pkey);
+        if (f)
+            fclose(f);
+    }
+    if (b->connector && strcmp(b->connector, "fhir") == 0 && !oauth && !bearer && !none) {
+        snprintf(key, sizeof key, "backends[%zu].auth", i);
+        problem(ctx, key, "a fhir back-end takes oauth2-jwt, bearer or none (not %s)", auth);
+    }
+}
+
 /* Checks that span keys: names unique, references resolve, URLs look like URLs. */
 static void check_cross_references(struct parse_ctx *ctx, struct config *cfg)
 {
@@ -488,6 +601,7 @@ static void check_cross_references(struct parse_ctx *ctx, struct config *cfg)
                 snprintf(key, sizeof key, "backends[%zu].name", i);
                 problem(ctx, key, "\"%s\" is used twice", b->name);
             }
+        check_backend_auth(ctx, b, i);
         if ((b->client_cert == NULL) != (b->client_key == NULL)) {
             snprintf(key, sizeof key, "backends[%zu]", i);
             problem(ctx, key, "client_cert_file and client_key_file go together");
@@ -540,9 +654,15 @@ static void load_services(struct config *cfg, json_t *problems, struct parse_ctx
     for (size_t i = 0; i < service_registry_count(cfg->services); i++) {
         const struct service *s = service_registry_at(cfg->services, i);
         const char *backend = service_backend(s);
-        if (backend && !config_backend(cfg, backend))
+        const struct backend_config *be = backend ? config_backend(cfg, backend) : NULL;
+        if (backend && !be)
             problem(ctx, "services.enabled",
                     "service \"%s\" forwards to back-end \"%s\", which is not in backends",
+                    service_code(s), backend);
+        else if (be && be->connector && strcmp(be->connector, "fhir") == 0)
+            problem(ctx, "services.enabled",
+                    "service \"%s\" forwards to back-end \"%s\", whose fhir connector only "
+                    "reads (look-ups)",
                     service_code(s), backend);
     }
 }
@@ -608,6 +728,13 @@ void config_free(struct config *cfg)
         free(b->client_key);
         free(b->ca_file);
         free(b->retry_schedule_s);
+        free(b->auth);
+        free(b->api_key_header);
+        secret_free(&b->bearer_token);
+        free(b->token_url);
+        free(b->client_id);
+        free(b->private_key_file);
+        free(b->kid);
     }
     free(cfg->backends);
     for (size_t i = 0; i < cfg->printers_len; i++) {
