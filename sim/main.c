@@ -32,8 +32,10 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: onestop-sim [--listen HOST:PORT] [--data DIR] [--key NAME=FILE]...\n"
             "                   [--open311-api-key FILE] [--callback-url URL]\n"
+            "                   [--nhs-public-key FILE] [--nhs-client-id ID]\n"
             "\n"
-            "Serves the council back-ends onestopd forwards to (parking, gazetteer, bulky)\n"
+            "Serves the council back-ends onestopd forwards to (parking, gazetteer, bulky,\n"
+            "nhs-token, nhs-ers)\n"
             "on loopback, with a test control API under /_sim (see docs/backends.md).\n"
             "\n"
             "  --listen HOST:PORT       address to serve on (default " DEFAULT_LISTEN
@@ -44,6 +46,10 @@ static void usage(FILE *out)
             "                           Repeat for each back-end\n"
             "  --open311-api-key FILE   api_key the bulky Open311 endpoint requires\n"
             "  --callback-url URL       onestopd's base URL, for status callbacks\n"
+            "  --nhs-public-key FILE    PEM RSA public key that checks the NHS token endpoint's\n"
+            "                           client assertions (RS512)\n"
+            "  --nhs-client-id ID       the client id (iss and sub) it expects (default\n"
+            "                           onestop-demo)\n"
             "  --help                   this text\n"
             "\n"
             "Prints \"onestop-sim listening on http://HOST:PORT\" when ready; stops on "
@@ -91,13 +97,24 @@ static char *load_api_key(const char *path)
 
 int main(int argc, char **argv)
 {
-    enum { OPT_LISTEN = 1, OPT_DATA, OPT_KEY, OPT_API_KEY, OPT_CALLBACK, OPT_HELP };
+    enum {
+        OPT_LISTEN = 1,
+        OPT_DATA,
+        OPT_KEY,
+        OPT_API_KEY,
+        OPT_CALLBACK,
+        OPT_NHS_PUBLIC_KEY,
+        OPT_NHS_CLIENT_ID,
+        OPT_HELP
+    };
     static const struct option options[] = {
         {"listen", required_argument, NULL, OPT_LISTEN},
         {"data", required_argument, NULL, OPT_DATA},
         {"key", required_argument, NULL, OPT_KEY},
         {"open311-api-key", required_argument, NULL, OPT_API_KEY},
         {"callback-url", required_argument, NULL, OPT_CALLBACK},
+        {"nhs-public-key", required_argument, NULL, OPT_NHS_PUBLIC_KEY},
+        {"nhs-client-id", required_argument, NULL, OPT_NHS_CLIENT_ID},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -132,6 +149,12 @@ int main(int argc, char **argv)
             break;
         case OPT_CALLBACK:
             callback_url = optarg;
+            break;
+        case OPT_NHS_PUBLIC_KEY:
+            opts.nhs_public_key = optarg;
+            break;
+        case OPT_NHS_CLIENT_ID:
+            opts.nhs_client_id = optarg;
             break;
         case OPT_HELP:
             usage(stdout);

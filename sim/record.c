@@ -120,6 +120,8 @@ bool record_add(sim_record *r, const record_entry *e)
         json_object_set_new(entry, "response", json_string(response)) != 0 ||
         json_object_set_new(entry, ENTRY_BYTES_MEMBER, json_integer((json_int_t)bytes)) != 0)
         goto fail;
+    if (e->headers && json_object_set_new(entry, "headers", json_deep_copy(e->headers)) != 0)
+        goto fail;
     if (e->query) {
         json_t *q = json_string(e->query); /* NULL when not UTF-8: then left out */
         if (q && json_object_set_new(entry, "query", q) != 0)

@@ -39,6 +39,7 @@ typedef struct record_entry {
     const char *reference; /* NULL when the request carried none */
     unsigned status;       /* the answer given */
     const char *response;  /* its body, "" when empty */
+    const json_t *headers; /* the request headers (copied into "headers"), or NULL */
 } record_entry;
 
 void record_init(sim_record *r);

@@ -14,6 +14,8 @@ static sim_slot slots[] = {
     {.backend = &parking_backend},
     {.backend = &gazetteer_backend},
     {.backend = &bulky_backend},
+    {.backend = &nhs_token_backend},
+    {.backend = &nhs_ers_backend},
 };
 
 #define SLOT_COUNT (sizeof slots / sizeof slots[0])
