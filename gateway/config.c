@@ -112,7 +112,8 @@ static const struct key_spec services_keys[] = {
 
 static const struct key_spec backend_keys[] = {
     {KEY("name", K_STRING, BE(name)), .required = true},
-    {KEY("connector", K_STRING, BE(connector)), .required = true, .allowed = "|json-rest|open311|fhir|"},
+    {KEY("connector", K_STRING, BE(connector)), .required = true,
+     .allowed = "|json-rest|open311|fhir|"},
     {KEY("url", K_STRING, BE(url)), .required = true},
     {KEY("signing_key_file", K_SECRET, BE(signing_key))},
     {KEY("api_key_file", K_SECRET, BE(api_key))},
