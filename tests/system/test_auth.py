@@ -165,7 +165,7 @@ def test_token_endpoint_refuses_a_reused_or_forged_assertion(gateway):
     assert nhs(gateway)["tokens_issued"] == 1
 
 
-@pytest.mark.parametrize("auth", ["bearer", "api-key", "none"])
+@pytest.mark.parametrize("auth", ["bearer", "api-key", "none", "oauth2-jwt"])
 def test_a_delivery_carries_its_backends_authentication(make_gateway, auth):
     gw = make_gateway()
     secret = "s3cr3t-" + auth + "-0123456789abcdef"
@@ -179,6 +179,10 @@ def test_a_delivery_carries_its_backends_authentication(make_gateway, auth):
     elif auth == "api-key":
         parking_be["api_key_file"] = "keys/parking-cred.key"
         parking_be["api_key_header"] = "X-Api-Key"
+    elif auth == "oauth2-jwt":  # the NHS test token endpoint stands in for the permit system's
+        nhs_be = next(b for b in gw.config["backends"] if b["name"] == "nhs-ers")
+        for key in ("token_url", "client_id", "kid", "private_key_file"):
+            parking_be[key] = nhs_be[key]
     gw.sim_unsigned.add("parking")
     gw.write_config()
     gw.start()
@@ -197,6 +201,11 @@ def test_a_delivery_carries_its_backends_authentication(make_gateway, auth):
     assert request["idempotency_key"]
     if auth == "bearer":
         assert headers["authorization"] == "Bearer " + secret
+    elif auth == "oauth2-jwt":
+        issued = gw.sim_request("GET", "/_sim/received?backend=nhs-token").json["requests"]
+        assert len(issued) == 1
+        access_token = json.loads(issued[0]["response"])["access_token"]
+        assert headers["authorization"] == "Bearer " + access_token
     elif auth == "api-key":
         assert headers["x-api-key"] == secret
         assert "authorization" not in headers
