@@ -13,10 +13,49 @@ import subprocess
 
 import pytest
 
-from onestop_env import ONESTOPD, wait_until
+from onestop_env import ONESTOPD, Gateway, wait_until
 from txn_helpers import card, parking, sell
 
 MATCH = {"ubrn": "000000070000", "nhs_number": "9912003888"}
+
+
+def stop_cleanly(gw):
+    """The gateway exits 0 and, in a sanitizer build, neither it nor the simulator reported
+    anything."""
+    daemon_alive = gw.daemon is not None and gw.daemon.alive()
+    rc = gw.stop()
+    if daemon_alive:
+        assert rc == 0, gw.log()[-3000:]
+    for name in ("onestopd.log", "sim.log"):
+        path = os.path.join(gw.dir, name)
+        if os.path.exists(path):
+            with open(path, errors="replace") as f:
+                text = f.read()
+            assert "Sanitizer" not in text and "runtime error" not in text, text[-6000:]
+
+
+@pytest.fixture
+def gateway(tmp_path):
+    """A fresh onestopd + simulator (overrides conftest's: this one checks the stop)."""
+    gw = Gateway(tmp_path).start()
+    yield gw
+    stop_cleanly(gw)
+
+
+@pytest.fixture
+def make_gateway(tmp_path):
+    made = []
+
+    def make(name="gw", **kwargs):
+        d = tmp_path / name
+        d.mkdir()
+        gw = Gateway(d, **kwargs)
+        made.append(gw)
+        return gw
+
+    yield make
+    for gw in made:
+        stop_cleanly(gw)
 
 
 def lookup(gw, token, body):
@@ -126,7 +165,7 @@ def test_nhs_errors_become_messages_an_assistant_can_act_on(gateway):
     gateway.sim_request("POST", "/_sim/nhs", {"token_error": 0})
 
     # a token endpoint that failed is not asked again for a few seconds; wait for a token
-    wait_until(lambda: lookup(gateway, token, MATCH).status == 200, timeout=15,
+    wait_until(lambda: lookup(gateway, token, MATCH).status == 200, timeout=15, interval=0.2,
                what="the token endpoint to be asked again")
     gateway.sim_request("POST", "/_sim/nhs", {"ers_error": 429})
     r = lookup(gateway, token, MATCH)
