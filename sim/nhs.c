@@ -19,7 +19,8 @@
  *
  * Test controls (POST /_sim/nhs, see nhs_control): revoke every token issued (the next FHIR
  * read with one answers 401, as after a revocation), make the token endpoint answer an error
- * (400 MISSING_HEADER, 403 NO_ACCESS, 429 TOO_MANY_REQUESTS), make the FHIR API answer 429.
+ * (400 MISSING_HEADER, 403 NO_ACCESS, 429 TOO_MANY_REQUESTS), make the FHIR API answer 429,
+ * shorten the life of the tokens it issues (to see them renewed before they expire).
  * GET /_sim/nhs shows the counters.
  *
  * Both back-ends have own_auth: the pipeline applies faults and records 2xx answers but
@@ -57,13 +58,15 @@
 
 static EVP_PKEY *public_key;
 static char *client_id;
-static json_t *jtis_seen;       /* jti -> exp */
-static json_t *tokens;          /* access token -> expiry (unix seconds) */
-static unsigned long issued;    /* tokens issued since the last reset */
-static unsigned long refused;   /* token requests refused */
-static int token_error;         /* 0, or the status the token endpoint answers with */
-static int ers_error;           /* 0, or the status the FHIR API answers with */
-static unsigned long ers_reads; /* FHIR reads answered 200 */
+static json_t *jtis_seen;         /* jti -> exp */
+static json_t *tokens;            /* access token -> expiry (unix seconds) */
+static unsigned long issued;      /* tokens issued since the last reset */
+static unsigned long refused;     /* token requests refused */
+static int token_error;           /* 0, or the status the token endpoint answers with */
+static int ers_error;             /* 0, or the status the FHIR API answers with */
+static unsigned long ers_reads;   /* FHIR reads answered 200 */
+static unsigned long ers_refused; /* FHIR reads refused for their token (401) */
+static long token_lifetime = TOKEN_LIFETIME_S; /* expires_in of the tokens issued */
 
 /* The sandbox referrals (DOMAIN.md): UBRN, NHS number, state, priority, specialty, clinic. */
 static const struct referral {
@@ -326,17 +329,18 @@ static void token_request(const sim_request *req, sim_reply *reply)
         goto out;
 
     char token[2 * TOKEN_BYTES + 1];
-    char issued_at[32];
+    char issued_at[32], expires_in[24];
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     forget_expired(now.tv_sec);
     random_hex(token, TOKEN_BYTES);
-    json_object_set_new(tokens, token, json_integer((json_int_t)now.tv_sec + TOKEN_LIFETIME_S));
+    json_object_set_new(tokens, token, json_integer((json_int_t)now.tv_sec + token_lifetime));
     snprintf(issued_at, sizeof issued_at, "%lld",
              (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000);
+    snprintf(expires_in, sizeof expires_in, "%ld", token_lifetime);
     issued++;
     sim_reply_json(reply, 200,
-                   json_pack("{s:s,s:s,s:s,s:s}", "access_token", token, "expires_in", "599",
+                   json_pack("{s:s,s:s,s:s,s:s}", "access_token", token, "expires_in", expires_in,
                              "token_type", "Bearer", "issued_at", issued_at));
 out:
     if (reply->status < 200 || reply->status >= 300)
@@ -393,6 +397,7 @@ static bool check_bearer(const sim_request *req, sim_reply *reply)
     if (!expiry || json_integer_value(expiry) < (json_int_t)time(NULL)) {
         operation_outcome(reply, 401, "forbidden", "ACCESS_DENIED",
                           "Invalid or expired access token");
+        ers_refused++;
         return false;
     }
     return true;
@@ -454,8 +459,9 @@ static void nhs_reset(void)
 {
     json_object_clear(jtis_seen);
     json_object_clear(tokens);
-    issued = refused = ers_reads = 0;
+    issued = refused = ers_reads = ers_refused = 0;
     token_error = ers_error = 0;
+    token_lifetime = TOKEN_LIFETIME_S;
 }
 
 static void nhs_destroy(void)
@@ -471,10 +477,11 @@ static void nhs_destroy(void)
 
 static json_t *describe(void)
 {
-    return json_pack("{s:I,s:I,s:I,s:I,s:i,s:i}", "tokens_issued", (json_int_t)issued,
+    return json_pack("{s:I,s:I,s:I,s:I,s:I,s:i,s:i,s:I}", "tokens_issued", (json_int_t)issued,
                      "tokens_refused", (json_int_t)refused, "tokens_live",
                      (json_int_t)json_object_size(tokens), "referral_reads", (json_int_t)ers_reads,
-                     "token_error", token_error, "ers_error", ers_error);
+                     "referral_reads_refused", (json_int_t)ers_refused, "token_error", token_error,
+                     "ers_error", ers_error, "token_lifetime_s", (json_int_t)token_lifetime);
 }
 
 void nhs_control(const sim_request *req, sim_reply *reply)
@@ -494,6 +501,13 @@ void nhs_control(const sim_request *req, sim_reply *reply)
     }
     const json_t *terr = json_object_get(body, "token_error");
     const json_t *eerr = json_object_get(body, "ers_error");
+    const json_t *life = json_object_get(body, "token_lifetime_s");
+    if (life && (!json_is_integer(life) || json_integer_value(life) < 1 ||
+                 json_integer_value(life) > TOKEN_LIFETIME_S)) {
+        json_decref(body);
+        sim_reply_error(reply, 400, "invalid_request", "token_lifetime_s is 1 to 599");
+        return;
+    }
     if ((terr && !json_is_integer(terr)) || (eerr && !json_is_integer(eerr))) {
         json_decref(body);
         sim_reply_error(reply, 400, "invalid_request", "token_error and ers_error are numbers");
@@ -517,6 +531,8 @@ void nhs_control(const sim_request *req, sim_reply *reply)
         token_error = (int)json_integer_value(terr);
     if (eerr)
         ers_error = (int)json_integer_value(eerr);
+    if (life)
+        token_lifetime = (long)json_integer_value(life);
     json_t *out = describe();
     sim_state_unlock();
     json_decref(body);

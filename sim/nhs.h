@@ -8,9 +8,10 @@
 #include "sim/backend.h"
 
 /* GET /_sim/nhs -> {"tokens_issued","tokens_refused","tokens_live","referral_reads",
- * "token_error","ers_error"}. POST /_sim/nhs {"revoke_tokens":true, "token_error":0|400|403|429,
- * "ers_error":0|429} changes what is given and answers the same counters. Takes the state
- * lock itself. */
+ * "referral_reads_refused","token_error","ers_error","token_lifetime_s"}. POST /_sim/nhs
+ * {"revoke_tokens":true, "token_error":0|400|403|429, "ers_error":0|429,
+ * "token_lifetime_s":1..599} changes what is given and answers the same counters. Takes the
+ * state lock itself. */
 void nhs_control(const sim_request *req, sim_reply *reply);
 
 #endif

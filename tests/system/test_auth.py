@@ -154,6 +154,23 @@ def test_a_revoked_token_is_renewed_once_and_the_lookup_succeeds(gateway):
     assert nhs(gateway)["tokens_issued"] == 2
 
 
+def test_a_token_is_renewed_before_it_expires(gateway):
+    """Tokens that live 2 s: the gateway renews each before the NHS would refuse it, so no read
+    is ever refused for its token."""
+    token = gateway.sign_in()
+    gateway.sim_request("POST", "/_sim/nhs", {"token_lifetime_s": 2})
+
+    statuses = []
+
+    def renewed_twice():
+        statuses.append(lookup(gateway, token, MATCH).status)
+        return nhs(gateway)["tokens_issued"] >= 3
+
+    wait_until(renewed_twice, timeout=30, interval=0.1, what="two renewals")
+    assert set(statuses) == {200}, statuses
+    assert nhs(gateway)["referral_reads_refused"] == 0
+
+
 def test_nhs_errors_become_messages_an_assistant_can_act_on(gateway):
     token = gateway.sign_in()
     gateway.sim_request("POST", "/_sim/nhs", {"token_error": 403})
