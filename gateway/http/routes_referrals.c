@@ -2,7 +2,7 @@
  * referral hand-off").
  *
  *   POST /api/v1/referrals/lookup {"ubrn":"000000070000","nhs_number":"9912003888"}   (staff)
- *       -> nhs-ers GET {url}/STU3/ReferralRequest/{ubrn}   X-Correlation-ID: <lookup_id>
+ *       -> nhs-ers GET {url}/STU3/ReferralRequest/{ubrn}   X-Correlation-ID: <lookup_id, a UUID>
  *       200 {"ubrn","state","state_label","priority","specialty","clinic_type","lookup_id"}
  *       422 the UBRN or NHS number is malformed (the field named), or no referral with that
  *           UBRN belongs to that NHS number: the same answer whether the UBRN is unknown or
@@ -38,7 +38,7 @@
 #define STATE_EXTENSION    "Extension-eRS-ReferralState-1"
 #define PRIORITY_EXTENSION "Extension-eRS-ReferralPriority-1"
 #define LOOKUP_ID_BYTES    16
-#define LOOKUP_ID_SIZE     (2 * LOOKUP_ID_BYTES + 1)
+#define LOOKUP_ID_SIZE     37 /* a UUID and its NUL */
 #define WORDS_MAX          96
 #define ISSUE_CODE_MAX     64
 
@@ -301,17 +301,19 @@ static void referral_done(void *ctx, int status, const char *body, size_t len, c
     http_complete(req);
 }
 
+/* A random UUID (version 4): the look-up's id, sent to the NHS as X-Correlation-ID so that
+ * both sides' logs can be matched. */
 static bool new_lookup_id(char out[LOOKUP_ID_SIZE])
 {
-    static const char hex[] = "0123456789abcdef";
-    unsigned char raw[LOOKUP_ID_BYTES];
-    if (RAND_bytes(raw, sizeof raw) != 1)
+    unsigned char b[LOOKUP_ID_BYTES];
+    if (RAND_bytes(b, sizeof b) != 1)
         return false;
-    for (size_t i = 0; i < sizeof raw; i++) {
-        out[2 * i] = hex[raw[i] >> 4];
-        out[2 * i + 1] = hex[raw[i] & 0xf];
-    }
-    out[2 * LOOKUP_ID_BYTES] = '\0';
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+    snprintf(out, LOOKUP_ID_SIZE,
+             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
+             b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
+             b[15]);
     return true;
 }
 

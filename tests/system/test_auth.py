@@ -9,6 +9,7 @@ import concurrent.futures
 import http.client
 import json
 import os
+import re
 import subprocess
 
 import pytest
@@ -79,7 +80,8 @@ def test_a_matching_referral_is_shown_in_plain_words(gateway):
     assert body["priority"] == "Routine"
     assert body["specialty"] == "Cardiology"
     assert body["clinic_type"] == "Arrhythmia"
-    assert len(body["lookup_id"]) == 32
+    assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}",
+                        body["lookup_id"]), body
     assert "9912003888" not in json.dumps(body)
     booked = lookup(gateway, token, {"ubrn": "000000070001", "nhs_number": "9912003888"})
     assert booked.status == 200 and booked.json["state_label"] == "Booked", booked
