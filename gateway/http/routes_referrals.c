@@ -102,13 +102,11 @@ static void plain_words(const char *code, char out[WORDS_MAX])
 }
 
 /* The first coding of a CodeableConcept: its display, else its code in plain words. */
-static bool concept_words(const json_t *concept, char out[WORDS_MAX], const char **code)
+static bool concept_words(const json_t *concept, char out[WORDS_MAX])
 {
     const json_t *coding = json_array_get(json_object_get(concept, "coding"), 0);
     const char *c = json_string_value(json_object_get(coding, "code"));
     const char *display = json_string_value(json_object_get(coding, "display"));
-    if (code)
-        *code = c;
     if (display && *display)
         snprintf(out, WORDS_MAX, "%s", display);
     else if (c && *c)
@@ -168,7 +166,7 @@ static bool search_criterion(const json_t *referral, const char *name, char out[
         {
             const char *pname = json_string_value(json_object_get(param, "name"));
             if (pname && strcmp(pname, name) == 0)
-                return concept_words(json_object_get(param, "valueCodeableConcept"), out, NULL);
+                return concept_words(json_object_get(param, "valueCodeableConcept"), out);
         }
     }
     return false;
@@ -225,7 +223,7 @@ static void reply_referral(struct referral_call *call, const char *body, size_t 
     }
     const char *state = referral_state(doc);
     const json_t *prio = extension(doc, PRIORITY_EXTENSION);
-    if (!concept_words(json_object_get(prio, "valueCodeableConcept"), priority, NULL))
+    if (!concept_words(json_object_get(prio, "valueCodeableConcept"), priority))
         snprintf(priority, sizeof priority, "Not given");
     if (!search_criterion(doc, "specialty", specialty))
         snprintf(specialty, sizeof specialty, "Not given");
