@@ -12,6 +12,8 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -114,9 +116,9 @@ static const struct key_spec services_keys[] = {
 static const struct key_spec backend_keys[] = {
     {KEY("name", K_STRING, BE(name)), .required = true},
     {KEY("connector", K_STRING, BE(connector)), .required = true,
-     .allowed = "|json-rest|open311|email|"},
+     .allowed = "|json-rest|open311|email|fhir|"},
     {KEY("url", K_STRING, BE(url)), .required = true},
-    {KEY("signing_key_file", K_SECRET, BE(signing_key))}, /* see check_signing_key */
+    {KEY("signing_key_file", K_SECRET, BE(signing_key))}, /* auth hmac: check_backend_auth */
     {KEY("api_key_file", K_SECRET, BE(api_key))},
     {KEY("client_cert_file", K_PATH, BE(client_cert))},
     {KEY("client_key_file", K_PATH, BE(client_key))},
@@ -139,6 +141,16 @@ static const struct key_spec backend_keys[] = {
     {KEY("smtp_username", K_STRING, BE(smtp_username))},
     {KEY("smtp_password_file", K_SECRET, BE(smtp_password))},
     {KEY("smtp_tls", K_STRING, BE(smtp_tls)), .allowed = "|starttls|smtps|none|"},
+    /* authentication: which kind, and what each kind needs (checked in check_backend_auth) */
+    {KEY("auth", K_STRING, BE(auth)), .allowed = "|hmac|api-key|oauth2-jwt|bearer|none|"},
+    {KEY("api_key_header", K_STRING, BE(api_key_header))},
+    {KEY("bearer_token_file", K_SECRET, BE(bearer_token))},
+    {KEY("token_url", K_STRING, BE(token_url))},
+    {KEY("client_id", K_STRING, BE(client_id))},
+    {KEY("private_key_file", K_PATH, BE(private_key_file))},
+    {KEY("kid", K_STRING, BE(kid))},
+    {KEY("token_timeout_ms", K_INT, BE(token_timeout_ms)), .def_int = 3000, .min = 100,
+     .max = 30000},
     {0}};
 
 static const struct key_spec printer_keys[] = {
@@ -489,15 +501,6 @@ static bool is_smtp_url(const char *url)
     return starts_with(url, "smtp://") || starts_with(url, "smtps://");
 }
 
-/* The HMAC signing key signs HTTP requests; e-mail back-ends have none to sign. */
-static void check_signing_key(struct parse_ctx *ctx, const struct backend_config *b, size_t i)
-{
-    char key[64];
-    snprintf(key, sizeof key, "backends[%zu].signing_key_file", i);
-    if (!is_email_backend(b) && !b->signing_key.bytes)
-        problem(ctx, key, "is required");
-}
-
 /* An email connector goes with an smtp(s):// URL and the mail keys, and only with them. */
 static void check_email_backend(struct parse_ctx *ctx, struct backend_config *b, size_t i)
 {
@@ -550,6 +553,121 @@ static void check_email_backend(struct parse_ctx *ctx, struct backend_config *b,
         problem(ctx, key, "smtp_username holds control characters");
 }
 
+static bool header_name_ok(const char *name)
+{
+    static const char separators[] = "()<>@,;:\\\"/[]?={} \t";
+    if (!*name)
+        return false;
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+        if (*p <= 0x20 || *p >= 0x7f || strchr(separators, *p))
+            return false;
+    return true;
+}
+
+/* The authentication options of backends[i] fit together: the kind chosen (or its default,
+ * hmac when signing_key_file is given) has what it needs, and nothing belongs to another kind. */
+static void check_backend_auth(struct parse_ctx *ctx, struct backend_config *b, size_t i)
+{
+    char key[64];
+    snprintf(key, sizeof key, "backends[%zu].auth", i);
+    if (is_email_backend(b)) {
+        /* a relay authenticates with smtp_username and smtp_password_file, not these */
+        if (b->auth && strcmp(b->auth, BACKEND_AUTH_NONE) != 0)
+            problem(ctx, key,
+                    "does not apply to connector \"email\" (the relay takes smtp_username and "
+                    "smtp_password_file)");
+        if (b->signing_key.bytes) {
+            snprintf(key, sizeof key, "backends[%zu].signing_key_file", i);
+            problem(ctx, key, "is not used by connector \"email\" (e-mail is not signed)");
+        }
+        if (!b->auth)
+            b->auth = strdup(BACKEND_AUTH_NONE);
+        return;
+    }
+    if (!b->auth) {
+        if (!b->signing_key.bytes) {
+            problem(ctx, key,
+                    "is required when signing_key_file is not given (hmac, api-key, "
+                    "oauth2-jwt, bearer or none)");
+            return;
+        }
+        b->auth = strdup(BACKEND_AUTH_HMAC);
+        if (!b->auth)
+            return;
+    }
+    const char *auth = b->auth;
+    bool hmac = strcmp(auth, BACKEND_AUTH_HMAC) == 0;
+    bool api_key = strcmp(auth, BACKEND_AUTH_API_KEY) == 0;
+    bool oauth = strcmp(auth, BACKEND_AUTH_OAUTH2_JWT) == 0;
+    bool bearer = strcmp(auth, BACKEND_AUTH_BEARER) == 0;
+    bool none = strcmp(auth, BACKEND_AUTH_NONE) == 0;
+    bool open311 = b->connector && strcmp(b->connector, "open311") == 0;
+    if (hmac && !b->signing_key.bytes)
+        problem(ctx, key, "hmac needs signing_key_file");
+    if (none && b->signing_key.bytes)
+        problem(ctx, key,
+                "none sends no credentials, so signing_key_file would not be used; remove it or "
+                "use auth hmac");
+    if (api_key && !b->api_key.bytes)
+        problem(ctx, key, "api-key needs api_key_file");
+    if (api_key && !b->api_key_header && !open311)
+        problem(ctx, key,
+                "api-key needs api_key_header (the header that carries the key); only open311 "
+                "sends it as the api_key form field");
+    if (b->api_key_header && !api_key) {
+        snprintf(key, sizeof key, "backends[%zu].api_key_header", i);
+        problem(ctx, key, "goes with auth api-key (auth is %s)", auth);
+    } else if (b->api_key_header && !header_name_ok(b->api_key_header)) {
+        snprintf(key, sizeof key, "backends[%zu].api_key_header", i);
+        problem(ctx, key, "is not an HTTP header name");
+    }
+    snprintf(key, sizeof key, "backends[%zu].auth", i);
+    if (bearer && !b->bearer_token.bytes)
+        problem(ctx, key, "bearer needs bearer_token_file");
+    if (b->bearer_token.bytes && !bearer) {
+        snprintf(key, sizeof key, "backends[%zu].bearer_token_file", i);
+        problem(ctx, key, "goes with auth bearer (auth is %s)", auth);
+    }
+    const struct {
+        const char *name;
+        const char *value;
+    } oauth_keys[] = {{"token_url", b->token_url},
+                      {"client_id", b->client_id},
+                      {"private_key_file", b->private_key_file},
+                      {"kid", b->kid}};
+    for (size_t k = 0; k < sizeof oauth_keys / sizeof oauth_keys[0]; k++) {
+        if (oauth && !oauth_keys[k].value) {
+            snprintf(key, sizeof key, "backends[%zu].auth", i);
+            problem(ctx, key, "oauth2-jwt needs %s", oauth_keys[k].name);
+        } else if (!oauth && oauth_keys[k].value) {
+            snprintf(key, sizeof key, "backends[%zu].%s", i, oauth_keys[k].name);
+            problem(ctx, key, "goes with auth oauth2-jwt (auth is %s)", auth);
+        }
+    }
+    if (oauth && b->token_url && !starts_with(b->token_url, "http://") &&
+        !starts_with(b->token_url, "https://")) {
+        snprintf(key, sizeof key, "backends[%zu].token_url", i);
+        problem(ctx, key, "must start with http:// or https://");
+    }
+    if (oauth && b->private_key_file) {
+        snprintf(key, sizeof key, "backends[%zu].private_key_file", i);
+        FILE *f = fopen(b->private_key_file, "r");
+        EVP_PKEY *pkey = f ? PEM_read_PrivateKey(f, NULL, NULL, NULL) : NULL;
+        if (!f)
+            problem(ctx, key, "cannot read %s: %s", b->private_key_file, strerror(errno));
+        else if (!pkey || EVP_PKEY_get_base_id(pkey) != EVP_PKEY_RSA)
+            problem(ctx, key, "%s is not a PEM RSA private key (RS512 needs one)",
+                    b->private_key_file);
+        EVP_PKEY_free(pkey);
+        if (f)
+            fclose(f);
+    }
+    if (b->connector && strcmp(b->connector, "fhir") == 0 && !oauth && !bearer && !none) {
+        snprintf(key, sizeof key, "backends[%zu].auth", i);
+        problem(ctx, key, "a fhir back-end takes oauth2-jwt, bearer or none (not %s)", auth);
+    }
+}
+
 /* Checks that span keys: names unique, references resolve, URLs look like URLs. */
 static void check_cross_references(struct parse_ctx *ctx, struct config *cfg)
 {
@@ -567,13 +685,13 @@ static void check_cross_references(struct parse_ctx *ctx, struct config *cfg)
         if (b->url && !is_email_backend(b) && !starts_with(b->url, "http://") &&
             !starts_with(b->url, "https://"))
             problem(ctx, key, "must start with http:// or https://");
-        check_signing_key(ctx, b, i);
         check_email_backend(ctx, b, i);
         for (size_t j = 0; j < i; j++)
             if (b->name && cfg->backends[j].name && strcmp(b->name, cfg->backends[j].name) == 0) {
                 snprintf(key, sizeof key, "backends[%zu].name", i);
                 problem(ctx, key, "\"%s\" is used twice", b->name);
             }
+        check_backend_auth(ctx, b, i);
         if ((b->client_cert == NULL) != (b->client_key == NULL)) {
             snprintf(key, sizeof key, "backends[%zu]", i);
             problem(ctx, key, "client_cert_file and client_key_file go together");
@@ -626,9 +744,15 @@ static void load_services(struct config *cfg, json_t *problems, struct parse_ctx
     for (size_t i = 0; i < service_registry_count(cfg->services); i++) {
         const struct service *s = service_registry_at(cfg->services, i);
         const char *backend = service_backend(s);
-        if (backend && !config_backend(cfg, backend))
+        const struct backend_config *be = backend ? config_backend(cfg, backend) : NULL;
+        if (backend && !be)
             problem(ctx, "services.enabled",
                     "service \"%s\" forwards to back-end \"%s\", which is not in backends",
+                    service_code(s), backend);
+        else if (be && be->connector && strcmp(be->connector, "fhir") == 0)
+            problem(ctx, "services.enabled",
+                    "service \"%s\" forwards to back-end \"%s\", whose fhir connector only "
+                    "reads (look-ups)",
                     service_code(s), backend);
     }
 }
@@ -699,6 +823,13 @@ void config_free(struct config *cfg)
         free(b->smtp_username);
         secret_free(&b->smtp_password);
         free(b->smtp_tls);
+        free(b->auth);
+        free(b->api_key_header);
+        secret_free(&b->bearer_token);
+        free(b->token_url);
+        free(b->client_id);
+        free(b->private_key_file);
+        free(b->kid);
     }
     free(cfg->backends);
     for (size_t i = 0; i < cfg->printers_len; i++) {

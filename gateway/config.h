@@ -20,10 +20,10 @@ struct secret {
 
 struct backend_config {
     char *name;
-    char *connector; /* json-rest | open311 | email */
+    char *connector; /* json-rest | open311 | fhir | email */
     char *url;       /* base URL; paths are added by the connector; smtp(s):// for email */
-    struct secret signing_key;
-    struct secret api_key; /* open311 api_key, optional */
+    struct secret signing_key; /* auth hmac; also checks the back-end's signed callbacks */
+    struct secret api_key;     /* auth api-key, and open311's api_key form field */
     char *client_cert;     /* mTLS, optional */
     char *client_key;
     char *ca_file;
@@ -43,7 +43,22 @@ struct backend_config {
     char *smtp_username;         /* AUTH, optional */
     struct secret smtp_password; /* from smtp_password_file, with smtp_username */
     char *smtp_tls;              /* starttls | smtps | none; default from the URL's scheme */
+    /* authentication (gateway/delivery/auth.h): one of BACKEND_AUTH_* below */
+    char *auth;                 /* hmac | api-key | oauth2-jwt | bearer | none */
+    char *api_key_header;       /* api-key: the header that carries api_key_file's value */
+    struct secret bearer_token; /* bearer: the static token */
+    char *token_url;            /* oauth2-jwt: the OAuth2 token endpoint (also the JWT aud) */
+    char *client_id;            /* oauth2-jwt: iss and sub of the client assertion */
+    char *private_key_file;     /* oauth2-jwt: PEM RSA private key that signs it (RS512) */
+    char *kid;                  /* oauth2-jwt: the key id in the JWT header */
+    long token_timeout_ms;      /* oauth2-jwt: a token fetch gives up after this */
 };
+
+#define BACKEND_AUTH_HMAC       "hmac"
+#define BACKEND_AUTH_API_KEY    "api-key"
+#define BACKEND_AUTH_OAUTH2_JWT "oauth2-jwt"
+#define BACKEND_AUTH_BEARER     "bearer"
+#define BACKEND_AUTH_NONE       "none"
 
 struct printer_config_entry {
     char *name;

@@ -8,7 +8,9 @@
  * drained the queue for the last time. */
 #include "gateway/lookup.h"
 
+#include "gateway/delivery/auth.h"
 #include "gateway/delivery/backend_request.h"
+#include "gateway/delivery/oauth_token.h"
 #include "gateway/config.h"
 #include "gateway/log.h"
 
@@ -19,16 +21,21 @@
 #include <string.h>
 #include <time.h>
 
-#define LOOP_POLL_MS   1000
-#define STOPPING_ERROR "the gateway is shutting down"
+#define LOOP_POLL_MS       1000
+#define STOPPING_ERROR     "the gateway is shutting down"
+#define CORRELATION_ID_MAX 128
+#define HTTP_UNAUTHORIZED  401
 
 struct lookup_job {
     struct lookup_job *next;
     const struct backend_config *be;
     char *path;
+    char correlation_id[CORRELATION_ID_MAX]; /* "" for none */
     lookup_done_fn done;
     void *ctx;
     struct backend_request *req;
+    char *access_token; /* oauth2-jwt: the token this attempt carries (malloc'd) */
+    bool renewed;       /* a 401 already made us fetch a new token */
 };
 
 struct lookup {
@@ -47,10 +54,28 @@ static void job_end(struct lookup *lk, struct lookup_job *job, int status, const
     job->done(job->ctx, status, body, len, error);
     backend_request_free(job->req);
     free(job->path);
+    free(job->access_token);
     free(job);
     pthread_mutex_lock(&lk->lock);
     lk->count--;
     pthread_mutex_unlock(&lk->lock);
+}
+
+/* For an oauth2-jwt back-end, the access token the job's request carries (may block: see
+ * lookup.h). True when the job may be sent. */
+static bool take_access_token(struct lookup_job *job, char *err, size_t errlen)
+{
+    char token[OAUTH_TOKEN_MAX];
+    if (auth_kind_of(job->be) != AUTH_OAUTH2_JWT)
+        return true;
+    free(job->access_token);
+    job->access_token = NULL;
+    if (!oauth_token_get(job->be, token, err, errlen))
+        return false;
+    job->access_token = strdup(token);
+    if (!job->access_token)
+        snprintf(err, errlen, "out of memory");
+    return job->access_token != NULL;
 }
 
 static void start_jobs(struct lookup *lk, struct lookup_job *list)
@@ -60,8 +85,17 @@ static void start_jobs(struct lookup *lk, struct lookup_job *list)
         list = job->next;
         char err[BACKEND_ERROR_MAX];
         long timeout = job->be->lookup_timeout_ms > 0 ? job->be->lookup_timeout_ms : 0;
+        if (!take_access_token(job, err, sizeof err)) {
+            log_msg(LOG_WARN, "lookup_token_failed", "backend=%s: %s", job->be->name, err);
+            job_end(lk, job, 0, NULL, 0, err);
+            continue;
+        }
         struct backend_request_spec spec = {
-            .method = "GET", .path = job->path, .timeout_ms = timeout};
+            .method = "GET",
+            .path = job->path,
+            .timeout_ms = timeout,
+            .access_token = job->access_token,
+            .correlation_id = job->correlation_id[0] ? job->correlation_id : NULL};
         job->req = backend_request_new(job->be, &spec, time(NULL), err, sizeof err);
         if (!job->req) {
             log_msg(LOG_ERROR, "lookup_failed", "backend=%s: %s", job->be->name, err);
@@ -87,6 +121,25 @@ static void unlink_running(struct lookup *lk, struct lookup_job *job)
         }
 }
 
+/* A 401 from an oauth2-jwt back-end: the token was revoked or expired early. Forget it and
+ * send the look-up once more (with a token fetched anew). True when the job was resent or
+ * ended here. */
+static bool resend_with_new_token(struct lookup *lk, struct lookup_job *job, int status)
+{
+    if (status != HTTP_UNAUTHORIZED || job->renewed || auth_kind_of(job->be) != AUTH_OAUTH2_JWT)
+        return false;
+    log_msg(LOG_INFO, "lookup_token_refused",
+            "backend=%s answered 401; renewing the access token and trying once more",
+            job->be->name);
+    oauth_token_invalidate(job->be, job->access_token);
+    job->renewed = true;
+    backend_request_free(job->req);
+    job->req = NULL;
+    job->next = NULL;
+    start_jobs(lk, job);
+    return true;
+}
+
 static void finish_jobs(struct lookup *lk)
 {
     CURLMsg *msg;
@@ -104,6 +157,8 @@ static void finish_jobs(struct lookup *lk)
         unlink_running(lk, job);
         struct backend_response resp;
         backend_request_finish(req, code, &resp);
+        if (resend_with_new_token(lk, job, resp.http_status))
+            continue;
         log_msg(LOG_DEBUG, "lookup", "backend=%s status=%d duration_ms=%.0f%s%s", job->be->name,
                 resp.http_status, resp.seconds * 1000.0, resp.error[0] ? " error=" : "",
                 resp.error);
@@ -180,6 +235,14 @@ fail:
 void lookup_get(struct lookup *lk, const struct backend_config *be, const char *path_and_query,
                 lookup_done_fn done, void *ctx)
 {
+    struct lookup_spec spec = {.path_and_query = path_and_query};
+    lookup_request(lk, be, &spec, done, ctx);
+}
+
+void lookup_request(struct lookup *lk, const struct backend_config *be,
+                    const struct lookup_spec *spec, lookup_done_fn done, void *ctx)
+{
+    const char *path_and_query = spec->path_and_query;
     if (!lk || !be) {
         done(ctx, 0, NULL, 0, "look-ups are not available");
         return;
@@ -193,6 +256,8 @@ void lookup_get(struct lookup *lk, const struct backend_config *be, const char *
         return;
     }
     *job = (struct lookup_job){.be = be, .path = path, .done = done, .ctx = ctx};
+    if (spec->correlation_id)
+        snprintf(job->correlation_id, sizeof job->correlation_id, "%s", spec->correlation_id);
     pthread_mutex_lock(&lk->lock);
     const char *refused = lk->stopping                    ? STOPPING_ERROR
                           : lk->count >= LOOKUP_QUEUE_MAX ? "too many look-ups in progress"

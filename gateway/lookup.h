@@ -29,6 +29,14 @@ struct lookup *lookup_start(char *err, size_t errlen) __attribute__((warn_unused
  * with http_status 0. Thread-safe. */
 void lookup_get(struct lookup *lk, const struct backend_config *be, const char *path_and_query,
                 lookup_done_fn done, void *ctx);
+
+struct lookup_spec {
+    const char *path_and_query; /* appended to be->url; copied */
+    const char *correlation_id; /* sent as X-Correlation-ID when not NULL; copied */
+};
+/* lookup_get with the extra request details of spec; the same contract otherwise. */
+void lookup_request(struct lookup *lk, const struct backend_config *be,
+                    const struct lookup_spec *spec, lookup_done_fn done, void *ctx);
 /* Finishes: every look-up still waiting or running gets done(..., 0, ..., "the gateway is
  * shutting down"); then the thread stops and everything is freed. NULL-safe. */
 void lookup_stop(struct lookup *lk);

@@ -24,6 +24,8 @@
 typedef struct sim_options {
     const char *data_dir;        /* folder holding gazetteer.json and other data files */
     const char *open311_api_key; /* NULL when --open311-api-key was not given */
+    const char *nhs_public_key;  /* PEM file checking client assertions; NULL: none given */
+    const char *nhs_client_id;   /* the iss/sub the NHS token endpoint expects */
 } sim_options;
 
 typedef struct sim_request sim_request;
@@ -39,7 +41,8 @@ struct sim_request {
     const char *content_type;    /* NULL when absent */
     const char *idempotency_key; /* NULL when absent */
     sim_query_fn query;
-    void *transport; /* for `query` only */
+    sim_query_fn header; /* a request header by name (case-insensitive); NULL when absent */
+    void *transport;     /* for `query` and `header` only */
 };
 
 /* What a back-end answers. The pipeline frees body and reference. */
@@ -59,6 +62,9 @@ typedef enum sim_complete_result {
 
 typedef struct sim_backend {
     const char *name; /* first path segment and the name used by /_sim/... */
+    /* True for back-ends that check their own credentials (the NHS token endpoint and FHIR
+     * API): the pipeline then checks no X-Onestop-Signature and wants no Idempotency-Key. */
+    bool own_auth;
     /* Loads data; false (after printing why to stderr) stops start-up. May be NULL. */
     bool (*init)(const sim_options *opts);
     /* Answers one accepted request; must set reply->status. Lock held. */

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "sim/callback.h"
+#include "sim/nhs.h"
 #include "sim/registry.h"
 
 static const char *callback_url;
@@ -185,6 +186,8 @@ void control_handle(const sim_request *req, sim_reply *reply)
         reset(reply);
     else if (post && strcmp(p, "/complete") == 0)
         complete(req, reply);
+    else if ((get || post) && strcmp(p, "/nhs") == 0)
+        nhs_control(req, reply);
     else
         sim_reply_error(reply, 404, "not_found", "unknown control endpoint");
 }

@@ -36,8 +36,10 @@ static void usage(FILE *out)
             "                   [--smtp-listen HOST:PORT [--smtp-user NAME "
             "--smtp-password-file FILE]\n"
             "                    [--smtp-tls-cert FILE --smtp-tls-key FILE]]\n"
+            "                   [--nhs-public-key FILE] [--nhs-client-id ID]\n"
             "\n"
-            "Serves the council back-ends onestopd forwards to (parking, gazetteer, bulky)\n"
+            "Serves the council back-ends onestopd forwards to (parking, gazetteer, bulky,\n"
+            "nhs-token, nhs-ers)\n"
             "on loopback, with a test control API under /_sim (see docs/backends.md).\n"
             "\n"
             "  --listen HOST:PORT       address to serve on (default " DEFAULT_LISTEN
@@ -54,6 +56,10 @@ static void usage(FILE *out)
             "  --smtp-password-file FILE  ... with the password in FILE\n"
             "  --smtp-tls-cert FILE     the SMTP sink offers (and requires) STARTTLS with this\n"
             "  --smtp-tls-key FILE      PEM certificate chain and key\n"
+            "  --nhs-public-key FILE    PEM RSA public key that checks the NHS token endpoint's\n"
+            "                           client assertions (RS512)\n"
+            "  --nhs-client-id ID       the client id (iss and sub) it expects (default\n"
+            "                           onestop-demo)\n"
             "  --help                   this text\n"
             "\n"
             "Prints \"onestop-sim listening on http://HOST:PORT\" when ready; stops on "
@@ -112,7 +118,9 @@ int main(int argc, char **argv)
         OPT_SMTP_USER,
         OPT_SMTP_PASSWORD,
         OPT_SMTP_TLS_CERT,
-        OPT_SMTP_TLS_KEY
+        OPT_SMTP_TLS_KEY,
+        OPT_NHS_PUBLIC_KEY,
+        OPT_NHS_CLIENT_ID
     };
     static const struct option options[] = {
         {"listen", required_argument, NULL, OPT_LISTEN},
@@ -120,6 +128,8 @@ int main(int argc, char **argv)
         {"key", required_argument, NULL, OPT_KEY},
         {"open311-api-key", required_argument, NULL, OPT_API_KEY},
         {"callback-url", required_argument, NULL, OPT_CALLBACK},
+        {"nhs-public-key", required_argument, NULL, OPT_NHS_PUBLIC_KEY},
+        {"nhs-client-id", required_argument, NULL, OPT_NHS_CLIENT_ID},
         {"help", no_argument, NULL, OPT_HELP},
         {"smtp-listen", required_argument, NULL, OPT_SMTP_LISTEN},
         {"smtp-user", required_argument, NULL, OPT_SMTP_USER},
@@ -182,6 +192,12 @@ int main(int argc, char **argv)
             break;
         case OPT_SMTP_TLS_KEY:
             smtp_tls_key = optarg;
+            break;
+        case OPT_NHS_PUBLIC_KEY:
+            opts.nhs_public_key = optarg;
+            break;
+        case OPT_NHS_CLIENT_ID:
+            opts.nhs_client_id = optarg;
             break;
         case OPT_HELP:
             usage(stdout);

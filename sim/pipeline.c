@@ -157,6 +157,8 @@ void pipeline_handle(sim_slot *slot, const pipeline_request *in, sim_reply *repl
         return;
 
     sim_state_lock();
+    if (slot->backend->own_auth)
+        goto act;
     if (!check_signature(slot, in, is_read, &signature_ok, reply))
         goto out;
     if (!is_read && (!key || !*key)) {
@@ -173,6 +175,7 @@ void pipeline_handle(sim_slot *slot, const pipeline_request *in, sim_reply *repl
         set_reply_text(reply, status, *first ? first : NULL);
         goto out;
     }
+act:
     slot->backend->handle(&in->req, reply);
     if (reply->status >= 200 && reply->status < 300) {
         struct timespec now;
@@ -189,6 +192,7 @@ void pipeline_handle(sim_slot *slot, const pipeline_request *in, sim_reply *repl
             .reference = reply->reference,
             .status = reply->status,
             .response = reply->body,
+            .headers = in->headers,
         };
         if (!record_add(&slot->record, &e))
             sim_reply_error(reply, 500, "out_of_memory", "could not record the request");

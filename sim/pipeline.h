@@ -7,6 +7,7 @@
  *      then refuse a replayed signature on a write (401);
  *   4. a POST needs an Idempotency-Key (400); one already accepted gets its first
  *      answer again and is not recorded again;
+ *      (a back-end with own_auth skips 3 and 4: it checks its own credentials)
  *   5. hand it to the back-end; a 2xx answer is recorded in the received log.
  *
  * Knows nothing of HTTP libraries: sim/server.c fills a pipeline_request.
@@ -26,6 +27,7 @@ typedef struct pipeline_request {
     const char *query_log; /* decoded query string to record for reads, or NULL */
     const char *timestamp; /* X-Onestop-Timestamp or NULL */
     const char *signature; /* X-Onestop-Signature or NULL */
+    const json_t *headers; /* every request header, for the received log; may be NULL */
 } pipeline_request;
 
 /* Runs one request through the steps above and fills `reply` (the caller frees

@@ -122,6 +122,8 @@ bool record_add(sim_record *r, const record_entry *e)
         goto fail;
     if (e->extra && json_object_update_missing(entry, (json_t *)e->extra) != 0)
         goto fail;
+    if (e->headers && json_object_set_new(entry, "headers", json_deep_copy(e->headers)) != 0)
+        goto fail;
     if (e->query) {
         json_t *q = json_string(e->query); /* NULL when not UTF-8: then left out */
         if (q && json_object_set_new(entry, "query", q) != 0)

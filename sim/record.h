@@ -40,6 +40,7 @@ typedef struct record_entry {
     unsigned status;       /* the answer given */
     const char *response;  /* its body, "" when empty */
     const json_t *extra;   /* more members for the entry (the SMTP envelope), or NULL */
+    const json_t *headers; /* the request headers (copied into "headers"), or NULL */
 } record_entry;
 
 void record_init(sim_record *r);

@@ -15,6 +15,8 @@ static sim_slot slots[] = {
     {.backend = &gazetteer_backend},
     {.backend = &bulky_backend},
     {.backend = &mail_backend},
+    {.backend = &nhs_token_backend},
+    {.backend = &nhs_ers_backend},
 };
 
 #define SLOT_COUNT (sizeof slots / sizeof slots[0])

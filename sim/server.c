@@ -29,6 +29,7 @@
 #define INITIAL_BODY_CAP 4096
 #define QUERY_LOG_MAX    1024
 #define PORT_MAX         65535
+#define HEADERS_LOG_MAX  64 /* request headers kept in the received log */
 
 static struct MHD_Daemon *daemon_handle;
 
@@ -70,6 +71,23 @@ static const char *mhd_query(const sim_request *req, const char *name)
 {
     return MHD_lookup_connection_value((struct MHD_Connection *)req->transport,
                                        MHD_GET_ARGUMENT_KIND, name);
+}
+
+static const char *mhd_header(const sim_request *req, const char *name)
+{
+    return MHD_lookup_connection_value((struct MHD_Connection *)req->transport, MHD_HEADER_KIND,
+                                       name);
+}
+
+/* Adds one request header to the JSON object the received log keeps. */
+static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                      const char *value)
+{
+    (void)kind;
+    json_t *headers = cls;
+    if (json_object_size(headers) < HEADERS_LOG_MAX && key && value)
+        json_object_set_new(headers, key, json_string(value));
+    return MHD_YES;
 }
 
 static enum MHD_Result collect_query(void *cls, enum MHD_ValueKind kind, const char *key,
@@ -142,6 +160,7 @@ static void route(struct MHD_Connection *c, const char *url, const char *method,
             MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE),
         .idempotency_key = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Idempotency-Key"),
         .query = mhd_query,
+        .header = mhd_header,
         .transport = c,
     };
 
@@ -157,14 +176,19 @@ static void route(struct MHD_Connection *c, const char *url, const char *method,
     query_log q = {.len = 0};
     q.text[0] = '\0';
     MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_query, &q);
+    json_t *headers = json_object();
+    if (headers)
+        MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header, headers);
     pipeline_request in = {
         .req = req,
         .path = url,
         .query_log = q.len ? q.text : NULL,
         .timestamp = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Onestop-Timestamp"),
         .signature = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Onestop-Signature"),
+        .headers = headers,
     };
     pipeline_handle(slot, &in, reply);
+    json_decref(headers);
 }
 
 /* Appends a body chunk, or notes that the body is too large. */

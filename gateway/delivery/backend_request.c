@@ -14,6 +14,7 @@
  * letting an old one be replayed. One mutex guards it: callbacks are rare. */
 #include "gateway/delivery/backend_request.h"
 
+#include "gateway/delivery/auth.h"
 #include "gateway/delivery/backoff.h"
 #include "gateway/config.h"
 #include "gateway/strbuf.h"
@@ -341,19 +342,25 @@ struct backend_request *backend_request_new(const struct backend_config *be,
         goto oom;
     snprintf(req->url, url_len + 1, "%s%s", be->url, spec->path);
 
-    char ts[32], sig[BACKEND_SIGNATURE_HEADER_SIZE];
+    char ts[32];
     snprintf(ts, sizeof ts, "%lld", (long long)now);
     const char *body = post && spec->body ? spec->body : "";
     size_t body_len = post && spec->body ? spec->body_len : 0;
-    if (!backend_signature_compute(be->signing_key.bytes, be->signing_key.len, ts,
-                                   spec->idempotency_key, body, body_len, sig)) {
-        snprintf(err, errlen, "could not sign the request");
+    if (spec->correlation_id && !header_value_ok(spec->correlation_id)) {
+        snprintf(err, errlen, "correlation id holds control characters");
         goto fail;
     }
     if ((spec->idempotency_key && !add_header(req, "Idempotency-Key", spec->idempotency_key)) ||
-        !add_header(req, "X-Onestop-Timestamp", ts) ||
-        !add_header(req, "X-Onestop-Signature", sig) ||
-        !add_header(req, "Accept", "application/json"))
+        (spec->correlation_id && !add_header(req, "X-Correlation-ID", spec->correlation_id)))
+        goto oom;
+    struct auth_request areq = {.timestamp = ts,
+                                .idempotency_key = spec->idempotency_key,
+                                .body = body,
+                                .body_len = body_len,
+                                .access_token = spec->access_token};
+    if (!auth_apply(be, &areq, &req->headers, err, errlen))
+        goto fail;
+    if (!add_header(req, "Accept", "application/json"))
         goto oom;
     /* "Expect:" with no value: never wait for 100 Continue */
     struct curl_slist *grown = curl_slist_append(req->headers, "Expect:");

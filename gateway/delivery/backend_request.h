@@ -1,7 +1,8 @@
 /* backend_request: one signed HTTP request to a back-end, as a libcurl easy handle, and the
  * check of signed requests a back-end sends us (docs/backends.md, "Signing").
  *
- * A request carries Idempotency-Key (when given), X-Onestop-Timestamp and
+ * A request carries Idempotency-Key (when given) and its back-end's authentication (auth.h):
+ * for hmac, X-Onestop-Timestamp and
  * X-Onestop-Signature: v1=<hex HMAC-SHA256(key, timestamp "\n" idempotency key "\n" body)>.
  * It never follows redirects, speaks only http and https, uses the back-end's timeouts and,
  * when configured, its client certificate and CA file, and keeps at most
@@ -57,9 +58,12 @@ struct backend_request_spec {
     size_t body_len;
     const char *idempotency_key; /* sent and signed; NULL: no header, signed as "" */
     long timeout_ms;             /* whole transfer; 0: the back-end's timeout_ms */
+    const char *access_token;    /* auth oauth2-jwt: the bearer token (oauth_token.h) */
+    const char *correlation_id;  /* sent as X-Correlation-ID when not NULL */
 };
 
-/* Builds the request, signed with timestamp `now`. NULL with a message in err when out of
+/* Builds the request, authenticated as the back-end's auth says (auth.h; hmac signs with
+ * timestamp `now`). NULL with a message in err when out of
  * memory or the spec is unusable. Free with backend_request_free. */
 struct backend_request *backend_request_new(const struct backend_config *be,
                                             const struct backend_request_spec *spec, time_t now,

@@ -27,7 +27,7 @@ struct connector_request {
 void connector_request_clear(struct connector_request *req);
 
 struct connector {
-    const char *name; /* the backend_config connector value: "json-rest", "open311" */
+    const char *name; /* the backend_config connector value: "json-rest", "open311", "fhir" */
     /* The delivery request for a stored payload. False with a message (for supervisors) when
      * the payload cannot be sent; such a delivery will never succeed. */
     bool (*build_delivery)(const struct backend_config *be, const char *payload,
@@ -44,6 +44,7 @@ struct connector {
 
 extern const struct connector connector_json_rest;
 extern const struct connector connector_open311;
+extern const struct connector connector_fhir; /* read-only: look-ups, no deliveries */
 
 /* The connector of that name, or NULL. */
 const struct connector *connector_find(const char *name);

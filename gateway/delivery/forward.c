@@ -28,10 +28,18 @@
  * recent (delivery, second) pairs; and after a restart nothing is sent until the clock has
  * moved past the second we started in, which is later than anything the previous process sent.
  *
+ * Authentication is the back-end's (auth.h). For oauth2-jwt the access token comes from the
+ * shared cache (oauth_token.h); when none is cached, start_job fetches one, a short bounded
+ * blocking fetch (the back-end's token_timeout_ms, 3 s by default) that holds up this loop for
+ * other back-ends at most that long and only every few minutes; after a failure the cache
+ * answers at once for a few seconds. A delivery without a token is held and stays pending. A
+ * 401 forgets the token, so the retry (at the backoff time) carries a new one.
+ *
  * Breaker state uses the monotonic clock; delivery times are wall-clock milliseconds because
  * the store keeps them. Metrics are atomics written here and read by the scrape thread. */
 #include "gateway/delivery/forward.h"
 
+#include "gateway/delivery/auth.h"
 #include "gateway/delivery/backend_request.h"
 #include "gateway/delivery/backoff.h"
 #include "gateway/delivery/breaker.h"
@@ -39,6 +47,7 @@
 #include "gateway/delivery/connector.h"
 #include "gateway/delivery/connector_email.h"
 #include "gateway/delivery/transport_smtp.h"
+#include "gateway/delivery/oauth_token.h"
 #include "gateway/log.h"
 #include "gateway/store.h"
 #include "gateway/strbuf.h"
@@ -94,6 +103,7 @@ struct fwd_job {
     struct delivery d;
     struct backend_request *req;
     struct smtp_request *mail; /* instead of req on SMTP back-ends */
+    char *access_token; /* auth oauth2-jwt: the token the request carries (malloc'd) */
     struct delivery_outcome outcome;
     enum store_result record_result;
     int64_t hold_until_ms; /* monotonic */
@@ -194,6 +204,7 @@ static void job_free(struct fwd_job *job)
 {
     backend_request_free(job->req);
     smtp_request_free(job->mail);
+    free(job->access_token);
     free(job->d.payload); /* job->d is embedded: free only what it owns */
     free(job);
 }
@@ -431,6 +442,29 @@ static bool finish_mail_transfer(struct forwarder *fw, CURL *easy, CURLcode code
     return true;
 }
 
+/* For an oauth2-jwt back-end, the access token of the job's request (a short bounded blocking
+ * fetch when none is cached; see the design note). True when the job may be sent. */
+static bool job_access_token(struct fwd_job *job, char *err, size_t errlen)
+{
+    char token[OAUTH_TOKEN_MAX];
+    if (auth_kind_of(job->be->cfg) != AUTH_OAUTH2_JWT)
+        return true;
+    if (!oauth_token_get(job->be->cfg, token, err, errlen))
+        return false;
+    job->access_token = strdup(token);
+    if (!job->access_token)
+        snprintf(err, errlen, "out of memory");
+    return job->access_token != NULL;
+}
+
+/* A 401 from an oauth2-jwt back-end: forget the token the job carried (the retry fetches a new
+ * one). */
+static void forget_refused_token(const struct fwd_job *job, int http_status)
+{
+    if (http_status == 401 && job->access_token)
+        oauth_token_invalidate(job->be->cfg, job->access_token);
+}
+
 /* Takes ownership of *d (its payload). now_sec signs the request. */
 static void start_job(struct forwarder *fw, struct fwd_backend *be, enum job_kind kind,
                       struct delivery *d, int64_t now_mono, time_t now_sec)
@@ -464,6 +498,13 @@ static void start_job(struct forwarder *fw, struct fwd_backend *be, enum job_kin
         fail_unbuildable(fw, job, err);
         return;
     }
+    if (!job_access_token(job, err, sizeof err)) {
+        connector_request_clear(&creq);
+        log_msg(LOG_WARN, "forwarder_token_failed", "backend=%s reference=%s: %s", be->cfg->name,
+                job->d.reference, err);
+        hold(job, now_mono);
+        return;
+    }
     struct backend_request_spec spec = {
         .method = creq.method,
         .path = creq.path,
@@ -471,6 +512,7 @@ static void start_job(struct forwarder *fw, struct fwd_backend *be, enum job_kin
         .body = creq.body,
         .body_len = creq.body_len,
         .idempotency_key = kind == JOB_DELIVER ? job->d.idempotency_key : NULL,
+        .access_token = job->access_token,
     };
     job->req = backend_request_new(be->cfg, &spec, now_sec, err, sizeof err);
     connector_request_clear(&creq);
@@ -700,6 +742,7 @@ static void finish_transfers(struct forwarder *fw)
         int64_t now_mono = mono_ms();
         struct backend_response resp;
         backend_request_finish(req, code, &resp);
+        forget_refused_token(job, resp.http_status);
         job->be->running--;
         job->be->dirty = true;
         if (job->kind == JOB_DELIVER)

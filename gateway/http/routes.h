@@ -31,6 +31,9 @@ void route_deliveries_failed(struct app *app, struct http_request *req);
 /* routes_resident.c */
 void route_resident_status(struct app *app, struct http_request *req);
 
+/* routes_referrals.c */
+void route_referral_lookup(struct app *app, struct http_request *req);
+
 /* routes_lookups.c */
 void route_addresses(struct app *app, struct http_request *req);
 void route_bulky_slots(struct app *app, struct http_request *req);

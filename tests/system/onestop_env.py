@@ -22,6 +22,22 @@ ONESTOPD = os.path.join(BUILD, "gateway", "onestopd")
 ONESTOP = os.path.join(BUILD, "gateway", "onestop")
 SIM = os.path.join(BUILD, "sim", "onestop-sim")
 DEMO_PASSWORD = "onestop-demo"
+NHS_CLIENT_ID = "onestop-test-client"
+NHS_KID = "test-1"
+_nhs_key_pair = None  # (private PEM, public PEM), made once per test process
+
+
+def nhs_key_pair():
+    """An RSA key pair for the nhs-ers back-end's oauth2-jwt client assertions (RS512)."""
+    global _nhs_key_pair
+    if _nhs_key_pair is None:
+        private = subprocess.run(["openssl", "genpkey", "-algorithm", "RSA",
+                                  "-pkeyopt", "rsa_keygen_bits:2048"],
+                                 capture_output=True, check=True, timeout=60).stdout
+        public = subprocess.run(["openssl", "pkey", "-pubout"], input=private,
+                                capture_output=True, check=True, timeout=60).stdout
+        _nhs_key_pair = (private, public)
+    return _nhs_key_pair
 
 
 def free_port():
@@ -129,6 +145,12 @@ class Gateway:
             with open(os.path.join(self.keys_dir, name + ".key"), "w") as f:
                 f.write(value + "\n")
             self.keys[name] = value.encode()
+        private, public = nhs_key_pair()
+        for name, pem in (("nhs-ers.pem", private), ("nhs-ers.pub.pem", public)):
+            path = os.path.join(self.keys_dir, name)
+            with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as f:
+                f.write(pem)
+        self.sim_unsigned = set()  # back-ends the simulator starts without a signing key
         self.port = free_port()
         self.sim_port = free_port() if with_sim else None
         self.with_sim = with_sim
@@ -167,6 +189,10 @@ class Gateway:
                  "signing_key_file": "keys/bulky.key",
                  "api_key_file": "keys/bulky-open311.key",
                  "retry_schedule_s": [1, 1, 2, 2, 3], "poll_interval_s": 1},
+                {"name": "nhs-ers", "connector": "fhir", "url": sim + "/nhs-ers",
+                 "auth": "oauth2-jwt", "token_url": sim + "/nhs-token/oauth2/token",
+                 "client_id": NHS_CLIENT_ID, "kid": NHS_KID,
+                 "private_key_file": "keys/nhs-ers.pem", "lookup_timeout_ms": 3000},
             ],
             "services": {"dir": os.path.join(ROOT, "config", "services"),
                          "enabled": ["residents-parking-permit", "bulky-refuse"]},
@@ -181,9 +207,12 @@ class Gateway:
         args = [SIM, "--listen", f"127.0.0.1:{self.sim_port}",
                 "--data", os.path.join(ROOT, "sim", "data"),
                 "--open311-api-key", os.path.join(self.keys_dir, "bulky-open311.key"),
+                "--nhs-public-key", os.path.join(self.keys_dir, "nhs-ers.pub.pem"),
+                "--nhs-client-id", NHS_CLIENT_ID,
                 "--callback-url", f"http://127.0.0.1:{self.port}"]
         for name in ("parking", "gazetteer", "bulky"):
-            args += ["--key", f"{name}={os.path.join(self.keys_dir, name + '.key')}"]
+            if name not in self.sim_unsigned:
+                args += ["--key", f"{name}={os.path.join(self.keys_dir, name + '.key')}"]
         args += self.sim_args
         self.sim = Process(args, os.path.join(self.dir, "sim.log"))
         wait_until(lambda: request(self.sim_port, "GET", "/_sim/received?backend=parking").status == 200,

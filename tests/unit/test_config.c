@@ -206,6 +206,34 @@ static void test_required_keys_and_references(void **state)
                    "printers[0]: uri must start with ipp://");
 }
 
+static void test_auth_options_must_fit_the_auth_chosen(void **state)
+{
+    (void)state;
+    char *ok = load(config_text("", ", \"auth\": \"hmac\"", "[]"));
+    assert_null(ok);
+    expect_problem(config_text("", ", \"auth\": \"none\"", "[]"),
+                   "onestop.json: backends[0].auth: none sends no credentials");
+    expect_problem(config_text("", ", \"auth\": \"bearer\"", "[]"),
+                   "onestop.json: backends[0].auth: bearer needs bearer_token_file");
+    expect_problem(config_text("", ", \"auth\": \"oauth2-jwt\", \"kid\": \"k\"", "[]"),
+                   "onestop.json: backends[0].auth: oauth2-jwt needs token_url");
+    expect_problem(config_text("", ", \"kid\": \"k\"", "[]"),
+                   "onestop.json: backends[0].kid: goes with auth oauth2-jwt (auth is hmac)");
+    expect_problem(config_text("", ", \"api_key_header\": \"X-Api-Key\"", "[]"),
+                   "onestop.json: backends[0].api_key_header: goes with auth api-key");
+    expect_problem(config_text("",
+                               ", \"auth\": \"api-key\", \"api_key_file\": "
+                               "\"keys/parking.key\", \"api_key_header\": \"X Key\"",
+                               "[]"),
+                   "onestop.json: backends[0].api_key_header: is not an HTTP header name");
+    expect_problem(config_text("",
+                               ", \"auth\": \"oauth2-jwt\", \"token_url\": "
+                               "\"https://t/x\", \"client_id\": \"c\", \"kid\": \"k\", "
+                               "\"private_key_file\": \"keys/parking.key\"",
+                               "[]"),
+                   "onestop.json: backends[0].private_key_file: ");
+}
+
 static void test_counter_printer_must_exist(void **state)
 {
     (void)state;
@@ -242,6 +270,7 @@ int main(void)
         cmocka_unit_test(test_wrong_types_and_ranges),
         cmocka_unit_test(test_secrets_come_from_files),
         cmocka_unit_test(test_required_keys_and_references),
+        cmocka_unit_test(test_auth_options_must_fit_the_auth_chosen),
         cmocka_unit_test(test_counter_printer_must_exist),
         cmocka_unit_test(test_malformed_json_names_the_line),
         cmocka_unit_test(test_unknown_service_is_named),

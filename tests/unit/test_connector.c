@@ -29,7 +29,8 @@ static void test_find(void **state)
     (void)state;
     assert_ptr_equal(connector_find("json-rest"), &connector_json_rest);
     assert_ptr_equal(connector_find("open311"), &connector_open311);
-    assert_null(connector_find("fhir"));
+    assert_ptr_equal(connector_find("fhir"), &connector_fhir);
+    assert_null(connector_find("email-nope"));
     assert_null(connector_find(NULL));
     assert_null(connector_json_rest.build_poll); /* progress comes by callback */
     assert_non_null(connector_open311.build_poll);
