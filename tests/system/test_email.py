@@ -258,7 +258,8 @@ def test_check_config_matches_connector_url_and_mail_keys(tmp_path):
     gw = email_gateway(tmp_path)
     ok = check_config(gw)
     assert ok.returncode == 0, ok.stderr
-    partners = gw.config["backends"][3]
+    at = len(gw.config["backends"]) - 1  # the e-mail back-end is added last
+    partners = gw.config["backends"][at]
     assert "signing_key_file" not in partners  # not needed for e-mail
 
     partners["url"] = "https://mail.partner.example"
@@ -266,9 +267,9 @@ def test_check_config_matches_connector_url_and_mail_keys(tmp_path):
     gw.config["backends"][0]["url"] = "smtp://127.0.0.1:25"
     bad = check_config(gw)
     assert bad.returncode == 1
-    assert ("onestop.json: backends[3].url: connector \"email\" needs an smtp:// or smtps:// URL"
+    assert (f"onestop.json: backends[{at}].url: connector \"email\" needs an smtp:// or smtps:// URL"
             in bad.stderr), bad.stderr
-    assert "onestop.json: backends[3].mail_to: is required" in bad.stderr, bad.stderr
+    assert f"onestop.json: backends[{at}].mail_to: is required" in bad.stderr, bad.stderr
     assert ("onestop.json: backends[0].url: an smtp(s):// URL needs connector \"email\""
             in bad.stderr), bad.stderr
 
@@ -278,5 +279,5 @@ def test_check_config_matches_connector_url_and_mail_keys(tmp_path):
     partners["smtp_tls"] = "starttls"
     bad = check_config(gw)
     assert bad.returncode == 1
-    assert "onestop.json: backends[3].mail_to: item 1 is not a plain e-mail address" in bad.stderr
-    assert "onestop.json: backends[3].smtp_tls: \"starttls\" does not fit" in bad.stderr
+    assert f"onestop.json: backends[{at}].mail_to: item 1 is not a plain e-mail address" in bad.stderr
+    assert f"onestop.json: backends[{at}].smtp_tls: \"starttls\" does not fit" in bad.stderr
