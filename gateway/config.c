@@ -22,7 +22,7 @@
 #define CONFIG_SECRET_MIN 16
 #define CONFIG_PATH_MAX   4096
 
-enum key_type { K_STRING, K_INT, K_PATH, K_SECRET, K_INT_LIST, K_STRING_LIST, K_OBJECT, K_ARRAY };
+enum key_type { K_STRING, K_INT, K_BOOL, K_PATH, K_SECRET, K_INT_LIST, K_STRING_LIST, K_OBJECT, K_ARRAY };
 
 struct array_spec;
 
@@ -129,6 +129,12 @@ static const struct key_spec backend_keys[] = {
     {KEY("breaker_failures", K_INT, BE(breaker_failures)), .def_int = 5, .min = 1, .max = 10000},
     {KEY("breaker_open_s", K_INT, BE(breaker_open_s)), .def_int = 30, .min = 1, .max = 86400},
     {KEY("poll_interval_s", K_INT, BE(poll_interval_s)), .def_int = 60, .min = 1, .max = 86400},
+    {KEY("token_poll_interval_s", K_INT, BE(token_poll_interval_s)), .def_int = 2, .min = 1,
+     .max = 3600},
+    {KEY("token_poll_tries", K_INT, BE(token_poll_tries)), .def_int = 5, .min = 1, .max = 10000},
+    {KEY("lookup_before_resend", K_BOOL, BE(lookup_before_resend)), .def_int = 0},
+    {KEY("lookup_path", K_STRING, BE(lookup_path))},
+    {KEY("lookup_query", K_STRING, BE(lookup_query))},
     {0}};
 
 static const struct key_spec printer_keys[] = {
@@ -269,6 +275,13 @@ static void parse_value(struct parse_ctx *ctx, const struct key_spec *k, const j
         }
         *(char **)field = strdup(json_string_value(v));
         return;
+    case K_BOOL:
+        if (!json_is_boolean(v)) {
+            problem(ctx, full, "must be true or false");
+            return;
+        }
+        *(bool *)field = json_is_true(v);
+        return;
     case K_PATH:
         if (!json_is_string(v) || json_string_length(v) == 0) {
             problem(ctx, full, "must be a path (a non-empty string)");
@@ -391,6 +404,9 @@ static void apply_default(struct parse_ctx *ctx, const struct key_spec *k, void 
     case K_INT:
         *(long *)field = k->def_int;
         break;
+    case K_BOOL:
+        *(bool *)field = k->def_int != 0;
+        break;
     case K_OBJECT:
         parse_object(ctx, NULL, k->children, base, full);
         break;
@@ -491,6 +507,14 @@ static void check_cross_references(struct parse_ctx *ctx, struct config *cfg)
         if ((b->client_cert == NULL) != (b->client_key == NULL)) {
             snprintf(key, sizeof key, "backends[%zu]", i);
             problem(ctx, key, "client_cert_file and client_key_file go together");
+        }
+        if (b->lookup_path && b->lookup_path[0] != '/') {
+            snprintf(key, sizeof key, "backends[%zu].lookup_path", i);
+            problem(ctx, key, "must start with /");
+        }
+        if (b->lookup_query && !strstr(b->lookup_query, "{reference}")) {
+            snprintf(key, sizeof key, "backends[%zu].lookup_query", i);
+            problem(ctx, key, "must contain {reference}, which stands for our reference");
         }
         if (!b->retry_schedule_s) {
             size_t n = sizeof default_retry_schedule / sizeof default_retry_schedule[0];
@@ -608,6 +632,8 @@ void config_free(struct config *cfg)
         free(b->client_key);
         free(b->ca_file);
         free(b->retry_schedule_s);
+        free(b->lookup_path);
+        free(b->lookup_query);
     }
     free(cfg->backends);
     for (size_t i = 0; i < cfg->printers_len; i++) {

@@ -37,6 +37,15 @@ struct backend_config {
     long breaker_failures; /* consecutive failures that open the circuit */
     long breaker_open_s;   /* how long it stays open before a half-open probe */
     long poll_interval_s;  /* open311 status polling */
+    /* open311 answers with a token instead of an id: exchange it every token_poll_interval_s,
+     * at most token_poll_tries times (docs/backends.md) */
+    long token_poll_interval_s;
+    long token_poll_tries;
+    /* back-ends that do not honour Idempotency-Key: after an attempt whose outcome is unknown,
+     * ask GET {lookup_path}?{lookup_query} before sending again (NULL: the connector's) */
+    bool lookup_before_resend;
+    char *lookup_path;
+    char *lookup_query;
 };
 
 struct printer_config_entry {

@@ -159,6 +159,13 @@ static const char *const migrations[] = {
     /* 3: sessions remember when they were last used (server-side idle sign-out) */
     "ALTER TABLE sessions ADD COLUMN last_seen_at INTEGER;"
     "UPDATE sessions SET last_seen_at = created_at;",
+
+    /* 4: deliveries remember an attempt whose outcome is unknown (lookup_before_resend), an
+     * Open311 token still to exchange for the back-end's id, and a note for supervisors */
+    "ALTER TABLE deliveries ADD COLUMN outcome_unknown INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE deliveries ADD COLUMN backend_token TEXT;"
+    "ALTER TABLE deliveries ADD COLUMN token_polls INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE deliveries ADD COLUMN note TEXT;",
 };
 
 #define MIGRATIONS_LEN ((int)(sizeof migrations / sizeof migrations[0]))

@@ -327,6 +327,9 @@ static const struct store_column delivery_columns[] = {
     {"last_status", COL_INT},        {"last_error", COL_TEXT},
     {"backend_reference", COL_TEXT}, {"delivered_at", COL_TIME},
     {"idempotency_key", COL_TEXT},   {0}};
+/* store_delivery_steps.c's columns, selected last */
+static const struct store_column delivery_step_columns[] = {
+    {"outcome_unknown", COL_BOOL}, {"backend_token", COL_TEXT}, {"note", COL_TEXT}, {0}};
 static const struct store_column print_columns[] = {{"state", COL_TEXT},
                                                     {"printer", COL_TEXT},
                                                     {"attempts", COL_INT},
@@ -363,7 +366,8 @@ enum store_result store_transaction_get(struct store *store, const char *referen
             " p.authorised_by,"
             " d.backend, d.state, d.attempts, d.next_attempt_at_ms, d.last_status, d.last_error,"
             " d.backend_reference, d.delivered_at, d.idempotency_key,"
-            " j.state, j.printer, j.attempts, j.job_id, j.last_error, j.updated_at"
+            " j.state, j.printer, j.attempts, j.job_id, j.last_error, j.updated_at,"
+            " d.outcome_unknown, d.backend_token, d.note"
             " FROM transactions t"
             " LEFT JOIN payments p ON p.transaction_id = t.id"
             " LEFT JOIN deliveries d ON d.transaction_id = t.id"
@@ -384,6 +388,7 @@ enum store_result store_transaction_get(struct store *store, const char *referen
             if (sqlite3_column_type(st, 22) != SQLITE_NULL) {
                 d = json_object();
                 store_row_json(st, 22, delivery_columns, d);
+                store_row_json(st, 37, delivery_step_columns, d);
                 if (strcmp((const char *)sqlite3_column_text(st, 23), "pending") != 0)
                     json_object_set_new(d, "next_attempt_at", json_null());
             }
@@ -572,11 +577,16 @@ static void read_delivery(sqlite3_stmt *st, struct delivery *d)
     d->created_at = (time_t)sqlite3_column_int64(st, 8);
     const unsigned char *br = sqlite3_column_text(st, 9);
     snprintf(d->backend_reference, sizeof d->backend_reference, "%s", br ? (const char *)br : "");
+    const unsigned char *bt = sqlite3_column_text(st, 10);
+    snprintf(d->backend_token, sizeof d->backend_token, "%s", bt ? (const char *)bt : "");
+    d->token_polls = sqlite3_column_int(st, 11);
+    d->outcome_unknown = sqlite3_column_int(st, 12) != 0;
 }
 
 #define DELIVERY_COLUMNS                                                                           \
     "d.id, t.reference, d.backend, d.connector, d.idempotency_key, d.payload, d.attempts,"         \
-    " d.next_attempt_at_ms, d.created_at, d.backend_reference"
+    " d.next_attempt_at_ms, d.created_at, d.backend_reference, d.backend_token, d.token_polls,"    \
+    " d.outcome_unknown"
 
 static bool excluded(int64_t id, const int64_t *exclude, size_t len)
 {
@@ -789,9 +799,18 @@ static void outcome_done(struct store_job *job, enum store_result result)
         o->done(o, result);
 }
 
+/* outcome_run, then what store_delivery_steps.c adds (tokens, notes, unknown outcomes). */
+static enum store_result outcome_step_run(struct store_tx *tx, void *arg)
+{
+    const struct delivery_outcome *o = arg;
+    enum store_result r = o->step == DELIVERY_STEP_ATTEMPT ? outcome_run(tx, arg) : STORE_OK;
+    return r == STORE_OK ? store_delivery_step_run(tx, o) : r;
+}
+
 void store_delivery_record(struct store *store, struct delivery_outcome *outcome)
 {
-    outcome->job = (struct store_job){.run = outcome_run, .arg = outcome, .done = outcome_done};
+    outcome->job =
+        (struct store_job){.run = outcome_step_run, .arg = outcome, .done = outcome_done};
     store_submit(store, &outcome->job);
 }
 
