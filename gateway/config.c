@@ -22,7 +22,17 @@
 #define CONFIG_SECRET_MIN 16
 #define CONFIG_PATH_MAX   4096
 
-enum key_type { K_STRING, K_INT, K_BOOL, K_PATH, K_SECRET, K_INT_LIST, K_STRING_LIST, K_OBJECT, K_ARRAY };
+enum key_type {
+    K_STRING,
+    K_INT,
+    K_BOOL,
+    K_PATH,
+    K_SECRET,
+    K_INT_LIST,
+    K_STRING_LIST,
+    K_OBJECT,
+    K_ARRAY
+};
 
 struct array_spec;
 

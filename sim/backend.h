@@ -40,7 +40,7 @@ struct sim_request {
     const char *content_type;    /* NULL when absent */
     const char *idempotency_key; /* NULL when absent */
     sim_query_fn query;
-    void *transport;                  /* for `query` only */
+    void *transport;                   /* for `query` only */
     const struct fault_config *faults; /* the back-end's fault settings (sim/faults.h) */
 };
 

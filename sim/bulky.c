@@ -227,9 +227,9 @@ static void answer_created(const fault_config *f, const char *id, const char *no
         return;
     case OPEN311_TOKEN:
         snprintf(token, sizeof token, "TK-%06u", next_token++);
-        json_object_set_new(tokens, token,
-                            json_pack("{s:s,s:I}", "id", id, "polls_left",
-                                      (json_int_t)(f ? f->token_polls : 0)));
+        json_object_set_new(
+            tokens, token,
+            json_pack("{s:s,s:I}", "id", id, "polls_left", (json_int_t)(f ? f->token_polls : 0)));
         sim_reply_json(reply, status, json_pack("[{s:s}]", "token", token));
         return;
     case OPEN311_BLACKBOX:
@@ -252,9 +252,9 @@ static bool answer_refused(const fault_config *f, sim_reply *reply)
     if (f->open311 == OPEN311_ERROR_NUMERIC)
         open311_error(reply, 400, BULKY_ERROR_TEXT);
     else
-        sim_reply_json(reply, 400,
-                       json_pack("[{s:s,s:s}]", "code", BULKY_ERROR_CODE, "description",
-                                 BULKY_ERROR_TEXT));
+        sim_reply_json(
+            reply, 400,
+            json_pack("[{s:s,s:s}]", "code", BULKY_ERROR_CODE, "description", BULKY_ERROR_TEXT));
     return true;
 }
 
@@ -369,9 +369,9 @@ static void show_token(const sim_request *req, sim_reply *reply)
         sim_reply_json(reply, 200, json_pack("[{s:s}]", "token", token));
         return;
     }
-    sim_reply_json(reply, 200,
-                   json_pack("[{s:s,s:O}]", "token", token, "service_request_id",
-                             json_object_get(t, "id")));
+    sim_reply_json(
+        reply, 200,
+        json_pack("[{s:s,s:O}]", "token", token, "service_request_id", json_object_get(t, "id")));
 }
 
 static void show_request(const sim_request *req, sim_reply *reply)

@@ -11,9 +11,8 @@ static const struct {
     fault_mode mode;
     const char *name;
 } mode_names[] = {
-    {FAULT_UP, "up"},       {FAULT_DOWN, "down"},   {FAULT_SLOW, "slow"},
-    {FAULT_ERROR, "error"}, {FAULT_FLAKY, "flaky"}, {FAULT_REJECT, "reject"},
-    {FAULT_LATE, "late"},   {FAULT_DROP, "drop"},
+    {FAULT_UP, "up"},       {FAULT_DOWN, "down"},     {FAULT_SLOW, "slow"}, {FAULT_ERROR, "error"},
+    {FAULT_FLAKY, "flaky"}, {FAULT_REJECT, "reject"}, {FAULT_LATE, "late"}, {FAULT_DROP, "drop"},
 };
 
 static const struct {
@@ -29,9 +28,9 @@ static const struct {
     {OPEN311_ERROR_STRING, "error_string"},
 };
 
-#define MODE_CHOICES    "mode must be one of up, down, slow, error, flaky, reject, late, drop"
+#define MODE_CHOICES "mode must be one of up, down, slow, error, flaky, reject, late, drop"
 #define OPEN311_CHOICES                                                                            \
-    "open311 must be one of array, object, numeric, token, blackbox, error_numeric, "           \
+    "open311 must be one of array, object, numeric, token, blackbox, error_numeric, "              \
     "error_string"
 #define HTTP_OK       200
 #define HTTP_CREATED  201

@@ -30,14 +30,14 @@
 
 #include <jansson.h>
 
-#define FAULTS_DEFAULT_RATE     0.5
-#define FAULTS_DEFAULT_DELAY_MS 2000
-#define FAULTS_MAX_DELAY_MS     120000
-#define FAULTS_MAX_RETRY_AFTER  86400
-#define FAULTS_REJECT_MESSAGE   "vehicle already has a permit at another address"
-#define FAULTS_MAX_COUNT        1000000
+#define FAULTS_DEFAULT_RATE        0.5
+#define FAULTS_DEFAULT_DELAY_MS    2000
+#define FAULTS_MAX_DELAY_MS        120000
+#define FAULTS_MAX_RETRY_AFTER     86400
+#define FAULTS_REJECT_MESSAGE      "vehicle already has a permit at another address"
+#define FAULTS_MAX_COUNT           1000000
 #define FAULTS_DEFAULT_TOKEN_POLLS 2
-#define FAULTS_TOKEN_NEVER      1000000
+#define FAULTS_TOKEN_NEVER         1000000
 
 typedef enum fault_mode {
     FAULT_UP,
@@ -51,13 +51,13 @@ typedef enum fault_mode {
 } fault_mode;
 
 typedef enum open311_variant {
-    OPEN311_ARRAY,        /* [{"service_request_id":"BW-000001","service_notice"}] */
-    OPEN311_OBJECT,       /* {"service_request_id":"BW-000001",...} */
-    OPEN311_NUMERIC,      /* [{"service_request_id":1}] (the id is a number) */
-    OPEN311_TOKEN,        /* [{"token":"TK-000001"}]; the id comes from tokens/{token}.json */
-    OPEN311_BLACKBOX,     /* [{"service_notice"}]: no id at all */
+    OPEN311_ARRAY,         /* [{"service_request_id":"BW-000001","service_notice"}] */
+    OPEN311_OBJECT,        /* {"service_request_id":"BW-000001",...} */
+    OPEN311_NUMERIC,       /* [{"service_request_id":1}] (the id is a number) */
+    OPEN311_TOKEN,         /* [{"token":"TK-000001"}]; the id comes from tokens/{token}.json */
+    OPEN311_BLACKBOX,      /* [{"service_notice"}]: no id at all */
     OPEN311_ERROR_NUMERIC, /* 400 [{"code":400,"description"}], nothing booked */
-    OPEN311_ERROR_STRING  /* 400 [{"code":"invalid_request","description"}], nothing booked */
+    OPEN311_ERROR_STRING   /* 400 [{"code":"invalid_request","description"}], nothing booked */
 } open311_variant;
 
 typedef struct fault_config {

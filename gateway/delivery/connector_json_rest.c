@@ -71,15 +71,16 @@ static bool json_rest_build_lookup(const struct backend_config *be, const char *
                                   out, err, errlen);
 }
 
-static bool json_rest_parse_lookup(const char *body, size_t len, const char *reference,
-                                   bool *found, char *backend_reference, size_t reflen)
+static bool json_rest_parse_lookup(const char *body, size_t len, const char *reference, bool *found,
+                                   char *backend_reference, size_t reflen)
 {
     *found = false;
     backend_reference[0] = '\0';
     json_t *doc = json_loadb(body, len, 0, NULL);
     const json_t *list = json_is_object(doc) && json_is_array(json_object_get(doc, "permits"))
                              ? json_object_get(doc, "permits")
-                             : json_is_array(doc) ? doc : NULL;
+                         : json_is_array(doc) ? doc
+                                              : NULL;
     /* a list, or one permit (an object with an id); anything else is not understood */
     bool ok = list != NULL || (json_is_object(doc) && json_object_get(doc, "id"));
     size_t n = list ? json_array_size(list) : 1;

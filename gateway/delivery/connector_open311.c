@@ -231,8 +231,8 @@ static int carries_reference(const json_t *req, const char *reference)
     return said;
 }
 
-static bool open311_parse_lookup(const char *body, size_t len, const char *reference,
-                                 bool *found, char *backend_reference, size_t reflen)
+static bool open311_parse_lookup(const char *body, size_t len, const char *reference, bool *found,
+                                 char *backend_reference, size_t reflen)
 {
     *found = false;
     backend_reference[0] = '\0';

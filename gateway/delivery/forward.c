@@ -549,12 +549,12 @@ static void finish_delivery(struct forwarder *fw, struct fwd_job *job,
             level = LOG_WARN;
         }
     }
+    resend_note_attempt(be->cfg, be->connector, job->kind == JOB_LOOKUP, job->curl_code, resp, o);
     log_msg(level, "delivery_attempt",
             "backend=%s reference=%s attempt=%d status=%d outcome=%s duration_ms=%.0f%s%s%s%s",
             be->cfg->name, job->d.reference, attempt, st, outcome_name(o->kind),
             resp->seconds * 1000.0, o->backend_reference[0] ? " backend_reference=" : "",
             o->backend_reference, o->error[0] ? " error=" : "", o->error);
-    resend_note_attempt(be->cfg, be->connector, job->kind == JOB_LOOKUP, job->curl_code, resp, o);
     record(fw, job);
 }
 
@@ -604,9 +604,8 @@ static void finish_token(struct forwarder *fw, struct fwd_job *job,
             "token_exchange", "backend=%s reference=%s token=%s status=%d try=%d%s%s%s",
             be->cfg->name, job->d.reference, job->d.backend_token, resp->http_status,
             job->d.token_polls + 1, o->backend_reference[0] ? " backend_reference=" : "",
-            o->backend_reference, o->next_attempt_at_ms == 0 && !o->backend_reference[0]
-                                      ? " result=gave_up"
-                                      : "");
+            o->backend_reference,
+            o->next_attempt_at_ms == 0 && !o->backend_reference[0] ? " result=gave_up" : "");
     record(fw, job);
 }
 
