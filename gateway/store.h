@@ -273,8 +273,15 @@ enum delivery_outcome_kind {
  * request (DELIVERED), or a status poll. TOKEN: an Open311 token exchange (POLLED): a
  * backend_reference when the back-end gave it, otherwise the next exchange at
  * next_attempt_at_ms, or none (0) when the tries are used up. NOT_FOUND: a look-up before a
- * resend did not find the request, so it may be sent again (the outcome is known again). */
-enum delivery_step { DELIVERY_STEP_ATTEMPT, DELIVERY_STEP_TOKEN, DELIVERY_STEP_NOT_FOUND };
+ * resend did not find the request, so it may be sent again (the outcome is known again).
+ * ABORTED: an attempt was in flight when onestopd stopped; the delivery stays pending with its
+ * outcome unknown. */
+enum delivery_step {
+    DELIVERY_STEP_ATTEMPT,
+    DELIVERY_STEP_TOKEN,
+    DELIVERY_STEP_NOT_FOUND,
+    DELIVERY_STEP_ABORTED,
+};
 
 struct delivery_outcome {
     int64_t delivery_id;

@@ -10,7 +10,8 @@
  * outcome_unknown on a delivery that is still pending, so that the next attempt may be sent.
  *
  *   outcome_unknown  set by a RETRY or FAILED attempt the back-end may have acted on (a
- *                    timeout, a dropped connection, most 5xx), kept by later attempts that
+ *                    timeout, a dropped connection, most 5xx) and by an attempt aborted in
+ *                    flight at shutdown (ABORTED), kept by later attempts that
  *                    surely did not reach it, cleared by DELIVERED and NOT_FOUND. It survives a
  *                    restart, so the forwarder looks up before resending even then.
  *   backend_token    the Open311 token of a DELIVERED answer without an id; token_polls counts
@@ -155,6 +156,18 @@ static enum store_result not_found_run(sqlite3 *db, const struct delivery_outcom
                : STORE_OK;
 }
 
+/* An attempt aborted in flight at shutdown: the back-end may have it. */
+static enum store_result aborted_run(sqlite3 *db, const struct delivery_outcome *o)
+{
+    sqlite3_stmt *st = store_cached(db, "UPDATE deliveries SET outcome_unknown=1 WHERE id=? AND"
+                                        " state='pending'");
+    if (!st)
+        return STORE_UNAVAILABLE;
+    sqlite3_bind_int64(st, 1, o->delivery_id);
+    enum store_result r = store_step_done(db, st, "aborted attempt");
+    return r == STORE_OK && sqlite3_changes(db) == 0 ? STORE_CONFLICT : r;
+}
+
 enum store_result store_delivery_step_run(struct store_tx *tx, const struct delivery_outcome *o)
 {
     sqlite3 *db = store_tx_db(tx);
@@ -166,6 +179,8 @@ enum store_result store_delivery_step_run(struct store_tx *tx, const struct deli
         return token_run(db, o, now);
     case DELIVERY_STEP_NOT_FOUND:
         return not_found_run(db, o, now);
+    case DELIVERY_STEP_ABORTED:
+        return aborted_run(db, o);
     }
     return STORE_INVALID;
 }

@@ -718,9 +718,15 @@ static void wind_down(struct forwarder *fw)
         if (job->phase == PHASE_SENDING) {
             curl_multi_remove_handle(fw->multi, backend_request_easy(job->req));
             job->be->running--;
+            aborted++;
+            if (job->kind == JOB_DELIVER) { /* it may have reached the back-end: say so */
+                resend_note_aborted(&job->outcome, wall_ms());
+                record(fw, job);
+                p = &job->next;
+                continue;
+            }
             *p = job->next;
             job_free(job);
-            aborted++;
         } else {
             p = &job->next;
         }
@@ -728,7 +734,8 @@ static void wind_down(struct forwarder *fw)
     if (aborted)
         log_msg(LOG_WARN, "forwarder_aborted",
                 "%d request(s) still in flight after %d ms were aborted; their deliveries stay "
-                "pending and will be resent with the same idempotency key",
+                "pending, marked as of unknown outcome, and will be resent with the same "
+                "idempotency key (looked up first where lookup_before_resend is set)",
                 aborted, FORWARD_STOP_GRACE_MS);
 
     struct timespec deadline;

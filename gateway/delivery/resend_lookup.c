@@ -105,6 +105,13 @@ void resend_note_attempt(const struct backend_config *be, const struct connector
              resp->http_status);
 }
 
+void resend_note_aborted(struct delivery_outcome *o, int64_t now_ms)
+{
+    o->step = DELIVERY_STEP_ABORTED;
+    o->outcome_unknown = true;
+    o->now_ms = now_ms;
+}
+
 bool resend_token_read(const struct backend_config *be, const struct connector *c,
                        const struct delivery *d, const struct backend_response *resp,
                        int64_t now_ms, struct delivery_outcome *o)

@@ -64,6 +64,10 @@ void resend_note_attempt(const struct backend_config *be, const struct connector
                          bool was_lookup, CURLcode code, const struct backend_response *resp,
                          struct delivery_outcome *o);
 
+/* An attempt aborted at shutdown while in flight: o becomes an ABORTED step (the outcome is
+ * unknown; the delivery stays pending with its attempts unchanged). */
+void resend_note_aborted(struct delivery_outcome *o, int64_t now_ms);
+
 /* Reads an Open311 token exchange for delivery d into o (a TOKEN step). Returns false when the
  * back-end did not answer usefully (no answer or 5xx: a failure for the circuit breaker). */
 bool resend_token_read(const struct backend_config *be, const struct connector *c,

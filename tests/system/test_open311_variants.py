@@ -252,3 +252,21 @@ def test_unknown_outcome_survives_a_restart(make_gateway):
     assert len(posts_for(gw, "parking", ref)) == 1
     assert t["backend_reference"] == "PP-000001"
     assert metric(gw, "onestop_deliveries_attempted_total", "parking") == 0  # no POST since
+
+
+def test_request_in_flight_at_shutdown_is_looked_up_after_the_restart(make_gateway):
+    gw = started(make_gateway, parking={"timeout_ms": 20000, "retry_schedule_s": [1],
+                                        "lookup_before_resend": True})
+    # the back-end acts at once but answers only after onestopd has given up waiting at stop
+    fault(gw, "parking", "late", delay_ms=15000, count=1, writes_only=True, idempotency="ignore")
+    token = gw.sign_in()
+    ref = sell(gw, token, "residents-parking-permit", parking_fields(3))
+    wait_until(lambda: posts_for(gw, "parking", ref), timeout=10, what="the first POST")
+    assert gw.daemon.stop() == 0  # the in-flight request is aborted after the grace period
+    assert "forwarder_aborted" in gw.log()
+    gw.start_daemon()
+    t = settled(gw, token := gw.sign_in(), ref)
+    assert t["status"] == "forwarded", t
+    assert len(posts_for(gw, "parking", ref)) == 1
+    assert t["backend_reference"] == "PP-000001"
+    assert "not sent again" in t["delivery"]["note"]
