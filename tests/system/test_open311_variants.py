@@ -123,6 +123,9 @@ def test_open311_blackbox_is_forwarded_without_a_reference_and_never_polled(gate
                what="two status polls of the other request")
     polled = {r["path"] for r in reads(gateway, "bulky", "/requests/")}
     assert polled == {"/bulky/requests/BW-000002.json"}
+    # nor was a poll even attempted (one without an id would fail before it is sent)
+    assert not [line for line in gateway.log().splitlines()
+                if '"status_poll"' in line and f"reference={ref} " in line]
     assert txn(gateway, token, ref)["status"] == "forwarded"
 
 
