@@ -25,7 +25,17 @@
 #define CONFIG_SECRET_MIN 16
 #define CONFIG_PATH_MAX   4096
 
-enum key_type { K_STRING, K_INT, K_PATH, K_SECRET, K_INT_LIST, K_STRING_LIST, K_OBJECT, K_ARRAY };
+enum key_type {
+    K_STRING,
+    K_INT,
+    K_BOOL,
+    K_PATH,
+    K_SECRET,
+    K_INT_LIST,
+    K_STRING_LIST,
+    K_OBJECT,
+    K_ARRAY
+};
 
 struct array_spec;
 
@@ -151,6 +161,12 @@ static const struct key_spec backend_keys[] = {
     {KEY("kid", K_STRING, BE(kid))},
     {KEY("token_timeout_ms", K_INT, BE(token_timeout_ms)), .def_int = 3000, .min = 100,
      .max = 30000},
+    {KEY("token_poll_interval_s", K_INT, BE(token_poll_interval_s)), .def_int = 2, .min = 1,
+     .max = 3600},
+    {KEY("token_poll_tries", K_INT, BE(token_poll_tries)), .def_int = 5, .min = 1, .max = 10000},
+    {KEY("lookup_before_resend", K_BOOL, BE(lookup_before_resend)), .def_int = 0},
+    {KEY("lookup_path", K_STRING, BE(lookup_path))},
+    {KEY("lookup_query", K_STRING, BE(lookup_query))},
     {0}};
 
 static const struct key_spec printer_keys[] = {
@@ -291,6 +307,13 @@ static void parse_value(struct parse_ctx *ctx, const struct key_spec *k, const j
         }
         *(char **)field = strdup(json_string_value(v));
         return;
+    case K_BOOL:
+        if (!json_is_boolean(v)) {
+            problem(ctx, full, "must be true or false");
+            return;
+        }
+        *(bool *)field = json_is_true(v);
+        return;
     case K_PATH:
         if (!json_is_string(v) || json_string_length(v) == 0) {
             problem(ctx, full, "must be a path (a non-empty string)");
@@ -412,6 +435,9 @@ static void apply_default(struct parse_ctx *ctx, const struct key_spec *k, void 
         break;
     case K_INT:
         *(long *)field = k->def_int;
+        break;
+    case K_BOOL:
+        *(bool *)field = k->def_int != 0;
         break;
     case K_OBJECT:
         parse_object(ctx, NULL, k->children, base, full);
@@ -696,6 +722,22 @@ static void check_cross_references(struct parse_ctx *ctx, struct config *cfg)
             snprintf(key, sizeof key, "backends[%zu]", i);
             problem(ctx, key, "client_cert_file and client_key_file go together");
         }
+        if (b->lookup_path && b->lookup_path[0] != '/') {
+            snprintf(key, sizeof key, "backends[%zu].lookup_path", i);
+            problem(ctx, key, "must start with /");
+        }
+        if (b->lookup_query && !strstr(b->lookup_query, "{reference}")) {
+            snprintf(key, sizeof key, "backends[%zu].lookup_query", i);
+            problem(ctx, key, "must contain {reference}, which stands for our reference");
+        }
+        if (b->lookup_before_resend && b->connector && strcmp(b->connector, "json-rest") != 0 &&
+            strcmp(b->connector, "open311") != 0) {
+            snprintf(key, sizeof key, "backends[%zu].lookup_before_resend", i);
+            problem(ctx, key,
+                    "a %s back-end cannot be asked for a request it may have (only json-rest and "
+                    "open311 can)",
+                    b->connector);
+        }
         if (!b->retry_schedule_s) {
             size_t n = sizeof default_retry_schedule / sizeof default_retry_schedule[0];
             b->retry_schedule_s = malloc(sizeof default_retry_schedule);
@@ -830,6 +872,8 @@ void config_free(struct config *cfg)
         free(b->client_id);
         free(b->private_key_file);
         free(b->kid);
+        free(b->lookup_path);
+        free(b->lookup_query);
     }
     free(cfg->backends);
     for (size_t i = 0; i < cfg->printers_len; i++) {

@@ -52,6 +52,15 @@ struct backend_config {
     char *private_key_file;     /* oauth2-jwt: PEM RSA private key that signs it (RS512) */
     char *kid;                  /* oauth2-jwt: the key id in the JWT header */
     long token_timeout_ms;      /* oauth2-jwt: a token fetch gives up after this */
+    /* open311 answers with a token instead of an id: exchange it every token_poll_interval_s,
+     * at most token_poll_tries times (docs/backends.md) */
+    long token_poll_interval_s;
+    long token_poll_tries;
+    /* back-ends that do not honour Idempotency-Key: after an attempt whose outcome is unknown,
+     * ask GET {lookup_path}?{lookup_query} before sending again (NULL: the connector's) */
+    bool lookup_before_resend;
+    char *lookup_path;
+    char *lookup_query;
 };
 
 #define BACKEND_AUTH_HMAC       "hmac"

@@ -257,6 +257,9 @@ struct delivery {
     time_t series_started_at;    /* the give-up deadline counts from here: creation or the
                                     supervisor's hand retry that started this series */
     char backend_reference[128]; /* for polls */
+    char backend_token[128];     /* open311: a token to exchange for the reference, or "" */
+    int token_polls;             /* token exchanges tried */
+    bool outcome_unknown;        /* an earlier attempt may have reached the back-end */
 };
 void store_delivery_free(struct delivery *list, size_t len);
 
@@ -279,6 +282,20 @@ enum delivery_outcome_kind {
     OUTCOME_POLLED,    /* a status poll: next_poll_at_ms set; completed if `completed` */
 };
 
+/* What a delivery_outcome records. ATTEMPT: a delivery attempt, a look-up that found the
+ * request (DELIVERED), or a status poll. TOKEN: an Open311 token exchange (POLLED): a
+ * backend_reference when the back-end gave it, otherwise the next exchange at
+ * next_attempt_at_ms, or none (0) when the tries are used up. NOT_FOUND: a look-up before a
+ * resend did not find the request, so it may be sent again (the outcome is known again).
+ * ABORTED: an attempt was in flight when onestopd stopped; the delivery stays pending with its
+ * outcome unknown. */
+enum delivery_step {
+    DELIVERY_STEP_ATTEMPT,
+    DELIVERY_STEP_TOKEN,
+    DELIVERY_STEP_NOT_FOUND,
+    DELIVERY_STEP_ABORTED,
+};
+
 struct delivery_outcome {
     int64_t delivery_id;
     enum delivery_outcome_kind kind;
@@ -289,6 +306,12 @@ struct delivery_outcome {
     bool completed;             /* POLLED */
     char note[200];             /* POLLED: the back-end's status note */
     int64_t now_ms;
+    /* What look-ups before a resend and Open311 tokens add (store_delivery_steps.c). */
+    enum delivery_step step;
+    bool outcome_unknown;      /* RETRY, FAILED: this attempt may have reached the back-end */
+    bool no_polling;           /* DELIVERED: the back-end gave nothing to poll (blackbox) */
+    char backend_token[128];   /* DELIVERED: an Open311 token to exchange for the reference */
+    char supervisor_note[300]; /* what happened, for supervisors, when it is not an error */
     /* the store calls this on the writer thread after the outcome is committed or failed */
     void (*done)(struct delivery_outcome *outcome, enum store_result result);
     void *ctx;
@@ -296,6 +319,10 @@ struct delivery_outcome {
 };
 /* Records an attempt's outcome asynchronously (grouped with other writes). */
 void store_delivery_record(struct store *store, struct delivery_outcome *outcome);
+/* Inside store_delivery_record's job (store_delivery_steps.c): records a TOKEN or NOT_FOUND
+ * step, or, after an ATTEMPT's own changes, its token, note and unknown outcome. */
+enum store_result store_delivery_step_run(struct store_tx *tx,
+                                          const struct delivery_outcome *o) STORE_MUSTCHECK;
 
 /* Supervisor: failed deliveries (newest first), and a hand retry (failed -> pending now,
  * transaction failed -> accepted). Both audited. */

@@ -193,11 +193,16 @@ static void read_delivery(sqlite3_stmt *st, struct delivery *d)
     d->series_started_at = sqlite3_column_type(st, 10) == SQLITE_NULL
                                ? d->created_at
                                : (time_t)sqlite3_column_int64(st, 10);
+    const unsigned char *bt = sqlite3_column_text(st, 11);
+    snprintf(d->backend_token, sizeof d->backend_token, "%s", bt ? (const char *)bt : "");
+    d->token_polls = sqlite3_column_int(st, 12);
+    d->outcome_unknown = sqlite3_column_int(st, 13) != 0;
 }
 
 #define DELIVERY_COLUMNS                                                                           \
     "d.id, t.reference, d.backend, d.connector, d.idempotency_key, d.payload, d.attempts,"         \
-    " d.next_attempt_at_ms, d.created_at, d.backend_reference, d.series_started_at"
+    " d.next_attempt_at_ms, d.created_at, d.backend_reference, d.series_started_at,"          \
+    " d.backend_token, d.token_polls, d.outcome_unknown"
 
 static bool excluded(int64_t id, const int64_t *exclude, size_t len)
 {
@@ -443,9 +448,19 @@ static void outcome_done(struct store_job *job, enum store_result result)
         o->done(o, result);
 }
 
+/* outcome_run, then what store_delivery_steps.c adds (tokens, notes, unknown outcomes); a
+ * token exchange, a look-up that found nothing or an aborted attempt moves no state. */
+static enum store_result outcome_step_run(struct store_tx *tx, void *arg)
+{
+    const struct delivery_outcome *o = arg;
+    enum store_result r = o->step == DELIVERY_STEP_ATTEMPT ? outcome_run(tx, arg) : STORE_OK;
+    return r == STORE_OK ? store_delivery_step_run(tx, o) : r;
+}
+
 void store_delivery_record(struct store *store, struct delivery_outcome *outcome)
 {
-    outcome->job = (struct store_job){.run = outcome_run, .arg = outcome, .done = outcome_done};
+    outcome->job =
+        (struct store_job){.run = outcome_step_run, .arg = outcome, .done = outcome_done};
     store_submit(store, &outcome->job);
 }
 

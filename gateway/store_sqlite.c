@@ -164,6 +164,13 @@ static const char *const migrations[] = {
      * attempts (its creation, or a supervisor's hand retry), not always from its creation */
     "ALTER TABLE deliveries ADD COLUMN series_started_at INTEGER;"
     "UPDATE deliveries SET series_started_at = created_at;",
+
+    /* 5: deliveries remember an attempt whose outcome is unknown (lookup_before_resend), an
+     * Open311 token still to exchange for the back-end's id, and a note for supervisors */
+    "ALTER TABLE deliveries ADD COLUMN outcome_unknown INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE deliveries ADD COLUMN backend_token TEXT;"
+    "ALTER TABLE deliveries ADD COLUMN token_polls INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE deliveries ADD COLUMN note TEXT;",
 };
 
 #define MIGRATIONS_LEN ((int)(sizeof migrations / sizeof migrations[0]))

@@ -323,6 +323,9 @@ static const struct store_column delivery_columns[] = {
     {"last_status", COL_INT},        {"last_error", COL_TEXT},
     {"backend_reference", COL_TEXT}, {"delivered_at", COL_TIME},
     {"idempotency_key", COL_TEXT},   {0}};
+/* store_delivery_steps.c's columns, selected last */
+static const struct store_column delivery_step_columns[] = {
+    {"outcome_unknown", COL_BOOL}, {"backend_token", COL_TEXT}, {"note", COL_TEXT}, {0}};
 static const struct store_column print_columns[] = {{"state", COL_TEXT},
                                                     {"printer", COL_TEXT},
                                                     {"attempts", COL_INT},
@@ -353,7 +356,8 @@ enum store_result store_transaction_get(struct store *store, const char *referen
             " p.authorised_by,"
             " d.backend, d.state, d.attempts, d.next_attempt_at_ms, d.last_status, d.last_error,"
             " d.backend_reference, d.delivered_at, d.idempotency_key,"
-            " j.state, j.printer, j.attempts, j.job_id, j.last_error, j.updated_at"
+            " j.state, j.printer, j.attempts, j.job_id, j.last_error, j.updated_at,"
+            " d.outcome_unknown, d.backend_token, d.note"
             " FROM transactions t"
             " LEFT JOIN payments p ON p.transaction_id = t.id"
             " LEFT JOIN deliveries d ON d.transaction_id = t.id"
@@ -374,6 +378,7 @@ enum store_result store_transaction_get(struct store *store, const char *referen
             if (sqlite3_column_type(st, 22) != SQLITE_NULL) {
                 d = json_object();
                 store_row_json(st, 22, delivery_columns, d);
+                store_row_json(st, 37, delivery_step_columns, d);
                 if (strcmp((const char *)sqlite3_column_text(st, 23), "pending") != 0)
                     json_object_set_new(d, "next_attempt_at", json_null());
             }

@@ -29,6 +29,7 @@ typedef struct sim_options {
 } sim_options;
 
 typedef struct sim_request sim_request;
+struct fault_config;
 
 /* Looks up a decoded query-string argument; NULL when absent. */
 typedef const char *(*sim_query_fn)(const sim_request *req, const char *name);
@@ -43,6 +44,7 @@ struct sim_request {
     sim_query_fn query;
     sim_query_fn header; /* a request header by name (case-insensitive); NULL when absent */
     void *transport;     /* for `query` and `header` only */
+    const struct fault_config *faults; /* the back-end's fault settings (sim/faults.h) */
 };
 
 /* What a back-end answers. The pipeline frees body and reference. */
@@ -51,6 +53,7 @@ typedef struct sim_reply {
     char *body;             /* malloc'd; NULL means empty */
     char *reference;        /* malloc'd transaction reference the request carried, or NULL */
     unsigned retry_after_s; /* 0: no Retry-After header */
+    bool drop;              /* close the connection without answering (faults late, drop) */
 } sim_reply;
 
 typedef enum sim_complete_result {

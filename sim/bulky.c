@@ -5,6 +5,18 @@
  *                                      (Europe/London), BULKY_SLOT_CAPACITY bookings a day
  *   POST /bulky/requests.json          form-encoded Open311 request; books (consumes) a slot
  *   GET  /bulky/requests/{id}.json     the request's status, open until /_sim/complete
+ *   GET  /bulky/requests.json?attribute[reference]=REF | ?service_request_id=ID[,ID]
+ *                                      the requests that match (each with "attributes":
+ *                                      {"reference"}), [] when none; how a sender looks a
+ *                                      request up before resending it
+ *   GET  /bulky/tokens/{token}.json    [{"token"}] until the id is ready, then
+ *                                      [{"token","service_request_id"}]
+ *
+ * How a new request is answered follows the back-end's fault settings (sim/faults.h):
+ * "open311" picks the shape — array (default), object, numeric (the id is a number and the
+ * request is known by its digits), token (the id comes from tokens/{token}.json after
+ * token_polls exchanges), blackbox (no id at all), error_numeric / error_string (400 with the
+ * code as a number or a string, nothing booked) — and "open311_status" the 2xx status.
  *
  * Errors follow Open311: a JSON list [{"code":N,"description":"..."}]. A day's capacity is
  * shared by every address (one crew), so three bookings fill a date for everyone.
@@ -15,6 +27,7 @@
 #include <time.h>
 
 #include "sim/backends.h"
+#include "sim/faults.h"
 #include "sim/form.h"
 #include "sim/gazetteer.h"
 #include "sim/record.h"
@@ -31,12 +44,20 @@
 #define REQUESTS_PREFIX     "/requests/"
 #define REQUESTS_SUFFIX     ".json"
 #define FORM_CONTENT_TYPE   "application/x-www-form-urlencoded"
+#define TOKENS_PREFIX       "/tokens/"
+#define REQUESTS_LIST       "/requests.json"
+#define BULKY_TOKEN_LEN     16
+#define BULKY_ERROR_CODE    "invalid_request"
+#define BULKY_ERROR_TEXT    "the department refused the request (simulated)"
 
 static char *api_key;        /* NULL: any non-empty api_key is accepted */
 static json_t *bookings;     /* "YYYY-MM-DD" -> number booked */
 static json_t *requests;     /* service_request_id -> request object */
-static json_t *by_reference; /* attribute[reference] -> request object */
+static json_t *by_reference; /* attribute[reference] -> request object (the newest) */
+static json_t *reference_of; /* service_request_id -> attribute[reference] */
+static json_t *tokens;       /* token -> {"id","polls_left"} */
 static unsigned next_number = 1;
+static unsigned next_token = 1;
 
 static bool bulky_init(const sim_options *opts)
 {
@@ -44,8 +65,11 @@ static bool bulky_init(const sim_options *opts)
     bookings = json_object();
     requests = json_object();
     by_reference = json_object();
-    next_number = 1;
-    return bookings && requests && by_reference && (api_key || !opts->open311_api_key);
+    reference_of = json_object();
+    tokens = json_object();
+    next_number = next_token = 1;
+    return bookings && requests && by_reference && reference_of && tokens &&
+           (api_key || !opts->open311_api_key);
 }
 
 static void bulky_reset(void)
@@ -53,7 +77,9 @@ static void bulky_reset(void)
     json_object_clear(bookings);
     json_object_clear(requests);
     json_object_clear(by_reference);
-    next_number = 1;
+    json_object_clear(reference_of);
+    json_object_clear(tokens);
+    next_number = next_token = 1;
 }
 
 static void bulky_destroy(void)
@@ -63,7 +89,9 @@ static void bulky_destroy(void)
     json_decref(bookings);
     json_decref(requests);
     json_decref(by_reference);
-    bookings = requests = by_reference = NULL;
+    json_decref(reference_of);
+    json_decref(tokens);
+    bookings = requests = by_reference = reference_of = tokens = NULL;
 }
 
 /* Replies with an Open311 error list. */
@@ -180,6 +208,56 @@ static bool check_request(const json_t *form, sim_reply *reply, const char **slo
     return true;
 }
 
+/* The answer to a new request, in the shape the fault settings ask for. */
+static void answer_created(const fault_config *f, const char *id, const char *notice,
+                           sim_reply *reply)
+{
+    open311_variant v = f ? f->open311 : OPEN311_ARRAY;
+    unsigned status = f ? f->open311_status : 201;
+    char token[BULKY_TOKEN_LEN];
+    switch (v) {
+    case OPEN311_OBJECT:
+        sim_reply_json(reply, status,
+                       json_pack("{s:s,s:s}", "service_request_id", id, "service_notice", notice));
+        return;
+    case OPEN311_NUMERIC:
+        sim_reply_json(reply, status,
+                       json_pack("[{s:I,s:s}]", "service_request_id",
+                                 (json_int_t)strtoll(id, NULL, 10), "service_notice", notice));
+        return;
+    case OPEN311_TOKEN:
+        snprintf(token, sizeof token, "TK-%06u", next_token++);
+        json_object_set_new(
+            tokens, token,
+            json_pack("{s:s,s:I}", "id", id, "polls_left", (json_int_t)(f ? f->token_polls : 0)));
+        sim_reply_json(reply, status, json_pack("[{s:s}]", "token", token));
+        return;
+    case OPEN311_BLACKBOX:
+        sim_reply_json(reply, status, json_pack("[{s:s}]", "service_notice", notice));
+        return;
+    case OPEN311_ARRAY:
+    case OPEN311_ERROR_NUMERIC:
+    case OPEN311_ERROR_STRING:
+        break;
+    }
+    sim_reply_json(reply, status,
+                   json_pack("[{s:s,s:s}]", "service_request_id", id, "service_notice", notice));
+}
+
+/* The error variants: a refusal before anything is booked. True when it answered. */
+static bool answer_refused(const fault_config *f, sim_reply *reply)
+{
+    if (!f || (f->open311 != OPEN311_ERROR_NUMERIC && f->open311 != OPEN311_ERROR_STRING))
+        return false;
+    if (f->open311 == OPEN311_ERROR_NUMERIC)
+        open311_error(reply, 400, BULKY_ERROR_TEXT);
+    else
+        sim_reply_json(
+            reply, 400,
+            json_pack("[{s:s,s:s}]", "code", BULKY_ERROR_CODE, "description", BULKY_ERROR_TEXT));
+    return true;
+}
+
 static void create_request(const sim_request *req, sim_reply *reply)
 {
     const char *error = NULL;
@@ -200,14 +278,17 @@ static void create_request(const sim_request *req, sim_reply *reply)
         return;
     }
     sim_reply_set_reference(reply, field(form, "attribute[reference]"));
-    if (!check_request(form, reply, &slot)) {
+    if (!check_request(form, reply, &slot) || answer_refused(req->faults, reply)) {
         json_decref(form);
         return;
     }
     clock_gettime(CLOCK_REALTIME, &now);
     now.tv_nsec = 0;
     record_format_time(now, now_text, sizeof now_text);
-    snprintf(id, sizeof id, "BW-%06u", next_number++);
+    if (req->faults && req->faults->open311 == OPEN311_NUMERIC)
+        snprintf(id, sizeof id, "%u", next_number++);
+    else
+        snprintf(id, sizeof id, "BW-%06u", next_number++);
     snprintf(notice, sizeof notice, "Collection booked for %s", slot);
     json_object_set_new(bookings, slot, json_integer(booked_on(slot) + 1));
 
@@ -217,10 +298,80 @@ static void create_request(const sim_request *req, sim_reply *reply)
                   BULKY_SERVICE_CODE, "address_id", field(form, "address_id"), "slot", slot);
     json_object_set(requests, id, r);
     json_object_set(by_reference, field(form, "attribute[reference]"), r);
+    json_object_set_new(reference_of, id, json_string(field(form, "attribute[reference]")));
     json_decref(r);
     json_decref(form);
-    sim_reply_json(reply, 201,
-                   json_pack("[{s:s,s:s}]", "service_request_id", id, "service_notice", notice));
+    answer_created(req->faults, id, notice, reply);
+}
+
+/* A copy of a request for a list answer, with the reference it carried. */
+static json_t *listed(const char *id, const json_t *r)
+{
+    json_t *copy = json_copy((json_t *)r);
+    const char *ref = json_string_value(json_object_get(reference_of, id));
+    json_object_set_new(copy, "attributes", json_pack("{s:s?}", "reference", ref));
+    return copy;
+}
+
+/* GET requests.json: by attribute[reference], by service_request_id (comma-separated), or
+ * every request. */
+static void list_requests(const sim_request *req, sim_reply *reply)
+{
+    const char *reference = req->query(req, "attribute[reference]");
+    const char *ids = req->query(req, "service_request_id");
+    json_t *list = json_array();
+    const char *id;
+    json_t *r;
+    json_object_foreach(requests, id, r)
+    {
+        const char *ref = json_string_value(json_object_get(reference_of, id));
+        if (reference && (!ref || strcmp(ref, reference) != 0))
+            continue;
+        if (ids) {
+            size_t n = strlen(id);
+            bool wanted = false;
+            for (const char *p = ids; *p;) {
+                const char *comma = strchr(p, ',');
+                size_t len = comma ? (size_t)(comma - p) : strlen(p);
+                wanted = wanted || (len == n && strncmp(p, id, n) == 0);
+                p += len + (comma ? 1 : 0);
+            }
+            if (!wanted)
+                continue;
+        }
+        json_array_append_new(list, listed(id, r));
+    }
+    sim_reply_json(reply, 200, list);
+}
+
+/* GET tokens/{token}.json: no id for the first polls_left exchanges, then the id. */
+static void show_token(const sim_request *req, sim_reply *reply)
+{
+    const char *rest = req->subpath + strlen(TOKENS_PREFIX);
+    size_t n = strlen(rest);
+    size_t suffix = strlen(REQUESTS_SUFFIX);
+    char token[BULKY_TOKEN_LEN];
+
+    if (n <= suffix || n - suffix >= sizeof token ||
+        strcmp(rest + n - suffix, REQUESTS_SUFFIX) != 0) {
+        open311_error(reply, 404, "token not found");
+        return;
+    }
+    snprintf(token, sizeof token, "%.*s", (int)(n - suffix), rest);
+    json_t *t = json_object_get(tokens, token);
+    if (!t) {
+        open311_error(reply, 404, "token not found");
+        return;
+    }
+    json_int_t left = json_integer_value(json_object_get(t, "polls_left"));
+    if (left > 0) {
+        json_object_set_new(t, "polls_left", json_integer(left - 1));
+        sim_reply_json(reply, 200, json_pack("[{s:s}]", "token", token));
+        return;
+    }
+    sim_reply_json(
+        reply, 200,
+        json_pack("[{s:s,s:O}]", "token", token, "service_request_id", json_object_get(t, "id")));
 }
 
 static void show_request(const sim_request *req, sim_reply *reply)
@@ -250,8 +401,12 @@ static void bulky_handle(const sim_request *req, sim_reply *reply)
 
     if (strcmp(req->subpath, "/slots") == 0 && get)
         list_slots(req, reply);
-    else if (strcmp(req->subpath, "/requests.json") == 0 && post)
+    else if (strcmp(req->subpath, REQUESTS_LIST) == 0 && post)
         create_request(req, reply);
+    else if (strcmp(req->subpath, REQUESTS_LIST) == 0 && get)
+        list_requests(req, reply);
+    else if (strncmp(req->subpath, TOKENS_PREFIX, strlen(TOKENS_PREFIX)) == 0 && get)
+        show_token(req, reply);
     else if (strncmp(req->subpath, REQUESTS_PREFIX, strlen(REQUESTS_PREFIX)) == 0 && get)
         show_request(req, reply);
     else

@@ -4,6 +4,9 @@
  *   POST /parking/permits     any JSON object with a string "reference"
  *                             -> 201 {"id":"PP-000001","status":"issued"}
  *   GET  /parking/permits/ID  -> 200 {"id","reference","status"} | 404
+ *   GET  /parking/permits?reference=REF
+ *                             -> 200 {"permits":[{"id","reference","status"}...]} (oldest
+ *                                first, [] when none): how a sender checks before resending
  *
  * Completion (/_sim/complete) marks the permit completed and asks the pipeline to send
  * the signed callback {"reference","status":"completed","backend_reference","note"}.
@@ -78,11 +81,31 @@ static void issue_permit(const sim_request *req, sim_reply *reply)
     sim_reply_json(reply, 201, json_pack("{s:s,s:s}", "id", id, "status", "issued"));
 }
 
+/* Every permit issued for a reference (duplicates included), oldest first. */
+static void find_permits(const char *reference, sim_reply *reply)
+{
+    json_t *list = json_array();
+    for (unsigned n = 1; n < next_number; n++) {
+        char id[PARKING_ID_LEN];
+        snprintf(id, sizeof id, "PP-%06u", n);
+        json_t *permit = json_object_get(by_id, id);
+        const char *r = json_string_value(json_object_get(permit, "reference"));
+        if (r && strcmp(r, reference) == 0)
+            json_array_append(list, permit);
+    }
+    sim_reply_json(reply, 200, json_pack("{s:o}", "permits", list));
+}
+
 static void parking_handle(const sim_request *req, sim_reply *reply)
 {
     const size_t prefix_len = strlen(PERMITS_PREFIX);
 
     if (strcmp(req->subpath, PERMITS_PREFIX) == 0) {
+        const char *reference = req->query(req, "reference");
+        if (strcmp(req->method, "GET") == 0 && reference && *reference) {
+            find_permits(reference, reply);
+            return;
+        }
         if (strcmp(req->method, "POST") != 0) {
             sim_reply_error(reply, 405, "method_not_allowed", NULL);
             return;

@@ -82,25 +82,36 @@ static bool idempotency_key_valid(const char *key)
     return true;
 }
 
-/* Step 2. True when the request may go on. */
-static bool apply_fault(sim_slot *slot, sim_reply *reply)
+/* Step 2. True when the request may go on; *cfg is the back-end's configuration as it was
+ * and *after what to do once the back-end has acted (late, drop, or nothing). */
+static bool apply_fault(sim_slot *slot, bool is_read, fault_config *cfg, fault_action *after,
+                        sim_reply *reply)
 {
     sim_state_lock();
     slot->record.attempts++;
-    fault_config cfg = slot->faults;
+    *cfg = slot->faults;
+    bool hit = faults_take(&slot->faults, is_read);
     sim_state_unlock();
 
-    switch (faults_decide(&cfg, random_draw())) {
+    *after = FAULT_ACT_NONE;
+    if (!hit)
+        return true;
+    fault_action action = faults_decide(cfg, random_draw());
+    switch (action) {
     case FAULT_ACT_NONE:
         return true;
+    case FAULT_ACT_LATE:
+    case FAULT_ACT_DROP:
+        *after = action;
+        return true;
     case FAULT_ACT_DELAY:
-        if (pipeline_sleep_ms(cfg.delay_ms))
+        if (pipeline_sleep_ms(cfg->delay_ms))
             return true;
         sim_reply_error(reply, 503, "unavailable", "the simulator is stopping");
         return false;
     case FAULT_ACT_UNAVAILABLE:
         sim_reply_error(reply, 503, "unavailable", "the back-end is down (simulated)");
-        reply->retry_after_s = cfg.retry_after_s;
+        reply->retry_after_s = cfg->retry_after_s;
         return false;
     case FAULT_ACT_ERROR:
         sim_reply_error(reply, 500, "internal_error", "the back-end failed (simulated)");
@@ -152,8 +163,10 @@ void pipeline_handle(sim_slot *slot, const pipeline_request *in, sim_reply *repl
     const char *key = in->req.idempotency_key;
     unsigned status = 0;
     const char *first = NULL;
+    fault_config cfg;
+    fault_action after = FAULT_ACT_NONE;
 
-    if (!apply_fault(slot, reply))
+    if (!apply_fault(slot, is_read, &cfg, &after, reply))
         return;
 
     sim_state_lock();
@@ -171,12 +184,14 @@ void pipeline_handle(sim_slot *slot, const pipeline_request *in, sim_reply *repl
                         "Idempotency-Key must be 1 to 255 printable ASCII characters");
         goto out;
     }
-    if (!is_read && record_find(&slot->record, key, &status, &first)) {
+    if (!is_read && !cfg.ignore_idempotency && record_find(&slot->record, key, &status, &first)) {
         set_reply_text(reply, status, *first ? first : NULL);
         goto out;
     }
-act:
-    slot->backend->handle(&in->req, reply);
+act:;
+    sim_request req = in->req;
+    req.faults = &cfg;
+    slot->backend->handle(&req, reply);
     if (reply->status >= 200 && reply->status < 300) {
         struct timespec now;
         clock_gettime(CLOCK_REALTIME, &now);
@@ -199,4 +214,9 @@ act:
     }
 out:
     sim_state_unlock();
+    /* late and drop: the back-end has acted; the client learns nothing in time */
+    if (after == FAULT_ACT_DROP)
+        reply->drop = true;
+    else if (after == FAULT_ACT_LATE && !pipeline_sleep_ms(cfg.delay_ms))
+        reply->drop = true; /* stopping: do not keep the server waiting */
 }

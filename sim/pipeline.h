@@ -2,11 +2,13 @@
  * What happens to a request addressed to a back-end, in order:
  *
  *   1. count the attempt;
- *   2. apply the back-end's fault (503 / 500 / 422 without acting, or a delay);
+ *   2. apply the back-end's fault (503 / 500 / 422 without acting, or a delay; late and
+ *      drop act first and then answer late or not at all);
  *   3. check the signature: required when the back-end has a key (401 otherwise),
  *      then refuse a replayed signature on a write (401);
  *   4. a POST needs an Idempotency-Key (400); one already accepted gets its first
- *      answer again and is not recorded again;
+ *      answer again and is not recorded again — unless the back-end is set to ignore
+ *      idempotency keys, when every POST acts and is recorded;
  *      (a back-end with own_auth skips 3 and 4: it checks its own credentials)
  *   5. hand it to the back-end; a 2xx answer is recorded in the received log.
  *

@@ -129,7 +129,12 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, const char *method, 
 
     clock_gettime(CLOCK_REALTIME, &now);
     record_format_time(now, when, sizeof when);
-    fprintf(stderr, "%s %s %s %u %ldms\n", when, method, url, status, elapsed_ms(&ctx->started));
+    fprintf(stderr, "%s %s %s %u%s %ldms\n", when, method, url, status,
+            reply->drop ? " dropped" : "", elapsed_ms(&ctx->started));
+    if (resp && reply->drop) {
+        MHD_destroy_response(resp);
+        return MHD_NO; /* closes the connection: the client gets no answer */
+    }
     if (!resp)
         return MHD_NO;
     if (len > 0)

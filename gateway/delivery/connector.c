@@ -2,6 +2,10 @@
 #include "gateway/delivery/connector.h"
 #include "gateway/delivery/connector_email.h"
 
+#include "gateway/config.h"
+#include "gateway/strbuf.h"
+
+#include <curl/curl.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,6 +57,101 @@ static const char *error_text(const json_t *doc)
     return NULL;
 }
 
+#define LOOKUP_PLACEHOLDER "{reference}"
+#define LOOKUP_QUERY_MAX   1024 /* bytes of a look-up query after encoding */
+#define ERROR_CODE_MAX     64   /* characters of an Open311 error code we show */
+
+/* Appends s[0..len) percent-encoded, with {reference} replaced by the encoded reference. */
+static bool append_encoded(struct strbuf *q, const char *s, size_t len, const char *reference)
+{
+    const size_t ph = strlen(LOOKUP_PLACEHOLDER);
+    while (len > 0) {
+        const char *at = NULL;
+        for (size_t i = 0; i + ph <= len; i++)
+            if (memcmp(s + i, LOOKUP_PLACEHOLDER, ph) == 0) {
+                at = s + i;
+                break;
+            }
+        size_t plain = at ? (size_t)(at - s) : len;
+        if (plain > 0) {
+            char *e = curl_easy_escape(NULL, s, (int)plain);
+            bool ok = e && strbuf_append(q, e, strlen(e));
+            curl_free(e);
+            if (!ok)
+                return false;
+        }
+        if (!at)
+            return true;
+        char *r = curl_easy_escape(NULL, reference, 0);
+        bool ok = r && strbuf_append(q, r, strlen(r));
+        curl_free(r);
+        if (!ok)
+            return false;
+        s = at + ph;
+        len -= plain + ph;
+    }
+    return true;
+}
+
+bool connector_build_lookup(const struct backend_config *be, const char *def_path,
+                            const char *def_query, const char *reference,
+                            struct connector_request *out, char *err, size_t errlen)
+{
+    *out = (struct connector_request){.method = "GET"};
+    const char *path = be->lookup_path && *be->lookup_path ? be->lookup_path : def_path;
+    const char *query = be->lookup_query && *be->lookup_query ? be->lookup_query : def_query;
+    bool ok = false;
+    struct strbuf q;
+    strbuf_init(&q, LOOKUP_QUERY_MAX);
+    if (!reference || !*reference) {
+        snprintf(err, errlen, "no reference to look up");
+        goto out;
+    }
+    for (const char *p = query; *p;) {
+        const char *amp = strchr(p, '&');
+        size_t pair = amp ? (size_t)(amp - p) : strlen(p);
+        const char *eq = memchr(p, '=', pair);
+        size_t name = eq ? (size_t)(eq - p) : pair;
+        if (name > 0) {
+            if ((q.len > 0 && !strbuf_append(&q, "&", 1)) ||
+                !append_encoded(&q, p, name, reference) ||
+                (eq && (!strbuf_append(&q, "=", 1) ||
+                        !append_encoded(&q, eq + 1, pair - name - 1, reference))))
+                goto too_long;
+        }
+        p += pair + (amp ? 1 : 0);
+    }
+    int n = snprintf(out->path, sizeof out->path, "%s%s%s", path, q.len ? "?" : "",
+                     q.len ? q.data : "");
+    if (n < 0 || (size_t)n >= sizeof out->path)
+        goto too_long;
+    ok = true;
+    goto out;
+too_long:
+    snprintf(err, errlen, "the look-up path is longer than %d bytes", CONNECTOR_PATH_MAX - 1);
+out:
+    strbuf_free(&q);
+    return ok;
+}
+
+/* The code of an Open311 error [{"code","description"}] when it says more than the HTTP status
+ * does (a string, or another number), into buf; NULL otherwise. */
+static const char *error_code(const json_t *doc, int http_status, char *buf, size_t len)
+{
+    if (!json_is_array(doc))
+        return NULL;
+    const json_t *code = json_object_get(json_array_get(doc, 0), "code");
+    if (json_is_string(code) && *json_string_value(code)) {
+        snprintf(buf, len, "%.*s", ERROR_CODE_MAX, json_string_value(code));
+        return buf;
+    }
+    if (json_is_integer(code) && json_integer_value(code) != http_status) {
+        snprintf(buf, len, "%lld", (long long)json_integer_value(code));
+        return buf;
+    }
+    return NULL;
+}
+
 /* The end of out[from..at) without an incomplete UTF-8 sequence at its end. */
 static size_t utf8_whole(const char *out, size_t from, size_t at)
 {
@@ -86,6 +185,17 @@ void connector_describe_error(int http_status, const char *body, size_t len, cha
         if (*s) /* cut short: do not leave half a UTF-8 sequence */
             at = utf8_whole(out, (size_t)n, at);
         out[at] = '\0';
+        char code_buf[ERROR_CODE_MAX + 1];
+        const char *code = error_code(doc, http_status, code_buf, sizeof code_buf);
+        if (code) {
+            size_t room = outlen - at;
+            int m = snprintf(out + at, room, " (code %s)", code);
+            if (m < 0 || (size_t)m >= room)
+                out[at] = '\0'; /* no room: the description alone */
+            else
+                for (char *c = out + at; *c; c++)
+                    *c = (unsigned char)*c < 0x20 || *c == 0x7f ? ' ' : *c;
+        }
     }
     json_decref(doc);
 }

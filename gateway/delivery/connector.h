@@ -40,6 +40,20 @@ struct connector {
     bool (*build_poll)(const struct backend_config *be, const char *backend_reference,
                        struct connector_request *out, char *err, size_t errlen);
     bool (*parse_poll)(const char *body, size_t len, bool *closed, char *note, size_t notelen);
+    /* NULL when the back-end never answers with a token. From a 2xx answer that holds no
+     * reference, the token to exchange for one later ("" when there is none either: a
+     * "blackbox" back-end), and the request that exchanges it; its 2xx answer is read with
+     * parse_accepted ("" while the back-end has no reference yet). */
+    void (*parse_token)(const char *body, size_t len, char *token, size_t toklen);
+    bool (*build_token_poll)(const struct backend_config *be, const char *token,
+                             struct connector_request *out, char *err, size_t errlen);
+    /* lookup_before_resend (resend_lookup.h): the request that asks the back-end whether it
+     * already holds our reference, and the reading of its 2xx answer: false when the answer is
+     * not understood; otherwise *found, and the back-end's reference when it gave one. */
+    bool (*build_lookup)(const struct backend_config *be, const char *reference,
+                         struct connector_request *out, char *err, size_t errlen);
+    bool (*parse_lookup)(const char *body, size_t len, const char *reference, bool *found,
+                         char *backend_reference, size_t reflen);
 };
 
 extern const struct connector connector_json_rest;
@@ -49,9 +63,20 @@ extern const struct connector connector_fhir; /* read-only: look-ups, no deliver
 /* The connector of that name, or NULL. */
 const struct connector *connector_find(const char *name);
 
+/* Builds the look-up request GET {path}?{query} for a connector: path is the back-end's
+ * lookup_path or def_path, query the back-end's lookup_query or def_query, a template of
+ * name=value pairs joined by '&' in which "{reference}" stands for our reference; every name
+ * and value is percent-encoded. False with a message when it does not fit. */
+bool connector_build_lookup(const struct backend_config *be, const char *def_path,
+                            const char *def_query, const char *reference,
+                            struct connector_request *out, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
 /* "HTTP 422: <the back-end's message>" from an error answer: Open311 [{"description"}],
  * JSON {"message"} or {"error":"..."} or {"error":{"message"}}; just "HTTP 422" when the body
- * says nothing we can read. Control characters are dropped and the message is cut at
+ * says nothing we can read. An Open311 error whose code differs from the HTTP status (a string
+ * code such as "invalid_slot", or another number) gets " (code <code>)" after its description.
+ * Control characters are dropped and the message is cut at
  * CONNECTOR_MESSAGE_MAX characters. */
 void connector_describe_error(int http_status, const char *body, size_t len, char *out,
                               size_t outlen);

@@ -4,7 +4,13 @@
  *   2xx {"id":"PP-000123",...}  -> the back-end reference
  *
  * The delivery path is this connector's: every json-rest back-end we have (parking) takes
- * new requests at /permits. Progress comes back by signed callback, so there is no polling. */
+ * new requests at /permits. Progress comes back by signed callback, so there is no polling.
+ *
+ * lookup_before_resend: GET {url}/permits?reference={reference} by default (lookup_path and
+ * lookup_query in config) -> 200 {"permits":[{"id","reference",...}]}, a bare array, or one
+ * object with an id; an empty list: not found. An item that names another reference is
+ * skipped. Anything else (a 404, an object that is no permit) is not understood: the forwarder
+ * never sends again on an answer it cannot read. */
 #include "gateway/delivery/connector.h"
 
 #include <jansson.h>
@@ -14,6 +20,7 @@
 
 #define JSON_REST_DELIVERY_PATH "/permits"
 #define JSON_CONTENT_TYPE       "application/json"
+#define JSON_REST_LOOKUP_QUERY  "reference={reference}"
 
 static bool json_rest_build(const struct backend_config *be, const char *payload,
                             struct connector_request *out, char *err, size_t errlen)
@@ -39,20 +46,60 @@ static bool json_rest_build(const struct backend_config *be, const char *payload
     return true;
 }
 
-static void json_rest_accepted(const char *body, size_t len, char *reference, size_t reflen)
+/* The "id" of an object (string or number) into reference; "" when it has none. */
+static void object_id(const json_t *obj, char *reference, size_t reflen)
 {
     reference[0] = '\0';
-    json_t *doc = json_loadb(body, len, 0, NULL);
-    const json_t *id = json_object_get(doc, "id");
+    const json_t *id = json_object_get(obj, "id");
     if (json_is_string(id))
         snprintf(reference, reflen, "%s", json_string_value(id));
     else if (json_is_integer(id))
         snprintf(reference, reflen, "%lld", (long long)json_integer_value(id));
+}
+
+static void json_rest_accepted(const char *body, size_t len, char *reference, size_t reflen)
+{
+    json_t *doc = json_loadb(body, len, 0, NULL);
+    object_id(doc, reference, reflen);
     json_decref(doc);
+}
+
+static bool json_rest_build_lookup(const struct backend_config *be, const char *reference,
+                                   struct connector_request *out, char *err, size_t errlen)
+{
+    return connector_build_lookup(be, JSON_REST_DELIVERY_PATH, JSON_REST_LOOKUP_QUERY, reference,
+                                  out, err, errlen);
+}
+
+static bool json_rest_parse_lookup(const char *body, size_t len, const char *reference, bool *found,
+                                   char *backend_reference, size_t reflen)
+{
+    *found = false;
+    backend_reference[0] = '\0';
+    json_t *doc = json_loadb(body, len, 0, NULL);
+    const json_t *list = json_is_object(doc) && json_is_array(json_object_get(doc, "permits"))
+                             ? json_object_get(doc, "permits")
+                         : json_is_array(doc) ? doc
+                                              : NULL;
+    /* a list, or one permit (an object with an id); anything else is not understood */
+    bool ok = list != NULL || (json_is_object(doc) && json_object_get(doc, "id"));
+    size_t n = list ? json_array_size(list) : 1;
+    for (size_t i = 0; ok && i < n && !*found; i++) {
+        const json_t *item = list ? json_array_get(list, i) : doc;
+        const char *r = json_string_value(json_object_get(item, "reference"));
+        if (!json_is_object(item) || (r && strcmp(r, reference) != 0))
+            continue;
+        *found = true;
+        object_id(item, backend_reference, reflen);
+    }
+    json_decref(doc);
+    return ok;
 }
 
 const struct connector connector_json_rest = {
     .name = "json-rest",
     .build_delivery = json_rest_build,
     .parse_accepted = json_rest_accepted,
+    .build_lookup = json_rest_build_lookup,
+    .parse_lookup = json_rest_parse_lookup,
 };

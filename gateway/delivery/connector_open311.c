@@ -7,7 +7,18 @@
  *
  * with every name and value percent-encoded (curl_easy_escape), and read
  * 2xx [{"service_request_id":"BW-000042",...}]. Open311 has no callbacks, so progress is
- * polled: GET {url}/requests/{id}.json -> [{"status":"open|closed","status_notes"}]. */
+ * polled: GET {url}/requests/{id}.json -> [{"status":"open|closed","status_notes"}].
+ *
+ * Answers as real servers send them (GeoReport v2 and what cities do with it): any 2xx; a
+ * bare array, a bare object, or {"service_requests":[...]}; service_request_id as a string or
+ * a number; a "token" instead of the id (exchanged later with GET {url}/tokens/{token}.json,
+ * read with the same parser); neither (a "blackbox" service). A token or id that is empty or
+ * longer than the caller's buffer counts as absent rather than being cut.
+ *
+ * lookup_before_resend: GET {url}/requests.json?attribute[reference]={reference} by default
+ * (lookup_path / lookup_query in config). Found when an answered request carries our
+ * reference (as "reference", or in "attribute"/"attributes"), or when the answer holds exactly
+ * one request and says nothing of references (the query did the filtering). */
 #include "gateway/config.h"
 #include "gateway/delivery/connector.h"
 #include "gateway/strbuf.h"
@@ -111,24 +122,136 @@ out:
     return ok;
 }
 
+#define OPEN311_LOOKUP_PATH  "/requests.json"
+#define OPEN311_LOOKUP_QUERY "attribute[reference]={reference}"
+#define OPEN311_TOKENS_PATH  "/tokens/"
+#define OPEN311_JSON_SUFFIX  ".json"
+
+/* The list of requests in an answer: a bare array, {"service_requests":[...]}, or NULL. */
+static const json_t *request_list(const json_t *doc)
+{
+    if (json_is_object(doc) && json_is_array(json_object_get(doc, "service_requests")))
+        return json_object_get(doc, "service_requests");
+    return json_is_array(doc) ? doc : NULL;
+}
+
 /* The first object of an Open311 list answer (or the answer itself when it is an object). */
 static const json_t *first_object(const json_t *doc)
 {
-    if (json_is_array(doc))
-        doc = json_array_get(doc, 0);
+    const json_t *list = request_list(doc);
+    if (list)
+        doc = json_array_get(list, 0);
     return json_is_object(doc) ? doc : NULL;
+}
+
+/* A string or whole-number member as text into out; false (out "") when absent, empty or too
+ * long for out. */
+static bool member_text(const json_t *obj, const char *name, char *out, size_t outlen)
+{
+    out[0] = '\0';
+    const json_t *v = json_object_get(obj, name);
+    int n = -1;
+    if (json_is_string(v) && json_string_length(v) > 0)
+        n = snprintf(out, outlen, "%s", json_string_value(v));
+    else if (json_is_integer(v))
+        n = snprintf(out, outlen, "%lld", (long long)json_integer_value(v));
+    if (n < 0 || (size_t)n >= outlen) {
+        out[0] = '\0';
+        return false;
+    }
+    return true;
 }
 
 static void open311_accepted(const char *body, size_t len, char *reference, size_t reflen)
 {
-    reference[0] = '\0';
     json_t *doc = json_loadb(body, len, 0, NULL);
-    const json_t *id = json_object_get(first_object(doc), "service_request_id");
-    if (json_is_string(id))
-        snprintf(reference, reflen, "%s", json_string_value(id));
-    else if (json_is_integer(id))
-        snprintf(reference, reflen, "%lld", (long long)json_integer_value(id));
+    (void)member_text(first_object(doc), "service_request_id", reference, reflen);
     json_decref(doc);
+}
+
+static void open311_token(const char *body, size_t len, char *token, size_t toklen)
+{
+    json_t *doc = json_loadb(body, len, 0, NULL);
+    (void)member_text(first_object(doc), "token", token, toklen);
+    json_decref(doc);
+}
+
+/* "{prefix}{escaped value}{suffix}" into out->path. */
+static bool path_with(struct connector_request *out, const char *prefix, const char *value,
+                      const char *suffix, const char *what, char *err, size_t errlen)
+{
+    char *v = curl_easy_escape(NULL, value, 0);
+    if (!v) {
+        snprintf(err, errlen, "out of memory");
+        return false;
+    }
+    int n = snprintf(out->path, sizeof out->path, "%s%s%s", prefix, v, suffix);
+    curl_free(v);
+    if (n < 0 || (size_t)n >= sizeof out->path) {
+        snprintf(err, errlen, "%s too long", what);
+        return false;
+    }
+    return true;
+}
+
+static bool open311_build_token_poll(const struct backend_config *be, const char *token,
+                                     struct connector_request *out, char *err, size_t errlen)
+{
+    (void)be;
+    *out = (struct connector_request){.method = "GET"};
+    if (!token || !*token) {
+        snprintf(err, errlen, "the back-end gave no token to exchange");
+        return false;
+    }
+    return path_with(out, OPEN311_TOKENS_PATH, token, OPEN311_JSON_SUFFIX, "token", err, errlen);
+}
+
+static bool open311_build_lookup(const struct backend_config *be, const char *reference,
+                                 struct connector_request *out, char *err, size_t errlen)
+{
+    return connector_build_lookup(be, OPEN311_LOOKUP_PATH, OPEN311_LOOKUP_QUERY, reference, out,
+                                  err, errlen);
+}
+
+/* 1 when the request carries our reference, 0 when it carries another, -1 when it says
+ * nothing of references. */
+static int carries_reference(const json_t *req, const char *reference)
+{
+    const json_t *where[] = {req, json_object_get(req, "attribute"),
+                             json_object_get(req, "attributes")};
+    int said = -1;
+    for (size_t i = 0; i < sizeof where / sizeof where[0]; i++) {
+        const char *r = json_string_value(json_object_get(where[i], "reference"));
+        if (!r)
+            continue;
+        if (strcmp(r, reference) == 0)
+            return 1;
+        said = 0;
+    }
+    return said;
+}
+
+static bool open311_parse_lookup(const char *body, size_t len, const char *reference, bool *found,
+                                 char *backend_reference, size_t reflen)
+{
+    *found = false;
+    backend_reference[0] = '\0';
+    json_t *doc = json_loadb(body, len, 0, NULL);
+    const json_t *list = request_list(doc);
+    bool ok = list != NULL || json_is_object(doc);
+    size_t n = list ? json_array_size(list) : 1;
+    for (size_t i = 0; ok && i < n && !*found; i++) {
+        const json_t *req = list ? json_array_get(list, i) : doc;
+        if (!json_is_object(req))
+            continue;
+        int carries = carries_reference(req, reference);
+        if (carries == 1 || (carries == -1 && n == 1)) {
+            *found = true;
+            (void)member_text(req, "service_request_id", backend_reference, reflen);
+        }
+    }
+    json_decref(doc);
+    return ok;
 }
 
 static bool open311_build_poll(const struct backend_config *be, const char *backend_reference,
@@ -140,18 +263,8 @@ static bool open311_build_poll(const struct backend_config *be, const char *back
         snprintf(err, errlen, "the back-end gave no service_request_id to ask about");
         return false;
     }
-    char *id = curl_easy_escape(NULL, backend_reference, 0);
-    if (!id) {
-        snprintf(err, errlen, "out of memory");
-        return false;
-    }
-    int n = snprintf(out->path, sizeof out->path, "/requests/%s.json", id);
-    curl_free(id);
-    if (n < 0 || (size_t)n >= sizeof out->path) {
-        snprintf(err, errlen, "service_request_id too long");
-        return false;
-    }
-    return true;
+    return path_with(out, "/requests/", backend_reference, OPEN311_JSON_SUFFIX,
+                     "service_request_id", err, errlen);
 }
 
 static bool open311_parse_poll(const char *body, size_t len, bool *closed, char *note,
@@ -176,4 +289,8 @@ const struct connector connector_open311 = {
     .parse_accepted = open311_accepted,
     .build_poll = open311_build_poll,
     .parse_poll = open311_parse_poll,
+    .parse_token = open311_token,
+    .build_token_poll = open311_build_token_poll,
+    .build_lookup = open311_build_lookup,
+    .parse_lookup = open311_parse_lookup,
 };

@@ -10,6 +10,10 @@
  * filtered the same way), so no delivery is ever sent twice at once. The store's writer thread
  * hands committed jobs back through a mutex-protected list and wakes the multi handle.
  *
+ * Two more kinds of job come from resend_lookup.h: a look-up before resending a delivery whose
+ * last outcome was unknown (lookup_before_resend), and the exchange of an Open311 token for the
+ * back-end's id. They are kept apart below ("look-ups and tokens") so the main path stays short.
+ *
  * Each turn of the loop: take back recorded jobs; for each back-end whose breaker allows and
  * that has free slots, ask the store for due deliveries (when woken, when a slot freed, or
  * every DUE_CHECK_MS) and start them; for Open311 back-ends, start due status polls; run curl;
@@ -48,6 +52,7 @@
 #include "gateway/delivery/connector_email.h"
 #include "gateway/delivery/transport_smtp.h"
 #include "gateway/delivery/oauth_token.h"
+#include "gateway/delivery/resend_lookup.h"
 #include "gateway/log.h"
 #include "gateway/store.h"
 #include "gateway/strbuf.h"
@@ -73,7 +78,12 @@
 #define RECENT_ATTEMPTS_MAX 8192  /* (delivery, second) pairs remembered against replays */
 #define MS_PER_S            1000
 
-enum job_kind { JOB_DELIVER, JOB_POLL };
+enum job_kind {
+    JOB_DELIVER,
+    JOB_POLL,
+    JOB_TOKEN,  /* exchange an Open311 token for the back-end's id */
+    JOB_LOOKUP, /* ask the back-end for our reference before resending */
+};
 enum job_phase { PHASE_SENDING, PHASE_RECORDING, PHASE_HOLD };
 
 struct fwd_backend {
@@ -107,6 +117,7 @@ struct fwd_job {
     struct delivery_outcome outcome;
     enum store_result record_result;
     int64_t hold_until_ms; /* monotonic */
+    CURLcode curl_code;    /* how the transfer ended */
 };
 
 struct recent_attempt {
@@ -315,10 +326,18 @@ static void fail_unbuildable(struct forwarder *fw, struct fwd_job *job, const ch
     int64_t now = wall_ms();
     struct delivery_outcome *o = &job->outcome;
     o->now_ms = now;
-    if (job->kind == JOB_DELIVER) {
+    if (job->kind == JOB_DELIVER || job->kind == JOB_LOOKUP) {
         o->kind = OUTCOME_FAILED;
-        snprintf(o->error, sizeof o->error, "cannot be sent: %s", err);
+        o->outcome_unknown = job->kind == JOB_LOOKUP;
+        snprintf(o->error, sizeof o->error, "cannot be %s: %s",
+                 job->kind == JOB_LOOKUP ? "looked up before resending" : "sent", err);
         atomic_fetch_add(&job->be->failed, 1);
+    } else if (job->kind == JOB_TOKEN) {
+        o->kind = OUTCOME_POLLED;
+        o->step = DELIVERY_STEP_TOKEN;
+        o->next_attempt_at_ms = 0; /* nothing to exchange: stop */
+        snprintf(o->supervisor_note, sizeof o->supervisor_note, "token cannot be exchanged: %s",
+                 err);
     } else {
         o->kind = OUTCOME_POLLED;
         o->completed = false;
@@ -465,6 +484,25 @@ static void forget_refused_token(const struct fwd_job *job, int http_status)
         oauth_token_invalidate(job->be->cfg, job->access_token);
 }
 
+/* The request for a job of any kind. */
+static bool build_request(const struct fwd_backend *be, const struct fwd_job *job,
+                          struct connector_request *creq, char *err, size_t errlen)
+{
+    const struct connector *c = be->connector;
+    switch (job->kind) {
+    case JOB_DELIVER:
+        return c->build_delivery(be->cfg, job->d.payload, creq, err, errlen);
+    case JOB_POLL:
+        return c->build_poll(be->cfg, job->d.backend_reference, creq, err, errlen);
+    case JOB_TOKEN:
+        return c->build_token_poll &&
+               c->build_token_poll(be->cfg, job->d.backend_token, creq, err, errlen);
+    case JOB_LOOKUP:
+        return c->build_lookup(be->cfg, job->d.reference, creq, err, errlen);
+    }
+    return false;
+}
+
 /* Takes ownership of *d (its payload). now_sec signs the request. */
 static void start_job(struct forwarder *fw, struct fwd_backend *be, enum job_kind kind,
                       struct delivery *d, int64_t now_mono, time_t now_sec)
@@ -489,11 +527,7 @@ static void start_job(struct forwarder *fw, struct fwd_backend *be, enum job_kin
 
     char err[BACKEND_ERROR_MAX];
     struct connector_request creq = {0};
-    bool built =
-        kind == JOB_DELIVER
-            ? be->connector->build_delivery(be->cfg, job->d.payload, &creq, err, sizeof err)
-            : be->connector->build_poll(be->cfg, job->d.backend_reference, &creq, err, sizeof err);
-    if (!built) {
+    if (!build_request(be, job, &creq, err, sizeof err)) {
         connector_request_clear(&creq);
         fail_unbuildable(fw, job, err);
         return;
@@ -585,7 +619,9 @@ static void start_deliveries(struct forwarder *fw, struct fwd_backend *be, int64
             be->dirty = true; /* try it again next second */
             continue;
         }
-        start_job(fw, be, JOB_DELIVER, &list[i], now_mono, now_sec);
+        start_job(fw, be,
+                  resend_lookup_first(be->cfg, be->connector, &list[i]) ? JOB_LOOKUP : JOB_DELIVER,
+                  &list[i], now_mono, now_sec);
     }
     store_delivery_free(list, len);
 }
@@ -612,7 +648,8 @@ static void start_polls(struct forwarder *fw, struct fwd_backend *be, int64_t no
     for (size_t i = 0; i < len && started < allowed; i++) {
         if (job_exists(fw, list[i].id))
             continue;
-        start_job(fw, be, JOB_POLL, &list[i], now_mono, time(NULL));
+        bool token = !list[i].backend_reference[0] && list[i].backend_token[0];
+        start_job(fw, be, token ? JOB_TOKEN : JOB_POLL, &list[i], now_mono, time(NULL));
         started++;
         /* half-open: the probe is out now */
         if (breaker_allowance(&be->breaker, now_mono, allowed - started) <= 0)
@@ -675,11 +712,63 @@ static void finish_delivery(struct forwarder *fw, struct fwd_job *job,
             level = LOG_WARN;
         }
     }
+    resend_note_attempt(be->cfg, be->connector, job->kind == JOB_LOOKUP, job->curl_code, resp, o);
     log_msg(level, "delivery_attempt",
             "backend=%s reference=%s attempt=%d status=%d outcome=%s duration_ms=%.0f%s%s%s%s",
             be->cfg->name, job->d.reference, attempt, st, outcome_name(o->kind),
             resp->seconds * 1000.0, o->backend_reference[0] ? " backend_reference=" : "",
             o->backend_reference, o->error[0] ? " error=" : "", o->error);
+    record(fw, job);
+}
+
+/* ---- look-ups and tokens (resend_lookup.h) ---- */
+
+/* A look-up before a resend: found, the delivery is delivered; not found, it may be sent
+ * again; no usable answer, it counts as a failed attempt (finish_delivery, with the error
+ * marked as the look-up's and the outcome still unknown). */
+static void finish_lookup(struct forwarder *fw, struct fwd_job *job,
+                          const struct backend_response *resp, int64_t now_mono)
+{
+    struct fwd_backend *be = job->be;
+    struct delivery_outcome *o = &job->outcome;
+    enum resend_lookup_answer a =
+        resend_lookup_read(be->cfg, be->connector, &job->d, resp, wall_ms(), o);
+    if (a == RESEND_NO_ANSWER) {
+        struct backend_response unread = *resp;
+        if (resp->http_status >= 200 && resp->http_status < 300) {
+            unread.http_status = 0; /* a 2xx we cannot read says nothing: not delivered */
+            snprintf(unread.error, sizeof unread.error, "HTTP %d answer not understood",
+                     resp->http_status);
+        }
+        finish_delivery(fw, job, &unread, now_mono);
+        return;
+    }
+    breaker_success(&be->breaker, now_mono);
+    if (a == RESEND_FOUND)
+        atomic_fetch_add(&be->succeeded, 1);
+    log_msg(LOG_INFO, "resend_lookup", "backend=%s reference=%s status=%d result=%s%s%s",
+            be->cfg->name, job->d.reference, resp->http_status,
+            a == RESEND_FOUND ? "found" : "not_found",
+            o->backend_reference[0] ? " backend_reference=" : "", o->backend_reference);
+    record(fw, job);
+}
+
+/* An Open311 token exchange: the id, or another try later, or a note when the tries are out. */
+static void finish_token(struct forwarder *fw, struct fwd_job *job,
+                         const struct backend_response *resp, int64_t now_mono)
+{
+    struct fwd_backend *be = job->be;
+    struct delivery_outcome *o = &job->outcome;
+    if (resend_token_read(be->cfg, be->connector, &job->d, resp, wall_ms(), o))
+        breaker_success(&be->breaker, now_mono);
+    else
+        breaker_failure(&be->breaker, now_mono);
+    log_msg(o->backend_reference[0] || o->next_attempt_at_ms == 0 ? LOG_INFO : LOG_DEBUG,
+            "token_exchange", "backend=%s reference=%s token=%s status=%d try=%d%s%s%s",
+            be->cfg->name, job->d.reference, job->d.backend_token, resp->http_status,
+            job->d.token_polls + 1, o->backend_reference[0] ? " backend_reference=" : "",
+            o->backend_reference,
+            o->next_attempt_at_ms == 0 && !o->backend_reference[0] ? " result=gave_up" : "");
     record(fw, job);
 }
 
@@ -745,8 +834,13 @@ static void finish_transfers(struct forwarder *fw)
         forget_refused_token(job, resp.http_status);
         job->be->running--;
         job->be->dirty = true;
+        job->curl_code = code;
         if (job->kind == JOB_DELIVER)
             finish_delivery(fw, job, &resp, now_mono);
+        else if (job->kind == JOB_LOOKUP)
+            finish_lookup(fw, job, &resp, now_mono);
+        else if (job->kind == JOB_TOKEN)
+            finish_token(fw, job, &resp, now_mono);
         else
             finish_poll(fw, job, &resp, now_mono);
         backend_request_free(job->req);
@@ -791,9 +885,15 @@ static void wind_down(struct forwarder *fw)
             curl_multi_remove_handle(fw->multi, job->mail ? smtp_request_easy(job->mail)
                                                           : backend_request_easy(job->req));
             job->be->running--;
+            aborted++;
+            if (job->kind == JOB_DELIVER) { /* it may have reached the back-end: say so */
+                resend_note_aborted(&job->outcome, wall_ms());
+                record(fw, job);
+                p = &job->next;
+                continue;
+            }
             *p = job->next;
             job_free(job);
-            aborted++;
         } else {
             p = &job->next;
         }
@@ -801,7 +901,8 @@ static void wind_down(struct forwarder *fw)
     if (aborted)
         log_msg(LOG_WARN, "forwarder_aborted",
                 "%d request(s) still in flight after %d ms were aborted; their deliveries stay "
-                "pending and will be resent with the same idempotency key",
+                "pending, marked as of unknown outcome, and will be resent with the same "
+                "idempotency key (looked up first where lookup_before_resend is set)",
                 aborted, FORWARD_STOP_GRACE_MS);
 
     struct timespec deadline;

@@ -74,11 +74,75 @@ static void test_decide(void **state)
     assert_int_equal(faults_decide(&c, 0.0), FAULT_ACT_NONE);
 }
 
+static void test_parse_open311_and_idempotency(void **state)
+{
+    (void)state;
+    fault_config c = parse_ok("{\"mode\":\"up\"}");
+    assert_int_equal(c.open311, OPEN311_ARRAY);
+    assert_int_equal(c.open311_status, 201);
+    assert_int_equal(c.token_polls, FAULTS_DEFAULT_TOKEN_POLLS);
+    assert_false(c.ignore_idempotency);
+    c = parse_ok("{\"mode\":\"late\",\"idempotency\":\"ignore\",\"count\":1,\"writes_only\":true}");
+    assert_int_equal(c.mode, FAULT_LATE);
+    assert_int_equal(c.delay_ms, FAULTS_DEFAULT_DELAY_MS);
+    assert_true(c.ignore_idempotency);
+    assert_int_equal(c.count, 1);
+    assert_true(c.writes_only);
+    assert_int_equal(faults_decide(&c, 0.5), FAULT_ACT_LATE);
+    c = parse_ok("{\"mode\":\"drop\"}");
+    assert_int_equal(faults_decide(&c, 0.5), FAULT_ACT_DROP);
+    static const struct {
+        const char *text;
+        open311_variant variant;
+    } variants[] = {
+        {"{\"mode\":\"up\",\"open311\":\"object\",\"open311_status\":200}", OPEN311_OBJECT},
+        {"{\"mode\":\"up\",\"open311\":\"numeric\"}", OPEN311_NUMERIC},
+        {"{\"mode\":\"up\",\"open311\":\"token\",\"token_polls\":0}", OPEN311_TOKEN},
+        {"{\"mode\":\"up\",\"open311\":\"blackbox\",\"open311_status\":202}", OPEN311_BLACKBOX},
+        {"{\"mode\":\"up\",\"open311\":\"error_numeric\"}", OPEN311_ERROR_NUMERIC},
+        {"{\"mode\":\"up\",\"open311\":\"error_string\"}", OPEN311_ERROR_STRING},
+    };
+    for (size_t i = 0; i < sizeof variants / sizeof variants[0]; i++)
+        assert_int_equal(parse_ok(variants[i].text).open311, variants[i].variant);
+    static const char *bad[] = {
+        "{\"mode\":\"up\",\"open311\":\"xml\"}",       "{\"mode\":\"up\",\"open311_status\":204}",
+        "{\"mode\":\"up\",\"idempotency\":\"maybe\"}", "{\"mode\":\"up\",\"count\":-1}",
+        "{\"mode\":\"up\",\"writes_only\":1}",         "{\"mode\":\"up\",\"token_polls\":\"2\"}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        fault_config out;
+        const char *error = NULL;
+        json_t *j = json_loads(bad[i], 0, NULL);
+        assert_false(faults_parse(j, &out, &error));
+        assert_non_null(error);
+        json_decref(j);
+    }
+}
+
+static void test_take_counts_down(void **state)
+{
+    (void)state;
+    fault_config c = parse_ok("{\"mode\":\"drop\",\"count\":2,\"writes_only\":true,"
+                              "\"idempotency\":\"ignore\"}");
+    assert_false(faults_take(&c, true)); /* reads pass and are not counted */
+    assert_true(faults_take(&c, false));
+    assert_int_equal(c.mode, FAULT_DROP);
+    assert_true(faults_take(&c, false));
+    assert_int_equal(c.mode, FAULT_UP); /* used up: back to up, the rest stays */
+    assert_true(c.ignore_idempotency);
+    assert_false(faults_take(&c, false));
+    c = parse_ok("{\"mode\":\"error\"}");
+    for (int i = 0; i < 5; i++)
+        assert_true(faults_take(&c, i % 2 == 0));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse),
         cmocka_unit_test(test_decide),
+        cmocka_unit_test(test_parse_open311_and_idempotency),
+        cmocka_unit_test(test_take_counts_down),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -261,6 +261,45 @@ static void test_unknown_service_is_named(void **state)
                    "no-such-service");
 }
 
+/* lookup_before_resend and the Open311 token options: defaults, types and checks. */
+static void test_lookup_and_token_options(void **state)
+{
+    (void)state;
+    write_file("onestop.json",
+               config_text("",
+                           ", \"lookup_before_resend\": true, \"lookup_path\": \"/v2/permits\","
+                           " \"lookup_query\": \"job={reference}\"",
+                           "[]"));
+    char path[512];
+    snprintf(path, sizeof path, "%s/onestop.json", tmpdir);
+    json_t *problems = json_array();
+    struct config *cfg = config_load(path, problems);
+    assert_non_null(cfg);
+    const struct backend_config *p = config_backend(cfg, "parking");
+    const struct backend_config *b = config_backend(cfg, "bulky");
+    assert_true(p->lookup_before_resend);
+    assert_string_equal(p->lookup_path, "/v2/permits");
+    assert_string_equal(p->lookup_query, "job={reference}");
+    assert_false(b->lookup_before_resend); /* off unless asked for */
+    assert_null(b->lookup_path);
+    assert_null(b->lookup_query);
+    assert_int_equal(b->token_poll_interval_s, 2);
+    assert_int_equal(b->token_poll_tries, 5);
+    config_free(cfg);
+    json_decref(problems);
+
+    expect_problem(config_text("", ", \"lookup_before_resend\": 1", "[]"),
+                   "backends[0].lookup_before_resend: must be true or false");
+    expect_problem(config_text("", ", \"lookup_path\": \"permits\"", "[]"),
+                   "backends[0].lookup_path: must start with /");
+    expect_problem(config_text("", ", \"lookup_query\": \"reference=x\"", "[]"),
+                   "backends[0].lookup_query: must contain {reference}");
+    expect_problem(config_text("", ", \"token_poll_tries\": 0", "[]"),
+                   "backends[0].token_poll_tries: must be between 1 and 10000");
+    expect_problem(config_text("", ", \"token_poll_interval_s\": \"2\"", "[]"),
+                   "backends[0].token_poll_interval_s: must be a whole number");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -274,6 +313,7 @@ int main(void)
         cmocka_unit_test(test_counter_printer_must_exist),
         cmocka_unit_test(test_malformed_json_names_the_line),
         cmocka_unit_test(test_unknown_service_is_named),
+        cmocka_unit_test(test_lookup_and_token_options),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -117,7 +117,8 @@ static void a_failed_step_is_an_error_not_a_short_list(void **state)
     /* the second row's abs() overflows: its step fails after one good row */
     assert_int_equal(sqlite3_prepare_v2(db,
                                         "SELECT abs(v), 'RP-TEST-0001', 'parking', 'json-rest',"
-                                        " 'key', '{}', 0, 0, 0, NULL, NULL FROM t ORDER BY"
+                                        " 'key', '{}', 0, 0, 0, NULL, NULL, NULL, 0, 0 FROM t"
+                                        " ORDER BY"
                                         " rowid",
                                         -1, &st, NULL),
                      SQLITE_OK);
@@ -133,7 +134,7 @@ static void a_failed_step_is_an_error_not_a_short_list(void **state)
     assert_int_equal(sqlite3_exec(db, "DELETE FROM t WHERE v < 0", NULL, NULL, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_prepare_v2(db,
                                         "SELECT abs(v), 'RP-TEST-0001', 'parking', 'json-rest',"
-                                        " 'key', '{}', 0, 0, 0, NULL, NULL FROM t",
+                                        " 'key', '{}', 0, 0, 0, NULL, NULL, NULL, 0, 0 FROM t",
                                         -1, &st, NULL),
                      SQLITE_OK);
     assert_int_equal(store_deliveries_collect(st, 10, NULL, 0, &list, &len), STORE_OK);
