@@ -69,9 +69,12 @@ static void store_metrics(void *ctx, struct strbuf *out)
         "onestop_store_failed_commits_total %llu\n"
         "# HELP onestop_store_write_queue_depth Writes waiting for the writer thread.\n"
         "# TYPE onestop_store_write_queue_depth gauge\n"
-        "onestop_store_write_queue_depth %ld\n",
+        "onestop_store_write_queue_depth %ld\n"
+        "# HELP onestop_store_writes_in_progress Writes in the group being committed now.\n"
+        "# TYPE onestop_store_writes_in_progress gauge\n"
+        "onestop_store_writes_in_progress %ld\n",
         (unsigned long long)st.commits, (unsigned long long)st.writes,
-        (unsigned long long)st.failed_commits, st.queued);
+        (unsigned long long)st.failed_commits, st.queued, st.writing);
 }
 
 /* app.wake_workers: something was committed that a worker should act on now. */

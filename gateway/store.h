@@ -60,7 +60,8 @@ struct store_stats {
     uint64_t writes;
     uint64_t failed_commits;
     long max_batch;
-    long queued; /* writes waiting for the writer now */
+    long queued;  /* writes waiting for the writer now */
+    long writing; /* writes in the group the writer is committing now */
 };
 void store_stats(struct store *store, struct store_stats *out);
 

@@ -201,7 +201,7 @@ static void read_delivery(sqlite3_stmt *st, struct delivery *d)
 
 #define DELIVERY_COLUMNS                                                                           \
     "d.id, t.reference, d.backend, d.connector, d.idempotency_key, d.payload, d.attempts,"         \
-    " d.next_attempt_at_ms, d.created_at, d.backend_reference, d.series_started_at,"          \
+    " d.next_attempt_at_ms, d.created_at, d.backend_reference, d.series_started_at,"               \
     " d.backend_token, d.token_polls, d.outcome_unknown"
 
 static bool excluded(int64_t id, const int64_t *exclude, size_t len)

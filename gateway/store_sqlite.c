@@ -453,6 +453,32 @@ static void run_group(struct store *store, struct store_write *group, long count
     pthread_mutex_unlock(&store->lock);
 }
 
+/* Reports each write of list (its result set) to whoever waits for it; called with the lock
+ * held, returns with it released. Sync waiters are marked done under the lock (each may
+ * return and drop its stack frame as soon as we unlock); async writes are notified outside
+ * it (their notify frees them), in the order they were queued. */
+static void finish_writes(struct store *store, struct store_write *list)
+{
+    struct store_write *async_head = NULL, **async_tail = &async_head;
+    for (struct store_write *w = list, *next; w; w = next) {
+        next = w->next;
+        if (w->notify) {
+            w->next = NULL;
+            *async_tail = w;
+            async_tail = &w->next;
+        } else {
+            w->done = true;
+        }
+    }
+    pthread_cond_broadcast(&store->finished);
+    pthread_mutex_unlock(&store->lock);
+    for (struct store_write *w = async_head, *next; w; w = next) {
+        next = w->next;
+        w->done = true;
+        w->notify(w, w->notify_ctx);
+    }
+}
+
 static void *writer_main(void *arg)
 {
     struct store *store = arg;
@@ -473,33 +499,15 @@ static void *writer_main(void *arg)
         if (!store->head)
             store->tail = NULL;
         store->stats.queued -= count;
+        store->stats.writing = count;
         last->next = NULL;
         pthread_mutex_unlock(&store->lock);
 
         run_group(store, group, count);
 
-        /* Split the group: sync waiters are marked done under the lock (each may return and
-         * drop its stack frame as soon as we unlock); async writes are notified outside it
-         * (their notify frees them), in the order they were queued. */
-        struct store_write *async_head = NULL, **async_tail = &async_head;
         pthread_mutex_lock(&store->lock);
-        for (struct store_write *w = group, *next; w; w = next) {
-            next = w->next;
-            if (w->notify) {
-                w->next = NULL;
-                *async_tail = w;
-                async_tail = &w->next;
-            } else {
-                w->done = true;
-            }
-        }
-        pthread_cond_broadcast(&store->finished);
-        pthread_mutex_unlock(&store->lock);
-        for (struct store_write *w = async_head, *next; w; w = next) {
-            next = w->next;
-            w->done = true;
-            w->notify(w, w->notify_ctx);
-        }
+        store->stats.writing = 0;
+        finish_writes(store, group);
         pthread_mutex_lock(&store->lock);
     }
     pthread_mutex_unlock(&store->lock);
@@ -543,27 +551,12 @@ long store_refuse_queued(struct store *store)
     struct store_write *list = store->head;
     store->head = store->tail = NULL;
     store->stats.queued = 0;
-    struct store_write *async_head = NULL, **async_tail = &async_head;
     long n = 0;
-    for (struct store_write *w = list, *next; w; w = next) {
-        next = w->next;
+    for (struct store_write *w = list; w; w = w->next) {
         w->result = STORE_UNAVAILABLE;
         n++;
-        if (w->notify) {
-            w->next = NULL;
-            *async_tail = w;
-            async_tail = &w->next;
-        } else {
-            w->done = true; /* its waiter may return as soon as we unlock */
-        }
     }
-    pthread_cond_broadcast(&store->finished);
-    pthread_mutex_unlock(&store->lock);
-    for (struct store_write *w = async_head, *next; w; w = next) {
-        next = w->next;
-        w->done = true;
-        w->notify(w, w->notify_ctx);
-    }
+    finish_writes(store, list);
     return n;
 }
 

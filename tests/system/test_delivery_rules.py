@@ -224,18 +224,22 @@ def test_sigterm_with_sales_queued_on_a_locked_store_answers_each_and_exits_0(ma
         except Exception as exc:  # noqa: BLE001 - a dropped connection is the failure
             answers[i] = exc
 
-    threads = [threading.Thread(target=one, args=(i,)) for i in range(len(sales))]
-    for t in threads:
-        t.start()
-
-    def queued():
+    def store_gauge(name):
         text = gw.request("GET", "/metrics").body.decode()
         for line in text.splitlines():
-            if line.startswith("onestop_store_write_queue_depth "):
-                return float(line.split()[1]) >= len(sales) - 1
-        return False
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+        return None
 
-    wait_until(queued, timeout=10, what="the sales to queue behind the locked store")
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(len(sales))]
+    # the first sale is taken by the writer, which waits on the lock; the rest queue behind it
+    threads[0].start()
+    wait_until(lambda: store_gauge("onestop_store_writes_in_progress") == 1, timeout=10,
+               what="the writer to begin the first sale")
+    for t in threads[1:]:
+        t.start()
+    wait_until(lambda: store_gauge("onestop_store_write_queue_depth") == len(sales) - 1,
+               timeout=10, what="the other sales to queue behind the locked store")
     gw.daemon.proc.send_signal(15)
     # the queued sales are refused as soon as the drain time has passed
     wait_until(lambda: sum(isinstance(a, object) and getattr(a, "status", 0) == 503

@@ -383,7 +383,7 @@ def test_metrics_count_by_printer(env, make_gateway, clean_stops):
     wait_print(gw, token, ref, ("printed",))
     # the spooler counts a receipt just after the store has it printed: wait for the count
     printed = f'onestop_print_jobs_printed_total{{printer="{PRINTER}"}} 1'
-    text = wait_until(lambda: (t := gw.request("GET", "/metrics").body.decode()) if printed in t
-                      else None, timeout=10, what="the printed receipt to be counted")
+    text = wait_until(lambda: printed in (t := gw.request("GET", "/metrics").body.decode()) and t,
+                      timeout=10, what="the printed receipt to be counted")
     assert f'onestop_print_jobs_failed_total{{printer="{PRINTER}"}} 0' in text
     assert f'onestop_print_queue_depth{{printer="{PRINTER}"}} 0' in text
