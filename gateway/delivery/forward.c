@@ -40,7 +40,10 @@
  * 401 forgets the token, so the retry (at the backoff time) carries a new one.
  *
  * Breaker state uses the monotonic clock; delivery times are wall-clock milliseconds because
- * the store keeps them. Metrics are atomics written here and read by the scrape thread. */
+ * the store keeps them. Metrics are atomics written here and read by the scrape thread
+ * (forward_metrics.c). E-mail back-ends' jobs go through SMTP (forward_mail.c); both
+ * transports settle an attempt through fwd_settle_attempt, so the breaker, the counters and
+ * the backoff and give-up rules are one piece of code. */
 #include "gateway/delivery/forward.h"
 
 #include "gateway/delivery/auth.h"
@@ -55,7 +58,6 @@
 #include "gateway/delivery/resend_lookup.h"
 #include "gateway/log.h"
 #include "gateway/store.h"
-#include "gateway/strbuf.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -69,82 +71,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define LOOP_POLL_MS        200   /* longest sleep between looks at the outbox */
-#define DUE_CHECK_MS        250   /* look at a back-end's outbox at least this often */
-#define POLL_CHECK_MS       500   /* look for due status polls this often */
-#define RECORD_HOLD_MS      2000  /* keep a delivery out of play after a failed record */
-#define RECORD_WAIT_MS      15000 /* at shutdown, wait this long for the store's records */
-#define STORE_ERROR_LOG_MS  60000 /* at most one store-failure line per back-end per minute */
-#define RECENT_ATTEMPTS_MAX 8192  /* (delivery, second) pairs remembered against replays */
-#define MS_PER_S            1000
-
-enum job_kind {
-    JOB_DELIVER,
-    JOB_POLL,
-    JOB_TOKEN,  /* exchange an Open311 token for the back-end's id */
-    JOB_LOOKUP, /* ask the back-end for our reference before resending */
-};
-enum job_phase { PHASE_SENDING, PHASE_RECORDING, PHASE_HOLD };
-
-struct fwd_backend {
-    const struct backend_config *cfg;
-    const struct connector *connector;
-    struct breaker breaker;
-    struct backoff_policy policy;
-    int running;               /* requests on the multi handle */
-    bool dirty;                /* look at the outbox at the next turn */
-    int64_t next_due_check_ms; /* monotonic */
-    int64_t next_poll_check_ms;
-    int64_t last_store_error_log_ms;
-    enum breaker_state last_state;
-    bool smtp; /* transport: SMTP (email back-ends) instead of HTTP; see "transports" below */
-    /* metrics */
-    atomic_ulong attempted, succeeded, failed, retried, polls;
-    atomic_int breaker_gauge, in_flight_gauge;
-};
-
-struct fwd_job {
-    struct fwd_job *next;          /* in forwarder.jobs (forwarder thread only) */
-    struct fwd_job *recorded_next; /* in forwarder.recorded (under lock) */
-    struct forwarder *fw;
-    struct fwd_backend *be;
-    enum job_kind kind;
-    enum job_phase phase;
-    struct delivery d;
-    struct backend_request *req;
-    struct smtp_request *mail; /* instead of req on SMTP back-ends */
-    char *access_token; /* auth oauth2-jwt: the token the request carries (malloc'd) */
-    struct delivery_outcome outcome;
-    enum store_result record_result;
-    int64_t hold_until_ms; /* monotonic */
-    CURLcode curl_code;    /* how the transfer ended */
-};
-
-struct recent_attempt {
-    int64_t delivery_id;
-    time_t second;
-};
-
-struct forwarder {
-    const struct config *cfg;
-    struct store *store;
-    struct fwd_backend *backends;
-    size_t backends_len;
-    CURLM *multi;
-    pthread_t thread;
-    atomic_bool stopping;
-    atomic_bool woken;
-    struct fwd_job *jobs; /* forwarder thread only */
-    uint64_t rng;
-    pthread_mutex_t lock; /* guards recorded, recording; also held around curl_multi_wakeup */
-    pthread_cond_t cond;
-    struct fwd_job *recorded;
-    long recording;
-    bool leaked;       /* records never came back at shutdown: keep memory rather than risk it */
-    time_t not_before; /* no delivery is sent before this second (see the replay note) */
-    struct recent_attempt recent[RECENT_ATTEMPTS_MAX]; /* a ring, oldest overwritten */
-    size_t recent_next;
-};
+#include "gateway/delivery/forward_private.h"
 
 static int64_t clock_ms(clockid_t clock)
 {
@@ -153,18 +80,18 @@ static int64_t clock_ms(clockid_t clock)
     return (int64_t)ts.tv_sec * MS_PER_S + ts.tv_nsec / 1000000;
 }
 
-static int64_t wall_ms(void)
+int64_t fwd_wall_ms(void)
 {
     return clock_ms(CLOCK_REALTIME);
 }
 
-static int64_t mono_ms(void)
+int64_t fwd_mono_ms(void)
 {
     return clock_ms(CLOCK_MONOTONIC);
 }
 
 /* xorshift64*: jitter only, not secrets. */
-static uint64_t next_random(struct forwarder *fw)
+uint64_t fwd_next_random(struct forwarder *fw)
 {
     uint64_t x = fw->rng;
     x ^= x >> 12;
@@ -174,7 +101,7 @@ static uint64_t next_random(struct forwarder *fw)
     return x * 0x2545F4914F6CDD1DULL;
 }
 
-static const char *outcome_name(enum delivery_outcome_kind kind)
+const char *fwd_outcome_name(enum delivery_outcome_kind kind)
 {
     switch (kind) {
     case OUTCOME_DELIVERED:
@@ -203,7 +130,7 @@ static bool sent_this_second(const struct forwarder *fw, int64_t delivery_id, ti
     return false;
 }
 
-static void remember_sent(struct forwarder *fw, int64_t delivery_id, time_t second)
+void fwd_remember_sent(struct forwarder *fw, int64_t delivery_id, time_t second)
 {
     fw->recent[fw->recent_next] = (struct recent_attempt){delivery_id, second};
     fw->recent_next = (fw->recent_next + 1) % RECENT_ATTEMPTS_MAX;
@@ -252,7 +179,7 @@ static void on_recorded(struct delivery_outcome *outcome, enum store_result resu
     pthread_mutex_unlock(&fw->lock);
 }
 
-static void record(struct forwarder *fw, struct fwd_job *job)
+void fwd_record(struct forwarder *fw, struct fwd_job *job)
 {
     job->phase = PHASE_RECORDING;
     job->outcome.delivery_id = job->d.id;
@@ -264,7 +191,7 @@ static void record(struct forwarder *fw, struct fwd_job *job)
     store_delivery_record(fw->store, &job->outcome);
 }
 
-static void hold(struct fwd_job *job, int64_t now_mono)
+void fwd_hold(struct fwd_job *job, int64_t now_mono)
 {
     job->phase = PHASE_HOLD;
     job->hold_until_ms = now_mono + RECORD_HOLD_MS;
@@ -291,7 +218,7 @@ static void collect_recorded(struct forwarder *fw, int64_t now_mono)
                     "backend=%s reference=%s: the store could not record the outcome (%d); "
                     "the delivery stays pending",
                     job->be->cfg->name, job->d.reference, (int)job->record_result);
-            hold(job, now_mono);
+            fwd_hold(job, now_mono);
         }
     }
     for (struct fwd_job **p = &fw->jobs; *p;) {
@@ -321,9 +248,9 @@ static void store_trouble(struct fwd_backend *be, const char *what, enum store_r
 
 /* The request could not even be built: a delivery that can never be sent is a dead letter;
  * a poll is tried again at the next interval. */
-static void fail_unbuildable(struct forwarder *fw, struct fwd_job *job, const char *err)
+void fwd_fail_unbuildable(struct forwarder *fw, struct fwd_job *job, const char *err)
 {
-    int64_t now = wall_ms();
+    int64_t now = fwd_wall_ms();
     struct delivery_outcome *o = &job->outcome;
     o->now_ms = now;
     if (job->kind == JOB_DELIVER || job->kind == JOB_LOOKUP) {
@@ -345,120 +272,8 @@ static void fail_unbuildable(struct forwarder *fw, struct fwd_job *job, const ch
     }
     log_msg(LOG_ERROR, job->kind == JOB_DELIVER ? "delivery_attempt" : "status_poll",
             "backend=%s reference=%s outcome=%s error=%s", job->be->cfg->name, job->d.reference,
-            outcome_name(o->kind), err);
-    record(fw, job);
-}
-
-/* ---- transports: SMTP (e-mail back-ends) ----
- *
- * An email back-end's job carries an smtp_request (job->mail) instead of a backend_request;
- * the message is built by connector_email from the payload, the key and the transaction's
- * creation time, so every attempt sends the same message with the same Message-ID. SMTP
- * replies are classified by transport_smtp (2xx delivered, 4xx and refused logins retried,
- * 5xx a dead letter); the breaker counts a 4xx or no answer as a failure, a 5xx as an
- * answer. The reply code is recorded where HTTP back-ends record their status. */
-
-static void start_mail(struct forwarder *fw, struct fwd_job *job, int64_t now_mono, time_t now_sec)
-{
-    struct fwd_backend *be = job->be;
-    char err[BACKEND_ERROR_MAX];
-    char *message = NULL;
-    size_t len = 0;
-    if (!email_message_build(be->cfg, job->d.payload, job->d.idempotency_key, job->d.created_at,
-                             &message, &len, err, sizeof err)) {
-        fail_unbuildable(fw, job, err);
-        return;
-    }
-    job->mail = smtp_request_new(be->cfg, message, len, err, sizeof err);
-    if (!job->mail) {
-        log_msg(LOG_ERROR, "forwarder_request_failed", "backend=%s reference=%s: %s", be->cfg->name,
-                job->d.reference, err);
-        hold(job, now_mono);
-        return;
-    }
-    if (curl_multi_add_handle(fw->multi, smtp_request_easy(job->mail)) != CURLM_OK) {
-        smtp_request_free(job->mail);
-        job->mail = NULL;
-        hold(job, now_mono);
-        return;
-    }
-    job->phase = PHASE_SENDING;
-    be->running++;
-    breaker_started(&be->breaker, now_mono);
-    remember_sent(fw, job->d.id, now_sec);
-    atomic_fetch_add(&be->attempted, 1);
-}
-
-static void finish_mail(struct forwarder *fw, struct fwd_job *job, const struct smtp_result *res,
-                        int64_t now_mono)
-{
-    struct fwd_backend *be = job->be;
-    struct delivery_outcome *o = &job->outcome;
-    int64_t now = wall_ms();
-    int attempt = job->d.attempts + 1;
-    o->http_status = res->reply_code;
-    o->now_ms = now;
-    enum log_level level = LOG_INFO;
-    switch (res->verdict) {
-    case SMTP_DELIVERED:
-        breaker_success(&be->breaker, now_mono);
-        o->kind = OUTCOME_DELIVERED;
-        o->next_attempt_at_ms = now + (int64_t)be->cfg->poll_interval_s * MS_PER_S;
-        snprintf(o->backend_reference, sizeof o->backend_reference, "%s", res->queue_id);
-        atomic_fetch_add(&be->succeeded, 1);
-        break;
-    case SMTP_PERMANENT:
-        breaker_success(&be->breaker, now_mono); /* it answered: it is up */
-        o->kind = OUTCOME_FAILED;
-        snprintf(o->error, sizeof o->error, "%s", res->message);
-        atomic_fetch_add(&be->failed, 1);
-        level = LOG_WARN;
-        break;
-    case SMTP_TRANSIENT: {
-        breaker_failure(&be->breaker, now_mono);
-        int64_t next = 0;
-        level = LOG_WARN;
-        if (backoff_next_attempt(&be->policy, attempt, job->d.series_started_at, now, -1, next_random(fw),
-                                 &next)) {
-            o->kind = OUTCOME_RETRY;
-            o->next_attempt_at_ms = next;
-            snprintf(o->error, sizeof o->error, "%s", res->message);
-            atomic_fetch_add(&be->retried, 1);
-        } else {
-            o->kind = OUTCOME_FAILED;
-            snprintf(o->error, sizeof o->error, "gave up after %d attempts: %.400s", attempt,
-                     res->message);
-            atomic_fetch_add(&be->failed, 1);
-        }
-        break;
-    }
-    }
-    log_msg(level, "delivery_attempt",
-            "backend=%s reference=%s attempt=%d transport=smtp smtp_reply=%d outcome=%s "
-            "duration_ms=%.0f%s%s%s%s",
-            be->cfg->name, job->d.reference, attempt, res->reply_code, outcome_name(o->kind),
-            res->seconds * 1000.0, o->backend_reference[0] ? " backend_reference=" : "",
-            o->backend_reference, o->error[0] ? " error=" : "", o->error);
-    record(fw, job);
-}
-
-/* True when easy was an SMTP job's transfer (then it is finished and recorded). */
-static bool finish_mail_transfer(struct forwarder *fw, CURL *easy, CURLcode code)
-{
-    struct fwd_job *job = fw->jobs;
-    while (job && !(job->mail && smtp_request_easy(job->mail) == easy))
-        job = job->next;
-    if (!job)
-        return false;
-    struct smtp_result res;
-    smtp_request_finish(job->mail, code, &res);
-    curl_multi_remove_handle(fw->multi, easy);
-    job->be->running--;
-    job->be->dirty = true;
-    smtp_request_free(job->mail);
-    job->mail = NULL;
-    finish_mail(fw, job, &res, mono_ms());
-    return true;
+            fwd_outcome_name(o->kind), err);
+    fwd_record(fw, job);
 }
 
 /* For an oauth2-jwt back-end, the access token of the job's request (a short bounded blocking
@@ -521,7 +336,7 @@ static void start_job(struct forwarder *fw, struct fwd_backend *be, enum job_kin
     job->next = fw->jobs;
     fw->jobs = job;
     if (be->smtp) {
-        start_mail(fw, job, now_mono, now_sec);
+        fwd_mail_start(fw, job, now_mono, now_sec);
         return;
     }
 
@@ -529,14 +344,14 @@ static void start_job(struct forwarder *fw, struct fwd_backend *be, enum job_kin
     struct connector_request creq = {0};
     if (!build_request(be, job, &creq, err, sizeof err)) {
         connector_request_clear(&creq);
-        fail_unbuildable(fw, job, err);
+        fwd_fail_unbuildable(fw, job, err);
         return;
     }
     if (!job_access_token(job, err, sizeof err)) {
         connector_request_clear(&creq);
         log_msg(LOG_WARN, "forwarder_token_failed", "backend=%s reference=%s: %s", be->cfg->name,
                 job->d.reference, err);
-        hold(job, now_mono);
+        fwd_hold(job, now_mono);
         return;
     }
     struct backend_request_spec spec = {
@@ -553,21 +368,21 @@ static void start_job(struct forwarder *fw, struct fwd_backend *be, enum job_kin
     if (!job->req) {
         log_msg(LOG_ERROR, "forwarder_request_failed", "backend=%s reference=%s: %s", be->cfg->name,
                 job->d.reference, err);
-        hold(job, now_mono);
+        fwd_hold(job, now_mono);
         return;
     }
     backend_request_set_ctx(job->req, job);
     if (curl_multi_add_handle(fw->multi, backend_request_easy(job->req)) != CURLM_OK) {
         backend_request_free(job->req);
         job->req = NULL;
-        hold(job, now_mono);
+        fwd_hold(job, now_mono);
         return;
     }
     job->phase = PHASE_SENDING;
     be->running++;
     breaker_started(&be->breaker, now_mono);
     if (kind == JOB_DELIVER) {
-        remember_sent(fw, job->d.id, now_sec);
+        fwd_remember_sent(fw, job->d.id, now_sec);
         atomic_fetch_add(&be->attempted, 1);
     } else
         atomic_fetch_add(&be->polls, 1);
@@ -604,7 +419,7 @@ static void start_deliveries(struct forwarder *fw, struct fwd_backend *be, int64
             exclude[used++] = j->d.id;
     struct delivery *list = NULL;
     size_t len = 0;
-    enum store_result r = store_deliveries_due(fw->store, be->cfg->name, wall_ms(), allowed,
+    enum store_result r = store_deliveries_due(fw->store, be->cfg->name, fwd_wall_ms(), allowed,
                                                exclude, used, &list, &len);
     free(exclude);
     if (r != STORE_OK) {
@@ -638,7 +453,7 @@ static void start_polls(struct forwarder *fw, struct fwd_backend *be, int64_t no
     struct delivery *list = NULL;
     size_t len = 0;
     /* ask for more than we may start: some may already be in flight */
-    enum store_result r = store_polls_due(fw->store, be->cfg->name, wall_ms(),
+    enum store_result r = store_polls_due(fw->store, be->cfg->name, fwd_wall_ms(),
                                           allowed + jobs_of(fw, be), &list, &len);
     if (r != STORE_OK) {
         store_trouble(be, "store_polls_due", r, now_mono);
@@ -665,60 +480,75 @@ static bool refused(int status)
     return status >= 400 && status < 500 && status != 401 && status != 408 && status != 429;
 }
 
+enum log_level fwd_settle_attempt(struct forwarder *fw, struct fwd_job *job, enum fwd_verdict v,
+                                  const char *message, long retry_after_s, int64_t now_mono)
+{
+    struct fwd_backend *be = job->be;
+    struct delivery_outcome *o = &job->outcome;
+    int64_t now = fwd_wall_ms();
+    int attempt = job->d.attempts + 1;
+    int64_t next = 0;
+    o->now_ms = now;
+    switch (v) {
+    case FWD_DELIVERED:
+        breaker_success(&be->breaker, now_mono);
+        o->kind = OUTCOME_DELIVERED;
+        /* the first status poll, for back-ends that are polled */
+        o->next_attempt_at_ms = now + (int64_t)be->cfg->poll_interval_s * MS_PER_S;
+        atomic_fetch_add(&be->succeeded, 1);
+        return LOG_INFO;
+    case FWD_REFUSED:
+        breaker_success(&be->breaker, now_mono); /* it answered: it is up */
+        o->kind = OUTCOME_FAILED;
+        snprintf(o->error, sizeof o->error, "%s", message);
+        atomic_fetch_add(&be->failed, 1);
+        return LOG_WARN;
+    case FWD_TRANSIENT:
+        breaker_failure(&be->breaker, now_mono);
+        if (backoff_next_attempt(&be->policy, attempt, job->d.series_started_at, now, retry_after_s,
+                                 fwd_next_random(fw), &next)) {
+            o->kind = OUTCOME_RETRY;
+            o->next_attempt_at_ms = next;
+            snprintf(o->error, sizeof o->error, "%s", message);
+            atomic_fetch_add(&be->retried, 1);
+            return LOG_INFO;
+        }
+        o->kind = OUTCOME_FAILED;
+        snprintf(o->error, sizeof o->error, "gave up after %d attempts: %.400s", attempt, message);
+        atomic_fetch_add(&be->failed, 1);
+        return LOG_WARN;
+    }
+    return LOG_ERROR;
+}
+
 static void finish_delivery(struct forwarder *fw, struct fwd_job *job,
                             const struct backend_response *resp, int64_t now_mono)
 {
     struct fwd_backend *be = job->be;
     struct delivery_outcome *o = &job->outcome;
-    int64_t now = wall_ms();
-    int attempt = job->d.attempts + 1;
     int st = resp->http_status;
+    char message[sizeof o->error] = "";
+    enum fwd_verdict v = FWD_TRANSIENT;
+    if (st >= 200 && st < 300)
+        v = FWD_DELIVERED;
+    else if (refused(st))
+        v = FWD_REFUSED;
+    if (v != FWD_DELIVERED && st)
+        connector_describe_error(st, resp->body, resp->len, message, sizeof message);
+    else if (v != FWD_DELIVERED)
+        snprintf(message, sizeof message, "%s", resp->error);
     o->http_status = st;
-    o->now_ms = now;
-    enum log_level level = LOG_INFO;
-
-    if (st >= 200 && st < 300) {
-        breaker_success(&be->breaker, now_mono);
-        o->kind = OUTCOME_DELIVERED;
-        /* the first status poll, for back-ends that are polled */
-        o->next_attempt_at_ms = now + (int64_t)be->cfg->poll_interval_s * MS_PER_S;
+    enum log_level level = fwd_settle_attempt(fw, job, v, message, resp->retry_after_s, now_mono);
+    if (v == FWD_DELIVERED)
         be->connector->parse_accepted(resp->body, resp->len, o->backend_reference,
                                       sizeof o->backend_reference);
-        atomic_fetch_add(&be->succeeded, 1);
-    } else if (refused(st)) {
-        breaker_success(&be->breaker, now_mono); /* it answered: it is up */
-        o->kind = OUTCOME_FAILED;
-        connector_describe_error(st, resp->body, resp->len, o->error, sizeof o->error);
-        atomic_fetch_add(&be->failed, 1);
-        level = LOG_WARN;
-    } else {
-        char last[sizeof o->error];
-        if (st)
-            connector_describe_error(st, resp->body, resp->len, last, sizeof last);
-        else
-            snprintf(last, sizeof last, "%s", resp->error);
-        breaker_failure(&be->breaker, now_mono);
-        int64_t next = 0;
-        if (backoff_next_attempt(&be->policy, attempt, job->d.series_started_at, now,
-                                 resp->retry_after_s, next_random(fw), &next)) {
-            o->kind = OUTCOME_RETRY;
-            o->next_attempt_at_ms = next;
-            snprintf(o->error, sizeof o->error, "%s", last);
-            atomic_fetch_add(&be->retried, 1);
-        } else {
-            o->kind = OUTCOME_FAILED;
-            snprintf(o->error, sizeof o->error, "gave up after %d attempts: %.400s", attempt, last);
-            atomic_fetch_add(&be->failed, 1);
-            level = LOG_WARN;
-        }
-    }
     resend_note_attempt(be->cfg, be->connector, job->kind == JOB_LOOKUP, job->curl_code, resp, o);
     log_msg(level, "delivery_attempt",
             "backend=%s reference=%s attempt=%d status=%d outcome=%s duration_ms=%.0f%s%s%s%s",
-            be->cfg->name, job->d.reference, attempt, st, outcome_name(o->kind),
+            be->cfg->name, job->d.reference, job->d.attempts + 1, st, fwd_outcome_name(o->kind),
             resp->seconds * 1000.0, o->backend_reference[0] ? " backend_reference=" : "",
             o->backend_reference, o->error[0] ? " error=" : "", o->error);
-    record(fw, job);
+    fwd_record(fw, job);
 }
 
 /* ---- look-ups and tokens (resend_lookup.h) ---- */
@@ -732,7 +562,7 @@ static void finish_lookup(struct forwarder *fw, struct fwd_job *job,
     struct fwd_backend *be = job->be;
     struct delivery_outcome *o = &job->outcome;
     enum resend_lookup_answer a =
-        resend_lookup_read(be->cfg, be->connector, &job->d, resp, wall_ms(), o);
+        resend_lookup_read(be->cfg, be->connector, &job->d, resp, fwd_wall_ms(), o);
     if (a == RESEND_NO_ANSWER) {
         struct backend_response unread = *resp;
         if (resp->http_status >= 200 && resp->http_status < 300) {
@@ -750,7 +580,7 @@ static void finish_lookup(struct forwarder *fw, struct fwd_job *job,
             be->cfg->name, job->d.reference, resp->http_status,
             a == RESEND_FOUND ? "found" : "not_found",
             o->backend_reference[0] ? " backend_reference=" : "", o->backend_reference);
-    record(fw, job);
+    fwd_record(fw, job);
 }
 
 /* An Open311 token exchange: the id, or another try later, or a note when the tries are out. */
@@ -759,7 +589,7 @@ static void finish_token(struct forwarder *fw, struct fwd_job *job,
 {
     struct fwd_backend *be = job->be;
     struct delivery_outcome *o = &job->outcome;
-    if (resend_token_read(be->cfg, be->connector, &job->d, resp, wall_ms(), o))
+    if (resend_token_read(be->cfg, be->connector, &job->d, resp, fwd_wall_ms(), o))
         breaker_success(&be->breaker, now_mono);
     else
         breaker_failure(&be->breaker, now_mono);
@@ -769,7 +599,7 @@ static void finish_token(struct forwarder *fw, struct fwd_job *job,
             job->d.token_polls + 1, o->backend_reference[0] ? " backend_reference=" : "",
             o->backend_reference,
             o->next_attempt_at_ms == 0 && !o->backend_reference[0] ? " result=gave_up" : "");
-    record(fw, job);
+    fwd_record(fw, job);
 }
 
 static void finish_poll(struct forwarder *fw, struct fwd_job *job,
@@ -777,7 +607,7 @@ static void finish_poll(struct forwarder *fw, struct fwd_job *job,
 {
     struct fwd_backend *be = job->be;
     struct delivery_outcome *o = &job->outcome;
-    int64_t now = wall_ms();
+    int64_t now = fwd_wall_ms();
     int st = resp->http_status;
     o->kind = OUTCOME_POLLED;
     o->http_status = st;
@@ -809,7 +639,7 @@ static void finish_poll(struct forwarder *fw, struct fwd_job *job,
             "backend=%s reference=%s backend_reference=%s status=%d result=%s duration_ms=%.0f",
             be->cfg->name, job->d.reference, job->d.backend_reference, st, result,
             resp->seconds * 1000.0);
-    record(fw, job);
+    fwd_record(fw, job);
 }
 
 static void finish_transfers(struct forwarder *fw)
@@ -821,14 +651,14 @@ static void finish_transfers(struct forwarder *fw)
             continue;
         CURL *easy = msg->easy_handle;
         CURLcode code = msg->data.result;
-        if (finish_mail_transfer(fw, easy, code))
+        if (fwd_mail_finish_transfer(fw, easy, code))
             continue;
         struct backend_request *req = backend_request_of(easy);
         struct fwd_job *job = req ? backend_request_ctx(req) : NULL;
         curl_multi_remove_handle(fw->multi, easy);
         if (!job)
             continue;
-        int64_t now_mono = mono_ms();
+        int64_t now_mono = fwd_mono_ms();
         struct backend_response resp;
         backend_request_finish(req, code, &resp);
         forget_refused_token(job, resp.http_status);
@@ -887,8 +717,8 @@ static void wind_down(struct forwarder *fw)
             job->be->running--;
             aborted++;
             if (job->kind == JOB_DELIVER) { /* it may have reached the back-end: say so */
-                resend_note_aborted(&job->outcome, wall_ms());
-                record(fw, job);
+                resend_note_aborted(&job->outcome, fwd_wall_ms());
+                fwd_record(fw, job);
                 p = &job->next;
                 continue;
             }
@@ -930,7 +760,7 @@ static void *forwarder_main(void *arg)
     int64_t stop_deadline = 0;
     log_set_request_id("forwarder");
     for (;;) {
-        int64_t now_mono = mono_ms();
+        int64_t now_mono = fwd_mono_ms();
         collect_recorded(fw, now_mono);
         if (atomic_load(&fw->stopping)) {
             if (!stop_deadline)
@@ -949,13 +779,13 @@ static void *forwarder_main(void *arg)
         int still = 0;
         curl_multi_perform(fw->multi, &still);
         finish_transfers(fw);
-        update_gauges(fw, mono_ms());
+        update_gauges(fw, fwd_mono_ms());
         curl_multi_poll(fw->multi, NULL, 0, LOOP_POLL_MS, NULL);
         curl_multi_perform(fw->multi, &still);
         finish_transfers(fw);
     }
     wind_down(fw);
-    update_gauges(fw, mono_ms());
+    update_gauges(fw, fwd_mono_ms());
     return NULL;
 }
 
@@ -1055,79 +885,4 @@ void forwarder_stop(struct forwarder *fw)
     curl_multi_wakeup(fw->multi);
     pthread_join(fw->thread, NULL);
     forwarder_free(fw);
-}
-
-/* ---- metrics ---- */
-
-static void family(struct strbuf *out, const char *name, const char *type, const char *help)
-{
-    strbuf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
-
-void forwarder_metrics(void *ctx, struct strbuf *out)
-{
-    struct forwarder *fw = ctx;
-    if (!fw)
-        return;
-    static const struct {
-        const char *name;
-        const char *help;
-        size_t offset;
-    } counters[] = {
-        {"onestop_deliveries_attempted_total", "Delivery requests sent to a back-end.",
-         offsetof(struct fwd_backend, attempted)},
-        {"onestop_deliveries_succeeded_total", "Deliveries a back-end accepted (2xx).",
-         offsetof(struct fwd_backend, succeeded)},
-        {"onestop_deliveries_failed_total", "Deliveries given up (dead letters).",
-         offsetof(struct fwd_backend, failed)},
-        {"onestop_deliveries_retried_total", "Failed attempts scheduled to be tried again.",
-         offsetof(struct fwd_backend, retried)},
-        {"onestop_status_polls_total", "Status polls sent to Open311 back-ends.",
-         offsetof(struct fwd_backend, polls)},
-    };
-    for (size_t c = 0; c < sizeof counters / sizeof counters[0]; c++) {
-        family(out, counters[c].name, "counter", counters[c].help);
-        for (size_t i = 0; i < fw->backends_len; i++) {
-            atomic_ulong *v = (atomic_ulong *)((char *)&fw->backends[i] + counters[c].offset);
-            strbuf_printf(out, "%s{backend=\"%s\"} %lu\n", counters[c].name,
-                          fw->backends[i].cfg->name, atomic_load(v));
-        }
-    }
-    family(out, "onestop_backend_breaker_state", "gauge",
-           "Circuit breaker: 0 closed, 1 open, 2 half-open.");
-    for (size_t i = 0; i < fw->backends_len; i++)
-        strbuf_printf(out, "onestop_backend_breaker_state{backend=\"%s\"} %d\n",
-                      fw->backends[i].cfg->name, atomic_load(&fw->backends[i].breaker_gauge));
-    family(out, "onestop_deliveries_in_flight", "gauge", "Requests to the back-end in flight.");
-    for (size_t i = 0; i < fw->backends_len; i++)
-        strbuf_printf(out, "onestop_deliveries_in_flight{backend=\"%s\"} %d\n",
-                      fw->backends[i].cfg->name, atomic_load(&fw->backends[i].in_flight_gauge));
-
-    struct delivery_counts *counts = calloc(fw->backends_len + 1, sizeof *counts);
-    bool *have = calloc(fw->backends_len + 1, sizeof *have);
-    for (size_t i = 0; counts && have && i < fw->backends_len; i++)
-        have[i] =
-            store_delivery_counts(fw->store, fw->backends[i].cfg->name, &counts[i]) == STORE_OK;
-    static const struct {
-        const char *name;
-        const char *help;
-        size_t offset;
-    } depths[] = {
-        {"onestop_outbox_pending", "Deliveries waiting to reach their back-end.",
-         offsetof(struct delivery_counts, pending)},
-        {"onestop_outbox_failed", "Deliveries given up, waiting for a supervisor.",
-         offsetof(struct delivery_counts, failed)},
-        {"onestop_outbox_oldest_pending_seconds", "Age of the oldest waiting delivery.",
-         offsetof(struct delivery_counts, oldest_pending_s)},
-    };
-    for (size_t d = 0; d < sizeof depths / sizeof depths[0]; d++) {
-        family(out, depths[d].name, "gauge", depths[d].help);
-        for (size_t i = 0; counts && have && i < fw->backends_len; i++)
-            if (have[i])
-                strbuf_printf(out, "%s{backend=\"%s\"} %ld\n", depths[d].name,
-                              fw->backends[i].cfg->name,
-                              *(const long *)((const char *)&counts[i] + depths[d].offset));
-    }
-    free(counts);
-    free(have);
 }
