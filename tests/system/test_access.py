@@ -1,0 +1,80 @@
+"""Access under attack (issue 13): site-scoped reads and the auditor role, fair sign-in
+slow-downs, sampled audit floods, callback replays after a restart, sessions ended by a
+password change, static files outside the web folder, idempotency keys per staff member,
+file modes, and the authorisation matrix over every route in the route table."""
+
+import http.client
+import json
+import os
+import re
+import secrets
+import sqlite3
+import stat
+import subprocess
+import time
+
+from onestop_env import DEMO_PASSWORD, ONESTOPD, sign
+from txn_helpers import card, parking, sell, vrm
+
+def request_from(gw, source, method, path, body=None, token=None, headers=None):
+    """A request from another loopback address (127.0.0.0/8 all reaches us)."""
+    conn = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=30,
+                                      source_address=(source, 0))
+    hdrs = dict(headers or {})
+    data = None
+    if body is not None:
+        data = json.dumps(body).encode()
+        hdrs["Content-Type"] = "application/json"
+    if token:
+        hdrs["Authorization"] = f"Bearer {token}"
+    conn.request(method, path, body=data, headers=hdrs)
+    resp = conn.getresponse()
+    status, headers_out, payload = resp.status, dict(resp.getheaders()), resp.read()
+    conn.close()
+    return status, {k.lower(): v for k, v in headers_out.items()}, payload
+
+
+def sign_in_from(gw, source, username, password=DEMO_PASSWORD, counter="SD-01"):
+    return request_from(gw, source, "POST", "/api/v1/sessions",
+                        {"username": username, "password": password, "counter": counter})
+
+
+def audit_rows(gw, action=None):
+    db = sqlite3.connect(os.path.join(gw.data_dir, "onestop.db"))
+    try:
+        if action:
+            return db.execute("SELECT actor, counter, action, subject, detail, remote FROM audit"
+                              " WHERE action=? ORDER BY id", (action,)).fetchall()
+        return db.execute("SELECT actor, counter, action, subject, detail, remote FROM audit"
+                          " ORDER BY id").fetchall()
+    finally:
+        db.close()
+
+
+def metric(gw, name, labels):
+    text = gw.request("GET", "/metrics").body.decode()
+    m = re.search(re.escape(name + labels) + r" (\d+)", text)
+    return int(m.group(1)) if m else 0
+
+
+# ---- static files ----
+
+def test_static_files_never_leave_the_web_folder(make_gateway, tmp_path):
+    web = tmp_path / "web"
+    web.mkdir()
+    (web / "index.html").write_text("<!doctype html><title>counter</title>")
+    (web / "app.js").write_text("console.log('ok');")
+    secret = tmp_path / "secret.json"
+    secret.write_text('{"secret": "do-not-serve"}')
+    os.symlink(secret, web / "leak.json")
+    os.symlink(tmp_path, web / "up")
+    os.symlink(web / "app.js", web / "alias.js")  # a link that stays inside is fine
+    gw = make_gateway(config_overrides={"web_dir": str(web)})
+    gw.start(users=False)
+    assert gw.request("GET", "/app.js").status == 200
+    assert gw.request("GET", "/alias.js").status == 200
+    for path in ("/leak.json", "/up/secret.json", "/up/gw/onestop.json"):
+        r = gw.request("GET", path)
+        assert r.status == 404, (path, r)
+        assert b"do-not-serve" not in r.body
+
