@@ -83,6 +83,7 @@ enum store_result store_staff_add(struct store *store, const char *username, enu
                                   const char *initials, const char *password_hash) STORE_MUSTCHECK;
 enum store_result store_staff_find(struct store *store, const char *username,
                                    struct staff *out) STORE_MUSTCHECK;
+/* Both end every open session of that staff member in the same write (audited). */
 enum store_result store_staff_set_password(struct store *store, const char *username,
                                            const char *password_hash) STORE_MUSTCHECK;
 enum store_result store_staff_set_disabled(struct store *store, const char *username,

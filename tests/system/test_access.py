@@ -78,3 +78,22 @@ def test_static_files_never_leave_the_web_folder(make_gateway, tmp_path):
         assert r.status == 404, (path, r)
         assert b"do-not-serve" not in r.body
 
+
+# ---- sessions end with a password change ----
+
+def test_a_new_password_or_a_disabled_account_ends_the_sessions(gateway):
+    a = gateway.sign_in("assistant")
+    a2 = gateway.sign_in("assistant", counter="LIB-CEN")
+    s = gateway.sign_in("supervisor")
+    r = gateway.cli("user", "password", "assistant", input="a-new-password-123\n")
+    assert r.returncode == 0, r.stderr
+    for token in (a, a2):
+        got = gateway.request("GET", "/api/v1/sessions/current", token=token)
+        assert got.status == 401, got
+    assert gateway.sign_in("assistant", password="a-new-password-123")
+    r = gateway.cli("user", "disable", "supervisor")
+    assert r.returncode == 0, r.stderr
+    assert gateway.cli("user", "enable", "supervisor").returncode == 0
+    assert gateway.request("GET", "/api/v1/sessions/current", token=s).status == 401
+    assert audit_rows(gateway, "sessions_ended")
+
