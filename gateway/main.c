@@ -22,12 +22,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+
+/* Files onestopd creates (database, documents, logs) are never readable by other users. */
+#define ONESTOPD_UMASK (S_IWGRP | S_IRWXO)
 
 static void usage(FILE *out)
 {
     fprintf(out, "usage: onestopd --config PATH [--listen HOST:PORT] [--data-dir DIR]\n"
                  "       onestopd --check-config PATH\n"
+                 "       onestopd --routes          (the route table and who may call each, JSON)\n"
                  "       onestopd --version\n");
 }
 
@@ -115,6 +120,7 @@ int main(int argc, char **argv)
     if (level && strcmp(level, "debug") == 0)
         log_set_level(LOG_DEBUG);
     failpoint_init();
+    umask(ONESTOPD_UMASK);
 
     /* Block the signals before any thread starts, so only sigwait below sees them. */
     sigset_t signals;

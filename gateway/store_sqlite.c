@@ -19,12 +19,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define STORE_FILE_NAME "onestop.db"
+#define STORE_PATH_MAX  4096
+#define STORE_DIR_MODE  0750 /* the data folder: onestop and its group (backups) */
+#define STORE_FILE_MODE 0600 /* the database: onestop only */
 
 struct store {
-    char path[4096];
+    char path[STORE_PATH_MAX];
     sqlite3 *writer;
     pthread_t thread;
     pthread_mutex_t lock;
@@ -589,12 +594,47 @@ void store_reader_release(struct store *store, sqlite3 *db)
 
 /* ---- open / close ---- */
 
+/* The database holds residents' personal data: the folder is created 0750 and warned about
+ * when anyone else may enter it; the database (and so its WAL and shared-memory files, which
+ * SQLite creates with the database's mode) is created 0600, and tightened to 0600 with a warning
+ * when an older onestopd left it readable by others. */
+static bool prepare_data_files(const char *data_dir, const char *db_path, char *err, size_t errlen)
+{
+    struct stat st;
+    if (mkdir(data_dir, STORE_DIR_MODE) != 0 && errno != EEXIST) {
+        snprintf(err, errlen, "cannot create data folder %s: %s", data_dir, strerror(errno));
+        return false;
+    }
+    if (stat(data_dir, &st) == 0 && (st.st_mode & S_IRWXO))
+        log_msg(LOG_WARN, "data_folder_open",
+                "data folder %s can be entered by every user (mode %03o); chmod 750 it", data_dir,
+                (unsigned)(st.st_mode & 0777));
+    int fd = open(db_path, O_RDWR | O_CREAT | O_CLOEXEC, STORE_FILE_MODE);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot open %s: %s", db_path, strerror(errno));
+        return false;
+    }
+    close(fd);
+    static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
+    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+        char path[STORE_PATH_MAX + 16];
+        snprintf(path, sizeof path, "%s%s", db_path, suffixes[i]);
+        if (stat(path, &st) != 0 || !(st.st_mode & (S_IRWXG | S_IRWXO)))
+            continue;
+        log_msg(LOG_WARN, "data_file_open", "%s was readable by other users (mode %03o); now 600",
+                path, (unsigned)(st.st_mode & 0777));
+        if (chmod(path, STORE_FILE_MODE) != 0)
+            log_msg(LOG_WARN, "data_file_open", "cannot chmod %s: %s", path, strerror(errno));
+    }
+    return true;
+}
+
 struct store *store_open(const struct store_options *opts, char *err, size_t errlen)
 {
-    if (mkdir(opts->data_dir, 0750) != 0 && errno != EEXIST) {
-        snprintf(err, errlen, "cannot create data folder %s: %s", opts->data_dir, strerror(errno));
+    char db_path[STORE_PATH_MAX];
+    snprintf(db_path, sizeof db_path, "%s/%s", opts->data_dir, STORE_FILE_NAME);
+    if (!prepare_data_files(opts->data_dir, db_path, err, errlen))
         return NULL;
-    }
     struct store *store = calloc(1, sizeof *store);
     if (!store) {
         snprintf(err, errlen, "out of memory");

@@ -97,3 +97,30 @@ def test_a_new_password_or_a_disabled_account_ends_the_sessions(gateway):
     assert gateway.request("GET", "/api/v1/sessions/current", token=s).status == 401
     assert audit_rows(gateway, "sessions_ended")
 
+
+# ---- file modes ----
+
+def test_the_database_is_private_and_loose_modes_are_warned_about(make_gateway):
+    gw = make_gateway()
+    os.makedirs(gw.data_dir)
+    os.chmod(gw.data_dir, 0o755)
+    os.chmod(os.path.join(gw.keys_dir, "parking.key"), 0o644)
+    gw.start()
+    token = gw.sign_in()
+    assert sell(gw, token)[0].status == 201
+    for name in ("onestop.db", "onestop.db-wal", "onestop.db-shm"):
+        path = os.path.join(gw.data_dir, name)
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+        assert mode & 0o077 == 0, (name, oct(mode))
+    log = gw.log()
+    assert "data_folder_open" in log
+    assert "key_file_readable" in log and "parking.key" in log
+
+
+def test_a_new_data_folder_is_not_open_to_others(make_gateway):
+    gw = make_gateway()
+    gw.start()
+    mode = stat.S_IMODE(os.stat(gw.data_dir).st_mode)
+    assert mode & 0o007 == 0, oct(mode)
+    assert "data_folder_open" not in gw.log()
+
