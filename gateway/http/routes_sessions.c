@@ -126,7 +126,7 @@ void route_session_create(struct app *app, struct http_request *req)
         http_reply_error(req, 401, "bad_credentials", "The username or password is not right.");
         return;
     }
-    signin_limiter_succeeded(app->signin_limiter, username);
+    signin_limiter_succeeded(app->signin_limiter, username, remote);
 
     char token[TOKEN_TEXT_LEN + 1], hash[TOKEN_HASH_HEX_LEN + 1];
     if (!token_generate(token)) {

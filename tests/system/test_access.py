@@ -124,3 +124,27 @@ def test_a_new_data_folder_is_not_open_to_others(make_gateway):
     assert mode & 0o007 == 0, oct(mode)
     assert "data_folder_open" not in gw.log()
 
+
+# ---- fair sign-in slow-downs ----
+
+def test_a_name_hammered_from_one_address_still_signs_in_from_her_counter(make_gateway):
+    gw = make_gateway()
+    gw.config["auth"] = {"lockout_s": 30, "max_failures_per_user": 3,
+                         "max_failures_per_address": 6}
+    gw.write_config()
+    gw.start()
+    for _ in range(4):
+        status, _, _ = sign_in_from(gw, "127.0.0.2", "assistant", password="guess-guess")
+    assert status == 429  # the attacker's address is slowed down for that name
+    status, headers, _ = sign_in_from(gw, "127.0.0.2", "assistant")
+    assert status == 429 and int(headers["retry-after"]) >= 1
+    # the real assistant, at her own counter's address, gets in
+    status, _, body = sign_in_from(gw, "127.0.0.1", "assistant")
+    assert status == 201, body
+    # one address failing across many names is slowed for every name, and only there
+    for i in range(7):
+        status, _, _ = sign_in_from(gw, "127.0.0.3", f"nobody{i}", password="guess-guess")
+    assert status == 429
+    assert sign_in_from(gw, "127.0.0.3", "supervisor")[0] == 429
+    assert sign_in_from(gw, "127.0.0.1", "supervisor")[0] == 201
+
