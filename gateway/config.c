@@ -116,6 +116,13 @@ static const struct key_spec status_page_keys[] = {
      .max = 100000},
     {0}};
 
+static const struct key_spec access_keys[] = {
+    {KEY("reads_per_minute", K_INT, CFG(access.reads_per_minute)), .def_int = 120, .min = 1,
+     .max = 100000},
+    {KEY("audit_sample_interval_s", K_INT, CFG(access.audit_sample_interval_s)), .def_int = 60,
+     .min = 1, .max = 86400},
+    {0}};
+
 static const struct key_spec keys_keys[] = {
     {KEY("status_token_file", K_SECRET, CFG(status_key)), .required = true}, {0}};
 
@@ -203,6 +210,7 @@ static const struct key_spec top_keys[] = {
     {KEY("auth", K_OBJECT, 0), .children = auth_keys},
     {KEY("store", K_OBJECT, 0), .children = store_keys},
     {KEY("status_page", K_OBJECT, 0), .children = status_page_keys},
+    {KEY("access", K_OBJECT, 0), .children = access_keys},
     {KEY("keys", K_OBJECT, 0), .children = keys_keys, .required = true},
     {KEY("services", K_OBJECT, 0), .children = services_keys, .required = true},
     {KEY("backends", K_ARRAY, CFG(backends)), .array = &backends_array},

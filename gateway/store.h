@@ -66,7 +66,9 @@ struct store_stats {
 void store_stats(struct store *store, struct store_stats *out);
 
 /* ---- staff ---- */
-enum staff_role { ROLE_ASSISTANT = 1, ROLE_SUPERVISOR = 2, ROLE_ADMIN = 3 };
+/* Roles are not a ladder: an auditor reads transactions at every site but may not sell,
+ * void or reprint (gateway/http/http.c, access_allows, reads the rule). */
+enum staff_role { ROLE_ASSISTANT = 1, ROLE_SUPERVISOR = 2, ROLE_ADMIN = 3, ROLE_AUDITOR = 4 };
 const char *staff_role_name(enum staff_role role);
 bool staff_role_parse(const char *name, enum staff_role *role) STORE_MUSTCHECK;
 
@@ -208,10 +210,16 @@ long store_tx_max_live(struct store_tx *tx, const char *key, const char *value, 
 long store_max_live(struct store *store, const char *key, const char *value, const char *from,
                     const char *until);
 
-/* Everything about one transaction for GET /api/v1/transactions/{reference}. */
+/* Everything about one transaction for GET /api/v1/transactions/{reference}. site: only a
+ * transaction sold at that site (another site's is STORE_NOT_FOUND); NULL: any site. */
 enum store_result store_transaction_get(struct store *store, const char *reference,
-                                        json_t **out) STORE_MUSTCHECK;
+                                        const char *site, json_t **out) STORE_MUSTCHECK;
+#define STORE_SITE_MAX 128
+/* The site a transaction was sold at ("" when none was recorded); STORE_NOT_FOUND. */
+enum store_result store_transaction_site(struct store *store, const char *reference,
+                                         char site[STORE_SITE_MAX]) STORE_MUSTCHECK;
 struct txn_filter {
+    const char *site; /* only this site's transactions; NULL: every site */
     bool has_period; /* created in [from, until) */
     time_t from;
     time_t until;
@@ -328,7 +336,7 @@ enum store_result store_delivery_step_run(struct store_tx *tx,
 
 /* Supervisor: failed deliveries (newest first), and a hand retry (failed -> pending now,
  * transaction failed -> accepted). Both audited. */
-enum store_result store_deliveries_failed(struct store *store, int limit,
+enum store_result store_deliveries_failed(struct store *store, const char *site, int limit,
                                           json_t **out) STORE_MUSTCHECK;
 enum store_result store_delivery_retry_now(struct store *store, const char *reference,
                                            const char *staff, const char *counter) STORE_MUSTCHECK;

@@ -176,6 +176,28 @@ static const char *const migrations[] = {
     "ALTER TABLE deliveries ADD COLUMN backend_token TEXT;"
     "ALTER TABLE deliveries ADD COLUMN token_polls INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE deliveries ADD COLUMN note TEXT;",
+
+    /* 6: the auditor role (reads every site, changes nothing). A CHECK cannot be altered in
+     * SQLite, so staff is rebuilt; its sessions are set aside and put back so that no
+     * foreign key is left dangling while the old table is dropped. */
+    "CREATE TEMP TABLE sessions_kept AS SELECT * FROM sessions;"
+    "DELETE FROM sessions;"
+    "CREATE TABLE staff_v6("
+    "  id INTEGER PRIMARY KEY,"
+    "  username TEXT NOT NULL UNIQUE,"
+    "  role TEXT NOT NULL CHECK (role IN ('assistant','supervisor','admin','auditor')),"
+    "  initials TEXT NOT NULL DEFAULT '',"
+    "  password_hash TEXT NOT NULL,"
+    "  disabled INTEGER NOT NULL DEFAULT 0,"
+    "  created_at INTEGER NOT NULL);"
+    "INSERT INTO staff_v6(id, username, role, initials, password_hash, disabled, created_at)"
+    "  SELECT id, username, role, initials, password_hash, disabled, created_at FROM staff;"
+    "DROP TABLE staff;"
+    "ALTER TABLE staff_v6 RENAME TO staff;"
+    "INSERT INTO sessions SELECT * FROM sessions_kept;"
+    "DROP TABLE sessions_kept;"
+    "CREATE INDEX sessions_staff ON sessions(staff_id) WHERE ended_at IS NULL;",
+
 };
 
 #define MIGRATIONS_LEN ((int)(sizeof migrations / sizeof migrations[0]))

@@ -6,16 +6,16 @@
 #include <string.h>
 #include <time.h>
 
-static const char *const role_names[] = {NULL, "assistant", "supervisor", "admin"};
+static const char *const role_names[] = {NULL, "assistant", "supervisor", "admin", "auditor"};
 
 const char *staff_role_name(enum staff_role role)
 {
-    return role >= ROLE_ASSISTANT && role <= ROLE_ADMIN ? role_names[role] : "unknown";
+    return role >= ROLE_ASSISTANT && role <= ROLE_AUDITOR ? role_names[role] : "unknown";
 }
 
 bool staff_role_parse(const char *name, enum staff_role *role)
 {
-    int r = store_name_index(role_names, ROLE_ASSISTANT, ROLE_ADMIN, name);
+    int r = store_name_index(role_names, ROLE_ASSISTANT, ROLE_AUDITOR, name);
     if (r >= 0)
         *role = (enum staff_role)r;
     return r >= 0;

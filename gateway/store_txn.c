@@ -345,7 +345,8 @@ static const struct store_column summary_columns[] = {{"reference", COL_TEXT},
                                                       {"print_state", COL_TEXT},
                                                       {0}};
 
-enum store_result store_transaction_get(struct store *store, const char *reference, json_t **out)
+enum store_result store_transaction_get(struct store *store, const char *reference,
+                                        const char *site, json_t **out)
 {
     sqlite3 *db = store_reader_acquire(store);
     sqlite3_stmt *st = store_cached(
@@ -363,10 +364,11 @@ enum store_result store_transaction_get(struct store *store, const char *referen
             " LEFT JOIN deliveries d ON d.transaction_id = t.id"
             " LEFT JOIN print_jobs j ON j.id = (SELECT MAX(id) FROM print_jobs WHERE"
             "   transaction_id = t.id)"
-            " WHERE t.reference=?");
+            " WHERE t.reference=?1 AND (?2 IS NULL OR t.site = ?2)");
     enum store_result r = STORE_UNAVAILABLE;
     if (st) {
         sqlite3_bind_text(st, 1, reference, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, site, -1, SQLITE_STATIC);
         int rc = sqlite3_step(st);
         if (rc == SQLITE_ROW) {
             json_t *t = json_object();
@@ -415,7 +417,7 @@ enum store_result store_transaction_list(struct store *store, const struct txn_f
             "   transaction_id = t.id)"
             " WHERE (?1 IS NULL OR (t.created_at >= ?1 AND t.created_at < ?7))"
             "   AND (?2 IS NULL OR t.service = ?2) AND (?3 IS NULL OR t.status = ?3)"
-            "   AND (?4 IS NULL OR t.counter = ?4)"
+            "   AND (?4 IS NULL OR t.counter = ?4) AND (?8 IS NULL OR t.site = ?8)"
             " ORDER BY t.id DESC LIMIT ?5 OFFSET ?6");
     enum store_result r = STORE_UNAVAILABLE;
     if (st) {
@@ -428,6 +430,7 @@ enum store_result store_transaction_list(struct store *store, const struct txn_f
         sqlite3_bind_text(st, 4, f->counter, -1, SQLITE_STATIC);
         sqlite3_bind_int(st, 5, limit);
         sqlite3_bind_int(st, 6, f->offset > 0 ? f->offset : 0);
+        sqlite3_bind_text(st, 8, f->site, -1, SQLITE_STATIC);
         json_t *list = NULL;
         r = store_rows_json(st, summary_columns, &list);
         if (r == STORE_OK)
@@ -546,3 +549,26 @@ enum store_result store_transaction_complete(struct store *store, const char *re
     struct complete_args a = {reference, backend, backend_reference, note};
     return store_run(store, complete_run, &a);
 }
+
+enum store_result store_transaction_site(struct store *store, const char *reference,
+                                         char site[STORE_SITE_MAX])
+{
+    sqlite3 *db = store_reader_acquire(store);
+    sqlite3_stmt *st = store_cached(db, "SELECT site FROM transactions WHERE reference=?");
+    enum store_result r = STORE_UNAVAILABLE;
+    if (st) {
+        sqlite3_bind_text(st, 1, reference, -1, SQLITE_STATIC);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            const unsigned char *text = sqlite3_column_text(st, 0);
+            snprintf(site, STORE_SITE_MAX, "%s", text ? (const char *)text : "");
+            r = STORE_OK;
+        } else {
+            r = rc == SQLITE_DONE ? STORE_NOT_FOUND : store_sqlite_result(rc);
+        }
+        store_release(st);
+    }
+    store_reader_release(store, db);
+    return r;
+}
+

@@ -148,3 +148,208 @@ def test_a_name_hammered_from_one_address_still_signs_in_from_her_counter(make_g
     assert sign_in_from(gw, "127.0.0.3", "supervisor")[0] == 429
     assert sign_in_from(gw, "127.0.0.1", "supervisor")[0] == 201
 
+
+# ---- site-scoped reads, the auditor role, audited and limited reads ----
+
+def test_reads_are_scoped_to_the_site_and_an_auditor_reads_all(make_gateway):
+    gw = make_gateway()
+    gw.start()
+    gw.add_user("auditor", "auditor")
+    sd = gw.sign_in("assistant", counter="SD-01")
+    lib = gw.sign_in("assistant", counter="LIB-CEN")
+    lib_sup = gw.sign_in("supervisor", counter="LIB-CEN")
+    aud = gw.sign_in("auditor", counter="LIB-CEN")
+    r, _ = sell(gw, sd, fields=parking(vrm=vrm(3)))
+    assert r.status == 201, r
+    ref = r.json["reference"]
+    r, _ = sell(gw, lib, fields=parking(uprn="100011429301", vrm=vrm(4)))
+    assert r.status == 201, r
+    lib_ref = r.json["reference"]
+
+    # the other site's staff, supervisors included, neither read nor list it
+    for token in (lib, lib_sup):
+        got = gw.request("GET", f"/api/v1/transactions/{ref}", token=token)
+        assert got.status == 404, got
+        listed = gw.request("GET", "/api/v1/transactions", token=token).json["transactions"]
+        assert [t["reference"] for t in listed] == [lib_ref]
+    assert gw.request("POST", f"/api/v1/transactions/{ref}/reprint", token=lib).status == 404
+    assert gw.request("POST", f"/api/v1/transactions/{ref}/retry", token=lib_sup).status == 404
+    # its own site's staff do
+    assert gw.request("GET", f"/api/v1/transactions/{ref}", token=sd).json["fields"]["vrm"]
+    # the auditor reads every site ...
+    assert gw.request("GET", f"/api/v1/transactions/{ref}", token=aud).status == 200
+    listed = gw.request("GET", "/api/v1/transactions", token=aud).json["transactions"]
+    assert {t["reference"] for t in listed} == {ref, lib_ref}
+    assert gw.request("GET", "/api/v1/deliveries/failed", token=aud).status == 200
+    # ... and changes nothing
+    r, _ = sell(gw, aud, fields=parking(vrm=vrm(5)))
+    assert r.status == 403, r
+    assert gw.request("POST", f"/api/v1/transactions/{lib_ref}/reprint", token=aud).status == 403
+    assert gw.request("POST", f"/api/v1/transactions/{ref}/retry", token=aud).status == 403
+    users = json.loads(gw.cli("user", "list").stdout)
+    assert {"username": "auditor", "role": "auditor"}.items() <= \
+        [u for u in users if u["username"] == "auditor"][0].items()
+
+
+def test_a_full_record_read_is_audited_without_personal_data(gateway):
+    token = gateway.sign_in()
+    r, _ = sell(gateway, token, fields=parking(vrm="AB12CDE"))
+    ref = r.json["reference"]
+    before = len(audit_rows(gateway, "transaction_read"))
+    assert gateway.request("GET", f"/api/v1/transactions/{ref}", token=token).status == 200
+    rows = audit_rows(gateway, "transaction_read")
+    assert len(rows) == before + 1
+    actor, counter, _, subject, detail, _ = rows[-1]
+    assert (actor, counter, subject) == ("assistant", "SD-01", ref)
+    text = json.dumps(audit_rows(gateway))
+    for personal in ("AB12CDE", "100011429002"):
+        assert personal not in text
+
+
+def test_reads_are_rate_limited_per_staff_member(make_gateway):
+    gw = make_gateway(config_overrides={"access": {"reads_per_minute": 5}})
+    gw.start()
+    a = gw.sign_in("assistant")
+    s = gw.sign_in("supervisor")
+    statuses = [gw.request("GET", "/api/v1/transactions", token=a) for _ in range(7)]
+    assert [r.status for r in statuses[:5]] == [200] * 5
+    limited = statuses[5]
+    assert limited.status == 429 and limited.json["error"]["code"] == "too_many_reads"
+    assert 1 <= int(limited.headers["retry-after"]) <= 60
+    # another staff member is not slowed by it
+    assert gw.request("GET", "/api/v1/transactions", token=s).status == 200
+
+
+# ---- audit floods ----
+
+def test_floods_of_repeatable_failures_are_counted_and_sampled(make_gateway):
+    gw = make_gateway()
+    gw.config["auth"] = {"lockout_s": 60, "max_failures_per_user": 2}
+    gw.write_config()
+    gw.start()
+    flood = 300
+    for _ in range(flood):
+        r = gw.request("POST", "/api/v1/sessions",
+                       {"username": "assistant", "password": "x" * 10, "counter": "XX-99"})
+        assert r.status == 422
+    for _ in range(2):
+        gw.request("POST", "/api/v1/sessions",
+                   {"username": "assistant", "password": "guess-guess", "counter": "SD-01"})
+    for _ in range(100):
+        r = gw.request("POST", "/api/v1/sessions",
+                       {"username": "assistant", "password": "guess-guess", "counter": "SD-01"})
+        assert r.status == 429
+    rows = audit_rows(gw, "sign_in_failed")
+    unknown = [r for r in rows if r[4].startswith("unknown_counter")]
+    limited = [r for r in rows if r[4].startswith("rate_limited")]
+    assert 1 <= len(unknown) <= 2, unknown
+    assert 1 <= len(limited) <= 2, limited
+    assert all(r[5] == "127.0.0.1" for r in unknown + limited)
+    assert metric(gw, "onestop_audit_events_total", '{action="sign_in_unknown_counter"}') == flood
+    assert metric(gw, "onestop_audit_suppressed_total",
+                  '{action="sign_in_unknown_counter"}') == flood - 1
+    assert metric(gw, "onestop_audit_events_total", '{action="sign_in_rate_limited"}') == 100
+
+
+def test_the_sampled_row_says_how_many_were_suppressed(make_gateway):
+    gw = make_gateway(config_overrides={"access": {"audit_sample_interval_s": 1}})
+    gw.start()
+    body = {"username": "assistant", "password": "x" * 10, "counter": "XX-99"}
+    for _ in range(20):
+        gw.request("POST", "/api/v1/sessions", body)
+    time.sleep(1.1)
+    gw.request("POST", "/api/v1/sessions", body)
+    rows = [r for r in audit_rows(gw, "sign_in_failed") if r[4].startswith("unknown_counter")]
+    assert len(rows) == 2 and "19 more like it suppressed" in rows[1][4], rows
+
+
+# ---- the authorisation matrix ----
+
+# Every route of the route table, with the access it must declare. A route added to the table
+# without a row here fails test_authorisation_matrix. Outcomes by access and caller:
+#   "ok" = neither 401 nor 403 (the handler ran: 200, 400, 404, 422, ...).
+ROUTES = {
+    ("GET", "/healthz"): "public",
+    ("GET", "/readyz"): "public",
+    ("GET", "/metrics"): "public",
+    ("POST", "/api/v1/sessions"): "public",
+    ("GET", "/api/v1/sessions/current"): "reader",
+    ("DELETE", "/api/v1/sessions/current"): "reader",
+    ("GET", "/api/v1/services"): "reader",
+    ("GET", "/api/v1/services/bulky-refuse/slots"): "staff",
+    ("GET", "/api/v1/addresses"): "staff",
+    ("POST", "/api/v1/referrals/lookup"): "staff",
+    ("POST", "/api/v1/quotes"): "staff",
+    ("POST", "/api/v1/transactions"): "staff",
+    ("GET", "/api/v1/transactions"): "reader",
+    ("GET", "/api/v1/transactions/{}"): "reader",
+    ("POST", "/api/v1/transactions/{}/retry"): "supervisor",
+    ("POST", "/api/v1/transactions/{}/reprint"): "staff",
+    ("GET", "/api/v1/deliveries/failed"): "oversight",
+    ("POST", "/api/v1/callbacks/{}"): "signed",  # public, but only with a back-end's signature
+    ("GET", "/r/{}"): "public",
+    ("GET", "/*"): "public",
+}
+
+ROLES = ("assistant", "supervisor", "admin", "auditor")
+ALLOWED = {
+    "public": set(ROLES),
+    "reader": set(ROLES),
+    "staff": {"assistant", "supervisor", "admin"},
+    "supervisor": {"supervisor", "admin"},
+    "oversight": {"supervisor", "admin", "auditor"},
+    "admin": {"admin"},
+}
+
+
+def expected(access, caller):
+    if access == "signed":
+        return "401"  # no caller here holds a back-end's key
+    if access == "public":
+        return "ok"
+    if caller in ("none", "forged", "signed_out"):
+        return "401"
+    return "ok" if caller in ALLOWED[access] else "403"
+
+
+def outcome(status):
+    return str(status) if status in (401, 403) else "ok"
+
+
+def concrete(pattern):
+    path = pattern.replace("{}", "RP-0000-0000", 1) if "transactions/{}" in pattern else pattern
+    path = path.replace("callbacks/{}", "callbacks/parking").replace("/r/{}", "/r/RP-0000-0000")
+    return path.replace("/*", "/index.html")
+
+
+def test_authorisation_matrix(gateway):
+    out = subprocess.run([ONESTOPD, "--routes"], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    table = json.loads(out.stdout)
+    declared = {(r["method"], r["pattern"]): r["access"] for r in table}
+    undeclared = set(declared) - set(ROUTES)
+    assert not undeclared, f"routes without a row in ROUTES: {sorted(undeclared)}"
+    assert not set(ROUTES) - set(declared), "ROUTES names routes the table no longer has"
+    for key, access in declared.items():
+        want = "public" if ROUTES[key] == "signed" else ROUTES[key]
+        assert access == want, f"{key}: the table says {access}, the test declares {want}"
+
+    gateway.add_user("admin", "admin")
+    gateway.add_user("auditor", "auditor")
+    gone = gateway.sign_in("assistant")
+    assert gateway.request("DELETE", "/api/v1/sessions/current", token=gone).status == 204
+    callers = {"none": None, "forged": secrets.token_urlsafe(32), "signed_out": gone}
+    for role in ROLES:
+        callers[role] = gateway.sign_in(role)
+
+    # signing out last, so each caller's token lives through the other routes
+    order = sorted(declared, key=lambda k: k == ("DELETE", "/api/v1/sessions/current"))
+    failures = []
+    for caller, token in callers.items():
+        for method, pattern in order:
+            body = {} if method == "POST" else None
+            r = gateway.request(method, concrete(pattern), body=body, token=token)
+            want = expected(ROUTES[(method, pattern)], caller)
+            if outcome(r.status) != want:
+                failures.append(f"{caller} {method} {pattern}: got {r.status}, want {want}")
+    assert not failures, "\n".join(failures)
