@@ -194,11 +194,13 @@ struct txn_record {
  * idempotency record and audit entry. STORE_CONFLICT when the reference is taken. */
 enum store_result store_tx_transaction_insert(struct store_tx *tx,
                                               const struct txn_record *rec) STORE_MUSTCHECK;
-/* Inside a job or not: the stored reply for an idempotency key. *response is malloc'd. */
-enum store_result store_tx_idempotency_find(struct store_tx *tx, const char *key,
+/* Inside a job or not: the stored reply for an idempotency key of one staff member (a key is
+ * scoped to the staff member who sent it: another's key is simply not found). *response is
+ * malloc'd. */
+enum store_result store_tx_idempotency_find(struct store_tx *tx, const char *staff, const char *key,
                                             char request_hash[65], int *status,
                                             char **response) STORE_MUSTCHECK;
-enum store_result store_idempotency_find(struct store *store, const char *key,
+enum store_result store_idempotency_find(struct store *store, const char *staff, const char *key,
                                          char request_hash[65], int *status,
                                          char **response) STORE_MUSTCHECK;
 /* Live transactions indexed under (key, value) on date `on`; -1 if the store failed. */

@@ -198,6 +198,25 @@ static const char *const migrations[] = {
     "DROP TABLE sessions_kept;"
     "CREATE INDEX sessions_staff ON sessions(staff_id) WHERE ended_at IS NULL;",
 
+    /* 7: an idempotency key belongs to the staff member who sent it (IETF Idempotency-Key
+     * draft): the record is keyed by (staff, key); old records take their transaction's staff */
+    "CREATE TABLE idempotency_v7("
+    "  staff TEXT NOT NULL,"
+    "  key TEXT NOT NULL,"
+    "  request_hash TEXT NOT NULL,"
+    "  transaction_id INTEGER REFERENCES transactions(id),"
+    "  status INTEGER NOT NULL,"
+    "  response TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (staff, key));"
+    "INSERT INTO idempotency_v7(staff, key, request_hash, transaction_id, status, response,"
+    "  created_at)"
+    "  SELECT coalesce(t.staff, ''), i.key, i.request_hash, i.transaction_id, i.status,"
+    "  i.response, i.created_at FROM idempotency i"
+    "  LEFT JOIN transactions t ON t.id = i.transaction_id;"
+    "DROP TABLE idempotency;"
+    "ALTER TABLE idempotency_v7 RENAME TO idempotency;",
+
 };
 
 #define MIGRATIONS_LEN ((int)(sizeof migrations / sizeof migrations[0]))

@@ -158,7 +158,7 @@ enum store_result store_tx_transaction_insert(struct store_tx *tx, const struct 
     }
 
     st = store_cached(db, "INSERT INTO idempotency(key, request_hash, transaction_id, status,"
-                          " response, created_at) VALUES(?,?,?,?,?,?)");
+                          " response, created_at, staff) VALUES(?,?,?,?,?,?,?)");
     if (!st)
         return STORE_UNAVAILABLE;
     sqlite3_bind_text(st, 1, r->idempotency_key, -1, SQLITE_STATIC);
@@ -167,6 +167,7 @@ enum store_result store_tx_transaction_insert(struct store_tx *tx, const struct 
     sqlite3_bind_int(st, 4, r->response_status);
     sqlite3_bind_text(st, 5, r->response_json, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 6, r->now);
+    sqlite3_bind_text(st, 7, r->staff, -1, SQLITE_STATIC);
     if ((res = store_step_done(db, st, "idempotency insert")) != STORE_OK)
         return res;
 
@@ -176,14 +177,15 @@ enum store_result store_tx_transaction_insert(struct store_tx *tx, const struct 
                         r->now);
 }
 
-static enum store_result idempotency_find(sqlite3 *db, const char *key, char request_hash[65],
-                                          int *status, char **response)
+static enum store_result idempotency_find(sqlite3 *db, const char *staff, const char *key,
+                                          char request_hash[65], int *status, char **response)
 {
     sqlite3_stmt *st = store_cached(db, "SELECT request_hash, status, response FROM idempotency"
-                                        " WHERE key=?");
+                                        " WHERE key=? AND staff=?");
     if (!st)
         return STORE_UNAVAILABLE;
     sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, staff, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     enum store_result r;
     if (rc == SQLITE_ROW) {
@@ -198,17 +200,17 @@ static enum store_result idempotency_find(sqlite3 *db, const char *key, char req
     return r;
 }
 
-enum store_result store_tx_idempotency_find(struct store_tx *tx, const char *key,
+enum store_result store_tx_idempotency_find(struct store_tx *tx, const char *staff, const char *key,
                                             char request_hash[65], int *status, char **response)
 {
-    return idempotency_find(store_tx_db(tx), key, request_hash, status, response);
+    return idempotency_find(store_tx_db(tx), staff, key, request_hash, status, response);
 }
 
-enum store_result store_idempotency_find(struct store *store, const char *key,
+enum store_result store_idempotency_find(struct store *store, const char *staff, const char *key,
                                          char request_hash[65], int *status, char **response)
 {
     sqlite3 *db = store_reader_acquire(store);
-    enum store_result r = idempotency_find(db, key, request_hash, status, response);
+    enum store_result r = idempotency_find(db, staff, key, request_hash, status, response);
     store_reader_release(store, db);
     return r;
 }

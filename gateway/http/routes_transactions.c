@@ -266,8 +266,8 @@ static enum store_result create_run(struct store_tx *tx, void *arg)
     char stored_hash[65];
     int stored_status = 0;
     char *stored = NULL;
-    enum store_result r =
-        store_tx_idempotency_find(tx, c->idempotency_key, stored_hash, &stored_status, &stored);
+    enum store_result r = store_tx_idempotency_find(
+        tx, c->session.staff.username, c->idempotency_key, stored_hash, &stored_status, &stored);
     if (r == STORE_OK) {
         bool same = strcmp(stored_hash, c->request_hash) == 0;
         c->status = same ? 200 : 409;
@@ -396,8 +396,8 @@ static void create_done(struct store_job *job, enum store_result result)
     http_complete(req); /* req may be freed by its thread from here on */
 }
 
-/* Answers from the idempotency record when this key is already stored: 200 with the stored
- * body for the same request, 409 for another; a store failure answers 503. False (nothing
+/* Answers from the idempotency record when this staff member already used this key: 200 with the
+ * stored body for the same request, 409 for another; a store failure answers 503. False (nothing
  * answered) when the key is new. */
 static bool replay_if_stored(struct app *app, struct http_request *req, const char *key,
                              const char hash[65])
@@ -405,8 +405,8 @@ static bool replay_if_stored(struct app *app, struct http_request *req, const ch
     char stored_hash[65];
     int stored_status;
     char *stored = NULL;
-    enum store_result r =
-        store_idempotency_find(app->store, key, stored_hash, &stored_status, &stored);
+    enum store_result r = store_idempotency_find(app->store, http_session(req)->staff.username, key,
+                                                 stored_hash, &stored_status, &stored);
     if (r == STORE_NOT_FOUND)
         return false;
     if (r != STORE_OK) {

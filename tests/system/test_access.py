@@ -263,6 +263,25 @@ def test_the_sampled_row_says_how_many_were_suppressed(make_gateway):
     assert len(rows) == 2 and "19 more like it suppressed" in rows[1][4], rows
 
 
+# ---- idempotency keys per staff member ----
+
+def test_an_idempotency_key_belongs_to_the_staff_member_who_sent_it(gateway):
+    sup = gateway.sign_in("supervisor")
+    ast = gateway.sign_in("assistant")
+    key = "shared-key-0001"
+    first, _ = sell(gateway, sup, fields=parking(vrm=vrm(20)), key=key)
+    assert first.status == 201
+    # the assistant's use of the same key is a request of her own, not the supervisor's reply
+    mine, _ = sell(gateway, ast, fields=parking(uprn="100011429003", vrm=vrm(21)), key=key)
+    assert mine.status == 201, mine
+    assert mine.json["reference"] != first.json["reference"]
+    same_body, _ = sell(gateway, ast, fields=parking(vrm=vrm(20)), key=key)
+    assert same_body.status == 409  # her own key, another body
+    # the supervisor's retry still gets the supervisor's reply
+    again, _ = sell(gateway, sup, fields=parking(vrm=vrm(20)), key=key)
+    assert again.status == 200 and again.json == first.json
+
+
 # ---- the authorisation matrix ----
 
 # Every route of the route table, with the access it must declare. A route added to the table
