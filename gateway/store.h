@@ -129,6 +129,19 @@ enum store_result store_audit(struct store *store, const struct audit_entry *ent
 enum store_result store_audit_list(struct store *store, const char *action, int limit,
                                    json_t **out) STORE_MUSTCHECK;
 
+/* ---- callback events: what a back-end's signed callback was answered, by its event id ----
+ * The event id is the callback's Idempotency-Key (or, without one, its signature), kept in the
+ * store so that a resend gets the stored answer and a replay is recognised after a restart. */
+/* STORE_OK with the stored request hash, status and answer (*response malloc'd, "" for none);
+ * STORE_NOT_FOUND for a new event. */
+enum store_result store_callback_find(struct store *store, const char *backend,
+                                      const char *event_id, char request_hash[65], int *status,
+                                      char **response) STORE_MUSTCHECK;
+/* Records the answer given; STORE_CONFLICT when the event was recorded meanwhile. */
+enum store_result store_callback_record(struct store *store, const char *backend,
+                                        const char *event_id, const char *request_hash, int status,
+                                        const char *response) STORE_MUSTCHECK;
+
 /* ---- writes that span several records, run on the writer inside one database transaction ----
  * A store_tx is valid only inside the run function of a store_job. The job's done callback
  * runs on the writer thread once the group is committed (result STORE_OK) or failed; it must

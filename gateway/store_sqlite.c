@@ -217,6 +217,16 @@ static const char *const migrations[] = {
     "DROP TABLE idempotency;"
     "ALTER TABLE idempotency_v7 RENAME TO idempotency;",
 
+    /* 8: signed callbacks by event id (their Idempotency-Key, or their signature), with the
+     * answer given: a resend gets it again, a replay is known after a restart */
+    "CREATE TABLE callback_events("
+    "  backend TEXT NOT NULL,"
+    "  event_id TEXT NOT NULL,"
+    "  request_hash TEXT NOT NULL,"
+    "  status INTEGER NOT NULL,"
+    "  response TEXT NOT NULL,"
+    "  received_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (backend, event_id));",
 };
 
 #define MIGRATIONS_LEN ((int)(sizeof migrations / sizeof migrations[0]))

@@ -574,3 +574,62 @@ enum store_result store_transaction_site(struct store *store, const char *refere
     return r;
 }
 
+/* ---- callback events ---- */
+
+enum store_result store_callback_find(struct store *store, const char *backend,
+                                      const char *event_id, char request_hash[65], int *status,
+                                      char **response)
+{
+    sqlite3 *db = store_reader_acquire(store);
+    sqlite3_stmt *st = store_cached(db, "SELECT request_hash, status, response FROM"
+                                        " callback_events WHERE backend=? AND event_id=?");
+    enum store_result r = STORE_UNAVAILABLE;
+    if (st) {
+        sqlite3_bind_text(st, 1, backend, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, event_id, -1, SQLITE_STATIC);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            snprintf(request_hash, 65, "%s", (const char *)sqlite3_column_text(st, 0));
+            *status = sqlite3_column_int(st, 1);
+            *response = strdup((const char *)sqlite3_column_text(st, 2));
+            r = *response ? STORE_OK : STORE_UNAVAILABLE;
+        } else {
+            r = rc == SQLITE_DONE ? STORE_NOT_FOUND : store_sqlite_result(rc);
+        }
+        store_release(st);
+    }
+    store_reader_release(store, db);
+    return r;
+}
+
+struct callback_record {
+    const char *backend, *event_id, *request_hash, *response;
+    int status;
+};
+
+static enum store_result callback_record_run(sqlite3 *db, void *arg)
+{
+    struct callback_record *c = arg;
+    sqlite3_stmt *st = store_cached(db, "INSERT INTO callback_events(backend, event_id,"
+                                        " request_hash, status, response, received_at)"
+                                        " VALUES(?,?,?,?,?,?)");
+    if (!st)
+        return STORE_UNAVAILABLE;
+    sqlite3_bind_text(st, 1, c->backend, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, c->event_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, c->request_hash, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 4, c->status);
+    sqlite3_bind_text(st, 5, c->response ? c->response : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 6, time(NULL));
+    int rc = sqlite3_step(st);
+    store_release(st);
+    return store_sqlite_result(rc);
+}
+
+enum store_result store_callback_record(struct store *store, const char *backend,
+                                        const char *event_id, const char *request_hash, int status,
+                                        const char *response)
+{
+    struct callback_record c = {backend, event_id, request_hash, response, status};
+    return store_write_sync(store, callback_record_run, &c);
+}

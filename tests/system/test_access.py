@@ -57,98 +57,6 @@ def metric(gw, name, labels):
     return int(m.group(1)) if m else 0
 
 
-# ---- static files ----
-
-def test_static_files_never_leave_the_web_folder(make_gateway, tmp_path):
-    web = tmp_path / "web"
-    web.mkdir()
-    (web / "index.html").write_text("<!doctype html><title>counter</title>")
-    (web / "app.js").write_text("console.log('ok');")
-    secret = tmp_path / "secret.json"
-    secret.write_text('{"secret": "do-not-serve"}')
-    os.symlink(secret, web / "leak.json")
-    os.symlink(tmp_path, web / "up")
-    os.symlink(web / "app.js", web / "alias.js")  # a link that stays inside is fine
-    gw = make_gateway(config_overrides={"web_dir": str(web)})
-    gw.start(users=False)
-    assert gw.request("GET", "/app.js").status == 200
-    assert gw.request("GET", "/alias.js").status == 200
-    for path in ("/leak.json", "/up/secret.json", "/up/gw/onestop.json"):
-        r = gw.request("GET", path)
-        assert r.status == 404, (path, r)
-        assert b"do-not-serve" not in r.body
-
-
-# ---- sessions end with a password change ----
-
-def test_a_new_password_or_a_disabled_account_ends_the_sessions(gateway):
-    a = gateway.sign_in("assistant")
-    a2 = gateway.sign_in("assistant", counter="LIB-CEN")
-    s = gateway.sign_in("supervisor")
-    r = gateway.cli("user", "password", "assistant", input="a-new-password-123\n")
-    assert r.returncode == 0, r.stderr
-    for token in (a, a2):
-        got = gateway.request("GET", "/api/v1/sessions/current", token=token)
-        assert got.status == 401, got
-    assert gateway.sign_in("assistant", password="a-new-password-123")
-    r = gateway.cli("user", "disable", "supervisor")
-    assert r.returncode == 0, r.stderr
-    assert gateway.cli("user", "enable", "supervisor").returncode == 0
-    assert gateway.request("GET", "/api/v1/sessions/current", token=s).status == 401
-    assert audit_rows(gateway, "sessions_ended")
-
-
-# ---- file modes ----
-
-def test_the_database_is_private_and_loose_modes_are_warned_about(make_gateway):
-    gw = make_gateway()
-    os.makedirs(gw.data_dir)
-    os.chmod(gw.data_dir, 0o755)
-    os.chmod(os.path.join(gw.keys_dir, "parking.key"), 0o644)
-    gw.start()
-    token = gw.sign_in()
-    assert sell(gw, token)[0].status == 201
-    for name in ("onestop.db", "onestop.db-wal", "onestop.db-shm"):
-        path = os.path.join(gw.data_dir, name)
-        mode = stat.S_IMODE(os.stat(path).st_mode)
-        assert mode & 0o077 == 0, (name, oct(mode))
-    log = gw.log()
-    assert "data_folder_open" in log
-    assert "key_file_readable" in log and "parking.key" in log
-
-
-def test_a_new_data_folder_is_not_open_to_others(make_gateway):
-    gw = make_gateway()
-    gw.start()
-    mode = stat.S_IMODE(os.stat(gw.data_dir).st_mode)
-    assert mode & 0o007 == 0, oct(mode)
-    assert "data_folder_open" not in gw.log()
-
-
-# ---- fair sign-in slow-downs ----
-
-def test_a_name_hammered_from_one_address_still_signs_in_from_her_counter(make_gateway):
-    gw = make_gateway()
-    gw.config["auth"] = {"lockout_s": 30, "max_failures_per_user": 3,
-                         "max_failures_per_address": 6}
-    gw.write_config()
-    gw.start()
-    for _ in range(4):
-        status, _, _ = sign_in_from(gw, "127.0.0.2", "assistant", password="guess-guess")
-    assert status == 429  # the attacker's address is slowed down for that name
-    status, headers, _ = sign_in_from(gw, "127.0.0.2", "assistant")
-    assert status == 429 and int(headers["retry-after"]) >= 1
-    # the real assistant, at her own counter's address, gets in
-    status, _, body = sign_in_from(gw, "127.0.0.1", "assistant")
-    assert status == 201, body
-    # one address failing across many names is slowed for every name, and only there
-    for i in range(7):
-        status, _, _ = sign_in_from(gw, "127.0.0.3", f"nobody{i}", password="guess-guess")
-    assert status == 429
-    assert sign_in_from(gw, "127.0.0.3", "supervisor")[0] == 429
-    assert sign_in_from(gw, "127.0.0.1", "supervisor")[0] == 201
-
-
 # ---- site-scoped reads, the auditor role, audited and limited reads ----
 
 def test_reads_are_scoped_to_the_site_and_an_auditor_reads_all(make_gateway):
@@ -220,6 +128,30 @@ def test_reads_are_rate_limited_per_staff_member(make_gateway):
     assert gw.request("GET", "/api/v1/transactions", token=s).status == 200
 
 
+# ---- fair sign-in slow-downs ----
+
+def test_a_name_hammered_from_one_address_still_signs_in_from_her_counter(make_gateway):
+    gw = make_gateway()
+    gw.config["auth"] = {"lockout_s": 30, "max_failures_per_user": 3,
+                         "max_failures_per_address": 6}
+    gw.write_config()
+    gw.start()
+    for _ in range(4):
+        status, _, _ = sign_in_from(gw, "127.0.0.2", "assistant", password="guess-guess")
+    assert status == 429  # the attacker's address is slowed down for that name
+    status, headers, _ = sign_in_from(gw, "127.0.0.2", "assistant")
+    assert status == 429 and int(headers["retry-after"]) >= 1
+    # the real assistant, at her own counter's address, gets in
+    status, _, body = sign_in_from(gw, "127.0.0.1", "assistant")
+    assert status == 201, body
+    # one address failing across many names is slowed for every name, and only there
+    for i in range(7):
+        status, _, _ = sign_in_from(gw, "127.0.0.3", f"nobody{i}", password="guess-guess")
+    assert status == 429
+    assert sign_in_from(gw, "127.0.0.3", "supervisor")[0] == 429
+    assert sign_in_from(gw, "127.0.0.1", "supervisor")[0] == 201
+
+
 # ---- audit floods ----
 
 def test_floods_of_repeatable_failures_are_counted_and_sampled(make_gateway):
@@ -263,6 +195,96 @@ def test_the_sampled_row_says_how_many_were_suppressed(make_gateway):
     assert len(rows) == 2 and "19 more like it suppressed" in rows[1][4], rows
 
 
+# ---- callbacks ----
+
+def callback(ref, secret, idempotency_key=None, timestamp=None, body=None):
+    raw = body or json.dumps({"reference": ref, "status": "completed",
+                              "backend_reference": "PP-000123"}).encode()
+    headers = sign(secret, idempotency_key or "", raw, timestamp)
+    if idempotency_key is None:
+        del headers["Idempotency-Key"]
+    headers["Content-Type"] = "application/json"
+    return headers, raw
+
+
+def post_callback(gw, headers, raw):
+    return gw.request("POST", "/api/v1/callbacks/parking", raw=raw, headers=headers)
+
+
+def test_callback_events_survive_a_restart(gateway):
+    token = gateway.sign_in()
+    secret = gateway.keys["parking"]
+    refs = [sell(gateway, token, fields=parking(uprn=u, vrm=vrm(10 + i)))[0].json["reference"]
+            for i, u in enumerate(("100011429002", "100011429003"))]
+    # keyed: an identical resend (same second, same signature) gets the stored answer
+    keyed = callback(refs[0], secret, idempotency_key="evt-0001")
+    assert post_callback(gateway, *keyed).status == 204
+    again = post_callback(gateway, *keyed)
+    assert again.status == 204, again
+    # the same event id with another body is a conflict
+    other = callback(refs[0], secret, idempotency_key="evt-0001",
+                     body=json.dumps({"reference": refs[1], "status": "completed"}).encode())
+    assert post_callback(gateway, *other).status == 409
+    # keyless: identified by its signature
+    keyless = callback(refs[1], secret)
+    assert post_callback(gateway, *keyless).status == 204
+    assert post_callback(gateway, *keyless).status == 401
+
+    gateway.daemon.stop()
+    gateway.start_daemon()
+    again = post_callback(gateway, *keyed)
+    assert again.status == 204, again
+    replay = post_callback(gateway, *keyless)
+    assert replay.status == 401 and replay.json["error"]["code"] == "bad_signature", replay
+    assert gateway.request("GET", f"/api/v1/transactions/{refs[1]}",
+                           token=gateway.sign_in()).json["status"] == "completed"
+    completed = [r for r in audit_rows(gateway) if r[2] in ("transaction_completed",)]
+    assert len(completed) <= 2
+    db = sqlite3.connect(os.path.join(gateway.data_dir, "onestop.db"))
+    assert db.execute("SELECT COUNT(*) FROM callback_events").fetchone()[0] == 2
+
+
+# ---- sessions end with a password change ----
+
+def test_a_new_password_or_a_disabled_account_ends_the_sessions(gateway):
+    a = gateway.sign_in("assistant")
+    a2 = gateway.sign_in("assistant", counter="LIB-CEN")
+    s = gateway.sign_in("supervisor")
+    r = gateway.cli("user", "password", "assistant", input="a-new-password-123\n")
+    assert r.returncode == 0, r.stderr
+    for token in (a, a2):
+        got = gateway.request("GET", "/api/v1/sessions/current", token=token)
+        assert got.status == 401, got
+    assert gateway.sign_in("assistant", password="a-new-password-123")
+    r = gateway.cli("user", "disable", "supervisor")
+    assert r.returncode == 0, r.stderr
+    assert gateway.cli("user", "enable", "supervisor").returncode == 0
+    assert gateway.request("GET", "/api/v1/sessions/current", token=s).status == 401
+    assert audit_rows(gateway, "sessions_ended")
+
+
+# ---- static files ----
+
+def test_static_files_never_leave_the_web_folder(make_gateway, tmp_path):
+    web = tmp_path / "web"
+    web.mkdir()
+    (web / "index.html").write_text("<!doctype html><title>counter</title>")
+    (web / "app.js").write_text("console.log('ok');")
+    secret = tmp_path / "secret.json"
+    secret.write_text('{"secret": "do-not-serve"}')
+    os.symlink(secret, web / "leak.json")
+    os.symlink(tmp_path, web / "up")
+    os.symlink(web / "app.js", web / "alias.js")  # a link that stays inside is fine
+    gw = make_gateway(config_overrides={"web_dir": str(web)})
+    gw.start(users=False)
+    assert gw.request("GET", "/app.js").status == 200
+    assert gw.request("GET", "/alias.js").status == 200
+    for path in ("/leak.json", "/up/secret.json", "/up/gw/onestop.json"):
+        r = gw.request("GET", path)
+        assert r.status == 404, (path, r)
+        assert b"do-not-serve" not in r.body
+
+
 # ---- idempotency keys per staff member ----
 
 def test_an_idempotency_key_belongs_to_the_staff_member_who_sent_it(gateway):
@@ -280,6 +302,33 @@ def test_an_idempotency_key_belongs_to_the_staff_member_who_sent_it(gateway):
     # the supervisor's retry still gets the supervisor's reply
     again, _ = sell(gateway, sup, fields=parking(vrm=vrm(20)), key=key)
     assert again.status == 200 and again.json == first.json
+
+
+# ---- file modes ----
+
+def test_the_database_is_private_and_loose_modes_are_warned_about(make_gateway):
+    gw = make_gateway()
+    os.makedirs(gw.data_dir)
+    os.chmod(gw.data_dir, 0o755)
+    os.chmod(os.path.join(gw.keys_dir, "parking.key"), 0o644)
+    gw.start()
+    token = gw.sign_in()
+    assert sell(gw, token)[0].status == 201
+    for name in ("onestop.db", "onestop.db-wal", "onestop.db-shm"):
+        path = os.path.join(gw.data_dir, name)
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+        assert mode & 0o077 == 0, (name, oct(mode))
+    log = gw.log()
+    assert "data_folder_open" in log
+    assert "key_file_readable" in log and "parking.key" in log
+
+
+def test_a_new_data_folder_is_not_open_to_others(make_gateway):
+    gw = make_gateway()
+    gw.start()
+    mode = stat.S_IMODE(os.stat(gw.data_dir).st_mode)
+    assert mode & 0o007 == 0, oct(mode)
+    assert "data_folder_open" not in gw.log()
 
 
 # ---- the authorisation matrix ----
