@@ -117,7 +117,7 @@ static const struct key_spec status_page_keys[] = {
     {0}};
 
 static const struct key_spec access_keys[] = {
-    {KEY("reads_per_minute", K_INT, CFG(access.reads_per_minute)), .def_int = 120, .min = 1,
+    {KEY("reads_per_minute", K_INT, CFG(access.reads_per_minute)), .def_int = 300, .min = 1,
      .max = 100000},
     {KEY("audit_sample_interval_s", K_INT, CFG(access.audit_sample_interval_s)), .def_int = 60,
      .min = 1, .max = 86400},
