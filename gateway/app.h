@@ -13,6 +13,7 @@ struct forwarder;
 struct lookup;
 struct spooler;
 struct rate_limiter;
+struct audit_sampler;
 
 struct app {
     struct config *cfg;
@@ -20,6 +21,8 @@ struct app {
     struct metrics *metrics;
     struct signin_limiter *signin_limiter;
     struct rate_limiter *status_limiter;
+    struct rate_limiter *read_limiter;   /* transaction reads per staff member */
+    struct audit_sampler *audit_sampler; /* repeatable events into the audit trail */
     struct forwarder *forwarder;
     struct lookup *lookup;
     struct spooler *spooler;

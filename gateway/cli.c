@@ -20,7 +20,7 @@
 static void usage(FILE *out)
 {
     fprintf(out, "usage: onestop --config PATH [--data-dir DIR] COMMAND\n"
-                 "  user add NAME --role assistant|supervisor|admin [--initials XX]\n"
+                 "  user add NAME --role assistant|supervisor|admin|auditor [--initials XX]\n"
                  "                             the password is read from standard input\n"
                  "  user password NAME         set a new password (read from standard input)\n"
                  "  user disable NAME | user enable NAME\n"
@@ -85,7 +85,7 @@ static int user_add(struct store *store, const struct config *cfg, int argc, cha
         return 2;
     }
     if (!staff_role_parse(role_name, &role)) {
-        fprintf(stderr, "onestop: the role must be assistant, supervisor or admin\n");
+        fprintf(stderr, "onestop: the role must be assistant, supervisor, admin or auditor\n");
         return 2;
     }
     char initials_buf[8];

@@ -8,6 +8,7 @@
 #include "gateway/config.h"
 
 #include "gateway/delivery/connector_email.h"
+#include "gateway/log.h"
 #include "services/service.h"
 
 #include <errno.h>
@@ -115,6 +116,13 @@ static const struct key_spec status_page_keys[] = {
      .max = 100000},
     {0}};
 
+static const struct key_spec access_keys[] = {
+    {KEY("reads_per_minute", K_INT, CFG(access.reads_per_minute)), .def_int = 300, .min = 1,
+     .max = 100000},
+    {KEY("audit_sample_interval_s", K_INT, CFG(access.audit_sample_interval_s)), .def_int = 60,
+     .min = 1, .max = 86400},
+    {0}};
+
 static const struct key_spec keys_keys[] = {
     {KEY("status_token_file", K_SECRET, CFG(status_key)), .required = true}, {0}};
 
@@ -202,6 +210,7 @@ static const struct key_spec top_keys[] = {
     {KEY("auth", K_OBJECT, 0), .children = auth_keys},
     {KEY("store", K_OBJECT, 0), .children = store_keys},
     {KEY("status_page", K_OBJECT, 0), .children = status_page_keys},
+    {KEY("access", K_OBJECT, 0), .children = access_keys},
     {KEY("keys", K_OBJECT, 0), .children = keys_keys, .required = true},
     {KEY("services", K_OBJECT, 0), .children = services_keys, .required = true},
     {KEY("backends", K_ARRAY, CFG(backends)), .array = &backends_array},
@@ -242,6 +251,18 @@ static char *resolve_path(const char *dir, const char *path)
     return out;
 }
 
+/* A key file that other users can read is accepted with a warning (docs/access.md):
+ * refusing would stop a gateway at its next restart for a mode an operator can fix live. */
+static void warn_if_readable_by_others(const char *path, FILE *f)
+{
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0 && (st.st_mode & (S_IRGRP | S_IROTH)))
+        log_msg(LOG_WARN, "key_file_readable",
+                "%s can be read by other users (mode %03o); make it readable by onestop only "
+                "(chmod 600)",
+                path, (unsigned)(st.st_mode & 0777));
+}
+
 static bool read_secret(const char *path, struct secret *out, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "rb");
@@ -249,6 +270,7 @@ static bool read_secret(const char *path, struct secret *out, char *err, size_t 
         snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
         return false;
     }
+    warn_if_readable_by_others(path, f);
     unsigned char *buf = malloc(CONFIG_SECRET_MAX + 1);
     size_t n = buf ? fread(buf, 1, CONFIG_SECRET_MAX + 1, f) : 0;
     fclose(f);

@@ -121,6 +121,10 @@ struct config {
     struct {
         long rate_per_minute;
     } status_page;
+    struct {
+        long reads_per_minute;        /* transaction reads per staff member (429 past it) */
+        long audit_sample_interval_s; /* repeatable events: one audit row per address per this */
+    } access;
     struct secret status_key;
     char *services_dir;
     json_t *services_enabled;

@@ -5,9 +5,11 @@
  * requests finish (bounded), stop the workers, close the store, exit 0. Signals are taken
  * with sigwait on the main thread, so no handler runs in an arbitrary thread. */
 #include "gateway/app.h"
+#include "gateway/audit_sampler.h"
 #include "gateway/config.h"
 #include "gateway/failpoint.h"
 #include "gateway/delivery/forward.h"
+#include "gateway/http/access.h"
 #include "gateway/http/http.h"
 #include "gateway/log.h"
 #include "gateway/lookup.h"
@@ -22,12 +24,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+
+/* Files onestopd creates (database, documents, logs) are never readable by other users. */
+#define ONESTOPD_UMASK (S_IWGRP | S_IRWXO)
 
 static void usage(FILE *out)
 {
     fprintf(out, "usage: onestopd --config PATH [--listen HOST:PORT] [--data-dir DIR]\n"
                  "       onestopd --check-config PATH\n"
+                 "       onestopd --routes          (the route table and who may call each, JSON)\n"
                  "       onestopd --version\n");
 }
 
@@ -90,6 +97,10 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--check-config") == 0 && i + 1 < argc)
             return check_config(argv[i + 1]);
+        if (strcmp(argv[i], "--routes") == 0) {
+            access_print_routes(onestop_routes, stdout);
+            return 0;
+        }
         if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
             config_path = argv[++i];
         else if (strcmp(argv[i], "--listen") == 0 && i + 1 < argc)
@@ -115,6 +126,7 @@ int main(int argc, char **argv)
     if (level && strcmp(level, "debug") == 0)
         log_set_level(LOG_DEBUG);
     failpoint_init();
+    umask(ONESTOPD_UMASK);
 
     /* Block the signals before any thread starts, so only sigwait below sees them. */
     sigset_t signals;
@@ -163,6 +175,13 @@ int main(int argc, char **argv)
                                    cfg->auth.lockout_s, cfg->auth.lockout_max_s};
     app.signin_limiter = signin_limiter_new(&limits);
     app.status_limiter = rate_limiter_new(cfg->status_page.rate_per_minute);
+    app.read_limiter = rate_limiter_new(cfg->access.reads_per_minute);
+    app.audit_sampler = audit_sampler_new(cfg->access.audit_sample_interval_s);
+    if (!app.signin_limiter || !app.status_limiter || !app.read_limiter || !app.audit_sampler) {
+        log_msg(LOG_ERROR, "out_of_memory", "cannot allocate the limiters");
+        return 1;
+    }
+    metrics_add_writer(app.metrics, audit_sampler_metrics, app.audit_sampler);
     app.forwarder = forwarder_start(cfg, app.store, err, sizeof err);
     if (!app.forwarder) {
         log_msg(LOG_ERROR, "forwarder_start_failed", "%s", err);
@@ -231,6 +250,8 @@ int main(int argc, char **argv)
     store_close(app.store);
     signin_limiter_free(app.signin_limiter);
     rate_limiter_free(app.status_limiter);
+    rate_limiter_free(app.read_limiter);
+    audit_sampler_free(app.audit_sampler);
     metrics_free(app.metrics);
     config_free(cfg);
     log_msg(LOG_INFO, "stopped", "onestopd stopped cleanly");

@@ -11,7 +11,7 @@
 #define LIMITER_KEY_MAX 96
 
 struct record {
-    char key[LIMITER_KEY_MAX]; /* "u:name" or "a:address"; "" when free */
+    char key[LIMITER_KEY_MAX]; /* "p:address\nname" or "a:address"; "" when free */
     long failures;
     time_t window_start;
     time_t locked_until;
@@ -70,11 +70,17 @@ static void make_key(char *buf, size_t len, char kind, const char *value)
     snprintf(buf, len, "%c:%s", kind, value ? value : "");
 }
 
+/* The (username, address) pair's key: the address first, so a long name cannot push it out. */
+static void make_pair_key(char *buf, size_t len, const char *username, const char *address)
+{
+    snprintf(buf, len, "p:%s\n%s", address ? address : "", username ? username : "");
+}
+
 long signin_limiter_check(struct signin_limiter *l, const char *username, const char *address,
                           time_t now)
 {
     char ku[LIMITER_KEY_MAX], ka[LIMITER_KEY_MAX];
-    make_key(ku, sizeof ku, 'u', username);
+    make_pair_key(ku, sizeof ku, username, address);
     make_key(ka, sizeof ka, 'a', address);
     long wait = 0;
     pthread_mutex_lock(&l->lock);
@@ -112,7 +118,7 @@ void signin_limiter_failed(struct signin_limiter *l, const char *username, const
                            time_t now)
 {
     char ku[LIMITER_KEY_MAX], ka[LIMITER_KEY_MAX];
-    make_key(ku, sizeof ku, 'u', username);
+    make_pair_key(ku, sizeof ku, username, address);
     make_key(ka, sizeof ka, 'a', address);
     pthread_mutex_lock(&l->lock);
     fail_one(l, ku, l->limits.max_failures_per_user, now);
@@ -120,10 +126,10 @@ void signin_limiter_failed(struct signin_limiter *l, const char *username, const
     pthread_mutex_unlock(&l->lock);
 }
 
-void signin_limiter_succeeded(struct signin_limiter *l, const char *username)
+void signin_limiter_succeeded(struct signin_limiter *l, const char *username, const char *address)
 {
     char ku[LIMITER_KEY_MAX];
-    make_key(ku, sizeof ku, 'u', username);
+    make_pair_key(ku, sizeof ku, username, address);
     pthread_mutex_lock(&l->lock);
     struct record *r = find(l, ku, false, 0);
     if (r)

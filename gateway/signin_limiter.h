@@ -1,9 +1,15 @@
-/* signin_limiter: slows repeated failed sign-ins, per username and per client address.
+/* signin_limiter: slows repeated failed sign-ins, per (username, client address) and per
+ * client address.
  *
- * After max_failures failures within the window, further attempts for that username (or
- * from that address) are refused for lockout_s seconds, doubling with each further failure up
- * to lockout_max_s. A successful sign-in clears the username's record. Kept in memory: a
- * restart forgives, which is acceptable for one gateway node and keeps sign-in off the disk. */
+ * After max_failures_per_user failures of one username from one address within the window,
+ * further attempts of that username from that address wait lockout_s seconds, doubling with
+ * each further failure up to lockout_max_s; after max_failures_per_address failures of any
+ * usernames from one address, that address waits the same way. The account itself is never
+ * locked: someone guessing a name from one address cannot shut its owner out at her own
+ * counter (another address), and one address's failures never slow a user who has not failed
+ * from anywhere else. A successful sign-in clears that (username, address) record. Kept in
+ * memory: a restart forgives, which is acceptable for one gateway node and keeps sign-in off
+ * the disk. */
 #ifndef ONESTOP_SIGNIN_LIMITER_H
 #define ONESTOP_SIGNIN_LIMITER_H
 
@@ -13,8 +19,8 @@
 struct signin_limiter;
 
 struct signin_limits {
-    long max_failures_per_user;
-    long max_failures_per_address;
+    long max_failures_per_user;    /* of one username from one address */
+    long max_failures_per_address; /* of any usernames from one address */
     long window_s;
     long lockout_s;
     long lockout_max_s;
@@ -27,6 +33,7 @@ long signin_limiter_check(struct signin_limiter *limiter, const char *username, 
                           time_t now);
 void signin_limiter_failed(struct signin_limiter *limiter, const char *username,
                            const char *address, time_t now);
-void signin_limiter_succeeded(struct signin_limiter *limiter, const char *username);
+void signin_limiter_succeeded(struct signin_limiter *limiter, const char *username,
+                              const char *address);
 
 #endif

@@ -66,7 +66,9 @@ struct store_stats {
 void store_stats(struct store *store, struct store_stats *out);
 
 /* ---- staff ---- */
-enum staff_role { ROLE_ASSISTANT = 1, ROLE_SUPERVISOR = 2, ROLE_ADMIN = 3 };
+/* Roles are not a ladder: an auditor reads transactions at every site but may not sell,
+ * void or reprint (gateway/http/http.c, access_allows, reads the rule). */
+enum staff_role { ROLE_ASSISTANT = 1, ROLE_SUPERVISOR = 2, ROLE_ADMIN = 3, ROLE_AUDITOR = 4 };
 const char *staff_role_name(enum staff_role role);
 bool staff_role_parse(const char *name, enum staff_role *role) STORE_MUSTCHECK;
 
@@ -83,6 +85,7 @@ enum store_result store_staff_add(struct store *store, const char *username, enu
                                   const char *initials, const char *password_hash) STORE_MUSTCHECK;
 enum store_result store_staff_find(struct store *store, const char *username,
                                    struct staff *out) STORE_MUSTCHECK;
+/* Both end every open session of that staff member in the same write (audited). */
 enum store_result store_staff_set_password(struct store *store, const char *username,
                                            const char *password_hash) STORE_MUSTCHECK;
 enum store_result store_staff_set_disabled(struct store *store, const char *username,
@@ -125,6 +128,19 @@ enum store_result store_audit(struct store *store, const struct audit_entry *ent
 /* The newest `limit` entries, newest first, optionally only one action. */
 enum store_result store_audit_list(struct store *store, const char *action, int limit,
                                    json_t **out) STORE_MUSTCHECK;
+
+/* ---- callback events: what a back-end's signed callback was answered, by its event id ----
+ * The event id is the callback's Idempotency-Key (or, without one, its signature), kept in the
+ * store so that a resend gets the stored answer and a replay is recognised after a restart. */
+/* STORE_OK with the stored request hash, status and answer (*response malloc'd, "" for none);
+ * STORE_NOT_FOUND for a new event. */
+enum store_result store_callback_find(struct store *store, const char *backend,
+                                      const char *event_id, char request_hash[65], int *status,
+                                      char **response) STORE_MUSTCHECK;
+/* Records the answer given; STORE_CONFLICT when the event was recorded meanwhile. */
+enum store_result store_callback_record(struct store *store, const char *backend,
+                                        const char *event_id, const char *request_hash, int status,
+                                        const char *response) STORE_MUSTCHECK;
 
 /* ---- writes that span several records, run on the writer inside one database transaction ----
  * A store_tx is valid only inside the run function of a store_job. The job's done callback
@@ -191,11 +207,13 @@ struct txn_record {
  * idempotency record and audit entry. STORE_CONFLICT when the reference is taken. */
 enum store_result store_tx_transaction_insert(struct store_tx *tx,
                                               const struct txn_record *rec) STORE_MUSTCHECK;
-/* Inside a job or not: the stored reply for an idempotency key. *response is malloc'd. */
-enum store_result store_tx_idempotency_find(struct store_tx *tx, const char *key,
+/* Inside a job or not: the stored reply for an idempotency key of one staff member (a key is
+ * scoped to the staff member who sent it: another's key is simply not found). *response is
+ * malloc'd. */
+enum store_result store_tx_idempotency_find(struct store_tx *tx, const char *staff, const char *key,
                                             char request_hash[65], int *status,
                                             char **response) STORE_MUSTCHECK;
-enum store_result store_idempotency_find(struct store *store, const char *key,
+enum store_result store_idempotency_find(struct store *store, const char *staff, const char *key,
                                          char request_hash[65], int *status,
                                          char **response) STORE_MUSTCHECK;
 /* Live transactions indexed under (key, value) on date `on`; -1 if the store failed. */
@@ -207,10 +225,16 @@ long store_tx_max_live(struct store_tx *tx, const char *key, const char *value, 
 long store_max_live(struct store *store, const char *key, const char *value, const char *from,
                     const char *until);
 
-/* Everything about one transaction for GET /api/v1/transactions/{reference}. */
+/* Everything about one transaction for GET /api/v1/transactions/{reference}. site: only a
+ * transaction sold at that site (another site's is STORE_NOT_FOUND); NULL: any site. */
 enum store_result store_transaction_get(struct store *store, const char *reference,
-                                        json_t **out) STORE_MUSTCHECK;
+                                        const char *site, json_t **out) STORE_MUSTCHECK;
+#define STORE_SITE_MAX 128
+/* The site a transaction was sold at ("" when none was recorded); STORE_NOT_FOUND. */
+enum store_result store_transaction_site(struct store *store, const char *reference,
+                                         char site[STORE_SITE_MAX]) STORE_MUSTCHECK;
 struct txn_filter {
+    const char *site; /* only this site's transactions; NULL: every site */
     bool has_period; /* created in [from, until) */
     time_t from;
     time_t until;
@@ -327,7 +351,7 @@ enum store_result store_delivery_step_run(struct store_tx *tx,
 
 /* Supervisor: failed deliveries (newest first), and a hand retry (failed -> pending now,
  * transaction failed -> accepted). Both audited. */
-enum store_result store_deliveries_failed(struct store *store, int limit,
+enum store_result store_deliveries_failed(struct store *store, const char *site, int limit,
                                           json_t **out) STORE_MUSTCHECK;
 enum store_result store_delivery_retry_now(struct store *store, const char *reference,
                                            const char *staff, const char *counter) STORE_MUSTCHECK;

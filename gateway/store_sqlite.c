@@ -19,12 +19,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define STORE_FILE_NAME "onestop.db"
+#define STORE_PATH_MAX  4096
+#define STORE_DIR_MODE  0750 /* the data folder: onestop and its group (backups) */
+#define STORE_FILE_MODE 0600 /* the database: onestop only */
 
 struct store {
-    char path[4096];
+    char path[STORE_PATH_MAX];
     sqlite3 *writer;
     pthread_t thread;
     pthread_mutex_t lock;
@@ -171,6 +176,56 @@ static const char *const migrations[] = {
     "ALTER TABLE deliveries ADD COLUMN backend_token TEXT;"
     "ALTER TABLE deliveries ADD COLUMN token_polls INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE deliveries ADD COLUMN note TEXT;",
+
+    /* 6: the auditor role (reads every site, changes nothing). A CHECK cannot be altered in
+     * SQLite, so staff is rebuilt; its sessions are set aside and put back so that no
+     * foreign key is left dangling while the old table is dropped. */
+    "CREATE TEMP TABLE sessions_kept AS SELECT * FROM sessions;"
+    "DELETE FROM sessions;"
+    "CREATE TABLE staff_v6("
+    "  id INTEGER PRIMARY KEY,"
+    "  username TEXT NOT NULL UNIQUE,"
+    "  role TEXT NOT NULL CHECK (role IN ('assistant','supervisor','admin','auditor')),"
+    "  initials TEXT NOT NULL DEFAULT '',"
+    "  password_hash TEXT NOT NULL,"
+    "  disabled INTEGER NOT NULL DEFAULT 0,"
+    "  created_at INTEGER NOT NULL);"
+    "INSERT INTO staff_v6(id, username, role, initials, password_hash, disabled, created_at)"
+    "  SELECT id, username, role, initials, password_hash, disabled, created_at FROM staff;"
+    "DROP TABLE staff;"
+    "ALTER TABLE staff_v6 RENAME TO staff;"
+    "INSERT INTO sessions SELECT * FROM sessions_kept;"
+    "DROP TABLE sessions_kept;",
+
+    /* 7: an idempotency key belongs to the staff member who sent it (IETF Idempotency-Key
+     * draft): the record is keyed by (staff, key); old records take their transaction's staff */
+    "CREATE TABLE idempotency_v7("
+    "  staff TEXT NOT NULL,"
+    "  key TEXT NOT NULL,"
+    "  request_hash TEXT NOT NULL,"
+    "  transaction_id INTEGER REFERENCES transactions(id),"
+    "  status INTEGER NOT NULL,"
+    "  response TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (staff, key));"
+    "INSERT INTO idempotency_v7(staff, key, request_hash, transaction_id, status, response,"
+    "  created_at)"
+    "  SELECT coalesce(t.staff, ''), i.key, i.request_hash, i.transaction_id, i.status,"
+    "  i.response, i.created_at FROM idempotency i"
+    "  LEFT JOIN transactions t ON t.id = i.transaction_id;"
+    "DROP TABLE idempotency;"
+    "ALTER TABLE idempotency_v7 RENAME TO idempotency;",
+
+    /* 8: signed callbacks by event id (their Idempotency-Key, or their signature), with the
+     * answer given: a resend gets it again, a replay is known after a restart */
+    "CREATE TABLE callback_events("
+    "  backend TEXT NOT NULL,"
+    "  event_id TEXT NOT NULL,"
+    "  request_hash TEXT NOT NULL,"
+    "  status INTEGER NOT NULL,"
+    "  response TEXT NOT NULL,"
+    "  received_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (backend, event_id));",
 };
 
 #define MIGRATIONS_LEN ((int)(sizeof migrations / sizeof migrations[0]))
@@ -589,12 +644,47 @@ void store_reader_release(struct store *store, sqlite3 *db)
 
 /* ---- open / close ---- */
 
+/* The database holds residents' personal data: the folder is created 0750 and warned about
+ * when anyone else may enter it; the database (and so its WAL and shared-memory files, which
+ * SQLite creates with the database's mode) is created 0600, and tightened to 0600 with a warning
+ * when an older onestopd left it readable by others. */
+static bool prepare_data_files(const char *data_dir, const char *db_path, char *err, size_t errlen)
+{
+    struct stat st;
+    if (mkdir(data_dir, STORE_DIR_MODE) != 0 && errno != EEXIST) {
+        snprintf(err, errlen, "cannot create data folder %s: %s", data_dir, strerror(errno));
+        return false;
+    }
+    if (stat(data_dir, &st) == 0 && (st.st_mode & S_IRWXO))
+        log_msg(LOG_WARN, "data_folder_open",
+                "data folder %s can be entered by every user (mode %03o); chmod 750 it", data_dir,
+                (unsigned)(st.st_mode & 0777));
+    int fd = open(db_path, O_RDWR | O_CREAT | O_CLOEXEC, STORE_FILE_MODE);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot open %s: %s", db_path, strerror(errno));
+        return false;
+    }
+    close(fd);
+    static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
+    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+        char path[STORE_PATH_MAX + 16];
+        snprintf(path, sizeof path, "%s%s", db_path, suffixes[i]);
+        if (stat(path, &st) != 0 || !(st.st_mode & (S_IRWXG | S_IRWXO)))
+            continue;
+        log_msg(LOG_WARN, "data_file_open", "%s was readable by other users (mode %03o); now 600",
+                path, (unsigned)(st.st_mode & 0777));
+        if (chmod(path, STORE_FILE_MODE) != 0)
+            log_msg(LOG_WARN, "data_file_open", "cannot chmod %s: %s", path, strerror(errno));
+    }
+    return true;
+}
+
 struct store *store_open(const struct store_options *opts, char *err, size_t errlen)
 {
-    if (mkdir(opts->data_dir, 0750) != 0 && errno != EEXIST) {
-        snprintf(err, errlen, "cannot create data folder %s: %s", opts->data_dir, strerror(errno));
+    char db_path[STORE_PATH_MAX];
+    snprintf(db_path, sizeof db_path, "%s/%s", opts->data_dir, STORE_FILE_NAME);
+    if (!prepare_data_files(opts->data_dir, db_path, err, errlen))
         return NULL;
-    }
     struct store *store = calloc(1, sizeof *store);
     if (!store) {
         snprintf(err, errlen, "out of memory");

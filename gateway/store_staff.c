@@ -6,16 +6,16 @@
 #include <string.h>
 #include <time.h>
 
-static const char *const role_names[] = {NULL, "assistant", "supervisor", "admin"};
+static const char *const role_names[] = {NULL, "assistant", "supervisor", "admin", "auditor"};
 
 const char *staff_role_name(enum staff_role role)
 {
-    return role >= ROLE_ASSISTANT && role <= ROLE_ADMIN ? role_names[role] : "unknown";
+    return role >= ROLE_ASSISTANT && role <= ROLE_AUDITOR ? role_names[role] : "unknown";
 }
 
 bool staff_role_parse(const char *name, enum staff_role *role)
 {
-    int r = store_name_index(role_names, ROLE_ASSISTANT, ROLE_ADMIN, name);
+    int r = store_name_index(role_names, ROLE_ASSISTANT, ROLE_AUDITOR, name);
     if (r >= 0)
         *role = (enum staff_role)r;
     return r >= 0;
@@ -102,7 +102,29 @@ struct staff_update {
     const char *text;
     int number;
     const char *action;
+    bool end_sessions; /* a new password or a disabled account signs the person out */
 };
+
+/* Ends every open session of username (a password change or a disabled account), audited. */
+static enum store_result end_sessions_of(sqlite3 *db, const char *username)
+{
+    time_t now = time(NULL);
+    sqlite3_stmt *st = store_cached(db, "UPDATE sessions SET ended_at=? WHERE ended_at IS NULL"
+                                        " AND staff_id=(SELECT id FROM staff WHERE username=?)");
+    if (!st)
+        return STORE_UNAVAILABLE;
+    sqlite3_bind_int64(st, 1, now);
+    sqlite3_bind_text(st, 2, username, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    store_release(st);
+    if (rc != SQLITE_DONE)
+        return store_sqlite_result(rc);
+    char detail[32];
+    snprintf(detail, sizeof detail, "%d ended", sqlite3_changes(db));
+    struct audit_entry e = {
+        .actor = "admin-cli", .action = "sessions_ended", .subject = username, .detail = detail};
+    return store_audit_insert(db, &e, now);
+}
 
 static enum store_result staff_update_run(sqlite3 *db, void *arg)
 {
@@ -122,21 +144,28 @@ static enum store_result staff_update_run(sqlite3 *db, void *arg)
     if (sqlite3_changes(db) == 0)
         return STORE_NOT_FOUND;
     struct audit_entry e = {.actor = "admin-cli", .action = u->action, .subject = u->username};
-    return store_audit_insert(db, &e, time(NULL));
+    enum store_result r = store_audit_insert(db, &e, time(NULL));
+    return r == STORE_OK && u->end_sessions ? end_sessions_of(db, u->username) : r;
 }
 
 enum store_result store_staff_set_password(struct store *store, const char *username,
                                            const char *password_hash)
 {
-    struct staff_update u = {username, "UPDATE staff SET password_hash=? WHERE username=?",
-                             password_hash, 0, "staff_password_set"};
+    struct staff_update u = {.username = username,
+                             .sql = "UPDATE staff SET password_hash=? WHERE username=?",
+                             .text = password_hash,
+                             .action = "staff_password_set",
+                             .end_sessions = true};
     return store_write_sync(store, staff_update_run, &u);
 }
 
 enum store_result store_staff_set_disabled(struct store *store, const char *username, bool disabled)
 {
-    struct staff_update u = {username, "UPDATE staff SET disabled=? WHERE username=?", NULL,
-                             disabled ? 1 : 0, disabled ? "staff_disabled" : "staff_enabled"};
+    struct staff_update u = {.username = username,
+                             .sql = "UPDATE staff SET disabled=? WHERE username=?",
+                             .number = disabled ? 1 : 0,
+                             .action = disabled ? "staff_disabled" : "staff_enabled",
+                             .end_sessions = disabled};
     return store_write_sync(store, staff_update_run, &u);
 }
 

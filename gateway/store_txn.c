@@ -158,7 +158,7 @@ enum store_result store_tx_transaction_insert(struct store_tx *tx, const struct 
     }
 
     st = store_cached(db, "INSERT INTO idempotency(key, request_hash, transaction_id, status,"
-                          " response, created_at) VALUES(?,?,?,?,?,?)");
+                          " response, created_at, staff) VALUES(?,?,?,?,?,?,?)");
     if (!st)
         return STORE_UNAVAILABLE;
     sqlite3_bind_text(st, 1, r->idempotency_key, -1, SQLITE_STATIC);
@@ -167,6 +167,7 @@ enum store_result store_tx_transaction_insert(struct store_tx *tx, const struct 
     sqlite3_bind_int(st, 4, r->response_status);
     sqlite3_bind_text(st, 5, r->response_json, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 6, r->now);
+    sqlite3_bind_text(st, 7, r->staff, -1, SQLITE_STATIC);
     if ((res = store_step_done(db, st, "idempotency insert")) != STORE_OK)
         return res;
 
@@ -176,14 +177,15 @@ enum store_result store_tx_transaction_insert(struct store_tx *tx, const struct 
                         r->now);
 }
 
-static enum store_result idempotency_find(sqlite3 *db, const char *key, char request_hash[65],
-                                          int *status, char **response)
+static enum store_result idempotency_find(sqlite3 *db, const char *staff, const char *key,
+                                          char request_hash[65], int *status, char **response)
 {
     sqlite3_stmt *st = store_cached(db, "SELECT request_hash, status, response FROM idempotency"
-                                        " WHERE key=?");
+                                        " WHERE key=? AND staff=?");
     if (!st)
         return STORE_UNAVAILABLE;
     sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, staff, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     enum store_result r;
     if (rc == SQLITE_ROW) {
@@ -198,17 +200,17 @@ static enum store_result idempotency_find(sqlite3 *db, const char *key, char req
     return r;
 }
 
-enum store_result store_tx_idempotency_find(struct store_tx *tx, const char *key,
+enum store_result store_tx_idempotency_find(struct store_tx *tx, const char *staff, const char *key,
                                             char request_hash[65], int *status, char **response)
 {
-    return idempotency_find(store_tx_db(tx), key, request_hash, status, response);
+    return idempotency_find(store_tx_db(tx), staff, key, request_hash, status, response);
 }
 
-enum store_result store_idempotency_find(struct store *store, const char *key,
+enum store_result store_idempotency_find(struct store *store, const char *staff, const char *key,
                                          char request_hash[65], int *status, char **response)
 {
     sqlite3 *db = store_reader_acquire(store);
-    enum store_result r = idempotency_find(db, key, request_hash, status, response);
+    enum store_result r = idempotency_find(db, staff, key, request_hash, status, response);
     store_reader_release(store, db);
     return r;
 }
@@ -345,7 +347,8 @@ static const struct store_column summary_columns[] = {{"reference", COL_TEXT},
                                                       {"print_state", COL_TEXT},
                                                       {0}};
 
-enum store_result store_transaction_get(struct store *store, const char *reference, json_t **out)
+enum store_result store_transaction_get(struct store *store, const char *reference,
+                                        const char *site, json_t **out)
 {
     sqlite3 *db = store_reader_acquire(store);
     sqlite3_stmt *st = store_cached(
@@ -363,10 +366,11 @@ enum store_result store_transaction_get(struct store *store, const char *referen
             " LEFT JOIN deliveries d ON d.transaction_id = t.id"
             " LEFT JOIN print_jobs j ON j.id = (SELECT MAX(id) FROM print_jobs WHERE"
             "   transaction_id = t.id)"
-            " WHERE t.reference=?");
+            " WHERE t.reference=?1 AND (?2 IS NULL OR t.site = ?2)");
     enum store_result r = STORE_UNAVAILABLE;
     if (st) {
         sqlite3_bind_text(st, 1, reference, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, site, -1, SQLITE_STATIC);
         int rc = sqlite3_step(st);
         if (rc == SQLITE_ROW) {
             json_t *t = json_object();
@@ -415,7 +419,7 @@ enum store_result store_transaction_list(struct store *store, const struct txn_f
             "   transaction_id = t.id)"
             " WHERE (?1 IS NULL OR (t.created_at >= ?1 AND t.created_at < ?7))"
             "   AND (?2 IS NULL OR t.service = ?2) AND (?3 IS NULL OR t.status = ?3)"
-            "   AND (?4 IS NULL OR t.counter = ?4)"
+            "   AND (?4 IS NULL OR t.counter = ?4) AND (?8 IS NULL OR t.site = ?8)"
             " ORDER BY t.id DESC LIMIT ?5 OFFSET ?6");
     enum store_result r = STORE_UNAVAILABLE;
     if (st) {
@@ -428,6 +432,7 @@ enum store_result store_transaction_list(struct store *store, const struct txn_f
         sqlite3_bind_text(st, 4, f->counter, -1, SQLITE_STATIC);
         sqlite3_bind_int(st, 5, limit);
         sqlite3_bind_int(st, 6, f->offset > 0 ? f->offset : 0);
+        sqlite3_bind_text(st, 8, f->site, -1, SQLITE_STATIC);
         json_t *list = NULL;
         r = store_rows_json(st, summary_columns, &list);
         if (r == STORE_OK)
@@ -545,4 +550,86 @@ enum store_result store_transaction_complete(struct store *store, const char *re
 {
     struct complete_args a = {reference, backend, backend_reference, note};
     return store_run(store, complete_run, &a);
+}
+
+enum store_result store_transaction_site(struct store *store, const char *reference,
+                                         char site[STORE_SITE_MAX])
+{
+    sqlite3 *db = store_reader_acquire(store);
+    sqlite3_stmt *st = store_cached(db, "SELECT site FROM transactions WHERE reference=?");
+    enum store_result r = STORE_UNAVAILABLE;
+    if (st) {
+        sqlite3_bind_text(st, 1, reference, -1, SQLITE_STATIC);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            const unsigned char *text = sqlite3_column_text(st, 0);
+            snprintf(site, STORE_SITE_MAX, "%s", text ? (const char *)text : "");
+            r = STORE_OK;
+        } else {
+            r = rc == SQLITE_DONE ? STORE_NOT_FOUND : store_sqlite_result(rc);
+        }
+        store_release(st);
+    }
+    store_reader_release(store, db);
+    return r;
+}
+
+/* ---- callback events ---- */
+
+enum store_result store_callback_find(struct store *store, const char *backend,
+                                      const char *event_id, char request_hash[65], int *status,
+                                      char **response)
+{
+    sqlite3 *db = store_reader_acquire(store);
+    sqlite3_stmt *st = store_cached(db, "SELECT request_hash, status, response FROM"
+                                        " callback_events WHERE backend=? AND event_id=?");
+    enum store_result r = STORE_UNAVAILABLE;
+    if (st) {
+        sqlite3_bind_text(st, 1, backend, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, event_id, -1, SQLITE_STATIC);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            snprintf(request_hash, 65, "%s", (const char *)sqlite3_column_text(st, 0));
+            *status = sqlite3_column_int(st, 1);
+            *response = strdup((const char *)sqlite3_column_text(st, 2));
+            r = *response ? STORE_OK : STORE_UNAVAILABLE;
+        } else {
+            r = rc == SQLITE_DONE ? STORE_NOT_FOUND : store_sqlite_result(rc);
+        }
+        store_release(st);
+    }
+    store_reader_release(store, db);
+    return r;
+}
+
+struct callback_record {
+    const char *backend, *event_id, *request_hash, *response;
+    int status;
+};
+
+static enum store_result callback_record_run(sqlite3 *db, void *arg)
+{
+    struct callback_record *c = arg;
+    sqlite3_stmt *st = store_cached(db, "INSERT INTO callback_events(backend, event_id,"
+                                        " request_hash, status, response, received_at)"
+                                        " VALUES(?,?,?,?,?,?)");
+    if (!st)
+        return STORE_UNAVAILABLE;
+    sqlite3_bind_text(st, 1, c->backend, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, c->event_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, c->request_hash, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 4, c->status);
+    sqlite3_bind_text(st, 5, c->response ? c->response : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 6, time(NULL));
+    int rc = sqlite3_step(st);
+    store_release(st);
+    return store_sqlite_result(rc);
+}
+
+enum store_result store_callback_record(struct store *store, const char *backend,
+                                        const char *event_id, const char *request_hash, int status,
+                                        const char *response)
+{
+    struct callback_record c = {backend, event_id, request_hash, response, status};
+    return store_write_sync(store, callback_record_run, &c);
 }

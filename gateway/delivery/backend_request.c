@@ -202,11 +202,13 @@ static bool parse_timestamp(const char *s, long long *out)
     return true;
 }
 
-bool backend_signature_verify(const struct backend_config *be, const char *idempotency_key,
-                              const char *timestamp, const char *signature, const char *body,
-                              size_t len, time_t now, char *why, size_t whylen)
+/* The signature and timestamp checks without the replay cache; got receives the MAC sent. */
+static bool signature_check(const struct backend_config *be, const char *idempotency_key,
+                            const char *timestamp, const char *signature, const char *body,
+                            size_t len, time_t now, unsigned char got[MAC_LEN], long long *ts_out,
+                            char *why, size_t whylen)
 {
-    unsigned char got[MAC_LEN], want[MAC_LEN];
+    unsigned char want[MAC_LEN];
     long long ts = 0;
     if (!be || !be->signing_key.bytes || be->signing_key.len == 0) {
         snprintf(why, whylen, "no signing key is configured for this back-end");
@@ -243,6 +245,29 @@ bool backend_signature_verify(const struct backend_config *be, const char *idemp
         snprintf(why, whylen, "signature does not match");
         return false;
     }
+    *ts_out = ts;
+    return true;
+}
+
+bool backend_signature_check(const struct backend_config *be, const char *idempotency_key,
+                             const char *timestamp, const char *signature, const char *body,
+                             size_t len, time_t now, char *why, size_t whylen)
+{
+    unsigned char got[MAC_LEN];
+    long long ts = 0;
+    return signature_check(be, idempotency_key, timestamp, signature, body, len, now, got, &ts, why,
+                           whylen);
+}
+
+bool backend_signature_verify(const struct backend_config *be, const char *idempotency_key,
+                              const char *timestamp, const char *signature, const char *body,
+                              size_t len, time_t now, char *why, size_t whylen)
+{
+    unsigned char got[MAC_LEN];
+    long long ts = 0;
+    if (!signature_check(be, idempotency_key, timestamp, signature, body, len, now, got, &ts, why,
+                         whylen))
+        return false;
     switch (replay_check_and_add(got, ts + BACKEND_SIGNATURE_WINDOW_S, (long long)now)) {
     case REPLAY_NEW:
         return true;

@@ -50,6 +50,12 @@ bool backend_signature_verify(const struct backend_config *be, const char *idemp
                               const char *timestamp, const char *signature, const char *body,
                               size_t len, time_t now, char *why, size_t whylen) BACKEND_MUSTCHECK;
 
+/* backend_signature_verify without the in-memory replay cache: the caller recognises replays
+ * itself (routes_callbacks.c keeps every callback's event id in the store). Thread-safe. */
+bool backend_signature_check(const struct backend_config *be, const char *idempotency_key,
+                             const char *timestamp, const char *signature, const char *body,
+                             size_t len, time_t now, char *why, size_t whylen) BACKEND_MUSTCHECK;
+
 struct backend_request_spec {
     const char *method;       /* "GET" or "POST" */
     const char *path;         /* appended to the back-end's url; starts with '/' */

@@ -13,6 +13,7 @@
  * no reply was queued; freed there. */
 #include "gateway/http/http.h"
 
+#include "gateway/http/access.h"
 #include "gateway/app.h"
 #include "gateway/config.h"
 #include "gateway/failpoint.h"
@@ -334,6 +335,22 @@ static void route_request(struct http_request *req)
 
 /* ---- access control ---- */
 
+/* The session's role against the route's access (access.c holds the rule); 403 when not. */
+static bool authorise_role(struct http_request *req, enum http_access need)
+{
+    if (access_allows(need, req->session.staff.role))
+        return true;
+    const char *message = "Your role cannot do this.";
+    if (need == HTTP_ADMIN)
+        message = "Only an administrator can do this.";
+    else if (need == HTTP_SUPERVISOR)
+        message = "Only a supervisor can do this.";
+    else if (need == HTTP_STAFF)
+        message = "Only counter staff can do this (an auditor reads, and changes nothing).";
+    http_reply_error(req, 403, "forbidden", message);
+    return false;
+}
+
 static bool authorise(struct http_request *req)
 {
     enum http_access need = req->route->access;
@@ -374,15 +391,7 @@ static bool authorise(struct http_request *req)
     if (now - req->session.last_seen_at >= touch)
         store_session_touch(req->server->app->store, hash, now);
     req->has_session = true;
-    enum staff_role role = req->session.staff.role;
-    if ((need == HTTP_SUPERVISOR && role < ROLE_SUPERVISOR) ||
-        (need == HTTP_ADMIN && role < ROLE_ADMIN)) {
-        http_reply_error(req, 403, "forbidden",
-                         need == HTTP_ADMIN ? "Only an administrator can do this."
-                                            : "Only a supervisor can do this.");
-        return false;
-    }
-    return true;
+    return authorise_role(req, need);
 }
 
 static void reply_too_large(struct http_request *req)

@@ -21,11 +21,15 @@ struct http_server;
 
 typedef void (*http_handler)(struct app *app, struct http_request *req);
 
+/* Who may call a route (gateway/http/access.c holds the rule, access_allows). Roles are not a
+ * ladder: an auditor reads every site but does not serve at a counter. */
 enum http_access {
     HTTP_PUBLIC = 0, /* no token needed */
-    HTTP_STAFF,      /* any signed-in staff */
+    HTTP_STAFF,      /* counter staff: assistant, supervisor or admin (not an auditor) */
     HTTP_SUPERVISOR, /* supervisor or admin */
     HTTP_ADMIN,
+    HTTP_READER,    /* any signed-in role, the auditor included: reads and one's own session */
+    HTTP_OVERSIGHT, /* supervisor, admin or auditor: reads meant for supervisors */
 };
 
 struct http_route {

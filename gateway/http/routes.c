@@ -1,4 +1,9 @@
-/* routes: the one table mapping method and path to handler and who may call it. */
+/* routes: the one table mapping method and path to handler and who may call it.
+ * Access levels (gateway/http/access.c): public; reader = any signed-in role, the auditor
+ * included; staff = counter staff (not the auditor); supervisor; oversight = supervisor or
+ * auditor; admin. Reads of transactions are further scoped to the session's site by their
+ * handlers. `onestopd --routes` prints this table; tests/system/test_access.py declares the
+ * expected outcome of every row for every role. */
 #include "gateway/http/routes.h"
 
 const struct http_route onestop_routes[] = {
@@ -6,19 +11,19 @@ const struct http_route onestop_routes[] = {
     {"GET", "/readyz", route_readyz, HTTP_PUBLIC},
     {"GET", "/metrics", route_metrics, HTTP_PUBLIC},
     {"POST", "/api/v1/sessions", route_session_create, HTTP_PUBLIC},
-    {"GET", "/api/v1/sessions/current", route_session_current, HTTP_STAFF},
-    {"DELETE", "/api/v1/sessions/current", route_session_delete, HTTP_STAFF},
-    {"GET", "/api/v1/services", route_services_list, HTTP_STAFF},
+    {"GET", "/api/v1/sessions/current", route_session_current, HTTP_READER},
+    {"DELETE", "/api/v1/sessions/current", route_session_delete, HTTP_READER},
+    {"GET", "/api/v1/services", route_services_list, HTTP_READER},
     {"GET", "/api/v1/services/bulky-refuse/slots", route_bulky_slots, HTTP_STAFF},
     {"GET", "/api/v1/addresses", route_addresses, HTTP_STAFF},
     {"POST", "/api/v1/referrals/lookup", route_referral_lookup, HTTP_STAFF},
     {"POST", "/api/v1/quotes", route_quote, HTTP_STAFF},
     {"POST", "/api/v1/transactions", route_transaction_create, HTTP_STAFF},
-    {"GET", "/api/v1/transactions", route_transaction_list, HTTP_STAFF},
-    {"GET", "/api/v1/transactions/{}", route_transaction_get, HTTP_STAFF},
+    {"GET", "/api/v1/transactions", route_transaction_list, HTTP_READER},
+    {"GET", "/api/v1/transactions/{}", route_transaction_get, HTTP_READER},
     {"POST", "/api/v1/transactions/{}/retry", route_transaction_retry, HTTP_SUPERVISOR},
     {"POST", "/api/v1/transactions/{}/reprint", route_transaction_reprint, HTTP_STAFF},
-    {"GET", "/api/v1/deliveries/failed", route_deliveries_failed, HTTP_SUPERVISOR},
+    {"GET", "/api/v1/deliveries/failed", route_deliveries_failed, HTTP_OVERSIGHT},
     {"POST", "/api/v1/callbacks/{}", route_callback, HTTP_PUBLIC},
     {"GET", "/r/{}", route_resident_status, HTTP_PUBLIC},
     {"GET", "/*", route_static, HTTP_PUBLIC}, /* the web app; keep last */

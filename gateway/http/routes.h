@@ -27,6 +27,9 @@ void route_transaction_get(struct app *app, struct http_request *req);
 void route_transaction_list(struct app *app, struct http_request *req);
 void route_transaction_retry(struct app *app, struct http_request *req);
 void route_deliveries_failed(struct app *app, struct http_request *req);
+/* True when the transaction was sold at the session's site (any site for an auditor); else
+ * it has answered 404 (another site's is not revealed) or 503. */
+bool transaction_at_own_site(struct app *app, struct http_request *req, const char *reference);
 
 /* routes_resident.c */
 void route_resident_status(struct app *app, struct http_request *req);

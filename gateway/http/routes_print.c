@@ -94,15 +94,11 @@ void route_transaction_reprint(struct app *app, struct http_request *req)
         return;
     }
     const struct staff_session *s = http_session(req);
+    /* Say "unknown" (and another site's is unknown) before "no printer" (a read: fine here). */
+    if (!transaction_at_own_site(app, req, reference))
+        return;
     const struct counter_config *counter = config_counter(app->cfg, s->counter);
     if (!counter || !counter->printer) {
-        /* Say "unknown" before "no printer" (a read, no write: fine on this thread). */
-        struct txn_public pub;
-        enum store_result r = store_transaction_public(app->store, reference, &pub);
-        if (r != STORE_OK) {
-            http_reply_store_error(req, r);
-            return;
-        }
         char message[160];
         snprintf(message, sizeof message,
                  "There is no receipt printer at counter %s. Reprint from a counter that has one.",

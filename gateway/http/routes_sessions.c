@@ -3,11 +3,13 @@
  * Sign-in checks the per-username and per-address limiter first (429 with Retry-After), then
  * the password (a dummy hash is computed for unknown names so timing does not reveal which
  * usernames exist), then the counter id, and only then creates the session and its audit
- * entry in one durable write. Failures are audited without the password. */
+ * entry in one durable write. Failures are audited without the password; those anyone can
+ * repeat at will (unknown counter, rate limited) are sampled (access_audit_sampled). */
 #include "gateway/app.h"
 #include "gateway/config.h"
 #include "gateway/log.h"
 #include "gateway/password.h"
+#include "gateway/http/access.h"
 #include "gateway/http/routes.h"
 #include "gateway/signin_limiter.h"
 #include "gateway/store.h"
@@ -57,6 +59,20 @@ static void audit_failure(struct app *app, const char *username, const char *cou
         log_msg(LOG_ERROR, "audit_failed", "could not record a failed sign-in");
 }
 
+/* Failures anyone can repeat without limit (an unknown counter, a 429) are counted and sampled
+ * into the audit trail, not written each time. The counter id is not recorded: it is not one
+ * of ours, so it is only what the caller typed. */
+static void audit_sampled_failure(struct app *app, const char *kind, const char *username,
+                                  const char *why, const char *remote)
+{
+    struct audit_entry e = {.actor = username,
+                            .action = "sign_in_failed",
+                            .subject = username,
+                            .detail = why,
+                            .remote = remote};
+    access_audit_sampled(app, kind, &e);
+}
+
 void route_session_create(struct app *app, struct http_request *req)
 {
     json_t *body = http_json_body(req);
@@ -87,7 +103,7 @@ void route_session_create(struct app *app, struct http_request *req)
     time_t now = time(NULL);
     const char *remote = http_remote(req);
     if (!config_counter(app->cfg, counter)) {
-        audit_failure(app, username, counter, "unknown_counter", remote);
+        audit_sampled_failure(app, "sign_in_unknown_counter", username, "unknown_counter", remote);
         http_reply_invalid(req, json_pack("[o]", field_error("counter", "unknown_counter",
                                                              "There is no counter with this id "
                                                              "(it is on the label on the till).")));
@@ -101,7 +117,7 @@ void route_session_create(struct app *app, struct http_request *req)
                  "Too many failed sign-ins. Wait %ld seconds and try again, or ask a supervisor.",
                  wait);
         http_set_header(req, "Retry-After", retry);
-        audit_failure(app, username, counter, "rate_limited", remote);
+        audit_sampled_failure(app, "sign_in_rate_limited", username, "rate_limited", remote);
         http_reply_error(req, 429, "too_many_attempts", message);
         return;
     }
@@ -126,7 +142,7 @@ void route_session_create(struct app *app, struct http_request *req)
         http_reply_error(req, 401, "bad_credentials", "The username or password is not right.");
         return;
     }
-    signin_limiter_succeeded(app->signin_limiter, username);
+    signin_limiter_succeeded(app->signin_limiter, username, remote);
 
     char token[TOKEN_TEXT_LEN + 1], hash[TOKEN_HASH_HEX_LEN + 1];
     if (!token_generate(token)) {

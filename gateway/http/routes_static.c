@@ -1,12 +1,15 @@
 /* routes_static: the counter web app's files (config web_dir), served at /.
  *
- * Only regular files inside web_dir: no "..", no hidden files, no directory listings.
+ * Only regular files inside web_dir: no "..", no hidden files, no directory listings, and
+ * nothing that resolves (symbolic links followed, realpath) to a place outside web_dir — a link
+ * in the web folder must not serve the config or the keys.
  * "/" is index.html. HTML is revalidated every time; other files may be cached briefly.
  * Every response carries the Content-Security-Policy set in http.c (no inline script). */
 #include "gateway/app.h"
 #include "gateway/config.h"
 #include "gateway/http/routes.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +43,17 @@ static const char *content_type(const char *path)
     return NULL;
 }
 
+/* True when full resolves to a file inside web_dir (itself resolved); real receives the
+ * resolved path, which is what is then opened. */
+static bool inside_web_dir(const char *web_dir, const char *full, char real[PATH_MAX])
+{
+    char root[PATH_MAX];
+    if (!realpath(web_dir, root) || !realpath(full, real))
+        return false;
+    size_t n = strlen(root);
+    return strncmp(real, root, n) == 0 && (real[n] == '/' || (n == 1 && root[0] == '/'));
+}
+
 static bool safe_path(const char *path)
 {
     if (path[0] != '/' || strlen(path) > STATIC_PATH_MAX / 2)
@@ -63,15 +77,16 @@ void route_static(struct app *app, struct http_request *req)
     if (strcmp(path, "/") == 0)
         path = "/index.html";
     const char *type = content_type(path);
-    char full[STATIC_PATH_MAX];
+    char full[STATIC_PATH_MAX], real[PATH_MAX];
     struct stat st;
     int n = snprintf(full, sizeof full, "%s%s", app->cfg->web_dir, path);
-    if (!type || n < 0 || (size_t)n >= sizeof full || stat(full, &st) != 0 ||
+    if (!type || n < 0 || (size_t)n >= sizeof full ||
+        !inside_web_dir(app->cfg->web_dir, full, real) || stat(real, &st) != 0 ||
         !S_ISREG(st.st_mode) || st.st_size > STATIC_FILE_MAX) {
         http_reply_error(req, 404, "not_found", "There is nothing at this address.");
         return;
     }
-    FILE *f = fopen(full, "rb");
+    FILE *f = fopen(real, "rb");
     char *data = f ? malloc((size_t)st.st_size + 1) : NULL;
     size_t got = data ? fread(data, 1, (size_t)st.st_size, f) : 0;
     if (f)

@@ -14,6 +14,7 @@
 #include "gateway/failpoint.h"
 #include "gateway/log.h"
 #include "gateway/payment.h"
+#include "gateway/http/access.h"
 #include "gateway/http/routes.h"
 #include "gateway/status_token.h"
 #include "gateway/store.h"
@@ -35,6 +36,7 @@
 #define IDEMPOTENCY_KEY_MAX 128
 #define REFERENCE_ATTEMPTS  8
 #define STATUS_URL_MAX      512
+#define FAILED_LIST_MAX     200 /* failed deliveries shown to a supervisor at once */
 
 static void add_error(json_t *errors, const char *field, const char *code, const char *message)
 {
@@ -264,8 +266,8 @@ static enum store_result create_run(struct store_tx *tx, void *arg)
     char stored_hash[65];
     int stored_status = 0;
     char *stored = NULL;
-    enum store_result r =
-        store_tx_idempotency_find(tx, c->idempotency_key, stored_hash, &stored_status, &stored);
+    enum store_result r = store_tx_idempotency_find(
+        tx, c->session.staff.username, c->idempotency_key, stored_hash, &stored_status, &stored);
     if (r == STORE_OK) {
         bool same = strcmp(stored_hash, c->request_hash) == 0;
         c->status = same ? 200 : 409;
@@ -394,8 +396,8 @@ static void create_done(struct store_job *job, enum store_result result)
     http_complete(req); /* req may be freed by its thread from here on */
 }
 
-/* Answers from the idempotency record when this key is already stored: 200 with the stored
- * body for the same request, 409 for another; a store failure answers 503. False (nothing
+/* Answers from the idempotency record when this staff member already used this key: 200 with the
+ * stored body for the same request, 409 for another; a store failure answers 503. False (nothing
  * answered) when the key is new. */
 static bool replay_if_stored(struct app *app, struct http_request *req, const char *key,
                              const char hash[65])
@@ -403,8 +405,8 @@ static bool replay_if_stored(struct app *app, struct http_request *req, const ch
     char stored_hash[65];
     int stored_status;
     char *stored = NULL;
-    enum store_result r =
-        store_idempotency_find(app->store, key, stored_hash, &stored_status, &stored);
+    enum store_result r = store_idempotency_find(app->store, http_session(req)->staff.username, key,
+                                                 stored_hash, &stored_status, &stored);
     if (r == STORE_NOT_FOUND)
         return false;
     if (r != STORE_OK) {
@@ -524,10 +526,17 @@ void route_transaction_get(struct app *app, struct http_request *req)
     char reference[STORE_REFERENCE_MAX];
     if (!reference_param(req, reference, sizeof reference))
         return;
+    if (!access_read_admit(app, req))
+        return;
     json_t *t = NULL;
-    enum store_result r = store_transaction_get(app->store, reference, &t);
+    enum store_result r =
+        store_transaction_get(app->store, reference, access_read_site(app, http_session(req)), &t);
     if (r != STORE_OK) {
         http_reply_store_error(req, r);
+        return;
+    }
+    if (!access_audit_read(app, req, reference)) {
+        json_decref(t);
         return;
     }
     char url[STATUS_URL_MAX];
@@ -554,8 +563,11 @@ static bool query_int(struct http_request *req, const char *name, int *out, json
 
 void route_transaction_list(struct app *app, struct http_request *req)
 {
+    if (!access_read_admit(app, req))
+        return;
     const char *date = http_query(req, "date");
-    struct txn_filter f = {.service = http_query(req, "service"),
+    struct txn_filter f = {.site = access_read_site(app, http_session(req)),
+                           .service = http_query(req, "service"),
                            .status = http_query(req, "status"),
                            .counter = http_query(req, "counter"),
                            .limit = 100};
@@ -587,17 +599,32 @@ void route_transaction_list(struct app *app, struct http_request *req)
     http_reply_json(req, 200, out);
 }
 
+bool transaction_at_own_site(struct app *app, struct http_request *req, const char *reference)
+{
+    const char *own = access_read_site(app, http_session(req));
+    char site[STORE_SITE_MAX];
+    enum store_result r = store_transaction_site(app->store, reference, site);
+    if (r == STORE_OK && own && strcmp(site, own) != 0)
+        r = STORE_NOT_FOUND; /* another site's: not revealed */
+    if (r != STORE_OK)
+        http_reply_store_error(req, r);
+    return r == STORE_OK;
+}
+
 /* ---- supervisors ---- */
 
 void route_deliveries_failed(struct app *app, struct http_request *req)
 {
+    if (!access_read_admit(app, req))
+        return;
+    const struct staff_session *s = http_session(req);
     json_t *out = NULL;
-    enum store_result r = store_deliveries_failed(app->store, 200, &out);
+    enum store_result r =
+        store_deliveries_failed(app->store, access_read_site(app, s), FAILED_LIST_MAX, &out);
     if (r != STORE_OK) {
         http_reply_store_error(req, r);
         return;
     }
-    const struct staff_session *s = http_session(req);
     struct audit_entry e = {
         .actor = s->staff.username, .counter = s->counter, .action = "failed_deliveries_viewed"};
     if (store_audit(app->store, &e) != STORE_OK)
@@ -611,6 +638,8 @@ void route_transaction_retry(struct app *app, struct http_request *req)
     if (!reference_param(req, reference, sizeof reference))
         return;
     const struct staff_session *s = http_session(req);
+    if (!transaction_at_own_site(app, req, reference))
+        return;
     enum store_result r =
         store_delivery_retry_now(app->store, reference, s->staff.username, s->counter);
     if (r == STORE_CONFLICT) {

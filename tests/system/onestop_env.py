@@ -174,6 +174,8 @@ class Gateway:
             "data_dir": "data",
             "web_dir": os.path.join(ROOT, "web"),
             "auth": {"lockout_s": 2, "max_failures_per_user": 5},
+            # tests poll a transaction every few ms; test_access.py sets a real limit
+            "access": {"reads_per_minute": 100000},
             "keys": {"status_token_file": "keys/status-token.key"},
             "counters": [{"id": "SD-01", "site": "Stockport Direct, Fred Perry House"},
                          {"id": "LIB-CEN", "site": "Stockport Central Library"}],

@@ -67,6 +67,10 @@ def test_full_disk_answers_503_then_recovers(gateway):
             break
     assert statuses[-1] == 503, statuses
     assert r.json["error"]["code"] == "store_unavailable"
+    # The failed sign-in needed several pages; the readiness probe writes fewer, which may still
+    # fit in what was left under the cap (that depends on the schema's size). Now the disk is
+    # full for every write, and readiness must say so.
+    subprocess.run(["prlimit", f"--pid={pid}", "--fsize=1:unlimited"], check=True)
     assert gateway.request("GET", "/readyz").status == 503
     assert gateway.request("GET", "/healthz").status == 200
     assert "store_unavailable" in gateway.log()

@@ -60,6 +60,8 @@ def start_gateway(make_gateway, clean_stops, printer, name="gw"):
     gw = make_gateway(name, printers=[printer])
     clean_stops.append(gw)
     gw.config["counters"][0]["printer"] = printer["name"]
+    # a second counter at SD-01's site with no printer of its own
+    gw.config["counters"].append({"id": "SD-02", "site": gw.config["counters"][0]["site"]})
     gw.write_config()
     gw.start()
     return gw
@@ -274,9 +276,12 @@ def test_reprint_answers(env, make_gateway, clean_stops):
     assert gw.request("POST", "/api/v1/transactions/nonsense/reprint", token=token).status == 404
     # Signed-in staff only.
     assert gw.request("POST", f"/api/v1/transactions/{ref}/reprint").status == 401
-    # A counter without a printer.
+    # Another site's transaction is not found there (reads are scoped to the site).
     lib = gw.sign_in(counter="LIB-CEN")
-    r = gw.request("POST", f"/api/v1/transactions/{ref}/reprint", token=lib)
+    assert gw.request("POST", f"/api/v1/transactions/{ref}/reprint", token=lib).status == 404
+    # A counter without a printer, at the same site.
+    sd02 = gw.sign_in(counter="SD-02")
+    r = gw.request("POST", f"/api/v1/transactions/{ref}/reprint", token=sd02)
     assert r.status == 409 and r.json["error"]["code"] == "no_printer", r
     # A copy at SD-01 prints once more.
     r = gw.request("POST", f"/api/v1/transactions/{ref}/reprint", token=token)

@@ -245,7 +245,7 @@ static void test_moves_follow_the_rule_and_compare_the_state(void **state)
     assert_int_equal(count_jobs(f, PRINT_PENDING, ms(f->now) + 2000), 1);
     assert_int_equal(store_print_next_due(f->store, PRINTER), ms(f->now) + 2000);
     json_t *t = NULL;
-    assert_int_equal(store_transaction_get(f->store, REF, &t), STORE_OK);
+    assert_int_equal(store_transaction_get(f->store, REF, NULL, &t), STORE_OK);
     json_t *p = json_object_get(t, "print");
     assert_string_equal(json_string_value(json_object_get(p, "state")), "pending");
     assert_string_equal(json_string_value(json_object_get(p, "last_error")),
@@ -263,7 +263,7 @@ static void test_moves_follow_the_rule_and_compare_the_state(void **state)
     for (int to = 0; to < 4; to++)
         assert_int_equal(move(f, id, PRINT_PRINTED, (enum print_state)to, true, 0, 0, NULL),
                          STORE_CONFLICT);
-    assert_int_equal(store_transaction_get(f->store, REF, &t), STORE_OK);
+    assert_int_equal(store_transaction_get(f->store, REF, NULL, &t), STORE_OK);
     p = json_object_get(t, "print");
     assert_string_equal(json_string_value(json_object_get(p, "state")), "printed");
     assert_int_equal(json_integer_value(json_object_get(p, "job_id")), 12);

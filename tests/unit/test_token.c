@@ -86,7 +86,8 @@ static void test_limiter_locks_after_failures_and_forgives(void **state)
     }
     assert_int_equal(signin_limiter_check(l, "ann", "10.0.0.1", now), 0);
     signin_limiter_failed(l, "ann", "10.0.0.1", now);
-    assert_int_equal(signin_limiter_check(l, "ann", "10.0.0.9", now), 10); /* per username */
+    assert_int_equal(signin_limiter_check(l, "ann", "10.0.0.1", now), 10); /* this pair */
+    assert_int_equal(signin_limiter_check(l, "ann", "10.0.0.9", now), 0);  /* ann elsewhere: in */
     assert_int_equal(signin_limiter_check(l, "bob", "10.0.0.1", now), 0);  /* others not */
     assert_int_equal(signin_limiter_check(l, "ann", "10.0.0.1", now + 10), 0);
     signin_limiter_failed(l, "ann", "10.0.0.1", now + 10); /* 4th: doubles */
@@ -94,7 +95,7 @@ static void test_limiter_locks_after_failures_and_forgives(void **state)
     signin_limiter_failed(l, "ann", "10.0.0.1", now + 30);
     signin_limiter_failed(l, "ann", "10.0.0.1", now + 30);
     assert_int_equal(signin_limiter_check(l, "ann", "10.0.0.1", now + 30), 40); /* capped */
-    signin_limiter_succeeded(l, "ann");
+    signin_limiter_succeeded(l, "ann", "10.0.0.1");
     assert_int_equal(signin_limiter_check(l, "ann", "10.0.0.1", now + 30), 0);
     signin_limiter_free(l);
 }
