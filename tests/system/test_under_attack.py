@@ -1,0 +1,283 @@
+"""Holding up under attack (issue 13): slow and greedy clients, ambiguous framing, HTTPS,
+trusted proxies and the separate /metrics listener. Every load here is loopback-only, bounded
+and stops by itself."""
+
+import http.client
+import json
+import os
+import socket
+import ssl
+import subprocess
+import time
+
+import pytest
+
+from attack_clients import (ATTACK_ADDRESSES, FRESH_ADDRESS, SlowHeaders, big_bodies,
+                            connect_from, memory_kib, raise_nofile)
+from onestop_env import DEMO_PASSWORD, free_port, wait_until
+
+SANITIZED = bool(os.environ.get("ONESTOP_SANITIZED"))
+SIGN_IN = {"username": "assistant", "password": DEMO_PASSWORD, "counter": "SD-01"}
+
+
+def sign_in_from(port, address, timeout):
+    """A fresh client's sign-in from address: (status, seconds taken)."""
+    started = time.monotonic()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout,
+                                      source_address=(address, 0))
+    try:
+        conn.request("POST", "/api/v1/sessions", body=json.dumps(SIGN_IN),
+                     headers={"Content-Type": "application/json"})
+        status = conn.getresponse().status
+    except (OSError, http.client.HTTPException):
+        status = None
+    finally:
+        conn.close()
+    return status, time.monotonic() - started
+
+
+def raw_exchange(port, data, timeout=5):
+    """Sends raw bytes and returns the status of the first reply (None if the connection
+    closed without one)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(data)
+        got = b""
+        while b"\r\n" not in got:
+            chunk = s.recv(4096)
+            if not chunk:
+                return None
+            got += chunk
+        return int(got.split(b" ", 2)[1])
+
+
+def test_slow_header_attack_leaves_room_for_a_fresh_sign_in(make_gateway):
+    n = 1000  # 125 from each of 8 addresses: under the per-address cap of 128
+    raise_nofile(4 * n)
+    gw = make_gateway(config_overrides={"http": {"connection_limit": n,
+                                                 "per_ip_connection_limit": 128}})
+    gw.start()
+    # the sign-in's own time, with nobody attacking (PBKDF2 dominates it)
+    status, quiet_s = sign_in_from(gw.port, FRESH_ADDRESS, timeout=10)
+    assert status == 201
+    attack = SlowHeaders(gw.port, n, interval=1.0)
+    try:
+        assert attack.open_all() == n
+        attack.pump()
+        # during the attack (every slot taken or retaken at once): a fresh client is served
+        worst = 0.0
+        for _ in range(3):
+            status, took = sign_in_from(gw.port, FRESH_ADDRESS, timeout=5)
+            assert status == 201, f"a fresh sign-in got {status} after {took:.2f}s"
+            worst = max(worst, took)
+            attack.pump()
+        assert worst < 1.0 + quiet_s, f"a fresh sign-in took {worst:.2f}s during the attack"
+        # and trickling does not keep a connection alive past its header deadline (10 s):
+        # the attacker has had to reconnect
+        deadline = time.monotonic() + 30
+        while attack.reconnects < n and time.monotonic() < deadline:
+            attack.pump()
+            time.sleep(attack.interval)
+        assert attack.reconnects >= n, f"only {attack.reconnects} slow connections were cut"
+    finally:
+        attack.close()
+    assert gw.request("GET", "/healthz").status == 200
+
+
+def test_expect_100_continue_waits_for_the_token(gateway):
+    head = (b"POST /api/v1/quotes HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 100000\r\nExpect: 100-continue\r\n\r\n")
+    with socket.create_connection(("127.0.0.1", gateway.port), timeout=5) as s:
+        s.sendall(head)
+        first = s.recv(4096)
+    assert first.startswith(b"HTTP/1.1 401"), first[:80]
+    token = gateway.sign_in()
+    with socket.create_connection(("127.0.0.1", gateway.port), timeout=5) as s:
+        s.sendall(head.replace(b"\r\n\r\n", f"\r\nAuthorization: Bearer {token}\r\n\r\n".encode()))
+        first = s.recv(4096)
+    assert first.startswith(b"HTTP/1.1 100"), first[:80]
+
+
+def test_bodies_in_flight_stay_under_the_memory_cap(make_gateway):
+    n = 250 if SANITIZED else 1000
+    cap_mib = 32
+    raise_nofile(4 * n)
+    gw = make_gateway(config_overrides={"http": {"connection_limit": n + 100,
+                                                 "bodies_memory_limit": cap_mib << 20}})
+    gw.start()
+    token = gw.sign_in()
+    pid = gw.daemon.proc.pid
+    before_rss, _ = memory_kib(pid)
+    body = 1 << 20
+    without = big_bodies(gw.port, n, body, {})
+    assert set(without) <= {401, 0}, without
+    assert without.get(401, 0) > 0, without
+    with_token = big_bodies(gw.port, n, body, {"Authorization": f"Bearer {token}"})
+    # some fit under the cap (and get the quote's 400 for a body of x's); the rest are told
+    # to come back (503), before their bodies are read
+    assert with_token.get(503, 0) > 0, with_token
+    assert with_token.get(400, 0) > 0, with_token
+    assert set(with_token) <= {400, 503, 0}, with_token
+    _, hwm = memory_kib(pid)
+    # the connections' own buffers and the threads come on top of the bodies' cap
+    margin_mib = 160 if SANITIZED else 96
+    grew_mib = (hwm - before_rss) / 1024
+    assert grew_mib < cap_mib + margin_mib, f"onestopd grew by {grew_mib:.0f} MiB"
+    # the memory is handed back once the bodies are done with
+    wait_until(lambda: (memory_kib(pid)[0] - before_rss) / 1024 < margin_mib,
+               timeout=10, what="onestopd's memory to shrink back")
+    assert gw.request("GET", "/healthz").status == 200
+
+
+AMBIGUOUS = [
+    b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n",
+    b"Transfer-Encoding: chunked\r\nContent-Length: 5\r\n",
+    b"Content-Length: 5\r\nContent-Length: 50\r\n",
+    b"Content-Length: 5\r\nContent-Length: 5\r\n",
+    b"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n",
+]
+
+
+@pytest.mark.parametrize("framing", AMBIGUOUS)
+def test_a_body_framed_two_ways_is_refused(gateway, framing):
+    req = (b"POST /api/v1/sessions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" +
+           framing + b"\r\n0\r\n\r\n")
+    assert raw_exchange(gateway.port, req) == 400
+    # a body framed one way still works
+    ok = (b"POST /api/v1/sessions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+          b"Content-Length: 2\r\nConnection: close\r\n\r\n{}")
+    assert raw_exchange(gateway.port, ok) == 422
+
+
+def make_certificate(folder):
+    cert, key = os.path.join(folder, "tls.crt"), os.path.join(folder, "tls.key")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-days", "2", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+                    "-keyout", key, "-out", cert], check=True, capture_output=True, timeout=60)
+    os.chmod(key, 0o600)
+    return cert, key
+
+
+@pytest.fixture
+def https(make_gateway, tmp_path, monkeypatch):
+    cert, key = make_certificate(str(tmp_path))
+    gw = make_gateway()
+    gw.config["http"] = {"tls_cert_file": cert, "tls_key_file": key}
+    gw.write_config()
+    ctx = ssl.create_default_context(cafile=cert)
+
+    def https_request(method, path, body=None, token=None, context=ctx):
+        conn = http.client.HTTPSConnection("127.0.0.1", gw.port, timeout=10, context=context)
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        conn.request(method, path, body=json.dumps(body) if body is not None else None,
+                     headers=headers)
+        resp = conn.getresponse()
+        out = (resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read())
+        conn.close()
+        return out
+
+    gw.start_sim()
+    gw.start_daemon(wait=False)
+    wait_until(lambda: https_request("GET", "/healthz")[0] == 200, timeout=60,
+               what="onestopd over HTTPS")
+    gw.add_user("assistant", "assistant")
+    return gw, ctx, https_request
+
+
+def test_https_serves_the_api_with_hsts_and_tls_1_2_or_later(https):
+    gw, ctx, https_request = https
+    status, headers, body = https_request("POST", "/api/v1/sessions", SIGN_IN)
+    assert status == 201, body
+    assert headers["strict-transport-security"] == "max-age=31536000"
+    token = json.loads(body)["token"]
+    status, _, body = https_request("GET", "/api/v1/services", token=token)
+    assert status == 200 and json.loads(body)
+    # the counter app's static files too
+    status, headers, _ = https_request("GET", "/")
+    assert status == 200 and "strict-transport-security" in headers
+    # TLS 1.1 is refused
+    old = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    old.load_verify_locations(ctx_cafile(gw))
+    old.minimum_version = ssl.TLSVersion.TLSv1
+    old.maximum_version = ssl.TLSVersion.TLSv1_1
+    old.set_ciphers("ALL:@SECLEVEL=0")
+    with pytest.raises((ssl.SSLError, OSError)):
+        https_request("GET", "/healthz", context=old)
+    # plain HTTP on the HTTPS port gets no answer
+    with pytest.raises((http.client.HTTPException, OSError)):
+        conn = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=5)
+        conn.request("GET", "/healthz")
+        conn.getresponse()
+
+
+def ctx_cafile(gw):
+    return gw.config["http"]["tls_cert_file"]
+
+
+def test_plain_http_has_no_hsts(gateway):
+    assert "strict-transport-security" not in gateway.request("GET", "/healthz").headers
+
+
+def test_a_trusted_proxy_gives_every_client_its_own_share(make_gateway):
+    """Behind a proxy at 127.0.0.30: one client holding all its slots does not shut out the
+    site's other clients, who share the proxy's address."""
+    proxy = "127.0.0.30"
+    share = 8
+    gw = make_gateway(config_overrides={"http": {"per_ip_connection_limit": share,
+                                                 "trusted_proxies": [proxy]}})
+    gw.start()
+    greedy = []
+    try:
+        # the greedy client (10.0.0.5 behind the proxy) holds its whole share, slowly
+        for _ in range(share):
+            s = connect_from(proxy, gw.port)
+            s.sendall(b"POST /api/v1/sessions HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 10.0.0.5\r\n"
+                      b"Content-Length: 100\r\n\r\n")
+            greedy.append(s)
+        # its next request through the proxy is refused ...
+        s = connect_from(proxy, gw.port)
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 10.0.0.5\r\n\r\n")
+        assert s.recv(4096).startswith(b"HTTP/1.1 429")
+        s.close()
+        # ... and the other clients behind the same proxy are served, even past the proxy's
+        # own address's share; a forged left-hand hop does not change who the client is
+        for i in range(share + 2):
+            s = connect_from(proxy, gw.port)
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                      b"X-Forwarded-For: 10.0.0.5, 10.0.1.%d\r\n\r\n" % i)
+            assert s.recv(4096).startswith(b"HTTP/1.1 200")
+            s.close()
+        # an untrusted address's X-Forwarded-For is not believed: it keeps its own share
+        mine = []
+        for _ in range(share):
+            mine.append(connect_from("127.0.0.31", gw.port))
+            mine[-1].sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 10.9.9.9\r\n\r\n")
+            assert mine[-1].recv(4096).startswith(b"HTTP/1.1 200")
+        s = connect_from("127.0.0.31", gw.port)
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert s.recv(4096) == b""  # closed at once: the address holds its share
+        s.close()
+        for m in mine:
+            m.close()
+    finally:
+        for s in greedy:
+            s.close()
+
+
+def test_metrics_on_a_separate_loopback_listener(make_gateway):
+    metrics_port = free_port()
+    gw = make_gateway(config_overrides={"http": {"metrics_listen": f"127.0.0.1:{metrics_port}"}})
+    gw.start()
+    assert gw.request("GET", "/metrics").status == 404
+    conn = http.client.HTTPConnection("127.0.0.1", metrics_port, timeout=5)
+    conn.request("GET", "/metrics")
+    resp = conn.getresponse()
+    text = resp.read().decode()
+    conn.close()
+    assert resp.status == 200 and "onestop_build_info" in text
+    conn = http.client.HTTPConnection("127.0.0.1", metrics_port, timeout=5)
+    conn.request("GET", "/api/v1/services")
+    assert conn.getresponse().status == 404
+    conn.close()
