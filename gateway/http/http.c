@@ -545,6 +545,7 @@ static void connection_notify(void *cls, struct MHD_Connection *conn, void **soc
 struct framing_count {
     int content_length;
     int transfer_encoding;
+    bool chunked_only; /* the (last) Transfer-Encoding is exactly "chunked" */
 };
 
 static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key,
@@ -552,22 +553,29 @@ static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const c
 {
     struct framing_count *n = cls;
     (void)kind;
-    (void)value;
-    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0)
+    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
         n->content_length++;
-    else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0)
+    } else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
         n->transfer_encoding++;
+        n->chunked_only = value && strcasecmp(value, "chunked") == 0;
+    }
     return MHD_YES;
 }
 
-/* A body framed two ways (Content-Length and Transfer-Encoding, or either twice) may be read
- * one way by a proxy in front of us and another way by us: request smuggling. */
-static bool framing_ambiguous(struct MHD_Connection *conn)
+/* A body framed two ways (Content-Length with Transfer-Encoding, or either twice) may be read
+ * one way by a proxy in front of us and another way by us: request smuggling. A transfer
+ * coding other than chunked alone has no length we could trust either. NULL when the framing
+ * is plain, or what is wrong with it. */
+static const char *framing_problem(struct MHD_Connection *conn)
 {
     struct framing_count n = {0};
     MHD_get_connection_values(conn, MHD_HEADER_KIND, count_framing, &n);
-    return n.content_length > 1 || n.transfer_encoding > 1 ||
-           (n.content_length > 0 && n.transfer_encoding > 0);
+    if (n.content_length > 1 || n.transfer_encoding > 1 ||
+        (n.content_length > 0 && n.transfer_encoding > 0))
+        return "The request gives its body's length more than one way.";
+    if (n.transfer_encoding > 0 && !n.chunked_only)
+        return "The only transfer coding accepted is chunked.";
+    return NULL;
 }
 
 /* The connection layer's say on a request whose headers are in: its framing, and the real
@@ -581,10 +589,10 @@ static bool connection_admit(struct http_request *req)
                                                http_header(req, "X-Forwarded-For"), client);
     if (client[0])
         snprintf(req->remote, sizeof req->remote, "%s", client);
-    if (framing_ambiguous(req->conn)) {
+    const char *framing = framing_problem(req->conn);
+    if (framing) {
         http_set_header(req, "Connection", "close");
-        http_reply_error(req, 400, "ambiguous_framing",
-                         "The request gives its body's length more than one way.");
+        http_reply_error(req, 400, "ambiguous_framing", framing);
         return false;
     }
     if (!share_ok) {
