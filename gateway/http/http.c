@@ -462,7 +462,7 @@ static void account(struct http_request *req, int status)
     req->accounted = true;
     double seconds = elapsed_s(req);
     const char *route = req->route ? req->route->pattern : "unmatched";
-    log_request(req->method, route, status, seconds * 1000.0, req->request_id,
+    log_request(req->method, route, status, seconds * 1000.0, req->request_id, req->remote,
                 req->has_session ? req->session.staff.username : NULL,
                 req->has_session ? req->session.counter : NULL);
     metrics_observe_request(req->server->app->metrics, route, req->method, status, seconds);

@@ -69,8 +69,7 @@ def test_slow_header_attack_leaves_room_for_a_fresh_sign_in(make_gateway):
     gw = make_gateway(config_overrides={"http": {"connection_limit": n,
                                                  "per_ip_connection_limit": 128}})
     gw.start()
-    # the sign-in's own time, with nobody attacking (PBKDF2 dominates it)
-    status, quiet_s = sign_in_from(gw.port, FRESH_ADDRESS, timeout=10)
+    status, _ = sign_in_from(gw.port, FRESH_ADDRESS, timeout=10)  # with nobody attacking
     assert status == 201
     attack = SlowHeaders(gw.port, n, interval=1.0)
     try:
@@ -83,7 +82,7 @@ def test_slow_header_attack_leaves_room_for_a_fresh_sign_in(make_gateway):
             assert status == 201, f"a fresh sign-in got {status} after {took:.2f}s"
             worst = max(worst, took)
             attack.pump()
-        assert worst < 1.0 + quiet_s, f"a fresh sign-in took {worst:.2f}s during the attack"
+        assert worst < 1.0, f"a fresh sign-in took {worst:.2f}s during the attack"
         # and trickling does not keep a connection alive past its header deadline (10 s):
         # the attacker has had to reconnect
         deadline = time.monotonic() + 30
@@ -294,6 +293,9 @@ def test_a_trusted_proxy_gives_every_client_its_own_share(make_gateway):
     finally:
         for s in greedy:
             s.close()
+    # the access log names the real clients, not the proxy
+    wait_until(lambda: '"client":"10.0.1.0"' in gw.log(), timeout=5, what="the log line")
+    assert '"client":"127.0.0.31"' in gw.log() and '"client":"10.9.9.9"' not in gw.log()
 
 
 def test_metrics_on_a_separate_loopback_listener(make_gateway):
