@@ -20,6 +20,7 @@
 #include "gateway/http/tls.h"
 #include "gateway/log.h"
 #include "gateway/metrics.h"
+#include "gateway/strbuf.h"
 #include "gateway/token.h"
 
 #include <arpa/inet.h>
@@ -867,6 +868,25 @@ static bool limits_start(struct http_server *server, char *err, size_t errlen)
     return server->limits != NULL;
 }
 
+/* The connection and limits layer's gauges, at scrape time. */
+static void limits_metrics(void *ctx, struct strbuf *out)
+{
+    struct http_server *server = ctx;
+    strbuf_printf(out,
+                  "# HELP onestop_http_connections_open Connections open on the main listener.\n"
+                  "# TYPE onestop_http_connections_open gauge\n"
+                  "onestop_http_connections_open %ld\n"
+                  "# HELP onestop_http_connections_cut_total Connections closed for a missed "
+                  "deadline, for headroom or past an address's share.\n"
+                  "# TYPE onestop_http_connections_cut_total counter\n"
+                  "onestop_http_connections_cut_total %lu\n"
+                  "# HELP onestop_http_bodies_bytes Bytes held for request bodies in flight.\n"
+                  "# TYPE onestop_http_bodies_bytes gauge\n"
+                  "onestop_http_bodies_bytes %ld\n",
+                  client_limits_open_count(server->limits),
+                  client_limits_closed_count(server->limits), atomic_load(&server->bodies_bytes));
+}
+
 static void server_free(struct http_server *server)
 {
     if (!server)
@@ -967,6 +987,8 @@ static struct http_server *listener_start(struct app *app, const struct http_rou
     const union MHD_DaemonInfo *info =
         MHD_get_daemon_info(server->daemon, MHD_DAEMON_INFO_BIND_PORT);
     server->port = info ? info->port : listen_port;
+    if (!metrics)
+        metrics_add_writer(app->metrics, limits_metrics, server);
     return server;
 }
 

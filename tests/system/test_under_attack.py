@@ -92,6 +92,9 @@ def test_slow_header_attack_leaves_room_for_a_fresh_sign_in(make_gateway):
         assert attack.reconnects >= n, f"only {attack.reconnects} slow connections were cut"
     finally:
         attack.close()
+    cut = [line for line in gw.request("GET", "/metrics").body.decode().splitlines()
+           if line.startswith("onestop_http_connections_cut_total ")]
+    assert cut and int(cut[0].split()[1]) >= n
     assert gw.request("GET", "/healthz").status == 200
 
 
