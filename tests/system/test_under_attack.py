@@ -98,6 +98,28 @@ def test_slow_header_attack_leaves_room_for_a_fresh_sign_in(make_gateway):
     assert gw.request("GET", "/healthz").status == 200
 
 
+def test_a_body_trickled_in_is_cut_at_its_deadline(make_gateway):
+    gw = make_gateway(config_overrides={"http": {"body_deadline_s": 2}})
+    gw.start()
+    with connect_from(FRESH_ADDRESS, gw.port) as s:
+        s.sendall(b"POST /api/v1/sessions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: 1000\r\n\r\n")
+        started = time.monotonic()
+        s.settimeout(0.25)
+        cut = False
+        while not cut and time.monotonic() - started < 15:
+            try:
+                s.sendall(b" ")  # a byte every quarter second: never idle for long
+                cut = s.recv(4096) == b""
+            except socket.timeout:
+                pass
+            except OSError:
+                cut = True
+        took = time.monotonic() - started
+    assert cut and 1.5 < took < 5, f"cut={cut} after {took:.1f}s"
+    assert gw.request("GET", "/healthz").status == 200
+
+
 def test_expect_100_continue_waits_for_the_token(gateway):
     head = (b"POST /api/v1/quotes HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
             b"Content-Length: 100000\r\nExpect: 100-continue\r\n\r\n")
