@@ -10,7 +10,14 @@
  * whichever thread finishes the work calls http_complete, which resumes it; MHD then calls us again
  * and we queue the prepared reply. The request is logged and counted just before its reply is
  * queued (so a client holding the reply finds it in /metrics), or in the completion callback when
- * no reply was queued; freed there. */
+ * no reply was queued; freed there.
+ *
+ * Beneath that sits the connection and limits layer (its own section below; docs/listener.md):
+ * client_limits.c watches every connection from accept to close (header and body deadlines,
+ * headroom for fresh clients, a share per real client behind trusted proxies); a body framed
+ * two ways is refused; all bodies together hold at most http.bodies_memory_limit, each freed
+ * once its reply is prepared. The listener serves HTTPS when the config names a certificate
+ * (tls.c), and /metrics may have a listener of its own. */
 #include "gateway/http/http.h"
 
 #include "gateway/app.h"
