@@ -28,12 +28,14 @@
 #define CLIENT_XFF_HOPS_MAX   32   /* X-Forwarded-For entries looked at, from the right */
 #define CLIENT_NO_DEADLINE_MS (-1) /* a request being handled has no deadline of ours */
 
-enum conn_phase { PHASE_HEADERS, PHASE_BODY, PHASE_HANDLING };
+#define PHASE_HEADERS  CLIENT_PHASE_HEADERS
+#define PHASE_BODY     CLIENT_PHASE_BODY
+#define PHASE_HANDLING CLIENT_PHASE_HANDLING
 
 struct client_conn {
     struct client_conn *prev, *next;
     int fd;
-    enum conn_phase phase;
+    enum client_phase phase;
     int64_t deadline_ms;              /* CLOCK_MONOTONIC; CLIENT_NO_DEADLINE_MS for none */
     bool shut;                        /* we have shut it down; it only waits to be closed */
     char address[CLIENT_ADDRESS_MAX]; /* the socket's peer */
@@ -322,6 +324,17 @@ long client_limits_open_count(struct client_limits *cl)
     long n = cl->open;
     pthread_mutex_unlock(&cl->lock);
     return n;
+}
+
+void client_limits_phase_counts(struct client_limits *cl, long counts[CLIENT_PHASES])
+{
+    for (int i = 0; i < CLIENT_PHASES; i++)
+        counts[i] = 0;
+    pthread_mutex_lock(&cl->lock);
+    for (const struct client_conn *c = cl->head; c; c = c->next)
+        if (!c->shut)
+            counts[c->phase]++;
+    pthread_mutex_unlock(&cl->lock);
 }
 
 unsigned long client_limits_closed_count(struct client_limits *cl)

@@ -66,8 +66,14 @@ bool client_limits_is_trusted(const struct client_limits *cl, const char *addres
 void client_limits_real_client(const struct client_limits *cl, const char *address,
                                const char *forwarded_for, char client[CLIENT_ADDRESS_MAX]);
 
-/* Connections open now and closed by this module since the start (for /metrics and tests). */
+/* Where an open connection is: waiting for (or receiving) headers, receiving its body, or
+ * being handled and answered. */
+enum client_phase { CLIENT_PHASE_HEADERS, CLIENT_PHASE_BODY, CLIENT_PHASE_HANDLING, CLIENT_PHASES };
+
+/* Connections open now, all of them or (client_limits_phase_counts) those in each phase not yet
+ * closed by us; and those closed by this module since the start (for /metrics and tests). */
 long client_limits_open_count(struct client_limits *cl);
+void client_limits_phase_counts(struct client_limits *cl, long counts[CLIENT_PHASES]);
 unsigned long client_limits_closed_count(struct client_limits *cl);
 
 #endif

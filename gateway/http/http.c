@@ -879,10 +879,15 @@ static bool limits_start(struct http_server *server, char *err, size_t errlen)
 static void limits_metrics(void *ctx, struct strbuf *out)
 {
     struct http_server *server = ctx;
+    long phases[CLIENT_PHASES];
+    client_limits_phase_counts(server->limits, phases);
     strbuf_printf(out,
-                  "# HELP onestop_http_connections_open Connections open on the main listener.\n"
+                  "# HELP onestop_http_connections_open Connections open on the main listener, "
+                  "by phase.\n"
                   "# TYPE onestop_http_connections_open gauge\n"
-                  "onestop_http_connections_open %ld\n"
+                  "onestop_http_connections_open{phase=\"headers\"} %ld\n"
+                  "onestop_http_connections_open{phase=\"body\"} %ld\n"
+                  "onestop_http_connections_open{phase=\"handling\"} %ld\n"
                   "# HELP onestop_http_connections_cut_total Connections closed for a missed "
                   "deadline, for headroom or past an address's share.\n"
                   "# TYPE onestop_http_connections_cut_total counter\n"
@@ -890,8 +895,9 @@ static void limits_metrics(void *ctx, struct strbuf *out)
                   "# HELP onestop_http_bodies_bytes Bytes held for request bodies in flight.\n"
                   "# TYPE onestop_http_bodies_bytes gauge\n"
                   "onestop_http_bodies_bytes %ld\n",
-                  client_limits_open_count(server->limits),
-                  client_limits_closed_count(server->limits), atomic_load(&server->bodies_bytes));
+                  phases[CLIENT_PHASE_HEADERS], phases[CLIENT_PHASE_BODY],
+                  phases[CLIENT_PHASE_HANDLING], client_limits_closed_count(server->limits),
+                  atomic_load(&server->bodies_bytes));
 }
 
 static void server_free(struct http_server *server)

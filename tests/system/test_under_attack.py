@@ -63,6 +63,14 @@ def raw_exchange(port, data, timeout=5):
         return int(head.split(b" ", 2)[1]), code
 
 
+def metric(gw, name):
+    """The value of one metric line (name with its labels) in onestopd's /metrics, or None."""
+    for line in gw.request("GET", "/metrics").body.decode().splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    return None
+
+
 def test_slow_header_attack_leaves_room_for_a_fresh_sign_in(make_gateway):
     n = 1000  # 125 from each of 8 addresses: under the per-address cap of 128
     raise_nofile(4 * n)
@@ -92,9 +100,7 @@ def test_slow_header_attack_leaves_room_for_a_fresh_sign_in(make_gateway):
         assert attack.reconnects >= n, f"only {attack.reconnects} slow connections were cut"
     finally:
         attack.close()
-    cut = [line for line in gw.request("GET", "/metrics").body.decode().splitlines()
-           if line.startswith("onestop_http_connections_cut_total ")]
-    assert cut and int(cut[0].split()[1]) >= n
+    assert metric(gw, "onestop_http_connections_cut_total") >= n
     assert gw.request("GET", "/healthz").status == 200
 
 
@@ -116,7 +122,7 @@ def test_a_body_trickled_in_is_cut_at_its_deadline(make_gateway):
             except OSError:
                 cut = True
         took = time.monotonic() - started
-    assert cut and 1.5 < took < 5, f"cut={cut} after {took:.1f}s"
+    assert cut and 1.5 < took < 10, f"cut={cut} after {took:.1f}s"
     assert gw.request("GET", "/healthz").status == 200
 
 
@@ -290,6 +296,8 @@ def test_a_trusted_proxy_gives_every_client_its_own_share(make_gateway):
             s.sendall(b"POST /api/v1/sessions HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 10.0.0.5\r\n"
                       b"Content-Length: 100\r\n\r\n")
             greedy.append(s)
+        wait_until(lambda: metric(gw, 'onestop_http_connections_open{phase="body"}') == share,
+                   what="the greedy client's requests to be waiting for their bodies")
         # its next request through the proxy is refused ...
         s = connect_from(proxy, gw.port)
         s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 10.0.0.5\r\n\r\n")
@@ -310,8 +318,12 @@ def test_a_trusted_proxy_gives_every_client_its_own_share(make_gateway):
             mine[-1].sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 10.9.9.9\r\n\r\n")
             assert mine[-1].recv(4096).startswith(b"HTTP/1.1 200")
         s = connect_from("127.0.0.31", gw.port)
-        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-        assert s.recv(4096) == b""  # closed at once: the address holds its share
+        try:
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            answer = s.recv(4096)
+        except ConnectionResetError:
+            answer = b""
+        assert answer == b""  # closed at once, unanswered: the address holds its share
         s.close()
         for m in mine:
             m.close()
