@@ -72,7 +72,9 @@ def metric(gw, name):
 
 
 def test_slow_header_attack_leaves_room_for_a_fresh_sign_in(make_gateway):
-    n = 1000  # 125 from each of 8 addresses: under the per-address cap of 128
+    # 125 from each of 8 addresses: under the per-address cap of 128. Under the sanitizers the
+    # daemon is several times slower: a smaller table, filled the same way.
+    n = 400 if SANITIZED else 1000
     raise_nofile(4 * n)
     gw = make_gateway(config_overrides={"http": {"connection_limit": n,
                                                  "per_ip_connection_limit": 128}})
@@ -81,7 +83,8 @@ def test_slow_header_attack_leaves_room_for_a_fresh_sign_in(make_gateway):
     assert status == 201
     attack = SlowHeaders(gw.port, n, interval=1.0)
     try:
-        assert attack.open_all() == n
+        opened = attack.open_all()
+        assert opened == n, f"only {opened} of {n} slow connections opened"
         attack.pump()
         # during the attack (every slot taken or retaken at once): a fresh client is served
         worst = 0.0
