@@ -174,6 +174,36 @@ def test_bodies_in_flight_stay_under_the_memory_cap(make_gateway):
     assert gw.request("GET", "/healthz").status == 200
 
 
+def test_a_body_past_the_bodies_memory_gets_503_declared_or_chunked(make_gateway):
+    limit = 1 << 20  # the smallest allowed: room for one 600 KB body, not two
+    gw = make_gateway(config_overrides={"http": {"bodies_memory_limit": limit}})
+    gw.start()
+    token = gw.sign_in()
+    head = (f"POST /api/v1/quotes HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"
+            "Content-Type: application/json\r\n").encode()
+    part = 600 * 1024
+    with connect_from(FRESH_ADDRESS, gw.port, timeout=10) as holder:
+        # a declared body holds its whole length from its headers on
+        holder.sendall(head + f"Content-Length: {part}\r\n\r\n".encode() + b" " * 1024)
+        wait_until(lambda: metric(gw, "onestop_http_bodies_bytes") > part,
+                   what="the first body to be reserved")
+        status, code = raw_exchange(gw.port, head + f"Content-Length: {part}\r\n\r\n".encode())
+        assert (status, code) == (503, "busy")
+        # a chunked body that outgrows what is left is dropped and answered 503 at its end
+        chunk = b"x" * 65536
+        piece = b"%x\r\n" % len(chunk) + chunk + b"\r\n"
+        status, code = raw_exchange(gw.port, head + b"Transfer-Encoding: chunked\r\n\r\n" +
+                                    piece * 10 + b"0\r\n\r\n")
+        assert (status, code) == (503, "busy")
+        holder.sendall(b" " * (part - 1024))
+        assert holder.recv(4096).startswith(b"HTTP/1.1 400")  # (a body of spaces)
+    wait_until(lambda: metric(gw, "onestop_http_bodies_bytes") == 0,
+               what="the bodies' memory to be handed back")
+    status, code = raw_exchange(gw.port, head + f"Content-Length: {part}\r\n\r\n".encode() +
+                                b"{}" + b" " * (part - 2))
+    assert status == 422, code
+
+
 # Each of these carries a body that one reading takes for a complete, valid request: the
 # gateway must refuse it rather than pick a reading a proxy in front of it may not share.
 AMBIGUOUS = [
