@@ -28,10 +28,6 @@
 #define CLIENT_XFF_HOPS_MAX   32   /* X-Forwarded-For entries looked at, from the right */
 #define CLIENT_NO_DEADLINE_MS (-1) /* a request being handled has no deadline of ours */
 
-#define PHASE_HEADERS  CLIENT_PHASE_HEADERS
-#define PHASE_BODY     CLIENT_PHASE_BODY
-#define PHASE_HANDLING CLIENT_PHASE_HANDLING
-
 struct client_conn {
     struct client_conn *prev, *next;
     int fd;
@@ -155,7 +151,7 @@ static void keep_headroom(struct client_limits *cl)
     for (const struct client_conn *c = cl->head; c; c = c->next)
         live += !c->shut;
     for (struct client_conn *c = cl->head; c && live > cl->admit_limit; c = c->next) {
-        if (!c->shut && c->phase == PHASE_HEADERS && c != cl->tail) {
+        if (!c->shut && c->phase == CLIENT_PHASE_HEADERS && c != cl->tail) {
             shut(cl, c);
             live--;
         }
@@ -245,7 +241,7 @@ struct client_conn *client_limits_open(struct client_limits *cl, int fd, const c
     if (!c)
         return NULL;
     c->fd = fd;
-    c->phase = PHASE_HEADERS;
+    c->phase = CLIENT_PHASE_HEADERS;
     c->deadline_ms = now_ms() + cl->header_deadline_ms;
     snprintf(c->address, sizeof c->address, "%s", address);
     snprintf(c->client, sizeof c->client, "%s", address);
@@ -288,7 +284,7 @@ bool client_limits_headers_done(struct client_limits *cl, struct client_conn *co
     bool ok = true;
     pthread_mutex_lock(&cl->lock);
     snprintf(conn->client, sizeof conn->client, "%s", client);
-    conn->phase = PHASE_BODY;
+    conn->phase = CLIENT_PHASE_BODY;
     conn->deadline_ms = now_ms() + cl->body_deadline_ms;
     if (client_limits_is_trusted(cl, conn->address) &&
         count_client(cl, client, false) > cl->per_client_limit)
@@ -302,7 +298,7 @@ void client_limits_body_done(struct client_limits *cl, struct client_conn *conn)
     if (!conn)
         return;
     pthread_mutex_lock(&cl->lock);
-    conn->phase = PHASE_HANDLING;
+    conn->phase = CLIENT_PHASE_HANDLING;
     conn->deadline_ms = CLIENT_NO_DEADLINE_MS;
     pthread_mutex_unlock(&cl->lock);
 }
@@ -312,7 +308,7 @@ void client_limits_request_done(struct client_limits *cl, struct client_conn *co
     if (!conn)
         return;
     pthread_mutex_lock(&cl->lock);
-    conn->phase = PHASE_HEADERS;
+    conn->phase = CLIENT_PHASE_HEADERS;
     conn->deadline_ms = now_ms() + cl->header_deadline_ms;
     snprintf(conn->client, sizeof conn->client, "%s", conn->address);
     pthread_mutex_unlock(&cl->lock);
