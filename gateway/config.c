@@ -11,6 +11,7 @@
 #include "gateway/log.h"
 #include "services/service.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
 #include <openssl/evp.h>
@@ -83,6 +84,21 @@ static const struct key_spec http_keys[] = {
      .max = 268435456},
     {KEY("drain_timeout_ms", K_INT, CFG(http.drain_timeout_ms)), .def_int = 10000, .min = 100,
      .max = 600000},
+    {KEY("header_deadline_s", K_INT, CFG(http.header_deadline_s)), .def_int = 10, .min = 1,
+     .max = 3600},
+    {KEY("body_deadline_s", K_INT, CFG(http.body_deadline_s)), .def_int = 60, .min = 1,
+     .max = 3600},
+    {KEY("connection_headroom", K_INT, CFG(http.connection_headroom)), .def_int = 50, .min = 0,
+     .max = 65535},
+    {KEY("bodies_memory_limit", K_INT, CFG(http.bodies_memory_limit)), .def_int = 67108864,
+     .min = 1048576, .max = 17179869184L},
+    {KEY("trusted_proxies", K_STRING_LIST, CFG(http.trusted_proxies))},
+    {KEY("tls_cert_file", K_PATH, CFG(http.tls_cert_file))},
+    {KEY("tls_key_file", K_PATH, CFG(http.tls_key_file))},
+    {KEY("tls_priorities", K_STRING, CFG(http.tls_priorities)), .def_str = HTTP_TLS_PRIORITIES},
+    {KEY("hsts_max_age_s", K_INT, CFG(http.hsts_max_age_s)), .def_int = 31536000, .min = 0,
+     .max = 63072000},
+    {KEY("metrics_listen", K_STRING, CFG(http.metrics_listen))},
     {0}};
 
 static const struct key_spec auth_keys[] = {
@@ -716,6 +732,37 @@ static void check_backend_auth(struct parse_ctx *ctx, struct backend_config *b, 
     }
 }
 
+/* The listener's keys that go together: both TLS files or neither, proxies that are
+ * addresses, a metrics listener that is host:port. */
+static void check_http(struct parse_ctx *ctx, struct config *cfg)
+{
+    char err[256];
+    if (!cfg->http.tls_cert_file != !cfg->http.tls_key_file)
+        problem(ctx, cfg->http.tls_cert_file ? "http.tls_key_file" : "http.tls_cert_file",
+                "HTTPS needs both http.tls_cert_file and http.tls_key_file");
+    size_t i;
+    json_t *e;
+    json_array_foreach(cfg->http.trusted_proxies, i, e)
+    {
+        unsigned char bin[sizeof(struct in6_addr)];
+        const char *a = json_string_value(e);
+        if (inet_pton(AF_INET, a, bin) != 1 && inet_pton(AF_INET6, a, bin) != 1) {
+            char key[64];
+            snprintf(key, sizeof key, "http.trusted_proxies[%zu]", i);
+            problem(ctx, key, "\"%s\" is not an IPv4 or IPv6 address", a);
+        }
+    }
+    if (cfg->http.metrics_listen) {
+        char *host = NULL;
+        int port = 0;
+        if (!parse_listen(cfg->http.metrics_listen, &host, &port, err, sizeof err))
+            problem(ctx, "http.metrics_listen", "%s", err);
+        free(host);
+    }
+    if (cfg->http.connection_headroom >= cfg->http.connection_limit)
+        problem(ctx, "http.connection_headroom", "must be less than http.connection_limit");
+}
+
 /* Checks that span keys: names unique, references resolve, URLs look like URLs. */
 static void check_cross_references(struct parse_ctx *ctx, struct config *cfg)
 {
@@ -723,6 +770,7 @@ static void check_cross_references(struct parse_ctx *ctx, struct config *cfg)
     if (cfg->listen &&
         !parse_listen(cfg->listen, &cfg->listen_host, &cfg->listen_port, err, sizeof err))
         problem(ctx, "listen", "%s", err);
+    check_http(ctx, cfg);
     if (cfg->public_base_url && !starts_with(cfg->public_base_url, "http://") &&
         !starts_with(cfg->public_base_url, "https://"))
         problem(ctx, "council.public_base_url", "must start with http:// or https://");
@@ -922,6 +970,11 @@ void config_free(struct config *cfg)
     free(cfg->public_base_url);
     free(cfg->listen);
     free(cfg->listen_host);
+    json_decref(cfg->http.trusted_proxies);
+    free(cfg->http.tls_cert_file);
+    free(cfg->http.tls_key_file);
+    free(cfg->http.tls_priorities);
+    free(cfg->http.metrics_listen);
     free(cfg->data_dir);
     free(cfg->web_dir);
     free(cfg->path);

@@ -11,6 +11,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* The listener's TLS by default: TLS 1.2 and 1.3 only, forward-secret key exchange, AEAD
+ * ciphers only (GnuTLS priority syntax; http.tls_priorities overrides it). */
+#define HTTP_TLS_PRIORITIES                                                                        \
+    "SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM:+AES-128-GCM:"         \
+    "+CHACHA20-POLY1305:-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-RSA:+ECDHE-ECDSA:%SERVER_PRECEDENCE"
+
 struct service_registry;
 
 struct secret {
@@ -102,6 +108,17 @@ struct config {
         long connection_memory_limit;
         long body_limit;
         long drain_timeout_ms; /* at shutdown, how long requests in flight may take */
+        /* holding up under attack (gateway/http/client_limits.c, tls.c, http.c) */
+        long header_deadline_s;   /* a request's headers must be in by then, trickled or not */
+        long body_deadline_s;     /* and its body this long after its headers */
+        long connection_headroom; /* slots kept free for fresh clients */
+        long bodies_memory_limit; /* bytes all request bodies in flight may hold together */
+        json_t *trusted_proxies;  /* addresses whose X-Forwarded-For is believed, or NULL */
+        char *tls_cert_file;      /* PEM; with tls_key_file the listener serves HTTPS */
+        char *tls_key_file;
+        char *tls_priorities; /* GnuTLS priority string */
+        long hsts_max_age_s;  /* Strict-Transport-Security on HTTPS replies; 0 for none */
+        char *metrics_listen; /* host:port of a separate /metrics listener, or NULL */
     } http;
     struct {
         long session_ttl_s;

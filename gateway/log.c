@@ -98,13 +98,15 @@ void log_msg(enum log_level level, const char *event, const char *fmt, ...)
 }
 
 void log_request(const char *method, const char *route, int status, double duration_ms,
-                 const char *request_id, const char *staff, const char *counter)
+                 const char *request_id, const char *client, const char *staff, const char *counter)
 {
     json_t *line = log_line(status >= 500 ? LOG_WARN : LOG_INFO, "http_request", request_id);
     json_object_set_new(line, "method", json_string(method ? method : "?"));
     json_object_set_new(line, "route", json_string(route ? route : "unmatched"));
     json_object_set_new(line, "status", json_integer(status));
     json_object_set_new(line, "duration_ms", json_real((double)(long)(duration_ms * 1000) / 1000));
+    if (client && *client)
+        json_object_set_new(line, "client", json_string(client));
     if (staff && *staff)
         json_object_set_new(line, "staff", json_string(staff));
     if (counter && *counter)

@@ -16,9 +16,11 @@ const char *log_request_id(void);
 void log_msg(enum log_level level, const char *event, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* One access-log line per HTTP request. No query strings, no bodies. */
+/* One access-log line per HTTP request. No query strings, no bodies. client is the real
+ * client's address (behind a trusted proxy, the one X-Forwarded-For names). */
 void log_request(const char *method, const char *route, int status, double duration_ms,
-                 const char *request_id, const char *staff, const char *counter);
+                 const char *request_id, const char *client, const char *staff,
+                 const char *counter);
 
 /* Messages below this level are dropped (default LOG_INFO; ONESTOP_LOG_LEVEL=debug). */
 void log_set_level(enum log_level level);

@@ -10,18 +10,29 @@
  * whichever thread finishes the work calls http_complete, which resumes it; MHD then calls us again
  * and we queue the prepared reply. The request is logged and counted just before its reply is
  * queued (so a client holding the reply finds it in /metrics), or in the completion callback when
- * no reply was queued; freed there. */
+ * no reply was queued; freed there.
+ *
+ * Beneath that sits the connection and limits layer (its own section below; docs/listener.md):
+ * client_limits.c watches every connection from accept to close (header and body deadlines,
+ * headroom for fresh clients, a share per real client behind trusted proxies); a body framed
+ * two ways is refused; all bodies together hold at most http.bodies_memory_limit, each freed
+ * once its reply is prepared. The listener serves HTTPS when the config names a certificate
+ * (tls.c), and /metrics may have a listener of its own. */
 #include "gateway/http/http.h"
 
 #include "gateway/http/access.h"
 #include "gateway/app.h"
 #include "gateway/config.h"
 #include "gateway/failpoint.h"
+#include "gateway/http/client_limits.h"
+#include "gateway/http/tls.h"
 #include "gateway/log.h"
 #include "gateway/metrics.h"
+#include "gateway/strbuf.h"
 #include "gateway/token.h"
 
 #include <arpa/inet.h>
+#include <malloc.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <openssl/rand.h>
@@ -40,6 +51,11 @@
 #define HTTP_REQUEST_ID_MAX   24
 #define HTTP_TOUCH_INTERVAL_S 30 /* the longest gap between recorded uses of a session */
 #define HTTP_DISCARD_FACTOR   2  /* an undeclared body is dropped past this many body limits */
+#define HTTP_MMAP_THRESHOLD   (128 * 1024) /* bodies this large get pages of their own */
+#define HTTP_BODY_CHUNK_MIN   4096         /* an undeclared body's buffer grows by at least this */
+#define HTTP_METRICS_PATH     "/metrics"
+#define HTTP_METRICS_THREADS  1   /* the /metrics listener's thread pool */
+#define HTTP_BUSY_RETRY_S     "2" /* Retry-After when the bodies' memory is all taken */
 
 static const char security_policy[] =
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -66,7 +82,11 @@ struct http_request {
     char *body;
     size_t body_len;
     bool body_too_large;
-    size_t discarded; /* bytes of an over-long chunked body read and dropped */
+    size_t discarded;     /* bytes of an over-long chunked body read and dropped */
+    size_t body_cap;      /* bytes allocated for the body */
+    size_t body_reserved; /* of the server's bodies memory, held by this request */
+    bool body_no_memory;  /* an undeclared body outgrew the bodies memory: 503 at its end */
+    struct client_conn *limits_conn; /* the connection's deadlines and share */
     json_t *json;
 
     bool has_session;
@@ -97,6 +117,13 @@ struct http_server {
     atomic_ulong next_id;
     char id_prefix[9];
     int port;
+    /* the connection and limits layer */
+    struct client_limits *limits;
+    struct http_tls tls;           /* PEM text while serving HTTPS */
+    char hsts[64];                 /* Strict-Transport-Security value, or empty */
+    atomic_long bodies_bytes;      /* reserved by all requests' bodies together */
+    struct http_route *own_routes; /* the routes this listener serves (routes_for) */
+    struct http_server *metrics;   /* the separate /metrics listener, or NULL */
 };
 
 /* ---- helpers for handlers ---- */
@@ -452,15 +479,18 @@ static void account(struct http_request *req, int status)
     req->accounted = true;
     double seconds = elapsed_s(req);
     const char *route = req->route ? req->route->pattern : "unmatched";
-    log_request(req->method, route, status, seconds * 1000.0, req->request_id,
+    log_request(req->method, route, status, seconds * 1000.0, req->request_id, req->remote,
                 req->has_session ? req->session.staff.username : NULL,
                 req->has_session ? req->session.counter : NULL);
     metrics_observe_request(req->server->app->metrics, route, req->method, status, seconds);
 }
 
+static void bodies_release(struct http_request *req);
+
 static enum MHD_Result queue_reply(struct http_request *req)
 {
     account(req, req->status);
+    bodies_release(req);
     struct MHD_Response *resp = MHD_create_response_from_buffer(
         req->reply_len, req->reply ? req->reply : (void *)"",
         req->reply ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
@@ -473,6 +503,8 @@ static enum MHD_Result queue_reply(struct http_request *req)
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
     MHD_add_response_header(resp, "Content-Security-Policy", security_policy);
+    if (req->server->hsts[0])
+        MHD_add_response_header(resp, "Strict-Transport-Security", req->server->hsts);
     bool has_cache = false;
     for (int i = 0; i < req->headers_len; i++) {
         MHD_add_response_header(resp, req->headers[i].name, req->headers[i].value);
@@ -498,6 +530,167 @@ static void remote_text(struct MHD_Connection *conn, char *out, size_t len)
         inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)len);
     else if (sa->sa_family == AF_INET6)
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)len);
+}
+
+/* ---- the connection and limits layer: deadlines, shares, smuggling, bodies' memory ---- */
+
+static struct client_conn *connection_limits(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return info ? info->socket_context : NULL;
+}
+
+/* MHD_OPTION_NOTIFY_CONNECTION: every connection is watched from accept to close. */
+static void connection_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
+                              enum MHD_ConnectionNotificationCode code)
+{
+    struct http_server *server = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *info =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        char address[HTTP_REMOTE_MAX];
+        remote_text(conn, address, sizeof address);
+        *socket_context =
+            info ? client_limits_open(server->limits, info->connect_fd, address) : NULL;
+    } else {
+        client_limits_close(server->limits, *socket_context);
+        *socket_context = NULL;
+    }
+}
+
+struct framing_count {
+    int content_length;
+    int transfer_encoding;
+    bool chunked_only; /* the (last) Transfer-Encoding is exactly "chunked" */
+};
+
+static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value)
+{
+    struct framing_count *n = cls;
+    (void)kind;
+    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
+        n->content_length++;
+    } else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+        n->transfer_encoding++;
+        n->chunked_only = value && strcasecmp(value, "chunked") == 0;
+    }
+    return MHD_YES;
+}
+
+/* A body framed two ways (Content-Length with Transfer-Encoding, or either twice) may be read
+ * one way by a proxy in front of us and another way by us: request smuggling. A transfer
+ * coding other than chunked alone has no length we could trust either. NULL when the framing
+ * is plain, or what is wrong with it. */
+static const char *framing_problem(struct MHD_Connection *conn)
+{
+    struct framing_count n = {0};
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, count_framing, &n);
+    if (n.content_length > 1 || n.transfer_encoding > 1 ||
+        (n.content_length > 0 && n.transfer_encoding > 0))
+        return "The request gives its body's length more than one way.";
+    if (n.transfer_encoding > 0 && !n.chunked_only)
+        return "The only transfer coding accepted is chunked.";
+    return NULL;
+}
+
+/* The connection layer's say on a request whose headers are in: its framing, and the real
+ * client's share of connections (which also names req->remote). True when it may go on;
+ * otherwise the refusal is prepared. */
+static bool connection_admit(struct http_request *req)
+{
+    req->limits_conn = connection_limits(req->conn);
+    char client[CLIENT_ADDRESS_MAX];
+    bool share_ok = client_limits_headers_done(req->server->limits, req->limits_conn,
+                                               http_header(req, "X-Forwarded-For"), client);
+    if (client[0])
+        snprintf(req->remote, sizeof req->remote, "%s", client);
+    const char *framing = framing_problem(req->conn);
+    if (framing) {
+        http_set_header(req, "Connection", "close");
+        http_reply_error(req, 400, "ambiguous_framing", framing);
+        return false;
+    }
+    if (!share_ok) {
+        http_set_header(req, "Connection", "close");
+        http_set_header(req, "Retry-After", HTTP_BUSY_RETRY_S);
+        http_reply_error(req, 429, "too_many_connections",
+                         "Too many connections from this address at once.");
+        return false;
+    }
+    return true;
+}
+
+/* Takes n bytes of the bodies' memory; false when that would pass the configured total. */
+static bool bodies_reserve(struct http_request *req, size_t n)
+{
+    struct http_server *server = req->server;
+    long limit = server->app->cfg->http.bodies_memory_limit;
+    long held = atomic_load(&server->bodies_bytes);
+    do {
+        if (held + (long)n > limit)
+            return false;
+    } while (!atomic_compare_exchange_weak(&server->bodies_bytes, &held, held + (long)n));
+    req->body_reserved += n;
+    return true;
+}
+
+/* The handler is done with the body: its memory goes back at once (a large body was mapped
+ * pages of its own, so the process's size shrinks too). */
+static void bodies_release(struct http_request *req)
+{
+    free(req->body);
+    req->body = NULL;
+    req->body_len = req->body_cap = 0;
+    atomic_fetch_sub(&req->server->bodies_bytes, (long)req->body_reserved);
+    req->body_reserved = 0;
+}
+
+static void reply_busy(struct http_request *req)
+{
+    http_set_header(req, "Retry-After", HTTP_BUSY_RETRY_S);
+    http_reply_error(req, 503, "busy",
+                     "The gateway is receiving too much at once. Please try again in a moment.");
+}
+
+/* Reserves and allocates a declared body before any of it is read; false with a 503
+ * prepared when the bodies' memory is all taken. */
+static bool body_admit(struct http_request *req, long declared)
+{
+    if (declared <= 0)
+        return true;
+    if (!bodies_reserve(req, (size_t)declared + 1)) {
+        reply_busy(req);
+        return false;
+    }
+    req->body = malloc((size_t)declared + 1);
+    if (!req->body) {
+        bodies_release(req);
+        reply_busy(req);
+        return false;
+    }
+    req->body_cap = (size_t)declared + 1;
+    return true;
+}
+
+/* Makes room for n more bytes of body; false when the bodies' memory will not stretch. */
+static bool body_grow(struct http_request *req, size_t n)
+{
+    size_t need = req->body_len + n + 1;
+    if (need <= req->body_cap)
+        return true;
+    size_t cap = req->body_cap * 2 > need ? req->body_cap * 2 : need;
+    if (cap < HTTP_BODY_CHUNK_MIN)
+        cap = HTTP_BODY_CHUNK_MIN;
+    if (!bodies_reserve(req, cap - req->body_cap))
+        return false;
+    char *grown = realloc(req->body, cap);
+    if (!grown)
+        return false;
+    req->body = grown;
+    req->body_cap = cap;
+    return true;
 }
 
 static struct http_request *request_new(struct http_server *server, struct MHD_Connection *conn,
@@ -535,10 +728,11 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
         *con_cls = req;
         const char *cl =
             MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (cl && strtoll(cl, NULL, 10) > limit)
+        long long declared = cl ? strtoll(cl, NULL, 10) : 0;
+        if (declared > limit)
             req->body_too_large = true;
         /* refuse what the headers already condemn before reading a byte of the body */
-        if (!admit(req))
+        if (!connection_admit(req) || !admit(req) || !body_admit(req, (long)declared))
             return queue_reply(req);
         return MHD_YES;
     }
@@ -551,15 +745,18 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
     }
 
     if (*upload_data_size > 0) {
-        if (req->body_too_large || req->body_len + *upload_data_size > (size_t)limit) {
+        if (!req->body_too_large && req->body_len + *upload_data_size <= (size_t)limit &&
+            !body_grow(req, *upload_data_size))
+            req->body_no_memory = true;
+        if (req->body_too_large || req->body_no_memory ||
+            req->body_len + *upload_data_size > (size_t)limit) {
             /* Over the cap with no declared length (a chunked body): libmicrohttpd cannot
              * queue a reply in the middle of a body, so we keep nothing more, answer 413 if
              * the body ends soon, and drop the connection once it passes twice the cap. */
-            req->body_too_large = true;
-            free(req->body);
-            req->body = NULL;
+            if (!req->body_no_memory)
+                req->body_too_large = true;
             req->discarded += req->body_len + *upload_data_size;
-            req->body_len = 0;
+            bodies_release(req);
             *upload_data_size = 0;
             if (req->discarded > (size_t)limit * HTTP_DISCARD_FACTOR) {
                 log_msg(LOG_WARN, "body_too_large",
@@ -569,10 +766,6 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
             }
             return MHD_YES;
         }
-        char *grown = realloc(req->body, req->body_len + *upload_data_size + 1);
-        if (!grown)
-            return MHD_NO;
-        req->body = grown;
         memcpy(req->body + req->body_len, upload_data, *upload_data_size);
         req->body_len += *upload_data_size;
         req->body[req->body_len] = '\0';
@@ -585,6 +778,11 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
         return queue_reply(req);
     }
 
+    client_limits_body_done(req->server->limits, req->limits_conn);
+    if (req->body_no_memory) {
+        reply_busy(req);
+        return queue_reply(req);
+    }
     if (req->body_too_large) {
         reply_too_large(req);
         return queue_reply(req);
@@ -608,7 +806,6 @@ static void request_completed(void *cls, struct MHD_Connection *conn, void **con
 {
     struct http_server *server = cls;
     struct http_request *req = *con_cls;
-    (void)conn;
     if (!req)
         return;
     failpoint("http_request_completed"); /* tests: the reply is out, the request not freed */
@@ -616,9 +813,11 @@ static void request_completed(void *cls, struct MHD_Connection *conn, void **con
     account(req, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK && req->replied ? req->status : 499);
     log_set_request_id(NULL);
 
+    /* the connection's handle, unless it has been closed already */
+    client_limits_request_done(server->limits, connection_limits(conn));
+    bodies_release(req);
     free_params(req->params);
     free(req->path);
-    free(req->body);
     free(req->reply);
     json_decref(req->json);
     for (int i = 0; i < req->headers_len; i++) {
@@ -639,8 +838,92 @@ static void panic_handler(void *cls, const char *file, unsigned int line, const 
     abort();
 }
 
-struct http_server *http_start(struct app *app, const struct http_route *routes, char *err,
-                               size_t errlen)
+/* The routes one listener serves: with a separate metrics listener, the main one serves every
+ * route but /metrics and the metrics one only /metrics. malloc'd, ends with a zeroed entry. */
+static struct http_route *routes_for(const struct http_route *routes, bool split, bool metrics)
+{
+    size_t n = 0;
+    while (routes[n].method)
+        n++;
+    struct http_route *out = calloc(n + 1, sizeof *out);
+    if (!out)
+        return NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        bool is_metrics = strcmp(routes[i].pattern, HTTP_METRICS_PATH) == 0;
+        if (!split || is_metrics == metrics)
+            out[k++] = routes[i];
+    }
+    return out;
+}
+
+static bool limits_start(struct http_server *server, char *err, size_t errlen)
+{
+    const struct config *cfg = server->app->cfg;
+    size_t n = json_array_size(cfg->http.trusted_proxies);
+    const char **proxies = n ? calloc(n, sizeof *proxies) : NULL;
+    if (n && !proxies) {
+        snprintf(err, errlen, "out of memory");
+        return false;
+    }
+    for (size_t i = 0; i < n; i++)
+        proxies[i] = json_string_value(json_array_get(cfg->http.trusted_proxies, i));
+    struct client_limits_config lc = {
+        .header_deadline_s = cfg->http.header_deadline_s,
+        .body_deadline_s = cfg->http.body_deadline_s,
+        .connection_limit = cfg->http.connection_limit,
+        .headroom = cfg->http.connection_headroom,
+        .per_client_limit = cfg->http.per_ip_connection_limit,
+        .trusted_proxies = proxies,
+        .trusted_proxies_len = n,
+    };
+    server->limits = client_limits_new(&lc);
+    free(proxies);
+    if (!server->limits)
+        snprintf(err, errlen, "cannot start the connection sweeper (out of memory or threads)");
+    return server->limits != NULL;
+}
+
+/* The connection and limits layer's gauges, at scrape time. */
+static void limits_metrics(void *ctx, struct strbuf *out)
+{
+    struct http_server *server = ctx;
+    long phases[CLIENT_PHASES];
+    client_limits_phase_counts(server->limits, phases);
+    strbuf_printf(out,
+                  "# HELP onestop_http_connections_open Connections open on the main listener, "
+                  "by phase.\n"
+                  "# TYPE onestop_http_connections_open gauge\n"
+                  "onestop_http_connections_open{phase=\"headers\"} %ld\n"
+                  "onestop_http_connections_open{phase=\"body\"} %ld\n"
+                  "onestop_http_connections_open{phase=\"handling\"} %ld\n"
+                  "# HELP onestop_http_connections_cut_total Connections closed for a missed "
+                  "deadline, for headroom or past an address's share.\n"
+                  "# TYPE onestop_http_connections_cut_total counter\n"
+                  "onestop_http_connections_cut_total %lu\n"
+                  "# HELP onestop_http_bodies_bytes Bytes held for request bodies in flight.\n"
+                  "# TYPE onestop_http_bodies_bytes gauge\n"
+                  "onestop_http_bodies_bytes %ld\n",
+                  phases[CLIENT_PHASE_HEADERS], phases[CLIENT_PHASE_BODY],
+                  phases[CLIENT_PHASE_HANDLING], client_limits_closed_count(server->limits),
+                  atomic_load(&server->bodies_bytes));
+}
+
+static void server_free(struct http_server *server)
+{
+    if (!server)
+        return;
+    client_limits_free(server->limits);
+    http_tls_free(&server->tls);
+    free(server->own_routes);
+    free(server);
+}
+
+/* Starts one listener on host:port. metrics: the separate loopback /metrics listener (plain
+ * HTTP, few threads); otherwise the main one, HTTPS when the config names a certificate. */
+static struct http_server *listener_start(struct app *app, const struct http_route *routes,
+                                          const char *listen_host, int listen_port, bool metrics,
+                                          char *err, size_t errlen)
 {
     const struct config *cfg = app->cfg;
     struct http_server *server = calloc(1, sizeof *server);
@@ -649,44 +932,105 @@ struct http_server *http_start(struct app *app, const struct http_route *routes,
         return NULL;
     }
     server->app = app;
-    server->routes = routes;
+    server->own_routes = routes_for(routes, cfg->http.metrics_listen != NULL, metrics);
+    server->routes = server->own_routes;
     unsigned char rnd[4];
     if (RAND_bytes(rnd, sizeof rnd) != 1)
         memset(rnd, 0, sizeof rnd);
     snprintf(server->id_prefix, sizeof server->id_prefix, "%02x%02x%02x%02x", rnd[0], rnd[1],
              rnd[2], rnd[3]);
+    if (!server->own_routes || !limits_start(server, err, errlen)) {
+        if (!server->own_routes)
+            snprintf(err, errlen, "out of memory");
+        server_free(server);
+        return NULL;
+    }
 
-    struct sockaddr_in addr = {.sin_family = AF_INET,
-                               .sin_port = htons((uint16_t)cfg->listen_port)};
-    const char *host = cfg->listen_host;
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)listen_port)};
+    const char *host = listen_host;
     if (strcmp(host, "localhost") == 0)
         host = "127.0.0.1";
     if (inet_pton(AF_INET, host, &addr.sin_addr) != 1) {
-        snprintf(err, errlen, "listen: %s is not an IPv4 address", cfg->listen_host);
-        free(server);
+        snprintf(err, errlen, "listen: %s is not an IPv4 address", listen_host);
+        server_free(server);
         return NULL;
     }
+    bool https = !metrics && cfg->http.tls_cert_file && cfg->http.tls_key_file;
+    if (https) {
+        if (!MHD_is_feature_supported(MHD_FEATURE_TLS)) {
+            snprintf(err, errlen, "this libmicrohttpd was built without TLS");
+            server_free(server);
+            return NULL;
+        }
+        if (!http_tls_load(cfg->http.tls_cert_file, cfg->http.tls_key_file, &server->tls, err,
+                           errlen)) {
+            server_free(server);
+            return NULL;
+        }
+        if (cfg->http.hsts_max_age_s > 0)
+            snprintf(server->hsts, sizeof server->hsts, "max-age=%ld", cfg->http.hsts_max_age_s);
+    }
+    /* bodies of HTTP_MMAP_THRESHOLD and more get pages of their own, handed back on free
+     * (glibc otherwise raises the threshold after such frees and keeps the memory) */
+    mallopt(M_MMAP_THRESHOLD, HTTP_MMAP_THRESHOLD);
     MHD_set_panic_func(panic_handler, NULL);
     unsigned int flags =
         MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    if (https)
+        flags |= MHD_USE_TLS;
+    /* with trusted proxies one address carries many clients: shares are ours to count */
+    unsigned int per_ip = json_array_size(cfg->http.trusted_proxies)
+                              ? 0
+                              : (unsigned int)cfg->http.per_ip_connection_limit;
+    unsigned int threads = metrics ? HTTP_METRICS_THREADS : (unsigned int)cfg->http.threads;
+    struct MHD_OptionItem tls_options[] = {
+        {MHD_OPTION_HTTPS_MEM_CERT, 0, server->tls.cert},
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, server->tls.key},
+        {MHD_OPTION_HTTPS_PRIORITIES, 0, cfg->http.tls_priorities},
+        {MHD_OPTION_END, 0, NULL},
+    };
     server->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, access_handler, server, MHD_OPTION_SOCK_ADDR,
-        (struct sockaddr *)&addr, MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)cfg->http.threads,
+        (struct sockaddr *)&addr, MHD_OPTION_THREAD_POOL_SIZE, threads,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->http.connection_timeout_s,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)cfg->http.per_ip_connection_limit,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->http.connection_limit,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->http.connection_memory_limit,
-        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_NOTIFY_COMPLETED, request_completed,
-        server, MHD_OPTION_END);
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned int)cfg->http.connection_limit, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)cfg->http.connection_memory_limit, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
+        MHD_OPTION_NOTIFY_COMPLETED, request_completed, server, MHD_OPTION_NOTIFY_CONNECTION,
+        connection_notify, server, MHD_OPTION_ARRAY, https ? tls_options : &tls_options[3],
+        MHD_OPTION_END);
     if (!server->daemon) {
-        snprintf(err, errlen, "cannot listen on %s:%d (in use, or not allowed?)", cfg->listen_host,
-                 cfg->listen_port);
-        free(server);
+        snprintf(err, errlen, "cannot listen on %s:%d (in use, not allowed, or a bad %s?)",
+                 listen_host, listen_port,
+                 https ? "certificate, key or http.tls_priorities" : "address");
+        server_free(server);
         return NULL;
     }
     const union MHD_DaemonInfo *info =
         MHD_get_daemon_info(server->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    server->port = info ? info->port : cfg->listen_port;
+    server->port = info ? info->port : listen_port;
+    if (!metrics)
+        metrics_add_writer(app->metrics, limits_metrics, server);
+    return server;
+}
+
+struct http_server *http_start(struct app *app, const struct http_route *routes, char *err,
+                               size_t errlen)
+{
+    const struct config *cfg = app->cfg;
+    struct http_server *server =
+        listener_start(app, routes, cfg->listen_host, cfg->listen_port, false, err, errlen);
+    if (!server || !cfg->http.metrics_listen)
+        return server;
+    char *host = strndup(cfg->http.metrics_listen, (size_t)(strrchr(cfg->http.metrics_listen, ':') -
+                                                            cfg->http.metrics_listen));
+    int port = (int)strtol(strrchr(cfg->http.metrics_listen, ':') + 1, NULL, 10);
+    server->metrics = host ? listener_start(app, routes, host, port, true, err, errlen) : NULL;
+    free(host);
+    if (!server->metrics) {
+        http_stop(server);
+        return NULL;
+    }
     return server;
 }
 
@@ -717,6 +1061,7 @@ void http_stop(struct http_server *server)
 {
     if (!server)
         return;
+    http_stop(server->metrics);
     MHD_stop_daemon(server->daemon);
-    free(server);
+    server_free(server);
 }

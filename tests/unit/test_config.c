@@ -184,6 +184,44 @@ static void test_wrong_types_and_ranges(void **state)
                    "council.public_base_url: must start with http://");
 }
 
+static void test_listener_protection_options(void **state)
+{
+    (void)state;
+    write_file("onestop.json", config_text("", "", "[\"residents-parking-permit\"]"));
+    char path[512];
+    snprintf(path, sizeof path, "%s/onestop.json", tmpdir);
+    json_t *problems = json_array();
+    struct config *cfg = config_load(path, problems);
+    assert_non_null(cfg);
+    assert_int_equal(cfg->http.header_deadline_s, 10);
+    assert_int_equal(cfg->http.body_deadline_s, 60);
+    assert_int_equal(cfg->http.connection_headroom, 50);
+    assert_int_equal(cfg->http.bodies_memory_limit, 64 * 1024 * 1024);
+    assert_int_equal(cfg->http.hsts_max_age_s, 31536000);
+    assert_null(cfg->http.tls_cert_file);
+    assert_null(cfg->http.trusted_proxies);
+    assert_null(cfg->http.metrics_listen);
+    assert_string_equal(cfg->http.tls_priorities, HTTP_TLS_PRIORITIES);
+    config_free(cfg);
+    json_decref(problems);
+
+    assert_null(load(config_text(", \"http\": {\"trusted_proxies\": [\"10.1.2.3\", \"::1\"],"
+                                 " \"metrics_listen\": \"127.0.0.1:9100\"}",
+                                 "", "[]")));
+    expect_problem(config_text(", \"http\": {\"tls_cert_file\": \"tls.crt\"}", "", "[]"),
+                   "http.tls_key_file: HTTPS needs both");
+    expect_problem(config_text(", \"http\": {\"trusted_proxies\": [\"proxy.local\"]}", "", "[]"),
+                   "http.trusted_proxies[0]: \"proxy.local\" is not an IPv4 or IPv6 address");
+    expect_problem(config_text(", \"http\": {\"metrics_listen\": \"9100\"}", "", "[]"),
+                   "http.metrics_listen: must be HOST:PORT");
+    expect_problem(config_text(", \"http\": {\"connection_limit\": 100, "
+                               "\"connection_headroom\": 100}",
+                               "", "[]"),
+                   "http.connection_headroom: must be less than http.connection_limit");
+    expect_problem(config_text(", \"http\": {\"bodies_memory_limit\": 1000}", "", "[]"),
+                   "http.bodies_memory_limit: must be between");
+}
+
 static void test_secrets_come_from_files(void **state)
 {
     (void)state;
@@ -307,6 +345,7 @@ int main(void)
         cmocka_unit_test(test_minimal_config_gets_defaults),
         cmocka_unit_test(test_unknown_key_is_an_error),
         cmocka_unit_test(test_wrong_types_and_ranges),
+        cmocka_unit_test(test_listener_protection_options),
         cmocka_unit_test(test_secrets_come_from_files),
         cmocka_unit_test(test_required_keys_and_references),
         cmocka_unit_test(test_auth_options_must_fit_the_auth_chosen),
