@@ -4,6 +4,7 @@
  * workers, then HTTP. Shutdown on SIGTERM/SIGINT reverses it: stop accepting, let in-flight
  * requests finish (bounded), stop the workers, close the store, exit 0. Signals are taken
  * with sigwait on the main thread, so no handler runs in an arbitrary thread. */
+#include "common/uktime.h"
 #include "gateway/app.h"
 #include "gateway/config.h"
 #include "gateway/failpoint.h"
@@ -115,6 +116,12 @@ int main(int argc, char **argv)
     if (level && strcmp(level, "debug") == 0)
         log_set_level(LOG_DEBUG);
     failpoint_init();
+    /* Read Europe/London from tzdata now, while this is the only thread (common/uktime.h). */
+    if (!uktime_init()) {
+        log_msg(LOG_ERROR, "tzdata_missing",
+                "the system time zone database has no Europe/London; install tzdata");
+        return 1;
+    }
 
     /* Block the signals before any thread starts, so only sigwait below sees them. */
     sigset_t signals;

@@ -9,6 +9,7 @@
  * racing for the same vehicle cannot both win), and the transaction, payment, keys, outbox
  * row, print job, idempotency record and audit entry are inserted. The reply goes out from
  * the job's done callback — after COMMIT returned, so a 201 means "on disk". */
+#include "common/uktime.h"
 #include "gateway/app.h"
 #include "gateway/config.h"
 #include "gateway/failpoint.h"
@@ -23,7 +24,6 @@
 #include "services/service.h"
 #include "services/validators.h"
 
-#include "printing/uktime.h"
 
 #include <ctype.h>
 #include <openssl/evp.h>
@@ -48,12 +48,8 @@ static void london_day_bounds(struct validators_date d, time_t *from, time_t *un
     struct validators_date next;
     if (!validators_date_add_days(d, 1, &next))
         next = d;
-    struct tm a = {.tm_year = d.year - 1900, .tm_mon = d.month - 1, .tm_mday = d.day};
-    struct tm b = {.tm_year = next.year - 1900, .tm_mon = next.month - 1, .tm_mday = next.day};
-    time_t midnight_a = timegm(&a), midnight_b = timegm(&b);
-    /* local midnight is UTC midnight minus the offset in force just before it */
-    *from = midnight_a - uktime_offset(midnight_a - 3600);
-    *until = midnight_b - uktime_offset(midnight_b - 3600);
+    *from = uktime_from_local(d.year, d.month, d.day, 0, 0);
+    *until = uktime_from_local(next.year, next.month, next.day, 0, 0);
 }
 
 static void today_london(char out[11])
