@@ -65,21 +65,24 @@ enum store_result store_tx_transaction_insert(struct store_tx *tx, const struct 
     sqlite3_stmt *st = store_cached(
         db, "INSERT INTO transactions(reference, service, status, counter, site, staff, fields,"
             " fee_pence, lines, live_until, created_at, updated_at)"
-            " VALUES(?,?,'accepted',?,?,?,?,?,?,?,?,?)");
+            " VALUES(?,?,?,?,?,?,?,?,?,?,?,?)");
     if (!st)
         return STORE_UNAVAILABLE;
     sqlite3_bind_text(st, 1, r->reference, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, r->service, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, r->counter, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, r->site, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 5, r->staff, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 6, r->fields_json, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 7, r->fee_pence);
-    sqlite3_bind_text(st, 8, r->lines_json, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 9, r->live_until && *r->live_until ? r->live_until : NULL, -1,
+    /* A sale with no back-end to forward to is complete at the counter. */
+    sqlite3_bind_text(st, 3, txn_status_name(r->backend ? TXN_ACCEPTED : TXN_COMPLETED), -1,
                       SQLITE_STATIC);
-    sqlite3_bind_int64(st, 10, r->now);
+    sqlite3_bind_text(st, 4, r->counter, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, r->site, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, r->staff, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 7, r->fields_json, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 8, r->fee_pence);
+    sqlite3_bind_text(st, 9, r->lines_json, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 10, r->live_until && *r->live_until ? r->live_until : NULL, -1,
+                      SQLITE_STATIC);
     sqlite3_bind_int64(st, 11, r->now);
+    sqlite3_bind_int64(st, 12, r->now);
     enum store_result res = store_step_done(db, st, "transaction insert");
     if (res != STORE_OK)
         return res;

@@ -101,6 +101,12 @@ void service_eval_line(struct service_eval *ev, const char *description, long am
     ev->out->fee_pence += amount_pence;
 }
 
+void service_eval_stock(struct service_eval *ev, const char *item, long quantity)
+{
+    json_array_append_new(ev->out->stock,
+                          json_pack("{s:s, s:I}", "item", item, "quantity", (json_int_t)quantity));
+}
+
 void service_eval_key(struct service_eval *ev, const char *name, const char *value,
                       const char *live_from, const char *live_until)
 {
@@ -131,19 +137,23 @@ void service_evaluation_clear(struct service_evaluation *evaluation)
     json_decref(evaluation->errors);
     json_decref(evaluation->lines);
     json_decref(evaluation->keys);
+    json_decref(evaluation->stock);
     memset(evaluation, 0, sizeof *evaluation);
 }
 
-void service_evaluate(const struct service *service, const json_t *fields, const char *today,
-                      const struct service_lookup *lookup, struct service_evaluation *out)
+void service_evaluate_in(const struct service *service, const json_t *fields,
+                         const struct service_context *context, const struct service_lookup *lookup,
+                         struct service_evaluation *out)
 {
     memset(out, 0, sizeof *out);
     out->errors = json_array();
     out->lines = json_array();
     out->keys = json_array();
-    if (!out->errors || !out->lines || !out->keys)
+    out->stock = json_array();
+    if (!out->errors || !out->lines || !out->keys || !out->stock)
         abort(); /* see fields_error(): an evaluation that cannot hold its errors is unsafe */
-    struct service_eval ev = {.service = service, .lookup = lookup, .out = out};
+    struct service_eval ev = {.service = service, .lookup = lookup, .out = out, .context = context};
+    const char *today = context ? context->today : NULL;
     if (!today || !validators_date_parse(today, &ev.today)) {
         service_eval_error(&ev, NULL, "invalid_today", "The gateway gave no valid date for today");
         return;
@@ -153,15 +163,26 @@ void service_evaluate(const struct service *service, const json_t *fields, const
     if (!ev.fields)
         abort();
     fields_validate(&service->fields, fields, ev.today, ev.fields, out->errors);
-    if (json_is_object(fields))
-        service->rules->evaluate(&ev, service->rules_state);
+    if (json_is_object(fields)) {
+        declared_evaluate(&ev);
+        if (service->rules && service->rules->evaluate)
+            service->rules->evaluate(&ev, service->rules_state);
+    }
     if (json_array_size(out->errors) > 0) {
         json_decref(ev.fields);
         json_array_clear(out->lines);
         json_array_clear(out->keys);
+        json_array_clear(out->stock);
         out->fee_pence = 0;
         out->live_until[0] = '\0';
         return;
     }
     out->fields = ev.fields;
+}
+
+void service_evaluate(const struct service *service, const json_t *fields, const char *today,
+                      const struct service_lookup *lookup, struct service_evaluation *out)
+{
+    struct service_context context = {.today = today};
+    service_evaluate_in(service, fields, &context, lookup, out);
 }

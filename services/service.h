@@ -39,6 +39,16 @@ struct service_lookup {
 
 #define SERVICE_DATE_SIZE 11 /* "YYYY-MM-DD" */
 
+/* Where and by whom a transaction is made: rules are evaluated in this context. today is
+ * "YYYY-MM-DD" in Europe/London (required); site, counter and role ("assistant",
+ * "supervisor", ...) may be NULL when not known (a quote from a test, say). Borrowed. */
+struct service_context {
+    const char *today;
+    const char *site;
+    const char *counter;
+    const char *role;
+};
+
 /* What service_evaluate() found. After service_evaluate() errors, lines and keys are always
  * arrays (never NULL, barring out-of-memory); when errors is not empty, fields is NULL,
  * fee_pence is 0, lines and keys are empty and live_until is "". */
@@ -51,6 +61,9 @@ struct service_evaluation {
     json_t *lines; /* [{"description","amount_pence"}] (owned); amounts are never negative */
     json_t *keys;  /* [{"name","value","live_from","live_until"}] index entries this
                       transaction adds (owned) */
+    json_t *stock; /* [{"item","quantity"}] packs this transaction takes from the context's
+                      site (owned); the gateway applies them in the sale's database
+                      transaction and refuses the sale if any would go below zero */
     char live_until[SERVICE_DATE_SIZE]; /* YYYY-MM-DD or "" */
     bool store_failed;
 };
@@ -76,6 +89,9 @@ size_t service_registry_count(const struct service_registry *registry);
 const struct service *service_registry_at(const struct service_registry *registry, size_t i);
 
 /* Accessors; the strings live as long as the registry. */
+/* The declared stock item ({"item","name","low_at"}), or NULL when the service draws on no
+ * stock (borrowed). */
+const json_t *service_stock_item(const struct service *service);
 const char *service_code(const struct service *service);
 const char *service_name(const struct service *service);
 const char *service_description(const struct service *service);
@@ -105,12 +121,18 @@ bool service_payment_method_allowed(const struct service *service, const char *m
  * lookup may be NULL only for services whose rules ask nothing of the store. */
 void service_evaluate(const struct service *service, const json_t *fields, const char *today,
                       const struct service_lookup *lookup, struct service_evaluation *out);
+/* The same in a full context (site, counter, staff role); service_evaluate() is this with
+ * only today. */
+void service_evaluate_in(const struct service *service, const json_t *fields,
+                         const struct service_context *context, const struct service_lookup *lookup,
+                         struct service_evaluation *out);
 /* Frees what an evaluation owns and zeroes it; safe on a zeroed struct and twice. */
 void service_evaluation_clear(struct service_evaluation *evaluation);
 
 /* The body to send to the service's back-end for a valid evaluation (new reference; NULL when
- * the evaluation is not valid). For json-rest the JSON body; for open311
- * {"service_code","address_id","attributes":{...}} with string attribute values. */
+ * the evaluation is not valid). A service's C hook may shape it (open311:
+ * {"service_code","address_id","attributes":{...}}); otherwise, for json-rest and email,
+ * {"reference","service","subject","fields","lines","fee_pence"}. */
 json_t *service_backend_payload(const struct service *service,
                                 const struct service_evaluation *evaluation, const char *reference);
 

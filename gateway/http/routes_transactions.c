@@ -58,6 +58,21 @@ static void today_london(char out[11])
     validators_date_format(d, out);
 }
 
+/* The context a service's rules see: today, and the counter's site and the staff role when a
+ * session is known. The strings are borrowed from config and the session. */
+static void rules_context(const struct app *app, const struct staff_session *session,
+                          const char *today, struct service_context *out)
+{
+    const struct counter_config *counter =
+        session ? config_counter(app->cfg, session->counter) : NULL;
+    *out = (struct service_context){
+        .today = today,
+        .site = counter ? counter->site : NULL,
+        .counter = session ? session->counter : NULL,
+        .role = session ? staff_role_name(session->staff.role) : NULL,
+    };
+}
+
 /* ---- service lookups for the rules: a read connection, or the writer's transaction ---- */
 
 static long lookup_read(void *ctx, const char *key, const char *value, const char *on)
@@ -164,8 +179,10 @@ void route_quote(struct app *app, struct http_request *req)
     char today[11];
     today_london(today);
     struct service_lookup lookup = {app->store, lookup_read, peak_read};
+    struct service_context context;
+    rules_context(app, http_session(req), today, &context);
     struct service_evaluation ev;
-    service_evaluate(s, fields, today, &lookup, &ev);
+    service_evaluate_in(s, fields, &context, &lookup, &ev);
     if (ev.store_failed) {
         service_evaluation_clear(&ev);
         json_decref(errors);
@@ -273,8 +290,10 @@ static enum store_result create_run(struct store_tx *tx, void *arg)
         return r;
 
     struct service_lookup lookup = {tx, lookup_tx, peak_tx};
+    struct service_context context;
+    rules_context(c->app, &c->session, c->today, &context);
     struct service_evaluation ev;
-    service_evaluate(c->service, c->fields, c->today, &lookup, &ev);
+    service_evaluate_in(c->service, c->fields, &context, &lookup, &ev);
     if (ev.store_failed) {
         service_evaluation_clear(&ev);
         return STORE_UNAVAILABLE;
@@ -316,10 +335,10 @@ static enum store_result create_run(struct store_tx *tx, void *arg)
         json_decref(payload);
         json_t *reply = json_pack(
             "{s:s, s:s, s:s, s:I, s:s, s:I, s:I, s:O, s:s, s:s?}", "reference", c->reference,
-            "service", service_code(s), "status", "accepted", "fee_pence", (json_int_t)ev.fee_pence,
-            "payment_method", pay.method, "amount_pence", (json_int_t)pay.amount_pence,
-            "change_pence", (json_int_t)pay.change_pence, "lines", ev.lines, "status_url",
-            status_url, "print_state", c->printer ? "pending" : NULL);
+            "service", service_code(s), "status", backend ? "accepted" : "completed", "fee_pence",
+            (json_int_t)ev.fee_pence, "payment_method", pay.method, "amount_pence",
+            (json_int_t)pay.amount_pence, "change_pence", (json_int_t)pay.change_pence, "lines",
+            ev.lines, "status_url", status_url, "print_state", c->printer ? "pending" : NULL);
         char *reply_json = json_dumps(reply, JSON_COMPACT);
         struct txn_record rec = {
             .reference = c->reference,
@@ -449,8 +468,10 @@ void route_transaction_create(struct app *app, struct http_request *req)
     today_london(today);
     if (fields) {
         struct service_lookup lookup = {app->store, lookup_read, peak_read};
+        struct service_context context;
+        rules_context(app, session, today, &context);
         struct service_evaluation ev;
-        service_evaluate(s, fields, today, &lookup, &ev);
+        service_evaluate_in(s, fields, &context, &lookup, &ev);
         if (ev.store_failed) {
             service_evaluation_clear(&ev);
             json_decref(errors);

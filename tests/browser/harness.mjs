@@ -216,7 +216,7 @@ export async function startStack({ printer = false, idleTimeoutS } = {}) {
         { name: 'bulky', connector: 'open311', url: `${sim}/bulky`, signing_key_file: 'keys/bulky.key',
           api_key_file: 'keys/bulky-open311.key', retry_schedule_s: [1, 1, 2, 2, 3], poll_interval_s: 1 },
       ],
-      services: { dir: path.join(ROOT, 'config', 'services'), enabled: ['residents-parking-permit', 'bulky-refuse'] },
+      services: { dir: path.join(ROOT, 'config', 'services'), enabled: ['residents-parking-permit', 'bulky-refuse', 'library-sales'] },
     };
     stack.configPath = path.join(dir, 'onestop.json');
     fs.writeFileSync(stack.configPath, JSON.stringify(config, null, 2));

@@ -195,7 +195,7 @@ class Gateway:
                  "private_key_file": "keys/nhs-ers.pem", "lookup_timeout_ms": 3000},
             ],
             "services": {"dir": os.path.join(ROOT, "config", "services"),
-                         "enabled": ["residents-parking-permit", "bulky-refuse"]},
+                         "enabled": ["residents-parking-permit", "bulky-refuse", "library-sales"]},
         }
 
     def write_config(self):
