@@ -297,6 +297,41 @@ long store_count_live(struct store *store, const char *key, const char *value, c
     return n;
 }
 
+/* The latest live_until of (key, value) entries of transactions not voided, into until. */
+static int latest_until(sqlite3 *db, const char *key, const char *value, char *until, size_t size)
+{
+    sqlite3_stmt *st = store_cached(
+        db, "SELECT MAX(k.live_until) FROM txn_keys k JOIN transactions t"
+            " ON t.id = k.transaction_id WHERE k.name=? AND k.value=? AND t.status <> 'voided'");
+    if (!st)
+        return -1;
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
+    int found = -1;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        const unsigned char *text = sqlite3_column_text(st, 0);
+        found = text ? 1 : 0;
+        snprintf(until, size, "%s", text ? (const char *)text : "");
+    }
+    store_release(st);
+    return found;
+}
+
+int store_tx_latest_until(struct store_tx *tx, const char *key, const char *value, char *until,
+                          size_t size)
+{
+    return latest_until(store_tx_db(tx), key, value, until, size);
+}
+
+int store_latest_until(struct store *store, const char *key, const char *value, char *until,
+                       size_t size)
+{
+    sqlite3 *db = store_reader_acquire(store);
+    int found = latest_until(db, key, value, until, size);
+    store_reader_release(store, db);
+    return found;
+}
+
 /* ---- reading transactions ---- */
 
 static const struct store_column transaction_columns[] = {{"reference", COL_TEXT},

@@ -18,7 +18,8 @@
  *       each sale takes the quantity field's value of the item from the counter's site.
  *
  * "At most N per visit" is the integer field's own "max". The generic back-end body is
- * {"reference","service","subject","fields","lines","fee_pence"} for json-rest and email.
+ * {"reference","service","subject","fields","lines","fee_pence","live_until"?} for json-rest
+ * and email.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -400,7 +401,8 @@ void declared_describe_fees(const struct service *s, struct validators_date on, 
 json_t *declared_payload(const struct service *s, const struct service_evaluation *evaluation,
                          const char *reference)
 {
-    return json_pack("{s:s, s:s, s:s, s:O, s:O, s:I}", "reference", reference, "service", s->code,
-                     "subject", s->name, "fields", evaluation->fields, "lines", evaluation->lines,
-                     "fee_pence", (json_int_t)evaluation->fee_pence);
+    return json_pack("{s:s, s:s, s:s, s:O, s:O, s:I, s:s?}", "reference", reference, "service",
+                     s->code, "subject", s->name, "fields", evaluation->fields, "lines",
+                     evaluation->lines, "fee_pence", (json_int_t)evaluation->fee_pence,
+                     "live_until", evaluation->live_until[0] ? evaluation->live_until : NULL);
 }

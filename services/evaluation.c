@@ -79,6 +79,16 @@ long service_eval_max_live(struct service_eval *ev, const char *key, const char 
     return a > b ? a : b;
 }
 
+int service_eval_latest_until(struct service_eval *ev, const char *key, const char *value,
+                              char until[SERVICE_DATE_SIZE])
+{
+    until[0] = '\0';
+    if (ev->out->store_failed || !ev->lookup || !ev->lookup->latest_until)
+        return (int)store_failed(ev);
+    int found = ev->lookup->latest_until(ev->lookup->ctx, key, value, until);
+    return found < 0 ? (int)store_failed(ev) : found;
+}
+
 bool service_eval_fee(struct service_eval *ev, const char *code, long *pence)
 {
     const struct fee_entry *fee = fees_on(&ev->service->fees, code, ev->today);

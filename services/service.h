@@ -35,6 +35,10 @@ struct service_lookup {
     long (*count_live)(void *ctx, const char *key, const char *value, const char *on);
     long (*max_live)(void *ctx, const char *key, const char *value, const char *from,
                      const char *until);
+    /* The latest live_until of any (key, value) entry of a transaction not voided, live or
+     * expired, into until (SERVICE_DATE_SIZE): 1 found, 0 none, -1 the store failed. A card
+     * renewal finds the current expiry this way. Optional for services that never ask. */
+    int (*latest_until)(void *ctx, const char *key, const char *value, char *until);
 };
 
 #define SERVICE_DATE_SIZE 11 /* "YYYY-MM-DD" */

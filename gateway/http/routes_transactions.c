@@ -97,6 +97,16 @@ static long peak_tx(void *ctx, const char *key, const char *value, const char *f
     return store_tx_max_live(ctx, key, value, from, until);
 }
 
+static int latest_read(void *ctx, const char *key, const char *value, char *until)
+{
+    return store_latest_until(ctx, key, value, until, SERVICE_DATE_SIZE);
+}
+
+static int latest_tx(void *ctx, const char *key, const char *value, char *until)
+{
+    return store_tx_latest_until(ctx, key, value, until, SERVICE_DATE_SIZE);
+}
+
 /* Finds the service named by the body; replies 422 itself when it is missing or unknown. */
 static const struct service *body_service(struct app *app, struct http_request *req, json_t *body)
 {
@@ -178,7 +188,7 @@ void route_quote(struct app *app, struct http_request *req)
     }
     char today[11];
     today_london(today);
-    struct service_lookup lookup = {app->store, lookup_read, peak_read};
+    struct service_lookup lookup = {app->store, lookup_read, peak_read, latest_read};
     struct service_context context;
     rules_context(app, http_session(req), today, &context);
     struct service_evaluation ev;
@@ -289,7 +299,7 @@ static enum store_result create_run(struct store_tx *tx, void *arg)
     if (r != STORE_NOT_FOUND)
         return r;
 
-    struct service_lookup lookup = {tx, lookup_tx, peak_tx};
+    struct service_lookup lookup = {tx, lookup_tx, peak_tx, latest_tx};
     struct service_context context;
     rules_context(c->app, &c->session, c->today, &context);
     struct service_evaluation ev;
@@ -467,7 +477,7 @@ void route_transaction_create(struct app *app, struct http_request *req)
     char today[11];
     today_london(today);
     if (fields) {
-        struct service_lookup lookup = {app->store, lookup_read, peak_read};
+        struct service_lookup lookup = {app->store, lookup_read, peak_read, latest_read};
         struct service_context context;
         rules_context(app, session, today, &context);
         struct service_evaluation ev;

@@ -140,7 +140,7 @@ class Gateway:
         self.data_dir = os.path.join(self.dir, "data")
         os.makedirs(self.keys_dir, exist_ok=True)
         self.keys = {}
-        for name in ("status-token", "parking", "gazetteer", "bulky", "bulky-open311"):
+        for name in ("status-token", "parking", "leisure", "gazetteer", "bulky", "bulky-open311"):
             value = secrets.token_hex(32)
             with open(os.path.join(self.keys_dir, name + ".key"), "w") as f:
                 f.write(value + "\n")
@@ -183,6 +183,9 @@ class Gateway:
                  "signing_key_file": "keys/parking.key",
                  "retry_schedule_s": [1, 1, 2, 2, 3], "give_up_after_s": 600,
                  "breaker_failures": 5, "breaker_open_s": 2},
+                {"name": "leisure", "connector": "json-rest", "url": sim + "/leisure",
+                 "signing_key_file": "keys/leisure.key",
+                 "retry_schedule_s": [1, 1, 2, 2, 3], "give_up_after_s": 600},
                 {"name": "gazetteer", "connector": "json-rest", "url": sim + "/gazetteer",
                  "signing_key_file": "keys/gazetteer.key"},
                 {"name": "bulky", "connector": "open311", "url": sim + "/bulky",
@@ -195,7 +198,8 @@ class Gateway:
                  "private_key_file": "keys/nhs-ers.pem", "lookup_timeout_ms": 3000},
             ],
             "services": {"dir": os.path.join(ROOT, "config", "services"),
-                         "enabled": ["residents-parking-permit", "bulky-refuse", "library-sales"]},
+                         "enabled": ["residents-parking-permit", "bulky-refuse", "leisure-key",
+                                     "library-sales"]},
         }
 
     def write_config(self):
@@ -210,7 +214,7 @@ class Gateway:
                 "--nhs-public-key", os.path.join(self.keys_dir, "nhs-ers.pub.pem"),
                 "--nhs-client-id", NHS_CLIENT_ID,
                 "--callback-url", f"http://127.0.0.1:{self.port}"]
-        for name in ("parking", "gazetteer", "bulky"):
+        for name in ("parking", "leisure", "gazetteer", "bulky"):
             if name not in self.sim_unsigned:
                 args += ["--key", f"{name}={os.path.join(self.keys_dir, name + '.key')}"]
         args += self.sim_args

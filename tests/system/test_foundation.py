@@ -100,7 +100,8 @@ def test_catalogue_lists_the_configured_services(gateway):
     r = gateway.request("GET", "/api/v1/services", token=token)
     assert r.status == 200
     services = {s["code"]: s for s in r.json["services"]}
-    assert set(services) == {"residents-parking-permit", "bulky-refuse", "library-sales"}
+    assert set(services) == {"residents-parking-permit", "bulky-refuse", "leisure-key",
+                             "library-sales"}
     parking = services["residents-parking-permit"]
     names = {f["name"]: f for f in parking["fields"]}
     assert {"uprn", "vrm", "permit_type", "start_date"} <= set(names)

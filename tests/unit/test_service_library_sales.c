@@ -7,23 +7,7 @@
 
 static int sales_setup(void **state)
 {
-    struct fixture *f = calloc(1, sizeof *f);
-    json_t *problems = json_array();
-    json_t *enabled = json_pack("[s]", SALES);
-    f->registry = service_registry_load(services_dir(), enabled, problems);
-    if (!f->registry) {
-        char *text = json_dumps(problems, JSON_INDENT(2));
-        print_error("problems: %s\n", text);
-        free(text);
-    }
-    assert_non_null(f->registry);
-    json_decref(problems);
-    json_decref(enabled);
-    f->lookup.ctx = &f->store;
-    f->lookup.count_live = fake_count_live;
-    f->lookup.max_live = fake_max_live;
-    *state = f;
-    return 0;
+    return setup_one(state, SALES);
 }
 
 static json_t *items(const char *code, int quantity)

@@ -86,6 +86,24 @@ TEST_HELPER long fake_max_live(void *ctx, const char *key, const char *value, co
     return best;
 }
 
+/* The latest live_until of (key, value), as the store answers a renewal's question. */
+TEST_HELPER int fake_latest_until(void *ctx, const char *key, const char *value, char *until)
+{
+    struct fake_store *s = ctx;
+    s->calls++;
+    if (s->broken)
+        return -1;
+    const char *best = NULL;
+    for (size_t i = 0; i < s->count; i++) {
+        const struct fake_entry *e = &s->entries[i];
+        if (strcmp(e->key, key) == 0 && strcmp(e->value, value) == 0 &&
+            (!best || strcmp(e->until, best) > 0))
+            best = e->until;
+    }
+    snprintf(until, 11, "%s", best ? best : "");
+    return best ? 1 : 0;
+}
+
 TEST_HELPER void fake_add(struct fake_store *s, const char *key, const char *value,
                           const char *from, const char *until)
 {
@@ -138,6 +156,30 @@ TEST_HELPER int setup(void **state)
     f->lookup.ctx = &f->store;
     f->lookup.count_live = fake_count_live;
     f->lookup.max_live = fake_max_live;
+    f->lookup.latest_until = fake_latest_until;
+    *state = f;
+    return 0;
+}
+
+/* A fixture with only the service code enabled (its services are found by code). */
+TEST_HELPER int setup_one(void **state, const char *code)
+{
+    struct fixture *f = calloc(1, sizeof *f);
+    json_t *problems = json_array();
+    json_t *enabled = json_pack("[s]", code);
+    f->registry = service_registry_load(services_dir(), enabled, problems);
+    if (!f->registry) {
+        char *text = json_dumps(problems, JSON_INDENT(2));
+        print_error("problems: %s\n", text);
+        free(text);
+    }
+    assert_non_null(f->registry);
+    json_decref(problems);
+    json_decref(enabled);
+    f->lookup.ctx = &f->store;
+    f->lookup.count_live = fake_count_live;
+    f->lookup.max_live = fake_max_live;
+    f->lookup.latest_until = fake_latest_until;
     *state = f;
     return 0;
 }
