@@ -165,6 +165,7 @@ int main(int argc, char **argv)
     }
     app.metrics = metrics_new();
     metrics_add_writer(app.metrics, store_metrics, app.store);
+    metrics_add_writer(app.metrics, stock_metrics, &app);
     struct signin_limits limits = {cfg->auth.max_failures_per_user,
                                    cfg->auth.max_failures_per_address, cfg->auth.failure_window_s,
                                    cfg->auth.lockout_s, cfg->auth.lockout_max_s};

@@ -171,6 +171,25 @@ static const char *const migrations[] = {
     "ALTER TABLE deliveries ADD COLUMN backend_token TEXT;"
     "ALTER TABLE deliveries ADD COLUMN token_polls INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE deliveries ADD COLUMN note TEXT;",
+
+    /* 6: stock kept per site (hearing aid batteries): what is on hand, never below zero, and
+     * every movement (a sale's issue, a delivery received) with who and why */
+    "CREATE TABLE stock("
+    "  site TEXT NOT NULL,"
+    "  item TEXT NOT NULL,"
+    "  on_hand INTEGER NOT NULL CHECK (on_hand >= 0),"
+    "  updated_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (site, item));"
+    "CREATE TABLE stock_movements("
+    "  id INTEGER PRIMARY KEY,"
+    "  site TEXT NOT NULL,"
+    "  item TEXT NOT NULL,"
+    "  delta INTEGER NOT NULL,"
+    "  reference TEXT,"
+    "  staff TEXT,"
+    "  note TEXT,"
+    "  created_at INTEGER NOT NULL);"
+    "CREATE INDEX stock_movements_site ON stock_movements(site, item, created_at);",
 };
 
 #define MIGRATIONS_LEN ((int)(sizeof migrations / sizeof migrations[0]))

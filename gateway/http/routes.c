@@ -19,6 +19,8 @@ const struct http_route onestop_routes[] = {
     {"POST", "/api/v1/transactions/{}/retry", route_transaction_retry, HTTP_SUPERVISOR},
     {"POST", "/api/v1/transactions/{}/reprint", route_transaction_reprint, HTTP_STAFF},
     {"GET", "/api/v1/deliveries/failed", route_deliveries_failed, HTTP_SUPERVISOR},
+    {"GET", "/api/v1/stock", route_stock_list, HTTP_STAFF},
+    {"POST", "/api/v1/stock/deliveries", route_stock_delivery, HTTP_SUPERVISOR},
     {"POST", "/api/v1/callbacks/{}", route_callback, HTTP_PUBLIC},
     {"GET", "/r/{}", route_resident_status, HTTP_PUBLIC},
     {"GET", "/*", route_static, HTTP_PUBLIC}, /* the web app; keep last */

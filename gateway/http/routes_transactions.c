@@ -18,6 +18,7 @@
 #include "gateway/http/routes.h"
 #include "gateway/status_token.h"
 #include "gateway/store.h"
+#include "gateway/store_stock.h"
 #include "gateway/token.h"
 
 #include "services/reference.h"
@@ -280,6 +281,41 @@ static json_t *invalid_reply(json_t *fields)
                      message, "fields", fields);
 }
 
+/* The error when the site has too few packs: on the stock's quantity field. */
+static json_t *out_of_stock_errors(const struct service *s)
+{
+    const json_t *stock = service_stock_item(s);
+    const char *field = json_string_value(json_object_get(stock, "quantity_field"));
+    const char *name = json_string_value(json_object_get(stock, "name"));
+    char where[160];
+    snprintf(where, sizeof where, "fields.%s", field ? field : "quantity");
+    json_t *errors = json_array();
+    json_array_append_new(errors, json_pack("{s:s, s:s, s:s+}", "field", where, "code",
+                                            "out_of_stock", "message", name ? name : "Stock",
+                                            ": none left at this site (or fewer than asked "
+                                            "for). Record a delivery when stock arrives."));
+    return errors;
+}
+
+/* Takes what the evaluation says the sale draws from the counter's site, in the sale's own
+ * database transaction. STORE_INVALID when the site has too few: the sale is rolled back. */
+static enum store_result take_stock(struct create *c, struct store_tx *tx,
+                                    const struct service_evaluation *ev, time_t now)
+{
+    size_t i;
+    const json_t *take;
+    json_array_foreach(ev->stock, i, take)
+    {
+        enum store_result r =
+            store_tx_stock_take(tx, c->site, json_string_value(json_object_get(take, "item")),
+                                (long)json_integer_value(json_object_get(take, "quantity")),
+                                c->reference, c->session.staff.username, now);
+        if (r != STORE_OK)
+            return r;
+    }
+    return STORE_OK;
+}
+
 /* Runs on the writer thread inside the group's database transaction. */
 static enum store_result create_run(struct store_tx *tx, void *arg)
 {
@@ -382,6 +418,8 @@ static enum store_result create_run(struct store_tx *tx, void *arg)
         r = (fields_json && lines_json && reply_json && (payload_json || !backend))
                 ? store_tx_transaction_insert(tx, &rec)
                 : STORE_UNAVAILABLE;
+        if (r == STORE_OK)
+            r = take_stock(c, tx, &ev, rec.now);
         free(payload_json);
         free(reply_json);
         if (r == STORE_OK) {
@@ -390,6 +428,10 @@ static enum store_result create_run(struct store_tx *tx, void *arg)
         } else {
             json_decref(reply);
         }
+    }
+    if (r == STORE_INVALID && !c->reply) {
+        c->status = 422;
+        c->reply = invalid_reply(out_of_stock_errors(c->service));
     }
     free(fields_json);
     free(lines_json);

@@ -153,6 +153,9 @@ class Gateway:
         self.sim_unsigned = set()  # back-ends the simulator starts without a signing key
         self.port = free_port()
         self.sim_port = free_port() if with_sim else None
+        # audiology's e-mail back-end: nothing listens unless a test starts the simulator's
+        # SMTP sink there (sim_args "--smtp-listen"); its e-mails then wait and retry
+        self.audiology_smtp_port = free_port()
         self.with_sim = with_sim
         self.sim = None
         self.sim_args = []  # more onestop-sim options (e.g. the SMTP sink's)
@@ -186,6 +189,11 @@ class Gateway:
                 {"name": "leisure", "connector": "json-rest", "url": sim + "/leisure",
                  "signing_key_file": "keys/leisure.key",
                  "retry_schedule_s": [1, 1, 2, 2, 3], "give_up_after_s": 600},
+                {"name": "audiology", "connector": "email",
+                 "url": f"smtp://127.0.0.1:{self.audiology_smtp_port}", "smtp_tls": "none",
+                 "mail_from": "counters@stockport.example",
+                 "mail_to": ["audiology@stockport.example"],
+                 "retry_schedule_s": [1, 1, 2, 2, 3], "give_up_after_s": 600},
                 {"name": "gazetteer", "connector": "json-rest", "url": sim + "/gazetteer",
                  "signing_key_file": "keys/gazetteer.key"},
                 {"name": "bulky", "connector": "open311", "url": sim + "/bulky",
@@ -199,7 +207,7 @@ class Gateway:
             ],
             "services": {"dir": os.path.join(ROOT, "config", "services"),
                          "enabled": ["residents-parking-permit", "bulky-refuse", "leisure-key",
-                                     "library-sales"]},
+                                     "hearing-aid-batteries", "library-sales"]},
         }
 
     def write_config(self):
