@@ -25,10 +25,12 @@
 extern const struct service_rules residents_parking_permit_rules;
 extern const struct service_rules bulky_refuse_rules;
 extern const struct service_rules leisure_key_rules;
+extern const struct service_rules bowling_permit_rules;
 static const struct service_rules *const builtin_rules[] = {
     &residents_parking_permit_rules,
     &bulky_refuse_rules,
     &leisure_key_rules,
+    &bowling_permit_rules,
 };
 
 static const struct {

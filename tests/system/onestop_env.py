@@ -207,7 +207,8 @@ class Gateway:
             ],
             "services": {"dir": os.path.join(ROOT, "config", "services"),
                          "enabled": ["residents-parking-permit", "bulky-refuse", "leisure-key",
-                                     "hearing-aid-batteries", "library-sales"]},
+                                     "bowling-permit", "hearing-aid-batteries",
+                                     "library-sales"]},
         }
 
     def write_config(self):

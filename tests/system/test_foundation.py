@@ -101,7 +101,7 @@ def test_catalogue_lists_the_configured_services(gateway):
     assert r.status == 200
     services = {s["code"]: s for s in r.json["services"]}
     assert set(services) == {"residents-parking-permit", "bulky-refuse", "leisure-key",
-                             "hearing-aid-batteries", "library-sales"}
+                             "bowling-permit", "hearing-aid-batteries", "library-sales"}
     parking = services["residents-parking-permit"]
     names = {f["name"]: f for f in parking["fields"]}
     assert {"uprn", "vrm", "permit_type", "start_date"} <= set(names)
