@@ -368,6 +368,14 @@ const json_t *service_definition(const struct service *service)
     return service->definition;
 }
 
+bool service_declares_lookup(const struct service *service, const char *lookup)
+{
+    for (size_t i = 0; lookup && i < service->fields.count; i++)
+        if (service->fields.defs[i].lookup && strcmp(service->fields.defs[i].lookup, lookup) == 0)
+            return true;
+    return false;
+}
+
 bool service_payment_method_allowed(const struct service *service, const char *method)
 {
     for (size_t k = 0; method && k < PAYMENT_METHOD_COUNT; k++)

@@ -116,6 +116,10 @@ json_t *service_catalogue_entry(const struct service *service);
 /* The same with the fee rules in force on today ("YYYY-MM-DD"). */
 json_t *service_catalogue_entry_on(const struct service *service, const char *today);
 
+/* True when one of the service's fields takes its choices from the named look-up
+ * ("addresses", "slots"). */
+bool service_declares_lookup(const struct service *service, const char *lookup);
+
 /* method is one of cash, card, cheque, waived, none. */
 bool service_payment_method_allowed(const struct service *service, const char *method);
 

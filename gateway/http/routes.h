@@ -37,6 +37,7 @@ void route_referral_lookup(struct app *app, struct http_request *req);
 /* routes_lookups.c */
 void route_addresses(struct app *app, struct http_request *req);
 void route_bulky_slots(struct app *app, struct http_request *req);
+void route_lookup(struct app *app, struct http_request *req);
 
 /* routes_stock.c */
 void route_stock_list(struct app *app, struct http_request *req);
