@@ -212,6 +212,10 @@ int store_tx_latest_until(struct store_tx *tx, const char *key, const char *valu
                           size_t size);
 int store_latest_until(struct store *store, const char *key, const char *value, char *until,
                        size_t size);
+/* Ends every (key, value) entry live after until ("YYYY-MM-DD"): its live_until becomes
+ * until. Inside a job's transaction (a replaced card stops being live). */
+enum store_result store_tx_keys_end(struct store_tx *tx, const char *key, const char *value,
+                                    const char *until) STORE_MUSTCHECK;
 
 /* Everything about one transaction for GET /api/v1/transactions/{reference}. */
 enum store_result store_transaction_get(struct store *store, const char *reference,

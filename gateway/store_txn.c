@@ -297,6 +297,20 @@ long store_count_live(struct store *store, const char *key, const char *value, c
     return n;
 }
 
+enum store_result store_tx_keys_end(struct store_tx *tx, const char *key, const char *value,
+                                    const char *until)
+{
+    sqlite3 *db = store_tx_db(tx);
+    sqlite3_stmt *st = store_cached(db, "UPDATE txn_keys SET live_until = ?3"
+                                        " WHERE name = ?1 AND value = ?2 AND live_until > ?3");
+    if (!st)
+        return STORE_UNAVAILABLE;
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, until, -1, SQLITE_STATIC);
+    return store_step_done(db, st, "key end");
+}
+
 /* The latest live_until of (key, value) entries of transactions not voided, into until. */
 static int latest_until(sqlite3 *db, const char *key, const char *value, char *until, size_t size)
 {

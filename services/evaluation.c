@@ -111,6 +111,13 @@ void service_eval_line(struct service_eval *ev, const char *description, long am
     ev->out->fee_pence += amount_pence;
 }
 
+void service_eval_end_key(struct service_eval *ev, const char *name, const char *value,
+                          const char *until)
+{
+    json_array_append_new(ev->out->ends, json_pack("{s:s, s:s, s:s}", "name", name, "value", value,
+                                                   "live_until", until));
+}
+
 void service_eval_stock(struct service_eval *ev, const char *item, long quantity)
 {
     json_array_append_new(ev->out->stock,
@@ -148,6 +155,7 @@ void service_evaluation_clear(struct service_evaluation *evaluation)
     json_decref(evaluation->lines);
     json_decref(evaluation->keys);
     json_decref(evaluation->stock);
+    json_decref(evaluation->ends);
     memset(evaluation, 0, sizeof *evaluation);
 }
 
@@ -160,7 +168,8 @@ void service_evaluate_in(const struct service *service, const json_t *fields,
     out->lines = json_array();
     out->keys = json_array();
     out->stock = json_array();
-    if (!out->errors || !out->lines || !out->keys || !out->stock)
+    out->ends = json_array();
+    if (!out->errors || !out->lines || !out->keys || !out->stock || !out->ends)
         abort(); /* see fields_error(): an evaluation that cannot hold its errors is unsafe */
     struct service_eval ev = {.service = service, .lookup = lookup, .out = out, .context = context};
     const char *today = context ? context->today : NULL;
@@ -183,6 +192,7 @@ void service_evaluate_in(const struct service *service, const json_t *fields,
         json_array_clear(out->lines);
         json_array_clear(out->keys);
         json_array_clear(out->stock);
+        json_array_clear(out->ends);
         out->fee_pence = 0;
         out->live_until[0] = '\0';
         return;

@@ -8,7 +8,9 @@
  *     (one live card per resident); valid for card_years from today;
  *   - renewal: the card must exist (live or expired); it is extended by card_years from the
  *     later of today and its old expiry (the latest live_until of its key);
- *   - replacement: the old card must be live; the new card is valid to the old card's expiry.
+ *   - replacement: the old card must be live; the new card is valid to the old card's expiry,
+ *     and the old card's entries end yesterday (applied with the sale), so a lost card no
+ *     longer counts as live for a concession.
  * The proof seen must be one the band accepts (rules.band_proofs). The back-end gets the
  * generic body, with the expiry as live_until.
  */
@@ -250,6 +252,13 @@ static void replace(struct service_eval *ev, const char *card, const char *old_c
                            "card and type its number");
         return;
     }
+    /* the lost card stops being live today; the new one runs to its expiry */
+    struct validators_date yesterday;
+    char yesterday_text[VALIDATORS_DATE_SIZE];
+    if (!validators_date_add_days(ev->today, -1, &yesterday))
+        return;
+    validators_date_format(yesterday, yesterday_text);
+    service_eval_end_key(ev, CARD_KEY, old_card, yesterday_text);
     service_eval_key(ev, CARD_KEY, card, ev->today_text, old_text);
     set_expiry(ev, old);
 }

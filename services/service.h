@@ -65,6 +65,9 @@ struct service_evaluation {
     json_t *lines; /* [{"description","amount_pence"}] (owned); amounts are never negative */
     json_t *keys;  /* [{"name","value","live_from","live_until"}] index entries this
                       transaction adds (owned) */
+    json_t *ends;  /* [{"name","value","live_until"}] index entries of earlier transactions
+                      this one ends (owned): their live_until is brought back to the date (a
+                      lost card replaced). Applied in the sale's database transaction. */
     json_t *stock; /* [{"item","quantity"}] packs this transaction takes from the context's
                       site (owned); the gateway applies them in the sale's database
                       transaction and refuses the sale if any would go below zero */

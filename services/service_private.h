@@ -117,6 +117,9 @@ bool service_eval_fee(struct service_eval *ev, const char *code, long *pence)
     __attribute__((warn_unused_result));
 /* Adds a receipt line. */
 void service_eval_line(struct service_eval *ev, const char *description, long amount_pence);
+/* Ends the earlier (key, value) entries: live no later than until. */
+void service_eval_end_key(struct service_eval *ev, const char *name, const char *value,
+                          const char *until);
 /* Takes quantity of a stock item from the context's site. */
 void service_eval_stock(struct service_eval *ev, const char *item, long quantity);
 /* Adds an index entry. */

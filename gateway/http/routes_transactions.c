@@ -297,13 +297,24 @@ static json_t *out_of_stock_errors(const struct service *s)
     return errors;
 }
 
-/* Takes what the evaluation says the sale draws from the counter's site, in the sale's own
- * database transaction. STORE_INVALID when the site has too few: the sale is rolled back. */
-static enum store_result take_stock(struct create *c, struct store_tx *tx,
-                                    const struct service_evaluation *ev, time_t now)
+/* Applies what the evaluation says the sale changes besides itself, in the sale's own database
+ * transaction: the earlier index entries it ends, and the stock it draws from the counter's
+ * site. STORE_INVALID when the site has too few: the sale is rolled back. */
+static enum store_result apply_side_effects(struct create *c, struct store_tx *tx,
+                                            const struct service_evaluation *ev, time_t now)
 {
     size_t i;
     const json_t *take;
+    /* the earlier entries this sale ends (a replaced card), in the same transaction */
+    json_array_foreach(ev->ends, i, take)
+    {
+        enum store_result r =
+            store_tx_keys_end(tx, json_string_value(json_object_get(take, "name")),
+                              json_string_value(json_object_get(take, "value")),
+                              json_string_value(json_object_get(take, "live_until")));
+        if (r != STORE_OK)
+            return r == STORE_INVALID ? STORE_UNAVAILABLE : r;
+    }
     json_array_foreach(ev->stock, i, take)
     {
         enum store_result r =
@@ -419,7 +430,7 @@ static enum store_result create_run(struct store_tx *tx, void *arg)
                 ? store_tx_transaction_insert(tx, &rec)
                 : STORE_UNAVAILABLE;
         if (r == STORE_OK)
-            r = take_stock(c, tx, &ev, rec.now);
+            r = apply_side_effects(c, tx, &ev, rec.now);
         free(payload_json);
         free(reply_json);
         if (r == STORE_OK) {

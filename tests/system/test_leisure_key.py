@@ -118,6 +118,13 @@ def test_replacement_and_proof_rules(gateway):
     r = sell(gateway, token, {"kind": "replacement", "band": "A", "card_number": "3000000003",
                               "old_card_number": "3999999999"})
     assert errors(r) == {"fields.old_card_number": "card_not_live"}
+    # the lost card stopped being live with the replacement; the new one is live
+    r = sell(gateway, token, {"kind": "replacement", "band": "A", "card_number": "3000000004",
+                              "old_card_number": "3000000001"})
+    assert errors(r) == {"fields.old_card_number": "card_not_live"}
+    r = sell(gateway, token, {"kind": "replacement", "band": "A", "card_number": "3000000005",
+                              "old_card_number": "3000000002"}, cash(220))
+    assert r.status == 201, r
     # Band D needs Armed Forces proof; the card number is the 10 digits; proof is required
     r = sell(gateway, token, new_card(number="3000000009", band="D", proof="pension_credit",
                                       name="Tom Bell"))

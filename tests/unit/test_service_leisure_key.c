@@ -56,6 +56,12 @@ static void test_fees_by_band_and_kind(void **state)
     assert_int_equal(e->fee_pence, 220);
     assert_string_equal(e->live_until, "2026-12-31");
     assert_key(e, "leisure-key-card", "2222222222", TODAY, "2026-12-31");
+    /* the lost card stops being live today */
+    assert_int_equal(json_array_size(e->ends), 1);
+    const json_t *end = json_array_get(e->ends, 0);
+    assert_string_equal(json_string_value(json_object_get(end, "name")), "leisure-key-card");
+    assert_string_equal(json_string_value(json_object_get(end, "value")), "1111111111");
+    assert_string_equal(json_string_value(json_object_get(end, "live_until")), "2026-11-22");
 }
 
 static void test_cash_only(void **state)
