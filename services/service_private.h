@@ -111,7 +111,7 @@ long service_eval_max_live(struct service_eval *ev, const char *key, const char 
 /* The latest live_until of (key, value) into until: 1 found, 0 none, -1 store failure
  * (reported as for count_live). */
 int service_eval_latest_until(struct service_eval *ev, const char *key, const char *value,
-                              char until[SERVICE_DATE_SIZE]);
+                              char until[SERVICE_DATE_SIZE]) __attribute__((warn_unused_result));
 /* The fee in force today for code; false (reported as fee_not_set) when there is none. */
 bool service_eval_fee(struct service_eval *ev, const char *code, long *pence)
     __attribute__((warn_unused_result));
