@@ -7,8 +7,10 @@
  * writer thread inside the group's database transaction: the idempotency record is looked
  * up again, the service is evaluated again against the writer's own view (so two counters
  * racing for the same vehicle cannot both win), and the transaction, payment, keys, outbox
- * row, print job, idempotency record and audit entry are inserted. The reply goes out from
- * the job's done callback — after COMMIT returned, so a 201 means "on disk". */
+ * row, print job, idempotency record and audit entry are inserted; what the sale changes
+ * besides itself (earlier index entries it ends, stock it takes) is applied in the same
+ * write. The reply goes out from the job's done callback — after COMMIT returned, so a 201
+ * means "on disk". */
 #include "common/uktime.h"
 #include "gateway/app.h"
 #include "gateway/config.h"
@@ -24,7 +26,6 @@
 #include "services/reference.h"
 #include "services/service.h"
 #include "services/validators.h"
-
 
 #include <ctype.h>
 #include <openssl/evp.h>
