@@ -168,9 +168,13 @@ static bool years_on(struct validators_date from, long years, struct validators_
            validators_date_add_days(next, -1, out);
 }
 
+/* Records the card's expiry, and says it on the receipt (a line of no charge). */
 static void set_expiry(struct service_eval *ev, struct validators_date until)
 {
+    char words[VALIDATORS_DATE_WORDS_SIZE], line[VALIDATORS_DATE_WORDS_SIZE + 32];
     validators_date_format(until, ev->out->live_until);
+    snprintf(line, sizeof line, "Card valid until %s", service_date_words(until, words));
+    service_eval_line(ev, line, 0);
 }
 
 static void sell_new(struct service_eval *ev, const struct leisure_rules *r, const char *card,

@@ -44,7 +44,8 @@ static void test_fees_by_band_and_kind(void **state)
             f, lk(f), TODAY, card_fields(rows[i].kind, rows[i].band, rows[i].proof, "1234567890"));
         assert_valid(e);
         assert_int_equal(e->fee_pence, rows[i].pence);
-        assert_int_equal(json_array_size(e->lines), 1);
+        assert_int_equal(json_array_size(e->lines), 2); /* the fee, and the expiry */
+        assert_int_equal(line_amount(e, 1), 0);
     }
     f->store.count = 0;
     fake_add(&f->store, "leisure-key-card", "1111111111", "2026-01-01", "2026-12-31");
@@ -79,6 +80,7 @@ static void test_new_card_keys_and_one_per_resident(void **state)
         evaluate(f, lk(f), TODAY, card_fields("new", "A", "pension_credit", "1234567890"));
     assert_valid(e);
     assert_string_equal(e->live_until, "2027-11-22");
+    assert_string_equal(line_text(e, 1), "Card valid until 22 November 2027");
     assert_key(e, "leisure-key-card", "1234567890", TODAY, "2027-11-22");
     assert_key(e, "leisure-key-holder", "MARY SMITH|1950-02-01", TODAY, "2027-11-22");
 
