@@ -4,6 +4,7 @@
  * workers, then HTTP. Shutdown on SIGTERM/SIGINT reverses it: stop accepting, let in-flight
  * requests finish (bounded), stop the workers, close the store, exit 0. Signals are taken
  * with sigwait on the main thread, so no handler runs in an arbitrary thread. */
+#include "common/uktime.h"
 #include "gateway/app.h"
 #include "gateway/audit_sampler.h"
 #include "gateway/config.h"
@@ -127,6 +128,12 @@ int main(int argc, char **argv)
         log_set_level(LOG_DEBUG);
     failpoint_init();
     umask(ONESTOPD_UMASK);
+    /* Read Europe/London from tzdata now, while this is the only thread (common/uktime.h). */
+    if (!uktime_init()) {
+        log_msg(LOG_ERROR, "tzdata_missing",
+                "the system time zone database has no Europe/London; install tzdata");
+        return 1;
+    }
 
     /* Block the signals before any thread starts, so only sigwait below sees them. */
     sigset_t signals;
@@ -170,6 +177,7 @@ int main(int argc, char **argv)
     }
     app.metrics = metrics_new();
     metrics_add_writer(app.metrics, store_metrics, app.store);
+    metrics_add_writer(app.metrics, stock_metrics, &app);
     struct signin_limits limits = {cfg->auth.max_failures_per_user,
                                    cfg->auth.max_failures_per_address, cfg->auth.failure_window_s,
                                    cfg->auth.lockout_s, cfg->auth.lockout_max_s};

@@ -224,6 +224,16 @@ long store_tx_max_live(struct store_tx *tx, const char *key, const char *value, 
                        const char *until);
 long store_max_live(struct store *store, const char *key, const char *value, const char *from,
                     const char *until);
+/* The latest live_until ("YYYY-MM-DD") of such entries, live or not, into until: 1 when there
+ * is one, 0 when none, -1 if the store failed. */
+int store_tx_latest_until(struct store_tx *tx, const char *key, const char *value, char *until,
+                          size_t size);
+int store_latest_until(struct store *store, const char *key, const char *value, char *until,
+                       size_t size);
+/* Ends every (key, value) entry live after until ("YYYY-MM-DD"): its live_until becomes
+ * until. Inside a job's transaction (a replaced card stops being live). */
+enum store_result store_tx_keys_end(struct store_tx *tx, const char *key, const char *value,
+                                    const char *until) STORE_MUSTCHECK;
 
 /* Everything about one transaction for GET /api/v1/transactions/{reference}. site: only a
  * transaction sold at that site (another site's is STORE_NOT_FOUND); NULL: any site. */

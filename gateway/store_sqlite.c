@@ -226,6 +226,24 @@ static const char *const migrations[] = {
     "  response TEXT NOT NULL,"
     "  received_at INTEGER NOT NULL,"
     "  PRIMARY KEY (backend, event_id));",
+    /* 9: stock kept per site (hearing aid batteries): what is on hand, never below zero, and
+     * every movement (a sale's issue, a delivery received) with who and why */
+    "CREATE TABLE stock("
+    "  site TEXT NOT NULL,"
+    "  item TEXT NOT NULL,"
+    "  on_hand INTEGER NOT NULL CHECK (on_hand >= 0),"
+    "  updated_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (site, item));"
+    "CREATE TABLE stock_movements("
+    "  id INTEGER PRIMARY KEY,"
+    "  site TEXT NOT NULL,"
+    "  item TEXT NOT NULL,"
+    "  delta INTEGER NOT NULL,"
+    "  reference TEXT,"
+    "  staff TEXT,"
+    "  note TEXT,"
+    "  created_at INTEGER NOT NULL);"
+    "CREATE INDEX stock_movements_site ON stock_movements(site, item, created_at);",
 };
 
 #define MIGRATIONS_LEN ((int)(sizeof migrations / sizeof migrations[0]))

@@ -65,21 +65,24 @@ enum store_result store_tx_transaction_insert(struct store_tx *tx, const struct 
     sqlite3_stmt *st = store_cached(
         db, "INSERT INTO transactions(reference, service, status, counter, site, staff, fields,"
             " fee_pence, lines, live_until, created_at, updated_at)"
-            " VALUES(?,?,'accepted',?,?,?,?,?,?,?,?,?)");
+            " VALUES(?,?,?,?,?,?,?,?,?,?,?,?)");
     if (!st)
         return STORE_UNAVAILABLE;
     sqlite3_bind_text(st, 1, r->reference, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, r->service, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, r->counter, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, r->site, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 5, r->staff, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 6, r->fields_json, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 7, r->fee_pence);
-    sqlite3_bind_text(st, 8, r->lines_json, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 9, r->live_until && *r->live_until ? r->live_until : NULL, -1,
+    /* A sale with no back-end to forward to is complete at the counter. */
+    sqlite3_bind_text(st, 3, txn_status_name(r->backend ? TXN_ACCEPTED : TXN_COMPLETED), -1,
                       SQLITE_STATIC);
-    sqlite3_bind_int64(st, 10, r->now);
+    sqlite3_bind_text(st, 4, r->counter, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, r->site, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, r->staff, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 7, r->fields_json, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 8, r->fee_pence);
+    sqlite3_bind_text(st, 9, r->lines_json, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 10, r->live_until && *r->live_until ? r->live_until : NULL, -1,
+                      SQLITE_STATIC);
     sqlite3_bind_int64(st, 11, r->now);
+    sqlite3_bind_int64(st, 12, r->now);
     enum store_result res = store_step_done(db, st, "transaction insert");
     if (res != STORE_OK)
         return res;
@@ -294,6 +297,55 @@ long store_count_live(struct store *store, const char *key, const char *value, c
     long n = count_live(db, key, value, on);
     store_reader_release(store, db);
     return n;
+}
+
+enum store_result store_tx_keys_end(struct store_tx *tx, const char *key, const char *value,
+                                    const char *until)
+{
+    sqlite3 *db = store_tx_db(tx);
+    sqlite3_stmt *st = store_cached(db, "UPDATE txn_keys SET live_until = ?3"
+                                        " WHERE name = ?1 AND value = ?2 AND live_until > ?3");
+    if (!st)
+        return STORE_UNAVAILABLE;
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, until, -1, SQLITE_STATIC);
+    return store_step_done(db, st, "key end");
+}
+
+/* The latest live_until of (key, value) entries of transactions not voided, into until. */
+static int latest_until(sqlite3 *db, const char *key, const char *value, char *until, size_t size)
+{
+    sqlite3_stmt *st = store_cached(
+        db, "SELECT MAX(k.live_until) FROM txn_keys k JOIN transactions t"
+            " ON t.id = k.transaction_id WHERE k.name=? AND k.value=? AND t.status <> 'voided'");
+    if (!st)
+        return -1;
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
+    int found = -1;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        const unsigned char *text = sqlite3_column_text(st, 0);
+        found = text ? 1 : 0;
+        snprintf(until, size, "%s", text ? (const char *)text : "");
+    }
+    store_release(st);
+    return found;
+}
+
+int store_tx_latest_until(struct store_tx *tx, const char *key, const char *value, char *until,
+                          size_t size)
+{
+    return latest_until(store_tx_db(tx), key, value, until, size);
+}
+
+int store_latest_until(struct store *store, const char *key, const char *value, char *until,
+                       size_t size)
+{
+    sqlite3 *db = store_reader_acquire(store);
+    int found = latest_until(db, key, value, until, size);
+    store_reader_release(store, db);
+    return found;
 }
 
 /* ---- reading transactions ---- */

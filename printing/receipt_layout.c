@@ -6,7 +6,7 @@
  * the layout always fits; the checks below are a second line of defence. */
 #include "printing/receipt_layout.h"
 
-#include "printing/uktime.h"
+#include "common/uktime.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -79,6 +79,16 @@ long service_eval_max_live(struct service_eval *ev, const char *key, const char 
     return a > b ? a : b;
 }
 
+int service_eval_latest_until(struct service_eval *ev, const char *key, const char *value,
+                              char until[SERVICE_DATE_SIZE])
+{
+    until[0] = '\0';
+    if (ev->out->store_failed || !ev->lookup || !ev->lookup->latest_until)
+        return (int)store_failed(ev);
+    int found = ev->lookup->latest_until(ev->lookup->ctx, key, value, until);
+    return found < 0 ? (int)store_failed(ev) : found;
+}
+
 bool service_eval_fee(struct service_eval *ev, const char *code, long *pence)
 {
     const struct fee_entry *fee = fees_on(&ev->service->fees, code, ev->today);
@@ -99,6 +109,19 @@ void service_eval_line(struct service_eval *ev, const char *description, long am
     json_array_append_new(ev->out->lines, json_pack("{s:s, s:I}", "description", description,
                                                     "amount_pence", (json_int_t)amount_pence));
     ev->out->fee_pence += amount_pence;
+}
+
+void service_eval_end_key(struct service_eval *ev, const char *name, const char *value,
+                          const char *until)
+{
+    json_array_append_new(ev->out->ends, json_pack("{s:s, s:s, s:s}", "name", name, "value", value,
+                                                   "live_until", until));
+}
+
+void service_eval_stock(struct service_eval *ev, const char *item, long quantity)
+{
+    json_array_append_new(ev->out->stock,
+                          json_pack("{s:s, s:I}", "item", item, "quantity", (json_int_t)quantity));
 }
 
 void service_eval_key(struct service_eval *ev, const char *name, const char *value,
@@ -131,19 +154,25 @@ void service_evaluation_clear(struct service_evaluation *evaluation)
     json_decref(evaluation->errors);
     json_decref(evaluation->lines);
     json_decref(evaluation->keys);
+    json_decref(evaluation->stock);
+    json_decref(evaluation->ends);
     memset(evaluation, 0, sizeof *evaluation);
 }
 
-void service_evaluate(const struct service *service, const json_t *fields, const char *today,
-                      const struct service_lookup *lookup, struct service_evaluation *out)
+void service_evaluate_in(const struct service *service, const json_t *fields,
+                         const struct service_context *context, const struct service_lookup *lookup,
+                         struct service_evaluation *out)
 {
     memset(out, 0, sizeof *out);
     out->errors = json_array();
     out->lines = json_array();
     out->keys = json_array();
-    if (!out->errors || !out->lines || !out->keys)
+    out->stock = json_array();
+    out->ends = json_array();
+    if (!out->errors || !out->lines || !out->keys || !out->stock || !out->ends)
         abort(); /* see fields_error(): an evaluation that cannot hold its errors is unsafe */
-    struct service_eval ev = {.service = service, .lookup = lookup, .out = out};
+    struct service_eval ev = {.service = service, .lookup = lookup, .out = out, .context = context};
+    const char *today = context ? context->today : NULL;
     if (!today || !validators_date_parse(today, &ev.today)) {
         service_eval_error(&ev, NULL, "invalid_today", "The gateway gave no valid date for today");
         return;
@@ -153,15 +182,27 @@ void service_evaluate(const struct service *service, const json_t *fields, const
     if (!ev.fields)
         abort();
     fields_validate(&service->fields, fields, ev.today, ev.fields, out->errors);
-    if (json_is_object(fields))
-        service->rules->evaluate(&ev, service->rules_state);
+    if (json_is_object(fields)) {
+        declared_evaluate(&ev);
+        if (service->rules && service->rules->evaluate)
+            service->rules->evaluate(&ev, service->rules_state);
+    }
     if (json_array_size(out->errors) > 0) {
         json_decref(ev.fields);
         json_array_clear(out->lines);
         json_array_clear(out->keys);
+        json_array_clear(out->stock);
+        json_array_clear(out->ends);
         out->fee_pence = 0;
         out->live_until[0] = '\0';
         return;
     }
     out->fields = ev.fields;
+}
+
+void service_evaluate(const struct service *service, const json_t *fields, const char *today,
+                      const struct service_lookup *lookup, struct service_evaluation *out)
+{
+    struct service_context context = {.today = today};
+    service_evaluate_in(service, fields, &context, lookup, out);
 }

@@ -49,11 +49,15 @@ static const struct {
 };
 #define FIELD_TYPE_COUNT (sizeof field_types / sizeof field_types[0])
 
-static const char *const field_keys[] = {
-    "name",          "type",        "label",  "required", "help", "default",
-    "required_when", "constraints", "values", "refused",  NULL};
+static const char *const field_keys[] = {"name",   "type",    "label",         "required",
+                                         "help",   "default", "required_when", "constraints",
+                                         "values", "refused", "lookup",        NULL};
 static const char *const field_required_keys[] = {"name", "type", "label", NULL};
-static const char *const item_keys[] = {"code", "label", "note", NULL};
+static const char *const item_keys[] = {"code", "label", "note", "fee", NULL};
+static const char *const enum_value_keys[] = {"code", "label", NULL};
+/* Look-ups a field may name: the counter app fetches its choices from GET
+ * /api/v1/lookups/<name> (gateway/http/routes_lookups.c). */
+static const char *const field_lookups[] = {"addresses", "slots", NULL};
 static const char *const item_required_keys[] = {"code", "label", NULL};
 static const char *const refused_keys[] = {"code", "label", "reason", NULL};
 static const char *const required_when_keys[] = {"field", "in", NULL};
@@ -112,27 +116,67 @@ static bool identifier_valid(const char *s)
 
 /* ---- Loading ------------------------------------------------------------------------------ */
 
-/* Checks an enum's values: unique non-empty strings. */
+/* "band_a" -> "Band a": the label of an enum value given as a bare string. */
+static json_t *enum_label_from_code(const char *code)
+{
+    char label[NAME_MAX_LEN * 2 + 1];
+    snprintf(label, sizeof label, "%s", code);
+    for (char *c = label; *c; c++)
+        if (*c == '_')
+            *c = ' ';
+    label[0] = (char)toupper((unsigned char)label[0]);
+    return json_string(label);
+}
+
+/* Checks an enum's values: unique non-empty strings, or {"code","label"} objects. The field
+ * keeps the codes (f->values, strings) and the catalogue's {"code","label"} list
+ * (f->catalogue_values); both are owned by the field. */
 static void load_enum_values(struct field_def *f, const char *path, struct defcheck *dc)
 {
     char p[DEFCHECK_PATH_MAX];
-    f->values = defcheck_array(dc, path, f->def, "values", true, true);
-    if (!f->values)
+    const json_t *given = defcheck_array(dc, path, f->def, "values", true, true);
+    if (!given)
         return;
+    f->owned_values = json_array();
+    f->catalogue_values = json_array();
+    if (!f->owned_values || !f->catalogue_values) {
+        defcheck_problem(dc, path, "out of memory");
+        return;
+    }
+    f->values = f->owned_values;
     size_t i;
     const json_t *v;
-    json_array_foreach(f->values, i, v)
+    json_array_foreach(given, i, v)
     {
         defcheck_path_key_index(p, sizeof p, path, "values", i);
-        if (!json_is_string(v) || json_string_length(v) == 0) {
-            defcheck_problem(dc, p, "must be a non-empty string");
+        const char *code = json_string_value(v);
+        json_t *label = NULL;
+        if (json_is_object(v)) {
+            if (!defcheck_object(dc, p, v, enum_value_keys, enum_value_keys))
+                continue;
+            code = defcheck_string(dc, p, v, "code", true);
+            const char *text = defcheck_string(dc, p, v, "label", true);
+            if (!code || !text)
+                continue;
+            label = json_string(text);
+        } else if (!code || code[0] == '\0') {
+            defcheck_problem(dc, p, "must be a non-empty string or {\"code\", \"label\"}");
             continue;
+        } else {
+            label = enum_label_from_code(code);
         }
-        for (size_t j = 0; j < i; j++) {
-            const json_t *w = json_array_get(f->values, j);
-            if (json_is_string(w) && strcasecmp(json_string_value(w), json_string_value(v)) == 0)
-                defcheck_problem(dc, p, "\"%s\" is listed twice", json_string_value(v));
+        bool twice = false;
+        size_t j;
+        const json_t *w;
+        json_array_foreach(f->owned_values, j, w)
+        {
+            twice = twice || strcasecmp(json_string_value(w), code) == 0;
         }
+        if (twice)
+            defcheck_problem(dc, p, "\"%s\" is listed twice", code);
+        json_array_append_new(f->owned_values, json_string(code));
+        json_array_append_new(f->catalogue_values,
+                              json_pack("{s:s, s:o}", "code", code, "label", label));
     }
 }
 
@@ -312,6 +356,14 @@ static void load_field(struct field_def *f, const json_t *def, const char *path,
     }
     (void)defcheck_bool(dc, path, def, "required", false, &f->required);
     (void)defcheck_string(dc, path, def, "help", false);
+    f->lookup = defcheck_string(dc, path, def, "lookup", false);
+    bool lookup_known = !f->lookup;
+    for (size_t i = 0; f->lookup && field_lookups[i]; i++)
+        lookup_known = lookup_known || strcmp(field_lookups[i], f->lookup) == 0;
+    if (!lookup_known) {
+        defcheck_path(p, sizeof p, path, "lookup");
+        defcheck_problem(dc, p, "unknown look-up \"%s\" (addresses, slots)", f->lookup);
+    }
     const char *type = defcheck_string(dc, path, def, "type", true);
     size_t t = FIELD_TYPE_COUNT;
     for (size_t i = 0; type && i < FIELD_TYPE_COUNT; i++)
@@ -434,9 +486,12 @@ bool fields_load(struct field_set *set, const json_t *fields, struct defcheck *d
 
 void fields_free(struct field_set *set)
 {
-    for (size_t i = 0; i < set->count; i++)
+    for (size_t i = 0; i < set->count; i++) {
         if (set->defs[i].has_pattern)
             regfree(&set->defs[i].pattern);
+        json_decref(set->defs[i].owned_values);
+        json_decref(set->defs[i].catalogue_values);
+    }
     free(set->defs);
     memset(set, 0, sizeof *set);
 }
@@ -977,6 +1032,8 @@ json_t *fields_catalogue(const struct field_set *set)
             continue;
         drop_comments(entry);
         json_object_set_new(entry, "required", json_boolean(f->required));
+        if (f->catalogue_values)
+            json_object_set(entry, "values", f->catalogue_values);
         if (!json_object_get(entry, "constraints"))
             json_object_set_new(entry, "constraints", json_object());
         json_array_append_new(out, entry);

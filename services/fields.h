@@ -57,7 +57,10 @@ struct field_def {
     bool working_days_only;
     const json_t *closed_dates; /* array of "YYYY-MM-DD", or NULL */
     bool in_borough;
-    const json_t *values;  /* enum: strings; items: [{code,label,note}] */
+    const json_t *values;     /* enum: code strings; items: [{code,label,note,fee}] */
+    json_t *owned_values;     /* enum: the codes (owned; values points here) */
+    json_t *catalogue_values; /* enum: [{"code","label"}] for the catalogue (owned) */
+    const char *lookup;       /* the look-up that offers this field's choices, or NULL */
     const json_t *refused; /* items: [{code,label,reason}] or NULL */
     long max_total;        /* items: most items in one request */
 };

@@ -20,10 +20,17 @@
 #define SERVICES_MAX     64
 #define SERVICE_PATH_MAX 4096
 
-/* Every service with C rules. A definition whose code is not here cannot be loaded. */
+/* The one place a service's C file is registered: its hooks, by code. A service not listed
+ * here works from its definition alone (declared.c). */
+extern const struct service_rules residents_parking_permit_rules;
+extern const struct service_rules bulky_refuse_rules;
+extern const struct service_rules leisure_key_rules;
+extern const struct service_rules bowling_permit_rules;
 static const struct service_rules *const builtin_rules[] = {
     &residents_parking_permit_rules,
     &bulky_refuse_rules,
+    &leisure_key_rules,
+    &bowling_permit_rules,
 };
 
 static const struct {
@@ -38,11 +45,12 @@ static const struct {
 static const char *const connectors[] = {"json-rest", "open311", "fhir", "email", NULL};
 
 static const char *const top_keys[] = {
-    "code",   "name", "description", "reference_prefix",   "route", "payment_methods",
-    "fields", "fees", "rules",       "receipt_next_steps", NULL};
+    "code",   "name", "description", "reference_prefix",   "route",   "payment_methods",
+    "fields", "fees", "rules",       "receipt_next_steps", "pricing", "limits",
+    "stock",  NULL};
+/* No "route": the sale is complete at the counter and nothing is forwarded. */
 static const char *const top_required[] = {
-    "code",   "name", "description", "reference_prefix", "route", "payment_methods",
-    "fields", "fees", NULL};
+    "code", "name", "description", "reference_prefix", "payment_methods", "fields", "fees", NULL};
 static const char *const route_keys[] = {"backend", "connector", "service_code", NULL};
 static const char *const route_required[] = {"backend", "connector", NULL};
 
@@ -69,6 +77,7 @@ static void service_free(struct service *s)
         return;
     if (s->rules && s->rules->free_state && s->rules_state)
         s->rules->free_state(s->rules_state);
+    declared_free(s->declared);
     fields_free(&s->fields);
     fees_free(&s->fees);
     json_decref(s->definition);
@@ -156,17 +165,22 @@ static struct service *service_load(const char *dir, const char *code, json_t *p
     bool parts_ok = fields_load(&s->fields, json_object_get(s->definition, "fields"), &dc);
     parts_ok = fees_load(&s->fees, json_object_get(s->definition, "fees"), &dc) && parts_ok;
     (void)parts_ok;
+    parts_ok = declared_load(s, &dc) && parts_ok;
     for (size_t i = 0; i < sizeof builtin_rules / sizeof builtin_rules[0]; i++)
         if (strcmp(builtin_rules[i]->code, code) == 0)
             s->rules = builtin_rules[i];
-    if (!s->rules) {
-        defcheck_problem(&dc, "code", "onestop has no built-in rules for a service \"%s\"", code);
+    const json_t *rules = json_object_get(s->definition, "rules");
+    if (!s->rules || !s->rules->load) {
+        if (rules)
+            defcheck_problem(&dc, "rules",
+                             "this service has no C rules to read it; declare pricing and "
+                             "limits instead");
         goto out;
     }
-    if (s->connector && strcmp(s->connector, s->rules->connector) != 0)
+    if (s->connector && s->rules->connector && strcmp(s->connector, s->rules->connector) != 0)
         defcheck_problem(&dc, "route.connector", "this service's payload is made for \"%s\"",
                          s->rules->connector);
-    (void)s->rules->load(s, json_object_get(s->definition, "rules"), &dc, &s->rules_state);
+    (void)s->rules->load(s, rules, &dc, &s->rules_state);
 out:
     *problem_count += dc.count;
     if (dc.count > 0) {
@@ -344,9 +358,22 @@ const char *service_connector(const struct service *service)
     return service->connector;
 }
 
+const json_t *service_stock_item(const struct service *service)
+{
+    return declared_stock_item(service);
+}
+
 const json_t *service_definition(const struct service *service)
 {
     return service->definition;
+}
+
+bool service_declares_lookup(const struct service *service, const char *lookup)
+{
+    for (size_t i = 0; lookup && i < service->fields.count; i++)
+        if (service->fields.defs[i].lookup && strcmp(service->fields.defs[i].lookup, lookup) == 0)
+            return true;
+    return false;
 }
 
 bool service_payment_method_allowed(const struct service *service, const char *method)
@@ -384,13 +411,18 @@ json_t *service_catalogue_entry_on(const struct service *service, const char *to
             json_array_append_new(methods, json_string(payment_methods[k].name));
     json_t *sentences = json_array();
     if (sentences) {
-        service->rules->describe_fees(service, service->rules_state, on, sentences);
+        declared_describe_fees(service, on, sentences);
+        if (service->rules && service->rules->describe_fees)
+            service->rules->describe_fees(service, service->rules_state, on, sentences);
         describe_future_fees(service, on, sentences);
     }
-    return json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:o}", "code", service->code, "name",
-                     service->name, "description", service->description, "reference_prefix",
+    const json_t *stock = declared_stock_item(service);
+    return json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:s?, s:O?}", "code", service->code,
+                     "name", service->name, "description", service->description, "reference_prefix",
                      service->reference_prefix, "fields", fields_catalogue(&service->fields),
-                     "payment_methods", methods, "fee_rules", sentences);
+                     "payment_methods", methods, "fee_rules", sentences, "receipt_next_steps",
+                     json_string_value(json_object_get(service->definition, "receipt_next_steps")),
+                     "stock", stock);
 }
 
 json_t *service_catalogue_entry(const struct service *service)
@@ -406,5 +438,7 @@ json_t *service_backend_payload(const struct service *service,
     if (!service || !evaluation || !evaluation->fields || json_array_size(evaluation->errors) > 0 ||
         !reference)
         return NULL;
-    return service->rules->payload(service, service->rules_state, evaluation, reference);
+    if (service->rules && service->rules->payload)
+        return service->rules->payload(service, service->rules_state, evaluation, reference);
+    return declared_payload(service, evaluation, reference);
 }

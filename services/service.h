@@ -35,9 +35,23 @@ struct service_lookup {
     long (*count_live)(void *ctx, const char *key, const char *value, const char *on);
     long (*max_live)(void *ctx, const char *key, const char *value, const char *from,
                      const char *until);
+    /* The latest live_until of any (key, value) entry of a transaction not voided, live or
+     * expired, into until (SERVICE_DATE_SIZE): 1 found, 0 none, -1 the store failed. A card
+     * renewal finds the current expiry this way. Optional for services that never ask. */
+    int (*latest_until)(void *ctx, const char *key, const char *value, char *until);
 };
 
 #define SERVICE_DATE_SIZE 11 /* "YYYY-MM-DD" */
+
+/* Where and by whom a transaction is made: rules are evaluated in this context. today is
+ * "YYYY-MM-DD" in Europe/London (required); site, counter and role ("assistant",
+ * "supervisor", ...) may be NULL when not known (a quote from a test, say). Borrowed. */
+struct service_context {
+    const char *today;
+    const char *site;
+    const char *counter;
+    const char *role;
+};
 
 /* What service_evaluate() found. After service_evaluate() errors, lines and keys are always
  * arrays (never NULL, barring out-of-memory); when errors is not empty, fields is NULL,
@@ -51,6 +65,12 @@ struct service_evaluation {
     json_t *lines; /* [{"description","amount_pence"}] (owned); amounts are never negative */
     json_t *keys;  /* [{"name","value","live_from","live_until"}] index entries this
                       transaction adds (owned) */
+    json_t *ends;  /* [{"name","value","live_until"}] index entries of earlier transactions
+                      this one ends (owned): their live_until is brought back to the date (a
+                      lost card replaced). Applied in the sale's database transaction. */
+    json_t *stock; /* [{"item","quantity"}] packs this transaction takes from the context's
+                      site (owned); the gateway applies them in the sale's database
+                      transaction and refuses the sale if any would go below zero */
     char live_until[SERVICE_DATE_SIZE]; /* YYYY-MM-DD or "" */
     bool store_failed;
 };
@@ -76,6 +96,9 @@ size_t service_registry_count(const struct service_registry *registry);
 const struct service *service_registry_at(const struct service_registry *registry, size_t i);
 
 /* Accessors; the strings live as long as the registry. */
+/* The declared stock item ({"item","name","low_at"}), or NULL when the service draws on no
+ * stock (borrowed). */
+const json_t *service_stock_item(const struct service *service);
 const char *service_code(const struct service *service);
 const char *service_name(const struct service *service);
 const char *service_description(const struct service *service);
@@ -96,6 +119,10 @@ json_t *service_catalogue_entry(const struct service *service);
 /* The same with the fee rules in force on today ("YYYY-MM-DD"). */
 json_t *service_catalogue_entry_on(const struct service *service, const char *today);
 
+/* True when one of the service's fields takes its choices from the named look-up
+ * ("addresses", "slots"). */
+bool service_declares_lookup(const struct service *service, const char *lookup);
+
 /* method is one of cash, card, cheque, waived, none. */
 bool service_payment_method_allowed(const struct service *service, const char *method);
 
@@ -105,12 +132,18 @@ bool service_payment_method_allowed(const struct service *service, const char *m
  * lookup may be NULL only for services whose rules ask nothing of the store. */
 void service_evaluate(const struct service *service, const json_t *fields, const char *today,
                       const struct service_lookup *lookup, struct service_evaluation *out);
+/* The same in a full context (site, counter, staff role); service_evaluate() is this with
+ * only today. */
+void service_evaluate_in(const struct service *service, const json_t *fields,
+                         const struct service_context *context, const struct service_lookup *lookup,
+                         struct service_evaluation *out);
 /* Frees what an evaluation owns and zeroes it; safe on a zeroed struct and twice. */
 void service_evaluation_clear(struct service_evaluation *evaluation);
 
 /* The body to send to the service's back-end for a valid evaluation (new reference; NULL when
- * the evaluation is not valid). For json-rest the JSON body; for open311
- * {"service_code","address_id","attributes":{...}} with string attribute values. */
+ * the evaluation is not valid). A service's C hook may shape it (open311:
+ * {"service_code","address_id","attributes":{...}}); otherwise, for json-rest and email,
+ * {"reference","service","subject","fields","lines","fee_pence"}. */
 json_t *service_backend_payload(const struct service *service,
                                 const struct service_evaluation *evaluation, const char *reference);
 

@@ -1,9 +1,11 @@
 /* service_private: what the registry, the evaluation driver and each service's C rules share
  * (private to services/; the gateway uses services/service.h only).
  *
- * A service's rules are a struct service_rules registered in the table in registry.c. The
- * generic part of a definition (fields, fees, payment methods, route) is read by the
- * registry; the definition's "rules" object belongs to the service's own load function.
+ * Everything a definition can declare (fields, fees, pricing, limits, stock, payment methods,
+ * route) is read by the registry and declared.c, and a service with nothing more needs no C.
+ * A service whose rules cannot be declared has one C file defining a struct service_rules of
+ * hooks, listed once in the table in registry.c; the definition's "rules" object belongs to
+ * its load hook.
  */
 #ifndef ONESTOP_SERVICES_SERVICE_PRIVATE_H
 #define ONESTOP_SERVICES_SERVICE_PRIVATE_H
@@ -35,8 +37,9 @@ struct service {
     unsigned payment_methods; /* enum service_payment_method bits */
     struct field_set fields;
     struct fee_table fees;
-    const struct service_rules *rules;
-    void *rules_state; /* owned by rules->free_state */
+    const struct service_rules *rules; /* NULL when the definition alone says it all */
+    void *rules_state;                 /* owned by rules->free_state */
+    struct declared *declared;         /* pricing, limits, stock (declared.c; owned) */
 };
 
 /* One evaluation in progress: what the rules read and the helpers they report through. */
@@ -44,14 +47,18 @@ struct service_eval {
     const struct service *service;
     struct validators_date today;
     char today_text[VALIDATORS_DATE_SIZE];
+    const struct service_context *context; /* site, counter, role (today as above) */
     const struct service_lookup *lookup;
     json_t *fields; /* valid, normalised fields (absent when missing or invalid) */
     struct service_evaluation *out;
 };
 
+/* A service's C hooks. Every hook but code is optional: without load the definition may have
+ * no "rules"; evaluate and describe_fees run after the declared pricing and limits; without
+ * payload the generic body is sent. */
 struct service_rules {
     const char *code;      /* the service these rules are for */
-    const char *connector; /* the connector its payload is shaped for */
+    const char *connector; /* the connector its payload is shaped for (NULL: any) */
     /* Checks the definition's "rules" object (path "rules") and whatever the rules need of
      * the fields and fees; *state receives what evaluation needs. Reports through dc. */
     bool (*load)(const struct service *service, const json_t *rules, struct defcheck *dc,
@@ -68,8 +75,20 @@ struct service_rules {
                        const struct service_evaluation *evaluation, const char *reference);
 };
 
-extern const struct service_rules residents_parking_permit_rules;
-extern const struct service_rules bulky_refuse_rules;
+/* ---- Declared rules (declared.c) ------------------------------------------------------- */
+
+/* Reads the definition's "pricing", "limits" and "stock" (reporting to dc) into s->declared. */
+bool declared_load(struct service *s, struct defcheck *dc) __attribute__((warn_unused_result));
+void declared_free(struct declared *declared);
+/* Prices, checks limits (adding their keys) and takes stock, for the valid fields. */
+void declared_evaluate(struct service_eval *ev);
+/* Sentences about the declared prices in force on a date. */
+void declared_describe_fees(const struct service *s, struct validators_date on, json_t *sentences);
+/* The generic back-end body (new reference). */
+json_t *declared_payload(const struct service *s, const struct service_evaluation *evaluation,
+                         const char *reference);
+/* The declared stock item {"item","name","low_at","quantity_field"} or NULL (borrowed). */
+const json_t *declared_stock_item(const struct service *s);
 
 /* ---- Helpers for rules ----------------------------------------------------------------- */
 
@@ -89,11 +108,20 @@ long service_eval_count_live(struct service_eval *ev, const char *key, const cha
  * has one, otherwise the larger of count_live on the two days (see service.h). -1 as above. */
 long service_eval_max_live(struct service_eval *ev, const char *key, const char *value,
                            const char *from, const char *until);
+/* The latest live_until of (key, value) into until: 1 found, 0 none, -1 store failure
+ * (reported as for count_live). */
+int service_eval_latest_until(struct service_eval *ev, const char *key, const char *value,
+                              char until[SERVICE_DATE_SIZE]) __attribute__((warn_unused_result));
 /* The fee in force today for code; false (reported as fee_not_set) when there is none. */
 bool service_eval_fee(struct service_eval *ev, const char *code, long *pence)
     __attribute__((warn_unused_result));
 /* Adds a receipt line. */
 void service_eval_line(struct service_eval *ev, const char *description, long amount_pence);
+/* Ends the earlier (key, value) entries: live no later than until. */
+void service_eval_end_key(struct service_eval *ev, const char *name, const char *value,
+                          const char *until);
+/* Takes quantity of a stock item from the context's site. */
+void service_eval_stock(struct service_eval *ev, const char *item, long quantity);
 /* Adds an index entry. */
 void service_eval_key(struct service_eval *ev, const char *name, const char *value,
                       const char *live_from, const char *live_until);

@@ -10,6 +10,8 @@
  */
 #include "services/validators.h"
 
+#include "common/uktime.h"
+
 #include <ctype.h>
 #include <limits.h>
 #include <pthread.h>
@@ -30,10 +32,8 @@
 #define PHONE_DIGITS_MIN     10
 #define PHONE_DIGITS_MAX     11
 #define SECONDS_PER_DAY      86400L
-#define SECONDS_PER_HOUR     3600L
 #define YEAR_MIN             1
 #define YEAR_MAX             9999
-#define BST_CHANGE_HOUR_UTC  1 /* clocks change at 01:00 UTC */
 
 static regex_t postcode_re;
 static regex_t nino_re;
@@ -565,13 +565,6 @@ int validators_date_weekday(struct validators_date d)
     return (int)wd + 1;
 }
 
-/* The last Sunday of a month, as days since 1970-01-01. */
-static long last_sunday(int year, int month)
-{
-    struct validators_date last = {year, month, validators_date_days_in_month(year, month)};
-    return validators_date_to_days(last) - validators_date_weekday(last) % 7;
-}
-
 static long floor_div(long a, long b)
 {
     long q = a / b;
@@ -580,13 +573,8 @@ static long floor_div(long a, long b)
 
 struct validators_date validators_date_today_london(time_t now)
 {
-    long t = (long)now;
-    struct validators_date utc = validators_date_from_days(floor_div(t, SECONDS_PER_DAY));
-    long bst_start =
-        last_sunday(utc.year, 3) * SECONDS_PER_DAY + BST_CHANGE_HOUR_UTC * SECONDS_PER_HOUR;
-    long bst_end =
-        last_sunday(utc.year, 10) * SECONDS_PER_DAY + BST_CHANGE_HOUR_UTC * SECONDS_PER_HOUR;
-    if (t >= bst_start && t < bst_end)
-        t += SECONDS_PER_HOUR;
-    return validators_date_from_days(floor_div(t, SECONDS_PER_DAY));
+    struct tm tm;
+    if (!uktime_local(now, &tm))
+        return validators_date_from_days(floor_div((long)now, SECONDS_PER_DAY));
+    return (struct validators_date){tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday};
 }

@@ -130,10 +130,8 @@ bool validators_date_add_years(struct validators_date d, int years,
 /* ISO weekday: 1 = Monday ... 7 = Sunday. */
 int validators_date_weekday(struct validators_date d);
 
-/* The calendar date in Europe/London at the instant now. Computed from the UK rule (British
- * Summer Time from 01:00 UTC on the last Sunday of March to 01:00 UTC on the last Sunday of
- * October, GMT otherwise), so it does not depend on the TZ environment or tzdata and is
- * thread-safe. */
+/* The calendar date in Europe/London at the instant now, from tzdata through
+ * common/uktime.h (thread-safe; never changes TZ after the zone is first read). */
 struct validators_date validators_date_today_london(time_t now);
 /* Days since 1970-01-01 (negative before) and back. */
 long validators_date_to_days(struct validators_date d);

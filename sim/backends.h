@@ -5,6 +5,7 @@
 #include "sim/backend.h"
 
 extern const sim_backend parking_backend;   /* sim/parking.c: permits, JSON REST */
+extern const sim_backend leisure_backend;   /* sim/parking.c: Leisure Keys, bowling permits */
 extern const sim_backend gazetteer_backend; /* sim/gazetteer.c: addresses by postcode */
 extern const sim_backend bulky_backend;     /* sim/bulky.c: Open311 bulky waste + slots */
 extern const sim_backend mail_backend;      /* sim/smtp.c: the SMTP sink for e-mail routes */

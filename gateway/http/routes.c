@@ -16,6 +16,7 @@ const struct http_route onestop_routes[] = {
     {"GET", "/api/v1/services", route_services_list, HTTP_READER},
     {"GET", "/api/v1/services/bulky-refuse/slots", route_bulky_slots, HTTP_STAFF},
     {"GET", "/api/v1/addresses", route_addresses, HTTP_STAFF},
+    {"GET", "/api/v1/lookups/{}", route_lookup, HTTP_STAFF},
     {"POST", "/api/v1/referrals/lookup", route_referral_lookup, HTTP_STAFF},
     {"POST", "/api/v1/quotes", route_quote, HTTP_STAFF},
     {"POST", "/api/v1/transactions", route_transaction_create, HTTP_STAFF},
@@ -24,6 +25,8 @@ const struct http_route onestop_routes[] = {
     {"POST", "/api/v1/transactions/{}/retry", route_transaction_retry, HTTP_SUPERVISOR},
     {"POST", "/api/v1/transactions/{}/reprint", route_transaction_reprint, HTTP_STAFF},
     {"GET", "/api/v1/deliveries/failed", route_deliveries_failed, HTTP_OVERSIGHT},
+    {"GET", "/api/v1/stock", route_stock_list, HTTP_STAFF},
+    {"POST", "/api/v1/stock/deliveries", route_stock_delivery, HTTP_SUPERVISOR},
     {"POST", "/api/v1/callbacks/{}", route_callback, HTTP_PUBLIC},
     {"GET", "/r/{}", route_resident_status, HTTP_PUBLIC},
     {"GET", "/*", route_static, HTTP_PUBLIC}, /* the web app; keep last */

@@ -40,6 +40,14 @@ void route_referral_lookup(struct app *app, struct http_request *req);
 /* routes_lookups.c */
 void route_addresses(struct app *app, struct http_request *req);
 void route_bulky_slots(struct app *app, struct http_request *req);
+void route_lookup(struct app *app, struct http_request *req);
+
+/* routes_stock.c */
+void route_stock_list(struct app *app, struct http_request *req);
+void route_stock_delivery(struct app *app, struct http_request *req);
+struct strbuf;
+/* The stock gauges for /metrics (ctx: the app). */
+void stock_metrics(void *ctx, struct strbuf *out);
 
 /* routes_static.c */
 void route_static(struct app *app, struct http_request *req);

@@ -8,6 +8,9 @@
  *       -> the bulky-refuse service's back-end GET {url}/slots?uprn=100011434583
  *       200 {"uprn":"...","slots":[...]}
  *       404 unknown_uprn
+ *   GET /api/v1/lookups/{name}?...  the one route for the look-ups services declare (a field's
+ *       "lookup"): addresses?postcode=, slots?service=CODE&uprn= (the service's back-end).
+ *       The two routes above stay as aliases.
  *
  * Input is checked with the shared validators (422 with the field's problem). The handler
  * defers; the look-up thread replies. A back-end that is down, slow past its
@@ -157,15 +160,9 @@ void route_addresses(struct app *app, struct http_request *req)
                  "postcode", normalised);
 }
 
-void route_bulky_slots(struct app *app, struct http_request *req)
+/* Free collection days for the uprn parameter from the service's back-end. */
+static void slots_for(struct app *app, struct http_request *req, const struct service *service)
 {
-    const struct service *service =
-        app->cfg->services ? service_registry_find(app->cfg->services, BULKY_SERVICE) : NULL;
-    if (!service) {
-        http_reply_error(req, 404, "unknown_service",
-                         "Bulky refuse collection is not offered here.");
-        return;
-    }
     const char *uprn = http_query(req, "uprn");
     char normalised[VALIDATORS_UPRN_SIZE];
     if (!uprn || !*uprn) {
@@ -178,4 +175,38 @@ void route_bulky_slots(struct app *app, struct http_request *req)
     }
     start_lookup(app, req, LOOKUP_SLOTS, config_backend(app->cfg, service_backend(service)), "uprn",
                  normalised);
+}
+
+void route_bulky_slots(struct app *app, struct http_request *req)
+{
+    const struct service *service =
+        app->cfg->services ? service_registry_find(app->cfg->services, BULKY_SERVICE) : NULL;
+    if (!service) {
+        http_reply_error(req, 404, "unknown_service",
+                         "Bulky refuse collection is not offered here.");
+        return;
+    }
+    slots_for(app, req, service);
+}
+
+void route_lookup(struct app *app, struct http_request *req)
+{
+    const char *name = http_param(req, 0);
+    if (name && strcmp(name, "addresses") == 0) {
+        route_addresses(app, req);
+        return;
+    }
+    if (!name || strcmp(name, "slots") != 0) {
+        http_reply_error(req, 404, "unknown_lookup", "There is no such look-up.");
+        return;
+    }
+    const char *code = http_query(req, "service");
+    const struct service *service =
+        code && app->cfg->services ? service_registry_find(app->cfg->services, code) : NULL;
+    if (!service || !service_declares_lookup(service, name)) {
+        http_reply_error(req, 404, "unknown_service",
+                         "No service offered here takes its choices from this look-up.");
+        return;
+    }
+    slots_for(app, req, service);
 }

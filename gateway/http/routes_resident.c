@@ -4,6 +4,7 @@
  * service, where the request has got to and the dates — no name, address, phone, vehicle or
  * any other field of the transaction. A wrong or missing token is a plain 404 (the same as an
  * unknown reference, so references cannot be probed), and each address is rate-limited. */
+#include "common/uktime.h"
 #include "gateway/app.h"
 #include "gateway/config.h"
 #include "gateway/rate_limiter.h"
@@ -41,21 +42,11 @@ static const char *status_words(enum txn_status s)
 
 static void date_words(time_t t, char *out, size_t len)
 {
-    /* Europe/London: UTC, or BST (+1h) from the last Sunday of March to the last of October */
     struct tm tm;
-    gmtime_r(&t, &tm);
-    int year = tm.tm_year + 1900;
-    struct tm m = {.tm_year = year - 1900, .tm_mon = 2, .tm_mday = 31, .tm_hour = 1};
-    time_t march = timegm(&m);
-    gmtime_r(&march, &m);
-    march -= (time_t)m.tm_wday * 86400;
-    struct tm o = {.tm_year = year - 1900, .tm_mon = 9, .tm_mday = 31, .tm_hour = 1};
-    time_t october = timegm(&o);
-    gmtime_r(&october, &o);
-    october -= (time_t)o.tm_wday * 86400;
-    time_t local = t >= march && t < october ? t + 3600 : t;
-    gmtime_r(&local, &tm);
-    strftime(out, len, "%-d %B %Y, %H:%M", &tm);
+    if (len > 0)
+        out[0] = '\0';
+    if (uktime_local(t, &tm) && strftime(out, len, "%-d %B %Y, %H:%M", &tm) == 0 && len > 0)
+        out[0] = '\0';
 }
 
 static void html_escape(struct strbuf *b, const char *s)

@@ -7,8 +7,11 @@
  * writer thread inside the group's database transaction: the idempotency record is looked
  * up again, the service is evaluated again against the writer's own view (so two counters
  * racing for the same vehicle cannot both win), and the transaction, payment, keys, outbox
- * row, print job, idempotency record and audit entry are inserted. The reply goes out from
- * the job's done callback — after COMMIT returned, so a 201 means "on disk". */
+ * row, print job, idempotency record and audit entry are inserted; what the sale changes
+ * besides itself (earlier index entries it ends, stock it takes) is applied in the same
+ * write. The reply goes out from the job's done callback — after COMMIT returned, so a 201
+ * means "on disk". */
+#include "common/uktime.h"
 #include "gateway/app.h"
 #include "gateway/config.h"
 #include "gateway/failpoint.h"
@@ -18,13 +21,12 @@
 #include "gateway/http/routes.h"
 #include "gateway/status_token.h"
 #include "gateway/store.h"
+#include "gateway/store_stock.h"
 #include "gateway/token.h"
 
 #include "services/reference.h"
 #include "services/service.h"
 #include "services/validators.h"
-
-#include "printing/uktime.h"
 
 #include <ctype.h>
 #include <openssl/evp.h>
@@ -50,18 +52,29 @@ static void london_day_bounds(struct validators_date d, time_t *from, time_t *un
     struct validators_date next;
     if (!validators_date_add_days(d, 1, &next))
         next = d;
-    struct tm a = {.tm_year = d.year - 1900, .tm_mon = d.month - 1, .tm_mday = d.day};
-    struct tm b = {.tm_year = next.year - 1900, .tm_mon = next.month - 1, .tm_mday = next.day};
-    time_t midnight_a = timegm(&a), midnight_b = timegm(&b);
-    /* local midnight is UTC midnight minus the offset in force just before it */
-    *from = midnight_a - uktime_offset(midnight_a - 3600);
-    *until = midnight_b - uktime_offset(midnight_b - 3600);
+    *from = uktime_from_local(d.year, d.month, d.day, 0, 0);
+    *until = uktime_from_local(next.year, next.month, next.day, 0, 0);
 }
 
 static void today_london(char out[11])
 {
     struct validators_date d = validators_date_today_london(time(NULL));
     validators_date_format(d, out);
+}
+
+/* The context a service's rules see: today, and the counter's site and the staff role when a
+ * session is known. The strings are borrowed from config and the session. */
+static void rules_context(const struct app *app, const struct staff_session *session,
+                          const char *today, struct service_context *out)
+{
+    const struct counter_config *counter =
+        session ? config_counter(app->cfg, session->counter) : NULL;
+    *out = (struct service_context){
+        .today = today,
+        .site = counter ? counter->site : NULL,
+        .counter = session ? session->counter : NULL,
+        .role = session ? staff_role_name(session->staff.role) : NULL,
+    };
 }
 
 /* ---- service lookups for the rules: a read connection, or the writer's transaction ---- */
@@ -86,6 +99,16 @@ static long peak_tx(void *ctx, const char *key, const char *value, const char *f
                     const char *until)
 {
     return store_tx_max_live(ctx, key, value, from, until);
+}
+
+static int latest_read(void *ctx, const char *key, const char *value, char *until)
+{
+    return store_latest_until(ctx, key, value, until, SERVICE_DATE_SIZE);
+}
+
+static int latest_tx(void *ctx, const char *key, const char *value, char *until)
+{
+    return store_tx_latest_until(ctx, key, value, until, SERVICE_DATE_SIZE);
 }
 
 /* Finds the service named by the body; replies 422 itself when it is missing or unknown. */
@@ -169,9 +192,11 @@ void route_quote(struct app *app, struct http_request *req)
     }
     char today[11];
     today_london(today);
-    struct service_lookup lookup = {app->store, lookup_read, peak_read};
+    struct service_lookup lookup = {app->store, lookup_read, peak_read, latest_read};
+    struct service_context context;
+    rules_context(app, http_session(req), today, &context);
     struct service_evaluation ev;
-    service_evaluate(s, fields, today, &lookup, &ev);
+    service_evaluate_in(s, fields, &context, &lookup, &ev);
     if (ev.store_failed) {
         service_evaluation_clear(&ev);
         json_decref(errors);
@@ -259,6 +284,52 @@ static json_t *invalid_reply(json_t *fields)
                      message, "fields", fields);
 }
 
+/* The error when the site has too few packs: on the stock's quantity field. */
+static json_t *out_of_stock_errors(const struct service *s)
+{
+    const json_t *stock = service_stock_item(s);
+    const char *field = json_string_value(json_object_get(stock, "quantity_field"));
+    const char *name = json_string_value(json_object_get(stock, "name"));
+    char where[160];
+    snprintf(where, sizeof where, "fields.%s", field ? field : "quantity");
+    json_t *errors = json_array();
+    json_array_append_new(errors, json_pack("{s:s, s:s, s:s+}", "field", where, "code",
+                                            "out_of_stock", "message", name ? name : "Stock",
+                                            ": none left at this site (or fewer than asked "
+                                            "for). Record a delivery when stock arrives."));
+    return errors;
+}
+
+/* Applies what the evaluation says the sale changes besides itself, in the sale's own database
+ * transaction: the earlier index entries it ends, and the stock it draws from the counter's
+ * site. STORE_INVALID when the site has too few: the sale is rolled back. */
+static enum store_result apply_side_effects(struct create *c, struct store_tx *tx,
+                                            const struct service_evaluation *ev, time_t now)
+{
+    size_t i;
+    const json_t *take;
+    /* the earlier entries this sale ends (a replaced card), in the same transaction */
+    json_array_foreach(ev->ends, i, take)
+    {
+        enum store_result r =
+            store_tx_keys_end(tx, json_string_value(json_object_get(take, "name")),
+                              json_string_value(json_object_get(take, "value")),
+                              json_string_value(json_object_get(take, "live_until")));
+        if (r != STORE_OK)
+            return r == STORE_INVALID ? STORE_UNAVAILABLE : r;
+    }
+    json_array_foreach(ev->stock, i, take)
+    {
+        enum store_result r =
+            store_tx_stock_take(tx, c->site, json_string_value(json_object_get(take, "item")),
+                                (long)json_integer_value(json_object_get(take, "quantity")),
+                                c->reference, c->session.staff.username, now);
+        if (r != STORE_OK)
+            return r;
+    }
+    return STORE_OK;
+}
+
 /* Runs on the writer thread inside the group's database transaction. */
 static enum store_result create_run(struct store_tx *tx, void *arg)
 {
@@ -278,9 +349,11 @@ static enum store_result create_run(struct store_tx *tx, void *arg)
     if (r != STORE_NOT_FOUND)
         return r;
 
-    struct service_lookup lookup = {tx, lookup_tx, peak_tx};
+    struct service_lookup lookup = {tx, lookup_tx, peak_tx, latest_tx};
+    struct service_context context;
+    rules_context(c->app, &c->session, c->today, &context);
     struct service_evaluation ev;
-    service_evaluate(c->service, c->fields, c->today, &lookup, &ev);
+    service_evaluate_in(c->service, c->fields, &context, &lookup, &ev);
     if (ev.store_failed) {
         service_evaluation_clear(&ev);
         return STORE_UNAVAILABLE;
@@ -322,10 +395,10 @@ static enum store_result create_run(struct store_tx *tx, void *arg)
         json_decref(payload);
         json_t *reply = json_pack(
             "{s:s, s:s, s:s, s:I, s:s, s:I, s:I, s:O, s:s, s:s?}", "reference", c->reference,
-            "service", service_code(s), "status", "accepted", "fee_pence", (json_int_t)ev.fee_pence,
-            "payment_method", pay.method, "amount_pence", (json_int_t)pay.amount_pence,
-            "change_pence", (json_int_t)pay.change_pence, "lines", ev.lines, "status_url",
-            status_url, "print_state", c->printer ? "pending" : NULL);
+            "service", service_code(s), "status", backend ? "accepted" : "completed", "fee_pence",
+            (json_int_t)ev.fee_pence, "payment_method", pay.method, "amount_pence",
+            (json_int_t)pay.amount_pence, "change_pence", (json_int_t)pay.change_pence, "lines",
+            ev.lines, "status_url", status_url, "print_state", c->printer ? "pending" : NULL);
         char *reply_json = json_dumps(reply, JSON_COMPACT);
         struct txn_record rec = {
             .reference = c->reference,
@@ -359,6 +432,8 @@ static enum store_result create_run(struct store_tx *tx, void *arg)
         r = (fields_json && lines_json && reply_json && (payload_json || !backend))
                 ? store_tx_transaction_insert(tx, &rec)
                 : STORE_UNAVAILABLE;
+        if (r == STORE_OK)
+            r = apply_side_effects(c, tx, &ev, rec.now);
         free(payload_json);
         free(reply_json);
         if (r == STORE_OK) {
@@ -367,6 +442,10 @@ static enum store_result create_run(struct store_tx *tx, void *arg)
         } else {
             json_decref(reply);
         }
+    }
+    if (r == STORE_INVALID && !c->reply) {
+        c->status = 422;
+        c->reply = invalid_reply(out_of_stock_errors(c->service));
     }
     free(fields_json);
     free(lines_json);
@@ -454,9 +533,11 @@ void route_transaction_create(struct app *app, struct http_request *req)
     char today[11];
     today_london(today);
     if (fields) {
-        struct service_lookup lookup = {app->store, lookup_read, peak_read};
+        struct service_lookup lookup = {app->store, lookup_read, peak_read, latest_read};
+        struct service_context context;
+        rules_context(app, session, today, &context);
         struct service_evaluation ev;
-        service_evaluate(s, fields, today, &lookup, &ev);
+        service_evaluate_in(s, fields, &context, &lookup, &ev);
         if (ev.store_failed) {
             service_evaluation_clear(&ev);
             json_decref(errors);

@@ -184,12 +184,13 @@ export async function startStack({ printer = false, idleTimeoutS } = {}) {
   try {
     const keysDir = path.join(dir, 'keys');
     fs.mkdirSync(keysDir);
-    for (const name of ['status-token', 'parking', 'gazetteer', 'bulky', 'bulky-open311']) {
+    for (const name of ['status-token', 'parking', 'leisure', 'gazetteer', 'bulky', 'bulky-open311']) {
       fs.writeFileSync(path.join(keysDir, `${name}.key`), `${crypto.randomBytes(32).toString('hex')}\n`,
         { mode: 0o600 });
     }
     stack.port = await freePort();
     stack.simPort = await freePort();
+    stack.smtpPort = await freePort(); /* audiology's e-mails: the simulator's SMTP sink */
     stack.baseURL = `http://127.0.0.1:${stack.port}`;
     stack.simURL = `http://127.0.0.1:${stack.simPort}`;
 
@@ -212,18 +213,24 @@ export async function startStack({ printer = false, idleTimeoutS } = {}) {
       backends: [
         { name: 'parking', connector: 'json-rest', url: `${sim}/parking`, signing_key_file: 'keys/parking.key',
           retry_schedule_s: [1, 1, 2, 2, 3], give_up_after_s: 600, breaker_failures: 5, breaker_open_s: 2 },
+        { name: 'leisure', connector: 'json-rest', url: `${sim}/leisure`, signing_key_file: 'keys/leisure.key',
+          retry_schedule_s: [1, 1, 2, 2, 3], give_up_after_s: 600 },
+        { name: 'audiology', connector: 'email', url: `smtp://127.0.0.1:${stack.smtpPort}`, smtp_tls: 'none',
+          mail_from: 'counters@stockport.example', mail_to: ['audiology@stockport.example'] },
         { name: 'gazetteer', connector: 'json-rest', url: `${sim}/gazetteer`, signing_key_file: 'keys/gazetteer.key' },
         { name: 'bulky', connector: 'open311', url: `${sim}/bulky`, signing_key_file: 'keys/bulky.key',
           api_key_file: 'keys/bulky-open311.key', retry_schedule_s: [1, 1, 2, 2, 3], poll_interval_s: 1 },
       ],
-      services: { dir: path.join(ROOT, 'config', 'services'), enabled: ['residents-parking-permit', 'bulky-refuse'] },
+      services: { dir: path.join(ROOT, 'config', 'services'), enabled: ['residents-parking-permit', 'bulky-refuse', 'leisure-key', 'bowling-permit',
+        'hearing-aid-batteries', 'library-sales'] },
     };
     stack.configPath = path.join(dir, 'onestop.json');
     fs.writeFileSync(stack.configPath, JSON.stringify(config, null, 2));
 
     const simArgs = [SIM, '--listen', `127.0.0.1:${stack.simPort}`, '--data', path.join(ROOT, 'sim', 'data'),
-      '--open311-api-key', path.join(keysDir, 'bulky-open311.key'), '--callback-url', stack.baseURL];
-    for (const name of ['parking', 'gazetteer', 'bulky']) {
+      '--open311-api-key', path.join(keysDir, 'bulky-open311.key'), '--callback-url', stack.baseURL,
+      '--smtp-listen', `127.0.0.1:${stack.smtpPort}`];
+    for (const name of ['parking', 'leisure', 'gazetteer', 'bulky']) {
       simArgs.push('--key', `${name}=${path.join(keysDir, `${name}.key`)}`);
     }
     stack.sim = new Proc('onestop-sim', simArgs, path.join(dir, 'sim.log'));

@@ -140,7 +140,7 @@ class Gateway:
         self.data_dir = os.path.join(self.dir, "data")
         os.makedirs(self.keys_dir, exist_ok=True)
         self.keys = {}
-        for name in ("status-token", "parking", "gazetteer", "bulky", "bulky-open311"):
+        for name in ("status-token", "parking", "leisure", "gazetteer", "bulky", "bulky-open311"):
             value = secrets.token_hex(32)
             with open(os.path.join(self.keys_dir, name + ".key"), "w") as f:
                 f.write(value + "\n")
@@ -153,6 +153,9 @@ class Gateway:
         self.sim_unsigned = set()  # back-ends the simulator starts without a signing key
         self.port = free_port()
         self.sim_port = free_port() if with_sim else None
+        # audiology's e-mail back-end: nothing listens unless a test starts the simulator's
+        # SMTP sink there (sim_args "--smtp-listen"); its e-mails then wait and retry
+        self.audiology_smtp_port = free_port()
         self.with_sim = with_sim
         self.sim = None
         self.sim_args = []  # more onestop-sim options (e.g. the SMTP sink's)
@@ -195,9 +198,20 @@ class Gateway:
                  "auth": "oauth2-jwt", "token_url": sim + "/nhs-token/oauth2/token",
                  "client_id": NHS_CLIENT_ID, "kid": NHS_KID,
                  "private_key_file": "keys/nhs-ers.pem", "lookup_timeout_ms": 3000},
+                # after the older back-ends: tests find those by position
+                {"name": "leisure", "connector": "json-rest", "url": sim + "/leisure",
+                 "signing_key_file": "keys/leisure.key",
+                 "retry_schedule_s": [1, 1, 2, 2, 3], "give_up_after_s": 600},
+                {"name": "audiology", "connector": "email",
+                 "url": f"smtp://127.0.0.1:{self.audiology_smtp_port}", "smtp_tls": "none",
+                 "mail_from": "counters@stockport.example",
+                 "mail_to": ["audiology@stockport.example"],
+                 "retry_schedule_s": [1, 1, 2, 2, 3], "give_up_after_s": 600},
             ],
             "services": {"dir": os.path.join(ROOT, "config", "services"),
-                         "enabled": ["residents-parking-permit", "bulky-refuse"]},
+                         "enabled": ["residents-parking-permit", "bulky-refuse", "leisure-key",
+                                     "bowling-permit", "hearing-aid-batteries",
+                                     "library-sales"]},
         }
 
     def write_config(self):
@@ -212,7 +226,7 @@ class Gateway:
                 "--nhs-public-key", os.path.join(self.keys_dir, "nhs-ers.pub.pem"),
                 "--nhs-client-id", NHS_CLIENT_ID,
                 "--callback-url", f"http://127.0.0.1:{self.port}"]
-        for name in ("parking", "gazetteer", "bulky"):
+        for name in ("parking", "leisure", "gazetteer", "bulky"):
             if name not in self.sim_unsigned:
                 args += ["--key", f"{name}={os.path.join(self.keys_dir, name + '.key')}"]
         args += self.sim_args

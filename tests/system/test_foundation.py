@@ -100,11 +100,14 @@ def test_catalogue_lists_the_configured_services(gateway):
     r = gateway.request("GET", "/api/v1/services", token=token)
     assert r.status == 200
     services = {s["code"]: s for s in r.json["services"]}
-    assert set(services) == {"residents-parking-permit", "bulky-refuse"}
+    assert set(services) == {"residents-parking-permit", "bulky-refuse", "leisure-key",
+                             "bowling-permit", "hearing-aid-batteries", "library-sales"}
     parking = services["residents-parking-permit"]
     names = {f["name"]: f for f in parking["fields"]}
     assert {"uprn", "vrm", "permit_type", "start_date"} <= set(names)
-    assert names["permit_type"]["values"]
+    assert names["permit_type"]["values"] == [{"code": "resident", "label": "Resident"},
+                                              {"code": "visitor", "label": "Visitor"}]
+    assert {"code": "A", "label": "Band A"} in names["leisure_key_band"]["values"]
     assert all({"name", "type", "label", "required"} <= set(f) for f in parking["fields"])
     assert "cash" in parking["payment_methods"]
     assert any("£41.50" in rule for rule in parking["fee_rules"])

@@ -8,7 +8,7 @@
 
 #include "printing/receipt.h"
 #include "printing/receipt_layout.h"
-#include "printing/uktime.h"
+#include "common/uktime.h"
 #include "test_receipt_helpers.h"
 
 #include <stdlib.h>
@@ -54,7 +54,7 @@ static void test_money_format(void **state)
 /* Seconds since the epoch of a UTC date and time, without timegm (not POSIX). */
 static time_t utc(int y, int mo, int d, int h, int mi, int s)
 {
-    /* days_from_civil, as in uktime.c but written again here so the test does not
+    /* days_from_civil, as in common/uktime.c but written again here so the test does not
      * simply trust it. */
     int64_t yy = y - (mo <= 2);
     int64_t era = (yy >= 0 ? yy : yy - 399) / 400;

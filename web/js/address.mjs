@@ -1,6 +1,6 @@
 // address: the UPRN field. The assistant types the resident's postcode, presses Enter (or
 // "Find address"), and picks the address from the council gazetteer's list (GET
-// /api/v1/addresses). When the gazetteer is down the UPRN can be typed by hand.
+// /api/v1/lookups/addresses). When the gazetteer is down the UPRN can be typed by hand.
 import { h, uid, announce } from './dom.mjs';
 import * as api from './api.mjs';
 import { fieldParts, showError } from './fields.mjs';
@@ -65,7 +65,7 @@ export function addressWidget(field, ctx) {
     find.disabled = true;
     status.textContent = `Looking up ${pc}…`;
     try {
-      const r = await api.get(`/api/v1/addresses?${api.query({ postcode: pc })}`);
+      const r = await api.get(`/api/v1/lookups/addresses?${api.query({ postcode: pc })}`);
       if (mine !== seq) return;
       addresses = r.addresses || [];
       select.textContent = '';

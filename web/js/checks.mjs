@@ -43,7 +43,7 @@ export function fieldProblem(field, value, required) {
       case 'uprn': return `Find and choose the ${lower(label)}`;
       case 'enum': return `Choose the ${lower(label)}`;
       case 'items': return 'Add at least one item';
-      case 'date': return field.name === 'slot' ? `Choose a ${lower(label)}` : `Enter the ${lower(label)}`;
+      case 'date': return field.lookup === 'slots' ? `Choose a ${lower(label)}` : `Enter the ${lower(label)}`;
       default: return `Enter the ${lower(label)}`;
     }
   }

@@ -112,19 +112,18 @@ function booleanWidget(field, ctx) {
 
 const RADIO_MAX = 6;
 
-function enumLabel(field, v) {
-  if (v === 'none') return 'None';
-  if (/^[A-Z]$/.test(v)) return `Band ${v}`;
-  return words(v);
+/* The catalogue sends enum values as {code, label}. */
+function enumValues(field) {
+  return (field.values || []).map((v) => (typeof v === 'string' ? { code: v, label: v } : v));
 }
 
 function enumWidget(field, ctx) {
-  const values = field.values || [];
+  const values = enumValues(field);
   const parts = fieldParts(field, { optional: !field.required && !field.required_when });
   if (values.length > RADIO_MAX) {
     const select = h('select', { id: parts.id, name: field.name, class: 'select', 'aria-describedby': parts.describedBy },
       h('option', { value: '' }, 'Choose…'),
-      values.map((v) => h('option', { value: v, selected: v === field.default }, enumLabel(field, v))));
+      values.map((v) => h('option', { value: v.code, selected: v.code === field.default }, v.label)));
     select.addEventListener('change', () => { ctx.changed(field.name); ctx.touched(field.name); });
     const el = h('div', { class: 'field', 'data-field': field.name },
       h('label', { class: 'label', for: parts.id }, parts.labelText), parts.hint, parts.error, select);
@@ -139,9 +138,9 @@ function enumWidget(field, ctx) {
   }
   const radios = values.map((v) => {
     const id = uid(`r-${field.name}`);
-    const input = h('input', { type: 'radio', id, name: `${field.name}-${parts.id}`, value: v, class: 'radio__input', checked: v === field.default });
+    const input = h('input', { type: 'radio', id, name: `${field.name}-${parts.id}`, value: v.code, class: 'radio__input', checked: v.code === field.default });
     input.addEventListener('change', () => { ctx.changed(field.name); ctx.touched(field.name); });
-    return { input, el: h('div', { class: 'radio' }, input, h('label', { class: 'radio__label', for: id }, enumLabel(field, v))) };
+    return { input, el: h('div', { class: 'radio' }, input, h('label', { class: 'radio__label', for: id }, v.label)) };
   });
   const el = h('fieldset', { class: 'field fieldset', 'data-field': field.name, 'aria-describedby': parts.describedBy },
     h('legend', { class: 'legend' }, parts.labelText), parts.hint, parts.error,
@@ -161,7 +160,7 @@ export function createField(field, ctx) {
   switch (field.type) {
     case 'uprn': return addressWidget(field, ctx);
     case 'items': return itemsWidget(field, ctx);
-    case 'date': return field.name === 'slot' ? slotWidget(field, ctx, dateWidget) : dateWidget(field, ctx);
+    case 'date': return field.lookup === 'slots' ? slotWidget(field, ctx, dateWidget) : dateWidget(field, ctx);
     case 'boolean': return booleanWidget(field, ctx);
     case 'enum': return enumWidget(field, ctx);
     case 'integer': return integerWidget(field, ctx);

@@ -20,7 +20,7 @@ export function itemsWidget(field, ctx) {
     catalogue.map((it) => h('option', { value: it.code }, it.label)));
   const qty = h('input', { id: qtyId, type: 'number', min: 1, max, value: '1', class: 'input input--qty', inputmode: 'numeric' });
   const add = h('button', { type: 'button', class: 'button button--secondary' }, 'Add item');
-  const list = h('ul', { class: 'item-list', 'aria-label': 'Items to collect' });
+  const list = h('ul', { class: 'item-list', 'aria-label': field.label || 'Items' });
   const total = h('p', { class: 'item-total', 'aria-live': 'polite' });
   const notes = h('ul', { class: 'item-notes' });
   const refused = (field.refused || []).length

@@ -9,6 +9,7 @@
 //   #/transaction/<ref>    confirmation / detail, print state, reprint
 //   #/today                today's transactions at this counter
 //   #/failed               supervisors: failed deliveries with Retry
+//   #/stock                supervisors: stock on hand at this site, stock received
 import { h, clear, focus, announce, append } from './dom.mjs';
 import * as api from './api.mjs';
 import * as session from './session.mjs';
@@ -19,6 +20,7 @@ import { saleView, resumeView } from './views/sale.mjs';
 import { transactionView } from './views/transaction.mjs';
 import { todayView } from './views/today.mjs';
 import { failedView } from './views/failed.mjs';
+import { stockView } from './views/stock.mjs';
 
 const routes = [
   { pattern: /^#\/sign-in$/, view: signinView, public: true },
@@ -28,6 +30,7 @@ const routes = [
   { pattern: /^#\/transaction\/([^/]+)$/, view: transactionView, keys: ['reference'], nav: 'today' },
   { pattern: /^#\/today$/, view: todayView, nav: 'today' },
   { pattern: /^#\/failed$/, view: failedView, nav: 'failed' },
+  { pattern: /^#\/stock$/, view: stockView, nav: 'stock' },
 ];
 
 const main = document.getElementById('main');
@@ -67,7 +70,8 @@ function renderChrome() {
   if (!s) return;
   const link = (href, text, key) => h('a', { href, class: 'nav__link', 'data-nav': key }, text);
   append(nav, [link('#/', 'New sale', 'sale'), link('#/today', "Today's transactions", 'today'),
-    session.isSupervisor() ? link('#/failed', 'Failed deliveries', 'failed') : null]);
+    session.isSupervisor() ? link('#/failed', 'Failed deliveries', 'failed') : null,
+    session.isSupervisor() ? link('#/stock', 'Stock received', 'stock') : null]);
   const out = h('button', { type: 'button', class: 'button button--header' }, 'Sign out');
   out.addEventListener('click', () => signOut('You have signed out.'));
   who.append(
@@ -156,7 +160,7 @@ async function route() {
 }
 
 function titleOf(r) {
-  return { signinView: 'Sign in', servicesView: 'Start a sale', saleView: 'Sale', resumeView: 'Finishing a sale', transactionView: 'Transaction', todayView: "Today's transactions", failedView: 'Failed deliveries' }[r.view.name] || 'Counter';
+  return { signinView: 'Sign in', servicesView: 'Start a sale', saleView: 'Sale', resumeView: 'Finishing a sale', transactionView: 'Transaction', todayView: "Today's transactions", failedView: 'Failed deliveries', stockView: 'Stock received' }[r.view.name] || 'Counter';
 }
 
 /* Keyboard: Alt+N new sale, Alt+T today's list (also in the header), Escape closes nothing

@@ -1,5 +1,5 @@
 // slots: the bulky collection day. Once an address is chosen the free collection days for
-// it come from the waste system (GET /api/v1/services/bulky-refuse/slots?uprn=) and show
+// it come from the waste system (GET /api/v1/lookups/slots?service=&uprn=, the look-up the field declares) and show
 // as a group of radio buttons: arrow keys move between the days that are free. When the
 // look-up is not there or not answering, a plain date box takes over.
 import { h, uid } from './dom.mjs';
@@ -48,7 +48,7 @@ export function slotWidget(field, ctx, fallbackFactory) {
     }
     status.textContent = 'Finding free collection days…';
     try {
-      const r = await api.get(`/api/v1/services/${encodeURIComponent(ctx.service.code)}/slots?${api.query({ uprn })}`);
+      const r = await api.get(`/api/v1/lookups/slots?${api.query({ service: ctx.service.code, uprn })}`);
       if (mine !== seq) return;
       const slots = r.slots || [];
       render(slots);

@@ -11,7 +11,7 @@ import * as sender from '../sale-sender.mjs';
 import { createField } from '../fields.mjs';
 import { paymentSection } from '../payment.mjs';
 import { fieldProblem, isRequired, isShown } from '../checks.mjs';
-import { money } from '../format.mjs';
+import { money, PAYMENT_METHODS } from '../format.mjs';
 
 const QUOTE_DELAY_MS = 300;
 
@@ -203,10 +203,37 @@ export async function saleView(main, params, app) {
       h('aside', { class: 'sale__side', 'aria-label': 'Fee and payment' },
         quoteBox, payment.el, sending.el, h('div', { class: 'sale__actions' }, submit, cancel))));
 
+  /* Shown before payment: a service that takes one way of paying says so at the top. */
+  const methods = service.payment_methods || [];
+  const onlyMethod = methods.length === 1 && methods[0] !== 'none'
+    ? h('p', { class: 'notice notice--warning', id: 'only-method' },
+      h('strong', {}, `${PAYMENT_METHODS[methods[0]] || methods[0]} only.`),
+      ` This service cannot be paid by any other method: tell the resident before you start.`)
+    : null;
+  /* A service that draws on stock shows what this site has left. */
+  const stockLine = service.stock ? h('p', { class: 'notice', id: 'stock-on-hand', role: 'status' }, 'Checking stock…') : null;
+  async function loadStock() {
+    if (!stockLine) return;
+    try {
+      const r = await api.get('/api/v1/stock');
+      const item = (r.items || []).find((i) => i.code === service.stock.item);
+      if (!alive || !item) return;
+      stockLine.textContent = item.on_hand > 0
+        ? `${item.name} at this site: ${item.on_hand} left.${item.low ? ' Low stock: tell a supervisor.' : ''}`
+        : `${item.name}: none left at this site. Tell a supervisor.`;
+      stockLine.classList.toggle('notice--warning', item.low);
+      stockLine.dataset.onHand = String(item.on_hand);
+    } catch (err) {
+      if (alive) stockLine.textContent = `Stock could not be read: ${err.message}`;
+    }
+  }
+
   append(main, [
     h('nav', { class: 'breadcrumbs', 'aria-label': 'Breadcrumb' }, h('a', { href: '#/' }, 'Services'), ' › ', service.name),
     heading,
     h('p', { class: 'lede' }, service.description),
+    onlyMethod,
+    stockLine,
     service.fee_rules?.length ? h('details', { class: 'details details--compact' },
       h('summary', { class: 'details__summary' }, 'How the fee is worked out'),
       h('ul', { class: 'details__body' }, service.fee_rules.map((r) => h('li', {}, r)))) : null,
@@ -345,6 +372,7 @@ export async function saleView(main, params, app) {
   const first = service.fields.find((f) => widgets.get(f.name) && !widgets.get(f.name).el.hidden);
   if (first) widgets.get(first.name).focus();
   announce(`${service.name}. Fill in the form.`);
+  loadStock();
   return () => { alive = false; clearTimeout(quoteTimer); };
 }
 
