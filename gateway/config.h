@@ -30,7 +30,7 @@ struct backend_config {
     char *url;       /* base URL; paths are added by the connector; smtp(s):// for email */
     struct secret signing_key; /* auth hmac; also checks the back-end's signed callbacks */
     struct secret api_key;     /* auth api-key, and open311's api_key form field */
-    char *client_cert;     /* mTLS, optional */
+    char *client_cert;         /* mTLS, optional */
     char *client_key;
     char *ca_file;
     long timeout_ms;

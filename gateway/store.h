@@ -245,7 +245,7 @@ enum store_result store_transaction_site(struct store *store, const char *refere
                                          char site[STORE_SITE_MAX]) STORE_MUSTCHECK;
 struct txn_filter {
     const char *site; /* only this site's transactions; NULL: every site */
-    bool has_period; /* created in [from, until) */
+    bool has_period;  /* created in [from, until) */
     time_t from;
     time_t until;
     const char *service;

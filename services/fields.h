@@ -61,8 +61,8 @@ struct field_def {
     json_t *owned_values;     /* enum: the codes (owned; values points here) */
     json_t *catalogue_values; /* enum: [{"code","label"}] for the catalogue (owned) */
     const char *lookup;       /* the look-up that offers this field's choices, or NULL */
-    const json_t *refused; /* items: [{code,label,reason}] or NULL */
-    long max_total;        /* items: most items in one request */
+    const json_t *refused;    /* items: [{code,label,reason}] or NULL */
+    long max_total;           /* items: most items in one request */
 };
 
 struct field_set {

@@ -100,7 +100,8 @@ static void load_route(struct service *s, struct defcheck *dc)
         known = known || strcmp(connectors[i], s->connector) == 0;
     if (!known)
         defcheck_problem(dc, "route.connector",
-                         "unknown connector \"%s\" (json-rest, open311, fhir, email)", s->connector);
+                         "unknown connector \"%s\" (json-rest, open311, fhir, email)",
+                         s->connector);
 }
 
 static void load_payment_methods(struct service *s, struct defcheck *dc)
