@@ -152,3 +152,8 @@ char *metrics_render(struct metrics *m, size_t *len)
         writers[i].fn(writers[i].ctx, &b);
     return strbuf_take(&b, len);
 }
+
+void metrics_family(struct strbuf *out, const char *name, const char *type, const char *help)
+{
+    strbuf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}

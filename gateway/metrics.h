@@ -19,6 +19,8 @@ void metrics_observe_request(struct metrics *m, const char *route, const char *m
                              double seconds);
 /* Adds a callback that appends more metric families at scrape time. */
 void metrics_add_writer(struct metrics *m, metrics_writer_fn fn, void *ctx);
+/* Writes a family's "# HELP" and "# TYPE" lines (type: counter, gauge, histogram). */
+void metrics_family(struct strbuf *out, const char *name, const char *type, const char *help);
 /* Renders all metrics; caller frees the returned string. */
 char *metrics_render(struct metrics *m, size_t *len);
 

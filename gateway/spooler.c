@@ -27,6 +27,7 @@
 #include "gateway/log.h"
 #include "gateway/status_token.h"
 #include "gateway/store.h"
+#include "gateway/metrics.h"
 #include "gateway/strbuf.h"
 
 #include "printing/printer.h"
@@ -687,11 +688,6 @@ static void label_value(const char *in, char out[LABEL_MAX])
     out[o] = '\0';
 }
 
-static void family(struct strbuf *out, const char *name, const char *type, const char *help)
-{
-    strbuf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
-
 void spooler_metrics(void *ctx, struct strbuf *out)
 {
     struct spooler *sp = ctx;
@@ -715,7 +711,7 @@ void spooler_metrics(void *ctx, struct strbuf *out)
     };
     char label[LABEL_MAX];
     for (size_t c = 0; c < sizeof counters / sizeof counters[0]; c++) {
-        family(out, counters[c].name, "counter", counters[c].help);
+        metrics_family(out, counters[c].name, "counter", counters[c].help);
         for (size_t i = 0; i < sp->workers_len; i++) {
             const atomic_uint_fast64_t *v =
                 (const atomic_uint_fast64_t *)((const char *)&sp->workers[i] + counters[c].offset);
@@ -724,8 +720,8 @@ void spooler_metrics(void *ctx, struct strbuf *out)
                           (unsigned long long)atomic_load(v));
         }
     }
-    family(out, "onestop_print_seconds", "summary",
-           "Time from submit to the printer saying printed.");
+    metrics_family(out, "onestop_print_seconds", "summary",
+                   "Time from submit to the printer saying printed.");
     for (size_t i = 0; i < sp->workers_len; i++) {
         label_value(sp->workers[i].pc.name, label);
         strbuf_printf(out, "onestop_print_seconds_sum{printer=\"%s\"} %.3f\n", label,
@@ -733,8 +729,8 @@ void spooler_metrics(void *ctx, struct strbuf *out)
         strbuf_printf(out, "onestop_print_seconds_count{printer=\"%s\"} %llu\n", label,
                       (unsigned long long)atomic_load(&sp->workers[i].printed));
     }
-    family(out, "onestop_print_queue_depth", "gauge",
-           "Print jobs waiting or at the printer (pending + printing).");
+    metrics_family(out, "onestop_print_queue_depth", "gauge",
+                   "Print jobs waiting or at the printer (pending + printing).");
     for (size_t i = 0; i < sp->workers_len; i++) {
         struct print_counts counts;
         if (store_print_counts(sp->store, sp->workers[i].pc.name, &counts) != STORE_OK)

@@ -4,16 +4,12 @@
 #include "gateway/delivery/forward_private.h"
 
 #include "gateway/config.h"
+#include "gateway/metrics.h"
 #include "gateway/strbuf.h"
 
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdlib.h>
-
-static void family(struct strbuf *out, const char *name, const char *type, const char *help)
-{
-    strbuf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
 
 void forwarder_metrics(void *ctx, struct strbuf *out)
 {
@@ -37,19 +33,20 @@ void forwarder_metrics(void *ctx, struct strbuf *out)
          offsetof(struct fwd_backend, polls)},
     };
     for (size_t c = 0; c < sizeof counters / sizeof counters[0]; c++) {
-        family(out, counters[c].name, "counter", counters[c].help);
+        metrics_family(out, counters[c].name, "counter", counters[c].help);
         for (size_t i = 0; i < fw->backends_len; i++) {
             atomic_ulong *v = (atomic_ulong *)((char *)&fw->backends[i] + counters[c].offset);
             strbuf_printf(out, "%s{backend=\"%s\"} %lu\n", counters[c].name,
                           fw->backends[i].cfg->name, atomic_load(v));
         }
     }
-    family(out, "onestop_backend_breaker_state", "gauge",
-           "Circuit breaker: 0 closed, 1 open, 2 half-open.");
+    metrics_family(out, "onestop_backend_breaker_state", "gauge",
+                   "Circuit breaker: 0 closed, 1 open, 2 half-open.");
     for (size_t i = 0; i < fw->backends_len; i++)
         strbuf_printf(out, "onestop_backend_breaker_state{backend=\"%s\"} %d\n",
                       fw->backends[i].cfg->name, atomic_load(&fw->backends[i].breaker_gauge));
-    family(out, "onestop_deliveries_in_flight", "gauge", "Requests to the back-end in flight.");
+    metrics_family(out, "onestop_deliveries_in_flight", "gauge",
+                   "Requests to the back-end in flight.");
     for (size_t i = 0; i < fw->backends_len; i++)
         strbuf_printf(out, "onestop_deliveries_in_flight{backend=\"%s\"} %d\n",
                       fw->backends[i].cfg->name, atomic_load(&fw->backends[i].in_flight_gauge));
@@ -72,7 +69,7 @@ void forwarder_metrics(void *ctx, struct strbuf *out)
          offsetof(struct delivery_counts, oldest_pending_s)},
     };
     for (size_t d = 0; d < sizeof depths / sizeof depths[0]; d++) {
-        family(out, depths[d].name, "gauge", depths[d].help);
+        metrics_family(out, depths[d].name, "gauge", depths[d].help);
         for (size_t i = 0; counts && have && i < fw->backends_len; i++)
             if (have[i])
                 strbuf_printf(out, "%s{backend=\"%s\"} %ld\n", depths[d].name,
