@@ -175,7 +175,7 @@ async function startPrinter(stack, behaviour) {
 /* Starts a simulator, a daemon and (with printer: 'ok' or 'jam' — true means 'ok' — when
  * the tools are here) a receipt printer for counter SD-01. Always call stack.stop() (in a
  * finally or an after() hook). */
-export async function startStack({ printer = false, idleTimeoutS } = {}) {
+export async function startStack({ printer = false, idleTimeoutS, https = false } = {}) {
   for (const bin of [ONESTOPD, ONESTOP, SIM]) {
     if (!fs.existsSync(bin)) throw new Error(`${bin} is missing: build first (scripts/build ${path.basename(BUILD)})`);
   }
@@ -191,7 +191,9 @@ export async function startStack({ printer = false, idleTimeoutS } = {}) {
     stack.port = await freePort();
     stack.simPort = await freePort();
     stack.smtpPort = await freePort(); /* audiology's e-mails: the simulator's SMTP sink */
-    stack.baseURL = `http://127.0.0.1:${stack.port}`;
+    /* https: a certificate made here for 127.0.0.1, and onestopd serves HTTPS with it */
+    const tls = https ? makeTestCertificate(keysDir) : null;
+    stack.baseURL = `${tls ? 'https' : 'http'}://127.0.0.1:${stack.port}`;
     stack.simURL = `http://127.0.0.1:${stack.simPort}`;
 
     if (printer && haveCommand('ippeveprinter') && haveCommand('dbus-daemon')) {
@@ -204,6 +206,7 @@ export async function startStack({ printer = false, idleTimeoutS } = {}) {
       data_dir: 'data',
       web_dir: path.join(ROOT, 'web'),
       auth: { lockout_s: 2, max_failures_per_user: 5, ...(idleTimeoutS ? { idle_timeout_s: idleTimeoutS } : {}) },
+      ...(tls ? { http: { tls_cert_file: tls.cert, tls_key_file: tls.key } } : {}),
       keys: { status_token_file: 'keys/status-token.key' },
       counters: [
         { id: 'SD-01', site: 'Stockport Direct, Fred Perry House', ...(stack.printer ? { printer: 'counter-receipt' } : {}) },
@@ -282,11 +285,23 @@ export async function api(base, method, p, { body, token, headers = {} } = {}) {
   return { status: res.status, headers: res.headers, text, json };
 }
 
-/* A fresh chromium (its own empty profile) and one page. close() ends it. */
-export async function launchBrowser({ viewport = { width: 1280, height: 860 } } = {}) {
+/* A self-signed certificate for 127.0.0.1 (the openssl command), for HTTPS tests. */
+function makeTestCertificate(keysDir) {
+  const cert = path.join(keysDir, 'listener.crt');
+  const key = path.join(keysDir, 'listener.key');
+  run(['openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
+    '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert]);
+  fs.chmodSync(key, 0o600);
+  return { cert, key };
+}
+
+/* A fresh chromium (its own empty profile) and one page. close() ends it. ignoreHTTPSErrors:
+ * the HTTPS test's certificate is its own, trusted by nobody. */
+export async function launchBrowser({ viewport = { width: 1280, height: 860 }, ignoreHTTPSErrors = false } = {}) {
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'onestop-chromium-'));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, viewport, timeout: START_TIMEOUT_MS,
+    ignoreHTTPSErrors,
     locale: 'en-GB', timezoneId: 'Europe/London',
   });
   context.setDefaultTimeout(10000);
