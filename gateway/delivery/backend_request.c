@@ -417,12 +417,7 @@ struct backend_request *backend_request_new(const struct backend_config *be,
     ok &= curl_easy_setopt(e, CURLOPT_HEADERDATA, req) == CURLE_OK;
     ok &= curl_easy_setopt(e, CURLOPT_ERRORBUFFER, req->curl_error) == CURLE_OK;
     ok &= curl_easy_setopt(e, CURLOPT_PRIVATE, req) == CURLE_OK;
-    if (be->client_cert)
-        ok &= curl_easy_setopt(e, CURLOPT_SSLCERT, be->client_cert) == CURLE_OK;
-    if (be->client_key)
-        ok &= curl_easy_setopt(e, CURLOPT_SSLKEY, be->client_key) == CURLE_OK;
-    if (be->ca_file)
-        ok &= curl_easy_setopt(e, CURLOPT_CAINFO, be->ca_file) == CURLE_OK;
+    ok &= backend_curl_tls(e, be);
     if (post) {
         if (body_len > 0) {
             req->body = malloc(body_len);
@@ -449,6 +444,14 @@ oom:
 fail:
     backend_request_free(req);
     return NULL;
+}
+
+bool backend_curl_tls(CURL *e, const struct backend_config *be)
+{
+    return (!be->client_cert ||
+            curl_easy_setopt(e, CURLOPT_SSLCERT, be->client_cert) == CURLE_OK) &&
+           (!be->client_key || curl_easy_setopt(e, CURLOPT_SSLKEY, be->client_key) == CURLE_OK) &&
+           (!be->ca_file || curl_easy_setopt(e, CURLOPT_CAINFO, be->ca_file) == CURLE_OK);
 }
 
 CURL *backend_request_easy(struct backend_request *req)

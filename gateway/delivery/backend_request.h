@@ -33,6 +33,11 @@ struct backend_request;
 /* Makes libcurl ready for use; safe to call many times from any thread. */
 void backend_request_global_init(void);
 
+/* Sets the back-end's client certificate, key and CA file (when configured) on an easy
+ * handle: the one place every transport (HTTP, SMTP, token fetches) takes them from. False
+ * when libcurl refuses one. */
+bool backend_curl_tls(CURL *e, const struct backend_config *be) BACKEND_MUSTCHECK;
+
 /* Writes "v1=<lower-case hex>" of the signature of (timestamp, idempotency_key, body) under
  * key into out. idempotency_key may be NULL (signed as ""). False only when OpenSSL fails. */
 bool backend_signature_compute(const unsigned char *key, size_t key_len, const char *timestamp,

@@ -14,6 +14,8 @@
  * padding) is token.h's encoder. */
 #include "gateway/delivery/oauth_token.h"
 
+#include "gateway/delivery/backend_request.h"
+
 #include "gateway/config.h"
 #include "gateway/strbuf.h"
 #include "gateway/token.h"
@@ -360,22 +362,19 @@ static bool fetch_token(const struct backend_config *be, char token[OAUTH_TOKEN_
     long connect_ms = be->connect_timeout_ms > 0 && be->connect_timeout_ms < be->token_timeout_ms
                           ? be->connect_timeout_ms
                           : be->token_timeout_ms;
-    bool set =
-        curl_easy_setopt(e, CURLOPT_URL, be->token_url) == CURLE_OK &&
-        curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK &&
-        curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK &&
-        curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
-        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, be->token_timeout_ms) == CURLE_OK &&
-        curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, connect_ms) == CURLE_OK &&
-        curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers) == CURLE_OK &&
-        curl_easy_setopt(e, CURLOPT_USERAGENT, USER_AGENT) == CURLE_OK &&
-        curl_easy_setopt(e, CURLOPT_POSTFIELDS, form) == CURLE_OK &&
-        curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_answer) == CURLE_OK &&
-        curl_easy_setopt(e, CURLOPT_WRITEDATA, &answer) == CURLE_OK &&
-        curl_easy_setopt(e, CURLOPT_ERRORBUFFER, curl_error) == CURLE_OK &&
-        (!be->client_cert || curl_easy_setopt(e, CURLOPT_SSLCERT, be->client_cert) == CURLE_OK) &&
-        (!be->client_key || curl_easy_setopt(e, CURLOPT_SSLKEY, be->client_key) == CURLE_OK) &&
-        (!be->ca_file || curl_easy_setopt(e, CURLOPT_CAINFO, be->ca_file) == CURLE_OK);
+    bool set = curl_easy_setopt(e, CURLOPT_URL, be->token_url) == CURLE_OK &&
+               curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK &&
+               curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK &&
+               curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
+               curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, be->token_timeout_ms) == CURLE_OK &&
+               curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, connect_ms) == CURLE_OK &&
+               curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers) == CURLE_OK &&
+               curl_easy_setopt(e, CURLOPT_USERAGENT, USER_AGENT) == CURLE_OK &&
+               curl_easy_setopt(e, CURLOPT_POSTFIELDS, form) == CURLE_OK &&
+               curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_answer) == CURLE_OK &&
+               curl_easy_setopt(e, CURLOPT_WRITEDATA, &answer) == CURLE_OK &&
+               curl_easy_setopt(e, CURLOPT_ERRORBUFFER, curl_error) == CURLE_OK &&
+               backend_curl_tls(e, be);
     if (!set) {
         snprintf(err, errlen, "libcurl refused an option for the token request");
         goto out;

@@ -9,6 +9,8 @@
  * including AUTH, is never looked at), and that line is what supervisors read. */
 #include "gateway/delivery/transport_smtp.h"
 
+#include "gateway/delivery/backend_request.h"
+
 #include "gateway/config.h"
 
 #include <stdio.h>
@@ -187,12 +189,7 @@ struct smtp_request *smtp_request_new(const struct backend_config *be, char *mes
     ok &= curl_easy_setopt(e, CURLOPT_DEBUGDATA, req) == CURLE_OK;
     ok &= curl_easy_setopt(e, CURLOPT_VERBOSE, 1L) == CURLE_OK; /* feeds on_debug only */
     ok &= curl_easy_setopt(e, CURLOPT_ERRORBUFFER, req->curl_error) == CURLE_OK;
-    if (be->client_cert)
-        ok &= curl_easy_setopt(e, CURLOPT_SSLCERT, be->client_cert) == CURLE_OK;
-    if (be->client_key)
-        ok &= curl_easy_setopt(e, CURLOPT_SSLKEY, be->client_key) == CURLE_OK;
-    if (be->ca_file)
-        ok &= curl_easy_setopt(e, CURLOPT_CAINFO, be->ca_file) == CURLE_OK;
+    ok &= backend_curl_tls(e, be);
     if (!ok || !set_login(e, be)) {
         snprintf(err, errlen, "libcurl refused an SMTP option (TLS, CA file or login?)");
         goto fail;
