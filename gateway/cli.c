@@ -6,7 +6,9 @@
  *   onestop --config PATH user disable|enable NAME
  *   onestop --config PATH user list
  *   onestop --config PATH audit [--action ACTION] [--limit N]
+ *   onestop --config PATH backup PATH | restore PATH                  (gateway/backup.h)
  */
+#include "gateway/backup.h"
 #include "gateway/config.h"
 #include "gateway/password.h"
 #include "gateway/store.h"
@@ -25,7 +27,10 @@ static void usage(FILE *out)
                  "  user password NAME         set a new password (read from standard input)\n"
                  "  user disable NAME | user enable NAME\n"
                  "  user list\n"
-                 "  audit [--action ACTION] [--limit N]\n");
+                 "  audit [--action ACTION] [--limit N]\n"
+                 "  backup PATH                a verified copy of the running store (PATH: a new\n"
+                 "                             file, or a folder for onestop-STAMP.db)\n"
+                 "  restore PATH               replace the store with a backup (onestopd stopped)\n");
 }
 
 static bool read_password(char *buf, size_t len)
@@ -210,6 +215,11 @@ int main(int argc, char **argv)
     if (data_dir && !config_set_data_dir(cfg, data_dir)) {
         config_free(cfg);
         return 1;
+    }
+    if (strcmp(argv[i], "backup") == 0 || strcmp(argv[i], "restore") == 0) {
+        int rc = backup_command(cfg->data_dir, argc - i, argv + i); /* never opens the store */
+        config_free(cfg);
+        return rc;
     }
     char err[512];
     struct store_options so = {cfg->data_dir, cfg->store.busy_timeout_ms, 1, 1};

@@ -8,6 +8,7 @@
 #include "gateway/app.h"
 #include "gateway/audit_sampler.h"
 #include "gateway/config.h"
+#include "gateway/daemon_lock.h"
 #include "gateway/failpoint.h"
 #include "gateway/delivery/forward.h"
 #include "gateway/http/access.h"
@@ -166,6 +167,15 @@ int main(int argc, char **argv)
         return 1;
     }
 
+    /* One onestopd per data folder, and none while `onestop restore` replaces the store. */
+    pid_t lock_holder;
+    int data_lock = daemon_lock_take(cfg->data_dir, &lock_holder, err, sizeof err);
+    if (data_lock < 0) {
+        log_msg(LOG_ERROR, "data_dir_locked", "%s", err);
+        config_free(cfg);
+        return 1;
+    }
+
     struct app app = {.cfg = cfg, .started_at = time(NULL)};
     struct store_options so = {cfg->data_dir, cfg->store.busy_timeout_ms,
                                cfg->store.group_commit_max, cfg->store.read_connections};
@@ -262,6 +272,7 @@ int main(int argc, char **argv)
     audit_sampler_free(app.audit_sampler);
     metrics_free(app.metrics);
     config_free(cfg);
+    daemon_lock_release(data_lock);
     log_msg(LOG_INFO, "stopped", "onestopd stopped cleanly");
     return 0;
 }

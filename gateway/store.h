@@ -37,6 +37,9 @@ struct store_options {
     long read_connections;
 };
 
+/* The SQLite engine's database file inside data_dir (`onestop backup` and `restore` use it). */
+#define STORE_FILE_NAME "onestop.db"
+
 /* Opens (creating if needed) data_dir/onestop.db, applies migrations, starts the writer.
  * NULL with a message in err when the file cannot be opened or its schema is newer than this
  * binary knows. */

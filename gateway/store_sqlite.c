@@ -23,7 +23,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define STORE_FILE_NAME "onestop.db"
 #define STORE_PATH_MAX  4096
 #define STORE_DIR_MODE  0750 /* the data folder: onestop and its group (backups) */
 #define STORE_FILE_MODE 0600 /* the database: onestop only */
