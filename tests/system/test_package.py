@@ -1,0 +1,161 @@
+"""The Debian package (scripts/package, debian/, packaging/): it builds, lintian finds no error in
+it, and what it installs runs: unpacked into a throw-away root, its onestopd starts against its
+own example config (with only the listen port and the data folder moved into the test's
+folder), serves the installed web app and answers /healthz and /readyz; its onestop adds a user
+and takes a backup. The systemd units pass systemd-analyze verify.
+
+Selected with -m package; builds the package from scratch (a minute or two)."""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from onestop_env import DEMO_PASSWORD, ROOT, Process, free_port, request, wait_until
+
+pytestmark = [pytest.mark.package, pytest.mark.slow]
+
+UNITS = ["onestopd.service", "onestop-backup.service", "onestop-backup.timer",
+         "onestop-purge.service", "onestop-purge.timer"]
+
+
+@pytest.fixture(scope="module")
+def deb(tmp_path_factory):
+    out = tmp_path_factory.mktemp("package")
+    r = subprocess.run([os.path.join(ROOT, "scripts", "package"), str(out)],
+                       capture_output=True, text=True, timeout=1200)
+    assert r.returncode == 0, (r.stdout[-3000:], r.stderr[-3000:])
+    path = r.stdout.strip().splitlines()[-1]
+    assert re.fullmatch(r".*/onestop_[0-9.]+_[a-z0-9]+\.deb", path), r.stdout[-500:]
+    assert os.path.dirname(path) == str(out)  # nothing written beside the checkout
+    return path
+
+
+@pytest.fixture(scope="module")
+def root(deb, tmp_path_factory):
+    d = tmp_path_factory.mktemp("root")
+    subprocess.run(["dpkg", "-x", deb, str(d)], check=True, timeout=120)
+    return str(d)
+
+
+def test_lintian_finds_no_error(deb):
+    r = subprocess.run(["lintian", "--fail-on", "error", deb], capture_output=True, text=True,
+                       timeout=600)
+    print(r.stdout)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert not [line for line in r.stdout.splitlines() if line.startswith("E:")], r.stdout
+
+
+def test_the_package_declares_its_conffiles_and_holds_every_part(deb, tmp_path):
+    control = tmp_path / "control"
+    subprocess.run(["dpkg-deb", "-e", deb, str(control)], check=True, timeout=60)
+    conffiles = (control / "conffiles").read_text().split()
+    assert "/etc/onestop/onestop.json" in conffiles
+    assert "/etc/onestop/services/residents-parking-permit.json" in conffiles
+    depends = subprocess.run(["dpkg-deb", "-f", deb, "Depends"], capture_output=True, text=True,
+                             check=True).stdout
+    for package in ("adduser", "openssl", "tzdata", "libmicrohttpd12", "libsqlite3-0"):
+        assert package in depends, depends
+    listing = subprocess.run(["dpkg-deb", "-c", deb], capture_output=True, text=True,
+                             check=True).stdout
+    for path in ("./usr/sbin/onestopd", "./usr/bin/onestop", "./usr/share/onestop/web/index.html",
+                 "./usr/share/man/man8/onestopd.8.gz", "./usr/share/man/man1/onestop.1.gz",
+                 "./usr/libexec/onestop/make-keys", "./usr/lib/tmpfiles.d/onestop.conf",
+                 *(f"./lib/systemd/system/{u}" for u in UNITS)):
+        assert re.search(rf" {re.escape(path)}$", listing, re.M), path
+    # the timers are started at installation, never the oneshot jobs themselves
+    postinst = (control / "postinst").read_text()
+    assert "'onestop-backup.timer'" in postinst and "'onestop-backup.service'" not in postinst
+
+
+def unit(root, name):
+    with open(os.path.join(root, "lib", "systemd", "system", name)) as f:
+        return f.read()
+
+
+def test_the_units_are_hardened_and_pass_systemd_analyze(root, tmp_path):
+    service = unit(root, "onestopd.service")
+    for line in ("User=onestop", "StateDirectory=onestop", "ProtectSystem=strict",
+                 "NoNewPrivileges=yes", "PrivateTmp=yes",
+                 "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6", "StandardError=journal",
+                 "ExecStart=/usr/sbin/onestopd --config /etc/onestop/onestop.json"):
+        assert line in service.splitlines(), line
+    assert "backup /var/lib/onestop/backups" in unit(root, "onestop-backup.service")
+    assert "onestop.json purge" in unit(root, "onestop-purge.service")
+    # every program a unit runs is in the package (the copies below point into the root)
+    for name in UNITS:
+        for prog in re.findall(r"^Exec\w+=(\S+)", unit(root, name), re.M):
+            assert os.access(os.path.join(root, prog.lstrip("/")), os.X_OK), (name, prog)
+    analyze = shutil.which("systemd-analyze")
+    if not analyze:
+        return  # a build machine without systemd: the checks above still ran
+    for name in UNITS:
+        text = unit(root, name).replace("/usr/sbin/", f"{root}/usr/sbin/")
+        (tmp_path / name).write_text(text.replace("/usr/bin/", f"{root}/usr/bin/"))
+    r = subprocess.run([analyze, "verify", "--man=no", *(str(tmp_path / u) for u in UNITS)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and not r.stderr.strip(), r.stderr
+    sec = subprocess.run([analyze, "security", "--offline=yes", str(tmp_path / UNITS[0])],
+                         capture_output=True, text=True, timeout=120)
+    m = re.search(r"Overall exposure level for onestopd.service: ([0-9.]+)", sec.stdout)
+    assert m, sec.stdout[-500:] + sec.stderr
+    print(f"systemd-analyze security: onestopd.service exposure {m.group(1)}")
+    assert float(m.group(1)) <= 2.0  # "OK" on systemd's scale (10 is unprotected)
+
+
+def test_the_installed_onestopd_starts_from_its_example_config(root, tmp_path):
+    etc = os.path.join(root, "etc", "onestop")
+    with open(os.path.join(etc, "onestop.json")) as f:
+        shipped = json.load(f)
+    # the example config points where the package and its units put things
+    assert shipped["data_dir"] == "/var/lib/onestop"
+    assert "StateDirectory=onestop" in unit(root, "onestopd.service")
+    assert shipped["web_dir"] == "/usr/share/onestop/web"
+    web = os.path.join(root, shipped["web_dir"].lstrip("/"))
+    assert os.path.isfile(os.path.join(web, "index.html"))
+    for code in shipped["services"]["enabled"]:
+        assert os.path.isfile(os.path.join(etc, shipped["services"]["dir"], code + ".json")), code
+
+    # a throw-away copy of /etc/onestop: keys made by the packaged make-keys, as postinst does;
+    # only the port, the data folder and the web folder (inside the root) are changed
+    conf = tmp_path / "etc-onestop"
+    shutil.copytree(etc, conf)
+    subprocess.run([os.path.join(root, "usr", "libexec", "onestop", "make-keys"),
+                    str(conf / "keys")], check=True, capture_output=True, timeout=300)
+    port = free_port()
+    cfg = dict(shipped, listen=f"127.0.0.1:{port}", data_dir=str(tmp_path / "data"),
+               web_dir=web)
+    (conf / "onestop.json").write_text(json.dumps(cfg, indent=2))
+    onestopd = os.path.join(root, "usr", "sbin", "onestopd")
+    onestop = os.path.join(root, "usr", "bin", "onestop")
+    config = str(conf / "onestop.json")
+
+    version = subprocess.run([onestopd, "--version"], capture_output=True, text=True, timeout=30)
+    assert version.returncode == 0 and version.stdout.startswith("onestopd "), version
+    check = subprocess.run([onestopd, "--check-config", config], capture_output=True, text=True,
+                           timeout=60)
+    assert check.returncode == 0, check.stderr
+
+    daemon = Process([onestopd, "--config", config], str(tmp_path / "onestopd.log"))
+    try:
+        wait_until(lambda: request(port, "GET", "/healthz").status == 200, timeout=60,
+                   what="the packaged onestopd's /healthz")
+        assert request(port, "GET", "/readyz").status == 200
+        page = request(port, "GET", "/")
+        with open(os.path.join(web, "index.html"), "rb") as f:
+            assert page.status == 200 and page.body == f.read()
+        add = subprocess.run([onestop, "--config", config, "user", "add", "counter1", "--role",
+                              "assistant"], input=DEMO_PASSWORD + "\n", capture_output=True,
+                             text=True, timeout=60)
+        assert add.returncode == 0, add.stderr
+        r = request(port, "POST", "/api/v1/sessions",
+                    {"username": "counter1", "password": DEMO_PASSWORD, "counter": "SD-01"})
+        assert r.status == 201, r
+        backup = subprocess.run([onestop, "--config", config, "backup", str(tmp_path)],
+                                capture_output=True, text=True, timeout=60)
+        assert backup.returncode == 0 and "integrity ok" in backup.stdout, backup.stderr
+    finally:
+        assert daemon.stop() == 0, daemon.output()[-2000:]
