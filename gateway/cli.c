@@ -28,9 +28,9 @@ static void usage(FILE *out)
                  "  user disable NAME | user enable NAME\n"
                  "  user list\n"
                  "  audit [--action ACTION] [--limit N]\n"
-                 "  backup PATH                a verified copy of the running store (PATH: a new\n"
+                 "  backup PATH                a verified copy of the live store (PATH: a new\n"
                  "                             file, or a folder for onestop-STAMP.db)\n"
-                 "  restore PATH               replace the store with a backup (onestopd stopped)\n");
+                 "  restore PATH               put a backup in place (onestopd stopped)\n");
 }
 
 static bool read_password(char *buf, size_t len)
