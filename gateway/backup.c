@@ -237,6 +237,15 @@ out:
     return ok;
 }
 
+/* The file name of a backup written into a folder: onestop-STAMP.db. */
+static bool folder_name(char *out, size_t len, const char *folder, const char *stamp,
+                        const char *suffix)
+{
+    char name[64];
+    snprintf(name, sizeof name, "/" BACKUP_NAME_PREFIX "%s" BACKUP_NAME_SUFFIX "%s", stamp, suffix);
+    return path_join(out, len, folder, name, "");
+}
+
 bool backup_take(const char *db_path, const char *dest, struct backup_report *report, char *err,
                  size_t errlen)
 {
@@ -247,33 +256,37 @@ bool backup_take(const char *db_path, const char *dest, struct backup_report *re
         snprintf(err, errlen, "no store at %s: %s", db_path, strerror(errno));
         return false;
     }
-    bool fits = true;
-    if (stat(dest, &st) == 0 && S_ISDIR(st.st_mode)) {
-        char stamp[BACKUP_STAMP_SIZE];
-        stamp_now(stamp);
-        char name[64];
-        snprintf(name, sizeof name, "/" BACKUP_NAME_PREFIX "%s" BACKUP_NAME_SUFFIX, stamp);
-        fits = path_join(report->path, sizeof report->path, dest, name, "");
-    } else {
-        fits = path_join(report->path, sizeof report->path, dest, "", "");
-    }
-    char partial[BACKUP_PATH_MAX];
-    if (!fits || !path_join(partial, sizeof partial, report->path, BACKUP_PARTIAL, "")) {
+    /* into a folder, the name is the copy's instant, known once it is taken */
+    bool folder = stat(dest, &st) == 0 && S_ISDIR(st.st_mode);
+    char partial[BACKUP_PATH_MAX], stamp[BACKUP_STAMP_SIZE];
+    stamp_now(stamp);
+    bool fits = folder ? folder_name(partial, sizeof partial, dest, stamp, BACKUP_PARTIAL)
+                       : path_join(report->path, sizeof report->path, dest, "", "") &&
+                             path_join(partial, sizeof partial, dest, BACKUP_PARTIAL, "");
+    if (!fits) {
         snprintf(err, errlen, "backup path too long");
         return false;
     }
-    if (access(report->path, F_OK) == 0) {
+    if (!folder && access(report->path, F_OK) == 0) {
         snprintf(err, errlen, "%s exists already; a backup never overwrites a file", report->path);
         return false;
     }
     unlink(partial); /* what an interrupted earlier backup left: never a finished backup */
     if (!copy_verified(db_path, partial, report, err, errlen))
         return false;
-    if (rename(partial, report->path) != 0) {
-        snprintf(err, errlen, "cannot rename %s: %s", partial, strerror(errno));
+    if (folder && !folder_name(report->path, sizeof report->path, dest, report->snapshot_at, "")) {
+        snprintf(err, errlen, "backup path too long");
         unlink(partial);
         return false;
     }
+    /* link, not rename: it fails rather than replace a file that appeared meanwhile */
+    if (link(partial, report->path) != 0) {
+        snprintf(err, errlen, "cannot name the backup %s: %s%s", report->path, strerror(errno),
+                 errno == EEXIST ? " (a backup never overwrites a file)" : "");
+        unlink(partial);
+        return false;
+    }
+    unlink(partial);
     if (!sync_parent(report->path, err, errlen))
         return false;
     report->bytes = stat(report->path, &st) == 0 ? (long long)st.st_size : 0;
