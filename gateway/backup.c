@@ -358,12 +358,16 @@ bool backup_restore(const char *data_dir, const char *src, struct backup_report 
         return false;
     }
     bool ok = false;
-    char db_path[BACKUP_PATH_MAX], staged[BACKUP_PATH_MAX];
+    char db_path[BACKUP_PATH_MAX], staged[BACKUP_PATH_MAX], lock_path[BACKUP_PATH_MAX];
     if (!path_join(db_path, sizeof db_path, data_dir, "/", STORE_FILE_NAME) ||
-        !path_join(staged, sizeof staged, db_path, BACKUP_RESTORING, "")) {
+        !path_join(staged, sizeof staged, db_path, BACKUP_RESTORING, "") ||
+        !path_join(lock_path, sizeof lock_path, data_dir, "/", DAEMON_LOCK_FILE_NAME)) {
         snprintf(err, errlen, "data folder path too long");
         goto out;
     }
+    /* a lock file made here by root must still open for onestopd */
+    if (!give_to_folder_owner(data_dir, lock_path, err, errlen))
+        goto out;
     struct backup_report checked;
     if (!backup_verify(src, &checked, err, errlen))
         goto out;

@@ -18,9 +18,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define DIR_SIZE  64  /* the temporary folder's name */
-#define DATA_SIZE 128 /* it and a short file name */
-#define PATH_SIZE 512
+#define DIR_SIZE    64  /* the temporary folder's name */
+#define DATA_SIZE   128 /* it and a short file name */
+#define PATH_SIZE   512
+#define SERVICE_UID 65534 /* nobody: stands for the onestop user when the test runs as root */
 
 struct fixture {
     char dir[DIR_SIZE];   /* a fresh temporary folder */
@@ -140,8 +141,23 @@ static void test_restore_waits_for_the_lock_and_keeps_the_old_store(void **state
     assert_int_equal(holder, getpid());
     daemon_lock_release(lock);
 
+    /* run by root beside a service user: what restore makes belongs to the folder's owner */
+    bool as_root = geteuid() == 0;
+    char lock_path[PATH_SIZE];
+    snprintf(lock_path, sizeof lock_path, "%s/%s", f->data, DAEMON_LOCK_FILE_NAME);
+    if (as_root) {
+        assert_int_equal(chown(f->data, SERVICE_UID, SERVICE_UID), 0);
+        assert_int_equal(chown(lock_path, 0, 0), 0);
+    }
     assert_true(backup_restore(f->data, dest, &r, err, sizeof err));
     assert_int_equal(count_rows(f->db), 2);
+    struct stat st;
+    if (as_root) {
+        assert_int_equal(stat(f->db, &st), 0);
+        assert_int_equal(st.st_uid, SERVICE_UID);
+        assert_int_equal(stat(lock_path, &st), 0);
+        assert_int_equal(st.st_uid, SERVICE_UID);
+    }
     assert_non_null(strstr(r.aside, ".before-restore-"));
     assert_int_equal(count_rows(r.aside), 3);
 }
