@@ -69,6 +69,9 @@ def test_the_package_declares_its_conffiles_and_holds_every_part(deb, tmp_path):
     # the timers are started at installation, never the oneshot jobs themselves
     postinst = (control / "postinst").read_text()
     assert "'onestop-backup.timer'" in postinst and "'onestop-backup.service'" not in postinst
+    # the service user exists before the units are started, and makes its own keys
+    assert postinst.index("adduser --system") < postinst.index("deb-systemd-invoke")
+    assert "runuser -u onestop -- /usr/libexec/onestop/make-keys /etc/onestop/keys" in postinst
 
 
 def unit(root, name):
