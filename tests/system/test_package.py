@@ -97,8 +97,10 @@ def test_the_units_are_hardened_and_pass_systemd_analyze(root, tmp_path):
     for name in UNITS:
         text = unit(root, name).replace("/usr/sbin/", f"{root}/usr/sbin/")
         (tmp_path / name).write_text(text.replace("/usr/bin/", f"{root}/usr/bin/"))
-    r = subprocess.run([analyze, "verify", "--man=no", *(str(tmp_path / u) for u in UNITS)],
-                       capture_output=True, text=True, timeout=120)
+    # Documentation=man:... must open the packaged man pages
+    env = dict(os.environ, MANPATH=os.path.join(root, "usr", "share", "man"))
+    r = subprocess.run([analyze, "verify", *(str(tmp_path / u) for u in UNITS)],
+                       capture_output=True, text=True, timeout=120, env=env)
     assert r.returncode == 0 and not r.stderr.strip(), r.stderr
     sec = subprocess.run([analyze, "security", "--offline=yes", str(tmp_path / UNITS[0])],
                          capture_output=True, text=True, timeout=120)
