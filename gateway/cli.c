@@ -5,12 +5,12 @@
  *   onestop --config PATH user password NAME                          (password on stdin)
  *   onestop --config PATH user disable|enable NAME
  *   onestop --config PATH user list
- *   onestop --config PATH audit [--action ACTION] [--limit N]
  *   onestop --config PATH backup PATH | restore PATH                  (gateway/backup.h)
+ *   onestop --config PATH audit [--action ACTION] [--limit N]
  */
-#include "gateway/backup.h"
 #include "gateway/config.h"
 #include "gateway/password.h"
+#include "gateway/backup.h"
 #include "gateway/store.h"
 
 #include <ctype.h>
@@ -27,10 +27,10 @@ static void usage(FILE *out)
                  "  user password NAME         set a new password (read from standard input)\n"
                  "  user disable NAME | user enable NAME\n"
                  "  user list\n"
-                 "  audit [--action ACTION] [--limit N]\n"
                  "  backup PATH                a verified copy of the live store (PATH: a new\n"
                  "                             file, or a folder for onestop-STAMP.db)\n"
-                 "  restore PATH               put a backup in place (onestopd stopped)\n");
+                 "  restore PATH               put a backup in place (onestopd stopped)\n"
+                 "  audit [--action ACTION] [--limit N]\n");
 }
 
 static bool read_password(char *buf, size_t len)
