@@ -22,14 +22,14 @@
 static void usage(FILE *out)
 {
     fprintf(out, "usage: onestop --config PATH [--data-dir DIR] COMMAND\n"
+                 "  backup PATH                a verified copy of the live store (PATH: a new\n"
+                 "                             file, or a folder for onestop-STAMP.db)\n"
+                 "  restore PATH               put a backup in place (onestopd stopped)\n"
                  "  user add NAME --role assistant|supervisor|admin|auditor [--initials XX]\n"
                  "                             the password is read from standard input\n"
                  "  user password NAME         set a new password (read from standard input)\n"
                  "  user disable NAME | user enable NAME\n"
                  "  user list\n"
-                 "  backup PATH                a verified copy of the live store (PATH: a new\n"
-                 "                             file, or a folder for onestop-STAMP.db)\n"
-                 "  restore PATH               put a backup in place (onestopd stopped)\n"
                  "  audit [--action ACTION] [--limit N]\n");
 }
 
