@@ -22,6 +22,7 @@ const struct http_route onestop_routes[] = {
     {"POST", "/api/v1/transactions", route_transaction_create, HTTP_STAFF},
     {"GET", "/api/v1/transactions", route_transaction_list, HTTP_READER},
     {"GET", "/api/v1/transactions/{}", route_transaction_get, HTTP_READER},
+    {"GET", "/api/v1/transactions/{}/status", route_transaction_status, HTTP_READER},
     {"POST", "/api/v1/transactions/{}/retry", route_transaction_retry, HTTP_SUPERVISOR},
     {"POST", "/api/v1/transactions/{}/reprint", route_transaction_reprint, HTTP_STAFF},
     {"GET", "/api/v1/deliveries/failed", route_deliveries_failed, HTTP_OVERSIGHT},

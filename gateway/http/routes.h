@@ -31,6 +31,9 @@ void route_deliveries_failed(struct app *app, struct http_request *req);
  * it has answered 404 (another site's is not revealed) or 503. */
 bool transaction_at_own_site(struct app *app, struct http_request *req, const char *reference);
 
+/* routes_txn_status.c: states only, for polling; neither audited nor read-limited */
+void route_transaction_status(struct app *app, struct http_request *req);
+
 /* routes_resident.c */
 void route_resident_status(struct app *app, struct http_request *req);
 

@@ -351,6 +351,7 @@ ROUTES = {
     ("POST", "/api/v1/transactions"): "staff",
     ("GET", "/api/v1/transactions"): "reader",
     ("GET", "/api/v1/transactions/{}"): "reader",
+    ("GET", "/api/v1/transactions/{}/status"): "reader",
     ("POST", "/api/v1/transactions/{}/retry"): "supervisor",
     ("POST", "/api/v1/transactions/{}/reprint"): "staff",
     ("GET", "/api/v1/deliveries/failed"): "oversight",
