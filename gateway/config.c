@@ -7,6 +7,7 @@
  * that span keys (a counter naming a printer that does not exist) run afterwards. */
 #include "gateway/config.h"
 
+#include "gateway/delivery/backend_request.h"
 #include "gateway/delivery/connector_email.h"
 #include "gateway/log.h"
 #include "services/service.h"
@@ -137,6 +138,9 @@ static const struct key_spec access_keys[] = {
      .max = 100000},
     {KEY("audit_sample_interval_s", K_INT, CFG(access.audit_sample_interval_s)), .def_int = 60,
      .min = 1, .max = 86400},
+    /* at least the signature window: a keyless event forgotten sooner could be replayed */
+    {KEY("callback_replay_window_s", K_INT, CFG(access.callback_replay_window_s)), .def_int = 86400,
+     .min = BACKEND_SIGNATURE_WINDOW_S, .max = 31 * 86400},
     {0}};
 
 static const struct key_spec keys_keys[] = {

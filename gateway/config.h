@@ -139,8 +139,9 @@ struct config {
         long rate_per_minute;
     } status_page;
     struct {
-        long reads_per_minute;        /* transaction reads per staff member (429 past it) */
-        long audit_sample_interval_s; /* repeatable events: one audit row per address per this */
+        long reads_per_minute;         /* transaction reads per staff member (429 past it) */
+        long audit_sample_interval_s;  /* repeatable events: one audit row per address per this */
+        long callback_replay_window_s; /* callback event ids are kept this long, then pruned */
     } access;
     struct secret status_key;
     char *services_dir;
