@@ -173,6 +173,7 @@ static const struct key_spec backend_keys[] = {
     {KEY("breaker_failures", K_INT, BE(breaker_failures)), .def_int = 5, .min = 1, .max = 10000},
     {KEY("breaker_open_s", K_INT, BE(breaker_open_s)), .def_int = 30, .min = 1, .max = 86400},
     {KEY("poll_interval_s", K_INT, BE(poll_interval_s)), .def_int = 60, .min = 1, .max = 86400},
+    {KEY("slot_hold_s", K_INT, BE(slot_hold_s)), .def_int = 900, .min = 1, .max = 86400},
     /* e-mail back-ends (connector "email"); checked together by check_email_backend */
     {KEY("mail_from", K_STRING, BE(mail_from))},
     {KEY("mail_to", K_STRING_LIST, BE(mail_to))},

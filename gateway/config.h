@@ -43,6 +43,7 @@ struct backend_config {
     long breaker_failures; /* consecutive failures that open the circuit */
     long breaker_open_s;   /* how long it stays open before a half-open probe */
     long poll_interval_s;  /* open311 status polling */
+    long slot_hold_s;      /* a collection day picked at the counter is held this long */
     /* e-mail back-ends (connector email, SMTP transport; see docs/backends.md) */
     char *mail_from;             /* envelope sender and From: */
     json_t *mail_to;             /* list of recipient addresses (envelope and To:) */

@@ -45,6 +45,9 @@ void route_addresses(struct app *app, struct http_request *req);
 void route_bulky_slots(struct app *app, struct http_request *req);
 void route_lookup(struct app *app, struct http_request *req);
 
+/* routes_holds.c: POST /api/v1/lookups/slot_holds holds a collection day */
+void route_lookup_write(struct app *app, struct http_request *req);
+
 /* routes_stock.c */
 void route_stock_list(struct app *app, struct http_request *req);
 void route_stock_delivery(struct app *app, struct http_request *req);

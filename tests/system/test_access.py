@@ -356,6 +356,7 @@ ROUTES = {
     ("POST", "/api/v1/transactions/{}/reprint"): "staff",
     ("GET", "/api/v1/deliveries/failed"): "oversight",
     ("GET", "/api/v1/lookups/{}"): "staff",
+    ("POST", "/api/v1/lookups/{}"): "staff",
     ("GET", "/api/v1/stock"): "staff",
     ("POST", "/api/v1/stock/deliveries"): "supervisor",
     ("POST", "/api/v1/callbacks/{}"): "signed",  # public, but only with a back-end's signature
