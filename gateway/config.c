@@ -9,6 +9,7 @@
 
 #include "gateway/delivery/backend_request.h"
 #include "gateway/delivery/connector_email.h"
+#include "gateway/delivery/email_digest.h"
 #include "gateway/log.h"
 #include "services/service.h"
 
@@ -180,6 +181,8 @@ static const struct key_spec backend_keys[] = {
     {KEY("smtp_username", K_STRING, BE(smtp_username))},
     {KEY("smtp_password_file", K_SECRET, BE(smtp_password))},
     {KEY("smtp_tls", K_STRING, BE(smtp_tls)), .allowed = "|starttls|smtps|none|"},
+    {KEY("digest_at", K_STRING, BE(digest_at))},
+    {KEY("digest_settle_s", K_INT, BE(digest_settle_s)), .def_int = 60, .min = 1, .max = 3600},
     /* authentication: which kind, and what each kind needs (checked in check_backend_auth) */
     {KEY("auth", K_STRING, BE(auth)), .allowed = "|hmac|api-key|oauth2-jwt|bearer|none|"},
     {KEY("api_key_header", K_STRING, BE(api_key_header))},
@@ -579,8 +582,10 @@ static void check_email_backend(struct parse_ctx *ctx, struct backend_config *b,
         if (b->url && is_smtp_url(b->url))
             problem(ctx, key, "an smtp(s):// URL needs connector \"email\"");
         snprintf(key, sizeof key, "backends[%zu]", i);
-        if (b->mail_from || b->mail_to || b->smtp_username || b->smtp_password.bytes || b->smtp_tls)
-            problem(ctx, key, "mail_from, mail_to and smtp_* keys are for connector \"email\"");
+        if (b->mail_from || b->mail_to || b->smtp_username || b->smtp_password.bytes ||
+            b->smtp_tls || b->digest_at)
+            problem(ctx, key,
+                    "mail_from, mail_to, digest_at and smtp_* keys are for connector \"email\"");
         return;
     }
     if (b->url && !is_smtp_url(b->url))
@@ -620,6 +625,10 @@ static void check_email_backend(struct parse_ctx *ctx, struct backend_config *b,
         problem(ctx, key, "smtp_username and smtp_password_file go together");
     else if (b->smtp_username && !email_header_value_ok(b->smtp_username))
         problem(ctx, key, "smtp_username holds control characters");
+    b->digest = b->digest_at != NULL;
+    snprintf(key, sizeof key, "backends[%zu].digest_at", i);
+    if (b->digest_at && !email_digest_time_parse(b->digest_at, &b->digest_at_s))
+        problem(ctx, key, "is not a time of day like \"17:30\" or \"17:30:00\" (Europe/London)");
 }
 
 static bool header_name_ok(const char *name)
@@ -940,6 +949,7 @@ void config_free(struct config *cfg)
         free(b->smtp_username);
         secret_free(&b->smtp_password);
         free(b->smtp_tls);
+        free(b->digest_at);
         free(b->auth);
         free(b->api_key_header);
         secret_free(&b->bearer_token);

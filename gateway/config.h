@@ -50,6 +50,12 @@ struct backend_config {
     char *smtp_username;         /* AUTH, optional */
     struct secret smtp_password; /* from smtp_password_file, with smtp_username */
     char *smtp_tls;              /* starttls | smtps | none; default from the URL's scheme */
+    /* a daily digest instead of a message per delivery (delivery/email_digest.h): "HH:MM" or
+     * "HH:MM:SS" Europe/London; digest true and digest_at_s its seconds after midnight */
+    char *digest_at;
+    bool digest;
+    long digest_at_s;
+    long digest_settle_s; /* a day's digest is sent this long after its time, not sooner */
     /* authentication (gateway/delivery/auth.h): one of BACKEND_AUTH_* below */
     char *auth;                 /* hmac | api-key | oauth2-jwt | bearer | none */
     char *api_key_header;       /* api-key: the header that carries api_key_file's value */
