@@ -27,6 +27,14 @@ void route_transaction_get(struct app *app, struct http_request *req);
 void route_transaction_list(struct app *app, struct http_request *req);
 void route_transaction_retry(struct app *app, struct http_request *req);
 void route_deliveries_failed(struct app *app, struct http_request *req);
+/* The {reference} path parameter, checked (check character included) into out; false when it
+ * is not a reference, having answered 404. */
+bool transaction_reference_param(struct http_request *req, char *out, size_t len);
+/* The whole record of a transaction sold at the session's site (any site for an auditor) into
+ * *out (the caller frees it); false when it has answered 404 (another site's is not revealed)
+ * or 503. Neither audited nor counted: the caller does what its route needs. */
+bool transaction_read(struct app *app, struct http_request *req, const char *reference,
+                      json_t **out);
 /* True when the transaction was sold at the session's site (any site for an auditor); else
  * it has answered 404 (another site's is not revealed) or 503. */
 bool transaction_at_own_site(struct app *app, struct http_request *req, const char *reference);

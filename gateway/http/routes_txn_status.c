@@ -9,10 +9,8 @@
  * every read (another site's transaction is "not found"), but it is neither audited nor
  * counted: it reveals nothing about the resident. */
 #include "gateway/app.h"
-#include "gateway/http/access.h"
 #include "gateway/http/routes.h"
 #include "gateway/store.h"
-#include "services/reference.h"
 
 #include <jansson.h>
 
@@ -37,19 +35,10 @@ static const char *const status_print[] = {"state", "printer", "attempts", "last
 void route_transaction_status(struct app *app, struct http_request *req)
 {
     char reference[STORE_REFERENCE_MAX];
-    if (!reference_parse(http_param(req, 0), reference, sizeof reference)) {
-        http_reply_error(req, 404, "not_found",
-                         "There is no transaction with that reference (check the letters: "
-                         "the last one is a check character).");
-        return;
-    }
     json_t *t = NULL;
-    enum store_result r =
-        store_transaction_get(app->store, reference, access_read_site(app, http_session(req)), &t);
-    if (r != STORE_OK) {
-        http_reply_store_error(req, r);
+    if (!transaction_reference_param(req, reference, sizeof reference) ||
+        !transaction_read(app, req, reference, &t))
         return;
-    }
     json_t *out = status_pick(t, status_top);
     json_object_set_new(out, "delivery",
                         status_pick(json_object_get(t, "delivery"), status_delivery));
