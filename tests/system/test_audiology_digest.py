@@ -67,9 +67,11 @@ def test_one_digest_per_site_and_day_exactly_once_across_a_restart(tmp_path):
         refs = {"SD-01": [issue(gw, tokens["SD-01"], "BOOK0101"),
                           issue(gw, tokens["SD-01"], "BOOK0102")],
                 "LIB-CEN": [issue(gw, tokens["LIB-CEN"], "BOOK0201")]}
-        # before the time nothing is sent: the issues wait in the outbox
+        # before the time nothing is sent: the issues wait in the outbox, also over a restart
         assert mails(gw) == []
         assert delivery(gw, tokens["SD-01"], refs["SD-01"][0])["state"] == "pending"
+        gw.daemon.stop()
+        gw.start_daemon()
 
         got = wait_until(lambda: len(m := mails(gw)) >= 2 and m, timeout=30, interval=0.2,
                          what="the two digests")
