@@ -145,3 +145,23 @@ def test_an_expired_hold_goes_to_the_supervisors_list_with_the_next_free_days(ma
     assert f"Next free days: {', '.join(free)}." in row["note"], row
     # the note is in the audit trail too, without personal data
     assert "0161 480 4949" not in row["note"] and UPRN not in row["note"]
+
+
+def test_a_hold_for_another_day_or_an_unknown_one_is_refused_with_the_next_free_days(gateway):
+    token = gateway.sign_in()
+    supervisor = gateway.sign_in("supervisor")
+    free = [s["date"] for s in slots(gateway, token) if s["available"]]
+    r = hold(gateway, token, free[0])
+    assert r.status == 201, r
+    wrong_day = sell(gateway, token, fields(free[1], r.json["reservation_id"]))
+    unknown = sell(gateway, token, fields(free[1], "RS-999999"))
+    for ref, code in ((wrong_day, "reservation_mismatch"), (unknown, "reservation_unknown")):
+        t = wait_until(lambda: (t := txn(gateway, token, ref))["status"] == "failed" and t,
+                       timeout=15, what=f"{ref} refused")
+        assert code in t["delivery"]["last_error"], t["delivery"]
+        rows = gateway.request("GET", "/api/v1/deliveries/failed", token=supervisor).json
+        row = next(d for d in rows["deliveries"] if d["reference"] == ref)
+        assert f"({code}). Next free days: " in row["note"], row
+    # neither refusal took a place; the hold still holds its own day
+    assert remaining(gateway, token, free[1]) == 3
+    assert remaining(gateway, token, free[0]) == 2
