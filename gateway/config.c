@@ -7,7 +7,9 @@
  * that span keys (a counter naming a printer that does not exist) run afterwards. */
 #include "gateway/config.h"
 
+#include "gateway/delivery/backend_request.h"
 #include "gateway/delivery/connector_email.h"
+#include "gateway/delivery/email_digest.h"
 #include "gateway/log.h"
 #include "services/service.h"
 
@@ -137,6 +139,9 @@ static const struct key_spec access_keys[] = {
      .max = 100000},
     {KEY("audit_sample_interval_s", K_INT, CFG(access.audit_sample_interval_s)), .def_int = 60,
      .min = 1, .max = 86400},
+    /* at least the signature window: a keyless event forgotten sooner could be replayed */
+    {KEY("callback_replay_window_s", K_INT, CFG(access.callback_replay_window_s)), .def_int = 86400,
+     .min = BACKEND_SIGNATURE_WINDOW_S, .max = 31 * 86400},
     {0}};
 
 static const struct key_spec keys_keys[] = {
@@ -169,12 +174,15 @@ static const struct key_spec backend_keys[] = {
     {KEY("breaker_failures", K_INT, BE(breaker_failures)), .def_int = 5, .min = 1, .max = 10000},
     {KEY("breaker_open_s", K_INT, BE(breaker_open_s)), .def_int = 30, .min = 1, .max = 86400},
     {KEY("poll_interval_s", K_INT, BE(poll_interval_s)), .def_int = 60, .min = 1, .max = 86400},
+    {KEY("slot_hold_s", K_INT, BE(slot_hold_s)), .def_int = 900, .min = 1, .max = 86400},
     /* e-mail back-ends (connector "email"); checked together by check_email_backend */
     {KEY("mail_from", K_STRING, BE(mail_from))},
     {KEY("mail_to", K_STRING_LIST, BE(mail_to))},
     {KEY("smtp_username", K_STRING, BE(smtp_username))},
     {KEY("smtp_password_file", K_SECRET, BE(smtp_password))},
     {KEY("smtp_tls", K_STRING, BE(smtp_tls)), .allowed = "|starttls|smtps|none|"},
+    {KEY("digest_at", K_STRING, BE(digest_at))},
+    {KEY("digest_settle_s", K_INT, BE(digest_settle_s)), .def_int = 60, .min = 1, .max = 3600},
     /* authentication: which kind, and what each kind needs (checked in check_backend_auth) */
     {KEY("auth", K_STRING, BE(auth)), .allowed = "|hmac|api-key|oauth2-jwt|bearer|none|"},
     {KEY("api_key_header", K_STRING, BE(api_key_header))},
@@ -574,8 +582,10 @@ static void check_email_backend(struct parse_ctx *ctx, struct backend_config *b,
         if (b->url && is_smtp_url(b->url))
             problem(ctx, key, "an smtp(s):// URL needs connector \"email\"");
         snprintf(key, sizeof key, "backends[%zu]", i);
-        if (b->mail_from || b->mail_to || b->smtp_username || b->smtp_password.bytes || b->smtp_tls)
-            problem(ctx, key, "mail_from, mail_to and smtp_* keys are for connector \"email\"");
+        if (b->mail_from || b->mail_to || b->smtp_username || b->smtp_password.bytes ||
+            b->smtp_tls || b->digest_at)
+            problem(ctx, key,
+                    "mail_from, mail_to, digest_at and smtp_* keys are for connector \"email\"");
         return;
     }
     if (b->url && !is_smtp_url(b->url))
@@ -615,6 +625,10 @@ static void check_email_backend(struct parse_ctx *ctx, struct backend_config *b,
         problem(ctx, key, "smtp_username and smtp_password_file go together");
     else if (b->smtp_username && !email_header_value_ok(b->smtp_username))
         problem(ctx, key, "smtp_username holds control characters");
+    b->digest = b->digest_at != NULL;
+    snprintf(key, sizeof key, "backends[%zu].digest_at", i);
+    if (b->digest_at && !email_digest_time_parse(b->digest_at, &b->digest_at_s))
+        problem(ctx, key, "is not a time of day like \"17:30\" or \"17:30:00\" (Europe/London)");
 }
 
 static bool header_name_ok(const char *name)
@@ -935,6 +949,7 @@ void config_free(struct config *cfg)
         free(b->smtp_username);
         secret_free(&b->smtp_password);
         free(b->smtp_tls);
+        free(b->digest_at);
         free(b->auth);
         free(b->api_key_header);
         secret_free(&b->bearer_token);

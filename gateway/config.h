@@ -43,12 +43,19 @@ struct backend_config {
     long breaker_failures; /* consecutive failures that open the circuit */
     long breaker_open_s;   /* how long it stays open before a half-open probe */
     long poll_interval_s;  /* open311 status polling */
+    long slot_hold_s;      /* a collection day picked at the counter is held this long */
     /* e-mail back-ends (connector email, SMTP transport; see docs/backends.md) */
     char *mail_from;             /* envelope sender and From: */
     json_t *mail_to;             /* list of recipient addresses (envelope and To:) */
     char *smtp_username;         /* AUTH, optional */
     struct secret smtp_password; /* from smtp_password_file, with smtp_username */
     char *smtp_tls;              /* starttls | smtps | none; default from the URL's scheme */
+    /* a daily digest instead of a message per delivery (delivery/email_digest.h): "HH:MM" or
+     * "HH:MM:SS" Europe/London; digest true and digest_at_s its seconds after midnight */
+    char *digest_at;
+    bool digest;
+    long digest_at_s;
+    long digest_settle_s; /* a day's digest is sent this long after its time, not sooner */
     /* authentication (gateway/delivery/auth.h): one of BACKEND_AUTH_* below */
     char *auth;                 /* hmac | api-key | oauth2-jwt | bearer | none */
     char *api_key_header;       /* api-key: the header that carries api_key_file's value */
@@ -139,8 +146,9 @@ struct config {
         long rate_per_minute;
     } status_page;
     struct {
-        long reads_per_minute;        /* transaction reads per staff member (429 past it) */
-        long audit_sample_interval_s; /* repeatable events: one audit row per address per this */
+        long reads_per_minute;         /* transaction reads per staff member (429 past it) */
+        long audit_sample_interval_s;  /* repeatable events: one audit row per address per this */
+        long callback_replay_window_s; /* callback event ids are kept this long, then pruned */
     } access;
     struct secret status_key;
     char *services_dir;

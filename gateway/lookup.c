@@ -21,16 +21,20 @@
 #include <string.h>
 #include <time.h>
 
-#define LOOP_POLL_MS       1000
-#define STOPPING_ERROR     "the gateway is shutting down"
-#define CORRELATION_ID_MAX 128
-#define HTTP_UNAUTHORIZED  401
+#define LOOP_POLL_MS        1000
+#define STOPPING_ERROR      "the gateway is shutting down"
+#define CORRELATION_ID_MAX  128
+#define HTTP_UNAUTHORIZED   401
+#define IDEMPOTENCY_KEY_MAX 64
+#define JSON_CONTENT_TYPE   "application/json"
 
 struct lookup_job {
     struct lookup_job *next;
     const struct backend_config *be;
     char *path;
-    char correlation_id[CORRELATION_ID_MAX]; /* "" for none */
+    char correlation_id[CORRELATION_ID_MAX];   /* "" for none */
+    char *body;                                /* a POST's JSON body (malloc'd), or NULL */
+    char idempotency_key[IDEMPOTENCY_KEY_MAX]; /* a POST's key, "" for none */
     lookup_done_fn done;
     void *ctx;
     struct backend_request *req;
@@ -54,6 +58,7 @@ static void job_end(struct lookup *lk, struct lookup_job *job, int status, const
     job->done(job->ctx, status, body, len, error);
     backend_request_free(job->req);
     free(job->path);
+    free(job->body);
     free(job->access_token);
     free(job);
     pthread_mutex_lock(&lk->lock);
@@ -91,8 +96,12 @@ static void start_jobs(struct lookup *lk, struct lookup_job *list)
             continue;
         }
         struct backend_request_spec spec = {
-            .method = "GET",
+            .method = job->body ? "POST" : "GET",
             .path = job->path,
+            .content_type = job->body ? JSON_CONTENT_TYPE : NULL,
+            .body = job->body,
+            .body_len = job->body ? strlen(job->body) : 0,
+            .idempotency_key = job->idempotency_key[0] ? job->idempotency_key : NULL,
             .timeout_ms = timeout,
             .access_token = job->access_token,
             .correlation_id = job->correlation_id[0] ? job->correlation_id : NULL};
@@ -249,13 +258,17 @@ void lookup_request(struct lookup *lk, const struct backend_config *be,
     }
     struct lookup_job *job = calloc(1, sizeof *job);
     char *path = strdup(path_and_query);
-    if (!job || !path) {
+    char *body = spec->json_body ? strdup(spec->json_body) : NULL;
+    if (!job || !path || (spec->json_body && !body)) {
         free(job);
         free(path);
+        free(body);
         done(ctx, 0, NULL, 0, "out of memory");
         return;
     }
-    *job = (struct lookup_job){.be = be, .path = path, .done = done, .ctx = ctx};
+    *job = (struct lookup_job){.be = be, .path = path, .body = body, .done = done, .ctx = ctx};
+    if (spec->idempotency_key)
+        snprintf(job->idempotency_key, sizeof job->idempotency_key, "%s", spec->idempotency_key);
     if (spec->correlation_id)
         snprintf(job->correlation_id, sizeof job->correlation_id, "%s", spec->correlation_id);
     pthread_mutex_lock(&lk->lock);
@@ -271,6 +284,7 @@ void lookup_request(struct lookup *lk, const struct backend_config *be,
     pthread_mutex_unlock(&lk->lock);
     if (refused) {
         free(job->path);
+        free(job->body);
         free(job);
         done(ctx, 0, NULL, 0, refused);
     }

@@ -1,5 +1,6 @@
-/* lookup: interactive reads from back-ends (addresses for a postcode, collection slots) for
- * the counter, without an HTTP thread ever waiting on the network.
+/* lookup: interactive reads from back-ends (addresses for a postcode, collection slots), and
+ * the one interactive write (holding a collection day), for the counter, without an HTTP
+ * thread ever waiting on the network.
  *
  * One thread with its own curl multi handle runs every look-up: a signed GET to the back-end
  * with its lookup_timeout_ms. The HTTP handler defers its request, calls lookup_get, and the
@@ -33,6 +34,10 @@ void lookup_get(struct lookup *lk, const struct backend_config *be, const char *
 struct lookup_spec {
     const char *path_and_query; /* appended to be->url; copied */
     const char *correlation_id; /* sent as X-Correlation-ID when not NULL; copied */
+    /* a write the back-end answers at once (a slot hold): with json_body the request is a
+     * POST of it, sent with idempotency_key; NULL for a GET. Both copied. */
+    const char *json_body;
+    const char *idempotency_key;
 };
 /* lookup_get with the extra request details of spec; the same contract otherwise. */
 void lookup_request(struct lookup *lk, const struct backend_config *be,

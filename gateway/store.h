@@ -140,10 +140,12 @@ enum store_result store_audit_list(struct store *store, const char *action, int 
 enum store_result store_callback_find(struct store *store, const char *backend,
                                       const char *event_id, char request_hash[65], int *status,
                                       char **response) STORE_MUSTCHECK;
-/* Records the answer given; STORE_CONFLICT when the event was recorded meanwhile. */
+/* Records the answer given, and in the same write deletes every event received more than
+ * keep_s seconds ago (they are past the replay window: a keyless replay of one is refused by
+ * its timestamp). STORE_CONFLICT when the event was recorded meanwhile. */
 enum store_result store_callback_record(struct store *store, const char *backend,
                                         const char *event_id, const char *request_hash, int status,
-                                        const char *response) STORE_MUSTCHECK;
+                                        const char *response, long keep_s) STORE_MUSTCHECK;
 
 /* ---- writes that span several records, run on the writer inside one database transaction ----
  * A store_tx is valid only inside the run function of a store_job. The job's done callback

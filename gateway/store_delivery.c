@@ -466,22 +466,28 @@ void store_delivery_record(struct store *store, struct delivery_outcome *outcome
 
 /* ---- supervisors ---- */
 
-static const struct store_column failed_columns[] = {
-    {"reference", COL_TEXT},  {"service", COL_TEXT},
-    {"counter", COL_TEXT},    {"backend", COL_TEXT},
-    {"attempts", COL_INT},    {"last_status", COL_INT},
-    {"last_error", COL_TEXT}, {"failed_at", COL_TIME},
-    {"created_at", COL_TIME}, {0}};
+static const struct store_column failed_columns[] = {{"reference", COL_TEXT},
+                                                     {"service", COL_TEXT},
+                                                     {"counter", COL_TEXT},
+                                                     {"backend", COL_TEXT},
+                                                     {"attempts", COL_INT},
+                                                     {"last_status", COL_INT},
+                                                     {"last_error", COL_TEXT},
+                                                     {"failed_at", COL_TIME},
+                                                     {"created_at", COL_TIME},
+                                                     {"note", COL_TEXT},
+                                                     {0}};
 
 enum store_result store_deliveries_failed(struct store *store, const char *site, int limit,
                                           json_t **out)
 {
     sqlite3 *db = store_reader_acquire(store);
     sqlite3_stmt *st = store_cached(
-        db, "SELECT t.reference, t.service, t.counter, d.backend, d.attempts, d.last_status,"
-            " d.last_error, d.failed_at, t.created_at FROM deliveries d JOIN transactions t ON"
-            " t.id = d.transaction_id WHERE d.state='failed' AND (?2 IS NULL OR t.site = ?2)"
-            " ORDER BY d.failed_at DESC LIMIT ?1");
+        db,
+        "SELECT t.reference, t.service, t.counter, d.backend, d.attempts, d.last_status,"
+        " d.last_error, d.failed_at, t.created_at, d.note FROM deliveries d JOIN transactions t ON"
+        " t.id = d.transaction_id WHERE d.state='failed' AND (?2 IS NULL OR t.site = ?2)"
+        " ORDER BY d.failed_at DESC LIMIT ?1");
     enum store_result r = STORE_UNAVAILABLE;
     if (st) {
         sqlite3_bind_int(st, 1, limit > 0 && limit <= LIST_LIMIT_MAX ? limit : LIST_LIMIT_DEFAULT);

@@ -77,13 +77,18 @@ static enum store_result attempt_run(sqlite3 *db, const struct delivery_outcome 
                    : STORE_OK;
     case OUTCOME_RETRY:
     case OUTCOME_FAILED:
-        st = store_cached(db, "UPDATE deliveries SET outcome_unknown = outcome_unknown OR ?"
-                              " WHERE id=?");
+        /* a dead letter's note (say, the next free days for a lost slot hold) is kept */
+        st = store_cached(db, "UPDATE deliveries SET outcome_unknown = outcome_unknown OR ?1,"
+                              " note=COALESCE(NULLIF(?2,''),note) WHERE id=?3");
         if (!st)
             return STORE_UNAVAILABLE;
+        const char *note = o->kind == OUTCOME_FAILED ? o->supervisor_note : "";
         sqlite3_bind_int(st, 1, o->outcome_unknown);
-        sqlite3_bind_int64(st, 2, o->delivery_id);
-        return store_step_done(db, st, "unknown outcome");
+        sqlite3_bind_text(st, 2, note, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, o->delivery_id);
+        if ((r = store_step_done(db, st, "unknown outcome")) != STORE_OK)
+            return r;
+        return note[0] ? note_audit(db, o->delivery_id, "delivery_note", note, now) : STORE_OK;
     case OUTCOME_POLLED:
         return STORE_OK;
     }

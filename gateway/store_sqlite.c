@@ -243,6 +243,8 @@ static const char *const migrations[] = {
     "  note TEXT,"
     "  created_at INTEGER NOT NULL);"
     "CREATE INDEX stock_movements_site ON stock_movements(site, item, created_at);",
+    /* 10: callback events are pruned by age once they are past the replay window */
+    "CREATE INDEX callback_events_received ON callback_events(received_at);",
 };
 
 #define MIGRATIONS_LEN ((int)(sizeof migrations / sizeof migrations[0]))

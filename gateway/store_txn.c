@@ -657,14 +657,24 @@ enum store_result store_callback_find(struct store *store, const char *backend,
 struct callback_record {
     const char *backend, *event_id, *request_hash, *response;
     int status;
+    long keep_s;
 };
 
 static enum store_result callback_record_run(sqlite3 *db, void *arg)
 {
     struct callback_record *c = arg;
-    sqlite3_stmt *st = store_cached(db, "INSERT INTO callback_events(backend, event_id,"
-                                        " request_hash, status, response, received_at)"
-                                        " VALUES(?,?,?,?,?,?)");
+    time_t now = time(NULL);
+    sqlite3_stmt *st = store_cached(db, "DELETE FROM callback_events WHERE received_at < ?");
+    if (!st)
+        return STORE_UNAVAILABLE;
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)now - c->keep_s);
+    int rc = sqlite3_step(st);
+    store_release(st);
+    if (rc != SQLITE_DONE)
+        return store_sqlite_result(rc);
+    st = store_cached(db, "INSERT INTO callback_events(backend, event_id,"
+                          " request_hash, status, response, received_at)"
+                          " VALUES(?,?,?,?,?,?)");
     if (!st)
         return STORE_UNAVAILABLE;
     sqlite3_bind_text(st, 1, c->backend, -1, SQLITE_STATIC);
@@ -672,16 +682,16 @@ static enum store_result callback_record_run(sqlite3 *db, void *arg)
     sqlite3_bind_text(st, 3, c->request_hash, -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 4, c->status);
     sqlite3_bind_text(st, 5, c->response ? c->response : "", -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 6, time(NULL));
-    int rc = sqlite3_step(st);
+    sqlite3_bind_int64(st, 6, now);
+    rc = sqlite3_step(st);
     store_release(st);
     return store_sqlite_result(rc);
 }
 
 enum store_result store_callback_record(struct store *store, const char *backend,
                                         const char *event_id, const char *request_hash, int status,
-                                        const char *response)
+                                        const char *response, long keep_s)
 {
-    struct callback_record c = {backend, event_id, request_hash, response, status};
+    struct callback_record c = {backend, event_id, request_hash, response, status, keep_s};
     return store_write_sync(store, callback_record_run, &c);
 }

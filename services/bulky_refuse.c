@@ -6,17 +6,20 @@
  * cover every count from 1 to the items field's max_total_quantity exactly once); Council
  * Tax Support recipients get council_tax_support_percent_off off (rounded to the nearest
  * penny, halves up). The back-end is Open311: the payload carries the configured
- * route.service_code, the UPRN as address_id and string attributes.
+ * route.service_code, the UPRN as address_id and string attributes; when the assistant held
+ * the day (an optional slot_hold field, filled by the counter app from the slot_holds
+ * look-up), attribute reservation_id confirms the hold with the booking.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "services/service_private.h"
 
-#define BANDS_MAX      10
-#define PERCENT        100
-#define LINE_MAX_LEN   160
-#define ITEMS_TEXT_MAX 512
+#define BANDS_MAX        10
+#define PERCENT          100
+#define LINE_MAX_LEN     160
+#define ITEMS_TEXT_MAX   512
+#define BULKY_HOLD_FIELD "slot_hold" /* optional: the waste system's reservation of the day */
 
 struct bulky_band {
     long min_items;
@@ -31,6 +34,7 @@ struct bulky_rules {
     long max_items;
     const struct field_def *items;
     const char *service_code;
+    bool holds; /* the definition has a slot_hold field: its reservation id goes to the back-end */
 };
 
 static const char *const rule_keys[] = {"bands", "council_tax_support_percent_off", NULL};
@@ -109,6 +113,10 @@ static bool bulky_load(const struct service *service, const json_t *rules, struc
     (void)fields_require(fs, "phone", FIELD_PHONE, dc);
     (void)fields_require(fs, "council_tax_support", FIELD_BOOLEAN, dc);
     r->items = fields_require(fs, "items", FIELD_ITEMS, dc);
+    const struct field_def *hold = fields_find(fs, BULKY_HOLD_FIELD);
+    if (hold && hold->type != FIELD_STRING)
+        defcheck_problem(dc, "fields." BULKY_HOLD_FIELD, "must be of type string");
+    r->holds = hold != NULL;
     r->max_items = r->items ? r->items->max_total : 0;
     r->service_code =
         service->route ? json_string_value(json_object_get(service->route, "service_code")) : NULL;
@@ -249,9 +257,15 @@ static json_t *bulky_payload(const struct service *service, const void *state,
         json_decref(items);
         return NULL;
     }
-    return json_pack("{s:s, s:s, s:{s:s, s:s, s:o, s:s, s:s}}", "service_code", r->service_code,
-                     "address_id", uprn, "attributes", "reference", reference, "slot", slot,
-                     "items", items, "location", location, "phone", phone);
+    json_t *payload =
+        json_pack("{s:s, s:s, s:{s:s, s:s, s:o, s:s, s:s}}", "service_code", r->service_code,
+                  "address_id", uprn, "attributes", "reference", reference, "slot", slot, "items",
+                  items, "location", location, "phone", phone);
+    const char *hold = json_string_value(json_object_get(f, BULKY_HOLD_FIELD));
+    if (payload && r->holds && hold && *hold)
+        json_object_set_new(json_object_get(payload, "attributes"), "reservation_id",
+                            json_string(hold));
+    return payload;
 }
 
 const struct service_rules bulky_refuse_rules = {

@@ -56,8 +56,9 @@ static const char *const field_required_keys[] = {"name", "type", "label", NULL}
 static const char *const item_keys[] = {"code", "label", "note", "fee", NULL};
 static const char *const enum_value_keys[] = {"code", "label", NULL};
 /* Look-ups a field may name: the counter app fetches its choices from GET
- * /api/v1/lookups/<name> (gateway/http/routes_lookups.c). */
-static const char *const field_lookups[] = {"addresses", "slots", NULL};
+ * /api/v1/lookups/<name> (gateway/http/routes_lookups.c), or, for slot_holds, fills the field
+ * with the reservation id from POST /api/v1/lookups/slot_holds (routes_holds.c). */
+static const char *const field_lookups[] = {"addresses", "slots", "slot_holds", NULL};
 static const char *const item_required_keys[] = {"code", "label", NULL};
 static const char *const refused_keys[] = {"code", "label", "reason", NULL};
 static const char *const required_when_keys[] = {"field", "in", NULL};
@@ -362,7 +363,7 @@ static void load_field(struct field_def *f, const json_t *def, const char *path,
         lookup_known = lookup_known || strcmp(field_lookups[i], f->lookup) == 0;
     if (!lookup_known) {
         defcheck_path(p, sizeof p, path, "lookup");
-        defcheck_problem(dc, p, "unknown look-up \"%s\" (addresses, slots)", f->lookup);
+        defcheck_problem(dc, p, "unknown look-up \"%s\" (addresses, slots, slot_holds)", f->lookup);
     }
     const char *type = defcheck_string(dc, path, def, "type", true);
     size_t t = FIELD_TYPE_COUNT;

@@ -11,6 +11,12 @@
  *                                      request up before resending it
  *   GET  /bulky/tokens/{token}.json    [{"token"}] until the id is ready, then
  *                                      [{"token","service_request_id"}]
+ *   POST /bulky/holds, GET /bulky/holds/{id}
+ *                                      collection days held before they are booked
+ *                                      (sim/bulky_holds.h); a booking with
+ *                                      attribute[reservation_id] takes its place from the
+ *                                      hold, and is refused 409 [{"code":"reservation_expired"
+ *                                      |"reservation_unknown"|...}] when the hold is not good
  *
  * How a new request is answered follows the back-end's fault settings (sim/faults.h):
  * "open311" picks the shape — array (default), object, numeric (the id is a number and the
@@ -19,7 +25,8 @@
  * code as a number or a string, nothing booked) — and "open311_status" the 2xx status.
  *
  * Errors follow Open311: a JSON list [{"code":N,"description":"..."}]. A day's capacity is
- * shared by every address (one crew), so three bookings fill a date for everyone.
+ * shared by every address (one crew), so three bookings (or live holds) fill a date for
+ * everyone.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +34,7 @@
 #include <time.h>
 
 #include "sim/backends.h"
+#include "sim/bulky_holds.h"
 #include "sim/faults.h"
 #include "sim/form.h"
 #include "sim/gazetteer.h"
@@ -46,6 +54,9 @@
 #define FORM_CONTENT_TYPE   "application/x-www-form-urlencoded"
 #define TOKENS_PREFIX       "/tokens/"
 #define REQUESTS_LIST       "/requests.json"
+#define HOLDS_PATH          "/holds"
+#define HOLDS_PREFIX        "/holds/"
+#define HOLD_REFUSED_STATUS 409
 #define BULKY_TOKEN_LEN     16
 #define BULKY_ERROR_CODE    "invalid_request"
 #define BULKY_ERROR_TEXT    "the department refused the request (simulated)"
@@ -68,7 +79,7 @@ static bool bulky_init(const sim_options *opts)
     reference_of = json_object();
     tokens = json_object();
     next_number = next_token = 1;
-    return bookings && requests && by_reference && reference_of && tokens &&
+    return bookings && requests && by_reference && reference_of && tokens && bulky_holds_init() &&
            (api_key || !opts->open311_api_key);
 }
 
@@ -79,6 +90,7 @@ static void bulky_reset(void)
     json_object_clear(by_reference);
     json_object_clear(reference_of);
     json_object_clear(tokens);
+    bulky_holds_reset();
     next_number = next_token = 1;
 }
 
@@ -91,6 +103,7 @@ static void bulky_destroy(void)
     json_decref(by_reference);
     json_decref(reference_of);
     json_decref(tokens);
+    bulky_holds_destroy();
     bookings = requests = by_reference = reference_of = tokens = NULL;
 }
 
@@ -115,6 +128,29 @@ static void offered_dates(char dates[BULKY_SLOT_DAYS][WORKDAYS_DATE_LEN])
         workdays_format(days[i], dates[i]);
 }
 
+static bool is_offered(const char *date)
+{
+    char dates[BULKY_SLOT_DAYS][WORKDAYS_DATE_LEN];
+    offered_dates(dates);
+    for (size_t i = 0; i < BULKY_SLOT_DAYS; i++)
+        if (strcmp(dates[i], date) == 0)
+            return true;
+    return false;
+}
+
+/* Places on date taken by bookings and live holds. */
+static long long taken_on(const char *date, time_t now)
+{
+    return booked_on(date) + bulky_holds_live_on(date, now);
+}
+
+static bool has_place(const char *date, time_t now)
+{
+    return taken_on(date, now) < BULKY_SLOT_CAPACITY;
+}
+
+static const struct bulky_days bulky_days = {.offered = is_offered, .has_place = has_place};
+
 static void list_slots(const sim_request *req, sim_reply *reply)
 {
     char dates[BULKY_SLOT_DAYS][WORKDAYS_DATE_LEN];
@@ -130,8 +166,9 @@ static void list_slots(const sim_request *req, sim_reply *reply)
     }
     offered_dates(dates);
     json_t *list = json_array();
+    time_t now = time(NULL);
     for (size_t i = 0; i < BULKY_SLOT_DAYS; i++) {
-        long long booked = booked_on(dates[i]);
+        long long booked = taken_on(dates[i], now);
         json_array_append_new(list, json_pack("{s:s,s:s,s:s,s:b,s:I}", "id", dates[i], "date",
                                               dates[i], "window", BULKY_SLOT_WINDOW, "available",
                                               booked < BULKY_SLOT_CAPACITY, "remaining",
@@ -150,12 +187,10 @@ static const char *field(const json_t *form, const char *name)
 static bool check_request(const json_t *form, sim_reply *reply, const char **slot_out)
 {
     char msg[256];
-    char dates[BULKY_SLOT_DAYS][WORKDAYS_DATE_LEN];
     const char *key = field(form, "api_key");
     const char *service = field(form, "service_code");
     const char *uprn = field(form, "address_id");
     const char *slot = field(form, "attribute[slot]");
-    bool offered = false;
 
     if (!key || (api_key && strcmp(key, api_key) != 0)) {
         open311_error(reply, 403, "invalid api_key");
@@ -186,16 +221,13 @@ static bool check_request(const json_t *form, sim_reply *reply, const char **slo
         open311_error(reply, 400, "attribute[slot] is required");
         return false;
     }
-    offered_dates(dates);
-    for (size_t i = 0; i < BULKY_SLOT_DAYS; i++)
-        if (strcmp(dates[i], slot) == 0)
-            offered = true;
-    if (!offered) {
+    if (!is_offered(slot)) {
         snprintf(msg, sizeof msg, "slot %.32s is not offered for this address", slot);
         open311_error(reply, 400, msg);
         return false;
     }
-    if (booked_on(slot) >= BULKY_SLOT_CAPACITY) {
+    /* a held day's place is the hold's (taken in create_request) */
+    if (!field(form, "attribute[reservation_id]") && !has_place(slot, time(NULL))) {
         snprintf(msg, sizeof msg, "slot %.32s is no longer available", slot);
         open311_error(reply, 400, msg);
         return false;
@@ -258,6 +290,21 @@ static bool answer_refused(const fault_config *f, sim_reply *reply)
     return true;
 }
 
+/* A booking naming a reservation takes the hold's place; false (answered 409) when the hold is
+ * not good for it. True when there is no reservation. */
+static bool take_hold(const json_t *form, const char *slot, sim_reply *reply)
+{
+    const char *reservation = field(form, "attribute[reservation_id]");
+    const char *code = NULL;
+    char description[256];
+    if (!reservation || bulky_holds_take(reservation, field(form, "address_id"), slot, time(NULL),
+                                         &code, description, sizeof description))
+        return true;
+    sim_reply_json(reply, HOLD_REFUSED_STATUS,
+                   json_pack("[{s:s,s:s}]", "code", code, "description", description));
+    return false;
+}
+
 static void create_request(const sim_request *req, sim_reply *reply)
 {
     const char *error = NULL;
@@ -278,7 +325,8 @@ static void create_request(const sim_request *req, sim_reply *reply)
         return;
     }
     sim_reply_set_reference(reply, field(form, "attribute[reference]"));
-    if (!check_request(form, reply, &slot) || answer_refused(req->faults, reply)) {
+    if (!check_request(form, reply, &slot) || answer_refused(req->faults, reply) ||
+        !take_hold(form, slot, reply)) {
         json_decref(form);
         return;
     }
@@ -401,6 +449,10 @@ static void bulky_handle(const sim_request *req, sim_reply *reply)
 
     if (strcmp(req->subpath, "/slots") == 0 && get)
         list_slots(req, reply);
+    else if (strcmp(req->subpath, HOLDS_PATH) == 0 && post)
+        bulky_holds_create(req, reply, &bulky_days);
+    else if (strncmp(req->subpath, HOLDS_PREFIX, strlen(HOLDS_PREFIX)) == 0 && get)
+        bulky_holds_show(req, reply);
     else if (strcmp(req->subpath, REQUESTS_LIST) == 0 && post)
         create_request(req, reply);
     else if (strcmp(req->subpath, REQUESTS_LIST) == 0 && get)

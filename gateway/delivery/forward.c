@@ -32,6 +32,9 @@
  * recent (delivery, second) pairs; and after a restart nothing is sent until the clock has
  * moved past the second we started in, which is later than anything the previous process sent.
  *
+ * A refused bulky booking whose held day was not kept gets the next free days in its note for
+ * the supervisor (slot_offer.h: a short blocking GET, only on that refusal).
+ *
  * Authentication is the back-end's (auth.h). For oauth2-jwt the access token comes from the
  * shared cache (oauth_token.h); when none is cached, start_job fetches one, a short bounded
  * blocking fetch (the back-end's token_timeout_ms, 3 s by default) that holds up this loop for
@@ -56,6 +59,7 @@
 #include "gateway/delivery/transport_smtp.h"
 #include "gateway/delivery/oauth_token.h"
 #include "gateway/delivery/resend_lookup.h"
+#include "gateway/delivery/slot_offer.h"
 #include "gateway/log.h"
 #include "gateway/store.h"
 
@@ -543,6 +547,9 @@ static void finish_delivery(struct forwarder *fw, struct fwd_job *job,
         be->connector->parse_accepted(resp->body, resp->len, o->backend_reference,
                                       sizeof o->backend_reference);
     resend_note_attempt(be->cfg, be->connector, job->kind == JOB_LOOKUP, job->curl_code, resp, o);
+    if (v == FWD_REFUSED && be->connector == &connector_open311)
+        slot_offer_note(be->cfg, job->d.payload, resp->body, resp->len, o->supervisor_note,
+                        sizeof o->supervisor_note);
     log_msg(level, "delivery_attempt",
             "backend=%s reference=%s attempt=%d status=%d outcome=%s duration_ms=%.0f%s%s%s%s",
             be->cfg->name, job->d.reference, job->d.attempts + 1, st, fwd_outcome_name(o->kind),

@@ -6,12 +6,17 @@
  * replies are classified by transport_smtp (2xx delivered, 4xx and refused logins retried,
  * 5xx a dead letter); the breaker counts a 4xx or no answer as a failure, a 5xx as an
  * answer (fwd_settle_attempt, as for HTTP). The reply code is recorded where HTTP back-ends
- * record their status. */
+ * record their status.
+ *
+ * A back-end with digest_at sends a day's rows for a site as one message (email_digest.h):
+ * the group's leader sends the digest, the others wait (held like a row that could not be
+ * recorded) and then take the leader's outcome without a transfer of their own. */
 #include "gateway/delivery/forward_private.h"
 
 #include "gateway/config.h"
 #include "gateway/delivery/breaker.h"
 #include "gateway/delivery/connector_email.h"
+#include "gateway/delivery/email_digest.h"
 #include "gateway/delivery/transport_smtp.h"
 #include "gateway/log.h"
 
@@ -19,14 +24,54 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+/* A digest row that sends nothing itself: it waits, or takes its leader's outcome. */
+static void digest_follow(struct forwarder *fw, struct fwd_job *job, enum digest_step step,
+                          const struct digest_plan *plan, int64_t now_mono)
+{
+    struct delivery_outcome *o = &job->outcome;
+    if (step == DIGEST_WAIT || step == DIGEST_TROUBLE) {
+        if (step == DIGEST_TROUBLE)
+            log_msg(LOG_WARN, "digest_trouble", "backend=%s reference=%s: %s", job->be->cfg->name,
+                    job->d.reference, plan->error);
+        fwd_hold(job, now_mono);
+        return;
+    }
+    enum fwd_verdict v = step == DIGEST_DELIVERED ? FWD_DELIVERED : FWD_REFUSED;
+    enum log_level level = fwd_settle_attempt(fw, job, v, plan->error, -1, now_mono);
+    snprintf(o->backend_reference, sizeof o->backend_reference, "%s", plan->backend_reference);
+    snprintf(o->supervisor_note, sizeof o->supervisor_note, "%s", plan->note);
+    log_msg(level, "delivery_attempt", "backend=%s reference=%s transport=digest outcome=%s%s%s",
+            job->be->cfg->name, job->d.reference, fwd_outcome_name(o->kind),
+            o->error[0] ? " error=" : "", o->error);
+    fwd_record(fw, job);
+}
+
 void fwd_mail_start(struct forwarder *fw, struct fwd_job *job, int64_t now_mono, time_t now_sec)
 {
     struct fwd_backend *be = job->be;
     char err[BACKEND_ERROR_MAX];
     char *message = NULL;
     size_t len = 0;
-    if (!email_message_build(be->cfg, job->d.payload, job->d.idempotency_key, job->d.created_at,
-                             &message, &len, err, sizeof err)) {
+    struct digest_plan plan = {0};
+    const char *payload = job->d.payload, *key = job->d.idempotency_key;
+    time_t date = job->d.created_at;
+    if (be->cfg->digest) {
+        enum digest_step step =
+            email_digest_plan(fw->store, be->cfg, job->d.id, job->d.created_at, now_sec, &plan);
+        if (step != DIGEST_SEND) {
+            digest_follow(fw, job, step, &plan, now_mono);
+            email_digest_plan_clear(&plan);
+            return;
+        }
+        payload = plan.payload;
+        key = plan.key;
+        date = plan.date;
+        snprintf(job->outcome.supervisor_note, sizeof job->outcome.supervisor_note, "%s",
+                 plan.note);
+    }
+    bool built = email_message_build(be->cfg, payload, key, date, &message, &len, err, sizeof err);
+    email_digest_plan_clear(&plan);
+    if (!built) {
         fwd_fail_unbuildable(fw, job, err);
         return;
     }

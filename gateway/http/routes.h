@@ -27,9 +27,20 @@ void route_transaction_get(struct app *app, struct http_request *req);
 void route_transaction_list(struct app *app, struct http_request *req);
 void route_transaction_retry(struct app *app, struct http_request *req);
 void route_deliveries_failed(struct app *app, struct http_request *req);
+/* The {reference} path parameter, checked (check character included) into out; false when it
+ * is not a reference, having answered 404. */
+bool transaction_reference_param(struct http_request *req, char *out, size_t len);
+/* The whole record of a transaction sold at the session's site (any site for an auditor) into
+ * *out (the caller frees it); false when it has answered 404 (another site's is not revealed)
+ * or 503. Neither audited nor counted: the caller does what its route needs. */
+bool transaction_read(struct app *app, struct http_request *req, const char *reference,
+                      json_t **out);
 /* True when the transaction was sold at the session's site (any site for an auditor); else
  * it has answered 404 (another site's is not revealed) or 503. */
 bool transaction_at_own_site(struct app *app, struct http_request *req, const char *reference);
+
+/* routes_txn_status.c: states only, for polling; neither audited nor read-limited */
+void route_transaction_status(struct app *app, struct http_request *req);
 
 /* routes_resident.c */
 void route_resident_status(struct app *app, struct http_request *req);
@@ -41,6 +52,9 @@ void route_referral_lookup(struct app *app, struct http_request *req);
 void route_addresses(struct app *app, struct http_request *req);
 void route_bulky_slots(struct app *app, struct http_request *req);
 void route_lookup(struct app *app, struct http_request *req);
+
+/* routes_holds.c: POST /api/v1/lookups/slot_holds holds a collection day */
+void route_lookup_write(struct app *app, struct http_request *req);
 
 /* routes_stock.c */
 void route_stock_list(struct app *app, struct http_request *req);

@@ -9,7 +9,10 @@
  * signature. The answer given to each event is kept in the store (callback_events), so that
  * after a restart as before: a resend of an event (same key, same body, signed afresh or not)
  * gets the stored answer and changes nothing; the same key with another body is a conflict
- * (409); and a request with no key whose signature was already used is a replay (401). */
+ * (409); and a request with no key whose signature was already used is a replay (401).
+ * Events are remembered for access.callback_replay_window_s (at least the signature window,
+ * so a keyless replay is refused either by its stored event or by its stale timestamp); each
+ * new event's write deletes those older than that. */
 #include "gateway/app.h"
 #include "gateway/delivery/backend_request.h"
 #include "gateway/config.h"
@@ -171,7 +174,7 @@ void route_callback(struct app *app, struct http_request *req)
     }
     char *text = answer.body ? json_dumps(answer.body, JSON_COMPACT) : NULL;
     r = store_callback_record(app->store, backend->name, event_id, hash, answer.status,
-                              text ? text : "");
+                              text ? text : "", app->cfg->access.callback_replay_window_s);
     free(text);
     if (r == STORE_CONFLICT) {
         /* the same event arrived twice at once and the other was recorded first */

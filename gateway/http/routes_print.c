@@ -87,12 +87,8 @@ static void reprint_done(struct store_job *job, enum store_result result)
 void route_transaction_reprint(struct app *app, struct http_request *req)
 {
     char reference[STORE_REFERENCE_MAX];
-    if (!reference_parse(http_param(req, 0), reference, sizeof reference)) {
-        http_reply_error(req, 404, "not_found",
-                         "There is no transaction with that reference (check the letters: "
-                         "the last one is a check character).");
+    if (!transaction_reference_param(req, reference, sizeof reference))
         return;
-    }
     const struct staff_session *s = http_session(req);
     /* Say "unknown" (and another site's is unknown) before "no printer" (a read: fine here). */
     if (!transaction_at_own_site(app, req, reference))

@@ -591,7 +591,7 @@ void route_transaction_create(struct app *app, struct http_request *req)
 
 /* ---- reading ---- */
 
-static bool reference_param(struct http_request *req, char *out, size_t len)
+bool transaction_reference_param(struct http_request *req, char *out, size_t len)
 {
     if (!reference_parse(http_param(req, 0), out, len)) {
         http_reply_error(req, 404, "not_found",
@@ -602,20 +602,26 @@ static bool reference_param(struct http_request *req, char *out, size_t len)
     return true;
 }
 
+bool transaction_read(struct app *app, struct http_request *req, const char *reference,
+                      json_t **out)
+{
+    enum store_result r =
+        store_transaction_get(app->store, reference, access_read_site(app, http_session(req)), out);
+    if (r != STORE_OK)
+        http_reply_store_error(req, r);
+    return r == STORE_OK;
+}
+
 void route_transaction_get(struct app *app, struct http_request *req)
 {
     char reference[STORE_REFERENCE_MAX];
-    if (!reference_param(req, reference, sizeof reference))
+    if (!transaction_reference_param(req, reference, sizeof reference))
         return;
     if (!access_read_admit(app, req))
         return;
     json_t *t = NULL;
-    enum store_result r =
-        store_transaction_get(app->store, reference, access_read_site(app, http_session(req)), &t);
-    if (r != STORE_OK) {
-        http_reply_store_error(req, r);
+    if (!transaction_read(app, req, reference, &t))
         return;
-    }
     if (!access_audit_read(app, req, reference)) {
         json_decref(t);
         return;
@@ -716,7 +722,7 @@ void route_deliveries_failed(struct app *app, struct http_request *req)
 void route_transaction_retry(struct app *app, struct http_request *req)
 {
     char reference[STORE_REFERENCE_MAX];
-    if (!reference_param(req, reference, sizeof reference))
+    if (!transaction_reference_param(req, reference, sizeof reference))
         return;
     const struct staff_session *s = http_session(req);
     if (!transaction_at_own_site(app, req, reference))

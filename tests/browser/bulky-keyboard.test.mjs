@@ -78,6 +78,10 @@ test('book a bulky collection with the keyboard only', { timeout: 90000 }, async
   await kb.press('ArrowRight');
   const day = await active(page);
   assert.equal(day.checked, true, 'the arrow key chose a day');
+  /* picking the day holds it with the waste system, and says for how long */
+  const held = page.locator('.hold-status[data-hold="held"]');
+  await held.waitFor({ timeout: 10000 });
+  assert.match(await held.innerText(), /is held until \d\d:\d\d \(15 minutes\)/);
   await shot('slot');
 
   await tabTo(page, (a) => a.label.startsWith('Where the items will be left'), { what: 'the location box' });
@@ -121,7 +125,11 @@ test('book a bulky collection with the keyboard only', { timeout: 90000 }, async
     const r = await stack.sim.api('GET', '/_sim/received?backend=bulky');
     return r.json.requests.find((q) => q.reference === reference);
   }, { timeout: 15000, what: 'the booking at the waste system' });
-  assert.match(decodeURIComponent(booked.body.replace(/\+/g, ' ')), new RegExp(`attribute\\[slot\\]=${day.value}`));
+  const form = new URLSearchParams(booked.body);
+  assert.equal(form.get('attribute[slot]'), day.value);
+  /* the booking confirms the hold the day got */
+  assert.match(form.get('attribute[reservation_id]') || '', /^RS-\d+$/);
+  assert.equal(t.fields.slot_hold, form.get('attribute[reservation_id]'));
 
   /* Enter on "Next resident" starts again */
   await kb.press('Enter');

@@ -351,10 +351,12 @@ ROUTES = {
     ("POST", "/api/v1/transactions"): "staff",
     ("GET", "/api/v1/transactions"): "reader",
     ("GET", "/api/v1/transactions/{}"): "reader",
+    ("GET", "/api/v1/transactions/{}/status"): "reader",
     ("POST", "/api/v1/transactions/{}/retry"): "supervisor",
     ("POST", "/api/v1/transactions/{}/reprint"): "staff",
     ("GET", "/api/v1/deliveries/failed"): "oversight",
     ("GET", "/api/v1/lookups/{}"): "staff",
+    ("POST", "/api/v1/lookups/{}"): "staff",
     ("GET", "/api/v1/stock"): "staff",
     ("POST", "/api/v1/stock/deliveries"): "supervisor",
     ("POST", "/api/v1/callbacks/{}"): "signed",  # public, but only with a back-end's signature

@@ -8,6 +8,7 @@ import { h, uid } from './dom.mjs';
 import { words, todayLondon, addDays } from './format.mjs';
 import { addressWidget } from './address.mjs';
 import { slotWidget } from './slots.mjs';
+import { holdWidget } from './holds.mjs';
 import { itemsWidget } from './items.mjs';
 import { normaliseVrm, normalisePostcode } from './checks.mjs';
 
@@ -157,6 +158,7 @@ function enumWidget(field, ctx) {
 
 /* Builds the widget for one catalogue field. */
 export function createField(field, ctx) {
+  if (field.lookup === 'slot_holds') return holdWidget(field, ctx);
   switch (field.type) {
     case 'uprn': return addressWidget(field, ctx);
     case 'items': return itemsWidget(field, ctx);

@@ -56,7 +56,9 @@ export async function failedView(main, params, app) {
           h('td', {}, d.counter || ''),
           h('td', {}, d.backend || ''),
           h('td', { class: 'num' }, String(d.attempts ?? '')),
-          h('td', {}, d.last_error || (d.last_status ? `HTTP ${d.last_status}` : '')),
+          h('td', {}, d.last_error || (d.last_status ? `HTTP ${d.last_status}` : ''),
+            /* what to do about it, e.g. the next free days when a held day was lost */
+            d.note ? h('p', { class: 'hint failed__note' }, d.note) : null),
           h('td', {}, dateTime(d.failed_at)),
           cell);
       }))));

@@ -97,7 +97,8 @@ export async function transactionView(main, params, app) {
   async function poll() {
     if (!alive) return;
     try {
-      const t = await api.get(`/api/v1/transactions/${encodeURIComponent(ref)}`);
+      /* states only: polling the full record would audit a personal-data read a second */
+      const t = await api.get(`/api/v1/transactions/${encodeURIComponent(ref)}/status`);
       if (!alive) return;
       showStates(t);
       const ps = t.print?.state || null;
