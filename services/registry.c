@@ -26,11 +26,15 @@ extern const struct service_rules residents_parking_permit_rules;
 extern const struct service_rules bulky_refuse_rules;
 extern const struct service_rules leisure_key_rules;
 extern const struct service_rules bowling_permit_rules;
+extern const struct service_rules nhs_referral_rules;
+extern const struct service_rules partner_referral_rules;
 static const struct service_rules *const builtin_rules[] = {
     &residents_parking_permit_rules,
     &bulky_refuse_rules,
     &leisure_key_rules,
     &bowling_permit_rules,
+    &nhs_referral_rules,
+    &partner_referral_rules,
 };
 
 static const struct {
@@ -47,7 +51,7 @@ static const char *const connectors[] = {"json-rest", "open311", "fhir", "email"
 static const char *const top_keys[] = {
     "code",   "name", "description", "reference_prefix",   "route",   "payment_methods",
     "fields", "fees", "rules",       "receipt_next_steps", "pricing", "limits",
-    "stock",  NULL};
+    "stock",  "receipt_layout", NULL};
 /* No "route": the sale is complete at the counter and nothing is forwarded. */
 static const char *const top_required[] = {
     "code", "name", "description", "reference_prefix", "payment_methods", "fields", "fees", NULL};
@@ -352,6 +356,13 @@ const char *service_reference_prefix(const struct service *service)
 const char *service_backend(const struct service *service)
 {
     return service->backend;
+}
+
+const char *service_rules_backend(const struct service *service, size_t i)
+{
+    if (!service->rules || !service->rules->backend_at)
+        return NULL;
+    return service->rules->backend_at(service->rules_state, i);
 }
 
 const char *service_connector(const struct service *service)

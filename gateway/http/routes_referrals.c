@@ -14,12 +14,17 @@
  * The read runs on the look-up thread (lookup.h) with the back-end's lookup_timeout_ms and
  * its oauth2-jwt access token. The referral's NHS number is compared with the one given
  * (subject.identifier with system NHS_NUMBER_SYSTEM); only the plain-word summary leaves this
- * file, and nothing about the referral is stored. */
+ * file. A match is recorded under its lookup_id (store_referral.h) with the counter and staff,
+ * the UBRN, state, priority and the NHS number's last 3 digits: all that an nhs-referral
+ * hand-off at this counter in the next minutes needs, and nothing more. The write runs on the
+ * look-up thread (a short fsync); if it fails the look-up answers 503, since a hand-off could
+ * not follow. */
 #include "gateway/app.h"
 #include "gateway/config.h"
 #include "gateway/http/routes.h"
 #include "gateway/log.h"
 #include "gateway/lookup.h"
+#include "gateway/store_referral.h"
 
 #include "services/validators.h"
 
@@ -30,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define REFERRALS_BACKEND  "nhs-ers"
 #define REFERRAL_PATH      "/STU3/ReferralRequest/"
@@ -41,6 +47,7 @@
 #define LOOKUP_ID_SIZE     37 /* a UUID and its NUL */
 #define WORDS_MAX          96
 #define ISSUE_CODE_MAX     64
+#define NHS_SHOWN_DIGITS   3 /* the hand-off slip shows the NHS number's last 3 digits */
 
 #define NO_MATCH_MESSAGE                                                                           \
     "No referral matches this UBRN and NHS number. Check both against the referral letter."
@@ -51,6 +58,9 @@
 #define NHS_REFUSED_MESSAGE                                                                        \
     "The NHS e-Referral Service refused the council's access just now. Try again later; if it "    \
     "keeps happening, tell IT (the gateway log says why)."
+#define STORE_DOWN_MESSAGE                                                                         \
+    "The referral was found but could not be recorded for a hand-off. Try the look-up again in "  \
+    "a minute."
 #define NHS_UNREADABLE_MESSAGE                                                                     \
     "The NHS e-Referral Service sent an answer the gateway cannot read. Try again; if it keeps "   \
     "happening, tell IT."
@@ -62,6 +72,9 @@ struct referral_call {
     char ubrn[VALIDATORS_UBRN_SIZE];
     char nhs_number[VALIDATORS_NHS_SIZE];
     char lookup_id[LOOKUP_ID_SIZE];
+    struct store *store;
+    char counter[32];
+    char staff[64];
 };
 
 static const struct {
@@ -229,6 +242,23 @@ static void reply_referral(struct referral_call *call, const char *body, size_t 
         snprintf(specialty, sizeof specialty, "Not given");
     if (!search_criterion(doc, "clinicType", clinic))
         snprintf(clinic, sizeof clinic, "Not given");
+    struct referral_lookup_record rec = {
+        .lookup_id = call->lookup_id,
+        .counter = call->counter,
+        .staff = call->staff,
+        .made_at = time(NULL),
+        .ubrn = call->ubrn,
+        .state = state ? state : "UNKNOWN",
+        .state_label = state_label(state),
+        .priority = priority,
+        .nhs_last3 = call->nhs_number + strlen(call->nhs_number) - NHS_SHOWN_DIGITS,
+    };
+    if (store_referral_lookup_put(call->store, &rec) != STORE_OK) {
+        log_msg(LOG_ERROR, "referral_lookup", "lookup_id=%s result=match but not recorded",
+                call->lookup_id);
+        http_reply_error(req, 503, "store_unavailable", STORE_DOWN_MESSAGE);
+        goto out;
+    }
     log_msg(LOG_INFO, "referral_lookup", "lookup_id=%s result=match state=%s", call->lookup_id,
             state ? state : "unknown");
     http_reply_json(req, 200,
@@ -363,6 +393,10 @@ void route_referral_lookup(struct app *app, struct http_request *req)
         return;
     }
     call->req = req;
+    call->store = app->store;
+    const struct staff_session *session = http_session(req);
+    snprintf(call->counter, sizeof call->counter, "%s", session ? session->counter : "");
+    snprintf(call->staff, sizeof call->staff, "%s", session ? session->staff.username : "");
     snprintf(call->request_id, sizeof call->request_id, "%s", http_request_id(req));
     snprintf(call->backend, sizeof call->backend, "%s", be->name);
     snprintf(call->ubrn, sizeof call->ubrn, "%s", ubrn_norm);
