@@ -5,10 +5,11 @@
 #include <string.h>
 
 static const struct store_column lookup_columns[] = {
-    {"lookup_id", COL_TEXT}, {"counter", COL_TEXT},     {"staff", COL_TEXT},
-    {"made_at", COL_INT},    {"ubrn", COL_TEXT},        {"state", COL_TEXT},
-    {"state_label", COL_TEXT}, {"priority", COL_TEXT}, {"nhs_last3", COL_TEXT},
-    {0}};
+    {"lookup_id", COL_TEXT},   {"counter", COL_TEXT},
+    {"staff", COL_TEXT},       {"made_at", COL_INT},
+    {"ubrn", COL_TEXT},        {"state", COL_TEXT},
+    {"state_label", COL_TEXT}, {"priority", COL_TEXT},
+    {"nhs_last3", COL_TEXT},   {0}};
 
 static enum store_result put_run(sqlite3 *db, void *arg)
 {

@@ -31,17 +31,17 @@ struct referral_lookup_record {
 
 /* Records a look-up that matched (and removes those older than REFERRAL_KEEP_S), waiting for
  * the commit. Blocks on the disk: never call it on an HTTP thread. */
-enum store_result store_referral_lookup_put(struct store *store,
-                                            const struct referral_lookup_record *rec)
-    STORE_MUSTCHECK;
+enum store_result
+store_referral_lookup_put(struct store *store,
+                          const struct referral_lookup_record *rec) STORE_MUSTCHECK;
 
 /* The look-up lookup_id as a new object {"lookup_id","counter","staff","made_at","ubrn",
  * "state","state_label","priority","nhs_last3"} in *out: 1 found, 0 not found, -1 the store
  * failed. The _tx form runs inside a job's transaction, the other on a read connection. */
-int store_tx_referral_lookup_get(struct store_tx *tx, const char *lookup_id, json_t **out)
-    STORE_MUSTCHECK;
-int store_referral_lookup_get(struct store *store, const char *lookup_id, json_t **out)
-    STORE_MUSTCHECK;
+int store_tx_referral_lookup_get(struct store_tx *tx, const char *lookup_id,
+                                 json_t **out) STORE_MUSTCHECK;
+int store_referral_lookup_get(struct store *store, const char *lookup_id,
+                              json_t **out) STORE_MUSTCHECK;
 
 /* The stored fields of transaction reference as a new object in *out (the hand-off slip is
  * printed from them). */

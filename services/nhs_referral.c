@@ -13,10 +13,10 @@
 
 #include "services/service_private.h"
 
-#define LOOKUP_KEY          "nhs-referral-lookup"
-#define VALID_MINUTES_MAX   60
-#define SECONDS_PER_MINUTE  60
-#define LOOKUP_AGAIN        "Look the referral up again with the UBRN and NHS number"
+#define LOOKUP_KEY         "nhs-referral-lookup"
+#define VALID_MINUTES_MAX  60
+#define SECONDS_PER_MINUTE 60
+#define LOOKUP_AGAIN       "Look the referral up again with the UBRN and NHS number"
 
 struct nhs_referral_rules {
     long valid_minutes;

@@ -16,11 +16,11 @@
 
 #include "services/service_private.h"
 
-#define PARTNERS_MAX    16
-#define REASONS_TEXT    512
-#define LINE_MAX_BYTES  200
-#define ISO_TIME_SIZE   21 /* "2026-11-30T10:00:00Z" */
-#define SUBJECT_MAX     200
+#define PARTNERS_MAX   16
+#define REASONS_TEXT   512
+#define LINE_MAX_BYTES 200
+#define ISO_TIME_SIZE  21 /* "2026-11-30T10:00:00Z" */
+#define SUBJECT_MAX    200
 
 struct partner {
     const char *code, *name, *backend, *next_steps;
@@ -36,16 +36,16 @@ struct partner_rules {
 };
 
 static const char *const rule_keys[] = {"partners", "consent", NULL};
-static const char *const partner_keys[] = {"code", "name", "backend", "reasons", "next_steps",
-                                           NULL};
+static const char *const partner_keys[] = {"code",    "name",       "backend",
+                                           "reasons", "next_steps", NULL};
 static const char *const consent_keys[] = {"version", "wording", NULL};
 
 static bool has_code(const json_t *codes, const char *code)
 {
     size_t i;
     const json_t *c;
-    json_array_foreach(codes, i, c) if (json_is_string(c) && strcmp(json_string_value(c), code) == 0)
-        return true;
+    json_array_foreach(codes, i, c) if (json_is_string(c) &&
+                                        strcmp(json_string_value(c), code) == 0) return true;
     return false;
 }
 

@@ -28,14 +28,12 @@ extern const struct service_rules leisure_key_rules;
 extern const struct service_rules bowling_permit_rules;
 extern const struct service_rules nhs_referral_rules;
 extern const struct service_rules partner_referral_rules;
+/* clang-format off: one service a line */
 static const struct service_rules *const builtin_rules[] = {
-    &residents_parking_permit_rules,
-    &bulky_refuse_rules,
-    &leisure_key_rules,
-    &bowling_permit_rules,
-    &nhs_referral_rules,
-    &partner_referral_rules,
+    &residents_parking_permit_rules, &bulky_refuse_rules, &leisure_key_rules,
+    &bowling_permit_rules,           &nhs_referral_rules, &partner_referral_rules,
 };
+/* clang-format on */
 
 static const struct {
     const char *name;
@@ -49,8 +47,8 @@ static const struct {
 static const char *const connectors[] = {"json-rest", "open311", "fhir", "email", NULL};
 
 static const char *const top_keys[] = {
-    "code",   "name", "description", "reference_prefix",   "route",   "payment_methods",
-    "fields", "fees", "rules",       "receipt_next_steps", "pricing", "limits",
+    "code",   "name",           "description", "reference_prefix",   "route",   "payment_methods",
+    "fields", "fees",           "rules",       "receipt_next_steps", "pricing", "limits",
     "stock",  "receipt_layout", NULL};
 /* No "route": the sale is complete at the counter and nothing is forwarded. */
 static const char *const top_required[] = {

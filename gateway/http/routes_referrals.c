@@ -59,7 +59,7 @@
     "The NHS e-Referral Service refused the council's access just now. Try again later; if it "    \
     "keeps happening, tell IT (the gateway log says why)."
 #define STORE_DOWN_MESSAGE                                                                         \
-    "The referral was found but could not be recorded for a hand-off. Try the look-up again in "  \
+    "The referral was found but could not be recorded for a hand-off. Try the look-up again in "   \
     "a minute."
 #define NHS_UNREADABLE_MESSAGE                                                                     \
     "The NHS e-Referral Service sent an answer the gateway cannot read. Try again; if it keeps "   \

@@ -545,7 +545,8 @@ void route_transaction_create(struct app *app, struct http_request *req)
     char today[11];
     today_london(today);
     if (fields) {
-        struct service_lookup lookup = {app->store, lookup_read, peak_read, latest_read, referral_read};
+        struct service_lookup lookup = {app->store, lookup_read, peak_read, latest_read,
+                                        referral_read};
         struct service_context context;
         rules_context(app, session, today, &context);
         struct service_evaluation ev;
