@@ -28,10 +28,14 @@ extern const struct service_rules leisure_key_rules;
 extern const struct service_rules bowling_permit_rules;
 extern const struct service_rules nhs_referral_rules;
 extern const struct service_rules partner_referral_rules;
-/* clang-format off: one service a line */
+/* clang-format off */
 static const struct service_rules *const builtin_rules[] = {
-    &residents_parking_permit_rules, &bulky_refuse_rules, &leisure_key_rules,
-    &bowling_permit_rules,           &nhs_referral_rules, &partner_referral_rules,
+    &residents_parking_permit_rules,
+    &bulky_refuse_rules,
+    &leisure_key_rules,
+    &bowling_permit_rules,
+    &nhs_referral_rules,
+    &partner_referral_rules,
 };
 /* clang-format on */
 
