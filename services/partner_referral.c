@@ -229,6 +229,22 @@ static const char *partner_backend_at(const void *state, size_t i)
     return i < r->count ? r->partners[i].backend : NULL;
 }
 
+/* {"partners":[{"code","name","reasons":[codes],"next_steps"}],"consent":{"version",
+ * "wording"}}: the counter app offers only the chosen partner's reasons and reads the wording
+ * out before consent is confirmed. */
+static json_t *partner_catalogue(const void *state)
+{
+    const struct partner_rules *r = state;
+    json_t *partners = json_array();
+    for (size_t i = 0; i < r->count; i++)
+        json_array_append_new(partners,
+                              json_pack("{s:s,s:s,s:O,s:s}", "code", r->partners[i].code, "name",
+                                        r->partners[i].name, "reasons", r->partners[i].reasons,
+                                        "next_steps", r->partners[i].next_steps));
+    return json_pack("{s:o,s:{s:s,s:s}}", "partners", partners, "consent", "version",
+                     r->consent_version, "wording", r->consent_wording);
+}
+
 const struct service_rules partner_referral_rules = {
     .code = "partner-referral",
     .connector = "email",
@@ -237,4 +253,5 @@ const struct service_rules partner_referral_rules = {
     .evaluate = partner_evaluate,
     .payload = partner_payload,
     .backend_at = partner_backend_at,
+    .catalogue = partner_catalogue,
 };

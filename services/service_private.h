@@ -75,6 +75,9 @@ struct service_rules {
                        const struct service_evaluation *evaluation, const char *reference);
     /* The i-th back-end the rules may choose (service_rules_backend), or NULL past the last. */
     const char *(*backend_at)(const void *state, size_t i);
+    /* More members for the service's catalogue entry (a new object), e.g. what the counter app
+     * must show that no field says (a partner's reasons, the consent wording). */
+    json_t *(*catalogue)(const void *state);
 };
 
 /* ---- Declared rules (declared.c) ------------------------------------------------------- */
