@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import { PARTNER_ADDRESSES, daemonPrints, launchBrowser, shooter, startStack, waitUntil } from './harness.mjs';
-import { pageToken, signIn, waitPrint } from './flows.mjs';
+import { axeViolations, pageToken, signIn, waitPrint } from './flows.mjs';
 
 let stack;
 let browser;
@@ -46,6 +46,7 @@ test('look up the sandbox referral and print its hand-off slip', { timeout: 9000
   await page.getByText('Routine').waitFor();
   assert.ok(!page.url().includes('9912003888') && !page.url().includes('3888'), page.url());
   await shot('found');
+  assert.deepEqual(await axeViolations(page), []);
 
   await page.getByRole('button', { name: 'Print hand-off slip' }).click();
   await page.getByRole('heading', { name: 'Sale recorded' }).waitFor();
@@ -83,6 +84,7 @@ test('send a referral to Citizens Advice with the resident\'s consent', { timeou
   await page.getByRole('alert').getByText('Confirm the resident agrees').waitFor();
   await page.getByText('Stockport Council will e-mail your name').waitFor();
   await shot('consent');
+  assert.deepEqual(await axeViolations(page), []);
   await page.getByLabel('The resident has heard this and agrees').check();
   await page.getByRole('button', { name: 'Send referral' }).click();
   await page.getByRole('heading', { name: 'Sale recorded' }).waitFor();
