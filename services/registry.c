@@ -431,12 +431,13 @@ json_t *service_catalogue_entry_on(const struct service *service, const char *to
         describe_future_fees(service, on, sentences);
     }
     const json_t *stock = declared_stock_item(service);
-    json_t *entry = json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:s?, s:O?}", "code", service->code,
-                     "name", service->name, "description", service->description, "reference_prefix",
-                     service->reference_prefix, "fields", fields_catalogue(&service->fields),
-                     "payment_methods", methods, "fee_rules", sentences, "receipt_next_steps",
-                     json_string_value(json_object_get(service->definition, "receipt_next_steps")),
-                     "stock", stock);
+    json_t *entry =
+        json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:s?, s:O?}", "code", service->code, "name",
+                  service->name, "description", service->description, "reference_prefix",
+                  service->reference_prefix, "fields", fields_catalogue(&service->fields),
+                  "payment_methods", methods, "fee_rules", sentences, "receipt_next_steps",
+                  json_string_value(json_object_get(service->definition, "receipt_next_steps")),
+                  "stock", stock);
     if (entry && service->rules && service->rules->catalogue)
         json_object_update_new(entry, service->rules->catalogue(service->rules_state));
     return entry;
