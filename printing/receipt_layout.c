@@ -174,6 +174,22 @@ static bool add_paragraphs(struct receipt_layout *l, const char *text)
     return true;
 }
 
+/* The council, the site, copy_mark on a reprint, and a rule: the top of every receipt. */
+static bool add_header(struct receipt_layout *l, const struct receipt *r, const char *copy_mark)
+{
+    bool ok = true;
+    if (has_text(r->council)) {
+        ok = ok && add_text(l, LAYOUT_HEADING, LAYOUT_CENTRE, r->council);
+    }
+    if (has_text(r->site)) {
+        ok = ok && add_text(l, LAYOUT_NORMAL, LAYOUT_CENTRE, r->site);
+    }
+    if (r->copy) {
+        ok = ok && add_text(l, LAYOUT_BOLD, LAYOUT_CENTRE, copy_mark);
+    }
+    return ok && add_mark(l, LAYOUT_RULE);
+}
+
 /* The hand-off slip: what a resident needs to book their NHS referral on a library PC. The
  * UBRN is printed in groups of four in the reference style (as large as fits); the NHS number
  * only as its last 3 digits. */
@@ -183,17 +199,7 @@ static bool add_handoff_slip(const struct receipt *r, const char *when, struct r
     char ubrn[RECEIPT_UBRN_DIGITS + 3], nhs[sizeof "*** *** *000"];
     snprintf(ubrn, sizeof ubrn, "%.4s %.4s %.4s", h->ubrn, h->ubrn + 4, h->ubrn + 8);
     snprintf(nhs, sizeof nhs, "*** *** *%s", h->nhs_last3);
-    bool ok = true;
-    if (has_text(r->council)) {
-        ok = ok && add_text(l, LAYOUT_HEADING, LAYOUT_CENTRE, r->council);
-    }
-    if (has_text(r->site)) {
-        ok = ok && add_text(l, LAYOUT_NORMAL, LAYOUT_CENTRE, r->site);
-    }
-    if (r->copy) {
-        ok = ok && add_text(l, LAYOUT_BOLD, LAYOUT_CENTRE, "COPY");
-    }
-    ok = ok && add_mark(l, LAYOUT_RULE);
+    bool ok = add_header(l, r, "COPY");
     ok = ok && add_text(l, LAYOUT_BOLD, LAYOUT_LEFT, "Your NHS referral");
     ok = ok && add_text(l, LAYOUT_SMALL, LAYOUT_CENTRE, "Booking reference (UBRN)");
     ok = ok && add_text(l, LAYOUT_REFERENCE, LAYOUT_CENTRE, ubrn);
@@ -248,17 +254,7 @@ bool receipt_layout_build(const struct receipt *r, struct receipt_layout *l, cha
         }
         return true;
     }
-    bool ok = true;
-    if (has_text(r->council)) {
-        ok = ok && add_text(l, LAYOUT_HEADING, LAYOUT_CENTRE, r->council);
-    }
-    if (has_text(r->site)) {
-        ok = ok && add_text(l, LAYOUT_NORMAL, LAYOUT_CENTRE, r->site);
-    }
-    if (r->copy) {
-        ok = ok && add_text(l, LAYOUT_BOLD, LAYOUT_CENTRE, "COPY RECEIPT");
-    }
-    ok = ok && add_mark(l, LAYOUT_RULE);
+    bool ok = add_header(l, r, "COPY RECEIPT");
     if (has_text(r->service_name)) {
         ok = ok && add_text(l, LAYOUT_BOLD, LAYOUT_LEFT, r->service_name);
     }

@@ -40,28 +40,24 @@ static void record_lookup(const char *counter, long age_s)
                   "state_label", "Not booked yet", "priority", "Routine", "nhs_last3", "888");
 }
 
-static int both_setup(void **state)
+/* One service's registry (test_services_helpers.h) with the fake recorded look-up. */
+static int with_lookup(void **state, const char *code)
 {
-    struct fixture *f = calloc(1, sizeof *f);
-    json_t *problems = json_array();
-    json_t *enabled = json_pack("[s, s]", NHS, PARTNER);
-    f->registry = service_registry_load(services_dir(), enabled, problems);
-    if (!f->registry) {
-        char *text = json_dumps(problems, JSON_INDENT(2));
-        print_error("problems: %s\n", text);
-        free(text);
-    }
-    assert_non_null(f->registry);
-    json_decref(problems);
-    json_decref(enabled);
-    f->lookup.ctx = &f->store;
-    f->lookup.count_live = fake_count_live;
-    f->lookup.max_live = fake_max_live;
-    f->lookup.latest_until = fake_latest_until;
+    int rc = setup_one(state, code);
+    struct fixture *f = *state;
     f->lookup.referral_lookup = fake_referral_lookup;
     lookup_broken = false;
-    *state = f;
-    return 0;
+    return rc;
+}
+
+static int nhs_setup(void **state)
+{
+    return with_lookup(state, NHS);
+}
+
+static int partner_setup(void **state)
+{
+    return with_lookup(state, PARTNER);
 }
 
 static int both_teardown(void **state)
@@ -196,13 +192,13 @@ static void test_reason_and_consent_are_checked(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_a_recent_lookup_here_is_handed_off_once, both_setup,
+        cmocka_unit_test_setup_teardown(test_a_recent_lookup_here_is_handed_off_once, nhs_setup,
                                         both_teardown),
         cmocka_unit_test_setup_teardown(test_unknown_other_counter_and_old_lookups_are_refused,
-                                        both_setup, both_teardown),
+                                        nhs_setup, both_teardown),
         cmocka_unit_test_setup_teardown(test_a_partner_referral_goes_to_the_partners_backend,
-                                        both_setup, both_teardown),
-        cmocka_unit_test_setup_teardown(test_reason_and_consent_are_checked, both_setup,
+                                        partner_setup, both_teardown),
+        cmocka_unit_test_setup_teardown(test_reason_and_consent_are_checked, partner_setup,
                                         both_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

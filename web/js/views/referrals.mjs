@@ -13,7 +13,7 @@ import { h, focus, announce, append } from '../dom.mjs';
 import * as api from '../api.mjs';
 import * as sender from '../sale-sender.mjs';
 import { fieldParts, showError } from '../fields.mjs';
-import { sendingPanel } from './sale.mjs';
+import { errorSummary, sendingPanel } from './sale.mjs';
 
 /* A labelled control with its hint and error line: {el, control, setError, focus}. */
 function field(name, label, control, help) {
@@ -23,26 +23,6 @@ function field(name, label, control, help) {
   const el = h('div', { class: 'field', 'data-field': name },
     h('label', { class: 'label', for: parts.id }, parts.labelText), parts.hint, parts.error, control);
   return { el, control, setError: (m) => showError(el, parts, [control], m), focus: () => control.focus() };
-}
-
-/* The "There is a problem" box: show([{message, focus}]). */
-function problems() {
-  const list = h('ul', { class: 'error-summary__list' });
-  const el = h('div', { class: 'error-summary', role: 'alert', tabindex: '-1', hidden: true },
-    h('h2', { class: 'error-summary__title' }, 'There is a problem'), list);
-  return {
-    el,
-    show(items) {
-      list.textContent = '';
-      for (const it of items) {
-        const a = h('a', { href: '#', class: 'error-summary__link' }, it.message);
-        a.addEventListener('click', (e) => { e.preventDefault(); it.focus?.(); });
-        list.append(h('li', {}, it.focus ? a : it.message));
-      }
-      el.hidden = items.length === 0;
-      if (items.length) el.focus();
-    },
-  };
 }
 
 /* Shows an ApiError's field messages beside the fields (by name) and in the summary. */
@@ -79,7 +59,7 @@ async function record(app, service, fields, sending, onRefused) {
 
 export async function referralLookupView(main, params, app) {
   const heading = h('h1', { class: 'heading' }, 'NHS referral hand-off');
-  const summary = problems();
+  const summary = errorSummary();
   const ubrn = field('ubrn', 'Booking reference (UBRN)', h('input', { type: 'text', inputmode: 'numeric', autocomplete: 'off', class: 'input input--medium', maxlength: 20 }),
     'The 12 digits on the referral letter.');
   const nhs = field('nhs_number', 'NHS number', h('input', { type: 'text', inputmode: 'numeric', autocomplete: 'off', class: 'input input--medium', maxlength: 14 }),
@@ -155,7 +135,7 @@ export async function partnerReferralView(main, params, app) {
   const def = (name) => service.fields.find((f) => f.name === name) || { values: [] };
   const labelOf = (name, code) => def(name).values.find((v) => v.code === code)?.label || code;
   const heading = h('h1', { class: 'heading' }, service.name);
-  const summary = problems();
+  const summary = errorSummary();
   const partnerSelect = h('select', { class: 'select select--wide' }, h('option', { value: '' }, 'Choose a partner'),
     (service.partners || []).map((p) => h('option', { value: p.code }, labelOf('partner', p.code))));
   const reasonSelect = h('select', { class: 'select select--wide', disabled: true }, h('option', { value: '' }, 'Choose the partner first'));
