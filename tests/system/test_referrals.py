@@ -22,7 +22,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from onestop_env import Gateway, free_port, request, wait_until  # noqa: E402
+from onestop_env import ONESTOPD, Gateway, free_port, request, wait_until  # noqa: E402
 from printenv import PrintEnv  # noqa: E402
 
 MATCH = {"ubrn": "000000070000", "nhs_number": "9912003888"}
@@ -153,6 +153,31 @@ def test_nhs_answering_429_and_503_become_messages_to_act_on(gw):
     assert r.status == 503 and r.json["error"]["code"] == "backend_unavailable", r
     gw.sim_request("POST", "/_sim/faults", {"backend": "nhs-ers", "mode": "up"})
     assert lookup(gw, token).status == 200
+
+
+def test_operation_outcomes_are_mapped_and_their_code_logged_for_it(gw):
+    token = gw.sign_in()
+    gw.sim_request("POST", "/_sim/nhs", {"ers_error": 503})
+    r = lookup(gw, token)
+    assert r.status == 503 and r.json["error"]["code"] == "backend_unavailable", r
+    assert "code=SERVICE_UNAVAILABLE" in gw.log()
+    gw.sim_request("POST", "/_sim/nhs", {"ers_error": 403})
+    r = lookup(gw, token)
+    assert r.status == 503 and r.json["error"]["code"] == "backend_refused", r
+    assert "tell IT" in r.json["error"]["message"]
+    assert "code=NO_RELATIONSHIP" in gw.log()
+    gw.sim_request("POST", "/_sim/nhs", {"ers_error": 0})
+    assert lookup(gw, token).status == 200
+
+
+def test_check_config_names_a_partner_without_a_backend(tmp_path):
+    g = configure(Gateway(tmp_path))
+    g.config["backends"] = [b for b in g.config["backends"] if b["name"] != "partner-age-uk"]
+    g.write_config()
+    r = subprocess.run([ONESTOPD, "--check-config", g.config_path], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode != 0
+    assert 'may send to back-end "partner-age-uk", which is not in backends' in r.stdout + r.stderr
 
 
 def test_a_token_is_fetched_again_after_it_expired(gw):
