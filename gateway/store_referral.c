@@ -34,7 +34,16 @@ static enum store_result put_run(sqlite3 *db, void *arg)
     sqlite3_bind_text(st, 7, rec->state_label, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 8, rec->priority, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 9, rec->nhs_last3, -1, SQLITE_STATIC);
-    return store_step_done(db, st, "referral look-up insert");
+    r = store_step_done(db, st, "referral look-up insert");
+    if (r != STORE_OK)
+        return r;
+    /* who looked a referral up, where and when: NHS data is special category */
+    struct audit_entry e = {.actor = rec->staff,
+                            .counter = rec->counter,
+                            .action = "referral_lookup",
+                            .subject = rec->lookup_id,
+                            .detail = "matched"};
+    return store_audit_insert(db, &e, rec->made_at);
 }
 
 enum store_result store_referral_lookup_put(struct store *store,

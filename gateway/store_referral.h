@@ -29,7 +29,8 @@ struct referral_lookup_record {
     const char *nhs_last3;
 };
 
-/* Records a look-up that matched (and removes those older than REFERRAL_KEEP_S), waiting for
+/* Records a look-up that matched, with an audit entry "referral_lookup" (subject: the
+ * lookup_id; no personal data), and removes those older than REFERRAL_KEEP_S, waiting for
  * the commit. Blocks on the disk: never call it on an HTTP thread. */
 enum store_result
 store_referral_lookup_put(struct store *store,

@@ -120,6 +120,14 @@ def test_a_matching_nhs_number_answers_in_plain_words_with_a_lookup_id(gw):
     headers = {k.lower(): v for k, v in reads["requests"][-1]["headers"].items()}
     assert headers["x-correlation-id"] == r.json["lookup_id"]
     assert MATCH["nhs_number"] not in gw.log()
+    # who looked it up, where and when is audited (no personal data in the entry)
+    db = sqlite3.connect(os.path.join(gw.data_dir, "onestop.db"))
+    [(actor, counter, subject, detail)] = db.execute(
+        "SELECT actor, counter, subject, detail FROM audit WHERE action = 'referral_lookup'").fetchall()
+    assert (actor, counter, subject) == ("assistant", "SD-01", r.json["lookup_id"])
+    assert "3888" not in detail
+    r = gw.cli("audit", "verify")
+    assert r.returncode == 0, r.stdout + r.stderr
 
 
 def test_a_mismatching_nhs_number_and_an_unknown_ubrn_reveal_nothing(gw):
