@@ -11,9 +11,8 @@ static const struct store_column lookup_columns[] = {
     {"state_label", COL_TEXT}, {"priority", COL_TEXT},
     {"nhs_last3", COL_TEXT},   {0}};
 
-static enum store_result put_run(sqlite3 *db, void *arg)
+static enum store_result put_run(sqlite3 *db, const struct referral_lookup_record *rec)
 {
-    const struct referral_lookup_record *rec = arg;
     sqlite3_stmt *st = store_cached(db, "DELETE FROM referral_lookups WHERE made_at < ?");
     if (!st)
         return STORE_UNAVAILABLE;
@@ -46,13 +45,13 @@ static enum store_result put_run(sqlite3 *db, void *arg)
     return store_audit_insert(db, &e, rec->made_at);
 }
 
-enum store_result store_referral_lookup_put(struct store *store,
-                                            const struct referral_lookup_record *rec)
+enum store_result store_tx_referral_lookup_put(struct store_tx *tx,
+                                               const struct referral_lookup_record *rec)
 {
     if (!rec->lookup_id || !rec->counter || !rec->staff || !rec->ubrn || !rec->state ||
         !rec->state_label || !rec->priority || !rec->nhs_last3)
         return STORE_INVALID;
-    return store_write_sync(store, put_run, (void *)rec);
+    return put_run(store_tx_db(tx), rec);
 }
 
 static int lookup_get(sqlite3 *db, const char *lookup_id, json_t **out)

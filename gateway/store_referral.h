@@ -29,12 +29,12 @@ struct referral_lookup_record {
     const char *nhs_last3;
 };
 
-/* Records a look-up that matched, with an audit entry "referral_lookup" (subject: the
- * lookup_id; no personal data), and removes those older than REFERRAL_KEEP_S, waiting for
- * the commit. Blocks on the disk: never call it on an HTTP thread. */
+/* Inside a job's transaction: records a look-up that matched, with an audit entry
+ * "referral_lookup" (subject: the lookup_id; no personal data), and removes look-ups older
+ * than REFERRAL_KEEP_S. STORE_INVALID when a part is missing. */
 enum store_result
-store_referral_lookup_put(struct store *store,
-                          const struct referral_lookup_record *rec) STORE_MUSTCHECK;
+store_tx_referral_lookup_put(struct store_tx *tx,
+                             const struct referral_lookup_record *rec) STORE_MUSTCHECK;
 
 /* The look-up lookup_id as a new object {"lookup_id","counter","staff","made_at","ubrn",
  * "state","state_label","priority","nhs_last3"} in *out: 1 found, 0 not found, -1 the store

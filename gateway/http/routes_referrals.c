@@ -16,9 +16,9 @@
  * (subject.identifier with system NHS_NUMBER_SYSTEM); only the plain-word summary leaves this
  * file. A match is recorded under its lookup_id (store_referral.h) with the counter and staff,
  * the UBRN, state, priority and the NHS number's last 3 digits: all that an nhs-referral
- * hand-off at this counter in the next minutes needs, and nothing more. The write runs on the
- * look-up thread (a short fsync); if it fails the look-up answers 503, since a hand-off could
- * not follow. */
+ * hand-off at this counter in the next minutes needs, and nothing more. The record is a store
+ * job (the look-up thread never waits on the disk); the answer goes out from the writer thread
+ * once it is committed, or 503 if it failed, since a hand-off could not follow. */
 #include "gateway/app.h"
 #include "gateway/config.h"
 #include "gateway/http/routes.h"
@@ -75,6 +75,12 @@ struct referral_call {
     struct store *store;
     char counter[32];
     char staff[64];
+    /* a match, while it is being recorded (on the writer thread) */
+    struct store_job job;
+    char state[WORDS_MAX];
+    char priority[WORDS_MAX];
+    struct referral_lookup_record rec;
+    json_t *answer; /* the 200 body, sent once the record is committed */
 };
 
 static const struct {
@@ -215,10 +221,43 @@ static void reply_no_match(struct http_request *req)
                                       NO_MATCH_MESSAGE));
 }
 
-/* A 200 answer: the summary, or the no-match 422. */
-static void reply_referral(struct referral_call *call, const char *body, size_t len)
+/* Runs on the writer thread: the match's record, in the group's transaction. */
+static enum store_result record_run(struct store_tx *tx, void *arg)
+{
+    struct referral_call *call = arg;
+    return store_tx_referral_lookup_put(tx, &call->rec);
+}
+
+static void referral_finish(struct referral_call *call);
+
+/* On the writer thread after the commit: the summary once the record is on disk, else 503. */
+static void record_done(struct store_job *job, enum store_result result)
+{
+    struct referral_call *call = job->ctx;
+    char previous_id[64];
+    snprintf(previous_id, sizeof previous_id, "%s", log_request_id());
+    log_set_request_id(call->request_id);
+    if (result == STORE_OK) {
+        log_msg(LOG_INFO, "referral_lookup", "lookup_id=%s result=match state=%s", call->lookup_id,
+                call->state);
+        http_reply_json(call->req, 200, call->answer);
+    } else {
+        log_msg(LOG_ERROR, "referral_lookup", "lookup_id=%s result=match but not recorded",
+                call->lookup_id);
+        json_decref(call->answer);
+        http_reply_error(call->req, 503, "store_unavailable", STORE_DOWN_MESSAGE);
+    }
+    call->answer = NULL;
+    referral_finish(call);
+    log_set_request_id(previous_id);
+}
+
+/* A 200 answer: the no-match 422 at once, or (true) the match handed to the store writer,
+ * which answers once it is recorded. */
+static bool reply_referral(struct referral_call *call, const char *body, size_t len)
 {
     struct http_request *req = call->req;
+    bool deferred = false;
     json_t *doc = json_loadb(body, len, 0, NULL);
     const char *type = json_string_value(json_object_get(doc, "resourceType"));
     const char *id = json_string_value(json_object_get(doc, "id"));
@@ -242,32 +281,34 @@ static void reply_referral(struct referral_call *call, const char *body, size_t 
         snprintf(specialty, sizeof specialty, "Not given");
     if (!search_criterion(doc, "clinicType", clinic))
         snprintf(clinic, sizeof clinic, "Not given");
-    struct referral_lookup_record rec = {
+    snprintf(call->state, sizeof call->state, "%s", state ? state : "UNKNOWN");
+    snprintf(call->priority, sizeof call->priority, "%s", priority);
+    call->rec = (struct referral_lookup_record){
         .lookup_id = call->lookup_id,
         .counter = call->counter,
         .staff = call->staff,
         .made_at = time(NULL),
         .ubrn = call->ubrn,
-        .state = state ? state : "UNKNOWN",
+        .state = call->state,
         .state_label = state_label(state),
-        .priority = priority,
+        .priority = call->priority,
         .nhs_last3 = call->nhs_number + strlen(call->nhs_number) - NHS_SHOWN_DIGITS,
     };
-    if (store_referral_lookup_put(call->store, &rec) != STORE_OK) {
-        log_msg(LOG_ERROR, "referral_lookup", "lookup_id=%s result=match but not recorded",
-                call->lookup_id);
-        http_reply_error(req, 503, "store_unavailable", STORE_DOWN_MESSAGE);
+    call->answer =
+        json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "ubrn", call->ubrn, "state", call->state,
+                  "state_label", state_label(state), "priority", priority, "specialty", specialty,
+                  "clinic_type", clinic, "lookup_id", call->lookup_id);
+    if (!call->answer) {
+        http_reply_error(req, 500, "internal_error", "The look-up could not be answered.");
         goto out;
     }
-    log_msg(LOG_INFO, "referral_lookup", "lookup_id=%s result=match state=%s", call->lookup_id,
-            state ? state : "unknown");
-    http_reply_json(req, 200,
-                    json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "ubrn", call->ubrn, "state",
-                              state ? state : "UNKNOWN", "state_label", state_label(state),
-                              "priority", priority, "specialty", specialty, "clinic_type", clinic,
-                              "lookup_id", call->lookup_id));
+    call->job =
+        (struct store_job){.run = record_run, .arg = call, .done = record_done, .ctx = call};
+    store_submit(call->store, &call->job);
+    deferred = true;
 out:
     json_decref(doc);
+    return deferred;
 }
 
 /* The OperationOutcome's first issue code ("" when there is none), for the log. */
@@ -296,8 +337,9 @@ static void referral_done(void *ctx, int status, const char *body, size_t len, c
     log_set_request_id(call->request_id);
     issue_code(body, len, code);
 
+    bool deferred = false;
     if (status >= 200 && status < 300) {
-        reply_referral(call, body, len);
+        deferred = reply_referral(call, body, len);
     } else if (status == 404) {
         log_msg(LOG_INFO, "referral_lookup", "lookup_id=%s result=unknown_ubrn code=%s",
                 call->lookup_id, code);
@@ -323,9 +365,17 @@ static void referral_done(void *ctx, int status, const char *body, size_t len, c
                     call->lookup_id, error ? error : "no answer");
         http_reply_error(req, 503, "backend_unavailable", NHS_DOWN_MESSAGE);
     }
+    if (!deferred)
+        referral_finish(call);
+    log_set_request_id(previous_id);
+}
+
+/* Forgets the NHS number, frees the call and completes its request (answered already). */
+static void referral_finish(struct referral_call *call)
+{
+    struct http_request *req = call->req;
     OPENSSL_cleanse(call->nhs_number, sizeof call->nhs_number);
     free(call);
-    log_set_request_id(previous_id);
     http_complete(req);
 }
 

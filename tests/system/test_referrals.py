@@ -145,6 +145,23 @@ def test_a_mismatching_nhs_number_and_an_unknown_ubrn_reveal_nothing(gw):
     assert db.execute("SELECT COUNT(*) FROM referral_lookups").fetchone()[0] == 0
 
 
+def test_a_match_that_cannot_be_recorded_is_not_answered_as_found(gw):
+    """The store refuses the record (a trigger stands in for a failing disk): 503, and the
+    referral's details are not shown, since no hand-off could follow."""
+    token = gw.sign_in()
+    db = sqlite3.connect(os.path.join(gw.data_dir, "onestop.db"), timeout=10)
+    with db:
+        db.execute("CREATE TRIGGER refuse_lookups BEFORE INSERT ON referral_lookups"
+                   " BEGIN SELECT RAISE(ABORT, 'simulated disk failure'); END")
+    r = lookup(gw, token)
+    assert r.status == 503 and r.json["error"]["code"] == "store_unavailable", r
+    assert "Not booked" not in r.body.decode() and "lookup_id" not in r.body.decode()
+    with db:
+        db.execute("DROP TRIGGER refuse_lookups")
+    db.close()
+    assert lookup(gw, token).status == 200
+
+
 def test_nhs_answering_429_and_503_become_messages_to_act_on(gw):
     token = gw.sign_in()
     gw.sim_request("POST", "/_sim/nhs", {"ers_error": 429})
