@@ -156,6 +156,30 @@ static void reasons_text(const struct partner_rules *r, const struct partner *p,
     }
 }
 
+/* A plain e-mail address: one '@' with text before it and a dotted domain after, no spaces. */
+static bool looks_like_email(const char *s)
+{
+    const char *at = strchr(s, '@');
+    return at && at > s && !strchr(at + 1, '@') && strchr(at + 1, '.') && !strpbrk(s, " \t,;<>") &&
+           at[1] != '.' && s[strlen(s) - 1] != '.';
+}
+
+/* The contact must be a UK phone number (normalised) or an e-mail address, so that the partner
+ * can reach the resident. */
+static void check_contact(struct service_eval *ev)
+{
+    const char *contact = service_eval_string(ev, "contact");
+    char phone[VALIDATORS_PHONE_SIZE];
+    if (!contact || looks_like_email(contact))
+        return;
+    if (validators_phone_normalise(contact, phone, sizeof phone))
+        json_object_set_new(ev->fields, "contact", json_string(phone));
+    else
+        service_eval_error(ev, "contact", "invalid_format",
+                           "Enter a UK phone number (such as 0161 480 4949) or an e-mail address "
+                           "the partner can use to contact the resident.");
+}
+
 static void partner_evaluate(struct service_eval *ev, const void *state)
 {
     const struct partner_rules *r = state;
@@ -167,6 +191,7 @@ static void partner_evaluate(struct service_eval *ev, const void *state)
         service_eval_error(ev, "consent", "consent_required",
                            "The resident must agree to their details going to the partner. "
                            "Without their consent no referral can be sent.");
+    check_contact(ev);
     if (version && strcmp(version, r->consent_version) != 0)
         service_eval_error(ev, "consent_version", "consent_wording_changed",
                            "The consent wording has changed (now version %s): read the new "

@@ -351,7 +351,7 @@ def test_a_partner_email_arrives_once_after_two_451s_with_one_message_id(gw):
     assert msg.get_content_type() == "text/plain"
     text = msg.get_content()
     for expected in ("For: Citizens Advice Stockport", "Name: Alex Example",
-                     "Contact: 07700 900123", "Reason: Debt or money worries",
+                     "Contact: 07700900123", "Reason: Debt or money worries",
                      "Consent: given", "Consent wording version: 2026-11",
                      "Consent recorded by: assistant"):
         assert expected in text, (expected, text)

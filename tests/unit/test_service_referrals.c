@@ -187,6 +187,19 @@ static void test_reason_and_consent_are_checked(void **state)
                     partner_fields("citizens-advice", "debt", true, "2025-01"));
     (void)find_error(e, "consent_version", "consent_wording_changed");
     assert_null(e->backend);
+    /* the contact: a UK phone number (normalised) or an e-mail address */
+    json_t *fields = partner_fields("citizens-advice", "debt", true, "2026-11");
+    json_object_set_new(fields, "contact", json_string("sam@example.org"));
+    e = evaluate_at(f, PARTNER, "SD-01", fields);
+    assert_valid(e);
+    assert_string_equal(field_text(e, "contact"), "sam@example.org");
+    fields = partner_fields("citizens-advice", "debt", true, "2026-11");
+    json_object_set_new(fields, "contact", json_string("ring after 5"));
+    e = evaluate_at(f, PARTNER, "SD-01", fields);
+    assert_non_null(strstr(find_error(e, "contact", "invalid_format"), "UK phone number"));
+    e = evaluate_at(f, PARTNER, "SD-01",
+                    partner_fields("citizens-advice", "debt", true, "2026-11"));
+    assert_string_equal(field_text(e, "contact"), "07700900123");
 }
 
 int main(void)
