@@ -880,6 +880,19 @@ static void load_services(struct config *cfg, json_t *problems, struct parse_ctx
                     "service \"%s\" forwards to back-end \"%s\", whose fhir connector only "
                     "reads (look-ups)",
                     service_code(s), backend);
+        const char *chosen;
+        for (size_t j = 0; (chosen = service_rules_backend(s, j)) != NULL; j++) {
+            const struct backend_config *cb = config_backend(cfg, chosen);
+            if (!cb)
+                problem(ctx, "services.enabled",
+                        "service \"%s\" may send to back-end \"%s\", which is not in backends",
+                        service_code(s), chosen);
+            else if (!cb->connector || strcmp(cb->connector, "email") != 0)
+                problem(ctx, "services.enabled",
+                        "service \"%s\" sends e-mail to back-end \"%s\", whose connector is "
+                        "not email",
+                        service_code(s), chosen);
+        }
     }
 }
 

@@ -27,6 +27,7 @@
 #include "gateway/log.h"
 #include "gateway/status_token.h"
 #include "gateway/store.h"
+#include "gateway/store_referral.h"
 #include "gateway/metrics.h"
 #include "gateway/strbuf.h"
 
@@ -59,6 +60,8 @@
 #define NEXT_STEPS_GENERIC                                                                         \
     "We have passed your request to the council team that deals with it. They will contact "       \
     "you if they need anything more."
+#define HANDOFF_FOOTER_FORMAT                                                                      \
+    "No appointment has been booked for you at the counter. Thank you for visiting %s."
 #define FOOTER_FORMAT "Keep this receipt as your proof of payment. Thank you for visiting %s."
 
 static const long retry_schedule_ms[] = {1000, 2000, 5000, 10000};
@@ -144,6 +147,8 @@ struct receipt_build {
     char status_url[RECEIPT_URL_MAX];
     char footer[RECEIPT_PARAGRAPH_MAX];
     char title[TITLE_MAX];
+    json_t *fields; /* a hand-off slip's stored fields (owned) */
+    struct receipt_handoff handoff;
     struct receipt r;
 };
 
@@ -151,6 +156,7 @@ static void receipt_build_clear(struct receipt_build *b)
 {
     free(b->src.lines_json);
     json_decref(b->lines);
+    json_decref(b->fields);
     memset(b, 0, sizeof *b);
 }
 
@@ -185,6 +191,32 @@ static size_t fill_lines(struct receipt_build *b)
     if (n > RECEIPT_MAX_LINES)
         b->line_buf[out++] = (struct receipt_line){DESCRIPTION_OTHERS, others};
     return out;
+}
+
+/* A service whose definition says "receipt_layout": "referral-slip" prints a hand-off slip
+ * from its stored fields (ubrn, state_label, priority, nhs_last3) instead of a receipt. */
+static enum store_result handoff_fill(struct worker *w, const struct service *s,
+                                      struct receipt_build *b)
+{
+    const char *layout =
+        s ? json_string_value(json_object_get(service_definition(s), "receipt_layout")) : NULL;
+    if (!layout || strcmp(layout, "referral-slip") != 0)
+        return STORE_OK;
+    enum store_result r = store_referral_fields(w->sp->store, b->src.reference, &b->fields);
+    if (r != STORE_OK)
+        return r;
+    b->handoff = (struct receipt_handoff){
+        .ubrn = json_string_value(json_object_get(b->fields, "ubrn")),
+        .state_label = json_string_value(json_object_get(b->fields, "state_label")),
+        .priority = json_string_value(json_object_get(b->fields, "priority")),
+        .nhs_last3 = json_string_value(json_object_get(b->fields, "nhs_last3")),
+    };
+    b->r.handoff = &b->handoff;
+    snprintf(b->footer, sizeof b->footer, HANDOFF_FOOTER_FORMAT,
+             b->src.site[0] ? b->src.site : w->sp->cfg->council_name);
+    snprintf(b->title, sizeof b->title, "NHS referral slip %s%s", b->src.reference,
+             b->src.copy ? " (copy)" : "");
+    return STORE_OK;
 }
 
 static const char *next_steps_of(const struct service *s)
@@ -242,6 +274,11 @@ static enum store_result receipt_build(struct worker *w, const struct print_job 
         .footer = b->footer,
         .copy = b->src.copy,
     };
+    r = handoff_fill(w, s, b);
+    if (r != STORE_OK) {
+        snprintf(why, why_len, "The hand-off details of %s could not be read.", job->reference);
+        return r;
+    }
     char check[PRINTER_MESSAGE_MAX];
     if (!receipt_check(&b->r, check, sizeof check)) {
         snprintf(why, why_len, "The receipt for %s cannot be laid out: %s", job->reference, check);

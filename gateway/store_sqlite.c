@@ -245,6 +245,19 @@ static const char *const migrations[] = {
     "CREATE INDEX stock_movements_site ON stock_movements(site, item, created_at);",
     /* 10: callback events are pruned by age once they are past the replay window */
     "CREATE INDEX callback_events_received ON callback_events(received_at);",
+    /* 11: referrals: an NHS e-Referral look-up that matched, kept only for the hand-off that may
+     * follow at the same counter (no full NHS number: its last 3 digits for the slip) */
+    "CREATE TABLE referral_lookups("
+    "  lookup_id TEXT PRIMARY KEY,"
+    "  counter TEXT NOT NULL,"
+    "  staff TEXT NOT NULL,"
+    "  made_at INTEGER NOT NULL,"
+    "  ubrn TEXT NOT NULL,"
+    "  state TEXT NOT NULL,"
+    "  state_label TEXT NOT NULL,"
+    "  priority TEXT NOT NULL,"
+    "  nhs_last3 TEXT NOT NULL);"
+    "CREATE INDEX referral_lookups_made_at ON referral_lookups(made_at);",
 };
 
 #define MIGRATIONS_LEN ((int)(sizeof migrations / sizeof migrations[0]))

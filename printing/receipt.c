@@ -55,6 +55,20 @@ bool receipt_check(const struct receipt *r, char *why, size_t why_len)
             return fail(why, why_len, "%s is longer than %zu bytes", fields[i].name, fields[i].max);
         }
     }
+    if (r->handoff != NULL) {
+        const struct receipt_handoff *h = r->handoff;
+        if (h->ubrn == NULL || strlen(h->ubrn) != RECEIPT_UBRN_DIGITS ||
+            strspn(h->ubrn, "0123456789") != RECEIPT_UBRN_DIGITS) {
+            return fail(why, why_len, "the hand-off's UBRN is not 12 digits");
+        }
+        if (h->nhs_last3 == NULL || strlen(h->nhs_last3) != 3 ||
+            strspn(h->nhs_last3, "0123456789") != 3) {
+            return fail(why, why_len, "the hand-off's NHS number digits are not 3 digits");
+        }
+        if (!within(h->state_label, RECEIPT_FIELD_MAX) || !within(h->priority, RECEIPT_FIELD_MAX)) {
+            return fail(why, why_len, "the hand-off's state or priority is too long");
+        }
+    }
     if (r->n_lines > RECEIPT_MAX_LINES) {
         return fail(why, why_len, "%zu fee lines (at most %d)", r->n_lines, RECEIPT_MAX_LINES);
     }

@@ -3,7 +3,8 @@
  * The model holds only what the resident needs: who served them, where and when, what
  * they paid for, the reference to quote on the phone, what happens next and a QR code
  * for the status page. It deliberately has no fields for NHS numbers, National
- * Insurance numbers or addresses, so a renderer can never print them.
+ * Insurance numbers or addresses, so a renderer can never print them: an NHS referral
+ * hand-off slip (struct receipt_handoff) carries only the NHS number's last 3 digits.
  *
  * Strings are borrowed (the caller keeps them alive while rendering) and are UTF-8;
  * renderers replace invalid sequences and control characters, so untrusted text cannot
@@ -45,6 +46,18 @@ struct receipt_line {
     int64_t amount_pence;    /* may be negative for a discount */
 };
 
+/* An NHS referral hand-off: with it the receipt is laid out as a hand-off slip (the UBRN
+ * large, the referral's state and priority, how to book through Manage your referral, the
+ * NHS number masked but for nhs_last3) instead of a sales receipt. Never a password or
+ * access code: the model has no field for one. */
+#define RECEIPT_UBRN_DIGITS 12
+struct receipt_handoff {
+    const char *ubrn;        /* 12 digits (required), printed "0000 0007 0000" */
+    const char *state_label; /* "Not booked yet" */
+    const char *priority;    /* "Routine" */
+    const char *nhs_last3;   /* 3 digits, printed "*** *** *888" */
+};
+
 struct receipt {
     const char *council;            /* "Stockport Council" */
     const char *site;               /* "Stockport Direct, Fred Perry House" */
@@ -64,6 +77,7 @@ struct receipt {
     const char *status_text; /* printed under the QR; NULL: status_url without "https://" */
     const char *footer;      /* small print at the bottom; may be NULL */
     bool copy;               /* a reprint: marked "Copy receipt" */
+    const struct receipt_handoff *handoff; /* NULL: a sales receipt */
 };
 
 /* Checks the receipt can be rendered: a reference, at most RECEIPT_MAX_LINES lines with

@@ -174,6 +174,65 @@ static bool add_paragraphs(struct receipt_layout *l, const char *text)
     return true;
 }
 
+/* The council, the site, copy_mark on a reprint, and a rule: the top of every receipt. */
+static bool add_header(struct receipt_layout *l, const struct receipt *r, const char *copy_mark)
+{
+    bool ok = true;
+    if (has_text(r->council)) {
+        ok = ok && add_text(l, LAYOUT_HEADING, LAYOUT_CENTRE, r->council);
+    }
+    if (has_text(r->site)) {
+        ok = ok && add_text(l, LAYOUT_NORMAL, LAYOUT_CENTRE, r->site);
+    }
+    if (r->copy) {
+        ok = ok && add_text(l, LAYOUT_BOLD, LAYOUT_CENTRE, copy_mark);
+    }
+    return ok && add_mark(l, LAYOUT_RULE);
+}
+
+/* The hand-off slip: what a resident needs to book their NHS referral on a library PC. The
+ * UBRN is printed in groups of four in the reference style (as large as fits); the NHS number
+ * only as its last 3 digits. */
+static bool add_handoff_slip(const struct receipt *r, const char *when, struct receipt_layout *l)
+{
+    const struct receipt_handoff *h = r->handoff;
+    char ubrn[RECEIPT_UBRN_DIGITS + 3], nhs[sizeof "*** *** *000"];
+    snprintf(ubrn, sizeof ubrn, "%.4s %.4s %.4s", h->ubrn, h->ubrn + 4, h->ubrn + 8);
+    snprintf(nhs, sizeof nhs, "*** *** *%s", h->nhs_last3);
+    bool ok = add_header(l, r, "COPY");
+    ok = ok && add_text(l, LAYOUT_BOLD, LAYOUT_LEFT, "Your NHS referral");
+    ok = ok && add_text(l, LAYOUT_SMALL, LAYOUT_CENTRE, "Booking reference (UBRN)");
+    ok = ok && add_text(l, LAYOUT_REFERENCE, LAYOUT_CENTRE, ubrn);
+    ok = ok && add_mark(l, LAYOUT_GAP);
+    ok = ok && add_row(l, LAYOUT_NORMAL, "Referral",
+                       has_text(h->state_label) ? h->state_label : "Not known");
+    ok = ok &&
+         add_row(l, LAYOUT_NORMAL, "Priority", has_text(h->priority) ? h->priority : "Not given");
+    ok = ok && add_row(l, LAYOUT_NORMAL, "NHS number", nhs);
+    ok = ok && add_mark(l, LAYOUT_RULE);
+    ok = ok && add_text(l, LAYOUT_BOLD, LAYOUT_LEFT, "How to book");
+    if (has_text(r->next_steps)) {
+        ok = ok && add_paragraphs(l, r->next_steps);
+    }
+    ok = ok && add_text(l, LAYOUT_NORMAL, LAYOUT_LEFT,
+                        "Your password (access code) is on your referral letter. It is not "
+                        "printed here: keep it private.");
+    ok = ok && add_mark(l, LAYOUT_RULE);
+    ok = ok && add_row(l, LAYOUT_NORMAL, "Date", when);
+    if (has_text(r->counter_id)) {
+        ok = ok && add_row(l, LAYOUT_NORMAL, "Counter", r->counter_id);
+    }
+    if (has_text(r->assistant_initials)) {
+        ok = ok && add_row(l, LAYOUT_NORMAL, "Helped by", r->assistant_initials);
+    }
+    ok = ok && add_row(l, LAYOUT_SMALL, "Counter reference", r->reference);
+    if (has_text(r->footer)) {
+        ok = ok && add_mark(l, LAYOUT_RULE);
+        ok = ok && add_text(l, LAYOUT_SMALL, LAYOUT_CENTRE, r->footer);
+    }
+    return ok;
+}
+
 bool receipt_layout_build(const struct receipt *r, struct receipt_layout *l, char *why,
                           size_t why_len)
 {
@@ -186,17 +245,16 @@ bool receipt_layout_build(const struct receipt *r, struct receipt_layout *l, cha
     if (!uktime_format(r->issued_at, when, sizeof when)) {
         snprintf(when, sizeof when, "unknown");
     }
-    bool ok = true;
-    if (has_text(r->council)) {
-        ok = ok && add_text(l, LAYOUT_HEADING, LAYOUT_CENTRE, r->council);
+    if (r->handoff != NULL) {
+        if (!add_handoff_slip(r, when, l)) {
+            if (why != NULL && why_len > 0) {
+                snprintf(why, why_len, "hand-off slip too long to lay out");
+            }
+            return false;
+        }
+        return true;
     }
-    if (has_text(r->site)) {
-        ok = ok && add_text(l, LAYOUT_NORMAL, LAYOUT_CENTRE, r->site);
-    }
-    if (r->copy) {
-        ok = ok && add_text(l, LAYOUT_BOLD, LAYOUT_CENTRE, "COPY RECEIPT");
-    }
-    ok = ok && add_mark(l, LAYOUT_RULE);
+    bool ok = add_header(l, r, "COPY RECEIPT");
     if (has_text(r->service_name)) {
         ok = ok && add_text(l, LAYOUT_BOLD, LAYOUT_LEFT, r->service_name);
     }

@@ -89,6 +89,15 @@ int service_eval_latest_until(struct service_eval *ev, const char *key, const ch
     return found < 0 ? (int)store_failed(ev) : found;
 }
 
+int service_eval_referral_lookup(struct service_eval *ev, const char *lookup_id, json_t **record)
+{
+    *record = NULL;
+    if (ev->out->store_failed || !ev->lookup || !ev->lookup->referral_lookup)
+        return (int)store_failed(ev);
+    int found = ev->lookup->referral_lookup(ev->lookup->ctx, lookup_id, record);
+    return found < 0 ? (int)store_failed(ev) : found;
+}
+
 bool service_eval_fee(struct service_eval *ev, const char *code, long *pence)
 {
     const struct fee_entry *fee = fees_on(&ev->service->fees, code, ev->today);

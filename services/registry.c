@@ -26,12 +26,18 @@ extern const struct service_rules residents_parking_permit_rules;
 extern const struct service_rules bulky_refuse_rules;
 extern const struct service_rules leisure_key_rules;
 extern const struct service_rules bowling_permit_rules;
+extern const struct service_rules nhs_referral_rules;
+extern const struct service_rules partner_referral_rules;
+/* clang-format off */
 static const struct service_rules *const builtin_rules[] = {
     &residents_parking_permit_rules,
     &bulky_refuse_rules,
     &leisure_key_rules,
     &bowling_permit_rules,
+    &nhs_referral_rules,
+    &partner_referral_rules,
 };
+/* clang-format on */
 
 static const struct {
     const char *name;
@@ -45,9 +51,9 @@ static const struct {
 static const char *const connectors[] = {"json-rest", "open311", "fhir", "email", NULL};
 
 static const char *const top_keys[] = {
-    "code",   "name", "description", "reference_prefix",   "route",   "payment_methods",
-    "fields", "fees", "rules",       "receipt_next_steps", "pricing", "limits",
-    "stock",  NULL};
+    "code",   "name",           "description", "reference_prefix",   "route",   "payment_methods",
+    "fields", "fees",           "rules",       "receipt_next_steps", "pricing", "limits",
+    "stock",  "receipt_layout", NULL};
 /* No "route": the sale is complete at the counter and nothing is forwarded. */
 static const char *const top_required[] = {
     "code", "name", "description", "reference_prefix", "payment_methods", "fields", "fees", NULL};
@@ -354,6 +360,13 @@ const char *service_backend(const struct service *service)
     return service->backend;
 }
 
+const char *service_rules_backend(const struct service *service, size_t i)
+{
+    if (!service->rules || !service->rules->backend_at)
+        return NULL;
+    return service->rules->backend_at(service->rules_state, i);
+}
+
 const char *service_connector(const struct service *service)
 {
     return service->connector;
@@ -418,12 +431,16 @@ json_t *service_catalogue_entry_on(const struct service *service, const char *to
         describe_future_fees(service, on, sentences);
     }
     const json_t *stock = declared_stock_item(service);
-    return json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:s?, s:O?}", "code", service->code,
-                     "name", service->name, "description", service->description, "reference_prefix",
-                     service->reference_prefix, "fields", fields_catalogue(&service->fields),
-                     "payment_methods", methods, "fee_rules", sentences, "receipt_next_steps",
-                     json_string_value(json_object_get(service->definition, "receipt_next_steps")),
-                     "stock", stock);
+    json_t *entry =
+        json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:s?, s:O?}", "code", service->code, "name",
+                  service->name, "description", service->description, "reference_prefix",
+                  service->reference_prefix, "fields", fields_catalogue(&service->fields),
+                  "payment_methods", methods, "fee_rules", sentences, "receipt_next_steps",
+                  json_string_value(json_object_get(service->definition, "receipt_next_steps")),
+                  "stock", stock);
+    if (entry && service->rules && service->rules->catalogue)
+        json_object_update_new(entry, service->rules->catalogue(service->rules_state));
+    return entry;
 }
 
 json_t *service_catalogue_entry(const struct service *service)

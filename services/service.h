@@ -39,18 +39,23 @@ struct service_lookup {
      * expired, into until (SERVICE_DATE_SIZE): 1 found, 0 none, -1 the store failed. A card
      * renewal finds the current expiry this way. Optional for services that never ask. */
     int (*latest_until)(void *ctx, const char *key, const char *value, char *until);
+    /* The NHS e-Referral look-up recorded under lookup_id, as a new object {"counter",
+     * "made_at" (unix seconds),"ubrn","state","state_label","priority","nhs_last3"} in
+     * *record: 1 found, 0 none, -1 the store failed. Optional (nhs-referral asks). */
+    int (*referral_lookup)(void *ctx, const char *lookup_id, json_t **record);
 };
 
 #define SERVICE_DATE_SIZE 11 /* "YYYY-MM-DD" */
 
 /* Where and by whom a transaction is made: rules are evaluated in this context. today is
- * "YYYY-MM-DD" in Europe/London (required); site, counter and role ("assistant",
+ * "YYYY-MM-DD" in Europe/London (required); site, counter, role, staff ("assistant",
  * "supervisor", ...) may be NULL when not known (a quote from a test, say). Borrowed. */
 struct service_context {
     const char *today;
     const char *site;
     const char *counter;
     const char *role;
+    const char *staff; /* the signed-in username (consent is recorded against it); may be NULL */
 };
 
 /* What service_evaluate() found. After service_evaluate() errors, lines and keys are always
@@ -73,6 +78,8 @@ struct service_evaluation {
                       transaction and refuses the sale if any would go below zero */
     char live_until[SERVICE_DATE_SIZE]; /* YYYY-MM-DD or "" */
     bool store_failed;
+    const char *backend; /* the back-end the rules chose for this transaction (borrowed from
+                            the definition: a partner's), or NULL for the service's route */
 };
 
 struct service;
@@ -94,6 +101,10 @@ const struct service *service_registry_find(const struct service_registry *regis
 size_t service_registry_count(const struct service_registry *registry);
 /* Services in the order they were enabled; NULL when i is out of range. */
 const struct service *service_registry_at(const struct service_registry *registry, size_t i);
+
+/* The i-th back-end the service's rules may route a transaction to besides its route (a
+ * partner's), or NULL past the last. Config checks each names a back-end. */
+const char *service_rules_backend(const struct service *service, size_t i);
 
 /* Accessors; the strings live as long as the registry. */
 /* The declared stock item ({"item","name","low_at"}), or NULL when the service draws on no

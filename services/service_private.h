@@ -73,6 +73,11 @@ struct service_rules {
     /* The back-end body for a valid evaluation (new reference). */
     json_t *(*payload)(const struct service *service, const void *state,
                        const struct service_evaluation *evaluation, const char *reference);
+    /* The i-th back-end the rules may choose (service_rules_backend), or NULL past the last. */
+    const char *(*backend_at)(const void *state, size_t i);
+    /* More members for the service's catalogue entry (a new object), e.g. what the counter app
+     * must show that no field says (a partner's reasons, the consent wording). */
+    json_t *(*catalogue)(const void *state);
 };
 
 /* ---- Declared rules (declared.c) ------------------------------------------------------- */
@@ -112,6 +117,10 @@ long service_eval_max_live(struct service_eval *ev, const char *key, const char 
  * (reported as for count_live). */
 int service_eval_latest_until(struct service_eval *ev, const char *key, const char *value,
                               char until[SERVICE_DATE_SIZE]) __attribute__((warn_unused_result));
+/* The recorded NHS e-Referral look-up (see struct service_lookup) into *record: 1 found,
+ * 0 none, -1 store failure (reported as for count_live). */
+int service_eval_referral_lookup(struct service_eval *ev, const char *lookup_id, json_t **record)
+    __attribute__((warn_unused_result));
 /* The fee in force today for code; false (reported as fee_not_set) when there is none. */
 bool service_eval_fee(struct service_eval *ev, const char *code, long *pence)
     __attribute__((warn_unused_result));

@@ -19,7 +19,8 @@
  *
  * Test controls (POST /_sim/nhs, see nhs_control): revoke every token issued (the next FHIR
  * read with one answers 401, as after a revocation), make the token endpoint answer an error
- * (400 MISSING_HEADER, 403 NO_ACCESS, 429 TOO_MANY_REQUESTS), make the FHIR API answer 429,
+ * (400 MISSING_HEADER, 403 NO_ACCESS, 429 TOO_MANY_REQUESTS), make the FHIR API answer an
+ * OperationOutcome error (403 NO_RELATIONSHIP, 429 TOO_MANY_REQUESTS, 503 SERVICE_UNAVAILABLE),
  * shorten the life of the tokens it issues (to see them renewed before they expire).
  * GET /_sim/nhs shows the counters.
  *
@@ -417,6 +418,16 @@ static void ers_handle(const sim_request *req, sim_reply *reply)
                           "Too many requests (simulated)");
         return;
     }
+    if (ers_error == 403) {
+        operation_outcome(reply, 403, "forbidden", "NO_RELATIONSHIP",
+                          "The caller has no legitimate relationship to the referral (simulated)");
+        return;
+    }
+    if (ers_error == 503) {
+        operation_outcome(reply, 503, "transient", "SERVICE_UNAVAILABLE",
+                          "The e-Referral Service is unavailable (simulated)");
+        return;
+    }
     if (strncmp(req->subpath, REFERRAL_PREFIX, prefix) != 0) {
         operation_outcome(reply, 404, "not-found", "NOT_FOUND", "Unknown resource");
         return;
@@ -519,9 +530,10 @@ void nhs_control(const sim_request *req, sim_reply *reply)
         sim_reply_error(reply, 400, "invalid_request", "token_error is 0, 400, 403 or 429");
         return;
     }
-    if (eerr && json_integer_value(eerr) != 0 && json_integer_value(eerr) != 429) {
+    if (eerr && json_integer_value(eerr) != 0 && json_integer_value(eerr) != 403 &&
+        json_integer_value(eerr) != 429 && json_integer_value(eerr) != 503) {
         json_decref(body);
-        sim_reply_error(reply, 400, "invalid_request", "ers_error is 0 or 429");
+        sim_reply_error(reply, 400, "invalid_request", "ers_error is 0, 403, 429 or 503");
         return;
     }
     sim_state_lock();

@@ -209,6 +209,10 @@ static const char *fault_reply(bool at_rcpt, char *buf, size_t len, unsigned *de
         *delay_ms = cfg.delay_ms;
     if ((a != FAULT_ACT_ERROR && a != FAULT_ACT_REJECT) || cfg.smtp_at_rcpt != at_rcpt)
         return NULL;
+    /* a fault with a count hits that many commands, then the sink is up again */
+    sim_state_lock();
+    (void)faults_take(&mail_slot()->faults, false);
+    sim_state_unlock();
     bool permanent = a == FAULT_ACT_REJECT;
     unsigned code = cfg.smtp_code ? cfg.smtp_code : permanent ? 550 : 451;
     snprintf(buf, len, "%u %s", code,

@@ -14,12 +14,17 @@
  * The read runs on the look-up thread (lookup.h) with the back-end's lookup_timeout_ms and
  * its oauth2-jwt access token. The referral's NHS number is compared with the one given
  * (subject.identifier with system NHS_NUMBER_SYSTEM); only the plain-word summary leaves this
- * file, and nothing about the referral is stored. */
+ * file. A match is recorded under its lookup_id (store_referral.h) with the counter and staff,
+ * the UBRN, state, priority and the NHS number's last 3 digits: all that an nhs-referral
+ * hand-off at this counter in the next minutes needs, and nothing more. The record is a store
+ * job (the look-up thread never waits on the disk); the answer goes out from the writer thread
+ * once it is committed, or 503 if it failed, since a hand-off could not follow. */
 #include "gateway/app.h"
 #include "gateway/config.h"
 #include "gateway/http/routes.h"
 #include "gateway/log.h"
 #include "gateway/lookup.h"
+#include "gateway/store_referral.h"
 
 #include "services/validators.h"
 
@@ -30,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define REFERRALS_BACKEND  "nhs-ers"
 #define REFERRAL_PATH      "/STU3/ReferralRequest/"
@@ -41,6 +47,7 @@
 #define LOOKUP_ID_SIZE     37 /* a UUID and its NUL */
 #define WORDS_MAX          96
 #define ISSUE_CODE_MAX     64
+#define NHS_SHOWN_DIGITS   3 /* the hand-off slip shows the NHS number's last 3 digits */
 
 #define NO_MATCH_MESSAGE                                                                           \
     "No referral matches this UBRN and NHS number. Check both against the referral letter."
@@ -51,6 +58,9 @@
 #define NHS_REFUSED_MESSAGE                                                                        \
     "The NHS e-Referral Service refused the council's access just now. Try again later; if it "    \
     "keeps happening, tell IT (the gateway log says why)."
+#define STORE_DOWN_MESSAGE                                                                         \
+    "The referral was found but could not be recorded for a hand-off. Try the look-up again in "   \
+    "a minute."
 #define NHS_UNREADABLE_MESSAGE                                                                     \
     "The NHS e-Referral Service sent an answer the gateway cannot read. Try again; if it keeps "   \
     "happening, tell IT."
@@ -62,6 +72,15 @@ struct referral_call {
     char ubrn[VALIDATORS_UBRN_SIZE];
     char nhs_number[VALIDATORS_NHS_SIZE];
     char lookup_id[LOOKUP_ID_SIZE];
+    struct store *store;
+    char counter[32];
+    char staff[64];
+    /* a match, while it is being recorded (on the writer thread) */
+    struct store_job job;
+    char state[WORDS_MAX];
+    char priority[WORDS_MAX];
+    struct referral_lookup_record rec;
+    json_t *answer; /* the 200 body, sent once the record is committed */
 };
 
 static const struct {
@@ -202,10 +221,43 @@ static void reply_no_match(struct http_request *req)
                                       NO_MATCH_MESSAGE));
 }
 
-/* A 200 answer: the summary, or the no-match 422. */
-static void reply_referral(struct referral_call *call, const char *body, size_t len)
+/* Runs on the writer thread: the match's record, in the group's transaction. */
+static enum store_result record_run(struct store_tx *tx, void *arg)
+{
+    struct referral_call *call = arg;
+    return store_tx_referral_lookup_put(tx, &call->rec);
+}
+
+static void referral_finish(struct referral_call *call);
+
+/* On the writer thread after the commit: the summary once the record is on disk, else 503. */
+static void record_done(struct store_job *job, enum store_result result)
+{
+    struct referral_call *call = job->ctx;
+    char previous_id[64];
+    snprintf(previous_id, sizeof previous_id, "%s", log_request_id());
+    log_set_request_id(call->request_id);
+    if (result == STORE_OK) {
+        log_msg(LOG_INFO, "referral_lookup", "lookup_id=%s result=match state=%s", call->lookup_id,
+                call->state);
+        http_reply_json(call->req, 200, call->answer);
+    } else {
+        log_msg(LOG_ERROR, "referral_lookup", "lookup_id=%s result=match but not recorded",
+                call->lookup_id);
+        json_decref(call->answer);
+        http_reply_error(call->req, 503, "store_unavailable", STORE_DOWN_MESSAGE);
+    }
+    call->answer = NULL;
+    referral_finish(call);
+    log_set_request_id(previous_id);
+}
+
+/* A 200 answer: the no-match 422 at once, or (true) the match handed to the store writer,
+ * which answers once it is recorded. */
+static bool reply_referral(struct referral_call *call, const char *body, size_t len)
 {
     struct http_request *req = call->req;
+    bool deferred = false;
     json_t *doc = json_loadb(body, len, 0, NULL);
     const char *type = json_string_value(json_object_get(doc, "resourceType"));
     const char *id = json_string_value(json_object_get(doc, "id"));
@@ -229,15 +281,34 @@ static void reply_referral(struct referral_call *call, const char *body, size_t 
         snprintf(specialty, sizeof specialty, "Not given");
     if (!search_criterion(doc, "clinicType", clinic))
         snprintf(clinic, sizeof clinic, "Not given");
-    log_msg(LOG_INFO, "referral_lookup", "lookup_id=%s result=match state=%s", call->lookup_id,
-            state ? state : "unknown");
-    http_reply_json(req, 200,
-                    json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "ubrn", call->ubrn, "state",
-                              state ? state : "UNKNOWN", "state_label", state_label(state),
-                              "priority", priority, "specialty", specialty, "clinic_type", clinic,
-                              "lookup_id", call->lookup_id));
+    snprintf(call->state, sizeof call->state, "%s", state ? state : "UNKNOWN");
+    snprintf(call->priority, sizeof call->priority, "%s", priority);
+    call->rec = (struct referral_lookup_record){
+        .lookup_id = call->lookup_id,
+        .counter = call->counter,
+        .staff = call->staff,
+        .made_at = time(NULL),
+        .ubrn = call->ubrn,
+        .state = call->state,
+        .state_label = state_label(state),
+        .priority = call->priority,
+        .nhs_last3 = call->nhs_number + strlen(call->nhs_number) - NHS_SHOWN_DIGITS,
+    };
+    call->answer =
+        json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "ubrn", call->ubrn, "state", call->state,
+                  "state_label", state_label(state), "priority", priority, "specialty", specialty,
+                  "clinic_type", clinic, "lookup_id", call->lookup_id);
+    if (!call->answer) {
+        http_reply_error(req, 500, "internal_error", "The look-up could not be answered.");
+        goto out;
+    }
+    call->job =
+        (struct store_job){.run = record_run, .arg = call, .done = record_done, .ctx = call};
+    store_submit(call->store, &call->job);
+    deferred = true;
 out:
     json_decref(doc);
+    return deferred;
 }
 
 /* The OperationOutcome's first issue code ("" when there is none), for the log. */
@@ -266,8 +337,9 @@ static void referral_done(void *ctx, int status, const char *body, size_t len, c
     log_set_request_id(call->request_id);
     issue_code(body, len, code);
 
+    bool deferred = false;
     if (status >= 200 && status < 300) {
-        reply_referral(call, body, len);
+        deferred = reply_referral(call, body, len);
     } else if (status == 404) {
         log_msg(LOG_INFO, "referral_lookup", "lookup_id=%s result=unknown_ubrn code=%s",
                 call->lookup_id, code);
@@ -293,9 +365,17 @@ static void referral_done(void *ctx, int status, const char *body, size_t len, c
                     call->lookup_id, error ? error : "no answer");
         http_reply_error(req, 503, "backend_unavailable", NHS_DOWN_MESSAGE);
     }
+    if (!deferred)
+        referral_finish(call);
+    log_set_request_id(previous_id);
+}
+
+/* Forgets the NHS number, frees the call and completes its request (answered already). */
+static void referral_finish(struct referral_call *call)
+{
+    struct http_request *req = call->req;
     OPENSSL_cleanse(call->nhs_number, sizeof call->nhs_number);
     free(call);
-    log_set_request_id(previous_id);
     http_complete(req);
 }
 
@@ -363,6 +443,10 @@ void route_referral_lookup(struct app *app, struct http_request *req)
         return;
     }
     call->req = req;
+    call->store = app->store;
+    const struct staff_session *session = http_session(req);
+    snprintf(call->counter, sizeof call->counter, "%s", session ? session->counter : "");
+    snprintf(call->staff, sizeof call->staff, "%s", session ? session->staff.username : "");
     snprintf(call->request_id, sizeof call->request_id, "%s", http_request_id(req));
     snprintf(call->backend, sizeof call->backend, "%s", be->name);
     snprintf(call->ubrn, sizeof call->ubrn, "%s", ubrn_norm);

@@ -21,6 +21,7 @@
 #include "gateway/http/routes.h"
 #include "gateway/status_token.h"
 #include "gateway/store.h"
+#include "gateway/store_referral.h"
 #include "gateway/store_stock.h"
 #include "gateway/token.h"
 
@@ -74,6 +75,7 @@ static void rules_context(const struct app *app, const struct staff_session *ses
         .site = counter ? counter->site : NULL,
         .counter = session ? session->counter : NULL,
         .role = session ? staff_role_name(session->staff.role) : NULL,
+        .staff = session ? session->staff.username : NULL,
     };
 }
 
@@ -109,6 +111,16 @@ static int latest_read(void *ctx, const char *key, const char *value, char *unti
 static int latest_tx(void *ctx, const char *key, const char *value, char *until)
 {
     return store_tx_latest_until(ctx, key, value, until, SERVICE_DATE_SIZE);
+}
+
+static int referral_read(void *ctx, const char *lookup_id, json_t **record)
+{
+    return store_referral_lookup_get(ctx, lookup_id, record);
+}
+
+static int referral_tx(void *ctx, const char *lookup_id, json_t **record)
+{
+    return store_tx_referral_lookup_get(ctx, lookup_id, record);
 }
 
 /* Finds the service named by the body; replies 422 itself when it is missing or unknown. */
@@ -192,7 +204,7 @@ void route_quote(struct app *app, struct http_request *req)
     }
     char today[11];
     today_london(today);
-    struct service_lookup lookup = {app->store, lookup_read, peak_read, latest_read};
+    struct service_lookup lookup = {app->store, lookup_read, peak_read, latest_read, referral_read};
     struct service_context context;
     rules_context(app, http_session(req), today, &context);
     struct service_evaluation ev;
@@ -349,7 +361,7 @@ static enum store_result create_run(struct store_tx *tx, void *arg)
     if (r != STORE_NOT_FOUND)
         return r;
 
-    struct service_lookup lookup = {tx, lookup_tx, peak_tx, latest_tx};
+    struct service_lookup lookup = {tx, lookup_tx, peak_tx, latest_tx, referral_tx};
     struct service_context context;
     rules_context(c->app, &c->session, c->today, &context);
     struct service_evaluation ev;
@@ -373,8 +385,8 @@ static enum store_result create_run(struct store_tx *tx, void *arg)
 
     const struct service *s = c->service;
     const struct config *cfg = c->app->cfg;
-    const struct backend_config *backend =
-        service_backend(s) ? config_backend(cfg, service_backend(s)) : NULL;
+    const char *route = ev.backend ? ev.backend : service_backend(s);
+    const struct backend_config *backend = route ? config_backend(cfg, route) : NULL;
     char *fields_json = json_dumps(ev.fields, JSON_COMPACT);
     char *lines_json = json_dumps(ev.lines, JSON_COMPACT);
     r = STORE_CONFLICT;
@@ -533,7 +545,8 @@ void route_transaction_create(struct app *app, struct http_request *req)
     char today[11];
     today_london(today);
     if (fields) {
-        struct service_lookup lookup = {app->store, lookup_read, peak_read, latest_read};
+        struct service_lookup lookup = {app->store, lookup_read, peak_read, latest_read,
+                                        referral_read};
         struct service_context context;
         rules_context(app, session, today, &context);
         struct service_evaluation ev;

@@ -175,7 +175,33 @@ async function startPrinter(stack, behaviour) {
 /* Starts a simulator, a daemon and (with printer: 'ok' or 'jam' — true means 'ok' — when
  * the tools are here) a receipt printer for counter SD-01. Always call stack.stop() (in a
  * finally or an after() hook). */
-export async function startStack({ printer = false, idleTimeoutS, https = false } = {}) {
+/* The referral services (issue 12): the NHS e-RS back-end (oauth2-jwt with a key pair made
+ * here; the simulator checks its assertions) and one email back-end per partner, all on the
+ * simulator's SMTP sink. Returns [backends, services, simArgs]. */
+export const PARTNER_ADDRESSES = {
+  'partner-stockport-homes': 'referrals@stockporthomes.example',
+  'partner-citizens-advice': 'referrals@citizensadvicestockport.example',
+  'partner-age-uk': 'referrals@ageukstockport.example',
+  'partner-welfare-rights': 'welfare.rights@stockport.example',
+};
+function referralParts(stack, keysDir) {
+  const key = path.join(keysDir, 'nhs-ers.pem');
+  const pub = path.join(keysDir, 'nhs-ers.pub.pem');
+  run(['openssl', 'genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048', '-out', key]);
+  fs.chmodSync(key, 0o600);
+  run(['openssl', 'pkey', '-in', key, '-pubout', '-out', pub]);
+  const clientId = 'onestop-browser-client';
+  const backends = [{ name: 'nhs-ers', connector: 'fhir', url: `${stack.simURL}/nhs-ers`, auth: 'oauth2-jwt',
+    token_url: `${stack.simURL}/nhs-token/oauth2/token`, client_id: clientId, kid: 'test-1',
+    private_key_file: 'keys/nhs-ers.pem', lookup_timeout_ms: 3000 }];
+  for (const [name, address] of Object.entries(PARTNER_ADDRESSES)) {
+    backends.push({ name, connector: 'email', url: `smtp://127.0.0.1:${stack.smtpPort}`, smtp_tls: 'none',
+      mail_from: 'counters@stockport.example', mail_to: [address], retry_schedule_s: [1, 1, 2] });
+  }
+  return [backends, ['nhs-referral', 'partner-referral'], ['--nhs-public-key', pub, '--nhs-client-id', clientId]];
+}
+
+export async function startStack({ printer = false, idleTimeoutS, https = false, referrals = false } = {}) {
   for (const bin of [ONESTOPD, ONESTOP, SIM]) {
     if (!fs.existsSync(bin)) throw new Error(`${bin} is missing: build first (scripts/build ${path.basename(BUILD)})`);
   }
@@ -200,6 +226,7 @@ export async function startStack({ printer = false, idleTimeoutS, https = false 
       stack.printer = await startPrinter(stack, printer === true ? 'ok' : printer);
     }
     const sim = stack.simURL;
+    const [moreBackends, moreServices, moreSimArgs] = referrals ? referralParts(stack, keysDir) : [[], [], []];
     const config = {
       council: { name: 'Stockport Council', public_base_url: stack.baseURL },
       listen: `127.0.0.1:${stack.port}`,
@@ -223,16 +250,17 @@ export async function startStack({ printer = false, idleTimeoutS, https = false 
         { name: 'gazetteer', connector: 'json-rest', url: `${sim}/gazetteer`, signing_key_file: 'keys/gazetteer.key' },
         { name: 'bulky', connector: 'open311', url: `${sim}/bulky`, signing_key_file: 'keys/bulky.key',
           api_key_file: 'keys/bulky-open311.key', retry_schedule_s: [1, 1, 2, 2, 3], poll_interval_s: 1 },
+        ...moreBackends,
       ],
       services: { dir: path.join(ROOT, 'config', 'services'), enabled: ['residents-parking-permit', 'bulky-refuse', 'leisure-key', 'bowling-permit',
-        'hearing-aid-batteries', 'library-sales'] },
+        'hearing-aid-batteries', 'library-sales', ...moreServices] },
     };
     stack.configPath = path.join(dir, 'onestop.json');
     fs.writeFileSync(stack.configPath, JSON.stringify(config, null, 2));
 
     const simArgs = [SIM, '--listen', `127.0.0.1:${stack.simPort}`, '--data', path.join(ROOT, 'sim', 'data'),
       '--open311-api-key', path.join(keysDir, 'bulky-open311.key'), '--callback-url', stack.baseURL,
-      '--smtp-listen', `127.0.0.1:${stack.smtpPort}`];
+      '--smtp-listen', `127.0.0.1:${stack.smtpPort}`, ...moreSimArgs];
     for (const name of ['parking', 'leisure', 'gazetteer', 'bulky']) {
       simArgs.push('--key', `${name}=${path.join(keysDir, `${name}.key`)}`);
     }

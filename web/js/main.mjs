@@ -4,7 +4,7 @@
 //
 //   #/sign-in              sign in with the counter id
 //   #/                     choose a service
-//   #/sale/<code>          the form for a service
+//   #/sale/<code>          the form for a service (the two referral services: views/referrals)
 //   #/resume               a sale that was being sent when the page or session was lost
 //   #/transaction/<ref>    confirmation / detail, print state, reprint
 //   #/today                today's transactions at this counter
@@ -21,10 +21,13 @@ import { transactionView } from './views/transaction.mjs';
 import { todayView } from './views/today.mjs';
 import { failedView } from './views/failed.mjs';
 import { stockView } from './views/stock.mjs';
+import { referralLookupView, partnerReferralView } from './views/referrals.mjs';
 
 const routes = [
   { pattern: /^#\/sign-in$/, view: signinView, public: true },
   { pattern: /^#?\/?$/, view: servicesView, nav: 'sale' },
+  { pattern: /^#\/sale\/nhs-referral$/, view: referralLookupView, nav: 'sale' },
+  { pattern: /^#\/sale\/partner-referral$/, view: partnerReferralView, nav: 'sale' },
   { pattern: /^#\/sale\/([^/]+)$/, view: saleView, keys: ['code'], nav: 'sale' },
   { pattern: /^#\/resume$/, view: resumeView, nav: 'sale' },
   { pattern: /^#\/transaction\/([^/]+)$/, view: transactionView, keys: ['reference'], nav: 'today' },
@@ -160,7 +163,7 @@ async function route() {
 }
 
 function titleOf(r) {
-  return { signinView: 'Sign in', servicesView: 'Start a sale', saleView: 'Sale', resumeView: 'Finishing a sale', transactionView: 'Transaction', todayView: "Today's transactions", failedView: 'Failed deliveries', stockView: 'Stock received' }[r.view.name] || 'Counter';
+  return { signinView: 'Sign in', servicesView: 'Start a sale', saleView: 'Sale', resumeView: 'Finishing a sale', transactionView: 'Transaction', todayView: "Today's transactions", failedView: 'Failed deliveries', stockView: 'Stock received', referralLookupView: 'NHS referral', partnerReferralView: 'Referral to a partner' }[r.view.name] || 'Counter';
 }
 
 /* Keyboard: Alt+N new sale, Alt+T today's list (also in the header), Escape closes nothing

@@ -22,7 +22,7 @@ function fieldName(serverField) {
 }
 
 /* The "There is a problem" box with a link to each field. */
-function errorSummary() {
+export function errorSummary() {
   const list = h('ul', { class: 'error-summary__list' });
   const box = h('div', { class: 'error-summary', role: 'alert', tabindex: '-1', hidden: true, 'aria-labelledby': 'error-summary-title' },
     h('h2', { class: 'error-summary__title', id: 'error-summary-title' }, 'There is a problem'), list);
