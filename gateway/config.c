@@ -139,6 +139,19 @@ static const struct key_spec access_keys[] = {
      .min = 1, .max = 86400},
     {0}};
 
+static const struct key_spec audit_keys[] = {
+    {KEY("head_key_file", K_SECRET, CFG(audit.head_key))},
+    {KEY("head_interval_s", K_INT, CFG(audit.head_interval_s)), .def_int = 300, .min = 1,
+     .max = 86400},
+    {0}};
+
+static const struct key_spec retention_keys[] = {
+    {KEY("default_days", K_INT, CFG(retention.default_days)), .def_int = 730, .min = 0,
+     .max = 36500},
+    {KEY("purge_interval_s", K_INT, CFG(retention.purge_interval_s)), .def_int = 3600, .min = 0,
+     .max = 604800},
+    {0}};
+
 static const struct key_spec keys_keys[] = {
     {KEY("status_token_file", K_SECRET, CFG(status_key)), .required = true}, {0}};
 
@@ -227,6 +240,8 @@ static const struct key_spec top_keys[] = {
     {KEY("store", K_OBJECT, 0), .children = store_keys},
     {KEY("status_page", K_OBJECT, 0), .children = status_page_keys},
     {KEY("access", K_OBJECT, 0), .children = access_keys},
+    {KEY("audit", K_OBJECT, 0), .children = audit_keys},
+    {KEY("retention", K_OBJECT, 0), .children = retention_keys},
     {KEY("keys", K_OBJECT, 0), .children = keys_keys, .required = true},
     {KEY("services", K_OBJECT, 0), .children = services_keys, .required = true},
     {KEY("backends", K_ARRAY, CFG(backends)), .array = &backends_array},
@@ -965,6 +980,7 @@ void config_free(struct config *cfg)
         service_registry_free(cfg->services);
     json_decref(cfg->services_enabled);
     secret_free(&cfg->status_key);
+    secret_free(&cfg->audit.head_key);
     free(cfg->services_dir);
     free(cfg->council_name);
     free(cfg->public_base_url);

@@ -142,6 +142,15 @@ struct config {
         long reads_per_minute;        /* transaction reads per staff member (429 past it) */
         long audit_sample_interval_s; /* repeatable events: one audit row per address per this */
     } access;
+    struct {
+        struct secret head_key; /* signs the chain head (HMAC-SHA256); not in the database */
+        long head_interval_s;   /* the signed head is logged this often, and at shutdown */
+    } audit;
+    struct {
+        long default_days;     /* personal data kept this long after completion, unless the
+                                  service's definition says retention_days */
+        long purge_interval_s; /* how often the gateway's purge job runs; 0: never */
+    } retention;
     struct secret status_key;
     char *services_dir;
     json_t *services_enabled;

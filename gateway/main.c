@@ -7,6 +7,7 @@
 #include "common/uktime.h"
 #include "gateway/app.h"
 #include "gateway/audit_sampler.h"
+#include "gateway/housekeeper.h"
 #include "gateway/config.h"
 #include "gateway/failpoint.h"
 #include "gateway/delivery/forward.h"
@@ -219,9 +220,21 @@ int main(int argc, char **argv)
         return 1;
     }
 
+    struct housekeeper *housekeeper = housekeeper_start(cfg, app.store, err, sizeof err);
+    if (!housekeeper) {
+        log_msg(LOG_ERROR, "housekeeper_start_failed", "%s", err);
+        lookup_stop(app.lookup);
+        spooler_stop(app.spooler);
+        forwarder_stop(app.forwarder);
+        store_close(app.store);
+        config_free(cfg);
+        return 1;
+    }
+
     struct http_server *server = http_start(&app, onestop_routes, err, sizeof err);
     if (!server) {
         log_msg(LOG_ERROR, "http_start_failed", "%s", err);
+        housekeeper_stop(housekeeper);
         lookup_stop(app.lookup);
         spooler_stop(app.spooler);
         forwarder_stop(app.forwarder);
@@ -255,6 +268,7 @@ int main(int argc, char **argv)
     http_stop(server);
     forwarder_stop(app.forwarder); /* in-flight deliveries get a bounded grace */
     spooler_stop(app.spooler);     /* a receipt at the printer stays `printing`, re-checked later */
+    housekeeper_stop(housekeeper); /* after the last audited move: logs the final signed head */
     store_close(app.store);
     signin_limiter_free(app.signin_limiter);
     rate_limiter_free(app.status_limiter);

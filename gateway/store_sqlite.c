@@ -244,6 +244,14 @@ static const char *const migrations[] = {
     "  note TEXT,"
     "  created_at INTEGER NOT NULL);"
     "CREATE INDEX stock_movements_site ON stock_movements(site, item, created_at);",
+    /* 10: the audit trail is a hash chain (store_audit.c): each row holds the previous row's
+     * hash and its own; rows written before are chained at open (store_audit_chain_start) */
+    "ALTER TABLE audit ADD COLUMN prev_hash TEXT;"
+    "ALTER TABLE audit ADD COLUMN hash TEXT;",
+    /* 11: retention (store_purge.c): when a transaction's personal fields were anonymised */
+    "ALTER TABLE transactions ADD COLUMN purged_at INTEGER;"
+    "CREATE INDEX transactions_unpurged ON transactions(service, completed_at)"
+    "  WHERE purged_at IS NULL;",
 };
 
 #define MIGRATIONS_LEN ((int)(sizeof migrations / sizeof migrations[0]))
@@ -715,7 +723,8 @@ struct store *store_open(const struct store_options *opts, char *err, size_t err
         free(store);
         return NULL;
     }
-    if (!migrate(store->writer, err, errlen)) {
+    if (!migrate(store->writer, err, errlen) ||
+        !store_audit_chain_start(store->writer, err, errlen)) {
         close_connection(store->writer);
         free(store);
         return NULL;

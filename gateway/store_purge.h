@@ -1,0 +1,40 @@
+/* store_purge: retention of residents' personal data in the store. A transaction that ended
+ * (completed, or voided) longer ago than its service keeps personal data has the fields its
+ * service marks personal anonymised — in the transaction, in its outbox payload and in the
+ * stored idempotent reply — while its financial record (reference, service, amounts, method,
+ * dates, staff, counter) stays. Limit keys whose time is over go with it. */
+#ifndef ONESTOP_STORE_PURGE_H
+#define ONESTOP_STORE_PURGE_H
+
+#include "gateway/store.h"
+
+#include <jansson.h>
+
+/* What a purged value is replaced with. */
+#define PURGE_MARKER "[purged]"
+
+/* One service's rule: its transactions that ended at or before cutoff lose the fields named
+ * in personal (an array of strings, borrowed). */
+struct purge_plan {
+    const char *service;
+    const json_t *personal;
+    time_t cutoff;
+};
+
+struct purge_counts {
+    long transactions; /* transactions anonymised (or, in a dry run, that would be) */
+    long fields;       /* personal values removed from them */
+    long payloads;     /* outbox payloads anonymised */
+    long replies;      /* stored idempotent replies anonymised */
+    long keys;         /* limit keys past their time deleted */
+};
+
+/* Runs every plan in one write; each service with something purged gets one audit row
+ * ("personal_data_purged", actor, the counts). today is the UK date ("YYYY-MM-DD"): limit
+ * keys live until before it are deleted, live ones are kept (the rule still needs them).
+ * dry_run reads only: nothing changes, nothing is audited, out says what would be done. */
+enum store_result store_purge(struct store *store, const struct purge_plan *plans, size_t len,
+                              const char *actor, time_t now, const char *today, bool dry_run,
+                              struct purge_counts *out) STORE_MUSTCHECK;
+
+#endif
