@@ -117,9 +117,8 @@ int cli_purge(struct store *store, const struct config *cfg, int argc, char **ar
         fprintf(stderr, "onestop: the purge could not run (store unavailable); nothing changed\n");
         return 1;
     }
-    printf("%s: %ld transactions, %ld personal values, %ld payloads, %ld replies, %ld limit "
-           "keys\n",
-           dry_run ? "would purge" : "purged", c.transactions, c.fields, c.payloads, c.replies,
-           c.keys);
+    char counts[PURGE_COUNTS_TEXT_MAX];
+    purge_counts_format(&c, counts, sizeof counts);
+    printf("%s: %s\n", dry_run ? "would purge" : "purged", counts);
     return 0;
 }

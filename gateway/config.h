@@ -84,6 +84,11 @@ struct printer_config_entry {
     char *paper;  /* 80mm | a4 */
 };
 
+struct retention_rule {
+    char *service;
+    long days;
+};
+
 struct counter_config {
     char *id;
     char *site;
@@ -147,9 +152,11 @@ struct config {
         long head_interval_s;   /* the signed head is logged this often, and at shutdown */
     } audit;
     struct {
-        long default_days;     /* personal data kept this long after completion, unless the
-                                  service's definition says retention_days */
+        long default_days;     /* personal data kept this long after a transaction ended,
+                                  unless its service has a rule below or retention_days */
         long purge_interval_s; /* how often the gateway's purge job runs; 0: never */
+        struct retention_rule *rules; /* per service, before the definition's retention_days */
+        size_t rules_len;
     } retention;
     struct secret status_key;
     char *services_dir;
@@ -175,6 +182,9 @@ bool config_set_data_dir(struct config *cfg, const char *dir);
 
 const struct backend_config *config_backend(const struct config *cfg, const char *name);
 const struct counter_config *config_counter(const struct config *cfg, const char *id);
+/* Days the personal data of `service` is kept (retention.services), or -1 when the config
+ * has no rule for it. */
+long config_retention_days(const struct config *cfg, const char *service);
 const struct printer_config_entry *config_printer(const struct config *cfg, const char *name);
 
 #endif

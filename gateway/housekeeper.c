@@ -76,11 +76,11 @@ static void purge_chore(struct housekeeper *hk)
     if (purge_run(hk->cfg, hk->store, time(NULL), -1, HOUSEKEEPER_ACTOR, false, &c) != STORE_OK)
         log_msg(LOG_ERROR, "purge_failed", "the retention purge could not run; it is tried again "
                                            "at the next interval");
-    else if (c.transactions > 0)
-        log_msg(LOG_INFO, "purged",
-                "retention purge: %ld transactions, %ld personal values, %ld payloads, %ld "
-                "replies, %ld limit keys",
-                c.transactions, c.fields, c.payloads, c.replies, c.keys);
+    else if (c.transactions > 0 || c.keys > 0) {
+        char counts[PURGE_COUNTS_TEXT_MAX];
+        purge_counts_format(&c, counts, sizeof counts);
+        log_msg(LOG_INFO, "purged", "retention purge: %s", counts);
+    }
 }
 
 static void *housekeeper_main(void *arg)

@@ -26,9 +26,10 @@ enum store_result purge_run(const struct config *cfg, struct store *store, time_
             json_decref(names);
             continue;
         }
-        long days = older_than_days >= 0
-                        ? older_than_days
-                        : service_retention_days(s, cfg->retention.default_days);
+        long days = older_than_days >= 0 ? older_than_days
+                                         : config_retention_days(cfg, service_code(s));
+        if (days < 0)
+            days = service_retention_days(s, cfg->retention.default_days);
         personal[len] = names;
         plans[len] = (struct purge_plan){service_code(s), names, now - days * SECONDS_PER_DAY};
         len++;

@@ -17,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PURGE_DETAIL_MAX 256
 
 struct purge_pass {
     sqlite3 *db;
@@ -127,6 +126,40 @@ static enum store_result scrub_rows(struct purge_pass *pass, const char *select,
     return r;
 }
 
+/* Steps st once and finalizes it: a count(*) row, or a DELETE whose changes count; into *n. */
+static enum store_result step_count(sqlite3 *db, sqlite3_stmt *st, long *n)
+{
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *n += sqlite3_column_int(st, 0);
+    else if (rc == SQLITE_DONE)
+        *n += sqlite3_changes(db);
+    else
+        store_log_error(db, "purge");
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? STORE_OK : STORE_UNAVAILABLE;
+}
+
+/* Deletes (or, in a dry run, counts) the expired limit keys of the service's transactions
+ * that are purged, or about to be: their personal data is no longer needed by any rule. */
+static enum store_result keys_sweep(struct purge_pass *pass, const struct purge_plan *plan)
+{
+    static const char *const ended =
+        " AND transaction_id IN (SELECT id FROM transactions WHERE service=?1 AND"
+        " (purged_at IS NOT NULL OR (status='completed' AND completed_at<=?3)"
+        " OR (status='voided' AND updated_at<=?3)))";
+    char sql[512];
+    snprintf(sql, sizeof sql, "%s FROM txn_keys WHERE live_until<?2%s",
+             pass->write ? "DELETE" : "SELECT count(*)", ended);
+    sqlite3_stmt *st = store_prepare(pass->db, sql);
+    if (!st)
+        return STORE_UNAVAILABLE;
+    sqlite3_bind_text(st, 1, plan->service, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, pass->today, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, plan->cutoff);
+    return step_count(pass->db, st, &pass->counts.keys);
+}
+
 /* Anonymises one transaction (fields_text its fields); the personal values it held. */
 static enum store_result purge_one(struct purge_pass *pass, const struct purge_plan *plan,
                                    int64_t id, const char *fields_text, time_t now)
@@ -172,26 +205,16 @@ static enum store_result purge_one(struct purge_pass *pass, const struct purge_p
         r = scrub_rows(pass, "SELECT rowid, response FROM idempotency WHERE transaction_id=?",
                        "UPDATE idempotency SET response=? WHERE rowid=?", id, values,
                        &pass->counts.replies);
-    if (r == STORE_OK) {
-        const char *sql = pass->write
-                              ? "DELETE FROM txn_keys WHERE transaction_id=?1 AND live_until<?2"
-                              : "SELECT count(*) FROM txn_keys WHERE transaction_id=?1 AND"
-                                " live_until<?2";
-        sqlite3_stmt *st = store_prepare(pass->db, sql);
-        if (!st)
-            r = STORE_UNAVAILABLE;
-        else {
-            sqlite3_bind_int64(st, 1, id);
-            sqlite3_bind_text(st, 2, pass->today, -1, SQLITE_STATIC);
-            int rc = sqlite3_step(st);
-            if (rc == SQLITE_ROW)
-                pass->counts.keys += sqlite3_column_int(st, 0);
-            else if (rc == SQLITE_DONE)
-                pass->counts.keys += sqlite3_changes(pass->db);
-            else
-                r = STORE_UNAVAILABLE;
-            sqlite3_finalize(st);
-        }
+    sqlite3_stmt *live = r == STORE_OK ? store_prepare(pass->db, "SELECT count(*) FROM txn_keys"
+                                                                 " WHERE transaction_id=?1 AND"
+                                                                 " live_until>=?2")
+                                       : NULL;
+    if (live) {
+        sqlite3_bind_int64(live, 1, id);
+        sqlite3_bind_text(live, 2, pass->today, -1, SQLITE_STATIC);
+        r = step_count(pass->db, live, &pass->counts.keys_live);
+    } else if (r == STORE_OK) {
+        r = STORE_UNAVAILABLE;
     }
     pass->counts.transactions++;
     json_decref(fields);
@@ -210,8 +233,8 @@ static enum store_result purge_service(struct purge_pass *pass, const struct pur
         return STORE_UNAVAILABLE;
     sqlite3_bind_text(st, 1, plan->service, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, plan->cutoff);
-    enum store_result r = STORE_OK;
-    int rc;
+    enum store_result r = keys_sweep(pass, plan);
+    int rc = SQLITE_DONE;
     while (r == STORE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW)
         r = purge_one(pass, plan, sqlite3_column_int64(st, 0),
                       (const char *)sqlite3_column_text(st, 1), now);
@@ -221,6 +244,14 @@ static enum store_result purge_service(struct purge_pass *pass, const struct pur
     return r;
 }
 
+void purge_counts_format(const struct purge_counts *c, char *out, size_t len)
+{
+    snprintf(out, len,
+             "%ld transactions, %ld personal values, %ld payloads, %ld replies; limit keys: "
+             "%ld expired deleted, %ld kept while live",
+             c->transactions, c->fields, c->payloads, c->replies, c->keys, c->keys_live);
+}
+
 static void counts_add(struct purge_counts *to, const struct purge_counts *c)
 {
     to->transactions += c->transactions;
@@ -228,6 +259,7 @@ static void counts_add(struct purge_counts *to, const struct purge_counts *c)
     to->payloads += c->payloads;
     to->replies += c->replies;
     to->keys += c->keys;
+    to->keys_live += c->keys_live;
 }
 
 struct purge_job {
@@ -247,14 +279,10 @@ static enum store_result purge_write(sqlite3 *db, void *arg)
     for (size_t i = 0; r == STORE_OK && i < job->len; i++) {
         struct purge_pass pass = {.db = db, .write = true, .today = job->today};
         r = purge_service(&pass, &job->plans[i], job->now);
-        if (r != STORE_OK || pass.counts.transactions == 0)
+        if (r != STORE_OK || (pass.counts.transactions == 0 && pass.counts.keys == 0))
             continue;
-        char detail[PURGE_DETAIL_MAX];
-        snprintf(detail, sizeof detail,
-                 "%s: %ld transactions, %ld personal values, %ld payloads, %ld replies, "
-                 "%ld limit keys",
-                 job->plans[i].service, pass.counts.transactions, pass.counts.fields,
-                 pass.counts.payloads, pass.counts.replies, pass.counts.keys);
+        char detail[PURGE_COUNTS_TEXT_MAX];
+        purge_counts_format(&pass.counts, detail, sizeof detail);
         struct audit_entry e = {.actor = job->actor,
                                 .action = "personal_data_purged",
                                 .subject = job->plans[i].service,

@@ -2,7 +2,9 @@
  * (completed, or voided) longer ago than its service keeps personal data has the fields its
  * service marks personal anonymised — in the transaction, in its outbox payload and in the
  * stored idempotent reply — while its financial record (reference, service, amounts, method,
- * dates, staff, counter) stays. Limit keys whose time is over go with it. */
+ * dates, staff, counter) stays. Its limit keys (a permit's VRM, held so that a second permit
+ * for the same car is refused) stay while they are live — the rule still needs them — and are
+ * deleted by the first purge after they expire. */
 #ifndef ONESTOP_STORE_PURGE_H
 #define ONESTOP_STORE_PURGE_H
 
@@ -27,11 +29,16 @@ struct purge_counts {
     long payloads;     /* outbox payloads anonymised */
     long replies;      /* stored idempotent replies anonymised */
     long keys;         /* limit keys past their time deleted */
+    long keys_live;    /* limit keys of purged transactions kept while live */
 };
+
+#define PURGE_COUNTS_TEXT_MAX 256
+/* "N transactions, N personal values, ..." for logs, audit rows and the command line. */
+void purge_counts_format(const struct purge_counts *c, char *out, size_t len);
 
 /* Runs every plan in one write; each service with something purged gets one audit row
  * ("personal_data_purged", actor, the counts). today is the UK date ("YYYY-MM-DD"): limit
- * keys live until before it are deleted, live ones are kept (the rule still needs them).
+ * keys of purged transactions live until before it are deleted, live ones are kept.
  * dry_run reads only: nothing changes, nothing is audited, out says what would be done. */
 enum store_result store_purge(struct store *store, const struct purge_plan *plans, size_t len,
                               const char *actor, time_t now, const char *today, bool dry_run,
