@@ -8,6 +8,7 @@
 
 #include "gateway/token.h"
 
+#include <ctype.h>
 #include <inttypes.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -107,8 +108,11 @@ bool audit_head_parse(const char *text, struct audit_head *out)
         return false;
     struct audit_head h = {0};
     char hash[AUDIT_HASH_HEX_SIZE], mac[AUDIT_HASH_HEX_SIZE];
-    if (sscanf(last, AUDIT_HEAD_WORD "%" SCNd64 " hash=%64[0-9a-f] at=%" SCNd64 " mac=%64[0-9a-f]",
-               &h.id, hash, &h.at, mac) != 4 ||
+    int end = 0;
+    if (sscanf(last,
+               AUDIT_HEAD_WORD "%" SCNd64 " hash=%64[0-9a-f] at=%" SCNd64 " mac=%64[0-9a-f]%n",
+               &h.id, hash, &h.at, mac, &end) != 4 ||
+        end == 0 || isxdigit((unsigned char)last[end]) ||
         strlen(hash) != AUDIT_HASH_HEX_SIZE - 1 || strlen(mac) != AUDIT_HASH_HEX_SIZE - 1 ||
         !is_hex64(hash) || !is_hex64(mac) || h.id < 0)
         return false;
