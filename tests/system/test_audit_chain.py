@@ -187,3 +187,18 @@ def test_a_trail_written_before_the_chain_is_chained_once_at_open(tmp_path):
     trail = rows(gw)
     assert len(trail) == before + 1 and trail[-1][4] == "audit_chain_started"
     assert f"{before} earlier rows chained" in trail[-1][6]
+
+
+def test_a_sale_complete_at_the_counter_audits_its_move_to_completed(gateway):
+    token = gateway.sign_in()
+    from test_library_sales import sale
+    from txn_helpers import cash
+    r = sale(gateway, token, [{"code": "bag", "quantity": 1}], cash(500))
+    assert r.status == 201, r
+    ref = r.json["reference"]
+    assert txn(gateway, token, ref)["status"] == "completed"
+    with db(gateway) as c:
+        actions = [a for (a,) in c.execute("SELECT action FROM audit WHERE subject=? AND"
+                                           " action LIKE 'transaction_%' AND"
+                                           " action != 'transaction_read' ORDER BY id", (ref,))]
+    assert actions == ["transaction_accepted", "transaction_completed"], actions
