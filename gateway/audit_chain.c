@@ -39,8 +39,7 @@ static bool digest_number(EVP_MD_CTX *ctx, int64_t v)
     return digest_part(ctx, text);
 }
 
-bool audit_chain_hash(const char *prev, const struct audit_row *row,
-                      char out[AUDIT_HASH_HEX_SIZE])
+bool audit_chain_hash(const char *prev, const struct audit_row *row, char out[AUDIT_HASH_HEX_SIZE])
 {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int md_len = 0;
@@ -112,9 +111,8 @@ bool audit_head_parse(const char *text, struct audit_head *out)
     if (sscanf(last,
                AUDIT_HEAD_WORD "%" SCNd64 " hash=%64[0-9a-f] at=%" SCNd64 " mac=%64[0-9a-f]%n",
                &h.id, hash, &h.at, mac, &end) != 4 ||
-        end == 0 || isxdigit((unsigned char)last[end]) ||
-        strlen(hash) != AUDIT_HASH_HEX_SIZE - 1 || strlen(mac) != AUDIT_HASH_HEX_SIZE - 1 ||
-        !is_hex64(hash) || !is_hex64(mac) || h.id < 0)
+        end == 0 || isxdigit((unsigned char)last[end]) || strlen(hash) != AUDIT_HASH_HEX_SIZE - 1 ||
+        strlen(mac) != AUDIT_HASH_HEX_SIZE - 1 || !is_hex64(hash) || !is_hex64(mac) || h.id < 0)
         return false;
     memcpy(h.hash, hash, sizeof h.hash);
     memcpy(h.mac, mac, sizeof h.mac);

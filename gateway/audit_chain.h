@@ -32,8 +32,8 @@ struct audit_row {
  * remote), each part length-prefixed so no two different rows encode alike. prev is the
  * previous row's hash (hex, AUDIT_CHAIN_GENESIS for the first). False only when OpenSSL
  * fails. */
-bool audit_chain_hash(const char *prev, const struct audit_row *row,
-                      char out[AUDIT_HASH_HEX_SIZE]) __attribute__((warn_unused_result));
+bool audit_chain_hash(const char *prev, const struct audit_row *row, char out[AUDIT_HASH_HEX_SIZE])
+    __attribute__((warn_unused_result));
 
 /* A signed head: the chain's last row when it was signed. */
 struct audit_head {
@@ -53,7 +53,6 @@ bool audit_head_check(const struct audit_head *head, const unsigned char *key, s
 void audit_head_format(const struct audit_head *head, char *out, size_t len);
 /* Reads a head from text holding "audit_head id=N hash=H at=T mac=M" anywhere (a log line,
  * JSON or not); the last such head in the text wins. False when there is none. */
-bool audit_head_parse(const char *text, struct audit_head *out)
-    __attribute__((warn_unused_result));
+bool audit_head_parse(const char *text, struct audit_head *out) __attribute__((warn_unused_result));
 
 #endif

@@ -1037,7 +1037,8 @@ const struct counter_config *config_counter(const struct config *cfg, const char
 long config_retention_days(const struct config *cfg, const char *service)
 {
     for (size_t i = 0; i < cfg->retention.rules_len; i++)
-        if (cfg->retention.rules[i].service && strcmp(cfg->retention.rules[i].service, service) == 0)
+        if (cfg->retention.rules[i].service &&
+            strcmp(cfg->retention.rules[i].service, service) == 0)
             return cfg->retention.rules[i].days;
     return -1;
 }

@@ -152,9 +152,9 @@ struct config {
         long head_interval_s;   /* the signed head is logged this often, and at shutdown */
     } audit;
     struct {
-        long default_days;     /* personal data kept this long after a transaction ended,
-                                  unless its service has a rule below or retention_days */
-        long purge_interval_s; /* how often the gateway's purge job runs; 0: never */
+        long default_days;            /* personal data kept this long after a transaction ended,
+                                         unless its service has a rule below or retention_days */
+        long purge_interval_s;        /* how often the gateway's purge job runs; 0: never */
         struct retention_rule *rules; /* per service, before the definition's retention_days */
         size_t rules_len;
     } retention;

@@ -74,8 +74,9 @@ static void purge_chore(struct housekeeper *hk)
 {
     struct purge_counts c;
     if (purge_run(hk->cfg, hk->store, time(NULL), -1, HOUSEKEEPER_ACTOR, false, &c) != STORE_OK)
-        log_msg(LOG_ERROR, "purge_failed", "the retention purge could not run; it is tried again "
-                                           "at the next interval");
+        log_msg(LOG_ERROR, "purge_failed",
+                "the retention purge could not run; it is tried again "
+                "at the next interval");
     else if (c.transactions > 0 || c.keys > 0) {
         char counts[PURGE_COUNTS_TEXT_MAX];
         purge_counts_format(&c, counts, sizeof counts);

@@ -17,8 +17,8 @@ enum store_result purge_run(const struct config *cfg, struct store *store, time_
     struct purge_plan *plans = calloc(n ? n : 1, sizeof *plans);
     json_t **personal = calloc(n ? n : 1, sizeof *personal);
     char today[UKTIME_DATE_SIZE];
-    enum store_result r = plans && personal && uktime_date(now, today) ? STORE_OK
-                                                                       : STORE_UNAVAILABLE;
+    enum store_result r =
+        plans && personal && uktime_date(now, today) ? STORE_OK : STORE_UNAVAILABLE;
     for (size_t i = 0; r == STORE_OK && i < n; i++) {
         const struct service *s = service_registry_at(cfg->services, i);
         json_t *names = service_personal_fields(s);
@@ -26,8 +26,8 @@ enum store_result purge_run(const struct config *cfg, struct store *store, time_
             json_decref(names);
             continue;
         }
-        long days = older_than_days >= 0 ? older_than_days
-                                         : config_retention_days(cfg, service_code(s));
+        long days =
+            older_than_days >= 0 ? older_than_days : config_retention_days(cfg, service_code(s));
         if (days < 0)
             days = service_retention_days(s, cfg->retention.default_days);
         personal[len] = names;

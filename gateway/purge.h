@@ -9,8 +9,9 @@
 
 /* Anonymises the personal fields of every transaction that ended more than its service's
  * retention days before now (its rule in retention.services, else retention_days in its
- * definition, else retention.default_days; older_than_days >= 0 overrides them all). Services without personal fields are skipped. The
- * counts are in out; see store_purge for dry_run and the audit rows (actor). */
+ * definition, else retention.default_days; older_than_days >= 0 overrides them all). Services
+ * without personal fields are skipped. The counts are in out; see store_purge for dry_run and the
+ * audit rows (actor). */
 enum store_result purge_run(const struct config *cfg, struct store *store, time_t now,
                             long older_than_days, const char *actor, bool dry_run,
                             struct purge_counts *out) STORE_MUSTCHECK;

@@ -261,8 +261,7 @@ static void head_judge(sqlite3 *db, const struct audit_head *h, const unsigned c
     sqlite3_bind_int64(st, 1, h->id);
     if (sqlite3_step(st) != SQLITE_ROW) {
         verdict(out, AUDIT_DELETED, h->id,
-                "row %" PRId64 " of the signed head is gone: rows up to it were deleted",
-                h->id);
+                "row %" PRId64 " of the signed head is gone: rows up to it were deleted", h->id);
     } else if (strcmp(column_text(st, 0) ? column_text(st, 0) : "", h->hash) != 0) {
         verdict(out, AUDIT_REWRITTEN, h->id,
                 "the chain was rewritten: row %" PRId64 " does not have the hash the signed "

@@ -13,18 +13,18 @@ enum store_result store_audit_head(struct store *store, struct audit_head *head)
 
 enum audit_break {
     AUDIT_INTACT = 0,
-    AUDIT_EDITED,     /* a row's content no longer matches its hash */
-    AUDIT_DELETED,    /* rows are missing between two rows, or after the signed head */
-    AUDIT_REORDERED,  /* a row stands where another row should */
-    AUDIT_UNCHAINED,  /* a row without a hash (added outside onestop) */
-    AUDIT_REWRITTEN,  /* the chain is consistent but differs from the signed head */
-    AUDIT_BAD_HEAD,   /* the head's signature does not check out under the key */
+    AUDIT_EDITED,    /* a row's content no longer matches its hash */
+    AUDIT_DELETED,   /* rows are missing between two rows, or after the signed head */
+    AUDIT_REORDERED, /* a row stands where another row should */
+    AUDIT_UNCHAINED, /* a row without a hash (added outside onestop) */
+    AUDIT_REWRITTEN, /* the chain is consistent but differs from the signed head */
+    AUDIT_BAD_HEAD,  /* the head's signature does not check out under the key */
 };
 
 struct audit_verify_result {
     enum audit_break kind;
-    int64_t row;      /* the first row found wrong (0 when intact or a bad head) */
-    int64_t rows;     /* rows walked */
+    int64_t row;            /* the first row found wrong (0 when intact or a bad head) */
+    int64_t rows;           /* rows walked */
     struct audit_head head; /* the chain's head as walked (id, hash) */
     char message[512];      /* for the operator: which row and what is wrong with it */
 };

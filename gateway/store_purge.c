@@ -17,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 struct purge_pass {
     sqlite3 *db;
     bool write;
@@ -88,9 +87,8 @@ static long scrub(json_t *doc, const json_t *values)
 
 /* Scrubs the JSON text column `column` of the rows sql selects (rowid, text) for txn_id, and
  * writes it back with update (text, rowid) when pass->write; the rows changed. */
-static enum store_result scrub_rows(struct purge_pass *pass, const char *select,
-                                    const char *update, int64_t txn_id, const json_t *values,
-                                    long *changed)
+static enum store_result scrub_rows(struct purge_pass *pass, const char *select, const char *update,
+                                    int64_t txn_id, const json_t *values, long *changed)
 {
     sqlite3_stmt *sel = store_prepare(pass->db, select);
     sqlite3_stmt *upd = pass->write ? store_prepare(pass->db, update) : NULL;

@@ -55,8 +55,8 @@ enum store_result store_step_done(sqlite3 *db, sqlite3_stmt *st, const char *wha
  * hash over its content and the previous row's hash, in the caller's write (so the row
  * commits or rolls back with what it records). actor NULL is "system"; the strings are
  * copied. STORE_UNAVAILABLE when the row cannot be written: fail the write with it. */
-enum store_result store_audit_insert(sqlite3 *db, const struct audit_entry *e, time_t at)
-    STORE_MUSTCHECK;
+enum store_result store_audit_insert(sqlite3 *db, const struct audit_entry *e,
+                                     time_t at) STORE_MUSTCHECK;
 /* Chains the rows of an audit trail written before the hash chain (once, at open, before
  * anything else writes); false with a message in err when it cannot. */
 bool store_audit_chain_start(sqlite3 *db, char *err, size_t errlen) STORE_MUSTCHECK;

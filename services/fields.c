@@ -49,10 +49,9 @@ static const struct {
 };
 #define FIELD_TYPE_COUNT (sizeof field_types / sizeof field_types[0])
 
-static const char *const field_keys[] = {"name",   "type",    "label",         "required",
-                                         "help",   "default", "required_when", "constraints",
-                                         "values", "refused", "lookup",        "personal",
-                                         NULL};
+static const char *const field_keys[] = {
+    "name",        "type",   "label",   "required", "help",     "default", "required_when",
+    "constraints", "values", "refused", "lookup",   "personal", NULL};
 static const char *const field_required_keys[] = {"name", "type", "label", NULL};
 static const char *const item_keys[] = {"code", "label", "note", "fee", NULL};
 static const char *const enum_value_keys[] = {"code", "label", NULL};

@@ -45,8 +45,8 @@ static const struct {
 static const char *const connectors[] = {"json-rest", "open311", "fhir", "email", NULL};
 
 static const char *const top_keys[] = {
-    "code",   "name", "description", "reference_prefix",   "route",   "payment_methods",
-    "fields", "fees", "rules",       "receipt_next_steps", "pricing", "limits",
+    "code",   "name",           "description", "reference_prefix",   "route",   "payment_methods",
+    "fields", "fees",           "rules",       "receipt_next_steps", "pricing", "limits",
     "stock",  "retention_days", NULL};
 /* No "route": the sale is complete at the counter and nothing is forwarded. */
 static const char *const top_required[] = {

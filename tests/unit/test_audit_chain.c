@@ -44,11 +44,11 @@ static void test_every_change_to_a_row_changes_its_hash(void **state)
     char want[AUDIT_HASH_HEX_SIZE], got[AUDIT_HASH_HEX_SIZE];
     hash_of(AUDIT_CHAIN_GENESIS, &base, want);
     struct audit_row changed[] = {base, base, base, base, base, base, base, base, base};
-    changed[0].id = 2;             /* moved to another place in the chain */
-    changed[1].at = 1700000001;    /* another time */
+    changed[0].id = 2;          /* moved to another place in the chain */
+    changed[1].at = 1700000001; /* another time */
     changed[2].actor = "supervisor";
-    changed[3].detail = "";        /* NULL is not the empty string */
-    changed[4].counter = "SD-0";   /* a byte moved from one column ... */
+    changed[3].detail = "";         /* NULL is not the empty string */
+    changed[4].counter = "SD-0";    /* a byte moved from one column ... */
     changed[4].action = "1sign_in"; /* ... to the next */
     changed[5].remote = NULL;
     changed[6].subject = "assistant ";
