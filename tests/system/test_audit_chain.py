@@ -7,6 +7,8 @@ import os
 import secrets
 import sqlite3
 
+import pytest
+
 from onestop_env import Gateway, wait_until
 from test_delivery import sell_permits, txn
 
@@ -59,6 +61,13 @@ def verify(gw, *args):
     return gw.cli("audit", "verify", *args)
 
 
+def broken(gw, *args):
+    """What `audit verify` says of a trail it finds broken (it must exit 1)."""
+    r = verify(gw, *args)
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    return r.stderr
+
+
 def stopped_with_trail(tmp_path):
     gw = audited_gateway(tmp_path)
     busy_trail(gw)
@@ -82,49 +91,41 @@ def test_a_clean_store_verifies_and_every_row_is_chained_as_documented(tmp_path)
     assert r.returncode == 0, r.stderr
 
 
-def test_editing_one_row_names_that_row(tmp_path):
-    gw = stopped_with_trail(tmp_path)
-    victim = rows(gw)[5][0]
-    with db(gw) as c:
-        c.execute("UPDATE audit SET detail = detail || ' (edited)' WHERE id=?", (victim,))
-    r = verify(gw)
-    assert r.returncode == 1
-    assert f"row {victim} was edited" in r.stderr, r.stderr
+def edit_one_row(c, trail):
+    victim = trail[5][0]
+    c.execute("UPDATE audit SET detail = detail || ' (edited)' WHERE id=?", (victim,))
+    return f"row {victim} was edited"
 
 
-def test_an_edit_with_its_hash_recomputed_is_still_caught_at_that_row(tmp_path):
-    gw = stopped_with_trail(tmp_path)
-    trail = rows(gw)
+def edit_a_row_and_recompute_its_hash(c, trail):
     row = list(trail[4])
     row[2] = "someone-else"
-    with db(gw) as c:
-        c.execute("UPDATE audit SET actor=?, hash=? WHERE id=?",
-                  (row[2], row_hash(row[8], row), row[0]))
-    r = verify(gw)
-    assert r.returncode == 1
-    assert f"row {row[0]} was edited" in r.stderr, r.stderr
+    c.execute("UPDATE audit SET actor=?, hash=? WHERE id=?",
+              (row[2], row_hash(row[8], row), row[0]))
+    return f"row {row[0]} was edited"
 
 
-def test_deleting_a_row_names_the_gap(tmp_path):
+def delete_one_row(c, trail):
+    victim = trail[6][0]
+    c.execute("DELETE FROM audit WHERE id=?", (victim,))
+    return f"rows {victim} to {victim} were deleted"
+
+
+def swap_two_rows(c, trail):
+    a, b = trail[3][0], trail[4][0]
+    c.execute("UPDATE audit SET id=-1 WHERE id=?", (a,))
+    c.execute("UPDATE audit SET id=? WHERE id=?", (a, b))
+    c.execute("UPDATE audit SET id=? WHERE id=-1", (b,))
+    return f"row {a} is out of order"
+
+
+@pytest.mark.parametrize("tamper", [edit_one_row, edit_a_row_and_recompute_its_hash,
+                                    delete_one_row, swap_two_rows])
+def test_a_row_edited_deleted_or_swapped_with_sqlite3_is_named(tmp_path, tamper):
     gw = stopped_with_trail(tmp_path)
-    victim = rows(gw)[6][0]
     with db(gw) as c:
-        c.execute("DELETE FROM audit WHERE id=?", (victim,))
-    r = verify(gw)
-    assert r.returncode == 1
-    assert f"rows {victim} to {victim} were deleted" in r.stderr, r.stderr
-
-
-def test_swapping_two_rows_names_the_row_out_of_order(tmp_path):
-    gw = stopped_with_trail(tmp_path)
-    a, b = rows(gw)[3][0], rows(gw)[4][0]
-    with db(gw) as c:
-        c.execute("UPDATE audit SET id=-1 WHERE id=?", (a,))
-        c.execute("UPDATE audit SET id=? WHERE id=?", (a, b))
-        c.execute("UPDATE audit SET id=? WHERE id=-1", (b,))
-    r = verify(gw)
-    assert r.returncode == 1
-    assert f"row {a} is out of order" in r.stderr, r.stderr
+        said = tamper(c, rows(gw))
+    assert said in broken(gw)
 
 
 def test_deleting_the_newest_rows_is_caught_by_the_signed_head(tmp_path):
@@ -133,9 +134,7 @@ def test_deleting_the_newest_rows_is_caught_by_the_signed_head(tmp_path):
     with db(gw) as c:
         c.execute("DELETE FROM audit WHERE id >= ?", (last - 2,))
     assert verify(gw).returncode == 0  # the rest is a consistent chain
-    r = verify(gw, "--head", gw.daemon.log_path)
-    assert r.returncode == 1
-    assert f"row {last} of the signed head is gone" in r.stderr, r.stderr
+    assert f"row {last} of the signed head is gone" in broken(gw, "--head", gw.daemon.log_path)
 
 
 def test_a_chain_rewritten_without_the_key_is_caught_by_the_signed_head(tmp_path):
@@ -155,15 +154,13 @@ def test_a_chain_rewritten_without_the_key_is_caught_by_the_signed_head(tmp_path
                       (row[6], prev, h, row[0]))
             prev = h
     assert verify(gw).returncode == 0
-    r = verify(gw, "--head", head_line)
-    assert r.returncode == 1
-    assert "the chain was rewritten" in r.stderr and f"row {trail[-1][0]}" in r.stderr, r.stderr
+    said = broken(gw, "--head", head_line)
+    assert "the chain was rewritten" in said and f"row {trail[-1][0]}" in said, said
     # nor can the forger sign a head of their own without the key
-    forged = gw.cli("audit", "head").stdout.strip()  # signed with the real key: a control
-    assert verify(gw, "--head", forged).returncode == 0
-    bad = forged[:-1] + ("0" if forged[-1] != "0" else "1")
-    r = verify(gw, "--head", bad)
-    assert r.returncode == 1 and "signature does not check out" in r.stderr, r.stderr
+    real = gw.cli("audit", "head").stdout.strip()  # signed with the real key: a control
+    assert verify(gw, "--head", real).returncode == 0
+    forged = real[:-1] + ("0" if real[-1] != "0" else "1")
+    assert "signature does not check out" in broken(gw, "--head", forged)
 
 
 def test_the_daemon_logs_a_signed_head_when_the_chain_moves(tmp_path):
