@@ -17,6 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Personal values at least this long are also found inside longer text. */
+#define PURGE_INSIDE_MIN 4
+
 struct purge_pass {
     sqlite3 *db;
     bool write;
@@ -35,27 +38,36 @@ static json_t *value_string(const json_t *v)
     return NULL;
 }
 
-static bool holds_any(const char *text, const json_t *values)
+/* True when text holds one of values: inside it for values of PURGE_INSIDE_MIN characters or
+ * more (a VRM in a description), as the whole text for shorter ones, and always as the whole
+ * text when whole (a number), so a short value never takes an amount or a date with it. */
+static bool holds_any(const char *text, const json_t *values, bool whole)
 {
     size_t i;
     const json_t *v;
-    json_array_foreach(values, i, v) if (strstr(text, json_string_value(v))) return true;
+    json_array_foreach(values, i, v)
+    {
+        const char *value = json_string_value(v);
+        bool inside = !whole && json_string_length(v) >= PURGE_INSIDE_MIN;
+        if (inside ? strstr(text, value) != NULL : strcmp(text, value) == 0)
+            return true;
+    }
     return false;
 }
 
-/* Replaces, in place, every string or number in doc that holds one of values; the count of
- * replacements. */
 /* True when v (a string, or a number's digits) holds one of values. */
 static bool leaf_holds(const json_t *v, const json_t *values)
 {
     if (json_is_string(v))
-        return holds_any(json_string_value(v), values);
+        return holds_any(json_string_value(v), values, false);
     json_t *digits = json_is_integer(v) ? value_string(v) : NULL;
-    bool hit = digits && holds_any(json_string_value(digits), values);
+    bool hit = digits && holds_any(json_string_value(digits), values, true);
     json_decref(digits);
     return hit;
 }
 
+/* Replaces, in place, every string or number in doc that holds one of values; the count of
+ * replacements. */
 static long scrub(json_t *doc, const json_t *values)
 {
     long n = 0;
@@ -100,7 +112,7 @@ static enum store_result scrub_rows(struct purge_pass *pass, const char *select,
         const char *text = (const char *)sqlite3_column_text(sel, 1);
         json_t *doc = text ? json_loads(text, JSON_DECODE_ANY, NULL) : NULL;
         /* not JSON (never written so today): the whole text goes if it holds a value */
-        bool hit = doc ? scrub(doc, values) > 0 : (text && holds_any(text, values));
+        bool hit = doc ? scrub(doc, values) > 0 : (text && holds_any(text, values, false));
         char *out = !hit ? NULL : doc ? json_dumps(doc, JSON_COMPACT) : strdup(PURGE_MARKER);
         json_decref(doc);
         if (hit && !out)
