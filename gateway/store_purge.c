@@ -17,12 +17,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Most transactions one write purges (about 100 us each): a backlog of years is purged in
+ * many short writes, never one that holds the counters' sales up for seconds. */
+#define PURGE_BATCH_MAX 500
 /* Personal values at least this long are also found inside longer text. */
 #define PURGE_INSIDE_MIN 4
 
 struct purge_pass {
     sqlite3 *db;
     bool write;
+    long limit; /* most transactions this pass purges; -1: all */
+    bool sweep; /* also delete the expired limit keys of purged transactions */
     const char *today;
     struct purge_counts counts; /* of the current service */
 };
@@ -238,12 +243,13 @@ static enum store_result purge_service(struct purge_pass *pass, const struct pur
     sqlite3_stmt *st = store_prepare(
         pass->db, "SELECT id, fields FROM transactions WHERE service=?1 AND purged_at IS NULL"
                   " AND ((status='completed' AND completed_at<=?2)"
-                  " OR (status='voided' AND updated_at<=?2)) ORDER BY id");
+                  " OR (status='voided' AND updated_at<=?2)) ORDER BY id LIMIT ?3");
     if (!st)
         return STORE_UNAVAILABLE;
     sqlite3_bind_text(st, 1, plan->service, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, plan->cutoff);
-    enum store_result r = keys_sweep(pass, plan);
+    sqlite3_bind_int64(st, 3, pass->limit);
+    enum store_result r = pass->sweep ? keys_sweep(pass, plan) : STORE_OK;
     int rc = SQLITE_DONE;
     while (r == STORE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW)
         r = purge_one(pass, plan, sqlite3_column_int64(st, 0),
@@ -277,6 +283,7 @@ struct purge_job {
     size_t len;
     const char *actor, *today;
     time_t now;
+    bool sweep; /* the first write of a run sweeps the expired keys */
     struct purge_counts *out;
 };
 
@@ -287,7 +294,11 @@ static enum store_result purge_write(sqlite3 *db, void *arg)
     sqlite3_exec(db, "PRAGMA secure_delete=ON", NULL, NULL, NULL);
     enum store_result r = STORE_OK;
     for (size_t i = 0; r == STORE_OK && i < job->len; i++) {
-        struct purge_pass pass = {.db = db, .write = true, .today = job->today};
+        struct purge_pass pass = {.db = db,
+                                  .write = true,
+                                  .limit = PURGE_BATCH_MAX - job->out->transactions,
+                                  .sweep = job->sweep,
+                                  .today = job->today};
         r = purge_service(&pass, &job->plans[i], job->now);
         if (r != STORE_OK || (pass.counts.transactions == 0 && pass.counts.keys == 0))
             continue;
@@ -308,15 +319,26 @@ enum store_result store_purge(struct store *store, const struct purge_plan *plan
                               const char *actor, time_t now, const char *today, bool dry_run,
                               struct purge_counts *out)
 {
-    struct purge_job job = {plans, len, actor, today, now, out};
-    if (!dry_run)
-        return store_write_sync(store, purge_write, &job);
     memset(out, 0, sizeof *out);
+    if (!dry_run) {
+        /* batch after batch, each its own write: sales go on between them */
+        struct purge_counts batch;
+        struct purge_job job = {plans, len, actor, today, now, true, &batch};
+        enum store_result r;
+        do {
+            r = store_write_sync(store, purge_write, &job);
+            job.sweep = false;
+            if (r == STORE_OK)
+                counts_add(out, &batch);
+        } while (r == STORE_OK && batch.transactions >= PURGE_BATCH_MAX);
+        return r;
+    }
     sqlite3 *db = store_reader_acquire(store);
     enum store_result r = STORE_OK;
     sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
     for (size_t i = 0; r == STORE_OK && i < len; i++) {
-        struct purge_pass pass = {.db = db, .write = false, .today = today};
+        struct purge_pass pass = {
+            .db = db, .write = false, .limit = -1, .sweep = true, .today = today};
         r = purge_service(&pass, &plans[i], now);
         counts_add(out, &pass.counts);
     }

@@ -36,7 +36,8 @@ struct purge_counts {
 /* "N transactions, N personal values, ..." for logs, audit rows and the command line. */
 void purge_counts_format(const struct purge_counts *c, char *out, size_t len);
 
-/* Runs every plan in one write; each service with something purged gets one audit row
+/* Runs every plan in writes of at most PURGE_BATCH_MAX transactions (until none is left);
+ * in each write, each service with something purged gets one audit row
  * ("personal_data_purged", actor, the counts). today is the UK date ("YYYY-MM-DD"): limit
  * keys of purged transactions live until before it are deleted, live ones are kept.
  * dry_run reads only: nothing changes, nothing is audited, out says what would be done. */
