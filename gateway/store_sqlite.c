@@ -245,9 +245,17 @@ static const char *const migrations[] = {
     "  created_at INTEGER NOT NULL);"
     "CREATE INDEX stock_movements_site ON stock_movements(site, item, created_at);",
     /* 10: the audit trail is a hash chain (store_audit.c): each row holds the previous row's
-     * hash and its own; rows written before are chained at open (store_audit_chain_start) */
+     * hash and its own; rows written before are chained at open (store_audit_chain_start).
+     * The triggers keep onestop's own code to appending chained rows (a forger with the file
+     * can drop them: the chain is what catches a forger) */
     "ALTER TABLE audit ADD COLUMN prev_hash TEXT;"
-    "ALTER TABLE audit ADD COLUMN hash TEXT;",
+    "ALTER TABLE audit ADD COLUMN hash TEXT;"
+    "CREATE TRIGGER audit_append_only_insert BEFORE INSERT ON audit WHEN NEW.hash IS NULL"
+    "  BEGIN SELECT RAISE(ABORT, 'audit rows are appended by store_audit_insert'); END;"
+    "CREATE TRIGGER audit_append_only_update BEFORE UPDATE ON audit WHEN OLD.hash IS NOT NULL"
+    "  BEGIN SELECT RAISE(ABORT, 'audit rows are never changed'); END;"
+    "CREATE TRIGGER audit_append_only_delete BEFORE DELETE ON audit"
+    "  BEGIN SELECT RAISE(ABORT, 'audit rows are never deleted'); END;",
     /* 11: retention (store_purge.c): when a transaction's personal fields were anonymised */
     "ALTER TABLE transactions ADD COLUMN purged_at INTEGER;"
     "CREATE INDEX transactions_unpurged ON transactions(service, completed_at)"

@@ -38,6 +38,15 @@ def db(gw):
     return sqlite3.connect(os.path.join(gw.data_dir, "onestop.db"))
 
 
+def forger(gw):
+    """The database as a forger with the file has it: the append-only triggers dropped."""
+    c = db(gw)
+    for (name,) in c.execute("SELECT name FROM sqlite_master WHERE type='trigger' AND"
+                             " tbl_name='audit'").fetchall():
+        c.execute(f"DROP TRIGGER {name}")
+    return c
+
+
 def rows(gw):
     with db(gw) as c:
         return c.execute("SELECT id, at, actor, counter, action, subject, detail, remote,"
@@ -123,7 +132,7 @@ def swap_two_rows(c, trail):
                                     delete_one_row, swap_two_rows])
 def test_a_row_edited_deleted_or_swapped_with_sqlite3_is_named(tmp_path, tamper):
     gw = stopped_with_trail(tmp_path)
-    with db(gw) as c:
+    with forger(gw) as c:
         said = tamper(c, rows(gw))
     assert said in broken(gw)
 
@@ -131,7 +140,7 @@ def test_a_row_edited_deleted_or_swapped_with_sqlite3_is_named(tmp_path, tamper)
 def test_deleting_the_newest_rows_is_caught_by_the_signed_head(tmp_path):
     gw = stopped_with_trail(tmp_path)
     last = rows(gw)[-1][0]
-    with db(gw) as c:
+    with forger(gw) as c:
         c.execute("DELETE FROM audit WHERE id >= ?", (last - 2,))
     assert verify(gw).returncode == 0  # the rest is a consistent chain
     assert f"row {last} of the signed head is gone" in broken(gw, "--head", gw.daemon.log_path)
@@ -143,7 +152,7 @@ def test_a_chain_rewritten_without_the_key_is_caught_by_the_signed_head(tmp_path
     trail = rows(gw)
     victim = trail[2][0]
     # the forger edits a row and recomputes every hash after it: a consistent chain
-    with db(gw) as c:
+    with forger(gw) as c:
         prev = GENESIS
         for row in trail:
             row = list(row)
@@ -174,16 +183,22 @@ def test_the_daemon_logs_a_signed_head_when_the_chain_moves(tmp_path):
     assert r.returncode == 0, r.stderr
 
 
-def test_a_trail_written_before_the_chain_is_chained_once_at_open(tmp_path):
+def test_a_trail_written_before_the_chain_is_chained_once_by_the_upgrade(tmp_path):
     gw = stopped_with_trail(tmp_path)
     before = len(rows(gw))
-    with db(gw) as c:  # as an older onestopd left it
-        c.execute("UPDATE audit SET prev_hash=NULL, hash=NULL")
+    with forger(gw) as c:  # back to schema 9, as an onestopd before the chain left it
+        c.execute("DROP INDEX transactions_unpurged")
+        c.execute("ALTER TABLE transactions DROP COLUMN purged_at")
+        c.execute("ALTER TABLE audit DROP COLUMN prev_hash")
+        c.execute("ALTER TABLE audit DROP COLUMN hash")
+        c.execute("PRAGMA user_version=9")
     r = verify(gw)
     assert r.returncode == 0, r.stderr
     trail = rows(gw)
     assert len(trail) == before + 1 and trail[-1][4] == "audit_chain_started"
     assert f"{before} earlier rows chained" in trail[-1][6]
+    assert verify(gw).returncode == 0  # once: the next open finds nothing to chain
+    assert len(rows(gw)) == before + 1
 
 
 def test_a_sale_complete_at_the_counter_audits_its_move_to_completed(gateway):
@@ -199,3 +214,13 @@ def test_a_sale_complete_at_the_counter_audits_its_move_to_completed(gateway):
                                            " action LIKE 'transaction_%' AND"
                                            " action != 'transaction_read' ORDER BY id", (ref,))]
     assert actions == ["transaction_accepted", "transaction_completed"], actions
+
+
+def test_onestop_itself_can_only_append_chained_rows(tmp_path):
+    gw = stopped_with_trail(tmp_path)
+    for sql in ("UPDATE audit SET detail='x' WHERE id=1", "DELETE FROM audit WHERE id=1",
+                "INSERT INTO audit(at, actor, action) VALUES(1, 'x', 'y')"):
+        with pytest.raises(sqlite3.IntegrityError):
+            with db(gw) as c:
+                c.execute(sql)
+    assert verify(gw).returncode == 0
