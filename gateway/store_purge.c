@@ -188,10 +188,13 @@ static enum store_result purge_one(struct purge_pass *pass, const struct purge_p
     {
         if (r != STORE_OK)
             break;
-        json_t *text = value_string(json_object_get(fields, json_string_value(name)));
-        if (!text)
+        const json_t *v = json_object_get(fields, json_string_value(name));
+        if (!v || json_is_null(v) ||
+            (json_is_string(v) && strcmp(json_string_value(v), PURGE_MARKER) == 0))
             continue;
-        json_array_append_new(values, text);
+        json_t *text = value_string(v); /* what the payload is searched for: text, numbers */
+        if (text)
+            json_array_append_new(values, text);
         json_object_set_new(fields, json_string_value(name), json_string(PURGE_MARKER));
         pass->counts.fields++;
     }
