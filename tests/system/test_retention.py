@@ -167,3 +167,27 @@ def test_a_retention_rule_for_a_service_that_is_not_enabled_is_refused(make_gate
     r = gw.cli("audit", "verify")
     assert r.returncode == 1
     assert "retention.services[0].service" in r.stderr and "no-such-service" in r.stderr
+
+
+def test_after_a_purge_the_database_file_holds_no_trace_of_the_phone_number(gateway):
+    token = gateway.sign_in()
+    bulky_in = bulky_fields(gateway, token)
+    bulky_in["phone"] = "07700 900461"
+    ref = sold(gateway, token, "bulky-refuse", bulky_in)
+    complete(gateway, token, "bulky", ref)
+    phones = (b"07700900461", b"07700 900461", b"+447700900461")
+
+    def files():  # the database, and its WAL while one is there
+        out = {}
+        for name in os.listdir(gateway.data_dir):
+            with open(os.path.join(gateway.data_dir, name), "rb") as f:
+                out[name] = f.read()
+        return out
+
+    assert any(p in data for data in files().values() for p in phones)  # the control
+    assert gateway.cli("purge", "--older-than-days", "0").returncode == 0
+    gateway.daemon.stop()
+    assert gateway.cli("audit", "verify").returncode == 0  # opens and closes: a checkpoint
+    for name, data in files().items():
+        assert not any(p in data for p in phones), name
+    assert not any(p.decode() in gateway.log() for p in phones)
