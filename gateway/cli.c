@@ -7,7 +7,11 @@
  *   onestop --config PATH user list
  *   onestop --config PATH backup PATH | restore PATH                  (gateway/backup.h)
  *   onestop --config PATH audit [--action ACTION] [--limit N]
+ *   onestop --config PATH audit verify [--head LINE|FILE]  (exit 1 when the chain is broken)
+ *   onestop --config PATH audit head                       (the chain's head, signed)
+ *   onestop --config PATH purge [--dry-run] [--older-than-days N]
  */
+#include "gateway/cli_records.h"
 #include "gateway/config.h"
 #include "gateway/password.h"
 #include "gateway/backup.h"
@@ -30,7 +34,11 @@ static void usage(FILE *out)
                  "  user password NAME         set a new password (read from standard input)\n"
                  "  user disable NAME | user enable NAME\n"
                  "  user list\n"
-                 "  audit [--action ACTION] [--limit N]\n");
+                 "  audit [--action ACTION] [--limit N]\n"
+                 "  audit verify [--head LINE|FILE]   check the audit chain (and a signed head)\n"
+                 "  audit head                 print the audit chain's head, signed\n"
+                 "  purge [--dry-run] [--older-than-days N]   retention: anonymise old personal "
+                 "data\n");
 }
 
 static bool read_password(char *buf, size_t len)
@@ -165,6 +173,12 @@ static int run(struct store *store, const struct config *cfg, int argc, char **a
             return print_json(list);
         }
     }
+    if (argc >= 2 && strcmp(argv[0], "audit") == 0 && strcmp(argv[1], "verify") == 0)
+        return cli_audit_verify(store, cfg, argc - 2, argv + 2);
+    if (argc == 2 && strcmp(argv[0], "audit") == 0 && strcmp(argv[1], "head") == 0)
+        return cli_audit_head(store, cfg);
+    if (argc >= 1 && strcmp(argv[0], "purge") == 0)
+        return cli_purge(store, cfg, argc - 1, argv + 1);
     if (argc >= 1 && strcmp(argv[0], "audit") == 0) {
         const char *action = NULL;
         int limit = 50;

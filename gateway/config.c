@@ -144,6 +144,29 @@ static const struct key_spec access_keys[] = {
      .min = BACKEND_SIGNATURE_WINDOW_S, .max = 31 * 86400},
     {0}};
 
+static const struct key_spec audit_keys[] = {
+    {KEY("head_key_file", K_SECRET, CFG(audit.head_key))},
+    {KEY("head_interval_s", K_INT, CFG(audit.head_interval_s)), .def_int = 300, .min = 1,
+     .max = 86400},
+    {0}};
+
+#define RR(field) offsetof(struct retention_rule, field)
+static const struct key_spec retention_rule_keys[] = {
+    {KEY("service", K_STRING, RR(service)), .required = true},
+    {KEY("days", K_INT, RR(days)), .required = true, .min = 0, .max = 36500},
+    {0}};
+static const struct array_spec retention_rules_array = {.keys = retention_rule_keys,
+                                                        .elem_size = sizeof(struct retention_rule),
+                                                        .len_offset = CFG(retention.rules_len)};
+
+static const struct key_spec retention_keys[] = {
+    {KEY("default_days", K_INT, CFG(retention.default_days)), .def_int = 730, .min = 0,
+     .max = 36500},
+    {KEY("purge_interval_s", K_INT, CFG(retention.purge_interval_s)), .def_int = 3600, .min = 0,
+     .max = 604800},
+    {KEY("services", K_ARRAY, CFG(retention.rules)), .array = &retention_rules_array},
+    {0}};
+
 static const struct key_spec keys_keys[] = {
     {KEY("status_token_file", K_SECRET, CFG(status_key)), .required = true}, {0}};
 
@@ -235,6 +258,8 @@ static const struct key_spec top_keys[] = {
     {KEY("store", K_OBJECT, 0), .children = store_keys},
     {KEY("status_page", K_OBJECT, 0), .children = status_page_keys},
     {KEY("access", K_OBJECT, 0), .children = access_keys},
+    {KEY("audit", K_OBJECT, 0), .children = audit_keys},
+    {KEY("retention", K_OBJECT, 0), .children = retention_keys},
     {KEY("keys", K_OBJECT, 0), .children = keys_keys, .required = true},
     {KEY("services", K_OBJECT, 0), .children = services_keys, .required = true},
     {KEY("backends", K_ARRAY, CFG(backends)), .array = &backends_array},
@@ -894,6 +919,13 @@ static void load_services(struct config *cfg, json_t *problems, struct parse_ctx
                         service_code(s), chosen);
         }
     }
+    for (size_t i = 0; i < cfg->retention.rules_len; i++) {
+        const char *code = cfg->retention.rules[i].service;
+        char key[64];
+        snprintf(key, sizeof key, "retention.services[%zu].service", i);
+        if (code && !service_registry_find(cfg->services, code))
+            problem(ctx, key, "\"%s\" is not an enabled service", code);
+    }
 }
 
 struct config *config_load(const char *path, json_t *problems)
@@ -993,6 +1025,10 @@ void config_free(struct config *cfg)
         service_registry_free(cfg->services);
     json_decref(cfg->services_enabled);
     secret_free(&cfg->status_key);
+    secret_free(&cfg->audit.head_key);
+    for (size_t i = 0; i < cfg->retention.rules_len; i++)
+        free(cfg->retention.rules[i].service);
+    free(cfg->retention.rules);
     free(cfg->services_dir);
     free(cfg->council_name);
     free(cfg->public_base_url);
@@ -1024,6 +1060,15 @@ const struct counter_config *config_counter(const struct config *cfg, const char
         if (cfg->counters[i].id && strcmp(cfg->counters[i].id, id) == 0)
             return &cfg->counters[i];
     return NULL;
+}
+
+long config_retention_days(const struct config *cfg, const char *service)
+{
+    for (size_t i = 0; i < cfg->retention.rules_len; i++)
+        if (cfg->retention.rules[i].service &&
+            strcmp(cfg->retention.rules[i].service, service) == 0)
+            return cfg->retention.rules[i].days;
+    return -1;
 }
 
 const struct printer_config_entry *config_printer(const struct config *cfg, const char *name)

@@ -91,6 +91,11 @@ struct printer_config_entry {
     char *paper;  /* 80mm | a4 */
 };
 
+struct retention_rule {
+    char *service;
+    long days;
+};
+
 struct counter_config {
     char *id;
     char *site;
@@ -150,6 +155,17 @@ struct config {
         long audit_sample_interval_s;  /* repeatable events: one audit row per address per this */
         long callback_replay_window_s; /* callback event ids are kept this long, then pruned */
     } access;
+    struct {
+        struct secret head_key; /* signs the chain head (HMAC-SHA256); not in the database */
+        long head_interval_s;   /* the signed head is logged this often, and at shutdown */
+    } audit;
+    struct {
+        long default_days;            /* personal data kept this long after a transaction ended,
+                                         unless its service has a rule below or retention_days */
+        long purge_interval_s;        /* how often the gateway's purge job runs; 0: never */
+        struct retention_rule *rules; /* per service, before the definition's retention_days */
+        size_t rules_len;
+    } retention;
     struct secret status_key;
     char *services_dir;
     json_t *services_enabled;
@@ -174,6 +190,9 @@ bool config_set_data_dir(struct config *cfg, const char *dir);
 
 const struct backend_config *config_backend(const struct config *cfg, const char *name);
 const struct counter_config *config_counter(const struct config *cfg, const char *id);
+/* Days the personal data of `service` is kept (retention.services), or -1 when the config
+ * has no rule for it. */
+long config_retention_days(const struct config *cfg, const char *service);
 const struct printer_config_entry *config_printer(const struct config *cfg, const char *name);
 
 #endif

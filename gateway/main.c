@@ -7,6 +7,7 @@
 #include "common/uktime.h"
 #include "gateway/app.h"
 #include "gateway/audit_sampler.h"
+#include "gateway/housekeeper.h"
 #include "gateway/config.h"
 #include "gateway/daemon_lock.h"
 #include "gateway/failpoint.h"
@@ -91,6 +92,19 @@ static void wake_workers(struct app *app)
 {
     forwarder_wake(app->forwarder);
     spooler_wake(app->spooler);
+}
+
+/* A start-up step failed: stops the workers that started (each stop takes NULL), closes the
+ * store and frees the config; the exit code. */
+static int startup_failed(struct app *app, struct housekeeper *housekeeper, struct config *cfg)
+{
+    housekeeper_stop(housekeeper);
+    lookup_stop(app->lookup);
+    spooler_stop(app->spooler);
+    forwarder_stop(app->forwarder);
+    store_close(app->store);
+    config_free(cfg);
+    return 1;
 }
 
 int main(int argc, char **argv)
@@ -212,32 +226,26 @@ int main(int argc, char **argv)
     app.spooler = spooler_start(cfg, app.store, err, sizeof err);
     if (!app.spooler) {
         log_msg(LOG_ERROR, "spooler_start_failed", "%s", err);
-        forwarder_stop(app.forwarder);
-        store_close(app.store);
-        config_free(cfg);
-        return 1;
+        return startup_failed(&app, NULL, cfg);
     }
     metrics_add_writer(app.metrics, spooler_metrics, app.spooler);
     app.wake_workers = wake_workers;
     app.lookup = lookup_start(err, sizeof err);
     if (!app.lookup) {
         log_msg(LOG_ERROR, "lookup_start_failed", "%s", err);
-        spooler_stop(app.spooler);
-        forwarder_stop(app.forwarder);
-        store_close(app.store);
-        config_free(cfg);
-        return 1;
+        return startup_failed(&app, NULL, cfg);
+    }
+
+    struct housekeeper *housekeeper = housekeeper_start(cfg, app.store, err, sizeof err);
+    if (!housekeeper) {
+        log_msg(LOG_ERROR, "housekeeper_start_failed", "%s", err);
+        return startup_failed(&app, NULL, cfg);
     }
 
     struct http_server *server = http_start(&app, onestop_routes, err, sizeof err);
     if (!server) {
         log_msg(LOG_ERROR, "http_start_failed", "%s", err);
-        lookup_stop(app.lookup);
-        spooler_stop(app.spooler);
-        forwarder_stop(app.forwarder);
-        store_close(app.store);
-        config_free(cfg);
-        return 1;
+        return startup_failed(&app, housekeeper, cfg);
     }
     log_msg(LOG_INFO, "started", "onestopd %s listening on http://%s:%d, data in %s (schema v%d)",
             ONESTOP_VERSION, cfg->listen_host, http_bound_port(server), cfg->data_dir,
@@ -265,6 +273,7 @@ int main(int argc, char **argv)
     http_stop(server);
     forwarder_stop(app.forwarder); /* in-flight deliveries get a bounded grace */
     spooler_stop(app.spooler);     /* a receipt at the printer stays `printing`, re-checked later */
+    housekeeper_stop(housekeeper); /* after the last audited move: logs the final signed head */
     store_close(app.store);
     signin_limiter_free(app.signin_limiter);
     rate_limiter_free(app.status_limiter);

@@ -258,6 +258,22 @@ static const char *const migrations[] = {
     "  priority TEXT NOT NULL,"
     "  nhs_last3 TEXT NOT NULL);"
     "CREATE INDEX referral_lookups_made_at ON referral_lookups(made_at);",
+    /* 12: the audit trail is a hash chain (store_audit.c): each row holds the previous row's
+     * hash and its own; rows written before are chained at open (store_audit_chain_start).
+     * The triggers keep onestop's own code to appending chained rows (a forger with the file
+     * can drop them: the chain is what catches a forger) */
+    "ALTER TABLE audit ADD COLUMN prev_hash TEXT;"
+    "ALTER TABLE audit ADD COLUMN hash TEXT;"
+    "CREATE TRIGGER audit_append_only_insert BEFORE INSERT ON audit WHEN NEW.hash IS NULL"
+    "  BEGIN SELECT RAISE(ABORT, 'audit rows are appended by store_audit_insert'); END;"
+    "CREATE TRIGGER audit_append_only_update BEFORE UPDATE ON audit WHEN OLD.hash IS NOT NULL"
+    "  BEGIN SELECT RAISE(ABORT, 'audit rows are never changed'); END;"
+    "CREATE TRIGGER audit_append_only_delete BEFORE DELETE ON audit"
+    "  BEGIN SELECT RAISE(ABORT, 'audit rows are never deleted'); END;",
+    /* 13: retention (store_purge.c): when a transaction's personal fields were anonymised */
+    "ALTER TABLE transactions ADD COLUMN purged_at INTEGER;"
+    "CREATE INDEX transactions_unpurged ON transactions(service, completed_at)"
+    "  WHERE purged_at IS NULL;",
 };
 
 #define MIGRATIONS_LEN ((int)(sizeof migrations / sizeof migrations[0]))
@@ -729,7 +745,8 @@ struct store *store_open(const struct store_options *opts, char *err, size_t err
         free(store);
         return NULL;
     }
-    if (!migrate(store->writer, err, errlen)) {
+    if (!migrate(store->writer, err, errlen) ||
+        !store_audit_chain_start(store->writer, err, errlen)) {
         close_connection(store->writer);
         free(store);
         return NULL;

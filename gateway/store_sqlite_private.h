@@ -51,8 +51,15 @@ int store_name_index(const char *const *names, int first, int last, const char *
 
 /* Steps a write statement to its end and releases it; logs unexpected failures. */
 enum store_result store_step_done(sqlite3 *db, sqlite3_stmt *st, const char *what);
-/* The one insert into the audit table (actor defaults to "system"). */
-enum store_result store_audit_insert(sqlite3 *db, const struct audit_entry *e, time_t at);
+/* The one insert into the audit table (store_audit.c): appends e as the chain's next row, its
+ * hash over its content and the previous row's hash, in the caller's write (so the row
+ * commits or rolls back with what it records). actor NULL is "system"; the strings are
+ * copied. STORE_UNAVAILABLE when the row cannot be written: fail the write with it. */
+enum store_result store_audit_insert(sqlite3 *db, const struct audit_entry *e,
+                                     time_t at) STORE_MUSTCHECK;
+/* Chains the rows of an audit trail written before the hash chain (once, at open, before
+ * anything else writes); false with a message in err when it cannot. */
+bool store_audit_chain_start(sqlite3 *db, char *err, size_t errlen) STORE_MUSTCHECK;
 
 /* Result columns as JSON; NULL columns become null. */
 enum store_column_kind {

@@ -1,5 +1,5 @@
 /* store_sqlite_rows: what the SQLite engine's files share for statements and rows — stepping
- * a write, the one audit insert, and turning result columns into JSON from a column table. */
+ * a write and turning result columns into JSON from a column table. */
 #include "gateway/store_sqlite_private.h"
 
 #include "gateway/log.h"
@@ -33,22 +33,6 @@ enum store_result store_step_done(sqlite3 *db, sqlite3_stmt *st, const char *wha
         store_log_error(db, what);
     store_release(st);
     return rc == SQLITE_DONE ? STORE_OK : store_sqlite_result(rc);
-}
-
-enum store_result store_audit_insert(sqlite3 *db, const struct audit_entry *e, time_t at)
-{
-    sqlite3_stmt *st = store_cached(db, "INSERT INTO audit(at, actor, counter, action, subject,"
-                                        " detail, remote) VALUES(?,?,?,?,?,?,?)");
-    if (!st)
-        return STORE_UNAVAILABLE;
-    sqlite3_bind_int64(st, 1, at);
-    sqlite3_bind_text(st, 2, e->actor ? e->actor : "system", -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, e->counter, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, e->action, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 5, e->subject, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 6, e->detail, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 7, e->remote, -1, SQLITE_STATIC);
-    return store_step_done(db, st, "audit insert");
 }
 
 static json_t *iso_time(int64_t seconds)

@@ -49,9 +49,9 @@ static const struct {
 };
 #define FIELD_TYPE_COUNT (sizeof field_types / sizeof field_types[0])
 
-static const char *const field_keys[] = {"name",   "type",    "label",         "required",
-                                         "help",   "default", "required_when", "constraints",
-                                         "values", "refused", "lookup",        NULL};
+static const char *const field_keys[] = {
+    "name",        "type",   "label",   "required", "help",     "default", "required_when",
+    "constraints", "values", "refused", "lookup",   "personal", NULL};
 static const char *const field_required_keys[] = {"name", "type", "label", NULL};
 static const char *const item_keys[] = {"code", "label", "note", "fee", NULL};
 static const char *const enum_value_keys[] = {"code", "label", NULL};
@@ -356,6 +356,7 @@ static void load_field(struct field_def *f, const json_t *def, const char *path,
                          NAME_MAX_LEN);
     }
     (void)defcheck_bool(dc, path, def, "required", false, &f->required);
+    (void)defcheck_bool(dc, path, def, "personal", false, &f->personal);
     (void)defcheck_string(dc, path, def, "help", false);
     f->lookup = defcheck_string(dc, path, def, "lookup", false);
     bool lookup_known = !f->lookup;

@@ -46,6 +46,7 @@ struct field_def {
     const char *label;
     enum field_type type;
     bool required;
+    bool personal; /* "personal": true — a resident's personal data (purged, encrypted) */
     const json_t *default_value;     /* or NULL */
     const char *required_when_field; /* or NULL */
     const json_t *required_when_in;  /* array of values */

@@ -53,7 +53,7 @@ static const char *const connectors[] = {"json-rest", "open311", "fhir", "email"
 static const char *const top_keys[] = {
     "code",   "name",           "description", "reference_prefix",   "route",   "payment_methods",
     "fields", "fees",           "rules",       "receipt_next_steps", "pricing", "limits",
-    "stock",  "receipt_layout", NULL};
+    "stock",  "receipt_layout", "retention_days", NULL};
 /* No "route": the sale is complete at the counter and nothing is forwarded. */
 static const char *const top_required[] = {
     "code", "name", "description", "reference_prefix", "payment_methods", "fields", "fees", NULL};
@@ -162,6 +162,11 @@ static struct service *service_load(const char *dir, const char *code, json_t *p
     s->name = defcheck_string(&dc, "", s->definition, "name", true);
     s->description = defcheck_string(&dc, "", s->definition, "description", true);
     (void)defcheck_string(&dc, "", s->definition, "receipt_next_steps", false);
+    bool has_retention = false;
+    (void)defcheck_integer(&dc, "", s->definition, "retention_days", 0, SERVICE_RETENTION_DAYS_MAX,
+                           false, &s->retention_days, &has_retention);
+    if (!has_retention)
+        s->retention_days = -1;
     s->reference_prefix = defcheck_string(&dc, "", s->definition, "reference_prefix", true);
     if (s->reference_prefix && !reference_prefix_valid(s->reference_prefix))
         defcheck_problem(&dc, "reference_prefix",
@@ -380,6 +385,20 @@ const json_t *service_stock_item(const struct service *service)
 const json_t *service_definition(const struct service *service)
 {
     return service->definition;
+}
+
+long service_retention_days(const struct service *service, long fallback)
+{
+    return service->retention_days >= 0 ? service->retention_days : fallback;
+}
+
+json_t *service_personal_fields(const struct service *service)
+{
+    json_t *names = json_array();
+    for (size_t i = 0; names && i < service->fields.count; i++)
+        if (service->fields.defs[i].personal && service->fields.defs[i].name)
+            json_array_append_new(names, json_string(service->fields.defs[i].name));
+    return names;
 }
 
 bool service_declares_lookup(const struct service *service, const char *lookup)

@@ -121,6 +121,15 @@ const char *service_connector(const struct service *service);
 /* The whole definition file (borrowed; do not modify). */
 const json_t *service_definition(const struct service *service);
 
+/* Longest retention a definition may declare (100 years). */
+#define SERVICE_RETENTION_DAYS_MAX 36500L
+/* Days the personal fields of a completed transaction are kept: the definition's
+ * "retention_days", or fallback when it declares none. */
+long service_retention_days(const struct service *service, long fallback);
+/* The names of the fields marked "personal": true, in definition order: a new array of
+ * strings (json_decref it), empty when there are none. */
+json_t *service_personal_fields(const struct service *service);
+
 /* The catalogue entry for GET /api/v1/services, as of today's date in Europe/London:
  * {"code","name","description","reference_prefix","fields":[{"name","type","label",
  * "required","constraints", and for enum and items "values"; optional "help","default",

@@ -36,6 +36,7 @@ struct service {
     const json_t *route;
     unsigned payment_methods; /* enum service_payment_method bits */
     struct field_set fields;
+    long retention_days; /* "retention_days", or -1: the gateway's default */
     struct fee_table fees;
     const struct service_rules *rules; /* NULL when the definition alone says it all */
     void *rules_state;                 /* owned by rules->free_state */

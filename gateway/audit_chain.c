@@ -1,0 +1,121 @@
+/* audit_chain: canonical hashing of audit rows and the signed chain head; see audit_chain.h.
+ *
+ * DESIGN: the canonical encoding is a version tag, then every part as "<length>:<bytes>\n"
+ * (a NULL column as "-\n"), so that moving bytes from one column to the next, or turning
+ * NULL into "", always changes the hash. The row's id is part of it: a row moved to another
+ * place in the chain no longer matches its hash, and neither does the row after it. */
+#include "gateway/audit_chain.h"
+
+#include "gateway/token.h"
+
+#include <ctype.h>
+#include <inttypes.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <stdio.h>
+#include <string.h>
+
+#define AUDIT_CHAIN_TAG  "onestop-audit-v1\n"
+#define AUDIT_HEAD_TAG   "onestop-audit-head-v1\n"
+#define AUDIT_HEAD_WORD  "audit_head id="
+#define AUDIT_NUMBER_MAX 24 /* an int64 in decimal, its sign and a NUL */
+
+static bool digest_part(EVP_MD_CTX *ctx, const char *text)
+{
+    char prefix[AUDIT_NUMBER_MAX + 1];
+    if (!text)
+        return EVP_DigestUpdate(ctx, "-\n", 2) == 1;
+    size_t n = strlen(text);
+    int p = snprintf(prefix, sizeof prefix, "%zu:", n);
+    return EVP_DigestUpdate(ctx, prefix, (size_t)p) == 1 && EVP_DigestUpdate(ctx, text, n) == 1 &&
+           EVP_DigestUpdate(ctx, "\n", 1) == 1;
+}
+
+static bool digest_number(EVP_MD_CTX *ctx, int64_t v)
+{
+    char text[AUDIT_NUMBER_MAX];
+    snprintf(text, sizeof text, "%" PRId64, v);
+    return digest_part(ctx, text);
+}
+
+bool audit_chain_hash(const char *prev, const struct audit_row *row, char out[AUDIT_HASH_HEX_SIZE])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int md_len = 0;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    bool ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+              EVP_DigestUpdate(ctx, AUDIT_CHAIN_TAG, strlen(AUDIT_CHAIN_TAG)) == 1 &&
+              digest_part(ctx, prev) && digest_number(ctx, row->id) &&
+              digest_number(ctx, row->at) && digest_part(ctx, row->actor) &&
+              digest_part(ctx, row->counter) && digest_part(ctx, row->action) &&
+              digest_part(ctx, row->subject) && digest_part(ctx, row->detail) &&
+              digest_part(ctx, row->remote) && EVP_DigestFinal_ex(ctx, md, &md_len) == 1;
+    EVP_MD_CTX_free(ctx);
+    if (ok)
+        hex_encode(md, md_len, out);
+    return ok;
+}
+
+static bool head_mac(const struct audit_head *head, const unsigned char *key, size_t key_len,
+                     char out[AUDIT_HASH_HEX_SIZE])
+{
+    char msg[AUDIT_HEAD_LINE_MAX];
+    int n = snprintf(msg, sizeof msg, AUDIT_HEAD_TAG "%" PRId64 "\n%s\n%" PRId64 "\n", head->id,
+                     head->hash, head->at);
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int md_len = 0;
+    if (n < 0 || (size_t)n >= sizeof msg || !key || key_len == 0 ||
+        !HMAC(EVP_sha256(), key, (int)key_len, (const unsigned char *)msg, (size_t)n, md, &md_len))
+        return false;
+    hex_encode(md, md_len, out);
+    return true;
+}
+
+bool audit_head_sign(struct audit_head *head, const unsigned char *key, size_t key_len)
+{
+    return head_mac(head, key, key_len, head->mac);
+}
+
+bool audit_head_check(const struct audit_head *head, const unsigned char *key, size_t key_len)
+{
+    char want[AUDIT_HASH_HEX_SIZE];
+    return head_mac(head, key, key_len, want) && strlen(head->mac) == AUDIT_HASH_HEX_SIZE - 1 &&
+           CRYPTO_memcmp(want, head->mac, AUDIT_HASH_HEX_SIZE - 1) == 0;
+}
+
+void audit_head_format(const struct audit_head *head, char *out, size_t len)
+{
+    snprintf(out, len, AUDIT_HEAD_WORD "%" PRId64 " hash=%s at=%" PRId64 " mac=%s", head->id,
+             head->hash, head->at, head->mac);
+}
+
+static bool is_hex64(const char *s)
+{
+    for (int i = 0; i < AUDIT_HASH_HEX_SIZE - 1; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return false;
+    return true;
+}
+
+bool audit_head_parse(const char *text, struct audit_head *out)
+{
+    const char *last = NULL;
+    for (const char *p = text; (p = strstr(p, AUDIT_HEAD_WORD)) != NULL; p++)
+        last = p;
+    if (!last)
+        return false;
+    struct audit_head h = {0};
+    char hash[AUDIT_HASH_HEX_SIZE], mac[AUDIT_HASH_HEX_SIZE];
+    int end = 0;
+    if (sscanf(last,
+               AUDIT_HEAD_WORD "%" SCNd64 " hash=%64[0-9a-f] at=%" SCNd64 " mac=%64[0-9a-f]%n",
+               &h.id, hash, &h.at, mac, &end) != 4 ||
+        end == 0 || isxdigit((unsigned char)last[end]) || strlen(hash) != AUDIT_HASH_HEX_SIZE - 1 ||
+        strlen(mac) != AUDIT_HASH_HEX_SIZE - 1 || !is_hex64(hash) || !is_hex64(mac) || h.id < 0)
+        return false;
+    memcpy(h.hash, hash, sizeof h.hash);
+    memcpy(h.mac, mac, sizeof h.mac);
+    *out = h;
+    return true;
+}
