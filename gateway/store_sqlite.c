@@ -243,6 +243,10 @@ static const char *const migrations[] = {
     "  note TEXT,"
     "  created_at INTEGER NOT NULL);"
     "CREATE INDEX stock_movements_site ON stock_movements(site, item, created_at);",
+
+    /* 10: the receipt the resident asked for at the counter: large print, its language */
+    "ALTER TABLE print_jobs ADD COLUMN receipt_size TEXT NOT NULL DEFAULT 'standard';"
+    "ALTER TABLE print_jobs ADD COLUMN receipt_language TEXT NOT NULL DEFAULT 'en';",
 };
 
 #define MIGRATIONS_LEN ((int)(sizeof migrations / sizeof migrations[0]))

@@ -147,8 +147,8 @@ enum store_result store_tx_transaction_insert(struct store_tx *tx, const struct 
 
     if (r->printer) {
         st = store_cached(db, "INSERT INTO print_jobs(transaction_id, printer, state,"
-                              " next_attempt_at_ms, created_at, updated_at)"
-                              " VALUES(?,?,'pending',?,?,?)");
+                              " next_attempt_at_ms, created_at, updated_at, receipt_size,"
+                              " receipt_language) VALUES(?,?,'pending',?,?,?,?,?)");
         if (!st)
             return STORE_UNAVAILABLE;
         sqlite3_bind_int64(st, 1, txn_id);
@@ -156,6 +156,9 @@ enum store_result store_tx_transaction_insert(struct store_tx *tx, const struct 
         sqlite3_bind_int64(st, 3, ms);
         sqlite3_bind_int64(st, 4, r->now);
         sqlite3_bind_int64(st, 5, r->now);
+        sqlite3_bind_text(st, 6, r->receipt_size ? r->receipt_size : "standard", -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 7, r->receipt_language ? r->receipt_language : "en", -1,
+                          SQLITE_STATIC);
         if ((res = store_step_done(db, st, "print job insert")) != STORE_OK)
             return res;
     }
