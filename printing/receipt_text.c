@@ -18,6 +18,8 @@
 struct language {
     char code[RECEIPT_LANGUAGE_MAX];
     json_t *doc; /* owns every string below */
+    const char *name;
+    const char *english_name;
     struct receipt_labels labels;
     const char *footer;
     const char *generic;
@@ -119,6 +121,11 @@ static bool language_load(struct language *l, const char *dir, const char *code,
             return false;
         }
         memcpy((char *)&l->labels + LABEL_KEYS[i].offset, &s, sizeof s);
+    }
+    l->name = text_at(l->doc, "name", RECEIPT_LABEL_MAX, path, "", why, why_len);
+    l->english_name = text_at(l->doc, "english_name", RECEIPT_LABEL_MAX, path, "", why, why_len);
+    if (l->name == NULL || l->english_name == NULL) {
+        return false;
     }
     l->footer = text_at(l->doc, "footer", RECEIPT_PARAGRAPH_MAX / 2, path, "", why, why_len);
     l->generic =
@@ -243,4 +250,25 @@ bool receipt_text_fill_site(const char *pattern, const char *site, char *out, si
                        : snprintf(out, len, "%.*s%s%s", (int)(at - pattern), pattern, site,
                                   at + strlen(SITE_PLACEHOLDER));
     return n >= 0 && (size_t)n < len;
+}
+
+bool receipt_texts_at(const struct receipt_texts *t, size_t i, const char **code, const char **name,
+                      const char **english_name, bool *rtl)
+{
+    if (i == 0) {
+        *code = "en";
+        *name = "English";
+        *english_name = "English";
+        *rtl = false;
+        return true;
+    }
+    if (t == NULL || i > t->n) {
+        return false;
+    }
+    const struct language *l = &t->langs[i - 1];
+    *code = l->code;
+    *name = l->name;
+    *english_name = l->english_name;
+    *rtl = l->labels.rtl;
+    return true;
 }

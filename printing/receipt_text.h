@@ -3,7 +3,7 @@
  * English is built in (receipt_labels_english(), and each service's own
  * "receipt_next_steps"). Every other language is one JSON file, <dir>/<code>.json:
  *
- *   {"language": "pl", "name": "Polski", "direction": "ltr" | "rtl",
+ *   {"language": "pl", "name": "Polski", "english_name": "Polish", "direction": "ltr" | "rtl",
  *    "labels": {"copy_receipt": ..., "date": ..., ... every key of struct receipt_labels},
  *    "footer": "... {site} ...",            the small print; {site} becomes the site's name
  *    "next_steps_generic": "...",           for a service without its own text
@@ -44,6 +44,11 @@ const char *receipt_texts_next_steps(const struct receipt_texts *t, const char *
 
 /* The footer of language code with "{site}" in it, or NULL for English / unknown. */
 const char *receipt_texts_footer(const struct receipt_texts *t, const char *code);
+
+/* The i-th language offered (0 is English), for the counter's choice: its code, its own
+ * name ("Polski"), its English name ("Polish") and direction. False past the last. */
+bool receipt_texts_at(const struct receipt_texts *t, size_t i, const char **code, const char **name,
+                      const char **english_name, bool *rtl);
 
 /* Writes "en, pl, ur" (the loaded codes) into buf, for error messages. */
 void receipt_texts_list(const struct receipt_texts *t, char *buf, size_t len);

@@ -1,4 +1,6 @@
-/* routes_print: POST /api/v1/transactions/{reference}/reprint — a copy of a receipt.
+/* routes_print: POST /api/v1/transactions/{reference}/reprint — a copy of a receipt — and
+ * GET /api/v1/receipt-options — the sizes and languages a receipt can be printed in at the
+ * asking assistant's counter.
  *
  * The copy prints at the asking assistant's counter (where the resident is now), marked
  * "Copy receipt". The new print job is written by a store job on the writer thread (the
@@ -13,6 +15,7 @@
 #include "gateway/config.h"
 #include "gateway/log.h"
 #include "gateway/receipt_options.h"
+#include "printing/receipt_escpos.h"
 #include "gateway/http/routes.h"
 #include "gateway/store.h"
 
@@ -174,4 +177,32 @@ void route_transaction_reprint(struct app *app, struct http_request *req)
     rp->job = (struct store_job){.run = reprint_run, .arg = rp, .done = reprint_done, .ctx = rp};
     http_defer(req);
     store_submit(app->store, &rp->job);
+}
+
+void route_receipt_options(struct app *app, struct http_request *req)
+{
+    const struct staff_session *s = http_session(req);
+    const struct counter_config *counter = config_counter(app->cfg, s->counter);
+    const struct printer_config_entry *printer =
+        counter && counter->printer ? config_printer(app->cfg, counter->printer) : NULL;
+    bool escpos = printer && printer->format && strcmp(printer->format, "escpos") == 0;
+    json_t *languages = json_array();
+    const char *code, *name, *english_name;
+    bool rtl;
+    for (size_t i = 0;
+         receipt_texts_at(app->cfg->receipt_texts, i, &code, &name, &english_name, &rtl); i++) {
+        json_array_append_new(languages, json_pack("{s:s, s:s, s:s, s:s, s:b}", "code", code,
+                                                   "name", name, "english_name", english_name,
+                                                   "direction", rtl ? "rtl" : "ltr", "printable",
+                                                   !escpos || receipt_escpos_supports(code)));
+    }
+    json_t *sizes = json_pack("[{s:s, s:s}, {s:s, s:s}]", "code", "standard", "name", "Standard",
+                              "code", "large", "name", "Large print");
+    json_t *printer_view =
+        printer ? json_pack("{s:s, s:s}", "format", printer->format ? printer->format : "pdf",
+                            "paper", printer->paper ? printer->paper : "80mm")
+                : json_null();
+    http_reply_json(req, 200,
+                    json_pack("{s:o, s:o, s:o}", "sizes", sizes, "languages", languages, "printer",
+                              printer_view));
 }

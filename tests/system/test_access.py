@@ -353,6 +353,7 @@ ROUTES = {
     ("GET", "/api/v1/transactions/{}"): "reader",
     ("POST", "/api/v1/transactions/{}/retry"): "supervisor",
     ("POST", "/api/v1/transactions/{}/reprint"): "staff",
+    ("GET", "/api/v1/receipt-options"): "staff",
     ("GET", "/api/v1/deliveries/failed"): "oversight",
     ("GET", "/api/v1/lookups/{}"): "staff",
     ("GET", "/api/v1/stock"): "staff",

@@ -106,6 +106,13 @@ def test_large_print_urdu_receipt_is_right_to_left_tagged_and_keeps_reference_an
     assert r.status == 201, r
     assert r.json["receipt"] == {"size": "large", "language": "ur"}
     ref = r.json["reference"]
+    options = gw.request("GET", "/api/v1/receipt-options", token=token)
+    assert options.status == 200, options
+    assert [lang["code"] for lang in options.json["languages"]] == ["en", "pl", "ur"]
+    urdu_option = options.json["languages"][2]
+    assert (urdu_option["name"], urdu_option["english_name"], urdu_option["direction"],
+            urdu_option["printable"]) == ("اردو", "Urdu", "rtl", True)
+    assert [s["code"] for s in options.json["sizes"]] == ["standard", "large"]
     pdf = printed_pdf(gw, token, p, ref)
 
     assert tagged(pdf), run(["pdfinfo", pdf])
@@ -250,6 +257,11 @@ def test_escpos_prints_large_type_double_size_and_refuses_urdu(env, make_gateway
     raw = env.raw_printer()
     gw = start_gateway(make_gateway, clean_stops, {"uri": raw.uri, "format": "escpos"})
     token = gw.sign_in()
+    options = gw.request("GET", "/api/v1/receipt-options", token=token)
+    assert options.status == 200, options
+    printable = {lang["code"]: lang["printable"] for lang in options.json["languages"]}
+    assert printable == {"en": True, "pl": False, "ur": False}, options.json
+    assert options.json["printer"]["format"] == "escpos"
     urdu = sell_with_receipt(gw, token, {"language": "ur"}, key="thermal-ur")
     assert urdu.status == 422, urdu
     f = field_errors(urdu)["receipt.language"]
