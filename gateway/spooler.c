@@ -237,6 +237,7 @@ static enum store_result receipt_build(struct worker *w, const struct print_job 
     if (!footer || !receipt_text_fill_site(footer, site, b->footer, sizeof b->footer))
         snprintf(b->footer, sizeof b->footer, FOOTER_FORMAT, site);
     const char *next_steps = receipt_texts_next_steps(cfg->receipt_texts, language, b->src.service);
+    const char *own_name = receipt_texts_service_name(cfg->receipt_texts, language, b->src.service);
     snprintf(b->title, sizeof b->title, "Receipt %s%s", b->src.reference,
              b->src.copy ? " (copy)" : "");
     bool cash = strcmp(b->src.method, "cash") == 0;
@@ -246,7 +247,9 @@ static enum store_result receipt_build(struct worker *w, const struct print_job 
         .counter_id = b->src.counter,
         .assistant_initials = b->src.staff_initials[0] ? b->src.staff_initials : NULL,
         .issued_at = b->src.created_at,
-        .service_name = s ? service_name(s) : b->src.service,
+        .service_name = own_name ? own_name
+                        : s      ? service_name(s)
+                                 : b->src.service,
         .reference = b->src.reference,
         .lines = b->line_buf,
         .n_lines = fill_lines(b),

@@ -24,6 +24,7 @@ struct language {
     const char *footer;
     const char *generic;
     const json_t *next_steps;
+    const json_t *service_names;
 };
 
 struct receipt_texts {
@@ -137,6 +138,11 @@ static bool language_load(struct language *l, const char *dir, const char *code,
     if (l->next_steps != NULL && !json_is_object(l->next_steps)) {
         return fail(why, why_len, "%s: next_steps must be an object keyed by service code", path);
     }
+    l->service_names = json_object_get(l->doc, "service_names");
+    if (l->service_names != NULL && !json_is_object(l->service_names)) {
+        return fail(why, why_len, "%s: service_names must be an object keyed by service code",
+                    path);
+    }
     const char *service;
     const json_t *v;
     json_object_foreach((json_t *)l->next_steps, service, v)
@@ -146,7 +152,13 @@ static bool language_load(struct language *l, const char *dir, const char *code,
             return false;
         }
     }
-    (void)v;
+    json_object_foreach((json_t *)l->service_names, service, v)
+    {
+        if (text_at(l->service_names, service, RECEIPT_FIELD_MAX, path, "service_names.", why,
+                    why_len) == NULL) {
+            return false;
+        }
+    }
     return true;
 }
 
@@ -227,6 +239,14 @@ const char *receipt_texts_next_steps(const struct receipt_texts *t, const char *
     }
     const char *own = json_string_value(json_object_get(l->next_steps, service ? service : ""));
     return own != NULL ? own : l->generic;
+}
+
+const char *receipt_texts_service_name(const struct receipt_texts *t, const char *code,
+                                       const char *service)
+{
+    const struct language *l = find(t, code);
+    return l != NULL ? json_string_value(json_object_get(l->service_names, service ? service : ""))
+                     : NULL;
 }
 
 const char *receipt_texts_footer(const struct receipt_texts *t, const char *code)

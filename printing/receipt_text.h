@@ -6,6 +6,7 @@
  *   {"language": "pl", "name": "Polski", "english_name": "Polish", "direction": "ltr" | "rtl",
  *    "labels": {"copy_receipt": ..., "date": ..., ... every key of struct receipt_labels},
  *    "footer": "... {site} ...",            the small print; {site} becomes the site's name
+ *    "service_names": {"<service code>": "...", ...},   optional; else the service's own
  *    "next_steps_generic": "...",           for a service without its own text
  *    "next_steps": {"<service code>": "...", ...}}
  *
@@ -41,6 +42,10 @@ const struct receipt_labels *receipt_texts_labels(const struct receipt_texts *t,
  * English text then). */
 const char *receipt_texts_next_steps(const struct receipt_texts *t, const char *code,
                                      const char *service);
+
+/* The service's name in language code, or NULL (English, unknown, or not translated). */
+const char *receipt_texts_service_name(const struct receipt_texts *t, const char *code,
+                                       const char *service);
 
 /* The footer of language code with "{site}" in it, or NULL for English / unknown. */
 const char *receipt_texts_footer(const struct receipt_texts *t, const char *code);

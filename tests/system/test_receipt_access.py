@@ -169,6 +169,7 @@ def test_polish_receipt_says_what_happens_next_in_polish(env, make_gateway, clea
     pdf = printed_pdf(gw, token, p, r.json["reference"])
     text = text_of(pdf)
     for expected in ("Co dalej", "Twoje zezwolenie trafia dziś do zespołu ds. parkowania",
+                     "Zezwolenie na parkowanie dla mieszkańców",
                      "Gotówka", "Reszta", "Twój numer sprawy", r.json["reference"], "£41.50",
                      "Dziękujemy za wizytę w Stockport Direct"):
         assert expected in text, (expected, text)

@@ -56,6 +56,9 @@ static void test_shipped_languages_load(void **state)
                            "zespołu ds. parkowania"));
     assert_non_null(strstr(receipt_texts_next_steps(t, "pl", "no-such-service"), "Przekazaliśmy"));
     assert_null(receipt_texts_next_steps(t, "en", "residents-parking-permit"));
+    assert_string_equal(receipt_texts_service_name(t, "ur", "bulky-refuse"), "بڑے کچرے کی وصولی");
+    assert_null(receipt_texts_service_name(t, "ur", "no-such-service"));
+    assert_null(receipt_texts_service_name(t, "en", "bulky-refuse"));
     char list[64];
     receipt_texts_list(t, list, sizeof list);
     assert_string_equal(list, "en, pl, ur");
