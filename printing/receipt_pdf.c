@@ -39,15 +39,17 @@
 #define FONT_FAMILY "DejaVu Sans"
 /* Right-to-left receipts (Urdu, Arabic) are set with pango: Noto Naskh Arabic (Debian's
  * fonts-noto-core) for the Arabic script, DejaVu Sans for Latin text and digits. */
-#define PANGO_FAMILY  "Noto Naskh Arabic, DejaVu Sans"
-#define LINE_FACTOR   1.28 /* line height / font size */
-#define ASCENT_FACTOR 0.95 /* baseline below the top of a line / font size */
-#define RULE_WIDTH    0.6
-#define ROW_GAP_EM    1.0  /* space between a row's text and its amount, in ems */
-#define ROW_LEFT_MIN  0.45 /* a row's text keeps at least this share of the width */
-#define MM_TO_PT      (72.0 / 25.4)
-#define QR_DARK       0x000000u /* CAIRO_FORMAT_RGB24 pixels */
-#define QR_LIGHT      0xFFFFFFu
+#define PANGO_FAMILY       "Noto Naskh Arabic, DejaVu Sans"
+#define DIRECTION_MARK_LTR "\xE2\x80\x8E" /* U+200E LEFT-TO-RIGHT MARK */
+#define DIRECTION_MARK_RTL "\xE2\x80\x8F" /* U+200F RIGHT-TO-LEFT MARK */
+#define LINE_FACTOR        1.28           /* line height / font size */
+#define ASCENT_FACTOR      0.95           /* baseline below the top of a line / font size */
+#define RULE_WIDTH         0.6
+#define ROW_GAP_EM         1.0  /* space between a row's text and its amount, in ems */
+#define ROW_LEFT_MIN       0.45 /* a row's text keeps at least this share of the width */
+#define MM_TO_PT           (72.0 / 25.4)
+#define QR_DARK            0x000000u /* CAIRO_FORMAT_RGB24 pixels */
+#define QR_LIGHT           0xFFFFFFu
 
 struct paper_style {
     double width;      /* page width, pt */
@@ -189,6 +191,7 @@ struct placed {
     double size;  /* text: font size; QR: module size */
     size_t text;  /* offset of the NUL-terminated line in the text buffer */
     size_t block; /* index of the layout block it belongs to (one structure tag each) */
+    bool rtl;     /* text: its paragraph reads right to left (pango receipts only) */
 };
 
 struct render {
@@ -381,6 +384,32 @@ static size_t next_line(struct render *rd, const char **s, double width, double 
     return saved;
 }
 
+/* The direction of a paragraph on a right-to-left receipt: right to left when it holds any
+ * Hebrew or Arabic script (a translated paragraph, even one that opens with a Latin name
+ * such as "Stockport Direct"), else left to right (amounts, dates, the reference, English
+ * fee lines). Every line of a wrapped paragraph keeps its paragraph's direction. */
+static bool text_rtl(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p != '\0') {
+        size_t n = layout_utf8_len((const char *)p);
+        if (n == 0) {
+            p++;
+            continue;
+        }
+        unsigned int cp = n == 1 ? p[0] : (unsigned int)(p[0] & (0xFF >> (n + 1)));
+        for (size_t i = 1; i < n; i++) {
+            cp = (cp << 6) | (p[i] & 0x3F);
+        }
+        if ((cp >= 0x0590 && cp <= 0x08FF) || (cp >= 0xFB1D && cp <= 0xFDFF) ||
+            (cp >= 0xFE70 && cp <= 0xFEFF)) {
+            return true;
+        }
+        p += n;
+    }
+    return false;
+}
+
 static double x_for(const struct render *rd, enum layout_align align, double line_width)
 {
     if (align == LAYOUT_CENTRE) {
@@ -414,14 +443,14 @@ static void place_text(struct render *rd, const struct layout_block *b, double s
         double top = reserve(rd, h);
         double baseline = top + size * ASCENT_FACTOR;
         place(rd, (struct placed){PLACED_TEXT, b->style, 0, x_for(rd, b->align, lw), baseline, size,
-                                  off, rd->block});
+                                  off, rd->block, text_rtl(b->text)});
         if (first && b->right != NULL) {
             /* The amount sits at the far end of the label's line: the right edge, or the
              * left edge when the receipt reads right to left. */
             size_t roff = save_text(rd, b->right, strlen(b->right));
             double rx = rd->layout->rtl ? rd->st->margin : rd->st->width - rd->st->margin - right_w;
-            place(rd,
-                  (struct placed){PLACED_TEXT, b->style, 0, rx, baseline, size, roff, rd->block});
+            place(rd, (struct placed){PLACED_TEXT, b->style, 0, rx, baseline, size, roff, rd->block,
+                                      text_rtl(b->right)});
         }
         first = false;
     } while (*s != '\0' && !rd->failed);
@@ -452,7 +481,7 @@ static void place_block(struct render *rd, const struct layout_block *b)
     case LAYOUT_RULE: {
         double top = reserve(rd, normal_h * 0.8);
         place(rd, (struct placed){PLACED_RULE, b->style, 0, st->margin, top + normal_h * 0.4, 0, 0,
-                                  rd->block});
+                                  rd->block, false});
         break;
     }
     case LAYOUT_GAP:
@@ -471,7 +500,7 @@ static void place_block(struct render *rd, const struct layout_block *b)
         double side = module * rd->qr.size;
         double top = reserve(rd, side);
         place(rd, (struct placed){PLACED_QR, b->style, 0, (st->width - side) / 2, top, module, 0,
-                                  rd->block});
+                                  rd->block, false});
         break;
     }
     }
@@ -537,8 +566,18 @@ static void draw_text(struct render *rd, const struct placed *p)
     const char *text = rd->text + p->text;
     set_font(rd, p->style, p->size);
     if (rd->pango != NULL) {
-        /* pango shapes the line and orders it (bidi); (x, y) is its baseline's start. */
-        pango_layout_set_text(rd->pango, text, -1);
+        /* pango shapes the line and orders it (bidi); (x, y) is its baseline's start. A
+         * zero-width mark first gives the line its paragraph's direction. */
+        size_t n = strlen(text);
+        char *marked = grow(rd->scratch, &rd->scratch_cap, n + sizeof DIRECTION_MARK_LTR, 1);
+        if (marked == NULL) {
+            rd->failed = true;
+            return;
+        }
+        rd->scratch = marked;
+        snprintf(marked, n + sizeof DIRECTION_MARK_LTR, "%s%s",
+                 p->rtl ? DIRECTION_MARK_RTL : DIRECTION_MARK_LTR, text);
+        pango_layout_set_text(rd->pango, marked, -1);
         double baseline = (double)pango_layout_get_baseline(rd->pango) / PANGO_SCALE;
         cairo_move_to(cr, p->x, p->y - baseline);
         pango_cairo_show_layout(cr, rd->pango);
