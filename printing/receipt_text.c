@@ -7,7 +7,6 @@
 #include "printing/receipt_text.h"
 
 #include <jansson.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,19 +48,9 @@ static const struct {
 #undef LABEL
 };
 
-static bool fail(char *why, size_t why_len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static bool fail(char *why, size_t why_len, const char *fmt, ...)
-{
-    if (why != NULL && why_len > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(why, why_len, fmt, ap);
-        va_end(ap);
-    }
-    return false;
-}
+/* Writes why (snprintf accepts NULL with a zero length) and gives false. The callers'
+ * why and why_len are in scope. */
+#define FAIL(...) (snprintf(why, why_len, __VA_ARGS__), false)
 
 static bool code_valid(const char *code)
 {
@@ -83,11 +72,11 @@ static const char *text_at(const json_t *obj, const char *key, size_t max, const
 {
     const char *s = json_string_value(json_object_get(obj, key));
     if (s == NULL || s[0] == '\0') {
-        fail(why, why_len, "%s: %s%s is missing or not a string", path, where, key);
+        (void)FAIL("%s: %s%s is missing or not a string", path, where, key);
         return NULL;
     }
     if (strlen(s) > max) {
-        fail(why, why_len, "%s: %s%s is longer than %zu bytes", path, where, key, max);
+        (void)FAIL("%s: %s%s is longer than %zu bytes", path, where, key, max);
         return NULL;
     }
     return s;
@@ -101,15 +90,15 @@ static bool language_load(struct language *l, const char *dir, const char *code,
     json_error_t err;
     l->doc = json_load_file(path, JSON_REJECT_DUPLICATES, &err);
     if (l->doc == NULL) {
-        return fail(why, why_len, "%s: line %d: %s", path, err.line, err.text);
+        return FAIL("%s: line %d: %s", path, err.line, err.text);
     }
     const char *declared = json_string_value(json_object_get(l->doc, "language"));
     if (declared == NULL || strcmp(declared, code) != 0) {
-        return fail(why, why_len, "%s: \"language\" must be \"%s\"", path, code);
+        return FAIL("%s: \"language\" must be \"%s\"", path, code);
     }
     const char *dir_s = json_string_value(json_object_get(l->doc, "direction"));
     if (dir_s == NULL || (strcmp(dir_s, "ltr") != 0 && strcmp(dir_s, "rtl") != 0)) {
-        return fail(why, why_len, "%s: \"direction\" must be \"ltr\" or \"rtl\"", path);
+        return FAIL("%s: \"direction\" must be \"ltr\" or \"rtl\"", path);
     }
     snprintf(l->code, sizeof l->code, "%s", code);
     l->labels.language = l->code;
@@ -136,12 +125,11 @@ static bool language_load(struct language *l, const char *dir, const char *code,
     }
     l->next_steps = json_object_get(l->doc, "next_steps");
     if (l->next_steps != NULL && !json_is_object(l->next_steps)) {
-        return fail(why, why_len, "%s: next_steps must be an object keyed by service code", path);
+        return FAIL("%s: next_steps must be an object keyed by service code", path);
     }
     l->service_names = json_object_get(l->doc, "service_names");
     if (l->service_names != NULL && !json_is_object(l->service_names)) {
-        return fail(why, why_len, "%s: service_names must be an object keyed by service code",
-                    path);
+        return FAIL("%s: service_names must be an object keyed by service code", path);
     }
     const char *service;
     const json_t *v;
@@ -167,7 +155,7 @@ struct receipt_texts *receipt_texts_load(const char *dir, const char *const *lan
 {
     struct receipt_texts *t = calloc(1, sizeof *t);
     if (t == NULL) {
-        fail(why, why_len, "out of memory");
+        (void)FAIL("out of memory");
         return NULL;
     }
     for (size_t i = 0; languages != NULL && languages[i] != NULL; i++) {
@@ -176,15 +164,15 @@ struct receipt_texts *receipt_texts_load(const char *dir, const char *const *lan
             continue;
         }
         if (!code_valid(code)) {
-            fail(why, why_len, "\"%s\" is not a language code (like \"pl\" or \"ur\")", code);
+            (void)FAIL("\"%s\" is not a language code (like \"pl\" or \"ur\")", code);
             goto fail;
         }
         if (receipt_texts_labels(t, code) != NULL) {
-            fail(why, why_len, "language \"%s\" is listed twice", code);
+            (void)FAIL("language \"%s\" is listed twice", code);
             goto fail;
         }
         if (t->n + 1 >= RECEIPT_LANGUAGES_MAX) {
-            fail(why, why_len, "more than %d languages", RECEIPT_LANGUAGES_MAX - 1);
+            (void)FAIL("more than %d languages", RECEIPT_LANGUAGES_MAX - 1);
             goto fail;
         }
         if (!language_load(&t->langs[t->n], dir, code, why, why_len)) {
