@@ -909,7 +909,7 @@ struct config *config_load(const char *path, json_t *problems)
         load_services(cfg, problems, &ctx);
         char why[600];
         if (!receipt_options_load(cfg, why, sizeof why))
-            problem(&ctx, "receipts", "%s", why);
+            problem(&ctx, "receipts.languages", "%s", why);
     }
     if (json_array_size(problems) != before) {
         config_free(cfg);

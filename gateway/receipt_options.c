@@ -25,8 +25,7 @@ bool receipt_options_load(struct config *cfg, char *why, size_t why_len)
     json_array_foreach(cfg->receipt_languages, i, e)
     {
         if (n >= RECEIPT_LANGUAGES_MAX) {
-            snprintf(why, why_len, "receipts.languages: at most %d languages",
-                     RECEIPT_LANGUAGES_MAX);
+            snprintf(why, why_len, "at most %d languages", RECEIPT_LANGUAGES_MAX);
             return false;
         }
         codes[n++] = json_string_value(e);
@@ -35,7 +34,7 @@ bool receipt_options_load(struct config *cfg, char *why, size_t why_len)
     cfg->receipt_texts = receipt_texts_load(cfg->receipt_text_dir ? cfg->receipt_text_dir : ".",
                                             codes, problem, sizeof problem);
     if (cfg->receipt_texts == NULL) {
-        snprintf(why, why_len, "receipts.languages: %s", problem);
+        snprintf(why, why_len, "%s", problem);
         return false;
     }
     return true;

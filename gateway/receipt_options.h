@@ -26,7 +26,7 @@ struct receipt_options {
 };
 
 /* Loads the receipt texts named by the config into cfg->receipt_texts. False, with the
- * config key and the problem in why, when a listed language's file is missing or wrong. */
+ * file, the key and the problem in why, when a listed language's file is missing or wrong. */
 bool receipt_options_load(struct config *cfg, char *why, size_t why_len)
     __attribute__((warn_unused_result));
 

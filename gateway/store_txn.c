@@ -390,6 +390,8 @@ static const struct store_column print_columns[] = {{"state", COL_TEXT},
                                                     {"last_error", COL_TEXT},
                                                     {"updated_at", COL_TIME},
                                                     {0}};
+static const struct store_column receipt_columns[] = {
+    {"size", COL_TEXT}, {"language", COL_TEXT}, {0}};
 static const struct store_column summary_columns[] = {{"reference", COL_TEXT},
                                                       {"service", COL_TEXT},
                                                       {"status", COL_TEXT},
@@ -415,7 +417,7 @@ enum store_result store_transaction_get(struct store *store, const char *referen
             " d.backend, d.state, d.attempts, d.next_attempt_at_ms, d.last_status, d.last_error,"
             " d.backend_reference, d.delivered_at, d.idempotency_key,"
             " j.state, j.printer, j.attempts, j.job_id, j.last_error, j.updated_at,"
-            " d.outcome_unknown, d.backend_token, d.note"
+            " d.outcome_unknown, d.backend_token, d.note, j.receipt_size, j.receipt_language"
             " FROM transactions t"
             " LEFT JOIN payments p ON p.transaction_id = t.id"
             " LEFT JOIN deliveries d ON d.transaction_id = t.id"
@@ -446,6 +448,10 @@ enum store_result store_transaction_get(struct store *store, const char *referen
             if (sqlite3_column_type(st, 31) != SQLITE_NULL) {
                 j = json_object();
                 store_row_json(st, 31, print_columns, j);
+                /* the size and language the resident asked for (migration 10) */
+                json_t *receipt = json_object();
+                store_row_json(st, 40, receipt_columns, receipt);
+                json_object_set_new(j, "receipt", receipt);
             }
             json_object_set_new(t, "print", j);
             *out = t;

@@ -90,7 +90,8 @@ static bool language_load(struct language *l, const char *dir, const char *code,
     json_error_t err;
     l->doc = json_load_file(path, JSON_REJECT_DUPLICATES, &err);
     if (l->doc == NULL) {
-        return FAIL("%s: line %d: %s", path, err.line, err.text);
+        return err.line > 0 ? FAIL("%s: line %d: %s", path, err.line, err.text)
+                            : FAIL("%s: %s", path, err.text);
     }
     const char *declared = json_string_value(json_object_get(l->doc, "language"));
     if (declared == NULL || strcmp(declared, code) != 0) {

@@ -60,6 +60,7 @@ test('a large-print Urdu receipt chosen on the sale form, then a Polish copy', {
 
   /* The copy: Polish, standard size, chosen beside Reprint. */
   await page.locator('[data-state="printed"]').waitFor({ timeout: 15000 });
+  await page.getByText(/Large print, Urdu/).waitFor();
   const copy = page.getByRole('group', { name: 'Copy for the resident' });
   await copy.getByLabel('Language').selectOption('pl');
   await shot('copy-choice');

@@ -190,7 +190,8 @@ def test_reprint_chooses_its_own_size_and_language(env, make_gateway, clean_stop
                     {"receipt": {"size": "large", "language": "ur"}}, token=token)
     assert rp.status == 202, rp
     assert rp.json["print"]["receipt"] == {"size": "large", "language": "ur"}
-    wait_print(gw, token, ref, ("printed",))
+    t = wait_print(gw, token, ref, ("printed",))
+    assert t["print"]["receipt"] == {"size": "large", "language": "ur"}, t["print"]
     copy = printed_pdf(gw, token, p, ref, count=2)
     text = text_of(copy)
     assert "رسید کی نقل" in text, text  # "Copy receipt"

@@ -39,6 +39,12 @@ export async function transactionView(main, params, app) {
   const receiptOptions = await loadReceiptOptions();
   const copyChoice = receiptOptions ? receiptChoice(receiptOptions, { legend: 'Copy for the resident' }) : null;
   if (copyChoice) copyChoice.el.hidden = true;
+  /* "Large print, Urdu" for a receipt that is not standard English. */
+  function receiptWords(r) {
+    if (!r || (r.size === 'standard' && r.language === 'en')) return null;
+    const lang = receiptOptions?.languages.find((l) => l.code === r.language);
+    return [r.size === 'large' ? 'Large print' : 'Standard', lang ? lang.english_name : r.language].join(', ');
+  }
 
   function render(t) {
     clear(body);
@@ -84,7 +90,7 @@ export async function transactionView(main, params, app) {
     printState.className = `state state--${ps || 'none'}`;
     printState.textContent = ps ? stateWords(PRINT_STATES, ps) : 'No receipt printer at this counter';
     printState.setAttribute('data-state', ps || 'none');
-    printDetail.textContent = p ? [p.printer && `Printer ${p.printer}`, p.attempts ? `${p.attempts} attempt${p.attempts === 1 ? '' : 's'}` : null, p.last_error].filter(Boolean).join(' · ') : '';
+    printDetail.textContent = p ? [p.printer && `Printer ${p.printer}`, receiptWords(p.receipt), p.attempts ? `${p.attempts} attempt${p.attempts === 1 ? '' : 's'}` : null, p.last_error].filter(Boolean).join(' · ') : '';
     reprint.hidden = !ps || !PRINT_FINAL.has(ps);
     if (copyChoice) copyChoice.el.hidden = reprint.hidden;
     const d = t.delivery;
