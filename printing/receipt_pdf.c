@@ -9,12 +9,11 @@
  *
  * The QR code is a small image scaled up without smoothing (see draw_qr).
  *
- * Fonts: the two toy font faces (DejaVu Sans regular and bold) are created once per
- * process; creating them per receipt costs a fontconfig lookup each time. A receipt in a
- * right-to-left language is measured and drawn with pango instead (shaping and bidi: the
- * toy API does neither): lines are broken in logical order, pango orders each line, and
- * lines and labels are set against the right margin with amounts on the left. The
- * reference, the amounts and the QR code stay left to right.
+ * Fonts: receipt_font.h measures and draws each line, with cairo's toy API or, for a
+ * receipt in a right-to-left language, with pango (shaping and bidi). There lines are
+ * broken in logical order, pango orders each line, and lines and labels are set against
+ * the right margin with amounts on the left. The reference, the amounts and the QR code
+ * stay left to right.
  *
  * Tagging: every block is drawn inside a structure tag (H1, H2, P, Figure) within one
  * Document, so the PDF is tagged for screen readers in printed order. cairo 1.16 writes no
@@ -24,32 +23,24 @@
 #include "printing/receipt_pdf.h"
 
 #include "printing/qr.h"
+#include "printing/receipt_font.h"
 #include "printing/receipt_layout.h"
 
 #include <cairo-pdf.h>
 #include <cairo.h>
-#include <fontconfig/fontconfig.h>
-#include <pango/pangocairo.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define FONT_FAMILY "DejaVu Sans"
-/* Right-to-left receipts (Urdu, Arabic) are set with pango: Noto Naskh Arabic (Debian's
- * fonts-noto-core) for the Arabic script, DejaVu Sans for Latin text and digits. */
-#define PANGO_FAMILY       "Noto Naskh Arabic, DejaVu Sans"
-#define DIRECTION_MARK_LTR "\xE2\x80\x8E" /* U+200E LEFT-TO-RIGHT MARK */
-#define DIRECTION_MARK_RTL "\xE2\x80\x8F" /* U+200F RIGHT-TO-LEFT MARK */
-#define LINE_FACTOR        1.28           /* line height / font size */
-#define ASCENT_FACTOR      0.95           /* baseline below the top of a line / font size */
-#define RULE_WIDTH         0.6
-#define ROW_GAP_EM         1.0  /* space between a row's text and its amount, in ems */
-#define ROW_LEFT_MIN       0.45 /* a row's text keeps at least this share of the width */
-#define MM_TO_PT           (72.0 / 25.4)
-#define QR_DARK            0x000000u /* CAIRO_FORMAT_RGB24 pixels */
-#define QR_LIGHT           0xFFFFFFu
+#define LINE_FACTOR   1.28 /* line height / font size */
+#define ASCENT_FACTOR 0.95 /* baseline below the top of a line / font size */
+#define RULE_WIDTH    0.6
+#define ROW_GAP_EM    1.0  /* space between a row's text and its amount, in ems */
+#define ROW_LEFT_MIN  0.45 /* a row's text keeps at least this share of the width */
+#define MM_TO_PT      (72.0 / 25.4)
+#define QR_DARK       0x000000u /* CAIRO_FORMAT_RGB24 pixels */
+#define QR_LIGHT      0xFFFFFFu
 
 struct paper_style {
     double width;      /* page width, pt */
@@ -113,36 +104,9 @@ static const struct paper_style A4 = {
     .min_height = 0,
 };
 
-/* ---- shared font faces ---- */
-
-static pthread_once_t fonts_once = PTHREAD_ONCE_INIT;
-static cairo_font_face_t *font_regular;
-static cairo_font_face_t *font_bold;
-
-static void fonts_init(void)
-{
-    font_regular =
-        cairo_toy_font_face_create(FONT_FAMILY, CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
-    font_bold =
-        cairo_toy_font_face_create(FONT_FAMILY, CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_BOLD);
-}
-
 void receipt_pdf_shutdown(void)
 {
-    pthread_once(&fonts_once, fonts_init);
-    cairo_font_face_destroy(font_regular);
-    cairo_font_face_destroy(font_bold);
-    font_regular = NULL;
-    font_bold = NULL;
-    /* This thread's pango font map (other threads' go when they exit) holds cairo fonts. */
-    pango_cairo_font_map_set_default(NULL);
-    cairo_debug_reset_static_data();
-    FcFini();
-}
-
-static cairo_font_face_t *face_for(enum layout_style style)
-{
-    return (style == LAYOUT_NORMAL || style == LAYOUT_SMALL) ? font_regular : font_bold;
+    receipt_font_shutdown();
 }
 
 /* ---- output buffer ---- */
@@ -207,9 +171,8 @@ struct render {
     int page;
     struct qr_matrix qr;
     const struct receipt_layout *layout;
-    size_t block;       /* the block being placed */
-    PangoLayout *pango; /* right-to-left receipts: text measured and drawn by pango */
-    PangoFontDescription *pango_font;
+    size_t block;              /* the block being placed */
+    struct receipt_font *font; /* the toy API, or pango for a right-to-left receipt */
     bool failed;
 };
 
@@ -273,28 +236,12 @@ static double measure(struct render *rd, const char *s, size_t n)
     rd->scratch = b;
     memcpy(b, s, n);
     b[n] = '\0';
-    if (rd->pango != NULL) {
-        PangoRectangle logical;
-        pango_layout_set_text(rd->pango, b, (int)n);
-        pango_layout_get_extents(rd->pango, NULL, &logical);
-        return (double)logical.width / PANGO_SCALE;
-    }
-    cairo_text_extents_t e;
-    cairo_text_extents(rd->cr, b, &e);
-    return e.x_advance;
+    return receipt_font_measure(rd->font, b);
 }
 
 static void set_font(struct render *rd, enum layout_style style, double size)
 {
-    if (rd->pango != NULL) {
-        pango_font_description_set_weight(
-            rd->pango_font, face_for(style) == font_bold ? PANGO_WEIGHT_BOLD : PANGO_WEIGHT_NORMAL);
-        pango_font_description_set_absolute_size(rd->pango_font, size * PANGO_SCALE);
-        pango_layout_set_font_description(rd->pango, rd->pango_font);
-        return;
-    }
-    cairo_set_font_face(rd->cr, face_for(style));
-    cairo_set_font_size(rd->cr, size);
+    receipt_font_set(rd->font, style != LAYOUT_NORMAL && style != LAYOUT_SMALL, size);
 }
 
 /* Reserves height h on the current page, starting a new page if it does not fit (only
@@ -384,32 +331,6 @@ static size_t next_line(struct render *rd, const char **s, double width, double 
     return saved;
 }
 
-/* The direction of a paragraph on a right-to-left receipt: right to left when it holds any
- * Hebrew or Arabic script (a translated paragraph, even one that opens with a Latin name
- * such as "Stockport Direct"), else left to right (amounts, dates, the reference, English
- * fee lines). Every line of a wrapped paragraph keeps its paragraph's direction. */
-static bool text_rtl(const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p != '\0') {
-        size_t n = layout_utf8_len((const char *)p);
-        if (n == 0) {
-            p++;
-            continue;
-        }
-        unsigned int cp = n == 1 ? p[0] : (unsigned int)(p[0] & (0xFF >> (n + 1)));
-        for (size_t i = 1; i < n; i++) {
-            cp = (cp << 6) | (p[i] & 0x3F);
-        }
-        if ((cp >= 0x0590 && cp <= 0x08FF) || (cp >= 0xFB1D && cp <= 0xFDFF) ||
-            (cp >= 0xFE70 && cp <= 0xFEFF)) {
-            return true;
-        }
-        p += n;
-    }
-    return false;
-}
-
 static double x_for(const struct render *rd, enum layout_align align, double line_width)
 {
     if (align == LAYOUT_CENTRE) {
@@ -443,14 +364,14 @@ static void place_text(struct render *rd, const struct layout_block *b, double s
         double top = reserve(rd, h);
         double baseline = top + size * ASCENT_FACTOR;
         place(rd, (struct placed){PLACED_TEXT, b->style, 0, x_for(rd, b->align, lw), baseline, size,
-                                  off, rd->block, text_rtl(b->text)});
+                                  off, rd->block, receipt_font_text_rtl(b->text)});
         if (first && b->right != NULL) {
             /* The amount sits at the far end of the label's line: the right edge, or the
              * left edge when the receipt reads right to left. */
             size_t roff = save_text(rd, b->right, strlen(b->right));
             double rx = rd->layout->rtl ? rd->st->margin : rd->st->width - rd->st->margin - right_w;
             place(rd, (struct placed){PLACED_TEXT, b->style, 0, rx, baseline, size, roff, rd->block,
-                                      text_rtl(b->right)});
+                                      receipt_font_text_rtl(b->right)});
         }
         first = false;
     } while (*s != '\0' && !rd->failed);
@@ -562,29 +483,10 @@ static const char *tag_of(const struct layout_block *b)
 
 static void draw_text(struct render *rd, const struct placed *p)
 {
-    cairo_t *cr = rd->cr;
-    const char *text = rd->text + p->text;
     set_font(rd, p->style, p->size);
-    if (rd->pango != NULL) {
-        /* pango shapes the line and orders it (bidi); (x, y) is its baseline's start. A
-         * zero-width mark first gives the line its paragraph's direction. */
-        size_t n = strlen(text);
-        char *marked = grow(rd->scratch, &rd->scratch_cap, n + sizeof DIRECTION_MARK_LTR, 1);
-        if (marked == NULL) {
-            rd->failed = true;
-            return;
-        }
-        rd->scratch = marked;
-        snprintf(marked, n + sizeof DIRECTION_MARK_LTR, "%s%s",
-                 p->rtl ? DIRECTION_MARK_RTL : DIRECTION_MARK_LTR, text);
-        pango_layout_set_text(rd->pango, marked, -1);
-        double baseline = (double)pango_layout_get_baseline(rd->pango) / PANGO_SCALE;
-        cairo_move_to(cr, p->x, p->y - baseline);
-        pango_cairo_show_layout(cr, rd->pango);
-        return;
+    if (!receipt_font_show(rd->font, p->x, p->y, rd->text + p->text, p->rtl)) {
+        rd->failed = true;
     }
-    cairo_move_to(cr, p->x, p->y);
-    cairo_show_text(cr, text);
 }
 
 /* Draws the placed items in reading order inside one "Document" element, each block in its
@@ -648,37 +550,15 @@ static const struct paper_style *style_for(enum receipt_paper paper, bool large)
     return large ? &ROLL_LARGE : &ROLL;
 }
 
-/* Right-to-left receipts: pango's font map of this thread (pango keeps one per thread, so
- * printer threads never share one; it goes when the thread exits, or in
- * receipt_pdf_shutdown for the calling thread). */
-static bool pango_start(struct render *rd, PangoFontMap **map, PangoContext **ctx)
-{
-    *map = pango_cairo_font_map_get_default();
-    if (*map == NULL) {
-        return false;
-    }
-    g_object_ref(*map);
-    *ctx = pango_font_map_create_context(*map);
-    pango_cairo_update_context(rd->cr, *ctx);
-    pango_context_set_base_dir(*ctx, PANGO_DIRECTION_RTL);
-    rd->pango = pango_layout_new(*ctx);
-    rd->pango_font = pango_font_description_from_string(PANGO_FAMILY);
-    return rd->pango != NULL && rd->pango_font != NULL;
-}
-
 bool receipt_render_pdf(const struct receipt *r, enum receipt_paper paper, unsigned char **out,
                         size_t *len)
 {
     *out = NULL;
     *len = 0;
-    pthread_once(&fonts_once, fonts_init);
-
     bool ok = false;
     struct membuf buf = {0};
     struct render rd = {0};
     cairo_surface_t *surface = NULL;
-    PangoFontMap *pango_map = NULL;
-    PangoContext *pango_ctx = NULL;
     struct receipt_layout *layout = malloc(sizeof *layout);
     if (layout == NULL || !receipt_layout_build(r, layout, NULL, 0)) {
         goto out;
@@ -691,7 +571,8 @@ bool receipt_render_pdf(const struct receipt *r, enum receipt_paper paper, unsig
     if (cairo_status(rd.cr) != CAIRO_STATUS_SUCCESS) {
         goto out;
     }
-    if (layout->rtl && !pango_start(&rd, &pango_map, &pango_ctx)) {
+    rd.font = receipt_font_new(rd.cr, layout->rtl);
+    if (rd.font == NULL) {
         goto out;
     }
 
@@ -727,18 +608,7 @@ bool receipt_render_pdf(const struct receipt *r, enum receipt_paper paper, unsig
     buf.data = NULL;
     ok = true;
 out:
-    if (rd.pango != NULL) {
-        g_object_unref(rd.pango);
-    }
-    if (rd.pango_font != NULL) {
-        pango_font_description_free(rd.pango_font);
-    }
-    if (pango_ctx != NULL) {
-        g_object_unref(pango_ctx);
-    }
-    if (pango_map != NULL) {
-        g_object_unref(pango_map);
-    }
+    receipt_font_free(rd.font);
     if (rd.cr != NULL) {
         cairo_destroy(rd.cr);
     }
