@@ -11,6 +11,7 @@
 #include "gateway/delivery/connector_email.h"
 #include "gateway/delivery/email_digest.h"
 #include "gateway/log.h"
+#include "gateway/receipt_options.h"
 #include "services/service.h"
 
 #include <arpa/inet.h>
@@ -175,6 +176,11 @@ static const struct key_spec services_keys[] = {
     {KEY("enabled", K_STRING_LIST, CFG(services_enabled)), .required = true},
     {0}};
 
+static const struct key_spec receipts_keys[] = {
+    {KEY("text_dir", K_PATH, CFG(receipt_text_dir)), .def_str = "receipt-text"},
+    {KEY("languages", K_STRING_LIST, CFG(receipt_languages))},
+    {0}};
+
 static const struct key_spec backend_keys[] = {
     {KEY("name", K_STRING, BE(name)), .required = true},
     {KEY("connector", K_STRING, BE(connector)), .required = true,
@@ -262,6 +268,7 @@ static const struct key_spec top_keys[] = {
     {KEY("retention", K_OBJECT, 0), .children = retention_keys},
     {KEY("keys", K_OBJECT, 0), .children = keys_keys, .required = true},
     {KEY("services", K_OBJECT, 0), .children = services_keys, .required = true},
+    {KEY("receipts", K_OBJECT, 0), .children = receipts_keys},
     {KEY("backends", K_ARRAY, CFG(backends)), .array = &backends_array},
     {KEY("printers", K_ARRAY, CFG(printers)), .array = &printers_array},
     {KEY("counters", K_ARRAY, CFG(counters)), .array = &counters_array, .required = true},
@@ -957,8 +964,12 @@ struct config *config_load(const char *path, json_t *problems)
     parse_object(&ctx, root, top_keys, cfg, "");
     json_decref(root);
     check_cross_references(&ctx, cfg);
-    if (json_array_size(problems) == before)
+    if (json_array_size(problems) == before) {
         load_services(cfg, problems, &ctx);
+        char why[600];
+        if (!receipt_options_load(cfg, why, sizeof why))
+            problem(&ctx, "receipts.languages", "%s", why);
+    }
     if (json_array_size(problems) != before) {
         config_free(cfg);
         return NULL;
@@ -1024,6 +1035,9 @@ void config_free(struct config *cfg)
     if (cfg->services)
         service_registry_free(cfg->services);
     json_decref(cfg->services_enabled);
+    receipt_texts_free(cfg->receipt_texts);
+    json_decref(cfg->receipt_languages);
+    free(cfg->receipt_text_dir);
     secret_free(&cfg->status_key);
     secret_free(&cfg->audit.head_key);
     for (size_t i = 0; i < cfg->retention.rules_len; i++)

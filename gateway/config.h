@@ -176,6 +176,9 @@ struct config {
     struct backend_config *backends;
     size_t backends_len;
     struct service_registry *services;
+    char *receipt_text_dir;           /* receipts.text_dir: <code>.json per language */
+    json_t *receipt_languages;        /* receipts.languages: codes besides English, or NULL */
+    struct receipt_texts *receipt_texts; /* loaded from them (gateway/receipt_options.h) */
 };
 
 /* Reads and checks the config at path. Returns NULL and fills problems (a JSON array of

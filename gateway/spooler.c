@@ -35,6 +35,7 @@
 #include "printing/receipt.h"
 #include "printing/receipt_escpos.h"
 #include "printing/receipt_pdf.h"
+#include "printing/receipt_text.h"
 #include "services/service.h"
 
 #include <errno.h>
@@ -226,6 +227,17 @@ static const char *next_steps_of(const struct service *s)
     return own && *own ? own : NEXT_STEPS_GENERIC;
 }
 
+/* The job's language, if this printer can print it and it is still configured; else NULL
+ * (English). The API refuses what a printer cannot print; this covers a config changed
+ * since the job was queued. */
+static const struct receipt_labels *labels_of(const struct worker *w, const char *language)
+{
+    const struct receipt_labels *l = receipt_texts_labels(w->sp->cfg->receipt_texts, language);
+    if (l == NULL || (w->pc.format == PRINTER_FORMAT_ESCPOS && !receipt_escpos_supports(language)))
+        return NULL;
+    return l;
+}
+
 /* Reads the job's transaction and fills b->r. STORE_OK; STORE_UNAVAILABLE (try later); any
  * other result means this job can never be printed (why says so). */
 static enum store_result receipt_build(struct worker *w, const struct print_job *job,
@@ -250,8 +262,14 @@ static enum store_result receipt_build(struct worker *w, const struct print_job 
         return STORE_INVALID;
     }
     const struct service *s = service_registry_find(cfg->services, b->src.service);
-    snprintf(b->footer, sizeof b->footer, FOOTER_FORMAT,
-             b->src.site[0] ? b->src.site : cfg->council_name);
+    const char *site = b->src.site[0] ? b->src.site : cfg->council_name;
+    const struct receipt_labels *labels = labels_of(w, b->src.receipt_language);
+    const char *language = labels ? labels->language : "en";
+    const char *footer = receipt_texts_footer(cfg->receipt_texts, language);
+    if (!footer || !receipt_text_fill_site(footer, site, b->footer, sizeof b->footer))
+        snprintf(b->footer, sizeof b->footer, FOOTER_FORMAT, site);
+    const char *next_steps = receipt_texts_next_steps(cfg->receipt_texts, language, b->src.service);
+    const char *own_name = receipt_texts_service_name(cfg->receipt_texts, language, b->src.service);
     snprintf(b->title, sizeof b->title, "Receipt %s%s", b->src.reference,
              b->src.copy ? " (copy)" : "");
     bool cash = strcmp(b->src.method, "cash") == 0;
@@ -261,7 +279,9 @@ static enum store_result receipt_build(struct worker *w, const struct print_job 
         .counter_id = b->src.counter,
         .assistant_initials = b->src.staff_initials[0] ? b->src.staff_initials : NULL,
         .issued_at = b->src.created_at,
-        .service_name = s ? service_name(s) : b->src.service,
+        .service_name = own_name ? own_name
+                        : s      ? service_name(s)
+                                 : b->src.service,
         .reference = b->src.reference,
         .lines = b->line_buf,
         .n_lines = fill_lines(b),
@@ -269,10 +289,13 @@ static enum store_result receipt_build(struct worker *w, const struct print_job 
         .payment = payment_of(b->src.method),
         .tendered_pence = cash ? b->src.tendered_pence : 0,
         .change_pence = cash ? b->src.change_pence : 0,
-        .next_steps = next_steps_of(s),
+        .next_steps = next_steps ? next_steps : next_steps_of(s),
         .status_url = b->status_url,
         .footer = b->footer,
         .copy = b->src.copy,
+        .size =
+            strcmp(b->src.receipt_size, "large") == 0 ? RECEIPT_SIZE_LARGE : RECEIPT_SIZE_STANDARD,
+        .labels = labels,
     };
     r = handoff_fill(w, s, b);
     if (r != STORE_OK) {

@@ -200,6 +200,8 @@ struct txn_record {
     const char *delivery_key; /* Idempotency-Key sent to the back-end on every attempt */
     /* print job, when the counter has a printer */
     const char *printer;
+    const char *receipt_size;     /* "standard" | "large"; NULL: standard */
+    const char *receipt_language; /* "en", "pl", ...; NULL: en */
     /* idempotency of the counter's request */
     const char *idempotency_key;
     const char *request_hash;
@@ -430,6 +432,8 @@ struct print_source {
     time_t created_at;
     bool copy;        /* the job is a reprint */
     char *lines_json; /* malloc'd: [{"description","amount_pence"}] */
+    char receipt_size[16];    /* "standard" | "large" */
+    char receipt_language[16]; /* "en", "pl", "ur", ... */
 };
 /* Fills *out for print job print_job_id; free out->lines_json with free(). */
 enum store_result store_print_source(struct store *store, int64_t print_job_id,
@@ -459,6 +463,8 @@ struct print_reprint {
     const char *printer; /* where to print: the asking assistant's counter's printer */
     const char *staff;
     const char *counter;
+    const char *receipt_size;     /* "standard" | "large"; NULL: standard */
+    const char *receipt_language; /* NULL: en */
     time_t now;
     int64_t print_job_id; /* out: the new job */
     int64_t reprint_of;   /* out: the job it copies (0 if the transaction had none) */

@@ -138,7 +138,8 @@ enum store_result store_print_source(struct store *store, int64_t print_job_id,
     sqlite3 *db = store_reader_acquire(store);
     sqlite3_stmt *st = store_cached(
         db, "SELECT t.reference, t.service, t.counter, t.site, s.initials, p.method, t.status,"
-            " t.fee_pence, p.tendered_pence, p.change_pence, t.created_at, j.reprint_of, t.lines"
+            " t.fee_pence, p.tendered_pence, p.change_pence, t.created_at, j.reprint_of, t.lines,"
+            " j.receipt_size, j.receipt_language"
             " FROM print_jobs j JOIN transactions t ON t.id = j.transaction_id"
             " LEFT JOIN payments p ON p.transaction_id = t.id"
             " LEFT JOIN staff s ON s.username = t.staff"
@@ -162,6 +163,8 @@ enum store_result store_print_source(struct store *store, int64_t print_job_id,
             out->copy = sqlite3_column_type(st, 11) != SQLITE_NULL;
             const unsigned char *lines = sqlite3_column_text(st, 12);
             out->lines_json = strdup(lines ? (const char *)lines : "[]");
+            copy_text(out->receipt_size, sizeof out->receipt_size, st, 13);
+            copy_text(out->receipt_language, sizeof out->receipt_language, st, 14);
             r = out->lines_json ? STORE_OK : STORE_UNAVAILABLE;
         } else {
             r = rc == SQLITE_DONE ? STORE_NOT_FOUND : store_sqlite_result(rc);
@@ -280,8 +283,8 @@ enum store_result store_tx_print_reprint(struct store_tx *tx, struct print_repri
         return STORE_CONFLICT;
 
     st = store_cached(db, "INSERT INTO print_jobs(transaction_id, printer, state,"
-                          " next_attempt_at_ms, reprint_of, created_at, updated_at)"
-                          " VALUES(?,?,'pending',?,?,?,?)");
+                          " next_attempt_at_ms, reprint_of, created_at, updated_at,"
+                          " receipt_size, receipt_language) VALUES(?,?,'pending',?,?,?,?,?,?)");
     if (!st)
         return STORE_UNAVAILABLE;
     sqlite3_bind_int64(st, 1, txn_id);
@@ -291,6 +294,8 @@ enum store_result store_tx_print_reprint(struct store_tx *tx, struct print_repri
         sqlite3_bind_int64(st, 4, r->reprint_of);
     sqlite3_bind_int64(st, 5, r->now);
     sqlite3_bind_int64(st, 6, r->now);
+    sqlite3_bind_text(st, 7, r->receipt_size ? r->receipt_size : "standard", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 8, r->receipt_language ? r->receipt_language : "en", -1, SQLITE_STATIC);
     enum store_result res = store_step_done(db, st, "reprint insert");
     if (res != STORE_OK)
         return res;

@@ -274,6 +274,9 @@ static const char *const migrations[] = {
     "ALTER TABLE transactions ADD COLUMN purged_at INTEGER;"
     "CREATE INDEX transactions_unpurged ON transactions(service, completed_at)"
     "  WHERE purged_at IS NULL;",
+    /* 14: the receipt the resident asked for at the counter: large print, its language */
+    "ALTER TABLE print_jobs ADD COLUMN receipt_size TEXT NOT NULL DEFAULT 'standard';"
+    "ALTER TABLE print_jobs ADD COLUMN receipt_language TEXT NOT NULL DEFAULT 'en';",
 };
 
 #define MIGRATIONS_LEN ((int)(sizeof migrations / sizeof migrations[0]))

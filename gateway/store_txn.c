@@ -147,8 +147,8 @@ enum store_result store_tx_transaction_insert(struct store_tx *tx, const struct 
 
     if (r->printer) {
         st = store_cached(db, "INSERT INTO print_jobs(transaction_id, printer, state,"
-                              " next_attempt_at_ms, created_at, updated_at)"
-                              " VALUES(?,?,'pending',?,?,?)");
+                              " next_attempt_at_ms, created_at, updated_at, receipt_size,"
+                              " receipt_language) VALUES(?,?,'pending',?,?,?,?,?)");
         if (!st)
             return STORE_UNAVAILABLE;
         sqlite3_bind_int64(st, 1, txn_id);
@@ -156,6 +156,9 @@ enum store_result store_tx_transaction_insert(struct store_tx *tx, const struct 
         sqlite3_bind_int64(st, 3, ms);
         sqlite3_bind_int64(st, 4, r->now);
         sqlite3_bind_int64(st, 5, r->now);
+        sqlite3_bind_text(st, 6, r->receipt_size ? r->receipt_size : "standard", -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 7, r->receipt_language ? r->receipt_language : "en", -1,
+                          SQLITE_STATIC);
         if ((res = store_step_done(db, st, "print job insert")) != STORE_OK)
             return res;
     }
@@ -392,6 +395,8 @@ static const struct store_column print_columns[] = {{"state", COL_TEXT},
                                                     {"last_error", COL_TEXT},
                                                     {"updated_at", COL_TIME},
                                                     {0}};
+static const struct store_column receipt_columns[] = {
+    {"size", COL_TEXT}, {"language", COL_TEXT}, {0}};
 static const struct store_column summary_columns[] = {{"reference", COL_TEXT},
                                                       {"service", COL_TEXT},
                                                       {"status", COL_TEXT},
@@ -417,7 +422,7 @@ enum store_result store_transaction_get(struct store *store, const char *referen
             " d.backend, d.state, d.attempts, d.next_attempt_at_ms, d.last_status, d.last_error,"
             " d.backend_reference, d.delivered_at, d.idempotency_key,"
             " j.state, j.printer, j.attempts, j.job_id, j.last_error, j.updated_at,"
-            " d.outcome_unknown, d.backend_token, d.note"
+            " d.outcome_unknown, d.backend_token, d.note, j.receipt_size, j.receipt_language"
             " FROM transactions t"
             " LEFT JOIN payments p ON p.transaction_id = t.id"
             " LEFT JOIN deliveries d ON d.transaction_id = t.id"
@@ -448,6 +453,10 @@ enum store_result store_transaction_get(struct store *store, const char *referen
             if (sqlite3_column_type(st, 31) != SQLITE_NULL) {
                 j = json_object();
                 store_row_json(st, 31, print_columns, j);
+                /* the size and language the resident asked for (migration 10) */
+                json_t *receipt = json_object();
+                store_row_json(st, 40, receipt_columns, receipt);
+                json_object_set_new(j, "receipt", receipt);
             }
             json_object_set_new(t, "print", j);
             *out = t;

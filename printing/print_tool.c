@@ -3,7 +3,7 @@
  * Used by the system tests and by people setting up a counter's printer:
  *
  *   onestop-print-receipt --receipt r.json [--format pdf|escpos] [--paper 80mm|a4]
- *       [--out FILE] [--printer-uri URI | --queue NAME [--server HOST:PORT]]
+ *       [--text-dir DIR] [--out FILE] [--printer-uri URI | --queue NAME [--server HOST:PORT]]
  *       [--name NAME] [--title TITLE] [--wait SECONDS] [--check-job ID]
  *
  * It renders the receipt (writing it to --out if given), submits it with
@@ -18,12 +18,14 @@
  * (Unix seconds),"service_name","reference","lines":[{"description","amount_pence"}],
  * "total_pence" (default: sum of lines),"payment":"cash|card|cheque|waived|none",
  * "tendered_pence","change_pence","next_steps","status_url","status_text","footer",
- * "copy"}.
+ * "copy","size" ("standard" | "large"),"language" (a code with a file in --text-dir, such
+ * as config/receipt-text; "en" needs none)}.
  */
 #include "printing/printer.h"
 #include "printing/receipt.h"
 #include "printing/receipt_escpos.h"
 #include "printing/receipt_pdf.h"
+#include "printing/receipt_text.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -48,6 +50,7 @@ struct options {
     const char *server;
     const char *name;
     const char *title;
+    const char *text_dir;
     enum printer_format format;
     enum receipt_paper paper;
     long wait_s;
@@ -58,7 +61,8 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: onestop-print-receipt --receipt FILE.json [--format pdf|escpos]\n"
-            "         [--paper 80mm|a4] [--out FILE] [--printer-uri URI | --queue NAME\n"
+            "         [--paper 80mm|a4] [--text-dir DIR] [--out FILE] [--printer-uri URI | --queue "
+            "NAME\n"
             "         [--server HOST:PORT]] [--name NAME] [--title TITLE] [--wait SECONDS]\n"
             "         [--check-job ID]\n");
 }
@@ -89,6 +93,8 @@ static bool parse_args(int argc, char **argv, struct options *o)
         i++;
         if (strcmp(a, "--receipt") == 0) {
             o->receipt = v;
+        } else if (strcmp(a, "--text-dir") == 0) {
+            o->text_dir = v;
         } else if (strcmp(a, "--out") == 0) {
             o->out = v;
         } else if (strcmp(a, "--printer-uri") == 0) {
@@ -192,6 +198,9 @@ static bool receipt_from_json(json_t *root, struct receipt *r, struct receipt_li
         .status_text = str(root, "status_text"),
         .footer = str(root, "footer"),
         .copy = json_is_true(json_object_get(root, "copy")),
+        .size = str(root, "size") != NULL && strcmp(str(root, "size"), "large") == 0
+                    ? RECEIPT_SIZE_LARGE
+                    : RECEIPT_SIZE_STANDARD,
     };
     if (!parse_payment(str(root, "payment"), &r->payment)) {
         fprintf(stderr, "onestop-print-receipt: unknown payment %s\n", str(root, "payment"));
@@ -325,8 +334,20 @@ int main(int argc, char **argv)
     unsigned char *doc = NULL;
     size_t len = 0;
     int rc = EXIT_USAGE;
+    struct receipt_texts *texts = NULL;
     if (!receipt_from_json(root, &r, lines)) {
         goto out;
+    }
+    const char *language = str(root, "language");
+    if (language != NULL && strcmp(language, "en") != 0) {
+        const char *codes[] = {language, NULL};
+        char why[512];
+        texts = receipt_texts_load(opt.text_dir ? opt.text_dir : ".", codes, why, sizeof why);
+        if (texts == NULL) {
+            fprintf(stderr, "onestop-print-receipt: %s (give --text-dir)\n", why);
+            goto out;
+        }
+        r.labels = receipt_texts_labels(texts, language);
     }
     bool rendered = opt.format == PRINTER_FORMAT_PDF ? receipt_render_pdf(&r, opt.paper, &doc, &len)
                                                      : receipt_render_escpos(&r, &doc, &len);
@@ -352,6 +373,7 @@ int main(int argc, char **argv)
     rc = report(o, job_id, message, len);
 out:
     free(doc);
+    receipt_texts_free(texts);
     json_decref(root);
     receipt_pdf_shutdown();
     return rc;

@@ -125,3 +125,49 @@ const char *receipt_payment_name(enum receipt_payment p)
     }
     return "Unknown";
 }
+
+static const struct receipt_labels ENGLISH = {
+    .language = "en",
+    .rtl = false,
+    .copy_receipt = "COPY RECEIPT",
+    .date = "Date",
+    .counter = "Counter",
+    .served_by = "Served by",
+    .your_reference = "Your reference",
+    .quote_it = "Please quote it if you contact us",
+    .total = "Total",
+    .paid_by = "Paid by",
+    .payment = "Payment",
+    .tendered = "Tendered",
+    .change = "Change",
+    .what_next = "What happens next",
+    .scan = "Scan to see how your request is going",
+    .method_none = "No charge",
+    .method_cash = "Cash",
+    .method_card = "Card",
+    .method_cheque = "Cheque",
+    .method_waived = "Fee waived",
+};
+
+const struct receipt_labels *receipt_labels_english(void)
+{
+    return &ENGLISH;
+}
+
+const char *receipt_payment_label(const struct receipt_labels *labels, enum receipt_payment p)
+{
+    const struct receipt_labels *l = labels != NULL ? labels : &ENGLISH;
+    switch (p) {
+    case RECEIPT_PAYMENT_NONE:
+        return l->method_none;
+    case RECEIPT_PAYMENT_CASH:
+        return l->method_cash;
+    case RECEIPT_PAYMENT_CARD:
+        return l->method_card;
+    case RECEIPT_PAYMENT_CHEQUE:
+        return l->method_cheque;
+    case RECEIPT_PAYMENT_WAIVED:
+        return l->method_waived;
+    }
+    return receipt_payment_name(p);
+}

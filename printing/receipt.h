@@ -27,10 +27,27 @@
 #define RECEIPT_PARAGRAPH_MAX 1200 /* bytes in "what happens next" and the footer */
 #define RECEIPT_URL_MAX       512  /* bytes in the status URL */
 #define RECEIPT_MONEY_MAX     24   /* "-£92233720368547758.07" fits */
+#define RECEIPT_LABEL_MAX     160  /* bytes in one of struct receipt_labels' words */
+#define RECEIPT_LABELS_COUNT  18   /* the words in struct receipt_labels */
 
 enum receipt_paper {
     RECEIPT_PAPER_ROLL_80MM, /* 80 mm thermal roll, page length fitted to the content */
     RECEIPT_PAPER_A4,
+};
+
+enum receipt_size {
+    RECEIPT_SIZE_STANDARD, /* the usual type sizes */
+    RECEIPT_SIZE_LARGE,    /* large print: body text at least 16 pt (ESC/POS: double size) */
+};
+
+/* The receipt's fixed words in one language (receipt_text.h loads them from config);
+ * NULL in struct receipt means English. */
+struct receipt_labels {
+    const char *language; /* BCP 47 code: "en", "pl", "ur" */
+    bool rtl;             /* written right to left (Urdu, Arabic) */
+    const char *copy_receipt, *date, *counter, *served_by, *your_reference, *quote_it, *total,
+        *paid_by, *payment, *tendered, *change, *what_next, *scan;
+    const char *method_none, *method_cash, *method_card, *method_cheque, *method_waived;
 };
 
 enum receipt_payment {
@@ -78,7 +95,12 @@ struct receipt {
     const char *footer;      /* small print at the bottom; may be NULL */
     bool copy;               /* a reprint: marked "Copy receipt" */
     const struct receipt_handoff *handoff; /* NULL: a sales receipt */
+    enum receipt_size size;                /* standard or large print */
+    const struct receipt_labels *labels;   /* fixed words and direction; NULL: English */
 };
+
+/* The English labels (never NULL). */
+const struct receipt_labels *receipt_labels_english(void);
 
 /* Checks the receipt can be rendered: a reference, at most RECEIPT_MAX_LINES lines with
  * descriptions, every string within its limit. On failure writes why into why (if
@@ -92,5 +114,8 @@ bool receipt_format_money(int64_t pence, char *buf, size_t len) __attribute__((w
 
 /* "Cash", "Card", "Cheque", "Fee waived", "No charge". Never NULL. */
 const char *receipt_payment_name(enum receipt_payment p);
+
+/* The payment method's name in the labels' language (English when labels is NULL). */
+const char *receipt_payment_label(const struct receipt_labels *labels, enum receipt_payment p);
 
 #endif

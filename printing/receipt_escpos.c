@@ -131,21 +131,27 @@ static size_t next_line(const char **s, size_t width, char *line)
     return n;
 }
 
-static void put_style(struct out *o, enum layout_style style, enum layout_align align)
+/* Large print doubles every character's width and height (half the columns). */
+static size_t columns_of(enum layout_style style, bool large)
+{
+    return style == LAYOUT_REFERENCE || large ? ESCPOS_COLUMNS / 2 : ESCPOS_COLUMNS;
+}
+
+static void put_style(struct out *o, enum layout_style style, enum layout_align align, bool large)
 {
     bool bold = style != LAYOUT_NORMAL && style != LAYOUT_SMALL;
-    unsigned char size = style == LAYOUT_REFERENCE ? SIZE_DOUBLE
-                         : style == LAYOUT_HEADING ? SIZE_DOUBLE_HEIGHT
-                                                   : SIZE_NORMAL;
+    unsigned char size = style == LAYOUT_REFERENCE || large ? SIZE_DOUBLE
+                         : style == LAYOUT_HEADING          ? SIZE_DOUBLE_HEIGHT
+                                                            : SIZE_NORMAL;
     put3(o, ESC, 'a', align == LAYOUT_CENTRE ? ALIGN_CENTRE : ALIGN_LEFT);
     put3(o, ESC, 'E', bold ? 1 : 0);
     put3(o, GS, '!', size);
 }
 
-static void put_text_block(struct out *o, const struct layout_block *b, char *conv, char *right,
-                           char *line)
+static void put_text_block(struct out *o, const struct layout_block *b, bool large, char *conv,
+                           char *right, char *line)
 {
-    size_t columns = b->style == LAYOUT_REFERENCE ? ESCPOS_COLUMNS / 2 : ESCPOS_COLUMNS;
+    size_t columns = columns_of(b->style, large);
     (void)to_pc858(b->text, conv);
     size_t right_len = 0;
     size_t width = columns;
@@ -157,7 +163,7 @@ static void put_text_block(struct out *o, const struct layout_block *b, char *co
         }
         width = columns - right_len - 1;
     }
-    put_style(o, b->style, b->align);
+    put_style(o, b->style, b->align, large);
     const char *s = conv;
     bool first = true;
     do {
@@ -231,6 +237,7 @@ bool receipt_render_escpos(const struct receipt *r, unsigned char **out, size_t 
     char line[ESCPOS_COLUMNS + 1];
     bool ok = false;
     if (layout == NULL || conv == NULL || right == NULL ||
+        !receipt_escpos_supports(r->labels != NULL ? r->labels->language : "en") ||
         !receipt_layout_build(r, layout, NULL, 0)) {
         goto out;
     }
@@ -241,12 +248,12 @@ bool receipt_render_escpos(const struct receipt *r, unsigned char **out, size_t 
         switch (b->kind) {
         case LAYOUT_TEXT:
         case LAYOUT_ROW:
-            put_text_block(&o, b, conv, right, line);
+            put_text_block(&o, b, layout->large, conv, right, line);
             break;
         case LAYOUT_RULE:
-            put_style(&o, LAYOUT_NORMAL, LAYOUT_LEFT);
-            memset(line, RULE_CHAR, ESCPOS_COLUMNS);
-            put(&o, line, ESCPOS_COLUMNS);
+            put_style(&o, LAYOUT_NORMAL, LAYOUT_LEFT, layout->large);
+            memset(line, RULE_CHAR, columns_of(LAYOUT_NORMAL, layout->large));
+            put(&o, line, columns_of(LAYOUT_NORMAL, layout->large));
             put_byte(&o, LF);
             break;
         case LAYOUT_GAP:
@@ -257,7 +264,7 @@ bool receipt_render_escpos(const struct receipt *r, unsigned char **out, size_t 
             break;
         }
     }
-    put_style(&o, LAYOUT_NORMAL, LAYOUT_LEFT);
+    put_style(&o, LAYOUT_NORMAL, LAYOUT_LEFT, false);
     const unsigned char cut[] = {GS, 'V', CUT_PARTIAL_FEED, ESCPOS_CUT_FEED};
     put(&o, cut, sizeof cut);
     if (o.failed) {
@@ -273,4 +280,9 @@ out:
     free(conv);
     free(right);
     return ok;
+}
+
+bool receipt_escpos_supports(const char *language)
+{
+    return language != NULL && strcmp(language, "en") == 0;
 }

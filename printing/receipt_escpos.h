@@ -6,6 +6,10 @@
  * height), the QR code as a GS v 0 raster image drawn from libqrencode's matrix (which
  * even printers without GS ( k print), then GS V 66 n to feed and cut. Text never
  * carries control bytes, so receipt text cannot inject printer commands.
+ *
+ * Large print (RECEIPT_SIZE_LARGE) prints every line double width and height, 21 columns.
+ * PC858 has no Arabic script and lacks most Polish letters, so only English receipts are
+ * printed: any other language is refused (never printed as '?' marks).
  */
 #ifndef ONESTOP_PRINTING_RECEIPT_ESCPOS_H
 #define ONESTOP_PRINTING_RECEIPT_ESCPOS_H
@@ -24,8 +28,12 @@
 #define ESCPOS_MAX_BYTES   (512u * 1024u)
 
 /* Renders r as ESC/POS. On success *out (free() it) holds *len bytes. False if
- * receipt_check() rejects r or on allocation failure; *out is then NULL, *len 0. */
+ * receipt_check() rejects r, its language is not one receipt_escpos_supports(), or on
+ * allocation failure; *out is then NULL, *len 0. */
 bool receipt_render_escpos(const struct receipt *r, unsigned char **out, size_t *len)
     __attribute__((warn_unused_result));
+
+/* True if a receipt in language (a code such as "en") can be printed as ESC/POS. */
+bool receipt_escpos_supports(const char *language);
 
 #endif

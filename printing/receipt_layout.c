@@ -106,7 +106,7 @@ static bool add_block(struct receipt_layout *l, enum layout_kind kind, enum layo
     if (t == NULL || (right != NULL && r == NULL)) {
         return false;
     }
-    l->blocks[l->n++] = (struct layout_block){kind, style, align, t, r};
+    l->blocks[l->n++] = (struct layout_block){kind, style, align, t, r, 0};
     return true;
 }
 
@@ -132,6 +132,13 @@ static bool add_money_row(struct receipt_layout *l, enum layout_style style, con
 static bool add_mark(struct receipt_layout *l, enum layout_kind kind)
 {
     return add_block(l, kind, LAYOUT_NORMAL, LAYOUT_LEFT, "", NULL);
+}
+
+/* Marks the block just added as a heading of that level. */
+static bool set_level(struct receipt_layout *l, int level)
+{
+    l->blocks[l->n - 1].level = level;
+    return true;
 }
 
 static bool has_text(const char *s)
@@ -167,7 +174,7 @@ static bool add_paragraphs(struct receipt_layout *l, const char *text)
                 return false;
             }
             l->blocks[l->n++] =
-                (struct layout_block){LAYOUT_TEXT, LAYOUT_NORMAL, LAYOUT_LEFT, p, NULL};
+                (struct layout_block){LAYOUT_TEXT, LAYOUT_NORMAL, LAYOUT_LEFT, p, NULL, 0};
         }
         p = nl != NULL ? nl + 1 : NULL;
     }
@@ -180,6 +187,7 @@ static bool add_header(struct receipt_layout *l, const struct receipt *r, const 
     bool ok = true;
     if (has_text(r->council)) {
         ok = ok && add_text(l, LAYOUT_HEADING, LAYOUT_CENTRE, r->council);
+        ok = ok && set_level(l, 1);
     }
     if (has_text(r->site)) {
         ok = ok && add_text(l, LAYOUT_NORMAL, LAYOUT_CENTRE, r->site);
@@ -245,6 +253,9 @@ bool receipt_layout_build(const struct receipt *r, struct receipt_layout *l, cha
     if (!uktime_format(r->issued_at, when, sizeof when)) {
         snprintf(when, sizeof when, "unknown");
     }
+    const struct receipt_labels *L = r->labels != NULL ? r->labels : receipt_labels_english();
+    l->rtl = L->rtl;
+    l->large = r->size == RECEIPT_SIZE_LARGE;
     if (r->handoff != NULL) {
         if (!add_handoff_slip(r, when, l)) {
             if (why != NULL && why_len > 0) {
@@ -254,44 +265,46 @@ bool receipt_layout_build(const struct receipt *r, struct receipt_layout *l, cha
         }
         return true;
     }
-    bool ok = add_header(l, r, "COPY RECEIPT");
+    bool ok = add_header(l, r, L->copy_receipt);
     if (has_text(r->service_name)) {
         ok = ok && add_text(l, LAYOUT_BOLD, LAYOUT_LEFT, r->service_name);
+        ok = ok && set_level(l, 2);
     }
-    ok = ok && add_row(l, LAYOUT_NORMAL, "Date", when);
+    ok = ok && add_row(l, LAYOUT_NORMAL, L->date, when);
     if (has_text(r->counter_id)) {
-        ok = ok && add_row(l, LAYOUT_NORMAL, "Counter", r->counter_id);
+        ok = ok && add_row(l, LAYOUT_NORMAL, L->counter, r->counter_id);
     }
     if (has_text(r->assistant_initials)) {
-        ok = ok && add_row(l, LAYOUT_NORMAL, "Served by", r->assistant_initials);
+        ok = ok && add_row(l, LAYOUT_NORMAL, L->served_by, r->assistant_initials);
     }
     ok = ok && add_mark(l, LAYOUT_GAP);
-    ok = ok && add_text(l, LAYOUT_SMALL, LAYOUT_CENTRE, "Your reference");
+    ok = ok && add_text(l, LAYOUT_SMALL, LAYOUT_CENTRE, L->your_reference);
     ok = ok && add_text(l, LAYOUT_REFERENCE, LAYOUT_CENTRE, r->reference);
-    ok = ok && add_text(l, LAYOUT_SMALL, LAYOUT_CENTRE, "Please quote it if you contact us");
+    ok = ok && add_text(l, LAYOUT_SMALL, LAYOUT_CENTRE, L->quote_it);
     ok = ok && add_mark(l, LAYOUT_RULE);
     for (size_t i = 0; ok && i < r->n_lines; i++) {
         ok = add_money_row(l, LAYOUT_NORMAL, r->lines[i].description, r->lines[i].amount_pence);
     }
-    ok = ok && add_money_row(l, LAYOUT_BOLD, "Total", r->total_pence);
+    ok = ok && add_money_row(l, LAYOUT_BOLD, L->total, r->total_pence);
     switch (r->payment) {
     case RECEIPT_PAYMENT_CASH:
-        ok = ok && add_row(l, LAYOUT_NORMAL, "Paid by", receipt_payment_name(r->payment));
-        ok = ok && add_money_row(l, LAYOUT_NORMAL, "Tendered", r->tendered_pence);
-        ok = ok && add_money_row(l, LAYOUT_NORMAL, "Change", r->change_pence);
+        ok = ok && add_row(l, LAYOUT_NORMAL, L->paid_by, receipt_payment_label(L, r->payment));
+        ok = ok && add_money_row(l, LAYOUT_NORMAL, L->tendered, r->tendered_pence);
+        ok = ok && add_money_row(l, LAYOUT_NORMAL, L->change, r->change_pence);
         break;
     case RECEIPT_PAYMENT_CARD:
     case RECEIPT_PAYMENT_CHEQUE:
-        ok = ok && add_row(l, LAYOUT_NORMAL, "Paid by", receipt_payment_name(r->payment));
+        ok = ok && add_row(l, LAYOUT_NORMAL, L->paid_by, receipt_payment_label(L, r->payment));
         break;
     case RECEIPT_PAYMENT_NONE:
     case RECEIPT_PAYMENT_WAIVED:
-        ok = ok && add_row(l, LAYOUT_NORMAL, "Payment", receipt_payment_name(r->payment));
+        ok = ok && add_row(l, LAYOUT_NORMAL, L->payment, receipt_payment_label(L, r->payment));
         break;
     }
     if (has_text(r->next_steps)) {
         ok = ok && add_mark(l, LAYOUT_RULE);
-        ok = ok && add_text(l, LAYOUT_BOLD, LAYOUT_LEFT, "What happens next");
+        ok = ok && add_text(l, LAYOUT_BOLD, LAYOUT_LEFT, L->what_next);
+        ok = ok && set_level(l, 2);
         ok = ok && add_paragraphs(l, r->next_steps);
     }
     if (has_text(r->status_url)) {
@@ -303,8 +316,7 @@ bool receipt_layout_build(const struct receipt *r, struct receipt_layout *l, cha
             }
         }
         ok = ok && add_mark(l, LAYOUT_GAP);
-        ok =
-            ok && add_text(l, LAYOUT_SMALL, LAYOUT_CENTRE, "Scan to see how your request is going");
+        ok = ok && add_text(l, LAYOUT_SMALL, LAYOUT_CENTRE, L->scan);
         /* The URL goes into the QR code byte for byte: no cleaning. */
         if (ok && l->n < LAYOUT_MAX_BLOCKS) {
             size_t len = strlen(r->status_url);
@@ -313,7 +325,7 @@ bool receipt_layout_build(const struct receipt *r, struct receipt_layout *l, cha
                 memcpy(copy, r->status_url, len + 1);
                 l->used += len + 1;
                 l->blocks[l->n++] =
-                    (struct layout_block){LAYOUT_QR, LAYOUT_NORMAL, LAYOUT_CENTRE, copy, NULL};
+                    (struct layout_block){LAYOUT_QR, LAYOUT_NORMAL, LAYOUT_CENTRE, copy, NULL, 0};
             } else {
                 ok = false;
             }

@@ -41,15 +41,19 @@ struct layout_block {
     enum layout_align align;
     const char *text;  /* points into the layout's arena; "" for rules and gaps */
     const char *right; /* LAYOUT_ROW only */
+    int level;         /* 1, 2: a heading of that level (tagged PDF); 0: not a heading */
 };
 
 #define LAYOUT_MAX_PARAGRAPHS 8 /* further line breaks in next_steps become spaces */
 #define LAYOUT_MAX_BLOCKS     (RECEIPT_MAX_LINES + 2 * LAYOUT_MAX_PARAGRAPHS + 40)
 #define LAYOUT_ARENA_MAX                                                                           \
     (10 * RECEIPT_FIELD_MAX + 2 * RECEIPT_PARAGRAPH_MAX + 2 * RECEIPT_URL_MAX +                    \
-     RECEIPT_MAX_LINES * (RECEIPT_FIELD_MAX + RECEIPT_MONEY_MAX + 2) + 2048)
+     RECEIPT_MAX_LINES * (RECEIPT_FIELD_MAX + RECEIPT_MONEY_MAX + 2) +                             \
+     RECEIPT_LABELS_COUNT * RECEIPT_LABEL_MAX + 2048)
 
 struct receipt_layout {
+    bool rtl;   /* the receipt's language is written right to left: mirror LEFT blocks */
+    bool large; /* large print */
     size_t n;
     struct layout_block blocks[LAYOUT_MAX_BLOCKS];
     size_t used;

@@ -26,6 +26,7 @@ const struct http_route onestop_routes[] = {
     {"GET", "/api/v1/transactions/{}/status", route_transaction_status, HTTP_READER},
     {"POST", "/api/v1/transactions/{}/retry", route_transaction_retry, HTTP_SUPERVISOR},
     {"POST", "/api/v1/transactions/{}/reprint", route_transaction_reprint, HTTP_STAFF},
+    {"GET", "/api/v1/receipt-options", route_receipt_options, HTTP_STAFF},
     {"GET", "/api/v1/deliveries/failed", route_deliveries_failed, HTTP_OVERSIGHT},
     {"GET", "/api/v1/stock", route_stock_list, HTTP_STAFF},
     {"POST", "/api/v1/stock/deliveries", route_stock_delivery, HTTP_SUPERVISOR},

@@ -68,6 +68,7 @@ void route_static(struct app *app, struct http_request *req);
 
 /* routes_print.c */
 void route_transaction_reprint(struct app *app, struct http_request *req);
+void route_receipt_options(struct app *app, struct http_request *req);
 
 /* routes_callbacks.c */
 void route_callback(struct app *app, struct http_request *req);

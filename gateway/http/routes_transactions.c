@@ -17,6 +17,7 @@
 #include "gateway/failpoint.h"
 #include "gateway/log.h"
 #include "gateway/payment.h"
+#include "gateway/receipt_options.h"
 #include "gateway/http/access.h"
 #include "gateway/http/routes.h"
 #include "gateway/status_token.h"
@@ -242,6 +243,7 @@ struct create {
     struct staff_session session;
     const char *site;
     const char *printer;
+    struct receipt_options receipt;
     /* the outcome, set by the job */
     int status;
     json_t *reply;
@@ -411,6 +413,10 @@ static enum store_result create_run(struct store_tx *tx, void *arg)
             (json_int_t)ev.fee_pence, "payment_method", pay.method, "amount_pence",
             (json_int_t)pay.amount_pence, "change_pence", (json_int_t)pay.change_pence, "lines",
             ev.lines, "status_url", status_url, "print_state", c->printer ? "pending" : NULL);
+        if (c->printer)
+            json_object_set_new(
+                reply, "receipt",
+                json_pack("{s:s, s:s}", "size", c->receipt.size, "language", c->receipt.language));
         char *reply_json = json_dumps(reply, JSON_COMPACT);
         struct txn_record rec = {
             .reference = c->reference,
@@ -435,6 +441,8 @@ static enum store_result create_run(struct store_tx *tx, void *arg)
             .payload_json = payload_json,
             .delivery_key = delivery_key,
             .printer = c->printer,
+            .receipt_size = c->receipt.size,
+            .receipt_language = c->receipt.language,
             .idempotency_key = c->idempotency_key,
             .request_hash = c->request_hash,
             .response_status = 201,
@@ -527,11 +535,17 @@ void route_transaction_create(struct app *app, struct http_request *req)
         return;
     const struct staff_session *session = http_session(req);
     json_t *errors = json_array();
-    static const char *const allowed[] = {"service", "fields", "payment", NULL};
+    static const char *const allowed[] = {"service", "fields", "payment", "receipt", NULL};
     check_body_keys(body, allowed, errors);
     json_t *fields = fields_of(body, errors);
     struct payment pay;
     payment_parse(json_object_get(body, "payment"), s, session->staff.role, &pay, errors);
+    const struct counter_config *counter = config_counter(app->cfg, session->counter);
+    const struct printer_config_entry *printer =
+        counter && counter->printer ? config_printer(app->cfg, counter->printer) : NULL;
+    struct receipt_options receipt;
+    receipt_options_parse(app->cfg, json_object_get(body, "receipt"),
+                          printer ? printer->format : NULL, &receipt, errors);
 
     char hash[65];
     request_hash(body, hash);
@@ -585,7 +599,6 @@ void route_transaction_create(struct app *app, struct http_request *req)
         http_reply_error(req, 503, "overloaded", "The gateway is out of memory; try again.");
         return;
     }
-    const struct counter_config *counter = config_counter(app->cfg, session->counter);
     c->app = app;
     c->req = req;
     c->service = s;
@@ -597,6 +610,7 @@ void route_transaction_create(struct app *app, struct http_request *req)
     c->session = *session;
     c->site = counter ? counter->site : NULL;
     c->printer = counter ? counter->printer : NULL;
+    c->receipt = receipt;
     c->job = (struct store_job){.run = create_run, .arg = c, .done = create_done, .ctx = c};
     http_defer(req);
     store_submit(app->store, &c->job);

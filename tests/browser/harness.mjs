@@ -254,6 +254,7 @@ export async function startStack({ printer = false, idleTimeoutS, https = false,
       ],
       services: { dir: path.join(ROOT, 'config', 'services'), enabled: ['residents-parking-permit', 'bulky-refuse', 'leisure-key', 'bowling-permit',
         'hearing-aid-batteries', 'library-sales', ...moreServices] },
+      receipts: { text_dir: path.join(ROOT, 'config', 'receipt-text'), languages: ['pl', 'ur'] },
     };
     stack.configPath = path.join(dir, 'onestop.json');
     fs.writeFileSync(stack.configPath, JSON.stringify(config, null, 2));

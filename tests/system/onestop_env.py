@@ -212,6 +212,8 @@ class Gateway:
                          "enabled": ["residents-parking-permit", "bulky-refuse", "leisure-key",
                                      "bowling-permit", "hearing-aid-batteries",
                                      "library-sales"]},
+            "receipts": {"text_dir": os.path.join(ROOT, "config", "receipt-text"),
+                         "languages": ["pl", "ur"]},
         }
 
     def write_config(self):

@@ -354,6 +354,7 @@ ROUTES = {
     ("GET", "/api/v1/transactions/{}/status"): "reader",
     ("POST", "/api/v1/transactions/{}/retry"): "supervisor",
     ("POST", "/api/v1/transactions/{}/reprint"): "staff",
+    ("GET", "/api/v1/receipt-options"): "staff",
     ("GET", "/api/v1/deliveries/failed"): "oversight",
     ("GET", "/api/v1/lookups/{}"): "staff",
     ("POST", "/api/v1/lookups/{}"): "staff",

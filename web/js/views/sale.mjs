@@ -12,6 +12,7 @@ import { createField } from '../fields.mjs';
 import { paymentSection } from '../payment.mjs';
 import { fieldProblem, isRequired, isShown } from '../checks.mjs';
 import { money, PAYMENT_METHODS } from '../format.mjs';
+import { loadReceiptOptions, receiptChoice } from '../receipt-choice.mjs';
 
 const QUOTE_DELAY_MS = 300;
 
@@ -93,6 +94,7 @@ export async function saleView(main, params, app) {
     return null;
   }
   if (sender.pending()?.uncertain) { location.hash = '#/resume'; return null; }
+  const receiptOptions = await loadReceiptOptions();
 
   const widgets = new Map();
   const touched = new Set();
@@ -192,6 +194,8 @@ export async function saleView(main, params, app) {
     h('h2', { class: 'quote__title', id: 'quote-title' }, 'Fee'), quoteNote, quoteLines, quoteTotal);
 
   const payment = paymentSection(service, { supervisor: app.supervisor(), changed: () => { if (submitted) refreshPaymentErrors(); } });
+  /* Only where the counter prints: its size and language, chosen with the resident. */
+  const receipt = receiptOptions ? receiptChoice(receiptOptions) : null;
   const submit = h('button', { type: 'submit', class: 'button button--primary button--wide' }, 'Record sale');
   const cancel = h('a', { href: '#/', class: 'button button--secondary button--wide' }, 'Cancel');
   const sending = sendingPanel();
@@ -201,7 +205,7 @@ export async function saleView(main, params, app) {
     h('div', { class: 'sale__grid' },
       fieldsCol,
       h('aside', { class: 'sale__side', 'aria-label': 'Fee and payment' },
-        quoteBox, payment.el, sending.el, h('div', { class: 'sale__actions' }, submit, cancel))));
+        quoteBox, payment.el, receipt?.el, sending.el, h('div', { class: 'sale__actions' }, submit, cancel))));
 
   /* Shown before payment: a service that takes one way of paying says so at the top. */
   const methods = service.payment_methods || [];
@@ -345,7 +349,7 @@ export async function saleView(main, params, app) {
     summary.hide();
     let sale;
     try {
-      sale = sender.prepare({ service: service.code, fields: body(), payment: payment.get() });
+      sale = sender.prepare({ service: service.code, fields: body(), payment: payment.get(), ...(receipt ? { receipt: receipt.get() } : {}) });
     } catch (err) {
       summary.show([{ message: err.message }]);
       return;

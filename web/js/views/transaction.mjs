@@ -4,6 +4,7 @@
 import { h, focus, announce, clear } from '../dom.mjs';
 import * as api from '../api.mjs';
 import { money, dateTime, stateWords, DELIVERY_STATES, PRINT_STATES, PAYMENT_METHODS, words } from '../format.mjs';
+import { loadReceiptOptions, receiptChoice } from '../receipt-choice.mjs';
 
 const POLL_MS = 1000;
 const POLL_SLOW_MS = 5000;
@@ -34,6 +35,16 @@ export async function transactionView(main, params, app) {
   const deliveryState = h('p', { class: 'state' });
   const deliveryDetail = h('p', { class: 'hint' });
   const services = await app.catalogue().catch(() => []);
+  /* A copy may be asked for in another size or language than the first receipt. */
+  const receiptOptions = await loadReceiptOptions();
+  const copyChoice = receiptOptions ? receiptChoice(receiptOptions, { legend: 'Copy for the resident' }) : null;
+  if (copyChoice) copyChoice.el.hidden = true;
+  /* "Large print, Urdu" for a receipt that is not standard English. */
+  function receiptWords(r) {
+    if (!r || (r.size === 'standard' && r.language === 'en')) return null;
+    const lang = receiptOptions?.languages.find((l) => l.code === r.language);
+    return [r.size === 'large' ? 'Large print' : 'Standard', lang ? lang.english_name : r.language].join(', ');
+  }
 
   function render(t) {
     clear(body);
@@ -63,7 +74,7 @@ export async function transactionView(main, params, app) {
               pay.reason ? h('tr', {}, h('th', { scope: 'row' }, 'Waived because'), h('td', {}, pay.reason)) : null))),
         h('section', { class: 'panel', 'aria-labelledby': 'print-title' },
           h('h2', { class: 'panel__title', id: 'print-title' }, 'Receipt'),
-          printState, printDetail, reprint, reprintNote),
+          printState, printDetail, copyChoice?.el, reprint, reprintNote),
         h('section', { class: 'panel', 'aria-labelledby': 'delivery-title' },
           h('h2', { class: 'panel__title', id: 'delivery-title' }, 'Sent to the department'),
           deliveryState, deliveryDetail,
@@ -79,8 +90,9 @@ export async function transactionView(main, params, app) {
     printState.className = `state state--${ps || 'none'}`;
     printState.textContent = ps ? stateWords(PRINT_STATES, ps) : 'No receipt printer at this counter';
     printState.setAttribute('data-state', ps || 'none');
-    printDetail.textContent = p ? [p.printer && `Printer ${p.printer}`, p.attempts ? `${p.attempts} attempt${p.attempts === 1 ? '' : 's'}` : null, p.last_error].filter(Boolean).join(' · ') : '';
+    printDetail.textContent = p ? [p.printer && `Printer ${p.printer}`, receiptWords(p.receipt), p.attempts ? `${p.attempts} attempt${p.attempts === 1 ? '' : 's'}` : null, p.last_error].filter(Boolean).join(' · ') : '';
     reprint.hidden = !ps || !PRINT_FINAL.has(ps);
+    if (copyChoice) copyChoice.el.hidden = reprint.hidden;
     const d = t.delivery;
     deliveryState.className = `state state--${d?.state || 'none'}`;
     deliveryState.setAttribute('data-state', d?.state || 'none');
@@ -117,7 +129,7 @@ export async function transactionView(main, params, app) {
     reprint.disabled = true;
     reprintNote.textContent = 'Asking the printer…';
     try {
-      await api.post(`/api/v1/transactions/${encodeURIComponent(ref)}/reprint`, {});
+      await api.post(`/api/v1/transactions/${encodeURIComponent(ref)}/reprint`, copyChoice ? { receipt: copyChoice.get() } : {});
       reprintNote.textContent = 'Reprint queued.';
       lastPrint = null;
       clearTimeout(timer);
