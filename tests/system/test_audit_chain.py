@@ -186,12 +186,8 @@ def test_the_daemon_logs_a_signed_head_when_the_chain_moves(tmp_path):
 def test_a_trail_written_before_the_chain_is_chained_once_by_the_upgrade(tmp_path):
     gw = stopped_with_trail(tmp_path)
     before = len(rows(gw))
-    with forger(gw) as c:  # back to schema 11, as an onestopd before the chain left it
-        c.execute("DROP INDEX transactions_unpurged")
-        c.execute("ALTER TABLE transactions DROP COLUMN purged_at")
-        c.execute("ALTER TABLE audit DROP COLUMN prev_hash")
-        c.execute("ALTER TABLE audit DROP COLUMN hash")
-        c.execute("PRAGMA user_version=11")
+    with forger(gw) as c:  # rows as migration 12 leaves a trail written before the chain
+        c.execute("UPDATE audit SET prev_hash=NULL, hash=NULL")
     r = verify(gw)
     assert r.returncode == 0, r.stderr
     trail = rows(gw)
