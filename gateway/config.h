@@ -91,6 +91,25 @@ struct printer_config_entry {
     char *paper;  /* 80mm | a4 */
 };
 
+/* GOV.UK Notify receipt copies (gateway/delivery/connector_notify.h): one template per service
+ * (or "*" for any) and language, for each channel. */
+struct notify_template {
+    char *service;
+    char *language;
+    char *email; /* template id, or NULL when the service has no e-mail copy */
+    char *sms;
+};
+
+struct notify_config {
+    char *url;                    /* base URL; NULL when receipt copies are not configured */
+    struct secret api_key;        /* "{name}-{service id}-{secret}" */
+    struct secret callback_token; /* the bearer token Notify's callbacks carry */
+    long timeout_ms;
+    long give_up_after_s;
+    struct notify_template *templates;
+    size_t templates_len;
+};
+
 struct counter_config {
     char *id;
     char *site;
@@ -160,6 +179,7 @@ struct config {
     struct backend_config *backends;
     size_t backends_len;
     struct service_registry *services;
+    struct notify_config notify;
 };
 
 /* Reads and checks the config at path. Returns NULL and fills problems (a JSON array of
