@@ -289,6 +289,17 @@ static enum store_result record_run(sqlite3 *db, void *arg)
         return copy_move(db, o, COPY_PENDING, COPY_SENT);
     case COPY_OUTCOME_FAILED:
         return copy_move(db, o, COPY_PENDING, COPY_FAILED);
+    case COPY_OUTCOME_SENDING: {
+        sqlite3_stmt *st = store_cached(db, "UPDATE receipt_copies SET outcome_unknown = 1"
+                                            " WHERE id = ? AND state = 'pending'");
+        if (!st)
+            return STORE_UNAVAILABLE;
+        sqlite3_bind_int64(st, 1, o->id);
+        enum store_result r = store_step_done(db, st, "receipt copy sending");
+        if (r == STORE_OK && sqlite3_changes(db) != 1)
+            r = STORE_CONFLICT;
+        return r;
+    }
     case COPY_OUTCOME_RETRY:
     case COPY_OUTCOME_NOT_FOUND: {
         bool retry = o->kind == COPY_OUTCOME_RETRY;

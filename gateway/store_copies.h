@@ -79,6 +79,8 @@ enum copy_outcome_kind {
     COPY_OUTCOME_RETRY,     /* nothing accepted, or unknown: try again at next_attempt_at_ms */
     COPY_OUTCOME_FAILED,    /* refused, or the deadline passed */
     COPY_OUTCOME_NOT_FOUND, /* a look-up found nothing: send it now (clears outcome_unknown) */
+    COPY_OUTCOME_SENDING,   /* about to send: outcome_unknown until the attempt's answer is
+                             * recorded, so a crash mid-flight is looked up, never resent blind */
 };
 
 struct copy_outcome {

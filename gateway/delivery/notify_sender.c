@@ -267,6 +267,16 @@ static void send_copy(struct notify_sender *ns, const struct receipt_copy *c)
 {
     if (c->outcome_unknown && !lookup_first(ns, c))
         return;
+    /* marked before it goes: a crash while it is in flight leaves it to be looked up */
+    struct copy_outcome sending = {.id = c->id, .kind = COPY_OUTCOME_SENDING, .now = time(NULL)};
+    enum store_result marked = store_copy_record(ns->store, &sending);
+    if (marked != STORE_OK) {
+        if (marked != STORE_CONFLICT) /* a conflict: it left pending meanwhile */
+            log_msg(LOG_WARN, "receipt_copy_unmarked",
+                    "copy %lld of %s not sent: the store could not mark it", (long long)c->id,
+                    c->reference);
+        return;
+    }
     struct connector_request rq;
     if (!notify_build_send(c->channel, c->payload, &rq)) {
         struct copy_outcome o = {.id = c->id,
@@ -295,7 +305,7 @@ static void send_copy(struct notify_sender *ns, const struct receipt_copy *c)
         record(ns, &o);
     } else if (x.status == 429 || x.status == 408 || x.status >= 500 || x.status == 0) {
         describe_transfer(&x, error, sizeof error);
-        bool unknown = resend_outcome_unknown(x.code, x.status) || c->outcome_unknown;
+        bool unknown = resend_outcome_unknown(x.code, x.status);
         settle_retry(ns, c, error, x.status, unknown, x.retry_after_s);
     } else {
         describe_transfer(&x, error, sizeof error);

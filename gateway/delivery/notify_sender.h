@@ -11,6 +11,9 @@
  *   GET /v2/notifications?reference=<the copy's own reference>: found, the copy is `sent` with
  *   that id and not sent again; an empty list, it is sent; no usable answer, it waits and
  *   asks again (never resends blind);
+ * - every send is marked outcome_unknown in the store before it goes (a write per attempt:
+ *   copies are few), so a copy in flight when onestopd is killed is looked up after the
+ *   restart, never resent blind; the attempt's answer then sets or clears the mark;
  * - any other 4xx (a bad template, a refused key) is a refusal: the copy is `failed` with
  *   Notify's words, shown on the transaction.
  *

@@ -251,3 +251,23 @@ def test_another_sites_transaction_is_not_found(notify_gw):
     other = gw.sign_in(counter="LIB-CEN")
     r = ask_copy(gw, other, ref, {"email": EMAIL})
     assert r.status == 404, r
+
+
+def test_a_copy_in_flight_when_onestopd_is_killed_is_looked_up_not_resent(notify_gw):
+    gw = notify_gw
+    token = gw.sign_in()
+    ref = sold(gw, token)
+    # Notify takes the message at once but answers only after 30 s: the gateway is killed
+    # while it waits, with the message already at Notify
+    r = gw.sim_request("POST", "/_sim/faults", {"backend": "notify", "mode": "late",
+                                                 "delay_ms": 30000, "count": 1,
+                                                 "writes_only": True})
+    assert r.status == 200, r
+    assert ask_copy(gw, token, ref, {"email": EMAIL}).status == 202
+    wait_until(lambda: len(received(gw)["requests"]) == 1, what="the message at Notify")
+    gw.daemon.kill9()
+    gw.start_daemon()
+    token = gw.sign_in()
+    copies = wait_copies(gw, token, ref, lambda cs: cs[0]["state"] == "sent", "copy sent")
+    assert "not sent again" in copies[0]["note"]
+    assert len(received(gw)["requests"]) == 1
