@@ -28,6 +28,7 @@ typedef struct sim_options {
     const char *nhs_client_id;         /* the iss/sub the NHS token endpoint expects */
     const char *notify_api_key;        /* Notify API key file checking JWTs; NULL: none */
     const char *notify_callback_token; /* bearer token file for Notify's callbacks; NULL */
+    const char *notify_auto_callback;  /* a status every accepted send reports; NULL: none */
 } sim_options;
 
 typedef struct sim_request sim_request;

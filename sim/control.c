@@ -21,6 +21,11 @@ void control_set_callback_url(const char *url)
     callback_url = url;
 }
 
+const char *control_callback_url(void)
+{
+    return callback_url;
+}
+
 /* Parses the JSON object body and finds its "backend"; on failure replies and returns
  * NULL. *body_out is the caller's to json_decref on success. */
 static sim_slot *body_backend(const sim_request *req, sim_reply *reply, json_t **body_out)

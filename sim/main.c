@@ -62,7 +62,8 @@ static void usage(FILE *out)
             "                           onestop-demo)\n"
             "  --notify-api-key FILE    the GOV.UK Notify API key whose JWTs the notify\n"
             "                           back-end accepts (--notify-callback-token FILE: the\n"
-            "                           bearer token of its delivery callbacks)\n"
+            "                           bearer token of its delivery callbacks;\n"
+            "                           --notify-auto-callback STATUS: report every send so)\n"
             "  --help                   this text\n"
             "\n"
             "Prints \"onestop-sim listening on http://HOST:PORT\" when ready; stops on "
@@ -125,7 +126,8 @@ int main(int argc, char **argv)
         OPT_NHS_PUBLIC_KEY,
         OPT_NHS_CLIENT_ID,
         OPT_NOTIFY_API_KEY,
-        OPT_NOTIFY_CALLBACK_TOKEN
+        OPT_NOTIFY_CALLBACK_TOKEN,
+        OPT_NOTIFY_AUTO_CALLBACK
     };
     static const struct option options[] = {
         {"listen", required_argument, NULL, OPT_LISTEN},
@@ -137,6 +139,7 @@ int main(int argc, char **argv)
         {"nhs-client-id", required_argument, NULL, OPT_NHS_CLIENT_ID},
         {"notify-api-key", required_argument, NULL, OPT_NOTIFY_API_KEY},
         {"notify-callback-token", required_argument, NULL, OPT_NOTIFY_CALLBACK_TOKEN},
+        {"notify-auto-callback", required_argument, NULL, OPT_NOTIFY_AUTO_CALLBACK},
         {"help", no_argument, NULL, OPT_HELP},
         {"smtp-listen", required_argument, NULL, OPT_SMTP_LISTEN},
         {"smtp-user", required_argument, NULL, OPT_SMTP_USER},
@@ -211,6 +214,9 @@ int main(int argc, char **argv)
             break;
         case OPT_NOTIFY_CALLBACK_TOKEN:
             opts.notify_callback_token = optarg;
+            break;
+        case OPT_NOTIFY_AUTO_CALLBACK:
+            opts.notify_auto_callback = optarg;
             break;
         case OPT_HELP:
             usage(stdout);

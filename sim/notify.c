@@ -17,11 +17,15 @@
  * notification, recorded in /_sim/received?backend=notify. Faults (down, error, drop, ...)
  * come from the shared pipeline; rate_limit (notify_control) answers 429.
  *
- * Callbacks are sent on request (notify_control_callback), with the bearer token read from
- * --notify-callback-token, as Notify does to a service's configured callback URL.
+ * Callbacks go to <callback-url>/api/v1/callbacks/notify with the bearer token read from
+ * --notify-callback-token, as Notify does to a service's configured callback URL: on request
+ * (notify_control_callback), or on its own a little after every accepted send when
+ * auto_callback is set (a detached thread per report, never under the state lock).
  */
 #include "sim/notify.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +39,8 @@
 
 #include "sim/backends.h"
 #include "sim/callback.h"
+#include "sim/control.h"
+#include "sim/pipeline.h"
 #include "sim/registry.h"
 
 #define UUID_LEN       36
@@ -47,6 +53,9 @@
 #define AUTH_ERROR_MAX 160
 #define NOTIFY_PREFIX  "/v2/notifications"
 #define CALLBACK_ROUTE "/api/v1/callbacks/notify"
+#define AUTO_DELAY_MS  300 /* an automatic report follows its send this much later */
+#define AUTO_WAIT_MS   10
+#define STATUS_MAX     32
 
 static char service_id[UUID_LEN + 1];
 static unsigned char secret[UUID_LEN];
@@ -57,6 +66,20 @@ static json_t *notifications; /* array, oldest first */
 static long auth_refused;
 static long rate_limit;
 static char last_auth_error[AUTH_ERROR_MAX];
+static char auto_status[STATUS_MAX];  /* "" or the status reported for every accepted send */
+static char auto_default[STATUS_MAX]; /* --notify-auto-callback, restored by a reset */
+static atomic_int auto_threads;       /* automatic reports still running */
+
+static const char *const report_statuses[] = {"delivered", "permanent-failure", "temporary-failure",
+                                              "technical-failure", NULL};
+
+static bool report_status_known(const char *status)
+{
+    for (const char *const *s = report_statuses; status && *s; s++)
+        if (strcmp(*s, status) == 0)
+            return true;
+    return false;
+}
 
 static char *read_small_file(const char *path)
 {
@@ -98,6 +121,15 @@ static bool notify_init(const sim_options *opts)
         OPENSSL_cleanse(key, len);
         free(key);
     }
+    if (opts->notify_auto_callback) {
+        if (!report_status_known(opts->notify_auto_callback)) {
+            fprintf(stderr, "onestop-sim: --notify-auto-callback is delivered, "
+                            "permanent-failure, temporary-failure or technical-failure\n");
+            return false;
+        }
+        snprintf(auto_default, sizeof auto_default, "%s", opts->notify_auto_callback);
+        snprintf(auto_status, sizeof auto_status, "%s", auto_default);
+    }
     if (opts->notify_callback_token) {
         char *t = read_small_file(opts->notify_callback_token);
         if (!t) {
@@ -112,6 +144,9 @@ static bool notify_init(const sim_options *opts)
 
 static void notify_destroy(void)
 {
+    struct timespec wait = {.tv_nsec = AUTO_WAIT_MS * 1000000L};
+    while (atomic_load(&auto_threads) > 0) /* each ends within its curl timeout */
+        nanosleep(&wait, NULL);
     json_decref(templates);
     json_decref(notifications);
     templates = notifications = NULL;
@@ -123,6 +158,7 @@ static void notify_reset(void)
     auth_refused = 0;
     rate_limit = 0;
     last_auth_error[0] = '\0';
+    snprintf(auto_status, sizeof auto_status, "%s", auto_default);
 }
 
 static void notify_error(sim_reply *reply, unsigned status, const char *error, const char *msg)
@@ -266,6 +302,8 @@ static bool file_check(json_t *personalisation, char *why, size_t whylen)
     return pdf;
 }
 
+static void auto_report_start(const char *id);
+
 static void send_notification(const sim_request *req, const char *type, sim_reply *reply)
 {
     if (rate_limit > 0) {
@@ -308,6 +346,7 @@ static void send_notification(const sim_request *req, const char *type, sim_repl
                       "type", type, "template_id", template_id, "to", to, "status", "created",
                       "has_file", json_object_get(personalisation, "link_to_file") != NULL);
         json_array_append_new(notifications, n);
+        auto_report_start(id);
         sim_reply_set_reference(reply, reference);
         sim_reply_json(reply, 201,
                        json_pack("{s:s, s:s?, s:{s:s}, s:{s:s, s:i}}", "id", id, "reference",
@@ -386,21 +425,29 @@ void notify_control(const sim_request *req, sim_reply *reply)
     if (strcmp(req->method, "POST") == 0) {
         json_t *body = json_loadb(req->body, req->body_len, 0, NULL);
         json_t *rl = json_object_get(body, "rate_limit");
-        if (!json_is_integer(rl) || json_integer_value(rl) < 0) {
+        json_t *ac = json_object_get(body, "auto_callback");
+        const char *acs = json_string_value(ac);
+        if ((rl && (!json_is_integer(rl) || json_integer_value(rl) < 0)) ||
+            (ac && !json_is_null(ac) && !report_status_known(acs)) || (!rl && !ac)) {
             json_decref(body);
-            sim_reply_error(reply, 400, "invalid_request", "rate_limit is a count (0 or more)");
+            sim_reply_error(reply, 400, "invalid_request",
+                            "rate_limit is a count (0 or more); auto_callback is null or a "
+                            "status (delivered, permanent-failure, ...)");
             return;
         }
         sim_state_lock();
-        rate_limit = (long)json_integer_value(rl);
+        if (rl)
+            rate_limit = (long)json_integer_value(rl);
+        if (ac)
+            snprintf(auto_status, sizeof auto_status, "%s", acs ? acs : "");
         sim_state_unlock();
         json_decref(body);
     }
     sim_state_lock();
-    json_t *out =
-        json_pack("{s:I, s:I, s:s, s:I}", "messages", (json_int_t)json_array_size(notifications),
-                  "auth_refused", (json_int_t)auth_refused, "last_auth_error", last_auth_error,
-                  "rate_limit", (json_int_t)rate_limit);
+    json_t *out = json_pack(
+        "{s:I, s:I, s:s, s:I, s:s?}", "messages", (json_int_t)json_array_size(notifications),
+        "auth_refused", (json_int_t)auth_refused, "last_auth_error", last_auth_error, "rate_limit",
+        (json_int_t)rate_limit, "auto_callback", auto_status[0] ? auto_status : NULL);
     sim_state_unlock();
     sim_reply_json(reply, 200, out);
 }
@@ -412,16 +459,113 @@ static size_t discard(char *ptr, size_t size, size_t nmemb, void *userdata)
     return size * nmemb;
 }
 
+/* Lock held: marks notification n with status and returns the callback body (free() it). */
+static char *callback_body(json_t *n, const char *status)
+{
+    json_object_set_new(n, "status", json_string(status));
+    char when[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S.000000Z", gmtime_r(&now, &tm));
+    json_t *cb =
+        json_pack("{s:O, s:O, s:O, s:s, s:s, s:s, s:s, s:O}", "id", json_object_get(n, "id"),
+                  "reference", json_object_get(n, "reference"), "to", json_object_get(n, "to"),
+                  "status", status, "created_at", when, "completed_at", when, "sent_at", when,
+                  "notification_type", json_object_get(n, "type"));
+    char *text = cb ? json_dumps(cb, JSON_COMPACT) : NULL;
+    json_decref(cb);
+    return text;
+}
+
+/* POSTs a callback body to the gateway with the bearer token (blocking; no lock held). */
+static bool callback_post(const char *callback_url, const char *text, long *status_code, char *err,
+                          size_t errlen)
+{
+    char url[CALLBACK_URL_MAX], auth[TOKEN_MAX + 32], curl_err[CURL_ERROR_SIZE] = "";
+    size_t base = strlen(callback_url);
+    while (base > 0 && callback_url[base - 1] == '/')
+        base--;
+    snprintf(url, sizeof url, "%.*s%s", (int)base, callback_url, CALLBACK_ROUTE);
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", callback_token);
+    struct curl_slist *headers = curl_slist_append(NULL, auth);
+    struct curl_slist *more =
+        headers ? curl_slist_append(headers, "Content-Type: application/json") : NULL;
+    CURL *c = more ? curl_easy_init() : NULL;
+    CURLcode rc = CURLE_FAILED_INIT;
+    *status_code = 0;
+    if (c) {
+        curl_easy_setopt(c, CURLOPT_URL, url);
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, text);
+        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, CALLBACK_TIMEOUT_MS);
+        curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, CALLBACK_CONNECT_MS);
+        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
+        curl_easy_setopt(c, CURLOPT_ERRORBUFFER, curl_err);
+        rc = curl_easy_perform(c);
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status_code);
+    }
+    curl_easy_cleanup(c);
+    curl_slist_free_all(headers);
+    if (rc != CURLE_OK)
+        snprintf(err, errlen, "%s", curl_err[0] ? curl_err : curl_easy_strerror(rc));
+    return rc == CURLE_OK;
+}
+
+struct auto_report {
+    char id[UUID_LEN + 1];
+    char status[STATUS_MAX];
+};
+
+/* Notify reports on its own a little after a send, as the real one does. */
+static void *auto_report_main(void *arg)
+{
+    struct auto_report *ar = arg;
+    const char *url = control_callback_url();
+    if (pipeline_sleep_ms(AUTO_DELAY_MS) && url) {
+        sim_state_lock();
+        json_t *n = find_notification(ar->id, NULL);
+        char *text = n ? callback_body(n, ar->status) : NULL;
+        sim_state_unlock();
+        long code;
+        char err[CURL_ERROR_SIZE];
+        if (text && !callback_post(url, text, &code, err, sizeof err))
+            fprintf(stderr, "onestop-sim: notify callback failed: %s\n", err);
+        free(text);
+    }
+    free(ar);
+    atomic_fetch_sub(&auto_threads, 1);
+    return NULL;
+}
+
+/* Lock held: starts the automatic report of notification id, when one is set up. */
+static void auto_report_start(const char *id)
+{
+    if (!auto_status[0] || !callback_token[0] || !control_callback_url())
+        return;
+    struct auto_report *ar = calloc(1, sizeof *ar);
+    if (!ar)
+        return;
+    snprintf(ar->id, sizeof ar->id, "%s", id);
+    snprintf(ar->status, sizeof ar->status, "%s", auto_status);
+    pthread_attr_t attr;
+    pthread_t t;
+    atomic_fetch_add(&auto_threads, 1);
+    bool started = pthread_attr_init(&attr) == 0 &&
+                   pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED) == 0 &&
+                   pthread_create(&t, &attr, auto_report_main, ar) == 0;
+    pthread_attr_destroy(&attr);
+    if (!started) {
+        atomic_fetch_sub(&auto_threads, 1);
+        free(ar);
+    }
+}
+
 void notify_control_callback(const sim_request *req, sim_reply *reply, const char *callback_url)
 {
-    static const char *const statuses[] = {"delivered", "permanent-failure", "temporary-failure",
-                                           "technical-failure", NULL};
     json_t *body = json_loadb(req->body, req->body_len, 0, NULL);
     const char *status = json_string_value(json_object_get(body, "status"));
-    bool known = false;
-    for (const char *const *s = statuses; status && *s; s++)
-        known |= strcmp(*s, status) == 0;
-    if (!known) {
+    if (!report_status_known(status)) {
         json_decref(body);
         sim_reply_error(reply, 400, "invalid_request",
                         "status is delivered, permanent-failure, temporary-failure or "
@@ -437,20 +581,7 @@ void notify_control_callback(const sim_request *req, sim_reply *reply, const cha
     sim_state_lock();
     json_t *n = find_notification(json_string_value(json_object_get(body, "id")),
                                   json_string_value(json_object_get(body, "reference")));
-    char *text = NULL;
-    if (n) {
-        json_object_set_new(n, "status", json_string(status));
-        char when[32];
-        time_t now = time(NULL);
-        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S.000000Z", gmtime(&now));
-        json_t *cb =
-            json_pack("{s:O, s:O, s:O, s:s, s:s, s:s, s:s, s:O}", "id", json_object_get(n, "id"),
-                      "reference", json_object_get(n, "reference"), "to", json_object_get(n, "to"),
-                      "status", status, "created_at", when, "completed_at", when, "sent_at", when,
-                      "notification_type", json_object_get(n, "type"));
-        text = json_dumps(cb, JSON_COMPACT);
-        json_decref(cb);
-    }
+    char *text = n ? callback_body(n, status) : NULL;
     sim_state_unlock();
     json_decref(body);
     if (!text) {
@@ -458,35 +589,13 @@ void notify_control_callback(const sim_request *req, sim_reply *reply, const cha
                         "no notification with that id or reference");
         return;
     }
-    char url[CALLBACK_URL_MAX], auth[TOKEN_MAX + 32], err[CURL_ERROR_SIZE] = "";
-    size_t base = strlen(callback_url);
-    while (base > 0 && callback_url[base - 1] == '/')
-        base--;
-    snprintf(url, sizeof url, "%.*s%s", (int)base, callback_url, CALLBACK_ROUTE);
-    snprintf(auth, sizeof auth, "Authorization: Bearer %s", callback_token);
-    struct curl_slist *headers = curl_slist_append(NULL, auth);
-    headers = curl_slist_append(headers, "Content-Type: application/json");
-    CURL *c = curl_easy_init();
-    long status_code = 0;
-    CURLcode rc = CURLE_FAILED_INIT;
-    if (c && headers) {
-        curl_easy_setopt(c, CURLOPT_URL, url);
-        curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, text);
-        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, CALLBACK_TIMEOUT_MS);
-        curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, CALLBACK_CONNECT_MS);
-        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
-        curl_easy_setopt(c, CURLOPT_ERRORBUFFER, err);
-        rc = curl_easy_perform(c);
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status_code);
-    }
-    curl_easy_cleanup(c);
-    curl_slist_free_all(headers);
+    long code = 0;
+    char err[CURL_ERROR_SIZE];
+    bool sent = callback_post(callback_url, text, &code, err, sizeof err);
     free(text);
-    if (rc != CURLE_OK) {
-        sim_reply_error(reply, 502, "callback_failed", err[0] ? err : curl_easy_strerror(rc));
+    if (!sent) {
+        sim_reply_error(reply, 502, "callback_failed", err);
         return;
     }
-    sim_reply_json(reply, 200, json_pack("{s:I}", "gateway_status", (json_int_t)status_code));
+    sim_reply_json(reply, 200, json_pack("{s:I}", "gateway_status", (json_int_t)code));
 }

@@ -38,6 +38,7 @@ struct notify_sender {
     bool woken;
     atomic_bool stopping;
     struct backoff_policy policy;
+    bool store_trouble; /* a record failed in this batch: pause before the next look */
 };
 
 struct answer {
@@ -170,6 +171,8 @@ static void record(struct notify_sender *ns, const struct copy_outcome *o)
 {
     enum store_result r = store_copy_record(ns->store, o);
     if (r != STORE_OK && r != STORE_CONFLICT)
+        ns->store_trouble = true;
+    if (r != STORE_OK && r != STORE_CONFLICT)
         log_msg(LOG_WARN, "receipt_copy_unrecorded",
                 "copy %lld: its outcome could not be stored (%d); it will be looked up before "
                 "any resend",
@@ -251,7 +254,9 @@ static bool lookup_first(struct notify_sender *ns, const struct receipt_copy *c)
                                      .kind = COPY_OUTCOME_NOT_FOUND,
                                      .next_attempt_at_ms = wall_ms(),
                                      .now = time(NULL)};
-            send = store_copy_record(ns->store, &o) == STORE_OK;
+            enum store_result rr = store_copy_record(ns->store, &o);
+            send = rr == STORE_OK;
+            ns->store_trouble |= rr != STORE_OK && rr != STORE_CONFLICT;
         }
     } else {
         char why[COPY_ERROR_MAX], error[COPY_ERROR_MAX + 32];
@@ -271,6 +276,7 @@ static void send_copy(struct notify_sender *ns, const struct receipt_copy *c)
     struct copy_outcome sending = {.id = c->id, .kind = COPY_OUTCOME_SENDING, .now = time(NULL)};
     enum store_result marked = store_copy_record(ns->store, &sending);
     if (marked != STORE_OK) {
+        ns->store_trouble |= marked != STORE_CONFLICT;
         if (marked != STORE_CONFLICT) /* a conflict: it left pending meanwhile */
             log_msg(LOG_WARN, "receipt_copy_unmarked",
                     "copy %lld of %s not sent: the store could not mark it", (long long)c->id,
@@ -351,8 +357,11 @@ static void *sender_main(void *arg)
         for (size_t i = 0; i < n && !atomic_load(&ns->stopping); i++)
             send_copy(ns, &due[i]);
         store_copies_free(due, n);
-        if (n == 0)
+        if (ns->store_trouble) /* the copies stay due; do not spin on a failing store */
+            wait_a_while(ns, STORE_RETRY_MS);
+        else if (n == 0)
             wait_a_while(ns, SENDER_LOOK_MS);
+        ns->store_trouble = false;
     }
     return NULL;
 }

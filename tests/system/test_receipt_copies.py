@@ -271,3 +271,17 @@ def test_a_copy_in_flight_when_onestopd_is_killed_is_looked_up_not_resent(notify
     copies = wait_copies(gw, token, ref, lambda cs: cs[0]["state"] == "sent", "copy sent")
     assert "not sent again" in copies[0]["note"]
     assert len(received(gw)["requests"]) == 1
+
+
+def test_notify_reports_on_its_own_when_set_to(notify_gw):
+    gw = notify_gw
+    token = gw.sign_in()
+    ref = sold(gw, token)
+    r = gw.sim_request("POST", "/_sim/notify", {"auto_callback": "temporary-failure"})
+    assert r.status == 200 and r.json["auto_callback"] == "temporary-failure", r
+    assert ask_copy(gw, token, ref, {"phone": PHONE}).status == 202
+    copies = wait_copies(gw, token, ref, lambda cs: cs[0]["notify_status"] is not None,
+                         "Notify's own report")
+    assert copies[0]["notify_status"] == "temporary-failure" and copies[0]["state"] == "sent"
+    bad = gw.sim_request("POST", "/_sim/notify", {"auto_callback": "lost"})
+    assert bad.status == 400
