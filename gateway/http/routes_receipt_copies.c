@@ -347,16 +347,9 @@ void route_receipt_copies_create(struct app *app, struct http_request *req)
     json_t *body = http_json_body(req);
     if (!body)
         return;
-    if (!json_is_object(body)) {
-        json_decref(body);
-        http_reply_error(req, 400, "invalid_json", "The body must be a JSON object.");
-        return;
-    }
     json_t *t = NULL;
-    if (!transaction_read(app, req, reference, &t)) {
-        json_decref(body);
+    if (!transaction_read(app, req, reference, &t))
         return;
-    }
     const char *service = json_string_value(json_object_get(t, "service"));
     const struct service *svc = service_registry_find(app->cfg->services, service);
     const char *label = svc ? service_name(svc) : service;
@@ -427,11 +420,7 @@ out:
     copy_build_clear(&b);
     json_decref(personal);
     json_decref(t);
-    if (body) {
-        /* the contact leaves memory with the request */
-        json_object_clear(body);
-        json_decref(body);
-    }
+    json_object_clear(body); /* the contact leaves memory now (the request owns body) */
 }
 
 /* ---- the copies on a transaction ---- */
@@ -489,7 +478,6 @@ void route_notify_callback(struct app *app, struct http_request *req)
     if (ref && strlen(ref) >= COPY_REFERENCE_MAX)
         json_array_append_new(errors, field_error("reference", "invalid", "Too long."));
     if (json_array_size(errors)) {
-        json_decref(body);
         http_reply_invalid(req, errors);
         return;
     }
@@ -510,17 +498,14 @@ void route_notify_callback(struct app *app, struct http_request *req)
     if (r == STORE_OK) {
         /* a resend of the same report: the same answer, nothing changes */
         free(stored);
-        json_decref(body);
         http_reply_json(req, stored_status, NULL);
         return;
     }
     if (r != STORE_NOT_FOUND) {
-        json_decref(body);
         http_reply_store_error(req, r);
         return;
     }
     r = store_copy_report(app->store, ref, id, status, time(NULL));
-    json_decref(body);
     if (r == STORE_NOT_FOUND) {
         http_reply_error(req, 404, "not_found", "No receipt copy has that reference or id.");
         return;
