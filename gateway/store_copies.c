@@ -2,9 +2,9 @@
  *
  * DESIGN: like the deliveries (docs/delivery.md), every state change goes through copy_move:
  * the rule table copy_state_can_move, a compare-and-set UPDATE on the state the caller saw,
- * and one audit row (receipt_copy_sent | receipt_copy_failed) in the same write. The move to
- * `sent` is also where the contact leaves the store: the payload is replaced by its masked
- * form in the same UPDATE. */
+ * and one audit row (receipt_copy_sent | receipt_copy_failed) in the same write. The move out
+ * of `pending` is also where the contact leaves the store: the payload is replaced by its
+ * masked form in the same UPDATE. */
 #include "gateway/store_copies.h"
 #include "gateway/store_sqlite_private.h"
 

@@ -8,8 +8,8 @@
  * not a move; only the attempt count, last error, next attempt and outcome_unknown change.
  *
  * The resident's address or number is kept only inside the row's payload (the Notify request
- * body) and only while the copy is pending: the move to `sent` overwrites the payload with a
- * masked form. Notify's delivery reports (callbacks) land in notify_status. */
+ * body) and only while the copy is pending: the move to `sent` or `failed` overwrites the
+ * payload with a masked form (the caller's masked_payload). Notify's delivery reports (callbacks) land in notify_status. */
 #ifndef ONESTOP_STORE_COPIES_H
 #define ONESTOP_STORE_COPIES_H
 

@@ -167,9 +167,21 @@ static void exchange_clear(struct exchange *x)
     x->answer.body = NULL;
 }
 
-static void record(struct notify_sender *ns, const struct copy_outcome *o)
+#define CONTACT_REMOVED "(removed once sent)"
+
+/* Records an outcome. A copy that leaves `pending` (sent, or failed for good) has no more use
+ * for the contact: its payload is stored masked in the same move. */
+static void record(struct notify_sender *ns, const struct receipt_copy *c,
+                   const struct copy_outcome *o)
 {
-    enum store_result r = store_copy_record(ns->store, o);
+    struct copy_outcome final = *o;
+    char *masked = NULL;
+    if ((o->kind == COPY_OUTCOME_SENT || o->kind == COPY_OUTCOME_FAILED) && !o->masked_payload) {
+        masked = notify_payload_masked(c->payload, CONTACT_REMOVED);
+        final.masked_payload = masked ? masked : "{}";
+    }
+    enum store_result r = store_copy_record(ns->store, &final);
+    free(masked);
     if (r != STORE_OK && r != STORE_CONFLICT)
         ns->store_trouble = true;
     if (r != STORE_OK && r != STORE_CONFLICT)
@@ -199,7 +211,7 @@ static void settle_retry(struct notify_sender *ns, const struct receipt_copy *c,
         log_msg(LOG_WARN, "receipt_copy_failed", "copy %lld of %s given up: %s", (long long)c->id,
                 c->reference, error);
     }
-    record(ns, &o);
+    record(ns, c, &o);
 }
 
 static void describe_transfer(const struct exchange *x, char *out, size_t outlen)
@@ -214,20 +226,17 @@ static void mark_sent(struct notify_sender *ns, const struct receipt_copy *c, co
                       const char *note)
 {
     /* the masked form shown to staff is kept in its own column; the payload keeps only a
-     * placeholder once Notify has the message */
-    char *masked = notify_payload_masked(c->payload, "(removed once sent)");
+     * placeholder once Notify has the message (record) */
     struct copy_outcome o = {.id = c->id,
                              .kind = COPY_OUTCOME_SENT,
                              .notification_id = id && *id ? id : NULL,
-                             .masked_payload = masked ? masked : "{}",
                              .note = note,
                              .http_status = 0,
                              .now = time(NULL)};
     log_msg(LOG_INFO, "receipt_copy_sent", "copy %lld of %s by %s accepted by Notify (%s)%s",
             (long long)c->id, c->reference, c->channel, id && *id ? id : "no id",
             note ? "; found by look-up, not sent again" : "");
-    record(ns, &o);
-    free(masked);
+    record(ns, c, &o);
 }
 
 /* Asks Notify whether an attempt with an unknown outcome was accepted. True when the copy may
@@ -289,7 +298,7 @@ static void send_copy(struct notify_sender *ns, const struct receipt_copy *c)
                                  .kind = COPY_OUTCOME_FAILED,
                                  .error = "The stored copy cannot be sent (unknown channel).",
                                  .now = time(NULL)};
-        record(ns, &o);
+        record(ns, c, &o);
         return;
     }
     struct exchange x;
@@ -308,7 +317,7 @@ static void send_copy(struct notify_sender *ns, const struct receipt_copy *c)
                                  .kind = COPY_OUTCOME_FAILED,
                                  .error = "The Notify API key in the configuration is not usable.",
                                  .now = time(NULL)};
-        record(ns, &o);
+        record(ns, c, &o);
     } else if (x.status == 429 || x.status == 408 || x.status >= 500 || x.status == 0) {
         describe_transfer(&x, error, sizeof error);
         bool unknown = resend_outcome_unknown(x.code, x.status);
@@ -322,7 +331,7 @@ static void send_copy(struct notify_sender *ns, const struct receipt_copy *c)
                                  .now = time(NULL)};
         log_msg(LOG_WARN, "receipt_copy_refused", "copy %lld of %s refused by Notify: %s",
                 (long long)c->id, c->reference, error);
-        record(ns, &o);
+        record(ns, c, &o);
     }
     exchange_clear(&x);
 }

@@ -55,6 +55,12 @@ def copies_of(gw, token, reference):
     return r.json["receipt_copies"]
 
 
+def dump_of(gw):
+    db = os.path.join(gw.dir, "data", "onestop.db")
+    return subprocess.run(["sqlite3", db, ".dump"], capture_output=True, text=True,
+                          timeout=60, check=True).stdout
+
+
 def wait_copies(gw, token, reference, pred, what):
     return wait_until(lambda: (lambda c: c if pred(c) else None)(copies_of(gw, token, reference)),
                       timeout=20, what=what)
@@ -149,6 +155,8 @@ def test_a_wrong_secret_is_refused_by_notify_and_shows_on_the_transaction(tmp_pa
         stats = gw.sim_request("GET", "/_sim/notify").json
         assert stats["auth_refused"] == 1 and stats["messages"] == 0
         assert received(gw)["requests"] == []
+        # a copy that failed for good has no more use for the address either
+        assert EMAIL not in dump_of(gw)
     finally:
         gw.stop()
 
@@ -194,9 +202,7 @@ def test_the_contact_is_gone_from_the_store_and_never_in_the_logs(notify_gw):
                          "copies sent")
     assert copies[0]["to"] == "r***@example.org"
     assert copies[1]["to"].startswith("+44") and "900123" not in copies[1]["to"]
-    db = os.path.join(gw.dir, "data", "onestop.db")
-    dump = subprocess.run(["sqlite3", db, ".dump"], capture_output=True, text=True,
-                          timeout=60, check=True).stdout
+    dump = dump_of(gw)
     assert "receipt_copies" in dump
     for secret in (EMAIL, PHONE_E164, "7700900123", "resident.copy"):
         assert secret not in dump, secret
