@@ -9,7 +9,8 @@
  *
  * The resident's address or number is kept only inside the row's payload (the Notify request
  * body) and only while the copy is pending: the move to `sent` or `failed` overwrites the
- * payload with a masked form (the caller's masked_payload). Notify's delivery reports (callbacks) land in notify_status. */
+ * payload with a masked form (the caller's masked_payload). Notify's delivery reports (callbacks)
+ * land in notify_status. */
 #ifndef ONESTOP_STORE_COPIES_H
 #define ONESTOP_STORE_COPIES_H
 
@@ -87,7 +88,7 @@ struct copy_outcome {
     int64_t id;
     enum copy_outcome_kind kind;
     const char *notification_id; /* SENT: Notify's id, or NULL */
-    const char *masked_payload;  /* SENT: the payload without the contact */
+    const char *masked_payload;  /* SENT, FAILED: the payload without the contact */
     const char *error;           /* RETRY, FAILED */
     const char *note;            /* SENT after a look-up */
     int http_status;

@@ -16,7 +16,7 @@ import uuid
 
 import pytest
 
-from onestop_env import Gateway, wait_until
+from onestop_env import ONESTOPD, Gateway, wait_until
 from notify_env import EMAIL_TEMPLATE, SMS_TEMPLATE, notify_key, with_notify
 from txn_helpers import sell
 
@@ -291,3 +291,18 @@ def test_notify_reports_on_its_own_when_set_to(notify_gw):
     assert copies[0]["notify_status"] == "temporary-failure" and copies[0]["state"] == "sent"
     bad = gw.sim_request("POST", "/_sim/notify", {"auto_callback": "lost"})
     assert bad.status == 400
+
+
+def test_check_config_names_a_key_that_is_not_a_notify_key(tmp_path):
+    gw = with_notify(Gateway(tmp_path))
+    with open(os.path.join(gw.keys_dir, "notify.key"), "w") as f:
+        f.write("0123456789abcdef0123456789abcdef\n")
+    out = subprocess.run([ONESTOPD, "--check-config", gw.config_path], capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode != 0
+    assert "notify.api_key_file: is not a Notify API key" in out.stderr, out.stderr
+    del gw.config["notify"]["callback_token_file"]
+    gw.write_config()
+    out = subprocess.run([ONESTOPD, "--check-config", gw.config_path], capture_output=True,
+                         text=True, timeout=60)
+    assert "notify.callback_token_file: is required" in out.stderr, out.stderr
