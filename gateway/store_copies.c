@@ -161,6 +161,19 @@ static enum store_result request_run(struct store_tx *tx, void *arg)
     store_release(st);
     if (rc != SQLITE_ROW)
         return rc == SQLITE_DONE ? STORE_NOT_FOUND : STORE_UNAVAILABLE;
+    st = store_cached(db, "SELECT COUNT(*) FROM receipt_copies WHERE transaction_id = ?");
+    if (!st)
+        return STORE_UNAVAILABLE;
+    sqlite3_bind_int64(st, 1, txn_id);
+    rc = sqlite3_step(st);
+    long already = rc == SQLITE_ROW ? (long)sqlite3_column_int64(st, 0) : -1;
+    store_release(st);
+    if (already < 0)
+        return STORE_UNAVAILABLE;
+    if (already + (long)rq->copies_len > COPIES_PER_TRANSACTION_MAX) {
+        rr->status = 429; /* nothing written: the caller says why */
+        return STORE_OK;
+    }
     json_t *copies = json_array();
     json_t *body = json_pack("{s:s, s:o}", "reference", rq->reference, "copies", copies);
     r = request_insert(db, rr, txn_id, copies);

@@ -21,12 +21,13 @@
 #include <stdint.h>
 #include <time.h>
 
-#define COPY_CHANNEL_MAX   8
-#define COPY_REFERENCE_MAX 64 /* Notify's reference for one copy: "<transaction ref>-<hex>" */
-#define COPY_MASKED_MAX    64
-#define COPY_ID_MAX        64 /* Notify's notification id (a UUID) */
-#define COPY_ERROR_MAX     320
-#define COPIES_DUE_MAX     16
+#define COPY_CHANNEL_MAX           8
+#define COPY_REFERENCE_MAX         64 /* Notify's reference for one copy: "<transaction ref>-<hex>" */
+#define COPY_MASKED_MAX            64
+#define COPY_ID_MAX                64 /* Notify's notification id (a UUID) */
+#define COPY_ERROR_MAX             320
+#define COPIES_DUE_MAX             16
+#define COPIES_PER_TRANSACTION_MAX 10 /* copies one transaction may have: Notify is paid for */
 
 enum copy_state { COPY_PENDING, COPY_SENT, COPY_FAILED };
 const char *copy_state_name(enum copy_state state);
@@ -53,7 +54,8 @@ struct copy_request {
 
 /* Inserts the copies, the idempotency record and an audit row in one write, answering with
  * *status and a new *response (free() it): 202 and the copies, or, when this staff member
- * already used the key, the stored answer (same request) or 409 (another request).
+ * already used the key, the stored answer (same request) or 409 (another request); 429 (and
+ * nothing written) when the transaction would have more than COPIES_PER_TRANSACTION_MAX.
  * STORE_NOT_FOUND: no such transaction. */
 enum store_result store_copies_request(struct store *store, const struct copy_request *rq,
                                        int *status, char **response) STORE_MUSTCHECK;

@@ -406,6 +406,12 @@ void route_receipt_copies_create(struct app *app, struct http_request *req)
     enum store_result r = store_copies_request(app->store, &rq, &status, &response);
     if (r != STORE_OK) {
         http_reply_store_error(req, r);
+    } else if (status == 429) {
+        char message[160];
+        snprintf(message, sizeof message,
+                 "This transaction has had %d copies sent already; no more can be sent.",
+                 COPIES_PER_TRANSACTION_MAX);
+        http_reply_error(req, 429, "too_many_copies", message);
     } else if (status == 409) {
         http_reply_error(req, 409, "idempotency_conflict",
                          "This Idempotency-Key was already used for a different request. Start a "

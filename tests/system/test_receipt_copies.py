@@ -306,3 +306,14 @@ def test_check_config_names_a_key_that_is_not_a_notify_key(tmp_path):
     out = subprocess.run([ONESTOPD, "--check-config", gw.config_path], capture_output=True,
                          text=True, timeout=60)
     assert "notify.callback_token_file: is required" in out.stderr, out.stderr
+
+
+def test_a_transaction_gets_at_most_ten_copies(notify_gw):
+    gw = notify_gw
+    token = gw.sign_in()
+    ref = sold(gw, token)
+    for _ in range(5):
+        assert ask_copy(gw, token, ref, {"email": EMAIL, "phone": PHONE}).status == 202
+    r = ask_copy(gw, token, ref, {"phone": PHONE})
+    assert r.status == 429 and r.json["error"]["code"] == "too_many_copies", r
+    assert len(copies_of(gw, token, ref)) == 10
