@@ -317,3 +317,16 @@ def test_a_transaction_gets_at_most_ten_copies(notify_gw):
     r = ask_copy(gw, token, ref, {"phone": PHONE})
     assert r.status == 429 and r.json["error"]["code"] == "too_many_copies", r
     assert len(copies_of(gw, token, ref)) == 10
+
+
+def test_uk_mobile_numbers_as_people_write_them_reach_notify_in_one_form(notify_gw):
+    gw = notify_gw
+    token = gw.sign_in()
+    ref = sold(gw, token)
+    for written in ("07700 900123", "+44 7700 900123", "0044 (7700) 900-123", "447700900123"):
+        r = ask_copy(gw, token, ref, {"phone": written})
+        assert r.status == 202, (written, r)
+    wait_copies(gw, token, ref, lambda cs: len(cs) == 4 and all(c["state"] == "sent" for c in cs),
+                "four copies sent")
+    numbers = [json.loads(q["body"])["phone_number"] for q in received(gw)["requests"]]
+    assert numbers == [PHONE_E164] * 4
