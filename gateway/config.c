@@ -10,6 +10,7 @@
 #include "gateway/delivery/backend_request.h"
 #include "gateway/delivery/connector_email.h"
 #include "gateway/delivery/email_digest.h"
+#include "gateway/delivery/notify_jwt.h"
 #include "gateway/log.h"
 #include "gateway/receipt_options.h"
 #include "services/service.h"
@@ -244,6 +245,27 @@ static const struct key_spec counter_keys[] = {{KEY("id", K_STRING, CO(id)), .re
                                                {KEY("printer", K_STRING, CO(printer))},
                                                {0}};
 
+#define NT(field) offsetof(struct notify_template, field)
+static const struct key_spec notify_template_keys[] = {
+    {KEY("service", K_STRING, NT(service)), .required = true},
+    {KEY("language", K_STRING, NT(language)), .def_str = "en"},
+    {KEY("email", K_STRING, NT(email))},
+    {KEY("sms", K_STRING, NT(sms))},
+    {0}};
+static const struct array_spec notify_templates_array = {.keys = notify_template_keys,
+                                                         .elem_size =
+                                                             sizeof(struct notify_template),
+                                                         .len_offset = CFG(notify.templates_len)};
+static const struct key_spec notify_keys[] = {
+    {KEY("url", K_STRING, CFG(notify.url))},
+    {KEY("api_key_file", K_SECRET, CFG(notify.api_key))},
+    {KEY("callback_token_file", K_SECRET, CFG(notify.callback_token))},
+    {KEY("timeout_ms", K_INT, CFG(notify.timeout_ms)), .def_int = 10000, .min = 100, .max = 600000},
+    {KEY("give_up_after_s", K_INT, CFG(notify.give_up_after_s)), .def_int = 86400, .min = 1,
+     .max = 2592000},
+    {KEY("templates", K_ARRAY, CFG(notify.templates)), .array = &notify_templates_array},
+    {0}};
+
 static const struct array_spec backends_array = {.keys = backend_keys,
                                                  .elem_size = sizeof(struct backend_config),
                                                  .len_offset = CFG(backends_len)};
@@ -272,6 +294,7 @@ static const struct key_spec top_keys[] = {
     {KEY("backends", K_ARRAY, CFG(backends)), .array = &backends_array},
     {KEY("printers", K_ARRAY, CFG(printers)), .array = &printers_array},
     {KEY("counters", K_ARRAY, CFG(counters)), .array = &counters_array, .required = true},
+    {KEY("notify", K_OBJECT, 0), .children = notify_keys},
     {0}};
 
 /* Default retry schedule: quick at first, then hourly, for a day (give_up_after_s). */
@@ -935,6 +958,28 @@ static void load_services(struct config *cfg, json_t *problems, struct parse_ctx
     }
 }
 
+/* Receipt copies: a Notify section needs its url, its API key in Notify's own format and a
+ * callback token; each template names a channel. */
+static void check_notify(struct parse_ctx *ctx, const struct config *cfg)
+{
+    const struct notify_config *n = &cfg->notify;
+    if (!n->url && !n->api_key.len && !n->callback_token.len && !n->templates_len)
+        return;
+    if (!n->url)
+        problem(ctx, "notify.url", "is required with the other notify keys");
+    if (!n->api_key.len)
+        problem(ctx, "notify.api_key_file", "is required");
+    else if (!notify_key_valid(n->api_key.bytes, n->api_key.len))
+        problem(ctx, "notify.api_key_file",
+                "is not a Notify API key (\"{name}-{service id}-{secret}\", two UUIDs at the end)");
+    if (!n->callback_token.len)
+        problem(ctx, "notify.callback_token_file", "is required");
+    for (size_t i = 0; i < n->templates_len; i++)
+        if (!n->templates[i].email && !n->templates[i].sms)
+            problem(ctx, "notify.templates", "entry %zu names neither an email nor an sms template",
+                    i);
+}
+
 struct config *config_load(const char *path, json_t *problems)
 {
     struct config *cfg = calloc(1, sizeof *cfg);
@@ -964,6 +1009,7 @@ struct config *config_load(const char *path, json_t *problems)
     parse_object(&ctx, root, top_keys, cfg, "");
     json_decref(root);
     check_cross_references(&ctx, cfg);
+    check_notify(&ctx, cfg);
     if (json_array_size(problems) == before) {
         load_services(cfg, problems, &ctx);
         char why[600];
@@ -1032,6 +1078,16 @@ void config_free(struct config *cfg)
         free(cfg->counters[i].printer);
     }
     free(cfg->counters);
+    free(cfg->notify.url);
+    secret_free(&cfg->notify.api_key);
+    secret_free(&cfg->notify.callback_token);
+    for (size_t i = 0; i < cfg->notify.templates_len; i++) {
+        free(cfg->notify.templates[i].service);
+        free(cfg->notify.templates[i].language);
+        free(cfg->notify.templates[i].email);
+        free(cfg->notify.templates[i].sms);
+    }
+    free(cfg->notify.templates);
     if (cfg->services)
         service_registry_free(cfg->services);
     json_decref(cfg->services_enabled);

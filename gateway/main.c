@@ -12,6 +12,7 @@
 #include "gateway/daemon_lock.h"
 #include "gateway/failpoint.h"
 #include "gateway/delivery/forward.h"
+#include "gateway/delivery/notify_sender.h"
 #include "gateway/http/access.h"
 #include "gateway/http/http.h"
 #include "gateway/log.h"
@@ -242,8 +243,12 @@ int main(int argc, char **argv)
         return startup_failed(&app, NULL, cfg);
     }
 
+    /* receipt copies through GOV.UK Notify; none when notify is not configured */
+    struct notify_sender *copies = notify_sender_start(cfg, app.store);
+
     struct http_server *server = http_start(&app, onestop_routes, err, sizeof err);
     if (!server) {
+        notify_sender_stop(copies);
         log_msg(LOG_ERROR, "http_start_failed", "%s", err);
         return startup_failed(&app, housekeeper, cfg);
     }
@@ -272,6 +277,7 @@ int main(int argc, char **argv)
     }
     http_stop(server);
     forwarder_stop(app.forwarder); /* in-flight deliveries get a bounded grace */
+    notify_sender_stop(copies);    /* a copy in flight is looked up before any resend */
     spooler_stop(app.spooler);     /* a receipt at the printer stays `printing`, re-checked later */
     housekeeper_stop(housekeeper); /* after the last audited move: logs the final signed head */
     store_close(app.store);

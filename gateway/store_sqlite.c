@@ -277,6 +277,31 @@ static const char *const migrations[] = {
     /* 14: the receipt the resident asked for at the counter: large print, its language */
     "ALTER TABLE print_jobs ADD COLUMN receipt_size TEXT NOT NULL DEFAULT 'standard';"
     "ALTER TABLE print_jobs ADD COLUMN receipt_language TEXT NOT NULL DEFAULT 'en';",
+    /* 15: receipt copies by e-mail and text message (GOV.UK Notify), an outbox of their own:
+     * the payload holds the contact only until Notify accepts the copy (then it is masked) */
+    "CREATE TABLE receipt_copies("
+    "  id INTEGER PRIMARY KEY,"
+    "  transaction_id INTEGER NOT NULL REFERENCES transactions(id),"
+    "  channel TEXT NOT NULL CHECK (channel IN ('email','sms')),"
+    "  notify_reference TEXT NOT NULL UNIQUE,"
+    "  payload TEXT NOT NULL,"
+    "  masked_contact TEXT NOT NULL,"
+    "  state TEXT NOT NULL CHECK (state IN ('pending','sent','failed')),"
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
+    "  next_attempt_at_ms INTEGER NOT NULL,"
+    "  outcome_unknown INTEGER NOT NULL DEFAULT 0,"
+    "  last_status INTEGER,"
+    "  last_error TEXT,"
+    "  note TEXT,"
+    "  notification_id TEXT,"
+    "  notify_status TEXT,"
+    "  staff TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL,"
+    "  sent_at INTEGER,"
+    "  status_at INTEGER);"
+    "CREATE INDEX receipt_copies_due ON receipt_copies(state, next_attempt_at_ms);"
+    "CREATE INDEX receipt_copies_transaction ON receipt_copies(transaction_id);",
 };
 
 #define MIGRATIONS_LEN ((int)(sizeof migrations / sizeof migrations[0]))

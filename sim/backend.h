@@ -22,10 +22,13 @@
 
 /* Command-line settings a back-end may need at start-up. */
 typedef struct sim_options {
-    const char *data_dir;        /* folder holding gazetteer.json and other data files */
-    const char *open311_api_key; /* NULL when --open311-api-key was not given */
-    const char *nhs_public_key;  /* PEM file checking client assertions; NULL: none given */
-    const char *nhs_client_id;   /* the iss/sub the NHS token endpoint expects */
+    const char *data_dir;              /* folder holding gazetteer.json and other data files */
+    const char *open311_api_key;       /* NULL when --open311-api-key was not given */
+    const char *nhs_public_key;        /* PEM file checking client assertions; NULL: none given */
+    const char *nhs_client_id;         /* the iss/sub the NHS token endpoint expects */
+    const char *notify_api_key;        /* Notify API key file checking JWTs; NULL: none */
+    const char *notify_callback_token; /* bearer token file for Notify's callbacks; NULL */
+    const char *notify_auto_callback;  /* a status every accepted send reports; NULL: none */
 } sim_options;
 
 typedef struct sim_request sim_request;

@@ -10,6 +10,7 @@ extern const sim_backend gazetteer_backend; /* sim/gazetteer.c: addresses by pos
 extern const sim_backend bulky_backend;     /* sim/bulky.c: Open311 bulky waste + slots */
 extern const sim_backend mail_backend;      /* sim/smtp.c: the SMTP sink for e-mail routes */
 extern const sim_backend nhs_token_backend; /* sim/nhs.c: NHS API platform OAuth2 tokens */
+extern const sim_backend notify_backend;    /* sim/notify.c: GOV.UK Notify (receipt copies) */
 extern const sim_backend nhs_ers_backend;   /* sim/nhs.c: e-Referral Service FHIR reads */
 
 #endif

@@ -11,6 +11,7 @@
 
 #include "sim/callback.h"
 #include "sim/nhs.h"
+#include "sim/notify.h"
 #include "sim/registry.h"
 
 static const char *callback_url;
@@ -18,6 +19,11 @@ static const char *callback_url;
 void control_set_callback_url(const char *url)
 {
     callback_url = url;
+}
+
+const char *control_callback_url(void)
+{
+    return callback_url;
 }
 
 /* Parses the JSON object body and finds its "backend"; on failure replies and returns
@@ -188,6 +194,10 @@ void control_handle(const sim_request *req, sim_reply *reply)
         complete(req, reply);
     else if ((get || post) && strcmp(p, "/nhs") == 0)
         nhs_control(req, reply);
+    else if ((get || post) && strcmp(p, "/notify") == 0)
+        notify_control(req, reply);
+    else if (post && strcmp(p, "/notify/callback") == 0)
+        notify_control_callback(req, reply, callback_url);
     else
         sim_reply_error(reply, 404, "not_found", "unknown control endpoint");
 }

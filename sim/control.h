@@ -15,6 +15,8 @@
 
 /* Where callbacks go (the gateway's base URL); NULL: /_sim/complete cannot call back. */
 void control_set_callback_url(const char *url);
+/* The --callback-url given, or NULL (set before serving starts; safe to read unlocked). */
+const char *control_callback_url(void);
 
 /* Answers a control request; `subpath` is the path after "/_sim". Takes the state lock
  * itself and may block on a callback to the gateway. */

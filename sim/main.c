@@ -60,6 +60,10 @@ static void usage(FILE *out)
             "                           client assertions (RS512)\n"
             "  --nhs-client-id ID       the client id (iss and sub) it expects (default\n"
             "                           onestop-demo)\n"
+            "  --notify-api-key FILE    the GOV.UK Notify API key whose JWTs the notify\n"
+            "                           back-end accepts (--notify-callback-token FILE: the\n"
+            "                           bearer token of its delivery callbacks;\n"
+            "                           --notify-auto-callback STATUS: report every send so)\n"
             "  --help                   this text\n"
             "\n"
             "Prints \"onestop-sim listening on http://HOST:PORT\" when ready; stops on "
@@ -120,7 +124,10 @@ int main(int argc, char **argv)
         OPT_SMTP_TLS_CERT,
         OPT_SMTP_TLS_KEY,
         OPT_NHS_PUBLIC_KEY,
-        OPT_NHS_CLIENT_ID
+        OPT_NHS_CLIENT_ID,
+        OPT_NOTIFY_API_KEY,
+        OPT_NOTIFY_CALLBACK_TOKEN,
+        OPT_NOTIFY_AUTO_CALLBACK
     };
     static const struct option options[] = {
         {"listen", required_argument, NULL, OPT_LISTEN},
@@ -130,6 +137,9 @@ int main(int argc, char **argv)
         {"callback-url", required_argument, NULL, OPT_CALLBACK},
         {"nhs-public-key", required_argument, NULL, OPT_NHS_PUBLIC_KEY},
         {"nhs-client-id", required_argument, NULL, OPT_NHS_CLIENT_ID},
+        {"notify-api-key", required_argument, NULL, OPT_NOTIFY_API_KEY},
+        {"notify-callback-token", required_argument, NULL, OPT_NOTIFY_CALLBACK_TOKEN},
+        {"notify-auto-callback", required_argument, NULL, OPT_NOTIFY_AUTO_CALLBACK},
         {"help", no_argument, NULL, OPT_HELP},
         {"smtp-listen", required_argument, NULL, OPT_SMTP_LISTEN},
         {"smtp-user", required_argument, NULL, OPT_SMTP_USER},
@@ -198,6 +208,15 @@ int main(int argc, char **argv)
             break;
         case OPT_NHS_CLIENT_ID:
             opts.nhs_client_id = optarg;
+            break;
+        case OPT_NOTIFY_API_KEY:
+            opts.notify_api_key = optarg;
+            break;
+        case OPT_NOTIFY_CALLBACK_TOKEN:
+            opts.notify_callback_token = optarg;
+            break;
+        case OPT_NOTIFY_AUTO_CALLBACK:
+            opts.notify_auto_callback = optarg;
             break;
         case OPT_HELP:
             usage(stdout);

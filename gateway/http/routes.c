@@ -5,6 +5,7 @@
  * handlers. `onestopd --routes` prints this table; tests/system/test_access.py declares the
  * expected outcome of every row for every role. */
 #include "gateway/http/routes.h"
+#include "gateway/http/receipt_copies.h"
 
 const struct http_route onestop_routes[] = {
     {"GET", "/healthz", route_healthz, HTTP_PUBLIC},
@@ -27,9 +28,11 @@ const struct http_route onestop_routes[] = {
     {"POST", "/api/v1/transactions/{}/retry", route_transaction_retry, HTTP_SUPERVISOR},
     {"POST", "/api/v1/transactions/{}/reprint", route_transaction_reprint, HTTP_STAFF},
     {"GET", "/api/v1/receipt-options", route_receipt_options, HTTP_STAFF},
+    {"POST", "/api/v1/transactions/{}/receipt-copies", route_receipt_copies_create, HTTP_STAFF},
     {"GET", "/api/v1/deliveries/failed", route_deliveries_failed, HTTP_OVERSIGHT},
     {"GET", "/api/v1/stock", route_stock_list, HTTP_STAFF},
     {"POST", "/api/v1/stock/deliveries", route_stock_delivery, HTTP_SUPERVISOR},
+    {"POST", "/api/v1/callbacks/notify", route_notify_callback, HTTP_PUBLIC}, /* bearer token */
     {"POST", "/api/v1/callbacks/{}", route_callback, HTTP_PUBLIC},
     {"GET", "/r/{}", route_resident_status, HTTP_PUBLIC},
     {"GET", "/*", route_static, HTTP_PUBLIC}, /* the web app; keep last */

@@ -19,6 +19,7 @@
 #include "gateway/payment.h"
 #include "gateway/receipt_options.h"
 #include "gateway/http/access.h"
+#include "gateway/http/receipt_copies.h"
 #include "gateway/http/routes.h"
 #include "gateway/status_token.h"
 #include "gateway/store.h"
@@ -657,6 +658,7 @@ void route_transaction_get(struct app *app, struct http_request *req)
     if (status_token_url(&app->cfg->status_key, app->cfg->public_base_url, reference, url,
                          sizeof url))
         json_object_set_new(t, "status_url", json_string(url));
+    receipt_copies_attach(app, reference, t, true);
     http_reply_json(req, 200, t);
 }
 

@@ -9,6 +9,7 @@
  * every read (another site's transaction is "not found"), but it is neither audited nor
  * counted: it reveals nothing about the resident. */
 #include "gateway/app.h"
+#include "gateway/http/receipt_copies.h"
 #include "gateway/http/routes.h"
 #include "gateway/store.h"
 
@@ -44,5 +45,6 @@ void route_transaction_status(struct app *app, struct http_request *req)
                         status_pick(json_object_get(t, "delivery"), status_delivery));
     json_object_set_new(out, "print", status_pick(json_object_get(t, "print"), status_print));
     json_decref(t);
+    receipt_copies_attach(app, reference, out, false); /* states only, no contact */
     http_reply_json(req, 200, out);
 }

@@ -23,6 +23,9 @@ export const ONESTOP = path.join(BUILD, 'gateway', 'onestop');
 export const SIM = path.join(BUILD, 'sim', 'onestop-sim');
 export const CHROMIUM = process.env.ONESTOP_CHROMIUM || '/usr/bin/chromium';
 export const DEMO_PASSWORD = 'onestop-demo';
+/* sim/data/notify.json's templates */
+export const NOTIFY_EMAIL_TEMPLATE = '5b2a1c8e-3d4f-4a6b-9c7d-1e2f3a4b5c6d';
+export const NOTIFY_SMS_TEMPLATE = '6c3b2d9f-4e5a-4b7c-8d8e-2f3a4b5c6d7e';
 export const ARTIFACTS = path.join(ROOT, 'tests', 'browser', 'artifacts');
 
 const START_TIMEOUT_MS = 20000;
@@ -214,6 +217,11 @@ export async function startStack({ printer = false, idleTimeoutS, https = false,
       fs.writeFileSync(path.join(keysDir, `${name}.key`), `${crypto.randomBytes(32).toString('hex')}\n`,
         { mode: 0o600 });
     }
+    /* GOV.UK Notify (receipt copies): a key in Notify's shape, and its callbacks' token */
+    stack.notifyKey = `onestop_test-${crypto.randomUUID()}-${crypto.randomUUID()}`;
+    fs.writeFileSync(path.join(keysDir, 'notify.key'), `${stack.notifyKey}\n`, { mode: 0o600 });
+    fs.writeFileSync(path.join(keysDir, 'notify-callback.token'), `${crypto.randomBytes(24).toString('hex')}\n`,
+      { mode: 0o600 });
     stack.port = await freePort();
     stack.simPort = await freePort();
     stack.smtpPort = await freePort(); /* audiology's e-mails: the simulator's SMTP sink */
@@ -252,6 +260,8 @@ export async function startStack({ printer = false, idleTimeoutS, https = false,
           api_key_file: 'keys/bulky-open311.key', retry_schedule_s: [1, 1, 2, 2, 3], poll_interval_s: 1 },
         ...moreBackends,
       ],
+      notify: { url: `${sim}/notify`, api_key_file: 'keys/notify.key', callback_token_file: 'keys/notify-callback.token',
+        templates: [{ service: '*', language: 'en', email: NOTIFY_EMAIL_TEMPLATE, sms: NOTIFY_SMS_TEMPLATE }] },
       services: { dir: path.join(ROOT, 'config', 'services'), enabled: ['residents-parking-permit', 'bulky-refuse', 'leisure-key', 'bowling-permit',
         'hearing-aid-batteries', 'library-sales', ...moreServices] },
       receipts: { text_dir: path.join(ROOT, 'config', 'receipt-text'), languages: ['pl', 'ur'] },
@@ -261,7 +271,9 @@ export async function startStack({ printer = false, idleTimeoutS, https = false,
 
     const simArgs = [SIM, '--listen', `127.0.0.1:${stack.simPort}`, '--data', path.join(ROOT, 'sim', 'data'),
       '--open311-api-key', path.join(keysDir, 'bulky-open311.key'), '--callback-url', stack.baseURL,
-      '--smtp-listen', `127.0.0.1:${stack.smtpPort}`, ...moreSimArgs];
+      '--smtp-listen', `127.0.0.1:${stack.smtpPort}`,
+      '--notify-api-key', path.join(keysDir, 'notify.key'),
+      '--notify-callback-token', path.join(keysDir, 'notify-callback.token'), ...moreSimArgs];
     for (const name of ['parking', 'leisure', 'gazetteer', 'bulky']) {
       simArgs.push('--key', `${name}=${path.join(keysDir, `${name}.key`)}`);
     }

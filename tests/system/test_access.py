@@ -355,12 +355,14 @@ ROUTES = {
     ("POST", "/api/v1/transactions/{}/retry"): "supervisor",
     ("POST", "/api/v1/transactions/{}/reprint"): "staff",
     ("GET", "/api/v1/receipt-options"): "staff",
+    ("POST", "/api/v1/transactions/{}/receipt-copies"): "staff",
     ("GET", "/api/v1/deliveries/failed"): "oversight",
     ("GET", "/api/v1/lookups/{}"): "staff",
     ("POST", "/api/v1/lookups/{}"): "staff",
     ("GET", "/api/v1/stock"): "staff",
     ("POST", "/api/v1/stock/deliveries"): "supervisor",
     ("POST", "/api/v1/callbacks/{}"): "signed",  # public, but only with a back-end's signature
+    ("POST", "/api/v1/callbacks/notify"): "signed",  # public, but only with Notify's bearer token
     ("GET", "/r/{}"): "public",
     ("GET", "/*"): "public",
 }

@@ -38,7 +38,9 @@ def test_polling_the_status_adds_no_audit_rows_while_a_full_read_adds_one(make_g
     body = s.json
     assert body["reference"] == ref and body["status"] in ("forwarded", "completed")
     assert body["delivery"]["state"] == "delivered" and body["delivery"]["backend_reference"]
-    assert set(body) == {"reference", "service", "status", "updated_at", "delivery", "print"}
+    assert set(body) == {"reference", "service", "status", "updated_at", "delivery", "print",
+                         "receipt_copies"}
+    assert body["receipt_copies"] == []  # copies' states only, never their contact
     text = json.dumps(body)
     for personal in ("AB12CDE", "100011429002", "fields", "payment", "assistant"):
         assert personal not in text, personal

@@ -5,6 +5,7 @@ import { h, focus, announce, clear } from '../dom.mjs';
 import * as api from '../api.mjs';
 import { money, dateTime, stateWords, DELIVERY_STATES, PRINT_STATES, PAYMENT_METHODS, words } from '../format.mjs';
 import { loadReceiptOptions, receiptChoice } from '../receipt-choice.mjs';
+import { copiesPanel, copiesSettling } from '../receipt-copies.mjs';
 
 const POLL_MS = 1000;
 const POLL_SLOW_MS = 5000;
@@ -45,6 +46,8 @@ export async function transactionView(main, params, app) {
     const lang = receiptOptions?.languages.find((l) => l.code === r.language);
     return [r.size === 'large' ? 'Large print' : 'Standard', lang ? lang.english_name : r.language].join(', ');
   }
+  /* "Send a copy": asking for one starts the poll again so its state shows as it changes */
+  const copies = copiesPanel(ref, { onAsked: () => { clearTimeout(timer); timer = setTimeout(poll, POLL_MS); } });
 
   function render(t) {
     clear(body);
@@ -78,7 +81,8 @@ export async function transactionView(main, params, app) {
         h('section', { class: 'panel', 'aria-labelledby': 'delivery-title' },
           h('h2', { class: 'panel__title', id: 'delivery-title' }, 'Sent to the department'),
           deliveryState, deliveryDetail,
-          t.status_url ? h('p', {}, h('a', { href: t.status_url, target: '_blank', rel: 'noopener' }, "Resident's status page (opens in a new tab)")) : null)),
+          t.status_url ? h('p', {}, h('a', { href: t.status_url, target: '_blank', rel: 'noopener' }, "Resident's status page (opens in a new tab)")) : null),
+        copies.el),
       h('div', { class: 'actions' }, newSale, h('a', { href: '#/today', class: 'button button--secondary' }, "Today's transactions")));
     showStates(t);
     return newSale;
@@ -103,6 +107,7 @@ export async function transactionView(main, params, app) {
       d.state === 'pending' && d.next_attempt_at ? `next try ${dateTime(d.next_attempt_at)}` : null,
       d.last_error,
     ].filter(Boolean).join(' · ') : '';
+    copies.show(t.receipt_copies);
   }
 
   let lastPrint = null;
@@ -116,7 +121,7 @@ export async function transactionView(main, params, app) {
       const ps = t.print?.state || null;
       if (ps !== lastPrint && lastPrint !== null) announce(`Receipt: ${stateWords(PRINT_STATES, ps)}`);
       lastPrint = ps;
-      const waiting = (ps && !PRINT_FINAL.has(ps)) || t.delivery?.state === 'pending';
+      const waiting = (ps && !PRINT_FINAL.has(ps)) || t.delivery?.state === 'pending' || copiesSettling(t.receipt_copies);
       if (waiting) {
         timer = setTimeout(poll, Date.now() - started < POLL_FAST_FOR_MS ? POLL_MS : POLL_SLOW_MS);
       }
