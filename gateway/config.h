@@ -94,128 +94,128 @@ struct printer_config_entry {
 struct retention_rule {
     char *service;
     long days;
-    /* GOV.UK Notify receipt copies (gateway/delivery/connector_notify.h): one template per service
-     * (or "*" for any) and language, for each channel. */
-    struct notify_template {
-        char *service;
-        char *language;
-        char *email; /* template id, or NULL when the service has no e-mail copy */
-        char *sms;
-    };
+};
 
-    struct notify_config {
-        char *url;                    /* base URL; NULL when receipt copies are not configured */
-        struct secret api_key;        /* "{name}-{service id}-{secret}" */
-        struct secret callback_token; /* the bearer token Notify's callbacks carry */
-        long timeout_ms;
-        long give_up_after_s;
-        struct notify_template *templates;
-        size_t templates_len;
-    };
+/* GOV.UK Notify receipt copies (gateway/delivery/connector_notify.h): one template per service
+ * (or "*" for any) and language, for each channel. */
+struct notify_template {
+    char *service;
+    char *language;
+    char *email; /* template id, or NULL when the service has no e-mail copy */
+    char *sms;
+};
 
-    struct counter_config {
-        char *id;
-        char *site;
-        char *printer; /* name of a printer, or NULL */
-    };
+struct notify_config {
+    char *url;                    /* base URL; NULL when receipt copies are not configured */
+    struct secret api_key;        /* "{name}-{service id}-{secret}" */
+    struct secret callback_token; /* the bearer token Notify's callbacks carry */
+    long timeout_ms;
+    long give_up_after_s;
+    struct notify_template *templates;
+    size_t templates_len;
+};
 
-    struct config {
-        char *path;
-        char *dir;
-        char *council_name;
-        char *public_base_url;
-        char *listen;
-        char *listen_host;
-        int listen_port;
-        char *data_dir;
-        char *web_dir;
-        struct {
-            long threads;
-            long connection_timeout_s;
-            long per_ip_connection_limit;
-            long connection_limit;
-            long connection_memory_limit;
-            long body_limit;
-            long drain_timeout_ms; /* at shutdown, how long requests in flight may take */
-            /* holding up under attack (gateway/http/client_limits.c, tls.c, http.c) */
-            long header_deadline_s;   /* a request's headers must be in by then, trickled or not */
-            long body_deadline_s;     /* and its body this long after its headers */
-            long connection_headroom; /* slots kept free for fresh clients */
-            long bodies_memory_limit; /* bytes all request bodies in flight may hold together */
-            json_t *trusted_proxies;  /* addresses whose X-Forwarded-For is believed, or NULL */
-            char *tls_cert_file;      /* PEM; with tls_key_file the listener serves HTTPS */
-            char *tls_key_file;
-            char *tls_priorities; /* GnuTLS priority string */
-            long hsts_max_age_s;  /* Strict-Transport-Security on HTTPS replies; 0 for none */
-            char *metrics_listen; /* host:port of a separate /metrics listener, or NULL */
-        } http;
-        struct {
-            long session_ttl_s;
-            long idle_timeout_s;
-            long pbkdf2_iterations;
-            long max_failures_per_user;
-            long max_failures_per_address;
-            long failure_window_s;
-            long lockout_s;
-            long lockout_max_s;
-        } auth;
-        struct {
-            long busy_timeout_ms;
-            long group_commit_max;
-            long read_connections;
-        } store;
-        struct {
-            long rate_per_minute;
-        } status_page;
-        struct {
-            long reads_per_minute; /* transaction reads per staff member (429 past it) */
-            long
-                audit_sample_interval_s; /* repeatable events: one audit row per address per this */
-            long callback_replay_window_s; /* callback event ids are kept this long, then pruned */
-        } access;
-        struct {
-            struct secret head_key; /* signs the chain head (HMAC-SHA256); not in the database */
-            long head_interval_s;   /* the signed head is logged this often, and at shutdown */
-        } audit;
-        struct {
-            long default_days;            /* personal data kept this long after a transaction ended,
-                                             unless its service has a rule below or retention_days */
-            long purge_interval_s;        /* how often the gateway's purge job runs; 0: never */
-            struct retention_rule *rules; /* per service, before the definition's retention_days */
-            size_t rules_len;
-        } retention;
-        struct secret status_key;
-        char *services_dir;
-        json_t *services_enabled;
-        struct counter_config *counters;
-        size_t counters_len;
-        struct printer_config_entry *printers;
-        size_t printers_len;
-        struct backend_config *backends;
-        size_t backends_len;
-        struct service_registry *services;
-        char *receipt_text_dir;    /* receipts.text_dir: <code>.json per language */
-        json_t *receipt_languages; /* receipts.languages: codes besides English, or NULL */
-        struct receipt_texts *receipt_texts; /* loaded from them (gateway/receipt_options.h) */
-        struct notify_config notify;
-    };
+struct counter_config {
+    char *id;
+    char *site;
+    char *printer; /* name of a printer, or NULL */
+};
 
-    /* Reads and checks the config at path. Returns NULL and fills problems (a JSON array of
-     * strings, "FILE: KEY: problem") when anything is wrong. Free with config_free. */
-    struct config *config_load(const char *path, json_t *problems)
-        __attribute__((warn_unused_result));
-    void config_free(struct config *cfg);
+struct config {
+    char *path;
+    char *dir;
+    char *council_name;
+    char *public_base_url;
+    char *listen;
+    char *listen_host;
+    int listen_port;
+    char *data_dir;
+    char *web_dir;
+    struct {
+        long threads;
+        long connection_timeout_s;
+        long per_ip_connection_limit;
+        long connection_limit;
+        long connection_memory_limit;
+        long body_limit;
+        long drain_timeout_ms; /* at shutdown, how long requests in flight may take */
+        /* holding up under attack (gateway/http/client_limits.c, tls.c, http.c) */
+        long header_deadline_s;   /* a request's headers must be in by then, trickled or not */
+        long body_deadline_s;     /* and its body this long after its headers */
+        long connection_headroom; /* slots kept free for fresh clients */
+        long bodies_memory_limit; /* bytes all request bodies in flight may hold together */
+        json_t *trusted_proxies;  /* addresses whose X-Forwarded-For is believed, or NULL */
+        char *tls_cert_file;      /* PEM; with tls_key_file the listener serves HTTPS */
+        char *tls_key_file;
+        char *tls_priorities; /* GnuTLS priority string */
+        long hsts_max_age_s;  /* Strict-Transport-Security on HTTPS replies; 0 for none */
+        char *metrics_listen; /* host:port of a separate /metrics listener, or NULL */
+    } http;
+    struct {
+        long session_ttl_s;
+        long idle_timeout_s;
+        long pbkdf2_iterations;
+        long max_failures_per_user;
+        long max_failures_per_address;
+        long failure_window_s;
+        long lockout_s;
+        long lockout_max_s;
+    } auth;
+    struct {
+        long busy_timeout_ms;
+        long group_commit_max;
+        long read_connections;
+    } store;
+    struct {
+        long rate_per_minute;
+    } status_page;
+    struct {
+        long reads_per_minute;         /* transaction reads per staff member (429 past it) */
+        long audit_sample_interval_s;  /* repeatable events: one audit row per address per this */
+        long callback_replay_window_s; /* callback event ids are kept this long, then pruned */
+    } access;
+    struct {
+        struct secret head_key; /* signs the chain head (HMAC-SHA256); not in the database */
+        long head_interval_s;   /* the signed head is logged this often, and at shutdown */
+    } audit;
+    struct {
+        long default_days;            /* personal data kept this long after a transaction ended,
+                                         unless its service has a rule below or retention_days */
+        long purge_interval_s;        /* how often the gateway's purge job runs; 0: never */
+        struct retention_rule *rules; /* per service, before the definition's retention_days */
+        size_t rules_len;
+    } retention;
+    struct secret status_key;
+    char *services_dir;
+    json_t *services_enabled;
+    struct counter_config *counters;
+    size_t counters_len;
+    struct printer_config_entry *printers;
+    size_t printers_len;
+    struct backend_config *backends;
+    size_t backends_len;
+    struct service_registry *services;
+    char *receipt_text_dir;              /* receipts.text_dir: <code>.json per language */
+    json_t *receipt_languages;           /* receipts.languages: codes besides English, or NULL */
+    struct receipt_texts *receipt_texts; /* loaded from them (gateway/receipt_options.h) */
+    struct notify_config notify;
+};
 
-    /* Overrides from the command line ("HOST:PORT"); false with a message when malformed. */
-    bool config_set_listen(struct config *cfg, const char *listen, char *err, size_t errlen)
-        __attribute__((warn_unused_result));
-    bool config_set_data_dir(struct config *cfg, const char *dir);
+/* Reads and checks the config at path. Returns NULL and fills problems (a JSON array of
+ * strings, "FILE: KEY: problem") when anything is wrong. Free with config_free. */
+struct config *config_load(const char *path, json_t *problems) __attribute__((warn_unused_result));
+void config_free(struct config *cfg);
 
-    const struct backend_config *config_backend(const struct config *cfg, const char *name);
-    const struct counter_config *config_counter(const struct config *cfg, const char *id);
-    /* Days the personal data of `service` is kept (retention.services), or -1 when the config
-     * has no rule for it. */
-    long config_retention_days(const struct config *cfg, const char *service);
-    const struct printer_config_entry *config_printer(const struct config *cfg, const char *name);
+/* Overrides from the command line ("HOST:PORT"); false with a message when malformed. */
+bool config_set_listen(struct config *cfg, const char *listen, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+bool config_set_data_dir(struct config *cfg, const char *dir);
+
+const struct backend_config *config_backend(const struct config *cfg, const char *name);
+const struct counter_config *config_counter(const struct config *cfg, const char *id);
+/* Days the personal data of `service` is kept (retention.services), or -1 when the config
+ * has no rule for it. */
+long config_retention_days(const struct config *cfg, const char *service);
+const struct printer_config_entry *config_printer(const struct config *cfg, const char *name);
 
 #endif
