@@ -244,6 +244,43 @@ static const char *const migrations[] = {
     "  note TEXT,"
     "  created_at INTEGER NOT NULL);"
     "CREATE INDEX stock_movements_site ON stock_movements(site, item, created_at);",
+    /* 10: the till — one session per counter per London day (open -> counted -> closed) and
+     * its movements in signed pence, each written with its cause (docs/till.md) */
+    "CREATE TABLE tills("
+    "  id INTEGER PRIMARY KEY,"
+    "  counter TEXT NOT NULL,"
+    "  site TEXT,"
+    "  day TEXT NOT NULL,"
+    "  state TEXT NOT NULL CHECK (state IN ('open','counted','closed')),"
+    "  float_pence INTEGER NOT NULL CHECK (float_pence >= 0),"
+    "  opened_at INTEGER NOT NULL,"
+    "  opened_by TEXT NOT NULL,"
+    "  denominations TEXT,"
+    "  counted_pence INTEGER,"
+    "  counted_at INTEGER,"
+    "  counted_by TEXT,"
+    "  expected_pence INTEGER,"
+    "  banked_pence INTEGER,"
+    "  bag_number TEXT,"
+    "  note TEXT,"
+    "  signed_by TEXT,"
+    "  closed_at INTEGER,"
+    "  UNIQUE (counter, day));"
+    "CREATE INDEX tills_day ON tills(day);"
+    "CREATE TABLE till_movements("
+    "  id INTEGER PRIMARY KEY,"
+    "  till_id INTEGER NOT NULL REFERENCES tills(id),"
+    "  kind TEXT NOT NULL CHECK (kind IN"
+    "    ('float','sale','refund','void','paid_in','paid_out')),"
+    "  method TEXT NOT NULL CHECK (method IN ('cash','card','cheque')),"
+    "  amount_pence INTEGER NOT NULL,"
+    "  reference TEXT,"
+    "  staff TEXT NOT NULL,"
+    "  reason TEXT,"
+    "  created_at INTEGER NOT NULL);"
+    "CREATE INDEX till_movements_till ON till_movements(till_id, kind, method);"
+    "CREATE INDEX till_movements_reference ON till_movements(reference)"
+    "  WHERE reference IS NOT NULL;",
 };
 
 #define MIGRATIONS_LEN ((int)(sizeof migrations / sizeof migrations[0]))

@@ -27,6 +27,8 @@ const struct http_route onestop_routes[] = {
     {"GET", "/api/v1/deliveries/failed", route_deliveries_failed, HTTP_OVERSIGHT},
     {"GET", "/api/v1/stock", route_stock_list, HTTP_STAFF},
     {"POST", "/api/v1/stock/deliveries", route_stock_delivery, HTTP_SUPERVISOR},
+    {"GET", "/api/v1/till", route_till_get, HTTP_STAFF},
+    {"POST", "/api/v1/till/open", route_till_open, HTTP_STAFF},
     {"POST", "/api/v1/callbacks/{}", route_callback, HTTP_PUBLIC},
     {"GET", "/r/{}", route_resident_status, HTTP_PUBLIC},
     {"GET", "/*", route_static, HTTP_PUBLIC}, /* the web app; keep last */

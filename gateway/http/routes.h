@@ -58,4 +58,8 @@ void route_transaction_reprint(struct app *app, struct http_request *req);
 /* routes_callbacks.c */
 void route_callback(struct app *app, struct http_request *req);
 
+/* routes_till.c */
+void route_till_get(struct app *app, struct http_request *req);
+void route_till_open(struct app *app, struct http_request *req);
+
 #endif

@@ -22,6 +22,7 @@
 #include "gateway/status_token.h"
 #include "gateway/store.h"
 #include "gateway/store_stock.h"
+#include "gateway/store_till.h"
 #include "gateway/token.h"
 
 #include "services/reference.h"
@@ -330,6 +331,35 @@ static enum store_result apply_side_effects(struct create *c, struct store_tx *t
     return STORE_OK;
 }
 
+/* A sale with a fee is a movement in the counter's open till, in the sale's own database
+ * transaction. STORE_INVALID with a 409 reply when the till is not open (nothing is kept). */
+static enum store_result till_take(struct create *c, struct store_tx *tx, const struct payment *pay,
+                                   time_t now)
+{
+    struct till_movement m = {.counter = c->session.counter,
+                              .day = c->today,
+                              .kind = TILL_SALE,
+                              .method = pay->method,
+                              .amount_pence = pay->amount_pence,
+                              .reference = c->reference,
+                              .staff = c->session.staff.username,
+                              .now = now};
+    enum store_result r = till_movement_counts(pay->method, pay->amount_pence)
+                              ? store_tx_till_move(tx, &m)
+                              : store_tx_till_check(tx, m.counter, m.day);
+    if (r != STORE_NOT_FOUND && r != STORE_CONFLICT)
+        return r;
+    c->status = 409;
+    c->reply = json_pack("{s:{s:s, s:s}}", "error", "code",
+                         r == STORE_NOT_FOUND ? "till_not_open" : "till_closed", "message",
+                         r == STORE_NOT_FOUND
+                             ? "The till at this counter is not open today. Open the till (count "
+                               "the float in) before taking a payment."
+                             : "The till at this counter has been counted or cashed up for today "
+                               "and cannot take payments. Use another counter's till.");
+    return STORE_INVALID;
+}
+
 /* Runs on the writer thread inside the group's database transaction. */
 static enum store_result create_run(struct store_tx *tx, void *arg)
 {
@@ -434,6 +464,8 @@ static enum store_result create_run(struct store_tx *tx, void *arg)
                 : STORE_UNAVAILABLE;
         if (r == STORE_OK)
             r = apply_side_effects(c, tx, &ev, rec.now);
+        if (r == STORE_OK && ev.fee_pence > 0)
+            r = till_take(c, tx, &pay, rec.now);
         free(payload_json);
         free(reply_json);
         if (r == STORE_OK) {

@@ -357,6 +357,8 @@ ROUTES = {
     ("GET", "/api/v1/lookups/{}"): "staff",
     ("GET", "/api/v1/stock"): "staff",
     ("POST", "/api/v1/stock/deliveries"): "supervisor",
+    ("GET", "/api/v1/till"): "staff",
+    ("POST", "/api/v1/till/open"): "staff",
     ("POST", "/api/v1/callbacks/{}"): "signed",  # public, but only with a back-end's signature
     ("GET", "/r/{}"): "public",
     ("GET", "/*"): "public",

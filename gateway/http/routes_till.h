@@ -1,0 +1,25 @@
+/* routes_till: what the till's handlers share (routes_till.c, routes_money.c). */
+#ifndef ONESTOP_ROUTES_TILL_H
+#define ONESTOP_ROUTES_TILL_H
+
+#include "common/uktime.h"
+#include "gateway/http/http.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+
+/* Today's Europe/London date; false after answering 503 when the clock cannot be read. */
+bool till_today(struct http_request *req, char day[UKTIME_DATE_SIZE]);
+/* Appends {"field","code","message"} to errors. */
+void till_field_error(json_t *errors, const char *field, const char *code, const char *message);
+/* Appends an unknown_field error for each key of body not in allowed (NULL-terminated). */
+bool till_body_keys(json_t *body, const char *const *allowed, json_t *errors);
+/* Reads body[field] as whole pence 0..TILL_PENCE_MAX into *out (0 when absent and not
+ * required); false after appending the field's error. */
+bool till_pence_field(json_t *body, const char *field, bool required, long *out, json_t *errors);
+/* Answers `status` with the session's counter's till for day; the store's result otherwise
+ * (nothing answered). */
+enum store_result till_reply_current(struct app *app, struct http_request *req, const char *day,
+                                     int status) __attribute__((warn_unused_result));
+
+#endif
