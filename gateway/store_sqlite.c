@@ -281,6 +281,46 @@ static const char *const migrations[] = {
     "CREATE INDEX till_movements_till ON till_movements(till_id, kind, method);"
     "CREATE INDEX till_movements_reference ON till_movements(reference)"
     "  WHERE reference IS NOT NULL;",
+    /* 11: a void cancels a delivery: `cancelled` (never sent, or the back-end acknowledged
+     * the cancellation), `cancelling` (a cancellation waits in the outbox), `cancel_failed`.
+     * A CHECK cannot be altered in SQLite, so deliveries is rebuilt (nothing refers to it). */
+    "CREATE TABLE deliveries_v11("
+    "  id INTEGER PRIMARY KEY,"
+    "  transaction_id INTEGER NOT NULL UNIQUE REFERENCES transactions(id),"
+    "  backend TEXT NOT NULL,"
+    "  connector TEXT NOT NULL,"
+    "  idempotency_key TEXT NOT NULL UNIQUE,"
+    "  payload TEXT NOT NULL,"
+    "  state TEXT NOT NULL CHECK (state IN"
+    "    ('pending','delivered','failed','cancelled','cancelling','cancel_failed')),"
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
+    "  next_attempt_at_ms INTEGER NOT NULL,"
+    "  last_status INTEGER,"
+    "  last_error TEXT,"
+    "  backend_reference TEXT,"
+    "  next_poll_at_ms INTEGER,"
+    "  created_at INTEGER NOT NULL,"
+    "  delivered_at INTEGER,"
+    "  failed_at INTEGER,"
+    "  series_started_at INTEGER,"
+    "  outcome_unknown INTEGER NOT NULL DEFAULT 0,"
+    "  backend_token TEXT,"
+    "  token_polls INTEGER NOT NULL DEFAULT 0,"
+    "  note TEXT,"
+    "  cancelled_at INTEGER);"
+    "INSERT INTO deliveries_v11(id, transaction_id, backend, connector, idempotency_key,"
+    "  payload, state, attempts, next_attempt_at_ms, last_status, last_error,"
+    "  backend_reference, next_poll_at_ms, created_at, delivered_at, failed_at,"
+    "  series_started_at, outcome_unknown, backend_token, token_polls, note)"
+    "  SELECT id, transaction_id, backend, connector, idempotency_key, payload, state,"
+    "  attempts, next_attempt_at_ms, last_status, last_error, backend_reference,"
+    "  next_poll_at_ms, created_at, delivered_at, failed_at, series_started_at,"
+    "  outcome_unknown, backend_token, token_polls, note FROM deliveries;"
+    "DROP TABLE deliveries;"
+    "ALTER TABLE deliveries_v11 RENAME TO deliveries;"
+    "CREATE INDEX deliveries_due ON deliveries(backend, state, next_attempt_at_ms);"
+    "CREATE INDEX deliveries_poll ON deliveries(backend, next_poll_at_ms)"
+    "  WHERE next_poll_at_ms IS NOT NULL;",
 };
 
 #define MIGRATIONS_LEN ((int)(sizeof migrations / sizeof migrations[0]))

@@ -175,7 +175,9 @@ async function startPrinter(stack, behaviour) {
 /* Starts a simulator, a daemon and (with printer: 'ok' or 'jam' — true means 'ok' — when
  * the tools are here) a receipt printer for counter SD-01. Always call stack.stop() (in a
  * finally or an after() hook). */
-export async function startStack({ printer = false, idleTimeoutS, https = false } = {}) {
+/* tills: open both counters' tills for today (a float of £100) once the stack is up, as a
+ * counter does first thing: sales with a fee need it. Till tests pass false. */
+export async function startStack({ printer = false, idleTimeoutS, https = false, tills = true } = {}) {
   for (const bin of [ONESTOPD, ONESTOP, SIM]) {
     if (!fs.existsSync(bin)) throw new Error(`${bin} is missing: build first (scripts/build ${path.basename(BUILD)})`);
   }
@@ -265,6 +267,16 @@ export async function startStack({ printer = false, idleTimeoutS, https = false 
     if (r.status !== 201) throw new Error(`sign-in failed: ${r.status} ${JSON.stringify(r.json)}`);
     return r.json.token;
   };
+  if (tills) {
+    for (const counter of ['SD-01', 'LIB-CEN']) {
+      const token = await stack.signIn('assistant', counter);
+      const r = await stack.api('POST', '/api/v1/till/open', { token, body: { float_pence: 10000 } });
+      if (r.status !== 201) {
+        await stopStack(stack);
+        throw new Error(`till open failed: ${r.status} ${r.text}`);
+      }
+    }
+  }
   return stack;
 }
 
