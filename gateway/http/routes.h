@@ -27,6 +27,10 @@ void route_transaction_get(struct app *app, struct http_request *req);
 void route_transaction_list(struct app *app, struct http_request *req);
 void route_transaction_retry(struct app *app, struct http_request *req);
 void route_deliveries_failed(struct app *app, struct http_request *req);
+/* An Idempotency-Key header's value is 1 to 128 printable characters. */
+bool idempotency_key_valid(const char *key);
+/* The SHA-256 (hex) of the body's canonical JSON: what a resend under the same key must match. */
+void idempotency_request_hash(json_t *body, char out[65]);
 /* True when the transaction was sold at the session's site (any site for an auditor); else
  * it has answered 404 (another site's is not revealed) or 503. */
 bool transaction_at_own_site(struct app *app, struct http_request *req, const char *reference);
@@ -61,5 +65,11 @@ void route_callback(struct app *app, struct http_request *req);
 /* routes_till.c */
 void route_till_get(struct app *app, struct http_request *req);
 void route_till_open(struct app *app, struct http_request *req);
+
+/* routes_money.c */
+void route_transaction_void(struct app *app, struct http_request *req);
+void route_transaction_refund(struct app *app, struct http_request *req);
+void route_till_paid_in(struct app *app, struct http_request *req);
+void route_till_paid_out(struct app *app, struct http_request *req);
 
 #endif

@@ -15,6 +15,8 @@
 #include "gateway/http/routes_till.h"
 #include "gateway/store_till.h"
 
+#include "services/validators.h"
+
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -25,6 +27,30 @@ bool till_today(struct http_request *req, char day[UKTIME_DATE_SIZE])
         return true;
     http_reply_error(req, 503, "clock_unavailable", "The gateway's clock cannot be read.");
     return false;
+}
+
+void till_day_bounds(const char *day, time_t *from, time_t *until)
+{
+    struct validators_date d = {0}, next;
+    if (!validators_date_parse(day, &d) || !validators_date_add_days(d, 1, &next)) {
+        *from = *until = 0;
+        return;
+    }
+    *from = uktime_from_local(d.year, d.month, d.day, 0, 0);
+    *until = uktime_from_local(next.year, next.month, next.day, 0, 0);
+}
+
+const char *till_reason_field(json_t *body, const char *field, json_t *errors)
+{
+    const json_t *v = json_object_get(body, field);
+    const char *s = json_string_value(v);
+    size_t n = s ? strlen(s) : 0;
+    if (n == 0 || n > TILL_REASON_MAX) {
+        till_field_error(errors, field, n ? "too_long" : "required",
+                         "Give the reason in a few words (at most 200 characters).");
+        return NULL;
+    }
+    return s;
 }
 
 void till_field_error(json_t *errors, const char *field, const char *code, const char *message)

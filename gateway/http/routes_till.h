@@ -7,9 +7,14 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <time.h>
 
 /* Today's Europe/London date; false after answering 503 when the clock cannot be read. */
 bool till_today(struct http_request *req, char day[UKTIME_DATE_SIZE]);
+/* The UTC instants at which the Europe/London day `day` ("YYYY-MM-DD") starts and ends. */
+void till_day_bounds(const char *day, time_t *from, time_t *until);
+/* Reads body[field] as a reason of 1..TILL_REASON_MAX bytes; NULL after appending its error. */
+const char *till_reason_field(json_t *body, const char *field, json_t *errors);
 /* Appends {"field","code","message"} to errors. */
 void till_field_error(json_t *errors, const char *field, const char *code, const char *message);
 /* Appends an unknown_field error for each key of body not in allowed (NULL-terminated). */

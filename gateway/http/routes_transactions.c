@@ -238,7 +238,7 @@ struct create {
     struct store_job job;
 };
 
-static bool idempotency_key_valid(const char *key)
+bool idempotency_key_valid(const char *key)
 {
     size_t n = key ? strlen(key) : 0;
     if (n == 0 || n > IDEMPOTENCY_KEY_MAX)
@@ -249,7 +249,7 @@ static bool idempotency_key_valid(const char *key)
     return true;
 }
 
-static void request_hash(json_t *body, char out[65])
+void idempotency_request_hash(json_t *body, char out[65])
 {
     char *canonical = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
     unsigned char digest[32];
@@ -554,7 +554,7 @@ void route_transaction_create(struct app *app, struct http_request *req)
     payment_parse(json_object_get(body, "payment"), s, session->staff.role, &pay, errors);
 
     char hash[65];
-    request_hash(body, hash);
+    idempotency_request_hash(body, hash);
     /* A replay answers before any other check, exactly as the first time. */
     if (replay_if_stored(app, req, key, hash)) {
         json_decref(errors);

@@ -359,6 +359,10 @@ ROUTES = {
     ("POST", "/api/v1/stock/deliveries"): "supervisor",
     ("GET", "/api/v1/till"): "staff",
     ("POST", "/api/v1/till/open"): "staff",
+    ("POST", "/api/v1/till/paid-in"): "supervisor",
+    ("POST", "/api/v1/till/paid-out"): "supervisor",
+    ("POST", "/api/v1/transactions/{}/void"): "supervisor",
+    ("POST", "/api/v1/transactions/{}/refunds"): "supervisor",
     ("POST", "/api/v1/callbacks/{}"): "signed",  # public, but only with a back-end's signature
     ("GET", "/r/{}"): "public",
     ("GET", "/*"): "public",

@@ -1,0 +1,313 @@
+/* routes_money: a supervisor gives money back or moves it by hand (store_money.h).
+ *
+ *   POST /api/v1/transactions/{reference}/void {"reason"}
+ *        -> 200 {"reference","status":"voided","reversed_pence","method","delivery"}
+ *           409 already_voided | not_today | till_not_open | till_closed
+ *   POST /api/v1/transactions/{reference}/refunds  (Idempotency-Key)
+ *        {"amount_pence","method","reason","amount_available_pence"}
+ *        -> 201 {"reference","refund_pence","method","remaining_pence"}
+ *           409 refund_stale (with the amount available now) | refund_too_much |
+ *               nothing_to_refund | till_not_open | till_closed | idempotency_conflict
+ *   POST /api/v1/till/paid-in, /api/v1/till/paid-out  (Idempotency-Key) {"amount_pence","reason"}
+ *        -> 201 {"kind","amount_pence","reason"}
+ *
+ * The money goes out of (or into) the till of the counter the supervisor is signed in at,
+ * which must be open today. A void is idempotent by its nature (a second void is 409
+ * already_voided, nothing changes); refunds and paid in/out are idempotent by their key. */
+#include "gateway/app.h"
+#include "gateway/config.h"
+#include "gateway/http/access.h"
+#include "gateway/http/routes.h"
+#include "gateway/http/routes_till.h"
+#include "gateway/store_money.h"
+#include "gateway/store_till.h"
+
+#include "services/reference.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* The counter's printer (a slip is printed there), or NULL. */
+static const char *counter_printer(struct app *app, const struct staff_session *s)
+{
+    const struct counter_config *c = config_counter(app->cfg, s->counter);
+    return c ? c->printer : NULL;
+}
+
+/* Answers a refused money write. */
+static void money_refused(struct http_request *req, enum money_refusal why, long available)
+{
+    switch (why) {
+    case MONEY_ALREADY_VOIDED:
+        http_reply_error(req, 409, "already_voided", "This sale has already been voided.");
+        return;
+    case MONEY_NOT_TODAY:
+        http_reply_error(req, 409, "not_today",
+                         "Only a sale made today can be voided. Give a refund instead.");
+        return;
+    case MONEY_TILL_NOT_OPEN:
+        http_reply_error(req, 409, "till_not_open",
+                         "The till at this counter is not open today. Open it first: the money "
+                         "goes back from this counter's drawer.");
+        return;
+    case MONEY_TILL_CLOSED:
+        http_reply_error(req, 409, "till_closed",
+                         "The till at this counter has been counted or cashed up today and "
+                         "cannot pay out. Use another counter's till.");
+        return;
+    case MONEY_STALE: {
+        char message[200];
+        snprintf(message, sizeof message,
+                 "The amount available to refund has changed (someone else may have refunded "
+                 "this sale): £%ld.%02ld is available now. Check and try again.",
+                 available / 100, available % 100);
+        http_reply_json(req, 409,
+                        json_pack("{s:{s:s, s:s, s:I}}", "error", "code", "refund_stale", "message",
+                                  message, "amount_available_pence", (json_int_t)available));
+        return;
+    }
+    case MONEY_TOO_MUCH:
+        http_reply_error(req, 409, "refund_too_much",
+                         "That is more than is left to refund on this sale.");
+        return;
+    case MONEY_NOTHING_PAID:
+        http_reply_error(req, 409, "nothing_to_refund",
+                         "Nothing was paid for this sale in cash, card or cheque (or it was "
+                         "voided), so there is nothing to refund.");
+        return;
+    case MONEY_KEY_CONFLICT:
+        http_reply_error(req, 409, "idempotency_conflict",
+                         "This Idempotency-Key was already used for a different request.");
+        return;
+    case MONEY_WRONG_METHOD: {
+        json_t *errors = json_array();
+        till_field_error(errors, "method", "invalid_value",
+                         "Refund in cash or to the way the resident paid.");
+        http_reply_invalid(req, errors);
+        return;
+    }
+    case MONEY_OK:
+        break;
+    }
+    http_reply_error(req, 500, "internal_error", "The refusal could not be explained.");
+}
+
+static bool reference_of(struct http_request *req, char *out, size_t len)
+{
+    if (reference_parse(http_param(req, 0), out, len))
+        return true;
+    http_reply_error(req, 404, "not_found", "There is no transaction with that reference.");
+    return false;
+}
+
+/* The Idempotency-Key header; NULL after answering 400. */
+static const char *money_key(struct http_request *req)
+{
+    const char *key = http_header(req, "Idempotency-Key");
+    if (idempotency_key_valid(key))
+        return key;
+    http_reply_error(req, 400, key ? "invalid_idempotency_key" : "missing_idempotency_key",
+                     "Send an Idempotency-Key header (1 to 128 printable characters, the same on "
+                     "every retry of this request).");
+    return NULL;
+}
+
+/* The hash a resend must match: the route's path and the body. */
+static void money_hash(struct http_request *req, const char *what, json_t *body, char out[65])
+{
+    json_t *all =
+        json_pack("{s:s, s:s?, s:O}", "what", what, "reference", http_param(req, 0), "body", body);
+    idempotency_request_hash(all, out);
+    json_decref(all);
+}
+
+static void replay(struct http_request *req, int status, char *body)
+{
+    json_t *v = json_loads(body, 0, NULL);
+    free(body);
+    if (v)
+        http_reply_json(req, status == 201 ? 200 : status, v);
+    else
+        http_reply_error(req, 500, "internal_error", "The stored reply could not be read.");
+}
+
+void route_transaction_void(struct app *app, struct http_request *req)
+{
+    char reference[STORE_REFERENCE_MAX];
+    if (!reference_of(req, reference, sizeof reference))
+        return;
+    json_t *body = http_json_body(req);
+    if (!body)
+        return;
+    json_t *errors = json_array();
+    static const char *const allowed[] = {"reason", NULL};
+    till_body_keys(body, allowed, errors);
+    const char *reason = till_reason_field(body, "reason", errors);
+    if (json_array_size(errors)) {
+        http_reply_invalid(req, errors);
+        return;
+    }
+    json_decref(errors);
+    char day[UKTIME_DATE_SIZE];
+    if (!till_today(req, day))
+        return;
+    const struct staff_session *s = http_session(req);
+    struct money_void v = {.reference = reference,
+                           .site = access_read_site(app, s),
+                           .staff = s->staff.username,
+                           .counter = s->counter,
+                           .day = day,
+                           .reason = reason,
+                           .printer = counter_printer(app, s),
+                           .now = time(NULL)};
+    till_day_bounds(day, &v.day_from, &v.day_until);
+    enum store_result r = store_money_void(app->store, &v);
+    if (r == STORE_CONFLICT && v.why != MONEY_OK) {
+        money_refused(req, v.why, 0);
+        return;
+    }
+    if (r != STORE_OK) {
+        http_reply_store_error(req, r);
+        return;
+    }
+    app_wake_workers(app);
+    const char *delivery = NULL;
+    if (v.has_delivery)
+        delivery = v.delivery_was == DELIVERY_DELIVERED ? "cancelling" : "cancelled";
+    http_reply_json(req, 200,
+                    json_pack("{s:s, s:s, s:I, s:s, s:s?}", "reference", reference, "status",
+                              "voided", "reversed_pence", (json_int_t)v.reversed_pence, "method",
+                              v.method, "delivery", delivery));
+}
+
+void route_transaction_refund(struct app *app, struct http_request *req)
+{
+    char reference[STORE_REFERENCE_MAX];
+    if (!reference_of(req, reference, sizeof reference))
+        return;
+    const char *key = money_key(req);
+    if (!key)
+        return;
+    json_t *body = http_json_body(req);
+    if (!body)
+        return;
+    json_t *errors = json_array();
+    static const char *const allowed[] = {"amount_pence", "method", "reason",
+                                          "amount_available_pence", NULL};
+    till_body_keys(body, allowed, errors);
+    long amount = 0, available = 0;
+    if (till_pence_field(body, "amount_pence", true, &amount, errors) && amount == 0)
+        till_field_error(errors, "amount_pence", "out_of_range",
+                         "Enter how much to refund, in pence (more than nothing).");
+    till_pence_field(body, "amount_available_pence", true, &available, errors);
+    const char *method = json_string_value(json_object_get(body, "method"));
+    if (!method || (strcmp(method, "cash") && strcmp(method, "card") && strcmp(method, "cheque")))
+        till_field_error(errors, "method", method ? "invalid_value" : "required",
+                         "Refund in cash or to the way the resident paid (card or cheque).");
+    const char *reason = till_reason_field(body, "reason", errors);
+    if (json_array_size(errors)) {
+        http_reply_invalid(req, errors);
+        return;
+    }
+    json_decref(errors);
+    char day[UKTIME_DATE_SIZE], hash[65];
+    if (!till_today(req, day))
+        return;
+    money_hash(req, "refund", body, hash);
+    const struct staff_session *s = http_session(req);
+    struct money_refund f = {.reference = reference,
+                             .site = access_read_site(app, s),
+                             .staff = s->staff.username,
+                             .counter = s->counter,
+                             .day = day,
+                             .amount_pence = amount,
+                             .available_pence = available,
+                             .method = method,
+                             .reason = reason,
+                             .printer = counter_printer(app, s),
+                             .idempotency_key = key,
+                             .request_hash = hash,
+                             .now = time(NULL)};
+    enum store_result r = store_money_refund(app->store, &f);
+    if (r == STORE_CONFLICT && f.why != MONEY_OK) {
+        money_refused(req, f.why, f.remaining_pence);
+        return;
+    }
+    if (r != STORE_OK) {
+        free(f.replay_body);
+        http_reply_store_error(req, r);
+        return;
+    }
+    if (f.replay_status) {
+        replay(req, f.replay_status, f.replay_body);
+        return;
+    }
+    app_wake_workers(app);
+    http_reply_json(req, 201, store_money_refund_reply(&f));
+}
+
+static void paid(struct app *app, struct http_request *req, bool out)
+{
+    const char *key = money_key(req);
+    if (!key)
+        return;
+    json_t *body = http_json_body(req);
+    if (!body)
+        return;
+    json_t *errors = json_array();
+    static const char *const allowed[] = {"amount_pence", "reason", NULL};
+    till_body_keys(body, allowed, errors);
+    long amount = 0;
+    if (till_pence_field(body, "amount_pence", true, &amount, errors) && amount == 0)
+        till_field_error(errors, "amount_pence", "out_of_range",
+                         "Enter the amount in pence (more than nothing).");
+    const char *reason = till_reason_field(body, "reason", errors);
+    if (json_array_size(errors)) {
+        http_reply_invalid(req, errors);
+        return;
+    }
+    json_decref(errors);
+    char day[UKTIME_DATE_SIZE], hash[65];
+    if (!till_today(req, day))
+        return;
+    money_hash(req, out ? "paid_out" : "paid_in", body, hash);
+    const struct staff_session *s = http_session(req);
+    struct money_paid p = {.staff = s->staff.username,
+                           .counter = s->counter,
+                           .day = day,
+                           .out = out,
+                           .amount_pence = amount,
+                           .reason = reason,
+                           .idempotency_key = key,
+                           .request_hash = hash,
+                           .now = time(NULL)};
+    enum store_result r = store_money_paid(app->store, &p);
+    if (r == STORE_CONFLICT && p.why != MONEY_OK) {
+        money_refused(req, p.why, 0);
+        return;
+    }
+    if (r != STORE_OK) {
+        free(p.replay_body);
+        http_reply_store_error(req, r);
+        return;
+    }
+    if (p.replay_status) {
+        replay(req, p.replay_status, p.replay_body);
+        return;
+    }
+    http_reply_json(req, 201,
+                    json_pack("{s:s, s:I, s:s}", "kind", out ? "paid_out" : "paid_in",
+                              "amount_pence", (json_int_t)amount, "reason", reason));
+}
+
+void route_till_paid_in(struct app *app, struct http_request *req)
+{
+    paid(app, req, false);
+}
+
+void route_till_paid_out(struct app *app, struct http_request *req)
+{
+    paid(app, req, true);
+}
