@@ -241,6 +241,7 @@ static enum store_result receipt_build(struct worker *w, const struct print_job 
         .status_url = b->status_url,
         .footer = b->footer,
         .copy = b->src.copy,
+        .banner = b->src.banner[0] ? b->src.banner : NULL,
     };
     char check[PRINTER_MESSAGE_MAX];
     if (!receipt_check(&b->r, check, sizeof check)) {

@@ -436,6 +436,7 @@ struct print_source {
     int64_t change_pence;
     time_t created_at;
     bool copy;        /* the job is a reprint */
+    char banner[64];  /* a slip's banner ("VOID", "REFUND £1.50 CASH"); "" for a receipt */
     char *lines_json; /* malloc'd: [{"description","amount_pence"}] */
 };
 /* Fills *out for print job print_job_id; free out->lines_json with free(). */

@@ -225,7 +225,8 @@ static void read_delivery(sqlite3_stmt *st, struct delivery *d)
     snprintf(d->backend_token, sizeof d->backend_token, "%s", bt ? (const char *)bt : "");
     d->token_polls = sqlite3_column_int(st, 12);
     d->outcome_unknown = sqlite3_column_int(st, 13) != 0;
-    d->cancel = strcmp((const char *)sqlite3_column_text(st, 14), "cancelling") == 0;
+    const unsigned char *state = sqlite3_column_text(st, 14);
+    d->cancel = state && strcmp((const char *)state, "cancelling") == 0;
     if (d->cancel) /* the cancellation has its own key: the request's is spent */
         snprintf(d->idempotency_key, sizeof d->idempotency_key, "%.50s-cancel",
                  (const char *)sqlite3_column_text(st, 4));

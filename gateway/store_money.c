@@ -69,18 +69,22 @@ static enum store_result till_movement(struct store_tx *tx, const struct till_mo
     return r;
 }
 
-static enum store_result print_slip(sqlite3 *db, int64_t txn_id, const char *printer, time_t now)
+/* A slip for the sale at the acting counter's printer (none without one): its receipt with
+ * the banner printed large at the top. */
+static enum store_result print_slip(sqlite3 *db, int64_t txn_id, const char *printer,
+                                    const char *banner, time_t now)
 {
     if (!printer)
         return STORE_OK;
     sqlite3_stmt *st = store_cached(db, "INSERT INTO print_jobs(transaction_id, printer, state,"
-                                        " next_attempt_at_ms, created_at, updated_at)"
-                                        " VALUES(?1,?2,'pending',?3 * 1000,?3,?3)");
+                                        " next_attempt_at_ms, created_at, updated_at, banner)"
+                                        " VALUES(?1,?2,'pending',?3 * 1000,?3,?3,?4)");
     if (!st)
         return STORE_UNAVAILABLE;
     sqlite3_bind_int64(st, 1, txn_id);
     sqlite3_bind_text(st, 2, printer, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, now);
+    sqlite3_bind_text(st, 4, banner, -1, SQLITE_STATIC);
     return store_step_done(db, st, "slip print job");
 }
 
@@ -135,7 +139,7 @@ static enum store_result void_run(struct store_tx *tx, void *arg)
     v->has_delivery = r != STORE_NOT_FOUND;
     if (r != STORE_OK && r != STORE_NOT_FOUND)
         return r;
-    return print_slip(db, sale.id, v->printer, v->now);
+    return print_slip(db, sale.id, v->printer, "VOID", v->now);
 }
 
 enum store_result store_money_void(struct store *store, struct money_void *v)
@@ -239,7 +243,12 @@ static enum store_result refund_run(struct store_tx *tx, void *arg)
     json_t *reply = store_money_refund_reply(f);
     r = replay_record(db, f->staff, f->idempotency_key, f->request_hash, sale.id, reply, f->now);
     json_decref(reply);
-    return r != STORE_OK ? r : print_slip(db, sale.id, f->printer, f->now);
+    if (r != STORE_OK)
+        return r;
+    char banner[64];
+    snprintf(banner, sizeof banner, "REFUND £%ld.%02ld %s", f->amount_pence / 100,
+             f->amount_pence % 100, f->method);
+    return print_slip(db, sale.id, f->printer, banner, f->now);
 }
 
 enum store_result store_money_refund(struct store *store, struct money_refund *f)

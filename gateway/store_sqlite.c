@@ -321,6 +321,9 @@ static const char *const migrations[] = {
     "CREATE INDEX deliveries_due ON deliveries(backend, state, next_attempt_at_ms);"
     "CREATE INDEX deliveries_poll ON deliveries(backend, next_poll_at_ms)"
     "  WHERE next_poll_at_ms IS NOT NULL;",
+    /* 12: a print job may be a slip for something done to the sale since (a void, a refund):
+     * its banner is printed large at the top ("VOID", "REFUND £1.50 CASH") */
+    "ALTER TABLE print_jobs ADD COLUMN banner TEXT;",
 };
 
 #define MIGRATIONS_LEN ((int)(sizeof migrations / sizeof migrations[0]))

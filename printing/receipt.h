@@ -64,6 +64,7 @@ struct receipt {
     const char *status_text; /* printed under the QR; NULL: status_url without "https://" */
     const char *footer;      /* small print at the bottom; may be NULL */
     bool copy;               /* a reprint: marked "Copy receipt" */
+    const char *banner;      /* a slip for a void or refund: "VOID", printed large; NULL: none */
 };
 
 /* Checks the receipt can be rendered: a reference, at most RECEIPT_MAX_LINES lines with

@@ -196,6 +196,9 @@ bool receipt_layout_build(const struct receipt *r, struct receipt_layout *l, cha
     if (r->copy) {
         ok = ok && add_text(l, LAYOUT_BOLD, LAYOUT_CENTRE, "COPY RECEIPT");
     }
+    if (has_text(r->banner)) {
+        ok = ok && add_text(l, LAYOUT_HEADING, LAYOUT_CENTRE, r->banner);
+    }
     ok = ok && add_mark(l, LAYOUT_RULE);
     if (has_text(r->service_name)) {
         ok = ok && add_text(l, LAYOUT_BOLD, LAYOUT_LEFT, r->service_name);
