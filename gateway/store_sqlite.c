@@ -259,6 +259,8 @@ static const char *const migrations[] = {
     "  counted_pence INTEGER,"
     "  counted_at INTEGER,"
     "  counted_by TEXT,"
+    "  counted_card_pence INTEGER,"
+    "  counted_cheque_pence INTEGER,"
     "  expected_pence INTEGER,"
     "  banked_pence INTEGER,"
     "  bag_number TEXT,"

@@ -174,6 +174,9 @@ static const struct store_column till_columns[] = {{"counter", COL_TEXT},
                                                    {"note", COL_TEXT},
                                                    {"signed_by", COL_TEXT},
                                                    {"closed_at", COL_TIME},
+                                                   {"counted_card_pence", COL_INT},
+                                                   {"counted_cheque_pence", COL_INT},
+                                                   {"expected_at_count_pence", COL_INT},
                                                    {0}};
 
 static json_t *by_method(void)
@@ -233,6 +236,33 @@ static enum store_result till_sums(sqlite3 *db, int64_t till_id, json_t *t)
     return rc == SQLITE_DONE ? STORE_OK : store_sqlite_result(rc);
 }
 
+/* Net card or cheque takings of the till (sales less refunds and voids). */
+static json_int_t net_of(json_t *t, const char *method)
+{
+    return json_integer_value(json_object_get(json_object_get(t, "takings"), method)) -
+           json_integer_value(json_object_get(json_object_get(t, "refunds"), method)) -
+           json_integer_value(json_object_get(json_object_get(t, "voids"), method));
+}
+
+/* Once counted: the variance of cash (counted less expected), of card and cheque (the
+ * terminal's and the cheques' totals less the net takings), in pence, negative when short. */
+static void add_variances(json_t *t)
+{
+    json_t *counted = json_object_get(t, "counted_pence");
+    if (!json_is_integer(counted))
+        return;
+    json_int_t cash =
+        json_integer_value(counted) - json_integer_value(json_object_get(t, "expected_cash_pence"));
+    json_object_set_new(t, "variance_pence", json_integer(cash));
+    json_object_set_new(
+        t, "variances",
+        json_pack("{s:I, s:I, s:I}", "cash", cash, "card",
+                  json_integer_value(json_object_get(t, "counted_card_pence")) - net_of(t, "card"),
+                  "cheque",
+                  json_integer_value(json_object_get(t, "counted_cheque_pence")) -
+                      net_of(t, "cheque")));
+}
+
 enum store_result store_till_get(struct store *store, const char *counter, const char *day,
                                  bool blind, json_t **out)
 {
@@ -240,7 +270,8 @@ enum store_result store_till_get(struct store *store, const char *counter, const
     sqlite3_stmt *st = store_cached(
         db, "SELECT counter, site, day, state, float_pence, opened_at, opened_by, denominations,"
             " counted_pence, counted_at, counted_by, banked_pence, bag_number, note, signed_by,"
-            " closed_at, id FROM tills WHERE counter=? AND day=?");
+            " closed_at, counted_card_pence, counted_cheque_pence, expected_pence, id"
+            " FROM tills WHERE counter=? AND day=?");
     enum store_result r = STORE_UNAVAILABLE;
     if (st) {
         sqlite3_bind_text(st, 1, counter, -1, SQLITE_STATIC);
@@ -251,7 +282,7 @@ enum store_result store_till_get(struct store *store, const char *counter, const
         if (rc == SQLITE_ROW) {
             t = json_object();
             store_row_json(st, 0, till_columns, t);
-            id = sqlite3_column_int64(st, 16);
+            id = sqlite3_column_int64(st, 19);
         }
         r = rc == SQLITE_ROW    ? STORE_OK
             : rc == SQLITE_DONE ? STORE_NOT_FOUND
@@ -260,12 +291,7 @@ enum store_result store_till_get(struct store *store, const char *counter, const
         if (r == STORE_OK)
             r = till_sums(db, id, t);
         if (r == STORE_OK) {
-            json_t *counted = json_object_get(t, "counted_pence");
-            if (json_is_integer(counted))
-                json_object_set_new(
-                    t, "variance_pence",
-                    json_integer(json_integer_value(counted) -
-                                 json_integer_value(json_object_get(t, "expected_cash_pence"))));
+            add_variances(t);
             const char *state = json_string_value(json_object_get(t, "state"));
             if (blind && state && strcmp(state, "open") == 0)
                 json_object_del(t, "expected_cash_pence");
@@ -276,6 +302,165 @@ enum store_result store_till_get(struct store *store, const char *counter, const
     }
     store_reader_release(store, db);
     return r;
+}
+
+/* ---- the state machine: open -> counted -> closed ---- */
+
+/* The one transition function: moves till `id` from `from` to `to` (compare-and-set on the
+ * state) and audits it; the caller has written the move's own columns in the same database
+ * transaction. STORE_CONFLICT when the till is no longer in `from`. */
+static enum store_result till_move(sqlite3 *db, int64_t id, const char *counter,
+                                   enum till_state from, enum till_state to, const char *actor,
+                                   const char *detail, time_t now)
+{
+    if (!till_state_can_move(from, to)) {
+        store_illegal_move("till", till_state_name(from), till_state_name(to));
+        return STORE_INVALID;
+    }
+    sqlite3_stmt *st = store_cached(db, "UPDATE tills SET state=? WHERE id=? AND state=?");
+    if (!st)
+        return STORE_UNAVAILABLE;
+    sqlite3_bind_text(st, 1, till_state_name(to), -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, id);
+    sqlite3_bind_text(st, 3, till_state_name(from), -1, SQLITE_STATIC);
+    enum store_result r = store_step_done(db, st, "till move");
+    if (r != STORE_OK)
+        return r;
+    if (sqlite3_changes(db) == 0)
+        return STORE_CONFLICT;
+    struct audit_entry e = {.actor = actor,
+                            .counter = counter,
+                            .action = to == TILL_COUNTED ? "till_counted" : "till_closed",
+                            .detail = detail};
+    return store_audit_insert(db, &e, now);
+}
+
+/* The cash expected in the till now: the sum of its cash movements. */
+static enum store_result expected_cash(sqlite3 *db, int64_t id, long *out)
+{
+    sqlite3_stmt *st = store_cached(db, "SELECT coalesce(SUM(amount_pence), 0) FROM"
+                                        " till_movements WHERE till_id=? AND method='cash'");
+    if (!st)
+        return STORE_UNAVAILABLE;
+    sqlite3_bind_int64(st, 1, id);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *out = (long)sqlite3_column_int64(st, 0);
+    store_release(st);
+    return rc == SQLITE_ROW ? STORE_OK : store_sqlite_result(rc);
+}
+
+struct count_args {
+    const char *counter, *day, *staff, *denominations;
+    long counted, card, cheque;
+    time_t now;
+};
+
+static enum store_result count_run(sqlite3 *db, void *arg)
+{
+    struct count_args *a = arg;
+    int64_t id = 0;
+    enum till_state state;
+    long expected = 0;
+    enum store_result r = till_find(db, a->counter, a->day, &id, &state);
+    if (r != STORE_OK)
+        return r;
+    if (state != TILL_OPEN)
+        return STORE_CONFLICT;
+    if ((r = expected_cash(db, id, &expected)) != STORE_OK)
+        return r;
+    sqlite3_stmt *st = store_cached(db, "UPDATE tills SET denominations=?, counted_pence=?,"
+                                        " counted_card_pence=?, counted_cheque_pence=?,"
+                                        " expected_pence=?, counted_at=?, counted_by=? WHERE id=?");
+    if (!st)
+        return STORE_UNAVAILABLE;
+    sqlite3_bind_text(st, 1, a->denominations, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, a->counted);
+    sqlite3_bind_int64(st, 3, a->card);
+    sqlite3_bind_int64(st, 4, a->cheque);
+    sqlite3_bind_int64(st, 5, expected);
+    sqlite3_bind_int64(st, 6, a->now);
+    sqlite3_bind_text(st, 7, a->staff, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 8, id);
+    if ((r = store_step_done(db, st, "till count")) != STORE_OK)
+        return r;
+    char detail[96];
+    snprintf(detail, sizeof detail, "%s counted %ldp, expected %ldp", a->day, a->counted, expected);
+    return till_move(db, id, a->counter, TILL_OPEN, TILL_COUNTED, a->staff, detail, a->now);
+}
+
+enum store_result store_till_count(struct store *store, const char *counter, const char *day,
+                                   const char *staff, const char *denominations, long counted_pence,
+                                   long card_pence, long cheque_pence, time_t now)
+{
+    struct count_args a = {counter,       day,        staff,        denominations,
+                           counted_pence, card_pence, cheque_pence, now};
+    return store_write_sync(store, count_run, &a);
+}
+
+struct cashup_args {
+    const char *counter, *day, *staff, *bag, *note;
+    long banked;
+    time_t now;
+    enum till_signoff_refusal *why;
+};
+
+static enum store_result cashup_run(sqlite3 *db, void *arg)
+{
+    struct cashup_args *a = arg;
+    sqlite3_stmt *st = store_cached(db, "SELECT id, state, counted_by, counted_pence,"
+                                        " expected_pence FROM tills WHERE counter=? AND day=?");
+    if (!st)
+        return STORE_UNAVAILABLE;
+    sqlite3_bind_text(st, 1, a->counter, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, a->day, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    int64_t id = 0;
+    long counted = 0, expected = 0;
+    bool is_counted = false, own = false;
+    if (rc == SQLITE_ROW) {
+        id = sqlite3_column_int64(st, 0);
+        is_counted = strcmp((const char *)sqlite3_column_text(st, 1), "counted") == 0;
+        const unsigned char *by = sqlite3_column_text(st, 2);
+        own = by && strcmp((const char *)by, a->staff) == 0;
+        counted = (long)sqlite3_column_int64(st, 3);
+        expected = (long)sqlite3_column_int64(st, 4);
+    }
+    store_release(st);
+    if (rc != SQLITE_ROW)
+        return rc == SQLITE_DONE ? STORE_NOT_FOUND : store_sqlite_result(rc);
+    if (!is_counted || own || a->banked > counted) {
+        *a->why = !is_counted ? TILL_SIGNOFF_NOT_COUNTED
+                  : own       ? TILL_SIGNOFF_OWN_COUNT
+                              : TILL_SIGNOFF_BANKED_TOO_MUCH;
+        return STORE_CONFLICT;
+    }
+    st = store_cached(db, "UPDATE tills SET banked_pence=?, bag_number=?, note=?, signed_by=?,"
+                          " closed_at=? WHERE id=?");
+    if (!st)
+        return STORE_UNAVAILABLE;
+    sqlite3_bind_int64(st, 1, a->banked);
+    sqlite3_bind_text(st, 2, a->bag, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, a->note, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, a->staff, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, a->now);
+    sqlite3_bind_int64(st, 6, id);
+    enum store_result r = store_step_done(db, st, "till cash-up");
+    if (r != STORE_OK)
+        return r;
+    char detail[128];
+    snprintf(detail, sizeof detail, "%s variance %ldp, banked %ldp", a->day, counted - expected,
+             a->banked);
+    return till_move(db, id, a->counter, TILL_COUNTED, TILL_CLOSED, a->staff, detail, a->now);
+}
+
+enum store_result store_till_cashup(struct store *store, const char *counter, const char *day,
+                                    const char *staff, long banked_pence, const char *bag_number,
+                                    const char *note, time_t now, enum till_signoff_refusal *why)
+{
+    *why = TILL_SIGNOFF_OK;
+    struct cashup_args a = {counter, day, staff, bag_number, note, banked_pence, now, why};
+    return store_write_sync(store, cashup_run, &a);
 }
 
 long store_till_suggested_float(struct store *store, const char *counter)

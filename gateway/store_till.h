@@ -20,6 +20,10 @@
 #define TILL_PENCE_MAX 10000000L
 /* Longest reason or note, in bytes. */
 #define TILL_REASON_MAX 200
+/* Longest banking bag number, in bytes. */
+#define TILL_BAG_MAX 32
+/* Most of one denomination a drawer may hold: more is a typing mistake. */
+#define TILL_DENOMINATION_COUNT_MAX 100000
 
 enum till_state { TILL_OPEN, TILL_COUNTED, TILL_CLOSED };
 /* "open", "counted", "closed". */
@@ -70,6 +74,29 @@ enum store_result store_till_open(struct store *store, const char *counter, cons
  * till is open and blind is set (the blind count must not see it). */
 enum store_result store_till_get(struct store *store, const char *counter, const char *day,
                                  bool blind, json_t **out) STORE_MUSTCHECK;
+
+/* The blind count: what is in the drawer, by denomination (pence value -> how many, as JSON
+ * text), counted_pence its total, and the card terminal's and the cheques' totals. open ->
+ * counted, audited ("till_counted"); the expected cash is fixed from the movements at that
+ * moment. STORE_NOT_FOUND when today's till was never opened; STORE_CONFLICT when it is not
+ * open (counted already, or closed). */
+enum store_result store_till_count(struct store *store, const char *counter, const char *day,
+                                   const char *staff, const char *denominations, long counted_pence,
+                                   long card_pence, long cheque_pence, time_t now) STORE_MUSTCHECK;
+
+enum till_signoff_refusal {
+    TILL_SIGNOFF_OK,
+    TILL_SIGNOFF_NOT_COUNTED, /* not counted yet, or closed already */
+    TILL_SIGNOFF_OWN_COUNT,   /* nobody signs off their own count */
+    TILL_SIGNOFF_BANKED_TOO_MUCH,
+};
+/* The cash-up sign-off by a supervisor who did not count: counted -> closed with the banking
+ * (banked_pence, the bag's number, a note), audited ("till_closed") with the variance.
+ * STORE_NOT_FOUND when never opened; STORE_CONFLICT with *why otherwise refused. */
+enum store_result store_till_cashup(struct store *store, const char *counter, const char *day,
+                                    const char *staff, long banked_pence, const char *bag_number,
+                                    const char *note, time_t now,
+                                    enum till_signoff_refusal *why) STORE_MUSTCHECK;
 
 /* The float the counter's last closed till banked back (its float, less nothing): a
  * suggestion for the next opening; 0 when there is none. */

@@ -65,6 +65,8 @@ void route_callback(struct app *app, struct http_request *req);
 /* routes_till.c */
 void route_till_get(struct app *app, struct http_request *req);
 void route_till_open(struct app *app, struct http_request *req);
+void route_till_count(struct app *app, struct http_request *req);
+void route_till_cashup(struct app *app, struct http_request *req);
 
 /* routes_money.c */
 void route_transaction_void(struct app *app, struct http_request *req);

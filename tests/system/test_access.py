@@ -359,6 +359,8 @@ ROUTES = {
     ("POST", "/api/v1/stock/deliveries"): "supervisor",
     ("GET", "/api/v1/till"): "staff",
     ("POST", "/api/v1/till/open"): "staff",
+    ("POST", "/api/v1/till/count"): "staff",
+    ("POST", "/api/v1/till/cashup"): "supervisor",
     ("POST", "/api/v1/till/paid-in"): "supervisor",
     ("POST", "/api/v1/till/paid-out"): "supervisor",
     ("POST", "/api/v1/transactions/{}/void"): "supervisor",
