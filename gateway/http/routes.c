@@ -33,6 +33,8 @@ const struct http_route onestop_routes[] = {
     {"POST", "/api/v1/till/open", route_till_open, HTTP_STAFF},
     {"POST", "/api/v1/till/count", route_till_count, HTTP_STAFF},
     {"POST", "/api/v1/till/cashup", route_till_cashup, HTTP_SUPERVISOR},
+    {"GET", "/api/v1/reports/daily", route_report_daily, HTTP_SUPERVISOR},
+    {"GET", "/api/v1/reports/monthly", route_report_monthly, HTTP_SUPERVISOR},
     {"POST", "/api/v1/till/paid-in", route_till_paid_in, HTTP_SUPERVISOR},
     {"POST", "/api/v1/till/paid-out", route_till_paid_out, HTTP_SUPERVISOR},
     {"POST", "/api/v1/callbacks/{}", route_callback, HTTP_PUBLIC},

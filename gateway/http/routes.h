@@ -68,6 +68,10 @@ void route_till_open(struct app *app, struct http_request *req);
 void route_till_count(struct app *app, struct http_request *req);
 void route_till_cashup(struct app *app, struct http_request *req);
 
+/* routes_reports.c */
+void route_report_daily(struct app *app, struct http_request *req);
+void route_report_monthly(struct app *app, struct http_request *req);
+
 /* routes_money.c */
 void route_transaction_void(struct app *app, struct http_request *req);
 void route_transaction_refund(struct app *app, struct http_request *req);

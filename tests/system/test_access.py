@@ -361,6 +361,8 @@ ROUTES = {
     ("POST", "/api/v1/till/open"): "staff",
     ("POST", "/api/v1/till/count"): "staff",
     ("POST", "/api/v1/till/cashup"): "supervisor",
+    ("GET", "/api/v1/reports/daily"): "supervisor",
+    ("GET", "/api/v1/reports/monthly"): "supervisor",
     ("POST", "/api/v1/till/paid-in"): "supervisor",
     ("POST", "/api/v1/till/paid-out"): "supervisor",
     ("POST", "/api/v1/transactions/{}/void"): "supervisor",
