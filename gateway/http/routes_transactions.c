@@ -21,6 +21,7 @@
 #include "gateway/http/routes.h"
 #include "gateway/status_token.h"
 #include "gateway/store.h"
+#include "gateway/store_money.h"
 #include "gateway/store_stock.h"
 #include "gateway/store_till.h"
 #include "gateway/token.h"
@@ -656,6 +657,9 @@ void route_transaction_get(struct app *app, struct http_request *req)
     if (status_token_url(&app->cfg->status_key, app->cfg->public_base_url, reference, url,
                          sizeof url))
         json_object_set_new(t, "status_url", json_string(url));
+    long refundable = 0; /* what a refund may still give back (store_money.h) */
+    if (store_money_available(app->store, reference, &refundable) == STORE_OK)
+        json_object_set_new(t, "refundable_pence", json_integer(refundable));
     http_reply_json(req, 200, t);
 }
 

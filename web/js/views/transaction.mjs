@@ -4,6 +4,7 @@
 import { h, focus, announce, clear } from '../dom.mjs';
 import * as api from '../api.mjs';
 import { money, dateTime, stateWords, DELIVERY_STATES, PRINT_STATES, PAYMENT_METHODS, words } from '../format.mjs';
+import { moneyPanel } from './money-panel.mjs';
 
 const POLL_MS = 1000;
 const POLL_SLOW_MS = 5000;
@@ -69,6 +70,7 @@ export async function transactionView(main, params, app) {
           deliveryState, deliveryDetail,
           t.status_url ? h('p', {}, h('a', { href: t.status_url, target: '_blank', rel: 'noopener' }, "Resident's status page (opens in a new tab)")) : null)),
       h('div', { class: 'actions' }, newSale, h('a', { href: '#/today', class: 'button button--secondary' }, "Today's transactions")));
+    if (app.supervisor() && t.status) body.append(moneyPanel(t, reload));
     showStates(t);
     return newSale;
   }
@@ -91,6 +93,12 @@ export async function transactionView(main, params, app) {
       d.state === 'pending' && d.next_attempt_at ? `next try ${dateTime(d.next_attempt_at)}` : null,
       d.last_error,
     ].filter(Boolean).join(' · ') : '';
+  }
+
+  /* After a void or refund: read the transaction again and show it. */
+  async function reload() {
+    const again = await api.get(`/api/v1/transactions/${encodeURIComponent(ref)}`);
+    if (alive) render(again);
   }
 
   let lastPrint = null;
