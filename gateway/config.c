@@ -139,6 +139,12 @@ static const struct key_spec access_keys[] = {
      .min = 1, .max = 86400},
     {0}};
 
+static const struct key_spec till_keys[] = {
+    {KEY("cancel_cutoff", K_STRING, CFG(till.cancel_cutoff)), .def_str = "14:00"},
+    {KEY("cancel_working_days", K_INT, CFG(till.cancel_working_days)), .def_int = 1, .min = 0,
+     .max = 30},
+    {0}};
+
 static const struct key_spec keys_keys[] = {
     {KEY("status_token_file", K_SECRET, CFG(status_key)), .required = true}, {0}};
 
@@ -227,6 +233,7 @@ static const struct key_spec top_keys[] = {
     {KEY("store", K_OBJECT, 0), .children = store_keys},
     {KEY("status_page", K_OBJECT, 0), .children = status_page_keys},
     {KEY("access", K_OBJECT, 0), .children = access_keys},
+    {KEY("till", K_OBJECT, 0), .children = till_keys},
     {KEY("keys", K_OBJECT, 0), .children = keys_keys, .required = true},
     {KEY("services", K_OBJECT, 0), .children = services_keys, .required = true},
     {KEY("backends", K_ARRAY, CFG(backends)), .array = &backends_array},

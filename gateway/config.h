@@ -142,6 +142,10 @@ struct config {
         long reads_per_minute;        /* transaction reads per staff member (429 past it) */
         long audit_sample_interval_s; /* repeatable events: one audit row per address per this */
     } access;
+    struct {
+        char *cancel_cutoff;      /* "HH:MM" London time on the cut-off day (docs/till.md) */
+        long cancel_working_days; /* the cut-off day: this many working days before the booking */
+    } till;
     struct secret status_key;
     char *services_dir;
     json_t *services_enabled;

@@ -111,7 +111,7 @@ static enum store_result void_run(struct store_tx *tx, void *arg)
         v->why = MONEY_ALREADY_VOIDED;
         return STORE_CONFLICT;
     }
-    if (sale.created_at < v->day_from || sale.created_at >= v->day_until) {
+    if (!v->booking && (sale.created_at < v->day_from || sale.created_at >= v->day_until)) {
         v->why = MONEY_NOT_TODAY;
         return STORE_CONFLICT;
     }
@@ -139,7 +139,10 @@ static enum store_result void_run(struct store_tx *tx, void *arg)
     v->has_delivery = r != STORE_NOT_FOUND;
     if (r != STORE_OK && r != STORE_NOT_FOUND)
         return r;
-    return print_slip(db, sale.id, v->printer, "VOID", v->now);
+    if (v->booking && (r = audit(db, v->staff, v->counter, "booking_cancelled", v->reference,
+                                 v->reason, v->now)) != STORE_OK)
+        return r;
+    return print_slip(db, sale.id, v->printer, v->booking ? "CANCELLED" : "VOID", v->now);
 }
 
 enum store_result store_money_void(struct store *store, struct money_void *v)

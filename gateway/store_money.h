@@ -38,6 +38,7 @@ struct money_void {
     time_t day_until;
     const char *reason;
     const char *printer; /* the acting counter's printer, or NULL */
+    bool booking;        /* a booking cancelled before its cut-off (any day), not a void */
     time_t now;
     /* out */
     enum money_refusal why;
@@ -46,8 +47,9 @@ struct money_void {
     enum delivery_state delivery_was; /* meaningful when has_delivery */
     bool has_delivery;
 };
-/* Voids a sale of today. STORE_NOT_FOUND for an unknown reference (or another site's);
- * STORE_CONFLICT with v->why. */
+/* Voids a sale of today (or, with booking, cancels a booking: the route has checked its
+ * cut-off; a CANCELLED slip, audited "booking_cancelled"). STORE_NOT_FOUND for an unknown reference
+ * (or another site's); STORE_CONFLICT with v->why. */
 enum store_result store_money_void(struct store *store, struct money_void *v) STORE_MUSTCHECK;
 
 struct money_refund {

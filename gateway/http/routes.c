@@ -26,6 +26,7 @@ const struct http_route onestop_routes[] = {
     {"POST", "/api/v1/transactions/{}/reprint", route_transaction_reprint, HTTP_STAFF},
     {"POST", "/api/v1/transactions/{}/void", route_transaction_void, HTTP_SUPERVISOR},
     {"POST", "/api/v1/transactions/{}/refunds", route_transaction_refund, HTTP_SUPERVISOR},
+    {"POST", "/api/v1/transactions/{}/cancel", route_transaction_cancel, HTTP_SUPERVISOR},
     {"GET", "/api/v1/deliveries/failed", route_deliveries_failed, HTTP_OVERSIGHT},
     {"GET", "/api/v1/stock", route_stock_list, HTTP_STAFF},
     {"POST", "/api/v1/stock/deliveries", route_stock_delivery, HTTP_SUPERVISOR},

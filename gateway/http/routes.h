@@ -75,6 +75,7 @@ void route_report_monthly(struct app *app, struct http_request *req);
 /* routes_money.c */
 void route_transaction_void(struct app *app, struct http_request *req);
 void route_transaction_refund(struct app *app, struct http_request *req);
+void route_transaction_cancel(struct app *app, struct http_request *req);
 void route_till_paid_in(struct app *app, struct http_request *req);
 void route_till_paid_out(struct app *app, struct http_request *req);
 

@@ -3,6 +3,10 @@
  *   POST /api/v1/transactions/{reference}/void {"reason"}
  *        -> 200 {"reference","status":"voided","reversed_pence","method","delivery"}
  *           409 already_voided | not_today | till_not_open | till_closed
+ *   POST /api/v1/transactions/{reference}/cancel {"reason"}
+ *        -> the same as a void, for a booking (a "slot" date) on any day before its cut-off
+ *           (config till.cancel_cutoff on the till.cancel_working_days-th working day before);
+ *           409 past_cutoff with the cut-off in the message, 409 not_a_booking
  *   POST /api/v1/transactions/{reference}/refunds  (Idempotency-Key)
  *        {"amount_pence","method","reason","amount_available_pence"}
  *        -> 201 {"reference","refund_pence","method","remaining_pence"}
@@ -23,6 +27,7 @@
 #include "gateway/store_till.h"
 
 #include "services/reference.h"
+#include "services/validators.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -133,7 +138,64 @@ static void replay(struct http_request *req, int status, char *body)
         http_reply_error(req, 500, "internal_error", "The stored reply could not be read.");
 }
 
-void route_transaction_void(struct app *app, struct http_request *req)
+/* The instant a booking for `date` stops being cancellable: the configured time (London) on
+ * the day the configured number of working days (Monday to Friday) before it. False when the
+ * date or the configured time cannot be read. */
+static bool booking_cutoff(const struct config *cfg, const char *date, time_t *out, char *words,
+                           size_t wordslen)
+{
+    struct validators_date d;
+    int hh = 0, mm = 0;
+    const char *at = cfg->till.cancel_cutoff ? cfg->till.cancel_cutoff : "14:00";
+    if (!validators_date_parse(date, &d) || sscanf(at, "%2d:%2d", &hh, &mm) != 2 || hh > 23 ||
+        mm > 59)
+        return false;
+    for (long left = cfg->till.cancel_working_days; left > 0;) {
+        if (!validators_date_add_days(d, -1, &d))
+            return false;
+        if (validators_date_weekday(d) <= 5)
+            left--;
+    }
+    *out = uktime_from_local(d.year, d.month, d.day, hh, mm);
+    return uktime_format(*out, words, wordslen);
+}
+
+/* A cancel: only a booking (a service with a "slot" date) before its cut-off. False after
+ * answering. */
+static bool booking_cancellable(struct app *app, struct http_request *req, const char *reference)
+{
+    json_t *t = NULL;
+    enum store_result r =
+        store_transaction_get(app->store, reference, access_read_site(app, http_session(req)), &t);
+    if (r != STORE_OK) {
+        http_reply_store_error(req, r);
+        return false;
+    }
+    const char *slot = json_string_value(json_object_get(json_object_get(t, "fields"), "slot"));
+    time_t cutoff = 0;
+    char when[UKTIME_TEXT_MAX] = "", message[256];
+    bool ok = slot && booking_cutoff(app->cfg, slot, &cutoff, when, sizeof when);
+    if (!slot)
+        http_reply_error(req, 409, "not_a_booking",
+                         "Only a booked collection can be cancelled. Void or refund this sale.");
+    else if (!ok)
+        http_reply_error(req, 500, "cutoff_unknown",
+                         "The cancellation cut-off cannot be worked out.");
+    else if (time(NULL) >= cutoff) {
+        snprintf(message, sizeof message,
+                 "Too late to cancel: cancellations for this collection closed at %s. Ask the "
+                 "waste team.",
+                 when);
+        http_reply_json(req, 409,
+                        json_pack("{s:{s:s, s:s, s:s}}", "error", "code", "past_cutoff", "message",
+                                  message, "cutoff", when));
+        ok = false;
+    }
+    json_decref(t);
+    return ok && slot;
+}
+
+static void void_or_cancel(struct app *app, struct http_request *req, bool booking)
 {
     char reference[STORE_REFERENCE_MAX];
     if (!reference_of(req, reference, sizeof reference))
@@ -151,7 +213,7 @@ void route_transaction_void(struct app *app, struct http_request *req)
     }
     json_decref(errors);
     char day[UKTIME_DATE_SIZE];
-    if (!till_today(req, day))
+    if (!till_today(req, day) || (booking && !booking_cancellable(app, req, reference)))
         return;
     const struct staff_session *s = http_session(req);
     struct money_void v = {.reference = reference,
@@ -161,6 +223,7 @@ void route_transaction_void(struct app *app, struct http_request *req)
                            .day = day,
                            .reason = reason,
                            .printer = counter_printer(app, s),
+                           .booking = booking,
                            .now = time(NULL)};
     till_day_bounds(day, &v.day_from, &v.day_until);
     enum store_result r = store_money_void(app->store, &v);
@@ -180,6 +243,16 @@ void route_transaction_void(struct app *app, struct http_request *req)
                     json_pack("{s:s, s:s, s:I, s:s, s:s?}", "reference", reference, "status",
                               "voided", "reversed_pence", (json_int_t)v.reversed_pence, "method",
                               v.method, "delivery", delivery));
+}
+
+void route_transaction_void(struct app *app, struct http_request *req)
+{
+    void_or_cancel(app, req, false);
+}
+
+void route_transaction_cancel(struct app *app, struct http_request *req)
+{
+    void_or_cancel(app, req, true);
 }
 
 void route_transaction_refund(struct app *app, struct http_request *req)

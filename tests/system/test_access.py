@@ -367,6 +367,7 @@ ROUTES = {
     ("POST", "/api/v1/till/paid-out"): "supervisor",
     ("POST", "/api/v1/transactions/{}/void"): "supervisor",
     ("POST", "/api/v1/transactions/{}/refunds"): "supervisor",
+    ("POST", "/api/v1/transactions/{}/cancel"): "supervisor",
     ("POST", "/api/v1/callbacks/{}"): "signed",  # public, but only with a back-end's signature
     ("GET", "/r/{}"): "public",
     ("GET", "/*"): "public",
