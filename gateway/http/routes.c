@@ -34,6 +34,7 @@ const struct http_route onestop_routes[] = {
     {"POST", "/api/v1/till/open", route_till_open, HTTP_STAFF},
     {"POST", "/api/v1/till/count", route_till_count, HTTP_STAFF},
     {"POST", "/api/v1/till/cashup", route_till_cashup, HTTP_SUPERVISOR},
+    {"GET", "/api/v1/till/slip", route_till_slip, HTTP_STAFF},
     {"GET", "/api/v1/reports/daily", route_report_daily, HTTP_SUPERVISOR},
     {"GET", "/api/v1/reports/monthly", route_report_monthly, HTTP_SUPERVISOR},
     {"POST", "/api/v1/till/paid-in", route_till_paid_in, HTTP_SUPERVISOR},

@@ -67,6 +67,7 @@ void route_till_get(struct app *app, struct http_request *req);
 void route_till_open(struct app *app, struct http_request *req);
 void route_till_count(struct app *app, struct http_request *req);
 void route_till_cashup(struct app *app, struct http_request *req);
+void route_till_slip(struct app *app, struct http_request *req);
 
 /* routes_reports.c */
 void route_report_daily(struct app *app, struct http_request *req);

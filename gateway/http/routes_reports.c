@@ -3,6 +3,7 @@
  *   GET /api/v1/reports/daily?date=YYYY-MM-DD     (default: today in Europe/London)
  *   GET /api/v1/reports/monthly?month=YYYY-MM     (default: this month)
  *       Accept: application/json (default) -> the figures
+ *       Accept: application/pdf -> the summary on A4 (the receipt renderer's layout)
  *       Accept: text/csv -> one row per sale: date and time (London), reference, service, site,
  *               counter, staff, status, method, amount, refunded and voided in pence; it
  *               opens in a spreadsheet (every text cell quoted, none read as a formula)
@@ -12,11 +13,13 @@
  * store can put each sale on its London day. */
 #include "common/uktime.h"
 #include "gateway/app.h"
+#include "gateway/config.h"
 #include "gateway/http/access.h"
 #include "gateway/http/routes.h"
 #include "gateway/http/routes_till.h"
 #include "gateway/store_report.h"
 #include "gateway/strbuf.h"
+#include "gateway/till_paper.h"
 
 #include "services/validators.h"
 
@@ -170,6 +173,18 @@ static void report(struct app *app, struct http_request *req, bool monthly)
                         json_pack("{s:s, s:s, s:s, s:s?}", "kind", monthly ? "monthly" : "daily",
                                   monthly ? "month" : "date", pd.label, "from", pd.day_from, "site",
                                   pd.p.site));
+    if (wants(req, "application/pdf")) {
+        unsigned char *pdf = NULL;
+        size_t len = 0;
+        bool ok = till_paper_report(app->cfg->council_name, out, &pdf, &len);
+        json_decref(out);
+        if (!ok) {
+            http_reply_error(req, 500, "pdf_failed", "The report could not be laid out as PDF.");
+            return;
+        }
+        http_reply_owned(req, 200, "application/pdf", (char *)pdf, len);
+        return;
+    }
     http_reply_json(req, 200, out);
 }
 

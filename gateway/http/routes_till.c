@@ -20,6 +20,7 @@
 #include "gateway/http/routes.h"
 #include "gateway/http/routes_till.h"
 #include "gateway/store_till.h"
+#include "gateway/till_paper.h"
 
 #include "services/validators.h"
 
@@ -164,6 +165,37 @@ void route_till_open(struct app *app, struct http_request *req)
         r = till_reply_current(app, req, day, 201);
     if (r != STORE_OK)
         http_reply_store_error(req, r == STORE_NOT_FOUND ? STORE_UNAVAILABLE : r);
+}
+
+/* GET /api/v1/till/slip: today's cash-up slip as PDF (80 mm), to print from the browser. */
+void route_till_slip(struct app *app, struct http_request *req)
+{
+    char day[UKTIME_DATE_SIZE];
+    if (!till_today(req, day))
+        return;
+    const struct staff_session *s = http_session(req);
+    json_t *t = NULL;
+    enum store_result r = store_till_get(app->store, s->counter, day, true, &t);
+    if (r != STORE_OK) {
+        http_reply_store_error(req, r);
+        return;
+    }
+    const char *state = json_string_value(json_object_get(t, "state"));
+    if (!state || strcmp(state, "open") == 0) {
+        json_decref(t);
+        http_reply_error(req, 409, "not_counted",
+                         "The slip is printed once the drawer is counted.");
+        return;
+    }
+    unsigned char *pdf = NULL;
+    size_t len = 0;
+    bool ok = till_paper_slip(app->cfg->council_name, t, &pdf, &len);
+    json_decref(t);
+    if (!ok) {
+        http_reply_error(req, 500, "pdf_failed", "The slip could not be laid out as PDF.");
+        return;
+    }
+    http_reply_owned(req, 200, "application/pdf", (char *)pdf, len);
 }
 
 /* ---- the blind count and the sign-off ---- */

@@ -361,6 +361,7 @@ ROUTES = {
     ("POST", "/api/v1/till/open"): "staff",
     ("POST", "/api/v1/till/count"): "staff",
     ("POST", "/api/v1/till/cashup"): "supervisor",
+    ("GET", "/api/v1/till/slip"): "staff",
     ("GET", "/api/v1/reports/daily"): "supervisor",
     ("GET", "/api/v1/reports/monthly"): "supervisor",
     ("POST", "/api/v1/till/paid-in"): "supervisor",

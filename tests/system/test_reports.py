@@ -4,12 +4,19 @@ the till to the penny; supervisors only, their own site."""
 
 import csv
 import io
+import subprocess
 import uuid
 
 from onestop_env import wait_until
 from txn_helpers import card, cash, parking, sell, today, vrm
 
 SALES = "library-sales"
+
+
+def pdf_text(data):
+    out = subprocess.run(["pdftotext", "-layout", "-", "-"], input=data, capture_output=True,
+                         timeout=60, check=True)
+    return " ".join(out.stdout.decode().split())
 
 
 def sale(gw, token, code, quantity, payment):
@@ -99,6 +106,14 @@ def test_the_daily_report_its_csv_and_the_till_agree_to_the_penny(gateway):
     assert sum(int(row["voided_pence"]) for row in rows) == rep["voids"]["pence"]
     assert {row["site"] for row in rows} == {"Stockport Direct, Fred Perry House"}
     assert [row["status"] for row in rows if row["reference"] == b["reference"]] == ["voided"]
+
+    r = gateway.request("GET", f"/api/v1/reports/daily?date={today()}", token=sup,
+                        headers={"Accept": "application/pdf"})
+    assert r.status == 200 and r.headers["content-type"] == "application/pdf", r
+    text = pdf_text(r.body)
+    for expected in ("Takings report", "£51.00", "£45.00", "Fred Perry House",
+                     "4 sales, 1 voided"):
+        assert expected in text, (expected, text)
 
     month = today()[:7]
     r = gateway.request("GET", f"/api/v1/reports/monthly?month={month}", token=sup)

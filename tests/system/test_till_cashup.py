@@ -2,6 +2,7 @@
 after it is submitted), signed off by a second supervisor who did not count; the variance is
 recorded by method, the session closes, and a closed till takes no more money."""
 
+import subprocess
 import uuid
 
 from txn_helpers import card, cash
@@ -80,6 +81,15 @@ def test_a_short_drawer_is_counted_blind_and_signed_off_by_another_supervisor(ga
     assert t["takings"] == {"cash": 200, "card": 250, "cheque": 0}
     assert t["paid_out_pence"] == 100
     assert till(gateway, asst)["state"] == "closed"
+    # the cash-up slip, on paper, says the same
+    r = gateway.request("GET", "/api/v1/till/slip", token=asst)
+    assert r.status == 200 and r.headers["content-type"] == "application/pdf", r
+    slip = subprocess.run(["pdftotext", "-layout", "-", "-"], input=r.body, capture_output=True,
+                          timeout=60, check=True).stdout.decode()
+    slip = " ".join(slip.split())
+    for expected in ("CASH-UP SD-01", "Counted by supervisor", "Signed off by supervisor2",
+                     "Bag B-0042", "£101.00", "£100.50", "-£0.50", "£50.50"):
+        assert expected in slip, (expected, slip)
 
     # closed: no sale, no refund from it, no second sign-off
     r = sale(gateway, asst, "bag", 1, card())

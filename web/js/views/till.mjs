@@ -138,6 +138,18 @@ export async function tillView(main, params, app) {
     return form;
   }
 
+  /* The cash-up slip as PDF (GET /api/v1/till/slip), opened to print. */
+  function slipButton() {
+    const b = h('button', { type: 'button', class: 'button button--secondary', id: 'till-slip' }, 'Print the cash-up slip');
+    b.addEventListener('click', async () => {
+      const r = await fetch('/api/v1/till/slip', { headers: { Authorization: `Bearer ${api.getToken()}` } });
+      if (!r.ok) return fail(new Error('The slip could not be made.'));
+      window.open(URL.createObjectURL(await r.blob()), '_blank', 'noopener');
+      return null;
+    });
+    return b;
+  }
+
   function render(t) {
     clear(body);
     state.setAttribute('data-state', t.state);
@@ -147,6 +159,7 @@ export async function tillView(main, params, app) {
     body.append(figures(t));
     if (t.state === 'open') body.append(countForm());
     if (t.state === 'counted' && app.supervisor() && app.session().staff.username !== t.counted_by) body.append(signoffForm(t));
+    if (t.state !== 'open') body.append(slipButton());
     if (t.state === 'closed') announce(`Cash-up signed off. Variance ${money(t.variance_pence)}.`);
     return null;
   }
