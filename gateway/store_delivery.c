@@ -173,25 +173,39 @@ static enum store_result delivery_move(sqlite3 *db, int64_t id, const char *refe
     return store_audit_insert(db, &e, now);
 }
 
-enum store_result store_delivery_settle_completed(sqlite3 *db, int64_t txn_id, const char *actor,
-                                                  time_t now)
+/* The delivery of transaction txn_id: its id, the transaction's reference and its state.
+ * STORE_NOT_FOUND when the transaction has none. */
+static enum store_result delivery_of(sqlite3 *db, int64_t txn_id, int64_t *id,
+                                     char reference[STORE_REFERENCE_MAX],
+                                     enum delivery_state *state)
 {
-    sqlite3_stmt *st = store_cached(db, "SELECT d.id, t.reference FROM deliveries d JOIN"
-                                        " transactions t ON t.id = d.transaction_id WHERE"
-                                        " d.transaction_id=? AND d.state='pending'");
+    sqlite3_stmt *st = store_cached(db, "SELECT d.id, t.reference, d.state FROM deliveries d"
+                                        " JOIN transactions t ON t.id = d.transaction_id"
+                                        " WHERE d.transaction_id=?");
     if (!st)
         return STORE_UNAVAILABLE;
     sqlite3_bind_int64(st, 1, txn_id);
     int rc = sqlite3_step(st);
-    int64_t id = 0;
-    char reference[STORE_REFERENCE_MAX] = "";
+    enum store_result r = rc == SQLITE_DONE ? STORE_NOT_FOUND : store_sqlite_result(rc);
     if (rc == SQLITE_ROW) {
-        id = sqlite3_column_int64(st, 0);
-        snprintf(reference, sizeof reference, "%s", sqlite3_column_text(st, 1));
+        *id = sqlite3_column_int64(st, 0);
+        snprintf(reference, STORE_REFERENCE_MAX, "%s", sqlite3_column_text(st, 1));
+        if (!delivery_state_parse((const char *)sqlite3_column_text(st, 2), state))
+            r = STORE_INVALID;
     }
     store_release(st);
-    if (rc != SQLITE_ROW)
-        return rc == SQLITE_DONE ? STORE_OK : store_sqlite_result(rc);
+    return r;
+}
+
+enum store_result store_delivery_settle_completed(sqlite3 *db, int64_t txn_id, const char *actor,
+                                                  time_t now)
+{
+    int64_t id = 0;
+    char reference[STORE_REFERENCE_MAX] = "";
+    enum delivery_state state;
+    enum store_result r = delivery_of(db, txn_id, &id, reference, &state);
+    if (r != STORE_OK || state != DELIVERY_PENDING)
+        return r == STORE_NOT_FOUND ? STORE_OK : r;
     return delivery_move(db, id, reference, DELIVERY_PENDING, DELIVERY_DELIVERED, actor, NULL,
                          "the back-end reported the request completed", now);
 }
@@ -476,26 +490,11 @@ static enum store_result record_landed_after_void(sqlite3 *db, const struct deli
 enum store_result store_delivery_void(sqlite3 *db, int64_t txn_id, const char *actor,
                                       const char *counter, time_t now, enum delivery_state *was)
 {
-    sqlite3_stmt *st = store_cached(db, "SELECT d.id, t.reference, d.state"
-                                        " FROM deliveries d JOIN transactions t"
-                                        " ON t.id = d.transaction_id WHERE d.transaction_id=?");
-    if (!st)
-        return STORE_UNAVAILABLE;
-    sqlite3_bind_int64(st, 1, txn_id);
-    int rc = sqlite3_step(st);
     int64_t id = 0;
     char reference[STORE_REFERENCE_MAX] = "";
-    bool known = false;
-    if (rc == SQLITE_ROW) {
-        id = sqlite3_column_int64(st, 0);
-        snprintf(reference, sizeof reference, "%s", sqlite3_column_text(st, 1));
-        known = delivery_state_parse((const char *)sqlite3_column_text(st, 2), was);
-    }
-    store_release(st);
-    if (rc != SQLITE_ROW)
-        return rc == SQLITE_DONE ? STORE_NOT_FOUND : store_sqlite_result(rc);
-    if (!known)
-        return STORE_INVALID;
+    enum store_result r = delivery_of(db, txn_id, &id, reference, was);
+    if (r != STORE_OK)
+        return r;
     switch (*was) {
     case DELIVERY_PENDING:
     case DELIVERY_FAILED:

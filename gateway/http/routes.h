@@ -27,6 +27,11 @@ void route_transaction_get(struct app *app, struct http_request *req);
 void route_transaction_list(struct app *app, struct http_request *req);
 void route_transaction_retry(struct app *app, struct http_request *req);
 void route_deliveries_failed(struct app *app, struct http_request *req);
+/* Appends {"field","code","message"} to a 422's errors (field may be NULL). */
+void route_field_error(json_t *errors, const char *field, const char *code, const char *message);
+/* Appends an unknown_field error for each key of body not in allowed (NULL-terminated);
+ * false when there was one. */
+bool route_check_body_keys(json_t *body, const char *const *allowed, json_t *errors);
 /* An Idempotency-Key header's value is 1 to 128 printable characters. */
 bool idempotency_key_valid(const char *key);
 /* The SHA-256 (hex) of the body's canonical JSON: what a resend under the same key must match. */

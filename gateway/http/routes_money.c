@@ -41,28 +41,36 @@ static const char *counter_printer(struct app *app, const struct staff_session *
     return c ? c->printer : NULL;
 }
 
+/* The 409 of each refusal that needs no figure in its answer. */
+static const struct {
+    enum money_refusal why;
+    const char *code, *message;
+} refusals[] = {
+    {MONEY_ALREADY_VOIDED, "already_voided", "This sale has already been voided."},
+    {MONEY_NOT_TODAY, "not_today", "Only a sale made today can be voided. Give a refund instead."},
+    {MONEY_TILL_NOT_OPEN, "till_not_open",
+     "The till at this counter is not open today. Open it first: the money goes back from this "
+     "counter's drawer."},
+    {MONEY_TILL_CLOSED, "till_closed",
+     "The till at this counter has been counted or cashed up today and cannot pay out. Use "
+     "another counter's till."},
+    {MONEY_TOO_MUCH, "refund_too_much", "That is more than is left to refund on this sale."},
+    {MONEY_NOTHING_PAID, "nothing_to_refund",
+     "Nothing was paid for this sale in cash, card or cheque (or it was voided), so there is "
+     "nothing to refund."},
+    {MONEY_KEY_CONFLICT, "idempotency_conflict",
+     "This Idempotency-Key was already used for a different request."},
+};
+
 /* Answers a refused money write. */
 static void money_refused(struct http_request *req, enum money_refusal why, long available)
 {
-    switch (why) {
-    case MONEY_ALREADY_VOIDED:
-        http_reply_error(req, 409, "already_voided", "This sale has already been voided.");
-        return;
-    case MONEY_NOT_TODAY:
-        http_reply_error(req, 409, "not_today",
-                         "Only a sale made today can be voided. Give a refund instead.");
-        return;
-    case MONEY_TILL_NOT_OPEN:
-        http_reply_error(req, 409, "till_not_open",
-                         "The till at this counter is not open today. Open it first: the money "
-                         "goes back from this counter's drawer.");
-        return;
-    case MONEY_TILL_CLOSED:
-        http_reply_error(req, 409, "till_closed",
-                         "The till at this counter has been counted or cashed up today and "
-                         "cannot pay out. Use another counter's till.");
-        return;
-    case MONEY_STALE: {
+    for (size_t i = 0; i < sizeof refusals / sizeof refusals[0]; i++)
+        if (refusals[i].why == why) {
+            http_reply_error(req, 409, refusals[i].code, refusals[i].message);
+            return;
+        }
+    if (why == MONEY_STALE) {
         char message[200];
         snprintf(message, sizeof message,
                  "The amount available to refund has changed (someone else may have refunded "
@@ -71,32 +79,14 @@ static void money_refused(struct http_request *req, enum money_refusal why, long
         http_reply_json(req, 409,
                         json_pack("{s:{s:s, s:s, s:I}}", "error", "code", "refund_stale", "message",
                                   message, "amount_available_pence", (json_int_t)available));
-        return;
-    }
-    case MONEY_TOO_MUCH:
-        http_reply_error(req, 409, "refund_too_much",
-                         "That is more than is left to refund on this sale.");
-        return;
-    case MONEY_NOTHING_PAID:
-        http_reply_error(req, 409, "nothing_to_refund",
-                         "Nothing was paid for this sale in cash, card or cheque (or it was "
-                         "voided), so there is nothing to refund.");
-        return;
-    case MONEY_KEY_CONFLICT:
-        http_reply_error(req, 409, "idempotency_conflict",
-                         "This Idempotency-Key was already used for a different request.");
-        return;
-    case MONEY_WRONG_METHOD: {
+    } else if (why == MONEY_WRONG_METHOD) {
         json_t *errors = json_array();
-        till_field_error(errors, "method", "invalid_value",
-                         "Refund in cash or to the way the resident paid.");
+        route_field_error(errors, "method", "invalid_value",
+                          "Refund in cash or to the way the resident paid.");
         http_reply_invalid(req, errors);
-        return;
+    } else {
+        http_reply_error(req, 500, "internal_error", "The refusal could not be explained.");
     }
-    case MONEY_OK:
-        break;
-    }
-    http_reply_error(req, 500, "internal_error", "The refusal could not be explained.");
 }
 
 static bool reference_of(struct http_request *req, char *out, size_t len)
@@ -205,7 +195,7 @@ static void void_or_cancel(struct app *app, struct http_request *req, bool booki
         return;
     json_t *errors = json_array();
     static const char *const allowed[] = {"reason", NULL};
-    till_body_keys(body, allowed, errors);
+    route_check_body_keys(body, allowed, errors);
     const char *reason = till_reason_field(body, "reason", errors);
     if (json_array_size(errors)) {
         http_reply_invalid(req, errors);
@@ -255,6 +245,34 @@ void route_transaction_cancel(struct app *app, struct http_request *req)
     void_or_cancel(app, req, true);
 }
 
+/* body.amount_pence: whole pence, more than nothing (0 after appending its error). */
+static long money_amount(json_t *body, json_t *errors)
+{
+    long amount = 0;
+    if (till_pence_field(body, "amount_pence", true, &amount, errors) && amount == 0)
+        route_field_error(errors, "amount_pence", "out_of_range",
+                          "Enter the amount in pence (more than nothing).");
+    return amount;
+}
+
+/* After a refund or paid in/out returned r: answers a refusal, a store failure or a resend's
+ * stored answer (taking replay_body) and returns true; false when the caller answers 201. */
+static bool money_answered(struct http_request *req, enum store_result r, enum money_refusal why,
+                           long available, int replay_status, char *replay_body)
+{
+    if (r == STORE_CONFLICT && why != MONEY_OK)
+        money_refused(req, why, available);
+    else if (r != STORE_OK)
+        http_reply_store_error(req, r);
+    else if (replay_status)
+        replay(req, replay_status, replay_body);
+    else
+        return false;
+    if (!replay_status)
+        free(replay_body);
+    return true;
+}
+
 void route_transaction_refund(struct app *app, struct http_request *req)
 {
     char reference[STORE_REFERENCE_MAX];
@@ -269,24 +287,16 @@ void route_transaction_refund(struct app *app, struct http_request *req)
     json_t *errors = json_array();
     static const char *const allowed[] = {"amount_pence", "method", "reason",
                                           "amount_available_pence", NULL};
-    till_body_keys(body, allowed, errors);
-    long amount = 0, available = 0;
-    if (till_pence_field(body, "amount_pence", true, &amount, errors) && amount == 0)
-        till_field_error(errors, "amount_pence", "out_of_range",
-                         "Enter how much to refund, in pence (more than nothing).");
+    route_check_body_keys(body, allowed, errors);
+    long amount = money_amount(body, errors), available = 0;
     till_pence_field(body, "amount_available_pence", true, &available, errors);
     const char *method = json_string_value(json_object_get(body, "method"));
     if (!method || (strcmp(method, "cash") && strcmp(method, "card") && strcmp(method, "cheque")))
-        till_field_error(errors, "method", method ? "invalid_value" : "required",
-                         "Refund in cash or to the way the resident paid (card or cheque).");
+        route_field_error(errors, "method", method ? "invalid_value" : "required",
+                          "Refund in cash or to the way the resident paid (card or cheque).");
     const char *reason = till_reason_field(body, "reason", errors);
-    if (json_array_size(errors)) {
-        http_reply_invalid(req, errors);
-        return;
-    }
-    json_decref(errors);
     char day[UKTIME_DATE_SIZE], hash[65];
-    if (!till_today(req, day))
+    if (!till_checked(req, errors, day))
         return;
     money_hash(req, "refund", body, hash);
     const struct staff_session *s = http_session(req);
@@ -304,19 +314,8 @@ void route_transaction_refund(struct app *app, struct http_request *req)
                              .request_hash = hash,
                              .now = time(NULL)};
     enum store_result r = store_money_refund(app->store, &f);
-    if (r == STORE_CONFLICT && f.why != MONEY_OK) {
-        money_refused(req, f.why, f.remaining_pence);
+    if (money_answered(req, r, f.why, f.remaining_pence, f.replay_status, f.replay_body))
         return;
-    }
-    if (r != STORE_OK) {
-        free(f.replay_body);
-        http_reply_store_error(req, r);
-        return;
-    }
-    if (f.replay_status) {
-        replay(req, f.replay_status, f.replay_body);
-        return;
-    }
     app_wake_workers(app);
     http_reply_json(req, 201, store_money_refund_reply(&f));
 }
@@ -331,19 +330,11 @@ static void paid(struct app *app, struct http_request *req, bool out)
         return;
     json_t *errors = json_array();
     static const char *const allowed[] = {"amount_pence", "reason", NULL};
-    till_body_keys(body, allowed, errors);
-    long amount = 0;
-    if (till_pence_field(body, "amount_pence", true, &amount, errors) && amount == 0)
-        till_field_error(errors, "amount_pence", "out_of_range",
-                         "Enter the amount in pence (more than nothing).");
+    route_check_body_keys(body, allowed, errors);
+    long amount = money_amount(body, errors);
     const char *reason = till_reason_field(body, "reason", errors);
-    if (json_array_size(errors)) {
-        http_reply_invalid(req, errors);
-        return;
-    }
-    json_decref(errors);
     char day[UKTIME_DATE_SIZE], hash[65];
-    if (!till_today(req, day))
+    if (!till_checked(req, errors, day))
         return;
     money_hash(req, out ? "paid_out" : "paid_in", body, hash);
     const struct staff_session *s = http_session(req);
@@ -357,19 +348,8 @@ static void paid(struct app *app, struct http_request *req, bool out)
                            .request_hash = hash,
                            .now = time(NULL)};
     enum store_result r = store_money_paid(app->store, &p);
-    if (r == STORE_CONFLICT && p.why != MONEY_OK) {
-        money_refused(req, p.why, 0);
+    if (money_answered(req, r, p.why, 0, p.replay_status, p.replay_body))
         return;
-    }
-    if (r != STORE_OK) {
-        free(p.replay_body);
-        http_reply_store_error(req, r);
-        return;
-    }
-    if (p.replay_status) {
-        replay(req, p.replay_status, p.replay_body);
-        return;
-    }
     http_reply_json(req, 201,
                     json_pack("{s:s, s:I, s:s}", "kind", out ? "paid_out" : "paid_in",
                               "amount_pence", (json_int_t)amount, "reason", reason));

@@ -80,8 +80,8 @@ static bool period_parse(struct app *app, struct http_request *req, bool monthly
     }
     if (!ok) {
         json_t *errors = json_array();
-        till_field_error(errors, name, "invalid_format",
-                         monthly ? "Use a month like 2026-11." : "Use a date like 2026-11-23.");
+        route_field_error(errors, name, "invalid_format",
+                          monthly ? "Use a month like 2026-11." : "Use a date like 2026-11-23.");
         http_reply_invalid(req, errors);
         return false;
     }

@@ -54,35 +54,21 @@ const char *till_reason_field(json_t *body, const char *field, json_t *errors)
     const char *s = json_string_value(v);
     size_t n = s ? strlen(s) : 0;
     if (n == 0 || n > TILL_REASON_MAX) {
-        till_field_error(errors, field, n ? "too_long" : "required",
-                         "Give the reason in a few words (at most 200 characters).");
+        route_field_error(errors, field, n ? "too_long" : "required",
+                          "Give the reason in a few words (at most 200 characters).");
         return NULL;
     }
     return s;
 }
 
-void till_field_error(json_t *errors, const char *field, const char *code, const char *message)
+bool till_checked(struct http_request *req, json_t *errors, char day[UKTIME_DATE_SIZE])
 {
-    json_array_append_new(
-        errors, json_pack("{s:s, s:s, s:s}", "field", field, "code", code, "message", message));
-}
-
-bool till_body_keys(json_t *body, const char *const *allowed, json_t *errors)
-{
-    const char *key;
-    json_t *v;
-    bool ok = true;
-    json_object_foreach(body, key, v)
-    {
-        bool known = false;
-        for (const char *const *a = allowed; *a; a++)
-            known |= strcmp(*a, key) == 0;
-        if (!known) {
-            till_field_error(errors, key, "unknown_field", "This is not part of the request.");
-            ok = false;
-        }
+    if (json_array_size(errors)) {
+        http_reply_invalid(req, errors);
+        return false;
     }
-    return ok;
+    json_decref(errors);
+    return till_today(req, day);
 }
 
 bool till_pence_field(json_t *body, const char *field, bool required, long *out, json_t *errors)
@@ -94,9 +80,9 @@ bool till_pence_field(json_t *body, const char *field, bool required, long *out,
     }
     if (!json_is_integer(v) || json_integer_value(v) < 0 ||
         json_integer_value(v) > TILL_PENCE_MAX) {
-        till_field_error(errors, field, v ? "out_of_range" : "required",
-                         "Enter the amount in pence as a whole number from 0 to 10000000 "
-                         "(£100,000).");
+        route_field_error(errors, field, v ? "out_of_range" : "required",
+                          "Enter the amount in pence as a whole number from 0 to 10000000 "
+                          "(£100,000).");
         return false;
     }
     *out = (long)json_integer_value(v);
@@ -113,6 +99,16 @@ enum store_result till_reply_current(struct app *app, struct http_request *req, 
     if (r == STORE_OK)
         http_reply_json(req, status, t);
     return r;
+}
+
+/* After a write that returned r: the till as it is now with `status`, or the store's error. */
+static void till_answer(struct app *app, struct http_request *req, const char *day,
+                        enum store_result r, int status)
+{
+    if (r == STORE_OK)
+        r = till_reply_current(app, req, day, status);
+    if (r != STORE_OK)
+        http_reply_store_error(req, r == STORE_NOT_FOUND ? STORE_UNAVAILABLE : r);
 }
 
 void route_till_get(struct app *app, struct http_request *req)
@@ -141,16 +137,11 @@ void route_till_open(struct app *app, struct http_request *req)
         return;
     json_t *errors = json_array();
     static const char *const allowed[] = {"float_pence", NULL};
-    till_body_keys(body, allowed, errors);
+    route_check_body_keys(body, allowed, errors);
     long float_pence = 0;
     till_pence_field(body, "float_pence", true, &float_pence, errors);
-    if (json_array_size(errors)) {
-        http_reply_invalid(req, errors);
-        return;
-    }
-    json_decref(errors);
     char day[UKTIME_DATE_SIZE];
-    if (!till_today(req, day))
+    if (!till_checked(req, errors, day))
         return;
     const struct staff_session *s = http_session(req);
     const struct counter_config *counter = config_counter(app->cfg, s->counter);
@@ -161,10 +152,7 @@ void route_till_open(struct app *app, struct http_request *req)
                          "The till at this counter has already been opened today.");
         return;
     }
-    if (r == STORE_OK)
-        r = till_reply_current(app, req, day, 201);
-    if (r != STORE_OK)
-        http_reply_store_error(req, r == STORE_NOT_FOUND ? STORE_UNAVAILABLE : r);
+    till_answer(app, req, day, r, 201);
 }
 
 /* GET /api/v1/till/slip: today's cash-up slip as PDF (80 mm), to print from the browser. */
@@ -208,8 +196,8 @@ static void count_denominations(const json_t *given, long *total, json_t *errors
 {
     *total = 0;
     if (!json_is_object(given)) {
-        till_field_error(errors, "denominations", given ? "invalid" : "required",
-                         "Enter how many of each note and coin are in the drawer.");
+        route_field_error(errors, "denominations", given ? "invalid" : "required",
+                          "Enter how many of each note and coin are in the drawer.");
         return;
     }
     const char *key;
@@ -224,22 +212,22 @@ static void count_denominations(const json_t *given, long *total, json_t *errors
         for (size_t i = 0; i < DENOMINATIONS_LEN; i++)
             known |= *key && !*end && pence == denominations[i];
         if (!known) {
-            till_field_error(errors, field, "unknown_denomination",
-                             "Use the value in pence of a note or coin: 5000, 2000, 1000, 500, "
-                             "200, 100, 50, 20, 10, 5, 2 or 1.");
+            route_field_error(errors, field, "unknown_denomination",
+                              "Use the value in pence of a note or coin: 5000, 2000, 1000, 500, "
+                              "200, 100, 50, 20, 10, 5, 2 or 1.");
             continue;
         }
         json_int_t n = json_is_integer(v) ? json_integer_value(v) : -1;
         if (n < 0 || n > TILL_DENOMINATION_COUNT_MAX) {
-            till_field_error(errors, field, "out_of_range",
-                             "Enter how many, as a whole number (0 or more).");
+            route_field_error(errors, field, "out_of_range",
+                              "Enter how many, as a whole number (0 or more).");
             continue;
         }
         *total += (long)n * pence;
     }
     if (*total > TILL_PENCE_MAX)
-        till_field_error(errors, "denominations", "out_of_range",
-                         "That is more than a drawer can hold: check the counts.");
+        route_field_error(errors, "denominations", "out_of_range",
+                          "That is more than a drawer can hold: check the counts.");
 }
 
 void route_till_count(struct app *app, struct http_request *req)
@@ -249,18 +237,13 @@ void route_till_count(struct app *app, struct http_request *req)
         return;
     json_t *errors = json_array();
     static const char *const allowed[] = {"denominations", "card_pence", "cheque_pence", NULL};
-    till_body_keys(body, allowed, errors);
+    route_check_body_keys(body, allowed, errors);
     long counted = 0, card = 0, cheque = 0;
     count_denominations(json_object_get(body, "denominations"), &counted, errors);
     till_pence_field(body, "card_pence", false, &card, errors);
     till_pence_field(body, "cheque_pence", false, &cheque, errors);
-    if (json_array_size(errors)) {
-        http_reply_invalid(req, errors);
-        return;
-    }
-    json_decref(errors);
     char day[UKTIME_DATE_SIZE];
-    if (!till_today(req, day))
+    if (!till_checked(req, errors, day))
         return;
     char *given = json_dumps(json_object_get(body, "denominations"), JSON_COMPACT | JSON_SORT_KEYS);
     const struct staff_session *s = http_session(req);
@@ -277,10 +260,7 @@ void route_till_count(struct app *app, struct http_request *req)
                              : "The till at this counter has already been counted today.");
         return;
     }
-    if (r == STORE_OK)
-        r = till_reply_current(app, req, day, 200); /* the expected figure, now it is counted */
-    if (r != STORE_OK)
-        http_reply_store_error(req, r == STORE_NOT_FOUND ? STORE_UNAVAILABLE : r);
+    till_answer(app, req, day, r, 200);
 }
 
 void route_till_cashup(struct app *app, struct http_request *req)
@@ -290,24 +270,20 @@ void route_till_cashup(struct app *app, struct http_request *req)
         return;
     json_t *errors = json_array();
     static const char *const allowed[] = {"banked_pence", "bag_number", "note", NULL};
-    till_body_keys(body, allowed, errors);
+    route_check_body_keys(body, allowed, errors);
     long banked = 0;
     till_pence_field(body, "banked_pence", true, &banked, errors);
     const char *bag = json_string_value(json_object_get(body, "bag_number"));
     if (!bag || !*bag || strlen(bag) > TILL_BAG_MAX)
-        till_field_error(errors, "bag_number", bag && *bag ? "too_long" : "required",
-                         "Enter the number on the banking bag (at most 32 characters).");
+        route_field_error(errors, "bag_number", bag && *bag ? "too_long" : "required",
+                          "Enter the number on the banking bag (at most 32 characters).");
     const json_t *note = json_object_get(body, "note");
     if (note && !json_is_null(note) &&
         (!json_is_string(note) || json_string_length(note) > TILL_REASON_MAX))
-        till_field_error(errors, "note", "too_long", "The note is text of at most 200 characters.");
-    if (json_array_size(errors)) {
-        http_reply_invalid(req, errors);
-        return;
-    }
-    json_decref(errors);
+        route_field_error(errors, "note", "too_long",
+                          "The note is text of at most 200 characters.");
     char day[UKTIME_DATE_SIZE];
-    if (!till_today(req, day))
+    if (!till_checked(req, errors, day))
         return;
     const struct staff_session *s = http_session(req);
     enum till_signoff_refusal why;
@@ -321,8 +297,8 @@ void route_till_cashup(struct app *app, struct http_request *req)
     }
     if (r == STORE_CONFLICT && why == TILL_SIGNOFF_BANKED_TOO_MUCH) {
         json_t *fields = json_array();
-        till_field_error(fields, "banked_pence", "more_than_counted",
-                         "You cannot bank more than was counted in the drawer.");
+        route_field_error(fields, "banked_pence", "more_than_counted",
+                          "You cannot bank more than was counted in the drawer.");
         http_reply_invalid(req, fields);
         return;
     }
@@ -332,8 +308,5 @@ void route_till_cashup(struct app *app, struct http_request *req)
                          "signed off already).");
         return;
     }
-    if (r == STORE_OK)
-        r = till_reply_current(app, req, day, 200);
-    if (r != STORE_OK)
-        http_reply_store_error(req, r == STORE_NOT_FOUND ? STORE_UNAVAILABLE : r);
+    till_answer(app, req, day, r, 200);
 }

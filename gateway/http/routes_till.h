@@ -15,10 +15,9 @@ bool till_today(struct http_request *req, char day[UKTIME_DATE_SIZE]);
 void till_day_bounds(const char *day, time_t *from, time_t *until);
 /* Reads body[field] as a reason of 1..TILL_REASON_MAX bytes; NULL after appending its error. */
 const char *till_reason_field(json_t *body, const char *field, json_t *errors);
-/* Appends {"field","code","message"} to errors. */
-void till_field_error(json_t *errors, const char *field, const char *code, const char *message);
-/* Appends an unknown_field error for each key of body not in allowed (NULL-terminated). */
-bool till_body_keys(json_t *body, const char *const *allowed, json_t *errors);
+/* A request's checks are done: answers 422 with errors (taken) when there are any, else frees
+ * them and fills today's date (false after answering 503 when the clock fails). */
+bool till_checked(struct http_request *req, json_t *errors, char day[UKTIME_DATE_SIZE]);
 /* Reads body[field] as whole pence 0..TILL_PENCE_MAX into *out (0 when absent and not
  * required); false after appending the field's error. */
 bool till_pence_field(json_t *body, const char *field, bool required, long *out, json_t *errors);

@@ -42,7 +42,7 @@
 #define STATUS_URL_MAX      512
 #define FAILED_LIST_MAX     200 /* failed deliveries shown to a supervisor at once */
 
-static void add_error(json_t *errors, const char *field, const char *code, const char *message)
+void route_field_error(json_t *errors, const char *field, const char *code, const char *message)
 {
     json_array_append_new(
         errors, json_pack("{s:s?, s:s, s:s}", "field", field, "code", code, "message", message));
@@ -120,14 +120,14 @@ static const struct service *body_service(struct app *app, struct http_request *
     const struct service *s = code ? service_registry_find(app->cfg->services, code) : NULL;
     if (!s) {
         json_t *errors = json_array();
-        add_error(errors, "service", code ? "unknown_service" : "required",
-                  code ? "There is no such service at this counter." : "Choose a service.");
+        route_field_error(errors, "service", code ? "unknown_service" : "required",
+                          code ? "There is no such service at this counter." : "Choose a service.");
         http_reply_invalid(req, errors);
     }
     return s;
 }
 
-static bool check_body_keys(json_t *body, const char *const *allowed, json_t *errors)
+bool route_check_body_keys(json_t *body, const char *const *allowed, json_t *errors)
 {
     const char *key;
     json_t *v;
@@ -138,7 +138,7 @@ static bool check_body_keys(json_t *body, const char *const *allowed, json_t *er
         for (const char *const *a = allowed; *a; a++)
             known |= strcmp(*a, key) == 0;
         if (!known) {
-            add_error(errors, key, "unknown_field", "This is not part of the request.");
+            route_field_error(errors, key, "unknown_field", "This is not part of the request.");
             ok = false;
         }
     }
@@ -149,8 +149,8 @@ static json_t *fields_of(json_t *body, json_t *errors)
 {
     json_t *fields = json_object_get(body, "fields");
     if (!json_is_object(fields)) {
-        add_error(errors, "fields", fields ? "invalid" : "required",
-                  "The service's fields are missing.");
+        route_field_error(errors, "fields", fields ? "invalid" : "required",
+                          "The service's fields are missing.");
         return NULL;
     }
     return fields;
@@ -186,7 +186,7 @@ void route_quote(struct app *app, struct http_request *req)
         return;
     json_t *errors = json_array();
     static const char *const allowed[] = {"service", "fields", NULL};
-    check_body_keys(body, allowed, errors);
+    route_check_body_keys(body, allowed, errors);
     json_t *fields = fields_of(body, errors);
     if (json_array_size(errors)) {
         http_reply_invalid(req, errors);
@@ -549,7 +549,7 @@ void route_transaction_create(struct app *app, struct http_request *req)
     const struct staff_session *session = http_session(req);
     json_t *errors = json_array();
     static const char *const allowed[] = {"service", "fields", "payment", NULL};
-    check_body_keys(body, allowed, errors);
+    route_check_body_keys(body, allowed, errors);
     json_t *fields = fields_of(body, errors);
     struct payment pay;
     payment_parse(json_object_get(body, "payment"), s, session->staff.role, &pay, errors);
@@ -671,7 +671,7 @@ static bool query_int(struct http_request *req, const char *name, int *out, json
     char *end;
     long n = strtol(v, &end, 10);
     if (*v == '\0' || *end || n < 0 || n > 1000000) {
-        add_error(errors, name, "invalid", "Must be a whole number.");
+        route_field_error(errors, name, "invalid", "Must be a whole number.");
         return false;
     }
     *out = (int)n;
@@ -691,15 +691,15 @@ void route_transaction_list(struct app *app, struct http_request *req)
     json_t *errors = json_array();
     struct validators_date d;
     if (date && !validators_date_parse(date, &d))
-        add_error(errors, "date", "invalid_format", "Use a date like 2026-11-23.");
+        route_field_error(errors, "date", "invalid_format", "Use a date like 2026-11-23.");
     else if (date) {
         london_day_bounds(d, &f.from, &f.until);
         f.has_period = true;
     }
     enum txn_status st;
     if (f.status && !txn_status_parse(f.status, &st))
-        add_error(errors, "status", "invalid",
-                  "Use accepted, forwarded, completed, failed or voided.");
+        route_field_error(errors, "status", "invalid",
+                          "Use accepted, forwarded, completed, failed or voided.");
     query_int(req, "limit", &f.limit, errors);
     query_int(req, "offset", &f.offset, errors);
     if (json_array_size(errors)) {

@@ -4,28 +4,16 @@ the till to the penny; supervisors only, their own site."""
 
 import csv
 import io
-import subprocess
 import uuid
 
 from onestop_env import wait_until
+from till_helpers import SALES, pdf_text, sold
 from txn_helpers import card, cash, parking, sell, today, vrm
 
-SALES = "library-sales"
 
 
-def pdf_text(data):
-    out = subprocess.run(["pdftotext", "-layout", "-", "-"], input=data, capture_output=True,
-                         timeout=60, check=True)
-    return " ".join(out.stdout.decode().split())
 
 
-def sale(gw, token, code, quantity, payment):
-    body = {"service": SALES, "fields": {"items": [{"code": code, "quantity": quantity}]},
-            "payment": payment}
-    r = gw.request("POST", "/api/v1/transactions", body, token=token,
-                   headers={"Idempotency-Key": str(uuid.uuid4())})
-    assert r.status == 201, r
-    return r.json
 
 
 def post(gw, token, path, body, key=True):
@@ -42,9 +30,9 @@ def test_the_daily_report_its_csv_and_the_till_agree_to_the_penny(gateway):
     gateway.add_user("supervisor2", "supervisor")
     sup = gateway.sign_in("supervisor")
     asst = gateway.sign_in("assistant")
-    a = sale(gateway, asst, "bag", 2, cash(500))                    # 200 cash
-    b = sale(gateway, asst, "reading_group_pack", 1, card())        # 500 card
-    c = sale(gateway, sup, "replacement_card", 1, cash(250))        # 250 cash
+    a = sold(gateway, asst, "bag", 2, cash(500))                    # 200 cash
+    b = sold(gateway, asst, "reading_group_pack", 1, card())        # 500 card
+    c = sold(gateway, sup, "replacement_card", 1, cash(250))        # 250 cash
     r, _ = sell(gateway, asst, fields=parking(vrm=vrm(21)))         # 4150 card, forwarded
     permit = r.json
     assert post(gateway, sup, f"/api/v1/transactions/{b['reference']}/void",
@@ -126,7 +114,7 @@ def test_the_daily_report_its_csv_and_the_till_agree_to_the_penny(gateway):
 
 def test_reports_are_for_supervisors_of_their_own_site(gateway):
     sd = gateway.sign_in("supervisor")
-    sale(gateway, sd, "bag", 1, card())
+    sold(gateway, sd, "bag", 1, card())
     asst = gateway.sign_in("assistant")
     for path in ("/api/v1/reports/daily", "/api/v1/reports/monthly"):
         assert gateway.request("GET", path, token=asst).status == 403

@@ -5,17 +5,11 @@ import os
 import sqlite3
 import uuid
 
+from till_helpers import library_sale, till
 from txn_helpers import cash, card
 
-SALES = "library-sales"
 
 
-def sale(gw, token, pence_items, payment, key=None):
-    """A library sale: pence_items is a list of (code, quantity)."""
-    items = [{"code": c, "quantity": q} for c, q in pence_items]
-    body = {"service": SALES, "fields": {"items": items}, "payment": payment}
-    return gw.request("POST", "/api/v1/transactions", body, token=token,
-                      headers={"Idempotency-Key": key or str(uuid.uuid4())})
 
 
 def free_issue(gw, token):
@@ -25,10 +19,6 @@ def free_issue(gw, token):
                       headers={"Idempotency-Key": str(uuid.uuid4())})
 
 
-def till(gw, token):
-    r = gw.request("GET", "/api/v1/till", token=token)
-    assert r.status == 200, r
-    return r.json
 
 
 def db_rows(gw, sql, args=()):
@@ -43,7 +33,7 @@ def test_a_sale_with_a_fee_needs_the_till_open_and_nothing_is_kept(gateway):
     token = gateway.sign_in("assistant", till=False)
     t = till(gateway, token)
     assert t["state"] == "not_open" and t["suggested_float_pence"] == 0
-    r = sale(gateway, token, [("bag", 1)], card())
+    r = library_sale(gateway, token, [("bag", 1)], card())
     assert r.status == 409, r
     assert r.json["error"]["code"] == "till_not_open"
     assert "Open the till" in r.json["error"]["message"]
@@ -72,16 +62,16 @@ def test_open_sell_and_the_expected_cash_comes_from_the_movements(gateway):
     again = gateway.request("POST", "/api/v1/till/open", {"float_pence": 1}, token=token)
     assert again.status == 409 and again.json["error"]["code"] == "till_already_open", again
 
-    r = sale(gateway, token, [("bag", 2)], cash(500))  # 200p, change 300p
+    r = library_sale(gateway, token, [("bag", 2)], cash(500))  # 200p, change 300p
     assert r.status == 201, r
     assert r.json["change_pence"] == 300
-    r = sale(gateway, token, [("replacement_card", 1)], card())
+    r = library_sale(gateway, token, [("replacement_card", 1)], card())
     assert r.status == 201, r
     key = str(uuid.uuid4())
-    r = sale(gateway, token, [("copy_colour", 3)], cash(150), key=key)
+    r = library_sale(gateway, token, [("copy_colour", 3)], cash(150), key=key)
     assert r.status == 201, r
     # a resend of the same sale is not a second movement
-    assert sale(gateway, token, [("copy_colour", 3)], cash(150), key=key).status == 200
+    assert library_sale(gateway, token, [("copy_colour", 3)], cash(150), key=key).status == 200
 
     t = till(gateway, token)
     assert t["takings"] == {"cash": 350, "card": 250, "cheque": 0}
@@ -103,8 +93,8 @@ def test_the_till_is_per_counter(gateway):
     lib = gateway.sign_in("assistant", counter="LIB-CEN", till=False)
     assert gateway.request("POST", "/api/v1/till/open", {"float_pence": 5000},
                            token=sd).status == 201
-    assert sale(gateway, sd, [("bag", 1)], card()).status == 201
-    r = sale(gateway, lib, [("bag", 1)], card())
+    assert library_sale(gateway, sd, [("bag", 1)], card()).status == 201
+    r = library_sale(gateway, lib, [("bag", 1)], card())
     assert r.status == 409 and r.json["error"]["code"] == "till_not_open", r
 
 

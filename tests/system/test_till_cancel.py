@@ -6,6 +6,7 @@ message."""
 import uuid
 
 from onestop_env import wait_until
+from till_helpers import txn
 from txn_helpers import card
 
 UPRN = "100011429002"
@@ -25,10 +26,6 @@ def book(gw, token):
     return r.json
 
 
-def txn(gw, token, ref):
-    r = gw.request("GET", f"/api/v1/transactions/{ref}", token=token)
-    assert r.status == 200, r
-    return r.json
 
 
 def cancels(gw):

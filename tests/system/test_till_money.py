@@ -9,30 +9,15 @@ import threading
 import uuid
 
 from onestop_env import wait_until
+from till_helpers import sold, till, txn
 from txn_helpers import card, cash, parking, sell, vrm
 
-SALES = "library-sales"
 
 
-def sale(gw, token, code, quantity, payment):
-    body = {"service": SALES, "fields": {"items": [{"code": code, "quantity": quantity}]},
-            "payment": payment}
-    r = gw.request("POST", "/api/v1/transactions", body, token=token,
-                   headers={"Idempotency-Key": str(uuid.uuid4())})
-    assert r.status == 201, r
-    return r.json
 
 
-def txn(gw, token, ref):
-    r = gw.request("GET", f"/api/v1/transactions/{ref}", token=token)
-    assert r.status == 200, r
-    return r.json
 
 
-def till(gw, token):
-    r = gw.request("GET", "/api/v1/till", token=token)
-    assert r.status == 200, r
-    return r.json
 
 
 def void(gw, token, ref, reason="Sold in error"):
@@ -131,7 +116,7 @@ def test_void_of_an_undelivered_sale_is_never_sent(gateway):
 
 def test_only_todays_sale_can_be_voided(gateway):
     sup = gateway.sign_in("supervisor")
-    ref = sale(gateway, sup, "bag", 1, card())["reference"]
+    ref = sold(gateway, sup, "bag", 1, card())["reference"]
     db = sqlite3.connect(os.path.join(gateway.data_dir, "onestop.db"))
     with db:
         db.execute("UPDATE transactions SET created_at = created_at - 2 * 86400"
@@ -146,7 +131,7 @@ def test_only_todays_sale_can_be_voided(gateway):
 def test_refunds_racing_cannot_both_succeed(gateway):
     sup = gateway.sign_in("supervisor")
     other = gateway.sign_in("supervisor")
-    ref = sale(gateway, sup, "reading_group_pack", 1, cash(500))["reference"]  # 500p
+    ref = sold(gateway, sup, "reading_group_pack", 1, cash(500))["reference"]  # 500p
     results = []
 
     def go(token):
@@ -176,7 +161,7 @@ def test_refunds_racing_cannot_both_succeed(gateway):
 
 def test_a_refund_resent_with_its_key_is_one_refund(gateway):
     sup = gateway.sign_in("supervisor")
-    ref = sale(gateway, sup, "replacement_card", 1, card())["reference"]  # 250p
+    ref = sold(gateway, sup, "replacement_card", 1, card())["reference"]  # 250p
     key = str(uuid.uuid4())
     first = refund(gateway, sup, ref, 100, 250, method="card", key=key)
     assert first.status == 201, first
@@ -198,7 +183,7 @@ def test_a_refund_resent_with_its_key_is_one_refund(gateway):
 
 def test_bad_refunds_are_refused_with_the_field_and_nothing_is_kept(gateway):
     sup = gateway.sign_in("supervisor")
-    ref = sale(gateway, sup, "bag", 1, cash(100))["reference"]
+    ref = sold(gateway, sup, "bag", 1, cash(100))["reference"]
     for body, field in (({"amount_pence": 0}, "amount_pence"),
                         ({"amount_pence": "1"}, "amount_pence"),
                         ({"reason": ""}, "reason"),
@@ -236,7 +221,7 @@ def test_paid_in_and_out_move_the_expected_cash(gateway):
 
 def test_money_needs_this_counters_till_open(gateway):
     sup = gateway.sign_in("supervisor")
-    ref = sale(gateway, sup, "bag", 1, cash(100))["reference"]
+    ref = sold(gateway, sup, "bag", 1, cash(100))["reference"]
     lib = gateway.sign_in("supervisor", counter="LIB-CEN", till=False)
     for r in (void(gateway, lib, ref), refund(gateway, lib, ref, 50, 100),
               paid(gateway, lib, "paid-out", 10)):
@@ -249,7 +234,7 @@ def test_money_needs_this_counters_till_open(gateway):
 
 def test_an_assistant_may_not_void_refund_or_pay_out(gateway):
     sup = gateway.sign_in("supervisor")
-    ref = sale(gateway, sup, "bag", 1, cash(100))["reference"]
+    ref = sold(gateway, sup, "bag", 1, cash(100))["reference"]
     asst = gateway.sign_in("assistant")
     for r in (void(gateway, asst, ref), refund(gateway, asst, ref, 50, 100),
               paid(gateway, asst, "paid-out", 10), paid(gateway, asst, "paid-in", 10)):
