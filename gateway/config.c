@@ -982,6 +982,7 @@ void config_free(struct config *cfg)
     free(cfg->http.tls_key_file);
     free(cfg->http.tls_priorities);
     free(cfg->http.metrics_listen);
+    free(cfg->till.cancel_cutoff);
     free(cfg->data_dir);
     free(cfg->web_dir);
     free(cfg->path);
