@@ -96,6 +96,10 @@ def test_void_of_an_undelivered_sale_is_never_sent(gateway):
     r, _ = sell(gateway, sup, fields=parking(vrm=vrm(12)), payment=cash(10000))
     assert r.status == 201, r
     ref, fee = r.json["reference"], r.json["fee_pence"]
+    # void between attempts (the next is a second away), not while one is in flight: an
+    # attempt in flight at the void may still land, and is then cancelled (the next test)
+    wait_until(lambda: (txn(gateway, sup, ref)["delivery"] or {}).get("attempts", 0) >= 1,
+               timeout=30, what="the first attempt refused")
     cash_before = till(gateway, sup)["expected_cash_pence"]
     r = void(gateway, sup, ref, reason="Resident changed their mind")
     assert r.status == 200, r
@@ -112,6 +116,30 @@ def test_void_of_an_undelivered_sale_is_never_sent(gateway):
     assert later in refs and ref not in refs
     t = txn(gateway, sup, ref)
     assert t["status"] == "voided" and t["delivery"]["state"] == "cancelled"
+
+
+def test_a_request_in_flight_at_the_void_that_lands_is_cancelled_once(gateway):
+    sup = gateway.sign_in("supervisor")
+    r = gateway.sim_request("POST", "/_sim/faults",
+                            {"backend": "parking", "mode": "slow", "delay_ms": 1500})
+    assert r.status in (200, 204), r
+    r, _ = sell(gateway, sup, fields=parking(vrm=vrm(14)))
+    assert r.status == 201, r
+    ref = r.json["reference"]
+    # the attempt is at the back-end, which is slow to answer: void it now
+    wait_until(lambda: gateway.sim_request(
+        "GET", "/_sim/received?backend=parking").json.get("attempts", 0) >= 1,
+        timeout=30, what="the attempt reaching the back-end")
+    r = void(gateway, sup, ref)
+    assert r.status == 200 and r.json["delivery"] == "cancelled", r
+    # it lands after the void: the back-end has it, so it is told of the void, once
+    wait_until(lambda: txn(gateway, sup, ref)["delivery"]["state"] == "cancelled"
+               and any(q["path"].endswith("/cancel") for q in received(gateway)),
+               timeout=30, what="the late request cancelled")
+    fault(gateway, "up")
+    assert [q["reference"] for q in received(gateway)].count(ref) == 2  # the request, its cancel
+    assert len([q for q in received(gateway) if q["path"].endswith("/cancel")]) == 1
+    assert [a for a, _, _ in audit(gateway, "delivery_cancelling")] == ["parking"]
 
 
 def test_only_todays_sale_can_be_voided(gateway):
