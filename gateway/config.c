@@ -169,6 +169,12 @@ static const struct key_spec retention_keys[] = {
     {KEY("services", K_ARRAY, CFG(retention.rules)), .array = &retention_rules_array},
     {0}};
 
+static const struct key_spec till_keys[] = {
+    {KEY("cancel_cutoff", K_STRING, CFG(till.cancel_cutoff)), .def_str = "14:00"},
+    {KEY("cancel_working_days", K_INT, CFG(till.cancel_working_days)), .def_int = 1, .min = 0,
+     .max = 30},
+    {0}};
+
 static const struct key_spec keys_keys[] = {
     {KEY("status_token_file", K_SECRET, CFG(status_key)), .required = true}, {0}};
 
@@ -288,6 +294,7 @@ static const struct key_spec top_keys[] = {
     {KEY("access", K_OBJECT, 0), .children = access_keys},
     {KEY("audit", K_OBJECT, 0), .children = audit_keys},
     {KEY("retention", K_OBJECT, 0), .children = retention_keys},
+    {KEY("till", K_OBJECT, 0), .children = till_keys},
     {KEY("keys", K_OBJECT, 0), .children = keys_keys, .required = true},
     {KEY("services", K_OBJECT, 0), .children = services_keys, .required = true},
     {KEY("receipts", K_OBJECT, 0), .children = receipts_keys},
@@ -1109,6 +1116,7 @@ void config_free(struct config *cfg)
     free(cfg->http.tls_key_file);
     free(cfg->http.tls_priorities);
     free(cfg->http.metrics_listen);
+    free(cfg->till.cancel_cutoff);
     free(cfg->data_dir);
     free(cfg->web_dir);
     free(cfg->path);

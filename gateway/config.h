@@ -185,6 +185,10 @@ struct config {
         struct retention_rule *rules; /* per service, before the definition's retention_days */
         size_t rules_len;
     } retention;
+    struct {
+        char *cancel_cutoff;      /* "HH:MM" London time on the cut-off day (docs/till.md) */
+        long cancel_working_days; /* the cut-off day: this many working days before the booking */
+    } till;
     struct secret status_key;
     char *services_dir;
     json_t *services_enabled;

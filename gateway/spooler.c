@@ -296,6 +296,7 @@ static enum store_result receipt_build(struct worker *w, const struct print_job 
         .size =
             strcmp(b->src.receipt_size, "large") == 0 ? RECEIPT_SIZE_LARGE : RECEIPT_SIZE_STANDARD,
         .labels = labels,
+        .banner = b->src.banner[0] ? b->src.banner : NULL,
     };
     r = handoff_fill(w, s, b);
     if (r != STORE_OK) {

@@ -279,9 +279,20 @@ enum store_result store_transaction_complete(struct store *store, const char *re
                                              const char *note) STORE_MUSTCHECK;
 
 /* ---- deliveries: the outbox the forwarder drains ---- */
-/* pending -> delivered | failed; failed -> pending (a supervisor's hand retry). Every move is
- * audited (delivery_delivered, delivery_failed, delivery_retried); see store_delivery.c. */
-enum delivery_state { DELIVERY_PENDING, DELIVERY_DELIVERED, DELIVERY_FAILED };
+/* pending -> delivered | failed; failed -> pending (a supervisor's hand retry). A void:
+ * pending | failed -> cancelled (never sent), delivered -> cancelling (a cancellation waits in
+ * the outbox) -> cancelled | cancel_failed; cancelled -> cancelling when a request that was in
+ * flight at the void reached the back-end after all. Every move is audited (delivery_delivered,
+ * delivery_failed, delivery_retried, delivery_cancelled, delivery_cancelling,
+ * delivery_cancel_failed); see store_delivery.c. */
+enum delivery_state {
+    DELIVERY_PENDING,
+    DELIVERY_DELIVERED,
+    DELIVERY_FAILED,
+    DELIVERY_CANCELLED,
+    DELIVERY_CANCELLING,
+    DELIVERY_CANCEL_FAILED,
+};
 const char *delivery_state_name(enum delivery_state state);
 bool delivery_state_parse(const char *name, enum delivery_state *out);
 bool delivery_state_can_move(enum delivery_state from, enum delivery_state to);
@@ -302,6 +313,7 @@ struct delivery {
     char backend_token[128];     /* open311: a token to exchange for the reference, or "" */
     int token_polls;             /* token exchanges tried */
     bool outcome_unknown;        /* an earlier attempt may have reached the back-end */
+    bool cancel; /* a cancellation of the delivered request (state cancelling), not the request */
 };
 void store_delivery_free(struct delivery *list, size_t len);
 
@@ -431,6 +443,7 @@ struct print_source {
     int64_t change_pence;
     time_t created_at;
     bool copy;        /* the job is a reprint */
+    char banner[64];  /* a slip's banner ("VOID", "REFUND £1.50 CASH"); "" for a receipt */
     char *lines_json; /* malloc'd: [{"description","amount_pence"}] */
     char receipt_size[16];    /* "standard" | "large" */
     char receipt_language[16]; /* "en", "pl", "ur", ... */

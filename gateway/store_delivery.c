@@ -31,16 +31,17 @@
 #define LIST_LIMIT_DEFAULT 100
 #define BACKEND_NAME_MAX   64
 
-static const char *const state_names[] = {"pending", "delivered", "failed"};
+static const char *const state_names[] = {"pending",   "delivered",  "failed",
+                                          "cancelled", "cancelling", "cancel_failed"};
 
 const char *delivery_state_name(enum delivery_state state)
 {
-    return state <= DELIVERY_FAILED ? state_names[state] : "unknown";
+    return state <= DELIVERY_CANCEL_FAILED ? state_names[state] : "unknown";
 }
 
 bool delivery_state_parse(const char *name, enum delivery_state *out)
 {
-    int i = store_name_index(state_names, DELIVERY_PENDING, DELIVERY_FAILED, name);
+    int i = store_name_index(state_names, DELIVERY_PENDING, DELIVERY_CANCEL_FAILED, name);
     if (i >= 0)
         *out = (enum delivery_state)i;
     return i >= 0;
@@ -50,10 +51,17 @@ bool delivery_state_can_move(enum delivery_state from, enum delivery_state to)
 {
     switch (from) {
     case DELIVERY_PENDING:
-        return to == DELIVERY_DELIVERED || to == DELIVERY_FAILED;
+        return to == DELIVERY_DELIVERED || to == DELIVERY_FAILED || to == DELIVERY_CANCELLED;
     case DELIVERY_FAILED:
-        return to == DELIVERY_PENDING; /* a supervisor's hand retry */
+        /* a supervisor's hand retry, or a void */
+        return to == DELIVERY_PENDING || to == DELIVERY_CANCELLED;
     case DELIVERY_DELIVERED:
+        return to == DELIVERY_CANCELLING; /* a void: the back-end is told */
+    case DELIVERY_CANCELLED:
+        return to == DELIVERY_CANCELLING; /* an in-flight request landed after the void */
+    case DELIVERY_CANCELLING:
+        return to == DELIVERY_CANCELLED || to == DELIVERY_CANCEL_FAILED;
+    case DELIVERY_CANCEL_FAILED:
         return false;
     }
     return false;
@@ -64,7 +72,20 @@ static const char *move_action(enum delivery_state from, enum delivery_state to)
 {
     if (from == DELIVERY_FAILED && to == DELIVERY_PENDING)
         return "delivery_retried";
-    return to == DELIVERY_DELIVERED ? "delivery_delivered" : "delivery_failed";
+    switch (to) {
+    case DELIVERY_DELIVERED:
+        return "delivery_delivered";
+    case DELIVERY_CANCELLED:
+        return "delivery_cancelled";
+    case DELIVERY_CANCELLING:
+        return "delivery_cancelling";
+    case DELIVERY_CANCEL_FAILED:
+        return "delivery_cancel_failed";
+    case DELIVERY_PENDING:
+    case DELIVERY_FAILED:
+        break;
+    }
+    return "delivery_failed";
 }
 
 static int64_t wall_ms(void)
@@ -123,8 +144,15 @@ static enum store_result delivery_move(sqlite3 *db, int64_t id, const char *refe
     sqlite3_stmt *st = store_cached(
         db, "UPDATE deliveries SET state=?1,"
             " delivered_at = CASE WHEN ?1='delivered' THEN ?2 ELSE delivered_at END,"
-            " failed_at = CASE WHEN ?1='failed' THEN ?2 END,"
-            " series_started_at = CASE WHEN ?1='pending' THEN ?2 ELSE series_started_at END"
+            " failed_at = CASE WHEN ?1 IN ('failed','cancel_failed') THEN ?2 END,"
+            " cancelled_at = CASE WHEN ?1='cancelled' THEN ?2 ELSE cancelled_at END,"
+            " series_started_at = CASE WHEN ?1 IN ('pending','cancelling') THEN ?2"
+            "   ELSE series_started_at END,"
+            /* a cancellation is a new series of attempts, due now */
+            " attempts = CASE WHEN ?1='cancelling' THEN 0 ELSE attempts END,"
+            " outcome_unknown = CASE WHEN ?1='cancelling' THEN 0 ELSE outcome_unknown END,"
+            " next_attempt_at_ms = CASE WHEN ?1='cancelling' THEN ?2 * 1000"
+            "   ELSE next_attempt_at_ms END"
             " WHERE id=?3 AND state=?4");
     if (!st)
         return STORE_UNAVAILABLE;
@@ -145,25 +173,39 @@ static enum store_result delivery_move(sqlite3 *db, int64_t id, const char *refe
     return store_audit_insert(db, &e, now);
 }
 
-enum store_result store_delivery_settle_completed(sqlite3 *db, int64_t txn_id, const char *actor,
-                                                  time_t now)
+/* The delivery of transaction txn_id: its id, the transaction's reference and its state.
+ * STORE_NOT_FOUND when the transaction has none. */
+static enum store_result delivery_of(sqlite3 *db, int64_t txn_id, int64_t *id,
+                                     char reference[STORE_REFERENCE_MAX],
+                                     enum delivery_state *state)
 {
-    sqlite3_stmt *st = store_cached(db, "SELECT d.id, t.reference FROM deliveries d JOIN"
-                                        " transactions t ON t.id = d.transaction_id WHERE"
-                                        " d.transaction_id=? AND d.state='pending'");
+    sqlite3_stmt *st = store_cached(db, "SELECT d.id, t.reference, d.state FROM deliveries d"
+                                        " JOIN transactions t ON t.id = d.transaction_id"
+                                        " WHERE d.transaction_id=?");
     if (!st)
         return STORE_UNAVAILABLE;
     sqlite3_bind_int64(st, 1, txn_id);
     int rc = sqlite3_step(st);
-    int64_t id = 0;
-    char reference[STORE_REFERENCE_MAX] = "";
+    enum store_result r = rc == SQLITE_DONE ? STORE_NOT_FOUND : store_sqlite_result(rc);
     if (rc == SQLITE_ROW) {
-        id = sqlite3_column_int64(st, 0);
-        snprintf(reference, sizeof reference, "%s", sqlite3_column_text(st, 1));
+        *id = sqlite3_column_int64(st, 0);
+        snprintf(reference, STORE_REFERENCE_MAX, "%s", sqlite3_column_text(st, 1));
+        if (!delivery_state_parse((const char *)sqlite3_column_text(st, 2), state))
+            r = STORE_INVALID;
     }
     store_release(st);
-    if (rc != SQLITE_ROW)
-        return rc == SQLITE_DONE ? STORE_OK : store_sqlite_result(rc);
+    return r;
+}
+
+enum store_result store_delivery_settle_completed(sqlite3 *db, int64_t txn_id, const char *actor,
+                                                  time_t now)
+{
+    int64_t id = 0;
+    char reference[STORE_REFERENCE_MAX] = "";
+    enum delivery_state state;
+    enum store_result r = delivery_of(db, txn_id, &id, reference, &state);
+    if (r != STORE_OK || state != DELIVERY_PENDING)
+        return r == STORE_NOT_FOUND ? STORE_OK : r;
     return delivery_move(db, id, reference, DELIVERY_PENDING, DELIVERY_DELIVERED, actor, NULL,
                          "the back-end reported the request completed", now);
 }
@@ -197,12 +239,17 @@ static void read_delivery(sqlite3_stmt *st, struct delivery *d)
     snprintf(d->backend_token, sizeof d->backend_token, "%s", bt ? (const char *)bt : "");
     d->token_polls = sqlite3_column_int(st, 12);
     d->outcome_unknown = sqlite3_column_int(st, 13) != 0;
+    const unsigned char *state = sqlite3_column_text(st, 14);
+    d->cancel = state && strcmp((const char *)state, "cancelling") == 0;
+    if (d->cancel) /* the cancellation has its own key: the request's is spent */
+        snprintf(d->idempotency_key, sizeof d->idempotency_key, "%.50s-cancel",
+                 (const char *)sqlite3_column_text(st, 4));
 }
 
 #define DELIVERY_COLUMNS                                                                           \
     "d.id, t.reference, d.backend, d.connector, d.idempotency_key, d.payload, d.attempts,"         \
     " d.next_attempt_at_ms, d.created_at, d.backend_reference, d.series_started_at,"               \
-    " d.backend_token, d.token_polls, d.outcome_unknown"
+    " d.backend_token, d.token_polls, d.outcome_unknown, d.state"
 
 static bool excluded(int64_t id, const int64_t *exclude, size_t len)
 {
@@ -252,10 +299,11 @@ enum store_result store_deliveries_due(struct store *store, const char *backend,
     if (limit <= 0)
         return STORE_OK;
     sqlite3 *db = store_reader_acquire(store);
-    sqlite3_stmt *st =
-        store_cached(db, "SELECT " DELIVERY_COLUMNS " FROM deliveries d JOIN transactions t ON"
-                         " t.id = d.transaction_id WHERE d.backend=? AND d.state='pending' AND"
-                         " d.next_attempt_at_ms <= ? ORDER BY d.next_attempt_at_ms, d.id LIMIT ?");
+    sqlite3_stmt *st = store_cached(
+        db, "SELECT " DELIVERY_COLUMNS " FROM deliveries d JOIN transactions t ON"
+            " t.id = d.transaction_id WHERE d.backend=? AND d.state IN ('pending','cancelling')"
+            " AND d.next_attempt_at_ms <= ? ORDER BY d.next_attempt_at_ms, d.id"
+            " LIMIT ?");
     enum store_result r = STORE_UNAVAILABLE;
     if (st) {
         sqlite3_bind_text(st, 1, backend, -1, SQLITE_STATIC);
@@ -297,7 +345,7 @@ int64_t store_deliveries_next_due(struct store *store)
 {
     sqlite3 *db = store_reader_acquire(store);
     sqlite3_stmt *st = store_cached(db, "SELECT MIN(next_attempt_at_ms) FROM deliveries"
-                                        " WHERE state='pending'");
+                                        " WHERE state IN ('pending','cancelling')");
     int64_t next = INT64_MAX;
     if (st) {
         if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
@@ -401,6 +449,68 @@ static enum store_result record_polled(sqlite3 *db, const struct delivery_outcom
     return store_step_done(db, st, "poll note");
 }
 
+/* The outcome of a cancellation (the delivery is `cancelling`): acknowledged, it is
+ * cancelled; refused or out of retries, cancel_failed (for a supervisor); else a retry. */
+static enum store_result record_cancel_outcome(sqlite3 *db, const struct delivery_outcome *o,
+                                               const struct delivery_row *row, time_t now)
+{
+    enum store_result r = note_attempt(db, o);
+    if (r != STORE_OK || o->kind == OUTCOME_RETRY)
+        return r;
+    if (o->kind == OUTCOME_DELIVERED)
+        return delivery_move(db, o->delivery_id, row->reference, DELIVERY_CANCELLING,
+                             DELIVERY_CANCELLED, row->backend, NULL,
+                             "the back-end accepted the cancellation", now);
+    if (o->kind == OUTCOME_FAILED)
+        return delivery_move(db, o->delivery_id, row->reference, DELIVERY_CANCELLING,
+                             DELIVERY_CANCEL_FAILED, row->backend, NULL, o->error, now);
+    return STORE_CONFLICT;
+}
+
+/* The request was in flight when the sale was voided and reached the back-end after all: its
+ * reference is kept and a cancellation is queued, so the back-end is still told. */
+static enum store_result record_landed_after_void(sqlite3 *db, const struct delivery_outcome *o,
+                                                  const struct delivery_row *row, time_t now)
+{
+    enum store_result r = note_attempt(db, o);
+    if (r != STORE_OK)
+        return r;
+    sqlite3_stmt *st = store_cached(db, "UPDATE deliveries SET backend_reference=? WHERE id=?");
+    if (!st)
+        return STORE_UNAVAILABLE;
+    sqlite3_bind_text(st, 1, o->backend_reference, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, o->delivery_id);
+    if ((r = store_step_done(db, st, "late delivery")) != STORE_OK)
+        return r;
+    return delivery_move(db, o->delivery_id, row->reference, DELIVERY_CANCELLED,
+                         DELIVERY_CANCELLING, row->backend, NULL,
+                         "the request reached the back-end after the void: cancelling it", now);
+}
+
+enum store_result store_delivery_void(sqlite3 *db, int64_t txn_id, const char *actor,
+                                      const char *counter, time_t now, enum delivery_state *was)
+{
+    int64_t id = 0;
+    char reference[STORE_REFERENCE_MAX] = "";
+    enum store_result r = delivery_of(db, txn_id, &id, reference, was);
+    if (r != STORE_OK)
+        return r;
+    switch (*was) {
+    case DELIVERY_PENDING:
+    case DELIVERY_FAILED:
+        return delivery_move(db, id, reference, *was, DELIVERY_CANCELLED, actor, counter,
+                             "voided before it reached the back-end", now);
+    case DELIVERY_DELIVERED:
+        return delivery_move(db, id, reference, DELIVERY_DELIVERED, DELIVERY_CANCELLING, actor,
+                             counter, "voided: the back-end is sent a cancellation", now);
+    case DELIVERY_CANCELLED:
+    case DELIVERY_CANCELLING:
+    case DELIVERY_CANCEL_FAILED:
+        return STORE_CONFLICT;
+    }
+    return STORE_INVALID;
+}
+
 static enum store_result outcome_run(struct store_tx *tx, void *arg)
 {
     struct delivery_outcome *o = arg;
@@ -412,6 +522,10 @@ static enum store_result outcome_run(struct store_tx *tx, void *arg)
     time_t now = (time_t)(o->now_ms / 1000);
     if (o->kind == OUTCOME_POLLED)
         return row.state == DELIVERY_DELIVERED ? record_polled(db, o, &row, now) : STORE_CONFLICT;
+    if (row.state == DELIVERY_CANCELLING)
+        return record_cancel_outcome(db, o, &row, now);
+    if (row.state == DELIVERY_CANCELLED && o->kind == OUTCOME_DELIVERED)
+        return record_landed_after_void(db, o, &row, now);
     if (row.state != DELIVERY_PENDING)
         return STORE_CONFLICT; /* moved meanwhile (a hand move, a completion) */
     if (row.txn_status == TXN_COMPLETED) {

@@ -139,7 +139,7 @@ enum store_result store_print_source(struct store *store, int64_t print_job_id,
     sqlite3_stmt *st = store_cached(
         db, "SELECT t.reference, t.service, t.counter, t.site, s.initials, p.method, t.status,"
             " t.fee_pence, p.tendered_pence, p.change_pence, t.created_at, j.reprint_of, t.lines,"
-            " j.receipt_size, j.receipt_language"
+            " j.receipt_size, j.receipt_language, j.banner"
             " FROM print_jobs j JOIN transactions t ON t.id = j.transaction_id"
             " LEFT JOIN payments p ON p.transaction_id = t.id"
             " LEFT JOIN staff s ON s.username = t.staff"
@@ -165,6 +165,7 @@ enum store_result store_print_source(struct store *store, int64_t print_job_id,
             out->lines_json = strdup(lines ? (const char *)lines : "[]");
             copy_text(out->receipt_size, sizeof out->receipt_size, st, 13);
             copy_text(out->receipt_language, sizeof out->receipt_language, st, 14);
+            copy_text(out->banner, sizeof out->banner, st, 15);
             r = out->lines_json ? STORE_OK : STORE_UNAVAILABLE;
         } else {
             r = rc == SQLITE_DONE ? STORE_NOT_FOUND : store_sqlite_result(rc);

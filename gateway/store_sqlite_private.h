@@ -98,6 +98,12 @@ void store_illegal_move(const char *machine, const char *from, const char *to);
  * delivered (the back-end evidently has it). Audited; STORE_OK when there is nothing to do. */
 enum store_result store_delivery_settle_completed(sqlite3 *db, int64_t txn_id, const char *actor,
                                                   time_t now);
+/* A void of transaction txn_id: its delivery, if it has one, is cancelled before it is sent
+ * (pending, failed) or queued for a cancellation (delivered), through the one transition
+ * function. *was: the state found. STORE_NOT_FOUND when it has no delivery; STORE_CONFLICT
+ * when it is already cancelled or cancelling. */
+enum store_result store_delivery_void(sqlite3 *db, int64_t txn_id, const char *actor,
+                                      const char *counter, time_t now, enum delivery_state *was);
 /* Reads up to limit deliveries from st (DELIVERY_COLUMNS), skipping the excluded ids. A step
  * that fails is an error (the list is freed), never a short list. */
 struct delivery;

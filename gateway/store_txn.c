@@ -41,6 +41,7 @@ bool txn_status_can_move(enum txn_status from, enum txn_status to)
     case TXN_FAILED:
         return to == TXN_ACCEPTED || to == TXN_VOIDED; /* a supervisor's retry */
     case TXN_COMPLETED:
+        return to == TXN_VOIDED; /* a same-day void of a sale done at the counter */
     case TXN_VOIDED:
         return false;
     }

@@ -41,6 +41,7 @@ bool receipt_check(const struct receipt *r, char *why, size_t why_len)
     } fields[] = {
         {"council", r->council, RECEIPT_FIELD_MAX},
         {"site", r->site, RECEIPT_FIELD_MAX},
+        {"banner", r->banner, RECEIPT_FIELD_MAX},
         {"counter_id", r->counter_id, RECEIPT_FIELD_MAX},
         {"assistant_initials", r->assistant_initials, RECEIPT_FIELD_MAX},
         {"service_name", r->service_name, RECEIPT_FIELD_MAX},

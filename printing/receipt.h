@@ -97,6 +97,7 @@ struct receipt {
     const struct receipt_handoff *handoff; /* NULL: a sales receipt */
     enum receipt_size size;                /* standard or large print */
     const struct receipt_labels *labels;   /* fixed words and direction; NULL: English */
+    const char *banner; /* a slip for a void or refund: "VOID", printed large; NULL: none */
 };
 
 /* The English labels (never NULL). */

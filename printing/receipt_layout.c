@@ -195,6 +195,9 @@ static bool add_header(struct receipt_layout *l, const struct receipt *r, const 
     if (r->copy) {
         ok = ok && add_text(l, LAYOUT_BOLD, LAYOUT_CENTRE, copy_mark);
     }
+    if (has_text(r->banner)) {
+        ok = ok && add_text(l, LAYOUT_HEADING, LAYOUT_CENTRE, r->banner);
+    }
     return ok && add_mark(l, LAYOUT_RULE);
 }
 

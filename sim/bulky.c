@@ -9,6 +9,7 @@
  *                                      the requests that match (each with "attributes":
  *                                      {"reference"}), [] when none; how a sender looks a
  *                                      request up before resending it
+ *   POST /bulky/requests/{id}/cancel.json   form (api_key): cancels the booking, frees the slot
  *   GET  /bulky/tokens/{token}.json    [{"token"}] until the id is ready, then
  *                                      [{"token","service_request_id"}]
  *   POST /bulky/holds, GET /bulky/holds/{id}
@@ -51,6 +52,7 @@
 #define BULKY_CLOSED_NOTES  "Collected"
 #define REQUESTS_PREFIX     "/requests/"
 #define REQUESTS_SUFFIX     ".json"
+#define CANCEL_SUFFIX       "/cancel.json"
 #define FORM_CONTENT_TYPE   "application/x-www-form-urlencoded"
 #define TOKENS_PREFIX       "/tokens/"
 #define REQUESTS_LIST       "/requests.json"
@@ -442,6 +444,46 @@ static void show_request(const sim_request *req, sim_reply *reply)
     sim_reply_json(reply, 200, json_pack("[O]", r));
 }
 
+/* POST /requests/{id}/cancel.json (form: api_key): the booking is cancelled and its slot
+ * freed; a second cancel of the same request is answered the same (nothing changes). */
+static void cancel_request(const sim_request *req, sim_reply *reply)
+{
+    const char *rest = req->subpath + strlen(REQUESTS_PREFIX);
+    const char *slash = strchr(rest, '/');
+    char id[BULKY_ID_LEN];
+    json_t *form = NULL;
+    if (!slash || strcmp(slash, CANCEL_SUFFIX) != 0 || (size_t)(slash - rest) >= sizeof id) {
+        open311_error(reply, 404, "not found");
+        return;
+    }
+    snprintf(id, sizeof id, "%.*s", (int)(slash - rest), rest);
+    const char *error = NULL;
+    if (!form_parse(req->body, req->body_len, &form, &error)) {
+        open311_error(reply, 400, error ? error : "the body is not a form");
+        return;
+    }
+    const char *key = field(form, "api_key");
+    bool key_ok = key && (!api_key || strcmp(key, api_key) == 0);
+    json_decref(form);
+    if (!key_ok) {
+        open311_error(reply, 403, "invalid api_key");
+        return;
+    }
+    json_t *r = json_object_get(requests, id);
+    if (!r) {
+        open311_error(reply, 404, "service request not found");
+        return;
+    }
+    sim_reply_set_reference(reply, json_string_value(json_object_get(reference_of, id)));
+    const char *slot = json_string_value(json_object_get(r, "slot"));
+    if (slot && strcmp(json_string_value(json_object_get(r, "status")), "cancelled") != 0 &&
+        booked_on(slot) > 0)
+        json_object_set_new(bookings, slot, json_integer(booked_on(slot) - 1));
+    json_object_set_new(r, "status", json_string("cancelled"));
+    json_object_set_new(r, "status_notes", json_string("Cancelled at the counter"));
+    sim_reply_json(reply, 200, json_pack("[O]", r));
+}
+
 static void bulky_handle(const sim_request *req, sim_reply *reply)
 {
     bool get = strcmp(req->method, "GET") == 0;
@@ -461,6 +503,8 @@ static void bulky_handle(const sim_request *req, sim_reply *reply)
         show_token(req, reply);
     else if (strncmp(req->subpath, REQUESTS_PREFIX, strlen(REQUESTS_PREFIX)) == 0 && get)
         show_request(req, reply);
+    else if (strncmp(req->subpath, REQUESTS_PREFIX, strlen(REQUESTS_PREFIX)) == 0 && post)
+        cancel_request(req, reply);
     else
         open311_error(reply, 404, "not found");
 }

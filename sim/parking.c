@@ -6,6 +6,8 @@
  *   POST /parking/permits     any JSON object with a string "reference"
  *                             -> 201 {"id":"PP-000001","status":"issued"}
  *   GET  /parking/permits/ID  -> 200 {"id","reference","status"} | 404
+ *   POST /parking/permits/ID/cancel  (a void at the counter)
+ *                             -> 200 {"id","status":"cancelled"} | 404
  *   GET  /parking/permits?reference=REF
  *                             -> 200 {"permits":[{"id","reference","status"}...]} (oldest
  *                                first, [] when none): how a sender checks before resending
@@ -24,6 +26,7 @@
 #define PARKING_MAX_PERMITS 100000
 #define PARKING_ID_LEN      16
 #define PERMITS_PREFIX      "/permits"
+#define CANCEL_SUFFIX       "/cancel"
 
 struct permit_store {
     const char *id_prefix; /* "PP" */
@@ -107,6 +110,28 @@ static void find_permits(struct permit_store *ps, const char *reference, sim_rep
     sim_reply_json(reply, 200, json_pack("{s:o}", "permits", list));
 }
 
+/* POST /permits/ID/cancel (a void at the counter): the permit becomes "cancelled". */
+static void cancel_permit(struct permit_store *ps, const char *rest, sim_reply *reply)
+{
+    char id[PARKING_ID_LEN];
+    const char *slash = strchr(rest, '/');
+    size_t n = slash ? (size_t)(slash - rest) : 0;
+    if (!slash || strcmp(slash, CANCEL_SUFFIX) != 0 || n == 0 || n >= sizeof id) {
+        sim_reply_error(reply, 404, "not_found", NULL);
+        return;
+    }
+    memcpy(id, rest, n);
+    id[n] = '\0';
+    json_t *permit = json_object_get(ps->by_id, id);
+    if (!permit) {
+        sim_reply_error(reply, 404, "unknown_permit", NULL);
+        return;
+    }
+    sim_reply_set_reference(reply, json_string_value(json_object_get(permit, "reference")));
+    json_object_set_new(permit, "status", json_string("cancelled"));
+    sim_reply_json(reply, 200, json_pack("{s:s,s:s}", "id", id, "status", "cancelled"));
+}
+
 static void store_handle(struct permit_store *ps, const sim_request *req, sim_reply *reply)
 {
     const size_t prefix_len = strlen(PERMITS_PREFIX);
@@ -122,6 +147,11 @@ static void store_handle(struct permit_store *ps, const sim_request *req, sim_re
             return;
         }
         issue_permit(ps, req, reply);
+        return;
+    }
+    if (strncmp(req->subpath, PERMITS_PREFIX "/", prefix_len + 1) == 0 &&
+        strcmp(req->method, "POST") == 0) {
+        cancel_permit(ps, req->subpath + prefix_len + 1, reply);
         return;
     }
     if (strncmp(req->subpath, PERMITS_PREFIX "/", prefix_len + 1) == 0 &&

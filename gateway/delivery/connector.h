@@ -54,6 +54,11 @@ struct connector {
                          struct connector_request *out, char *err, size_t errlen);
     bool (*parse_lookup)(const char *body, size_t len, const char *reference, bool *found,
                          char *backend_reference, size_t reflen);
+    /* NULL when the back-end takes no cancellations. The request that cancels a delivered
+     * request (a void) by the back-end's reference; false with a message when it cannot be
+     * built (no reference). Any 2xx answer means cancelled. */
+    bool (*build_cancel)(const struct backend_config *be, const char *backend_reference,
+                         struct connector_request *out, char *err, size_t errlen);
 };
 
 extern const struct connector connector_json_rest;

@@ -6,6 +6,9 @@
  * The delivery path is this connector's: every json-rest back-end we have (parking) takes
  * new requests at /permits. Progress comes back by signed callback, so there is no polling.
  *
+ * A void of a delivered request: POST {url}/permits/{backend_reference}/cancel {} (2xx:
+ * cancelled; the back-end's reference must be plain letters, digits, '-', '_' or '.').
+ *
  * lookup_before_resend: GET {url}/permits?reference={reference} by default (lookup_path and
  * lookup_query in config) -> 200 {"permits":[{"id","reference",...}]}, a bare array, or one
  * object with an id; an empty list: not found. An item that names another reference is
@@ -21,6 +24,9 @@
 #define JSON_REST_DELIVERY_PATH "/permits"
 #define JSON_CONTENT_TYPE       "application/json"
 #define JSON_REST_LOOKUP_QUERY  "reference={reference}"
+/* what a back-end reference may hold to go into a cancellation's path unencoded */
+#define JSON_REST_REFERENCE_CHARS                                                                  \
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_."
 
 static bool json_rest_build(const struct backend_config *be, const char *payload,
                             struct connector_request *out, char *err, size_t errlen)
@@ -96,10 +102,39 @@ static bool json_rest_parse_lookup(const char *body, size_t len, const char *ref
     return ok;
 }
 
+/* POST {url}/permits/{backend_reference}/cancel with an empty JSON object: a void. */
+static bool json_rest_build_cancel(const struct backend_config *be, const char *backend_reference,
+                                   struct connector_request *out, char *err, size_t errlen)
+{
+    (void)be;
+    *out = (struct connector_request){.method = "POST", .content_type = JSON_CONTENT_TYPE};
+    size_t n = backend_reference ? strlen(backend_reference) : 0;
+    if (n == 0 || strspn(backend_reference, JSON_REST_REFERENCE_CHARS) != n) {
+        snprintf(err, errlen,
+                 "the back-end gave %s reference for the request, so it cannot be "
+                 "told of the void",
+                 n ? "an unusable" : "no");
+        return false;
+    }
+    if ((size_t)snprintf(out->path, sizeof out->path, "%s/%s/cancel", JSON_REST_DELIVERY_PATH,
+                         backend_reference) >= sizeof out->path) {
+        snprintf(err, errlen, "the back-end's reference is too long for a cancellation");
+        return false;
+    }
+    out->body = strdup("{}");
+    if (!out->body) {
+        snprintf(err, errlen, "out of memory");
+        return false;
+    }
+    out->body_len = 2;
+    return true;
+}
+
 const struct connector connector_json_rest = {
     .name = "json-rest",
     .build_delivery = json_rest_build,
     .parse_accepted = json_rest_accepted,
     .build_lookup = json_rest_build_lookup,
     .parse_lookup = json_rest_parse_lookup,
+    .build_cancel = json_rest_build_cancel,
 };

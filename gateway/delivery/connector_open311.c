@@ -122,10 +122,11 @@ out:
     return ok;
 }
 
-#define OPEN311_LOOKUP_PATH  "/requests.json"
-#define OPEN311_LOOKUP_QUERY "attribute[reference]={reference}"
-#define OPEN311_TOKENS_PATH  "/tokens/"
-#define OPEN311_JSON_SUFFIX  ".json"
+#define OPEN311_LOOKUP_PATH   "/requests.json"
+#define OPEN311_LOOKUP_QUERY  "attribute[reference]={reference}"
+#define OPEN311_TOKENS_PATH   "/tokens/"
+#define OPEN311_JSON_SUFFIX   ".json"
+#define OPEN311_CANCEL_SUFFIX "/cancel.json"
 
 /* The list of requests in an answer: a bare array, {"service_requests":[...]}, or NULL. */
 static const json_t *request_list(const json_t *doc)
@@ -283,6 +284,36 @@ static bool open311_parse_poll(const char *body, size_t len, bool *closed, char 
     return ok;
 }
 
+/* A void or a cancelled booking: POST requests/{id}/cancel.json (form: api_key). GeoReport v2
+ * has no cancellation; this is the waste system's (Whitespace-like "cancel a worksheet") as
+ * the simulator takes it. */
+static bool open311_build_cancel(const struct backend_config *be, const char *backend_reference,
+                                 struct connector_request *out, char *err, size_t errlen)
+{
+    *out = (struct connector_request){.method = "POST", .content_type = OPEN311_FORM_TYPE};
+    if (!backend_reference || !*backend_reference) {
+        snprintf(err, errlen,
+                 "the back-end gave no id for the request, so it cannot be told of "
+                 "the cancellation");
+        return false;
+    }
+    if (!path_with(out, "/requests/", backend_reference, OPEN311_CANCEL_SUFFIX, "the back-end's id",
+                   err, errlen))
+        return false;
+    struct strbuf form;
+    strbuf_init(&form, OPEN311_FORM_MAX);
+    if (be->api_key.bytes && be->api_key.len > 0 &&
+        !form_add(&form, "api_key", (const char *)be->api_key.bytes, be->api_key.len)) {
+        strbuf_free(&form);
+        snprintf(err, errlen, "the API key is too long");
+        return false;
+    }
+    out->body = strbuf_take(&form, &out->body_len);
+    if (!out->body)
+        snprintf(err, errlen, "out of memory");
+    return out->body != NULL;
+}
+
 const struct connector connector_open311 = {
     .name = "open311",
     .build_delivery = open311_build,
@@ -293,4 +324,5 @@ const struct connector connector_open311 = {
     .build_token_poll = open311_build_token_poll,
     .build_lookup = open311_build_lookup,
     .parse_lookup = open311_parse_lookup,
+    .build_cancel = open311_build_cancel,
 };

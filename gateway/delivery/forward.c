@@ -310,6 +310,8 @@ static bool build_request(const struct fwd_backend *be, const struct fwd_job *jo
     const struct connector *c = be->connector;
     switch (job->kind) {
     case JOB_DELIVER:
+        if (job->d.cancel)
+            return c->build_cancel(be->cfg, job->d.backend_reference, creq, err, errlen);
         return c->build_delivery(be->cfg, job->d.payload, creq, err, errlen);
     case JOB_POLL:
         return c->build_poll(be->cfg, job->d.backend_reference, creq, err, errlen);
@@ -339,6 +341,12 @@ static void start_job(struct forwarder *fw, struct fwd_backend *be, enum job_kin
     d->payload = NULL;
     job->next = fw->jobs;
     fw->jobs = job;
+    if (job->d.cancel && (be->smtp || !be->connector->build_cancel)) {
+        fwd_fail_unbuildable(fw, job,
+                             "this back-end takes no cancellations: tell its team of "
+                             "the void by hand");
+        return;
+    }
     if (be->smtp) {
         fwd_mail_start(fw, job, now_mono, now_sec);
         return;
@@ -438,9 +446,8 @@ static void start_deliveries(struct forwarder *fw, struct fwd_backend *be, int64
             be->dirty = true; /* try it again next second */
             continue;
         }
-        start_job(fw, be,
-                  resend_lookup_first(be->cfg, be->connector, &list[i]) ? JOB_LOOKUP : JOB_DELIVER,
-                  &list[i], now_mono, now_sec);
+        bool lookup = !list[i].cancel && resend_lookup_first(be->cfg, be->connector, &list[i]);
+        start_job(fw, be, lookup ? JOB_LOOKUP : JOB_DELIVER, &list[i], now_mono, now_sec);
     }
     store_delivery_free(list, len);
 }

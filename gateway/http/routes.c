@@ -33,6 +33,18 @@ const struct http_route onestop_routes[] = {
     {"GET", "/api/v1/stock", route_stock_list, HTTP_STAFF},
     {"POST", "/api/v1/stock/deliveries", route_stock_delivery, HTTP_SUPERVISOR},
     {"POST", "/api/v1/callbacks/notify", route_notify_callback, HTTP_PUBLIC}, /* bearer token */
+    {"POST", "/api/v1/transactions/{}/void", route_transaction_void, HTTP_SUPERVISOR},
+    {"POST", "/api/v1/transactions/{}/refunds", route_transaction_refund, HTTP_SUPERVISOR},
+    {"POST", "/api/v1/transactions/{}/cancel", route_transaction_cancel, HTTP_SUPERVISOR},
+    {"GET", "/api/v1/till", route_till_get, HTTP_STAFF},
+    {"POST", "/api/v1/till/open", route_till_open, HTTP_STAFF},
+    {"POST", "/api/v1/till/count", route_till_count, HTTP_STAFF},
+    {"POST", "/api/v1/till/cashup", route_till_cashup, HTTP_SUPERVISOR},
+    {"GET", "/api/v1/till/slip", route_till_slip, HTTP_STAFF},
+    {"GET", "/api/v1/reports/daily", route_report_daily, HTTP_SUPERVISOR},
+    {"GET", "/api/v1/reports/monthly", route_report_monthly, HTTP_SUPERVISOR},
+    {"POST", "/api/v1/till/paid-in", route_till_paid_in, HTTP_SUPERVISOR},
+    {"POST", "/api/v1/till/paid-out", route_till_paid_out, HTTP_SUPERVISOR},
     {"POST", "/api/v1/callbacks/{}", route_callback, HTTP_PUBLIC},
     {"GET", "/r/{}", route_resident_status, HTTP_PUBLIC},
     {"GET", "/*", route_static, HTTP_PUBLIC}, /* the web app; keep last */

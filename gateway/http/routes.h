@@ -35,6 +35,15 @@ bool transaction_reference_param(struct http_request *req, char *out, size_t len
  * or 503. Neither audited nor counted: the caller does what its route needs. */
 bool transaction_read(struct app *app, struct http_request *req, const char *reference,
                       json_t **out);
+/* Appends {"field","code","message"} to a 422's errors (field may be NULL). */
+void route_field_error(json_t *errors, const char *field, const char *code, const char *message);
+/* Appends an unknown_field error for each key of body not in allowed (NULL-terminated);
+ * false when there was one. */
+bool route_check_body_keys(json_t *body, const char *const *allowed, json_t *errors);
+/* An Idempotency-Key header's value is 1 to 128 printable characters. */
+bool idempotency_key_valid(const char *key);
+/* The SHA-256 (hex) of the body's canonical JSON: what a resend under the same key must match. */
+void idempotency_request_hash(json_t *body, char out[65]);
 /* True when the transaction was sold at the session's site (any site for an auditor); else
  * it has answered 404 (another site's is not revealed) or 503. */
 bool transaction_at_own_site(struct app *app, struct http_request *req, const char *reference);
@@ -72,5 +81,23 @@ void route_receipt_options(struct app *app, struct http_request *req);
 
 /* routes_callbacks.c */
 void route_callback(struct app *app, struct http_request *req);
+
+/* routes_till.c */
+void route_till_get(struct app *app, struct http_request *req);
+void route_till_open(struct app *app, struct http_request *req);
+void route_till_count(struct app *app, struct http_request *req);
+void route_till_cashup(struct app *app, struct http_request *req);
+void route_till_slip(struct app *app, struct http_request *req);
+
+/* routes_reports.c */
+void route_report_daily(struct app *app, struct http_request *req);
+void route_report_monthly(struct app *app, struct http_request *req);
+
+/* routes_money.c */
+void route_transaction_void(struct app *app, struct http_request *req);
+void route_transaction_refund(struct app *app, struct http_request *req);
+void route_transaction_cancel(struct app *app, struct http_request *req);
+void route_till_paid_in(struct app *app, struct http_request *req);
+void route_till_paid_out(struct app *app, struct http_request *req);
 
 #endif

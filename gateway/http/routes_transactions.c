@@ -24,7 +24,9 @@
 #include "gateway/status_token.h"
 #include "gateway/store.h"
 #include "gateway/store_referral.h"
+#include "gateway/store_money.h"
 #include "gateway/store_stock.h"
+#include "gateway/store_till.h"
 #include "gateway/token.h"
 
 #include "services/reference.h"
@@ -43,7 +45,7 @@
 #define STATUS_URL_MAX      512
 #define FAILED_LIST_MAX     200 /* failed deliveries shown to a supervisor at once */
 
-static void add_error(json_t *errors, const char *field, const char *code, const char *message)
+void route_field_error(json_t *errors, const char *field, const char *code, const char *message)
 {
     json_array_append_new(
         errors, json_pack("{s:s?, s:s, s:s}", "field", field, "code", code, "message", message));
@@ -132,14 +134,14 @@ static const struct service *body_service(struct app *app, struct http_request *
     const struct service *s = code ? service_registry_find(app->cfg->services, code) : NULL;
     if (!s) {
         json_t *errors = json_array();
-        add_error(errors, "service", code ? "unknown_service" : "required",
-                  code ? "There is no such service at this counter." : "Choose a service.");
+        route_field_error(errors, "service", code ? "unknown_service" : "required",
+                          code ? "There is no such service at this counter." : "Choose a service.");
         http_reply_invalid(req, errors);
     }
     return s;
 }
 
-static bool check_body_keys(json_t *body, const char *const *allowed, json_t *errors)
+bool route_check_body_keys(json_t *body, const char *const *allowed, json_t *errors)
 {
     const char *key;
     json_t *v;
@@ -150,7 +152,7 @@ static bool check_body_keys(json_t *body, const char *const *allowed, json_t *er
         for (const char *const *a = allowed; *a; a++)
             known |= strcmp(*a, key) == 0;
         if (!known) {
-            add_error(errors, key, "unknown_field", "This is not part of the request.");
+            route_field_error(errors, key, "unknown_field", "This is not part of the request.");
             ok = false;
         }
     }
@@ -161,8 +163,8 @@ static json_t *fields_of(json_t *body, json_t *errors)
 {
     json_t *fields = json_object_get(body, "fields");
     if (!json_is_object(fields)) {
-        add_error(errors, "fields", fields ? "invalid" : "required",
-                  "The service's fields are missing.");
+        route_field_error(errors, "fields", fields ? "invalid" : "required",
+                          "The service's fields are missing.");
         return NULL;
     }
     return fields;
@@ -198,7 +200,7 @@ void route_quote(struct app *app, struct http_request *req)
         return;
     json_t *errors = json_array();
     static const char *const allowed[] = {"service", "fields", NULL};
-    check_body_keys(body, allowed, errors);
+    route_check_body_keys(body, allowed, errors);
     json_t *fields = fields_of(body, errors);
     if (json_array_size(errors)) {
         http_reply_invalid(req, errors);
@@ -252,7 +254,7 @@ struct create {
     struct store_job job;
 };
 
-static bool idempotency_key_valid(const char *key)
+bool idempotency_key_valid(const char *key)
 {
     size_t n = key ? strlen(key) : 0;
     if (n == 0 || n > IDEMPOTENCY_KEY_MAX)
@@ -263,7 +265,7 @@ static bool idempotency_key_valid(const char *key)
     return true;
 }
 
-static void request_hash(json_t *body, char out[65])
+void idempotency_request_hash(json_t *body, char out[65])
 {
     char *canonical = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
     unsigned char digest[32];
@@ -343,6 +345,35 @@ static enum store_result apply_side_effects(struct create *c, struct store_tx *t
             return r;
     }
     return STORE_OK;
+}
+
+/* A sale with a fee is a movement in the counter's open till, in the sale's own database
+ * transaction. STORE_INVALID with a 409 reply when the till is not open (nothing is kept). */
+static enum store_result till_take(struct create *c, struct store_tx *tx, const struct payment *pay,
+                                   time_t now)
+{
+    struct till_movement m = {.counter = c->session.counter,
+                              .day = c->today,
+                              .kind = TILL_SALE,
+                              .method = pay->method,
+                              .amount_pence = pay->amount_pence,
+                              .reference = c->reference,
+                              .staff = c->session.staff.username,
+                              .now = now};
+    enum store_result r = till_movement_counts(pay->method, pay->amount_pence)
+                              ? store_tx_till_move(tx, &m)
+                              : store_tx_till_check(tx, m.counter, m.day);
+    if (r != STORE_NOT_FOUND && r != STORE_CONFLICT)
+        return r;
+    c->status = 409;
+    c->reply = json_pack("{s:{s:s, s:s}}", "error", "code",
+                         r == STORE_NOT_FOUND ? "till_not_open" : "till_closed", "message",
+                         r == STORE_NOT_FOUND
+                             ? "The till at this counter is not open today. Open the till (count "
+                               "the float in) before taking a payment."
+                             : "The till at this counter has been counted or cashed up for today "
+                               "and cannot take payments. Use another counter's till.");
+    return STORE_INVALID;
 }
 
 /* Runs on the writer thread inside the group's database transaction. */
@@ -455,6 +486,8 @@ static enum store_result create_run(struct store_tx *tx, void *arg)
                 : STORE_UNAVAILABLE;
         if (r == STORE_OK)
             r = apply_side_effects(c, tx, &ev, rec.now);
+        if (r == STORE_OK && ev.fee_pence > 0)
+            r = till_take(c, tx, &pay, rec.now);
         free(payload_json);
         free(reply_json);
         if (r == STORE_OK) {
@@ -537,7 +570,7 @@ void route_transaction_create(struct app *app, struct http_request *req)
     const struct staff_session *session = http_session(req);
     json_t *errors = json_array();
     static const char *const allowed[] = {"service", "fields", "payment", "receipt", NULL};
-    check_body_keys(body, allowed, errors);
+    route_check_body_keys(body, allowed, errors);
     json_t *fields = fields_of(body, errors);
     struct payment pay;
     payment_parse(json_object_get(body, "payment"), s, session->staff.role, &pay, errors);
@@ -549,7 +582,7 @@ void route_transaction_create(struct app *app, struct http_request *req)
                           printer ? printer->format : NULL, &receipt, errors);
 
     char hash[65];
-    request_hash(body, hash);
+    idempotency_request_hash(body, hash);
     /* A replay answers before any other check, exactly as the first time. */
     if (replay_if_stored(app, req, key, hash)) {
         json_decref(errors);
@@ -659,6 +692,9 @@ void route_transaction_get(struct app *app, struct http_request *req)
                          sizeof url))
         json_object_set_new(t, "status_url", json_string(url));
     receipt_copies_attach(app, reference, t, true);
+    long refundable = 0; /* what a refund may still give back (store_money.h) */
+    if (store_money_available(app->store, reference, &refundable) == STORE_OK)
+        json_object_set_new(t, "refundable_pence", json_integer(refundable));
     http_reply_json(req, 200, t);
 }
 
@@ -670,7 +706,7 @@ static bool query_int(struct http_request *req, const char *name, int *out, json
     char *end;
     long n = strtol(v, &end, 10);
     if (*v == '\0' || *end || n < 0 || n > 1000000) {
-        add_error(errors, name, "invalid", "Must be a whole number.");
+        route_field_error(errors, name, "invalid", "Must be a whole number.");
         return false;
     }
     *out = (int)n;
@@ -690,15 +726,15 @@ void route_transaction_list(struct app *app, struct http_request *req)
     json_t *errors = json_array();
     struct validators_date d;
     if (date && !validators_date_parse(date, &d))
-        add_error(errors, "date", "invalid_format", "Use a date like 2026-11-23.");
+        route_field_error(errors, "date", "invalid_format", "Use a date like 2026-11-23.");
     else if (date) {
         london_day_bounds(d, &f.from, &f.until);
         f.has_period = true;
     }
     enum txn_status st;
     if (f.status && !txn_status_parse(f.status, &st))
-        add_error(errors, "status", "invalid",
-                  "Use accepted, forwarded, completed, failed or voided.");
+        route_field_error(errors, "status", "invalid",
+                          "Use accepted, forwarded, completed, failed or voided.");
     query_int(req, "limit", &f.limit, errors);
     query_int(req, "offset", &f.offset, errors);
     if (json_array_size(errors)) {

@@ -204,7 +204,9 @@ function referralParts(stack, keysDir) {
   return [backends, ['nhs-referral', 'partner-referral'], ['--nhs-public-key', pub, '--nhs-client-id', clientId]];
 }
 
-export async function startStack({ printer = false, idleTimeoutS, https = false, referrals = false } = {}) {
+/* tills: open both counters' tills for today (a float of £100) once the stack is up, as a
+ * counter does first thing: sales with a fee need it. Till tests pass false. */
+export async function startStack({ printer = false, idleTimeoutS, https = false, referrals = false, tills = true } = {}) {
   for (const bin of [ONESTOPD, ONESTOP, SIM]) {
     if (!fs.existsSync(bin)) throw new Error(`${bin} is missing: build first (scripts/build ${path.basename(BUILD)})`);
   }
@@ -306,6 +308,16 @@ export async function startStack({ printer = false, idleTimeoutS, https = false,
     if (r.status !== 201) throw new Error(`sign-in failed: ${r.status} ${JSON.stringify(r.json)}`);
     return r.json.token;
   };
+  if (tills) {
+    for (const counter of ['SD-01', 'LIB-CEN']) {
+      const token = await stack.signIn('assistant', counter);
+      const r = await stack.api('POST', '/api/v1/till/open', { token, body: { float_pence: 10000 } });
+      if (r.status !== 201) {
+        await stopStack(stack);
+        throw new Error(`till open failed: ${r.status} ${r.text}`);
+      }
+    }
+  }
   return stack;
 }
 

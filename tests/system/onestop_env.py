@@ -27,6 +27,10 @@ NHS_KID = "test-1"
 _nhs_key_pair = None  # (private PEM, public PEM), made once per test process
 
 
+# the float the helpers open a till with (pence)
+DEFAULT_FLOAT = 10000
+
+
 def nhs_key_pair():
     """An RSA key pair for the nhs-ers back-end's oauth2-jwt client assertions (RS512)."""
     global _nhs_key_pair
@@ -282,11 +286,31 @@ class Gateway:
     def sim_request(self, method, path, body=None):
         return request(self.sim_port, method, path, body)
 
-    def sign_in(self, username="assistant", password=DEMO_PASSWORD, counter="SD-01"):
+    def sign_in(self, username="assistant", password=DEMO_PASSWORD, counter="SD-01",
+                till=True):
+        """A session's token. With till (the default), counter staff also find the counter's
+        till open for today (opened with DEFAULT_FLOAT if it was not): sales with a fee need
+        it. Till tests pass till=False to open it themselves."""
         r = self.request("POST", "/api/v1/sessions",
                          {"username": username, "password": password, "counter": counter})
         assert r.status == 201, r
-        return r.json["token"]
+        token = r.json["token"]
+        if till and r.json["staff"]["role"] in ("assistant", "supervisor", "admin"):
+            self.open_till(token)
+        return token
+
+    def open_till(self, token, float_pence=None):
+        """Opens the till of the token's counter for today; one already open is fine.
+        Returns the till as GET /api/v1/till shows it."""
+        r = self.request("POST", "/api/v1/till/open",
+                         {"float_pence": DEFAULT_FLOAT if float_pence is None else float_pence},
+                         token=token)
+        assert r.status in (201, 409), r
+        if r.status == 409:
+            assert r.json["error"]["code"] == "till_already_open", r
+            r = self.request("GET", "/api/v1/till", token=token)
+            assert r.status == 200, r
+        return r.json
 
     def log(self):
         return self.daemon.output() if self.daemon else ""

@@ -361,6 +361,18 @@ ROUTES = {
     ("POST", "/api/v1/lookups/{}"): "staff",
     ("GET", "/api/v1/stock"): "staff",
     ("POST", "/api/v1/stock/deliveries"): "supervisor",
+    ("GET", "/api/v1/till"): "staff",
+    ("POST", "/api/v1/till/open"): "staff",
+    ("POST", "/api/v1/till/count"): "staff",
+    ("POST", "/api/v1/till/cashup"): "supervisor",
+    ("GET", "/api/v1/till/slip"): "staff",
+    ("GET", "/api/v1/reports/daily"): "supervisor",
+    ("GET", "/api/v1/reports/monthly"): "supervisor",
+    ("POST", "/api/v1/till/paid-in"): "supervisor",
+    ("POST", "/api/v1/till/paid-out"): "supervisor",
+    ("POST", "/api/v1/transactions/{}/void"): "supervisor",
+    ("POST", "/api/v1/transactions/{}/refunds"): "supervisor",
+    ("POST", "/api/v1/transactions/{}/cancel"): "supervisor",
     ("POST", "/api/v1/callbacks/{}"): "signed",  # public, but only with a back-end's signature
     ("POST", "/api/v1/callbacks/notify"): "signed",  # public, but only with Notify's bearer token
     ("GET", "/r/{}"): "public",

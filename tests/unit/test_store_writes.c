@@ -115,13 +115,14 @@ static void a_failed_step_is_an_error_not_a_short_list(void **state)
                      SQLITE_OK);
     sqlite3_stmt *st = NULL;
     /* the second row's abs() overflows: its step fails after one good row */
-    assert_int_equal(sqlite3_prepare_v2(db,
-                                        "SELECT abs(v), 'RP-TEST-0001', 'parking', 'json-rest',"
-                                        " 'key', '{}', 0, 0, 0, NULL, NULL, NULL, 0, 0 FROM t"
-                                        " ORDER BY"
-                                        " rowid",
-                                        -1, &st, NULL),
-                     SQLITE_OK);
+    assert_int_equal(
+        sqlite3_prepare_v2(db,
+                           "SELECT abs(v), 'RP-TEST-0001', 'parking', 'json-rest',"
+                           " 'key', '{}', 0, 0, 0, NULL, NULL, NULL, 0, 0, 'pending' FROM t"
+                           " ORDER BY"
+                           " rowid",
+                           -1, &st, NULL),
+        SQLITE_OK);
     struct delivery *list = NULL;
     size_t len = 99;
     enum store_result r = store_deliveries_collect(st, 10, NULL, 0, &list, &len);
@@ -132,11 +133,12 @@ static void a_failed_step_is_an_error_not_a_short_list(void **state)
 
     /* the same statement without the bad row reads in full */
     assert_int_equal(sqlite3_exec(db, "DELETE FROM t WHERE v < 0", NULL, NULL, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db,
-                                        "SELECT abs(v), 'RP-TEST-0001', 'parking', 'json-rest',"
-                                        " 'key', '{}', 0, 0, 0, NULL, NULL, NULL, 0, 0 FROM t",
-                                        -1, &st, NULL),
-                     SQLITE_OK);
+    assert_int_equal(
+        sqlite3_prepare_v2(db,
+                           "SELECT abs(v), 'RP-TEST-0001', 'parking', 'json-rest',"
+                           " 'key', '{}', 0, 0, 0, NULL, NULL, NULL, 0, 0, 'pending' FROM t",
+                           -1, &st, NULL),
+        SQLITE_OK);
     assert_int_equal(store_deliveries_collect(st, 10, NULL, 0, &list, &len), STORE_OK);
     assert_int_equal(len, 1);
     assert_int_equal(list[0].id, 7);
@@ -163,6 +165,19 @@ static void delivery_rule_table(void **state)
         {DELIVERY_FAILED, DELIVERY_DELIVERED, false},
         {DELIVERY_FAILED, DELIVERY_FAILED, false},
         {DELIVERY_DELIVERED, DELIVERY_DELIVERED, false},
+        /* a void */
+        {DELIVERY_PENDING, DELIVERY_CANCELLED, true},
+        {DELIVERY_FAILED, DELIVERY_CANCELLED, true},
+        {DELIVERY_DELIVERED, DELIVERY_CANCELLING, true},
+        {DELIVERY_CANCELLED, DELIVERY_CANCELLING, true},
+        {DELIVERY_CANCELLING, DELIVERY_CANCELLED, true},
+        {DELIVERY_CANCELLING, DELIVERY_CANCEL_FAILED, true},
+        {DELIVERY_DELIVERED, DELIVERY_CANCELLED, false},
+        {DELIVERY_PENDING, DELIVERY_CANCELLING, false},
+        {DELIVERY_CANCELLED, DELIVERY_PENDING, false},
+        {DELIVERY_CANCELLING, DELIVERY_DELIVERED, false},
+        {DELIVERY_CANCEL_FAILED, DELIVERY_PENDING, false},
+        {DELIVERY_CANCEL_FAILED, DELIVERY_CANCELLING, false},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         assert_int_equal(delivery_state_can_move(cases[i].from, cases[i].to), cases[i].allowed);
@@ -171,6 +186,9 @@ static void delivery_rule_table(void **state)
     assert_int_equal(s, DELIVERY_FAILED);
     assert_false(delivery_state_parse("lost", &s));
     assert_string_equal(delivery_state_name(DELIVERY_DELIVERED), "delivered");
+    assert_true(delivery_state_parse("cancel_failed", &s));
+    assert_int_equal(s, DELIVERY_CANCEL_FAILED);
+    assert_string_equal(delivery_state_name(DELIVERY_CANCELLING), "cancelling");
 }
 
 int main(void)

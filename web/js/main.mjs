@@ -10,6 +10,8 @@
 //   #/today                today's transactions at this counter
 //   #/failed               supervisors: failed deliveries with Retry
 //   #/stock                supervisors: stock on hand at this site, stock received
+//   #/till                 this counter's till: open, blind count, sign-off
+//   #/reports              supervisors: the daily report, its CSV, the month's chart
 import { h, clear, focus, announce, append } from './dom.mjs';
 import * as api from './api.mjs';
 import * as session from './session.mjs';
@@ -22,6 +24,8 @@ import { todayView } from './views/today.mjs';
 import { failedView } from './views/failed.mjs';
 import { stockView } from './views/stock.mjs';
 import { referralLookupView, partnerReferralView } from './views/referrals.mjs';
+import { tillView } from './views/till.mjs';
+import { reportsView } from './views/reports.mjs';
 
 const routes = [
   { pattern: /^#\/sign-in$/, view: signinView, public: true },
@@ -34,6 +38,8 @@ const routes = [
   { pattern: /^#\/today$/, view: todayView, nav: 'today' },
   { pattern: /^#\/failed$/, view: failedView, nav: 'failed' },
   { pattern: /^#\/stock$/, view: stockView, nav: 'stock' },
+  { pattern: /^#\/till$/, view: tillView, nav: 'till' },
+  { pattern: /^#\/reports$/, view: reportsView, nav: 'reports' },
 ];
 
 const main = document.getElementById('main');
@@ -74,7 +80,9 @@ function renderChrome() {
   const link = (href, text, key) => h('a', { href, class: 'nav__link', 'data-nav': key }, text);
   append(nav, [link('#/', 'New sale', 'sale'), link('#/today', "Today's transactions", 'today'),
     session.isSupervisor() ? link('#/failed', 'Failed deliveries', 'failed') : null,
-    session.isSupervisor() ? link('#/stock', 'Stock received', 'stock') : null]);
+    session.isSupervisor() ? link('#/stock', 'Stock received', 'stock') : null,
+    link('#/till', 'Till', 'till'),
+    session.isSupervisor() ? link('#/reports', 'Reports', 'reports') : null]);
   const out = h('button', { type: 'button', class: 'button button--header' }, 'Sign out');
   out.addEventListener('click', () => signOut('You have signed out.'));
   who.append(

@@ -6,6 +6,7 @@ import * as api from '../api.mjs';
 import { money, dateTime, stateWords, DELIVERY_STATES, PRINT_STATES, PAYMENT_METHODS, words } from '../format.mjs';
 import { loadReceiptOptions, receiptChoice } from '../receipt-choice.mjs';
 import { copiesPanel, copiesSettling } from '../receipt-copies.mjs';
+import { moneyPanel } from './money-panel.mjs';
 
 const POLL_MS = 1000;
 const POLL_SLOW_MS = 5000;
@@ -84,6 +85,7 @@ export async function transactionView(main, params, app) {
           t.status_url ? h('p', {}, h('a', { href: t.status_url, target: '_blank', rel: 'noopener' }, "Resident's status page (opens in a new tab)")) : null),
         copies.el),
       h('div', { class: 'actions' }, newSale, h('a', { href: '#/today', class: 'button button--secondary' }, "Today's transactions")));
+    if (app.supervisor() && t.status) body.append(moneyPanel(t, reload));
     showStates(t);
     return newSale;
   }
@@ -108,6 +110,12 @@ export async function transactionView(main, params, app) {
       d.last_error,
     ].filter(Boolean).join(' · ') : '';
     copies.show(t.receipt_copies);
+  }
+
+  /* After a void or refund: read the transaction again and show it. */
+  async function reload() {
+    const again = await api.get(`/api/v1/transactions/${encodeURIComponent(ref)}`);
+    if (alive) render(again);
   }
 
   let lastPrint = null;
