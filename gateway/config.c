@@ -140,7 +140,21 @@ static const struct key_spec access_keys[] = {
     {0}};
 
 static const struct key_spec keys_keys[] = {
-    {KEY("status_token_file", K_SECRET, CFG(status_key)), .required = true}, {0}};
+    {KEY("status_token_file", K_SECRET, CFG(status_key)), .required = true},
+    {KEY("data_key_file", K_PATH, CFG(data_key_file))},
+    {0}};
+
+static const struct key_spec documents_keys[] = {
+    {KEY("file_limit", K_INT, CFG(documents.file_limit)), .def_int = 10485760, .min = 1024,
+     .max = 1073741824},
+    {KEY("submission_limit", K_INT, CFG(documents.submission_limit)), .def_int = 24117248,
+     .min = 1024, .max = 4294967296L},
+    {KEY("files_max", K_INT, CFG(documents.files_max)), .def_int = 20, .min = 1, .max = 1000},
+    {KEY("unattached_ttl_s", K_INT, CFG(documents.unattached_ttl_s)), .def_int = 7200, .min = 1,
+     .max = 2592000},
+    {KEY("retention_days", K_INT, CFG(documents.retention_days)), .def_int = 0, .min = 0,
+     .max = 3650},
+    {0}};
 
 static const struct key_spec services_keys[] = {
     {KEY("dir", K_PATH, CFG(services_dir)), .def_str = "services"},
@@ -228,6 +242,7 @@ static const struct key_spec top_keys[] = {
     {KEY("status_page", K_OBJECT, 0), .children = status_page_keys},
     {KEY("access", K_OBJECT, 0), .children = access_keys},
     {KEY("keys", K_OBJECT, 0), .children = keys_keys, .required = true},
+    {KEY("documents", K_OBJECT, 0), .children = documents_keys},
     {KEY("services", K_OBJECT, 0), .children = services_keys, .required = true},
     {KEY("backends", K_ARRAY, CFG(backends)), .array = &backends_array},
     {KEY("printers", K_ARRAY, CFG(printers)), .array = &printers_array},
@@ -976,6 +991,7 @@ void config_free(struct config *cfg)
     free(cfg->http.tls_priorities);
     free(cfg->http.metrics_listen);
     free(cfg->data_dir);
+    free(cfg->data_key_file);
     free(cfg->web_dir);
     free(cfg->path);
     free(cfg->dir);

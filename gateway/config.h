@@ -152,6 +152,16 @@ struct config {
     struct backend_config *backends;
     size_t backends_len;
     struct service_registry *services;
+    /* uploaded documents (benefit evidence): sealed under keys.data_key_file, kept in
+     * <data_dir>/documents; limits default to DOMAIN.md's */
+    char *data_key_file; /* keys.data_key_file: the current data key (<id>.key, 64 hex) */
+    struct {
+        long file_limit;       /* bytes of one file (413 file_too_large past it) */
+        long submission_limit; /* bytes of one submission's files together (422) */
+        long files_max;        /* files in one upload */
+        long unattached_ttl_s; /* an upload no transaction takes is deleted after this */
+        long retention_days;   /* a delivered file is deleted this long after delivery */
+    } documents;
 };
 
 /* Reads and checks the config at path. Returns NULL and fills problems (a JSON array of

@@ -6,6 +6,7 @@
  * with sigwait on the main thread, so no handler runs in an arbitrary thread. */
 #include "common/uktime.h"
 #include "gateway/app.h"
+#include "gateway/documents.h"
 #include "gateway/audit_sampler.h"
 #include "gateway/config.h"
 #include "gateway/failpoint.h"
@@ -175,6 +176,13 @@ int main(int argc, char **argv)
         config_free(cfg);
         return 1;
     }
+    app.documents = documents_open(cfg, err, sizeof err);
+    if (!app.documents) {
+        log_msg(LOG_ERROR, "documents_open_failed", "%s", err);
+        store_close(app.store);
+        config_free(cfg);
+        return 1;
+    }
     app.metrics = metrics_new();
     metrics_add_writer(app.metrics, store_metrics, app.store);
     metrics_add_writer(app.metrics, stock_metrics, &app);
@@ -256,6 +264,7 @@ int main(int argc, char **argv)
     forwarder_stop(app.forwarder); /* in-flight deliveries get a bounded grace */
     spooler_stop(app.spooler);     /* a receipt at the printer stays `printing`, re-checked later */
     store_close(app.store);
+    documents_close(app.documents);
     signin_limiter_free(app.signin_limiter);
     rate_limiter_free(app.status_limiter);
     rate_limiter_free(app.read_limiter);

@@ -244,6 +244,26 @@ static const char *const migrations[] = {
     "  note TEXT,"
     "  created_at INTEGER NOT NULL);"
     "CREATE INDEX stock_movements_site ON stock_movements(site, item, created_at);",
+    /* 10: uploaded documents (benefit evidence): the sealed file's id, what it is, its hash
+     * and key id; the upload's counter and staff (only they may attach it), when it expires
+     * unattached, the transaction it was attached to, and when its file was deleted (the row
+     * stays as the record of what was received) */
+    "CREATE TABLE documents("
+    "  id TEXT PRIMARY KEY,"
+    "  counter TEXT NOT NULL,"
+    "  staff TEXT NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  type TEXT NOT NULL,"
+    "  bytes INTEGER NOT NULL,"
+    "  sha256 TEXT NOT NULL,"
+    "  pages INTEGER,"
+    "  key_id TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  expires_at INTEGER NOT NULL,"
+    "  transaction_id INTEGER REFERENCES transactions(id),"
+    "  file_deleted_at INTEGER);"
+    "CREATE INDEX documents_unattached ON documents(expires_at) WHERE transaction_id IS NULL"
+    "  AND file_deleted_at IS NULL;",
 };
 
 #define MIGRATIONS_LEN ((int)(sizeof migrations / sizeof migrations[0]))

@@ -1,0 +1,60 @@
+/* routes_documents: POST /api/v1/documents, the upload of scanned documents (streamed).
+ *
+ * The body is never collected: http.c hands each piece to route_documents_data as it arrives,
+ * and documents.c parses, types, hashes and seals it into files on the way through. The
+ * handler runs when the body has ended and answers 201 with the documents, or the first
+ * refusal (413 file_too_large, 422 unsupported_type, naming the file). */
+#include "gateway/http/routes.h"
+
+#include "gateway/app.h"
+#include "gateway/config.h"
+#include "gateway/documents.h"
+
+#include <time.h>
+
+long route_documents_body_limit(const struct app *app)
+{
+    return documents_body_limit(app->cfg);
+}
+
+bool route_documents_begin(struct app *app, struct http_request *req)
+{
+    struct document_upload *up =
+        document_upload_begin(app->documents, app->cfg, http_header(req, "Content-Type"));
+    if (!up) {
+        http_set_header(req, "Retry-After", "5");
+        http_reply_error(req, 503, "busy", "The gateway cannot take an upload right now.");
+        return false;
+    }
+    http_set_stream_ctx(req, up);
+    return true;
+}
+
+bool route_documents_data(struct http_request *req, const char *data, size_t len)
+{
+    return document_upload_feed(http_stream_ctx(req), data, len);
+}
+
+void route_documents_release(struct http_request *req)
+{
+    document_upload_free(http_stream_ctx(req));
+    http_set_stream_ctx(req, NULL);
+}
+
+void route_documents_create(struct app *app, struct http_request *req)
+{
+    const struct staff_session *session = http_session(req);
+    json_t *out = NULL;
+    struct document_refusal why;
+    if (!document_upload_finish(http_stream_ctx(req), app->store, session->staff.username,
+                                session->counter, time(NULL), &out, &why)) {
+        json_t *err = json_pack("{s:s, s:s}", "code", why.code, "message", why.message);
+        if (why.file[0])
+            json_object_set_new(err, "file", json_string(why.file));
+        if (why.status == 503)
+            http_set_header(req, "Retry-After", "5");
+        http_reply_json(req, why.status, json_pack("{s:o}", "error", err));
+        return;
+    }
+    http_reply_json(req, 201, out);
+}

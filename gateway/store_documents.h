@@ -1,0 +1,41 @@
+/* store_documents: the records of uploaded documents (benefit evidence).
+ *
+ * A record is written when its sealed file is complete on disk, with the counter and staff
+ * member whose session uploaded it and the time it expires if no transaction takes it. The
+ * files themselves live in the documents folder (document_file.h); the sweep removes the files
+ * of records that expired unattached, with the records.
+ */
+#ifndef ONESTOP_STORE_DOCUMENTS_H
+#define ONESTOP_STORE_DOCUMENTS_H
+
+#include "gateway/store.h"
+
+#include <jansson.h>
+#include <time.h>
+
+#define DOCUMENT_NAME_MAX   256
+#define DOCUMENT_SHA256_HEX 64
+
+struct document_record {
+    char id[33];
+    char name[DOCUMENT_NAME_MAX];
+    const char *type; /* document_kind_name */
+    long long bytes;
+    char sha256[DOCUMENT_SHA256_HEX + 1];
+    long pages; /* -1: the format does not tell */
+    char key_id[65];
+};
+
+/* Records n uploaded documents in one write, with an audit entry. */
+enum store_result store_documents_add(struct store *store, const struct document_record *docs,
+                                      size_t n, const char *staff, const char *counter, time_t now,
+                                      time_t expires_at) STORE_MUSTCHECK;
+
+/* The ids (a new array of strings in *out) of documents whose time to be attached has passed;
+ * their files are to be deleted, then store_documents_forget called. */
+enum store_result store_documents_expired(struct store *store, time_t now, int limit,
+                                          json_t **out) STORE_MUSTCHECK;
+/* Deletes the records of documents that expired unattached (after their files). */
+enum store_result store_documents_forget(struct store *store, json_t *ids) STORE_MUSTCHECK;
+
+#endif
