@@ -164,7 +164,7 @@ static const struct key_spec services_keys[] = {
 static const struct key_spec backend_keys[] = {
     {KEY("name", K_STRING, BE(name)), .required = true},
     {KEY("connector", K_STRING, BE(connector)), .required = true,
-     .allowed = "|json-rest|open311|email|fhir|"},
+     .allowed = "|json-rest|open311|email|fhir|multipart|"},
     {KEY("url", K_STRING, BE(url)), .required = true},
     {KEY("signing_key_file", K_SECRET, BE(signing_key))}, /* auth hmac: check_backend_auth */
     {KEY("api_key_file", K_SECRET, BE(api_key))},

@@ -205,6 +205,7 @@ int main(int argc, char **argv)
         config_free(cfg);
         return 1;
     }
+    forwarder_set_documents(app.forwarder, app.documents);
     metrics_add_writer(app.metrics, forwarder_metrics, app.forwarder);
     /* Print jobs left `printing` by an earlier process are re-checked by their worker. */
     app.spooler = spooler_start(cfg, app.store, err, sizeof err);

@@ -2,9 +2,13 @@
 #include "gateway/store_documents.h"
 #include "gateway/store_sqlite_private.h"
 
+#include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
-#define DOCUMENTS_DETAIL_MAX 64
+#define DOCUMENTS_DETAIL_MAX  64
+#define DOCUMENTS_MESSAGE_MAX 256
+#define DOCUMENTS_MIB         (1024.0 * 1024.0)
 
 struct add {
     const struct document_record *docs;
@@ -64,7 +68,7 @@ static const struct store_column id_columns[] = {{"id", COL_TEXT}, {0}};
 enum store_result store_documents_expired(struct store *store, time_t now, int limit, json_t **out)
 {
     sqlite3 *db = store_reader_acquire(store);
-    sqlite3_stmt *st = store_cached(db, "SELECT id FROM documents WHERE transaction_id IS NULL"
+    sqlite3_stmt *st = store_cached(db, "SELECT id FROM documents WHERE reference IS NULL"
                                         " AND file_deleted_at IS NULL AND expires_at <= ?"
                                         " ORDER BY expires_at LIMIT ?");
     if (st) {
@@ -84,7 +88,7 @@ static enum store_result forget_run(sqlite3 *db, void *arg)
     json_array_foreach(ids, i, v)
     {
         sqlite3_stmt *st =
-            store_cached(db, "DELETE FROM documents WHERE id = ? AND transaction_id IS NULL");
+            store_cached(db, "DELETE FROM documents WHERE id = ? AND reference IS NULL");
         if (!st)
             return STORE_UNAVAILABLE;
         sqlite3_bind_text(st, 1, json_string_value(json_object_get(v, "id")), -1, SQLITE_STATIC);
@@ -98,4 +102,106 @@ static enum store_result forget_run(sqlite3 *db, void *arg)
 enum store_result store_documents_forget(struct store *store, json_t *ids)
 {
     return store_write_sync(store, forget_run, ids);
+}
+
+static void document_error(json_t *errors, const char *field, const char *code, const char *fmt,
+                           ...) __attribute__((format(printf, 4, 5)));
+static void document_error(json_t *errors, const char *field, const char *code, const char *fmt,
+                           ...)
+{
+    char message[DOCUMENTS_MESSAGE_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(message, sizeof message, fmt, ap);
+    va_end(ap);
+    json_array_append_new(
+        errors, json_pack("{s:s, s:s, s:s}", "field", field, "code", code, "message", message));
+}
+
+enum store_result store_tx_documents_check(struct store_tx *tx, json_t *list, const char *counter,
+                                           long long limit, time_t now, const char *field_path,
+                                           json_t *errors)
+{
+    sqlite3 *db = store_tx_db(tx);
+    long long total = 0;
+    size_t before = json_array_size(errors);
+    size_t i;
+    json_t *entry;
+    json_array_foreach(list, i, entry)
+    {
+        const char *id = json_string_value(json_object_get(entry, "id"));
+        sqlite3_stmt *st = store_cached(db, "SELECT counter, expires_at, reference, bytes,"
+                                            " sha256, pages, name, type FROM documents"
+                                            " WHERE id = ?");
+        if (!st)
+            return STORE_UNAVAILABLE;
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+        int rc = sqlite3_step(st);
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+            store_release(st);
+            return store_sqlite_result(rc);
+        }
+        if (rc == SQLITE_DONE) {
+            document_error(errors, field_path, "document_not_found",
+                           "Document %zu was not found: it may have expired. Upload it again.",
+                           i + 1);
+        } else if (strcmp((const char *)sqlite3_column_text(st, 0), counter) != 0) {
+            /* another counter's upload is not revealed: the same words as not found */
+            document_error(errors, field_path, "document_not_found",
+                           "Document %zu was not uploaded at this counter. Upload it here.", i + 1);
+        } else if (sqlite3_column_type(st, 2) != SQLITE_NULL) {
+            document_error(errors, field_path, "document_used",
+                           "Document %zu (%s) was already sent with %s.", i + 1,
+                           (const char *)sqlite3_column_text(st, 6),
+                           (const char *)sqlite3_column_text(st, 2));
+        } else if (sqlite3_column_int64(st, 1) <= now) {
+            document_error(errors, field_path, "document_expired",
+                           "Document %zu (%s) was uploaded too long ago and has been deleted. "
+                           "Upload it again.",
+                           i + 1, (const char *)sqlite3_column_text(st, 6));
+        } else {
+            long long bytes = sqlite3_column_int64(st, 3);
+            total += bytes;
+            json_object_set_new(entry, "sha256",
+                                json_string((const char *)sqlite3_column_text(st, 4)));
+            json_object_set_new(entry, "bytes", json_integer(bytes));
+            json_object_set_new(entry, "format",
+                                json_string((const char *)sqlite3_column_text(st, 7)));
+            json_object_set_new(entry, "pages",
+                                sqlite3_column_type(st, 5) == SQLITE_NULL
+                                    ? json_null()
+                                    : json_integer(sqlite3_column_int64(st, 5)));
+        }
+        store_release(st);
+    }
+    if (json_array_size(errors) == before && total > limit)
+        document_error(errors, field_path, "submission_too_large",
+                       "These documents come to %.1f MiB together; one submission can be at most "
+                       "%.0f MiB. Send the rest as a second submission.",
+                       (double)total / DOCUMENTS_MIB, (double)limit / DOCUMENTS_MIB);
+    return json_array_size(errors) == before ? STORE_OK : STORE_INVALID;
+}
+
+enum store_result store_tx_documents_take(struct store_tx *tx, const json_t *list,
+                                          const char *reference)
+{
+    sqlite3 *db = store_tx_db(tx);
+    size_t i;
+    const json_t *entry;
+    json_array_foreach(list, i, entry)
+    {
+        sqlite3_stmt *st = store_cached(
+            db, "UPDATE documents SET reference = ? WHERE id = ? AND reference IS NULL");
+        if (!st)
+            return STORE_UNAVAILABLE;
+        sqlite3_bind_text(st, 1, reference, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, json_string_value(json_object_get(entry, "id")), -1,
+                          SQLITE_STATIC);
+        enum store_result r = store_step_done(db, st, "document take");
+        if (r != STORE_OK)
+            return r;
+        if (sqlite3_changes(db) != 1)
+            return STORE_UNAVAILABLE; /* checked in this same write: cannot happen */
+    }
+    return STORE_OK;
 }

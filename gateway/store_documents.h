@@ -38,4 +38,18 @@ enum store_result store_documents_expired(struct store *store, time_t now, int l
 /* Deletes the records of documents that expired unattached (after their files). */
 enum store_result store_documents_forget(struct store *store, json_t *ids) STORE_MUSTCHECK;
 
+/* Inside a transaction's write: checks that every document of list ([{"id","type"}], as the
+ * documents field validated it) was uploaded at this counter, has not expired and is not
+ * taken by another transaction, and that their bytes together are at most limit. Each entry
+ * gains "sha256", "bytes", "format" (pdf, jpeg, png, tiff) and "pages" (null when unknown).
+ * STORE_INVALID with each problem appended to errors as {"field","code","message"} (field is
+ * field_path); nothing written. */
+enum store_result store_tx_documents_check(struct store_tx *tx, json_t *list, const char *counter,
+                                           long long limit, time_t now, const char *field_path,
+                                           json_t *errors) STORE_MUSTCHECK;
+/* Marks the checked documents as the transaction's (after store_tx_documents_check, in the
+ * same write). */
+enum store_result store_tx_documents_take(struct store_tx *tx, const json_t *list,
+                                          const char *reference) STORE_MUSTCHECK;
+
 #endif

@@ -260,10 +260,11 @@ static const char *const migrations[] = {
     "  key_id TEXT NOT NULL,"
     "  created_at INTEGER NOT NULL,"
     "  expires_at INTEGER NOT NULL,"
-    "  transaction_id INTEGER REFERENCES transactions(id),"
+    "  reference TEXT REFERENCES transactions(reference),"
     "  file_deleted_at INTEGER);"
-    "CREATE INDEX documents_unattached ON documents(expires_at) WHERE transaction_id IS NULL"
-    "  AND file_deleted_at IS NULL;",
+    "CREATE INDEX documents_unattached ON documents(expires_at) WHERE reference IS NULL"
+    "  AND file_deleted_at IS NULL;"
+    "CREATE INDEX documents_reference ON documents(reference) WHERE reference IS NOT NULL;",
 };
 
 #define MIGRATIONS_LEN ((int)(sizeof migrations / sizeof migrations[0]))

@@ -109,6 +109,9 @@ const char *service_backend(const struct service *service);
 const char *service_connector(const struct service *service);
 /* The whole definition file (borrowed; do not modify). */
 const json_t *service_definition(const struct service *service);
+/* The name of the service's documents field (uploaded documents the transaction takes), or
+ * NULL when it has none. */
+const char *service_documents_field(const struct service *service);
 
 /* The catalogue entry for GET /api/v1/services, as of today's date in Europe/London:
  * {"code","name","description","reference_prefix","fields":[{"name","type","label",

@@ -45,6 +45,7 @@
  * transports settle an attempt through fwd_settle_attempt, so the breaker, the counters and
  * the backoff and give-up rules are one piece of code. */
 #include "gateway/delivery/forward.h"
+#include "gateway/documents_mime.h"
 
 #include "gateway/delivery/auth.h"
 #include "gateway/delivery/backend_request.h"
@@ -354,7 +355,16 @@ static void start_job(struct forwarder *fw, struct fwd_backend *be, enum job_kin
         fwd_hold(job, now_mono);
         return;
     }
+    const struct documents *docs = atomic_load(&fw->documents);
+    struct documents_mime mime = {docs, creq.body, creq.body_len};
+    if (creq.documents && !docs) {
+        connector_request_clear(&creq);
+        fwd_hold(job, now_mono);
+        return;
+    }
     struct backend_request_spec spec = {
+        .mime_build = creq.documents ? documents_mime_build : NULL,
+        .mime_ctx = &mime,
         .method = creq.method,
         .path = creq.path,
         .content_type = creq.content_type,
@@ -867,6 +877,11 @@ struct forwarder *forwarder_start(const struct config *cfg, struct store *store,
 fail:
     forwarder_free(fw);
     return NULL;
+}
+
+void forwarder_set_documents(struct forwarder *fw, const struct documents *docs)
+{
+    atomic_store(&fw->documents, docs);
 }
 
 void forwarder_wake(struct forwarder *fw)

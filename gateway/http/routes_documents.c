@@ -9,8 +9,14 @@
 #include "gateway/app.h"
 #include "gateway/config.h"
 #include "gateway/documents.h"
+#include "gateway/store_documents.h"
+#include "services/service.h"
+
+#include <stdio.h>
 
 #include <time.h>
+
+#define DOCUMENT_FIELD_PATH_MAX 160
 
 long route_documents_body_limit(const struct app *app)
 {
@@ -57,4 +63,32 @@ void route_documents_create(struct app *app, struct http_request *req)
         return;
     }
     http_reply_json(req, 201, out);
+}
+
+enum store_result transaction_documents_check(struct app *app, struct store_tx *tx,
+                                              const struct service *service, json_t *fields,
+                                              const char *counter, json_t **errors)
+{
+    const char *name = service_documents_field(service);
+    json_t *list = name ? json_object_get(fields, name) : NULL;
+    if (!list)
+        return STORE_OK;
+    char path[DOCUMENT_FIELD_PATH_MAX];
+    snprintf(path, sizeof path, "fields.%s", name);
+    *errors = json_array();
+    enum store_result r = store_tx_documents_check(
+        tx, list, counter, app->cfg->documents.submission_limit, time(NULL), path, *errors);
+    if (r != STORE_INVALID) {
+        json_decref(*errors);
+        *errors = NULL;
+    }
+    return r;
+}
+
+enum store_result transaction_documents_take(struct store_tx *tx, const struct service *service,
+                                             const json_t *fields, const char *reference)
+{
+    const char *name = service_documents_field(service);
+    const json_t *list = name ? json_object_get(fields, name) : NULL;
+    return list ? store_tx_documents_take(tx, list, reference) : STORE_OK;
 }
