@@ -48,8 +48,9 @@ void document_writer_abort(struct document_writer *w);
 /* Opens dir/<id>.doc for reading its plaintext. NULL when missing or not a sealed document. */
 struct document_reader *document_reader_open(const struct data_keys *keys, const char *dir,
                                              const char *id) __attribute__((warn_unused_result));
-/* Up to len bytes of plaintext into buf; 0 at the end once the tag has been checked; -1 when
- * the file cannot be read or its tag does not match (the data was altered). */
+/* Up to len bytes of plaintext into buf; 0 at the end; -1 when the file cannot be read or its
+ * tag does not match (the data was altered). The tag is checked before the last piece is
+ * given, so a caller never receives all of an altered file. */
 ssize_t document_reader_read(struct document_reader *r, void *buf, size_t len)
     __attribute__((warn_unused_result));
 /* Bytes of plaintext the file holds. */

@@ -11,5 +11,6 @@ extern const sim_backend bulky_backend;     /* sim/bulky.c: Open311 bulky waste 
 extern const sim_backend mail_backend;      /* sim/smtp.c: the SMTP sink for e-mail routes */
 extern const sim_backend nhs_token_backend; /* sim/nhs.c: NHS API platform OAuth2 tokens */
 extern const sim_backend nhs_ers_backend;   /* sim/nhs.c: e-Referral Service FHIR reads */
+extern const sim_backend documents_backend; /* sim/documents.c: benefits documents, multipart */
 
 #endif

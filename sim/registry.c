@@ -11,9 +11,9 @@
 #include "sim/backends.h"
 
 static sim_slot slots[] = {
-    {.backend = &parking_backend}, {.backend = &leisure_backend}, {.backend = &gazetteer_backend},
-    {.backend = &bulky_backend},   {.backend = &mail_backend},    {.backend = &nhs_token_backend},
-    {.backend = &nhs_ers_backend},
+    {.backend = &parking_backend}, {.backend = &leisure_backend},   {.backend = &gazetteer_backend},
+    {.backend = &bulky_backend},   {.backend = &mail_backend},      {.backend = &nhs_token_backend},
+    {.backend = &nhs_ers_backend}, {.backend = &documents_backend},
 };
 
 #define SLOT_COUNT (sizeof slots / sizeof slots[0])
