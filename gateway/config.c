@@ -154,6 +154,8 @@ static const struct key_spec documents_keys[] = {
      .max = 2592000},
     {KEY("retention_days", K_INT, CFG(documents.retention_days)), .def_int = 0, .min = 0,
      .max = 3650},
+    {KEY("sweep_interval_s", K_INT, CFG(documents.sweep_interval_s)), .def_int = 60, .min = 1,
+     .max = 86400},
     {0}};
 
 static const struct key_spec services_keys[] = {

@@ -161,6 +161,7 @@ struct config {
         long files_max;        /* files in one upload */
         long unattached_ttl_s; /* an upload no transaction takes is deleted after this */
         long retention_days;   /* a delivered file is deleted this long after delivery */
+        long sweep_interval_s; /* how often expired uploads and delivered files are looked for */
     } documents;
 };
 

@@ -10,6 +10,7 @@
 #include "gateway/store_documents.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -23,10 +24,20 @@
 #define DOCUMENTS_SWEEP_BATCH 100
 #define DOCUMENTS_FIELD_NAME  "file"
 #define DOCUMENTS_MIB         (1024.0 * 1024.0)
+#define DOCUMENTS_DAY_S       86400L
 
 struct documents {
     char dir[DOCUMENT_PATH_MAX];
     struct data_keys *keys;
+    long retention_days;
+    long sweep_interval_s;
+    /* the janitor: expired uploads and delivered files */
+    struct store *store;
+    pthread_t janitor;
+    bool janitor_running;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool stopping;
 };
 
 struct document_upload {
@@ -57,10 +68,14 @@ struct documents *documents_open(const struct config *cfg, char *err, size_t err
         return NULL;
     }
     snprintf(docs->dir, sizeof docs->dir, "%s/%s", cfg->data_dir, DOCUMENTS_FOLDER);
+    docs->retention_days = cfg->documents.retention_days;
+    docs->sweep_interval_s = cfg->documents.sweep_interval_s;
+    pthread_mutex_init(&docs->lock, NULL);
+    pthread_cond_init(&docs->cond, NULL);
     if (mkdir(docs->dir, 0700) != 0 && errno != EEXIST) {
         snprintf(err, errlen, "cannot make the documents folder %s: %s", docs->dir,
                  strerror(errno));
-        free(docs);
+        documents_close(docs);
         return NULL;
     }
     if (cfg->data_key_file) {
@@ -77,6 +92,15 @@ void documents_close(struct documents *docs)
 {
     if (!docs)
         return;
+    if (docs->janitor_running) {
+        pthread_mutex_lock(&docs->lock);
+        docs->stopping = true;
+        pthread_cond_signal(&docs->cond);
+        pthread_mutex_unlock(&docs->lock);
+        pthread_join(docs->janitor, NULL);
+    }
+    pthread_mutex_destroy(&docs->lock);
+    pthread_cond_destroy(&docs->cond);
     data_keys_free(docs->keys);
     free(docs);
 }
@@ -125,6 +149,56 @@ long documents_sweep(struct documents *docs, struct store *store, time_t now)
         log_msg(LOG_INFO, "documents_expired", "%ld unattached document%s deleted", n,
                 n == 1 ? "" : "s");
     return n;
+}
+
+/* The files of delivered documents past their retention go; their records stay. */
+static long sweep_delivered(struct documents *docs, struct store *store, time_t now)
+{
+    json_t *ids = NULL;
+    time_t before = now - (time_t)docs->retention_days * DOCUMENTS_DAY_S;
+    if (store_documents_delivered(store, before, DOCUMENTS_SWEEP_BATCH, &ids) != STORE_OK)
+        return -1;
+    size_t i;
+    json_t *v;
+    json_array_foreach(ids, i, v)
+    {
+        file_remove(docs, json_string_value(json_object_get(v, "id")));
+    }
+    long n = (long)json_array_size(ids);
+    enum store_result r = n ? store_documents_files_deleted(store, ids, now) : STORE_OK;
+    json_decref(ids);
+    if (n && r == STORE_OK)
+        log_msg(LOG_INFO, "documents_delivered_deleted",
+                "%ld delivered document file%s deleted (the records stay)", n, n == 1 ? "" : "s");
+    return r == STORE_OK ? n : -1;
+}
+
+static void *janitor_main(void *arg)
+{
+    struct documents *docs = arg;
+    pthread_mutex_lock(&docs->lock);
+    while (!docs->stopping) {
+        pthread_mutex_unlock(&docs->lock);
+        time_t now = time(NULL);
+        documents_sweep(docs, docs->store, now);
+        sweep_delivered(docs, docs->store, now);
+        pthread_mutex_lock(&docs->lock);
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += docs->sweep_interval_s;
+        while (!docs->stopping &&
+               pthread_cond_timedwait(&docs->cond, &docs->lock, &until) != ETIMEDOUT) {
+        }
+    }
+    pthread_mutex_unlock(&docs->lock);
+    return NULL;
+}
+
+bool documents_janitor_start(struct documents *docs, struct store *store)
+{
+    docs->store = store;
+    docs->janitor_running = pthread_create(&docs->janitor, NULL, janitor_main, docs) == 0;
+    return docs->janitor_running;
 }
 
 /* Remembers the first refusal; the upload is then only drained. */

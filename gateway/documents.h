@@ -28,7 +28,14 @@ struct document_upload;
  * NULL with a message in err when the folder or the key cannot be used. */
 struct documents *documents_open(const struct config *cfg, char *err, size_t errlen)
     __attribute__((warn_unused_result));
+/* Stops the janitor (if started) and frees everything. NULL-safe. */
 void documents_close(struct documents *docs);
+/* Starts the janitor: every documents.sweep_interval_s it deletes uploads that expired
+ * unattached (files and records) and the files of delivered documents past
+ * documents.retention_days (their records stay). store must outlive docs' janitor: call
+ * documents_close before store_close. */
+bool documents_janitor_start(struct documents *docs, struct store *store)
+    __attribute__((warn_unused_result));
 /* The folder the sealed files live in. */
 const char *documents_dir(const struct documents *docs);
 /* The key ring (data_keys.h), for readers of sealed files. */

@@ -177,7 +177,9 @@ int main(int argc, char **argv)
         return 1;
     }
     app.documents = documents_open(cfg, err, sizeof err);
-    if (!app.documents) {
+    if (!app.documents || !documents_janitor_start(app.documents, app.store)) {
+        if (app.documents)
+            snprintf(err, sizeof err, "cannot start the documents janitor thread");
         log_msg(LOG_ERROR, "documents_open_failed", "%s", err);
         store_close(app.store);
         config_free(cfg);
@@ -264,8 +266,8 @@ int main(int argc, char **argv)
     http_stop(server);
     forwarder_stop(app.forwarder); /* in-flight deliveries get a bounded grace */
     spooler_stop(app.spooler);     /* a receipt at the printer stays `printing`, re-checked later */
+    documents_close(app.documents); /* its janitor uses the store */
     store_close(app.store);
-    documents_close(app.documents);
     signin_limiter_free(app.signin_limiter);
     rate_limiter_free(app.status_limiter);
     rate_limiter_free(app.read_limiter);

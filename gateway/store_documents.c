@@ -80,6 +80,54 @@ enum store_result store_documents_expired(struct store *store, time_t now, int l
     return r;
 }
 
+enum store_result store_documents_delivered(struct store *store, time_t delivered_before, int limit,
+                                            json_t **out)
+{
+    sqlite3 *db = store_reader_acquire(store);
+    sqlite3_stmt *st = store_cached(
+        db, "SELECT d.id FROM documents d JOIN transactions t ON t.reference = d.reference"
+            " JOIN deliveries v ON v.transaction_id = t.id WHERE d.file_deleted_at IS NULL"
+            " AND v.state = 'delivered' AND v.delivered_at <= ? LIMIT ?");
+    if (st) {
+        sqlite3_bind_int64(st, 1, delivered_before);
+        sqlite3_bind_int(st, 2, limit);
+    }
+    enum store_result r = store_rows_json(st, id_columns, out);
+    store_reader_release(store, db);
+    return r;
+}
+
+struct files_deleted {
+    json_t *ids;
+    time_t now;
+};
+
+static enum store_result files_deleted_run(sqlite3 *db, void *arg)
+{
+    struct files_deleted *fd = arg;
+    size_t i;
+    json_t *v;
+    json_array_foreach(fd->ids, i, v)
+    {
+        sqlite3_stmt *st =
+            store_cached(db, "UPDATE documents SET file_deleted_at = ? WHERE id = ?");
+        if (!st)
+            return STORE_UNAVAILABLE;
+        sqlite3_bind_int64(st, 1, fd->now);
+        sqlite3_bind_text(st, 2, json_string_value(json_object_get(v, "id")), -1, SQLITE_STATIC);
+        enum store_result r = store_step_done(db, st, "document file deleted");
+        if (r != STORE_OK)
+            return r;
+    }
+    return STORE_OK;
+}
+
+enum store_result store_documents_files_deleted(struct store *store, json_t *ids, time_t now)
+{
+    struct files_deleted fd = {ids, now};
+    return store_write_sync(store, files_deleted_run, &fd);
+}
+
 static enum store_result forget_run(sqlite3 *db, void *arg)
 {
     json_t *ids = arg;

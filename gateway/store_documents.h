@@ -38,6 +38,15 @@ enum store_result store_documents_expired(struct store *store, time_t now, int l
 /* Deletes the records of documents that expired unattached (after their files). */
 enum store_result store_documents_forget(struct store *store, json_t *ids) STORE_MUSTCHECK;
 
+/* The ids ([{"id"}] in *out) of documents whose transaction's delivery was confirmed at or
+ * before `delivered_before` and whose files are still kept; delete the files, then call
+ * store_documents_files_deleted. */
+enum store_result store_documents_delivered(struct store *store, time_t delivered_before, int limit,
+                                            json_t **out) STORE_MUSTCHECK;
+/* Records that these documents' files are gone; their rows (type, bytes, sha256) stay. */
+enum store_result store_documents_files_deleted(struct store *store, json_t *ids,
+                                                time_t now) STORE_MUSTCHECK;
+
 /* Inside a transaction's write: checks that every document of list ([{"id","type"}], as the
  * documents field validated it) was uploaded at this counter, has not expired and is not
  * taken by another transaction, and that their bytes together are at most limit. Each entry

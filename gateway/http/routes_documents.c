@@ -12,11 +12,15 @@
 #include "gateway/store_documents.h"
 #include "services/service.h"
 
+#include <ctype.h>
 #include <stdio.h>
 
 #include <time.h>
 
 #define DOCUMENT_FIELD_PATH_MAX 160
+#define DOCUMENT_TYPE_MAX       40
+#define DOCUMENT_LINE_MAX       (2 * DOCUMENT_TYPE_MAX + 20)
+#define DOCUMENT_HASH_SHOWN     8 /* hex characters of a hash on the receipt */
 
 long route_documents_body_limit(const struct app *app)
 {
@@ -65,9 +69,36 @@ void route_documents_create(struct app *app, struct http_request *req)
     http_reply_json(req, 201, out);
 }
 
+/* One receipt line a document: its type, pages and the first characters of its hash, so the
+ * resident can prove what they gave (no name: file names may hold personal data). */
+static void receipt_lines(const json_t *list, json_t *lines)
+{
+    size_t i;
+    const json_t *d;
+    json_array_foreach(list, i, d)
+    {
+        char type[DOCUMENT_TYPE_MAX];
+        snprintf(type, sizeof type, "%s", json_string_value(json_object_get(d, "type")));
+        for (char *p = type; *p; p++)
+            *p = *p == '_' ? ' ' : *p;
+        type[0] = (char)toupper((unsigned char)type[0]);
+        const json_t *pages = json_object_get(d, "pages");
+        char pages_text[DOCUMENT_TYPE_MAX] = "";
+        if (json_is_integer(pages))
+            snprintf(pages_text, sizeof pages_text, ", %lld page%s",
+                     (long long)json_integer_value(pages),
+                     json_integer_value(pages) == 1 ? "" : "s");
+        char line[DOCUMENT_LINE_MAX];
+        snprintf(line, sizeof line, "%s%s, hash %.*s", type, pages_text, DOCUMENT_HASH_SHOWN,
+                 json_string_value(json_object_get(d, "sha256")));
+        json_array_append_new(lines,
+                              json_pack("{s:s, s:i}", "description", line, "amount_pence", 0));
+    }
+}
+
 enum store_result transaction_documents_check(struct app *app, struct store_tx *tx,
                                               const struct service *service, json_t *fields,
-                                              const char *counter, json_t **errors)
+                                              json_t *lines, const char *counter, json_t **errors)
 {
     const char *name = service_documents_field(service);
     json_t *list = name ? json_object_get(fields, name) : NULL;
@@ -82,6 +113,8 @@ enum store_result transaction_documents_check(struct app *app, struct store_tx *
         json_decref(*errors);
         *errors = NULL;
     }
+    if (r == STORE_OK)
+        receipt_lines(list, lines);
     return r;
 }
 

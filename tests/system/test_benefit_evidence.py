@@ -26,7 +26,7 @@ def make(tmp_path, documents=None):
         with open(os.path.join(g.keys_dir, name + ".key"), "w") as f:
             f.write(secrets.token_hex(32) + "\n")
     g.config["keys"]["data_key_file"] = "keys/data-1.key"
-    g.config["documents"] = documents or {}
+    g.config["documents"] = dict({"sweep_interval_s": 1}, **(documents or {}))
     sim = f"http://127.0.0.1:{g.sim_port}"
     g.config["backends"].append(
         {"name": "documents", "connector": "multipart", "url": sim + "/documents",
@@ -85,6 +85,15 @@ def test_three_documents_delivered_with_matching_hashes(gw):
     assert r.status == 201, r
     assert r.json["fee_pence"] == 0
     ref = r.json["reference"]
+    # the receipt's lines: each document by type, pages and the start of its hash; no name,
+    # NINO or file name
+    lines = [line["description"] for line in r.json["lines"]]
+    assert lines[1:] == [f"Identity, 1 page, hash {docs[0]['sha256'][:8]}",
+                         f"Income, 2 pages, hash {docs[1]['sha256'][:8]}",
+                         f"Capital, 3 pages, hash {docs[2]['sha256'][:8]}"], lines
+    text = json.dumps(r.json)
+    for personal in ("Alex", "AB123456C", "AB 12 34 56 C", "passport", "payslip", "CTS123456"):
+        assert personal not in text
     assert ref.startswith("BE-")
     wait_until(lambda: transaction(gw, token, ref)["status"] == "forwarded", timeout=20,
                what="the evidence forwarded")
@@ -104,6 +113,18 @@ def test_three_documents_delivered_with_matching_hashes(gw):
     assert got[0]["signature_ok"] is True
     # the document back-end's reference is the transaction's
     assert transaction(gw, token, ref)["delivery"]["backend_reference"].startswith("DMS-")
+    # delivered, and retention_days is 0: the files go, the record of what was sent stays
+    def rows():
+        db = sqlite3.connect(os.path.join(gw.data_dir, "onestop.db"))
+        try:
+            return sorted(db.execute("SELECT id, type, bytes, sha256, reference,"
+                                     " file_deleted_at IS NOT NULL FROM documents").fetchall())
+        finally:
+            db.close()
+
+    want = sorted((d["id"], d["type"], d["bytes"], d["sha256"], ref, 1) for d in docs)
+    wait_until(lambda: rows() == want, timeout=10, what="the delivered files recorded deleted")
+    assert os.listdir(os.path.join(gw.data_dir, "documents")) == []
 
 
 def test_documents_refused_from_another_counter_used_or_unknown(gw):
@@ -189,6 +210,8 @@ def test_hash_mismatch_refused_and_not_forwarded(gw):
     r = record(gw, token, evidence(zip(docs, ["income"])))
     assert r.status == 201, r
     ref = r.json["reference"]
+    wait_until(lambda: transaction(gw, token, ref)["delivery"]["attempts"] >= 1,
+               what="a first attempt, refused while the back-end is down")
     # the stored request now names another hash than the file's: the document system must
     # refuse it when it recomputes the hash
     db = sqlite3.connect(os.path.join(gw.data_dir, "onestop.db"))
@@ -219,6 +242,8 @@ def test_altered_sealed_file_is_never_acknowledged(gw):
     r = record(gw, token, evidence(zip(docs, ["income"])))
     assert r.status == 201, r
     ref = r.json["reference"]
+    wait_until(lambda: transaction(gw, token, ref)["delivery"]["attempts"] >= 1,
+               what="a first attempt, refused while the back-end is down")
     path = os.path.join(gw.data_dir, "documents", docs[0]["id"] + ".doc")
     with open(path, "r+b") as f:
         f.seek(200)
@@ -226,7 +251,7 @@ def test_altered_sealed_file_is_never_acknowledged(gw):
         f.seek(200)
         f.write(bytes([b[0] ^ 1]))
     gw.sim_request("POST", "/_sim/faults", {"backend": "documents", "mode": "up"})
-    wait_until(lambda: transaction(gw, token, ref)["delivery"]["attempts"] >= 2, timeout=30,
+    wait_until(lambda: transaction(gw, token, ref)["delivery"]["attempts"] >= 3, timeout=30,
                what="attempts at the altered file")
     t = transaction(gw, token, ref)
     assert t["status"] == "accepted", t
