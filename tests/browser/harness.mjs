@@ -175,7 +175,7 @@ async function startPrinter(stack, behaviour) {
 /* Starts a simulator, a daemon and (with printer: 'ok' or 'jam' — true means 'ok' — when
  * the tools are here) a receipt printer for counter SD-01. Always call stack.stop() (in a
  * finally or an after() hook). */
-export async function startStack({ printer = false, idleTimeoutS, https = false } = {}) {
+export async function startStack({ printer = false, idleTimeoutS, https = false, evidence = false } = {}) {
   for (const bin of [ONESTOPD, ONESTOP, SIM]) {
     if (!fs.existsSync(bin)) throw new Error(`${bin} is missing: build first (scripts/build ${path.basename(BUILD)})`);
   }
@@ -184,7 +184,7 @@ export async function startStack({ printer = false, idleTimeoutS, https = false 
   try {
     const keysDir = path.join(dir, 'keys');
     fs.mkdirSync(keysDir);
-    for (const name of ['status-token', 'parking', 'leisure', 'gazetteer', 'bulky', 'bulky-open311']) {
+    for (const name of ['status-token', 'parking', 'leisure', 'gazetteer', 'bulky', 'bulky-open311', 'data-1', 'documents']) {
       fs.writeFileSync(path.join(keysDir, `${name}.key`), `${crypto.randomBytes(32).toString('hex')}\n`,
         { mode: 0o600 });
     }
@@ -227,13 +227,20 @@ export async function startStack({ printer = false, idleTimeoutS, https = false 
       services: { dir: path.join(ROOT, 'config', 'services'), enabled: ['residents-parking-permit', 'bulky-refuse', 'leisure-key', 'bowling-permit',
         'hearing-aid-batteries', 'library-sales'] },
     };
+    /* evidence: benefit-evidence with its data key and the simulator's document system */
+    if (evidence) {
+      config.keys.data_key_file = 'keys/data-1.key';
+      config.backends.push({ name: 'documents', connector: 'multipart', url: `${sim}/documents`,
+        signing_key_file: 'keys/documents.key', retry_schedule_s: [1, 1, 2, 2, 3] });
+      config.services.enabled.push('benefit-evidence');
+    }
     stack.configPath = path.join(dir, 'onestop.json');
     fs.writeFileSync(stack.configPath, JSON.stringify(config, null, 2));
 
     const simArgs = [SIM, '--listen', `127.0.0.1:${stack.simPort}`, '--data', path.join(ROOT, 'sim', 'data'),
       '--open311-api-key', path.join(keysDir, 'bulky-open311.key'), '--callback-url', stack.baseURL,
       '--smtp-listen', `127.0.0.1:${stack.smtpPort}`];
-    for (const name of ['parking', 'leisure', 'gazetteer', 'bulky']) {
+    for (const name of ['parking', 'leisure', 'gazetteer', 'bulky', ...(evidence ? ['documents'] : [])]) {
       simArgs.push('--key', `${name}=${path.join(keysDir, `${name}.key`)}`);
     }
     stack.sim = new Proc('onestop-sim', simArgs, path.join(dir, 'sim.log'));

@@ -9,6 +9,7 @@ import { words, todayLondon, addDays } from './format.mjs';
 import { addressWidget } from './address.mjs';
 import { slotWidget } from './slots.mjs';
 import { itemsWidget } from './items.mjs';
+import { documentsWidget } from './documents.mjs';
 import { normaliseVrm, normalisePostcode } from './checks.mjs';
 
 /* The label, hint and error parts every widget shares. */
@@ -160,6 +161,7 @@ export function createField(field, ctx) {
   switch (field.type) {
     case 'uprn': return addressWidget(field, ctx);
     case 'items': return itemsWidget(field, ctx);
+    case 'documents': return documentsWidget(field, ctx);
     case 'date': return field.lookup === 'slots' ? slotWidget(field, ctx, dateWidget) : dateWidget(field, ctx);
     case 'boolean': return booleanWidget(field, ctx);
     case 'enum': return enumWidget(field, ctx);
