@@ -58,11 +58,12 @@ void document_file_path(const char *dir, const char *id, char out[DOCUMENT_PATH_
     snprintf(out, DOCUMENT_PATH_MAX, "%s/%s.doc", dir, id);
 }
 
-static bool write_all(int fd, const void *data, size_t len)
+/* All len bytes written (writing) or read, across short transfers and signals. */
+static bool transfer_all(int fd, void *data, size_t len, bool writing)
 {
-    const char *p = data;
+    char *p = data;
     while (len > 0) {
-        ssize_t n = write(fd, p, len);
+        ssize_t n = writing ? write(fd, p, len) : read(fd, p, len);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
@@ -73,19 +74,14 @@ static bool write_all(int fd, const void *data, size_t len)
     return true;
 }
 
+static bool write_all(int fd, const void *data, size_t len)
+{
+    return transfer_all(fd, (void *)data, len, true);
+}
+
 static bool read_all(int fd, void *data, size_t len)
 {
-    char *p = data;
-    while (len > 0) {
-        ssize_t n = read(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return false;
-        p += n;
-        len -= (size_t)n;
-    }
-    return true;
+    return transfer_all(fd, data, len, false);
 }
 
 struct document_writer *document_writer_open(const struct data_keys *keys, const char *dir,

@@ -196,3 +196,25 @@ const char *document_kind_media_type(enum document_kind kind)
         return "application/octet-stream";
     }
 }
+
+const char *document_kind_extension(enum document_kind kind)
+{
+    switch (kind) {
+    case DOCUMENT_JPEG:
+        return "jpg";
+    case DOCUMENT_TIFF:
+        return "tif";
+    case DOCUMENT_UNKNOWN:
+        return "bin";
+    default:
+        return document_kind_name(kind);
+    }
+}
+
+enum document_kind document_kind_from_name(const char *name)
+{
+    for (int k = DOCUMENT_PDF; k <= DOCUMENT_TIFF; k++)
+        if (name && strcmp(document_kind_name((enum document_kind)k), name) == 0)
+            return (enum document_kind)k;
+    return DOCUMENT_UNKNOWN;
+}

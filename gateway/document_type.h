@@ -53,5 +53,9 @@ long document_type_pages(const struct document_type *t);
 const char *document_kind_name(enum document_kind kind);
 /* The media type of a kind ("application/pdf", ...). */
 const char *document_kind_media_type(enum document_kind kind);
+/* The file name ending of a kind ("pdf", "jpg", "png", "tif"; "bin" for unknown). */
+const char *document_kind_extension(enum document_kind kind);
+/* The kind document_kind_name gave this name; DOCUMENT_UNKNOWN for anything else (NULL too). */
+enum document_kind document_kind_from_name(const char *name);
 
 #endif

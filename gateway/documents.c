@@ -129,10 +129,13 @@ static void file_remove(const struct documents *docs, const char *id)
                 strerror(errno));
 }
 
-long documents_sweep(struct documents *docs, struct store *store, time_t now)
+/* Deletes the files of the documents listed (ids, stolen; listed: how the listing went),
+ * then their rows (or, keep_records, only marks their files deleted). How many went; -1 when
+ * the store failed. */
+static long sweep_listed(struct documents *docs, struct store *store, enum store_result listed,
+                         json_t *ids, bool keep_records, time_t now)
 {
-    json_t *ids = NULL;
-    if (store_documents_expired(store, now, DOCUMENTS_SWEEP_BATCH, &ids) != STORE_OK)
+    if (listed != STORE_OK)
         return -1;
     size_t i;
     json_t *v;
@@ -141,11 +144,20 @@ long documents_sweep(struct documents *docs, struct store *store, time_t now)
         file_remove(docs, json_string_value(json_object_get(v, "id")));
     }
     long n = (long)json_array_size(ids);
-    enum store_result r = n ? store_documents_forget(store, ids) : STORE_OK;
-    json_decref(ids);
-    if (r != STORE_OK)
-        return -1;
+    enum store_result r = STORE_OK;
     if (n)
+        r = keep_records ? store_documents_files_deleted(store, ids, now)
+                         : store_documents_forget(store, ids);
+    json_decref(ids);
+    return r == STORE_OK ? n : -1;
+}
+
+long documents_sweep(struct documents *docs, struct store *store, time_t now)
+{
+    json_t *ids = NULL;
+    enum store_result r = store_documents_expired(store, now, DOCUMENTS_SWEEP_BATCH, &ids);
+    long n = sweep_listed(docs, store, r, ids, false, now);
+    if (n > 0)
         log_msg(LOG_INFO, "documents_expired", "%ld unattached document%s deleted", n,
                 n == 1 ? "" : "s");
     return n;
@@ -156,21 +168,12 @@ static long sweep_delivered(struct documents *docs, struct store *store, time_t 
 {
     json_t *ids = NULL;
     time_t before = now - (time_t)docs->retention_days * DOCUMENTS_DAY_S;
-    if (store_documents_delivered(store, before, DOCUMENTS_SWEEP_BATCH, &ids) != STORE_OK)
-        return -1;
-    size_t i;
-    json_t *v;
-    json_array_foreach(ids, i, v)
-    {
-        file_remove(docs, json_string_value(json_object_get(v, "id")));
-    }
-    long n = (long)json_array_size(ids);
-    enum store_result r = n ? store_documents_files_deleted(store, ids, now) : STORE_OK;
-    json_decref(ids);
-    if (n && r == STORE_OK)
+    enum store_result r = store_documents_delivered(store, before, DOCUMENTS_SWEEP_BATCH, &ids);
+    long n = sweep_listed(docs, store, r, ids, true, now);
+    if (n > 0)
         log_msg(LOG_INFO, "documents_delivered_deleted",
                 "%ld delivered document file%s deleted (the records stay)", n, n == 1 ? "" : "s");
-    return r == STORE_OK ? n : -1;
+    return n;
 }
 
 static void *janitor_main(void *arg)

@@ -2,6 +2,7 @@
 #include "gateway/documents_mime.h"
 
 #include "gateway/document_file.h"
+#include "gateway/document_type.h"
 #include "gateway/documents.h"
 #include "gateway/log.h"
 
@@ -27,24 +28,6 @@ static void part_free(void *arg)
     document_reader_close(arg);
 }
 
-static const char *extension(const char *type)
-{
-    return strcmp(type, "jpeg") == 0 ? "jpg" : strcmp(type, "tiff") == 0 ? "tif" : type;
-}
-
-static const char *media_type(const char *type)
-{
-    if (strcmp(type, "pdf") == 0)
-        return "application/pdf";
-    if (strcmp(type, "png") == 0)
-        return "image/png";
-    if (strcmp(type, "tiff") == 0)
-        return "image/tiff";
-    if (strcmp(type, "jpeg") == 0)
-        return "image/jpeg";
-    return "application/octet-stream";
-}
-
 bool documents_mime_build(void *ctx, curl_mime *mime)
 {
     const struct documents_mime *dm = ctx;
@@ -61,12 +44,10 @@ bool documents_mime_build(void *ctx, curl_mime *mime)
         if (!ok)
             break;
         const char *id = json_string_value(json_object_get(d, "id"));
-        const char *type = json_string_value(json_object_get(d, "type"));
         /* the file's format, not the evidence type: the manifest's "type" is the evidence
          * type; the stored format travels as "format" */
-        const char *format = json_string_value(json_object_get(d, "format"));
-        if (!format)
-            format = type;
+        enum document_kind format =
+            document_kind_from_name(json_string_value(json_object_get(d, "format")));
         struct document_reader *r =
             id && document_id_valid(id)
                 ? document_reader_open(documents_keys(dm->docs), documents_dir(dm->docs), id)
@@ -78,11 +59,11 @@ bool documents_mime_build(void *ctx, curl_mime *mime)
             break;
         }
         char filename[DOCUMENTS_MIME_NAME_MAX];
-        snprintf(filename, sizeof filename, "%s.%s", id, extension(format ? format : "bin"));
+        snprintf(filename, sizeof filename, "%s.%s", id, document_kind_extension(format));
         part = curl_mime_addpart(mime);
         ok = part && curl_mime_name(part, "file") == CURLE_OK &&
              curl_mime_filename(part, filename) == CURLE_OK &&
-             curl_mime_type(part, media_type(format ? format : "")) == CURLE_OK &&
+             curl_mime_type(part, document_kind_media_type(format)) == CURLE_OK &&
              curl_mime_data_cb(part, (curl_off_t)document_reader_size(r), part_read, NULL,
                                part_free, r) == CURLE_OK;
         if (!ok)

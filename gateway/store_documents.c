@@ -65,36 +65,38 @@ enum store_result store_documents_add(struct store *store, const struct document
 
 static const struct store_column id_columns[] = {{"id", COL_TEXT}, {0}};
 
-enum store_result store_documents_expired(struct store *store, time_t now, int limit, json_t **out)
+/* The "id" column of a query with two integer parameters, as [{"id"}] in *out. sql must be a
+ * string literal (store_cached). */
+static enum store_result id_rows(struct store *store, const char *sql, sqlite3_int64 a, int b,
+                                 json_t **out)
 {
     sqlite3 *db = store_reader_acquire(store);
-    sqlite3_stmt *st = store_cached(db, "SELECT id FROM documents WHERE reference IS NULL"
-                                        " AND file_deleted_at IS NULL AND expires_at <= ?"
-                                        " ORDER BY expires_at LIMIT ?");
+    sqlite3_stmt *st = store_cached(db, sql);
     if (st) {
-        sqlite3_bind_int64(st, 1, now);
-        sqlite3_bind_int(st, 2, limit);
+        sqlite3_bind_int64(st, 1, a);
+        sqlite3_bind_int(st, 2, b);
     }
     enum store_result r = store_rows_json(st, id_columns, out);
     store_reader_release(store, db);
     return r;
 }
 
+enum store_result store_documents_expired(struct store *store, time_t now, int limit, json_t **out)
+{
+    return id_rows(store,
+                   "SELECT id FROM documents WHERE reference IS NULL AND file_deleted_at IS NULL"
+                   " AND expires_at <= ? ORDER BY expires_at LIMIT ?",
+                   now, limit, out);
+}
+
 enum store_result store_documents_delivered(struct store *store, time_t delivered_before, int limit,
                                             json_t **out)
 {
-    sqlite3 *db = store_reader_acquire(store);
-    sqlite3_stmt *st = store_cached(
-        db, "SELECT d.id FROM documents d JOIN transactions t ON t.reference = d.reference"
-            " JOIN deliveries v ON v.transaction_id = t.id WHERE d.file_deleted_at IS NULL"
-            " AND v.state = 'delivered' AND v.delivered_at <= ? LIMIT ?");
-    if (st) {
-        sqlite3_bind_int64(st, 1, delivered_before);
-        sqlite3_bind_int(st, 2, limit);
-    }
-    enum store_result r = store_rows_json(st, id_columns, out);
-    store_reader_release(store, db);
-    return r;
+    return id_rows(store,
+                   "SELECT d.id FROM documents d JOIN transactions t ON t.reference = d.reference"
+                   " JOIN deliveries v ON v.transaction_id = t.id WHERE d.file_deleted_at IS NULL"
+                   " AND v.state = 'delivered' AND v.delivered_at <= ? LIMIT ?",
+                   delivered_before, limit, out);
 }
 
 struct files_deleted {

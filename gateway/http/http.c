@@ -755,6 +755,17 @@ static struct http_request *request_new(struct http_server *server, struct MHD_C
     return req;
 }
 
+/* True (and logged) when a body over its limit has run on past HTTP_DISCARD_FACTOR times it:
+ * the connection is then closed rather than read for ever. */
+static bool discard_exceeded(size_t read, long limit, const char *kind)
+{
+    if (read <= (size_t)limit * HTTP_DISCARD_FACTOR)
+        return false;
+    log_msg(LOG_WARN, "body_too_large", "a %s body passed %ld bytes; the connection is closed",
+            kind, limit * HTTP_DISCARD_FACTOR);
+    return true;
+}
+
 /* A piece of a streamed body: to the route while it wants it and the body is within the
  * route's limit; dropped after that (a reply cannot be queued in the middle of a body), and
  * the connection closed once the body passes the limit by HTTP_DISCARD_FACTOR. False to
@@ -766,13 +777,7 @@ static bool stream_feed(struct http_request *req, const char *data, size_t len, 
         req->body_too_large = true;
     if (!req->body_too_large && !req->stream_stopped && !req->stream->data(req, data, len))
         req->stream_stopped = true;
-    if (req->streamed > (size_t)limit * HTTP_DISCARD_FACTOR) {
-        log_msg(LOG_WARN, "body_too_large",
-                "a streamed body passed %ld bytes; the connection is closed",
-                limit * HTTP_DISCARD_FACTOR);
-        return false;
-    }
-    return true;
+    return !discard_exceeded(req->streamed, limit, "streamed");
 }
 
 static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, const char *url,
@@ -829,13 +834,7 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
             req->discarded += req->body_len + *upload_data_size;
             bodies_release(req);
             *upload_data_size = 0;
-            if (req->discarded > (size_t)limit * HTTP_DISCARD_FACTOR) {
-                log_msg(LOG_WARN, "body_too_large",
-                        "a chunked body passed %ld bytes; the connection is closed",
-                        limit * HTTP_DISCARD_FACTOR);
-                return MHD_NO;
-            }
-            return MHD_YES;
+            return discard_exceeded(req->discarded, limit, "chunked") ? MHD_NO : MHD_YES;
         }
         memcpy(req->body + req->body_len, upload_data, *upload_data_size);
         req->body_len += *upload_data_size;

@@ -157,7 +157,8 @@ def test_fields_rules(gw):
 
 
 def test_expired_upload_refused_and_deleted(tmp_path):
-    g = make(tmp_path, {"unattached_ttl_s": 1})
+    # the janitor sweeps only at start here: the upload expires but its record stays a while
+    g = make(tmp_path, {"unattached_ttl_s": 1, "sweep_interval_s": 3600})
     g.start()
     try:
         token = g.sign_in()

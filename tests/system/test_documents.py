@@ -4,16 +4,15 @@ its WAL or the data folder; per-file limit 413 naming the file; a renamed execut
 422 naming the file; the 1 MiB JSON limit kept for every other route."""
 
 import hashlib
-import json
 import os
 import secrets
-import socket
 import struct
 import uuid
 
 import pytest
 
 from onestop_env import Gateway
+from test_foundation import send_headers_then_read
 
 BOUNDARY = "----onestopTestBoundary7MA4YWxkTrZu0gW"
 
@@ -62,27 +61,9 @@ def upload(gw, token, files, **kw):
 
 def headers_only(port, path, token, length, ctype):
     """Sends only the headers of a POST declaring `length` bytes; the reply to them."""
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-        s.sendall((f"POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"
-                   f"Content-Type: {ctype}\r\nContent-Length: {length}\r\n\r\n").encode())
-        data = b""
-        while b"\r\n\r\n" not in data:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-        head, _, body = data.partition(b"\r\n\r\n")
-        length = 0
-        for line in head.split(b"\r\n")[1:]:
-            name, _, value = line.partition(b":")
-            if name.strip().lower() == b"content-length":
-                length = int(value)
-        while len(body) < length:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            body += chunk
-        return int(head.split(b" ", 2)[1]), json.loads(body)
+    return send_headers_then_read(port, "POST", path, {
+        "Authorization": f"Bearer {token}", "Content-Type": ctype,
+        "Content-Length": str(length)})
 
 
 def with_key(g):
