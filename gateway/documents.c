@@ -9,6 +9,7 @@
 #include "gateway/multipart.h"
 #include "gateway/store_documents.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -60,6 +61,26 @@ struct document_upload {
     bool recorded;
 };
 
+/* Removes the .part files a crash left behind (no upload is in flight before we serve). */
+static void remove_stale_parts(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        size_t len = strlen(e->d_name);
+        if (len > 5 && strcmp(e->d_name + len - 5, ".part") == 0) {
+            char path[DOCUMENT_PATH_MAX];
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+            if (unlink(path) == 0)
+                log_msg(LOG_INFO, "document_part_removed",
+                        "removed an upload a stop interrupted (%s)", e->d_name);
+        }
+    }
+    closedir(d);
+}
+
 struct documents *documents_open(const struct config *cfg, char *err, size_t errlen)
 {
     struct documents *docs = calloc(1, sizeof *docs);
@@ -78,6 +99,7 @@ struct documents *documents_open(const struct config *cfg, char *err, size_t err
         documents_close(docs);
         return NULL;
     }
+    remove_stale_parts(docs->dir);
     if (cfg->data_key_file) {
         docs->keys = data_keys_new();
         if (!docs->keys || !data_keys_load(docs->keys, cfg->data_key_file, err, errlen)) {
@@ -117,7 +139,10 @@ const struct data_keys *documents_keys(const struct documents *docs)
 
 long documents_body_limit(const struct config *cfg)
 {
-    return cfg->documents.file_limit * cfg->documents.files_max + DOCUMENTS_PART_SLACK;
+    long files = cfg->documents.submission_limit > cfg->documents.file_limit
+                     ? cfg->documents.submission_limit
+                     : cfg->documents.file_limit;
+    return files + DOCUMENTS_PART_SLACK;
 }
 
 static void file_remove(const struct documents *docs, const char *id)

@@ -40,7 +40,8 @@ bool documents_janitor_start(struct documents *docs, struct store *store)
 const char *documents_dir(const struct documents *docs);
 /* The key ring (data_keys.h), for readers of sealed files. */
 const struct data_keys *documents_keys(const struct documents *docs);
-/* Bytes an upload's body may hold: every file at its limit plus room for the parts' headers. */
+/* Bytes an upload's body may hold: one submission's files (documents.submission_limit, or the
+ * file limit if larger) plus room for the parts' headers. */
 long documents_body_limit(const struct config *cfg);
 
 /* Deletes the files and records of documents whose time to be attached has passed; returns

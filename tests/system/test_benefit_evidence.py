@@ -183,12 +183,12 @@ def test_expired_upload_refused_and_deleted(tmp_path):
 
 
 def test_over_size_submission_refused_when_recorded(tmp_path):
-    # 3 files of 120 kB each are within the 200 kB file limit; together over 300 kB
+    # 3 files of 110 kB each are within the 200 kB file limit; together over 300 kB
     g = make(tmp_path, {"file_limit": 200000, "submission_limit": 300000})
     g.start()
     try:
         token = g.sign_in()
-        docs = uploaded(g, token, [(f"p{i}.pdf", pdf(1, marker=os.urandom(120000)),
+        docs = uploaded(g, token, [(f"p{i}.pdf", pdf(1, marker=os.urandom(110000)),
                                     "application/pdf") for i in range(3)])
         r = record(g, token, evidence(zip(docs, ["income", "income", "capital"])))
         assert r.status == 422, r
