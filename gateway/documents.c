@@ -154,11 +154,11 @@ static void file_remove(const struct documents *docs, const char *id)
                 strerror(errno));
 }
 
-/* Deletes the files of the documents listed (ids, stolen; listed: how the listing went),
- * then their rows (or, keep_records, only marks their files deleted). How many went; -1 when
- * the store failed. */
+/* Deletes the files of the documents listed (ids, stolen; listed: how the listing went);
+ * with mark_deleted, then records that their files are gone. How many went; -1 when the store
+ * failed. */
 static long sweep_listed(struct documents *docs, struct store *store, enum store_result listed,
-                         json_t *ids, bool keep_records, time_t now)
+                         json_t *ids, bool mark_deleted, time_t now)
 {
     if (listed != STORE_OK)
         return -1;
@@ -169,10 +169,8 @@ static long sweep_listed(struct documents *docs, struct store *store, enum store
         file_remove(docs, json_string_value(json_object_get(v, "id")));
     }
     long n = (long)json_array_size(ids);
-    enum store_result r = STORE_OK;
-    if (n)
-        r = keep_records ? store_documents_files_deleted(store, ids, now)
-                         : store_documents_forget(store, ids);
+    enum store_result r =
+        n && mark_deleted ? store_documents_files_deleted(store, ids, now) : STORE_OK;
     json_decref(ids);
     return r == STORE_OK ? n : -1;
 }
@@ -180,7 +178,7 @@ static long sweep_listed(struct documents *docs, struct store *store, enum store
 long documents_sweep(struct documents *docs, struct store *store, time_t now)
 {
     json_t *ids = NULL;
-    enum store_result r = store_documents_expired(store, now, DOCUMENTS_SWEEP_BATCH, &ids);
+    enum store_result r = store_documents_forget_expired(store, now, DOCUMENTS_SWEEP_BATCH, &ids);
     long n = sweep_listed(docs, store, r, ids, false, now);
     if (n > 0)
         log_msg(LOG_INFO, "documents_expired", "%ld unattached document%s deleted", n,

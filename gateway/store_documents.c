@@ -65,38 +65,56 @@ enum store_result store_documents_add(struct store *store, const struct document
 
 static const struct store_column id_columns[] = {{"id", COL_TEXT}, {0}};
 
-/* The "id" column of a query with two integer parameters, as [{"id"}] in *out. sql must be a
- * string literal (store_cached). */
-static enum store_result id_rows(struct store *store, const char *sql, sqlite3_int64 a, int b,
-                                 json_t **out)
+struct forget_expired {
+    time_t now;
+    int limit;
+    json_t *ids;
+};
+
+/* One statement in the writer: a transaction taking a document (also a write) either comes
+ * first, and the row no longer matches, or after, and finds no row (document_not_found). So a
+ * file is never deleted under a transaction that took it. */
+static enum store_result forget_expired_run(sqlite3 *db, void *arg)
 {
-    sqlite3 *db = store_reader_acquire(store);
-    sqlite3_stmt *st = store_cached(db, sql);
+    struct forget_expired *fe = arg;
+    sqlite3_stmt *st = store_cached(
+        db, "DELETE FROM documents WHERE id IN (SELECT id FROM documents WHERE reference IS NULL"
+            " AND file_deleted_at IS NULL AND expires_at <= ? ORDER BY expires_at LIMIT ?)"
+            " RETURNING id");
     if (st) {
-        sqlite3_bind_int64(st, 1, a);
-        sqlite3_bind_int(st, 2, b);
+        sqlite3_bind_int64(st, 1, fe->now);
+        sqlite3_bind_int(st, 2, fe->limit);
     }
-    enum store_result r = store_rows_json(st, id_columns, out);
-    store_reader_release(store, db);
-    return r;
+    return store_rows_json(st, id_columns, &fe->ids);
 }
 
-enum store_result store_documents_expired(struct store *store, time_t now, int limit, json_t **out)
+enum store_result store_documents_forget_expired(struct store *store, time_t now, int limit,
+                                                 json_t **out)
 {
-    return id_rows(store,
-                   "SELECT id FROM documents WHERE reference IS NULL AND file_deleted_at IS NULL"
-                   " AND expires_at <= ? ORDER BY expires_at LIMIT ?",
-                   now, limit, out);
+    struct forget_expired fe = {now, limit, NULL};
+    enum store_result r = store_write_sync(store, forget_expired_run, &fe);
+    if (r == STORE_OK)
+        *out = fe.ids;
+    else
+        json_decref(fe.ids);
+    return r;
 }
 
 enum store_result store_documents_delivered(struct store *store, time_t delivered_before, int limit,
                                             json_t **out)
 {
-    return id_rows(store,
-                   "SELECT d.id FROM documents d JOIN transactions t ON t.reference = d.reference"
-                   " JOIN deliveries v ON v.transaction_id = t.id WHERE d.file_deleted_at IS NULL"
-                   " AND v.state = 'delivered' AND v.delivered_at <= ? LIMIT ?",
-                   delivered_before, limit, out);
+    sqlite3 *db = store_reader_acquire(store);
+    sqlite3_stmt *st = store_cached(
+        db, "SELECT d.id FROM documents d JOIN transactions t ON t.reference = d.reference"
+            " JOIN deliveries v ON v.transaction_id = t.id WHERE d.file_deleted_at IS NULL"
+            " AND v.state = 'delivered' AND v.delivered_at <= ? LIMIT ?");
+    if (st) {
+        sqlite3_bind_int64(st, 1, delivered_before);
+        sqlite3_bind_int(st, 2, limit);
+    }
+    enum store_result r = store_rows_json(st, id_columns, out);
+    store_reader_release(store, db);
+    return r;
 }
 
 struct files_deleted {
@@ -128,30 +146,6 @@ enum store_result store_documents_files_deleted(struct store *store, json_t *ids
 {
     struct files_deleted fd = {ids, now};
     return store_write_sync(store, files_deleted_run, &fd);
-}
-
-static enum store_result forget_run(sqlite3 *db, void *arg)
-{
-    json_t *ids = arg;
-    size_t i;
-    json_t *v;
-    json_array_foreach(ids, i, v)
-    {
-        sqlite3_stmt *st =
-            store_cached(db, "DELETE FROM documents WHERE id = ? AND reference IS NULL");
-        if (!st)
-            return STORE_UNAVAILABLE;
-        sqlite3_bind_text(st, 1, json_string_value(json_object_get(v, "id")), -1, SQLITE_STATIC);
-        enum store_result r = store_step_done(db, st, "document forget");
-        if (r != STORE_OK)
-            return r;
-    }
-    return STORE_OK;
-}
-
-enum store_result store_documents_forget(struct store *store, json_t *ids)
-{
-    return store_write_sync(store, forget_run, ids);
 }
 
 static void document_error(json_t *errors, const char *field, const char *code, const char *fmt,

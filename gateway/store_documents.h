@@ -31,13 +31,10 @@ enum store_result store_documents_add(struct store *store, const struct document
                                       size_t n, const char *staff, const char *counter, time_t now,
                                       time_t expires_at) STORE_MUSTCHECK;
 
-/* The ids (a new array of strings in *out) of documents whose time to be attached has passed;
- * their files are to be deleted, then store_documents_forget called. */
-enum store_result store_documents_expired(struct store *store, time_t now, int limit,
-                                          json_t **out) STORE_MUSTCHECK;
-/* Deletes the records of documents that expired unattached (after their files). */
-enum store_result store_documents_forget(struct store *store, json_t *ids) STORE_MUSTCHECK;
-
+/* Deletes the records of documents whose time to be attached has passed (at most limit) and
+ * gives their ids ([{"id"}] in *out, new reference): their files are then to be deleted. */
+enum store_result store_documents_forget_expired(struct store *store, time_t now, int limit,
+                                                 json_t **out) STORE_MUSTCHECK;
 /* The ids ([{"id"}] in *out) of documents whose transaction's delivery was confirmed at or
  * before `delivered_before` and whose files are still kept; delete the files, then call
  * store_documents_files_deleted. */
