@@ -43,7 +43,9 @@ def gw(tmp_path):
     g = make(tmp_path)
     g.start()
     yield g
-    g.stop()
+    assert g.stop() == 0, g.log()[-3000:]
+    log = g.log()
+    assert "Sanitizer" not in log and "runtime error" not in log, log[-6000:]
 
 
 def evidence(docs, **extra):

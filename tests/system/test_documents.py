@@ -80,7 +80,9 @@ def gw(tmp_path):
     g.write_config()
     g.start()
     yield g
-    g.stop()
+    assert g.stop() == 0, g.log()[-3000:]
+    log = g.log()
+    assert "Sanitizer" not in log and "runtime error" not in log, log[-6000:]
 
 
 def test_upload_types_pages_and_hashes(gw):
