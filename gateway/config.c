@@ -6,6 +6,7 @@
  * wrong types, out-of-range numbers and missing required keys each add one problem. Checks
  * that span keys (a counter naming a printer that does not exist) run afterwards. */
 #include "gateway/config.h"
+#include "gateway/data_keys.h"
 
 #include "gateway/delivery/connector_email.h"
 #include "gateway/log.h"
@@ -781,9 +782,23 @@ static void check_http(struct parse_ctx *ctx, struct config *cfg)
 }
 
 /* Checks that span keys: names unique, references resolve, URLs look like URLs. */
+/* The data key must load (64 hex digits, a usable id), and an upload can never be larger
+ * than the submission it belongs to. */
+static void check_documents(struct parse_ctx *ctx, struct config *cfg)
+{
+    char err[256];
+    struct data_keys *keys = cfg->data_key_file ? data_keys_new() : NULL;
+    if (keys && !data_keys_load(keys, cfg->data_key_file, err, sizeof err))
+        problem(ctx, "keys.data_key_file", "%s", err);
+    data_keys_free(keys);
+    if (cfg->documents.file_limit > cfg->documents.submission_limit)
+        problem(ctx, "documents.file_limit", "is more than documents.submission_limit");
+}
+
 static void check_cross_references(struct parse_ctx *ctx, struct config *cfg)
 {
     char err[256];
+    check_documents(ctx, cfg);
     if (cfg->listen &&
         !parse_listen(cfg->listen, &cfg->listen_host, &cfg->listen_port, err, sizeof err))
         problem(ctx, "listen", "%s", err);
