@@ -45,7 +45,6 @@
  * transports settle an attempt through fwd_settle_attempt, so the breaker, the counters and
  * the backoff and give-up rules are one piece of code. */
 #include "gateway/delivery/forward.h"
-#include "gateway/documents_mime.h"
 
 #include "gateway/delivery/auth.h"
 #include "gateway/delivery/backend_request.h"
@@ -55,6 +54,7 @@
 #include "gateway/delivery/connector.h"
 #include "gateway/delivery/connector_email.h"
 #include "gateway/delivery/transport_smtp.h"
+#include "gateway/documents_mime.h"
 #include "gateway/delivery/oauth_token.h"
 #include "gateway/delivery/resend_lookup.h"
 #include "gateway/log.h"
