@@ -1,13 +1,14 @@
 // benefit-evidence: an assistant scans three documents (chooses the files the scanner saved),
 // sees each upload's progress, preview and page count, is told beside a renamed executable
 // why it was refused and removes it, gives each document its type and records the evidence;
-// the simulator's document system receives the three files with matching hashes.
+// the simulator's document system receives the three files with matching hashes. The page
+// with its uploads, refusal and previews passes axe (WCAG 2.1 AA).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 
 import { launchBrowser, shooter, startStack, waitUntil } from './harness.mjs';
-import { pageToken, signIn } from './flows.mjs';
+import { axeViolations, pageToken, signIn } from './flows.mjs';
 
 let stack;
 let browser;
@@ -58,6 +59,7 @@ test('upload three documents and record the evidence', { timeout: 90000 }, async
   await refused.getByText('is not a PDF, JPEG, PNG or TIFF file').waitFor();
   assert.equal(await page.locator('.doc-line--done progress').first().getAttribute('max'), '100');
   await shot('uploaded');
+  assert.deepEqual(await axeViolations(page), [], 'axe on the uploaded documents');
   await refused.getByRole('button', { name: 'Remove statement.pdf' }).click();
   await waitUntil(async () => (await page.locator('.doc-line').count()) === 3, { what: 'the refused file removed' });
 
