@@ -23,24 +23,23 @@ static enum store_result add_run(sqlite3 *db, void *arg)
     for (size_t i = 0; i < a->n; i++) {
         const struct document_record *d = &a->docs[i];
         sqlite3_stmt *st = store_cached(
-            db, "INSERT INTO documents(id, counter, staff, name, type, bytes, sha256, pages,"
-                " key_id, created_at, expires_at) VALUES(?,?,?,?,?,?,?,?,?,?,?)");
+            db, "INSERT INTO documents(id, counter, staff, type, bytes, sha256, pages, key_id,"
+                " created_at, expires_at) VALUES(?,?,?,?,?,?,?,?,?,?)");
         if (!st)
             return STORE_UNAVAILABLE;
         sqlite3_bind_text(st, 1, d->id, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, a->counter, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 3, a->staff, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 4, d->name, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 5, d->type, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 6, d->bytes);
-        sqlite3_bind_text(st, 7, d->sha256, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, d->type, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 5, d->bytes);
+        sqlite3_bind_text(st, 6, d->sha256, -1, SQLITE_STATIC);
         if (d->pages >= 0)
-            sqlite3_bind_int64(st, 8, d->pages);
+            sqlite3_bind_int64(st, 7, d->pages);
         else
-            sqlite3_bind_null(st, 8);
-        sqlite3_bind_text(st, 9, d->key_id, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 10, a->now);
-        sqlite3_bind_int64(st, 11, a->expires_at);
+            sqlite3_bind_null(st, 7);
+        sqlite3_bind_text(st, 8, d->key_id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 9, a->now);
+        sqlite3_bind_int64(st, 10, a->expires_at);
         enum store_result r = store_step_done(db, st, "document insert");
         if (r != STORE_OK)
             return r;
@@ -175,7 +174,7 @@ enum store_result store_tx_documents_check(struct store_tx *tx, json_t *list, co
     {
         const char *id = json_string_value(json_object_get(entry, "id"));
         sqlite3_stmt *st = store_cached(db, "SELECT counter, expires_at, reference, bytes,"
-                                            " sha256, pages, name, type FROM documents"
+                                            " sha256, pages, type, upper(type) FROM documents"
                                             " WHERE id = ?");
         if (!st)
             return STORE_UNAVAILABLE;
@@ -195,14 +194,14 @@ enum store_result store_tx_documents_check(struct store_tx *tx, json_t *list, co
                            "Document %zu was not uploaded at this counter. Upload it here.", i + 1);
         } else if (sqlite3_column_type(st, 2) != SQLITE_NULL) {
             document_error(errors, field_path, "document_used",
-                           "Document %zu (%s) was already sent with %s.", i + 1,
-                           (const char *)sqlite3_column_text(st, 6),
+                           "Document %zu (a %s) was already sent with %s.", i + 1,
+                           (const char *)sqlite3_column_text(st, 7),
                            (const char *)sqlite3_column_text(st, 2));
         } else if (sqlite3_column_int64(st, 1) <= now) {
             document_error(errors, field_path, "document_expired",
-                           "Document %zu (%s) was uploaded too long ago and has been deleted. "
+                           "Document %zu (a %s) was uploaded too long ago and has been deleted. "
                            "Upload it again.",
-                           i + 1, (const char *)sqlite3_column_text(st, 6));
+                           i + 1, (const char *)sqlite3_column_text(st, 7));
         } else {
             long long bytes = sqlite3_column_int64(st, 3);
             total += bytes;
@@ -210,7 +209,7 @@ enum store_result store_tx_documents_check(struct store_tx *tx, json_t *list, co
                                 json_string((const char *)sqlite3_column_text(st, 4)));
             json_object_set_new(entry, "bytes", json_integer(bytes));
             json_object_set_new(entry, "format",
-                                json_string((const char *)sqlite3_column_text(st, 7)));
+                                json_string((const char *)sqlite3_column_text(st, 6)));
             json_object_set_new(entry, "pages",
                                 sqlite3_column_type(st, 5) == SQLITE_NULL
                                     ? json_null()

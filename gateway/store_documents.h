@@ -18,8 +18,9 @@
 
 struct document_record {
     char id[33];
-    char name[DOCUMENT_NAME_MAX];
-    const char *type; /* document_kind_name */
+    char name[DOCUMENT_NAME_MAX]; /* for the upload's reply only: never stored (it may name
+                                   * the resident) */
+    const char *type;             /* document_kind_name */
     long long bytes;
     char sha256[DOCUMENT_SHA256_HEX + 1];
     long pages; /* -1: the format does not tell */

@@ -244,15 +244,14 @@ static const char *const migrations[] = {
     "  note TEXT,"
     "  created_at INTEGER NOT NULL);"
     "CREATE INDEX stock_movements_site ON stock_movements(site, item, created_at);",
-    /* 10: uploaded documents (benefit evidence): the sealed file's id, what it is, its hash
-     * and key id; the upload's counter and staff (only they may attach it), when it expires
-     * unattached, the transaction it was attached to, and when its file was deleted (the row
-     * stays as the record of what was received) */
+    /* 10: uploaded documents (benefit evidence): the sealed file's id, its format, size, hash
+     * and key id (never its file name, which may name the resident); the upload's counter and staff
+     * (only they may attach it), when it expires unattached, the transaction it was attached to,
+     * and when its file was deleted (the row stays as the record of what was received) */
     "CREATE TABLE documents("
     "  id TEXT PRIMARY KEY,"
     "  counter TEXT NOT NULL,"
     "  staff TEXT NOT NULL,"
-    "  name TEXT NOT NULL,"
     "  type TEXT NOT NULL,"
     "  bytes INTEGER NOT NULL,"
     "  sha256 TEXT NOT NULL,"
