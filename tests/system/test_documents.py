@@ -137,7 +137,7 @@ def test_no_plaintext_at_rest(gw):
     token = gw.sign_in()
     marker = b"ONESTOP-PLAINTEXT-" + uuid.uuid4().hex.encode()
     content = pdf(1, marker=marker * 200)
-    r = upload(gw, token, [("evidence.pdf", content, "application/pdf")])
+    r = upload(gw, token, [("evidence-alex-example.pdf", content, "application/pdf")])
     assert r.status == 201, r
     doc = r.json["documents"][0]
     sealed = os.path.join(gw.data_dir, "documents", doc["id"] + ".doc")
@@ -156,6 +156,7 @@ def test_no_plaintext_at_rest(gw):
             seen.append(name)
             assert marker not in data, f"plaintext found in {name}"
             assert marker[:20] not in data
+            assert b"alex-example" not in data, f"the file name found in {name}"
     assert any(n.endswith("-wal") for n in seen) or any(n.endswith(".db") for n in seen), seen
     assert marker.decode() not in gw.log()
 
