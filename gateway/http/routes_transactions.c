@@ -374,8 +374,8 @@ static enum store_result create_run(struct store_tx *tx, void *arg)
     }
     json_decref(errors);
     errors = NULL;
-    r = transaction_documents_check(c->app, tx, c->service, ev.fields, ev.lines,
-                                    c->session.counter, &errors);
+    r = transaction_documents_check(c->app, tx, c->service, ev.fields, ev.lines, c->session.counter,
+                                    &errors);
     if (r != STORE_OK) {
         if (r == STORE_INVALID) {
             c->status = 422;
