@@ -4,14 +4,17 @@ its WAL or the data folder; per-file limit 413 naming the file; a renamed execut
 422 naming the file; the 1 MiB JSON limit kept for every other route."""
 
 import hashlib
+import http.client
+import json
 import os
 import secrets
+import socket
 import struct
 import uuid
 
 import pytest
 
-from onestop_env import Gateway
+from onestop_env import Gateway, wait_until
 from test_foundation import send_headers_then_read
 
 BOUNDARY = "----onestopTestBoundary7MA4YWxkTrZu0gW"
@@ -217,3 +220,34 @@ def test_without_a_data_key_uploads_are_refused(tmp_path):
         assert "data key" in r.json["error"]["message"]
     finally:
         g.stop()
+
+
+def test_chunked_upload_and_a_client_that_goes_away(gw):
+    """A body without a declared length (chunked) streams like any other; a client that goes
+    away in the middle of a file leaves nothing behind."""
+    token = gw.sign_in()
+    body = multipart([("chunked.pdf", pdf(4, marker=os.urandom(150000)),
+                       "application/pdf")])
+    conn = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=30)
+    pieces = (body[i:i + 7000] for i in range(0, len(body), 7000))
+    conn.request("POST", "/api/v1/documents", body=pieces, encode_chunked=True,
+                 headers={"Authorization": f"Bearer {token}",
+                          "Content-Type": f"multipart/form-data; boundary={BOUNDARY}"})
+    resp = conn.getresponse()
+    reply = json.loads(resp.read())
+    conn.close()
+    assert resp.status == 201, reply
+    assert reply["documents"][0]["pages"] == 4
+    folder = os.path.join(gw.data_dir, "documents")
+    kept = set(os.listdir(folder))
+    assert kept == {reply["documents"][0]["id"] + ".doc"}
+
+    half = multipart([("gone.pdf", pdf(1, marker=os.urandom(100000)), "application/pdf")])
+    with socket.create_connection(("127.0.0.1", gw.port), timeout=10) as s:
+        s.sendall((f"POST /api/v1/documents HTTP/1.1\r\nHost: x\r\n"
+                   f"Authorization: Bearer {token}\r\n"
+                   f"Content-Type: multipart/form-data; boundary={BOUNDARY}\r\n"
+                   f"Content-Length: {len(half)}\r\n\r\n").encode() + half[:60000])
+        wait_until(lambda: any(n.endswith(".part") for n in os.listdir(folder)),
+                   what="the upload under way")
+    wait_until(lambda: set(os.listdir(folder)) == kept, what="the interrupted upload removed")
