@@ -157,6 +157,8 @@ static const struct key_spec documents_keys[] = {
      .max = 3650},
     {KEY("sweep_interval_s", K_INT, CFG(documents.sweep_interval_s)), .def_int = 60, .min = 1,
      .max = 86400},
+    {KEY("upload_deadline_s", K_INT, CFG(documents.upload_deadline_s)), .def_int = 600, .min = 1,
+     .max = 7200},
     {0}};
 
 static const struct key_spec services_keys[] = {

@@ -487,6 +487,9 @@ static bool admit(struct http_request *req, long long declared)
     }
     if (!authorise(req))
         return false;
+    if (req->stream)
+        client_limits_body_deadline(req->server->limits, req->limits_conn,
+                                    req->stream->body_deadline_s(req->server->app));
     if (req->stream && !req->stream->begin(req->server->app, req)) {
         if (!req->replied)
             http_reply_error(req, 500, "internal_error", "The upload could not be started.");

@@ -44,6 +44,8 @@ struct http_route {
 /* A route whose body is streamed to it as it arrives rather than collected (uploads). The
  * route table holds the route as usual; its handler runs once the whole body has been fed.
  * body_limit: the bytes this route's body may hold (instead of http.body_limit).
+ * body_deadline_s: how long this route's body may take to arrive (instead of
+ * http.body_deadline_s).
  * begin: after authorisation, before the first byte; false refuses (a reply prepared).
  * data: the next piece; false when the route wants no more (the rest is read and dropped; the
  * handler still runs at the end to answer).
@@ -52,6 +54,7 @@ struct http_stream {
     const char *method;
     const char *pattern;
     long (*body_limit)(const struct app *app);
+    long (*body_deadline_s)(const struct app *app);
     bool (*begin)(struct app *app, struct http_request *req);
     bool (*data)(struct http_request *req, const char *data, size_t len);
     void (*release)(struct http_request *req);

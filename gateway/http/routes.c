@@ -36,7 +36,7 @@ const struct http_route onestop_routes[] = {
 
 /* Routes whose bodies are streamed to them as they arrive (each is in the table above too). */
 const struct http_stream onestop_streams[] = {
-    {"POST", "/api/v1/documents", route_documents_body_limit, route_documents_begin,
-     route_documents_data, route_documents_release},
+    {"POST", "/api/v1/documents", route_documents_body_limit, route_documents_body_deadline_s,
+     route_documents_begin, route_documents_data, route_documents_release},
     {0},
 };

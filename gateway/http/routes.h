@@ -61,6 +61,7 @@ void route_callback(struct app *app, struct http_request *req);
 /* routes_documents.c: the streamed upload (onestop_streams in routes.c) */
 void route_documents_create(struct app *app, struct http_request *req);
 long route_documents_body_limit(const struct app *app);
+long route_documents_body_deadline_s(const struct app *app);
 bool route_documents_begin(struct app *app, struct http_request *req);
 bool route_documents_data(struct http_request *req, const char *data, size_t len);
 void route_documents_release(struct http_request *req);

@@ -27,6 +27,11 @@ long route_documents_body_limit(const struct app *app)
     return documents_body_limit(app->cfg);
 }
 
+long route_documents_body_deadline_s(const struct app *app)
+{
+    return app->cfg->documents.upload_deadline_s;
+}
+
 bool route_documents_begin(struct app *app, struct http_request *req)
 {
     struct document_upload *up =

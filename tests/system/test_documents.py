@@ -10,6 +10,7 @@ import os
 import secrets
 import socket
 import struct
+import time
 import uuid
 
 import pytest
@@ -251,3 +252,35 @@ def test_chunked_upload_and_a_client_that_goes_away(gw):
         wait_until(lambda: any(n.endswith(".part") for n in os.listdir(folder)),
                    what="the upload under way")
     wait_until(lambda: set(os.listdir(folder)) == kept, what="the interrupted upload removed")
+
+
+def test_an_upload_has_its_own_body_deadline(tmp_path):
+    """http.body_deadline_s (1 s here) cuts other bodies short; an upload from a slow scanner
+    PC gets documents.upload_deadline_s."""
+    g = Gateway(tmp_path, with_sim=False)
+    with_key(g)
+    g.config["http"] = {"body_deadline_s": 1}
+    g.write_config()
+    g.start()
+    try:
+        token = g.sign_in()
+        body = multipart([("slow.pdf", pdf(2, marker=os.urandom(20000)), "application/pdf")])
+        with socket.create_connection(("127.0.0.1", g.port), timeout=30) as s:
+            s.sendall((f"POST /api/v1/documents HTTP/1.1\r\nHost: x\r\n"
+                       f"Authorization: Bearer {token}\r\n"
+                       f"Content-Type: multipart/form-data; boundary={BOUNDARY}\r\n"
+                       f"Content-Length: {len(body)}\r\n\r\n").encode())
+            step = len(body) // 5 + 1
+            for i in range(0, len(body), step):
+                s.sendall(body[i:i + step])
+                time.sleep(0.5)  # the client's pace: 2.5 s in all, past the 1 s deadline
+            reply = s.recv(65536)
+        assert reply.startswith(b"HTTP/1.1 201"), reply[:200]
+        # the JSON routes keep the short deadline: a body trickled past it is cut
+        with socket.create_connection(("127.0.0.1", g.port), timeout=30) as s:
+            s.sendall((f"POST /api/v1/quotes HTTP/1.1\r\nHost: x\r\n"
+                       f"Authorization: Bearer {token}\r\nContent-Type: application/json\r\n"
+                       f"Content-Length: 100\r\n\r\n{{").encode())
+            assert s.recv(65536) == b""  # closed at the deadline, no answer
+    finally:
+        g.stop()
