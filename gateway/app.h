@@ -14,6 +14,7 @@ struct lookup;
 struct spooler;
 struct rate_limiter;
 struct audit_sampler;
+struct documents;
 
 struct app {
     struct config *cfg;
@@ -26,6 +27,7 @@ struct app {
     struct forwarder *forwarder;
     struct lookup *lookup;
     struct spooler *spooler;
+    struct documents *documents; /* uploaded documents: their folder and data key */
     time_t started_at;
     /* Called after a write that gives the workers something to do (a committed transaction,
      * a retry, a reprint); wakes the forwarder and the print spooler. May be NULL. */

@@ -6,6 +6,7 @@
  * wrong types, out-of-range numbers and missing required keys each add one problem. Checks
  * that span keys (a counter naming a printer that does not exist) run afterwards. */
 #include "gateway/config.h"
+#include "gateway/data_keys.h"
 
 #include "gateway/delivery/backend_request.h"
 #include "gateway/delivery/connector_email.h"
@@ -176,7 +177,25 @@ static const struct key_spec till_keys[] = {
     {0}};
 
 static const struct key_spec keys_keys[] = {
-    {KEY("status_token_file", K_SECRET, CFG(status_key)), .required = true}, {0}};
+    {KEY("status_token_file", K_SECRET, CFG(status_key)), .required = true},
+    {KEY("data_key_file", K_PATH, CFG(data_key_file))},
+    {0}};
+
+static const struct key_spec documents_keys[] = {
+    {KEY("file_limit", K_INT, CFG(documents.file_limit)), .def_int = 10485760, .min = 1024,
+     .max = 1073741824},
+    {KEY("submission_limit", K_INT, CFG(documents.submission_limit)), .def_int = 24117248,
+     .min = 1024, .max = 4294967296L},
+    {KEY("files_max", K_INT, CFG(documents.files_max)), .def_int = 20, .min = 1, .max = 1000},
+    {KEY("unattached_ttl_s", K_INT, CFG(documents.unattached_ttl_s)), .def_int = 7200, .min = 1,
+     .max = 2592000},
+    {KEY("retention_days", K_INT, CFG(documents.retention_days)), .def_int = 0, .min = 0,
+     .max = 3650},
+    {KEY("sweep_interval_s", K_INT, CFG(documents.sweep_interval_s)), .def_int = 60, .min = 1,
+     .max = 86400},
+    {KEY("upload_deadline_s", K_INT, CFG(documents.upload_deadline_s)), .def_int = 600, .min = 1,
+     .max = 7200},
+    {0}};
 
 static const struct key_spec services_keys[] = {
     {KEY("dir", K_PATH, CFG(services_dir)), .def_str = "services"},
@@ -191,7 +210,7 @@ static const struct key_spec receipts_keys[] = {
 static const struct key_spec backend_keys[] = {
     {KEY("name", K_STRING, BE(name)), .required = true},
     {KEY("connector", K_STRING, BE(connector)), .required = true,
-     .allowed = "|json-rest|open311|email|fhir|"},
+     .allowed = "|json-rest|open311|email|fhir|multipart|"},
     {KEY("url", K_STRING, BE(url)), .required = true},
     {KEY("signing_key_file", K_SECRET, BE(signing_key))}, /* auth hmac: check_backend_auth */
     {KEY("api_key_file", K_SECRET, BE(api_key))},
@@ -296,6 +315,7 @@ static const struct key_spec top_keys[] = {
     {KEY("retention", K_OBJECT, 0), .children = retention_keys},
     {KEY("till", K_OBJECT, 0), .children = till_keys},
     {KEY("keys", K_OBJECT, 0), .children = keys_keys, .required = true},
+    {KEY("documents", K_OBJECT, 0), .children = documents_keys},
     {KEY("services", K_OBJECT, 0), .children = services_keys, .required = true},
     {KEY("receipts", K_OBJECT, 0), .children = receipts_keys},
     {KEY("backends", K_ARRAY, CFG(backends)), .array = &backends_array},
@@ -840,9 +860,23 @@ static void check_http(struct parse_ctx *ctx, struct config *cfg)
 }
 
 /* Checks that span keys: names unique, references resolve, URLs look like URLs. */
+/* The data key must load (64 hex digits, a usable id), and an upload can never be larger
+ * than the submission it belongs to. */
+static void check_documents(struct parse_ctx *ctx, struct config *cfg)
+{
+    char err[256];
+    struct data_keys *keys = cfg->data_key_file ? data_keys_new() : NULL;
+    if (keys && !data_keys_load(keys, cfg->data_key_file, err, sizeof err))
+        problem(ctx, "keys.data_key_file", "%s", err);
+    data_keys_free(keys);
+    if (cfg->documents.file_limit > cfg->documents.submission_limit)
+        problem(ctx, "documents.file_limit", "is more than documents.submission_limit");
+}
+
 static void check_cross_references(struct parse_ctx *ctx, struct config *cfg)
 {
     char err[256];
+    check_documents(ctx, cfg);
     if (cfg->listen &&
         !parse_listen(cfg->listen, &cfg->listen_host, &cfg->listen_port, err, sizeof err))
         problem(ctx, "listen", "%s", err);
@@ -1118,6 +1152,7 @@ void config_free(struct config *cfg)
     free(cfg->http.metrics_listen);
     free(cfg->till.cancel_cutoff);
     free(cfg->data_dir);
+    free(cfg->data_key_file);
     free(cfg->web_dir);
     free(cfg->path);
     free(cfg->dir);

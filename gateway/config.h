@@ -203,6 +203,18 @@ struct config {
     json_t *receipt_languages;           /* receipts.languages: codes besides English, or NULL */
     struct receipt_texts *receipt_texts; /* loaded from them (gateway/receipt_options.h) */
     struct notify_config notify;
+    /* uploaded documents (benefit evidence): sealed under keys.data_key_file, kept in
+     * <data_dir>/documents; limits default to DOMAIN.md's */
+    char *data_key_file; /* keys.data_key_file: the current data key (<id>.key, 64 hex) */
+    struct {
+        long file_limit;        /* bytes of one file (413 file_too_large past it) */
+        long submission_limit;  /* bytes of one submission's files together (422) */
+        long files_max;         /* files in one upload */
+        long unattached_ttl_s;  /* an upload no transaction takes is deleted after this */
+        long retention_days;    /* a delivered file is deleted this long after delivery */
+        long sweep_interval_s;  /* how often expired uploads and delivered files are looked for */
+        long upload_deadline_s; /* an upload's body must be in this long after its headers */
+    } documents;
 };
 
 /* Reads and checks the config at path. Returns NULL and fills problems (a JSON array of

@@ -6,6 +6,7 @@
  * with sigwait on the main thread, so no handler runs in an arbitrary thread. */
 #include "common/uktime.h"
 #include "gateway/app.h"
+#include "gateway/documents.h"
 #include "gateway/audit_sampler.h"
 #include "gateway/housekeeper.h"
 #include "gateway/config.h"
@@ -200,6 +201,15 @@ int main(int argc, char **argv)
         config_free(cfg);
         return 1;
     }
+    app.documents = documents_open(cfg, err, sizeof err);
+    if (!app.documents || !documents_janitor_start(app.documents, app.store)) {
+        if (app.documents)
+            snprintf(err, sizeof err, "cannot start the documents janitor thread");
+        log_msg(LOG_ERROR, "documents_open_failed", "%s", err);
+        store_close(app.store);
+        config_free(cfg);
+        return 1;
+    }
     app.metrics = metrics_new();
     metrics_add_writer(app.metrics, store_metrics, app.store);
     metrics_add_writer(app.metrics, stock_metrics, &app);
@@ -222,6 +232,7 @@ int main(int argc, char **argv)
         config_free(cfg);
         return 1;
     }
+    forwarder_set_documents(app.forwarder, app.documents);
     metrics_add_writer(app.metrics, forwarder_metrics, app.forwarder);
     /* Print jobs left `printing` by an earlier process are re-checked by their worker. */
     app.spooler = spooler_start(cfg, app.store, err, sizeof err);
@@ -280,6 +291,7 @@ int main(int argc, char **argv)
     notify_sender_stop(copies);    /* a copy in flight is looked up before any resend */
     spooler_stop(app.spooler);     /* a receipt at the printer stays `printing`, re-checked later */
     housekeeper_stop(housekeeper); /* after the last audited move: logs the final signed head */
+    documents_close(app.documents); /* its janitor uses the store */
     store_close(app.store);
     signin_limiter_free(app.signin_limiter);
     rate_limiter_free(app.status_limiter);

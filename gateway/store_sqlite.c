@@ -384,6 +384,26 @@ static const char *const migrations[] = {
     /* 18: a print job may be a slip for something done to the sale since (a void, a refund):
      * its banner is printed large at the top ("VOID", "REFUND £1.50 CASH") */
     "ALTER TABLE print_jobs ADD COLUMN banner TEXT;",
+    /* 19: uploaded documents (benefit evidence): the sealed file's id, its format, size, hash
+     * and key id (never its file name, which may name the resident); the upload's counter and staff
+     * (only they may attach it), when it expires unattached, the transaction it was attached to,
+     * and when its file was deleted (the row stays as the record of what was received) */
+    "CREATE TABLE documents("
+    "  id TEXT PRIMARY KEY,"
+    "  counter TEXT NOT NULL,"
+    "  staff TEXT NOT NULL,"
+    "  type TEXT NOT NULL,"
+    "  bytes INTEGER NOT NULL,"
+    "  sha256 TEXT NOT NULL,"
+    "  pages INTEGER,"
+    "  key_id TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  expires_at INTEGER NOT NULL,"
+    "  reference TEXT REFERENCES transactions(reference),"
+    "  file_deleted_at INTEGER);"
+    "CREATE INDEX documents_unattached ON documents(expires_at) WHERE reference IS NULL"
+    "  AND file_deleted_at IS NULL;"
+    "CREATE INDEX documents_reference ON documents(reference) WHERE reference IS NOT NULL;",
 };
 
 #define MIGRATIONS_LEN ((int)(sizeof migrations / sizeof migrations[0]))

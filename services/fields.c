@@ -46,6 +46,7 @@ static const struct {
     {"nhs_number", FIELD_NHS_NUMBER, (const char *const[]){NULL}},
     {"nino", FIELD_NINO, (const char *const[]){NULL}},
     {"ubrn", FIELD_UBRN, (const char *const[]){NULL}},
+    {"documents", FIELD_DOCUMENTS, (const char *const[]){"max_documents", NULL}},
 };
 #define FIELD_TYPE_COUNT (sizeof field_types / sizeof field_types[0])
 
@@ -308,6 +309,10 @@ static void load_constraints(struct field_def *f, const char *path, const char *
         (void)defcheck_integer(dc, cp, c, "max_total_quantity", 1, ITEM_QUANTITY_MAX, true,
                                &f->max_total, NULL);
         break;
+    case FIELD_DOCUMENTS:
+        (void)defcheck_integer(dc, cp, c, "max_documents", 1, FIELD_DOCUMENTS_MAX, false,
+                               &f->max_total, NULL);
+        break;
     default:
         break;
     }
@@ -377,19 +382,20 @@ static void load_field(struct field_def *f, const json_t *def, const char *path,
     if (t == FIELD_TYPE_COUNT) {
         defcheck_problem(dc, p,
                          "unknown type \"%s\" (string, uprn, vrm, postcode, date, boolean, enum, "
-                         "integer, phone, items, nhs_number, nino, ubrn)",
+                         "integer, phone, items, nhs_number, nino, ubrn, documents)",
                          type);
         return;
     }
     f->type = field_types[t].type;
     load_constraints(f, path, field_types[t].constraints, dc);
-    if (f->type == FIELD_ENUM)
+    if (f->type == FIELD_ENUM || f->type == FIELD_DOCUMENTS)
         load_enum_values(f, path, dc);
     else if (f->type == FIELD_ITEMS)
         load_items(f, path, dc);
-    if (f->type != FIELD_ENUM && f->type != FIELD_ITEMS && json_object_get(def, "values")) {
+    if (f->type != FIELD_ENUM && f->type != FIELD_ITEMS && f->type != FIELD_DOCUMENTS &&
+        json_object_get(def, "values")) {
         defcheck_path(p, sizeof p, path, "values");
-        defcheck_problem(dc, p, "only enum and items fields have values");
+        defcheck_problem(dc, p, "only enum, items and documents fields have values");
     }
     if (f->type != FIELD_ITEMS && json_object_get(def, "refused")) {
         defcheck_path(p, sizeof p, path, "refused");
@@ -889,6 +895,81 @@ static json_t *validate_items(const struct field_def *f, const json_t *v, json_t
     return out;
 }
 
+static bool document_id_ok(const char *id)
+{
+    if (!id || strlen(id) != FIELD_DOCUMENT_ID_LEN)
+        return false;
+    for (const char *p = id; *p; p++)
+        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+            return false;
+    return true;
+}
+
+/* [{"id","type"}]: ids as POST /api/v1/documents gave them, each once; a type from values.
+ * Whether each id may be used (its counter, its age, not used before) is the gateway's to
+ * check when the transaction is written. */
+static json_t *validate_documents(const struct field_def *f, const json_t *v, json_t *errors)
+{
+    long max = f->max_total > 0 ? f->max_total : FIELD_DOCUMENTS_MAX;
+    if (!json_is_array(v) || json_array_size(v) == 0) {
+        fields_error(errors, f->name, "invalid_format",
+                     "%s must be a list of uploaded documents, each {\"id\", \"type\"}", f->label);
+        return NULL;
+    }
+    if ((long)json_array_size(v) > max) {
+        fields_error(errors, f->name, "too_many_items", "%s can list at most %ld documents",
+                     f->label, max);
+        return NULL;
+    }
+    json_t *out = json_array();
+    bool ok = true;
+    size_t i;
+    const json_t *entry;
+    json_array_foreach(v, i, entry)
+    {
+        const char *id = json_string_value(json_object_get(entry, "id"));
+        const json_t *type = json_object_get(entry, "type");
+        if (!json_is_object(entry) || json_object_size(entry) != 2 || !document_id_ok(id) ||
+            !json_is_string(type)) {
+            fields_error(errors, f->name, "invalid_format",
+                         "%s entry %zu must be {\"id\", \"type\"} with the id the upload gave",
+                         f->label, i + 1);
+            ok = false;
+            continue;
+        }
+        json_t *errs = json_array();
+        json_t *code = validate_enum(f, type, errs);
+        if (!code) {
+            fields_error(errors, f->name, "invalid_value", "%s entry %zu: %s", f->label, i + 1,
+                         json_string_value(json_object_get(json_array_get(errs, 0), "message")));
+            json_decref(errs);
+            ok = false;
+            continue;
+        }
+        json_decref(errs);
+        bool twice = false;
+        size_t j;
+        json_t *seen;
+        json_array_foreach(out, j, seen)
+        {
+            twice = twice || strcmp(json_string_value(json_object_get(seen, "id")), id) == 0;
+        }
+        if (twice) {
+            json_decref(code);
+            fields_error(errors, f->name, "invalid_value", "%s lists the same document twice",
+                         f->label);
+            ok = false;
+            continue;
+        }
+        json_array_append_new(out, json_pack("{s:s, s:o}", "id", id, "type", code));
+    }
+    if (!ok) {
+        json_decref(out);
+        return NULL;
+    }
+    return out;
+}
+
 /* The normalised value of a present value, or NULL after reporting why it is not valid. */
 static json_t *validate_value(const struct field_def *f, const json_t *v,
                               struct validators_date today, json_t *errors)
@@ -923,6 +1004,8 @@ static json_t *validate_value(const struct field_def *f, const json_t *v,
         return validate_integer(f, v, errors);
     case FIELD_ITEMS:
         return validate_items(f, v, errors);
+    case FIELD_DOCUMENTS:
+        return validate_documents(f, v, errors);
     }
     return NULL;
 }

@@ -3,7 +3,7 @@
  * A definition's "fields" array describes what the counter collects; this module checks the
  * array when a service loads, validates a request's fields against it (every problem at
  * once) and writes each field's catalogue entry. Types: string, uprn, vrm, postcode, date,
- * boolean, enum, integer, phone, items, nhs_number, nino, ubrn.
+ * boolean, enum, integer, phone, items, nhs_number, nino, ubrn, documents.
  */
 #ifndef ONESTOP_SERVICES_FIELDS_H
 #define ONESTOP_SERVICES_FIELDS_H
@@ -31,12 +31,17 @@ enum field_type {
     FIELD_NHS_NUMBER,
     FIELD_NINO,
     FIELD_UBRN,
+    FIELD_DOCUMENTS, /* uploaded documents: [{"id","type"}], type one of values */
 };
 
 /* Longest text a string field may ever hold, whatever its definition says. */
 #define FIELD_TEXT_MAX 2000
 /* Most entries an items field reads before calling the list malformed. */
 #define FIELD_ITEMS_ENTRIES_MAX 50
+/* Most documents a documents field may list. */
+#define FIELD_DOCUMENTS_MAX 50
+/* Hex characters of a document id (POST /api/v1/documents). */
+#define FIELD_DOCUMENT_ID_LEN 32
 /* Largest integer a field may hold. */
 #define FIELD_INTEGER_LIMIT 1000000000L
 
@@ -63,7 +68,7 @@ struct field_def {
     json_t *catalogue_values; /* enum: [{"code","label"}] for the catalogue (owned) */
     const char *lookup;       /* the look-up that offers this field's choices, or NULL */
     const json_t *refused;    /* items: [{code,label,reason}] or NULL */
-    long max_total;           /* items: most items in one request */
+    long max_total;           /* items: most items in one request; documents: most documents */
 };
 
 struct field_set {

@@ -48,7 +48,8 @@ static const struct {
 };
 #define PAYMENT_METHOD_COUNT (sizeof payment_methods / sizeof payment_methods[0])
 
-static const char *const connectors[] = {"json-rest", "open311", "fhir", "email", NULL};
+static const char *const connectors[] = {"json-rest", "open311",   "fhir",
+                                         "email",     "multipart", NULL};
 
 static const char *const top_keys[] = {
     "code",   "name",           "description", "reference_prefix",   "route",   "payment_methods",
@@ -106,7 +107,7 @@ static void load_route(struct service *s, struct defcheck *dc)
         known = known || strcmp(connectors[i], s->connector) == 0;
     if (!known)
         defcheck_problem(dc, "route.connector",
-                         "unknown connector \"%s\" (json-rest, open311, fhir, email)",
+                         "unknown connector \"%s\" (json-rest, open311, fhir, email, multipart)",
                          s->connector);
 }
 
@@ -375,6 +376,14 @@ const char *service_rules_backend(const struct service *service, size_t i)
 const char *service_connector(const struct service *service)
 {
     return service->connector;
+}
+
+const char *service_documents_field(const struct service *service)
+{
+    for (size_t i = 0; i < service->fields.count; i++)
+        if (service->fields.defs[i].type == FIELD_DOCUMENTS)
+            return service->fields.defs[i].name;
+    return NULL;
 }
 
 const json_t *service_stock_item(const struct service *service)

@@ -120,6 +120,9 @@ const char *service_backend(const struct service *service);
 const char *service_connector(const struct service *service);
 /* The whole definition file (borrowed; do not modify). */
 const json_t *service_definition(const struct service *service);
+/* The name of the service's documents field (uploaded documents the transaction takes), or
+ * NULL when it has none. */
+const char *service_documents_field(const struct service *service);
 
 /* Longest retention a definition may declare (100 years). */
 #define SERVICE_RETENTION_DAYS_MAX 36500L

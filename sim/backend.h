@@ -57,6 +57,7 @@ typedef struct sim_reply {
     char *reference;        /* malloc'd transaction reference the request carried, or NULL */
     unsigned retry_after_s; /* 0: no Retry-After header */
     bool drop;              /* close the connection without answering (faults late, drop) */
+    char *record_body;      /* malloc'd: kept in the received log instead of the raw body */
 } sim_reply;
 
 typedef enum sim_complete_result {
@@ -71,6 +72,12 @@ typedef struct sim_backend {
     /* True for back-ends that check their own credentials (the NHS token endpoint and FHIR
      * API): the pipeline then checks no X-Onestop-Signature and wants no Idempotency-Key. */
     bool own_auth;
+    /* Largest body it takes; 0: SERVER_MAX_BODY. */
+    size_t max_body;
+    /* What X-Onestop-Signature covers when it is not the whole body (a multipart body's
+     * manifest part): a malloc'd copy in *out; false when the body has none (401). May be
+     * NULL. Called without the lock. */
+    bool (*signed_content)(const sim_request *req, char **out, size_t *len);
     /* Loads data; false (after printing why to stderr) stops start-up. May be NULL. */
     bool (*init)(const sim_options *opts);
     /* Answers one accepted request; must set reply->status. Lock held. */

@@ -12,5 +12,6 @@ extern const sim_backend mail_backend;      /* sim/smtp.c: the SMTP sink for e-m
 extern const sim_backend nhs_token_backend; /* sim/nhs.c: NHS API platform OAuth2 tokens */
 extern const sim_backend notify_backend;    /* sim/notify.c: GOV.UK Notify (receipt copies) */
 extern const sim_backend nhs_ers_backend;   /* sim/nhs.c: e-Referral Service FHIR reads */
+extern const sim_backend documents_backend; /* sim/documents.c: benefits documents, multipart */
 
 #endif

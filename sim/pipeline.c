@@ -128,15 +128,17 @@ static bool apply_fault(sim_slot *slot, bool is_read, fault_config *cfg, fault_a
  * nothing, and two identical reads (same key, empty body) within one second, e.g. two
  * counters looking up one postcode, legitimately carry the same signature. */
 static bool check_signature(sim_slot *slot, const pipeline_request *in, bool is_read,
-                            bool *signature_ok, sim_reply *reply)
+                            const char *signed_body, size_t signed_len, bool *signature_ok,
+                            sim_reply *reply)
 {
     *signature_ok = false;
     if (!slot->key)
         return true;
     time_t now = time(NULL);
     signature_result r =
-        signature_verify(slot->key, slot->key_len, in->timestamp, in->signature,
-                         in->req.idempotency_key, in->req.body, in->req.body_len, now);
+        signed_body ? signature_verify(slot->key, slot->key_len, in->timestamp, in->signature,
+                                       in->req.idempotency_key, signed_body, signed_len, now)
+                    : SIGNATURE_MISMATCH;
     /* A replayed signature is refused unless the request was already accepted: then it is a
      * resend of an acknowledged request (say, by a sender that crashed before recording the
      * answer, and resent within the same second) and gets the stored answer below, which
@@ -168,11 +170,20 @@ void pipeline_handle(sim_slot *slot, const pipeline_request *in, sim_reply *repl
 
     if (!apply_fault(slot, is_read, &cfg, &after, reply))
         return;
+    /* what the signature covers: the body, or the part of it the back-end names */
+    char *part = NULL;
+    size_t part_len = 0;
+    const char *signed_body = in->req.body;
+    size_t signed_len = in->req.body_len;
+    if (slot->backend->signed_content && !is_read) {
+        signed_body = slot->backend->signed_content(&in->req, &part, &part_len) ? part : NULL;
+        signed_len = part_len;
+    }
 
     sim_state_lock();
     if (slot->backend->own_auth)
         goto act;
-    if (!check_signature(slot, in, is_read, &signature_ok, reply))
+    if (!check_signature(slot, in, is_read, signed_body, signed_len, &signature_ok, reply))
         goto out;
     if (!is_read && (!key || !*key)) {
         sim_reply_error(reply, 400, "missing_idempotency_key",
@@ -200,8 +211,8 @@ act:;
             .path = in->path,
             .query = is_read ? in->query_log : NULL,
             .idempotency_key = is_read ? NULL : key,
-            .body = in->req.body,
-            .body_len = in->req.body_len,
+            .body = reply->record_body ? reply->record_body : in->req.body,
+            .body_len = reply->record_body ? strlen(reply->record_body) : in->req.body_len,
             .received_at = now,
             .signature_ok = signature_ok,
             .reference = reply->reference,
@@ -214,6 +225,9 @@ act:;
     }
 out:
     sim_state_unlock();
+    free(part);
+    free(reply->record_body);
+    reply->record_body = NULL;
     /* late and drop: the back-end has acted; the client learns nothing in time */
     if (after == FAULT_ACT_DROP)
         reply->drop = true;

@@ -13,7 +13,7 @@
 static sim_slot slots[] = {
     {.backend = &parking_backend}, {.backend = &leisure_backend}, {.backend = &gazetteer_backend},
     {.backend = &bulky_backend},   {.backend = &mail_backend},    {.backend = &nhs_token_backend},
-    {.backend = &nhs_ers_backend}, {.backend = &notify_backend},
+    {.backend = &nhs_ers_backend}, {.backend = &notify_backend},  {.backend = &documents_backend},
 };
 
 #define SLOT_COUNT (sizeof slots / sizeof slots[0])

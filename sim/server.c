@@ -38,6 +38,7 @@ typedef struct request_ctx {
     size_t len;
     size_t cap;
     bool too_large;
+    size_t max_body; /* the back-end's, or SERVER_MAX_BODY */
     struct timespec started;
 } request_ctx;
 
@@ -201,7 +202,7 @@ static void append_body(request_ctx *ctx, const char *data, size_t n)
 {
     if (ctx->too_large)
         return;
-    if (n > SERVER_MAX_BODY - ctx->len) {
+    if (n > ctx->max_body - ctx->len) {
         ctx->too_large = true;
         free(ctx->body);
         ctx->body = NULL;
@@ -235,6 +236,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (!ctx)
             return MHD_NO;
         clock_gettime(CLOCK_MONOTONIC, &ctx->started);
+        /* a back-end may take larger bodies than the simulator's default (documents) */
+        const char *segment = url[0] == '/' ? url + 1 : url;
+        const char *slash = strchr(segment, '/');
+        sim_slot *slot =
+            registry_find(segment, slash ? (size_t)(slash - segment) : strlen(segment));
+        ctx->max_body = slot && slot->backend->max_body ? slot->backend->max_body : SERVER_MAX_BODY;
         *con_cls = ctx;
         return MHD_YES;
     }
@@ -245,7 +252,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     sim_reply reply = {.status = 0};
     if (ctx->too_large)
-        sim_reply_error(&reply, 413, "body_too_large", "request bodies are limited to 1 MiB");
+        sim_reply_error(&reply, 413, "body_too_large",
+                        ctx->max_body == SERVER_MAX_BODY ? "request bodies are limited to 1 MiB"
+                                                         : "the request body is too large");
     else
         route(c, url, method, ctx, &reply);
     return send_reply(c, method, url, ctx, &reply);

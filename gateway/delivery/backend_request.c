@@ -46,6 +46,7 @@ struct backend_request {
     char *url;
     char *body;
     size_t body_len;
+    curl_mime *mime; /* a multipart body, or NULL */
     long timeout_ms;
     struct strbuf answer;
     bool too_large;
@@ -418,7 +419,11 @@ struct backend_request *backend_request_new(const struct backend_config *be,
     ok &= curl_easy_setopt(e, CURLOPT_ERRORBUFFER, req->curl_error) == CURLE_OK;
     ok &= curl_easy_setopt(e, CURLOPT_PRIVATE, req) == CURLE_OK;
     ok &= backend_curl_tls(e, be);
-    if (post) {
+    if (post && spec->mime_build) {
+        req->mime = curl_mime_init(e);
+        ok &= req->mime && spec->mime_build(spec->mime_ctx, req->mime) &&
+              curl_easy_setopt(e, CURLOPT_MIMEPOST, req->mime) == CURLE_OK;
+    } else if (post) {
         if (body_len > 0) {
             req->body = malloc(body_len);
             if (!req->body)
@@ -532,6 +537,7 @@ void backend_request_free(struct backend_request *req)
         return;
     if (req->easy)
         curl_easy_cleanup(req->easy);
+    curl_mime_free(req->mime); /* after the handle: its parts' readers close here */
     curl_slist_free_all(req->headers);
     free(req->url);
     free(req->body);

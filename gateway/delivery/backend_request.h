@@ -71,6 +71,11 @@ struct backend_request_spec {
     long timeout_ms;             /* whole transfer; 0: the back-end's timeout_ms */
     const char *access_token;    /* auth oauth2-jwt: the bearer token (oauth_token.h) */
     const char *correlation_id;  /* sent as X-Correlation-ID when not NULL */
+    /* POST multipart/form-data instead of body (the multipart connector): called once, while
+     * the request is built, to add the parts to the request's mime (which owns what the parts'
+     * callbacks hold); body is then not sent but is still what authentication signs. */
+    bool (*mime_build)(void *ctx, curl_mime *mime);
+    void *mime_ctx;
 };
 
 /* Builds the request, authenticated as the back-end's auth says (auth.h; hmac signs with

@@ -21,7 +21,8 @@ void connector_request_clear(struct connector_request *req)
 const struct connector *connector_find(const char *name)
 {
     static const struct connector *const all[] = {&connector_json_rest, &connector_open311,
-                                                  &connector_email, &connector_fhir};
+                                                  &connector_email, &connector_fhir,
+                                                  &connector_multipart};
     if (!name)
         return NULL;
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)

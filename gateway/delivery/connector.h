@@ -22,6 +22,10 @@ struct connector_request {
     const char *content_type; /* static, or NULL */
     char *body;               /* malloc'd, or NULL */
     size_t body_len;
+    /* multipart connector: body is the manifest ({"documents":[{"id",...}]}); the forwarder
+     * sends it as the first part of a multipart/form-data body and each document, streamed
+     * from the sealed store, as a part after it (documents_mime.h) */
+    bool documents;
 };
 /* Frees the body; safe on a zeroed request and twice. */
 void connector_request_clear(struct connector_request *req);
@@ -63,7 +67,8 @@ struct connector {
 
 extern const struct connector connector_json_rest;
 extern const struct connector connector_open311;
-extern const struct connector connector_fhir; /* read-only: look-ups, no deliveries */
+extern const struct connector connector_fhir;      /* read-only: look-ups, no deliveries */
+extern const struct connector connector_multipart; /* documents with a JSON manifest */
 
 /* The connector of that name, or NULL. */
 const struct connector *connector_find(const char *name);

@@ -57,6 +57,7 @@
 #include "gateway/delivery/connector.h"
 #include "gateway/delivery/connector_email.h"
 #include "gateway/delivery/transport_smtp.h"
+#include "gateway/documents_mime.h"
 #include "gateway/delivery/oauth_token.h"
 #include "gateway/delivery/resend_lookup.h"
 #include "gateway/delivery/slot_offer.h"
@@ -366,7 +367,16 @@ static void start_job(struct forwarder *fw, struct fwd_backend *be, enum job_kin
         fwd_hold(job, now_mono);
         return;
     }
+    const struct documents *docs = atomic_load(&fw->documents);
+    struct documents_mime mime = {docs, creq.body, creq.body_len};
+    if (creq.documents && !docs) {
+        connector_request_clear(&creq);
+        fwd_hold(job, now_mono);
+        return;
+    }
     struct backend_request_spec spec = {
+        .mime_build = creq.documents ? documents_mime_build : NULL,
+        .mime_ctx = &mime,
         .method = creq.method,
         .path = creq.path,
         .content_type = creq.content_type,
@@ -881,6 +891,11 @@ struct forwarder *forwarder_start(const struct config *cfg, struct store *store,
 fail:
     forwarder_free(fw);
     return NULL;
+}
+
+void forwarder_set_documents(struct forwarder *fw, const struct documents *docs)
+{
+    atomic_store(&fw->documents, docs);
 }
 
 void forwarder_wake(struct forwarder *fw)

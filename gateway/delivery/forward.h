@@ -24,6 +24,10 @@ struct strbuf;
  * start. */
 struct forwarder *forwarder_start(const struct config *cfg, struct store *store, char *err,
                                   size_t errlen) __attribute__((warn_unused_result));
+/* The sealed documents the multipart connector streams from (documents.h); until it is set
+ * such deliveries wait. Any thread. */
+struct documents;
+void forwarder_set_documents(struct forwarder *fw, const struct documents *docs);
 /* Look at the outbox now (call after committing a transaction or a hand retry). Any thread;
  * NULL-safe; cheap. */
 void forwarder_wake(struct forwarder *fw);

@@ -95,6 +95,7 @@ struct forwarder {
     time_t not_before; /* no delivery is sent before this second (see the replay note) */
     struct recent_attempt recent[RECENT_ATTEMPTS_MAX]; /* a ring, oldest overwritten */
     size_t recent_next;
+    _Atomic(const struct documents *) documents; /* sealed documents (multipart deliveries) */
 };
 
 /* What an attempt's answer means, whatever the transport. */

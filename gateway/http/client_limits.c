@@ -293,6 +293,16 @@ bool client_limits_headers_done(struct client_limits *cl, struct client_conn *co
     return ok;
 }
 
+void client_limits_body_deadline(struct client_limits *cl, struct client_conn *conn, long seconds)
+{
+    if (!conn)
+        return;
+    pthread_mutex_lock(&cl->lock);
+    if (conn->phase == CLIENT_PHASE_BODY)
+        conn->deadline_ms = now_ms() + (int64_t)seconds * 1000;
+    pthread_mutex_unlock(&cl->lock);
+}
+
 void client_limits_body_done(struct client_limits *cl, struct client_conn *conn)
 {
     if (!conn)

@@ -53,6 +53,9 @@ void client_limits_close(struct client_limits *cl, struct client_conn *conn);
 bool client_limits_headers_done(struct client_limits *cl, struct client_conn *conn,
                                 const char *forwarded_for, char client[CLIENT_ADDRESS_MAX])
     __attribute__((warn_unused_result));
+/* The body of this request may take `seconds` from now (a route whose bodies are large:
+ * uploads), instead of the body deadline. */
+void client_limits_body_deadline(struct client_limits *cl, struct client_conn *conn, long seconds);
 /* The body is in: the request is being handled and has no deadline of its own. */
 void client_limits_body_done(struct client_limits *cl, struct client_conn *conn);
 /* The reply has gone: the connection waits for its next request's headers. */

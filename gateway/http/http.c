@@ -6,9 +6,11 @@
  * 401, 403) is answered before a byte of its body is read. Then we collect the body up to the
  * configured cap and call the handler. (An undeclared, chunked body over the cap is not kept:
  * it gets its 413 when it ends, or its connection is dropped at twice the cap — MHD cannot
- * queue a reply in the middle of a body.) A handler may defer: we suspend the connection and
- * whichever thread finishes the work calls http_complete, which resumes it; MHD then calls us again
- * and we queue the prepared reply. The request is logged and counted just before its reply is
+ * queue a reply in the middle of a body.) A streamed route (onestop_streams: uploads) has a
+ * limit of its own and is handed each piece of its body as it arrives instead, nothing of it
+ * collected; its handler runs when the body ends. A handler may defer: we suspend the connection
+ * and whichever thread finishes the work calls http_complete, which resumes it; MHD then calls us
+ * again and we queue the prepared reply. The request is logged and counted just before its reply is
  * queued (so a client holding the reply finds it in /metrics), or in the completion callback when
  * no reply was queued; freed there.
  *
@@ -86,7 +88,11 @@ struct http_request {
     size_t body_cap;      /* bytes allocated for the body */
     size_t body_reserved; /* of the server's bodies memory, held by this request */
     bool body_no_memory;  /* an undeclared body outgrew the bodies memory: 503 at its end */
-    struct client_conn *limits_conn; /* the connection's deadlines and share */
+    struct client_conn *limits_conn;  /* the connection's deadlines and share */
+    const struct http_stream *stream; /* a streamed route (uploads), or NULL */
+    void *stream_ctx;
+    size_t streamed;     /* bytes of a streamed body so far */
+    bool stream_stopped; /* the route wants no more of the body */
     json_t *json;
 
     bool has_session;
@@ -168,6 +174,16 @@ const char *http_body(const struct http_request *req, size_t *len)
     if (len)
         *len = req->body_len;
     return req->body ? req->body : "";
+}
+
+void http_set_stream_ctx(struct http_request *req, void *ctx)
+{
+    req->stream_ctx = ctx;
+}
+
+void *http_stream_ctx(const struct http_request *req)
+{
+    return req->stream_ctx;
 }
 
 const struct staff_session *http_session(const struct http_request *req)
@@ -421,11 +437,28 @@ static bool authorise(struct http_request *req)
     return authorise_role(req, need);
 }
 
+/* The streamed route a matched route is, or NULL. */
+static const struct http_stream *stream_for(const struct http_route *route)
+{
+    for (const struct http_stream *st = onestop_streams; route && st->method; st++)
+        if (strcmp(st->method, route->method) == 0 && strcmp(st->pattern, route->pattern) == 0)
+            return st;
+    return NULL;
+}
+
+/* The bytes this request's body may hold: its streamed route's limit, or http.body_limit. */
+static long body_limit(const struct http_request *req)
+{
+    if (req->stream)
+        return req->stream->body_limit(req->server->app);
+    return req->server->app->cfg->http.body_limit;
+}
+
 static void reply_too_large(struct http_request *req)
 {
     char message[160];
     snprintf(message, sizeof message, "The request body is larger than the %ld-byte limit.",
-             req->server->app->cfg->http.body_limit);
+             body_limit(req));
     http_reply_error(req, 413, "body_too_large", message);
 }
 
@@ -433,14 +466,17 @@ static void reply_too_large(struct http_request *req)
  * the route, the declared length and the caller's authorisation. A request refused here is
  * answered at once and its body is never buffered (MHD closes the connection after the
  * reply when the body was not read). True when the body may be read. */
-static bool admit(struct http_request *req)
+static bool admit(struct http_request *req, long long declared)
 {
     log_set_request_id(req->request_id);
+    route_request(req);
+    req->stream = stream_for(req->route);
+    if (declared > body_limit(req))
+        req->body_too_large = true;
     if (req->body_too_large) {
         reply_too_large(req);
         return false;
     }
-    route_request(req);
     if (!req->route) {
         if (req->method_not_allowed)
             http_reply_error(req, 405, "method_not_allowed",
@@ -449,7 +485,17 @@ static bool admit(struct http_request *req)
             http_reply_error(req, 404, "not_found", "There is nothing at this address.");
         return false;
     }
-    return authorise(req);
+    if (!authorise(req))
+        return false;
+    if (req->stream)
+        client_limits_body_deadline(req->server->limits, req->limits_conn,
+                                    req->stream->body_deadline_s(req->server->app));
+    if (req->stream && !req->stream->begin(req->server->app, req)) {
+        if (!req->replied)
+            http_reply_error(req, 500, "internal_error", "The upload could not be started.");
+        return false;
+    }
+    return true;
 }
 
 static void dispatch(struct http_request *req)
@@ -712,6 +758,31 @@ static struct http_request *request_new(struct http_server *server, struct MHD_C
     return req;
 }
 
+/* True (and logged) when a body over its limit has run on past HTTP_DISCARD_FACTOR times it:
+ * the connection is then closed rather than read for ever. */
+static bool discard_exceeded(size_t read, long limit, const char *kind)
+{
+    if (read <= (size_t)limit * HTTP_DISCARD_FACTOR)
+        return false;
+    log_msg(LOG_WARN, "body_too_large", "a %s body passed %ld bytes; the connection is closed",
+            kind, limit * HTTP_DISCARD_FACTOR);
+    return true;
+}
+
+/* A piece of a streamed body: to the route while it wants it and the body is within the
+ * route's limit; dropped after that (a reply cannot be queued in the middle of a body), and
+ * the connection closed once the body passes the limit by HTTP_DISCARD_FACTOR. False to
+ * close the connection. */
+static bool stream_feed(struct http_request *req, const char *data, size_t len, long limit)
+{
+    req->streamed += len;
+    if (req->streamed > (size_t)limit)
+        req->body_too_large = true;
+    if (!req->body_too_large && !req->stream_stopped && !req->stream->data(req, data, len))
+        req->stream_stopped = true;
+    return !discard_exceeded(req->streamed, limit, "streamed");
+}
+
 static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, const char *url,
                                       const char *method, const char *version,
                                       const char *upload_data, size_t *upload_data_size,
@@ -719,7 +790,6 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
 {
     struct http_server *server = cls;
     struct http_request *req = *con_cls;
-    long limit = server->app->cfg->http.body_limit;
 
     if (!req) {
         req = request_new(server, conn, url, method);
@@ -729,10 +799,10 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
         const char *cl =
             MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         long long declared = cl ? strtoll(cl, NULL, 10) : 0;
-        if (declared > limit)
-            req->body_too_large = true;
-        /* refuse what the headers already condemn before reading a byte of the body */
-        if (!connection_admit(req) || !admit(req) || !body_admit(req, (long)declared))
+        /* refuse what the headers already condemn before reading a byte of the body; a
+         * streamed route's body is never collected, so it takes none of the bodies' memory */
+        if (!connection_admit(req) || !admit(req, declared) ||
+            (!req->stream && !body_admit(req, (long)declared)))
             return queue_reply(req);
         return MHD_YES;
     }
@@ -740,6 +810,15 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
 
     if (req->replied && !req->deferred) {
         /* refused early (or over the limit): the body is not read; MHD closes afterwards */
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+
+    long limit = body_limit(req);
+
+    if (req->stream && *upload_data_size > 0) {
+        if (!stream_feed(req, upload_data, *upload_data_size, limit))
+            return MHD_NO;
         *upload_data_size = 0;
         return MHD_YES;
     }
@@ -758,13 +837,7 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
             req->discarded += req->body_len + *upload_data_size;
             bodies_release(req);
             *upload_data_size = 0;
-            if (req->discarded > (size_t)limit * HTTP_DISCARD_FACTOR) {
-                log_msg(LOG_WARN, "body_too_large",
-                        "a chunked body passed %ld bytes; the connection is closed",
-                        limit * HTTP_DISCARD_FACTOR);
-                return MHD_NO;
-            }
-            return MHD_YES;
+            return discard_exceeded(req->discarded, limit, "chunked") ? MHD_NO : MHD_YES;
         }
         memcpy(req->body + req->body_len, upload_data, *upload_data_size);
         req->body_len += *upload_data_size;
@@ -816,6 +889,8 @@ static void request_completed(void *cls, struct MHD_Connection *conn, void **con
     /* the connection's handle, unless it has been closed already */
     client_limits_request_done(server->limits, connection_limits(conn));
     bodies_release(req);
+    if (req->stream && req->stream->release)
+        req->stream->release(req);
     free_params(req->params);
     free(req->path);
     free(req->reply);

@@ -41,6 +41,31 @@ struct http_route {
 
 #define HTTP_PARAMS_MAX 4
 
+/* A route whose body is streamed to it as it arrives rather than collected (uploads). The
+ * route table holds the route as usual; its handler runs once the whole body has been fed.
+ * body_limit: the bytes this route's body may hold (instead of http.body_limit).
+ * body_deadline_s: how long this route's body may take to arrive (instead of
+ * http.body_deadline_s).
+ * begin: after authorisation, before the first byte; false refuses (a reply prepared).
+ * data: the next piece; false when the route wants no more (the rest is read and dropped; the
+ * handler still runs at the end to answer).
+ * release: when the request ends, however it ends (NULL is fine). */
+struct http_stream {
+    const char *method;
+    const char *pattern;
+    long (*body_limit)(const struct app *app);
+    long (*body_deadline_s)(const struct app *app);
+    bool (*begin)(struct app *app, struct http_request *req);
+    bool (*data)(struct http_request *req, const char *data, size_t len);
+    void (*release)(struct http_request *req);
+};
+/* The streamed routes (routes.c), ending with a zeroed entry. */
+extern const struct http_stream onestop_streams[];
+
+/* A streamed route's own state, kept with the request (set in begin, freed in release). */
+void http_set_stream_ctx(struct http_request *req, void *ctx);
+void *http_stream_ctx(const struct http_request *req);
+
 /* Starts serving; NULL with a message in err. routes must outlive the server. */
 struct http_server *http_start(struct app *app, const struct http_route *routes, char *err,
                                size_t errlen);

@@ -22,6 +22,7 @@ const struct http_route onestop_routes[] = {
     {"POST", "/api/v1/referrals/lookup", route_referral_lookup, HTTP_STAFF},
     {"POST", "/api/v1/quotes", route_quote, HTTP_STAFF},
     {"POST", "/api/v1/transactions", route_transaction_create, HTTP_STAFF},
+    {"POST", "/api/v1/documents", route_documents_create, HTTP_STAFF},
     {"GET", "/api/v1/transactions", route_transaction_list, HTTP_READER},
     {"GET", "/api/v1/transactions/{}", route_transaction_get, HTTP_READER},
     {"GET", "/api/v1/transactions/{}/status", route_transaction_status, HTTP_READER},
@@ -48,5 +49,12 @@ const struct http_route onestop_routes[] = {
     {"POST", "/api/v1/callbacks/{}", route_callback, HTTP_PUBLIC},
     {"GET", "/r/{}", route_resident_status, HTTP_PUBLIC},
     {"GET", "/*", route_static, HTTP_PUBLIC}, /* the web app; keep last */
+    {0},
+};
+
+/* Routes whose bodies are streamed to them as they arrive (each is in the table above too). */
+const struct http_stream onestop_streams[] = {
+    {"POST", "/api/v1/documents", route_documents_body_limit, route_documents_body_deadline_s,
+     route_documents_begin, route_documents_data, route_documents_release},
     {0},
 };

@@ -99,5 +99,26 @@ void route_transaction_refund(struct app *app, struct http_request *req);
 void route_transaction_cancel(struct app *app, struct http_request *req);
 void route_till_paid_in(struct app *app, struct http_request *req);
 void route_till_paid_out(struct app *app, struct http_request *req);
+/* routes_documents.c: the streamed upload (onestop_streams in routes.c) */
+void route_documents_create(struct app *app, struct http_request *req);
+long route_documents_body_limit(const struct app *app);
+long route_documents_body_deadline_s(const struct app *app);
+bool route_documents_begin(struct app *app, struct http_request *req);
+bool route_documents_data(struct http_request *req, const char *data, size_t len);
+void route_documents_release(struct http_request *req);
+/* Inside a transaction's write: the documents its service's documents field names, checked
+ * (routes_transactions.c calls these). check: STORE_INVALID with the problems in *errors (new
+ * reference), and each entry given its sha256, bytes and pages, and a receipt line each added
+ * to lines (type, pages, the hash's first 8 characters); take: marks them as the
+ * transaction's. STORE_OK at once for a service without documents. */
+struct store_tx;
+struct service;
+enum store_result transaction_documents_check(struct app *app, struct store_tx *tx,
+                                              const struct service *service, json_t *fields,
+                                              json_t *lines, const char *counter,
+                                              json_t **errors) STORE_MUSTCHECK;
+enum store_result transaction_documents_take(struct store_tx *tx, const struct service *service,
+                                             const json_t *fields,
+                                             const char *reference) STORE_MUSTCHECK;
 
 #endif

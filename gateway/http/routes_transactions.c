@@ -335,6 +335,9 @@ static enum store_result apply_side_effects(struct create *c, struct store_tx *t
         if (r != STORE_OK)
             return r == STORE_INVALID ? STORE_UNAVAILABLE : r;
     }
+    enum store_result taken = transaction_documents_take(tx, c->service, ev->fields, c->reference);
+    if (taken != STORE_OK)
+        return taken == STORE_INVALID ? STORE_UNAVAILABLE : taken;
     json_array_foreach(ev->stock, i, take)
     {
         enum store_result r =
@@ -416,6 +419,17 @@ static enum store_result create_run(struct store_tx *tx, void *arg)
         return STORE_INVALID;
     }
     json_decref(errors);
+    errors = NULL;
+    r = transaction_documents_check(c->app, tx, c->service, ev.fields, ev.lines, c->session.counter,
+                                    &errors);
+    if (r != STORE_OK) {
+        if (r == STORE_INVALID) {
+            c->status = 422;
+            c->reply = invalid_reply(errors);
+        }
+        service_evaluation_clear(&ev);
+        return r;
+    }
 
     const struct service *s = c->service;
     const struct config *cfg = c->app->cfg;

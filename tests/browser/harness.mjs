@@ -206,7 +206,8 @@ function referralParts(stack, keysDir) {
 
 /* tills: open both counters' tills for today (a float of £100) once the stack is up, as a
  * counter does first thing: sales with a fee need it. Till tests pass false. */
-export async function startStack({ printer = false, idleTimeoutS, https = false, referrals = false, tills = true } = {}) {
+export async function startStack({ printer = false, idleTimeoutS, https = false, referrals = false, tills = true,
+  evidence = false } = {}) {
   for (const bin of [ONESTOPD, ONESTOP, SIM]) {
     if (!fs.existsSync(bin)) throw new Error(`${bin} is missing: build first (scripts/build ${path.basename(BUILD)})`);
   }
@@ -215,7 +216,7 @@ export async function startStack({ printer = false, idleTimeoutS, https = false,
   try {
     const keysDir = path.join(dir, 'keys');
     fs.mkdirSync(keysDir);
-    for (const name of ['status-token', 'parking', 'leisure', 'gazetteer', 'bulky', 'bulky-open311']) {
+    for (const name of ['status-token', 'parking', 'leisure', 'gazetteer', 'bulky', 'bulky-open311', 'data-1', 'documents']) {
       fs.writeFileSync(path.join(keysDir, `${name}.key`), `${crypto.randomBytes(32).toString('hex')}\n`,
         { mode: 0o600 });
     }
@@ -268,6 +269,13 @@ export async function startStack({ printer = false, idleTimeoutS, https = false,
         'hearing-aid-batteries', 'library-sales', ...moreServices] },
       receipts: { text_dir: path.join(ROOT, 'config', 'receipt-text'), languages: ['pl', 'ur'] },
     };
+    /* evidence: benefit-evidence with its data key and the simulator's document system */
+    if (evidence) {
+      config.keys.data_key_file = 'keys/data-1.key';
+      config.backends.push({ name: 'documents', connector: 'multipart', url: `${sim}/documents`,
+        signing_key_file: 'keys/documents.key', retry_schedule_s: [1, 1, 2, 2, 3] });
+      config.services.enabled.push('benefit-evidence');
+    }
     stack.configPath = path.join(dir, 'onestop.json');
     fs.writeFileSync(stack.configPath, JSON.stringify(config, null, 2));
 
@@ -276,7 +284,7 @@ export async function startStack({ printer = false, idleTimeoutS, https = false,
       '--smtp-listen', `127.0.0.1:${stack.smtpPort}`,
       '--notify-api-key', path.join(keysDir, 'notify.key'),
       '--notify-callback-token', path.join(keysDir, 'notify-callback.token'), ...moreSimArgs];
-    for (const name of ['parking', 'leisure', 'gazetteer', 'bulky']) {
+    for (const name of ['parking', 'leisure', 'gazetteer', 'bulky', ...(evidence ? ['documents'] : [])]) {
       simArgs.push('--key', `${name}=${path.join(keysDir, `${name}.key`)}`);
     }
     stack.sim = new Proc('onestop-sim', simArgs, path.join(dir, 'sim.log'));

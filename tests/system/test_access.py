@@ -349,6 +349,7 @@ ROUTES = {
     ("POST", "/api/v1/referrals/lookup"): "staff",
     ("POST", "/api/v1/quotes"): "staff",
     ("POST", "/api/v1/transactions"): "staff",
+    ("POST", "/api/v1/documents"): "staff",
     ("GET", "/api/v1/transactions"): "reader",
     ("GET", "/api/v1/transactions/{}"): "reader",
     ("GET", "/api/v1/transactions/{}/status"): "reader",

@@ -444,7 +444,8 @@ static void test_bad_definitions(void **state)
          "than I, L, O, U and Z"},
         {PARKING, m_type,
          "residents-parking-permit.json: fields[1].type: unknown type \"colour\" (string, uprn, "
-         "vrm, postcode, date, boolean, enum, integer, phone, items, nhs_number, nino, ubrn)"},
+         "vrm, postcode, date, boolean, enum, integer, phone, items, nhs_number, nino, ubrn, "
+         "documents)"},
         {PARKING, m_payment,
          "residents-parking-permit.json: payment_methods[5]: must be one of cash, card, cheque, "
          "waived, none"},

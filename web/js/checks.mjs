@@ -43,11 +43,14 @@ export function fieldProblem(field, value, required) {
       case 'uprn': return `Find and choose the ${lower(label)}`;
       case 'enum': return `Choose the ${lower(label)}`;
       case 'items': return 'Add at least one item';
+      case 'documents': return 'Upload at least one document';
       case 'date': return field.lookup === 'slots' ? `Choose a ${lower(label)}` : `Enter the ${lower(label)}`;
       default: return `Enter the ${lower(label)}`;
     }
   }
   switch (field.type) {
+    case 'documents':
+      return value.some((d) => !d.type) ? 'Choose the type of each document' : null;
     case 'uprn':
       return /^\d{1,12}$/.test(String(value)) ? null : `${label}: a UPRN is 1 to 12 digits`;
     case 'postcode':

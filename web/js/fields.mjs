@@ -10,6 +10,7 @@ import { addressWidget } from './address.mjs';
 import { slotWidget } from './slots.mjs';
 import { holdWidget } from './holds.mjs';
 import { itemsWidget } from './items.mjs';
+import { documentsWidget } from './documents.mjs';
 import { normaliseVrm, normalisePostcode } from './checks.mjs';
 
 /* The label, hint and error parts every widget shares. */
@@ -162,6 +163,7 @@ export function createField(field, ctx) {
   switch (field.type) {
     case 'uprn': return addressWidget(field, ctx);
     case 'items': return itemsWidget(field, ctx);
+    case 'documents': return documentsWidget(field, ctx);
     case 'date': return field.lookup === 'slots' ? slotWidget(field, ctx, dateWidget) : dateWidget(field, ctx);
     case 'boolean': return booleanWidget(field, ctx);
     case 'enum': return enumWidget(field, ctx);

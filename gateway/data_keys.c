@@ -1,0 +1,261 @@
+/* data_keys: AES-256-GCM data keys and streaming seal/open; see data_keys.h. */
+#include "gateway/data_keys.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <ctype.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define KEY_FILE_MAX 256 /* bytes read from a key file: hex digits and some whitespace */
+
+struct data_key {
+    char id[DATA_KEY_ID_MAX + 1];
+    unsigned char bytes[DATA_KEY_BYTES];
+};
+
+struct data_keys {
+    struct data_key keys[DATA_KEYS_MAX];
+    int len;
+    int current; /* index, or -1 */
+};
+
+struct data_seal {
+    EVP_CIPHER_CTX *ctx;
+};
+
+struct data_open {
+    EVP_CIPHER_CTX *ctx;
+};
+
+struct data_keys *data_keys_new(void)
+{
+    struct data_keys *keys = calloc(1, sizeof *keys);
+    if (keys)
+        keys->current = -1;
+    return keys;
+}
+
+void data_keys_free(struct data_keys *keys)
+{
+    if (!keys)
+        return;
+    OPENSSL_cleanse(keys, sizeof *keys);
+    free(keys);
+}
+
+static const struct data_key *key_find(const struct data_keys *keys, const char *id)
+{
+    for (int i = 0; id && i < keys->len; i++)
+        if (strcmp(keys->keys[i].id, id) == 0)
+            return &keys->keys[i];
+    return NULL;
+}
+
+bool data_keys_has(const struct data_keys *keys, const char *id)
+{
+    return key_find(keys, id) != NULL;
+}
+
+/* The id of a key file: its name without folders and without ".key". */
+static bool key_id_from_path(const char *path, char *id, size_t idlen)
+{
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    size_t len = strlen(base);
+    if (len > 4 && strcmp(base + len - 4, ".key") == 0)
+        len -= 4;
+    if (len == 0 || len >= idlen)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!isalnum((unsigned char)base[i]) && base[i] != '-' && base[i] != '_' && base[i] != '.')
+            return false;
+    memcpy(id, base, len);
+    id[len] = '\0';
+    return true;
+}
+
+static int hex_value(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c = tolower(c);
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+bool data_keys_load(struct data_keys *keys, const char *path, char *err, size_t errlen)
+{
+    struct data_key key;
+    if (!key_id_from_path(path, key.id, sizeof key.id)) {
+        snprintf(err, errlen, "%s: a data key file is named <id>.key (letters, digits, - _ .)",
+                 path);
+        return false;
+    }
+    if (key_find(keys, key.id)) {
+        snprintf(err, errlen, "%s: a data key with the id %s is loaded already", path, key.id);
+        return false;
+    }
+    if (keys->len >= DATA_KEYS_MAX) {
+        snprintf(err, errlen, "%s: at most %d data keys may be loaded", path, DATA_KEYS_MAX);
+        return false;
+    }
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, errlen, "%s: cannot read the data key file", path);
+        return false;
+    }
+    char text[KEY_FILE_MAX + 1];
+    size_t n = fread(text, 1, KEY_FILE_MAX, f);
+    fclose(f);
+    text[n] = '\0';
+    size_t digits = 0;
+    while (digits < n && hex_value((unsigned char)text[digits]) >= 0)
+        digits++;
+    bool rest_blank = true;
+    for (size_t i = digits; i < n; i++)
+        rest_blank &= isspace((unsigned char)text[i]) != 0;
+    bool ok = digits == 2 * DATA_KEY_BYTES && rest_blank;
+    if (ok) {
+        for (size_t i = 0; i < DATA_KEY_BYTES; i++)
+            key.bytes[i] = (unsigned char)(hex_value((unsigned char)text[2 * i]) * 16 +
+                                           hex_value((unsigned char)text[2 * i + 1]));
+        keys->keys[keys->len++] = key;
+        if (keys->current < 0)
+            keys->current = keys->len - 1;
+    } else {
+        snprintf(err, errlen, "%s: a data key file holds %d hex digits (scripts/keys makes one)",
+                 path, 2 * DATA_KEY_BYTES);
+    }
+    OPENSSL_cleanse(text, sizeof text);
+    OPENSSL_cleanse(&key, sizeof key);
+    return ok;
+}
+
+bool data_keys_set_current(struct data_keys *keys, const char *id)
+{
+    const struct data_key *k = key_find(keys, id);
+    if (!k)
+        return false;
+    keys->current = (int)(k - keys->keys);
+    return true;
+}
+
+const char *data_keys_current(const struct data_keys *keys)
+{
+    return keys && keys->current >= 0 ? keys->keys[keys->current].id : NULL;
+}
+
+/* A GCM context set up with key, IV and associated data, for encrypting or decrypting. */
+static EVP_CIPHER_CTX *gcm_begin(const struct data_key *key, const unsigned char *iv,
+                                 const void *aad, size_t aad_len, bool encrypt)
+{
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    int outl = 0;
+    if (!ctx || aad_len > INT_MAX ||
+        EVP_CipherInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL, encrypt) != 1 ||
+        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, DATA_IV_BYTES, NULL) != 1 ||
+        EVP_CipherInit_ex(ctx, NULL, NULL, key->bytes, iv, encrypt) != 1 ||
+        (aad && aad_len && EVP_CipherUpdate(ctx, NULL, &outl, aad, (int)aad_len) != 1)) {
+        EVP_CIPHER_CTX_free(ctx);
+        return NULL;
+    }
+    return ctx;
+}
+
+/* One streaming step in either direction; GCM gives out exactly what goes in. */
+static bool gcm_update(EVP_CIPHER_CTX *ctx, const void *in, size_t len, void *out)
+{
+    const unsigned char *src = in;
+    unsigned char *dst = out;
+    while (len > 0) {
+        int step = len > INT_MAX / 2 ? INT_MAX / 2 : (int)len;
+        int outl = 0;
+        if (EVP_CipherUpdate(ctx, dst, &outl, src, step) != 1 || outl != step)
+            return false;
+        src += step;
+        dst += step;
+        len -= (size_t)step;
+    }
+    return true;
+}
+
+struct data_seal *data_seal_begin(const struct data_keys *keys, unsigned char iv[DATA_IV_BYTES],
+                                  const void *aad, size_t aad_len)
+{
+    if (!keys || keys->current < 0 || RAND_bytes(iv, DATA_IV_BYTES) != 1)
+        return NULL;
+    struct data_seal *seal = calloc(1, sizeof *seal);
+    if (!seal)
+        return NULL;
+    seal->ctx = gcm_begin(&keys->keys[keys->current], iv, aad, aad_len, true);
+    if (!seal->ctx) {
+        free(seal);
+        return NULL;
+    }
+    return seal;
+}
+
+bool data_seal_update(struct data_seal *seal, const void *in, size_t len, void *out)
+{
+    return gcm_update(seal->ctx, in, len, out);
+}
+
+bool data_seal_final(struct data_seal *seal, unsigned char tag[DATA_TAG_BYTES])
+{
+    unsigned char rest[EVP_MAX_BLOCK_LENGTH];
+    int outl = 0;
+    return EVP_EncryptFinal_ex(seal->ctx, rest, &outl) == 1 && outl == 0 &&
+           EVP_CIPHER_CTX_ctrl(seal->ctx, EVP_CTRL_GCM_GET_TAG, DATA_TAG_BYTES, tag) == 1;
+}
+
+void data_seal_free(struct data_seal *seal)
+{
+    if (!seal)
+        return;
+    EVP_CIPHER_CTX_free(seal->ctx);
+    free(seal);
+}
+
+struct data_open *data_open_begin(const struct data_keys *keys, const char *key_id,
+                                  const unsigned char iv[DATA_IV_BYTES], const void *aad,
+                                  size_t aad_len)
+{
+    const struct data_key *key = keys ? key_find(keys, key_id) : NULL;
+    if (!key)
+        return NULL;
+    struct data_open *open = calloc(1, sizeof *open);
+    if (!open)
+        return NULL;
+    open->ctx = gcm_begin(key, iv, aad, aad_len, false);
+    if (!open->ctx) {
+        free(open);
+        return NULL;
+    }
+    return open;
+}
+
+bool data_open_update(struct data_open *open, const void *in, size_t len, void *out)
+{
+    return gcm_update(open->ctx, in, len, out);
+}
+
+bool data_open_final(struct data_open *open, const unsigned char tag[DATA_TAG_BYTES])
+{
+    unsigned char copy[DATA_TAG_BYTES];
+    memcpy(copy, tag, sizeof copy);
+    unsigned char rest[EVP_MAX_BLOCK_LENGTH];
+    int outl = 0;
+    return EVP_CIPHER_CTX_ctrl(open->ctx, EVP_CTRL_GCM_SET_TAG, DATA_TAG_BYTES, copy) == 1 &&
+           EVP_DecryptFinal_ex(open->ctx, rest, &outl) == 1 && outl == 0;
+}
+
+void data_open_free(struct data_open *open)
+{
+    if (!open)
+        return;
+    EVP_CIPHER_CTX_free(open->ctx);
+    free(open);
+}
