@@ -34,6 +34,7 @@ struct backup_report {
     long long elapsed_ms;                /* wall time of the copy and its verification */
     long long transactions;              /* rows in the copy's transactions table */
     int schema_version;                  /* the copy's PRAGMA user_version */
+    long long audit_rows;                /* audit rows whose hash chain was walked intact */
     char aside[BACKUP_PATH_MAX];         /* restore: where the replaced database went, or "" */
 };
 
@@ -44,8 +45,9 @@ bool backup_take(const char *db_path, const char *dest, struct backup_report *re
                  size_t errlen) __attribute__((warn_unused_result));
 
 /* Checks that path is an intact onestop store: integrity_check "ok", no foreign key left
- * dangling, a schema version and a transactions table. Fills report's transactions,
- * schema_version, pages and page_size. false with the first problem in err. */
+ * dangling, a schema version, a transactions table and an audit trail whose hash chain walks
+ * intact (store_audit_walk). Fills report's transactions, schema_version, audit_rows, pages
+ * and page_size. false with the first problem in err. */
 bool backup_verify(const char *path, struct backup_report *report, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 

@@ -271,12 +271,11 @@ static void head_judge(sqlite3 *db, const struct audit_head *h, const unsigned c
     sqlite3_finalize(st);
 }
 
-enum store_result store_audit_verify(struct store *store, const struct audit_head *signed_head,
-                                     const unsigned char *key, size_t key_len,
-                                     struct audit_verify_result *out)
+enum store_result store_audit_walk(sqlite3 *db, const struct audit_head *signed_head,
+                                   const unsigned char *key, size_t key_len,
+                                   struct audit_verify_result *out)
 {
     memset(out, 0, sizeof *out);
-    sqlite3 *db = store_reader_acquire(store);
     /* one read transaction: the walk and the head check see the same trail */
     sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
     sqlite3_stmt *st = store_prepare(db, "SELECT " AUDIT_COLUMNS ", prev_hash, hash FROM audit"
@@ -304,6 +303,15 @@ enum store_result store_audit_verify(struct store *store, const struct audit_hea
                  "the audit trail is intact: %" PRId64 " rows, head row %" PRId64 " hash %s",
                  out->rows, out->head.id, out->head.hash);
     sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    return r;
+}
+
+enum store_result store_audit_verify(struct store *store, const struct audit_head *signed_head,
+                                     const unsigned char *key, size_t key_len,
+                                     struct audit_verify_result *out)
+{
+    sqlite3 *db = store_reader_acquire(store);
+    enum store_result r = store_audit_walk(db, signed_head, key, key_len, out);
     store_reader_release(store, db);
     return r;
 }

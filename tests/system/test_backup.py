@@ -200,3 +200,30 @@ def test_restore_refuses_while_onestopd_runs_and_keeps_the_store_it_replaces(tmp
     assert gw.request("GET", f"/api/v1/transactions/{second.json['reference']}",
                       token=token).status == 404
     assert gw.stop() == 0
+
+
+def test_a_backup_whose_audit_trail_was_edited_is_refused_naming_the_row(tmp_path):
+    gw = Gateway(tmp_path / "gw", with_sim=False)
+    gw.start()
+    receive_stock(gw, 10)
+    token = gw.sign_in()
+    assert issue(gw.port, token, "CHAIN001").status == 201
+    path = str(tmp_path / "counter.db")
+    r = gw.cli("backup", path)
+    assert r.returncode == 0, r.stderr
+    rows = int(re.search(r"audit chain of (\d+) rows intact", r.stdout).group(1))
+    assert rows == db_rows(path, "SELECT count(*) FROM audit")[0][0] and rows > 0
+    with sqlite3.connect(path) as db:  # a forger with the file: triggers dropped, a row edited
+        for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type='trigger' AND"
+                                  " tbl_name='audit'").fetchall():
+            db.execute(f"DROP TRIGGER {name}")
+        (victim,) = db.execute("SELECT min(id) FROM audit WHERE action='transaction_accepted'"
+                               ).fetchone()
+        db.execute("UPDATE audit SET actor='someone-else' WHERE id=?", (victim,))
+    gw.daemon.stop()
+    refused = gw.cli("restore", path)
+    assert refused.returncode == 1, refused.stdout
+    assert "audit trail does not verify" in refused.stderr and f"row {victim}" in refused.stderr, \
+        refused.stderr
+    assert not [p for p in os.listdir(gw.data_dir) if "before-restore" in p]
+    assert gw.stop() == 0

@@ -177,11 +177,13 @@ def test_after_a_purge_the_database_file_holds_no_trace_of_the_phone_number(gate
     complete(gateway, token, "bulky", ref)
     phones = (b"07700900461", b"07700 900461", b"+447700900461")
 
-    def files():  # the database, and its WAL while one is there
+    def files():  # the database, its WAL while one is there, and every file under the folder
         out = {}
-        for name in os.listdir(gateway.data_dir):
-            with open(os.path.join(gateway.data_dir, name), "rb") as f:
-                out[name] = f.read()
+        for folder, _, names in os.walk(gateway.data_dir):
+            for name in names:
+                path = os.path.join(folder, name)
+                with open(path, "rb") as f:
+                    out[path] = f.read()
         return out
 
     assert any(p in data for data in files().values() for p in phones)  # the control
