@@ -31,7 +31,8 @@ static json_t *status_pick(json_t *from, const char *const *names)
 static const char *const status_top[] = {"reference", "service", "status", "updated_at", NULL};
 static const char *const status_delivery[] = {"state",      "attempts",          "next_attempt_at",
                                               "last_error", "backend_reference", NULL};
-static const char *const status_print[] = {"state", "printer", "attempts", "last_error", NULL};
+static const char *const status_print[] = {"state",      "printer", "attempts",
+                                           "last_error", "receipt", NULL};
 
 void route_transaction_status(struct app *app, struct http_request *req)
 {
