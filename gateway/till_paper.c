@@ -55,7 +55,7 @@ static bool render(struct receipt *r, struct paper *p, enum receipt_paper size, 
 {
     r->lines = p->lines;
     r->n_lines = p->n;
-    r->payment = RECEIPT_PAYMENT_NONE;
+    r->payment = RECEIPT_PAYMENT_NOT_A_SALE; /* no "Payment: No charge" line */
     return receipt_render_pdf(r, size, out, len);
 }
 

@@ -102,6 +102,7 @@ def test_the_daily_report_its_csv_and_the_till_agree_to_the_penny(gateway):
     for expected in ("Takings report", "£51.00", "£45.00", "Fred Perry House",
                      "4 sales, 1 voided"):
         assert expected in text, (expected, text)
+    assert "Payment" not in text and "No charge" not in text, text
 
     month = today()[:7]
     r = gateway.request("GET", f"/api/v1/reports/monthly?month={month}", token=sup)
