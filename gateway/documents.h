@@ -48,6 +48,12 @@ long documents_body_limit(const struct config *cfg);
  * how many went (-1 when the store failed). */
 long documents_sweep(struct documents *docs, struct store *store, time_t now);
 
+/* Deletes the files of documents whose transactions were purged (store_purge), in the
+ * documents folder under data_dir, and records them deleted (the rows stay as the record of
+ * what was received). How many went; -1 when the store failed. Used by purge_run, so it
+ * works without the data key (the CLI's `onestop purge`). */
+long documents_remove_purged(const char *data_dir, struct store *store, time_t now);
+
 /* An upload in progress for a body of this Content-Type. NULL when out of memory. */
 struct document_upload *document_upload_begin(struct documents *docs, const struct config *cfg,
                                               const char *content_type)

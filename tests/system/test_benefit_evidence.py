@@ -259,3 +259,49 @@ def test_altered_sealed_file_is_never_acknowledged(gw):
     t = transaction(gw, token, ref)
     assert t["status"] == "accepted", t
     assert received(gw) == []
+
+
+def test_a_purge_deletes_the_document_files_and_keeps_their_record(tmp_path):
+    """Documents kept a year after delivery (documents.retention_days) still go when the
+    retention purge anonymises their transaction: the files are deleted, the rows (type,
+    bytes, sha256) stay, the NINO and name are purged."""
+    from test_retention import complete
+    g = make(tmp_path, documents={"retention_days": 365})
+    with open(os.path.join(g.keys_dir, "documents.key")) as f:
+        g.keys["documents"] = f.read().strip().encode()
+    g.start()
+    try:
+        token = g.sign_in()
+        docs = uploaded(g, token, [("passport.jpg", JPEG, "image/jpeg"),
+                                   ("payslip.pdf", pdf(1), "application/pdf")])
+        r = record(g, token, evidence(zip(docs, ["identity", "income"])))
+        assert r.status == 201, r
+        ref = r.json["reference"]
+        wait_until(lambda: transaction(g, token, ref)["delivery"]["state"] == "delivered",
+                   timeout=20, what="the evidence delivered")
+        complete(g, token, "documents", ref)
+        folder = os.path.join(g.data_dir, "documents")
+        assert sorted(os.listdir(folder)) == sorted(d["id"] + ".doc" for d in docs)
+
+        dry = g.cli("purge", "--dry-run", "--older-than-days", "0")
+        assert dry.returncode == 0 and "2 document files" in dry.stdout, dry.stdout
+        assert len(os.listdir(folder)) == 2  # a dry run deletes nothing
+
+        done = g.cli("purge", "--older-than-days", "0")
+        assert done.returncode == 0 and "2 document files" in done.stdout, done.stdout
+        assert os.listdir(folder) == []
+        db = sqlite3.connect(os.path.join(g.data_dir, "onestop.db"))
+        try:
+            kept = sorted(db.execute("SELECT id, type, bytes, sha256, reference,"
+                                     " file_deleted_at IS NOT NULL FROM documents").fetchall())
+            (fields,) = db.execute("SELECT fields FROM transactions WHERE reference=?",
+                                   (ref,)).fetchone()
+        finally:
+            db.close()
+        assert kept == sorted((d["id"], d["type"], d["bytes"], d["sha256"], ref, 1)
+                              for d in docs)
+        assert "AB123456C" not in fields and "Alex Example" not in fields, fields
+        again = g.cli("purge", "--older-than-days", "0")
+        assert again.stdout.startswith("purged: 0 transactions"), again.stdout
+    finally:
+        assert g.stop() == 0, g.log()[-3000:]
