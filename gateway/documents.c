@@ -102,7 +102,8 @@ struct documents *documents_open(const struct config *cfg, char *err, size_t err
     remove_stale_parts(docs->dir);
     if (cfg->data_key_file) {
         docs->keys = data_keys_new();
-        if (!docs->keys || !data_keys_load(docs->keys, cfg->data_key_file, err, errlen)) {
+        /* the current key, and the older ones that still open documents sealed under them */
+        if (!docs->keys || !config_data_keys_load(cfg, docs->keys, err, errlen)) {
             documents_close(docs);
             return NULL;
         }
