@@ -235,8 +235,42 @@ static void *janitor_main(void *arg)
     return NULL;
 }
 
+/* Removes the sealed files no row names: an upload whose files were renamed to .doc but
+ * whose records were never written (a crash between the two). Only before serving: then no
+ * upload is between its rename and its write. */
+static void remove_orphans(const struct documents *docs, struct store *store)
+{
+    DIR *d = opendir(docs->dir);
+    if (!d)
+        return;
+    long removed = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        char id[DOCUMENT_ID_LEN + 1];
+        size_t len = strlen(e->d_name);
+        if (len != DOCUMENT_ID_LEN + strlen(DOCUMENT_FILE_EXT) ||
+            strcmp(e->d_name + DOCUMENT_ID_LEN, DOCUMENT_FILE_EXT) != 0)
+            continue;
+        snprintf(id, sizeof id, "%.*s", DOCUMENT_ID_LEN, e->d_name);
+        bool known = true;
+        if (!document_id_valid(id) || store_documents_known(store, id, &known) != STORE_OK || known)
+            continue;
+        char path[DOCUMENT_PATH_MAX];
+        document_file_path(docs->dir, id, path);
+        if (unlink(path) == 0)
+            removed++;
+    }
+    closedir(d);
+    if (removed > 0)
+        log_msg(LOG_INFO, "document_orphans_removed",
+                "removed %ld sealed file%s that no upload record names (a stop interrupted "
+                "the upload)",
+                removed, removed == 1 ? "" : "s");
+}
+
 bool documents_janitor_start(struct documents *docs, struct store *store)
 {
+    remove_orphans(docs, store);
     docs->store = store;
     docs->janitor_running = pthread_create(&docs->janitor, NULL, janitor_main, docs) == 0;
     return docs->janitor_running;

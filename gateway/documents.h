@@ -30,7 +30,9 @@ struct documents *documents_open(const struct config *cfg, char *err, size_t err
     __attribute__((warn_unused_result));
 /* Stops the janitor (if started) and frees everything. NULL-safe. */
 void documents_close(struct documents *docs);
-/* Starts the janitor: every documents.sweep_interval_s it deletes uploads that expired
+/* First removes the sealed files no record names (an upload a crash interrupted between its
+ * files and its records; call before serving). Then starts the janitor: every
+ * documents.sweep_interval_s it deletes uploads that expired
  * unattached (files and records) and the files of delivered documents past
  * documents.retention_days (their records stay). store must outlive docs' janitor: call
  * documents_close before store_close. */

@@ -129,6 +129,23 @@ enum store_result store_documents_purged(struct store *store, int limit, json_t 
     return r;
 }
 
+enum store_result store_documents_known(struct store *store, const char *id, bool *known)
+{
+    *known = false;
+    sqlite3 *db = store_reader_acquire(store);
+    sqlite3_stmt *st = store_cached(db, "SELECT 1 FROM documents WHERE id = ?");
+    enum store_result r = STORE_UNAVAILABLE;
+    if (st) {
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+        int rc = sqlite3_step(st);
+        *known = rc == SQLITE_ROW;
+        r = rc == SQLITE_ROW || rc == SQLITE_DONE ? STORE_OK : store_sqlite_result(rc);
+        store_release(st);
+    }
+    store_reader_release(store, db);
+    return r;
+}
+
 struct files_deleted {
     json_t *ids;
     time_t now;

@@ -361,3 +361,27 @@ def test_an_old_data_key_that_cannot_be_read_is_named_at_start(tmp_path):
     r = subprocess.run([ONESTOPD, "--check-config", g.config_path], capture_output=True,
                        text=True, timeout=60)
     assert r.returncode != 0 and "keys" in r.stderr and "missing.key" in r.stderr, r
+
+
+def test_a_sealed_file_no_record_names_is_removed_at_start(tmp_path):
+    """A crash between an upload's rename to .doc and its records leaves a sealed file nothing
+    names: the next start removes it, and keeps the files that have records."""
+    g = make(tmp_path)
+    g.start()
+    try:
+        token = g.sign_in()
+        [kept] = uploaded(g, token, [("id.png", PNG, "image/png")])
+        g.daemon.stop()
+        folder = os.path.join(g.data_dir, "documents")
+        orphan = secrets.token_hex(16) + ".doc"
+        with open(os.path.join(folder, orphan), "wb") as f:
+            f.write(b"OSDOC1\n\0" + secrets.token_bytes(64))
+        with open(os.path.join(folder, "README.txt"), "w") as f:
+            f.write("not a sealed file: left alone\n")
+        assert orphan in os.listdir(folder)
+        g.start_daemon()  # healthy only once the start's clean-up is done
+        assert sorted(os.listdir(folder)) == sorted([kept["id"] + ".doc", "README.txt"])
+        assert "document_orphans_removed" in g.log()
+        assert orphan[:-4] not in g.log()
+    finally:
+        assert g.stop() == 0, g.log()[-3000:]
