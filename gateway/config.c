@@ -40,6 +40,7 @@ enum key_type {
     K_SECRET,
     K_INT_LIST,
     K_STRING_LIST,
+    K_PATH_LIST, /* a list of paths, each resolved like K_PATH */
     K_OBJECT,
     K_ARRAY
 };
@@ -179,6 +180,7 @@ static const struct key_spec till_keys[] = {
 static const struct key_spec keys_keys[] = {
     {KEY("status_token_file", K_SECRET, CFG(status_key)), .required = true},
     {KEY("data_key_file", K_PATH, CFG(data_key_file))},
+    {KEY("old_data_key_files", K_PATH_LIST, CFG(old_data_key_files))},
     {0}};
 
 static const struct key_spec documents_keys[] = {
@@ -496,7 +498,8 @@ static void parse_value(struct parse_ctx *ctx, const struct key_spec *k, const j
         *(size_t *)(field + sizeof(long *)) = n; /* the _len member follows the pointer */
         return;
     }
-    case K_STRING_LIST: {
+    case K_STRING_LIST:
+    case K_PATH_LIST: {
         size_t i;
         json_t *e;
         if (!json_is_array(v)) {
@@ -505,12 +508,20 @@ static void parse_value(struct parse_ctx *ctx, const struct key_spec *k, const j
         }
         json_array_foreach(v, i, e)
         {
-            if (!json_is_string(e)) {
-                problem(ctx, full, "item %zu must be a string", i);
+            if (!json_is_string(e) || (k->type == K_PATH_LIST && json_string_length(e) == 0)) {
+                problem(ctx, full, "item %zu must be a %s", i,
+                        k->type == K_PATH_LIST ? "path (a non-empty string)" : "string");
                 return;
             }
         }
-        *(json_t **)field = json_deep_copy(v);
+        json_t *list = json_deep_copy(v);
+        json_array_foreach(k->type == K_PATH_LIST ? list : NULL, i, e)
+        {
+            char *path = resolve_path(ctx->dir, json_string_value(e));
+            json_array_set_new(list, i, json_string(path ? path : ""));
+            free(path);
+        }
+        *(json_t **)field = list;
         return;
     }
     case K_OBJECT:
@@ -859,16 +870,36 @@ static void check_http(struct parse_ctx *ctx, struct config *cfg)
         problem(ctx, "http.connection_headroom", "must be less than http.connection_limit");
 }
 
+bool config_data_keys_load(const struct config *cfg, struct data_keys *keys, char *err,
+                           size_t errlen)
+{
+    if (!cfg->data_key_file)
+        return true;
+    /* the first key loaded is the current one */
+    if (!data_keys_load(keys, cfg->data_key_file, err, errlen))
+        return false;
+    size_t i;
+    const json_t *path;
+    json_array_foreach(cfg->old_data_key_files, i, path)
+    {
+        if (!data_keys_load(keys, json_string_value(path), err, errlen))
+            return false;
+    }
+    return true;
+}
+
 /* Checks that span keys: names unique, references resolve, URLs look like URLs. */
 /* The data key must load (64 hex digits, a usable id), and an upload can never be larger
  * than the submission it belongs to. */
 static void check_documents(struct parse_ctx *ctx, struct config *cfg)
 {
     char err[256];
-    struct data_keys *keys = cfg->data_key_file ? data_keys_new() : NULL;
-    if (keys && !data_keys_load(keys, cfg->data_key_file, err, sizeof err))
-        problem(ctx, "keys.data_key_file", "%s", err);
+    struct data_keys *keys = data_keys_new();
+    if (keys && !config_data_keys_load(cfg, keys, err, sizeof err))
+        problem(ctx, "keys", "%s", err);
     data_keys_free(keys);
+    if (json_array_size(cfg->old_data_key_files) && !cfg->data_key_file)
+        problem(ctx, "keys.old_data_key_files", "needs keys.data_key_file (the current key)");
     if (cfg->documents.file_limit > cfg->documents.submission_limit)
         problem(ctx, "documents.file_limit", "is more than documents.submission_limit");
 }
@@ -1132,6 +1163,7 @@ void config_free(struct config *cfg)
     if (cfg->services)
         service_registry_free(cfg->services);
     json_decref(cfg->services_enabled);
+    json_decref(cfg->old_data_key_files);
     receipt_texts_free(cfg->receipt_texts);
     json_decref(cfg->receipt_languages);
     free(cfg->receipt_text_dir);

@@ -206,6 +206,9 @@ struct config {
     /* uploaded documents (benefit evidence): sealed under keys.data_key_file, kept in
      * <data_dir>/documents; limits default to DOMAIN.md's */
     char *data_key_file; /* keys.data_key_file: the current data key (<id>.key, 64 hex) */
+    /* keys.old_data_key_files: older data keys (paths), loaded to open what was sealed under
+     * them (rotation), never to seal; NULL when none */
+    json_t *old_data_key_files;
     struct {
         long file_limit;        /* bytes of one file (413 file_too_large past it) */
         long submission_limit;  /* bytes of one submission's files together (422) */
@@ -226,6 +229,13 @@ void config_free(struct config *cfg);
 bool config_set_listen(struct config *cfg, const char *listen, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 bool config_set_data_dir(struct config *cfg, const char *dir);
+
+struct data_keys;
+/* Loads the data keys the config names into keys: keys.data_key_file first (the current
+ * one), then keys.old_data_key_files (kept to open older data). True with nothing loaded when
+ * there is no data key file; false with a message naming the file in err. */
+bool config_data_keys_load(const struct config *cfg, struct data_keys *keys, char *err,
+                           size_t errlen) __attribute__((warn_unused_result));
 
 const struct backend_config *config_backend(const struct config *cfg, const char *name);
 const struct counter_config *config_counter(const struct config *cfg, const char *id);

@@ -55,7 +55,7 @@ bool document_id_new(char out[DOCUMENT_ID_LEN + 1])
 
 void document_file_path(const char *dir, const char *id, char out[DOCUMENT_PATH_MAX])
 {
-    snprintf(out, DOCUMENT_PATH_MAX, "%s/%s.doc", dir, id);
+    snprintf(out, DOCUMENT_PATH_MAX, "%s/%s" DOCUMENT_FILE_EXT, dir, id);
 }
 
 /* All len bytes written (writing) or read, across short transfers and signals. */

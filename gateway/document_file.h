@@ -14,7 +14,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#define DOCUMENT_ID_LEN     32 /* hex characters of a document id (128 random bits) */
+#define DOCUMENT_ID_LEN     32     /* hex characters of a document id (128 random bits) */
+#define DOCUMENT_FILE_EXT   ".doc" /* a sealed file: <id>.doc */
 #define DOCUMENT_PATH_MAX   4096
 #define DOCUMENT_IO_CHUNK   65536 /* bytes read or written at once */
 #define DOCUMENT_FILE_MAGIC "OSDOC1\n"

@@ -102,7 +102,8 @@ struct documents *documents_open(const struct config *cfg, char *err, size_t err
     remove_stale_parts(docs->dir);
     if (cfg->data_key_file) {
         docs->keys = data_keys_new();
-        if (!docs->keys || !data_keys_load(docs->keys, cfg->data_key_file, err, errlen)) {
+        /* the current key, and the older ones that still open documents sealed under them */
+        if (!docs->keys || !config_data_keys_load(cfg, docs->keys, err, errlen)) {
             documents_close(docs);
             return NULL;
         }
@@ -145,10 +146,10 @@ long documents_body_limit(const struct config *cfg)
     return files + DOCUMENTS_PART_SLACK;
 }
 
-static void file_remove(const struct documents *docs, const char *id)
+static void file_remove(const char *dir, const char *id)
 {
     char path[DOCUMENT_PATH_MAX];
-    document_file_path(docs->dir, id, path);
+    document_file_path(dir, id, path);
     if (unlink(path) != 0 && errno != ENOENT)
         log_msg(LOG_WARN, "document_unlink_failed", "cannot delete document %s: %s", id,
                 strerror(errno));
@@ -157,7 +158,7 @@ static void file_remove(const struct documents *docs, const char *id)
 /* Deletes the files of the documents listed (ids, stolen; listed: how the listing went);
  * with mark_deleted, then records that their files are gone. How many went; -1 when the store
  * failed. */
-static long sweep_listed(struct documents *docs, struct store *store, enum store_result listed,
+static long sweep_listed(const char *dir, struct store *store, enum store_result listed,
                          json_t *ids, bool mark_deleted, time_t now)
 {
     if (listed != STORE_OK)
@@ -166,7 +167,7 @@ static long sweep_listed(struct documents *docs, struct store *store, enum store
     json_t *v;
     json_array_foreach(ids, i, v)
     {
-        file_remove(docs, json_string_value(json_object_get(v, "id")));
+        file_remove(dir, json_string_value(json_object_get(v, "id")));
     }
     long n = (long)json_array_size(ids);
     enum store_result r =
@@ -179,11 +180,25 @@ long documents_sweep(struct documents *docs, struct store *store, time_t now)
 {
     json_t *ids = NULL;
     enum store_result r = store_documents_forget_expired(store, now, DOCUMENTS_SWEEP_BATCH, &ids);
-    long n = sweep_listed(docs, store, r, ids, false, now);
+    long n = sweep_listed(docs->dir, store, r, ids, false, now);
     if (n > 0)
         log_msg(LOG_INFO, "documents_expired", "%ld unattached document%s deleted", n,
                 n == 1 ? "" : "s");
     return n;
+}
+
+long documents_remove_purged(const char *data_dir, struct store *store, time_t now)
+{
+    char dir[DOCUMENT_PATH_MAX];
+    snprintf(dir, sizeof dir, "%s/%s", data_dir, DOCUMENTS_FOLDER);
+    long total = 0, n;
+    do {
+        json_t *ids = NULL;
+        enum store_result r = store_documents_purged(store, DOCUMENTS_SWEEP_BATCH, &ids);
+        n = sweep_listed(dir, store, r, ids, true, now);
+        total = n < 0 ? -1 : total + n;
+    } while (n == DOCUMENTS_SWEEP_BATCH);
+    return total;
 }
 
 /* The files of delivered documents past their retention go; their records stay. */
@@ -192,7 +207,7 @@ static long sweep_delivered(struct documents *docs, struct store *store, time_t 
     json_t *ids = NULL;
     time_t before = now - (time_t)docs->retention_days * DOCUMENTS_DAY_S;
     enum store_result r = store_documents_delivered(store, before, DOCUMENTS_SWEEP_BATCH, &ids);
-    long n = sweep_listed(docs, store, r, ids, true, now);
+    long n = sweep_listed(docs->dir, store, r, ids, true, now);
     if (n > 0)
         log_msg(LOG_INFO, "documents_delivered_deleted",
                 "%ld delivered document file%s deleted (the records stay)", n, n == 1 ? "" : "s");
@@ -220,8 +235,42 @@ static void *janitor_main(void *arg)
     return NULL;
 }
 
+/* Removes the sealed files no row names: an upload whose files were renamed to .doc but
+ * whose records were never written (a crash between the two). Only before serving: then no
+ * upload is between its rename and its write. */
+static void remove_orphans(const struct documents *docs, struct store *store)
+{
+    DIR *d = opendir(docs->dir);
+    if (!d)
+        return;
+    long removed = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        char id[DOCUMENT_ID_LEN + 1];
+        size_t len = strlen(e->d_name);
+        if (len != DOCUMENT_ID_LEN + strlen(DOCUMENT_FILE_EXT) ||
+            strcmp(e->d_name + DOCUMENT_ID_LEN, DOCUMENT_FILE_EXT) != 0)
+            continue;
+        snprintf(id, sizeof id, "%.*s", DOCUMENT_ID_LEN, e->d_name);
+        bool known = true;
+        if (!document_id_valid(id) || store_documents_known(store, id, &known) != STORE_OK || known)
+            continue;
+        char path[DOCUMENT_PATH_MAX];
+        document_file_path(docs->dir, id, path);
+        if (unlink(path) == 0)
+            removed++;
+    }
+    closedir(d);
+    if (removed > 0)
+        log_msg(LOG_INFO, "document_orphans_removed",
+                "removed %ld sealed file%s that no upload record names (a stop interrupted "
+                "the upload)",
+                removed, removed == 1 ? "" : "s");
+}
+
 bool documents_janitor_start(struct documents *docs, struct store *store)
 {
+    remove_orphans(docs, store);
     docs->store = store;
     docs->janitor_running = pthread_create(&docs->janitor, NULL, janitor_main, docs) == 0;
     return docs->janitor_running;
@@ -352,7 +401,7 @@ static bool on_part_end(void *ctx)
         ok ? realloc(up->done, (up->done_len + 1) * sizeof *up->done) : NULL;
     if (!grown) {
         if (ok)
-            file_remove(up->docs, d->id);
+            file_remove(up->docs->dir, d->id);
         return refuse(up, 503, "documents_unavailable", NULL,
                       "The gateway could not save the file (disk full?). Nothing was kept.");
     }
@@ -428,7 +477,7 @@ bool document_upload_finish(struct document_upload *up, struct store *store, con
         /* all or nothing: the files already sealed go before the refusal is answered */
         current_drop(up);
         for (size_t i = 0; i < up->done_len; i++)
-            file_remove(up->docs, up->done[i].id);
+            file_remove(up->docs->dir, up->done[i].id);
         up->done_len = 0;
         *why = up->why;
         return false;
@@ -448,7 +497,7 @@ void document_upload_free(struct document_upload *up)
     current_drop(up);
     if (!up->recorded)
         for (size_t i = 0; i < up->done_len; i++)
-            file_remove(up->docs, up->done[i].id);
+            file_remove(up->docs->dir, up->done[i].id);
     multipart_free(up->mp);
     free(up->done);
     free(up);

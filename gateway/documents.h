@@ -30,7 +30,9 @@ struct documents *documents_open(const struct config *cfg, char *err, size_t err
     __attribute__((warn_unused_result));
 /* Stops the janitor (if started) and frees everything. NULL-safe. */
 void documents_close(struct documents *docs);
-/* Starts the janitor: every documents.sweep_interval_s it deletes uploads that expired
+/* First removes the sealed files no record names (an upload a crash interrupted between its
+ * files and its records; call before serving). Then starts the janitor: every
+ * documents.sweep_interval_s it deletes uploads that expired
  * unattached (files and records) and the files of delivered documents past
  * documents.retention_days (their records stay). store must outlive docs' janitor: call
  * documents_close before store_close. */
@@ -47,6 +49,12 @@ long documents_body_limit(const struct config *cfg);
 /* Deletes the files and records of documents whose time to be attached has passed; returns
  * how many went (-1 when the store failed). */
 long documents_sweep(struct documents *docs, struct store *store, time_t now);
+
+/* Deletes the files of documents whose transactions were purged (store_purge), in the
+ * documents folder under data_dir, and records them deleted (the rows stay as the record of
+ * what was received). How many went; -1 when the store failed. Used by purge_run, so it
+ * works without the data key (the CLI's `onestop purge`). */
+long documents_remove_purged(const char *data_dir, struct store *store, time_t now);
 
 /* An upload in progress for a body of this Content-Type. NULL when out of memory. */
 struct document_upload *document_upload_begin(struct documents *docs, const struct config *cfg,

@@ -28,6 +28,8 @@
 #include "gateway/status_token.h"
 #include "gateway/store.h"
 #include "gateway/store_referral.h"
+#include "gateway/store_till.h"
+#include "gateway/till_paper.h"
 #include "gateway/metrics.h"
 #include "gateway/strbuf.h"
 
@@ -150,6 +152,8 @@ struct receipt_build {
     char title[TITLE_MAX];
     json_t *fields; /* a hand-off slip's stored fields (owned) */
     struct receipt_handoff handoff;
+    json_t *till;           /* a cash-up slip: the till session's figures (owned) */
+    struct till_paper slip; /* a cash-up slip laid out (points into till) */
     struct receipt r;
 };
 
@@ -158,6 +162,7 @@ static void receipt_build_clear(struct receipt_build *b)
     free(b->src.lines_json);
     json_decref(b->lines);
     json_decref(b->fields);
+    json_decref(b->till);
     memset(b, 0, sizeof *b);
 }
 
@@ -240,6 +245,27 @@ static const struct receipt_labels *labels_of(const struct worker *w, const char
 
 /* Reads the job's transaction and fills b->r. STORE_OK; STORE_UNAVAILABLE (try later); any
  * other result means this job can never be printed (why says so). */
+/* A till session's cash-up slip, from its figures now (the session is closed: they no
+ * longer change). */
+static enum store_result slip_build(struct worker *w, const struct print_job *job,
+                                    struct receipt_build *b, char *why, size_t why_len)
+{
+    enum store_result r = store_till_get(w->sp->store, b->src.counter, b->src.day, false, &b->till);
+    if (r != STORE_OK) {
+        snprintf(why, why_len, "The till of cash-up slip %s could not be read.", job->reference);
+        return r;
+    }
+    till_paper_slip_layout(&b->slip, w->sp->cfg->council_name, b->till);
+    b->r = b->slip.r;
+    snprintf(b->title, sizeof b->title, "Cash-up %s %s", b->src.counter, b->src.day);
+    char check[PRINTER_MESSAGE_MAX];
+    if (!receipt_check(&b->r, check, sizeof check)) {
+        snprintf(why, why_len, "Cash-up slip %s cannot be laid out: %s", job->reference, check);
+        return STORE_INVALID;
+    }
+    return STORE_OK;
+}
+
 static enum store_result receipt_build(struct worker *w, const struct print_job *job,
                                        struct receipt_build *b, char *why, size_t why_len)
 {
@@ -250,6 +276,8 @@ static enum store_result receipt_build(struct worker *w, const struct print_job 
         snprintf(why, why_len, "The transaction of this receipt could not be read.");
         return r;
     }
+    if (b->src.till_id)
+        return slip_build(w, job, b, why, why_len);
     b->lines = json_loads(b->src.lines_json, 0, NULL);
     if (!json_is_array(b->lines)) {
         snprintf(why, why_len, "The stored fee lines of %s could not be read.", job->reference);

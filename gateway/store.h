@@ -418,6 +418,7 @@ struct print_job {
     int job_id;   /* the printer's job id; 0 when none is recorded */
     int64_t next_attempt_at_ms;
     int64_t reprint_of; /* 0 for the first receipt */
+    int64_t till_id;    /* a till session's cash-up slip: the session; 0 for a transaction's */
 };
 
 /* Jobs of one printer in `state`, oldest first, at most `limit` (into out[], caller's array):
@@ -429,7 +430,9 @@ enum store_result store_print_jobs(struct store *store, const char *printer, enu
 /* Earliest next_attempt_at_ms of the printer's pending jobs, or INT64_MAX. */
 int64_t store_print_next_due(struct store *store, const char *printer);
 
-/* What a receipt is printed from: the stored transaction, its payment and who sold it. */
+/* What a receipt is printed from: the stored transaction, its payment and who sold it; or,
+ * for a cash-up slip, the till session (till_id, counter, site, day; read the figures with
+ * store_till_get). */
 struct print_source {
     char reference[STORE_REFERENCE_MAX];
     char service[64];
@@ -447,6 +450,10 @@ struct print_source {
     char *lines_json; /* malloc'd: [{"description","amount_pence"}] */
     char receipt_size[16];    /* "standard" | "large" */
     char receipt_language[16]; /* "en", "pl", "ur", ... */
+
+    /* a cash-up slip: the till session (its counter, and day below); else 0 */
+    int64_t till_id;
+    char day[16]; /* a cash-up slip: the session's Europe/London day "YYYY-MM-DD" */
 };
 /* Fills *out for print job print_job_id; free out->lines_json with free(). */
 enum store_result store_print_source(struct store *store, int64_t print_job_id,

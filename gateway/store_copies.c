@@ -417,3 +417,19 @@ enum store_result store_copies_json(struct store *store, const char *reference, 
     store_reader_release(store, db);
     return r;
 }
+
+static const struct store_column purged_columns[] = {{"id", COL_INT}, {"payload", COL_TEXT}, {0}};
+
+enum store_result store_copies_purged(struct store *store, int limit, json_t **out)
+{
+    sqlite3 *db = store_reader_acquire(store);
+    sqlite3_stmt *st =
+        store_cached(db, "SELECT c.id, c.payload FROM receipt_copies c JOIN transactions t"
+                         " ON t.id = c.transaction_id WHERE c.state = 'pending'"
+                         " AND t.purged_at IS NOT NULL ORDER BY c.id LIMIT ?");
+    if (st)
+        sqlite3_bind_int(st, 1, limit);
+    enum store_result r = store_rows_json(st, purged_columns, out);
+    store_reader_release(store, db);
+    return r;
+}

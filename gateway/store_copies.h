@@ -107,6 +107,11 @@ enum store_result store_copy_report(struct store *store, const char *notify_refe
                                     const char *notification_id, const char *status,
                                     time_t now) STORE_MUSTCHECK;
 
+/* The copies still pending of purged transactions (store_purge), at most limit, as a new
+ * array [{"id","payload"}] in *out: the purge fails each with its contact masked
+ * (store_copy_record, COPY_OUTCOME_FAILED), so no contact outlives the retention. */
+enum store_result store_copies_purged(struct store *store, int limit, json_t **out) STORE_MUSTCHECK;
+
 /* Every copy of a transaction as a new JSON array (no contact, only its masked form). */
 enum store_result store_copies_json(struct store *store, const char *reference,
                                     json_t **out) STORE_MUSTCHECK;

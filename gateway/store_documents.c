@@ -116,6 +116,36 @@ enum store_result store_documents_delivered(struct store *store, time_t delivere
     return r;
 }
 
+enum store_result store_documents_purged(struct store *store, int limit, json_t **out)
+{
+    sqlite3 *db = store_reader_acquire(store);
+    sqlite3_stmt *st = store_cached(
+        db, "SELECT d.id FROM documents d JOIN transactions t ON t.reference = d.reference"
+            " WHERE d.file_deleted_at IS NULL AND t.purged_at IS NOT NULL LIMIT ?");
+    if (st)
+        sqlite3_bind_int(st, 1, limit);
+    enum store_result r = store_rows_json(st, id_columns, out);
+    store_reader_release(store, db);
+    return r;
+}
+
+enum store_result store_documents_known(struct store *store, const char *id, bool *known)
+{
+    *known = false;
+    sqlite3 *db = store_reader_acquire(store);
+    sqlite3_stmt *st = store_cached(db, "SELECT 1 FROM documents WHERE id = ?");
+    enum store_result r = STORE_UNAVAILABLE;
+    if (st) {
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+        int rc = sqlite3_step(st);
+        *known = rc == SQLITE_ROW;
+        r = rc == SQLITE_ROW || rc == SQLITE_DONE ? STORE_OK : store_sqlite_result(rc);
+        store_release(st);
+    }
+    store_reader_release(store, db);
+    return r;
+}
+
 struct files_deleted {
     json_t *ids;
     time_t now;

@@ -41,6 +41,13 @@ enum store_result store_documents_forget_expired(struct store *store, time_t now
  * store_documents_files_deleted. */
 enum store_result store_documents_delivered(struct store *store, time_t delivered_before, int limit,
                                             json_t **out) STORE_MUSTCHECK;
+/* The ids ([{"id"}] in *out) of documents of purged transactions (store_purge) whose files
+ * are still kept, at most limit; delete the files, then call store_documents_files_deleted. */
+enum store_result store_documents_purged(struct store *store, int limit,
+                                         json_t **out) STORE_MUSTCHECK;
+/* Whether a document with this id has a row (attached, waiting, or its file deleted). */
+enum store_result store_documents_known(struct store *store, const char *id,
+                                        bool *known) STORE_MUSTCHECK;
 /* Records that these documents' files are gone; their rows (type, bytes, sha256) stay. */
 enum store_result store_documents_files_deleted(struct store *store, json_t *ids,
                                                 time_t now) STORE_MUSTCHECK;

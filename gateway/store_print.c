@@ -1,6 +1,9 @@
 /* store_print: print jobs in the SQLite engine — the spooler's queue, the receipt's source
  * data, the one transition function of the print-job state machine, reprints and counts.
  *
+ * A print job belongs to a transaction (its receipt, or a void or refund slip) or to a till
+ * session (its cash-up slip, queued by the sign-off in store_till.c); exactly one of the two
+ * (a CHECK in the schema). A till's job is named "TILL-<id>" in the queue and the audit.
  * A print job row is created with its transaction (store_txn.c) or by a reprint (here). Its
  * life: pending -> printing (written BEFORE the document is sent, so a crash leaves a trace)
  * -> printing with the printer's job id (written as soon as the printer answers) -> printed,
@@ -68,9 +71,16 @@ static enum store_result audit(sqlite3 *db, const char *actor, const char *count
 
 /* ---- the spooler's queue ---- */
 
+/* What a job is for: the transaction's reference or "TILL-<id>" (STORE_REFERENCE_MAX fits). */
+#define JOB_SUBJECT "COALESCE(t.reference, 'TILL-' || j.till_id)"
+/* The job with what it is for (one of the two is NULL). */
+#define JOB_FROM                                                                                   \
+    " FROM print_jobs j LEFT JOIN transactions t ON t.id = j.transaction_id"                       \
+    " LEFT JOIN tills l ON l.id = j.till_id"
+
 #define JOB_COLUMNS                                                                                \
-    "j.id, t.reference, j.printer, j.state, j.attempts, j.job_id, j.next_attempt_at_ms,"           \
-    " j.reprint_of"
+    "j.id, " JOB_SUBJECT ", j.printer, j.state, j.attempts, j.job_id, j.next_attempt_at_ms,"       \
+    " j.reprint_of, j.till_id"
 
 static void read_job(sqlite3_stmt *st, struct print_job *j)
 {
@@ -84,6 +94,7 @@ static void read_job(sqlite3_stmt *st, struct print_job *j)
     j->job_id = sqlite3_column_int(st, 5); /* NULL reads as 0 */
     j->next_attempt_at_ms = sqlite3_column_int64(st, 6);
     j->reprint_of = sqlite3_column_int64(st, 7);
+    j->till_id = sqlite3_column_int64(st, 8); /* NULL reads as 0 */
 }
 
 enum store_result store_print_jobs(struct store *store, const char *printer, enum print_state state,
@@ -94,8 +105,7 @@ enum store_result store_print_jobs(struct store *store, const char *printer, enu
         return STORE_OK;
     sqlite3 *db = store_reader_acquire(store);
     sqlite3_stmt *st =
-        store_cached(db, "SELECT " JOB_COLUMNS " FROM print_jobs j JOIN transactions t ON"
-                         " t.id = j.transaction_id WHERE j.printer=?1 AND j.state=?2 AND"
+        store_cached(db, "SELECT " JOB_COLUMNS JOB_FROM " WHERE j.printer=?1 AND j.state=?2 AND"
                          " (?2 <> 'pending' OR j.next_attempt_at_ms <= ?3) ORDER BY j.id LIMIT ?4");
     enum store_result r = STORE_UNAVAILABLE;
     if (st) {
@@ -137,11 +147,11 @@ enum store_result store_print_source(struct store *store, int64_t print_job_id,
     memset(out, 0, sizeof *out);
     sqlite3 *db = store_reader_acquire(store);
     sqlite3_stmt *st = store_cached(
-        db, "SELECT t.reference, t.service, t.counter, t.site, s.initials, p.method, t.status,"
-            " t.fee_pence, p.tendered_pence, p.change_pence, t.created_at, j.reprint_of, t.lines,"
-            " j.receipt_size, j.receipt_language, j.banner"
-            " FROM print_jobs j JOIN transactions t ON t.id = j.transaction_id"
-            " LEFT JOIN payments p ON p.transaction_id = t.id"
+        db, "SELECT " JOB_SUBJECT ", t.service, COALESCE(t.counter, l.counter),"
+            " COALESCE(t.site, l.site), s.initials, p.method, t.status,"
+            " t.fee_pence, p.tendered_pence, p.change_pence, COALESCE(t.created_at, l.closed_at),"
+            " j.reprint_of, t.lines, j.receipt_size, j.receipt_language, j.banner, j.till_id, "
+            "l.day" JOB_FROM " LEFT JOIN payments p ON p.transaction_id = t.id"
             " LEFT JOIN staff s ON s.username = t.staff"
             " WHERE j.id=? ORDER BY p.id LIMIT 1");
     enum store_result r = STORE_UNAVAILABLE;
@@ -166,6 +176,8 @@ enum store_result store_print_source(struct store *store, int64_t print_job_id,
             copy_text(out->receipt_size, sizeof out->receipt_size, st, 13);
             copy_text(out->receipt_language, sizeof out->receipt_language, st, 14);
             copy_text(out->banner, sizeof out->banner, st, 15);
+            out->till_id = sqlite3_column_int64(st, 16);
+            copy_text(out->day, sizeof out->day, st, 17);
             r = out->lines_json ? STORE_OK : STORE_UNAVAILABLE;
         } else {
             r = rc == SQLITE_DONE ? STORE_NOT_FOUND : store_sqlite_result(rc);
@@ -182,9 +194,8 @@ static enum store_result print_move_run(struct store_tx *tx, void *arg)
 {
     const struct print_move *m = arg;
     sqlite3 *db = store_tx_db(tx);
-    sqlite3_stmt *st = store_cached(db, "SELECT j.state, t.reference, j.printer, j.attempts"
-                                        " FROM print_jobs j JOIN transactions t ON"
-                                        " t.id = j.transaction_id WHERE j.id=?");
+    sqlite3_stmt *st = store_cached(db, "SELECT j.state, " JOB_SUBJECT
+                                        ", j.printer, j.attempts" JOB_FROM " WHERE j.id=?");
     if (!st)
         return STORE_UNAVAILABLE;
     sqlite3_bind_int64(st, 1, m->print_job_id);
@@ -250,6 +261,29 @@ static enum store_result print_move_run(struct store_tx *tx, void *arg)
 enum store_result store_print_move(struct store *store, const struct print_move *move)
 {
     return store_run(store, print_move_run, (void *)move);
+}
+
+/* ---- a till session's cash-up slip ---- */
+
+enum store_result store_print_queue_till(sqlite3 *db, int64_t till_id, const char *printer,
+                                         const char *actor, const char *counter, time_t now)
+{
+    sqlite3_stmt *st = store_cached(db, "INSERT INTO print_jobs(till_id, printer, state,"
+                                        " next_attempt_at_ms, created_at, updated_at)"
+                                        " VALUES(?1,?2,'pending',?3 * 1000,?3,?3)");
+    if (!st)
+        return STORE_UNAVAILABLE;
+    sqlite3_bind_int64(st, 1, till_id);
+    sqlite3_bind_text(st, 2, printer, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, now);
+    enum store_result r = store_step_done(db, st, "cash-up slip print job");
+    if (r != STORE_OK)
+        return r;
+    char subject[STORE_REFERENCE_MAX], detail[PRINT_AUDIT_DETAIL_MAX];
+    snprintf(subject, sizeof subject, "TILL-%lld", (long long)till_id);
+    snprintf(detail, sizeof detail, "print job %lld on %s, cash-up slip",
+             (long long)sqlite3_last_insert_rowid(db), printer);
+    return audit(db, actor, counter, "print_queued", subject, detail, now);
 }
 
 /* ---- reprints ---- */

@@ -223,6 +223,21 @@ static enum store_result purge_one(struct purge_pass *pass, const struct purge_p
         r = scrub_rows(pass, "SELECT rowid, response FROM idempotency WHERE transaction_id=?",
                        "UPDATE idempotency SET response=? WHERE rowid=?", id, values,
                        &pass->counts.replies);
+    /* what is left to do outside this write: the document files, the pending copies */
+    static const char *const leftovers[] = {
+        "SELECT count(*) FROM documents WHERE file_deleted_at IS NULL AND reference ="
+        " (SELECT reference FROM transactions WHERE id=?1)",
+        "SELECT count(*) FROM receipt_copies WHERE transaction_id=?1 AND state='pending'"};
+    long *leftover_counts[] = {&pass->counts.documents, &pass->counts.copies};
+    for (size_t k = 0; r == STORE_OK && k < sizeof leftovers / sizeof leftovers[0]; k++) {
+        sqlite3_stmt *q = store_prepare(pass->db, leftovers[k]);
+        if (!q) {
+            r = STORE_UNAVAILABLE;
+            break;
+        }
+        sqlite3_bind_int64(q, 1, id);
+        r = step_count(pass->db, q, leftover_counts[k]);
+    }
     sqlite3_stmt *live = r == STORE_OK ? store_prepare(pass->db, "SELECT count(*) FROM txn_keys"
                                                                  " WHERE transaction_id=?1 AND"
                                                                  " live_until>=?2")
@@ -267,8 +282,9 @@ void purge_counts_format(const struct purge_counts *c, char *out, size_t len)
 {
     snprintf(out, len,
              "%ld transactions, %ld personal values, %ld payloads, %ld replies; limit keys: "
-             "%ld expired deleted, %ld kept while live",
-             c->transactions, c->fields, c->payloads, c->replies, c->keys, c->keys_live);
+             "%ld expired deleted, %ld kept while live; %ld document files, %ld pending copies",
+             c->transactions, c->fields, c->payloads, c->replies, c->keys, c->keys_live,
+             c->documents, c->copies);
 }
 
 static void counts_add(struct purge_counts *to, const struct purge_counts *c)
@@ -279,6 +295,8 @@ static void counts_add(struct purge_counts *to, const struct purge_counts *c)
     to->replies += c->replies;
     to->keys += c->keys;
     to->keys_live += c->keys_live;
+    to->documents += c->documents;
+    to->copies += c->copies;
 }
 
 struct purge_job {

@@ -30,6 +30,8 @@ struct purge_counts {
     long replies;      /* stored idempotent replies anonymised */
     long keys;         /* limit keys past their time deleted */
     long keys_live;    /* limit keys of purged transactions kept while live */
+    long documents;    /* document files of purged transactions (deleted after the write) */
+    long copies;       /* receipt copies still pending (failed, their contact cleared after) */
 };
 
 #define PURGE_COUNTS_TEXT_MAX 256
@@ -37,6 +39,9 @@ struct purge_counts {
 void purge_counts_format(const struct purge_counts *c, char *out, size_t len);
 
 /* Runs every plan in writes of at most PURGE_BATCH_MAX transactions (until none is left);
+ * the counts include the document files and pending receipt copies of the transactions
+ * purged, which the caller then deletes and fails (purge_run: store_documents_purged,
+ * store_copies_purged);
  * in each write, each service with something purged gets one audit row
  * ("personal_data_purged", actor, the counts). today is the UK date ("YYYY-MM-DD"): limit
  * keys of purged transactions live until before it are deleted, live ones are kept.

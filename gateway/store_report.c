@@ -249,6 +249,33 @@ enum store_result store_report(struct store *store, const struct report_period *
     return STORE_OK;
 }
 
+/* Calls row() for each line of the sale e (its lines as stored: [{"description",
+ * "amount_pence"}]); the sale's figures on the first line only. False when row() stopped. */
+static bool sale_lines(struct report_row *e, const char *lines_json, long fee_pence,
+                       bool (*row)(void *ctx, const struct report_row *r), void *ctx)
+{
+    json_t *lines = lines_json ? json_loads(lines_json, 0, NULL) : NULL;
+    size_t n = json_array_size(lines);
+    bool go = true;
+    if (n == 0) {
+        e->line = 1;
+        e->description = "";
+        e->line_pence = fee_pence;
+        go = row(ctx, e);
+    }
+    for (size_t i = 0; go && i < n; i++) {
+        const json_t *l = json_array_get(lines, i);
+        const char *d = json_string_value(json_object_get(l, "description"));
+        e->line = (int)i + 1;
+        e->description = d ? d : "";
+        e->line_pence = (long)json_integer_value(json_object_get(l, "amount_pence"));
+        go = row(ctx, e);
+        e->amount_pence = e->refunded_pence = e->voided_pence = 0; /* the sale's: once */
+    }
+    json_decref(lines);
+    return go;
+}
+
 enum store_result store_report_rows(struct store *store, const struct report_period *p,
                                     bool (*row)(void *ctx, const struct report_row *r), void *ctx)
 {
@@ -259,7 +286,8 @@ enum store_result store_report_rows(struct store *store, const struct report_per
             " (SELECT coalesce(-SUM(m.amount_pence), 0) FROM till_movements m"
             "  WHERE m.reference = t.reference AND m.kind = 'refund'),"
             " (SELECT coalesce(-SUM(m.amount_pence), 0) FROM till_movements m"
-            "  WHERE m.reference = t.reference AND m.kind = 'void')"
+            "  WHERE m.reference = t.reference AND m.kind = 'void'),"
+            " t.lines, t.fee_pence"
             " FROM transactions t LEFT JOIN payments p ON p.transaction_id = t.id"
             " WHERE t.created_at >= ?1 AND t.created_at < ?2 AND (?3 IS NULL OR t.site = ?3)"
             " ORDER BY t.created_at, t.id");
@@ -282,7 +310,8 @@ enum store_result store_report_rows(struct store *store, const struct report_per
                 .refunded_pence = (long)sqlite3_column_int64(st, 9),
                 .voided_pence = (long)sqlite3_column_int64(st, 10),
             };
-            go = row(ctx, &e);
+            go = sale_lines(&e, (const char *)sqlite3_column_text(st, 11),
+                            (long)sqlite3_column_int64(st, 12), row, ctx);
         }
         r = !go || rc == SQLITE_DONE ? STORE_OK : store_sqlite_result(rc);
         store_release(st);

@@ -34,14 +34,21 @@ enum store_result store_report(struct store *store, const struct report_period *
                                json_t **out) STORE_MUSTCHECK;
 
 /* One sale of the period, for CSV. Strings are valid only during the callback. */
+/* One line item (fee line) of a sale. The sale's own figures (amount paid, refunded,
+ * voided) are on its first line only and 0 on the others, so each column sums to the
+ * report's totals; line_pence is the fee line's own amount. */
 struct report_row {
     const char *reference, *service, *site, *counter, *staff, *status, *method;
     time_t created_at;
+    int line;                /* 1, 2, ...: the line's place on the sale */
+    const char *description; /* the fee line's description ("" for a sale with no lines) */
+    long line_pence;         /* the fee line's amount (a sale with no lines: its fee) */
     long amount_pence;
     long refunded_pence;
     long voided_pence;
 };
-/* Calls row() for each sale of the period, oldest first; stops at the first false. */
+/* Calls row() for each line item of each sale of the period, oldest sale first, its lines in
+ * order; stops at the first false. */
 enum store_result store_report_rows(struct store *store, const struct report_period *p,
                                     bool (*row)(void *ctx, const struct report_row *r),
                                     void *ctx) STORE_MUSTCHECK;

@@ -404,6 +404,38 @@ static const char *const migrations[] = {
     "CREATE INDEX documents_unattached ON documents(expires_at) WHERE reference IS NULL"
     "  AND file_deleted_at IS NULL;"
     "CREATE INDEX documents_reference ON documents(reference) WHERE reference IS NOT NULL;",
+    /* 20: a print job is for a transaction (its receipt, a void or refund slip) or for a till
+     * session (its cash-up slip): exactly one of the two. NOT NULL cannot be dropped in
+     * SQLite, so print_jobs is rebuilt; reprint_of names the new table, and the rename makes
+     * it print_jobs again. */
+    "CREATE TABLE print_jobs_v20("
+    "  id INTEGER PRIMARY KEY,"
+    "  transaction_id INTEGER REFERENCES transactions(id),"
+    "  till_id INTEGER REFERENCES tills(id),"
+    "  printer TEXT NOT NULL,"
+    "  state TEXT NOT NULL CHECK (state IN ('pending','printing','printed','print_failed')),"
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
+    "  next_attempt_at_ms INTEGER NOT NULL,"
+    "  job_id INTEGER,"
+    "  last_error TEXT,"
+    "  reprint_of INTEGER REFERENCES print_jobs_v20(id),"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL,"
+    "  receipt_size TEXT NOT NULL DEFAULT 'standard',"
+    "  receipt_language TEXT NOT NULL DEFAULT 'en',"
+    "  banner TEXT,"
+    "  CHECK ((transaction_id IS NULL) <> (till_id IS NULL)));"
+    "INSERT INTO print_jobs_v20(id, transaction_id, printer, state, attempts,"
+    "  next_attempt_at_ms, job_id, last_error, reprint_of, created_at, updated_at,"
+    "  receipt_size, receipt_language, banner)"
+    "  SELECT id, transaction_id, printer, state, attempts, next_attempt_at_ms, job_id,"
+    "  last_error, reprint_of, created_at, updated_at, receipt_size, receipt_language, banner"
+    "  FROM print_jobs;"
+    "DROP TABLE print_jobs;"
+    "ALTER TABLE print_jobs_v20 RENAME TO print_jobs;"
+    "CREATE INDEX print_jobs_due ON print_jobs(printer, state, next_attempt_at_ms);"
+    "CREATE INDEX print_jobs_transaction ON print_jobs(transaction_id);"
+    "CREATE INDEX print_jobs_till ON print_jobs(till_id) WHERE till_id IS NOT NULL;",
 };
 
 #define MIGRATIONS_LEN ((int)(sizeof migrations / sizeof migrations[0]))

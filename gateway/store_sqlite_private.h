@@ -88,6 +88,11 @@ enum store_result store_txn_move(sqlite3 *db, int64_t txn_id, const char *refere
                                  enum txn_status to, const char *actor, const char *counter,
                                  const char *detail, time_t now);
 
+/* Queues the cash-up slip of till session till_id at printer (pending, due now), audited
+ * ("print_queued", subject "TILL-<id>") by actor at counter; in the caller's write. */
+enum store_result store_print_queue_till(sqlite3 *db, int64_t till_id, const char *printer,
+                                         const char *actor, const char *counter, time_t now);
+
 /* A state machine's transition function was asked for a move its rule table does not hold:
  * a bug in the caller, not a race (a race is a compare-and-set conflict). Debug builds
  * (ONESTOP_ABORT_ON_ILLEGAL_MOVE: sanitizer and Debug builds) abort so a test catches it;

@@ -399,7 +399,7 @@ enum store_result store_till_count(struct store *store, const char *counter, con
 }
 
 struct cashup_args {
-    const char *counter, *day, *staff, *bag, *note;
+    const char *counter, *day, *staff, *bag, *note, *printer;
     long banked;
     time_t now;
     enum till_signoff_refusal *why;
@@ -451,15 +451,19 @@ static enum store_result cashup_run(sqlite3 *db, void *arg)
     char detail[128];
     snprintf(detail, sizeof detail, "%s variance %ldp, banked %ldp", a->day, counted - expected,
              a->banked);
-    return till_move(db, id, a->counter, TILL_COUNTED, TILL_CLOSED, a->staff, detail, a->now);
+    r = till_move(db, id, a->counter, TILL_COUNTED, TILL_CLOSED, a->staff, detail, a->now);
+    if (r != STORE_OK || !a->printer)
+        return r;
+    return store_print_queue_till(db, id, a->printer, a->staff, a->counter, a->now);
 }
 
 enum store_result store_till_cashup(struct store *store, const char *counter, const char *day,
                                     const char *staff, long banked_pence, const char *bag_number,
-                                    const char *note, time_t now, enum till_signoff_refusal *why)
+                                    const char *note, const char *printer, time_t now,
+                                    enum till_signoff_refusal *why)
 {
     *why = TILL_SIGNOFF_OK;
-    struct cashup_args a = {counter, day, staff, bag_number, note, banked_pence, now, why};
+    struct cashup_args a = {counter, day, staff, bag_number, note, printer, banked_pence, now, why};
     return store_write_sync(store, cashup_run, &a);
 }
 

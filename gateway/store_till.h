@@ -91,11 +91,12 @@ enum till_signoff_refusal {
     TILL_SIGNOFF_BANKED_TOO_MUCH,
 };
 /* The cash-up sign-off by a supervisor who did not count: counted -> closed with the banking
- * (banked_pence, the bag's number, a note), audited ("till_closed") with the variance.
+ * (banked_pence, the bag's number, a note), audited ("till_closed") with the variance; with a
+ * printer (the counter's; NULL: none) the cash-up slip is queued there in the same write.
  * STORE_NOT_FOUND when never opened; STORE_CONFLICT with *why otherwise refused. */
 enum store_result store_till_cashup(struct store *store, const char *counter, const char *day,
                                     const char *staff, long banked_pence, const char *bag_number,
-                                    const char *note, time_t now,
+                                    const char *note, const char *printer, time_t now,
                                     enum till_signoff_refusal *why) STORE_MUSTCHECK;
 
 /* The float the counter's last closed till banked back (its float, less nothing): a

@@ -88,6 +88,7 @@ bool receipt_check(const struct receipt *r, char *why, size_t why_len)
     case RECEIPT_PAYMENT_CARD:
     case RECEIPT_PAYMENT_CHEQUE:
     case RECEIPT_PAYMENT_WAIVED:
+    case RECEIPT_PAYMENT_NOT_A_SALE:
         break;
     default:
         return fail(why, why_len, "unknown payment method %d", (int)r->payment);
@@ -123,6 +124,8 @@ const char *receipt_payment_name(enum receipt_payment p)
         return "Cheque";
     case RECEIPT_PAYMENT_WAIVED:
         return "Fee waived";
+    case RECEIPT_PAYMENT_NOT_A_SALE:
+        return "";
     }
     return "Unknown";
 }
@@ -169,6 +172,8 @@ const char *receipt_payment_label(const struct receipt_labels *labels, enum rece
         return l->method_cheque;
     case RECEIPT_PAYMENT_WAIVED:
         return l->method_waived;
+    case RECEIPT_PAYMENT_NOT_A_SALE:
+        return "";
     }
     return receipt_payment_name(p);
 }

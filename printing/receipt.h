@@ -51,11 +51,12 @@ struct receipt_labels {
 };
 
 enum receipt_payment {
-    RECEIPT_PAYMENT_NONE,   /* free service: nothing to pay */
-    RECEIPT_PAYMENT_CASH,   /* tendered and change are printed */
-    RECEIPT_PAYMENT_CARD,   /* card on the counter's terminal */
-    RECEIPT_PAYMENT_CHEQUE, /* cheque */
-    RECEIPT_PAYMENT_WAIVED, /* fee waived by a supervisor */
+    RECEIPT_PAYMENT_NONE,       /* free service: nothing to pay */
+    RECEIPT_PAYMENT_CASH,       /* tendered and change are printed */
+    RECEIPT_PAYMENT_CARD,       /* card on the counter's terminal */
+    RECEIPT_PAYMENT_CHEQUE,     /* cheque */
+    RECEIPT_PAYMENT_WAIVED,     /* fee waived by a supervisor */
+    RECEIPT_PAYMENT_NOT_A_SALE, /* a cash-up slip or a report: no payment line at all */
 };
 
 struct receipt_line {

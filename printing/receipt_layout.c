@@ -303,6 +303,8 @@ bool receipt_layout_build(const struct receipt *r, struct receipt_layout *l, cha
     case RECEIPT_PAYMENT_WAIVED:
         ok = ok && add_row(l, LAYOUT_NORMAL, L->payment, receipt_payment_label(L, r->payment));
         break;
+    case RECEIPT_PAYMENT_NOT_A_SALE:
+        break;
     }
     if (has_text(r->next_steps)) {
         ok = ok && add_mark(l, LAYOUT_RULE);

@@ -729,7 +729,7 @@ static json_t *validate_integer(const struct field_def *f, const json_t *v, json
     return json_integer(n);
 }
 
-static bool date_closed(const struct field_def *f, const char *date)
+bool fields_date_closed(const struct field_def *f, const char *date)
 {
     size_t i;
     const json_t *d;
@@ -771,7 +771,7 @@ static json_t *validate_date(const struct field_def *f, const json_t *v,
         return NULL;
     }
     validators_date_format(d, text);
-    if ((f->working_days_only && validators_date_weekday(d) > 5) || date_closed(f, text)) {
+    if ((f->working_days_only && validators_date_weekday(d) > 5) || fields_date_closed(f, text)) {
         fields_error(errors, f->name, "not_working_day",
                      "%s must be a working day (Monday to Friday, not a bank holiday)", f->label);
         return NULL;

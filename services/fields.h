@@ -89,6 +89,9 @@ const struct field_def *fields_find(const struct field_set *set, const char *nam
 void fields_validate(const struct field_set *set, const json_t *input, struct validators_date today,
                      json_t *normalised, json_t *errors);
 
+/* True when date ("YYYY-MM-DD") is one of the date field's closed_dates (bank holidays). */
+bool fields_date_closed(const struct field_def *f, const char *date);
+
 /* Array of catalogue entries for the fields (new reference). */
 json_t *fields_catalogue(const struct field_set *set);
 

@@ -386,6 +386,12 @@ const char *service_documents_field(const struct service *service)
     return NULL;
 }
 
+bool service_date_closed(const struct service *service, const char *field, const char *date)
+{
+    const struct field_def *f = fields_find(&service->fields, field);
+    return f && f->type == FIELD_DATE && fields_date_closed(f, date);
+}
+
 const json_t *service_stock_item(const struct service *service)
 {
     return declared_stock_item(service);

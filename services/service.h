@@ -123,6 +123,9 @@ const json_t *service_definition(const struct service *service);
 /* The name of the service's documents field (uploaded documents the transaction takes), or
  * NULL when it has none. */
 const char *service_documents_field(const struct service *service);
+/* True when date ("YYYY-MM-DD") is one of the closed_dates (bank holidays) of the service's
+ * date field `field`; false when it is open or there is no such date field. */
+bool service_date_closed(const struct service *service, const char *field, const char *date);
 
 /* Longest retention a definition may declare (100 years). */
 #define SERVICE_RETENTION_DAYS_MAX 36500L

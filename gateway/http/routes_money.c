@@ -5,7 +5,8 @@
  *           409 already_voided | not_today | till_not_open | till_closed
  *   POST /api/v1/transactions/{reference}/cancel {"reason"}
  *        -> the same as a void, for a booking (a "slot" date) on any day before its cut-off
- *           (config till.cancel_cutoff on the till.cancel_working_days-th working day before);
+ *           (config till.cancel_cutoff on the till.cancel_working_days-th working day before:
+ *           Monday to Friday, not one of the slot field's closed_dates);
  *           409 past_cutoff with the cut-off in the message, 409 not_a_booking
  *   POST /api/v1/transactions/{reference}/refunds  (Idempotency-Key)
  *        {"amount_pence","method","reason","amount_available_pence"}
@@ -27,12 +28,16 @@
 #include "gateway/store_till.h"
 
 #include "services/reference.h"
+#include "services/service.h"
 #include "services/validators.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+/* The date field that makes a sale a booking (bulky refuse's collection day). */
+#define BOOKING_FIELD "slot"
 
 /* The counter's printer (a slip is printed there), or NULL. */
 static const char *counter_printer(struct app *app, const struct staff_session *s)
@@ -128,11 +133,21 @@ static void replay(struct http_request *req, int status, char *body)
         http_reply_error(req, 500, "internal_error", "The stored reply could not be read.");
 }
 
+/* A working day for a booking's cut-off: Monday to Friday and not one of the booking
+ * field's closed dates (the bank holidays in the service's definition). */
+static bool booking_working_day(const struct service *service, struct validators_date d)
+{
+    char text[VALIDATORS_DATE_SIZE];
+    validators_date_format(d, text);
+    return validators_date_weekday(d) <= 5 &&
+           !(service && service_date_closed(service, BOOKING_FIELD, text));
+}
+
 /* The instant a booking for `date` stops being cancellable: the configured time (London) on
- * the day the configured number of working days (Monday to Friday) before it. False when the
- * date or the configured time cannot be read. */
-static bool booking_cutoff(const struct config *cfg, const char *date, time_t *out, char *words,
-                           size_t wordslen)
+ * the day the configured number of working days before it. False when the date or the
+ * configured time cannot be read. */
+static bool booking_cutoff(const struct config *cfg, const struct service *service,
+                           const char *date, time_t *out, char *words, size_t wordslen)
 {
     struct validators_date d;
     int hh = 0, mm = 0;
@@ -143,7 +158,7 @@ static bool booking_cutoff(const struct config *cfg, const char *date, time_t *o
     for (long left = cfg->till.cancel_working_days; left > 0;) {
         if (!validators_date_add_days(d, -1, &d))
             return false;
-        if (validators_date_weekday(d) <= 5)
+        if (booking_working_day(service, d))
             left--;
     }
     *out = uktime_from_local(d.year, d.month, d.day, hh, mm);
@@ -161,10 +176,13 @@ static bool booking_cancellable(struct app *app, struct http_request *req, const
         http_reply_store_error(req, r);
         return false;
     }
-    const char *slot = json_string_value(json_object_get(json_object_get(t, "fields"), "slot"));
+    const char *slot =
+        json_string_value(json_object_get(json_object_get(t, "fields"), BOOKING_FIELD));
+    const char *code = json_string_value(json_object_get(t, "service"));
+    const struct service *service = code ? service_registry_find(app->cfg->services, code) : NULL;
     time_t cutoff = 0;
     char when[UKTIME_TEXT_MAX] = "", message[256];
-    bool ok = slot && booking_cutoff(app->cfg, slot, &cutoff, when, sizeof when);
+    bool ok = slot && booking_cutoff(app->cfg, service, slot, &cutoff, when, sizeof when);
     if (!slot)
         http_reply_error(req, 409, "not_a_booking",
                          "Only a booked collection can be cancelled. Void or refund this sale.");

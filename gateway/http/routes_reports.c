@@ -4,9 +4,11 @@
  *   GET /api/v1/reports/monthly?month=YYYY-MM     (default: this month)
  *       Accept: application/json (default) -> the figures
  *       Accept: application/pdf -> the summary on A4 (the receipt renderer's layout)
- *       Accept: text/csv -> one row per sale: date and time (London), reference, service, site,
- *               counter, staff, status, method, amount, refunded and voided in pence; it
- *               opens in a spreadsheet (every text cell quoted, none read as a formula)
+ *       Accept: text/csv -> one row per line item (fee line) of each sale: date and time
+ *               (London), reference, service, site, counter, staff, status, method, the line's
+ *               number, description and amount, and the sale's amount, refunded and voided in
+ *               pence (on its first line only, so each column sums to the JSON); it opens in
+ *               a spreadsheet (every text cell quoted, none read as a formula)
  *
  * A supervisor sees their own site's figures. Days and months are Europe/London ones: their
  * UTC bounds come from uktime, and a month with a clock change says where it falls so the
@@ -128,7 +130,10 @@ static bool csv_row(void *ctx, const struct report_row *r)
         csv_text(b, texts[i]);
         strbuf_append(b, ",", 1);
     }
-    strbuf_printf(b, "%ld,%ld,%ld\r\n", r->amount_pence, r->refunded_pence, r->voided_pence);
+    strbuf_printf(b, "%d,", r->line);
+    csv_text(b, r->description);
+    strbuf_printf(b, ",%ld,%ld,%ld,%ld\r\n", r->line_pence, r->amount_pence, r->refunded_pence,
+                  r->voided_pence);
     return !b->overflow;
 }
 
@@ -148,7 +153,8 @@ static void report(struct app *app, struct http_request *req, bool monthly)
         struct strbuf b;
         strbuf_init(&b, REPORT_CSV_MAX);
         strbuf_printf(&b, "date,time,reference,service,site,counter,staff,status,method,"
-                          "amount_pence,refunded_pence,voided_pence\r\n");
+                          "line,description,line_pence,amount_pence,refunded_pence,"
+                          "voided_pence\r\n");
         r = store_report_rows(app->store, &pd.p, csv_row, &b);
         if (r != STORE_OK || b.overflow) {
             strbuf_free(&b);

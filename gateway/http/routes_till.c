@@ -287,8 +287,11 @@ void route_till_cashup(struct app *app, struct http_request *req)
         return;
     const struct staff_session *s = http_session(req);
     enum till_signoff_refusal why;
+    const struct counter_config *counter = config_counter(app->cfg, s->counter);
+    /* the cash-up slip is queued at the counter's receipt printer (none without one) */
     enum store_result r = store_till_cashup(app->store, s->counter, day, s->staff.username, banked,
-                                            bag, json_string_value(note), time(NULL), &why);
+                                            bag, json_string_value(note),
+                                            counter ? counter->printer : NULL, time(NULL), &why);
     if (r == STORE_CONFLICT && why == TILL_SIGNOFF_OWN_COUNT) {
         http_reply_error(req, 403, "second_person_required",
                          "You counted this drawer, so you cannot sign it off. Ask another "

@@ -9,12 +9,13 @@ import json
 import os
 import secrets
 import sqlite3
+import subprocess
 import time
 import uuid
 
 import pytest
 
-from onestop_env import Gateway, wait_until
+from onestop_env import ONESTOPD, Gateway, wait_until
 from test_documents import JPEG, PNG, pdf, tiff, upload
 
 SERVICE = "benefit-evidence"
@@ -259,3 +260,128 @@ def test_altered_sealed_file_is_never_acknowledged(gw):
     t = transaction(gw, token, ref)
     assert t["status"] == "accepted", t
     assert received(gw) == []
+
+
+def test_a_purge_deletes_the_document_files_and_keeps_their_record(tmp_path):
+    """Documents kept a year after delivery (documents.retention_days) still go when the
+    retention purge anonymises their transaction: the files are deleted, the rows (type,
+    bytes, sha256) stay, the NINO and name are purged."""
+    from test_retention import complete
+    g = make(tmp_path, documents={"retention_days": 365})
+    with open(os.path.join(g.keys_dir, "documents.key")) as f:
+        g.keys["documents"] = f.read().strip().encode()
+    g.start()
+    try:
+        token = g.sign_in()
+        docs = uploaded(g, token, [("passport.jpg", JPEG, "image/jpeg"),
+                                   ("payslip.pdf", pdf(1), "application/pdf")])
+        r = record(g, token, evidence(zip(docs, ["identity", "income"])))
+        assert r.status == 201, r
+        ref = r.json["reference"]
+        wait_until(lambda: transaction(g, token, ref)["delivery"]["state"] == "delivered",
+                   timeout=20, what="the evidence delivered")
+        complete(g, token, "documents", ref)
+        folder = os.path.join(g.data_dir, "documents")
+        assert sorted(os.listdir(folder)) == sorted(d["id"] + ".doc" for d in docs)
+
+        dry = g.cli("purge", "--dry-run", "--older-than-days", "0")
+        assert dry.returncode == 0 and "2 document files" in dry.stdout, dry.stdout
+        assert len(os.listdir(folder)) == 2  # a dry run deletes nothing
+
+        done = g.cli("purge", "--older-than-days", "0")
+        assert done.returncode == 0 and "2 document files" in done.stdout, done.stdout
+        assert os.listdir(folder) == []
+        db = sqlite3.connect(os.path.join(g.data_dir, "onestop.db"))
+        try:
+            kept = sorted(db.execute("SELECT id, type, bytes, sha256, reference,"
+                                     " file_deleted_at IS NOT NULL FROM documents").fetchall())
+            (fields,) = db.execute("SELECT fields FROM transactions WHERE reference=?",
+                                   (ref,)).fetchone()
+        finally:
+            db.close()
+        assert kept == sorted((d["id"], d["type"], d["bytes"], d["sha256"], ref, 1)
+                              for d in docs)
+        assert "AB123456C" not in fields and "Alex Example" not in fields, fields
+        again = g.cli("purge", "--older-than-days", "0")
+        assert again.stdout.startswith("purged: 0 transactions"), again.stdout
+    finally:
+        assert g.stop() == 0, g.log()[-3000:]
+
+
+def test_a_document_sealed_under_an_old_key_still_delivers_after_the_key_changes(tmp_path):
+    """Rotation: the evidence waits in the outbox (the document system is down) when a new
+    data key becomes current; the old key stays configured for reading
+    (keys.old_data_key_files), so the file sealed under it is still delivered whole, and new
+    uploads are sealed under the new key."""
+    g = make(tmp_path)
+    g.start()
+    try:
+        token = g.sign_in()
+        content = pdf(2)
+        docs = uploaded(g, token, [("payslip.pdf", content, "application/pdf")])
+        assert g.sim_request("POST", "/_sim/faults",
+                             {"backend": "documents", "mode": "down"}).status == 200
+        r = record(g, token, evidence(zip(docs, ["income"])))
+        assert r.status == 201, r
+        ref = r.json["reference"]
+        wait_until(lambda: transaction(g, token, ref)["delivery"]["attempts"] >= 1,
+                   what="a first attempt, refused while the back-end is down")
+        g.daemon.stop()
+
+        with open(os.path.join(g.keys_dir, "data-2.key"), "w") as f:
+            f.write(secrets.token_hex(32) + "\n")
+        g.config["keys"]["data_key_file"] = "keys/data-2.key"
+        g.config["keys"]["old_data_key_files"] = ["keys/data-1.key"]
+        g.write_config()
+        g.start_daemon()
+        token = g.sign_in()
+        assert g.sim_request("POST", "/_sim/faults",
+                             {"backend": "documents", "mode": "up"}).status == 200
+        wait_until(lambda: transaction(g, token, ref)["delivery"]["state"] == "delivered",
+                   timeout=30, what="the evidence delivered after the key changed")
+        [got] = received(g)
+        assert [f["sha256"] for f in json.loads(got["body"])["received"]] == \
+            [hashlib.sha256(content).hexdigest()]
+
+        new = uploaded(g, token, [("id.png", PNG, "image/png")])
+        db = sqlite3.connect(os.path.join(g.data_dir, "onestop.db"))
+        try:
+            keys = dict(db.execute("SELECT id, key_id FROM documents").fetchall())
+        finally:
+            db.close()
+        assert keys == {docs[0]["id"]: "data-1", new[0]["id"]: "data-2"}, keys
+    finally:
+        assert g.stop() == 0, g.log()[-3000:]
+
+
+def test_an_old_data_key_that_cannot_be_read_is_named_at_start(tmp_path):
+    g = make(tmp_path)
+    g.config["keys"]["old_data_key_files"] = ["keys/missing.key"]
+    g.write_config()
+    r = subprocess.run([ONESTOPD, "--check-config", g.config_path], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode != 0 and "keys" in r.stderr and "missing.key" in r.stderr, r
+
+
+def test_a_sealed_file_no_record_names_is_removed_at_start(tmp_path):
+    """A crash between an upload's rename to .doc and its records leaves a sealed file nothing
+    names: the next start removes it, and keeps the files that have records."""
+    g = make(tmp_path)
+    g.start()
+    try:
+        token = g.sign_in()
+        [kept] = uploaded(g, token, [("id.png", PNG, "image/png")])
+        g.daemon.stop()
+        folder = os.path.join(g.data_dir, "documents")
+        orphan = secrets.token_hex(16) + ".doc"
+        with open(os.path.join(folder, orphan), "wb") as f:
+            f.write(b"OSDOC1\n\0" + secrets.token_bytes(64))
+        with open(os.path.join(folder, "README.txt"), "w") as f:
+            f.write("not a sealed file: left alone\n")
+        assert orphan in os.listdir(folder)
+        g.start_daemon()  # healthy only once the start's clean-up is done
+        assert sorted(os.listdir(folder)) == sorted([kept["id"] + ".doc", "README.txt"])
+        assert "document_orphans_removed" in g.log()
+        assert orphan[:-4] not in g.log()
+    finally:
+        assert g.stop() == 0, g.log()[-3000:]

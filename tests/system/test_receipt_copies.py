@@ -330,3 +330,31 @@ def test_uk_mobile_numbers_as_people_write_them_reach_notify_in_one_form(notify_
                 "four copies sent")
     numbers = [json.loads(q["body"])["phone_number"] for q in received(gw)["requests"]]
     assert numbers == [PHONE_E164] * 4
+
+
+def test_a_purge_fails_a_copy_still_pending_and_clears_its_contact(notify_gw):
+    """Notify is down, so the copy waits; the sale ends and the retention purge runs: the copy
+    can no longer be sent, so it fails (its contact masked, audited), and the contact is gone
+    from the store."""
+    from test_retention import complete
+    gw = notify_gw
+    token = gw.sign_in()
+    ref = sold(gw, token)
+    wait_until(lambda: gw.request("GET", f"/api/v1/transactions/{ref}", token=token)
+               .json["delivery"]["state"] == "delivered", timeout=20, what="the permit delivered")
+    complete(gw, token, "parking", ref)
+    assert gw.sim_request("POST", "/_sim/faults", {"backend": "notify", "mode": "down"}).status \
+        == 200
+    assert ask_copy(gw, token, ref, {"email": EMAIL}).status == 202
+    wait_copies(gw, token, ref, lambda cs: cs[0]["attempts"] >= 1, "a refused attempt")
+    assert EMAIL in dump_of(gw)  # pending: the sender still needs it
+
+    r = gw.cli("purge", "--older-than-days", "0")
+    assert r.returncode == 0 and "1 pending copies" in r.stdout, r.stdout
+    [copy] = wait_copies(gw, token, ref, lambda cs: cs[0]["state"] == "failed", "copy failed")
+    assert "purged" in copy["last_error"], copy
+    dump = dump_of(gw)
+    for secret in (EMAIL, "resident.copy"):
+        assert secret not in dump, secret
+    audit = json.loads(gw.cli("audit", "--action", "receipt_copy_failed").stdout)
+    assert [e["subject"] for e in audit] == [ref], audit

@@ -7,7 +7,7 @@ import io
 import uuid
 
 from onestop_env import wait_until
-from till_helpers import SALES, pdf_text, sold
+from till_helpers import SALES, library_sale, pdf_text, sold
 from txn_helpers import card, cash, parking, sell, today, vrm
 
 
@@ -86,7 +86,7 @@ def test_the_daily_report_its_csv_and_the_till_agree_to_the_penny(gateway):
     assert r.status == 200, r
     assert r.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(r.body.decode())))
-    assert len(rows) == 4
+    assert len({row["reference"] for row in rows}) == 4
     assert {row["reference"] for row in rows} == {a["reference"], b["reference"],
                                                   c["reference"], permit["reference"]}
     assert sum(int(row["amount_pence"]) for row in rows) == rep["sales"]["takings_pence"]
@@ -102,6 +102,7 @@ def test_the_daily_report_its_csv_and_the_till_agree_to_the_penny(gateway):
     for expected in ("Takings report", "£51.00", "£45.00", "Fred Perry House",
                      "4 sales, 1 voided"):
         assert expected in text, (expected, text)
+    assert "Payment" not in text and "No charge" not in text, text
 
     month = today()[:7]
     r = gateway.request("GET", f"/api/v1/reports/monthly?month={month}", token=sup)
@@ -110,6 +111,35 @@ def test_the_daily_report_its_csv_and_the_till_agree_to_the_penny(gateway):
     days = {(d["day"], d["service"]): d["takings_pence"] for d in r.json["by_day"]}
     assert days[(today(), SALES)] == 950
     assert days[(today(), "residents-parking-permit")] == 4150
+
+
+def test_the_csv_has_a_row_per_line_item_and_still_sums_to_the_json(gateway):
+    sup = gateway.sign_in("supervisor")
+    r = library_sale(gateway, sup, [("bag", 2), ("replacement_card", 1)], card())
+    assert r.status == 201, r
+    two = r.json
+    one = sold(gateway, sup, "reading_group_pack", 1, cash(500))
+    assert post(gateway, sup, f"/api/v1/transactions/{two['reference']}/void",
+                {"reason": "Wrong items"}, key=False).status == 200
+    rep = gateway.request("GET", f"/api/v1/reports/daily?date={today()}", token=sup).json
+    r = gateway.request("GET", f"/api/v1/reports/daily?date={today()}", token=sup,
+                        headers={"Accept": "text/csv"})
+    assert r.status == 200, r
+    rows = list(csv.DictReader(io.StringIO(r.body.decode())))
+    lines = [row for row in rows if row["reference"] == two["reference"]]
+    assert [row["line"] for row in lines] == ["1", "2"], rows
+    assert all(row["description"] for row in lines)
+    assert lines[0]["description"] != lines[1]["description"]
+    # each line's own amount, summing to the sale's fee; the sale's figures once, on line 1
+    assert sum(int(row["line_pence"]) for row in lines) == two["fee_pence"] == 450
+    assert [int(row["amount_pence"]) for row in lines] == [450, 0]
+    assert [int(row["voided_pence"]) for row in lines] == [450, 0]
+    assert [row["line"] for row in rows if row["reference"] == one["reference"]] == ["1"]
+    assert len(rows) == 3
+    # to the penny with the JSON
+    assert sum(int(row["amount_pence"]) for row in rows) == rep["sales"]["takings_pence"] == 950
+    assert sum(int(row["voided_pence"]) for row in rows) == rep["voids"]["pence"] == 450
+    assert sum(int(row["line_pence"]) for row in rows) == 950
 
 
 def test_reports_are_for_supervisors_of_their_own_site(gateway):

@@ -3,19 +3,23 @@ working day before the collection) the booking is cancelled, the payment refunde
 till and the waste system told exactly once; after it, refused with the cut-off in the
 message."""
 
+import datetime
+import json
+import os
+import shutil
 import uuid
 
-from onestop_env import wait_until
+from onestop_env import ROOT, wait_until
 from till_helpers import txn
-from txn_helpers import card
+from txn_helpers import LONDON, card
 
 UPRN = "100011429002"
 
 
-def book(gw, token):
+def book(gw, token, slot=None):
     r = gw.request("GET", f"/api/v1/services/bulky-refuse/slots?uprn={UPRN}", token=token)
     assert r.status == 200, r
-    slot = next(s["date"] for s in r.json["slots"] if s["available"])
+    slot = slot or next(s["date"] for s in r.json["slots"] if s["available"])
     body = {"service": "bulky-refuse",
             "fields": {"uprn": UPRN, "items": [{"code": "sofa", "quantity": 1}], "slot": slot,
                        "location": "Front garden", "phone": "0161 480 4949"},
@@ -90,3 +94,45 @@ def test_only_a_booking_can_be_cancelled(make_gateway):
     asst = gw.sign_in("assistant")
     assert gw.request("POST", f"/api/v1/transactions/{ref}/cancel", {"reason": "x"},
                       token=asst).status == 403
+
+
+def test_bank_holidays_are_not_working_days_for_the_cutoff(make_gateway):
+    """The collection is the second working day from today; the day before it and today are
+    bank holidays (the slot field's closed_dates). The cut-off, midnight starting the working
+    day before the collection, is then before today: counting the holidays as working days
+    would put it in the future and let the cancel through."""
+    day = datetime.datetime.now(LONDON).date()
+    weekdays = []
+    d = day
+    while len(weekdays) < 2:
+        d += datetime.timedelta(days=1)
+        if d.weekday() < 5:
+            weekdays.append(d)
+    slot = weekdays[1]
+    holidays = [(day + datetime.timedelta(days=i)).isoformat() for i in range((slot - day).days)]
+    gw = make_gateway(config_overrides={"till": {"cancel_cutoff": "00:00",
+                                                 "cancel_working_days": 1}})
+    services = os.path.join(gw.dir, "services")
+    shutil.copytree(os.path.join(ROOT, "config", "services"), services)
+    path = os.path.join(services, "bulky-refuse.json")
+    with open(path) as f:
+        definition = json.load(f)
+    [field] = [f for f in definition["fields"] if f["name"] == "slot"]
+    field["constraints"]["closed_dates"] = holidays
+    with open(path, "w") as f:
+        json.dump(definition, f)
+    gw.config["services"]["dir"] = services
+    gw.write_config()
+    gw.start()
+    sup = gw.sign_in("supervisor")
+    ref = book(gw, sup, slot.isoformat())["reference"]
+    assert txn(gw, sup, ref)["fields"]["slot"] == slot.isoformat()
+    r = gw.request("POST", f"/api/v1/transactions/{ref}/cancel", {"reason": "Holiday"},
+                   token=sup)
+    assert r.status == 409 and r.json["error"]["code"] == "past_cutoff", r
+    # the cut-off is the last weekday before today that is not a holiday, at midnight
+    before = day - datetime.timedelta(days=1)
+    while before.weekday() >= 5:
+        before -= datetime.timedelta(days=1)
+    assert r.json["error"]["cutoff"] == f"{before.day} {before.strftime('%b %Y')} 00:00", r
+    assert txn(gw, sup, ref)["status"] != "voided"
