@@ -176,6 +176,29 @@ def _bound(key, want, value, where):
     return []
 
 
+def schema_keyword_problems(schema, where="$"):
+    """Keywords of schema (and the schemas inside it) that the checker does not know."""
+    if not isinstance(schema, dict):
+        return [] if isinstance(schema, bool) else [f"{where}: not a schema"]
+    found = []
+    for key, want in schema.items():
+        if key in ("properties",):
+            for name, sub in want.items():
+                found += schema_keyword_problems(sub, f"{where}.{name}")
+        elif key in ("items", "additionalProperties"):
+            found += schema_keyword_problems(want, f"{where}.{key}")
+        elif key in ("allOf", "anyOf", "oneOf"):
+            for i, sub in enumerate(want):
+                found += schema_keyword_problems(sub, f"{where}.{key}[{i}]")
+        elif key not in _ANNOTATIONS and key not in _KEYWORDS:
+            found.append(f"{where}: unknown keyword {key!r}")
+    return found
+
+
+_KEYWORDS = {"$ref", "type", "enum", "const", "required", "minimum", "maximum", "minLength",
+             "maxLength", "pattern", "minItems"}
+
+
 # ---- responses ----
 
 def _response_spec(method, path, status):
