@@ -177,9 +177,11 @@ def test_after_a_purge_the_database_file_holds_no_trace_of_the_phone_number(gate
     complete(gateway, token, "bulky", ref)
     phones = (b"07700900461", b"07700 900461", b"+447700900461")
 
-    def files():  # the database, and its WAL while one is there
+    def files():  # the database, and its WAL while one is there (not the documents folder)
         out = {}
         for name in os.listdir(gateway.data_dir):
+            if not os.path.isfile(os.path.join(gateway.data_dir, name)):
+                continue
             with open(os.path.join(gateway.data_dir, name), "rb") as f:
                 out[name] = f.read()
         return out
