@@ -11,6 +11,7 @@ const struct http_route onestop_routes[] = {
     {"GET", "/healthz", route_healthz, HTTP_PUBLIC},
     {"GET", "/readyz", route_readyz, HTTP_PUBLIC},
     {"GET", "/metrics", route_metrics, HTTP_PUBLIC},
+    {"GET", "/api/v1/openapi.json", route_openapi, HTTP_PUBLIC},
     {"POST", "/api/v1/sessions", route_session_create, HTTP_PUBLIC},
     {"GET", "/api/v1/sessions/current", route_session_current, HTTP_READER},
     {"DELETE", "/api/v1/sessions/current", route_session_delete, HTTP_READER},

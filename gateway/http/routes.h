@@ -11,6 +11,8 @@ extern const struct http_route onestop_routes[];
 void route_healthz(struct app *app, struct http_request *req);
 void route_readyz(struct app *app, struct http_request *req);
 void route_metrics(struct app *app, struct http_request *req);
+/* GET /api/v1/openapi.json: docs/openapi.yaml as JSON (embedded at build time) */
+void route_openapi(struct app *app, struct http_request *req);
 
 /* routes_sessions.c */
 void route_session_create(struct app *app, struct http_request *req);

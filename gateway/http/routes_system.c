@@ -1,7 +1,8 @@
-/* routes_system: liveness, readiness and metrics for operators. */
+/* routes_system: liveness, readiness and metrics for operators; the API document. */
 #include "gateway/app.h"
 #include "gateway/config.h"
 #include "gateway/metrics.h"
+#include "gateway/http/openapi.h"
 #include "gateway/http/routes.h"
 #include "gateway/store.h"
 
@@ -37,4 +38,11 @@ void route_metrics(struct app *app, struct http_request *req)
         return;
     }
     http_reply_owned(req, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
+}
+
+void route_openapi(struct app *app, struct http_request *req)
+{
+    (void)app;
+    http_reply_text(req, 200, "application/json", (const char *)onestop_openapi_json,
+                    onestop_openapi_json_len);
 }

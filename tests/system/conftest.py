@@ -5,7 +5,26 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 
+import api_contract  # noqa: E402
 from onestop_env import Gateway  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def api_contract_kept():
+    """Fails a test that received a response docs/openapi.yaml does not describe, even when
+    the request that got it ran on another thread (api_contract.py)."""
+    before = len(api_contract.violations)
+    yield
+    found = api_contract.violations[before:]
+    if found:
+        pytest.fail("responses not as docs/openapi.yaml says:\n" + "\n".join(
+            f"  {m} {p} -> {s}: {'; '.join(why[:3])}" for m, p, s, why in found[:10]))
+
+
+def pytest_terminal_summary(terminalreporter):
+    terminalreporter.write_line(
+        f"api contract: {api_contract.checked} responses checked against docs/openapi.yaml, "
+        f"{len(api_contract.violations)} not as documented")
 
 
 @pytest.fixture

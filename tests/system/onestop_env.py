@@ -16,6 +16,8 @@ import http.client
 import hmac
 import hashlib
 
+import api_contract
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BUILD = os.path.join(ROOT, os.environ.get("ONESTOP_BUILD_DIR", "build"))
 ONESTOPD = os.path.join(BUILD, "gateway", "onestopd")
@@ -64,6 +66,11 @@ def wait_until(predicate, timeout=10.0, interval=0.02, what="condition"):
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
 
+# the ports onestopd listens on in this test process: every response from one of them is
+# checked against the API document (api_contract.py)
+GATEWAY_PORTS = set()
+
+
 class Response:
     def __init__(self, status, headers, body):
         self.status = status
@@ -91,6 +98,8 @@ def request(port, method, path, body=None, token=None, headers=None, raw=None, t
     resp = conn.getresponse()
     out = Response(resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read())
     conn.close()
+    if port in GATEWAY_PORTS:
+        api_contract.check(method, path, out)
     return out
 
 
@@ -254,6 +263,7 @@ class Gateway:
         full_env.update(env or {})
         # ONESTOP_DAEMON_WRAPPER runs onestopd under a tool, e.g. "valgrind -q"
         wrapper = os.environ.get("ONESTOP_DAEMON_WRAPPER", "").split()
+        GATEWAY_PORTS.add(self.port)
         self.daemon = Process(wrapper + [ONESTOPD, "--config", self.config_path],
                               os.path.join(self.dir, "onestopd.log"), env=full_env)
         if wait:
@@ -275,6 +285,7 @@ class Gateway:
         rc = None
         if self.daemon:
             rc = self.daemon.stop()
+            GATEWAY_PORTS.discard(self.port)
         if self.sim:
             self.sim.stop()
         return rc

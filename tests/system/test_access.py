@@ -340,6 +340,7 @@ ROUTES = {
     ("GET", "/healthz"): "public",
     ("GET", "/readyz"): "public",
     ("GET", "/metrics"): "public",
+    ("GET", "/api/v1/openapi.json"): "public",
     ("POST", "/api/v1/sessions"): "public",
     ("GET", "/api/v1/sessions/current"): "reader",
     ("DELETE", "/api/v1/sessions/current"): "reader",

@@ -62,6 +62,7 @@ def test_the_package_declares_its_conffiles_and_holds_every_part(deb, tmp_path):
     listing = subprocess.run(["dpkg-deb", "-c", deb], capture_output=True, text=True,
                              check=True).stdout
     for path in ("./usr/sbin/onestopd", "./usr/bin/onestop", "./usr/share/onestop/web/index.html",
+                 "./usr/share/onestop/openapi.json",
                  "./usr/share/man/man8/onestopd.8.gz", "./usr/share/man/man1/onestop.1.gz",
                  "./usr/libexec/onestop/make-keys", "./usr/lib/tmpfiles.d/onestop.conf",
                  *(f"./lib/systemd/system/{u}" for u in UNITS)):
@@ -151,6 +152,9 @@ def test_the_installed_onestopd_starts_from_its_example_config(root, tmp_path):
         page = request(port, "GET", "/")
         with open(os.path.join(web, "index.html"), "rb") as f:
             assert page.status == 200 and page.body == f.read()
+        api = request(port, "GET", "/api/v1/openapi.json")
+        with open(os.path.join(os.path.dirname(web), "openapi.json"), "rb") as f:
+            assert api.status == 200 and api.json == json.loads(f.read()), api
         add = subprocess.run([onestop, "--config", config, "user", "add", "counter1", "--role",
                               "assistant"], input=DEMO_PASSWORD + "\n", capture_output=True,
                              text=True, timeout=60)
