@@ -61,10 +61,14 @@ static int setup(void **state)
     assert_int_equal(mkdir(f->data, 0700), 0);
     snprintf(f->db, sizeof f->db, "%s/%s", f->data, STORE_FILE_NAME);
     assert_int_equal(sqlite3_open(f->db, &f->live), SQLITE_OK);
-    /* the store's shape as far as backup_verify looks: a schema version, transactions */
+    /* the store's shape as far as backup_verify looks: a schema version, transactions, and an
+     * audit trail (empty: a chain of no rows is intact) */
     exec_ok(f->live, "PRAGMA journal_mode=WAL; PRAGMA wal_autocheckpoint=0;"
                      "PRAGMA user_version=9;"
                      "CREATE TABLE transactions(id INTEGER PRIMARY KEY, reference TEXT);"
+                     "CREATE TABLE audit(id INTEGER PRIMARY KEY, at INTEGER, actor TEXT,"
+                     "  counter TEXT, action TEXT, subject TEXT, detail TEXT, remote TEXT,"
+                     "  prev_hash TEXT, hash TEXT);"
                      "INSERT INTO transactions(reference) VALUES ('PP-1'), ('PP-2');");
     *state = f;
     return 0;
