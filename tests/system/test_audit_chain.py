@@ -15,8 +15,19 @@ from test_delivery import sell_permits, txn
 GENESIS = "0" * 64
 
 
+_started = []  # every gateway a test starts here, stopped (daemon and simulator) after it
+
+
+@pytest.fixture(autouse=True)
+def _stop_started_gateways():
+    yield
+    while _started:
+        _started.pop().stop()
+
+
 def audited_gateway(tmp_path):
     gw = Gateway(tmp_path)
+    _started.append(gw)
     with open(os.path.join(gw.keys_dir, "audit-head.key"), "w") as f:
         f.write(secrets.token_hex(32) + "\n")
     gw.config["audit"] = {"head_key_file": "keys/audit-head.key", "head_interval_s": 1}
