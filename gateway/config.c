@@ -40,6 +40,7 @@ enum key_type {
     K_SECRET,
     K_INT_LIST,
     K_STRING_LIST,
+    K_PATH_LIST,
     K_OBJECT,
     K_ARRAY
 };
@@ -179,6 +180,8 @@ static const struct key_spec till_keys[] = {
 static const struct key_spec keys_keys[] = {
     {KEY("status_token_file", K_SECRET, CFG(status_key)), .required = true},
     {KEY("data_key_file", K_PATH, CFG(data_key_file))},
+    {KEY("old_data_key_files", K_PATH_LIST, CFG(old_data_key_files))},
+    {KEY("index_key_file", K_PATH, CFG(index_key_file))},
     {0}};
 
 static const struct key_spec documents_keys[] = {
@@ -511,6 +514,27 @@ static void parse_value(struct parse_ctx *ctx, const struct key_spec *k, const j
             }
         }
         *(json_t **)field = json_deep_copy(v);
+        return;
+    }
+    case K_PATH_LIST: {
+        size_t i;
+        json_t *e, *paths = json_is_array(v) ? json_array() : NULL;
+        json_array_foreach(v, i, e)
+        {
+            char *path = json_is_string(e) && json_string_length(e) > 0
+                             ? resolve_path(ctx->dir, json_string_value(e))
+                             : NULL;
+            if (!path) {
+                problem(ctx, full, "item %zu must be a path (a non-empty string)", i);
+                json_decref(paths);
+                return;
+            }
+            json_array_append_new(paths, json_string(path));
+            free(path);
+        }
+        if (!paths)
+            problem(ctx, full, "must be a list of paths");
+        *(json_t **)field = paths;
         return;
     }
     case K_OBJECT:
@@ -1153,6 +1177,8 @@ void config_free(struct config *cfg)
     free(cfg->till.cancel_cutoff);
     free(cfg->data_dir);
     free(cfg->data_key_file);
+    json_decref(cfg->old_data_key_files);
+    free(cfg->index_key_file);
     free(cfg->web_dir);
     free(cfg->path);
     free(cfg->dir);
