@@ -148,6 +148,35 @@ static int column_has(sqlite3 *db, const char *table, const char *column, const 
     return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
 }
 
+/* False, naming the key, when a value of the column is sealed under a key not loaded: the
+ * store would open but its reads would fail. */
+static bool keys_loaded(sqlite3 *db, const struct field_crypt *fc, const struct sealed_column *c,
+                        char *err, size_t errlen)
+{
+    char sql[256];
+    snprintf(sql, sizeof sql, "SELECT DISTINCT pd_key(%s) FROM %s WHERE %s LIKE '%s%%'", c->column,
+             c->table, c->column, FIELD_SEALED_PREFIX);
+    sqlite3_stmt *st = store_prepare(db, sql);
+    int rc = SQLITE_ERROR;
+    bool ok = st != NULL;
+    while (ok && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *id = (const char *)sqlite3_column_text(st, 0);
+        if (!data_keys_has(fc->data, id)) {
+            snprintf(err, errlen,
+                     "personal data in %s.%s is sealed under data key %s, which is not loaded:"
+                     " list its file in keys.old_data_key_files",
+                     c->table, c->column, id);
+            ok = false;
+        }
+    }
+    if (ok && rc != SQLITE_DONE) {
+        snprintf(err, errlen, "cannot read %s.%s: %s", c->table, c->column, sqlite3_errmsg(db));
+        ok = false;
+    }
+    sqlite3_finalize(st);
+    return ok;
+}
+
 static bool exec_sql(sqlite3 *db, const char *sql, char *err, size_t errlen)
 {
     char *msg = NULL;
@@ -180,6 +209,9 @@ bool store_crypt_start(sqlite3 *db, const struct field_crypt *fc, char *err, siz
         log_msg(LOG_WARN, "personal_data_plain",
                 "keys.data_key_file is not set: personal data is stored unencrypted");
     }
+    for (size_t i = 0; has_data && i < SEALED_COLUMNS_LEN; i++)
+        if (!keys_loaded(db, fc, &sealed_columns[i], err, errlen))
+            return false;
     if (!exec_sql(db, "BEGIN IMMEDIATE", err, errlen))
         return false;
     bool ok = true;
