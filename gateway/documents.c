@@ -102,7 +102,14 @@ struct documents *documents_open(const struct config *cfg, char *err, size_t err
     remove_stale_parts(docs->dir);
     if (cfg->data_key_file) {
         docs->keys = data_keys_new();
-        if (!docs->keys || !data_keys_load(docs->keys, cfg->data_key_file, err, errlen)) {
+        bool ok = docs->keys && data_keys_load(docs->keys, cfg->data_key_file, err, errlen);
+        size_t i;
+        json_t *old; /* documents sealed before a rotation still open */
+        json_array_foreach(cfg->old_data_key_files, i, old)
+        {
+            ok = ok && data_keys_load(docs->keys, json_string_value(old), err, errlen);
+        }
+        if (!ok) {
             documents_close(docs);
             return NULL;
         }

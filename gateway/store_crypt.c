@@ -331,6 +331,19 @@ enum store_result store_keys_status(struct store *store, json_t **out)
     if (r == STORE_OK && rc != SQLITE_DONE)
         r = STORE_UNAVAILABLE;
     json_object_set_new(*out, "txn_keys.value", keys ? keys : json_object());
+    /* uploaded documents are files sealed under a key id of their own: not resealed (they
+     * live days, not years), counted so the old key is kept until they are gone */
+    st = r == STORE_OK ? store_prepare(db, "SELECT key_id, COUNT(*) FROM documents GROUP BY 1")
+                       : NULL;
+    json_t *docs = json_object();
+    rc = SQLITE_ERROR;
+    while (st && docs && (rc = sqlite3_step(st)) == SQLITE_ROW)
+        json_object_set_new(docs, (const char *)sqlite3_column_text(st, 0),
+                            json_integer(sqlite3_column_int64(st, 1)));
+    sqlite3_finalize(st);
+    if (r == STORE_OK && rc != SQLITE_DONE)
+        r = STORE_UNAVAILABLE;
+    json_object_set_new(*out, "documents", docs ? docs : json_object());
     store_reader_release(store, db);
     if (r != STORE_OK) {
         json_decref(*out);
