@@ -892,6 +892,19 @@ static void check_documents(struct parse_ctx *ctx, struct config *cfg)
     struct data_keys *keys = cfg->data_key_file ? data_keys_new() : NULL;
     if (keys && !data_keys_load(keys, cfg->data_key_file, err, sizeof err))
         problem(ctx, "keys.data_key_file", "%s", err);
+    size_t i;
+    json_t *old;
+    json_array_foreach(cfg->old_data_key_files, i, old)
+    {
+        if (!keys)
+            problem(ctx, "keys.old_data_key_files", "needs keys.data_key_file (the current key)");
+        else if (!data_keys_load(keys, json_string_value(old), err, sizeof err))
+            problem(ctx, "keys.old_data_key_files", "%s", err);
+    }
+    data_keys_free(keys);
+    keys = cfg->index_key_file ? data_keys_new() : NULL;
+    if (keys && !data_keys_load(keys, cfg->index_key_file, err, sizeof err))
+        problem(ctx, "keys.index_key_file", "%s", err);
     data_keys_free(keys);
     if (cfg->documents.file_limit > cfg->documents.submission_limit)
         problem(ctx, "documents.file_limit", "is more than documents.submission_limit");

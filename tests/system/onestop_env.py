@@ -148,6 +148,18 @@ def unseal(keys_dir, value):
     return AESGCM(key).decrypt(raw[:12], raw[12:], None).decode()
 
 
+def seal(keys_dir, key_id, text):
+    """text sealed as the store seals it, under keys_dir/<key_id>.key (for tests that edit a
+    stored value by hand)."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    import base64
+    with open(os.path.join(keys_dir, key_id + ".key")) as f:
+        key = bytes.fromhex(f.read().strip())
+    iv = secrets.token_bytes(12)
+    raw = iv + AESGCM(key).encrypt(iv, text.encode(), None)
+    return f"enc:v1:{key_id}:" + base64.b64encode(raw).decode()
+
+
 class Gateway:
     """A temp folder holding keys, config/onestop.json (services from the repo), data; a
     simulator and onestopd on free ports. Call start(); stop() in teardown."""
