@@ -205,9 +205,9 @@ struct config {
     struct notify_config notify;
     /* uploaded documents (benefit evidence): sealed under keys.data_key_file, kept in
      * <data_dir>/documents; limits default to DOMAIN.md's */
-    char *data_key_file; /* keys.data_key_file: the current data key (<id>.key, 64 hex) */
+    char *data_key_file;        /* keys.data_key_file: the current data key (<id>.key, 64 hex) */
     json_t *old_data_key_files; /* keys.old_data_key_files: older keys, kept to read (paths) */
-    char *index_key_file; /* keys.index_key_file: the blind index key (64 hex) */
+    char *index_key_file;       /* keys.index_key_file: the blind index key (64 hex) */
     struct {
         long file_limit;        /* bytes of one file (413 file_too_large past it) */
         long submission_limit;  /* bytes of one submission's files together (422) */

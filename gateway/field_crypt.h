@@ -34,8 +34,8 @@ struct field_crypt {
 /* Loads keys.data_key_file (the current key), keys.old_data_key_files (kept for reading
  * what older keys sealed) and keys.index_key_file into fc; a key left out of the config
  * leaves its ring NULL. false with a message naming the file. Free with field_crypt_free. */
-bool field_crypt_load(struct field_crypt *fc, const struct config *cfg, char *err,
-                      size_t errlen) __attribute__((warn_unused_result));
+bool field_crypt_load(struct field_crypt *fc, const struct config *cfg, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
 void field_crypt_free(struct field_crypt *fc);
 
 /* Seals plain (NUL-ended) under the current data key into a new string in *out (free()).
