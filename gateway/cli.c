@@ -10,9 +10,12 @@
  *   onestop --config PATH audit verify [--head LINE|FILE]  (exit 1 when the chain is broken)
  *   onestop --config PATH audit head                       (the chain's head, signed)
  *   onestop --config PATH purge [--dry-run] [--older-than-days N]
+ *   onestop --config PATH keys status | keys rotate [--batch N]   (gateway/cli_keys.h)
  */
+#include "gateway/cli_keys.h"
 #include "gateway/cli_records.h"
 #include "gateway/config.h"
+#include "gateway/field_crypt.h"
 #include "gateway/password.h"
 #include "gateway/backup.h"
 #include "gateway/store.h"
@@ -38,7 +41,9 @@ static void usage(FILE *out)
                  "  audit verify [--head LINE|FILE]   check the audit chain (and a signed head)\n"
                  "  audit head                 print the audit chain's head, signed\n"
                  "  purge [--dry-run] [--older-than-days N]   retention: anonymise old personal "
-                 "data\n");
+                 "data\n"
+                 "  keys status                how many stored personal values use each data key\n"
+                 "  keys rotate [--batch N]    reseal them all under the current data key\n");
 }
 
 static bool read_password(char *buf, size_t len)
@@ -236,15 +241,24 @@ int main(int argc, char **argv)
         return rc;
     }
     char err[512];
-    struct store_options so = {cfg->data_dir, cfg->store.busy_timeout_ms, 1, 1};
-    struct store *store = store_open(&so, err, sizeof err);
-    if (!store) {
+    struct field_crypt crypt;
+    if (!field_crypt_load(&crypt, cfg, err, sizeof err)) {
         fprintf(stderr, "onestop: %s\n", err);
         config_free(cfg);
         return 1;
     }
-    int rc = run(store, cfg, argc - i, argv + i);
+    struct store_options so = {cfg->data_dir, cfg->store.busy_timeout_ms, 1, 1, &crypt};
+    struct store *store = store_open(&so, err, sizeof err);
+    if (!store) {
+        fprintf(stderr, "onestop: %s\n", err);
+        field_crypt_free(&crypt);
+        config_free(cfg);
+        return 1;
+    }
+    int rc = strcmp(argv[i], "keys") == 0 ? cli_keys(store, &crypt, argc - i - 1, argv + i + 1)
+                                          : run(store, cfg, argc - i, argv + i);
     store_close(store);
+    field_crypt_free(&crypt);
     config_free(cfg);
     return rc;
 }

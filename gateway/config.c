@@ -181,6 +181,7 @@ static const struct key_spec keys_keys[] = {
     {KEY("status_token_file", K_SECRET, CFG(status_key)), .required = true},
     {KEY("data_key_file", K_PATH, CFG(data_key_file))},
     {KEY("old_data_key_files", K_PATH_LIST, CFG(old_data_key_files))},
+    {KEY("index_key_file", K_PATH, CFG(index_key_file))},
     {0}};
 
 static const struct key_spec documents_keys[] = {
@@ -898,6 +899,10 @@ static void check_documents(struct parse_ctx *ctx, struct config *cfg)
     if (keys && !config_data_keys_load(cfg, keys, err, sizeof err))
         problem(ctx, "keys", "%s", err);
     data_keys_free(keys);
+    keys = cfg->index_key_file ? data_keys_new() : NULL;
+    if (keys && !data_keys_load(keys, cfg->index_key_file, err, sizeof err))
+        problem(ctx, "keys.index_key_file", "%s", err);
+    data_keys_free(keys);
     if (json_array_size(cfg->old_data_key_files) && !cfg->data_key_file)
         problem(ctx, "keys.old_data_key_files", "needs keys.data_key_file (the current key)");
     if (cfg->documents.file_limit > cfg->documents.submission_limit)
@@ -1185,6 +1190,8 @@ void config_free(struct config *cfg)
     free(cfg->till.cancel_cutoff);
     free(cfg->data_dir);
     free(cfg->data_key_file);
+    json_decref(cfg->old_data_key_files);
+    free(cfg->index_key_file);
     free(cfg->web_dir);
     free(cfg->path);
     free(cfg->dir);

@@ -209,6 +209,7 @@ struct config {
     /* keys.old_data_key_files: older data keys (paths), loaded to open what was sealed under
      * them (rotation), never to seal; NULL when none */
     json_t *old_data_key_files;
+    char *index_key_file; /* keys.index_key_file: the blind index key (64 hex) */
     struct {
         long file_limit;        /* bytes of one file (413 file_too_large past it) */
         long submission_limit;  /* bytes of one submission's files together (422) */

@@ -3,6 +3,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <ctype.h>
 #include <limits.h>
@@ -146,6 +147,15 @@ bool data_keys_set_current(struct data_keys *keys, const char *id)
 const char *data_keys_current(const struct data_keys *keys)
 {
     return keys && keys->current >= 0 ? keys->keys[keys->current].id : NULL;
+}
+
+bool data_keys_mac(const struct data_keys *keys, const void *msg, size_t len, unsigned char out[32])
+{
+    unsigned int outl = 0;
+    if (!keys || keys->current < 0)
+        return false;
+    const struct data_key *k = &keys->keys[keys->current];
+    return HMAC(EVP_sha256(), k->bytes, DATA_KEY_BYTES, msg, len, out, &outl) && outl == 32;
 }
 
 /* A GCM context set up with key, IV and associated data, for encrypting or decrypting. */

@@ -45,6 +45,11 @@ const char *data_keys_current(const struct data_keys *keys);
 /* True when a key with this id is loaded. */
 bool data_keys_has(const struct data_keys *keys, const char *id);
 
+/* HMAC-SHA256 of msg under the current key into out; false when no key is current. A key
+ * ring kept for this (the blind index key) never seals. */
+bool data_keys_mac(const struct data_keys *keys, const void *msg, size_t len, unsigned char out[32])
+    __attribute__((warn_unused_result));
+
 /* Starts sealing under the current key with a fresh IV (written to iv) and associated data
  * aad (may be NULL). NULL when no key is current or OpenSSL fails. */
 struct data_seal *data_seal_begin(const struct data_keys *keys, unsigned char iv[DATA_IV_BYTES],

@@ -12,6 +12,7 @@
 #include "gateway/config.h"
 #include "gateway/daemon_lock.h"
 #include "gateway/failpoint.h"
+#include "gateway/field_crypt.h"
 #include "gateway/delivery/forward.h"
 #include "gateway/delivery/notify_sender.h"
 #include "gateway/http/access.h"
@@ -193,8 +194,15 @@ int main(int argc, char **argv)
     }
 
     struct app app = {.cfg = cfg, .started_at = time(NULL)};
+    /* the keys personal data is sealed with: they live as long as the store */
+    static struct field_crypt crypt;
+    if (!field_crypt_load(&crypt, cfg, err, sizeof err)) {
+        log_msg(LOG_ERROR, "keys_load_failed", "%s", err);
+        config_free(cfg);
+        return 1;
+    }
     struct store_options so = {cfg->data_dir, cfg->store.busy_timeout_ms,
-                               cfg->store.group_commit_max, cfg->store.read_connections};
+                               cfg->store.group_commit_max, cfg->store.read_connections, &crypt};
     app.store = store_open(&so, err, sizeof err);
     if (!app.store) {
         log_msg(LOG_ERROR, "store_open_failed", "%s", err);
@@ -293,6 +301,7 @@ int main(int argc, char **argv)
     housekeeper_stop(housekeeper); /* after the last audited move: logs the final signed head */
     documents_close(app.documents); /* its janitor uses the store */
     store_close(app.store);
+    field_crypt_free(&crypt);
     signin_limiter_free(app.signin_limiter);
     rate_limiter_free(app.status_limiter);
     rate_limiter_free(app.read_limiter);

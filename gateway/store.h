@@ -29,12 +29,16 @@ enum store_result {
 };
 
 struct store;
+struct field_crypt;
 
 struct store_options {
     const char *data_dir;
     long busy_timeout_ms;
     long group_commit_max;
     long read_connections;
+    /* the keys personal data is sealed with (field_crypt.h); NULL stores it in plain text.
+     * It must outlive the store. */
+    const struct field_crypt *crypt;
 };
 
 /* The SQLite engine's database file inside data_dir (`onestop backup` and `restore` use it). */

@@ -178,7 +178,7 @@ static enum store_result replay_record(sqlite3 *db, const char *staff, const cha
     char *body = json_dumps(reply, JSON_COMPACT);
     sqlite3_stmt *st = body ? store_cached(db, "INSERT INTO idempotency(staff, key, request_hash,"
                                                " transaction_id, status, response, created_at)"
-                                               " VALUES(?,?,?,?,201,?,?)")
+                                               " VALUES(?,?,?,?,201,pd_seal(?),?)")
                             : NULL;
     if (!st) {
         free(body);

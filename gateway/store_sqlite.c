@@ -624,8 +624,8 @@ static bool migrate(sqlite3 *db, char *err, size_t errlen)
     return true;
 }
 
-static sqlite3 *open_connection(const char *path, long busy_ms, bool writer, char *err,
-                                size_t errlen)
+static sqlite3 *open_connection(const char *path, long busy_ms, bool writer,
+                                const struct field_crypt *crypt, char *err, size_t errlen)
 {
     sqlite3 *db = NULL;
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (writer ? SQLITE_OPEN_CREATE : 0);
@@ -640,7 +640,7 @@ static sqlite3 *open_connection(const char *path, long busy_ms, bool writer, cha
     const char *pragmas = writer ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
                                    "PRAGMA foreign_keys=ON; PRAGMA wal_autocheckpoint=1000;"
                                  : "PRAGMA foreign_keys=ON; PRAGMA query_only=ON;";
-    if (!exec(db, pragmas, err, errlen)) {
+    if (!exec(db, pragmas, err, errlen) || !store_crypt_attach(db, crypt, err, errlen)) {
         sqlite3_close(db);
         return NULL;
     }
@@ -902,13 +902,15 @@ struct store *store_open(const struct store_options *opts, char *err, size_t err
     }
     snprintf(store->path, sizeof store->path, "%s/%s", opts->data_dir, STORE_FILE_NAME);
     store->group_max = opts->group_commit_max > 0 ? opts->group_commit_max : 256;
-    store->writer = open_connection(store->path, opts->busy_timeout_ms, true, err, errlen);
+    store->writer =
+        open_connection(store->path, opts->busy_timeout_ms, true, opts->crypt, err, errlen);
     if (!store->writer) {
         free(store);
         return NULL;
     }
     if (!migrate(store->writer, err, errlen) ||
-        !store_audit_chain_start(store->writer, err, errlen)) {
+        !store_audit_chain_start(store->writer, err, errlen) ||
+        !store_crypt_start(store->writer, opts->crypt, err, errlen)) {
         close_connection(store->writer);
         free(store);
         return NULL;
@@ -917,7 +919,8 @@ struct store *store_open(const struct store_options *opts, char *err, size_t err
     store->readers = calloc((size_t)store->readers_len, sizeof *store->readers);
     store->reader_busy = calloc((size_t)store->readers_len, sizeof *store->reader_busy);
     for (long i = 0; i < store->readers_len; i++) {
-        store->readers[i] = open_connection(store->path, opts->busy_timeout_ms, false, err, errlen);
+        store->readers[i] =
+            open_connection(store->path, opts->busy_timeout_ms, false, opts->crypt, err, errlen);
         if (!store->readers[i]) {
             store->readers_len = i;
             store->thread = 0;

@@ -61,6 +61,17 @@ enum store_result store_audit_insert(sqlite3 *db, const struct audit_entry *e,
  * anything else writes); false with a message in err when it cannot. */
 bool store_audit_chain_start(sqlite3 *db, char *err, size_t errlen) STORE_MUSTCHECK;
 
+/* Registers the pd_* SQL functions (store_crypt.c) over fc (NULL: no keys) on db; false
+ * with a message in err. */
+struct field_crypt;
+bool store_crypt_attach(sqlite3 *db, const struct field_crypt *fc, char *err,
+                        size_t errlen) STORE_MUSTCHECK;
+/* Seals the personal values and blinds the limit keys an older binary left in plain text
+ * (once, at open, on the writer); refuses a store whose sealed data the config has no key
+ * for. false with a message in err. */
+bool store_crypt_start(sqlite3 *db, const struct field_crypt *fc, char *err,
+                       size_t errlen) STORE_MUSTCHECK;
+
 /* Result columns as JSON; NULL columns become null. */
 enum store_column_kind {
     COL_TEXT,

@@ -66,7 +66,7 @@ enum store_result store_tx_transaction_insert(struct store_tx *tx, const struct 
     sqlite3_stmt *st = store_cached(
         db, "INSERT INTO transactions(reference, service, status, counter, site, staff, fields,"
             " fee_pence, lines, live_until, created_at, updated_at)"
-            " VALUES(?,?,?,?,?,?,?,?,?,?,?,?)");
+            " VALUES(?,?,?,?,?,?,pd_seal(?),?,?,?,?,?)");
     if (!st)
         return STORE_UNAVAILABLE;
     sqlite3_bind_text(st, 1, r->reference, -1, SQLITE_STATIC);
@@ -113,7 +113,7 @@ enum store_result store_tx_transaction_insert(struct store_tx *tx, const struct 
     json_array_foreach(r->keys, i, key)
     {
         st = store_cached(db, "INSERT INTO txn_keys(transaction_id, name, value, live_from,"
-                              " live_until) VALUES(?,?,?,?,?)");
+                              " live_until) VALUES(?1,?2,pd_blind(?2,?3),?4,?5)");
         if (!st)
             return STORE_UNAVAILABLE;
         sqlite3_bind_int64(st, 1, txn_id);
@@ -132,7 +132,7 @@ enum store_result store_tx_transaction_insert(struct store_tx *tx, const struct 
     if (r->backend) {
         st = store_cached(db, "INSERT INTO deliveries(transaction_id, backend, connector,"
                               " idempotency_key, payload, state, next_attempt_at_ms, created_at)"
-                              " VALUES(?,?,?,?,?,'pending',?,?)");
+                              " VALUES(?,?,?,?,pd_seal(?),'pending',?,?)");
         if (!st)
             return STORE_UNAVAILABLE;
         sqlite3_bind_int64(st, 1, txn_id);
@@ -165,7 +165,7 @@ enum store_result store_tx_transaction_insert(struct store_tx *tx, const struct 
     }
 
     st = store_cached(db, "INSERT INTO idempotency(key, request_hash, transaction_id, status,"
-                          " response, created_at, staff) VALUES(?,?,?,?,?,?,?)");
+                          " response, created_at, staff) VALUES(?,?,?,?,pd_seal(?),?,?)");
     if (!st)
         return STORE_UNAVAILABLE;
     sqlite3_bind_text(st, 1, r->idempotency_key, -1, SQLITE_STATIC);
@@ -192,8 +192,9 @@ enum store_result store_tx_transaction_insert(struct store_tx *tx, const struct 
 static enum store_result idempotency_find(sqlite3 *db, const char *staff, const char *key,
                                           char request_hash[65], int *status, char **response)
 {
-    sqlite3_stmt *st = store_cached(db, "SELECT request_hash, status, response FROM idempotency"
-                                        " WHERE key=? AND staff=?");
+    sqlite3_stmt *st =
+        store_cached(db, "SELECT request_hash, status, pd_open(response) FROM idempotency"
+                         " WHERE key=? AND staff=?");
     if (!st)
         return STORE_UNAVAILABLE;
     sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
@@ -234,7 +235,8 @@ static long count_live(sqlite3 *db, const char *key, const char *value, const ch
 {
     sqlite3_stmt *st = store_cached(
         db, "SELECT COUNT(*) FROM txn_keys k JOIN transactions t ON t.id = k.transaction_id"
-            " WHERE k.name=? AND k.value=? AND k.live_from <= ?3 AND k.live_until >= ?3"
+            " WHERE k.name=?1 AND k.value=pd_blind(?1,?2) AND k.live_from <= ?3"
+            " AND k.live_until >= ?3"
             " AND t.status <> 'voided'");
     if (!st)
         return -1;
@@ -252,8 +254,9 @@ static long max_live(sqlite3 *db, const char *key, const char *value, const char
                      const char *until)
 {
     long best = count_live(db, key, value, from);
-    sqlite3_stmt *st = store_cached(db, "SELECT DISTINCT live_from FROM txn_keys WHERE name=?"
-                                        " AND value=? AND live_from > ? AND live_from <= ?");
+    sqlite3_stmt *st = store_cached(db, "SELECT DISTINCT live_from FROM txn_keys WHERE name=?1"
+                                        " AND value=pd_blind(?1,?2) AND live_from > ?3"
+                                        " AND live_from <= ?4");
     if (!st || best < 0) {
         store_release(st);
         return -1;
@@ -313,7 +316,8 @@ enum store_result store_tx_keys_end(struct store_tx *tx, const char *key, const 
 {
     sqlite3 *db = store_tx_db(tx);
     sqlite3_stmt *st = store_cached(db, "UPDATE txn_keys SET live_until = ?3"
-                                        " WHERE name = ?1 AND value = ?2 AND live_until > ?3");
+                                        " WHERE name = ?1 AND value = pd_blind(?1,?2)"
+                                        " AND live_until > ?3");
     if (!st)
         return STORE_UNAVAILABLE;
     sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
@@ -325,9 +329,10 @@ enum store_result store_tx_keys_end(struct store_tx *tx, const char *key, const 
 /* The latest live_until of (key, value) entries of transactions not voided, into until. */
 static int latest_until(sqlite3 *db, const char *key, const char *value, char *until, size_t size)
 {
-    sqlite3_stmt *st = store_cached(
-        db, "SELECT MAX(k.live_until) FROM txn_keys k JOIN transactions t"
-            " ON t.id = k.transaction_id WHERE k.name=? AND k.value=? AND t.status <> 'voided'");
+    sqlite3_stmt *st =
+        store_cached(db, "SELECT MAX(k.live_until) FROM txn_keys k JOIN transactions t"
+                         " ON t.id = k.transaction_id WHERE k.name=?1 AND k.value=pd_blind(?1,?2)"
+                         " AND t.status <> 'voided'");
     if (!st)
         return -1;
     sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
@@ -415,21 +420,22 @@ enum store_result store_transaction_get(struct store *store, const char *referen
 {
     sqlite3 *db = store_reader_acquire(store);
     sqlite3_stmt *st = store_cached(
-        db, "SELECT t.reference, t.service, t.status, t.counter, t.site, t.staff, t.fields,"
-            " t.fee_pence, t.lines, t.live_until, t.backend_reference, t.status_note, t.created_at,"
-            " t.updated_at, t.completed_at,"
-            " p.method, p.amount_pence, p.tendered_pence, p.change_pence, p.auth_code, p.reason,"
-            " p.authorised_by,"
-            " d.backend, d.state, d.attempts, d.next_attempt_at_ms, d.last_status, d.last_error,"
-            " d.backend_reference, d.delivered_at, d.idempotency_key,"
-            " j.state, j.printer, j.attempts, j.job_id, j.last_error, j.updated_at,"
-            " d.outcome_unknown, d.backend_token, d.note, j.receipt_size, j.receipt_language"
-            " FROM transactions t"
-            " LEFT JOIN payments p ON p.transaction_id = t.id"
-            " LEFT JOIN deliveries d ON d.transaction_id = t.id"
-            " LEFT JOIN print_jobs j ON j.id = (SELECT MAX(id) FROM print_jobs WHERE"
-            "   transaction_id = t.id)"
-            " WHERE t.reference=?1 AND (?2 IS NULL OR t.site = ?2)");
+        db,
+        "SELECT t.reference, t.service, t.status, t.counter, t.site, t.staff, pd_open(t.fields),"
+        " t.fee_pence, t.lines, t.live_until, t.backend_reference, t.status_note, t.created_at,"
+        " t.updated_at, t.completed_at,"
+        " p.method, p.amount_pence, p.tendered_pence, p.change_pence, p.auth_code, p.reason,"
+        " p.authorised_by,"
+        " d.backend, d.state, d.attempts, d.next_attempt_at_ms, d.last_status, d.last_error,"
+        " d.backend_reference, d.delivered_at, d.idempotency_key,"
+        " j.state, j.printer, j.attempts, j.job_id, j.last_error, j.updated_at,"
+        " d.outcome_unknown, d.backend_token, d.note, j.receipt_size, j.receipt_language"
+        " FROM transactions t"
+        " LEFT JOIN payments p ON p.transaction_id = t.id"
+        " LEFT JOIN deliveries d ON d.transaction_id = t.id"
+        " LEFT JOIN print_jobs j ON j.id = (SELECT MAX(id) FROM print_jobs WHERE"
+        "   transaction_id = t.id)"
+        " WHERE t.reference=?1 AND (?2 IS NULL OR t.site = ?2)");
     enum store_result r = STORE_UNAVAILABLE;
     if (st) {
         sqlite3_bind_text(st, 1, reference, -1, SQLITE_STATIC);

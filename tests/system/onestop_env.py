@@ -143,6 +143,32 @@ class Process:
             return f.read().decode(errors="replace")
 
 
+def unseal(keys_dir, value):
+    """A value the store sealed ("enc:v1:<key id>:<base64 of IV | ciphertext | tag>",
+    AES-256-GCM under keys_dir/<key id>.key) opened; any other value as it is."""
+    if not isinstance(value, str) or not value.startswith("enc:v1:"):
+        return value
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    import base64
+    _, _, key_id, b64 = value.split(":", 3)
+    with open(os.path.join(keys_dir, key_id + ".key")) as f:
+        key = bytes.fromhex(f.read().strip())
+    raw = base64.b64decode(b64)
+    return AESGCM(key).decrypt(raw[:12], raw[12:], None).decode()
+
+
+def seal(keys_dir, key_id, text):
+    """text sealed as the store seals it, under keys_dir/<key_id>.key (for tests that edit a
+    stored value by hand)."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    import base64
+    with open(os.path.join(keys_dir, key_id + ".key")) as f:
+        key = bytes.fromhex(f.read().strip())
+    iv = secrets.token_bytes(12)
+    raw = iv + AESGCM(key).encrypt(iv, text.encode(), None)
+    return f"enc:v1:{key_id}:" + base64.b64encode(raw).decode()
+
+
 class Gateway:
     """A temp folder holding keys, config/onestop.json (services from the repo), data; a
     simulator and onestopd on free ports. Call start(); stop() in teardown."""
@@ -153,7 +179,8 @@ class Gateway:
         self.data_dir = os.path.join(self.dir, "data")
         os.makedirs(self.keys_dir, exist_ok=True)
         self.keys = {}
-        for name in ("status-token", "parking", "leisure", "gazetteer", "bulky", "bulky-open311"):
+        for name in ("status-token", "parking", "leisure", "gazetteer", "bulky", "bulky-open311",
+                     "data-1", "index"):
             value = secrets.token_hex(32)
             with open(os.path.join(self.keys_dir, name + ".key"), "w") as f:
                 f.write(value + "\n")
@@ -192,7 +219,9 @@ class Gateway:
             "auth": {"lockout_s": 2, "max_failures_per_user": 5},
             # tests poll a transaction every few ms; test_access.py sets a real limit
             "access": {"reads_per_minute": 100000},
-            "keys": {"status_token_file": "keys/status-token.key"},
+            # personal data sealed and limit keys blinded, as in production (issue 14)
+            "keys": {"status_token_file": "keys/status-token.key",
+                     "data_key_file": "keys/data-1.key", "index_key_file": "keys/index.key"},
             "counters": [{"id": "SD-01", "site": "Stockport Direct, Fred Perry House"},
                          {"id": "LIB-CEN", "site": "Stockport Central Library"}],
             "printers": [],

@@ -15,7 +15,7 @@ import uuid
 
 import pytest
 
-from onestop_env import ONESTOPD, Gateway, wait_until
+from onestop_env import ONESTOPD, Gateway, seal, unseal, wait_until
 from test_documents import JPEG, PNG, pdf, tiff, upload
 
 SERVICE = "benefit-evidence"
@@ -223,8 +223,10 @@ def test_hash_mismatch_refused_and_not_forwarded(gw):
         (payload,) = db.execute("SELECT d.payload FROM deliveries d JOIN transactions t"
                                 " ON t.id = d.transaction_id WHERE t.reference = ?",
                                 (ref,)).fetchone()
+        payload = unseal(gw.keys_dir, payload)  # sealed at rest (docs/personal-data.md)
         wrong = payload.replace(docs[0]["sha256"], "0" * 64)
         assert wrong != payload
+        wrong = seal(gw.keys_dir, "data-1", wrong)
         db.execute("UPDATE deliveries SET payload = ? WHERE transaction_id ="
                    " (SELECT id FROM transactions WHERE reference = ?)", (wrong, ref))
         db.commit()

@@ -213,6 +213,8 @@ def test_refusals_of_the_body_itself(gw):
 
 def test_without_a_data_key_uploads_are_refused(tmp_path):
     g = Gateway(tmp_path, with_sim=False)
+    del g.config["keys"]["data_key_file"]
+    g.write_config()
     g.start()
     try:
         token = g.sign_in()

@@ -8,7 +8,7 @@ import os
 import sqlite3
 import uuid
 
-from onestop_env import sign, wait_until
+from onestop_env import sign, unseal, wait_until
 from test_delivery import sell_permits, txn
 from test_open311_variants import bulky_fields
 from txn_helpers import card, parking, sell, vrm
@@ -47,12 +47,14 @@ TRANSACTION_ROWS = ("transactions WHERE id=?", "deliveries WHERE transaction_id=
 
 
 def rows_of(gw, ref, tables=TRANSACTION_ROWS):
-    """The stored rows about the transaction, as text: what a grep of those tables sees."""
+    """The stored rows about the transaction, as text, sealed values opened with the data key
+    (field_crypt.h): what a grep of those tables would see if the key leaked."""
     with db(gw) as c:
         (tid,) = c.execute("SELECT id FROM transactions WHERE reference=?", (ref,)).fetchone()
         out = []
         for table in tables:
-            out += [repr(r) for r in c.execute(f"SELECT * FROM {table}", (tid,))]
+            out += [repr(tuple(unseal(gw.keys_dir, v) for v in r))
+                    for r in c.execute(f"SELECT * FROM {table}", (tid,))]
         return "\n".join(out)
 
 
@@ -110,8 +112,9 @@ def test_a_purge_anonymises_an_old_transaction_and_keeps_its_money_record(gatewa
 
     stored = rows_of(gateway, permit)
     assert VRM not in stored and UPRN not in stored, stored
-    # the permit is live for a year: its limit keys (one permit per car) stay until it ends
-    assert VRM in live_keys(gateway, permit)
+    # the permit is live for a year: its limit keys (one permit per car, blinded) stay until
+    # it ends
+    assert "bi:v1:" in live_keys(gateway, permit)
     assert "2 kept while live" in done.stdout, done.stdout
     stored = rows_of(gateway, bulky)
     for value in (bulky_in["phone"], bulky_in["phone"].replace(" ", ""), bulky_in["location"],
@@ -169,7 +172,12 @@ def test_a_retention_rule_for_a_service_that_is_not_enabled_is_refused(make_gate
     assert "retention.services[0].service" in r.stderr and "no-such-service" in r.stderr
 
 
-def test_after_a_purge_the_database_file_holds_no_trace_of_the_phone_number(gateway):
+def test_after_a_purge_the_database_file_holds_no_trace_of_the_phone_number(make_gateway):
+    """A store kept without a data key (plain text) is scrubbed too: secure_delete."""
+    gateway = make_gateway()
+    del gateway.config["keys"]["data_key_file"]
+    gateway.write_config()
+    gateway.start()
     token = gateway.sign_in()
     bulky_in = bulky_fields(gateway, token)
     bulky_in["phone"] = "07700 900461"
