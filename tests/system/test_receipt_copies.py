@@ -16,7 +16,7 @@ import uuid
 
 import pytest
 
-from onestop_env import ONESTOPD, Gateway, wait_until
+from onestop_env import ONESTOPD, Gateway, unseal, wait_until
 from notify_env import EMAIL_TEMPLATE, SMS_TEMPLATE, notify_key, with_notify
 from txn_helpers import sell
 
@@ -59,6 +59,14 @@ def dump_of(gw):
     db = os.path.join(gw.dir, "data", "onestop.db")
     return subprocess.run(["sqlite3", db, ".dump"], capture_output=True, text=True,
                           timeout=60, check=True).stdout
+
+
+def copy_payloads(gw):
+    """Every receipt copy's stored payload, opened with the test's data key."""
+    db = os.path.join(gw.dir, "data", "onestop.db")
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as c:
+        return "\n".join(str(unseal(gw.keys_dir, v))
+                         for (v,) in c.execute("SELECT payload FROM receipt_copies"))
 
 
 def wait_copies(gw, token, reference, pred, what):
@@ -347,13 +355,14 @@ def test_a_purge_fails_a_copy_still_pending_and_clears_its_contact(notify_gw):
         == 200
     assert ask_copy(gw, token, ref, {"email": EMAIL}).status == 202
     wait_copies(gw, token, ref, lambda cs: cs[0]["attempts"] >= 1, "a refused attempt")
-    assert EMAIL in dump_of(gw)  # pending: the sender still needs it
+    assert EMAIL in copy_payloads(gw)  # pending: the sender still needs it (sealed at rest)
+    assert EMAIL not in dump_of(gw)
 
     r = gw.cli("purge", "--older-than-days", "0")
     assert r.returncode == 0 and "1 pending copies" in r.stdout, r.stdout
     [copy] = wait_copies(gw, token, ref, lambda cs: cs[0]["state"] == "failed", "copy failed")
     assert "purged" in copy["last_error"], copy
-    dump = dump_of(gw)
+    dump = dump_of(gw) + copy_payloads(gw)
     for secret in (EMAIL, "resident.copy"):
         assert secret not in dump, secret
     audit = json.loads(gw.cli("audit", "--action", "receipt_copy_failed").stdout)
