@@ -449,10 +449,10 @@ struct print_source {
     int64_t tendered_pence; /* cash only, else 0 */
     int64_t change_pence;
     time_t created_at;
-    bool copy;        /* the job is a reprint */
-    char banner[64];  /* a slip's banner ("VOID", "REFUND £1.50 CASH"); "" for a receipt */
-    char *lines_json; /* malloc'd: [{"description","amount_pence"}] */
-    char receipt_size[16];    /* "standard" | "large" */
+    bool copy;             /* the job is a reprint */
+    char banner[64];       /* a slip's banner ("VOID", "REFUND £1.50 CASH"); "" for a receipt */
+    char *lines_json;      /* malloc'd: [{"description","amount_pence"}] */
+    char receipt_size[16]; /* "standard" | "large" */
     char receipt_language[16]; /* "en", "pl", "ur", ... */
 
     /* a cash-up slip: the till session (its counter, and day below); else 0 */

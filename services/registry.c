@@ -51,10 +51,14 @@ static const struct {
 static const char *const connectors[] = {"json-rest", "open311",   "fhir",
                                          "email",     "multipart", NULL};
 
-static const char *const top_keys[] = {
-    "code",   "name",           "description", "reference_prefix",   "route",   "payment_methods",
-    "fields", "fees",           "rules",       "receipt_next_steps", "pricing", "limits",
-    "stock",  "receipt_layout", "retention_days", NULL};
+static const char *const top_keys[] = {"code",           "name",
+                                       "description",    "reference_prefix",
+                                       "route",          "payment_methods",
+                                       "fields",         "fees",
+                                       "rules",          "receipt_next_steps",
+                                       "pricing",        "limits",
+                                       "stock",          "receipt_layout",
+                                       "retention_days", NULL};
 /* No "route": the sale is complete at the counter and nothing is forwarded. */
 static const char *const top_required[] = {
     "code", "name", "description", "reference_prefix", "payment_methods", "fields", "fees", NULL};
