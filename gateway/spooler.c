@@ -166,19 +166,6 @@ static void receipt_build_clear(struct receipt_build *b)
     memset(b, 0, sizeof *b);
 }
 
-static enum receipt_payment payment_of(const char *method)
-{
-    if (strcmp(method, "cash") == 0)
-        return RECEIPT_PAYMENT_CASH;
-    if (strcmp(method, "card") == 0)
-        return RECEIPT_PAYMENT_CARD;
-    if (strcmp(method, "cheque") == 0)
-        return RECEIPT_PAYMENT_CHEQUE;
-    if (strcmp(method, "waived") == 0)
-        return RECEIPT_PAYMENT_WAIVED;
-    return RECEIPT_PAYMENT_NONE;
-}
-
 /* The fee lines; beyond RECEIPT_MAX_LINES the rest are summed into one "Other items" line. */
 static size_t fill_lines(struct receipt_build *b)
 {
@@ -314,7 +301,7 @@ static enum store_result receipt_build(struct worker *w, const struct print_job 
         .lines = b->line_buf,
         .n_lines = fill_lines(b),
         .total_pence = b->src.fee_pence,
-        .payment = payment_of(b->src.method),
+        .payment = receipt_payment_of_method(b->src.method),
         .tendered_pence = cash ? b->src.tendered_pence : 0,
         .change_pence = cash ? b->src.change_pence : 0,
         .next_steps = next_steps ? next_steps : next_steps_of(s),

@@ -177,3 +177,19 @@ const char *receipt_payment_label(const struct receipt_labels *labels, enum rece
     }
     return receipt_payment_name(p);
 }
+
+enum receipt_payment receipt_payment_of_method(const char *method)
+{
+    static const struct {
+        const char *method;
+        enum receipt_payment payment;
+    } methods[] = {{"cash", RECEIPT_PAYMENT_CASH},
+                   {"card", RECEIPT_PAYMENT_CARD},
+                   {"cheque", RECEIPT_PAYMENT_CHEQUE},
+                   {"waived", RECEIPT_PAYMENT_WAIVED}};
+    for (size_t i = 0; method && i < sizeof methods / sizeof methods[0]; i++) {
+        if (strcmp(method, methods[i].method) == 0)
+            return methods[i].payment;
+    }
+    return RECEIPT_PAYMENT_NONE;
+}

@@ -59,6 +59,10 @@ enum receipt_payment {
     RECEIPT_PAYMENT_NOT_A_SALE, /* a cash-up slip or a report: no payment line at all */
 };
 
+/* The payment method as the store names it ("cash", "card", "cheque", "waived") as a receipt's
+ * payment; NULL or anything else is RECEIPT_PAYMENT_NONE. */
+enum receipt_payment receipt_payment_of_method(const char *method);
+
 struct receipt_line {
     const char *description; /* "Residents' parking permit (12 months)" */
     int64_t amount_pence;    /* may be negative for a discount */

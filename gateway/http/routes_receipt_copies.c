@@ -150,21 +150,6 @@ static void request_hash(const struct app *app, json_t *body, char out[65])
 
 /* ---- the PDF receipt attached to the e-mail ---- */
 
-static enum receipt_payment payment_of(const char *method)
-{
-    if (!method)
-        return RECEIPT_PAYMENT_NONE;
-    if (strcmp(method, "cash") == 0)
-        return RECEIPT_PAYMENT_CASH;
-    if (strcmp(method, "card") == 0)
-        return RECEIPT_PAYMENT_CARD;
-    if (strcmp(method, "cheque") == 0)
-        return RECEIPT_PAYMENT_CHEQUE;
-    if (strcmp(method, "waived") == 0)
-        return RECEIPT_PAYMENT_WAIVED;
-    return RECEIPT_PAYMENT_NONE;
-}
-
 static time_t iso_time(const char *s)
 {
     struct tm tm = {0};
@@ -211,7 +196,7 @@ static char *receipt_pdf_base64(const struct app *app, json_t *t, const char *se
         .lines = lines,
         .n_lines = n,
         .total_pence = (int64_t)json_integer_value(json_object_get(t, "fee_pence")),
-        .payment = payment_of(method),
+        .payment = receipt_payment_of_method(method),
         .tendered_pence = cash ? json_integer_value(json_object_get(p, "tendered_pence")) : 0,
         .change_pence = cash ? json_integer_value(json_object_get(p, "change_pence")) : 0,
         .next_steps = "Keep this reference. The link or QR code shows where your request has "
