@@ -5,17 +5,14 @@ NINO, claim reference, file names)."""
 import os
 import sys
 
-import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from onestop_env import ONESTOPD  # noqa: E402
 from printenv import PrintEnv  # noqa: E402
 from test_benefit_evidence import evidence, make, record, uploaded  # noqa: E402
 from test_documents import JPEG, pdf, tiff  # noqa: E402
 from test_receipts import pdf_text, wait_print  # noqa: E402
 
-pytestmark = pytest.mark.skipif(not os.path.exists(ONESTOPD), reason=f"{ONESTOPD} not built")
 
 
 def test_receipt_lists_documents_without_personal_data(tmp_path):

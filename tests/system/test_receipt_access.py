@@ -23,7 +23,6 @@ import subprocess
 import sys
 import time
 
-import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 
@@ -33,7 +32,6 @@ from test_receipts import (PRINTER, check_status_url, clean_stops, env,  # noqa:
                            start_gateway, transaction, wait_print)
 from txn_helpers import IN_ZONE, cash, parking, sell, vrm  # noqa: E402
 
-pytestmark = pytest.mark.skipif(not os.path.exists(ONESTOPD), reason=f"{ONESTOPD} not built")
 
 ARABIC = re.compile(r"^[\u0600-\u06FF\uFB50-\uFDFF\uFE70-\uFEFF]+$")
 WORD = re.compile(r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">'

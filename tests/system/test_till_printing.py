@@ -6,15 +6,13 @@ import os
 import sys
 import uuid
 
-import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from onestop_env import ONESTOPD, wait_until  # noqa: E402
+from onestop_env import wait_until  # noqa: E402
 from test_receipts import (PRINTER, clean_stops, env, pdf_text, sell_permit,  # noqa: E402,F401
                            start_gateway, transaction, wait_print)
 
-pytestmark = pytest.mark.skipif(not os.path.exists(ONESTOPD), reason=f"{ONESTOPD} not built")
 
 
 def test_void_and_refund_slips_print_once_each(env, make_gateway, clean_stops):
