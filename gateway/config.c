@@ -1190,7 +1190,6 @@ void config_free(struct config *cfg)
     free(cfg->till.cancel_cutoff);
     free(cfg->data_dir);
     free(cfg->data_key_file);
-    json_decref(cfg->old_data_key_files);
     free(cfg->index_key_file);
     free(cfg->web_dir);
     free(cfg->path);
