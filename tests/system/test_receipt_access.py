@@ -26,7 +26,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from onestop_env import ONESTOPD, ROOT  # noqa: E402
+from onestop_env import ONESTOPD, ROOT, wait_until  # noqa: E402
 from test_printing import decode_pdf_qr, parse_escpos  # noqa: E402
 from test_receipts import (PRINTER, check_status_url, clean_stops, env,  # noqa: E402,F401
                            start_gateway, transaction, wait_print)
@@ -271,6 +271,9 @@ def test_escpos_prints_large_type_double_size_and_refuses_urdu(env, make_gateway
     assert r.status == 201, r
     t = wait_print(gw, token, r.json["reference"], ("printed", "print_failed"))
     assert t["print"]["state"] == "printed", t["print"]
+    # the raw printer records a job once its connection closes, which may be after the gateway
+    # has marked the receipt printed
+    wait_until(lambda: raw.jobs(), timeout=10, what="bytes at the raw printer")
     jobs = raw.jobs()
     assert len(jobs) == 1
     cmds, lines, image = parse_escpos(jobs[0])
