@@ -1,0 +1,89 @@
+/* db: dispatch from the store's SQL interface to the connection's engine. */
+#include "gateway/store/db_engine.h"
+
+struct db_stmt *db_prepare(struct db *db, const char *sql)
+{
+    return db->ops->prepare(db, sql, false);
+}
+
+struct db_stmt *db_cached(struct db *db, const char *sql)
+{
+    return db->ops->prepare(db, sql, true);
+}
+
+void db_release(struct db_stmt *st)
+{
+    if (st)
+        st->db->ops->reset(st);
+}
+
+void db_finalize(struct db_stmt *st)
+{
+    if (st)
+        st->db->ops->finalize(st);
+}
+
+bool db_bind_text(struct db_stmt *st, int index, const char *text)
+{
+    return st->db->ops->bind_text(st, index, text);
+}
+
+bool db_bind_int64(struct db_stmt *st, int index, int64_t value)
+{
+    return st->db->ops->bind_int64(st, index, value);
+}
+
+bool db_bind_null(struct db_stmt *st, int index)
+{
+    return st->db->ops->bind_null(st, index);
+}
+
+enum db_step db_step(struct db_stmt *st)
+{
+    return st->db->ops->step(st);
+}
+
+bool db_column_is_null(struct db_stmt *st, int col)
+{
+    return st->db->ops->column_is_null(st, col);
+}
+
+int64_t db_column_int64(struct db_stmt *st, int col)
+{
+    return st->db->ops->column_int64(st, col);
+}
+
+const char *db_column_text(struct db_stmt *st, int col)
+{
+    return st->db->ops->column_text(st, col);
+}
+
+int64_t db_changes(struct db *db)
+{
+    return db->ops->changes(db);
+}
+
+bool db_exec(struct db *db, const char *sql, char *err, size_t errlen)
+{
+    return db->ops->exec(db, sql, err, errlen);
+}
+
+enum store_result db_result(struct db *db)
+{
+    return db->ops->result(db);
+}
+
+const char *db_errmsg(struct db *db)
+{
+    return db->ops->errmsg(db);
+}
+
+bool db_retryable(struct db *db)
+{
+    return db->ops->retryable(db);
+}
+
+const char *db_engine(struct db *db)
+{
+    return db->ops->name;
+}

@@ -1,0 +1,83 @@
+/* db: the small SQL interface both store engines implement (SQLite, PostgreSQL).
+ *
+ * The store's domain code (transactions, deliveries, print jobs, staff, till, documents,
+ * audit) is written once against this interface; an engine is a connection type and the
+ * operations below (struct db_ops in db_engine.h). Callers outside gateway/store never see
+ * it.
+ *
+ * The SQL both engines accept (the store's dialect):
+ *   - placeholders `?` (numbered from 1 in order) or `?N`; the PostgreSQL engine rewrites
+ *     them to `$N` (outside quoted strings);
+ *   - values are TEXT or 64-bit integers (times are unix seconds or milliseconds, booleans
+ *     0/1, money integer pence); no BLOBs, no floating point in stored columns;
+ *   - `INSERT ... ON CONFLICT ... DO NOTHING | DO UPDATE`, never `INSERT OR ...`;
+ *   - `... RETURNING id` for a new row's id, never last_insert_rowid;
+ *   - COALESCE, CASE, MIN/MAX as aggregates only (scalar: CASE), no strftime, julianday,
+ *     json_extract, GLOB, IFNULL, or `rowid`;
+ *   - personal data through the engine's functions pd_seal(?N), pd_open(column) and
+ *     pd_blind(?K, ?V) (store_crypt): SQLite registers them as SQL functions; the
+ *     PostgreSQL engine evaluates them in the client (it seals bound values before sending
+ *     them and opens result columns after reading them), so keys never reach the server.
+ *
+ * A connection is used by one thread at a time. Statements from db_cached are kept per
+ * connection (keyed by the SQL literal's address): release them, never finalize them. */
+#ifndef ONESTOP_STORE_DB_H
+#define ONESTOP_STORE_DB_H
+
+#include "gateway/store.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct db;
+struct db_stmt;
+
+enum db_step {
+    DB_ROW,
+    DB_DONE,
+    DB_ERROR, /* see db_result / db_errmsg on the statement's connection */
+};
+
+/* Prepares sql; the caller finalizes it. NULL on failure (logged). */
+struct db_stmt *db_prepare(struct db *db, const char *sql);
+/* The same statement prepared once per connection and kept; sql must be a string literal. */
+struct db_stmt *db_cached(struct db *db, const char *sql);
+/* Resets a statement from db_cached (its bindings cleared) for its next use; NULL is fine. */
+void db_release(struct db_stmt *st);
+/* Frees a statement from db_prepare; NULL is fine. */
+void db_finalize(struct db_stmt *st);
+
+/* Bindings, 1-based. db_bind_text with NULL binds NULL. false when the index is out of
+ * range or memory ran out (the step then fails). */
+bool db_bind_text(struct db_stmt *st, int index, const char *text);
+bool db_bind_int64(struct db_stmt *st, int index, int64_t value);
+bool db_bind_null(struct db_stmt *st, int index);
+
+/* Runs the statement (on the first call) and moves to its next row. */
+enum db_step db_step(struct db_stmt *st);
+
+/* Result columns of the current row, 0-based. db_column_text is NULL for NULL and stays
+ * valid until the next step, release or finalize. db_column_int64 is 0 for NULL. */
+bool db_column_is_null(struct db_stmt *st, int col);
+int64_t db_column_int64(struct db_stmt *st, int col);
+const char *db_column_text(struct db_stmt *st, int col);
+
+/* Rows changed by the last INSERT, UPDATE or DELETE statement stepped on db. */
+int64_t db_changes(struct db *db);
+/* Runs one or more statements without parameters or results (BEGIN, SAVEPOINT, DDL).
+ * false with the engine's message in err. */
+bool db_exec(struct db *db, const char *sql, char *err, size_t errlen);
+
+/* The last failure on db as a store_result: a unique or check constraint is
+ * STORE_CONFLICT; disk full, I/O, read-only, a lost connection are STORE_UNAVAILABLE. */
+enum store_result db_result(struct db *db);
+/* The engine's message for the last failure on db (for the log; never shown to a user). */
+const char *db_errmsg(struct db *db);
+/* A failed write that is worth running again as it was (SQLite: busy; PostgreSQL: a
+ * serialization failure or deadlock): the writer retries its group. */
+bool db_retryable(struct db *db);
+
+/* The engine's name: "sqlite" or "postgresql". */
+const char *db_engine(struct db *db);
+
+#endif

@@ -1,0 +1,36 @@
+/* db_engine: what an engine provides behind db.h. Only gateway/store/ includes this. */
+#ifndef ONESTOP_STORE_DB_ENGINE_H
+#define ONESTOP_STORE_DB_ENGINE_H
+
+#include "gateway/store/db.h"
+
+#include <stddef.h>
+
+struct db_ops {
+    const char *name;
+    struct db_stmt *(*prepare)(struct db *db, const char *sql, bool keep);
+    void (*reset)(struct db_stmt *st);
+    void (*finalize)(struct db_stmt *st);
+    bool (*bind_text)(struct db_stmt *st, int index, const char *text);
+    bool (*bind_int64)(struct db_stmt *st, int index, int64_t value);
+    bool (*bind_null)(struct db_stmt *st, int index);
+    enum db_step (*step)(struct db_stmt *st);
+    bool (*column_is_null)(struct db_stmt *st, int col);
+    int64_t (*column_int64)(struct db_stmt *st, int col);
+    const char *(*column_text)(struct db_stmt *st, int col);
+    int64_t (*changes)(struct db *db);
+    bool (*exec)(struct db *db, const char *sql, char *err, size_t errlen);
+    enum store_result (*result)(struct db *db);
+    const char *(*errmsg)(struct db *db);
+    bool (*retryable)(struct db *db);
+};
+
+/* Every engine's connection and statement begin with these, so db.c can dispatch. */
+struct db {
+    const struct db_ops *ops;
+};
+struct db_stmt {
+    struct db *db;
+};
+
+#endif
