@@ -87,3 +87,14 @@ const char *db_engine(struct db *db)
 {
     return db->ops->name;
 }
+
+bool db_begin(struct db *db, char *err, size_t errlen)
+{
+    return db->ops->begin(db, err, errlen);
+}
+
+void db_close(struct db *db)
+{
+    if (db)
+        db->ops->close(db);
+}

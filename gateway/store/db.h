@@ -77,6 +77,12 @@ const char *db_errmsg(struct db *db);
  * serialization failure or deadlock): the writer retries its group. */
 bool db_retryable(struct db *db);
 
+/* Opens the writer's transaction (SQLite: BEGIN IMMEDIATE; PostgreSQL: BEGIN); COMMIT,
+ * ROLLBACK and SAVEPOINTs go through db_exec. */
+bool db_begin(struct db *db, char *err, size_t errlen);
+/* Closes a connection and every statement kept for it; NULL is fine. */
+void db_close(struct db *db);
+
 /* The engine's name: "sqlite" or "postgresql". */
 const char *db_engine(struct db *db);
 

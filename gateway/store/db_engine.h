@@ -23,7 +23,17 @@ struct db_ops {
     enum store_result (*result)(struct db *db);
     const char *(*errmsg)(struct db *db);
     bool (*retryable)(struct db *db);
+    /* Opens the writer's transaction (SQLite: BEGIN IMMEDIATE; PostgreSQL: BEGIN). */
+    bool (*begin)(struct db *db, char *err, size_t errlen);
+    void (*close)(struct db *db);
 };
+
+/* Each engine's constructor (its own header declares it): the SQLite engine opens a file,
+ * the PostgreSQL engine connects with a conninfo string and takes the process's field_crypt
+ * (NULL: no keys) to evaluate pd_seal, pd_open and pd_blind in the client:
+ *   struct db *db_postgresql_connect(const char *conninfo, const struct field_crypt *fc,
+ *                                    char *err, size_t errlen);
+ * Connections are closed with db_close. */
 
 /* Every engine's connection and statement begin with these, so db.c can dispatch. */
 struct db {
