@@ -167,3 +167,19 @@ def test_the_installed_onestopd_starts_from_its_example_config(root, tmp_path):
         assert backup.returncode == 0 and "integrity ok" in backup.stdout, backup.stderr
     finally:
         assert daemon.stop() == 0, daemon.output()[-2000:]
+
+
+def test_the_copyright_file_is_dep5_and_states_the_terms():
+    """No licence has been chosen: debian/copyright names the holder and says so, in
+    machine-readable form (every License short name has its stand-alone text)."""
+    from debian import copyright as dep5
+    with open(os.path.join(ROOT, "debian", "copyright")) as f:
+        c = dep5.Copyright(f, strict=True)
+    files = c.find_files_paragraph("gateway/main.c")
+    assert files is not None and files.copyright and "onestop maintainers" in files.copyright
+    name = files.license.synopsis
+    assert name and name.lower() != "other", name
+    standalone = [p.license for p in c.all_license_paragraphs() if p.license.synopsis == name]
+    assert standalone and standalone[0].text.strip(), f"no License: {name} paragraph"
+    assert "All rights reserved" in standalone[0].text
+    assert c.header.upstream_contact, "Upstream-Contact names who to ask about the terms"
