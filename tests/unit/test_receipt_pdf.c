@@ -324,6 +324,44 @@ static void test_renders_on_many_threads(void **state)
     assert_string_equal(text, TH_URL);
 }
 
+/* The PDF as qpdf --json sees it, into f->out. */
+static void pdf_objects(struct fixture *f)
+{
+    char cmd[TH_PATH_MAX * 2];
+    snprintf(cmd, sizeof cmd, "qpdf --json=2 --json-key=qpdf '%s'", f->pdf);
+    assert_int_equal(th_run(cmd, f->out, sizeof f->out), 0);
+}
+
+/* cairo 1.16 writes no /Lang and no /Alt: receipt_pdf_tags adds both, in the receipt's
+ * language, and keeps the PDF tagged. */
+static void test_language_and_qr_alt(void **state)
+{
+    struct fixture *f = *state;
+    struct receipt r = th_sample();
+    render_to_file(f, &r, RECEIPT_PAPER_ROLL_80MM);
+    pdf_objects(f);
+    assert_non_null(strstr(f->out, "\"/Lang\": \"u:en-GB\""));
+    assert_non_null(strstr(f->out, "\"/Alt\": \"u:QR code linking to the status page of "
+                                   "reference RP-7K3M9Q2X\""));
+    assert_non_null(strstr(f->out, "\"/MarkInfo\""));
+
+    struct receipt_labels polish = *receipt_labels_english();
+    polish.language = "pl";
+    polish.qr_alt = "Kod QR sprawy {reference}";
+    r.labels = &polish;
+    render_to_file(f, &r, RECEIPT_PAPER_A4);
+    pdf_objects(f);
+    assert_non_null(strstr(f->out, "\"/Lang\": \"u:pl\""));
+    assert_non_null(strstr(f->out, "\"/Alt\": \"u:Kod QR sprawy RP-7K3M9Q2X\""));
+
+    polish.qr_alt = NULL; /* a language without the text: the English one */
+    r.status_url = NULL;  /* and no QR code: no figure to describe */
+    render_to_file(f, &r, RECEIPT_PAPER_ROLL_80MM);
+    pdf_objects(f);
+    assert_non_null(strstr(f->out, "\"/Lang\": \"u:pl\""));
+    assert_null(strstr(f->out, "\"/Alt\""));
+}
+
 static void test_rejects_bad_receipt(void **state)
 {
     (void)state;
@@ -347,6 +385,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_a4_long_receipt_breaks_pages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_untrusted_text_still_renders, setup, teardown),
         cmocka_unit_test_setup_teardown(test_renders_on_many_threads, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_language_and_qr_alt, setup, teardown),
         cmocka_unit_test(test_rejects_bad_receipt),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
