@@ -1,22 +1,13 @@
 // A supervisor records hearing aid batteries received on the stock screen, then issues them
 // at the counter until the site has none left: the form shows what is left before each issue,
 // the last packs go, and the next issue is refused with "none left at this site".
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { launchBrowser, shooter, startStack } from './harness.mjs';
+import { openStackAndBrowser, shooter } from './harness.mjs';
 import { pageToken, signIn } from './flows.mjs';
 
-let stack;
-let browser;
-before(async () => {
-  stack = await startStack();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await stack?.stop();
-});
+const { stack, browser } = await openStackAndBrowser();
 
 async function issue(page, book, packs) {
   await page.getByRole('link', { name: 'New sale' }).click();

@@ -4,25 +4,16 @@
 //   stands in plain words and prints the hand-off slip (a PDF at the printer, without the
 //   full NHS number); a wrong NHS number is refused without a word about the referral;
 // - a referral to Citizens Advice with the consent step arrives at the simulator's SMTP sink.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { PARTNER_ADDRESSES, daemonPrints, launchBrowser, shooter, startStack, waitUntil } from './harness.mjs';
+import { daemonPrints, openStackAndBrowser, PARTNER_ADDRESSES, shooter, waitUntil } from './harness.mjs';
 import { axeViolations, pageToken, signIn, waitPrint } from './flows.mjs';
 
-let stack;
-let browser;
-before(async () => {
-  stack = await startStack({ printer: daemonPrints(), referrals: true });
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await stack?.stop();
-});
+const { stack, browser } = await openStackAndBrowser({ printer: daemonPrints(), referrals: true });
 
 test('look up the sandbox referral and print its hand-off slip', { timeout: 90000 }, async (t) => {
   const { page } = browser;
