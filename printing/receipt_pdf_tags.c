@@ -3,7 +3,7 @@
  * qpdf reads the PDF from memory, the structure tree is walked from the catalog's
  * /StructTreeRoot through each element's /K (a dictionary, an array of kids, or marked
  * content ids, which are skipped), and qpdf writes the result to memory with the same
- * object layout (no object streams, streams kept compressed). Each call has its own
+ * object layout (no object streams; each stream's bytes copied as they are). Each call has its own
  * qpdf_data, so renderer threads never share one. */
 #include "printing/receipt_pdf_tags.h"
 
@@ -65,6 +65,9 @@ static bool rewrite(unsigned char **pdf, size_t *len, const char *lang, const ch
         goto out;
     }
     qpdf_set_object_stream_mode(q, qpdf_o_disable);
+    /* the streams (page content, fonts, the QR image) are copied as cairo compressed them:
+     * decoding and compressing them again would double the time a receipt takes */
+    qpdf_set_decode_level(q, qpdf_dl_none);
     qpdf_set_deterministic_ID(q, QPDF_TRUE);
     if (qpdf_write(q) & QPDF_ERRORS) {
         goto out;

@@ -80,10 +80,10 @@ def root_tarball(build_dir, deb):
     if os.path.exists(tarball):
         return tarball, False
     for old in glob.glob(os.path.join(cache, "*.tar")):
-        os.remove(old)
+        os.remove(old)  # made for another package list or other sources
     mmdebstrap = shutil.which("mmdebstrap")
     assert mmdebstrap, "mmdebstrap is missing: scripts/deps installs it"
-    partial = tarball + ".partial"
+    partial = f"{tarball}.{os.getpid()}.partial"  # two runs at once each make their own
     r = subprocess.run([mmdebstrap, "--variant=apt", "--mode=root", "--format=tar",
                         "--include=" + ",".join(packages), codename, partial, *sources],
                        capture_output=True, text=True, timeout=1200)
