@@ -300,11 +300,18 @@ enum store_result store_deliveries_due(struct store *store, const char *backend,
     if (limit <= 0)
         return STORE_OK;
     sqlite3 *db = store_reader_acquire(store);
+    /* Each state's due rows come in order from the index (backend, state, next_attempt_at_ms,
+     * id), LIMIT rows of each; only those are joined and merged. (With "state IN (...)" SQLite
+     * sorted, and decrypted, every due row of the outbox on every call.) */
     sqlite3_stmt *st = store_cached(
-        db, "SELECT " DELIVERY_COLUMNS " FROM deliveries d JOIN transactions t ON"
-            " t.id = d.transaction_id WHERE d.backend=? AND d.state IN ('pending','cancelling')"
-            " AND d.next_attempt_at_ms <= ? ORDER BY d.next_attempt_at_ms, d.id"
-            " LIMIT ?");
+        db, "SELECT " DELIVERY_COLUMNS " FROM ("
+            "SELECT id FROM (SELECT id FROM deliveries WHERE backend=?1 AND state='pending'"
+            " AND next_attempt_at_ms <= ?2 ORDER BY next_attempt_at_ms, id LIMIT ?3)"
+            " UNION ALL "
+            "SELECT id FROM (SELECT id FROM deliveries WHERE backend=?1 AND state='cancelling'"
+            " AND next_attempt_at_ms <= ?2 ORDER BY next_attempt_at_ms, id LIMIT ?3)"
+            ") k JOIN deliveries d ON d.id = k.id JOIN transactions t ON t.id = d.transaction_id"
+            " ORDER BY d.next_attempt_at_ms, d.id LIMIT ?3");
     enum store_result r = STORE_UNAVAILABLE;
     if (st) {
         sqlite3_bind_text(st, 1, backend, -1, SQLITE_STATIC);
