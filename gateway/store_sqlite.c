@@ -667,11 +667,28 @@ static void close_connection(sqlite3 *db)
  * that bracket is checked: when a SAVEPOINT cannot be opened, released or rolled back to, we
  * can no longer tell which rows belong to which job, so the whole group is rolled back and
  * every job in it gets STORE_UNAVAILABLE — never a commit of a refused job's partial rows. */
+/* One statement of the group's bracket (BEGIN, SAVEPOINT, RELEASE, ROLLBACK TO, COMMIT),
+ * prepared once and kept in the writer's statement cache: sqlite3_exec parsed each of them
+ * again for every job. */
+static bool bracket(sqlite3 *db, const char *sql, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = store_cached(db, sql);
+    if (!st) {
+        snprintf(err, errlen, "%s", sqlite3_errmsg(db));
+        return false;
+    }
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+        snprintf(err, errlen, "%s", sqlite3_errmsg(db));
+    store_release(st);
+    return rc == SQLITE_DONE || rc == SQLITE_ROW;
+}
+
 static void run_group(struct store *store, struct store_write *group, long count)
 {
     sqlite3 *db = store->writer;
     char err[256];
-    bool began = exec(db, "BEGIN IMMEDIATE", err, sizeof err);
+    bool began = bracket(db, "BEGIN IMMEDIATE", err, sizeof err);
     if (!began)
         log_msg(LOG_ERROR, "store_unavailable", "cannot begin a write: %s", err);
     bool aborted = !began;
@@ -680,7 +697,7 @@ static void run_group(struct store *store, struct store_write *group, long count
             w->result = STORE_UNAVAILABLE;
             continue;
         }
-        if (!exec(db, "SAVEPOINT job", err, sizeof err)) {
+        if (!bracket(db, "SAVEPOINT job", err, sizeof err)) {
             log_msg(LOG_ERROR, "store_unavailable", "cannot open a savepoint: %s", err);
             aborted = true;
             continue;
@@ -692,25 +709,25 @@ static void run_group(struct store *store, struct store_write *group, long count
             log_msg(LOG_ERROR, "store_unavailable", "write group rolled back: %s",
                     sqlite3_errmsg(db));
         } else if (w->result == STORE_OK) {
-            if (!exec(db, "RELEASE job", err, sizeof err)) {
+            if (!bracket(db, "RELEASE job", err, sizeof err)) {
                 log_msg(LOG_ERROR, "store_unavailable", "cannot release a savepoint: %s", err);
                 aborted = true;
             }
-        } else if (!exec(db, "ROLLBACK TO job", err, sizeof err) ||
-                   !exec(db, "RELEASE job", err, sizeof err)) {
+        } else if (!bracket(db, "ROLLBACK TO job", err, sizeof err) ||
+                   !bracket(db, "RELEASE job", err, sizeof err)) {
             /* the refused job's rows may still be in the transaction: commit nothing */
             log_msg(LOG_ERROR, "store_unavailable",
                     "cannot undo a refused write (%s); the whole group is rolled back", err);
             aborted = true;
         }
     }
-    if (!aborted && !exec(db, "COMMIT", err, sizeof err)) {
+    if (!aborted && !bracket(db, "COMMIT", err, sizeof err)) {
         log_msg(LOG_ERROR, "store_unavailable", "commit failed (disk full or unwritable?): %s",
                 err);
         aborted = true;
     }
     if (aborted) {
-        if (began && !sqlite3_get_autocommit(db) && !exec(db, "ROLLBACK", err, sizeof err))
+        if (began && !sqlite3_get_autocommit(db) && !bracket(db, "ROLLBACK", err, sizeof err))
             log_msg(LOG_ERROR, "store_unavailable", "rollback failed: %s", err);
         for (struct store_write *w = group; w; w = w->next)
             w->result = STORE_UNAVAILABLE;
