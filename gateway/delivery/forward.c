@@ -177,10 +177,13 @@ static void on_recorded(struct delivery_outcome *outcome, enum store_result resu
     pthread_mutex_lock(&fw->lock);
     job->record_result = result;
     job->recorded_next = fw->recorded;
+    /* a list that was not empty has a wake-up pending already (the loop takes it whole) */
+    bool wake = fw->recorded == NULL;
     fw->recorded = job;
     fw->recording--;
     pthread_cond_broadcast(&fw->cond);
-    curl_multi_wakeup(fw->multi); /* under the lock: the multi handle outlives it */
+    if (wake)
+        curl_multi_wakeup(fw->multi); /* under the lock: the multi handle outlives it */
     pthread_mutex_unlock(&fw->lock);
 }
 
@@ -902,8 +905,10 @@ void forwarder_wake(struct forwarder *fw)
 {
     if (!fw)
         return;
-    atomic_store(&fw->woken, true);
-    curl_multi_wakeup(fw->multi);
+    /* one wake-up while one is pending: the loop clears woken before it looks at the
+     * outbox, so whatever was committed before this call is seen */
+    if (!atomic_exchange(&fw->woken, true))
+        curl_multi_wakeup(fw->multi);
 }
 
 void forwarder_stop(struct forwarder *fw)
