@@ -215,7 +215,10 @@ static void collect_recorded(struct forwarder *fw, int64_t now_mono)
     while (list) {
         struct fwd_job *job = list;
         list = job->recorded_next;
-        job->be->dirty = true;
+        /* a delivery recorded leaves nothing new due (a retry waits its backoff, a second at
+         * least, for the periodic look); when the last look was full, more may be waiting */
+        job->be->dirty |=
+            job->be->outbox_more || job->kind != JOB_DELIVER || job->record_result != STORE_OK;
         /* CONFLICT: the delivery left "pending" meanwhile (a void, a hand retry): nothing to
          * keep it out of play for */
         if (job->record_result == STORE_OK || job->record_result == STORE_CONFLICT) {
@@ -451,6 +454,9 @@ static void start_deliveries(struct forwarder *fw, struct fwd_backend *be, int64
         store_trouble(be, "store_deliveries_due", r, now_mono);
         return;
     }
+    /* fewer than asked for: nothing more is due until a wake-up (new work, a hand retry), a
+     * hold ends or the periodic look (in-flight deliveries are left out of the count) */
+    be->outbox_more = len >= (size_t)allowed;
     for (size_t i = 0; i < len; i++) {
         /* the breaker may allow only one (the half-open probe) */
         if ((int)i >= allowed || job_exists(fw, list[i].id))
@@ -690,7 +696,8 @@ static void finish_transfers(struct forwarder *fw)
         backend_request_finish(req, code, &resp);
         forget_refused_token(job, resp.http_status);
         job->be->running--;
-        job->be->dirty = true;
+        /* a slot is free: look again if more may be due */
+        job->be->dirty |= job->be->outbox_more || job->kind != JOB_DELIVER;
         job->curl_code = code;
         if (job->kind == JOB_DELIVER)
             finish_delivery(fw, job, &resp, now_mono);
