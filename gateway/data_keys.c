@@ -7,6 +7,7 @@
 #include <openssl/rand.h>
 #include <ctype.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,6 +159,22 @@ bool data_keys_mac(const struct data_keys *keys, const void *msg, size_t len, un
     return HMAC(EVP_sha256(), k->bytes, DATA_KEY_BYTES, msg, len, out, &outl) && outl == 32;
 }
 
+/* AES-256-GCM fetched from the provider once: EVP_aes_256_gcm() made every field sealed or
+ * opened look the algorithm up again (OpenSSL 3's implicit fetch, under a lock). */
+static EVP_CIPHER *gcm_cipher;
+static pthread_once_t gcm_once = PTHREAD_ONCE_INIT;
+
+static void gcm_fetch(void)
+{
+    gcm_cipher = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
+}
+
+static const EVP_CIPHER *gcm(void)
+{
+    pthread_once(&gcm_once, gcm_fetch);
+    return gcm_cipher ? gcm_cipher : EVP_aes_256_gcm();
+}
+
 /* A GCM context set up with key, IV and associated data, for encrypting or decrypting. */
 static EVP_CIPHER_CTX *gcm_begin(const struct data_key *key, const unsigned char *iv,
                                  const void *aad, size_t aad_len, bool encrypt)
@@ -165,7 +182,7 @@ static EVP_CIPHER_CTX *gcm_begin(const struct data_key *key, const unsigned char
     EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
     int outl = 0;
     if (!ctx || aad_len > INT_MAX ||
-        EVP_CipherInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL, encrypt) != 1 ||
+        EVP_CipherInit_ex(ctx, gcm(), NULL, NULL, NULL, encrypt) != 1 ||
         EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, DATA_IV_BYTES, NULL) != 1 ||
         EVP_CipherInit_ex(ctx, NULL, NULL, key->bytes, iv, encrypt) != 1 ||
         (aad && aad_len && EVP_CipherUpdate(ctx, NULL, &outl, aad, (int)aad_len) != 1)) {

@@ -291,6 +291,20 @@ enum store_result store_deliveries_collect(sqlite3_stmt *st, int limit, const in
     return STORE_OK;
 }
 
+/* The ids as a JSON array ("[1,2,3]"), for json_each; NULL when out of memory. */
+static char *exclude_json(const int64_t *ids, size_t len)
+{
+    size_t cap = 3 + len * 21, used = 1;
+    char *s = malloc(cap);
+    if (!s)
+        return NULL;
+    s[0] = '[';
+    for (size_t i = 0; i < len; i++)
+        used += (size_t)snprintf(s + used, cap - used, "%s%lld", i ? "," : "", (long long)ids[i]);
+    snprintf(s + used, cap - used, "]");
+    return s;
+}
+
 enum store_result store_deliveries_due(struct store *store, const char *backend, int64_t now,
                                        int limit, const int64_t *exclude, size_t exclude_len,
                                        struct delivery **out, size_t *len)
@@ -300,19 +314,36 @@ enum store_result store_deliveries_due(struct store *store, const char *backend,
     if (limit <= 0)
         return STORE_OK;
     sqlite3 *db = store_reader_acquire(store);
+    /* Each state's due rows come in order from the index (backend, state, next_attempt_at_ms,
+     * id), LIMIT rows of each, leaving out those in flight (?4, a JSON array of ids); only
+     * those are joined, decrypted and merged. (With "state IN (...)" SQLite sorted, and
+     * decrypted, every due row of the outbox on every call.) */
+    char *ids = exclude_json(exclude, exclude_len);
+    if (!ids) {
+        store_reader_release(store, db);
+        return STORE_UNAVAILABLE;
+    }
     sqlite3_stmt *st = store_cached(
-        db, "SELECT " DELIVERY_COLUMNS " FROM deliveries d JOIN transactions t ON"
-            " t.id = d.transaction_id WHERE d.backend=? AND d.state IN ('pending','cancelling')"
-            " AND d.next_attempt_at_ms <= ? ORDER BY d.next_attempt_at_ms, d.id"
-            " LIMIT ?");
+        db, "SELECT " DELIVERY_COLUMNS " FROM ("
+            "SELECT id FROM (SELECT id FROM deliveries WHERE backend=?1 AND state='pending'"
+            " AND next_attempt_at_ms <= ?2 AND id NOT IN (SELECT value FROM json_each(?4))"
+            " ORDER BY next_attempt_at_ms, id LIMIT ?3)"
+            " UNION ALL "
+            "SELECT id FROM (SELECT id FROM deliveries WHERE backend=?1 AND state='cancelling'"
+            " AND next_attempt_at_ms <= ?2 AND id NOT IN (SELECT value FROM json_each(?4))"
+            " ORDER BY next_attempt_at_ms, id LIMIT ?3)"
+            ") k JOIN deliveries d ON d.id = k.id JOIN transactions t ON t.id = d.transaction_id"
+            " ORDER BY d.next_attempt_at_ms, d.id LIMIT ?3");
     enum store_result r = STORE_UNAVAILABLE;
     if (st) {
         sqlite3_bind_text(st, 1, backend, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 2, now);
-        sqlite3_bind_int64(st, 3, (int64_t)limit + (int64_t)exclude_len);
+        sqlite3_bind_int64(st, 3, (int64_t)limit);
+        sqlite3_bind_text(st, 4, ids, -1, SQLITE_STATIC);
         r = store_deliveries_collect(st, limit, exclude, exclude_len, out, len);
         store_release(st);
     }
+    free(ids);
     store_reader_release(store, db);
     return r;
 }
