@@ -359,6 +359,7 @@ export async function saleView(main, params, app) {
     try {
       const reply = await sending.run(sale);
       app.justSold(reply);
+      for (const w of widgets.values()) w.keep?.();
       alive = false;
       location.hash = `#/transaction/${encodeURIComponent(reply.reference)}`;
     } catch (err) {
@@ -377,7 +378,21 @@ export async function saleView(main, params, app) {
   if (first) widgets.get(first.name).focus();
   announce(`${service.name}. Fill in the form.`);
   loadStock();
-  return () => { alive = false; clearTimeout(quoteTimer); };
+  /* Leaving the sale unrecorded (Cancel, another page, the tab closing) gives back what its
+   * fields hold, such as a collection day. A sale being sent, or sent without an answer
+   * (finished by the resume view), keeps them. */
+  const abandon = (opts) => {
+    if (busy || sender.pending()?.uncertain) return;
+    for (const w of widgets.values()) w.abandon?.(opts);
+  };
+  const onPageHide = () => abandon({ keepalive: true });
+  window.addEventListener('pagehide', onPageHide);
+  return () => {
+    alive = false;
+    clearTimeout(quoteTimer);
+    window.removeEventListener('pagehide', onPageHide);
+    abandon();
+  };
 }
 
 /* #/resume: a sale that was being sent when the page closed or the session ended. */
