@@ -49,7 +49,12 @@ test('look up the sandbox referral and print its hand-off slip', { timeout: 9000
   assert.deepEqual(await axeViolations(page), []);
 
   await page.getByRole('button', { name: 'Print hand-off slip' }).click();
-  await page.getByRole('heading', { name: 'Sale recorded' }).waitFor();
+  /* the confirmation says what happened, and a hand-off has nothing to pay */
+  await page.getByRole('heading', { name: 'Referral handed off' }).waitFor();
+  assert.equal(await page.getByRole('heading', { name: 'Sale recorded' }).count(), 0);
+  assert.equal(await page.getByRole('heading', { name: 'Payment' }).count(), 0);
+  assert.equal(await page.getByText('Paid by').count(), 0);
+  await page.getByText('No fee: nothing to pay.').waitFor();
   const reference = (await page.locator('.reference').innerText()).replace(/\s/g, '');
   assert.match(reference, /^NR-/);
   assert.ok(stack.printer, 'ippeveprinter is needed (scripts/deps installs cups-ipp-utils)');
@@ -87,7 +92,9 @@ test('send a referral to Citizens Advice with the resident\'s consent', { timeou
   assert.deepEqual(await axeViolations(page), []);
   await page.getByLabel('The resident has heard this and agrees').check();
   await page.getByRole('button', { name: 'Send referral' }).click();
-  await page.getByRole('heading', { name: 'Sale recorded' }).waitFor();
+  await page.getByRole('heading', { name: 'Referral sent to Citizens Advice Stockport' }).waitFor();
+  assert.equal(await page.getByRole('heading', { name: 'Payment' }).count(), 0);
+  assert.equal(await page.getByText('£0.00').count(), 0);
   const reference = (await page.locator('.reference').innerText()).replace(/\s/g, '');
   assert.match(reference, /^PR-/);
   await page.getByText(/Referral e-mailed to Citizens Advice Stockport/).waitFor();
