@@ -1,12 +1,12 @@
 // A held collection day is given back at once: picking another day releases the first, and
-// leaving the sale unrecorded (Cancel, or the tab reloading) releases the second. The waste
+// leaving the sale unrecorded (Cancel, the tab reloading, signing out) releases the hold. The waste
 // system (the simulator) is asked for each day's free places after each step; nothing waits for
 // the 15-minute hold to lapse.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
 import { stackPerFile, waitUntil } from './harness.mjs';
-import { pageToken, signIn } from './flows.mjs';
+import { signIn } from './flows.mjs';
 
 const UPRN = '100011429002';
 const env = stackPerFile();
@@ -40,7 +40,7 @@ async function pick(page, token, day) {
 test('a held day is free again once another day is picked or the sale is left', { timeout: 90000 }, async () => {
   const { page } = env.browser;
   await signIn(page, env.stack);
-  const token = await pageToken(page);
+  const token = await env.stack.signIn(); /* the test's own session: the page's ends below */
   await openForm(page);
   const days = await page.locator('.slot input:not([disabled])').evaluateAll((els) => els.map((e) => e.value));
   assert.ok(days.length >= 3, 'the waste system offers free days');
@@ -65,8 +65,15 @@ test('a held day is free again once another day is picked or the sale is left', 
   await page.reload();
   await waitRemaining(token, third, 3, 'the third day free after the page went away');
 
+  /* signing out gives the hold back before the session ends */
+  await openForm(page);
+  await pick(page, token, first);
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.getByRole('heading', { name: 'Sign in to the counter' }).waitFor();
+  await waitRemaining(token, first, 3, 'the first day free after signing out');
+
   const released = (await env.stack.sim.api('GET', '/_sim/received?backend=bulky')).json.requests
     .filter((q) => q.method === 'POST' && q.path.endsWith('/release'));
-  assert.equal(released.length, 3, 'one release for each abandoned hold');
+  assert.equal(released.length, 4, 'one release for each abandoned hold');
   assert.deepEqual(env.browser.errors.map(String), []);
 });

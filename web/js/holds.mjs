@@ -7,7 +7,7 @@
 // days does not hold each one. A hold the sale will not use is given back at once (POST
 // .../slot_holds/{id}/release) so other counters can book the day: when another day or address
 // is picked, when a hold answers after the pick has moved on, and when the sale is abandoned
-// (the form's view calls abandon() on Cancel, another page, or the tab closing).
+// (the form's view calls abandon() on Cancel, another page, signing out, or the tab closing).
 import { h } from './dom.mjs';
 import * as api from './api.mjs';
 import { fieldParts, showError } from './fields.mjs';
@@ -15,6 +15,7 @@ import { clockTime, shortDate } from './format.mjs';
 
 const HOLD_DELAY_MS = 600;
 const MS_PER_MINUTE = 60000;
+const RELEASE_TIMEOUT_MS = 5000;
 
 export function holdWidget(field, ctx) {
   const parts = fieldParts(field);
@@ -38,11 +39,12 @@ export function holdWidget(field, ctx) {
     expiry = null;
   }
 
-  /* Gives a hold back to the waste system; nothing waits for it (a hold not released lapses). */
+  /* Gives a hold back to the waste system. Resolves when it is done or failed (a hold not
+   * released lapses by itself): only signing out waits for it, so the session is still good. */
   function release(hold, { keepalive = false } = {}) {
-    if (!hold) return;
-    api.post(`/api/v1/lookups/slot_holds/${encodeURIComponent(hold.id)}/release`,
-      { service: ctx.service.code, uprn: hold.uprn, slot: hold.day }, { keepalive }).catch(() => {});
+    if (!hold) return Promise.resolve();
+    return api.post(`/api/v1/lookups/slot_holds/${encodeURIComponent(hold.id)}/release`,
+      { service: ctx.service.code, uprn: hold.uprn, slot: hold.day }, { keepalive, timeout: RELEASE_TIMEOUT_MS }).catch(() => {});
   }
 
   async function place(uprn, day) {
@@ -84,9 +86,10 @@ export function holdWidget(field, ctx) {
     abandon({ keepalive = false } = {}) {
       seq += 1;
       clearTimeout(delay);
-      release(held, { keepalive });
+      const done = release(held, { keepalive });
       clearHold();
       wanted = '';
+      return done;
     },
     /* the sale form calls this once the sale is recorded: the booking uses the hold */
     keep() {

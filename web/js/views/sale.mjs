@@ -378,12 +378,13 @@ export async function saleView(main, params, app) {
   if (first) widgets.get(first.name).focus();
   announce(`${service.name}. Fill in the form.`);
   loadStock();
-  /* Leaving the sale unrecorded (Cancel, another page, the tab closing) gives back what its
-   * fields hold, such as a collection day. A sale being sent, or sent without an answer
-   * (finished by the resume view), keeps them. */
+  /* Leaving the sale unrecorded (Cancel, another page, signing out, the tab closing) gives
+   * back what its fields hold, such as a collection day. A sale being sent, or sent without an
+   * answer (finished by the resume view), keeps them. The cleanup resolves once they are given
+   * back, so signing out can wait while the session is still good. */
   const abandon = (opts) => {
-    if (busy || sender.pending()?.uncertain) return;
-    for (const w of widgets.values()) w.abandon?.(opts);
+    if (busy || sender.pending()?.uncertain) return Promise.resolve();
+    return Promise.all([...widgets.values()].map((w) => w.abandon?.(opts)));
   };
   const onPageHide = () => abandon({ keepalive: true });
   window.addEventListener('pagehide', onPageHide);
@@ -391,7 +392,7 @@ export async function saleView(main, params, app) {
     alive = false;
     clearTimeout(quoteTimer);
     window.removeEventListener('pagehide', onPageHide);
-    abandon();
+    return abandon();
   };
 }
 
