@@ -87,6 +87,7 @@ export function holdWidget(field, ctx) {
       seq += 1;
       clearTimeout(delay);
       const done = release(held, { keepalive });
+      if (held) show('none', `The hold on ${shortDate(held.day)} was given back.`);
       clearHold();
       wanted = '';
       return done;

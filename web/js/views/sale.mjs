@@ -387,11 +387,15 @@ export async function saleView(main, params, app) {
     return Promise.all([...widgets.values()].map((w) => w.abandon?.(opts)));
   };
   const onPageHide = () => abandon({ keepalive: true });
+  /* back from the browser's page cache: hold again what the form still shows */
+  const onPageShow = (e) => { if (e.persisted && alive) refreshVisibility(); };
   window.addEventListener('pagehide', onPageHide);
+  window.addEventListener('pageshow', onPageShow);
   return () => {
     alive = false;
     clearTimeout(quoteTimer);
     window.removeEventListener('pagehide', onPageHide);
+    window.removeEventListener('pageshow', onPageShow);
     return abandon();
   };
 }
