@@ -52,6 +52,9 @@
     "minute, or take the resident's details and book the collection later."
 #define HOLDS_TAKEN                                                                                \
     "That collection day has just been taken by another booking. Choose another day."
+#define HOLDS_NOT_OFFERED                                                                          \
+    "The bulky waste system does not collect from this address on that day. Choose one of the "    \
+    "days it offers."
 #define RELEASE_DOWN                                                                               \
     "The bulky waste booking system is not answering, so the day is still held; it will be "       \
     "free again when the hold runs out."
@@ -103,6 +106,13 @@ static void call_done(void *ctx, int status, const char *body, size_t len, const
     http_complete(req);
 }
 
+/* True when the back-end's Open311 error answer ([{"code","description"}]) has this code. */
+static bool open311_code_is(const json_t *doc, const char *code)
+{
+    const char *got = json_string_value(json_object_get(json_array_get(doc, 0), "code"));
+    return got && strcmp(got, code) == 0;
+}
+
 static void hold_answer(struct hold_call *call, int status, json_t *doc, const char *error)
 {
     struct http_request *req = call->req;
@@ -122,6 +132,9 @@ static void hold_answer(struct hold_call *call, int status, json_t *doc, const c
                                           "unknown_uprn", "message",
                                           "The bulky waste system does not know this address; "
                                           "check it."));
+    } else if (status == 400 && open311_code_is(doc, "slot_not_offered")) {
+        http_reply_invalid(req, json_pack("[{s:s,s:s,s:s}]", "field", "slot", "code",
+                                          "slot_not_offered", "message", HOLDS_NOT_OFFERED));
     } else {
         log_msg(LOG_WARN, "slot_hold_failed", "backend=%s status=%d%s%s", call->backend, status,
                 error ? ": " : "", error ? error : "");
@@ -210,8 +223,6 @@ void route_lookup_write(struct app *app, struct http_request *req)
 static void release_answer(struct hold_call *call, int status, json_t *doc, const char *error)
 {
     struct http_request *req = call->req;
-    /* an Open311 error is [{"code","description"}] */
-    const char *code = json_string_value(json_object_get(json_array_get(doc, 0), "code"));
     if (status >= 200 && status < 300) {
         const char *state = json_string_value(json_object_get(doc, "state"));
         log_msg(LOG_INFO, "slot_hold_released", "backend=%s reservation=%s state=%s", call->backend,
@@ -221,9 +232,9 @@ static void release_answer(struct hold_call *call, int status, json_t *doc, cons
                                   state ? state : "released"));
     } else if (status == 404) {
         http_reply_error(req, 404, "reservation_unknown", RELEASE_UNKNOWN);
-    } else if (status == 409 && code && strcmp(code, "reservation_used") == 0) {
+    } else if (status == 409 && open311_code_is(doc, "reservation_used")) {
         http_reply_error(req, 409, "reservation_used", RELEASE_USED);
-    } else if (status == 409 && code && strcmp(code, "reservation_mismatch") == 0) {
+    } else if (status == 409 && open311_code_is(doc, "reservation_mismatch")) {
         http_reply_error(req, 409, "reservation_mismatch", RELEASE_MISMATCH);
     } else {
         log_msg(LOG_WARN, "slot_hold_release_failed", "backend=%s status=%d%s%s", call->backend,

@@ -111,6 +111,12 @@ def test_bad_hold_requests_are_refused_with_the_field(gateway):
     assert r.status == 422, r
     problem = r.json["error"]["fields"][0]
     assert problem["field"] == "fields.slot_hold" and "pick the day again" in problem["message"]
+    # a day the waste system does not offer is the slot's problem, not "not answering"
+    r = hold(gateway, token, "2099-01-05")
+    assert r.status == 422, r
+    problem = r.json["error"]["fields"][0]
+    assert problem["field"] == "slot" and problem["code"] == "slot_not_offered", problem
+    assert "Choose one of the days it offers" in problem["message"]
 
 
 def test_an_expired_hold_goes_to_the_supervisors_list_with_the_next_free_days(make_gateway):
