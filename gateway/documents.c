@@ -4,6 +4,7 @@
 #include "gateway/config.h"
 #include "gateway/data_keys.h"
 #include "gateway/document_file.h"
+#include "gateway/document_pdf.h"
 #include "gateway/document_type.h"
 #include "gateway/log.h"
 #include "gateway/multipart.h"
@@ -396,6 +397,9 @@ static bool on_part_end(void *ctx)
         snprintf(d->sha256 + 2 * i, 3, "%02x", md[i]);
     ok = ok && document_writer_commit(up->writer);
     up->writer = NULL;
+    if (ok && document_type_pdf_needs_parse(&up->type)) /* object streams: qpdf counts */
+        d->pages = document_pdf_pages(up->docs->keys, up->docs->dir, d->id,
+                                      (size_t)up->cfg->documents.file_limit);
     current_drop(up);
     struct document_record *grown =
         ok ? realloc(up->done, (up->done_len + 1) * sizeof *up->done) : NULL;

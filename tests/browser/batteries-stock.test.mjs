@@ -40,7 +40,7 @@ test('record stock received, then issue batteries until the stock runs out', { t
   await shot('stock-received');
 
   await issue(page, 'BOOK0001', 2);
-  await page.getByRole('heading', { name: 'Sale recorded' }).waitFor();
+  await page.getByRole('heading', { name: 'Recorded', exact: true }).waitFor();
   await page.getByRole('link', { name: 'New sale' }).click();
   await page.getByRole('link', { name: /^Hearing aid batteries/ }).click();
   await stockShown(page, 'Hearing aid battery packs at this site: 1 left. Low stock');
@@ -52,7 +52,7 @@ test('record stock received, then issue batteries until the stock runs out', { t
   await page.getByLabel('Packs issued').fill('1');
   await page.locator('.quote__amount', { hasText: '£0.00' }).waitFor();
   await page.getByRole('button', { name: 'Record sale' }).press('Enter');
-  await page.getByRole('heading', { name: 'Sale recorded' }).waitFor();
+  await page.getByRole('heading', { name: 'Recorded', exact: true }).waitFor();
 
   await page.getByRole('link', { name: 'New sale' }).click();
   await page.getByRole('link', { name: /^Hearing aid batteries/ }).click();

@@ -61,7 +61,7 @@ test('upload three documents and record the evidence', { timeout: 90000 }, async
   await page.getByLabel('No payment', { exact: true }).check();
   await shot('form-complete');
   await page.getByRole('button', { name: 'Record sale' }).press('Enter');
-  await page.getByRole('heading', { name: 'Sale recorded' }).waitFor();
+  await page.getByRole('heading', { name: 'Recorded', exact: true }).waitFor();
   const reference = (await page.locator('.reference').innerText()).replace(/\s/g, '');
   assert.match(reference, /^BE-/);
   await shot('confirmation');
