@@ -5,11 +5,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { stackPerFile, waitUntil } from './harness.mjs';
+import { openStackAndBrowser, waitUntil } from './harness.mjs';
 import { signIn } from './flows.mjs';
 
 const UPRN = '100011429002';
-const env = stackPerFile();
+const env = await openStackAndBrowser();
 
 async function remaining(token, day) {
   const r = await env.stack.api('GET', `/api/v1/lookups/slots?service=bulky-refuse&uprn=${UPRN}`, { token });

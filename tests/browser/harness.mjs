@@ -14,7 +14,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { after } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { after, before } from 'node:test';
 
 import { chromium } from 'playwright-core';
 
@@ -415,19 +414,4 @@ export function shooter(page, testName) {
     n += 1;
     await page.screenshot({ path: path.join(dir, `${String(n).padStart(2, '0')}-${step}.png`), fullPage: true });
   };
-}
-
-/* One stack and one browser for a test file: started before its tests, ended after them.
- * Returns {stack, browser} filled in once started. */
-export function stackPerFile(stackOptions = {}, browserOptions = {}) {
-  const env = { stack: null, browser: null };
-  before(async () => {
-    env.stack = await startStack(stackOptions);
-    env.browser = await launchBrowser(browserOptions);
-  });
-  after(async () => {
-    await env.browser?.close();
-    await env.stack?.stop();
-  });
-  return env;
 }
