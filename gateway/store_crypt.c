@@ -237,11 +237,35 @@ bool store_crypt_start(sqlite3 *db, const struct field_crypt *fc, char *err, siz
         (void)exec_sql(db, "ROLLBACK", ignored, sizeof ignored);
         return false;
     }
+    /* the WAL still holds the pages as they were (the plain values): empty it. Nothing reads
+     * yet, so the checkpoint is complete. */
+    if ((sealed || blinded) && !exec_sql(db, "PRAGMA wal_checkpoint(TRUNCATE)", err, errlen))
+        return false;
     if (sealed || blinded)
         log_msg(LOG_INFO, "personal_data_sealed",
                 "sealed %ld stored values and blinded %ld limit keys left by an older version",
                 sealed, blinded);
     return true;
+}
+
+enum store_result store_wal_truncate(struct store *store)
+{
+    /* any connection may checkpoint, a query_only one too; it waits (busy timeout) for the
+     * readers still on older pages */
+    sqlite3 *db = store_reader_acquire(store);
+    sqlite3_stmt *st = store_prepare(db, "PRAGMA wal_checkpoint(TRUNCATE)");
+    int rc = st ? sqlite3_step(st) : SQLITE_ERROR;
+    bool busy = rc == SQLITE_ROW && sqlite3_column_int(st, 0) != 0;
+    sqlite3_finalize(st);
+    store_reader_release(store, db);
+    if (rc != SQLITE_ROW || busy) {
+        log_msg(LOG_WARN, "wal_truncate",
+                "the WAL could not be emptied (%s); the next checkpoint"
+                " will",
+                busy ? "busy" : "failed");
+        return STORE_UNAVAILABLE;
+    }
+    return STORE_OK;
 }
 
 /* ---- rotation and status ---- */

@@ -19,4 +19,9 @@ enum store_result store_keys_rotate(struct store *store, const char *current, lo
  * files that rotation does not reseal: their key stays until they are deleted. */
 enum store_result store_keys_status(struct store *store, json_t **out) STORE_MUSTCHECK;
 
+/* Checkpoints the WAL into the database file and truncates it to nothing, so the page images
+ * it kept (values since purged or sealed) are gone. STORE_UNAVAILABLE when readers kept it
+ * from finishing (logged; the next automatic checkpoint reuses the file). */
+enum store_result store_wal_truncate(struct store *store) STORE_MUSTCHECK;
+
 #endif

@@ -6,8 +6,9 @@
  * idempotent reply that holds one of those values is replaced by the marker too. Payloads are
  * shaped by connectors (a VRM may sit under "vehicle" in one and inside a description in
  * another), so they are searched by value, not by field name. A dry run walks the same code
- * on a read connection and writes nothing. The write runs with secure_delete on, so SQLite
- * overwrites the old values' bytes in the pages it frees instead of leaving them there. */
+ * on a read connection and writes nothing. The writer runs with secure_delete on (always), so
+ * SQLite overwrites the old values' bytes in the pages it frees instead of leaving them
+ * there; purge.c then empties the WAL (store_wal_truncate), which held the older pages. */
 #include "gateway/store_purge.h"
 
 #include "gateway/store_sqlite_private.h"
@@ -314,7 +315,6 @@ static enum store_result purge_write(sqlite3 *db, void *arg)
 {
     struct purge_job *job = arg;
     memset(job->out, 0, sizeof *job->out);
-    sqlite3_exec(db, "PRAGMA secure_delete=ON", NULL, NULL, NULL);
     enum store_result r = STORE_OK;
     for (size_t i = 0; r == STORE_OK && i < job->len; i++) {
         struct purge_pass pass = {.db = db,
@@ -334,7 +334,6 @@ static enum store_result purge_write(sqlite3 *db, void *arg)
         r = store_audit_insert(db, &e, job->now);
         counts_add(job->out, &pass.counts);
     }
-    sqlite3_exec(db, "PRAGMA secure_delete=OFF", NULL, NULL, NULL);
     return r;
 }
 

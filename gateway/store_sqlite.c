@@ -637,8 +637,11 @@ static sqlite3 *open_connection(const char *path, long busy_ms, bool writer,
     }
     sqlite3_extended_result_codes(db, 1);
     sqlite3_busy_timeout(db, (int)busy_ms);
+    /* secure_delete: the bytes of a value replaced or deleted (a purge, the sealing of what
+     * an older binary left in plain text) are zeroed, not left in a free page */
     const char *pragmas = writer ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
                                    "PRAGMA foreign_keys=ON; PRAGMA wal_autocheckpoint=1000;"
+                                   "PRAGMA secure_delete=ON;"
                                  : "PRAGMA foreign_keys=ON; PRAGMA query_only=ON;";
     if (!exec(db, pragmas, err, errlen) || !store_crypt_attach(db, crypt, err, errlen)) {
         sqlite3_close(db);
