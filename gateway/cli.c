@@ -15,6 +15,7 @@
 #include "gateway/cli_keys.h"
 #include "gateway/cli_records.h"
 #include "gateway/config.h"
+#include "gateway/failpoint.h"
 #include "gateway/field_crypt.h"
 #include "gateway/password.h"
 #include "gateway/backup.h"
@@ -204,6 +205,7 @@ static int run(struct store *store, const struct config *cfg, int argc, char **a
 
 int main(int argc, char **argv)
 {
+    failpoint_init(); /* tests only: ONESTOP_FAILPOINTS */
     const char *config_path = NULL, *data_dir = NULL;
     int i = 1;
     for (; i < argc; i++) {
@@ -255,7 +257,7 @@ int main(int argc, char **argv)
         config_free(cfg);
         return 1;
     }
-    int rc = strcmp(argv[i], "keys") == 0 ? cli_keys(store, &crypt, argc - i - 1, argv + i + 1)
+    int rc = strcmp(argv[i], "keys") == 0 ? cli_keys(store, cfg, &crypt, argc - i - 1, argv + i + 1)
                                           : run(store, cfg, argc - i, argv + i);
     store_close(store);
     field_crypt_free(&crypt);

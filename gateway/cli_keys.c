@@ -3,14 +3,21 @@
  * Rotating a data key: make a new key file (scripts/keys, or `openssl rand -hex 32`), point
  * keys.data_key_file at it, move the old file into keys.old_data_key_files, restart onestopd
  * (new values are sealed under the new key, old ones still open), then run `onestop keys
- * rotate` beside the running gateway: it reseals everything in short writes. When `onestop
- * keys status` shows nothing under the old key, drop it from the config and destroy it.
+ * rotate` beside the running gateway: it reseals every stored value in short writes, then
+ * every kept document file (document_rekey.h), printing its progress. When `onestop keys
+ * status` shows nothing under the old key, drop it from the config and destroy it. Each run
+ * writes an audit row (data_key_rotated, or data_key_rotation_failed with how far it got).
  *
  * status prints one JSON object: per sealed column, the count of values under each key id
- * ("plain" for values no key seals), and the limit keys blinded or not. */
+ * ("plain" for values no key seals), the limit keys blinded or not, and the kept document
+ * files under each key id ("documents"). */
 #include "gateway/cli_keys.h"
 
+#include "gateway/config.h"
 #include "gateway/data_keys.h"
+#include "gateway/document_file.h"
+#include "gateway/document_rekey.h"
+#include "gateway/documents.h"
 #include "gateway/field_crypt.h"
 #include "gateway/store_crypt.h"
 
@@ -21,6 +28,7 @@
 
 #define ROTATE_BATCH_DEFAULT 500
 #define ROTATE_BATCH_MAX     100000
+#define KEYS_ACTOR           "admin-cli"
 
 static int keys_status(struct store *store, const struct field_crypt *crypt)
 {
@@ -40,7 +48,17 @@ static int keys_status(struct store *store, const struct field_crypt *crypt)
     return 0;
 }
 
-static int keys_rotate(struct store *store, const struct field_crypt *crypt, int argc, char **argv)
+/* One audit row per key operation: what it did and how far it got. */
+static void keys_audit(struct store *store, const char *action, const char *key, const char *detail)
+{
+    struct audit_entry e = {
+        .actor = KEYS_ACTOR, .action = action, .subject = key, .detail = detail};
+    if (store_audit(store, &e) != STORE_OK)
+        fprintf(stderr, "onestop: the audit row for %s could not be written\n", action);
+}
+
+static int keys_rotate(struct store *store, const struct config *cfg,
+                       const struct field_crypt *crypt, int argc, char **argv)
 {
     long batch = ROTATE_BATCH_DEFAULT;
     for (int i = 0; i < argc; i++) {
@@ -63,23 +81,49 @@ static int keys_rotate(struct store *store, const struct field_crypt *crypt, int
         return 1;
     }
     long moved = 0;
+    char detail[160];
     if (store_keys_rotate(store, current, batch, &moved) != STORE_OK) {
         fprintf(stderr,
                 "onestop: rotation stopped after %ld values (the log names the table; is every "
                 "older key in keys.old_data_key_files?)\n",
                 moved);
+        snprintf(detail, sizeof detail, "stopped after %ld values", moved);
+        keys_audit(store, "data_key_rotation_failed", current, detail);
         return 1;
     }
     printf("resealed %ld values under data key %s\n", moved, current);
+    fflush(stdout);
+    char dir[DOCUMENT_PATH_MAX];
+    documents_folder(cfg->data_dir, dir);
+    struct document_rekey_counts docs;
+    bool stored = document_rekey_all(store, crypt->data, dir, (int)batch, stdout, &docs);
+    printf("resealed %ld documents under data key %s", docs.resealed, current);
+    if (docs.gone)
+        printf(" (%ld deleted meanwhile)", docs.gone);
+    printf("\n");
+    snprintf(detail, sizeof detail, "%ld values, %ld documents resealed, %ld documents failed",
+             moved, docs.resealed, docs.failed);
+    keys_audit(store, stored && !docs.failed ? "data_key_rotated" : "data_key_rotation_failed",
+               current, detail);
+    if (!stored) {
+        fprintf(stderr, "onestop: the store failed while documents were resealed; run it again\n");
+        return 1;
+    }
+    if (docs.failed) {
+        fprintf(stderr, "onestop: %ld documents could not be resealed (named above)\n",
+                docs.failed);
+        return 1;
+    }
     return 0;
 }
 
-int cli_keys(struct store *store, const struct field_crypt *crypt, int argc, char **argv)
+int cli_keys(struct store *store, const struct config *cfg, const struct field_crypt *crypt,
+             int argc, char **argv)
 {
     if (argc >= 1 && strcmp(argv[0], "status") == 0 && argc == 1)
         return keys_status(store, crypt);
     if (argc >= 1 && strcmp(argv[0], "rotate") == 0)
-        return keys_rotate(store, crypt, argc - 1, argv + 1);
+        return keys_rotate(store, cfg, crypt, argc - 1, argv + 1);
     fprintf(stderr, "onestop: keys status | keys rotate [--batch N]\n");
     return 2;
 }

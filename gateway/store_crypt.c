@@ -355,9 +355,10 @@ enum store_result store_keys_status(struct store *store, json_t **out)
     if (r == STORE_OK && rc != SQLITE_DONE)
         r = STORE_UNAVAILABLE;
     json_object_set_new(*out, "txn_keys.value", keys ? keys : json_object());
-    /* uploaded documents are files sealed under a key id of their own: not resealed (they
-     * live days, not years), counted so the old key is kept until they are gone */
-    st = r == STORE_OK ? store_prepare(db, "SELECT key_id, COUNT(*) FROM documents GROUP BY 1")
+    /* uploaded documents are files sealed under a key id of their own (document_rekey.h
+     * reseals them): the kept files under each key */
+    st = r == STORE_OK ? store_prepare(db, "SELECT key_id, COUNT(*) FROM documents"
+                                           " WHERE file_deleted_at IS NULL GROUP BY 1")
                        : NULL;
     json_t *docs = json_object();
     rc = SQLITE_ERROR;

@@ -15,8 +15,8 @@
 enum store_result store_keys_rotate(struct store *store, const char *current, long batch,
                                     long *moved) STORE_MUSTCHECK;
 /* {"<table>.<column>": {"<key id>" | "plain": count}, "txn_keys.value": {"blind" | "plain":
- * count}, "documents": {"<key id>": count}} into *out (json_decref). Documents are sealed
- * files that rotation does not reseal: their key stays until they are deleted. */
+ * count}, "documents": {"<key id>": count}} into *out (json_decref). Documents count the
+ * kept (not yet deleted) files, resealed by document_rekey.h. */
 enum store_result store_keys_status(struct store *store, json_t **out) STORE_MUSTCHECK;
 
 /* Checkpoints the WAL into the database file and truncates it to nothing, so the page images
