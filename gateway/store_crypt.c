@@ -2,10 +2,16 @@
  *
  * Every connection gets SQL functions over the process's keys, so sealing sits in the SQL
  * that writes a column and opening in the SQL that reads it, and no caller handles keys:
- *   pd_seal(x)        x sealed under the current data key (NULL stays NULL)
- *   pd_open(x)        x opened (plaintext passes through); an error names the missing key
- *   pd_reseal(x)      x under the current key: unchanged when it is already, else opened
- *                     and sealed again (rotation, and plaintext left by an older binary)
+ *   pd_seal(x, c)     x sealed under the current data key, bound to context c (NULL stays
+ *                     NULL)
+ *   pd_open(x, c)     x opened in context c (plaintext passes through); an error names the
+ *                     missing key, or says the value belongs elsewhere
+ *   pd_reseal(x, c)   x under the current key in context c: unchanged when it is already,
+ *                     else opened and sealed again (rotation, values sealed before contexts)
+ * The context is what binds a value to where it lives (field_crypt.h): a transaction's
+ * reference for its fields, the literal '<table>.<column>' for the other columns. It is
+ * always a string literal, a bound parameter or a plain column of the same row, so an
+ * engine that evaluates pd_* in its client can do the same.
  *   pd_key(x)         the key id x is sealed under, 'plain', or NULL for NULL
  *   pd_blind(n, v)    the blind index of limit key n's value v (v itself with no index key)
  * The columns sealed are listed once below (sealed_columns); store_crypt_start seals what an
@@ -26,14 +32,15 @@
 
 struct sealed_column {
     const char *table, *column;
+    const char *context; /* SQL: the value's context, from its own row */
 };
 
-/* Every column that can hold a personal value. */
+/* Every column that can hold a personal value, with the context its statements use. */
 static const struct sealed_column sealed_columns[] = {
-    {"transactions", "fields"},
-    {"deliveries", "payload"},
-    {"idempotency", "response"},
-    {"receipt_copies", "payload"},
+    {"transactions", "fields", "reference"},
+    {"deliveries", "payload", "'deliveries.payload'"},
+    {"idempotency", "response", "'idempotency.response'"},
+    {"receipt_copies", "payload", "'receipt_copies.payload'"},
 };
 #define SEALED_COLUMNS_LEN (sizeof sealed_columns / sizeof sealed_columns[0])
 
@@ -41,10 +48,11 @@ static void fn_seal(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
     (void)argc;
     const char *x = (const char *)sqlite3_value_text(argv[0]);
+    const char *context = (const char *)sqlite3_value_text(argv[1]);
     char *out = NULL;
     if (!x)
         sqlite3_result_null(ctx);
-    else if (field_seal(sqlite3_user_data(ctx), x, &out))
+    else if (field_seal(sqlite3_user_data(ctx), x, context, &out))
         sqlite3_result_text(ctx, out, -1, free);
     else
         sqlite3_result_error(ctx, "personal data cannot be sealed", -1);
@@ -54,14 +62,19 @@ static void fn_open(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
     (void)argc;
     const char *x = (const char *)sqlite3_value_text(argv[0]);
+    const char *context = (const char *)sqlite3_value_text(argv[1]);
     char *out = NULL;
     char err[ERR_MAX];
     if (!x)
         sqlite3_result_null(ctx);
-    else if (field_open(sqlite3_user_data(ctx), x, &out, err, sizeof err))
+    else if (field_open(sqlite3_user_data(ctx), x, context, &out, err, sizeof err))
         sqlite3_result_text(ctx, out, -1, free);
-    else
+    else {
+        /* the read fails (the caller answers "unavailable"): say why here, with the context
+         * (a reference or a column's name, never a value) */
+        log_msg(LOG_ERROR, "personal_data_unreadable", "%s: %s", context ? context : "-", err);
         sqlite3_result_error(ctx, err, -1);
+    }
 }
 
 static void fn_reseal(sqlite3_context *ctx, int argc, sqlite3_value **argv)
@@ -69,19 +82,22 @@ static void fn_reseal(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     (void)argc;
     const struct field_crypt *fc = sqlite3_user_data(ctx);
     const char *x = (const char *)sqlite3_value_text(argv[0]);
+    const char *context = (const char *)sqlite3_value_text(argv[1]);
     char id[DATA_KEY_ID_MAX + 1];
     const char *current = fc ? data_keys_current(fc->data) : NULL;
-    if (!x || !current || (field_sealed_key(x, id, sizeof id) && strcmp(id, current) == 0)) {
+    if (!x || !current ||
+        (field_sealed_version(x) == 2 && field_sealed_key(x, id, sizeof id) &&
+         strcmp(id, current) == 0)) {
         sqlite3_result_value(ctx, argv[0]);
         return;
     }
     char *plain = NULL, *out = NULL;
     char err[ERR_MAX];
-    if (!field_open(fc, x, &plain, err, sizeof err)) {
+    if (!field_open(fc, x, context, &plain, err, sizeof err)) {
         sqlite3_result_error(ctx, err, -1);
         return;
     }
-    if (field_seal(fc, plain, &out))
+    if (field_seal(fc, plain, context, &out))
         sqlite3_result_text(ctx, out, -1, free);
     else
         sqlite3_result_error(ctx, "personal data cannot be sealed", -1);
@@ -122,9 +138,9 @@ bool store_crypt_attach(sqlite3 *db, const struct field_crypt *fc, char *err, si
     void *ud = (void *)fc;
     const int det = SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_DIRECTONLY;
     const int once = SQLITE_UTF8 | SQLITE_DIRECTONLY; /* a fresh IV each call */
-    if (sqlite3_create_function(db, "pd_seal", 1, once, ud, fn_seal, NULL, NULL) != SQLITE_OK ||
-        sqlite3_create_function(db, "pd_open", 1, det, ud, fn_open, NULL, NULL) != SQLITE_OK ||
-        sqlite3_create_function(db, "pd_reseal", 1, once, ud, fn_reseal, NULL, NULL) != SQLITE_OK ||
+    if (sqlite3_create_function(db, "pd_seal", 2, once, ud, fn_seal, NULL, NULL) != SQLITE_OK ||
+        sqlite3_create_function(db, "pd_open", 2, det, ud, fn_open, NULL, NULL) != SQLITE_OK ||
+        sqlite3_create_function(db, "pd_reseal", 2, once, ud, fn_reseal, NULL, NULL) != SQLITE_OK ||
         sqlite3_create_function(db, "pd_key", 1, det, ud, fn_key, NULL, NULL) != SQLITE_OK ||
         sqlite3_create_function(db, "pd_blind", 2, det, ud, fn_blind, NULL, NULL) != SQLITE_OK) {
         snprintf(err, errlen, "cannot register the personal data functions: %s",
@@ -154,8 +170,8 @@ static bool keys_loaded(sqlite3 *db, const struct field_crypt *fc, const struct 
                         char *err, size_t errlen)
 {
     char sql[256];
-    snprintf(sql, sizeof sql, "SELECT DISTINCT pd_key(%s) FROM %s WHERE %s LIKE '%s%%'", c->column,
-             c->table, c->column, FIELD_SEALED_PREFIX);
+    snprintf(sql, sizeof sql, "SELECT DISTINCT pd_key(%s) FROM %s WHERE %s LIKE '%s'", c->column,
+             c->table, c->column, FIELD_SEALED_LIKE);
     sqlite3_stmt *st = store_prepare(db, sql);
     int rc = SQLITE_ERROR;
     bool ok = st != NULL;
@@ -200,7 +216,7 @@ bool store_crypt_start(sqlite3 *db, const struct field_crypt *fc, char *err, siz
     if (!has_data) {
         for (size_t i = 0; i < SEALED_COLUMNS_LEN; i++)
             if (column_has(db, sealed_columns[i].table, sealed_columns[i].column,
-                           FIELD_SEALED_PREFIX "%") != 0) {
+                           FIELD_SEALED_LIKE) != 0) {
                 snprintf(err, errlen,
                          "the store holds sealed personal data: configure "
                          "keys.data_key_file");
@@ -218,9 +234,9 @@ bool store_crypt_start(sqlite3 *db, const struct field_crypt *fc, char *err, siz
     long sealed = 0;
     for (size_t i = 0; ok && has_data && i < SEALED_COLUMNS_LEN; i++) {
         char sql[256];
-        snprintf(sql, sizeof sql, "UPDATE %s SET %s = pd_seal(%s) WHERE %s NOT LIKE '%s%%'",
-                 sealed_columns[i].table, sealed_columns[i].column, sealed_columns[i].column,
-                 sealed_columns[i].column, FIELD_SEALED_PREFIX);
+        const struct sealed_column *c = &sealed_columns[i];
+        snprintf(sql, sizeof sql, "UPDATE %s SET %s = pd_seal(%s, %s) WHERE %s NOT LIKE '%s'",
+                 c->table, c->column, c->column, c->context, c->column, FIELD_SEALED_LIKE);
         ok = exec_sql(db, sql, err, errlen);
         sealed += sqlite3_changes(db);
     }
@@ -271,7 +287,7 @@ enum store_result store_wal_truncate(struct store *store)
 /* ---- rotation and status ---- */
 
 struct rotate_job {
-    const char *current;
+    const char *current; /* FIELD_SEALED_PREFIX "<key id>:": what needs no resealing */
     long batch;
     long moved;
 };
@@ -284,9 +300,9 @@ static enum store_result rotate_batch(sqlite3 *db, void *arg)
         char sql[320];
         const char *t = sealed_columns[i].table, *c = sealed_columns[i].column;
         snprintf(sql, sizeof sql,
-                 "UPDATE %s SET %s = pd_reseal(%s) WHERE rowid IN (SELECT rowid FROM %s"
-                 " WHERE %s IS NOT NULL AND pd_key(%s) <> ?1 LIMIT ?2)",
-                 t, c, c, t, c, c);
+                 "UPDATE %s SET %s = pd_reseal(%s, %s) WHERE rowid IN (SELECT rowid FROM %s"
+                 " WHERE %s IS NOT NULL AND substr(%s, 1, length(?1)) <> ?1 LIMIT ?2)",
+                 t, c, c, sealed_columns[i].context, t, c, c);
         sqlite3_stmt *st = store_prepare(db, sql);
         if (!st)
             return STORE_UNAVAILABLE;
@@ -308,7 +324,9 @@ enum store_result store_keys_rotate(struct store *store, const char *current, lo
                                     long *moved)
 {
     *moved = 0;
-    struct rotate_job job = {.current = current, .batch = batch > 0 ? batch : 1};
+    char prefix[sizeof FIELD_SEALED_PREFIX + DATA_KEY_ID_MAX + 1];
+    snprintf(prefix, sizeof prefix, "%s%s:", FIELD_SEALED_PREFIX, current);
+    struct rotate_job job = {.current = prefix, .batch = batch > 0 ? batch : 1};
     for (;;) {
         enum store_result r = store_write_sync(store, rotate_batch, &job);
         if (r != STORE_OK)

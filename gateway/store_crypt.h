@@ -8,8 +8,9 @@
 
 #include <jansson.h>
 
-/* Reseals every stored personal value not under key `current` (the store's current data
- * key) in writes of at most batch rows each, so sales go on between them; *moved counts the
+/* Reseals every stored personal value not sealed under key `current` (the store's current
+ * data key) with its context (field_crypt.h; v1 values included) in writes of at most batch
+ * rows each, so sales go on between them; *moved counts the
  * values resealed. A value under a key that is not loaded fails the write (logged with the
  * table, never the value): STORE_UNAVAILABLE. */
 enum store_result store_keys_rotate(struct store *store, const char *current, long batch,

@@ -247,8 +247,8 @@ static void read_delivery(sqlite3_stmt *st, struct delivery *d)
 }
 
 #define DELIVERY_COLUMNS                                                                           \
-    "d.id, t.reference, d.backend, d.connector, d.idempotency_key, pd_open(d.payload), "           \
-    "d.attempts,"                                                                                  \
+    "d.id, t.reference, d.backend, d.connector, d.idempotency_key,"                                \
+    " pd_open(d.payload, 'deliveries.payload'), d.attempts,"                                       \
     " d.next_attempt_at_ms, d.created_at, d.backend_reference, d.series_started_at,"               \
     " d.backend_token, d.token_polls, d.outcome_unknown, d.state"
 

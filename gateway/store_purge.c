@@ -203,8 +203,9 @@ static enum store_result purge_one(struct purge_pass *pass, const struct purge_p
     if (r == STORE_OK && !out)
         r = STORE_UNAVAILABLE;
     if (r == STORE_OK && pass->write) {
-        sqlite3_stmt *st = store_prepare(pass->db, "UPDATE transactions SET fields=pd_seal(?),"
-                                                   " purged_at=? WHERE id=?");
+        sqlite3_stmt *st =
+            store_prepare(pass->db, "UPDATE transactions SET fields=pd_seal(?, reference),"
+                                    " purged_at=? WHERE id=?");
         if (!st)
             r = STORE_UNAVAILABLE;
         else {
@@ -217,14 +218,18 @@ static enum store_result purge_one(struct purge_pass *pass, const struct purge_p
     }
     free(out);
     if (r == STORE_OK && json_array_size(values) > 0)
-        r = scrub_rows(pass, "SELECT id, pd_open(payload) FROM deliveries WHERE transaction_id=?",
-                       "UPDATE deliveries SET payload=pd_seal(?) WHERE id=?", id, values,
-                       &pass->counts.payloads);
+        r = scrub_rows(pass,
+                       "SELECT id, pd_open(payload, 'deliveries.payload') FROM deliveries"
+                       " WHERE transaction_id=?",
+                       "UPDATE deliveries SET payload=pd_seal(?, 'deliveries.payload') WHERE id=?",
+                       id, values, &pass->counts.payloads);
     if (r == STORE_OK && json_array_size(values) > 0)
         r = scrub_rows(pass,
-                       "SELECT rowid, pd_open(response) FROM idempotency WHERE transaction_id=?",
-                       "UPDATE idempotency SET response=pd_seal(?) WHERE rowid=?", id, values,
-                       &pass->counts.replies);
+                       "SELECT rowid, pd_open(response, 'idempotency.response') FROM idempotency"
+                       " WHERE transaction_id=?",
+                       "UPDATE idempotency SET response=pd_seal(?, 'idempotency.response')"
+                       " WHERE rowid=?",
+                       id, values, &pass->counts.replies);
     /* what is left to do outside this write: the document files, the pending copies */
     static const char *const leftovers[] = {
         "SELECT count(*) FROM documents WHERE file_deleted_at IS NULL AND reference ="
@@ -260,11 +265,11 @@ static enum store_result purge_one(struct purge_pass *pass, const struct purge_p
 static enum store_result purge_service(struct purge_pass *pass, const struct purge_plan *plan,
                                        time_t now)
 {
-    sqlite3_stmt *st =
-        store_prepare(pass->db, "SELECT id, pd_open(fields) FROM transactions WHERE service=?1"
-                                " AND purged_at IS NULL"
-                                " AND ((status='completed' AND completed_at<=?2)"
-                                " OR (status='voided' AND updated_at<=?2)) ORDER BY id LIMIT ?3");
+    sqlite3_stmt *st = store_prepare(
+        pass->db, "SELECT id, pd_open(fields, reference) FROM transactions WHERE service=?1"
+                  " AND purged_at IS NULL"
+                  " AND ((status='completed' AND completed_at<=?2)"
+                  " OR (status='voided' AND updated_at<=?2)) ORDER BY id LIMIT ?3");
     if (!st)
         return STORE_UNAVAILABLE;
     sqlite3_bind_text(st, 1, plan->service, -1, SQLITE_STATIC);

@@ -66,7 +66,7 @@ enum store_result store_tx_transaction_insert(struct store_tx *tx, const struct 
     sqlite3_stmt *st = store_cached(
         db, "INSERT INTO transactions(reference, service, status, counter, site, staff, fields,"
             " fee_pence, lines, live_until, created_at, updated_at)"
-            " VALUES(?,?,?,?,?,?,pd_seal(?),?,?,?,?,?)");
+            " VALUES(?,?,?,?,?,?,pd_seal(?, ?1),?,?,?,?,?)");
     if (!st)
         return STORE_UNAVAILABLE;
     sqlite3_bind_text(st, 1, r->reference, -1, SQLITE_STATIC);
@@ -132,7 +132,7 @@ enum store_result store_tx_transaction_insert(struct store_tx *tx, const struct 
     if (r->backend) {
         st = store_cached(db, "INSERT INTO deliveries(transaction_id, backend, connector,"
                               " idempotency_key, payload, state, next_attempt_at_ms, created_at)"
-                              " VALUES(?,?,?,?,pd_seal(?),'pending',?,?)");
+                              " VALUES(?,?,?,?,pd_seal(?, 'deliveries.payload'),'pending',?,?)");
         if (!st)
             return STORE_UNAVAILABLE;
         sqlite3_bind_int64(st, 1, txn_id);
@@ -165,7 +165,8 @@ enum store_result store_tx_transaction_insert(struct store_tx *tx, const struct 
     }
 
     st = store_cached(db, "INSERT INTO idempotency(key, request_hash, transaction_id, status,"
-                          " response, created_at, staff) VALUES(?,?,?,?,pd_seal(?),?,?)");
+                          " response, created_at, staff)"
+                          " VALUES(?,?,?,?,pd_seal(?, 'idempotency.response'),?,?)");
     if (!st)
         return STORE_UNAVAILABLE;
     sqlite3_bind_text(st, 1, r->idempotency_key, -1, SQLITE_STATIC);
@@ -193,7 +194,8 @@ static enum store_result idempotency_find(sqlite3 *db, const char *staff, const 
                                           char request_hash[65], int *status, char **response)
 {
     sqlite3_stmt *st =
-        store_cached(db, "SELECT request_hash, status, pd_open(response) FROM idempotency"
+        store_cached(db, "SELECT request_hash, status, pd_open(response, 'idempotency.response')"
+                         " FROM idempotency"
                          " WHERE key=? AND staff=?");
     if (!st)
         return STORE_UNAVAILABLE;
@@ -421,9 +423,9 @@ enum store_result store_transaction_get(struct store *store, const char *referen
     sqlite3 *db = store_reader_acquire(store);
     sqlite3_stmt *st = store_cached(
         db,
-        "SELECT t.reference, t.service, t.status, t.counter, t.site, t.staff, pd_open(t.fields),"
-        " t.fee_pence, t.lines, t.live_until, t.backend_reference, t.status_note, t.created_at,"
-        " t.updated_at, t.completed_at,"
+        "SELECT t.reference, t.service, t.status, t.counter, t.site, t.staff, pd_open(t.fields, "
+        "t.reference), t.fee_pence, t.lines, t.live_until, t.backend_reference, t.status_note,"
+        " t.created_at, t.updated_at, t.completed_at,"
         " p.method, p.amount_pence, p.tendered_pence, p.change_pence, p.auth_code, p.reason,"
         " p.authorised_by,"
         " d.backend, d.state, d.attempts, d.next_attempt_at_ms, d.last_status, d.last_error,"

@@ -53,7 +53,7 @@ def rows_of(gw, ref, tables=TRANSACTION_ROWS):
         (tid,) = c.execute("SELECT id FROM transactions WHERE reference=?", (ref,)).fetchone()
         out = []
         for table in tables:
-            out += [repr(tuple(unseal(gw.keys_dir, v) for v in r))
+            out += [repr(tuple(unseal(gw.keys_dir, v, ref) for v in r))
                     for r in c.execute(f"SELECT * FROM {table}", (tid,))]
         return "\n".join(out)
 
