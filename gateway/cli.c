@@ -11,6 +11,7 @@
  *   onestop --config PATH audit head                       (the chain's head, signed)
  *   onestop --config PATH purge [--dry-run] [--older-than-days N]
  *   onestop --config PATH keys status | keys rotate [--batch N]   (gateway/cli_keys.h)
+ *   onestop --config PATH keys rotate-index [--batch N]
  */
 #include "gateway/cli_keys.h"
 #include "gateway/cli_records.h"
@@ -44,7 +45,10 @@ static void usage(FILE *out)
                  "  purge [--dry-run] [--older-than-days N]   retention: anonymise old personal "
                  "data\n"
                  "  keys status                how many stored personal values use each data key\n"
-                 "  keys rotate [--batch N]    reseal them all under the current data key\n");
+                 "  keys rotate [--batch N]    reseal them all (and the documents) under the\n"
+                 "                             current data key\n"
+                 "  keys rotate-index [--batch N]  recompute the limit keys' blind index under\n"
+                 "                             keys.index_key_file\n");
 }
 
 static bool read_password(char *buf, size_t len)

@@ -20,6 +20,7 @@
 #include "gateway/documents.h"
 #include "gateway/field_crypt.h"
 #include "gateway/store_crypt.h"
+#include "gateway/store_rekey.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -57,24 +58,77 @@ static void keys_audit(struct store *store, const char *action, const char *key,
         fprintf(stderr, "onestop: the audit row for %s could not be written\n", action);
 }
 
-static int keys_rotate(struct store *store, const struct config *cfg,
-                       const struct field_crypt *crypt, int argc, char **argv)
+/* [--batch N] into *batch; false after saying what is wrong (exit 2). */
+static bool parse_batch(const char *command, int argc, char **argv, long *batch)
 {
-    long batch = ROTATE_BATCH_DEFAULT;
+    *batch = ROTATE_BATCH_DEFAULT;
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--batch") == 0 && i + 1 < argc) {
             char *end;
             errno = 0;
-            batch = strtol(argv[++i], &end, 10);
-            if (errno || *end || batch < 1 || batch > ROTATE_BATCH_MAX) {
+            *batch = strtol(argv[++i], &end, 10);
+            if (errno || *end || *batch < 1 || *batch > ROTATE_BATCH_MAX) {
                 fprintf(stderr, "onestop: --batch takes 1..%d\n", ROTATE_BATCH_MAX);
-                return 2;
+                return false;
             }
         } else {
-            fprintf(stderr, "onestop: keys rotate [--batch N]\n");
-            return 2;
+            fprintf(stderr, "onestop: keys %s [--batch N]\n", command);
+            return false;
         }
     }
+    return true;
+}
+
+static void index_progress(long done, long total, void *ctx)
+{
+    (void)ctx;
+    printf("limit keys: %ld of %ld recomputed\n", done, total);
+    fflush(stdout);
+}
+
+static int keys_rotate_index(struct store *store, const struct field_crypt *crypt, int argc,
+                             char **argv)
+{
+    long batch;
+    if (!parse_batch("rotate-index", argc, argv, &batch))
+        return 2;
+    const char *current = data_keys_current(crypt->index);
+    if (!current) {
+        fprintf(stderr, "onestop: keys.index_key_file is not set: there is no index key to "
+                        "recompute the limit keys under\n");
+        return 1;
+    }
+    if (!crypt->data) {
+        fprintf(stderr, "onestop: keys.data_key_file is not set: the limit keys' values are not "
+                        "kept, so they cannot be recomputed\n");
+        return 1;
+    }
+    long done = 0, unsealed = 0;
+    char detail[160];
+    if (store_index_rotate(store, batch, index_progress, NULL, &done, &unsealed) != STORE_OK) {
+        fprintf(stderr, "onestop: recomputing stopped after %ld limit keys (the log says why)\n",
+                done);
+        snprintf(detail, sizeof detail, "stopped after %ld limit keys", done);
+        keys_audit(store, "index_key_rotation_failed", current, detail);
+        return 1;
+    }
+    printf("recomputed %ld limit keys under index key %s\n", done, current);
+    if (unsealed)
+        printf("%ld limit keys were written before their value was kept: they match only under "
+               "the old index key, so keep keys.old_index_key_file until they expire\n",
+               unsealed);
+    snprintf(detail, sizeof detail, "%ld limit keys recomputed, %ld left under the old key", done,
+             unsealed);
+    keys_audit(store, "index_key_rotated", current, detail);
+    return 0;
+}
+
+static int keys_rotate(struct store *store, const struct config *cfg,
+                       const struct field_crypt *crypt, int argc, char **argv)
+{
+    long batch;
+    if (!parse_batch("rotate", argc, argv, &batch))
+        return 2;
     const char *current = data_keys_current(crypt->data);
     if (!current) {
         fprintf(stderr, "onestop: keys.data_key_file is not set: there is no key to rotate to\n");
@@ -124,6 +178,9 @@ int cli_keys(struct store *store, const struct config *cfg, const struct field_c
         return keys_status(store, crypt);
     if (argc >= 1 && strcmp(argv[0], "rotate") == 0)
         return keys_rotate(store, cfg, crypt, argc - 1, argv + 1);
-    fprintf(stderr, "onestop: keys status | keys rotate [--batch N]\n");
+    if (argc >= 1 && strcmp(argv[0], "rotate-index") == 0)
+        return keys_rotate_index(store, crypt, argc - 1, argv + 1);
+    fprintf(stderr,
+            "onestop: keys status | keys rotate [--batch N] | keys rotate-index [--batch N]\n");
     return 2;
 }

@@ -138,10 +138,10 @@ bool field_open(const struct field_crypt *fc, const char *text, const char *cont
     return true;
 }
 
-bool field_blind(const struct field_crypt *fc, const char *name, const char *value,
-                 char out[FIELD_BLIND_SIZE])
+static bool blind_under(const struct data_keys *ring, const char *name, const char *value,
+                        char out[FIELD_BLIND_SIZE])
 {
-    if (!fc || !fc->index)
+    if (!ring)
         return false;
     size_t nlen = strlen(name), vlen = strlen(value);
     char *msg = malloc(nlen + 1 + vlen);
@@ -150,7 +150,7 @@ bool field_blind(const struct field_crypt *fc, const char *name, const char *val
     memcpy(msg, name, nlen + 1); /* the NUL keeps ("ab","c") apart from ("a","bc") */
     memcpy(msg + nlen + 1, value, vlen);
     unsigned char mac[32];
-    bool ok = data_keys_mac(fc->index, msg, nlen + 1 + vlen, mac);
+    bool ok = data_keys_mac(ring, msg, nlen + 1 + vlen, mac);
     OPENSSL_cleanse(msg, nlen + 1 + vlen);
     free(msg);
     if (!ok)
@@ -166,16 +166,29 @@ bool field_blind(const struct field_crypt *fc, const char *name, const char *val
     return true;
 }
 
+bool field_blind(const struct field_crypt *fc, const char *name, const char *value,
+                 char out[FIELD_BLIND_SIZE])
+{
+    return fc && blind_under(fc->index, name, value, out);
+}
+
+bool field_blind_old(const struct field_crypt *fc, const char *name, const char *value,
+                     char out[FIELD_BLIND_SIZE])
+{
+    return fc && blind_under(fc->index_old, name, value, out);
+}
+
 void field_crypt_free(struct field_crypt *fc)
 {
     data_keys_free(fc->data);
     data_keys_free(fc->index);
-    fc->data = fc->index = NULL;
+    data_keys_free(fc->index_old);
+    fc->data = fc->index = fc->index_old = NULL;
 }
 
 bool field_crypt_load(struct field_crypt *fc, const struct config *cfg, char *err, size_t errlen)
 {
-    fc->data = fc->index = NULL;
+    fc->data = fc->index = fc->index_old = NULL;
     snprintf(err, errlen, "out of memory");
     bool ok = true;
     if (cfg->data_key_file) /* the current key, then the older ones kept to read */
@@ -183,6 +196,9 @@ bool field_crypt_load(struct field_crypt *fc, const struct config *cfg, char *er
     if (ok && cfg->index_key_file)
         ok = (fc->index = data_keys_new()) &&
              data_keys_load(fc->index, cfg->index_key_file, err, errlen);
+    if (ok && cfg->old_index_key_file)
+        ok = (fc->index_old = data_keys_new()) &&
+             data_keys_load(fc->index_old, cfg->old_index_key_file, err, errlen);
     if (!ok)
         field_crypt_free(fc);
     return ok;

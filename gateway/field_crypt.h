@@ -33,13 +33,15 @@ struct data_keys;
 struct config;
 
 struct field_crypt {
-    struct data_keys *data;  /* seals and opens; NULL: values stay plaintext */
-    struct data_keys *index; /* its current key makes blind indexes; NULL: none */
+    struct data_keys *data;      /* seals and opens; NULL: values stay plaintext */
+    struct data_keys *index;     /* its current key makes blind indexes; NULL: none */
+    struct data_keys *index_old; /* the index key being replaced (rotate-index); NULL: none */
 };
 
 /* Loads keys.data_key_file (the current key), keys.old_data_key_files (kept for reading
- * what older keys sealed) and keys.index_key_file into fc; a key left out of the config
- * leaves its ring NULL. false with a message naming the file. Free with field_crypt_free. */
+ * what older keys sealed), keys.index_key_file and keys.old_index_key_file into fc; a key left out
+ * of the config leaves its ring NULL. false with a message naming the file. Free with
+ * field_crypt_free. */
 bool field_crypt_load(struct field_crypt *fc, const struct config *cfg, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 void field_crypt_free(struct field_crypt *fc);
@@ -62,5 +64,8 @@ bool field_sealed_key(const char *text, char *id, size_t idlen);
 /* The blind index of value under name into out; false with no index key or on failure. */
 bool field_blind(const struct field_crypt *fc, const char *name, const char *value,
                  char out[FIELD_BLIND_SIZE]) __attribute__((warn_unused_result));
+/* The same under the index key being replaced (fc->index_old); false when there is none. */
+bool field_blind_old(const struct field_crypt *fc, const char *name, const char *value,
+                     char out[FIELD_BLIND_SIZE]) __attribute__((warn_unused_result));
 
 #endif

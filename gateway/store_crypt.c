@@ -13,7 +13,11 @@
  * always a string literal, a bound parameter or a plain column of the same row, so an
  * engine that evaluates pd_* in its client can do the same.
  *   pd_key(x)         the key id x is sealed under, 'plain', or NULL for NULL
+ *   pd_seal_only(x, c) pd_seal, but NULL (never plain) with no data key: for a copy kept
+ *                     only to recompute something (txn_keys.sealed)
  *   pd_blind(n, v)    the blind index of limit key n's value v (v itself with no index key)
+ *   pd_blind_old(n, v) the same under the index key being replaced (keys.old_index_key_file;
+ *                     NULL without one): look-ups match both while rotate-index runs
  * The columns sealed are listed once below (sealed_columns); store_crypt_start seals what an
  * older binary left in plain text when the store opens (the migration), and
  * store_keys_rotate reseals in short writes while the gateway runs. */
@@ -41,6 +45,7 @@ static const struct sealed_column sealed_columns[] = {
     {"deliveries", "payload", "'deliveries.payload'"},
     {"idempotency", "response", "'idempotency.response'"},
     {"receipt_copies", "payload", "'receipt_copies.payload'"},
+    {"txn_keys", "sealed", "'txn_keys.sealed'"},
 };
 #define SEALED_COLUMNS_LEN (sizeof sealed_columns / sizeof sealed_columns[0])
 
@@ -56,6 +61,15 @@ static void fn_seal(sqlite3_context *ctx, int argc, sqlite3_value **argv)
         sqlite3_result_text(ctx, out, -1, free);
     else
         sqlite3_result_error(ctx, "personal data cannot be sealed", -1);
+}
+
+static void fn_seal_only(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    const struct field_crypt *fc = sqlite3_user_data(ctx);
+    if (!fc || !data_keys_current(fc->data))
+        sqlite3_result_null(ctx);
+    else
+        fn_seal(ctx, argc, argv);
 }
 
 static void fn_open(sqlite3_context *ctx, int argc, sqlite3_value **argv)
@@ -133,6 +147,19 @@ static void fn_blind(sqlite3_context *ctx, int argc, sqlite3_value **argv)
         sqlite3_result_error(ctx, "a blind index cannot be made", -1);
 }
 
+static void fn_blind_old(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    const struct field_crypt *fc = sqlite3_user_data(ctx);
+    const char *name = (const char *)sqlite3_value_text(argv[0]);
+    const char *value = (const char *)sqlite3_value_text(argv[1]);
+    char out[FIELD_BLIND_SIZE];
+    if (name && value && field_blind_old(fc, name, value, out))
+        sqlite3_result_text(ctx, out, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_result_null(ctx); /* no old key: matches nothing */
+}
+
 bool store_crypt_attach(sqlite3 *db, const struct field_crypt *fc, char *err, size_t errlen)
 {
     void *ud = (void *)fc;
@@ -142,6 +169,10 @@ bool store_crypt_attach(sqlite3 *db, const struct field_crypt *fc, char *err, si
         sqlite3_create_function(db, "pd_open", 2, det, ud, fn_open, NULL, NULL) != SQLITE_OK ||
         sqlite3_create_function(db, "pd_reseal", 2, once, ud, fn_reseal, NULL, NULL) != SQLITE_OK ||
         sqlite3_create_function(db, "pd_key", 1, det, ud, fn_key, NULL, NULL) != SQLITE_OK ||
+        sqlite3_create_function(db, "pd_seal_only", 2, once, ud, fn_seal_only, NULL, NULL) !=
+            SQLITE_OK ||
+        sqlite3_create_function(db, "pd_blind_old", 2, det, ud, fn_blind_old, NULL, NULL) !=
+            SQLITE_OK ||
         sqlite3_create_function(db, "pd_blind", 2, det, ud, fn_blind, NULL, NULL) != SQLITE_OK) {
         snprintf(err, errlen, "cannot register the personal data functions: %s",
                  sqlite3_errmsg(db));

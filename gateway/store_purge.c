@@ -230,6 +230,19 @@ static enum store_result purge_one(struct purge_pass *pass, const struct purge_p
                        "UPDATE idempotency SET response=pd_seal(?, 'idempotency.response')"
                        " WHERE rowid=?",
                        id, values, &pass->counts.replies);
+    /* the limit keys' sealed values go too (their blind index stays while live; rotate-index
+     * then leaves them under the old index key until they expire) */
+    sqlite3_stmt *keys = r == STORE_OK && pass->write
+                             ? store_prepare(pass->db, "UPDATE txn_keys SET sealed = NULL"
+                                                       " WHERE transaction_id = ?1")
+                             : NULL;
+    if (keys) {
+        sqlite3_bind_int64(keys, 1, id);
+        r = sqlite3_step(keys) == SQLITE_DONE ? STORE_OK : STORE_UNAVAILABLE;
+        sqlite3_finalize(keys);
+    } else if (r == STORE_OK && pass->write) {
+        r = STORE_UNAVAILABLE;
+    }
     /* what is left to do outside this write: the document files, the pending copies */
     static const char *const leftovers[] = {
         "SELECT count(*) FROM documents WHERE file_deleted_at IS NULL AND reference ="

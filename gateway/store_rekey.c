@@ -2,6 +2,8 @@
 #include "gateway/store_rekey.h"
 #include "gateway/store_sqlite_private.h"
 
+#include "gateway/log.h"
+
 enum store_result store_documents_stale_count(struct store *store, const char *current, long *n)
 {
     *n = 0;
@@ -69,4 +71,83 @@ enum store_result store_documents_rekeyed(struct store *store, const char *id, c
 {
     struct rekeyed k = {id, key_id};
     return store_write_sync(store, rekeyed_run, &k);
+}
+
+/* ---- the blind index under a new index key ---- */
+
+static long count_keys(struct store *store, const char *sql)
+{
+    sqlite3 *db = store_reader_acquire(store);
+    sqlite3_stmt *st = store_prepare(db, sql);
+    long n = st && sqlite3_step(st) == SQLITE_ROW ? (long)sqlite3_column_int64(st, 0) : -1;
+    sqlite3_finalize(st);
+    store_reader_release(store, db);
+    return n;
+}
+
+struct reblind {
+    long batch;
+    int64_t after; /* the last rowid done */
+    long changed;
+};
+
+static enum store_result reblind_run(sqlite3 *db, void *arg)
+{
+    struct reblind *rb = arg;
+    rb->changed = 0;
+    sqlite3_stmt *st = store_prepare(db, "SELECT max(rowid) FROM (SELECT rowid FROM txn_keys"
+                                         " WHERE rowid > ?1 AND sealed IS NOT NULL"
+                                         " ORDER BY rowid LIMIT ?2)");
+    if (!st)
+        return STORE_UNAVAILABLE;
+    sqlite3_bind_int64(st, 1, rb->after);
+    sqlite3_bind_int64(st, 2, rb->batch);
+    int rc = sqlite3_step(st);
+    bool none = rc == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_NULL;
+    int64_t last = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW)
+        return store_sqlite_result(rc);
+    if (none)
+        return STORE_OK;
+    st = store_prepare(db, "UPDATE txn_keys SET value = pd_blind(name, pd_open(sealed,"
+                           " 'txn_keys.sealed')) WHERE rowid > ?1 AND rowid <= ?2"
+                           " AND sealed IS NOT NULL");
+    if (!st)
+        return STORE_UNAVAILABLE;
+    sqlite3_bind_int64(st, 1, rb->after);
+    sqlite3_bind_int64(st, 2, last);
+    rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE) {
+        log_msg(LOG_ERROR, "index_rotate", "recomputing limit keys: %s", sqlite3_errmsg(db));
+        sqlite3_finalize(st);
+        return store_sqlite_result(rc);
+    }
+    rb->changed = sqlite3_changes(db);
+    rb->after = last;
+    sqlite3_finalize(st);
+    return STORE_OK;
+}
+
+enum store_result store_index_rotate(struct store *store, long batch,
+                                     void (*progress)(long done, long total, void *ctx), void *ctx,
+                                     long *done, long *unsealed)
+{
+    *done = 0;
+    long total = count_keys(store, "SELECT COUNT(*) FROM txn_keys WHERE sealed IS NOT NULL");
+    *unsealed = count_keys(store, "SELECT COUNT(*) FROM txn_keys WHERE sealed IS NULL");
+    if (total < 0 || *unsealed < 0)
+        return STORE_UNAVAILABLE;
+    struct reblind rb = {.batch = batch > 0 ? batch : 1};
+    for (;;) {
+        int64_t before = rb.after;
+        enum store_result r = store_write_sync(store, reblind_run, &rb);
+        if (r != STORE_OK)
+            return r;
+        if (rb.after == before)
+            return STORE_OK;
+        *done += rb.changed;
+        if (progress)
+            progress(*done, total > *done ? total : *done, ctx);
+    }
 }

@@ -436,6 +436,10 @@ static const char *const migrations[] = {
     "CREATE INDEX print_jobs_due ON print_jobs(printer, state, next_attempt_at_ms);"
     "CREATE INDEX print_jobs_transaction ON print_jobs(transaction_id);"
     "CREATE INDEX print_jobs_till ON print_jobs(till_id) WHERE till_id IS NOT NULL;",
+    /* 21: a limit key's value sealed under the data key (pd_seal_only: NULL without one) beside
+     * its blind index, so `onestop keys rotate-index` can recompute the index under a new
+     * index key; it goes with the key row when the key expires */
+    "ALTER TABLE txn_keys ADD COLUMN sealed TEXT;",
 };
 
 #define MIGRATIONS_LEN ((int)(sizeof migrations / sizeof migrations[0]))

@@ -113,7 +113,8 @@ enum store_result store_tx_transaction_insert(struct store_tx *tx, const struct 
     json_array_foreach(r->keys, i, key)
     {
         st = store_cached(db, "INSERT INTO txn_keys(transaction_id, name, value, live_from,"
-                              " live_until) VALUES(?1,?2,pd_blind(?2,?3),?4,?5)");
+                              " live_until, sealed) VALUES(?1,?2,pd_blind(?2,?3),?4,?5,"
+                              " pd_seal_only(?3, 'txn_keys.sealed'))");
         if (!st)
             return STORE_UNAVAILABLE;
         sqlite3_bind_int64(st, 1, txn_id);
@@ -237,7 +238,8 @@ static long count_live(sqlite3 *db, const char *key, const char *value, const ch
 {
     sqlite3_stmt *st = store_cached(
         db, "SELECT COUNT(*) FROM txn_keys k JOIN transactions t ON t.id = k.transaction_id"
-            " WHERE k.name=?1 AND k.value=pd_blind(?1,?2) AND k.live_from <= ?3"
+            " WHERE k.name=?1 AND k.value IN (pd_blind(?1,?2), pd_blind_old(?1,?2))"
+            " AND k.live_from <= ?3"
             " AND k.live_until >= ?3"
             " AND t.status <> 'voided'");
     if (!st)
@@ -257,7 +259,8 @@ static long max_live(sqlite3 *db, const char *key, const char *value, const char
 {
     long best = count_live(db, key, value, from);
     sqlite3_stmt *st = store_cached(db, "SELECT DISTINCT live_from FROM txn_keys WHERE name=?1"
-                                        " AND value=pd_blind(?1,?2) AND live_from > ?3"
+                                        " AND value IN (pd_blind(?1,?2), pd_blind_old(?1,?2))"
+                                        " AND live_from > ?3"
                                         " AND live_from <= ?4");
     if (!st || best < 0) {
         store_release(st);
@@ -318,7 +321,8 @@ enum store_result store_tx_keys_end(struct store_tx *tx, const char *key, const 
 {
     sqlite3 *db = store_tx_db(tx);
     sqlite3_stmt *st = store_cached(db, "UPDATE txn_keys SET live_until = ?3"
-                                        " WHERE name = ?1 AND value = pd_blind(?1,?2)"
+                                        " WHERE name = ?1"
+                                        " AND value IN (pd_blind(?1,?2), pd_blind_old(?1,?2))"
                                         " AND live_until > ?3");
     if (!st)
         return STORE_UNAVAILABLE;
@@ -333,7 +337,8 @@ static int latest_until(sqlite3 *db, const char *key, const char *value, char *u
 {
     sqlite3_stmt *st =
         store_cached(db, "SELECT MAX(k.live_until) FROM txn_keys k JOIN transactions t"
-                         " ON t.id = k.transaction_id WHERE k.name=?1 AND k.value=pd_blind(?1,?2)"
+                         " ON t.id = k.transaction_id WHERE k.name=?1"
+                         " AND k.value IN (pd_blind(?1,?2), pd_blind_old(?1,?2))"
                          " AND t.status <> 'voided'");
     if (!st)
         return -1;

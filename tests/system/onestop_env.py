@@ -145,7 +145,8 @@ class Process:
 
 # the contexts of the sealed columns other than transactions.fields (whose context is the
 # transaction's reference): gateway/store_crypt.c, sealed_columns
-SEALED_CONTEXTS = ("deliveries.payload", "idempotency.response", "receipt_copies.payload")
+SEALED_CONTEXTS = ("deliveries.payload", "idempotency.response", "receipt_copies.payload",
+                   "txn_keys.sealed")
 
 
 def unseal(keys_dir, value, *contexts):

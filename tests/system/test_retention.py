@@ -115,6 +115,7 @@ def test_a_purge_anonymises_an_old_transaction_and_keeps_its_money_record(gatewa
     # the permit is live for a year: its limit keys (one permit per car, blinded) stay until
     # it ends
     assert "bi:v1:" in live_keys(gateway, permit)
+    assert VRM not in live_keys(gateway, permit)  # the value kept for rotate-index goes
     assert "2 kept while live" in done.stdout, done.stdout
     stored = rows_of(gateway, bulky)
     for value in (bulky_in["phone"], bulky_in["phone"].replace(" ", ""), bulky_in["location"],

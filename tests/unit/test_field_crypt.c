@@ -66,7 +66,7 @@ static int teardown(void **state)
 static void test_seal_round_trip_and_format(void **state)
 {
     (void)state;
-    struct field_crypt fc = {ring("k1", NULL), NULL};
+    struct field_crypt fc = {ring("k1", NULL), NULL, NULL};
     /* lengths around base64's padding: 0, 1 and 2 '=' */
     const char *values[] = {"", "A", "AB", "ABC",
                             "{\"vrm\":\"BD51SMR\",\"phone\":\"0161 480 4949\"}"};
@@ -93,9 +93,9 @@ static void test_seal_round_trip_and_format(void **state)
 static void test_an_older_key_opens_and_a_missing_one_is_named(void **state)
 {
     (void)state;
-    struct field_crypt old = {ring("k1", NULL), NULL};
-    struct field_crypt both = {ring("k2", "k1"), NULL}; /* k2 current, k1 kept to read */
-    struct field_crypt other = {ring("k2", NULL), NULL};
+    struct field_crypt old = {ring("k1", NULL), NULL, NULL};
+    struct field_crypt both = {ring("k2", "k1"), NULL, NULL}; /* k2 current, k1 kept to read */
+    struct field_crypt other = {ring("k2", NULL), NULL, NULL};
     char *sealed = NULL, *plain = NULL, *again = NULL, err[160] = "";
     assert_true(field_seal(&old, "BD51SMR", "ctx", &sealed));
     assert_true(field_open(&both, sealed, "ctx", &plain, err, sizeof err));
@@ -116,7 +116,7 @@ static void test_an_older_key_opens_and_a_missing_one_is_named(void **state)
 static void test_an_altered_value_is_refused(void **state)
 {
     (void)state;
-    struct field_crypt fc = {ring("k1", NULL), NULL};
+    struct field_crypt fc = {ring("k1", NULL), NULL, NULL};
     char *sealed = NULL, *plain = NULL, err[160];
     assert_true(field_seal(&fc, "07700 900461", "ctx", &sealed));
     size_t len = strlen(sealed);
@@ -131,7 +131,7 @@ static void test_an_altered_value_is_refused(void **state)
     assert_false(field_open(&fc, "enc:v1:k1:short", "ctx", &plain, err, sizeof err));
     assert_false(field_open(&fc, "enc:v1:k1:", "ctx", &plain, err, sizeof err));
     /* the key id cannot be swapped: k2 is not k1 */
-    struct field_crypt two = {ring("k1", "k2"), NULL};
+    struct field_crypt two = {ring("k1", "k2"), NULL, NULL};
     sealed[7] = 'k';
     sealed[8] = '2';
     assert_false(field_open(&two, sealed, "ctx", &plain, err, sizeof err));
@@ -143,7 +143,7 @@ static void test_an_altered_value_is_refused(void **state)
 static void test_plaintext_passes_and_no_key_stores_plain(void **state)
 {
     (void)state;
-    struct field_crypt none = {NULL, NULL};
+    struct field_crypt none = {NULL, NULL, NULL};
     char *out = NULL, err[160];
     assert_true(field_seal(&none, "{\"a\":1}", "ctx", &out));
     assert_string_equal(out, "{\"a\":1}");
@@ -159,7 +159,7 @@ static void test_plaintext_passes_and_no_key_stores_plain(void **state)
 static void test_a_value_opens_only_in_its_context(void **state)
 {
     (void)state;
-    struct field_crypt fc = {ring("k1", NULL), NULL};
+    struct field_crypt fc = {ring("k1", NULL), NULL, NULL};
     char *sealed = NULL, *plain = NULL, err[160] = "";
     assert_true(field_seal(&fc, "{\"vrm\":\"BD51SMR\"}", "PK-2026-000001", &sealed));
     assert_int_equal(field_sealed_version(sealed), 2);
@@ -195,8 +195,8 @@ static void test_a_value_opens_only_in_its_context(void **state)
 static void test_blind_index(void **state)
 {
     (void)state;
-    struct field_crypt fc = {NULL, ring("k1", NULL)};
-    struct field_crypt other = {NULL, ring("k2", NULL)};
+    struct field_crypt fc = {NULL, ring("k1", NULL), NULL};
+    struct field_crypt other = {NULL, ring("k2", NULL), NULL};
     char a[FIELD_BLIND_SIZE], b[FIELD_BLIND_SIZE], c[FIELD_BLIND_SIZE], d[FIELD_BLIND_SIZE];
     char e[FIELD_BLIND_SIZE], f[FIELD_BLIND_SIZE];
     assert_true(field_blind(&fc, "vehicle", "BD51SMR", a));
@@ -215,7 +215,7 @@ static void test_blind_index(void **state)
     assert_true(field_blind(&fc, "ab", "c", e));
     assert_true(field_blind(&fc, "a", "bc", f));
     assert_string_not_equal(e, f);
-    struct field_crypt none = {NULL, NULL};
+    struct field_crypt none = {NULL, NULL, NULL};
     assert_false(field_blind(&none, "vehicle", "BD51SMR", f));
     data_keys_free(fc.index);
     data_keys_free(other.index);
