@@ -9,9 +9,10 @@ import json
 import os
 import secrets
 import sqlite3
+import subprocess
 import threading
 
-from onestop_env import wait_until
+from onestop_env import ONESTOPD, wait_until
 from test_retention import sold
 from txn_helpers import card, parking, sell, vrm
 
@@ -107,3 +108,13 @@ def test_the_index_key_is_rotated_while_the_vehicle_rule_keeps_refusing(gateway)
     assert refused_as_duplicate(gateway, token)
     r, _ = sell(gateway, token, parking(uprn="100011429003", vrm=vrm(6300)), card())
     assert r.status == 201, r
+
+
+def test_an_old_index_key_that_cannot_be_read_is_named_by_check_config(make_gateway):
+    gw = make_gateway()
+    gw.config["keys"]["old_index_key_file"] = "keys/missing-index.key"
+    gw.write_config()
+    r = subprocess.run([ONESTOPD, "--check-config", gw.config_path], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode != 0 and "keys.old_index_key_file" in r.stderr and \
+        "missing-index.key" in r.stderr, r
