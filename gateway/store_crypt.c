@@ -274,7 +274,8 @@ bool store_crypt_start(sqlite3 *db, const struct field_crypt *fc, char *err, siz
     long blinded = 0;
     if (ok && has_index) {
         ok = exec_sql(db,
-                      "UPDATE txn_keys SET value = pd_blind(name, value)"
+                      "UPDATE txn_keys SET value = pd_blind(name, value),"
+                      " sealed = pd_seal_only(value, 'txn_keys.sealed')"
                       " WHERE value NOT LIKE '" FIELD_BLIND_PREFIX "%'",
                       err, errlen);
         blinded = sqlite3_changes(db);

@@ -118,3 +118,28 @@ def test_an_old_index_key_that_cannot_be_read_is_named_by_check_config(make_gate
                        text=True, timeout=60)
     assert r.returncode != 0 and "keys.old_index_key_file" in r.stderr and \
         "missing-index.key" in r.stderr, r
+
+
+def test_limit_keys_blinded_at_open_keep_their_value_sealed_for_a_later_rotation(make_gateway):
+    gw = make_gateway()
+    keys = dict(gw.config["keys"])
+    del gw.config["keys"]["data_key_file"]  # as an older binary: the limit keys in plain text
+    del gw.config["keys"]["index_key_file"]
+    gw.write_config()
+    gw.start()
+    token = gw.sign_in()
+    sold(gw, token, "residents-parking-permit", parking(uprn="100011429006", vrm=VRM))
+    assert gw.daemon.stop() == 0
+    gw.config["keys"] = keys
+    gw.write_config()
+    gw.start_daemon()
+    db = sqlite3.connect(os.path.join(gw.data_dir, "onestop.db"))
+    try:
+        rows = db.execute("SELECT value, sealed FROM txn_keys").fetchall()
+    finally:
+        db.close()
+    assert rows and all(v.startswith("bi:v1:") and s.startswith("enc:v2:data-1:")
+                        for v, s in rows), rows
+    r = gw.cli("keys", "rotate-index")
+    assert r.returncode == 0 and f"recomputed {len(rows)} limit keys" in r.stdout, r
+    assert "written before their value was kept" not in r.stdout
