@@ -138,7 +138,7 @@ def test_limit_keys_blinded_at_open_keep_their_value_sealed_for_a_later_rotation
         rows = db.execute("SELECT value, sealed FROM txn_keys").fetchall()
     finally:
         db.close()
-    assert rows and all(v.startswith("bi:v1:") and s.startswith("enc:v2:data-1:")
+    assert rows and all(v.startswith("bi:v1:") and (s or "").startswith("enc:v2:data-1:")
                         for v, s in rows), rows
     r = gw.cli("keys", "rotate-index")
     assert r.returncode == 0 and f"recomputed {len(rows)} limit keys" in r.stdout, r
