@@ -181,7 +181,10 @@ def test_a_store_written_in_plain_text_is_sealed_when_it_opens(make_gateway):
     gw.write_config()
     gw.start_daemon()
     sealed = keys_status(gw)
-    assert under(sealed, "plain") == 0 and under(sealed, "data-1") == under(plain, "plain")
+    # each limit key blinded at open keeps its value sealed too (txn_keys.sealed)
+    keys = plain["values"]["txn_keys.value"]["plain"]
+    assert under(sealed, "plain") == 0 and under(sealed, "data-1") == under(plain, "plain") + keys
+    assert sealed["values"]["txn_keys.sealed"] == {"data-1": keys}, sealed
     assert sealed["values"]["txn_keys.value"].get("plain", 0) == 0
     token = gw.sign_in()
     assert txn(gw, token, permit)["fields"]["vrm"] == VRM
