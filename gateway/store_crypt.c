@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define ERR_MAX 160
 
@@ -279,6 +280,17 @@ bool store_crypt_start(sqlite3 *db, const struct field_crypt *fc, char *err, siz
                       " WHERE value NOT LIKE '" FIELD_BLIND_PREFIX "%'",
                       err, errlen);
         blinded = sqlite3_changes(db);
+    }
+    if (ok && (sealed || blinded)) { /* a key operation: audited with what it did */
+        char detail[96];
+        snprintf(detail, sizeof detail, "%ld values sealed, %ld limit keys blinded", sealed,
+                 blinded);
+        struct audit_entry e = {.action = "personal_data_sealed",
+                                .subject = has_data ? data_keys_current(fc->data) : NULL,
+                                .detail = detail};
+        ok = store_audit_insert(db, &e, time(NULL)) == STORE_OK;
+        if (!ok)
+            snprintf(err, errlen, "sealing personal data at open: the audit row failed");
     }
     char ignored[ERR_MAX];
     if (!ok || !exec_sql(db, "COMMIT", err, errlen)) {

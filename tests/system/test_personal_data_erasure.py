@@ -3,6 +3,7 @@ plain text is sealed at open, and when a purge anonymises an old transaction, ne
 database file (its freed pages: secure_delete) nor its WAL (emptied: a TRUNCATE checkpoint)
 keeps the plain values - checked while the gateway still runs, WAL and all."""
 
+import json
 import os
 import signal
 import sqlite3
@@ -64,6 +65,8 @@ def test_sealing_a_plain_store_at_open_leaves_no_plain_value_in_the_file_or_its_
     assert found(gw, (VRM, UPRN, PHONE)) == []
     status = keys_status(gw)
     assert under(status, "plain") == 0, status
+    [entry] = json.loads(gw.cli("audit", "--action", "personal_data_sealed").stdout)
+    assert entry["subject"] == "data-1" and entry["actor"] == "system", entry
 
 
 def test_a_purge_leaves_no_plain_value_in_the_file_or_its_wal(make_gateway):
