@@ -89,7 +89,7 @@ struct documents *documents_open(const struct config *cfg, char *err, size_t err
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    snprintf(docs->dir, sizeof docs->dir, "%s/%s", cfg->data_dir, DOCUMENTS_FOLDER);
+    documents_folder(cfg->data_dir, docs->dir);
     docs->retention_days = cfg->documents.retention_days;
     docs->sweep_interval_s = cfg->documents.sweep_interval_s;
     pthread_mutex_init(&docs->lock, NULL);
@@ -127,6 +127,11 @@ void documents_close(struct documents *docs)
     pthread_cond_destroy(&docs->cond);
     data_keys_free(docs->keys);
     free(docs);
+}
+
+void documents_folder(const char *data_dir, char *out)
+{
+    snprintf(out, DOCUMENT_PATH_MAX, "%s/%s", data_dir, DOCUMENTS_FOLDER);
 }
 
 const char *documents_dir(const struct documents *docs)

@@ -436,6 +436,10 @@ static const char *const migrations[] = {
     "CREATE INDEX print_jobs_due ON print_jobs(printer, state, next_attempt_at_ms);"
     "CREATE INDEX print_jobs_transaction ON print_jobs(transaction_id);"
     "CREATE INDEX print_jobs_till ON print_jobs(till_id) WHERE till_id IS NOT NULL;",
+    /* 21: a limit key's value sealed under the data key (pd_seal_only: NULL without one) beside
+     * its blind index, so `onestop keys rotate-index` can recompute the index under a new
+     * index key; it goes with the key row when the key expires */
+    "ALTER TABLE txn_keys ADD COLUMN sealed TEXT;",
 };
 
 #define MIGRATIONS_LEN ((int)(sizeof migrations / sizeof migrations[0]))
@@ -640,10 +644,13 @@ static sqlite3 *open_connection(const char *path, long busy_ms, bool writer,
     /* cache_size: the writer keeps the hot pages of the indexes (16 MiB; the default 2 MiB
      * made every group re-read them); wal_autocheckpoint: a page changed by many groups is
      * copied back into the database once per 4000 WAL pages instead of once per 1000;
-     * temp_store: sorts and temporary b-trees stay in memory. */
+     * temp_store: sorts and temporary b-trees stay in memory; secure_delete: the bytes of a
+     * value replaced or deleted (a purge, the sealing of what an older binary left in plain
+     * text) are zeroed, not left in a free page. */
     const char *pragmas = writer ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
                                    "PRAGMA foreign_keys=ON; PRAGMA wal_autocheckpoint=4000;"
                                    "PRAGMA cache_size=-16384; PRAGMA temp_store=MEMORY;"
+                                   "PRAGMA secure_delete=ON;"
                                  : "PRAGMA foreign_keys=ON; PRAGMA query_only=ON;"
                                    "PRAGMA cache_size=-8192; PRAGMA temp_store=MEMORY;";
     if (!exec(db, pragmas, err, errlen) || !store_crypt_attach(db, crypt, err, errlen)) {
