@@ -5,7 +5,7 @@
  *   onestop --config PATH user password NAME                          (password on stdin)
  *   onestop --config PATH user disable|enable NAME
  *   onestop --config PATH user list
- *   onestop --config PATH backup PATH | restore PATH                  (gateway/backup.h)
+ *   onestop --config PATH backup PATH | restore PATH                  (gateway/store/sqlite/backup.h)
  *   onestop --config PATH audit [--action ACTION] [--limit N]
  *   onestop --config PATH audit verify [--head LINE|FILE]  (exit 1 when the chain is broken)
  *   onestop --config PATH audit head                       (the chain's head, signed)
@@ -17,7 +17,7 @@
 #include "gateway/config.h"
 #include "gateway/field_crypt.h"
 #include "gateway/password.h"
-#include "gateway/backup.h"
+#include "gateway/store/sqlite/backup.h"
 #include "gateway/store.h"
 
 #include <ctype.h>

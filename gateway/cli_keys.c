@@ -12,7 +12,7 @@
 
 #include "gateway/data_keys.h"
 #include "gateway/field_crypt.h"
-#include "gateway/store_crypt.h"
+#include "gateway/store/crypt.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -5,7 +5,7 @@
 #include "gateway/delivery/connector_notify.h"
 #include "gateway/documents.h"
 #include "gateway/log.h"
-#include "gateway/store_copies.h"
+#include "gateway/store/copies.h"
 
 #include "common/uktime.h"
 #include "services/service.h"

@@ -9,7 +9,7 @@
 #include <cmocka.h>
 
 #include "gateway/store.h"
-#include "gateway/store_sqlite_private.h"
+#include "gateway/store/store_private.h"
 
 #include <sqlite3.h>
 #include <stdio.h>
