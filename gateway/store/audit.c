@@ -21,16 +21,16 @@
 
 #define AUDIT_COLUMNS "id, at, actor, counter, action, subject, detail, remote"
 
-static const char *column_text(sqlite3_stmt *st, int col)
+static const char *column_text(struct db_stmt *st, int col)
 {
-    return (const char *)sqlite3_column_text(st, col);
+    return db_column_text(st, col);
 }
 
 /* The row's content from columns first.. of st (AUDIT_COLUMNS order); valid until st moves. */
-static void row_read(sqlite3_stmt *st, int first, struct audit_row *row)
+static void row_read(struct db_stmt *st, int first, struct audit_row *row)
 {
-    row->id = sqlite3_column_int64(st, first);
-    row->at = sqlite3_column_int64(st, first + 1);
+    row->id = db_column_int64(st, first);
+    row->at = db_column_int64(st, first + 1);
     row->actor = column_text(st, first + 2);
     row->counter = column_text(st, first + 3);
     row->action = column_text(st, first + 4);
@@ -40,24 +40,24 @@ static void row_read(sqlite3_stmt *st, int first, struct audit_row *row)
 }
 
 /* The last row's id and hash (0 and the genesis when there is none). */
-static enum store_result last_row(sqlite3 *db, int64_t *id, char hash[AUDIT_HASH_HEX_SIZE])
+static enum store_result last_row(struct db *db, int64_t *id, char hash[AUDIT_HASH_HEX_SIZE])
 {
-    sqlite3_stmt *st = store_cached(db, "SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1");
+    struct db_stmt *st = db_cached(db, "SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1");
     if (!st)
         return STORE_UNAVAILABLE;
-    int rc = sqlite3_step(st);
+    enum db_step rc = db_step(st);
     *id = 0;
     snprintf(hash, AUDIT_HASH_HEX_SIZE, "%s", AUDIT_CHAIN_GENESIS);
-    if (rc == SQLITE_ROW) {
-        *id = sqlite3_column_int64(st, 0);
+    if (rc == DB_ROW) {
+        *id = db_column_int64(st, 0);
         const char *h = column_text(st, 1);
         snprintf(hash, AUDIT_HASH_HEX_SIZE, "%s", h ? h : "");
     }
-    store_release(st);
-    return rc == SQLITE_ROW || rc == SQLITE_DONE ? STORE_OK : store_sqlite_result(rc);
+    db_release(st);
+    return rc == DB_ROW || rc == DB_DONE ? STORE_OK : store_step_result(db, rc);
 }
 
-enum store_result store_audit_insert(sqlite3 *db, const struct audit_entry *e, time_t at)
+enum store_result store_audit_insert(struct db *db, const struct audit_entry *e, time_t at)
 {
     int64_t last_id;
     char prev[AUDIT_HASH_HEX_SIZE], hash[AUDIT_HASH_HEX_SIZE];
@@ -76,67 +76,67 @@ enum store_result store_audit_insert(sqlite3 *db, const struct audit_entry *e, t
         log_msg(LOG_ERROR, "audit_hash_failed", "cannot hash audit row %" PRId64, row.id);
         return STORE_UNAVAILABLE;
     }
-    sqlite3_stmt *st = store_cached(db, "INSERT INTO audit(" AUDIT_COLUMNS ", prev_hash, hash)"
-                                        " VALUES(?,?,?,?,?,?,?,?,?,?)");
+    struct db_stmt *st = db_cached(db, "INSERT INTO audit(" AUDIT_COLUMNS ", prev_hash, hash)"
+                                       " VALUES(?,?,?,?,?,?,?,?,?,?)");
     if (!st)
         return STORE_UNAVAILABLE;
-    sqlite3_bind_int64(st, 1, row.id);
-    sqlite3_bind_int64(st, 2, row.at);
-    sqlite3_bind_text(st, 3, row.actor, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, row.counter, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 5, row.action, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 6, row.subject, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 7, row.detail, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 8, row.remote, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 9, prev, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 10, hash, -1, SQLITE_STATIC);
+    db_bind_int64(st, 1, row.id);
+    db_bind_int64(st, 2, row.at);
+    db_bind_text(st, 3, row.actor);
+    db_bind_text(st, 4, row.counter);
+    db_bind_text(st, 5, row.action);
+    db_bind_text(st, 6, row.subject);
+    db_bind_text(st, 7, row.detail);
+    db_bind_text(st, 8, row.remote);
+    db_bind_text(st, 9, prev);
+    db_bind_text(st, 10, hash);
     return store_step_done(db, st, "audit insert");
 }
 
 /* Chains rows [from the first unhashed one] in id order; the caller holds the transaction. */
-static enum store_result chain_unhashed(sqlite3 *db, long *chained)
+static enum store_result chain_unhashed(struct db *db, long *chained)
 {
-    sqlite3_stmt *sel = store_prepare(db, "SELECT " AUDIT_COLUMNS " FROM audit ORDER BY id");
-    sqlite3_stmt *upd = store_prepare(db, "UPDATE audit SET prev_hash=?, hash=? WHERE id=?");
+    struct db_stmt *sel = db_prepare(db, "SELECT " AUDIT_COLUMNS " FROM audit ORDER BY id");
+    struct db_stmt *upd = db_prepare(db, "UPDATE audit SET prev_hash=?, hash=? WHERE id=?");
     enum store_result r = sel && upd ? STORE_OK : STORE_UNAVAILABLE;
     char prev[AUDIT_HASH_HEX_SIZE] = AUDIT_CHAIN_GENESIS, hash[AUDIT_HASH_HEX_SIZE];
-    int rc = SQLITE_DONE;
-    while (r == STORE_OK && (rc = sqlite3_step(sel)) == SQLITE_ROW) {
+    enum db_step rc = DB_DONE;
+    while (r == STORE_OK && (rc = db_step(sel)) == DB_ROW) {
         struct audit_row row;
         row_read(sel, 0, &row);
         if (!audit_chain_hash(prev, &row, hash)) {
             r = STORE_UNAVAILABLE;
             break;
         }
-        sqlite3_bind_text(upd, 1, prev, -1, SQLITE_STATIC);
-        sqlite3_bind_text(upd, 2, hash, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(upd, 3, row.id);
-        if (sqlite3_step(upd) != SQLITE_DONE)
+        db_bind_text(upd, 1, prev);
+        db_bind_text(upd, 2, hash);
+        db_bind_int64(upd, 3, row.id);
+        if (db_step(upd) != DB_DONE)
             r = STORE_UNAVAILABLE;
-        sqlite3_reset(upd);
+        db_release(upd);
         memcpy(prev, hash, sizeof prev);
         (*chained)++;
     }
-    if (r == STORE_OK && rc != SQLITE_DONE)
-        r = store_sqlite_result(rc);
-    sqlite3_finalize(sel);
-    sqlite3_finalize(upd);
+    if (r == STORE_OK && rc != DB_DONE)
+        r = store_step_result(db, rc);
+    db_finalize(sel);
+    db_finalize(upd);
     return r;
 }
 
-bool store_audit_chain_start(sqlite3 *db, char *err, size_t errlen)
+bool store_audit_chain_start(struct db *db, char *err, size_t errlen)
 {
-    sqlite3_stmt *st = store_prepare(db, "SELECT count(*), count(hash) FROM audit");
+    struct db_stmt *st = db_prepare(db, "SELECT count(*), count(hash) FROM audit");
     if (!st) {
-        snprintf(err, errlen, "cannot read the audit trail: %s", sqlite3_errmsg(db));
+        snprintf(err, errlen, "cannot read the audit trail: %s", db_errmsg(db));
         return false;
     }
-    int rc = sqlite3_step(st);
-    long rows = rc == SQLITE_ROW ? (long)sqlite3_column_int64(st, 0) : -1;
-    long hashed = rc == SQLITE_ROW ? (long)sqlite3_column_int64(st, 1) : -1;
-    sqlite3_finalize(st);
+    enum db_step rc = db_step(st);
+    long rows = rc == DB_ROW ? (long)db_column_int64(st, 0) : -1;
+    long hashed = rc == DB_ROW ? (long)db_column_int64(st, 1) : -1;
+    db_finalize(st);
     if (rows < 0) {
-        snprintf(err, errlen, "cannot read the audit trail: %s", sqlite3_errmsg(db));
+        snprintf(err, errlen, "cannot read the audit trail: %s", db_errmsg(db));
         return false;
     }
     if (rows == 0 || hashed > 0) /* a new trail, or one already chained: nothing to do */
@@ -144,19 +144,20 @@ bool store_audit_chain_start(sqlite3 *db, char *err, size_t errlen)
     long chained = 0;
     char detail[96];
     enum store_result r = STORE_UNAVAILABLE;
-    if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK) {
+    char why[256];
+    if (db_begin(db, why, sizeof why)) {
         r = chain_unhashed(db, &chained);
         snprintf(detail, sizeof detail, "%ld earlier rows chained", chained);
         struct audit_entry e = {.action = "audit_chain_started", .detail = detail};
         if (r == STORE_OK)
             r = store_audit_insert(db, &e, time(NULL));
-        if (r == STORE_OK && sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+        if (r == STORE_OK && !db_exec(db, "COMMIT", why, sizeof why))
             r = STORE_UNAVAILABLE;
         if (r != STORE_OK)
-            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+            db_exec(db, "ROLLBACK", why, sizeof why);
     }
     if (r != STORE_OK) {
-        snprintf(err, errlen, "cannot chain the audit trail: %s", sqlite3_errmsg(db));
+        snprintf(err, errlen, "cannot chain the audit trail: %s", db_errmsg(db));
         return false;
     }
     log_msg(LOG_INFO, "audit_chain_started", "%ld audit rows written before the chain chained",
@@ -166,7 +167,7 @@ bool store_audit_chain_start(sqlite3 *db, char *err, size_t errlen)
 
 enum store_result store_audit_head(struct store *store, struct audit_head *head)
 {
-    sqlite3 *db = store_reader_acquire(store);
+    struct db *db = store_reader_acquire(store);
     enum store_result r = last_row(db, &head->id, head->hash);
     store_reader_release(store, db);
     return r;
@@ -175,15 +176,15 @@ enum store_result store_audit_head(struct store *store, struct audit_head *head)
 /* ---- the walk ---- */
 
 /* The id of the row whose hash is `hash`, or 0. */
-static int64_t row_with_hash(sqlite3 *db, const char *hash)
+static int64_t row_with_hash(struct db *db, const char *hash)
 {
-    sqlite3_stmt *st = store_prepare(db, "SELECT id FROM audit WHERE hash=? LIMIT 1");
+    struct db_stmt *st = db_prepare(db, "SELECT id FROM audit WHERE hash=? LIMIT 1");
     int64_t id = 0;
     if (st) {
-        sqlite3_bind_text(st, 1, hash, -1, SQLITE_STATIC);
-        if (sqlite3_step(st) == SQLITE_ROW)
-            id = sqlite3_column_int64(st, 0);
-        sqlite3_finalize(st);
+        db_bind_text(st, 1, hash);
+        if (db_step(st) == DB_ROW)
+            id = db_column_int64(st, 0);
+        db_finalize(st);
     }
     return id;
 }
@@ -204,7 +205,7 @@ static void verdict(struct audit_verify_result *out, enum audit_break kind, int6
 
 /* Judges the row st stands on, given the row before it (prev_id, prev_hash); false (and the
  * verdict in out) when it breaks the chain. */
-static bool row_judge(sqlite3 *db, sqlite3_stmt *st, int64_t prev_id, const char *prev_hash,
+static bool row_judge(struct db *db, struct db_stmt *st, int64_t prev_id, const char *prev_hash,
                       struct audit_verify_result *out)
 {
     struct audit_row row;
@@ -244,7 +245,7 @@ static bool row_judge(sqlite3 *db, sqlite3_stmt *st, int64_t prev_id, const char
 }
 
 /* Checks the walked chain against a signed head. */
-static void head_judge(sqlite3 *db, const struct audit_head *h, const unsigned char *key,
+static void head_judge(struct db *db, const struct audit_head *h, const unsigned char *key,
                        size_t key_len, struct audit_verify_result *out)
 {
     if (!audit_head_check(h, key, key_len)) {
@@ -255,11 +256,11 @@ static void head_judge(sqlite3 *db, const struct audit_head *h, const unsigned c
     }
     if (h->id == 0)
         return;
-    sqlite3_stmt *st = store_prepare(db, "SELECT hash FROM audit WHERE id=?");
+    struct db_stmt *st = db_prepare(db, "SELECT hash FROM audit WHERE id=?");
     if (!st)
         return;
-    sqlite3_bind_int64(st, 1, h->id);
-    if (sqlite3_step(st) != SQLITE_ROW) {
+    db_bind_int64(st, 1, h->id);
+    if (db_step(st) != DB_ROW) {
         verdict(out, AUDIT_DELETED, h->id,
                 "row %" PRId64 " of the signed head is gone: rows up to it were deleted", h->id);
     } else if (strcmp(column_text(st, 0) ? column_text(st, 0) : "", h->hash) != 0) {
@@ -268,32 +269,33 @@ static void head_judge(sqlite3 *db, const struct audit_head *h, const unsigned c
                 "head holds",
                 h->id);
     }
-    sqlite3_finalize(st);
+    db_finalize(st);
 }
 
-enum store_result store_audit_walk(sqlite3 *db, const struct audit_head *signed_head,
+enum store_result store_audit_walk(struct db *db, const struct audit_head *signed_head,
                                    const unsigned char *key, size_t key_len,
                                    struct audit_verify_result *out)
 {
     memset(out, 0, sizeof *out);
     /* one read transaction: the walk and the head check see the same trail */
-    sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
-    sqlite3_stmt *st = store_prepare(db, "SELECT " AUDIT_COLUMNS ", prev_hash, hash FROM audit"
-                                         " ORDER BY id");
+    char ignored[256];
+    db_exec(db, "BEGIN", ignored, sizeof ignored);
+    struct db_stmt *st = db_prepare(db, "SELECT " AUDIT_COLUMNS ", prev_hash, hash FROM audit"
+                                        " ORDER BY id");
     enum store_result r = st ? STORE_OK : STORE_UNAVAILABLE;
     char prev_hash[AUDIT_HASH_HEX_SIZE] = AUDIT_CHAIN_GENESIS;
     int64_t prev_id = 0;
-    int rc = SQLITE_DONE;
-    while (st && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+    enum db_step rc = DB_DONE;
+    while (st && (rc = db_step(st)) == DB_ROW) {
         if (!row_judge(db, st, prev_id, prev_hash, out))
             break;
-        prev_id = sqlite3_column_int64(st, 0);
+        prev_id = db_column_int64(st, 0);
         snprintf(prev_hash, sizeof prev_hash, "%s", column_text(st, 9));
         out->rows++;
     }
-    if (st && rc != SQLITE_ROW && rc != SQLITE_DONE)
-        r = store_sqlite_result(rc);
-    sqlite3_finalize(st);
+    if (st && rc != DB_ROW && rc != DB_DONE)
+        r = store_step_result(db, rc);
+    db_finalize(st);
     out->head.id = prev_id;
     snprintf(out->head.hash, sizeof out->head.hash, "%s", prev_hash);
     if (r == STORE_OK && out->kind == AUDIT_INTACT && signed_head)
@@ -302,7 +304,7 @@ enum store_result store_audit_walk(sqlite3 *db, const struct audit_head *signed_
         snprintf(out->message, sizeof out->message,
                  "the audit trail is intact: %" PRId64 " rows, head row %" PRId64 " hash %s",
                  out->rows, out->head.id, out->head.hash);
-    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    db_exec(db, "COMMIT", ignored, sizeof ignored);
     return r;
 }
 
@@ -310,7 +312,7 @@ enum store_result store_audit_verify(struct store *store, const struct audit_hea
                                      const unsigned char *key, size_t key_len,
                                      struct audit_verify_result *out)
 {
-    sqlite3 *db = store_reader_acquire(store);
+    struct db *db = store_reader_acquire(store);
     enum store_result r = store_audit_walk(db, signed_head, key, key_len, out);
     store_reader_release(store, db);
     return r;

@@ -55,8 +55,8 @@ enum store_result store_audit_verify(struct store *store, const struct audit_hea
 
 /* The same walk on an open connection of its own (a backup being checked, say); with no
  * signed head, the chain alone. */
-typedef struct sqlite3 sqlite3;
-enum store_result store_audit_walk(sqlite3 *db, const struct audit_head *signed_head,
+struct db;
+enum store_result store_audit_walk(struct db *db, const struct audit_head *signed_head,
                                    const unsigned char *key, size_t key_len,
                                    struct audit_verify_result *out) STORE_MUSTCHECK;
 

@@ -37,14 +37,14 @@ bool copy_state_can_move(enum copy_state from, enum copy_state to)
 
 /* The one transition function: moves copy id from `from` to `to` (compare and set), with the
  * columns the move sets, and audits it. STORE_CONFLICT when the copy left `from` meanwhile. */
-static enum store_result copy_move(sqlite3 *db, const struct copy_outcome *o, enum copy_state from,
-                                   enum copy_state to)
+static enum store_result copy_move(struct db *db, const struct copy_outcome *o,
+                                   enum copy_state from, enum copy_state to)
 {
     if (!copy_state_can_move(from, to)) {
         store_illegal_move("receipt_copy", copy_state_name(from), copy_state_name(to));
         return STORE_CONFLICT;
     }
-    sqlite3_stmt *st = store_cached(
+    struct db_stmt *st = db_cached(
         db, "UPDATE receipt_copies SET state = ?2, notification_id = coalesce(?3,"
             " notification_id), payload = coalesce(pd_seal(?4), payload), last_error = coalesce(?5,"
             " last_error), last_status = coalesce(?6, last_status), note = coalesce(?7, note),"
@@ -53,37 +53,37 @@ static enum store_result copy_move(sqlite3 *db, const struct copy_outcome *o, en
             " updated_at = ?9 WHERE id = ?1 AND state = ?10");
     if (!st)
         return STORE_UNAVAILABLE;
-    sqlite3_bind_int64(st, 1, o->id);
-    sqlite3_bind_text(st, 2, copy_state_name(to), -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, o->notification_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, o->masked_payload, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 5, o->error, -1, SQLITE_STATIC);
+    db_bind_int64(st, 1, o->id);
+    db_bind_text(st, 2, copy_state_name(to));
+    db_bind_text(st, 3, o->notification_id);
+    db_bind_text(st, 4, o->masked_payload);
+    db_bind_text(st, 5, o->error);
     if (o->http_status)
-        sqlite3_bind_int(st, 6, o->http_status);
-    sqlite3_bind_text(st, 7, o->note, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 8, o->note ? 0 : 1); /* a look-up's find is not an attempt */
-    sqlite3_bind_int64(st, 9, o->now);
-    sqlite3_bind_text(st, 10, copy_state_name(from), -1, SQLITE_STATIC);
+        db_bind_int64(st, 6, o->http_status);
+    db_bind_text(st, 7, o->note);
+    db_bind_int64(st, 8, o->note ? 0 : 1); /* a look-up's find is not an attempt */
+    db_bind_int64(st, 9, o->now);
+    db_bind_text(st, 10, copy_state_name(from));
     enum store_result r = store_step_done(db, st, "receipt copy move");
     if (r != STORE_OK)
         return r;
-    if (sqlite3_changes(db) != 1)
+    if (db_changes(db) != 1)
         return STORE_CONFLICT;
-    st = store_cached(db, "SELECT t.reference, c.channel FROM receipt_copies c"
-                          " JOIN transactions t ON t.id = c.transaction_id WHERE c.id = ?");
+    st = db_cached(db, "SELECT t.reference, c.channel FROM receipt_copies c"
+                       " JOIN transactions t ON t.id = c.transaction_id WHERE c.id = ?");
     if (!st)
         return STORE_UNAVAILABLE;
-    sqlite3_bind_int64(st, 1, o->id);
+    db_bind_int64(st, 1, o->id);
     char reference[STORE_REFERENCE_MAX] = "", detail[COPY_DETAIL_MAX];
-    if (sqlite3_step(st) == SQLITE_ROW) {
-        snprintf(reference, sizeof reference, "%s", (const char *)sqlite3_column_text(st, 0));
+    if (db_step(st) == DB_ROW) {
+        snprintf(reference, sizeof reference, "%s", db_column_text(st, 0));
         snprintf(detail, sizeof detail, "copy %lld by %s%s%s", (long long)o->id,
-                 (const char *)sqlite3_column_text(st, 1), o->notification_id ? ": " : "",
+                 db_column_text(st, 1), o->notification_id ? ": " : "",
                  o->notification_id ? o->notification_id : "");
     } else {
         snprintf(detail, sizeof detail, "copy %lld", (long long)o->id);
     }
-    store_release(st);
+    db_release(st);
     struct audit_entry e = {.actor = "notify",
                             .action = to == COPY_SENT ? "receipt_copy_sent" : "receipt_copy_failed",
                             .subject = reference,
@@ -99,31 +99,32 @@ struct request_run {
     char *response;
 };
 
-static enum store_result request_insert(sqlite3 *db, struct request_run *rr, int64_t txn_id,
+static enum store_result request_insert(struct db *db, struct request_run *rr, int64_t txn_id,
                                         json_t *copies)
 {
     const struct copy_request *rq = rr->rq;
     for (size_t i = 0; i < rq->copies_len; i++) {
         const struct copy_new *c = &rq->copies[i];
-        sqlite3_stmt *st = store_cached(
+        struct db_stmt *st = db_cached(
             db, "INSERT INTO receipt_copies(transaction_id, channel, notify_reference, payload,"
                 " masked_contact, state, next_attempt_at_ms, staff, created_at, updated_at)"
-                " VALUES(?1, ?2, ?3, pd_seal(?4), ?5, 'pending', ?6 * 1000, ?7, ?6, ?6)");
+                " VALUES(?1, ?2, ?3, pd_seal(?4), ?5, 'pending', ?6 * 1000, ?7, ?6, ?6)"
+                " RETURNING id");
         if (!st)
             return STORE_UNAVAILABLE;
-        sqlite3_bind_int64(st, 1, txn_id);
-        sqlite3_bind_text(st, 2, c->channel, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 3, c->notify_reference, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 4, c->payload, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 5, c->masked, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 6, rq->now);
-        sqlite3_bind_text(st, 7, rq->staff, -1, SQLITE_STATIC);
-        enum store_result r = store_step_done(db, st, "receipt copy insert");
+        db_bind_int64(st, 1, txn_id);
+        db_bind_text(st, 2, c->channel);
+        db_bind_text(st, 3, c->notify_reference);
+        db_bind_text(st, 4, c->payload);
+        db_bind_text(st, 5, c->masked);
+        db_bind_int64(st, 6, rq->now);
+        db_bind_text(st, 7, rq->staff);
+        int64_t id = 0;
+        enum store_result r = store_step_id(db, st, "receipt copy insert", &id);
         if (r != STORE_OK)
             return r;
         json_array_append_new(copies,
-                              json_pack("{s:I, s:s, s:s, s:s}", "id",
-                                        (json_int_t)sqlite3_last_insert_rowid(db), "channel",
+                              json_pack("{s:I, s:s, s:s, s:s}", "id", (json_int_t)id, "channel",
                                         c->channel, "to", c->masked, "state", "pending"));
     }
     return STORE_OK;
@@ -133,7 +134,7 @@ static enum store_result request_run(struct store_tx *tx, void *arg)
 {
     struct request_run *rr = arg;
     const struct copy_request *rq = rr->rq;
-    sqlite3 *db = store_tx_db(tx);
+    struct db *db = store_tx_db(tx);
     char stored_hash[65];
     int stored_status = 0;
     char *stored = NULL;
@@ -152,22 +153,22 @@ static enum store_result request_run(struct store_tx *tx, void *arg)
     }
     if (r != STORE_NOT_FOUND)
         return r;
-    sqlite3_stmt *st = store_cached(db, "SELECT id FROM transactions WHERE reference = ?");
+    struct db_stmt *st = db_cached(db, "SELECT id FROM transactions WHERE reference = ?");
     if (!st)
         return STORE_UNAVAILABLE;
-    sqlite3_bind_text(st, 1, rq->reference, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    int64_t txn_id = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-    store_release(st);
-    if (rc != SQLITE_ROW)
-        return rc == SQLITE_DONE ? STORE_NOT_FOUND : STORE_UNAVAILABLE;
-    st = store_cached(db, "SELECT COUNT(*) FROM receipt_copies WHERE transaction_id = ?");
+    db_bind_text(st, 1, rq->reference);
+    enum db_step rc = db_step(st);
+    int64_t txn_id = rc == DB_ROW ? db_column_int64(st, 0) : 0;
+    db_release(st);
+    if (rc != DB_ROW)
+        return rc == DB_DONE ? STORE_NOT_FOUND : STORE_UNAVAILABLE;
+    st = db_cached(db, "SELECT COUNT(*) FROM receipt_copies WHERE transaction_id = ?");
     if (!st)
         return STORE_UNAVAILABLE;
-    sqlite3_bind_int64(st, 1, txn_id);
-    rc = sqlite3_step(st);
-    long already = rc == SQLITE_ROW ? (long)sqlite3_column_int64(st, 0) : -1;
-    store_release(st);
+    db_bind_int64(st, 1, txn_id);
+    rc = db_step(st);
+    long already = rc == DB_ROW ? (long)db_column_int64(st, 0) : -1;
+    db_release(st);
     if (already < 0)
         return STORE_UNAVAILABLE;
     if (already + (long)rq->copies_len > COPIES_PER_TRANSACTION_MAX) {
@@ -183,18 +184,18 @@ static enum store_result request_run(struct store_tx *tx, void *arg)
         return r;
     if (!text)
         return STORE_UNAVAILABLE;
-    st = store_cached(db, "INSERT INTO idempotency(key, request_hash, transaction_id, status,"
-                          " response, created_at, staff) VALUES(?,?,?,202,?,?,?)");
+    st = db_cached(db, "INSERT INTO idempotency(key, request_hash, transaction_id, status,"
+                       " response, created_at, staff) VALUES(?,?,?,202,?,?,?)");
     if (!st) {
         free(text);
         return STORE_UNAVAILABLE;
     }
-    sqlite3_bind_text(st, 1, rq->idempotency_key, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, rq->request_hash, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, txn_id);
-    sqlite3_bind_text(st, 4, text, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 5, rq->now);
-    sqlite3_bind_text(st, 6, rq->staff, -1, SQLITE_STATIC);
+    db_bind_text(st, 1, rq->idempotency_key);
+    db_bind_text(st, 2, rq->request_hash);
+    db_bind_int64(st, 3, txn_id);
+    db_bind_text(st, 4, text);
+    db_bind_int64(st, 5, rq->now);
+    db_bind_text(st, 6, rq->staff);
     r = store_step_done(db, st, "receipt copy idempotency insert");
     if (r != STORE_OK) {
         free(text);
@@ -251,8 +252,8 @@ enum store_result store_copies_due(struct store *store, int64_t now_ms, int limi
     struct receipt_copy *list = calloc((size_t)limit, sizeof *list);
     if (!list)
         return STORE_UNAVAILABLE;
-    sqlite3 *db = store_reader_acquire(store);
-    sqlite3_stmt *st = store_cached(
+    struct db *db = store_reader_acquire(store);
+    struct db_stmt *st = db_cached(
         db,
         "SELECT c.id, c.channel, c.notify_reference, t.reference, pd_open(c.payload), c.attempts,"
         " c.outcome_unknown, c.created_at FROM receipt_copies c"
@@ -261,29 +262,27 @@ enum store_result store_copies_due(struct store *store, int64_t now_ms, int limi
     enum store_result r = st ? STORE_OK : STORE_UNAVAILABLE;
     size_t n = 0;
     if (st) {
-        sqlite3_bind_int64(st, 1, now_ms);
-        sqlite3_bind_int(st, 2, limit);
-        int rc;
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        db_bind_int64(st, 1, now_ms);
+        db_bind_int64(st, 2, limit);
+        enum db_step rc;
+        while ((rc = db_step(st)) == DB_ROW) {
             struct receipt_copy *c = &list[n++];
-            c->id = sqlite3_column_int64(st, 0);
-            snprintf(c->channel, sizeof c->channel, "%s", (const char *)sqlite3_column_text(st, 1));
-            snprintf(c->notify_reference, sizeof c->notify_reference, "%s",
-                     (const char *)sqlite3_column_text(st, 2));
-            snprintf(c->reference, sizeof c->reference, "%s",
-                     (const char *)sqlite3_column_text(st, 3));
-            c->payload = strdup((const char *)sqlite3_column_text(st, 4));
-            c->attempts = (long)sqlite3_column_int64(st, 5);
-            c->outcome_unknown = sqlite3_column_int(st, 6) != 0;
-            c->created_at = (time_t)sqlite3_column_int64(st, 7);
+            c->id = db_column_int64(st, 0);
+            snprintf(c->channel, sizeof c->channel, "%s", db_column_text(st, 1));
+            snprintf(c->notify_reference, sizeof c->notify_reference, "%s", db_column_text(st, 2));
+            snprintf(c->reference, sizeof c->reference, "%s", db_column_text(st, 3));
+            c->payload = strdup(db_column_text(st, 4));
+            c->attempts = (long)db_column_int64(st, 5);
+            c->outcome_unknown = db_column_int64(st, 6) != 0;
+            c->created_at = (time_t)db_column_int64(st, 7);
             if (!c->payload)
-                rc = SQLITE_NOMEM;
+                rc = DB_ERROR;
             if (!c->payload)
                 break;
         }
-        if (rc != SQLITE_DONE)
+        if (rc != DB_DONE)
             r = STORE_UNAVAILABLE; /* a failed step is an error, never a short list */
-        store_release(st);
+        db_release(st);
     }
     store_reader_release(store, db);
     if (r != STORE_OK) {
@@ -295,7 +294,7 @@ enum store_result store_copies_due(struct store *store, int64_t now_ms, int limi
     return STORE_OK;
 }
 
-static enum store_result record_run(sqlite3 *db, void *arg)
+static enum store_result record_run(struct db *db, void *arg)
 {
     const struct copy_outcome *o = arg;
     switch (o->kind) {
@@ -304,39 +303,38 @@ static enum store_result record_run(sqlite3 *db, void *arg)
     case COPY_OUTCOME_FAILED:
         return copy_move(db, o, COPY_PENDING, COPY_FAILED);
     case COPY_OUTCOME_SENDING: {
-        sqlite3_stmt *st = store_cached(db, "UPDATE receipt_copies SET outcome_unknown = 1"
-                                            " WHERE id = ? AND state = 'pending'");
+        struct db_stmt *st = db_cached(db, "UPDATE receipt_copies SET outcome_unknown = 1"
+                                           " WHERE id = ? AND state = 'pending'");
         if (!st)
             return STORE_UNAVAILABLE;
-        sqlite3_bind_int64(st, 1, o->id);
+        db_bind_int64(st, 1, o->id);
         enum store_result r = store_step_done(db, st, "receipt copy sending");
-        if (r == STORE_OK && sqlite3_changes(db) != 1)
+        if (r == STORE_OK && db_changes(db) != 1)
             r = STORE_CONFLICT;
         return r;
     }
     case COPY_OUTCOME_RETRY:
     case COPY_OUTCOME_NOT_FOUND: {
         bool retry = o->kind == COPY_OUTCOME_RETRY;
-        sqlite3_stmt *st = store_cached(
+        struct db_stmt *st = db_cached(
             db, "UPDATE receipt_copies SET attempts = attempts + ?2, next_attempt_at_ms = ?3,"
                 " last_error = coalesce(?4, last_error), last_status = ?5,"
                 " outcome_unknown = ?6, note = ?7, updated_at = ?8"
                 " WHERE id = ?1 AND state = 'pending'");
         if (!st)
             return STORE_UNAVAILABLE;
-        sqlite3_bind_int64(st, 1, o->id);
-        sqlite3_bind_int(st, 2, retry ? 1 : 0);
-        sqlite3_bind_int64(st, 3, o->next_attempt_at_ms);
-        sqlite3_bind_text(st, 4, o->error, -1, SQLITE_STATIC);
+        db_bind_int64(st, 1, o->id);
+        db_bind_int64(st, 2, retry ? 1 : 0);
+        db_bind_int64(st, 3, o->next_attempt_at_ms);
+        db_bind_text(st, 4, o->error);
         if (o->http_status)
-            sqlite3_bind_int(st, 5, o->http_status);
-        sqlite3_bind_int(st, 6, o->outcome_unknown ? 1 : 0);
-        sqlite3_bind_text(
-            st, 7, retry ? NULL : "Not found at Notify after an unknown outcome: sent again.", -1,
-            SQLITE_STATIC);
-        sqlite3_bind_int64(st, 8, o->now);
+            db_bind_int64(st, 5, o->http_status);
+        db_bind_int64(st, 6, o->outcome_unknown ? 1 : 0);
+        db_bind_text(st, 7,
+                     retry ? NULL : "Not found at Notify after an unknown outcome: sent again.");
+        db_bind_int64(st, 8, o->now);
         enum store_result r = store_step_done(db, st, "receipt copy attempt");
-        if (r == STORE_OK && sqlite3_changes(db) != 1)
+        if (r == STORE_OK && db_changes(db) != 1)
             r = STORE_CONFLICT;
         return r;
     }
@@ -354,24 +352,24 @@ struct report {
     time_t now;
 };
 
-static enum store_result report_run(sqlite3 *db, void *arg)
+static enum store_result report_run(struct db *db, void *arg)
 {
     const struct report *rp = arg;
-    sqlite3_stmt *st = store_cached(
+    struct db_stmt *st = db_cached(
         db, "UPDATE receipt_copies SET notify_status = ?3, status_at = ?4, updated_at = ?4,"
             " notification_id = coalesce(notification_id, ?2)"
             " WHERE id = (SELECT id FROM receipt_copies WHERE notify_reference = ?1"
             "   OR (?1 IS NULL AND notification_id = ?2) LIMIT 1)");
     if (!st)
         return STORE_UNAVAILABLE;
-    sqlite3_bind_text(st, 1, rp->notify_reference, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, rp->notification_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, rp->status, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, rp->now);
+    db_bind_text(st, 1, rp->notify_reference);
+    db_bind_text(st, 2, rp->notification_id);
+    db_bind_text(st, 3, rp->status);
+    db_bind_int64(st, 4, rp->now);
     enum store_result r = store_step_done(db, st, "receipt copy report");
     if (r != STORE_OK)
         return r;
-    if (sqlite3_changes(db) != 1)
+    if (db_changes(db) != 1)
         return STORE_NOT_FOUND;
     char detail[COPY_DETAIL_MAX];
     snprintf(detail, sizeof detail, "Notify reports %s", rp->status);
@@ -406,14 +404,14 @@ static const struct store_column copy_columns[] = {{"id", COL_INT},
 
 enum store_result store_copies_json(struct store *store, const char *reference, json_t **out)
 {
-    sqlite3 *db = store_reader_acquire(store);
-    sqlite3_stmt *st = store_cached(
+    struct db *db = store_reader_acquire(store);
+    struct db_stmt *st = db_cached(
         db, "SELECT c.id, c.channel, c.masked_contact, c.state, c.notify_status,"
             " c.notification_id, c.attempts, c.last_error, c.note, c.created_at, c.sent_at,"
             " c.status_at, c.outcome_unknown FROM receipt_copies c"
             " JOIN transactions t ON t.id = c.transaction_id WHERE t.reference = ? ORDER BY c.id");
     if (st)
-        sqlite3_bind_text(st, 1, reference, -1, SQLITE_TRANSIENT);
+        db_bind_text(st, 1, reference);
     enum store_result r = store_rows_json(st, copy_columns, out);
     store_reader_release(store, db);
     return r;
@@ -423,13 +421,13 @@ static const struct store_column purged_columns[] = {{"id", COL_INT}, {"payload"
 
 enum store_result store_copies_purged(struct store *store, int limit, json_t **out)
 {
-    sqlite3 *db = store_reader_acquire(store);
-    sqlite3_stmt *st =
-        store_cached(db, "SELECT c.id, c.payload FROM receipt_copies c JOIN transactions t"
-                         " ON t.id = c.transaction_id WHERE c.state = 'pending'"
-                         " AND t.purged_at IS NOT NULL ORDER BY c.id LIMIT ?");
+    struct db *db = store_reader_acquire(store);
+    struct db_stmt *st =
+        db_cached(db, "SELECT c.id, c.payload FROM receipt_copies c JOIN transactions t"
+                      " ON t.id = c.transaction_id WHERE c.state = 'pending'"
+                      " AND t.purged_at IS NOT NULL ORDER BY c.id LIMIT ?");
     if (st)
-        sqlite3_bind_int(st, 1, limit);
+        db_bind_int64(st, 1, limit);
     enum store_result r = store_rows_json(st, purged_columns, out);
     store_reader_release(store, db);
     return r;

@@ -36,6 +36,10 @@ enum store_result {
 struct store;
 struct field_crypt;
 
+/* Where the store keeps its data: SQLite (one file in data_dir, one node) or PostgreSQL
+ * (conninfo, several nodes). */
+enum store_engine { STORE_ENGINE_SQLITE = 0, STORE_ENGINE_POSTGRESQL };
+
 struct store_options {
     const char *data_dir;
     long busy_timeout_ms;
@@ -44,6 +48,8 @@ struct store_options {
     /* the keys personal data is sealed with (field_crypt.h); NULL stores it in plain text.
      * It must outlive the store. */
     const struct field_crypt *crypt;
+    enum store_engine engine; /* 0: SQLite */
+    const char *conninfo;     /* PostgreSQL: the libpq connection string */
 };
 
 /* The SQLite engine's database file inside data_dir (`onestop backup` and `restore` use it). */
@@ -65,7 +71,8 @@ void store_close(struct store *store);
 /* A tiny real write (and rollback-free commit): proves the disk takes writes now. */
 enum store_result store_check_writable(struct store *store) STORE_MUSTCHECK;
 int store_schema_version(struct store *store);
-const char *store_engine_name(void);
+/* "sqlite" or "postgresql". */
+const char *store_engine_name(struct store *store);
 
 struct store_stats {
     uint64_t commits;

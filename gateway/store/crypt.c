@@ -1,6 +1,7 @@
-/* store_crypt: personal data sealed at rest in the SQLite engine (field_crypt.h).
+/* store_crypt: personal data sealed at rest (field_crypt.h).
  *
- * Every connection gets SQL functions over the process's keys, so sealing sits in the SQL
+ * Every connection gets SQL functions over the process's keys (the SQLite engine registers
+ * them: store/sqlite/crypt_functions.c), so sealing sits in the SQL
  * that writes a column and opening in the SQL that reads it, and no caller handles keys:
  *   pd_seal(x)        x sealed under the current data key (NULL stays NULL)
  *   pd_open(x)        x opened (plaintext passes through); an error names the missing key
@@ -26,141 +27,45 @@
 
 struct sealed_column {
     const char *table, *column;
+    const char *key; /* the table's key columns */
 };
 
 /* Every column that can hold a personal value. */
 static const struct sealed_column sealed_columns[] = {
-    {"transactions", "fields"},
-    {"deliveries", "payload"},
-    {"idempotency", "response"},
-    {"receipt_copies", "payload"},
+    {"transactions", "fields", "id"},
+    {"deliveries", "payload", "id"},
+    {"idempotency", "response", "staff, key"},
+    {"receipt_copies", "payload", "id"},
 };
 #define SEALED_COLUMNS_LEN (sizeof sealed_columns / sizeof sealed_columns[0])
 
-static void fn_seal(sqlite3_context *ctx, int argc, sqlite3_value **argv)
-{
-    (void)argc;
-    const char *x = (const char *)sqlite3_value_text(argv[0]);
-    char *out = NULL;
-    if (!x)
-        sqlite3_result_null(ctx);
-    else if (field_seal(sqlite3_user_data(ctx), x, &out))
-        sqlite3_result_text(ctx, out, -1, free);
-    else
-        sqlite3_result_error(ctx, "personal data cannot be sealed", -1);
-}
-
-static void fn_open(sqlite3_context *ctx, int argc, sqlite3_value **argv)
-{
-    (void)argc;
-    const char *x = (const char *)sqlite3_value_text(argv[0]);
-    char *out = NULL;
-    char err[ERR_MAX];
-    if (!x)
-        sqlite3_result_null(ctx);
-    else if (field_open(sqlite3_user_data(ctx), x, &out, err, sizeof err))
-        sqlite3_result_text(ctx, out, -1, free);
-    else
-        sqlite3_result_error(ctx, err, -1);
-}
-
-static void fn_reseal(sqlite3_context *ctx, int argc, sqlite3_value **argv)
-{
-    (void)argc;
-    const struct field_crypt *fc = sqlite3_user_data(ctx);
-    const char *x = (const char *)sqlite3_value_text(argv[0]);
-    char id[DATA_KEY_ID_MAX + 1];
-    const char *current = fc ? data_keys_current(fc->data) : NULL;
-    if (!x || !current || (field_sealed_key(x, id, sizeof id) && strcmp(id, current) == 0)) {
-        sqlite3_result_value(ctx, argv[0]);
-        return;
-    }
-    char *plain = NULL, *out = NULL;
-    char err[ERR_MAX];
-    if (!field_open(fc, x, &plain, err, sizeof err)) {
-        sqlite3_result_error(ctx, err, -1);
-        return;
-    }
-    if (field_seal(fc, plain, &out))
-        sqlite3_result_text(ctx, out, -1, free);
-    else
-        sqlite3_result_error(ctx, "personal data cannot be sealed", -1);
-    free(plain);
-}
-
-static void fn_key(sqlite3_context *ctx, int argc, sqlite3_value **argv)
-{
-    (void)argc;
-    const char *x = (const char *)sqlite3_value_text(argv[0]);
-    char id[DATA_KEY_ID_MAX + 1];
-    if (!x)
-        sqlite3_result_null(ctx);
-    else if (field_sealed_key(x, id, sizeof id))
-        sqlite3_result_text(ctx, id, -1, SQLITE_TRANSIENT);
-    else
-        sqlite3_result_text(ctx, "plain", -1, SQLITE_STATIC);
-}
-
-static void fn_blind(sqlite3_context *ctx, int argc, sqlite3_value **argv)
-{
-    (void)argc;
-    const struct field_crypt *fc = sqlite3_user_data(ctx);
-    const char *name = (const char *)sqlite3_value_text(argv[0]);
-    const char *value = (const char *)sqlite3_value_text(argv[1]);
-    char out[FIELD_BLIND_SIZE];
-    if (!name || !value || !fc || !fc->index ||
-        strncmp(value, FIELD_BLIND_PREFIX, sizeof FIELD_BLIND_PREFIX - 1) == 0)
-        sqlite3_result_value(ctx, argv[1]);
-    else if (field_blind(fc, name, value, out))
-        sqlite3_result_text(ctx, out, -1, SQLITE_TRANSIENT);
-    else
-        sqlite3_result_error(ctx, "a blind index cannot be made", -1);
-}
-
-bool store_crypt_attach(sqlite3 *db, const struct field_crypt *fc, char *err, size_t errlen)
-{
-    void *ud = (void *)fc;
-    const int det = SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_DIRECTONLY;
-    const int once = SQLITE_UTF8 | SQLITE_DIRECTONLY; /* a fresh IV each call */
-    if (sqlite3_create_function(db, "pd_seal", 1, once, ud, fn_seal, NULL, NULL) != SQLITE_OK ||
-        sqlite3_create_function(db, "pd_open", 1, det, ud, fn_open, NULL, NULL) != SQLITE_OK ||
-        sqlite3_create_function(db, "pd_reseal", 1, once, ud, fn_reseal, NULL, NULL) != SQLITE_OK ||
-        sqlite3_create_function(db, "pd_key", 1, det, ud, fn_key, NULL, NULL) != SQLITE_OK ||
-        sqlite3_create_function(db, "pd_blind", 2, det, ud, fn_blind, NULL, NULL) != SQLITE_OK) {
-        snprintf(err, errlen, "cannot register the personal data functions: %s",
-                 sqlite3_errmsg(db));
-        return false;
-    }
-    return true;
-}
-
 /* True when any row of table.column matches the LIKE pattern; -1 on an error. */
-static int column_has(sqlite3 *db, const char *table, const char *column, const char *pattern)
+static int column_has(struct db *db, const char *table, const char *column, const char *pattern)
 {
     char sql[256];
     snprintf(sql, sizeof sql, "SELECT 1 FROM %s WHERE %s LIKE ? LIMIT 1", table, column);
-    sqlite3_stmt *st = store_prepare(db, sql);
+    struct db_stmt *st = db_prepare(db, sql);
     if (!st)
         return -1;
-    sqlite3_bind_text(st, 1, pattern, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+    db_bind_text(st, 1, pattern);
+    enum db_step rc = db_step(st);
+    db_finalize(st);
+    return rc == DB_ROW ? 1 : rc == DB_DONE ? 0 : -1;
 }
 
 /* False, naming the key, when a value of the column is sealed under a key not loaded: the
  * store would open but its reads would fail. */
-static bool keys_loaded(sqlite3 *db, const struct field_crypt *fc, const struct sealed_column *c,
+static bool keys_loaded(struct db *db, const struct field_crypt *fc, const struct sealed_column *c,
                         char *err, size_t errlen)
 {
     char sql[256];
     snprintf(sql, sizeof sql, "SELECT DISTINCT pd_key(%s) FROM %s WHERE %s LIKE '%s%%'", c->column,
              c->table, c->column, FIELD_SEALED_PREFIX);
-    sqlite3_stmt *st = store_prepare(db, sql);
-    int rc = SQLITE_ERROR;
+    struct db_stmt *st = db_prepare(db, sql);
+    enum db_step rc = DB_ERROR;
     bool ok = st != NULL;
-    while (ok && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *id = (const char *)sqlite3_column_text(st, 0);
+    while (ok && (rc = db_step(st)) == DB_ROW) {
+        const char *id = db_column_text(st, 0);
         if (!data_keys_has(fc->data, id)) {
             snprintf(err, errlen,
                      "personal data in %s.%s is sealed under data key %s, which is not loaded:"
@@ -169,25 +74,24 @@ static bool keys_loaded(sqlite3 *db, const struct field_crypt *fc, const struct 
             ok = false;
         }
     }
-    if (ok && rc != SQLITE_DONE) {
-        snprintf(err, errlen, "cannot read %s.%s: %s", c->table, c->column, sqlite3_errmsg(db));
+    if (ok && rc != DB_DONE) {
+        snprintf(err, errlen, "cannot read %s.%s: %s", c->table, c->column, db_errmsg(db));
         ok = false;
     }
-    sqlite3_finalize(st);
+    db_finalize(st);
     return ok;
 }
 
-static bool exec_sql(sqlite3 *db, const char *sql, char *err, size_t errlen)
+static bool exec_sql(struct db *db, const char *sql, char *err, size_t errlen)
 {
-    char *msg = NULL;
-    if (sqlite3_exec(db, sql, NULL, NULL, &msg) == SQLITE_OK)
+    char msg[ERR_MAX - 40];
+    if (db_exec(db, sql, msg, sizeof msg))
         return true;
-    snprintf(err, errlen, "sealing personal data at open: %s", msg ? msg : "failed");
-    sqlite3_free(msg);
+    snprintf(err, errlen, "sealing personal data at open: %s", msg);
     return false;
 }
 
-bool store_crypt_start(sqlite3 *db, const struct field_crypt *fc, char *err, size_t errlen)
+bool store_crypt_start(struct db *db, const struct field_crypt *fc, char *err, size_t errlen)
 {
     bool has_data = fc && data_keys_current(fc->data);
     bool has_index = fc && fc->index;
@@ -212,8 +116,11 @@ bool store_crypt_start(sqlite3 *db, const struct field_crypt *fc, char *err, siz
     for (size_t i = 0; has_data && i < SEALED_COLUMNS_LEN; i++)
         if (!keys_loaded(db, fc, &sealed_columns[i], err, errlen))
             return false;
-    if (!exec_sql(db, "BEGIN IMMEDIATE", err, errlen))
+    char why[ERR_MAX];
+    if (!db_begin(db, why, sizeof why)) {
+        snprintf(err, errlen, "sealing personal data at open: %s", why);
         return false;
+    }
     bool ok = true;
     long sealed = 0;
     for (size_t i = 0; ok && has_data && i < SEALED_COLUMNS_LEN; i++) {
@@ -222,7 +129,7 @@ bool store_crypt_start(sqlite3 *db, const struct field_crypt *fc, char *err, siz
                  sealed_columns[i].table, sealed_columns[i].column, sealed_columns[i].column,
                  sealed_columns[i].column, FIELD_SEALED_PREFIX);
         ok = exec_sql(db, sql, err, errlen);
-        sealed += sqlite3_changes(db);
+        sealed += db_changes(db);
     }
     long blinded = 0;
     if (ok && has_index) {
@@ -230,7 +137,7 @@ bool store_crypt_start(sqlite3 *db, const struct field_crypt *fc, char *err, siz
                       "UPDATE txn_keys SET value = pd_blind(name, value)"
                       " WHERE value NOT LIKE '" FIELD_BLIND_PREFIX "%'",
                       err, errlen);
-        blinded = sqlite3_changes(db);
+        blinded = db_changes(db);
     }
     char ignored[ERR_MAX];
     if (!ok || !exec_sql(db, "COMMIT", err, errlen)) {
@@ -252,30 +159,31 @@ struct rotate_job {
     long moved;
 };
 
-static enum store_result rotate_batch(sqlite3 *db, void *arg)
+static enum store_result rotate_batch(struct db *db, void *arg)
 {
     struct rotate_job *job = arg;
     job->moved = 0;
     for (size_t i = 0; i < SEALED_COLUMNS_LEN && job->moved < job->batch; i++) {
         char sql[320];
         const char *t = sealed_columns[i].table, *c = sealed_columns[i].column;
+        const char *k = sealed_columns[i].key;
         snprintf(sql, sizeof sql,
-                 "UPDATE %s SET %s = pd_reseal(%s) WHERE rowid IN (SELECT rowid FROM %s"
+                 "UPDATE %s SET %s = pd_reseal(%s) WHERE (%s) IN (SELECT %s FROM %s"
                  " WHERE %s IS NOT NULL AND pd_key(%s) <> ?1 LIMIT ?2)",
-                 t, c, c, t, c, c);
-        sqlite3_stmt *st = store_prepare(db, sql);
+                 t, c, c, k, k, t, c, c);
+        struct db_stmt *st = db_prepare(db, sql);
         if (!st)
             return STORE_UNAVAILABLE;
-        sqlite3_bind_text(st, 1, job->current, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 2, job->batch - job->moved);
-        int rc = sqlite3_step(st);
-        if (rc != SQLITE_DONE) {
-            log_msg(LOG_ERROR, "keys_rotate", "resealing %s.%s: %s", t, c, sqlite3_errmsg(db));
-            sqlite3_finalize(st);
-            return store_sqlite_result(rc);
+        db_bind_text(st, 1, job->current);
+        db_bind_int64(st, 2, job->batch - job->moved);
+        enum db_step rc = db_step(st);
+        if (rc != DB_DONE) {
+            log_msg(LOG_ERROR, "keys_rotate", "resealing %s.%s: %s", t, c, db_errmsg(db));
+            db_finalize(st);
+            return store_step_result(db, rc);
         }
-        job->moved += sqlite3_changes(db);
-        sqlite3_finalize(st);
+        job->moved += db_changes(db);
+        db_finalize(st);
     }
     return STORE_OK;
 }
@@ -300,7 +208,7 @@ enum store_result store_keys_status(struct store *store, json_t **out)
     *out = json_object();
     if (!*out)
         return STORE_UNAVAILABLE;
-    sqlite3 *db = store_reader_acquire(store);
+    struct db *db = store_reader_acquire(store);
     enum store_result r = STORE_OK;
     for (size_t i = 0; r == STORE_OK && i < SEALED_COLUMNS_LEN; i++) {
         char sql[256], name[64];
@@ -309,39 +217,39 @@ enum store_result store_keys_status(struct store *store, json_t **out)
                  "SELECT pd_key(%s), COUNT(*) FROM %s WHERE %s IS NOT NULL GROUP BY 1", c, t, c);
         snprintf(name, sizeof name, "%s.%s", t, c);
         json_t *counts = json_object();
-        sqlite3_stmt *st = store_prepare(db, sql);
-        int rc = SQLITE_ERROR;
-        while (st && counts && (rc = sqlite3_step(st)) == SQLITE_ROW)
-            json_object_set_new(counts, (const char *)sqlite3_column_text(st, 0),
-                                json_integer(sqlite3_column_int64(st, 1)));
-        sqlite3_finalize(st);
-        if (rc != SQLITE_DONE || !counts)
+        struct db_stmt *st = db_prepare(db, sql);
+        enum db_step rc = DB_ERROR;
+        while (st && counts && (rc = db_step(st)) == DB_ROW)
+            json_object_set_new(counts, db_column_text(st, 0),
+                                json_integer(db_column_int64(st, 1)));
+        db_finalize(st);
+        if (rc != DB_DONE || !counts)
             r = STORE_UNAVAILABLE;
         json_object_set_new(*out, name, counts ? counts : json_object());
     }
-    sqlite3_stmt *st = r == STORE_OK ? store_prepare(db, "SELECT value LIKE '" FIELD_BLIND_PREFIX
-                                                         "%', COUNT(*) FROM txn_keys GROUP BY 1")
-                                     : NULL;
+    struct db_stmt *st = r == STORE_OK
+                             ? db_prepare(db, "SELECT CASE WHEN value LIKE '" FIELD_BLIND_PREFIX
+                                              "%' THEN 1 ELSE 0 END, COUNT(*)"
+                                              " FROM txn_keys GROUP BY 1")
+                             : NULL;
     json_t *keys = json_object();
-    int rc = SQLITE_ERROR;
-    while (st && keys && (rc = sqlite3_step(st)) == SQLITE_ROW)
-        json_object_set_new(keys, sqlite3_column_int(st, 0) ? "blind" : "plain",
-                            json_integer(sqlite3_column_int64(st, 1)));
-    sqlite3_finalize(st);
-    if (r == STORE_OK && rc != SQLITE_DONE)
+    enum db_step rc = DB_ERROR;
+    while (st && keys && (rc = db_step(st)) == DB_ROW)
+        json_object_set_new(keys, db_column_int64(st, 0) ? "blind" : "plain",
+                            json_integer(db_column_int64(st, 1)));
+    db_finalize(st);
+    if (r == STORE_OK && rc != DB_DONE)
         r = STORE_UNAVAILABLE;
     json_object_set_new(*out, "txn_keys.value", keys ? keys : json_object());
     /* uploaded documents are files sealed under a key id of their own: not resealed (they
      * live days, not years), counted so the old key is kept until they are gone */
-    st = r == STORE_OK ? store_prepare(db, "SELECT key_id, COUNT(*) FROM documents GROUP BY 1")
-                       : NULL;
+    st = r == STORE_OK ? db_prepare(db, "SELECT key_id, COUNT(*) FROM documents GROUP BY 1") : NULL;
     json_t *docs = json_object();
-    rc = SQLITE_ERROR;
-    while (st && docs && (rc = sqlite3_step(st)) == SQLITE_ROW)
-        json_object_set_new(docs, (const char *)sqlite3_column_text(st, 0),
-                            json_integer(sqlite3_column_int64(st, 1)));
-    sqlite3_finalize(st);
-    if (r == STORE_OK && rc != SQLITE_DONE)
+    rc = DB_ERROR;
+    while (st && docs && (rc = db_step(st)) == DB_ROW)
+        json_object_set_new(docs, db_column_text(st, 0), json_integer(db_column_int64(st, 1)));
+    db_finalize(st);
+    if (r == STORE_OK && rc != DB_DONE)
         r = STORE_UNAVAILABLE;
     json_object_set_new(*out, "documents", docs ? docs : json_object());
     store_reader_release(store, db);

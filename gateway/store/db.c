@@ -98,3 +98,13 @@ void db_close(struct db *db)
     if (db)
         db->ops->close(db);
 }
+
+bool db_in_transaction(struct db *db)
+{
+    return db->ops->in_transaction(db);
+}
+
+void db_secure_delete(struct db *db, bool on)
+{
+    db->ops->secure_delete(db, on);
+}

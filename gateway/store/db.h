@@ -86,4 +86,12 @@ void db_close(struct db *db);
 /* The engine's name: "sqlite" or "postgresql". */
 const char *db_engine(struct db *db);
 
+/* Whether a transaction is open on db now: false after the engine rolled a failed one back
+ * by itself (SQLite does on disk full; PostgreSQL keeps it open, aborted, until ROLLBACK). */
+bool db_in_transaction(struct db *db);
+/* Deleted content is overwritten (SQLite's secure_delete) from now (on) or no longer; the
+ * purge of personal data turns it on for its writes. A no-op where the engine has no such
+ * switch. */
+void db_secure_delete(struct db *db, bool on);
+
 #endif

@@ -104,35 +104,35 @@ struct delivery_row {
     enum txn_status txn_status;
 };
 
-static enum store_result delivery_row_read(sqlite3 *db, int64_t delivery_id,
+static enum store_result delivery_row_read(struct db *db, int64_t delivery_id,
                                            struct delivery_row *out)
 {
-    sqlite3_stmt *st = store_cached(db, "SELECT d.transaction_id, t.reference, d.backend,"
-                                        " d.state, t.status FROM deliveries d JOIN transactions t"
-                                        " ON t.id = d.transaction_id WHERE d.id=?");
+    struct db_stmt *st = db_cached(db, "SELECT d.transaction_id, t.reference, d.backend,"
+                                       " d.state, t.status FROM deliveries d JOIN transactions t"
+                                       " ON t.id = d.transaction_id WHERE d.id=?");
     if (!st)
         return STORE_UNAVAILABLE;
-    sqlite3_bind_int64(st, 1, delivery_id);
-    int rc = sqlite3_step(st);
+    db_bind_int64(st, 1, delivery_id);
+    enum db_step rc = db_step(st);
     enum store_result r = STORE_NOT_FOUND;
-    if (rc == SQLITE_ROW) {
-        out->txn_id = sqlite3_column_int64(st, 0);
-        snprintf(out->reference, sizeof out->reference, "%s", sqlite3_column_text(st, 1));
-        snprintf(out->backend, sizeof out->backend, "%s", sqlite3_column_text(st, 2));
-        bool known = delivery_state_parse((const char *)sqlite3_column_text(st, 3), &out->state) &&
-                     txn_status_parse((const char *)sqlite3_column_text(st, 4), &out->txn_status);
+    if (rc == DB_ROW) {
+        out->txn_id = db_column_int64(st, 0);
+        snprintf(out->reference, sizeof out->reference, "%s", db_column_text(st, 1));
+        snprintf(out->backend, sizeof out->backend, "%s", db_column_text(st, 2));
+        bool known = delivery_state_parse(db_column_text(st, 3), &out->state) &&
+                     txn_status_parse(db_column_text(st, 4), &out->txn_status);
         r = known ? STORE_OK : STORE_INVALID;
-    } else if (rc != SQLITE_DONE) {
-        r = store_sqlite_result(rc);
+    } else if (rc != DB_DONE) {
+        r = store_step_result(db, rc);
     }
-    store_release(st);
+    db_release(st);
     return r;
 }
 
 /* The one transition function: moves delivery `id` from `from` (the state the caller saw) to
  * `to`, stamps the time of the move, and audits it. STORE_CONFLICT when the delivery is no
  * longer in `from`; an illegal move is a bug (see store_illegal_move). */
-static enum store_result delivery_move(sqlite3 *db, int64_t id, const char *reference,
+static enum store_result delivery_move(struct db *db, int64_t id, const char *reference,
                                        enum delivery_state from, enum delivery_state to,
                                        const char *actor, const char *counter, const char *detail,
                                        time_t now)
@@ -141,7 +141,7 @@ static enum store_result delivery_move(sqlite3 *db, int64_t id, const char *refe
         store_illegal_move("delivery", delivery_state_name(from), delivery_state_name(to));
         return STORE_INVALID;
     }
-    sqlite3_stmt *st = store_cached(
+    struct db_stmt *st = db_cached(
         db, "UPDATE deliveries SET state=?1,"
             " delivered_at = CASE WHEN ?1='delivered' THEN ?2 ELSE delivered_at END,"
             " failed_at = CASE WHEN ?1 IN ('failed','cancel_failed') THEN ?2 END,"
@@ -156,14 +156,14 @@ static enum store_result delivery_move(sqlite3 *db, int64_t id, const char *refe
             " WHERE id=?3 AND state=?4");
     if (!st)
         return STORE_UNAVAILABLE;
-    sqlite3_bind_text(st, 1, delivery_state_name(to), -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, now);
-    sqlite3_bind_int64(st, 3, id);
-    sqlite3_bind_text(st, 4, delivery_state_name(from), -1, SQLITE_STATIC);
+    db_bind_text(st, 1, delivery_state_name(to));
+    db_bind_int64(st, 2, now);
+    db_bind_int64(st, 3, id);
+    db_bind_text(st, 4, delivery_state_name(from));
     enum store_result r = store_step_done(db, st, "delivery move");
     if (r != STORE_OK)
         return r;
-    if (sqlite3_changes(db) == 0)
+    if (db_changes(db) == 0)
         return STORE_CONFLICT;
     struct audit_entry e = {.actor = actor,
                             .counter = counter,
@@ -175,29 +175,29 @@ static enum store_result delivery_move(sqlite3 *db, int64_t id, const char *refe
 
 /* The delivery of transaction txn_id: its id, the transaction's reference and its state.
  * STORE_NOT_FOUND when the transaction has none. */
-static enum store_result delivery_of(sqlite3 *db, int64_t txn_id, int64_t *id,
+static enum store_result delivery_of(struct db *db, int64_t txn_id, int64_t *id,
                                      char reference[STORE_REFERENCE_MAX],
                                      enum delivery_state *state)
 {
-    sqlite3_stmt *st = store_cached(db, "SELECT d.id, t.reference, d.state FROM deliveries d"
-                                        " JOIN transactions t ON t.id = d.transaction_id"
-                                        " WHERE d.transaction_id=?");
+    struct db_stmt *st = db_cached(db, "SELECT d.id, t.reference, d.state FROM deliveries d"
+                                       " JOIN transactions t ON t.id = d.transaction_id"
+                                       " WHERE d.transaction_id=?");
     if (!st)
         return STORE_UNAVAILABLE;
-    sqlite3_bind_int64(st, 1, txn_id);
-    int rc = sqlite3_step(st);
-    enum store_result r = rc == SQLITE_DONE ? STORE_NOT_FOUND : store_sqlite_result(rc);
-    if (rc == SQLITE_ROW) {
-        *id = sqlite3_column_int64(st, 0);
-        snprintf(reference, STORE_REFERENCE_MAX, "%s", sqlite3_column_text(st, 1));
-        if (!delivery_state_parse((const char *)sqlite3_column_text(st, 2), state))
+    db_bind_int64(st, 1, txn_id);
+    enum db_step rc = db_step(st);
+    enum store_result r = rc == DB_DONE ? STORE_NOT_FOUND : store_step_result(db, rc);
+    if (rc == DB_ROW) {
+        *id = db_column_int64(st, 0);
+        snprintf(reference, STORE_REFERENCE_MAX, "%s", db_column_text(st, 1));
+        if (!delivery_state_parse(db_column_text(st, 2), state))
             r = STORE_INVALID;
     }
-    store_release(st);
+    db_release(st);
     return r;
 }
 
-enum store_result store_delivery_settle_completed(sqlite3 *db, int64_t txn_id, const char *actor,
+enum store_result store_delivery_settle_completed(struct db *db, int64_t txn_id, const char *actor,
                                                   time_t now)
 {
     int64_t id = 0;
@@ -219,31 +219,30 @@ void store_delivery_free(struct delivery *list, size_t len)
     free(list);
 }
 
-static void read_delivery(sqlite3_stmt *st, struct delivery *d)
+static void read_delivery(struct db_stmt *st, struct delivery *d)
 {
-    d->id = sqlite3_column_int64(st, 0);
-    snprintf(d->reference, sizeof d->reference, "%s", sqlite3_column_text(st, 1));
-    snprintf(d->backend, sizeof d->backend, "%s", sqlite3_column_text(st, 2));
-    snprintf(d->connector, sizeof d->connector, "%s", sqlite3_column_text(st, 3));
-    snprintf(d->idempotency_key, sizeof d->idempotency_key, "%s", sqlite3_column_text(st, 4));
-    d->payload = strdup((const char *)sqlite3_column_text(st, 5));
-    d->attempts = sqlite3_column_int(st, 6);
-    d->next_attempt_at_ms = sqlite3_column_int64(st, 7);
-    d->created_at = (time_t)sqlite3_column_int64(st, 8);
-    const unsigned char *br = sqlite3_column_text(st, 9);
+    d->id = db_column_int64(st, 0);
+    snprintf(d->reference, sizeof d->reference, "%s", db_column_text(st, 1));
+    snprintf(d->backend, sizeof d->backend, "%s", db_column_text(st, 2));
+    snprintf(d->connector, sizeof d->connector, "%s", db_column_text(st, 3));
+    snprintf(d->idempotency_key, sizeof d->idempotency_key, "%s", db_column_text(st, 4));
+    d->payload = strdup(db_column_text(st, 5));
+    d->attempts = db_column_int64(st, 6);
+    d->next_attempt_at_ms = db_column_int64(st, 7);
+    d->created_at = (time_t)db_column_int64(st, 8);
+    const char *br = db_column_text(st, 9);
     snprintf(d->backend_reference, sizeof d->backend_reference, "%s", br ? (const char *)br : "");
-    d->series_started_at = sqlite3_column_type(st, 10) == SQLITE_NULL
-                               ? d->created_at
-                               : (time_t)sqlite3_column_int64(st, 10);
-    const unsigned char *bt = sqlite3_column_text(st, 11);
+    d->series_started_at =
+        db_column_is_null(st, 10) ? d->created_at : (time_t)db_column_int64(st, 10);
+    const char *bt = db_column_text(st, 11);
     snprintf(d->backend_token, sizeof d->backend_token, "%s", bt ? (const char *)bt : "");
-    d->token_polls = sqlite3_column_int(st, 12);
-    d->outcome_unknown = sqlite3_column_int(st, 13) != 0;
-    const unsigned char *state = sqlite3_column_text(st, 14);
+    d->token_polls = db_column_int64(st, 12);
+    d->outcome_unknown = db_column_int64(st, 13) != 0;
+    const char *state = db_column_text(st, 14);
     d->cancel = state && strcmp((const char *)state, "cancelling") == 0;
     if (d->cancel) /* the cancellation has its own key: the request's is spent */
         snprintf(d->idempotency_key, sizeof d->idempotency_key, "%.50s-cancel",
-                 (const char *)sqlite3_column_text(st, 4));
+                 db_column_text(st, 4));
 }
 
 #define DELIVERY_COLUMNS                                                                           \
@@ -260,7 +259,7 @@ static bool excluded(int64_t id, const int64_t *exclude, size_t len)
     return false;
 }
 
-enum store_result store_deliveries_collect(sqlite3_stmt *st, int limit, const int64_t *exclude,
+enum store_result store_deliveries_collect(struct db_stmt *st, int limit, const int64_t *exclude,
                                            size_t exclude_len, struct delivery **out, size_t *len)
 {
     *out = NULL;
@@ -269,22 +268,24 @@ enum store_result store_deliveries_collect(sqlite3_stmt *st, int limit, const in
     if (!list)
         return STORE_UNAVAILABLE;
     size_t n = 0;
-    int rc = SQLITE_DONE;
-    while (n < (size_t)limit && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (excluded(sqlite3_column_int64(st, 0), exclude, exclude_len))
+    enum db_step rc = DB_DONE;
+    bool no_memory = false;
+    while (n < (size_t)limit && (rc = db_step(st)) == DB_ROW) {
+        if (excluded(db_column_int64(st, 0), exclude, exclude_len))
             continue;
         read_delivery(st, &list[n]);
         if (!list[n].payload) {
-            rc = SQLITE_NOMEM;
+            no_memory = true;
             break;
         }
         n++;
     }
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+    if (no_memory || rc == DB_ERROR) {
         /* a failed step is a failed read, never a short list */
-        store_log_error(sqlite3_db_handle(st), "delivery list");
+        struct db *db = store_stmt_db(st);
+        store_log_error(db, "delivery list");
         store_delivery_free(list, n);
-        return store_sqlite_result(rc);
+        return no_memory ? STORE_UNAVAILABLE : db_result(db);
     }
     *out = list;
     *len = n;
@@ -299,19 +300,19 @@ enum store_result store_deliveries_due(struct store *store, const char *backend,
     *len = 0;
     if (limit <= 0)
         return STORE_OK;
-    sqlite3 *db = store_reader_acquire(store);
-    sqlite3_stmt *st = store_cached(
+    struct db *db = store_reader_acquire(store);
+    struct db_stmt *st = db_cached(
         db, "SELECT " DELIVERY_COLUMNS " FROM deliveries d JOIN transactions t ON"
             " t.id = d.transaction_id WHERE d.backend=? AND d.state IN ('pending','cancelling')"
             " AND d.next_attempt_at_ms <= ? ORDER BY d.next_attempt_at_ms, d.id"
             " LIMIT ?");
     enum store_result r = STORE_UNAVAILABLE;
     if (st) {
-        sqlite3_bind_text(st, 1, backend, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 2, now);
-        sqlite3_bind_int64(st, 3, (int64_t)limit + (int64_t)exclude_len);
+        db_bind_text(st, 1, backend);
+        db_bind_int64(st, 2, now);
+        db_bind_int64(st, 3, (int64_t)limit + (int64_t)exclude_len);
         r = store_deliveries_collect(st, limit, exclude, exclude_len, out, len);
-        store_release(st);
+        db_release(st);
     }
     store_reader_release(store, db);
     return r;
@@ -324,19 +325,19 @@ enum store_result store_polls_due(struct store *store, const char *backend, int6
     *len = 0;
     if (limit <= 0)
         return STORE_OK;
-    sqlite3 *db = store_reader_acquire(store);
-    sqlite3_stmt *st = store_cached(
+    struct db *db = store_reader_acquire(store);
+    struct db_stmt *st = db_cached(
         db, "SELECT " DELIVERY_COLUMNS " FROM deliveries d JOIN transactions t ON"
             " t.id = d.transaction_id WHERE d.backend=? AND d.state='delivered' AND"
             " t.status='forwarded' AND d.next_poll_at_ms IS NOT NULL AND d.next_poll_at_ms <= ?"
             " ORDER BY d.next_poll_at_ms LIMIT ?");
     enum store_result r = STORE_UNAVAILABLE;
     if (st) {
-        sqlite3_bind_text(st, 1, backend, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 2, now);
-        sqlite3_bind_int(st, 3, limit);
+        db_bind_text(st, 1, backend);
+        db_bind_int64(st, 2, now);
+        db_bind_int64(st, 3, limit);
         r = store_deliveries_collect(st, limit, NULL, 0, out, len);
-        store_release(st);
+        db_release(st);
     }
     store_reader_release(store, db);
     return r;
@@ -344,14 +345,14 @@ enum store_result store_polls_due(struct store *store, const char *backend, int6
 
 int64_t store_deliveries_next_due(struct store *store)
 {
-    sqlite3 *db = store_reader_acquire(store);
-    sqlite3_stmt *st = store_cached(db, "SELECT MIN(next_attempt_at_ms) FROM deliveries"
-                                        " WHERE state IN ('pending','cancelling')");
+    struct db *db = store_reader_acquire(store);
+    struct db_stmt *st = db_cached(db, "SELECT MIN(next_attempt_at_ms) FROM deliveries"
+                                       " WHERE state IN ('pending','cancelling')");
     int64_t next = INT64_MAX;
     if (st) {
-        if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
-            next = sqlite3_column_int64(st, 0);
-        store_release(st);
+        if (db_step(st) == DB_ROW && !db_column_is_null(st, 0))
+            next = db_column_int64(st, 0);
+        db_release(st);
     }
     store_reader_release(store, db);
     return next;
@@ -360,36 +361,35 @@ int64_t store_deliveries_next_due(struct store *store)
 /* ---- outcomes ---- */
 
 /* Counts the attempt and keeps its answer; the state is left to delivery_move. */
-static enum store_result note_attempt(sqlite3 *db, const struct delivery_outcome *o)
+static enum store_result note_attempt(struct db *db, const struct delivery_outcome *o)
 {
-    sqlite3_stmt *st = store_cached(db, "UPDATE deliveries SET attempts=attempts+1,"
-                                        " last_status=?, last_error=?, next_attempt_at_ms=?"
-                                        " WHERE id=?");
+    struct db_stmt *st = db_cached(db, "UPDATE deliveries SET attempts=attempts+1,"
+                                       " last_status=?, last_error=?, next_attempt_at_ms=?"
+                                       " WHERE id=?");
     if (!st)
         return STORE_UNAVAILABLE;
     if (o->http_status)
-        sqlite3_bind_int(st, 1, o->http_status);
-    sqlite3_bind_text(st, 2, o->kind == OUTCOME_DELIVERED || !o->error[0] ? NULL : o->error, -1,
-                      SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, o->next_attempt_at_ms);
-    sqlite3_bind_int64(st, 4, o->delivery_id);
+        db_bind_int64(st, 1, o->http_status);
+    db_bind_text(st, 2, o->kind == OUTCOME_DELIVERED || !o->error[0] ? NULL : o->error);
+    db_bind_int64(st, 3, o->next_attempt_at_ms);
+    db_bind_int64(st, 4, o->delivery_id);
     return store_step_done(db, st, "delivery attempt");
 }
 
-static enum store_result record_delivered(sqlite3 *db, const struct delivery_outcome *o,
+static enum store_result record_delivered(struct db *db, const struct delivery_outcome *o,
                                           const struct delivery_row *row, time_t now)
 {
     enum store_result r = note_attempt(db, o);
     if (r != STORE_OK)
         return r;
-    sqlite3_stmt *st = store_cached(db, "UPDATE deliveries SET backend_reference=?,"
-                                        " next_poll_at_ms=CASE WHEN connector='open311' THEN ?"
-                                        " END WHERE id=?");
+    struct db_stmt *st = db_cached(db, "UPDATE deliveries SET backend_reference=?,"
+                                       " next_poll_at_ms=CASE WHEN connector='open311' THEN ?"
+                                       " END WHERE id=?");
     if (!st)
         return STORE_UNAVAILABLE;
-    sqlite3_bind_text(st, 1, o->backend_reference, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, o->next_attempt_at_ms);
-    sqlite3_bind_int64(st, 3, o->delivery_id);
+    db_bind_text(st, 1, o->backend_reference);
+    db_bind_int64(st, 2, o->next_attempt_at_ms);
+    db_bind_int64(st, 3, o->delivery_id);
     if ((r = store_step_done(db, st, "delivered")) != STORE_OK)
         return r;
     r = delivery_move(db, o->delivery_id, row->reference, DELIVERY_PENDING, DELIVERY_DELIVERED,
@@ -397,11 +397,11 @@ static enum store_result record_delivered(sqlite3 *db, const struct delivery_out
                       now);
     if (r != STORE_OK)
         return r;
-    st = store_cached(db, "UPDATE transactions SET backend_reference=? WHERE id=?");
+    st = db_cached(db, "UPDATE transactions SET backend_reference=? WHERE id=?");
     if (!st)
         return STORE_UNAVAILABLE;
-    sqlite3_bind_text(st, 1, o->backend_reference, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, row->txn_id);
+    db_bind_text(st, 1, o->backend_reference);
+    db_bind_int64(st, 2, row->txn_id);
     if ((r = store_step_done(db, st, "backend reference")) != STORE_OK)
         return r;
     r = store_txn_move(db, row->txn_id, row->reference, TXN_FORWARDED, row->backend, NULL,
@@ -410,7 +410,7 @@ static enum store_result record_delivered(sqlite3 *db, const struct delivery_out
     return r == STORE_CONFLICT ? STORE_OK : r;
 }
 
-static enum store_result record_failed(sqlite3 *db, const struct delivery_outcome *o,
+static enum store_result record_failed(struct db *db, const struct delivery_outcome *o,
                                        const struct delivery_row *row, time_t now)
 {
     enum store_result r = note_attempt(db, o);
@@ -426,15 +426,15 @@ static enum store_result record_failed(sqlite3 *db, const struct delivery_outcom
     return r == STORE_CONFLICT ? STORE_OK : r;
 }
 
-static enum store_result record_polled(sqlite3 *db, const struct delivery_outcome *o,
+static enum store_result record_polled(struct db *db, const struct delivery_outcome *o,
                                        const struct delivery_row *row, time_t now)
 {
-    sqlite3_stmt *st = store_cached(db, "UPDATE deliveries SET next_poll_at_ms=? WHERE id=?");
+    struct db_stmt *st = db_cached(db, "UPDATE deliveries SET next_poll_at_ms=? WHERE id=?");
     if (!st)
         return STORE_UNAVAILABLE;
     if (!o->completed)
-        sqlite3_bind_int64(st, 1, o->next_attempt_at_ms);
-    sqlite3_bind_int64(st, 2, o->delivery_id);
+        db_bind_int64(st, 1, o->next_attempt_at_ms);
+    db_bind_int64(st, 2, o->delivery_id);
     enum store_result r = store_step_done(db, st, "poll");
     if (r != STORE_OK || !o->completed)
         return r;
@@ -442,17 +442,17 @@ static enum store_result record_polled(sqlite3 *db, const struct delivery_outcom
                        now);
     if (r != STORE_OK)
         return r;
-    st = store_cached(db, "UPDATE transactions SET status_note=? WHERE id=?");
+    st = db_cached(db, "UPDATE transactions SET status_note=? WHERE id=?");
     if (!st)
         return STORE_UNAVAILABLE;
-    sqlite3_bind_text(st, 1, o->note[0] ? o->note : NULL, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, row->txn_id);
+    db_bind_text(st, 1, o->note[0] ? o->note : NULL);
+    db_bind_int64(st, 2, row->txn_id);
     return store_step_done(db, st, "poll note");
 }
 
 /* The outcome of a cancellation (the delivery is `cancelling`): acknowledged, it is
  * cancelled; refused or out of retries, cancel_failed (for a supervisor); else a retry. */
-static enum store_result record_cancel_outcome(sqlite3 *db, const struct delivery_outcome *o,
+static enum store_result record_cancel_outcome(struct db *db, const struct delivery_outcome *o,
                                                const struct delivery_row *row, time_t now)
 {
     enum store_result r = note_attempt(db, o);
@@ -470,17 +470,17 @@ static enum store_result record_cancel_outcome(sqlite3 *db, const struct deliver
 
 /* The request was in flight when the sale was voided and reached the back-end after all: its
  * reference is kept and a cancellation is queued, so the back-end is still told. */
-static enum store_result record_landed_after_void(sqlite3 *db, const struct delivery_outcome *o,
+static enum store_result record_landed_after_void(struct db *db, const struct delivery_outcome *o,
                                                   const struct delivery_row *row, time_t now)
 {
     enum store_result r = note_attempt(db, o);
     if (r != STORE_OK)
         return r;
-    sqlite3_stmt *st = store_cached(db, "UPDATE deliveries SET backend_reference=? WHERE id=?");
+    struct db_stmt *st = db_cached(db, "UPDATE deliveries SET backend_reference=? WHERE id=?");
     if (!st)
         return STORE_UNAVAILABLE;
-    sqlite3_bind_text(st, 1, o->backend_reference, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, o->delivery_id);
+    db_bind_text(st, 1, o->backend_reference);
+    db_bind_int64(st, 2, o->delivery_id);
     if ((r = store_step_done(db, st, "late delivery")) != STORE_OK)
         return r;
     return delivery_move(db, o->delivery_id, row->reference, DELIVERY_CANCELLED,
@@ -488,7 +488,7 @@ static enum store_result record_landed_after_void(sqlite3 *db, const struct deli
                          "the request reached the back-end after the void: cancelling it", now);
 }
 
-enum store_result store_delivery_void(sqlite3 *db, int64_t txn_id, const char *actor,
+enum store_result store_delivery_void(struct db *db, int64_t txn_id, const char *actor,
                                       const char *counter, time_t now, enum delivery_state *was)
 {
     int64_t id = 0;
@@ -515,7 +515,7 @@ enum store_result store_delivery_void(sqlite3 *db, int64_t txn_id, const char *a
 static enum store_result outcome_run(struct store_tx *tx, void *arg)
 {
     struct delivery_outcome *o = arg;
-    sqlite3 *db = store_tx_db(tx);
+    struct db *db = store_tx_db(tx);
     struct delivery_row row;
     enum store_result r = delivery_row_read(db, o->delivery_id, &row);
     if (r != STORE_OK)
@@ -596,8 +596,8 @@ static const struct store_column failed_columns[] = {{"reference", COL_TEXT},
 enum store_result store_deliveries_failed(struct store *store, const char *site, int limit,
                                           json_t **out)
 {
-    sqlite3 *db = store_reader_acquire(store);
-    sqlite3_stmt *st = store_cached(
+    struct db *db = store_reader_acquire(store);
+    struct db_stmt *st = db_cached(
         db,
         "SELECT t.reference, t.service, t.counter, d.backend, d.attempts, d.last_status,"
         " d.last_error, d.failed_at, t.created_at, d.note FROM deliveries d JOIN transactions t ON"
@@ -605,8 +605,8 @@ enum store_result store_deliveries_failed(struct store *store, const char *site,
         " ORDER BY d.failed_at DESC LIMIT ?1");
     enum store_result r = STORE_UNAVAILABLE;
     if (st) {
-        sqlite3_bind_int(st, 1, limit > 0 && limit <= LIST_LIMIT_MAX ? limit : LIST_LIMIT_DEFAULT);
-        sqlite3_bind_text(st, 2, site, -1, SQLITE_STATIC);
+        db_bind_int64(st, 1, limit > 0 && limit <= LIST_LIMIT_MAX ? limit : LIST_LIMIT_DEFAULT);
+        db_bind_text(st, 2, site);
         json_t *list = NULL;
         r = store_rows_json(st, failed_columns, &list);
         if (r == STORE_OK)
@@ -623,17 +623,17 @@ struct retry_args {
 static enum store_result retry_run(struct store_tx *tx, void *arg)
 {
     struct retry_args *a = arg;
-    sqlite3 *db = store_tx_db(tx);
-    sqlite3_stmt *st = store_cached(db, "SELECT d.id FROM transactions t JOIN deliveries d ON"
-                                        " d.transaction_id = t.id WHERE t.reference=?");
+    struct db *db = store_tx_db(tx);
+    struct db_stmt *st = db_cached(db, "SELECT d.id FROM transactions t JOIN deliveries d ON"
+                                       " d.transaction_id = t.id WHERE t.reference=?");
     if (!st)
         return STORE_UNAVAILABLE;
-    sqlite3_bind_text(st, 1, a->reference, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    int64_t delivery_id = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-    store_release(st);
+    db_bind_text(st, 1, a->reference);
+    enum db_step rc = db_step(st);
+    int64_t delivery_id = rc == DB_ROW ? db_column_int64(st, 0) : 0;
+    db_release(st);
     if (!delivery_id)
-        return rc == SQLITE_DONE ? STORE_NOT_FOUND : store_sqlite_result(rc);
+        return rc == DB_DONE ? STORE_NOT_FOUND : store_step_result(db, rc);
     struct delivery_row row;
     enum store_result r = delivery_row_read(db, delivery_id, &row);
     if (r != STORE_OK)
@@ -646,11 +646,11 @@ static enum store_result retry_run(struct store_tx *tx, void *arg)
                       a->counter, "retried by hand", now);
     if (r != STORE_OK)
         return r;
-    st = store_cached(db, "UPDATE deliveries SET next_attempt_at_ms=?, attempts=0 WHERE id=?");
+    st = db_cached(db, "UPDATE deliveries SET next_attempt_at_ms=?, attempts=0 WHERE id=?");
     if (!st)
         return STORE_UNAVAILABLE;
-    sqlite3_bind_int64(st, 1, wall_ms());
-    sqlite3_bind_int64(st, 2, delivery_id);
+    db_bind_int64(st, 1, wall_ms());
+    db_bind_int64(st, 2, delivery_id);
     if ((r = store_step_done(db, st, "retry")) != STORE_OK)
         return r;
     return store_txn_move(db, row.txn_id, a->reference, TXN_ACCEPTED, a->staff, a->counter,
@@ -668,30 +668,30 @@ enum store_result store_delivery_counts(struct store *store, const char *backend
                                         struct delivery_counts *out)
 {
     memset(out, 0, sizeof *out);
-    sqlite3 *db = store_reader_acquire(store);
-    sqlite3_stmt *st =
-        store_cached(db, "SELECT state, COUNT(*), MIN(created_at) FROM deliveries WHERE backend=?"
-                         " GROUP BY state");
+    struct db *db = store_reader_acquire(store);
+    struct db_stmt *st =
+        db_cached(db, "SELECT state, COUNT(*), MIN(created_at) FROM deliveries WHERE backend=?"
+                      " GROUP BY state");
     enum store_result r = STORE_UNAVAILABLE;
     if (st) {
-        sqlite3_bind_text(st, 1, backend, -1, SQLITE_STATIC);
-        int rc;
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        db_bind_text(st, 1, backend);
+        enum db_step rc;
+        while ((rc = db_step(st)) == DB_ROW) {
             enum delivery_state state;
-            if (!delivery_state_parse((const char *)sqlite3_column_text(st, 0), &state))
+            if (!delivery_state_parse(db_column_text(st, 0), &state))
                 continue;
-            long n = (long)sqlite3_column_int64(st, 1);
+            long n = (long)db_column_int64(st, 1);
             if (state == DELIVERY_PENDING) {
                 out->pending = n;
-                out->oldest_pending_s = (long)(time(NULL) - sqlite3_column_int64(st, 2));
+                out->oldest_pending_s = (long)(time(NULL) - db_column_int64(st, 2));
             } else if (state == DELIVERY_FAILED) {
                 out->failed = n;
             } else {
                 out->delivered = n;
             }
         }
-        r = rc == SQLITE_DONE ? STORE_OK : store_sqlite_result(rc);
-        store_release(st);
+        r = rc == DB_DONE ? STORE_OK : store_step_result(db, rc);
+        db_release(st);
     }
     store_reader_release(store, db);
     return r;

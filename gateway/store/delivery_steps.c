@@ -27,49 +27,49 @@
 #define MS_PER_S 1000
 
 /* An audit entry for a delivery's note, by the system. */
-static enum store_result note_audit(sqlite3 *db, int64_t delivery_id, const char *action,
+static enum store_result note_audit(struct db *db, int64_t delivery_id, const char *action,
                                     const char *detail, time_t at)
 {
-    sqlite3_stmt *st = store_cached(db, "SELECT t.reference, d.backend FROM deliveries d JOIN"
-                                        " transactions t ON t.id = d.transaction_id WHERE d.id=?");
+    struct db_stmt *st = db_cached(db, "SELECT t.reference, d.backend FROM deliveries d JOIN"
+                                       " transactions t ON t.id = d.transaction_id WHERE d.id=?");
     if (!st)
         return STORE_UNAVAILABLE;
-    sqlite3_bind_int64(st, 1, delivery_id);
-    int rc = sqlite3_step(st);
+    db_bind_int64(st, 1, delivery_id);
+    enum db_step rc = db_step(st);
     enum store_result r = STORE_NOT_FOUND;
-    if (rc == SQLITE_ROW) {
+    if (rc == DB_ROW) {
         char reference[STORE_REFERENCE_MAX], backend[64];
-        snprintf(reference, sizeof reference, "%s", sqlite3_column_text(st, 0));
-        snprintf(backend, sizeof backend, "%s", sqlite3_column_text(st, 1));
-        store_release(st);
+        snprintf(reference, sizeof reference, "%s", db_column_text(st, 0));
+        snprintf(backend, sizeof backend, "%s", db_column_text(st, 1));
+        db_release(st);
         st = NULL;
         const struct audit_entry e = {
             .actor = backend, .action = action, .subject = reference, .detail = detail};
         r = store_audit_insert(db, &e, at);
-    } else if (rc != SQLITE_DONE) {
-        r = store_sqlite_result(rc);
+    } else if (rc != DB_DONE) {
+        r = store_step_result(db, rc);
     }
-    store_release(st);
+    db_release(st);
     return r;
 }
 
 /* After a recorded attempt: its token, note and whether its outcome is unknown. */
-static enum store_result attempt_run(sqlite3 *db, const struct delivery_outcome *o, time_t now)
+static enum store_result attempt_run(struct db *db, const struct delivery_outcome *o, time_t now)
 {
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     enum store_result r;
     switch (o->kind) {
     case OUTCOME_DELIVERED:
-        st = store_cached(db, "UPDATE deliveries SET outcome_unknown=0,"
-                              " backend_token=NULLIF(?1,''), token_polls=0, note=NULLIF(?2,''),"
-                              " next_poll_at_ms=CASE WHEN ?3 THEN NULL ELSE next_poll_at_ms END"
-                              " WHERE id=?4");
+        st = db_cached(db, "UPDATE deliveries SET outcome_unknown=0,"
+                           " backend_token=NULLIF(?1,''), token_polls=0, note=NULLIF(?2,''),"
+                           " next_poll_at_ms=CASE WHEN ?3 THEN NULL ELSE next_poll_at_ms END"
+                           " WHERE id=?4");
         if (!st)
             return STORE_UNAVAILABLE;
-        sqlite3_bind_text(st, 1, o->backend_token, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, o->supervisor_note, -1, SQLITE_STATIC);
-        sqlite3_bind_int(st, 3, o->no_polling);
-        sqlite3_bind_int64(st, 4, o->delivery_id);
+        db_bind_text(st, 1, o->backend_token);
+        db_bind_text(st, 2, o->supervisor_note);
+        db_bind_int64(st, 3, o->no_polling);
+        db_bind_int64(st, 4, o->delivery_id);
         if ((r = store_step_done(db, st, "delivered step")) != STORE_OK)
             return r;
         return o->supervisor_note[0]
@@ -78,14 +78,14 @@ static enum store_result attempt_run(sqlite3 *db, const struct delivery_outcome 
     case OUTCOME_RETRY:
     case OUTCOME_FAILED:
         /* a dead letter's note (say, the next free days for a lost slot hold) is kept */
-        st = store_cached(db, "UPDATE deliveries SET outcome_unknown = outcome_unknown OR ?1,"
-                              " note=COALESCE(NULLIF(?2,''),note) WHERE id=?3");
+        st = db_cached(db, "UPDATE deliveries SET outcome_unknown = outcome_unknown OR ?1,"
+                           " note=COALESCE(NULLIF(?2,''),note) WHERE id=?3");
         if (!st)
             return STORE_UNAVAILABLE;
         const char *note = o->kind == OUTCOME_FAILED ? o->supervisor_note : "";
-        sqlite3_bind_int(st, 1, o->outcome_unknown);
-        sqlite3_bind_text(st, 2, note, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 3, o->delivery_id);
+        db_bind_int64(st, 1, o->outcome_unknown);
+        db_bind_text(st, 2, note);
+        db_bind_int64(st, 3, o->delivery_id);
         if ((r = store_step_done(db, st, "unknown outcome")) != STORE_OK)
             return r;
         return note[0] ? note_audit(db, o->delivery_id, "delivery_note", note, now) : STORE_OK;
@@ -96,46 +96,46 @@ static enum store_result attempt_run(sqlite3 *db, const struct delivery_outcome 
 }
 
 /* An Open311 token exchange: the id arrived, or one more try (and perhaps the last). */
-static enum store_result token_run(sqlite3 *db, const struct delivery_outcome *o, time_t now)
+static enum store_result token_run(struct db *db, const struct delivery_outcome *o, time_t now)
 {
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     enum store_result r;
     if (o->backend_reference[0]) {
-        st = store_cached(db, "UPDATE deliveries SET backend_reference=?, next_poll_at_ms=?,"
-                              " token_polls=token_polls+1, note=NULL WHERE id=? AND"
-                              " state='delivered'");
+        st = db_cached(db, "UPDATE deliveries SET backend_reference=?, next_poll_at_ms=?,"
+                           " token_polls=token_polls+1, note=NULL WHERE id=? AND"
+                           " state='delivered'");
         if (!st)
             return STORE_UNAVAILABLE;
-        sqlite3_bind_text(st, 1, o->backend_reference, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 2, o->next_attempt_at_ms);
-        sqlite3_bind_int64(st, 3, o->delivery_id);
+        db_bind_text(st, 1, o->backend_reference);
+        db_bind_int64(st, 2, o->next_attempt_at_ms);
+        db_bind_int64(st, 3, o->delivery_id);
         if ((r = store_step_done(db, st, "token exchanged")) != STORE_OK)
             return r;
-        if (sqlite3_changes(db) == 0)
+        if (db_changes(db) == 0)
             return STORE_CONFLICT;
-        st = store_cached(db, "UPDATE transactions SET backend_reference=? WHERE id=(SELECT"
-                              " transaction_id FROM deliveries WHERE id=?)");
+        st = db_cached(db, "UPDATE transactions SET backend_reference=? WHERE id=(SELECT"
+                           " transaction_id FROM deliveries WHERE id=?)");
         if (!st)
             return STORE_UNAVAILABLE;
-        sqlite3_bind_text(st, 1, o->backend_reference, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 2, o->delivery_id);
+        db_bind_text(st, 1, o->backend_reference);
+        db_bind_int64(st, 2, o->delivery_id);
         if ((r = store_step_done(db, st, "token reference")) != STORE_OK)
             return r;
         char detail[200];
         snprintf(detail, sizeof detail, "the back-end's reference is %.128s", o->backend_reference);
         return note_audit(db, o->delivery_id, "delivery_reference", detail, now);
     }
-    st = store_cached(db, "UPDATE deliveries SET token_polls=token_polls+1,"
-                          " next_poll_at_ms=NULLIF(?1,0), note=COALESCE(NULLIF(?2,''),note)"
-                          " WHERE id=?3 AND state='delivered'");
+    st = db_cached(db, "UPDATE deliveries SET token_polls=token_polls+1,"
+                       " next_poll_at_ms=NULLIF(?1,0), note=COALESCE(NULLIF(?2,''),note)"
+                       " WHERE id=?3 AND state='delivered'");
     if (!st)
         return STORE_UNAVAILABLE;
-    sqlite3_bind_int64(st, 1, o->next_attempt_at_ms);
-    sqlite3_bind_text(st, 2, o->supervisor_note, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, o->delivery_id);
+    db_bind_int64(st, 1, o->next_attempt_at_ms);
+    db_bind_text(st, 2, o->supervisor_note);
+    db_bind_int64(st, 3, o->delivery_id);
     if ((r = store_step_done(db, st, "token try")) != STORE_OK)
         return r;
-    if (sqlite3_changes(db) == 0)
+    if (db_changes(db) == 0)
         return STORE_CONFLICT;
     return o->next_attempt_at_ms == 0 && o->supervisor_note[0]
                ? note_audit(db, o->delivery_id, "delivery_note", o->supervisor_note, now)
@@ -143,18 +143,18 @@ static enum store_result token_run(sqlite3 *db, const struct delivery_outcome *o
 }
 
 /* A look-up before a resend found nothing: the next attempt may be sent. */
-static enum store_result not_found_run(sqlite3 *db, const struct delivery_outcome *o, time_t now)
+static enum store_result not_found_run(struct db *db, const struct delivery_outcome *o, time_t now)
 {
-    sqlite3_stmt *st = store_cached(db, "UPDATE deliveries SET outcome_unknown=0,"
-                                        " note=NULLIF(?,'') WHERE id=? AND state='pending'");
+    struct db_stmt *st = db_cached(db, "UPDATE deliveries SET outcome_unknown=0,"
+                                       " note=NULLIF(?,'') WHERE id=? AND state='pending'");
     if (!st)
         return STORE_UNAVAILABLE;
-    sqlite3_bind_text(st, 1, o->supervisor_note, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, o->delivery_id);
+    db_bind_text(st, 1, o->supervisor_note);
+    db_bind_int64(st, 2, o->delivery_id);
     enum store_result r = store_step_done(db, st, "look-up not found");
     if (r != STORE_OK)
         return r;
-    if (sqlite3_changes(db) == 0)
+    if (db_changes(db) == 0)
         return STORE_CONFLICT;
     return o->supervisor_note[0]
                ? note_audit(db, o->delivery_id, "delivery_note", o->supervisor_note, now)
@@ -162,20 +162,20 @@ static enum store_result not_found_run(sqlite3 *db, const struct delivery_outcom
 }
 
 /* An attempt aborted in flight at shutdown: the back-end may have it. */
-static enum store_result aborted_run(sqlite3 *db, const struct delivery_outcome *o)
+static enum store_result aborted_run(struct db *db, const struct delivery_outcome *o)
 {
-    sqlite3_stmt *st = store_cached(db, "UPDATE deliveries SET outcome_unknown=1 WHERE id=? AND"
-                                        " state='pending'");
+    struct db_stmt *st = db_cached(db, "UPDATE deliveries SET outcome_unknown=1 WHERE id=? AND"
+                                       " state='pending'");
     if (!st)
         return STORE_UNAVAILABLE;
-    sqlite3_bind_int64(st, 1, o->delivery_id);
+    db_bind_int64(st, 1, o->delivery_id);
     enum store_result r = store_step_done(db, st, "aborted attempt");
-    return r == STORE_OK && sqlite3_changes(db) == 0 ? STORE_CONFLICT : r;
+    return r == STORE_OK && db_changes(db) == 0 ? STORE_CONFLICT : r;
 }
 
 enum store_result store_delivery_step_run(struct store_tx *tx, const struct delivery_outcome *o)
 {
-    sqlite3 *db = store_tx_db(tx);
+    struct db *db = store_tx_db(tx);
     time_t now = (time_t)(o->now_ms / MS_PER_S);
     switch (o->step) {
     case DELIVERY_STEP_ATTEMPT:

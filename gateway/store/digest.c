@@ -15,33 +15,34 @@ void store_digest_free(struct digest_member *list, size_t len)
     free(list);
 }
 
-static void text_column(sqlite3_stmt *st, int col, char *out, size_t outlen)
+static void text_column(struct db_stmt *st, int col, char *out, size_t outlen)
 {
-    const unsigned char *v = sqlite3_column_text(st, col);
+    const char *v = db_column_text(st, col);
     snprintf(out, outlen, "%s", v ? (const char *)v : "");
 }
 
-static enum store_result site_of(sqlite3 *db, int64_t delivery_id, char site[STORE_SITE_MAX])
+static enum store_result site_of(struct db *db, int64_t delivery_id, char site[STORE_SITE_MAX])
 {
-    sqlite3_stmt *st = store_cached(db, "SELECT t.site FROM deliveries d JOIN transactions t ON"
-                                        " t.id = d.transaction_id WHERE d.id=?");
+    struct db_stmt *st = db_cached(db, "SELECT t.site FROM deliveries d JOIN transactions t ON"
+                                       " t.id = d.transaction_id WHERE d.id=?");
     if (!st)
         return STORE_UNAVAILABLE;
-    sqlite3_bind_int64(st, 1, delivery_id);
-    int rc = sqlite3_step(st);
-    enum store_result r = rc == SQLITE_ROW    ? STORE_OK
-                          : rc == SQLITE_DONE ? STORE_NOT_FOUND
-                                              : store_sqlite_result(rc);
+    db_bind_int64(st, 1, delivery_id);
+    enum db_step rc = db_step(st);
+    enum store_result r = rc == DB_ROW    ? STORE_OK
+                          : rc == DB_DONE ? STORE_NOT_FOUND
+                                          : store_step_result(db, rc);
     if (r == STORE_OK)
         text_column(st, 0, site, STORE_SITE_MAX);
-    store_release(st);
+    db_release(st);
     return r;
 }
 
-static enum store_result members_of(sqlite3 *db, const char *backend, const char *site, time_t from,
-                                    time_t until, struct digest_member **out, size_t *len)
+static enum store_result members_of(struct db *db, const char *backend, const char *site,
+                                    time_t from, time_t until, struct digest_member **out,
+                                    size_t *len)
 {
-    sqlite3_stmt *st = store_cached(
+    struct db_stmt *st = db_cached(
         db,
         "SELECT d.id, t.reference, d.state, pd_open(d.payload), d.created_at, d.backend_reference,"
         " d.last_error FROM deliveries d JOIN transactions t ON t.id = d.transaction_id"
@@ -49,33 +50,33 @@ static enum store_result members_of(sqlite3 *db, const char *backend, const char
         " ORDER BY d.id LIMIT ?5");
     if (!st)
         return STORE_UNAVAILABLE;
-    sqlite3_bind_text(st, 1, backend, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, site, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, from);
-    sqlite3_bind_int64(st, 4, until);
-    sqlite3_bind_int(st, 5, DIGEST_MEMBERS_MAX + 1);
+    db_bind_text(st, 1, backend);
+    db_bind_text(st, 2, site);
+    db_bind_int64(st, 3, from);
+    db_bind_int64(st, 4, until);
+    db_bind_int64(st, 5, DIGEST_MEMBERS_MAX + 1);
     struct digest_member *list = calloc(DIGEST_MEMBERS_MAX + 1, sizeof *list);
     size_t n = 0;
     enum store_result r = list ? STORE_OK : STORE_UNAVAILABLE;
-    int rc = SQLITE_DONE;
-    while (r == STORE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+    enum db_step rc = DB_DONE;
+    while (r == STORE_OK && (rc = db_step(st)) == DB_ROW) {
         struct digest_member *m = &list[n++];
-        m->id = sqlite3_column_int64(st, 0);
+        m->id = db_column_int64(st, 0);
         text_column(st, 1, m->reference, sizeof m->reference);
-        if (!delivery_state_parse((const char *)sqlite3_column_text(st, 2), &m->state))
+        if (!delivery_state_parse(db_column_text(st, 2), &m->state))
             r = STORE_INVALID;
-        m->payload = strdup((const char *)sqlite3_column_text(st, 3));
-        m->created_at = (time_t)sqlite3_column_int64(st, 4);
+        m->payload = strdup(db_column_text(st, 3));
+        m->created_at = (time_t)db_column_int64(st, 4);
         text_column(st, 5, m->backend_reference, sizeof m->backend_reference);
         text_column(st, 6, m->last_error, sizeof m->last_error);
         if (!m->payload)
             r = STORE_UNAVAILABLE;
     }
-    if (r == STORE_OK && rc != SQLITE_DONE)
-        r = store_sqlite_result(rc);
+    if (r == STORE_OK && rc != DB_DONE)
+        r = store_step_result(db, rc);
     if (r == STORE_OK && n > DIGEST_MEMBERS_MAX)
         r = STORE_INVALID;
-    store_release(st);
+    db_release(st);
     if (r != STORE_OK) {
         store_digest_free(list, n);
         return r;
@@ -92,7 +93,7 @@ enum store_result store_digest_members(struct store *store, const char *backend,
 {
     *out = NULL;
     *len = 0;
-    sqlite3 *db = store_reader_acquire(store);
+    struct db *db = store_reader_acquire(store);
     enum store_result r = site_of(db, delivery_id, site);
     if (r == STORE_OK)
         r = members_of(db, backend, site, from, until, out, len);

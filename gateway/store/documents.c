@@ -17,29 +17,29 @@ struct add {
     time_t now, expires_at;
 };
 
-static enum store_result add_run(sqlite3 *db, void *arg)
+static enum store_result add_run(struct db *db, void *arg)
 {
     struct add *a = arg;
     for (size_t i = 0; i < a->n; i++) {
         const struct document_record *d = &a->docs[i];
-        sqlite3_stmt *st = store_cached(
+        struct db_stmt *st = db_cached(
             db, "INSERT INTO documents(id, counter, staff, type, bytes, sha256, pages, key_id,"
                 " created_at, expires_at) VALUES(?,?,?,?,?,?,?,?,?,?)");
         if (!st)
             return STORE_UNAVAILABLE;
-        sqlite3_bind_text(st, 1, d->id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, a->counter, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 3, a->staff, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 4, d->type, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 5, d->bytes);
-        sqlite3_bind_text(st, 6, d->sha256, -1, SQLITE_STATIC);
+        db_bind_text(st, 1, d->id);
+        db_bind_text(st, 2, a->counter);
+        db_bind_text(st, 3, a->staff);
+        db_bind_text(st, 4, d->type);
+        db_bind_int64(st, 5, d->bytes);
+        db_bind_text(st, 6, d->sha256);
         if (d->pages >= 0)
-            sqlite3_bind_int64(st, 7, d->pages);
+            db_bind_int64(st, 7, d->pages);
         else
-            sqlite3_bind_null(st, 7);
-        sqlite3_bind_text(st, 8, d->key_id, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 9, a->now);
-        sqlite3_bind_int64(st, 10, a->expires_at);
+            db_bind_null(st, 7);
+        db_bind_text(st, 8, d->key_id);
+        db_bind_int64(st, 9, a->now);
+        db_bind_int64(st, 10, a->expires_at);
         enum store_result r = store_step_done(db, st, "document insert");
         if (r != STORE_OK)
             return r;
@@ -73,16 +73,16 @@ struct forget_expired {
 /* One statement in the writer: a transaction taking a document (also a write) either comes
  * first, and the row no longer matches, or after, and finds no row (document_not_found). So a
  * file is never deleted under a transaction that took it. */
-static enum store_result forget_expired_run(sqlite3 *db, void *arg)
+static enum store_result forget_expired_run(struct db *db, void *arg)
 {
     struct forget_expired *fe = arg;
-    sqlite3_stmt *st = store_cached(
+    struct db_stmt *st = db_cached(
         db, "DELETE FROM documents WHERE id IN (SELECT id FROM documents WHERE reference IS NULL"
             " AND file_deleted_at IS NULL AND expires_at <= ? ORDER BY expires_at LIMIT ?)"
             " RETURNING id");
     if (st) {
-        sqlite3_bind_int64(st, 1, fe->now);
-        sqlite3_bind_int(st, 2, fe->limit);
+        db_bind_int64(st, 1, fe->now);
+        db_bind_int64(st, 2, fe->limit);
     }
     return store_rows_json(st, id_columns, &fe->ids);
 }
@@ -102,14 +102,14 @@ enum store_result store_documents_forget_expired(struct store *store, time_t now
 enum store_result store_documents_delivered(struct store *store, time_t delivered_before, int limit,
                                             json_t **out)
 {
-    sqlite3 *db = store_reader_acquire(store);
-    sqlite3_stmt *st = store_cached(
+    struct db *db = store_reader_acquire(store);
+    struct db_stmt *st = db_cached(
         db, "SELECT d.id FROM documents d JOIN transactions t ON t.reference = d.reference"
             " JOIN deliveries v ON v.transaction_id = t.id WHERE d.file_deleted_at IS NULL"
             " AND v.state = 'delivered' AND v.delivered_at <= ? LIMIT ?");
     if (st) {
-        sqlite3_bind_int64(st, 1, delivered_before);
-        sqlite3_bind_int(st, 2, limit);
+        db_bind_int64(st, 1, delivered_before);
+        db_bind_int64(st, 2, limit);
     }
     enum store_result r = store_rows_json(st, id_columns, out);
     store_reader_release(store, db);
@@ -118,12 +118,12 @@ enum store_result store_documents_delivered(struct store *store, time_t delivere
 
 enum store_result store_documents_purged(struct store *store, int limit, json_t **out)
 {
-    sqlite3 *db = store_reader_acquire(store);
-    sqlite3_stmt *st = store_cached(
+    struct db *db = store_reader_acquire(store);
+    struct db_stmt *st = db_cached(
         db, "SELECT d.id FROM documents d JOIN transactions t ON t.reference = d.reference"
             " WHERE d.file_deleted_at IS NULL AND t.purged_at IS NOT NULL LIMIT ?");
     if (st)
-        sqlite3_bind_int(st, 1, limit);
+        db_bind_int64(st, 1, limit);
     enum store_result r = store_rows_json(st, id_columns, out);
     store_reader_release(store, db);
     return r;
@@ -132,15 +132,15 @@ enum store_result store_documents_purged(struct store *store, int limit, json_t 
 enum store_result store_documents_known(struct store *store, const char *id, bool *known)
 {
     *known = false;
-    sqlite3 *db = store_reader_acquire(store);
-    sqlite3_stmt *st = store_cached(db, "SELECT 1 FROM documents WHERE id = ?");
+    struct db *db = store_reader_acquire(store);
+    struct db_stmt *st = db_cached(db, "SELECT 1 FROM documents WHERE id = ?");
     enum store_result r = STORE_UNAVAILABLE;
     if (st) {
-        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-        int rc = sqlite3_step(st);
-        *known = rc == SQLITE_ROW;
-        r = rc == SQLITE_ROW || rc == SQLITE_DONE ? STORE_OK : store_sqlite_result(rc);
-        store_release(st);
+        db_bind_text(st, 1, id);
+        enum db_step rc = db_step(st);
+        *known = rc == DB_ROW;
+        r = rc == DB_ROW || rc == DB_DONE ? STORE_OK : store_step_result(db, rc);
+        db_release(st);
     }
     store_reader_release(store, db);
     return r;
@@ -151,19 +151,18 @@ struct files_deleted {
     time_t now;
 };
 
-static enum store_result files_deleted_run(sqlite3 *db, void *arg)
+static enum store_result files_deleted_run(struct db *db, void *arg)
 {
     struct files_deleted *fd = arg;
     size_t i;
     json_t *v;
     json_array_foreach(fd->ids, i, v)
     {
-        sqlite3_stmt *st =
-            store_cached(db, "UPDATE documents SET file_deleted_at = ? WHERE id = ?");
+        struct db_stmt *st = db_cached(db, "UPDATE documents SET file_deleted_at = ? WHERE id = ?");
         if (!st)
             return STORE_UNAVAILABLE;
-        sqlite3_bind_int64(st, 1, fd->now);
-        sqlite3_bind_text(st, 2, json_string_value(json_object_get(v, "id")), -1, SQLITE_STATIC);
+        db_bind_int64(st, 1, fd->now);
+        db_bind_text(st, 2, json_string_value(json_object_get(v, "id")));
         enum store_result r = store_step_done(db, st, "document file deleted");
         if (r != STORE_OK)
             return r;
@@ -195,7 +194,7 @@ enum store_result store_tx_documents_check(struct store_tx *tx, json_t *list, co
                                            long long limit, time_t now, const char *field_path,
                                            json_t *errors)
 {
-    sqlite3 *db = store_tx_db(tx);
+    struct db *db = store_tx_db(tx);
     long long total = 0;
     size_t before = json_array_size(errors);
     size_t i;
@@ -203,49 +202,45 @@ enum store_result store_tx_documents_check(struct store_tx *tx, json_t *list, co
     json_array_foreach(list, i, entry)
     {
         const char *id = json_string_value(json_object_get(entry, "id"));
-        sqlite3_stmt *st = store_cached(db, "SELECT counter, expires_at, reference, bytes,"
-                                            " sha256, pages, type, upper(type) FROM documents"
-                                            " WHERE id = ?");
+        struct db_stmt *st = db_cached(db, "SELECT counter, expires_at, reference, bytes,"
+                                           " sha256, pages, type, upper(type) FROM documents"
+                                           " WHERE id = ?");
         if (!st)
             return STORE_UNAVAILABLE;
-        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-        int rc = sqlite3_step(st);
-        if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-            store_release(st);
-            return store_sqlite_result(rc);
+        db_bind_text(st, 1, id);
+        enum db_step rc = db_step(st);
+        if (rc != DB_ROW && rc != DB_DONE) {
+            db_release(st);
+            return store_step_result(db, rc);
         }
-        if (rc == SQLITE_DONE) {
+        if (rc == DB_DONE) {
             document_error(errors, field_path, "document_not_found",
                            "Document %zu was not found: it may have expired. Upload it again.",
                            i + 1);
-        } else if (strcmp((const char *)sqlite3_column_text(st, 0), counter) != 0) {
+        } else if (strcmp(db_column_text(st, 0), counter) != 0) {
             /* another counter's upload is not revealed: the same words as not found */
             document_error(errors, field_path, "document_not_found",
                            "Document %zu was not uploaded at this counter. Upload it here.", i + 1);
-        } else if (sqlite3_column_type(st, 2) != SQLITE_NULL) {
+        } else if (!db_column_is_null(st, 2)) {
             document_error(errors, field_path, "document_used",
                            "Document %zu (a %s) was already sent with %s.", i + 1,
-                           (const char *)sqlite3_column_text(st, 7),
-                           (const char *)sqlite3_column_text(st, 2));
-        } else if (sqlite3_column_int64(st, 1) <= now) {
+                           db_column_text(st, 7), db_column_text(st, 2));
+        } else if (db_column_int64(st, 1) <= now) {
             document_error(errors, field_path, "document_expired",
                            "Document %zu (a %s) was uploaded too long ago and has been deleted. "
                            "Upload it again.",
-                           i + 1, (const char *)sqlite3_column_text(st, 7));
+                           i + 1, db_column_text(st, 7));
         } else {
-            long long bytes = sqlite3_column_int64(st, 3);
+            long long bytes = db_column_int64(st, 3);
             total += bytes;
-            json_object_set_new(entry, "sha256",
-                                json_string((const char *)sqlite3_column_text(st, 4)));
+            json_object_set_new(entry, "sha256", json_string(db_column_text(st, 4)));
             json_object_set_new(entry, "bytes", json_integer(bytes));
-            json_object_set_new(entry, "format",
-                                json_string((const char *)sqlite3_column_text(st, 6)));
+            json_object_set_new(entry, "format", json_string(db_column_text(st, 6)));
             json_object_set_new(entry, "pages",
-                                sqlite3_column_type(st, 5) == SQLITE_NULL
-                                    ? json_null()
-                                    : json_integer(sqlite3_column_int64(st, 5)));
+                                db_column_is_null(st, 5) ? json_null()
+                                                         : json_integer(db_column_int64(st, 5)));
         }
-        store_release(st);
+        db_release(st);
     }
     if (json_array_size(errors) == before && total > limit)
         document_error(errors, field_path, "submission_too_large",
@@ -258,22 +253,21 @@ enum store_result store_tx_documents_check(struct store_tx *tx, json_t *list, co
 enum store_result store_tx_documents_take(struct store_tx *tx, const json_t *list,
                                           const char *reference)
 {
-    sqlite3 *db = store_tx_db(tx);
+    struct db *db = store_tx_db(tx);
     size_t i;
     const json_t *entry;
     json_array_foreach(list, i, entry)
     {
-        sqlite3_stmt *st = store_cached(
-            db, "UPDATE documents SET reference = ? WHERE id = ? AND reference IS NULL");
+        struct db_stmt *st =
+            db_cached(db, "UPDATE documents SET reference = ? WHERE id = ? AND reference IS NULL");
         if (!st)
             return STORE_UNAVAILABLE;
-        sqlite3_bind_text(st, 1, reference, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, json_string_value(json_object_get(entry, "id")), -1,
-                          SQLITE_STATIC);
+        db_bind_text(st, 1, reference);
+        db_bind_text(st, 2, json_string_value(json_object_get(entry, "id")));
         enum store_result r = store_step_done(db, st, "document take");
         if (r != STORE_OK)
             return r;
-        if (sqlite3_changes(db) != 1)
+        if (db_changes(db) != 1)
             return STORE_UNAVAILABLE; /* checked in this same write: cannot happen */
     }
     return STORE_OK;

@@ -25,35 +25,33 @@ struct sale_row {
     long given_back_pence; /* refunds and voids so far */
 };
 
-static enum store_result sale_read(sqlite3 *db, const char *reference, const char *site,
+static enum store_result sale_read(struct db *db, const char *reference, const char *site,
                                    struct sale_row *out)
 {
-    sqlite3_stmt *st =
-        store_cached(db, "SELECT t.id, t.status, t.created_at, coalesce(p.method, 'none'),"
-                         " coalesce(p.amount_pence, 0),"
-                         " (SELECT coalesce(-SUM(m.amount_pence), 0) FROM till_movements m"
-                         "  WHERE m.reference = t.reference AND m.kind IN ('refund','void'))"
-                         " FROM transactions t LEFT JOIN payments p ON p.transaction_id = t.id"
-                         " WHERE t.reference=?1 AND (?2 IS NULL OR t.site = ?2)");
+    struct db_stmt *st =
+        db_cached(db, "SELECT t.id, t.status, t.created_at, coalesce(p.method, 'none'),"
+                      " coalesce(p.amount_pence, 0),"
+                      " (SELECT coalesce(-SUM(m.amount_pence), 0) FROM till_movements m"
+                      "  WHERE m.reference = t.reference AND m.kind IN ('refund','void'))"
+                      " FROM transactions t LEFT JOIN payments p ON p.transaction_id = t.id"
+                      " WHERE t.reference=?1 AND (?2 IS NULL OR t.site = ?2)");
     if (!st)
         return STORE_UNAVAILABLE;
-    sqlite3_bind_text(st, 1, reference, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, site, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
+    db_bind_text(st, 1, reference);
+    db_bind_text(st, 2, site);
+    enum db_step rc = db_step(st);
     enum store_result r = STORE_NOT_FOUND;
-    if (rc == SQLITE_ROW) {
-        out->id = sqlite3_column_int64(st, 0);
-        r = txn_status_parse((const char *)sqlite3_column_text(st, 1), &out->status)
-                ? STORE_OK
-                : STORE_INVALID;
-        out->created_at = (time_t)sqlite3_column_int64(st, 2);
-        snprintf(out->method, sizeof out->method, "%s", sqlite3_column_text(st, 3));
-        out->paid_pence = (long)sqlite3_column_int64(st, 4);
-        out->given_back_pence = (long)sqlite3_column_int64(st, 5);
-    } else if (rc != SQLITE_DONE) {
-        r = store_sqlite_result(rc);
+    if (rc == DB_ROW) {
+        out->id = db_column_int64(st, 0);
+        r = txn_status_parse(db_column_text(st, 1), &out->status) ? STORE_OK : STORE_INVALID;
+        out->created_at = (time_t)db_column_int64(st, 2);
+        snprintf(out->method, sizeof out->method, "%s", db_column_text(st, 3));
+        out->paid_pence = (long)db_column_int64(st, 4);
+        out->given_back_pence = (long)db_column_int64(st, 5);
+    } else if (rc != DB_DONE) {
+        r = store_step_result(db, rc);
     }
-    store_release(st);
+    db_release(st);
     return r;
 }
 
@@ -71,24 +69,24 @@ static enum store_result till_movement(struct store_tx *tx, const struct till_mo
 
 /* A slip for the sale at the acting counter's printer (none without one): its receipt with
  * the banner printed large at the top. */
-static enum store_result print_slip(sqlite3 *db, int64_t txn_id, const char *printer,
+static enum store_result print_slip(struct db *db, int64_t txn_id, const char *printer,
                                     const char *banner, time_t now)
 {
     if (!printer)
         return STORE_OK;
-    sqlite3_stmt *st = store_cached(db, "INSERT INTO print_jobs(transaction_id, printer, state,"
-                                        " next_attempt_at_ms, created_at, updated_at, banner)"
-                                        " VALUES(?1,?2,'pending',?3 * 1000,?3,?3,?4)");
+    struct db_stmt *st = db_cached(db, "INSERT INTO print_jobs(transaction_id, printer, state,"
+                                       " next_attempt_at_ms, created_at, updated_at, banner)"
+                                       " VALUES(?1,?2,'pending',?3 * 1000,?3,?3,?4)");
     if (!st)
         return STORE_UNAVAILABLE;
-    sqlite3_bind_int64(st, 1, txn_id);
-    sqlite3_bind_text(st, 2, printer, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, now);
-    sqlite3_bind_text(st, 4, banner, -1, SQLITE_STATIC);
+    db_bind_int64(st, 1, txn_id);
+    db_bind_text(st, 2, printer);
+    db_bind_int64(st, 3, now);
+    db_bind_text(st, 4, banner);
     return store_step_done(db, st, "slip print job");
 }
 
-static enum store_result audit(sqlite3 *db, const char *staff, const char *counter,
+static enum store_result audit(struct db *db, const char *staff, const char *counter,
                                const char *action, const char *subject, const char *detail,
                                time_t now)
 {
@@ -102,7 +100,7 @@ static enum store_result audit(sqlite3 *db, const char *staff, const char *count
 static enum store_result void_run(struct store_tx *tx, void *arg)
 {
     struct money_void *v = arg;
-    sqlite3 *db = store_tx_db(tx);
+    struct db *db = store_tx_db(tx);
     struct sale_row sale;
     enum store_result r = sale_read(db, v->reference, v->site, &sale);
     if (r != STORE_OK)
@@ -172,27 +170,28 @@ static enum store_result replay_find(struct store_tx *tx, const char *staff, con
     return r;
 }
 
-static enum store_result replay_record(sqlite3 *db, const char *staff, const char *key,
+static enum store_result replay_record(struct db *db, const char *staff, const char *key,
                                        const char *hash, int64_t txn_id, json_t *reply, time_t now)
 {
     char *body = json_dumps(reply, JSON_COMPACT);
-    sqlite3_stmt *st = body ? store_cached(db, "INSERT INTO idempotency(staff, key, request_hash,"
-                                               " transaction_id, status, response, created_at)"
-                                               " VALUES(?,?,?,?,201,pd_seal(?),?)")
-                            : NULL;
+    struct db_stmt *st = body ? db_cached(db, "INSERT INTO idempotency(staff, key, request_hash,"
+                                              " transaction_id, status, response, created_at)"
+                                              " VALUES(?,?,?,?,201,pd_seal(?),?)")
+                              : NULL;
     if (!st) {
         free(body);
         return STORE_UNAVAILABLE;
     }
-    sqlite3_bind_text(st, 1, staff, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, hash, -1, SQLITE_STATIC);
+    db_bind_text(st, 1, staff);
+    db_bind_text(st, 2, key);
+    db_bind_text(st, 3, hash);
     if (txn_id)
-        sqlite3_bind_int64(st, 4, txn_id);
-    sqlite3_bind_text(st, 5, body, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 6, now);
+        db_bind_int64(st, 4, txn_id);
+    db_bind_text(st, 5, body);
+    db_bind_int64(st, 6, now);
+    enum store_result r = store_step_done(db, st, "money idempotency");
     free(body);
-    return store_step_done(db, st, "money idempotency");
+    return r;
 }
 
 /* ---- refunds ---- */
@@ -207,7 +206,7 @@ json_t *store_money_refund_reply(const struct money_refund *r)
 static enum store_result refund_run(struct store_tx *tx, void *arg)
 {
     struct money_refund *f = arg;
-    sqlite3 *db = store_tx_db(tx);
+    struct db *db = store_tx_db(tx);
     enum store_result r = replay_find(tx, f->staff, f->idempotency_key, f->request_hash,
                                       &f->replay_status, &f->replay_body, &f->why);
     if (r != STORE_NOT_FOUND)
@@ -264,7 +263,7 @@ enum store_result store_money_refund(struct store *store, struct money_refund *f
 
 enum store_result store_money_available(struct store *store, const char *reference, long *available)
 {
-    sqlite3 *db = store_reader_acquire(store);
+    struct db *db = store_reader_acquire(store);
     struct sale_row sale;
     enum store_result r = sale_read(db, reference, NULL, &sale);
     store_reader_release(store, db);
@@ -294,7 +293,7 @@ static enum store_result paid_run(struct store_tx *tx, void *arg)
                               .now = p->now};
     if ((r = till_movement(tx, &m, &p->why)) != STORE_OK)
         return r;
-    sqlite3 *db = store_tx_db(tx);
+    struct db *db = store_tx_db(tx);
     char detail[TILL_REASON_MAX + 32];
     snprintf(detail, sizeof detail, "%ldp: %s", p->amount_pence, p->reason);
     const char *action = p->out ? "till_paid_out" : "till_paid_in";

@@ -51,13 +51,13 @@ bool print_state_can_move(enum print_state from, enum print_state to)
     return false;
 }
 
-static void copy_text(char *dst, size_t len, sqlite3_stmt *st, int col)
+static void copy_text(char *dst, size_t len, struct db_stmt *st, int col)
 {
-    const unsigned char *t = sqlite3_column_text(st, col);
+    const char *t = db_column_text(st, col);
     snprintf(dst, len, "%s", t ? (const char *)t : "");
 }
 
-static enum store_result audit(sqlite3 *db, const char *actor, const char *counter,
+static enum store_result audit(struct db *db, const char *actor, const char *counter,
                                const char *action, const char *subject, const char *detail,
                                time_t at)
 {
@@ -82,19 +82,19 @@ static enum store_result audit(sqlite3 *db, const char *actor, const char *count
     "j.id, " JOB_SUBJECT ", j.printer, j.state, j.attempts, j.job_id, j.next_attempt_at_ms,"       \
     " j.reprint_of, j.till_id"
 
-static void read_job(sqlite3_stmt *st, struct print_job *j)
+static void read_job(struct db_stmt *st, struct print_job *j)
 {
     memset(j, 0, sizeof *j);
-    j->id = sqlite3_column_int64(st, 0);
+    j->id = db_column_int64(st, 0);
     copy_text(j->reference, sizeof j->reference, st, 1);
     copy_text(j->printer, sizeof j->printer, st, 2);
-    if (!print_state_parse((const char *)sqlite3_column_text(st, 3), &j->state))
+    if (!print_state_parse(db_column_text(st, 3), &j->state))
         j->state = PRINT_FAILED; /* the CHECK constraint makes this unreachable */
-    j->attempts = sqlite3_column_int(st, 4);
-    j->job_id = sqlite3_column_int(st, 5); /* NULL reads as 0 */
-    j->next_attempt_at_ms = sqlite3_column_int64(st, 6);
-    j->reprint_of = sqlite3_column_int64(st, 7);
-    j->till_id = sqlite3_column_int64(st, 8); /* NULL reads as 0 */
+    j->attempts = db_column_int64(st, 4);
+    j->job_id = db_column_int64(st, 5); /* NULL reads as 0 */
+    j->next_attempt_at_ms = db_column_int64(st, 6);
+    j->reprint_of = db_column_int64(st, 7);
+    j->till_id = db_column_int64(st, 8); /* NULL reads as 0 */
 }
 
 enum store_result store_print_jobs(struct store *store, const char *printer, enum print_state state,
@@ -103,21 +103,21 @@ enum store_result store_print_jobs(struct store *store, const char *printer, enu
     *len = 0;
     if (limit == 0)
         return STORE_OK;
-    sqlite3 *db = store_reader_acquire(store);
-    sqlite3_stmt *st =
-        store_cached(db, "SELECT " JOB_COLUMNS JOB_FROM " WHERE j.printer=?1 AND j.state=?2 AND"
-                         " (?2 <> 'pending' OR j.next_attempt_at_ms <= ?3) ORDER BY j.id LIMIT ?4");
+    struct db *db = store_reader_acquire(store);
+    struct db_stmt *st =
+        db_cached(db, "SELECT " JOB_COLUMNS JOB_FROM " WHERE j.printer=?1 AND j.state=?2 AND"
+                      " (?2 <> 'pending' OR j.next_attempt_at_ms <= ?3) ORDER BY j.id LIMIT ?4");
     enum store_result r = STORE_UNAVAILABLE;
     if (st) {
-        sqlite3_bind_text(st, 1, printer, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, print_state_name(state), -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 3, now_ms);
-        sqlite3_bind_int64(st, 4, (int64_t)limit);
-        int rc = SQLITE_DONE;
-        while (*len < limit && (rc = sqlite3_step(st)) == SQLITE_ROW)
+        db_bind_text(st, 1, printer);
+        db_bind_text(st, 2, print_state_name(state));
+        db_bind_int64(st, 3, now_ms);
+        db_bind_int64(st, 4, (int64_t)limit);
+        enum db_step rc = DB_DONE;
+        while (*len < limit && (rc = db_step(st)) == DB_ROW)
             read_job(st, &out[(*len)++]);
-        r = *len == limit || rc == SQLITE_DONE ? STORE_OK : store_sqlite_result(rc);
-        store_release(st);
+        r = *len == limit || rc == DB_DONE ? STORE_OK : store_step_result(db, rc);
+        db_release(st);
     }
     store_reader_release(store, db);
     return r;
@@ -125,15 +125,15 @@ enum store_result store_print_jobs(struct store *store, const char *printer, enu
 
 int64_t store_print_next_due(struct store *store, const char *printer)
 {
-    sqlite3 *db = store_reader_acquire(store);
-    sqlite3_stmt *st = store_cached(db, "SELECT MIN(next_attempt_at_ms) FROM print_jobs"
-                                        " WHERE printer=? AND state='pending'");
+    struct db *db = store_reader_acquire(store);
+    struct db_stmt *st = db_cached(db, "SELECT MIN(next_attempt_at_ms) FROM print_jobs"
+                                       " WHERE printer=? AND state='pending'");
     int64_t next = INT64_MAX;
     if (st) {
-        sqlite3_bind_text(st, 1, printer, -1, SQLITE_STATIC);
-        if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
-            next = sqlite3_column_int64(st, 0);
-        store_release(st);
+        db_bind_text(st, 1, printer);
+        if (db_step(st) == DB_ROW && !db_column_is_null(st, 0))
+            next = db_column_int64(st, 0);
+        db_release(st);
     }
     store_reader_release(store, db);
     return next;
@@ -145,8 +145,8 @@ enum store_result store_print_source(struct store *store, int64_t print_job_id,
                                      struct print_source *out)
 {
     memset(out, 0, sizeof *out);
-    sqlite3 *db = store_reader_acquire(store);
-    sqlite3_stmt *st = store_cached(
+    struct db *db = store_reader_acquire(store);
+    struct db_stmt *st = db_cached(
         db, "SELECT " JOB_SUBJECT ", t.service, COALESCE(t.counter, l.counter),"
             " COALESCE(t.site, l.site), s.initials, p.method, t.status,"
             " t.fee_pence, p.tendered_pence, p.change_pence, COALESCE(t.created_at, l.closed_at),"
@@ -156,9 +156,9 @@ enum store_result store_print_source(struct store *store, int64_t print_job_id,
             " WHERE j.id=? ORDER BY p.id LIMIT 1");
     enum store_result r = STORE_UNAVAILABLE;
     if (st) {
-        sqlite3_bind_int64(st, 1, print_job_id);
-        int rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) {
+        db_bind_int64(st, 1, print_job_id);
+        enum db_step rc = db_step(st);
+        if (rc == DB_ROW) {
             copy_text(out->reference, sizeof out->reference, st, 0);
             copy_text(out->service, sizeof out->service, st, 1);
             copy_text(out->counter, sizeof out->counter, st, 2);
@@ -166,23 +166,23 @@ enum store_result store_print_source(struct store *store, int64_t print_job_id,
             copy_text(out->staff_initials, sizeof out->staff_initials, st, 4);
             copy_text(out->method, sizeof out->method, st, 5);
             copy_text(out->status, sizeof out->status, st, 6);
-            out->fee_pence = sqlite3_column_int64(st, 7);
-            out->tendered_pence = sqlite3_column_int64(st, 8);
-            out->change_pence = sqlite3_column_int64(st, 9);
-            out->created_at = (time_t)sqlite3_column_int64(st, 10);
-            out->copy = sqlite3_column_type(st, 11) != SQLITE_NULL;
-            const unsigned char *lines = sqlite3_column_text(st, 12);
+            out->fee_pence = db_column_int64(st, 7);
+            out->tendered_pence = db_column_int64(st, 8);
+            out->change_pence = db_column_int64(st, 9);
+            out->created_at = (time_t)db_column_int64(st, 10);
+            out->copy = !db_column_is_null(st, 11);
+            const char *lines = db_column_text(st, 12);
             out->lines_json = strdup(lines ? (const char *)lines : "[]");
             copy_text(out->receipt_size, sizeof out->receipt_size, st, 13);
             copy_text(out->receipt_language, sizeof out->receipt_language, st, 14);
             copy_text(out->banner, sizeof out->banner, st, 15);
-            out->till_id = sqlite3_column_int64(st, 16);
+            out->till_id = db_column_int64(st, 16);
             copy_text(out->day, sizeof out->day, st, 17);
             r = out->lines_json ? STORE_OK : STORE_UNAVAILABLE;
         } else {
-            r = rc == SQLITE_DONE ? STORE_NOT_FOUND : store_sqlite_result(rc);
+            r = rc == DB_DONE ? STORE_NOT_FOUND : store_step_result(db, rc);
         }
-        store_release(st);
+        db_release(st);
     }
     store_reader_release(store, db);
     return r;
@@ -193,33 +193,32 @@ enum store_result store_print_source(struct store *store, int64_t print_job_id,
 static enum store_result print_move_run(struct store_tx *tx, void *arg)
 {
     const struct print_move *m = arg;
-    sqlite3 *db = store_tx_db(tx);
-    sqlite3_stmt *st = store_cached(db, "SELECT j.state, " JOB_SUBJECT
-                                        ", j.printer, j.attempts" JOB_FROM " WHERE j.id=?");
+    struct db *db = store_tx_db(tx);
+    struct db_stmt *st = db_cached(db, "SELECT j.state, " JOB_SUBJECT
+                                       ", j.printer, j.attempts" JOB_FROM " WHERE j.id=?");
     if (!st)
         return STORE_UNAVAILABLE;
-    sqlite3_bind_int64(st, 1, m->print_job_id);
-    int rc = sqlite3_step(st);
+    db_bind_int64(st, 1, m->print_job_id);
+    enum db_step rc = db_step(st);
     enum print_state from = PRINT_FAILED;
     char reference[STORE_REFERENCE_MAX] = "", printer[STORE_PRINTER_NAME_MAX] = "";
     int attempts = 0;
-    bool known =
-        rc == SQLITE_ROW && print_state_parse((const char *)sqlite3_column_text(st, 0), &from);
+    bool known = rc == DB_ROW && print_state_parse(db_column_text(st, 0), &from);
     if (known) {
         copy_text(reference, sizeof reference, st, 1);
         copy_text(printer, sizeof printer, st, 2);
-        attempts = sqlite3_column_int(st, 3);
+        attempts = db_column_int64(st, 3);
     }
-    store_release(st);
+    db_release(st);
     if (!known)
-        return rc == SQLITE_ROW || rc == SQLITE_DONE ? STORE_NOT_FOUND : store_sqlite_result(rc);
+        return rc == DB_ROW || rc == DB_DONE ? STORE_NOT_FOUND : store_step_result(db, rc);
     if (from != m->from || !print_state_can_move(from, m->to))
         return STORE_CONFLICT;
 
     time_t now = (time_t)(m->now_ms / 1000);
     /* last_error: kept while printing (the assistant still sees why the last attempt failed),
      * cleared once printed, replaced on a retry or a failure. */
-    st = store_cached(
+    st = db_cached(
         db, "UPDATE print_jobs SET state=?1,"
             " attempts = attempts + ?2,"
             " job_id = CASE WHEN ?3 > 0 THEN ?3 WHEN ?2 THEN NULL ELSE job_id END,"
@@ -229,13 +228,13 @@ static enum store_result print_move_run(struct store_tx *tx, void *arg)
             " updated_at=?6 WHERE id=?7");
     if (!st)
         return STORE_UNAVAILABLE;
-    sqlite3_bind_text(st, 1, print_state_name(m->to), -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 2, m->new_attempt ? 1 : 0);
-    sqlite3_bind_int(st, 3, m->job_id);
-    sqlite3_bind_int64(st, 4, m->next_attempt_at_ms);
-    sqlite3_bind_text(st, 5, m->error, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 6, now);
-    sqlite3_bind_int64(st, 7, m->print_job_id);
+    db_bind_text(st, 1, print_state_name(m->to));
+    db_bind_int64(st, 2, m->new_attempt ? 1 : 0);
+    db_bind_int64(st, 3, m->job_id);
+    db_bind_int64(st, 4, m->next_attempt_at_ms);
+    db_bind_text(st, 5, m->error);
+    db_bind_int64(st, 6, now);
+    db_bind_int64(st, 7, m->print_job_id);
     enum store_result r = store_step_done(db, st, "print job move");
     if (r != STORE_OK)
         return r;
@@ -265,24 +264,26 @@ enum store_result store_print_move(struct store *store, const struct print_move 
 
 /* ---- a till session's cash-up slip ---- */
 
-enum store_result store_print_queue_till(sqlite3 *db, int64_t till_id, const char *printer,
+enum store_result store_print_queue_till(struct db *db, int64_t till_id, const char *printer,
                                          const char *actor, const char *counter, time_t now)
 {
-    sqlite3_stmt *st = store_cached(db, "INSERT INTO print_jobs(till_id, printer, state,"
-                                        " next_attempt_at_ms, created_at, updated_at)"
-                                        " VALUES(?1,?2,'pending',?3 * 1000,?3,?3)");
+    struct db_stmt *st = db_cached(db, "INSERT INTO print_jobs(till_id, printer, state,"
+                                       " next_attempt_at_ms, created_at, updated_at)"
+                                       " VALUES(?1,?2,'pending',?3 * 1000,?3,?3)"
+                                       " RETURNING id");
     if (!st)
         return STORE_UNAVAILABLE;
-    sqlite3_bind_int64(st, 1, till_id);
-    sqlite3_bind_text(st, 2, printer, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, now);
-    enum store_result r = store_step_done(db, st, "cash-up slip print job");
+    db_bind_int64(st, 1, till_id);
+    db_bind_text(st, 2, printer);
+    db_bind_int64(st, 3, now);
+    int64_t print_job_id = 0;
+    enum store_result r = store_step_id(db, st, "cash-up slip print job", &print_job_id);
     if (r != STORE_OK)
         return r;
     char subject[STORE_REFERENCE_MAX], detail[PRINT_AUDIT_DETAIL_MAX];
     snprintf(subject, sizeof subject, "TILL-%lld", (long long)till_id);
-    snprintf(detail, sizeof detail, "print job %lld on %s, cash-up slip",
-             (long long)sqlite3_last_insert_rowid(db), printer);
+    snprintf(detail, sizeof detail, "print job %lld on %s, cash-up slip", (long long)print_job_id,
+             printer);
     return audit(db, actor, counter, "print_queued", subject, detail, now);
 }
 
@@ -290,51 +291,51 @@ enum store_result store_print_queue_till(sqlite3 *db, int64_t till_id, const cha
 
 enum store_result store_tx_print_reprint(struct store_tx *tx, struct print_reprint *r)
 {
-    sqlite3 *db = store_tx_db(tx);
-    sqlite3_stmt *st =
-        store_cached(db, "SELECT t.id, t.status,"
-                         " (SELECT MAX(id) FROM print_jobs WHERE transaction_id = t.id),"
-                         " (SELECT COUNT(*) FROM print_jobs WHERE transaction_id = t.id"
-                         "   AND state IN ('pending','printing'))"
-                         " FROM transactions t WHERE t.reference=?");
+    struct db *db = store_tx_db(tx);
+    struct db_stmt *st =
+        db_cached(db, "SELECT t.id, t.status,"
+                      " (SELECT MAX(id) FROM print_jobs WHERE transaction_id = t.id),"
+                      " (SELECT COUNT(*) FROM print_jobs WHERE transaction_id = t.id"
+                      "   AND state IN ('pending','printing'))"
+                      " FROM transactions t WHERE t.reference=?");
     if (!st)
         return STORE_UNAVAILABLE;
-    sqlite3_bind_text(st, 1, r->reference, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
+    db_bind_text(st, 1, r->reference);
+    enum db_step rc = db_step(st);
     int64_t txn_id = 0, busy = 0;
     bool voided = false;
-    if (rc == SQLITE_ROW) {
-        txn_id = sqlite3_column_int64(st, 0);
-        voided = strcmp((const char *)sqlite3_column_text(st, 1), "voided") == 0;
-        r->reprint_of = sqlite3_column_int64(st, 2); /* NULL reads as 0 */
-        busy = sqlite3_column_int64(st, 3);
+    if (rc == DB_ROW) {
+        txn_id = db_column_int64(st, 0);
+        voided = strcmp(db_column_text(st, 1), "voided") == 0;
+        r->reprint_of = db_column_int64(st, 2); /* NULL reads as 0 */
+        busy = db_column_int64(st, 3);
     }
-    store_release(st);
+    db_release(st);
     if (!txn_id)
-        return rc == SQLITE_DONE ? STORE_NOT_FOUND : store_sqlite_result(rc);
+        return rc == DB_DONE ? STORE_NOT_FOUND : store_step_result(db, rc);
     if (voided)
         return STORE_INVALID;
     if (busy > 0)
         return STORE_CONFLICT;
 
-    st = store_cached(db, "INSERT INTO print_jobs(transaction_id, printer, state,"
-                          " next_attempt_at_ms, reprint_of, created_at, updated_at,"
-                          " receipt_size, receipt_language) VALUES(?,?,'pending',?,?,?,?,?,?)");
+    st = db_cached(db, "INSERT INTO print_jobs(transaction_id, printer, state,"
+                       " next_attempt_at_ms, reprint_of, created_at, updated_at,"
+                       " receipt_size, receipt_language) VALUES(?,?,'pending',?,?,?,?,?,?)"
+                       " RETURNING id");
     if (!st)
         return STORE_UNAVAILABLE;
-    sqlite3_bind_int64(st, 1, txn_id);
-    sqlite3_bind_text(st, 2, r->printer, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, (int64_t)r->now * 1000);
+    db_bind_int64(st, 1, txn_id);
+    db_bind_text(st, 2, r->printer);
+    db_bind_int64(st, 3, (int64_t)r->now * 1000);
     if (r->reprint_of)
-        sqlite3_bind_int64(st, 4, r->reprint_of);
-    sqlite3_bind_int64(st, 5, r->now);
-    sqlite3_bind_int64(st, 6, r->now);
-    sqlite3_bind_text(st, 7, r->receipt_size ? r->receipt_size : "standard", -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 8, r->receipt_language ? r->receipt_language : "en", -1, SQLITE_STATIC);
-    enum store_result res = store_step_done(db, st, "reprint insert");
+        db_bind_int64(st, 4, r->reprint_of);
+    db_bind_int64(st, 5, r->now);
+    db_bind_int64(st, 6, r->now);
+    db_bind_text(st, 7, r->receipt_size ? r->receipt_size : "standard");
+    db_bind_text(st, 8, r->receipt_language ? r->receipt_language : "en");
+    enum store_result res = store_step_id(db, st, "reprint insert", &r->print_job_id);
     if (res != STORE_OK)
         return res;
-    r->print_job_id = sqlite3_last_insert_rowid(db);
     char detail[PRINT_AUDIT_DETAIL_MAX];
     snprintf(detail, sizeof detail, "print job %lld on %s, copy of job %lld",
              (long long)r->print_job_id, r->printer, (long long)r->reprint_of);
@@ -347,17 +348,17 @@ enum store_result store_print_counts(struct store *store, const char *printer,
                                      struct print_counts *out)
 {
     memset(out, 0, sizeof *out);
-    sqlite3 *db = store_reader_acquire(store);
-    sqlite3_stmt *st = store_cached(db, "SELECT state, COUNT(*) FROM print_jobs WHERE printer=?"
-                                        " GROUP BY state");
+    struct db *db = store_reader_acquire(store);
+    struct db_stmt *st = db_cached(db, "SELECT state, COUNT(*) FROM print_jobs WHERE printer=?"
+                                       " GROUP BY state");
     enum store_result r = STORE_UNAVAILABLE;
     if (st) {
-        sqlite3_bind_text(st, 1, printer, -1, SQLITE_STATIC);
-        int rc;
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        db_bind_text(st, 1, printer);
+        enum db_step rc;
+        while ((rc = db_step(st)) == DB_ROW) {
             enum print_state s;
-            long n = (long)sqlite3_column_int64(st, 1);
-            if (!print_state_parse((const char *)sqlite3_column_text(st, 0), &s))
+            long n = (long)db_column_int64(st, 1);
+            if (!print_state_parse(db_column_text(st, 0), &s))
                 continue;
             switch (s) {
             case PRINT_PENDING:
@@ -374,8 +375,8 @@ enum store_result store_print_counts(struct store *store, const char *printer,
                 break;
             }
         }
-        r = rc == SQLITE_DONE ? STORE_OK : store_sqlite_result(rc);
-        store_release(st);
+        r = rc == DB_DONE ? STORE_OK : store_step_result(db, rc);
+        db_release(st);
     }
     store_reader_release(store, db);
     return r;

@@ -24,7 +24,7 @@
 #define PURGE_INSIDE_MIN 4
 
 struct purge_pass {
-    sqlite3 *db;
+    struct db *db;
     bool write;
     long limit; /* most transactions this pass purges; -1: all */
     bool sweep; /* also delete the expired limit keys of purged transactions */
@@ -102,19 +102,20 @@ static long scrub(json_t *doc, const json_t *values)
     return n;
 }
 
-/* Scrubs the JSON text column `column` of the rows sql selects (rowid, text) for txn_id, and
- * writes it back with update (text, rowid) when pass->write; the rows changed. */
+/* Scrubs the JSON text of the rows select picks for txn_id (its columns: the row's `keys` key
+ * columns, then the text), and writes it back with update (?1 the text, ?2.. the key columns)
+ * when pass->write; the rows changed. */
 static enum store_result scrub_rows(struct purge_pass *pass, const char *select, const char *update,
-                                    int64_t txn_id, const json_t *values, long *changed)
+                                    int keys, int64_t txn_id, const json_t *values, long *changed)
 {
-    sqlite3_stmt *sel = store_prepare(pass->db, select);
-    sqlite3_stmt *upd = pass->write ? store_prepare(pass->db, update) : NULL;
+    struct db_stmt *sel = db_prepare(pass->db, select);
+    struct db_stmt *upd = pass->write ? db_prepare(pass->db, update) : NULL;
     enum store_result r = sel && (upd || !pass->write) ? STORE_OK : STORE_UNAVAILABLE;
-    int rc = SQLITE_DONE;
+    enum db_step rc = DB_DONE;
     if (sel)
-        sqlite3_bind_int64(sel, 1, txn_id);
-    while (r == STORE_OK && (rc = sqlite3_step(sel)) == SQLITE_ROW) {
-        const char *text = (const char *)sqlite3_column_text(sel, 1);
+        db_bind_int64(sel, 1, txn_id);
+    while (r == STORE_OK && (rc = db_step(sel)) == DB_ROW) {
+        const char *text = db_column_text(sel, keys);
         json_t *doc = text ? json_loads(text, JSON_DECODE_ANY, NULL) : NULL;
         /* not JSON (never written so today): the whole text goes if it holds a value */
         bool hit = doc ? scrub(doc, values) > 0 : (text && holds_any(text, values, false));
@@ -123,36 +124,37 @@ static enum store_result scrub_rows(struct purge_pass *pass, const char *select,
         if (hit && !out)
             r = STORE_UNAVAILABLE;
         if (hit && out && upd) {
-            sqlite3_bind_text(upd, 1, out, -1, SQLITE_TRANSIENT);
-            sqlite3_bind_int64(upd, 2, sqlite3_column_int64(sel, 0));
-            if (sqlite3_step(upd) != SQLITE_DONE) {
+            db_bind_text(upd, 1, out);
+            for (int k = 0; k < keys; k++)
+                db_bind_text(upd, 2 + k, db_column_text(sel, k));
+            if (db_step(upd) != DB_DONE) {
                 store_log_error(pass->db, "purge");
                 r = STORE_UNAVAILABLE;
             }
-            sqlite3_reset(upd);
+            db_release(upd);
         }
         *changed += hit ? 1 : 0;
         free(out);
     }
-    if (r == STORE_OK && rc != SQLITE_DONE)
-        r = store_sqlite_result(rc);
-    sqlite3_finalize(sel);
-    sqlite3_finalize(upd);
+    if (r == STORE_OK && rc != DB_DONE)
+        r = store_step_result(pass->db, rc);
+    db_finalize(sel);
+    db_finalize(upd);
     return r;
 }
 
 /* Steps st once and finalizes it: a count(*) row, or a DELETE whose changes count; into *n. */
-static enum store_result step_count(sqlite3 *db, sqlite3_stmt *st, long *n)
+static enum store_result step_count(struct db *db, struct db_stmt *st, long *n)
 {
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        *n += sqlite3_column_int(st, 0);
-    else if (rc == SQLITE_DONE)
-        *n += sqlite3_changes(db);
+    enum db_step rc = db_step(st);
+    if (rc == DB_ROW)
+        *n += db_column_int64(st, 0);
+    else if (rc == DB_DONE)
+        *n += db_changes(db);
     else
         store_log_error(db, "purge");
-    sqlite3_finalize(st);
-    return rc == SQLITE_ROW || rc == SQLITE_DONE ? STORE_OK : STORE_UNAVAILABLE;
+    db_finalize(st);
+    return rc == DB_ROW || rc == DB_DONE ? STORE_OK : STORE_UNAVAILABLE;
 }
 
 /* Deletes (or, in a dry run, counts) the expired limit keys of the service's transactions
@@ -166,12 +168,12 @@ static enum store_result keys_sweep(struct purge_pass *pass, const struct purge_
     char sql[512];
     snprintf(sql, sizeof sql, "%s FROM txn_keys WHERE live_until<?2%s",
              pass->write ? "DELETE" : "SELECT count(*)", ended);
-    sqlite3_stmt *st = store_prepare(pass->db, sql);
+    struct db_stmt *st = db_prepare(pass->db, sql);
     if (!st)
         return STORE_UNAVAILABLE;
-    sqlite3_bind_text(st, 1, plan->service, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, pass->today, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, plan->cutoff);
+    db_bind_text(st, 1, plan->service);
+    db_bind_text(st, 2, pass->today);
+    db_bind_int64(st, 3, plan->cutoff);
     return step_count(pass->db, st, &pass->counts.keys);
 }
 
@@ -202,28 +204,29 @@ static enum store_result purge_one(struct purge_pass *pass, const struct purge_p
     if (r == STORE_OK && !out)
         r = STORE_UNAVAILABLE;
     if (r == STORE_OK && pass->write) {
-        sqlite3_stmt *st = store_prepare(pass->db, "UPDATE transactions SET fields=pd_seal(?),"
-                                                   " purged_at=? WHERE id=?");
+        struct db_stmt *st = db_prepare(pass->db, "UPDATE transactions SET fields=pd_seal(?),"
+                                                  " purged_at=? WHERE id=?");
         if (!st)
             r = STORE_UNAVAILABLE;
         else {
-            sqlite3_bind_text(st, 1, out, -1, SQLITE_STATIC);
-            sqlite3_bind_int64(st, 2, now);
-            sqlite3_bind_int64(st, 3, id);
-            r = sqlite3_step(st) == SQLITE_DONE ? STORE_OK : STORE_UNAVAILABLE;
-            sqlite3_finalize(st);
+            db_bind_text(st, 1, out);
+            db_bind_int64(st, 2, now);
+            db_bind_int64(st, 3, id);
+            r = db_step(st) == DB_DONE ? STORE_OK : STORE_UNAVAILABLE;
+            db_finalize(st);
         }
     }
     free(out);
     if (r == STORE_OK && json_array_size(values) > 0)
         r = scrub_rows(pass, "SELECT id, pd_open(payload) FROM deliveries WHERE transaction_id=?",
-                       "UPDATE deliveries SET payload=pd_seal(?) WHERE id=?", id, values,
+                       "UPDATE deliveries SET payload=pd_seal(?) WHERE id=?", 1, id, values,
                        &pass->counts.payloads);
     if (r == STORE_OK && json_array_size(values) > 0)
         r = scrub_rows(pass,
-                       "SELECT rowid, pd_open(response) FROM idempotency WHERE transaction_id=?",
-                       "UPDATE idempotency SET response=pd_seal(?) WHERE rowid=?", id, values,
-                       &pass->counts.replies);
+                       "SELECT staff, key, pd_open(response) FROM idempotency"
+                       " WHERE transaction_id=?",
+                       "UPDATE idempotency SET response=pd_seal(?1) WHERE staff=?2 AND key=?3", 2,
+                       id, values, &pass->counts.replies);
     /* what is left to do outside this write: the document files, the pending copies */
     static const char *const leftovers[] = {
         "SELECT count(*) FROM documents WHERE file_deleted_at IS NULL AND reference ="
@@ -231,21 +234,21 @@ static enum store_result purge_one(struct purge_pass *pass, const struct purge_p
         "SELECT count(*) FROM receipt_copies WHERE transaction_id=?1 AND state='pending'"};
     long *leftover_counts[] = {&pass->counts.documents, &pass->counts.copies};
     for (size_t k = 0; r == STORE_OK && k < sizeof leftovers / sizeof leftovers[0]; k++) {
-        sqlite3_stmt *q = store_prepare(pass->db, leftovers[k]);
+        struct db_stmt *q = db_prepare(pass->db, leftovers[k]);
         if (!q) {
             r = STORE_UNAVAILABLE;
             break;
         }
-        sqlite3_bind_int64(q, 1, id);
+        db_bind_int64(q, 1, id);
         r = step_count(pass->db, q, leftover_counts[k]);
     }
-    sqlite3_stmt *live = r == STORE_OK ? store_prepare(pass->db, "SELECT count(*) FROM txn_keys"
-                                                                 " WHERE transaction_id=?1 AND"
-                                                                 " live_until>=?2")
-                                       : NULL;
+    struct db_stmt *live = r == STORE_OK ? db_prepare(pass->db, "SELECT count(*) FROM txn_keys"
+                                                                " WHERE transaction_id=?1 AND"
+                                                                " live_until>=?2")
+                                         : NULL;
     if (live) {
-        sqlite3_bind_int64(live, 1, id);
-        sqlite3_bind_text(live, 2, pass->today, -1, SQLITE_STATIC);
+        db_bind_int64(live, 1, id);
+        db_bind_text(live, 2, pass->today);
         r = step_count(pass->db, live, &pass->counts.keys_live);
     } else if (r == STORE_OK) {
         r = STORE_UNAVAILABLE;
@@ -259,24 +262,23 @@ static enum store_result purge_one(struct purge_pass *pass, const struct purge_p
 static enum store_result purge_service(struct purge_pass *pass, const struct purge_plan *plan,
                                        time_t now)
 {
-    sqlite3_stmt *st =
-        store_prepare(pass->db, "SELECT id, pd_open(fields) FROM transactions WHERE service=?1"
-                                " AND purged_at IS NULL"
-                                " AND ((status='completed' AND completed_at<=?2)"
-                                " OR (status='voided' AND updated_at<=?2)) ORDER BY id LIMIT ?3");
+    struct db_stmt *st =
+        db_prepare(pass->db, "SELECT id, pd_open(fields) FROM transactions WHERE service=?1"
+                             " AND purged_at IS NULL"
+                             " AND ((status='completed' AND completed_at<=?2)"
+                             " OR (status='voided' AND updated_at<=?2)) ORDER BY id LIMIT ?3");
     if (!st)
         return STORE_UNAVAILABLE;
-    sqlite3_bind_text(st, 1, plan->service, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, plan->cutoff);
-    sqlite3_bind_int64(st, 3, pass->limit);
+    db_bind_text(st, 1, plan->service);
+    db_bind_int64(st, 2, plan->cutoff);
+    db_bind_int64(st, 3, pass->limit);
     enum store_result r = pass->sweep ? keys_sweep(pass, plan) : STORE_OK;
-    int rc = SQLITE_DONE;
-    while (r == STORE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW)
-        r = purge_one(pass, plan, sqlite3_column_int64(st, 0),
-                      (const char *)sqlite3_column_text(st, 1), now);
-    if (r == STORE_OK && rc != SQLITE_DONE)
-        r = store_sqlite_result(rc);
-    sqlite3_finalize(st);
+    enum db_step rc = DB_DONE;
+    while (r == STORE_OK && (rc = db_step(st)) == DB_ROW)
+        r = purge_one(pass, plan, db_column_int64(st, 0), db_column_text(st, 1), now);
+    if (r == STORE_OK && rc != DB_DONE)
+        r = store_step_result(pass->db, rc);
+    db_finalize(st);
     return r;
 }
 
@@ -310,11 +312,11 @@ struct purge_job {
     struct purge_counts *out;
 };
 
-static enum store_result purge_write(sqlite3 *db, void *arg)
+static enum store_result purge_write(struct db *db, void *arg)
 {
     struct purge_job *job = arg;
     memset(job->out, 0, sizeof *job->out);
-    sqlite3_exec(db, "PRAGMA secure_delete=ON", NULL, NULL, NULL);
+    db_secure_delete(db, true);
     enum store_result r = STORE_OK;
     for (size_t i = 0; r == STORE_OK && i < job->len; i++) {
         struct purge_pass pass = {.db = db,
@@ -334,7 +336,7 @@ static enum store_result purge_write(sqlite3 *db, void *arg)
         r = store_audit_insert(db, &e, job->now);
         counts_add(job->out, &pass.counts);
     }
-    sqlite3_exec(db, "PRAGMA secure_delete=OFF", NULL, NULL, NULL);
+    db_secure_delete(db, false);
     return r;
 }
 
@@ -356,16 +358,17 @@ enum store_result store_purge(struct store *store, const struct purge_plan *plan
         } while (r == STORE_OK && batch.transactions >= PURGE_BATCH_MAX);
         return r;
     }
-    sqlite3 *db = store_reader_acquire(store);
+    struct db *db = store_reader_acquire(store);
     enum store_result r = STORE_OK;
-    sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
+    char ignored[256];
+    db_exec(db, "BEGIN", ignored, sizeof ignored);
     for (size_t i = 0; r == STORE_OK && i < len; i++) {
         struct purge_pass pass = {
             .db = db, .write = false, .limit = -1, .sweep = true, .today = today};
         r = purge_service(&pass, &plans[i], now);
         counts_add(out, &pass.counts);
     }
-    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    db_exec(db, "COMMIT", ignored, sizeof ignored);
     store_reader_release(store, db);
     return r;
 }

@@ -11,28 +11,28 @@ static const struct store_column lookup_columns[] = {
     {"state_label", COL_TEXT}, {"priority", COL_TEXT},
     {"nhs_last3", COL_TEXT},   {0}};
 
-static enum store_result put_run(sqlite3 *db, const struct referral_lookup_record *rec)
+static enum store_result put_run(struct db *db, const struct referral_lookup_record *rec)
 {
-    sqlite3_stmt *st = store_cached(db, "DELETE FROM referral_lookups WHERE made_at < ?");
+    struct db_stmt *st = db_cached(db, "DELETE FROM referral_lookups WHERE made_at < ?");
     if (!st)
         return STORE_UNAVAILABLE;
-    sqlite3_bind_int64(st, 1, (sqlite3_int64)(rec->made_at - REFERRAL_KEEP_S));
+    db_bind_int64(st, 1, (int64_t)(rec->made_at - REFERRAL_KEEP_S));
     enum store_result r = store_step_done(db, st, "referral look-ups expiry");
     if (r != STORE_OK)
         return r;
-    st = store_cached(db, "INSERT INTO referral_lookups(lookup_id, counter, staff, made_at, ubrn,"
-                          " state, state_label, priority, nhs_last3) VALUES(?,?,?,?,?,?,?,?,?)");
+    st = db_cached(db, "INSERT INTO referral_lookups(lookup_id, counter, staff, made_at, ubrn,"
+                       " state, state_label, priority, nhs_last3) VALUES(?,?,?,?,?,?,?,?,?)");
     if (!st)
         return STORE_UNAVAILABLE;
-    sqlite3_bind_text(st, 1, rec->lookup_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, rec->counter, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, rec->staff, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, (sqlite3_int64)rec->made_at);
-    sqlite3_bind_text(st, 5, rec->ubrn, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 6, rec->state, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 7, rec->state_label, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 8, rec->priority, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 9, rec->nhs_last3, -1, SQLITE_STATIC);
+    db_bind_text(st, 1, rec->lookup_id);
+    db_bind_text(st, 2, rec->counter);
+    db_bind_text(st, 3, rec->staff);
+    db_bind_int64(st, 4, (int64_t)rec->made_at);
+    db_bind_text(st, 5, rec->ubrn);
+    db_bind_text(st, 6, rec->state);
+    db_bind_text(st, 7, rec->state_label);
+    db_bind_text(st, 8, rec->priority);
+    db_bind_text(st, 9, rec->nhs_last3);
     r = store_step_done(db, st, "referral look-up insert");
     if (r != STORE_OK)
         return r;
@@ -54,17 +54,17 @@ enum store_result store_tx_referral_lookup_put(struct store_tx *tx,
     return put_run(store_tx_db(tx), rec);
 }
 
-static int lookup_get(sqlite3 *db, const char *lookup_id, json_t **out)
+static int lookup_get(struct db *db, const char *lookup_id, json_t **out)
 {
     *out = NULL;
-    sqlite3_stmt *st = store_cached(db, "SELECT lookup_id, counter, staff, made_at, ubrn, state,"
-                                        " state_label, priority, nhs_last3 FROM referral_lookups"
-                                        " WHERE lookup_id = ?");
+    struct db_stmt *st = db_cached(db, "SELECT lookup_id, counter, staff, made_at, ubrn, state,"
+                                       " state_label, priority, nhs_last3 FROM referral_lookups"
+                                       " WHERE lookup_id = ?");
     if (!st)
         return -1;
-    sqlite3_bind_text(st, 1, lookup_id, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    int found = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+    db_bind_text(st, 1, lookup_id);
+    enum db_step rc = db_step(st);
+    int found = rc == DB_ROW ? 1 : rc == DB_DONE ? 0 : -1;
     if (found == 1) {
         *out = json_object();
         if (*out)
@@ -72,7 +72,7 @@ static int lookup_get(sqlite3 *db, const char *lookup_id, json_t **out)
         else
             found = -1;
     }
-    store_release(st);
+    db_release(st);
     return found;
 }
 
@@ -83,7 +83,7 @@ int store_tx_referral_lookup_get(struct store_tx *tx, const char *lookup_id, jso
 
 int store_referral_lookup_get(struct store *store, const char *lookup_id, json_t **out)
 {
-    sqlite3 *db = store_reader_acquire(store);
+    struct db *db = store_reader_acquire(store);
     int found = lookup_get(db, lookup_id, out);
     store_reader_release(store, db);
     return found;
@@ -92,21 +92,21 @@ int store_referral_lookup_get(struct store *store, const char *lookup_id, json_t
 enum store_result store_referral_fields(struct store *store, const char *reference, json_t **out)
 {
     *out = NULL;
-    sqlite3 *db = store_reader_acquire(store);
-    sqlite3_stmt *st =
-        store_cached(db, "SELECT pd_open(fields) FROM transactions WHERE reference = ?");
+    struct db *db = store_reader_acquire(store);
+    struct db_stmt *st =
+        db_cached(db, "SELECT pd_open(fields) FROM transactions WHERE reference = ?");
     enum store_result r = STORE_UNAVAILABLE;
     if (st) {
-        sqlite3_bind_text(st, 1, reference, -1, SQLITE_STATIC);
-        int rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) {
-            const char *text = (const char *)sqlite3_column_text(st, 0);
+        db_bind_text(st, 1, reference);
+        enum db_step rc = db_step(st);
+        if (rc == DB_ROW) {
+            const char *text = db_column_text(st, 0);
             *out = text ? json_loads(text, 0, NULL) : NULL;
             r = json_is_object(*out) ? STORE_OK : STORE_INVALID;
         } else {
-            r = rc == SQLITE_DONE ? STORE_NOT_FOUND : store_sqlite_result(rc);
+            r = rc == DB_DONE ? STORE_NOT_FOUND : store_step_result(db, rc);
         }
-        store_release(st);
+        db_release(st);
     }
     store_reader_release(store, db);
     if (r != STORE_OK) {

@@ -19,11 +19,11 @@
     "date(t.created_at + CASE WHEN ?4 > 0 AND t.created_at >= ?4 THEN ?5 ELSE ?6 END,"             \
     " 'unixepoch')"
 
-static void bind_period(sqlite3_stmt *st, const struct report_period *p)
+static void bind_period(struct db_stmt *st, const struct report_period *p)
 {
-    sqlite3_bind_int64(st, 1, p->from);
-    sqlite3_bind_int64(st, 2, p->until);
-    sqlite3_bind_text(st, 3, p->site, -1, SQLITE_STATIC);
+    db_bind_int64(st, 1, p->from);
+    db_bind_int64(st, 2, p->until);
+    db_bind_text(st, 3, p->site);
 }
 
 /* Adds count and pence to dim[name] ({"transactions","takings_pence"}). */
@@ -58,9 +58,9 @@ static json_t *as_list(json_t *dim)
     return list;
 }
 
-static enum store_result sales_cube(sqlite3 *db, const struct report_period *p, json_t *out)
+static enum store_result sales_cube(struct db *db, const struct report_period *p, json_t *out)
 {
-    sqlite3_stmt *st = store_cached(
+    struct db_stmt *st = db_cached(
         db, "SELECT t.service, coalesce(t.site, ''), t.counter, t.staff,"
             " coalesce(p.method, 'none'), t.status = 'voided', COUNT(*),"
             " coalesce(SUM(p.amount_pence), 0)"
@@ -76,47 +76,47 @@ static enum store_result sales_cube(sqlite3 *db, const struct report_period *p, 
     for (int i = 0; i < 5; i++)
         maps[i] = json_object();
     json_int_t count = 0, pence = 0, voided = 0;
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        json_int_t n = sqlite3_column_int64(st, 6), sum = sqlite3_column_int64(st, 7);
+    enum db_step rc;
+    while ((rc = db_step(st)) == DB_ROW) {
+        json_int_t n = db_column_int64(st, 6), sum = db_column_int64(st, 7);
         for (int i = 0; i < 5; i++)
-            tally(maps[i], (const char *)sqlite3_column_text(st, i), n, sum);
+            tally(maps[i], db_column_text(st, i), n, sum);
         count += n;
         pence += sum;
-        if (sqlite3_column_int(st, 5))
+        if (db_column_int64(st, 5))
             voided += n;
     }
-    store_release(st);
+    db_release(st);
     for (int i = 0; i < 5; i++)
         json_object_set_new(out, dims[i], as_list(maps[i]));
     json_object_set_new(out, "sales",
                         json_pack("{s:I, s:I, s:I}", "transactions", count, "takings_pence", pence,
                                   "voided", voided));
-    return rc == SQLITE_DONE ? STORE_OK : store_sqlite_result(rc);
+    return rc == DB_DONE ? STORE_OK : store_step_result(db, rc);
 }
 
 /* Refunds, voids and paid in/out of the period's tills. */
-static enum store_result till_figures(sqlite3 *db, const struct report_period *p, json_t *out)
+static enum store_result till_figures(struct db *db, const struct report_period *p, json_t *out)
 {
-    sqlite3_stmt *st =
-        store_cached(db, "SELECT m.kind, m.method, COUNT(*), coalesce(SUM(m.amount_pence), 0)"
-                         " FROM tills l JOIN till_movements m ON m.till_id = l.id"
-                         " WHERE l.day >= ?1 AND l.day < ?2 AND (?3 IS NULL OR l.site = ?3)"
-                         " AND m.kind IN ('refund', 'void', 'paid_in', 'paid_out') GROUP BY 1, 2");
+    struct db_stmt *st =
+        db_cached(db, "SELECT m.kind, m.method, COUNT(*), coalesce(SUM(m.amount_pence), 0)"
+                      " FROM tills l JOIN till_movements m ON m.till_id = l.id"
+                      " WHERE l.day >= ?1 AND l.day < ?2 AND (?3 IS NULL OR l.site = ?3)"
+                      " AND m.kind IN ('refund', 'void', 'paid_in', 'paid_out') GROUP BY 1, 2");
     if (!st)
         return STORE_UNAVAILABLE;
-    sqlite3_bind_text(st, 1, p->day_from, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, p->day_until, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, p->site, -1, SQLITE_STATIC);
+    db_bind_text(st, 1, p->day_from);
+    db_bind_text(st, 2, p->day_until);
+    db_bind_text(st, 3, p->site);
     json_t *refunds =
         json_pack("{s:I, s:I, s:{}}", "count", (json_int_t)0, "pence", (json_int_t)0, "by_method");
     json_t *voids = json_deep_copy(refunds);
     json_int_t paid_in = 0, paid_out = 0;
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *kind = (const char *)sqlite3_column_text(st, 0);
-        const char *method = (const char *)sqlite3_column_text(st, 1);
-        json_int_t n = sqlite3_column_int64(st, 2), sum = sqlite3_column_int64(st, 3);
+    enum db_step rc;
+    while ((rc = db_step(st)) == DB_ROW) {
+        const char *kind = db_column_text(st, 0);
+        const char *method = db_column_text(st, 1);
+        json_int_t n = db_column_int64(st, 2), sum = db_column_int64(st, 3);
         json_t *into = strcmp(kind, "refund") == 0 ? refunds
                        : strcmp(kind, "void") == 0 ? voids
                                                    : NULL;
@@ -134,12 +134,12 @@ static enum store_result till_figures(sqlite3 *db, const struct report_period *p
             paid_out -= sum;
         }
     }
-    store_release(st);
+    db_release(st);
     json_object_set_new(out, "refunds", refunds);
     json_object_set_new(out, "voids", voids);
     json_object_set_new(out, "paid_in_pence", json_integer(paid_in));
     json_object_set_new(out, "paid_out_pence", json_integer(paid_out));
-    return rc == SQLITE_DONE ? STORE_OK : store_sqlite_result(rc);
+    return rc == DB_DONE ? STORE_OK : store_step_result(db, rc);
 }
 
 static const struct store_column variance_columns[] = {
@@ -147,18 +147,18 @@ static const struct store_column variance_columns[] = {
     {"counted_pence", COL_INT}, {"expected_pence", COL_INT}, {"variance_pence", COL_INT},
     {"counted_by", COL_TEXT},   {"signed_by", COL_TEXT},     {0}};
 
-static enum store_result variances(sqlite3 *db, const struct report_period *p, json_t *out)
+static enum store_result variances(struct db *db, const struct report_period *p, json_t *out)
 {
-    sqlite3_stmt *st =
-        store_cached(db, "SELECT counter, day, state, counted_pence, expected_pence,"
-                         " counted_pence - expected_pence, counted_by, signed_by FROM tills"
-                         " WHERE day >= ?1 AND day < ?2 AND (?3 IS NULL OR site = ?3)"
-                         " AND counted_pence IS NOT NULL ORDER BY day, counter");
+    struct db_stmt *st =
+        db_cached(db, "SELECT counter, day, state, counted_pence, expected_pence,"
+                      " counted_pence - expected_pence, counted_by, signed_by FROM tills"
+                      " WHERE day >= ?1 AND day < ?2 AND (?3 IS NULL OR site = ?3)"
+                      " AND counted_pence IS NOT NULL ORDER BY day, counter");
     if (!st)
         return STORE_UNAVAILABLE;
-    sqlite3_bind_text(st, 1, p->day_from, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, p->day_until, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, p->site, -1, SQLITE_STATIC);
+    db_bind_text(st, 1, p->day_from);
+    db_bind_text(st, 2, p->day_until);
+    db_bind_text(st, 3, p->site);
     json_t *list = NULL;
     enum store_result r = store_rows_json(st, variance_columns, &list);
     if (r == STORE_OK)
@@ -166,9 +166,9 @@ static enum store_result variances(sqlite3 *db, const struct report_period *p, j
     return r;
 }
 
-static enum store_result deliveries(sqlite3 *db, const struct report_period *p, json_t *out)
+static enum store_result deliveries(struct db *db, const struct report_period *p, json_t *out)
 {
-    sqlite3_stmt *st = store_cached(
+    struct db_stmt *st = db_cached(
         db, "SELECT d.state, COUNT(*), MIN(d.created_at) FROM transactions t"
             " JOIN deliveries d ON d.transaction_id = t.id"
             " WHERE t.created_at >= ?1 AND t.created_at < ?2 AND (?3 IS NULL OR t.site = ?3)"
@@ -179,21 +179,21 @@ static enum store_result deliveries(sqlite3 *db, const struct report_period *p, 
     json_t *d =
         json_pack("{s:I, s:I, s:I, s:I, s:n}", "delivered", (json_int_t)0, "waiting", (json_int_t)0,
                   "failed", (json_int_t)0, "cancelled", (json_int_t)0, "oldest_waiting_at");
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *state = (const char *)sqlite3_column_text(st, 0);
+    enum db_step rc;
+    while ((rc = db_step(st)) == DB_ROW) {
+        const char *state = db_column_text(st, 0);
         const char *key = strcmp(state, "pending") == 0         ? "waiting"
                           : strcmp(state, "cancelling") == 0    ? "waiting"
                           : strcmp(state, "cancel_failed") == 0 ? "failed"
                                                                 : state;
-        json_int_t n = sqlite3_column_int64(st, 1);
+        json_int_t n = db_column_int64(st, 1);
         json_object_set_new(d, key, json_integer(json_integer_value(json_object_get(d, key)) + n));
         if (strcmp(state, "pending") == 0)
             json_object_set_new(d, "oldest_waiting_at", store_column_json(st, 2, COL_TIME));
     }
-    store_release(st);
+    db_release(st);
     json_object_set_new(out, "deliveries", d);
-    return rc == SQLITE_DONE ? STORE_OK : store_sqlite_result(rc);
+    return rc == DB_DONE ? STORE_OK : store_step_result(db, rc);
 }
 
 static const struct store_column day_columns[] = {{"day", COL_TEXT},
@@ -202,9 +202,9 @@ static const struct store_column day_columns[] = {{"day", COL_TEXT},
                                                   {"takings_pence", COL_INT},
                                                   {0}};
 
-static enum store_result by_day(sqlite3 *db, const struct report_period *p, json_t *out)
+static enum store_result by_day(struct db *db, const struct report_period *p, json_t *out)
 {
-    sqlite3_stmt *st = store_cached(
+    struct db_stmt *st = db_cached(
         db, "SELECT " LONDON_DAY ", t.service, COUNT(*), coalesce(SUM(p.amount_pence), 0)"
             " FROM transactions t LEFT JOIN payments p ON p.transaction_id = t.id"
             " WHERE t.created_at >= ?1 AND t.created_at < ?2 AND (?3 IS NULL OR t.site = ?3)"
@@ -212,9 +212,9 @@ static enum store_result by_day(sqlite3 *db, const struct report_period *p, json
     if (!st)
         return STORE_UNAVAILABLE;
     bind_period(st, p);
-    sqlite3_bind_int64(st, 4, p->clock_change);
-    sqlite3_bind_int(st, 5, p->offset_after);
-    sqlite3_bind_int(st, 6, p->offset_before);
+    db_bind_int64(st, 4, p->clock_change);
+    db_bind_int64(st, 5, p->offset_after);
+    db_bind_int64(st, 6, p->offset_before);
     json_t *list = NULL;
     enum store_result r = store_rows_json(st, day_columns, &list);
     if (r == STORE_OK)
@@ -224,7 +224,7 @@ static enum store_result by_day(sqlite3 *db, const struct report_period *p, json
 
 enum store_result store_report(struct store *store, const struct report_period *p, json_t **out)
 {
-    sqlite3 *db = store_reader_acquire(store);
+    struct db *db = store_reader_acquire(store);
     json_t *rep = json_object();
     enum store_result r = sales_cube(db, p, rep);
     if (r == STORE_OK)
@@ -279,8 +279,8 @@ static bool sale_lines(struct report_row *e, const char *lines_json, long fee_pe
 enum store_result store_report_rows(struct store *store, const struct report_period *p,
                                     bool (*row)(void *ctx, const struct report_row *r), void *ctx)
 {
-    sqlite3 *db = store_reader_acquire(store);
-    sqlite3_stmt *st = store_cached(
+    struct db *db = store_reader_acquire(store);
+    struct db_stmt *st = db_cached(
         db, "SELECT t.reference, t.service, coalesce(t.site, ''), t.counter, t.staff, t.status,"
             " coalesce(p.method, 'none'), t.created_at, coalesce(p.amount_pence, 0),"
             " (SELECT coalesce(-SUM(m.amount_pence), 0) FROM till_movements m"
@@ -294,27 +294,26 @@ enum store_result store_report_rows(struct store *store, const struct report_per
     enum store_result r = STORE_UNAVAILABLE;
     if (st) {
         bind_period(st, p);
-        int rc;
+        enum db_step rc;
         bool go = true;
-        while (go && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        while (go && (rc = db_step(st)) == DB_ROW) {
             struct report_row e = {
-                .reference = (const char *)sqlite3_column_text(st, 0),
-                .service = (const char *)sqlite3_column_text(st, 1),
-                .site = (const char *)sqlite3_column_text(st, 2),
-                .counter = (const char *)sqlite3_column_text(st, 3),
-                .staff = (const char *)sqlite3_column_text(st, 4),
-                .status = (const char *)sqlite3_column_text(st, 5),
-                .method = (const char *)sqlite3_column_text(st, 6),
-                .created_at = (time_t)sqlite3_column_int64(st, 7),
-                .amount_pence = (long)sqlite3_column_int64(st, 8),
-                .refunded_pence = (long)sqlite3_column_int64(st, 9),
-                .voided_pence = (long)sqlite3_column_int64(st, 10),
+                .reference = db_column_text(st, 0),
+                .service = db_column_text(st, 1),
+                .site = db_column_text(st, 2),
+                .counter = db_column_text(st, 3),
+                .staff = db_column_text(st, 4),
+                .status = db_column_text(st, 5),
+                .method = db_column_text(st, 6),
+                .created_at = (time_t)db_column_int64(st, 7),
+                .amount_pence = (long)db_column_int64(st, 8),
+                .refunded_pence = (long)db_column_int64(st, 9),
+                .voided_pence = (long)db_column_int64(st, 10),
             };
-            go = sale_lines(&e, (const char *)sqlite3_column_text(st, 11),
-                            (long)sqlite3_column_int64(st, 12), row, ctx);
+            go = sale_lines(&e, db_column_text(st, 11), (long)db_column_int64(st, 12), row, ctx);
         }
-        r = !go || rc == SQLITE_DONE ? STORE_OK : store_sqlite_result(rc);
-        store_release(st);
+        r = !go || rc == DB_DONE ? STORE_OK : store_step_result(db, rc);
+        db_release(st);
     }
     store_reader_release(store, db);
     return r;

@@ -21,9 +21,9 @@ bool staff_role_parse(const char *name, enum staff_role *role)
     return r >= 0;
 }
 
-static void copy_text(char *dst, size_t len, const unsigned char *src)
+static void copy_text(char *dst, size_t len, const char *src)
 {
-    snprintf(dst, len, "%s", src ? (const char *)src : "");
+    snprintf(dst, len, "%s", src ? src : "");
 }
 
 /* ---- staff ---- */
@@ -33,22 +33,22 @@ struct staff_add {
     enum staff_role role;
 };
 
-static enum store_result staff_add_run(sqlite3 *db, void *arg)
+static enum store_result staff_add_run(struct db *db, void *arg)
 {
     struct staff_add *a = arg;
-    sqlite3_stmt *st = store_cached(db, "INSERT INTO staff(username, role, initials,"
-                                        " password_hash, created_at) VALUES(?,?,?,?,?)");
+    struct db_stmt *st = db_cached(db, "INSERT INTO staff(username, role, initials,"
+                                       " password_hash, created_at) VALUES(?,?,?,?,?)");
     if (!st)
         return STORE_UNAVAILABLE;
-    sqlite3_bind_text(st, 1, a->username, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, staff_role_name(a->role), -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, a->initials ? a->initials : "", -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, a->hash, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 5, time(NULL));
-    int rc = sqlite3_step(st);
-    store_release(st);
-    if (rc != SQLITE_DONE)
-        return store_sqlite_result(rc);
+    db_bind_text(st, 1, a->username);
+    db_bind_text(st, 2, staff_role_name(a->role));
+    db_bind_text(st, 3, a->initials ? a->initials : "");
+    db_bind_text(st, 4, a->hash);
+    db_bind_int64(st, 5, time(NULL));
+    enum db_step rc = db_step(st);
+    db_release(st);
+    if (rc != DB_DONE)
+        return store_step_result(db, rc);
     struct audit_entry e = {.actor = "admin-cli",
                             .action = "staff_added",
                             .subject = a->username,
@@ -63,34 +63,34 @@ enum store_result store_staff_add(struct store *store, const char *username, enu
     return store_write_sync(store, staff_add_run, &a);
 }
 
-static void read_staff(sqlite3_stmt *st, int col, struct staff *out)
+static void read_staff(struct db_stmt *st, int col, struct staff *out)
 {
-    out->id = sqlite3_column_int64(st, col);
-    copy_text(out->username, sizeof out->username, sqlite3_column_text(st, col + 1));
-    if (!staff_role_parse((const char *)sqlite3_column_text(st, col + 2), &out->role))
+    out->id = db_column_int64(st, col);
+    copy_text(out->username, sizeof out->username, db_column_text(st, col + 1));
+    if (!staff_role_parse(db_column_text(st, col + 2), &out->role))
         out->role = ROLE_ASSISTANT;
-    copy_text(out->initials, sizeof out->initials, sqlite3_column_text(st, col + 3));
-    copy_text(out->password_hash, sizeof out->password_hash, sqlite3_column_text(st, col + 4));
-    out->disabled = sqlite3_column_int(st, col + 5) != 0;
+    copy_text(out->initials, sizeof out->initials, db_column_text(st, col + 3));
+    copy_text(out->password_hash, sizeof out->password_hash, db_column_text(st, col + 4));
+    out->disabled = db_column_int64(st, col + 5) != 0;
 }
 
 #define STAFF_COLUMNS "s.id, s.username, s.role, s.initials, s.password_hash, s.disabled"
 
 enum store_result store_staff_find(struct store *store, const char *username, struct staff *out)
 {
-    sqlite3 *db = store_reader_acquire(store);
-    sqlite3_stmt *st = store_cached(db, "SELECT " STAFF_COLUMNS " FROM staff s WHERE username=?");
+    struct db *db = store_reader_acquire(store);
+    struct db_stmt *st = db_cached(db, "SELECT " STAFF_COLUMNS " FROM staff s WHERE username=?");
     enum store_result r = STORE_UNAVAILABLE;
     if (st) {
-        sqlite3_bind_text(st, 1, username, -1, SQLITE_STATIC);
-        int rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) {
+        db_bind_text(st, 1, username);
+        enum db_step rc = db_step(st);
+        if (rc == DB_ROW) {
             read_staff(st, 0, out);
             r = STORE_OK;
         } else {
-            r = rc == SQLITE_DONE ? STORE_NOT_FOUND : store_sqlite_result(rc);
+            r = rc == DB_DONE ? STORE_NOT_FOUND : store_step_result(db, rc);
         }
-        store_release(st);
+        db_release(st);
     }
     store_reader_release(store, db);
     return r;
@@ -106,42 +106,42 @@ struct staff_update {
 };
 
 /* Ends every open session of username (a password change or a disabled account), audited. */
-static enum store_result end_sessions_of(sqlite3 *db, const char *username)
+static enum store_result end_sessions_of(struct db *db, const char *username)
 {
     time_t now = time(NULL);
-    sqlite3_stmt *st = store_cached(db, "UPDATE sessions SET ended_at=? WHERE ended_at IS NULL"
-                                        " AND staff_id=(SELECT id FROM staff WHERE username=?)");
+    struct db_stmt *st = db_cached(db, "UPDATE sessions SET ended_at=? WHERE ended_at IS NULL"
+                                       " AND staff_id=(SELECT id FROM staff WHERE username=?)");
     if (!st)
         return STORE_UNAVAILABLE;
-    sqlite3_bind_int64(st, 1, now);
-    sqlite3_bind_text(st, 2, username, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    store_release(st);
-    if (rc != SQLITE_DONE)
-        return store_sqlite_result(rc);
+    db_bind_int64(st, 1, now);
+    db_bind_text(st, 2, username);
+    enum db_step rc = db_step(st);
+    db_release(st);
+    if (rc != DB_DONE)
+        return store_step_result(db, rc);
     char detail[32];
-    snprintf(detail, sizeof detail, "%d ended", sqlite3_changes(db));
+    snprintf(detail, sizeof detail, "%lld ended", (long long)db_changes(db));
     struct audit_entry e = {
         .actor = "admin-cli", .action = "sessions_ended", .subject = username, .detail = detail};
     return store_audit_insert(db, &e, now);
 }
 
-static enum store_result staff_update_run(sqlite3 *db, void *arg)
+static enum store_result staff_update_run(struct db *db, void *arg)
 {
     struct staff_update *u = arg;
-    sqlite3_stmt *st = store_cached(db, u->sql);
+    struct db_stmt *st = db_cached(db, u->sql);
     if (!st)
         return STORE_UNAVAILABLE;
     if (u->text)
-        sqlite3_bind_text(st, 1, u->text, -1, SQLITE_STATIC);
+        db_bind_text(st, 1, u->text);
     else
-        sqlite3_bind_int(st, 1, u->number);
-    sqlite3_bind_text(st, 2, u->username, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    store_release(st);
-    if (rc != SQLITE_DONE)
-        return store_sqlite_result(rc);
-    if (sqlite3_changes(db) == 0)
+        db_bind_int64(st, 1, u->number);
+    db_bind_text(st, 2, u->username);
+    enum db_step rc = db_step(st);
+    db_release(st);
+    if (rc != DB_DONE)
+        return store_step_result(db, rc);
+    if (db_changes(db) == 0)
         return STORE_NOT_FOUND;
     struct audit_entry e = {.actor = "admin-cli", .action = u->action, .subject = u->username};
     enum store_result r = store_audit_insert(db, &e, time(NULL));
@@ -177,9 +177,9 @@ static const struct store_column staff_columns[] = {{"username", COL_TEXT},
 
 enum store_result store_staff_list(struct store *store, json_t **out)
 {
-    sqlite3 *db = store_reader_acquire(store);
-    sqlite3_stmt *st = store_cached(db, "SELECT username, role, initials, disabled FROM staff"
-                                        " ORDER BY username");
+    struct db *db = store_reader_acquire(store);
+    struct db_stmt *st = db_cached(db, "SELECT username, role, initials, disabled FROM staff"
+                                       " ORDER BY username");
     enum store_result r = store_rows_json(st, staff_columns, out);
     store_reader_release(store, db);
     return r;
@@ -194,23 +194,23 @@ struct session_create {
     time_t now, expires_at;
 };
 
-static enum store_result session_create_run(sqlite3 *db, void *arg)
+static enum store_result session_create_run(struct db *db, void *arg)
 {
     struct session_create *c = arg;
-    sqlite3_stmt *st = store_cached(db, "INSERT INTO sessions(token_hash, staff_id, counter,"
-                                        " created_at, expires_at, last_seen_at)"
-                                        " VALUES(?,?,?,?,?,?4)");
+    struct db_stmt *st = db_cached(db, "INSERT INTO sessions(token_hash, staff_id, counter,"
+                                       " created_at, expires_at, last_seen_at)"
+                                       " VALUES(?,?,?,?,?,?4)");
     if (!st)
         return STORE_UNAVAILABLE;
-    sqlite3_bind_text(st, 1, c->token_hash, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, c->staff->id);
-    sqlite3_bind_text(st, 3, c->counter, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, c->now);
-    sqlite3_bind_int64(st, 5, c->expires_at);
-    int rc = sqlite3_step(st);
-    store_release(st);
-    if (rc != SQLITE_DONE)
-        return store_sqlite_result(rc);
+    db_bind_text(st, 1, c->token_hash);
+    db_bind_int64(st, 2, c->staff->id);
+    db_bind_text(st, 3, c->counter);
+    db_bind_int64(st, 4, c->now);
+    db_bind_int64(st, 5, c->expires_at);
+    enum db_step rc = db_step(st);
+    db_release(st);
+    if (rc != DB_DONE)
+        return store_step_result(db, rc);
     struct audit_entry e = {.actor = c->staff->username,
                             .counter = c->counter,
                             .action = "sign_in",
@@ -230,28 +230,28 @@ enum store_result store_session_create(struct store *store, const char *token_ha
 enum store_result store_session_find(struct store *store, const char *token_hash, time_t now,
                                      struct staff_session *out)
 {
-    sqlite3 *db = store_reader_acquire(store);
-    sqlite3_stmt *st = store_cached(
+    struct db *db = store_reader_acquire(store);
+    struct db_stmt *st = db_cached(
         db, "SELECT " STAFF_COLUMNS ", x.counter, x.created_at, x.expires_at, x.last_seen_at"
             " FROM sessions x JOIN staff s ON s.id = x.staff_id"
             " WHERE x.token_hash=? AND x.ended_at IS NULL AND x.expires_at > ? AND s.disabled=0");
     enum store_result r = STORE_UNAVAILABLE;
     if (st) {
-        sqlite3_bind_text(st, 1, token_hash, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 2, now);
-        int rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) {
+        db_bind_text(st, 1, token_hash);
+        db_bind_int64(st, 2, now);
+        enum db_step rc = db_step(st);
+        if (rc == DB_ROW) {
             snprintf(out->token_hash, sizeof out->token_hash, "%s", token_hash);
             read_staff(st, 0, &out->staff);
-            copy_text(out->counter, sizeof out->counter, sqlite3_column_text(st, 6));
-            out->created_at = (time_t)sqlite3_column_int64(st, 7);
-            out->expires_at = (time_t)sqlite3_column_int64(st, 8);
-            out->last_seen_at = (time_t)sqlite3_column_int64(st, 9);
+            copy_text(out->counter, sizeof out->counter, db_column_text(st, 6));
+            out->created_at = (time_t)db_column_int64(st, 7);
+            out->expires_at = (time_t)db_column_int64(st, 8);
+            out->last_seen_at = (time_t)db_column_int64(st, 9);
             r = STORE_OK;
         } else {
-            r = rc == SQLITE_DONE ? STORE_NOT_FOUND : store_sqlite_result(rc);
+            r = rc == DB_DONE ? STORE_NOT_FOUND : store_step_result(db, rc);
         }
-        store_release(st);
+        db_release(st);
     }
     store_reader_release(store, db);
     return r;
@@ -263,19 +263,19 @@ struct session_end {
     const char *remote;
 };
 
-static enum store_result session_end_run(sqlite3 *db, void *arg)
+static enum store_result session_end_run(struct db *db, void *arg)
 {
     struct session_end *e = arg;
-    sqlite3_stmt *st = store_cached(db, "UPDATE sessions SET ended_at=? WHERE token_hash=?"
-                                        " AND ended_at IS NULL");
+    struct db_stmt *st = db_cached(db, "UPDATE sessions SET ended_at=? WHERE token_hash=?"
+                                       " AND ended_at IS NULL");
     if (!st)
         return STORE_UNAVAILABLE;
-    sqlite3_bind_int64(st, 1, e->now);
-    sqlite3_bind_text(st, 2, e->session->token_hash, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    store_release(st);
-    if (rc != SQLITE_DONE)
-        return store_sqlite_result(rc);
+    db_bind_int64(st, 1, e->now);
+    db_bind_text(st, 2, e->session->token_hash);
+    enum db_step rc = db_step(st);
+    db_release(st);
+    if (rc != DB_DONE)
+        return store_step_result(db, rc);
     struct audit_entry a = {.actor = e->session->staff.username,
                             .counter = e->session->counter,
                             .action = "sign_out",
@@ -300,15 +300,16 @@ struct session_touch {
 static enum store_result session_touch_run(struct store_tx *tx, void *arg)
 {
     struct session_touch *t = arg;
-    sqlite3_stmt *st = store_cached(store_tx_db(tx), "UPDATE sessions SET last_seen_at=?"
-                                                     " WHERE token_hash=? AND ended_at IS NULL");
+    struct db *db = store_tx_db(tx);
+    struct db_stmt *st =
+        db_cached(db, "UPDATE sessions SET last_seen_at=? WHERE token_hash=? AND ended_at IS NULL");
     if (!st)
         return STORE_UNAVAILABLE;
-    sqlite3_bind_int64(st, 1, t->now);
-    sqlite3_bind_text(st, 2, t->token_hash, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    store_release(st);
-    return store_sqlite_result(rc);
+    db_bind_int64(st, 1, t->now);
+    db_bind_text(st, 2, t->token_hash);
+    enum db_step rc = db_step(st);
+    db_release(st);
+    return store_step_result(db, rc);
 }
 
 static void session_touch_done(struct store_job *job, enum store_result result)
@@ -330,7 +331,7 @@ void store_session_touch(struct store *store, const char *token_hash, time_t now
 
 /* ---- audit ---- */
 
-static enum store_result audit_run(sqlite3 *db, void *arg)
+static enum store_result audit_run(struct db *db, void *arg)
 {
     return store_audit_insert(db, arg, time(NULL));
 }
@@ -346,13 +347,13 @@ static const struct store_column audit_columns[] = {
 
 enum store_result store_audit_list(struct store *store, const char *action, int limit, json_t **out)
 {
-    sqlite3 *db = store_reader_acquire(store);
-    sqlite3_stmt *st =
-        store_cached(db, "SELECT at, actor, counter, action, subject, detail, remote FROM audit"
-                         " WHERE (?1 IS NULL OR action=?1) ORDER BY id DESC LIMIT ?2");
+    struct db *db = store_reader_acquire(store);
+    struct db_stmt *st =
+        db_cached(db, "SELECT at, actor, counter, action, subject, detail, remote FROM audit"
+                      " WHERE (?1 IS NULL OR action=?1) ORDER BY id DESC LIMIT ?2");
     if (st) {
-        sqlite3_bind_text(st, 1, action, -1, SQLITE_STATIC);
-        sqlite3_bind_int(st, 2, limit);
+        db_bind_text(st, 1, action);
+        db_bind_int64(st, 2, limit);
     }
     enum store_result r = store_rows_json(st, audit_columns, out);
     store_reader_release(store, db);

@@ -7,21 +7,21 @@
 
 #define STOCK_DETAIL_MAX 160
 
-static enum store_result movement_insert(sqlite3 *db, const char *site, const char *item,
+static enum store_result movement_insert(struct db *db, const char *site, const char *item,
                                          long delta, const char *reference, const char *staff,
                                          const char *note, time_t now)
 {
-    sqlite3_stmt *st = store_cached(db, "INSERT INTO stock_movements(site, item, delta, reference,"
-                                        " staff, note, created_at) VALUES(?,?,?,?,?,?,?)");
+    struct db_stmt *st = db_cached(db, "INSERT INTO stock_movements(site, item, delta, reference,"
+                                       " staff, note, created_at) VALUES(?,?,?,?,?,?,?)");
     if (!st)
         return STORE_UNAVAILABLE;
-    sqlite3_bind_text(st, 1, site, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, item, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, delta);
-    sqlite3_bind_text(st, 4, reference, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 5, staff, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 6, note, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 7, now);
+    db_bind_text(st, 1, site);
+    db_bind_text(st, 2, item);
+    db_bind_int64(st, 3, delta);
+    db_bind_text(st, 4, reference);
+    db_bind_text(st, 5, staff);
+    db_bind_text(st, 6, note);
+    db_bind_int64(st, 7, now);
     return store_step_done(db, st, "stock movement insert");
 }
 
@@ -29,21 +29,21 @@ enum store_result store_tx_stock_take(struct store_tx *tx, const char *site, con
                                       long quantity, const char *reference, const char *staff,
                                       time_t now)
 {
-    sqlite3 *db = store_tx_db(tx);
+    struct db *db = store_tx_db(tx);
     if (!site || quantity <= 0)
         return STORE_INVALID;
-    sqlite3_stmt *st = store_cached(db, "UPDATE stock SET on_hand = on_hand - ?1, updated_at = ?4"
-                                        " WHERE site = ?2 AND item = ?3 AND on_hand >= ?1");
+    struct db_stmt *st = db_cached(db, "UPDATE stock SET on_hand = on_hand - ?1, updated_at = ?4"
+                                       " WHERE site = ?2 AND item = ?3 AND on_hand >= ?1");
     if (!st)
         return STORE_UNAVAILABLE;
-    sqlite3_bind_int64(st, 1, quantity);
-    sqlite3_bind_text(st, 2, site, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, item, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, now);
+    db_bind_int64(st, 1, quantity);
+    db_bind_text(st, 2, site);
+    db_bind_text(st, 3, item);
+    db_bind_int64(st, 4, now);
     enum store_result r = store_step_done(db, st, "stock take");
     if (r != STORE_OK)
         return r;
-    if (sqlite3_changes(db) != 1)
+    if (db_changes(db) != 1)
         return STORE_INVALID; /* none (or too few) left at this site */
     return movement_insert(db, site, item, -quantity, reference, staff, NULL, now);
 }
@@ -55,33 +55,33 @@ struct receive {
     long on_hand;
 };
 
-static enum store_result receive_run(sqlite3 *db, void *arg)
+static enum store_result receive_run(struct db *db, void *arg)
 {
     struct receive *rc = arg;
-    sqlite3_stmt *st = store_cached(
+    struct db_stmt *st = db_cached(
         db, "INSERT INTO stock(site, item, on_hand, updated_at) VALUES(?1, ?2, ?3, ?4)"
             " ON CONFLICT(site, item) DO UPDATE SET on_hand = on_hand + ?3, updated_at = ?4");
     if (!st)
         return STORE_UNAVAILABLE;
-    sqlite3_bind_text(st, 1, rc->site, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, rc->item, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, rc->quantity);
-    sqlite3_bind_int64(st, 4, rc->now);
+    db_bind_text(st, 1, rc->site);
+    db_bind_text(st, 2, rc->item);
+    db_bind_int64(st, 3, rc->quantity);
+    db_bind_int64(st, 4, rc->now);
     enum store_result r = store_step_done(db, st, "stock receive");
     if (r == STORE_OK)
         r = movement_insert(db, rc->site, rc->item, rc->quantity, NULL, rc->staff, rc->note,
                             rc->now);
     if (r != STORE_OK)
         return r;
-    st = store_cached(db, "SELECT on_hand FROM stock WHERE site=? AND item=?");
+    st = db_cached(db, "SELECT on_hand FROM stock WHERE site=? AND item=?");
     if (!st)
         return STORE_UNAVAILABLE;
-    sqlite3_bind_text(st, 1, rc->site, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, rc->item, -1, SQLITE_STATIC);
-    r = sqlite3_step(st) == SQLITE_ROW ? STORE_OK : STORE_UNAVAILABLE;
+    db_bind_text(st, 1, rc->site);
+    db_bind_text(st, 2, rc->item);
+    r = db_step(st) == DB_ROW ? STORE_OK : STORE_UNAVAILABLE;
     if (r == STORE_OK)
-        rc->on_hand = (long)sqlite3_column_int64(st, 0);
-    store_release(st);
+        rc->on_hand = (long)db_column_int64(st, 0);
+    db_release(st);
     if (r != STORE_OK)
         return r;
     char detail[STOCK_DETAIL_MAX];
@@ -110,20 +110,20 @@ enum store_result store_stock_receive(struct store *store, const char *site, con
 enum store_result store_stock_on_hand(struct store *store, const char *site, const char *item,
                                       long *on_hand)
 {
-    sqlite3 *db = store_reader_acquire(store);
-    sqlite3_stmt *st = store_cached(db, "SELECT on_hand FROM stock WHERE site=? AND item=?");
+    struct db *db = store_reader_acquire(store);
+    struct db_stmt *st = db_cached(db, "SELECT on_hand FROM stock WHERE site=? AND item=?");
     enum store_result r = STORE_UNAVAILABLE;
     if (st) {
-        sqlite3_bind_text(st, 1, site, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, item, -1, SQLITE_STATIC);
-        int rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW || rc == SQLITE_DONE) {
-            *on_hand = rc == SQLITE_ROW ? (long)sqlite3_column_int64(st, 0) : 0;
+        db_bind_text(st, 1, site);
+        db_bind_text(st, 2, item);
+        enum db_step rc = db_step(st);
+        if (rc == DB_ROW || rc == DB_DONE) {
+            *on_hand = rc == DB_ROW ? (long)db_column_int64(st, 0) : 0;
             r = STORE_OK;
         } else {
-            r = store_sqlite_result(rc);
+            r = store_step_result(db, rc);
         }
-        store_release(st);
+        db_release(st);
     }
     store_reader_release(store, db);
     return r;
@@ -134,10 +134,10 @@ static const struct store_column stock_columns[] = {
 
 enum store_result store_stock_all(struct store *store, json_t **out)
 {
-    sqlite3 *db = store_reader_acquire(store);
-    enum store_result r = store_rows_json(
-        store_cached(db, "SELECT site, item, on_hand FROM stock ORDER BY site, item"),
-        stock_columns, out);
+    struct db *db = store_reader_acquire(store);
+    enum store_result r =
+        store_rows_json(db_cached(db, "SELECT site, item, on_hand FROM stock ORDER BY site, item"),
+                        stock_columns, out);
     store_reader_release(store, db);
     return r;
 }

@@ -36,51 +36,50 @@ const char *till_kind_name(enum till_kind kind)
 }
 
 /* The till of (counter, day): its id and state. STORE_NOT_FOUND when none. */
-static enum store_result till_find(sqlite3 *db, const char *counter, const char *day, int64_t *id,
+static enum store_result till_find(struct db *db, const char *counter, const char *day, int64_t *id,
                                    enum till_state *state)
 {
-    sqlite3_stmt *st = store_cached(db, "SELECT id, state FROM tills WHERE counter=? AND day=?");
+    struct db_stmt *st = db_cached(db, "SELECT id, state FROM tills WHERE counter=? AND day=?");
     if (!st)
         return STORE_UNAVAILABLE;
-    sqlite3_bind_text(st, 1, counter, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, day, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
+    db_bind_text(st, 1, counter);
+    db_bind_text(st, 2, day);
+    enum db_step rc = db_step(st);
     enum store_result r = STORE_NOT_FOUND;
-    if (rc == SQLITE_ROW) {
-        *id = sqlite3_column_int64(st, 0);
-        int i = store_name_index(state_names, TILL_OPEN, TILL_CLOSED,
-                                 (const char *)sqlite3_column_text(st, 1));
+    if (rc == DB_ROW) {
+        *id = db_column_int64(st, 0);
+        int i = store_name_index(state_names, TILL_OPEN, TILL_CLOSED, db_column_text(st, 1));
         *state = i >= 0 ? (enum till_state)i : TILL_CLOSED;
         r = STORE_OK;
-    } else if (rc != SQLITE_DONE) {
-        r = store_sqlite_result(rc);
+    } else if (rc != DB_DONE) {
+        r = store_step_result(db, rc);
     }
-    store_release(st);
+    db_release(st);
     return r;
 }
 
-static enum store_result movement_insert(sqlite3 *db, int64_t till_id,
+static enum store_result movement_insert(struct db *db, int64_t till_id,
                                          const struct till_movement *m)
 {
-    sqlite3_stmt *st =
-        store_cached(db, "INSERT INTO till_movements(till_id, kind, method, amount_pence,"
-                         " reference, staff, reason, created_at) VALUES(?,?,?,?,?,?,?,?)");
+    struct db_stmt *st =
+        db_cached(db, "INSERT INTO till_movements(till_id, kind, method, amount_pence,"
+                      " reference, staff, reason, created_at) VALUES(?,?,?,?,?,?,?,?)");
     if (!st)
         return STORE_UNAVAILABLE;
-    sqlite3_bind_int64(st, 1, till_id);
-    sqlite3_bind_text(st, 2, till_kind_name(m->kind), -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, m->method, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, m->amount_pence);
-    sqlite3_bind_text(st, 5, m->reference, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 6, m->staff, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 7, m->reason, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 8, m->now);
+    db_bind_int64(st, 1, till_id);
+    db_bind_text(st, 2, till_kind_name(m->kind));
+    db_bind_text(st, 3, m->method);
+    db_bind_int64(st, 4, m->amount_pence);
+    db_bind_text(st, 5, m->reference);
+    db_bind_text(st, 6, m->staff);
+    db_bind_text(st, 7, m->reason);
+    db_bind_int64(st, 8, m->now);
     return store_step_done(db, st, "till movement insert");
 }
 
 enum store_result store_tx_till_move(struct store_tx *tx, const struct till_movement *m)
 {
-    sqlite3 *db = store_tx_db(tx);
+    struct db *db = store_tx_db(tx);
     int64_t id = 0;
     enum till_state state;
     enum store_result r = till_find(db, m->counter, m->day, &id, &state);
@@ -115,23 +114,26 @@ struct open_args {
     time_t now;
 };
 
-static enum store_result open_run(sqlite3 *db, void *arg)
+static enum store_result open_run(struct db *db, void *arg)
 {
     struct open_args *a = arg;
-    sqlite3_stmt *st = store_cached(db, "INSERT INTO tills(counter, site, day, state, float_pence,"
-                                        " opened_at, opened_by) VALUES(?,?,?,'open',?,?,?)");
+    struct db_stmt *st = db_cached(db, "INSERT INTO tills(counter, site, day, state, float_pence,"
+                                       " opened_at, opened_by) VALUES(?,?,?,'open',?,?,?)"
+                                       " RETURNING id");
     if (!st)
         return STORE_UNAVAILABLE;
-    sqlite3_bind_text(st, 1, a->counter, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, a->site, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, a->day, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, a->float_pence);
-    sqlite3_bind_int64(st, 5, a->now);
-    sqlite3_bind_text(st, 6, a->staff, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    store_release(st);
-    if (rc != SQLITE_DONE)
-        return store_sqlite_result(rc); /* a constraint: this day's till exists */
+    db_bind_text(st, 1, a->counter);
+    db_bind_text(st, 2, a->site);
+    db_bind_text(st, 3, a->day);
+    db_bind_int64(st, 4, a->float_pence);
+    db_bind_int64(st, 5, a->now);
+    db_bind_text(st, 6, a->staff);
+    enum db_step rc = db_step(st);
+    int64_t till_id = rc == DB_ROW ? db_column_int64(st, 0) : 0;
+    db_release(st);
+    if (rc != DB_ROW)
+        return rc == DB_DONE ? STORE_UNAVAILABLE
+                             : db_result(db); /* a constraint: this day's till exists */
     struct till_movement m = {.counter = a->counter,
                               .day = a->day,
                               .kind = TILL_FLOAT,
@@ -139,7 +141,7 @@ static enum store_result open_run(sqlite3 *db, void *arg)
                               .amount_pence = a->float_pence,
                               .staff = a->staff,
                               .now = a->now};
-    enum store_result r = movement_insert(db, sqlite3_last_insert_rowid(db), &m);
+    enum store_result r = movement_insert(db, till_id, &m);
     if (r != STORE_OK)
         return r;
     char detail[64];
@@ -195,26 +197,26 @@ static void add_to(json_t *obj, const char *key, json_int_t pence)
 
 /* Sums the till's movements into t: takings, refunds and voids by method (positive figures),
  * paid in/out, the cash expected in the drawer and the number of sales. */
-static enum store_result till_sums(sqlite3 *db, int64_t till_id, json_t *t)
+static enum store_result till_sums(struct db *db, int64_t till_id, json_t *t)
 {
-    sqlite3_stmt *st = store_cached(db, "SELECT kind, method, SUM(amount_pence), COUNT(*)"
-                                        " FROM till_movements WHERE till_id=? GROUP BY kind,"
-                                        " method");
+    struct db_stmt *st = db_cached(db, "SELECT kind, method, SUM(amount_pence), COUNT(*)"
+                                       " FROM till_movements WHERE till_id=? GROUP BY kind,"
+                                       " method");
     if (!st)
         return STORE_UNAVAILABLE;
-    sqlite3_bind_int64(st, 1, till_id);
+    db_bind_int64(st, 1, till_id);
     json_t *takings = by_method(), *refunds = by_method(), *voids = by_method();
     json_int_t paid_in = 0, paid_out = 0, cash = 0, sales = 0;
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *kind = (const char *)sqlite3_column_text(st, 0);
-        const char *method = (const char *)sqlite3_column_text(st, 1);
-        json_int_t sum = sqlite3_column_int64(st, 2);
+    enum db_step rc;
+    while ((rc = db_step(st)) == DB_ROW) {
+        const char *kind = db_column_text(st, 0);
+        const char *method = db_column_text(st, 1);
+        json_int_t sum = db_column_int64(st, 2);
         if (strcmp(method, "cash") == 0)
             cash += sum;
         if (strcmp(kind, "sale") == 0) {
             add_to(takings, method, sum);
-            sales += sqlite3_column_int64(st, 3);
+            sales += db_column_int64(st, 3);
         } else if (strcmp(kind, "refund") == 0) {
             add_to(refunds, method, -sum);
         } else if (strcmp(kind, "void") == 0) {
@@ -225,7 +227,7 @@ static enum store_result till_sums(sqlite3 *db, int64_t till_id, json_t *t)
             paid_out -= sum;
         }
     }
-    store_release(st);
+    db_release(st);
     json_object_set_new(t, "takings", takings);
     json_object_set_new(t, "refunds", refunds);
     json_object_set_new(t, "voids", voids);
@@ -233,7 +235,7 @@ static enum store_result till_sums(sqlite3 *db, int64_t till_id, json_t *t)
     json_object_set_new(t, "paid_out_pence", json_integer(paid_out));
     json_object_set_new(t, "expected_cash_pence", json_integer(cash));
     json_object_set_new(t, "transactions", json_integer(sales));
-    return rc == SQLITE_DONE ? STORE_OK : store_sqlite_result(rc);
+    return rc == DB_DONE ? STORE_OK : store_step_result(db, rc);
 }
 
 /* Net card or cheque takings of the till (sales less refunds and voids). */
@@ -266,28 +268,26 @@ static void add_variances(json_t *t)
 enum store_result store_till_get(struct store *store, const char *counter, const char *day,
                                  bool blind, json_t **out)
 {
-    sqlite3 *db = store_reader_acquire(store);
-    sqlite3_stmt *st = store_cached(
+    struct db *db = store_reader_acquire(store);
+    struct db_stmt *st = db_cached(
         db, "SELECT counter, site, day, state, float_pence, opened_at, opened_by, denominations,"
             " counted_pence, counted_at, counted_by, banked_pence, bag_number, note, signed_by,"
             " closed_at, counted_card_pence, counted_cheque_pence, expected_pence, id"
             " FROM tills WHERE counter=? AND day=?");
     enum store_result r = STORE_UNAVAILABLE;
     if (st) {
-        sqlite3_bind_text(st, 1, counter, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, day, -1, SQLITE_STATIC);
-        int rc = sqlite3_step(st);
+        db_bind_text(st, 1, counter);
+        db_bind_text(st, 2, day);
+        enum db_step rc = db_step(st);
         int64_t id = 0;
         json_t *t = NULL;
-        if (rc == SQLITE_ROW) {
+        if (rc == DB_ROW) {
             t = json_object();
             store_row_json(st, 0, till_columns, t);
-            id = sqlite3_column_int64(st, 19);
+            id = db_column_int64(st, 19);
         }
-        r = rc == SQLITE_ROW    ? STORE_OK
-            : rc == SQLITE_DONE ? STORE_NOT_FOUND
-                                : store_sqlite_result(rc);
-        store_release(st);
+        r = rc == DB_ROW ? STORE_OK : rc == DB_DONE ? STORE_NOT_FOUND : store_step_result(db, rc);
+        db_release(st);
         if (r == STORE_OK)
             r = till_sums(db, id, t);
         if (r == STORE_OK) {
@@ -309,7 +309,7 @@ enum store_result store_till_get(struct store *store, const char *counter, const
 /* The one transition function: moves till `id` from `from` to `to` (compare-and-set on the
  * state) and audits it; the caller has written the move's own columns in the same database
  * transaction. STORE_CONFLICT when the till is no longer in `from`. */
-static enum store_result till_move(sqlite3 *db, int64_t id, const char *counter,
+static enum store_result till_move(struct db *db, int64_t id, const char *counter,
                                    enum till_state from, enum till_state to, const char *actor,
                                    const char *detail, time_t now)
 {
@@ -317,16 +317,16 @@ static enum store_result till_move(sqlite3 *db, int64_t id, const char *counter,
         store_illegal_move("till", till_state_name(from), till_state_name(to));
         return STORE_INVALID;
     }
-    sqlite3_stmt *st = store_cached(db, "UPDATE tills SET state=? WHERE id=? AND state=?");
+    struct db_stmt *st = db_cached(db, "UPDATE tills SET state=? WHERE id=? AND state=?");
     if (!st)
         return STORE_UNAVAILABLE;
-    sqlite3_bind_text(st, 1, till_state_name(to), -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, id);
-    sqlite3_bind_text(st, 3, till_state_name(from), -1, SQLITE_STATIC);
+    db_bind_text(st, 1, till_state_name(to));
+    db_bind_int64(st, 2, id);
+    db_bind_text(st, 3, till_state_name(from));
     enum store_result r = store_step_done(db, st, "till move");
     if (r != STORE_OK)
         return r;
-    if (sqlite3_changes(db) == 0)
+    if (db_changes(db) == 0)
         return STORE_CONFLICT;
     struct audit_entry e = {.actor = actor,
                             .counter = counter,
@@ -336,18 +336,18 @@ static enum store_result till_move(sqlite3 *db, int64_t id, const char *counter,
 }
 
 /* The cash expected in the till now: the sum of its cash movements. */
-static enum store_result expected_cash(sqlite3 *db, int64_t id, long *out)
+static enum store_result expected_cash(struct db *db, int64_t id, long *out)
 {
-    sqlite3_stmt *st = store_cached(db, "SELECT coalesce(SUM(amount_pence), 0) FROM"
-                                        " till_movements WHERE till_id=? AND method='cash'");
+    struct db_stmt *st = db_cached(db, "SELECT coalesce(SUM(amount_pence), 0) FROM"
+                                       " till_movements WHERE till_id=? AND method='cash'");
     if (!st)
         return STORE_UNAVAILABLE;
-    sqlite3_bind_int64(st, 1, id);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        *out = (long)sqlite3_column_int64(st, 0);
-    store_release(st);
-    return rc == SQLITE_ROW ? STORE_OK : store_sqlite_result(rc);
+    db_bind_int64(st, 1, id);
+    enum db_step rc = db_step(st);
+    if (rc == DB_ROW)
+        *out = (long)db_column_int64(st, 0);
+    db_release(st);
+    return rc == DB_ROW ? STORE_OK : store_step_result(db, rc);
 }
 
 struct count_args {
@@ -356,7 +356,7 @@ struct count_args {
     time_t now;
 };
 
-static enum store_result count_run(sqlite3 *db, void *arg)
+static enum store_result count_run(struct db *db, void *arg)
 {
     struct count_args *a = arg;
     int64_t id = 0;
@@ -369,19 +369,19 @@ static enum store_result count_run(sqlite3 *db, void *arg)
         return STORE_CONFLICT;
     if ((r = expected_cash(db, id, &expected)) != STORE_OK)
         return r;
-    sqlite3_stmt *st = store_cached(db, "UPDATE tills SET denominations=?, counted_pence=?,"
-                                        " counted_card_pence=?, counted_cheque_pence=?,"
-                                        " expected_pence=?, counted_at=?, counted_by=? WHERE id=?");
+    struct db_stmt *st = db_cached(db, "UPDATE tills SET denominations=?, counted_pence=?,"
+                                       " counted_card_pence=?, counted_cheque_pence=?,"
+                                       " expected_pence=?, counted_at=?, counted_by=? WHERE id=?");
     if (!st)
         return STORE_UNAVAILABLE;
-    sqlite3_bind_text(st, 1, a->denominations, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, a->counted);
-    sqlite3_bind_int64(st, 3, a->card);
-    sqlite3_bind_int64(st, 4, a->cheque);
-    sqlite3_bind_int64(st, 5, expected);
-    sqlite3_bind_int64(st, 6, a->now);
-    sqlite3_bind_text(st, 7, a->staff, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 8, id);
+    db_bind_text(st, 1, a->denominations);
+    db_bind_int64(st, 2, a->counted);
+    db_bind_int64(st, 3, a->card);
+    db_bind_int64(st, 4, a->cheque);
+    db_bind_int64(st, 5, expected);
+    db_bind_int64(st, 6, a->now);
+    db_bind_text(st, 7, a->staff);
+    db_bind_int64(st, 8, id);
     if ((r = store_step_done(db, st, "till count")) != STORE_OK)
         return r;
     char detail[96];
@@ -405,46 +405,46 @@ struct cashup_args {
     enum till_signoff_refusal *why;
 };
 
-static enum store_result cashup_run(sqlite3 *db, void *arg)
+static enum store_result cashup_run(struct db *db, void *arg)
 {
     struct cashup_args *a = arg;
-    sqlite3_stmt *st = store_cached(db, "SELECT id, state, counted_by, counted_pence,"
-                                        " expected_pence FROM tills WHERE counter=? AND day=?");
+    struct db_stmt *st = db_cached(db, "SELECT id, state, counted_by, counted_pence,"
+                                       " expected_pence FROM tills WHERE counter=? AND day=?");
     if (!st)
         return STORE_UNAVAILABLE;
-    sqlite3_bind_text(st, 1, a->counter, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, a->day, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
+    db_bind_text(st, 1, a->counter);
+    db_bind_text(st, 2, a->day);
+    enum db_step rc = db_step(st);
     int64_t id = 0;
     long counted = 0, expected = 0;
     bool is_counted = false, own = false;
-    if (rc == SQLITE_ROW) {
-        id = sqlite3_column_int64(st, 0);
-        is_counted = strcmp((const char *)sqlite3_column_text(st, 1), "counted") == 0;
-        const unsigned char *by = sqlite3_column_text(st, 2);
+    if (rc == DB_ROW) {
+        id = db_column_int64(st, 0);
+        is_counted = strcmp(db_column_text(st, 1), "counted") == 0;
+        const char *by = db_column_text(st, 2);
         own = by && strcmp((const char *)by, a->staff) == 0;
-        counted = (long)sqlite3_column_int64(st, 3);
-        expected = (long)sqlite3_column_int64(st, 4);
+        counted = (long)db_column_int64(st, 3);
+        expected = (long)db_column_int64(st, 4);
     }
-    store_release(st);
-    if (rc != SQLITE_ROW)
-        return rc == SQLITE_DONE ? STORE_NOT_FOUND : store_sqlite_result(rc);
+    db_release(st);
+    if (rc != DB_ROW)
+        return rc == DB_DONE ? STORE_NOT_FOUND : store_step_result(db, rc);
     if (!is_counted || own || a->banked > counted) {
         *a->why = !is_counted ? TILL_SIGNOFF_NOT_COUNTED
                   : own       ? TILL_SIGNOFF_OWN_COUNT
                               : TILL_SIGNOFF_BANKED_TOO_MUCH;
         return STORE_CONFLICT;
     }
-    st = store_cached(db, "UPDATE tills SET banked_pence=?, bag_number=?, note=?, signed_by=?,"
-                          " closed_at=? WHERE id=?");
+    st = db_cached(db, "UPDATE tills SET banked_pence=?, bag_number=?, note=?, signed_by=?,"
+                       " closed_at=? WHERE id=?");
     if (!st)
         return STORE_UNAVAILABLE;
-    sqlite3_bind_int64(st, 1, a->banked);
-    sqlite3_bind_text(st, 2, a->bag, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, a->note, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, a->staff, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 5, a->now);
-    sqlite3_bind_int64(st, 6, id);
+    db_bind_int64(st, 1, a->banked);
+    db_bind_text(st, 2, a->bag);
+    db_bind_text(st, 3, a->note);
+    db_bind_text(st, 4, a->staff);
+    db_bind_int64(st, 5, a->now);
+    db_bind_int64(st, 6, id);
     enum store_result r = store_step_done(db, st, "till cash-up");
     if (r != STORE_OK)
         return r;
@@ -469,16 +469,16 @@ enum store_result store_till_cashup(struct store *store, const char *counter, co
 
 long store_till_suggested_float(struct store *store, const char *counter)
 {
-    sqlite3 *db = store_reader_acquire(store);
-    sqlite3_stmt *st = store_cached(db, "SELECT counted_pence - banked_pence FROM tills"
-                                        " WHERE counter=? AND state='closed' ORDER BY day DESC"
-                                        " LIMIT 1");
+    struct db *db = store_reader_acquire(store);
+    struct db_stmt *st = db_cached(db, "SELECT counted_pence - banked_pence FROM tills"
+                                       " WHERE counter=? AND state='closed' ORDER BY day DESC"
+                                       " LIMIT 1");
     long pence = 0;
     if (st) {
-        sqlite3_bind_text(st, 1, counter, -1, SQLITE_STATIC);
-        if (sqlite3_step(st) == SQLITE_ROW)
-            pence = (long)sqlite3_column_int64(st, 0);
-        store_release(st);
+        db_bind_text(st, 1, counter);
+        if (db_step(st) == DB_ROW)
+            pence = (long)db_column_int64(st, 0);
+        db_release(st);
     }
     store_reader_release(store, db);
     return pence > 0 ? pence : 0;

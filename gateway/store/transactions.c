@@ -48,7 +48,7 @@ bool txn_status_can_move(enum txn_status from, enum txn_status to)
     return false;
 }
 
-static enum store_result audit_insert(sqlite3 *db, const char *actor, const char *counter,
+static enum store_result audit_insert(struct db *db, const char *actor, const char *counter,
                                       const char *action, const char *subject, const char *detail,
                                       time_t at)
 {
@@ -61,50 +61,48 @@ static enum store_result audit_insert(sqlite3 *db, const char *actor, const char
 
 enum store_result store_tx_transaction_insert(struct store_tx *tx, const struct txn_record *r)
 {
-    sqlite3 *db = store_tx_db(tx);
+    struct db *db = store_tx_db(tx);
     int64_t ms = (int64_t)r->now * 1000;
-    sqlite3_stmt *st = store_cached(
+    struct db_stmt *st = db_cached(
         db, "INSERT INTO transactions(reference, service, status, counter, site, staff, fields,"
             " fee_pence, lines, live_until, created_at, updated_at)"
-            " VALUES(?,?,?,?,?,?,pd_seal(?),?,?,?,?,?)");
+            " VALUES(?,?,?,?,?,?,pd_seal(?),?,?,?,?,?) RETURNING id");
     if (!st)
         return STORE_UNAVAILABLE;
-    sqlite3_bind_text(st, 1, r->reference, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, r->service, -1, SQLITE_STATIC);
+    db_bind_text(st, 1, r->reference);
+    db_bind_text(st, 2, r->service);
     /* A sale with no back-end to forward to is complete at the counter. */
-    sqlite3_bind_text(st, 3, txn_status_name(r->backend ? TXN_ACCEPTED : TXN_COMPLETED), -1,
-                      SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, r->counter, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 5, r->site, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 6, r->staff, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 7, r->fields_json, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 8, r->fee_pence);
-    sqlite3_bind_text(st, 9, r->lines_json, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 10, r->live_until && *r->live_until ? r->live_until : NULL, -1,
-                      SQLITE_STATIC);
-    sqlite3_bind_int64(st, 11, r->now);
-    sqlite3_bind_int64(st, 12, r->now);
-    enum store_result res = store_step_done(db, st, "transaction insert");
+    db_bind_text(st, 3, txn_status_name(r->backend ? TXN_ACCEPTED : TXN_COMPLETED));
+    db_bind_text(st, 4, r->counter);
+    db_bind_text(st, 5, r->site);
+    db_bind_text(st, 6, r->staff);
+    db_bind_text(st, 7, r->fields_json);
+    db_bind_int64(st, 8, r->fee_pence);
+    db_bind_text(st, 9, r->lines_json);
+    db_bind_text(st, 10, r->live_until && *r->live_until ? r->live_until : NULL);
+    db_bind_int64(st, 11, r->now);
+    db_bind_int64(st, 12, r->now);
+    int64_t txn_id = 0;
+    enum store_result res = store_step_id(db, st, "transaction insert", &txn_id);
     if (res != STORE_OK)
         return res;
-    int64_t txn_id = sqlite3_last_insert_rowid(db);
 
-    st = store_cached(db, "INSERT INTO payments(transaction_id, method, amount_pence,"
-                          " tendered_pence, change_pence, auth_code, reason, authorised_by,"
-                          " created_at) VALUES(?,?,?,?,?,?,?,?,?)");
+    st = db_cached(db, "INSERT INTO payments(transaction_id, method, amount_pence,"
+                       " tendered_pence, change_pence, auth_code, reason, authorised_by,"
+                       " created_at) VALUES(?,?,?,?,?,?,?,?,?)");
     if (!st)
         return STORE_UNAVAILABLE;
-    sqlite3_bind_int64(st, 1, txn_id);
-    sqlite3_bind_text(st, 2, r->method, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, r->amount_pence);
+    db_bind_int64(st, 1, txn_id);
+    db_bind_text(st, 2, r->method);
+    db_bind_int64(st, 3, r->amount_pence);
     if (strcmp(r->method, "cash") == 0) {
-        sqlite3_bind_int64(st, 4, r->tendered_pence);
-        sqlite3_bind_int64(st, 5, r->change_pence);
+        db_bind_int64(st, 4, r->tendered_pence);
+        db_bind_int64(st, 5, r->change_pence);
     }
-    sqlite3_bind_text(st, 6, r->auth_code, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 7, r->reason, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 8, r->authorised_by, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 9, r->now);
+    db_bind_text(st, 6, r->auth_code);
+    db_bind_text(st, 7, r->reason);
+    db_bind_text(st, 8, r->authorised_by);
+    db_bind_int64(st, 9, r->now);
     if ((res = store_step_done(db, st, "payment insert")) != STORE_OK)
         return res;
 
@@ -112,69 +110,64 @@ enum store_result store_tx_transaction_insert(struct store_tx *tx, const struct 
     json_t *key;
     json_array_foreach(r->keys, i, key)
     {
-        st = store_cached(db, "INSERT INTO txn_keys(transaction_id, name, value, live_from,"
-                              " live_until) VALUES(?1,?2,pd_blind(?2,?3),?4,?5)");
+        st = db_cached(db, "INSERT INTO txn_keys(transaction_id, name, value, live_from,"
+                           " live_until) VALUES(?1,?2,pd_blind(?2,?3),?4,?5)");
         if (!st)
             return STORE_UNAVAILABLE;
-        sqlite3_bind_int64(st, 1, txn_id);
-        sqlite3_bind_text(st, 2, json_string_value(json_object_get(key, "name")), -1,
-                          SQLITE_STATIC);
-        sqlite3_bind_text(st, 3, json_string_value(json_object_get(key, "value")), -1,
-                          SQLITE_STATIC);
-        sqlite3_bind_text(st, 4, json_string_value(json_object_get(key, "live_from")), -1,
-                          SQLITE_STATIC);
-        sqlite3_bind_text(st, 5, json_string_value(json_object_get(key, "live_until")), -1,
-                          SQLITE_STATIC);
+        db_bind_int64(st, 1, txn_id);
+        db_bind_text(st, 2, json_string_value(json_object_get(key, "name")));
+        db_bind_text(st, 3, json_string_value(json_object_get(key, "value")));
+        db_bind_text(st, 4, json_string_value(json_object_get(key, "live_from")));
+        db_bind_text(st, 5, json_string_value(json_object_get(key, "live_until")));
         if ((res = store_step_done(db, st, "key insert")) != STORE_OK)
             return res;
     }
 
     if (r->backend) {
-        st = store_cached(db, "INSERT INTO deliveries(transaction_id, backend, connector,"
-                              " idempotency_key, payload, state, next_attempt_at_ms, created_at)"
-                              " VALUES(?,?,?,?,pd_seal(?),'pending',?,?)");
+        st = db_cached(db, "INSERT INTO deliveries(transaction_id, backend, connector,"
+                           " idempotency_key, payload, state, next_attempt_at_ms, created_at)"
+                           " VALUES(?,?,?,?,pd_seal(?),'pending',?,?)");
         if (!st)
             return STORE_UNAVAILABLE;
-        sqlite3_bind_int64(st, 1, txn_id);
-        sqlite3_bind_text(st, 2, r->backend, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 3, r->connector, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 4, r->delivery_key, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 5, r->payload_json, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 6, ms);
-        sqlite3_bind_int64(st, 7, r->now);
+        db_bind_int64(st, 1, txn_id);
+        db_bind_text(st, 2, r->backend);
+        db_bind_text(st, 3, r->connector);
+        db_bind_text(st, 4, r->delivery_key);
+        db_bind_text(st, 5, r->payload_json);
+        db_bind_int64(st, 6, ms);
+        db_bind_int64(st, 7, r->now);
         if ((res = store_step_done(db, st, "delivery insert")) != STORE_OK)
             return res;
     }
 
     if (r->printer) {
-        st = store_cached(db, "INSERT INTO print_jobs(transaction_id, printer, state,"
-                              " next_attempt_at_ms, created_at, updated_at, receipt_size,"
-                              " receipt_language) VALUES(?,?,'pending',?,?,?,?,?)");
+        st = db_cached(db, "INSERT INTO print_jobs(transaction_id, printer, state,"
+                           " next_attempt_at_ms, created_at, updated_at, receipt_size,"
+                           " receipt_language) VALUES(?,?,'pending',?,?,?,?,?)");
         if (!st)
             return STORE_UNAVAILABLE;
-        sqlite3_bind_int64(st, 1, txn_id);
-        sqlite3_bind_text(st, 2, r->printer, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 3, ms);
-        sqlite3_bind_int64(st, 4, r->now);
-        sqlite3_bind_int64(st, 5, r->now);
-        sqlite3_bind_text(st, 6, r->receipt_size ? r->receipt_size : "standard", -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 7, r->receipt_language ? r->receipt_language : "en", -1,
-                          SQLITE_STATIC);
+        db_bind_int64(st, 1, txn_id);
+        db_bind_text(st, 2, r->printer);
+        db_bind_int64(st, 3, ms);
+        db_bind_int64(st, 4, r->now);
+        db_bind_int64(st, 5, r->now);
+        db_bind_text(st, 6, r->receipt_size ? r->receipt_size : "standard");
+        db_bind_text(st, 7, r->receipt_language ? r->receipt_language : "en");
         if ((res = store_step_done(db, st, "print job insert")) != STORE_OK)
             return res;
     }
 
-    st = store_cached(db, "INSERT INTO idempotency(key, request_hash, transaction_id, status,"
-                          " response, created_at, staff) VALUES(?,?,?,?,pd_seal(?),?,?)");
+    st = db_cached(db, "INSERT INTO idempotency(key, request_hash, transaction_id, status,"
+                       " response, created_at, staff) VALUES(?,?,?,?,pd_seal(?),?,?)");
     if (!st)
         return STORE_UNAVAILABLE;
-    sqlite3_bind_text(st, 1, r->idempotency_key, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, r->request_hash, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, txn_id);
-    sqlite3_bind_int(st, 4, r->response_status);
-    sqlite3_bind_text(st, 5, r->response_json, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 6, r->now);
-    sqlite3_bind_text(st, 7, r->staff, -1, SQLITE_STATIC);
+    db_bind_text(st, 1, r->idempotency_key);
+    db_bind_text(st, 2, r->request_hash);
+    db_bind_int64(st, 3, txn_id);
+    db_bind_int64(st, 4, r->response_status);
+    db_bind_text(st, 5, r->response_json);
+    db_bind_int64(st, 6, r->now);
+    db_bind_text(st, 7, r->staff);
     if ((res = store_step_done(db, st, "idempotency insert")) != STORE_OK)
         return res;
 
@@ -189,27 +182,27 @@ enum store_result store_tx_transaction_insert(struct store_tx *tx, const struct 
     return res;
 }
 
-static enum store_result idempotency_find(sqlite3 *db, const char *staff, const char *key,
+static enum store_result idempotency_find(struct db *db, const char *staff, const char *key,
                                           char request_hash[65], int *status, char **response)
 {
-    sqlite3_stmt *st =
-        store_cached(db, "SELECT request_hash, status, pd_open(response) FROM idempotency"
-                         " WHERE key=? AND staff=?");
+    struct db_stmt *st =
+        db_cached(db, "SELECT request_hash, status, pd_open(response) FROM idempotency"
+                      " WHERE key=? AND staff=?");
     if (!st)
         return STORE_UNAVAILABLE;
-    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, staff, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
+    db_bind_text(st, 1, key);
+    db_bind_text(st, 2, staff);
+    enum db_step rc = db_step(st);
     enum store_result r;
-    if (rc == SQLITE_ROW) {
-        snprintf(request_hash, 65, "%s", (const char *)sqlite3_column_text(st, 0));
-        *status = sqlite3_column_int(st, 1);
-        *response = strdup((const char *)sqlite3_column_text(st, 2));
+    if (rc == DB_ROW) {
+        snprintf(request_hash, 65, "%s", db_column_text(st, 0));
+        *status = db_column_int64(st, 1);
+        *response = strdup(db_column_text(st, 2));
         r = *response ? STORE_OK : STORE_UNAVAILABLE;
     } else {
-        r = rc == SQLITE_DONE ? STORE_NOT_FOUND : store_sqlite_result(rc);
+        r = rc == DB_DONE ? STORE_NOT_FOUND : store_step_result(db, rc);
     }
-    store_release(st);
+    db_release(st);
     return r;
 }
 
@@ -222,7 +215,7 @@ enum store_result store_tx_idempotency_find(struct store_tx *tx, const char *sta
 enum store_result store_idempotency_find(struct store *store, const char *staff, const char *key,
                                          char request_hash[65], int *status, char **response)
 {
-    sqlite3 *db = store_reader_acquire(store);
+    struct db *db = store_reader_acquire(store);
     enum store_result r = idempotency_find(db, staff, key, request_hash, status, response);
     store_reader_release(store, db);
     return r;
@@ -231,44 +224,44 @@ enum store_result store_idempotency_find(struct store *store, const char *staff,
 /* Live entries under (key, value) on a day. A transaction counts until it is voided: a paid
  * permit whose delivery failed is still the resident's (a supervisor retries it or voids it),
  * so it still holds its vehicle's place and its household's. */
-static long count_live(sqlite3 *db, const char *key, const char *value, const char *on)
+static long count_live(struct db *db, const char *key, const char *value, const char *on)
 {
-    sqlite3_stmt *st = store_cached(
+    struct db_stmt *st = db_cached(
         db, "SELECT COUNT(*) FROM txn_keys k JOIN transactions t ON t.id = k.transaction_id"
             " WHERE k.name=?1 AND k.value=pd_blind(?1,?2) AND k.live_from <= ?3"
             " AND k.live_until >= ?3"
             " AND t.status <> 'voided'");
     if (!st)
         return -1;
-    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, on, -1, SQLITE_STATIC);
-    long n = sqlite3_step(st) == SQLITE_ROW ? (long)sqlite3_column_int64(st, 0) : -1;
-    store_release(st);
+    db_bind_text(st, 1, key);
+    db_bind_text(st, 2, value);
+    db_bind_text(st, 3, on);
+    long n = db_step(st) == DB_ROW ? (long)db_column_int64(st, 0) : -1;
+    db_release(st);
     return n;
 }
 
 /* The count can only rise on `from` or on an entry's live_from, so the peak is the largest
  * count_live over those days. */
-static long max_live(sqlite3 *db, const char *key, const char *value, const char *from,
+static long max_live(struct db *db, const char *key, const char *value, const char *from,
                      const char *until)
 {
     long best = count_live(db, key, value, from);
-    sqlite3_stmt *st = store_cached(db, "SELECT DISTINCT live_from FROM txn_keys WHERE name=?1"
-                                        " AND value=pd_blind(?1,?2) AND live_from > ?3"
-                                        " AND live_from <= ?4");
+    struct db_stmt *st = db_cached(db, "SELECT DISTINCT live_from FROM txn_keys WHERE name=?1"
+                                       " AND value=pd_blind(?1,?2) AND live_from > ?3"
+                                       " AND live_from <= ?4");
     if (!st || best < 0) {
-        store_release(st);
+        db_release(st);
         return -1;
     }
-    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, from, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, until, -1, SQLITE_STATIC);
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    db_bind_text(st, 1, key);
+    db_bind_text(st, 2, value);
+    db_bind_text(st, 3, from);
+    db_bind_text(st, 4, until);
+    enum db_step rc;
+    while ((rc = db_step(st)) == DB_ROW) {
         char day[16];
-        snprintf(day, sizeof day, "%s", (const char *)sqlite3_column_text(st, 0));
+        snprintf(day, sizeof day, "%s", db_column_text(st, 0));
         long n = count_live(db, key, value, day);
         if (n < 0) {
             best = -1;
@@ -277,9 +270,9 @@ static long max_live(sqlite3 *db, const char *key, const char *value, const char
         if (n > best)
             best = n;
     }
-    if (rc != SQLITE_DONE && best >= 0)
+    if (rc != DB_DONE && best >= 0)
         best = -1;
-    store_release(st);
+    db_release(st);
     return best;
 }
 
@@ -292,7 +285,7 @@ long store_tx_max_live(struct store_tx *tx, const char *key, const char *value, 
 long store_max_live(struct store *store, const char *key, const char *value, const char *from,
                     const char *until)
 {
-    sqlite3 *db = store_reader_acquire(store);
+    struct db *db = store_reader_acquire(store);
     long n = max_live(db, key, value, from, until);
     store_reader_release(store, db);
     return n;
@@ -305,7 +298,7 @@ long store_tx_count_live(struct store_tx *tx, const char *key, const char *value
 
 long store_count_live(struct store *store, const char *key, const char *value, const char *on)
 {
-    sqlite3 *db = store_reader_acquire(store);
+    struct db *db = store_reader_acquire(store);
     long n = count_live(db, key, value, on);
     store_reader_release(store, db);
     return n;
@@ -314,36 +307,36 @@ long store_count_live(struct store *store, const char *key, const char *value, c
 enum store_result store_tx_keys_end(struct store_tx *tx, const char *key, const char *value,
                                     const char *until)
 {
-    sqlite3 *db = store_tx_db(tx);
-    sqlite3_stmt *st = store_cached(db, "UPDATE txn_keys SET live_until = ?3"
-                                        " WHERE name = ?1 AND value = pd_blind(?1,?2)"
-                                        " AND live_until > ?3");
+    struct db *db = store_tx_db(tx);
+    struct db_stmt *st = db_cached(db, "UPDATE txn_keys SET live_until = ?3"
+                                       " WHERE name = ?1 AND value = pd_blind(?1,?2)"
+                                       " AND live_until > ?3");
     if (!st)
         return STORE_UNAVAILABLE;
-    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, until, -1, SQLITE_STATIC);
+    db_bind_text(st, 1, key);
+    db_bind_text(st, 2, value);
+    db_bind_text(st, 3, until);
     return store_step_done(db, st, "key end");
 }
 
 /* The latest live_until of (key, value) entries of transactions not voided, into until. */
-static int latest_until(sqlite3 *db, const char *key, const char *value, char *until, size_t size)
+static int latest_until(struct db *db, const char *key, const char *value, char *until, size_t size)
 {
-    sqlite3_stmt *st =
-        store_cached(db, "SELECT MAX(k.live_until) FROM txn_keys k JOIN transactions t"
-                         " ON t.id = k.transaction_id WHERE k.name=?1 AND k.value=pd_blind(?1,?2)"
-                         " AND t.status <> 'voided'");
+    struct db_stmt *st =
+        db_cached(db, "SELECT MAX(k.live_until) FROM txn_keys k JOIN transactions t"
+                      " ON t.id = k.transaction_id WHERE k.name=?1 AND k.value=pd_blind(?1,?2)"
+                      " AND t.status <> 'voided'");
     if (!st)
         return -1;
-    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
+    db_bind_text(st, 1, key);
+    db_bind_text(st, 2, value);
     int found = -1;
-    if (sqlite3_step(st) == SQLITE_ROW) {
-        const unsigned char *text = sqlite3_column_text(st, 0);
+    if (db_step(st) == DB_ROW) {
+        const char *text = db_column_text(st, 0);
         found = text ? 1 : 0;
         snprintf(until, size, "%s", text ? (const char *)text : "");
     }
-    store_release(st);
+    db_release(st);
     return found;
 }
 
@@ -356,7 +349,7 @@ int store_tx_latest_until(struct store_tx *tx, const char *key, const char *valu
 int store_latest_until(struct store *store, const char *key, const char *value, char *until,
                        size_t size)
 {
-    sqlite3 *db = store_reader_acquire(store);
+    struct db *db = store_reader_acquire(store);
     int found = latest_until(db, key, value, until, size);
     store_reader_release(store, db);
     return found;
@@ -418,8 +411,8 @@ static const struct store_column summary_columns[] = {{"reference", COL_TEXT},
 enum store_result store_transaction_get(struct store *store, const char *reference,
                                         const char *site, json_t **out)
 {
-    sqlite3 *db = store_reader_acquire(store);
-    sqlite3_stmt *st = store_cached(
+    struct db *db = store_reader_acquire(store);
+    struct db_stmt *st = db_cached(
         db,
         "SELECT t.reference, t.service, t.status, t.counter, t.site, t.staff, pd_open(t.fields),"
         " t.fee_pence, t.lines, t.live_until, t.backend_reference, t.status_note, t.created_at,"
@@ -438,26 +431,26 @@ enum store_result store_transaction_get(struct store *store, const char *referen
         " WHERE t.reference=?1 AND (?2 IS NULL OR t.site = ?2)");
     enum store_result r = STORE_UNAVAILABLE;
     if (st) {
-        sqlite3_bind_text(st, 1, reference, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, site, -1, SQLITE_STATIC);
-        int rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) {
+        db_bind_text(st, 1, reference);
+        db_bind_text(st, 2, site);
+        enum db_step rc = db_step(st);
+        if (rc == DB_ROW) {
             json_t *t = json_object();
             store_row_json(st, 0, transaction_columns, t);
             json_t *p = json_object();
             store_row_json(st, 15, payment_columns, p);
             json_object_set_new(t, "payment", p);
             json_t *d = json_null();
-            if (sqlite3_column_type(st, 22) != SQLITE_NULL) {
+            if (!db_column_is_null(st, 22)) {
                 d = json_object();
                 store_row_json(st, 22, delivery_columns, d);
                 store_row_json(st, 37, delivery_step_columns, d);
-                if (strcmp((const char *)sqlite3_column_text(st, 23), "pending") != 0)
+                if (strcmp(db_column_text(st, 23), "pending") != 0)
                     json_object_set_new(d, "next_attempt_at", json_null());
             }
             json_object_set_new(t, "delivery", d);
             json_t *j = json_null();
-            if (sqlite3_column_type(st, 31) != SQLITE_NULL) {
+            if (!db_column_is_null(st, 31)) {
                 j = json_object();
                 store_row_json(st, 31, print_columns, j);
                 /* the size and language the resident asked for (migration 10) */
@@ -469,9 +462,9 @@ enum store_result store_transaction_get(struct store *store, const char *referen
             *out = t;
             r = STORE_OK;
         } else {
-            r = rc == SQLITE_DONE ? STORE_NOT_FOUND : store_sqlite_result(rc);
+            r = rc == DB_DONE ? STORE_NOT_FOUND : store_step_result(db, rc);
         }
-        store_release(st);
+        db_release(st);
     }
     store_reader_release(store, db);
     return r;
@@ -481,8 +474,8 @@ enum store_result store_transaction_list(struct store *store, const struct txn_f
                                          json_t **out)
 {
     int limit = f->limit > 0 && f->limit <= LIST_LIMIT_MAX ? f->limit : 100;
-    sqlite3 *db = store_reader_acquire(store);
-    sqlite3_stmt *st = store_cached(
+    struct db *db = store_reader_acquire(store);
+    struct db_stmt *st = db_cached(
         db, "SELECT t.reference, t.service, t.status, t.counter, t.staff, t.fee_pence, p.method,"
             " t.created_at, d.state, j.state"
             " FROM transactions t"
@@ -497,15 +490,15 @@ enum store_result store_transaction_list(struct store *store, const struct txn_f
     enum store_result r = STORE_UNAVAILABLE;
     if (st) {
         if (f->has_period) {
-            sqlite3_bind_int64(st, 1, f->from);
-            sqlite3_bind_int64(st, 7, f->until);
+            db_bind_int64(st, 1, f->from);
+            db_bind_int64(st, 7, f->until);
         }
-        sqlite3_bind_text(st, 2, f->service, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 3, f->status, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 4, f->counter, -1, SQLITE_STATIC);
-        sqlite3_bind_int(st, 5, limit);
-        sqlite3_bind_int(st, 6, f->offset > 0 ? f->offset : 0);
-        sqlite3_bind_text(st, 8, f->site, -1, SQLITE_STATIC);
+        db_bind_text(st, 2, f->service);
+        db_bind_text(st, 3, f->status);
+        db_bind_text(st, 4, f->counter);
+        db_bind_int64(st, 5, limit);
+        db_bind_int64(st, 6, f->offset > 0 ? f->offset : 0);
+        db_bind_text(st, 8, f->site);
         json_t *list = NULL;
         r = store_rows_json(st, summary_columns, &list);
         if (r == STORE_OK)
@@ -519,58 +512,57 @@ enum store_result store_transaction_list(struct store *store, const struct txn_f
 enum store_result store_transaction_public(struct store *store, const char *reference,
                                            struct txn_public *out)
 {
-    sqlite3 *db = store_reader_acquire(store);
-    sqlite3_stmt *st = store_cached(db, "SELECT service, status, created_at, updated_at,"
-                                        " status_note FROM transactions WHERE reference=?");
+    struct db *db = store_reader_acquire(store);
+    struct db_stmt *st = db_cached(db, "SELECT service, status, created_at, updated_at,"
+                                       " status_note FROM transactions WHERE reference=?");
     enum store_result r = STORE_UNAVAILABLE;
     if (st) {
-        sqlite3_bind_text(st, 1, reference, -1, SQLITE_STATIC);
-        int rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) {
-            snprintf(out->service, sizeof out->service, "%s", sqlite3_column_text(st, 0));
-            if (!txn_status_parse((const char *)sqlite3_column_text(st, 1), &out->status))
+        db_bind_text(st, 1, reference);
+        enum db_step rc = db_step(st);
+        if (rc == DB_ROW) {
+            snprintf(out->service, sizeof out->service, "%s", db_column_text(st, 0));
+            if (!txn_status_parse(db_column_text(st, 1), &out->status))
                 out->status = TXN_ACCEPTED;
-            out->created_at = (time_t)sqlite3_column_int64(st, 2);
-            out->updated_at = (time_t)sqlite3_column_int64(st, 3);
-            const unsigned char *note = sqlite3_column_text(st, 4);
+            out->created_at = (time_t)db_column_int64(st, 2);
+            out->updated_at = (time_t)db_column_int64(st, 3);
+            const char *note = db_column_text(st, 4);
             snprintf(out->note, sizeof out->note, "%s", note ? (const char *)note : "");
             r = STORE_OK;
         } else {
-            r = rc == SQLITE_DONE ? STORE_NOT_FOUND : store_sqlite_result(rc);
+            r = rc == DB_DONE ? STORE_NOT_FOUND : store_step_result(db, rc);
         }
-        store_release(st);
+        db_release(st);
     }
     store_reader_release(store, db);
     return r;
 }
 
-enum store_result store_txn_move(sqlite3 *db, int64_t txn_id, const char *reference,
+enum store_result store_txn_move(struct db *db, int64_t txn_id, const char *reference,
                                  enum txn_status to, const char *actor, const char *counter,
                                  const char *detail, time_t now)
 {
-    sqlite3_stmt *st = store_cached(db, "SELECT status FROM transactions WHERE id=?");
+    struct db_stmt *st = db_cached(db, "SELECT status FROM transactions WHERE id=?");
     if (!st)
         return STORE_UNAVAILABLE;
-    sqlite3_bind_int64(st, 1, txn_id);
+    db_bind_int64(st, 1, txn_id);
     enum txn_status from;
-    int rc = sqlite3_step(st);
-    bool known =
-        rc == SQLITE_ROW && txn_status_parse((const char *)sqlite3_column_text(st, 0), &from);
-    store_release(st);
+    enum db_step rc = db_step(st);
+    bool known = rc == DB_ROW && txn_status_parse(db_column_text(st, 0), &from);
+    db_release(st);
     if (!known)
-        return rc == SQLITE_ROW || rc == SQLITE_DONE ? STORE_NOT_FOUND : store_sqlite_result(rc);
+        return rc == DB_ROW || rc == DB_DONE ? STORE_NOT_FOUND : store_step_result(db, rc);
     if (from == to)
         return STORE_OK;
     if (!txn_status_can_move(from, to))
         return STORE_CONFLICT;
-    st = store_cached(db, "UPDATE transactions SET status=?, updated_at=?,"
-                          " completed_at = CASE WHEN ?1 = 'completed' THEN ?2 ELSE completed_at END"
-                          " WHERE id=?3");
+    st = db_cached(db, "UPDATE transactions SET status=?, updated_at=?,"
+                       " completed_at = CASE WHEN ?1 = 'completed' THEN ?2 ELSE completed_at END"
+                       " WHERE id=?3");
     if (!st)
         return STORE_UNAVAILABLE;
-    sqlite3_bind_text(st, 1, txn_status_name(to), -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, now);
-    sqlite3_bind_int64(st, 3, txn_id);
+    db_bind_text(st, 1, txn_status_name(to));
+    db_bind_int64(st, 2, now);
+    db_bind_int64(st, 3, txn_id);
     enum store_result r = store_step_done(db, st, "status update");
     if (r != STORE_OK)
         return r;
@@ -586,19 +578,19 @@ struct complete_args {
 static enum store_result complete_run(struct store_tx *tx, void *arg)
 {
     struct complete_args *a = arg;
-    sqlite3 *db = store_tx_db(tx);
-    sqlite3_stmt *st = store_cached(db, "SELECT t.id FROM transactions t JOIN deliveries d ON"
-                                        " d.transaction_id = t.id WHERE t.reference=? AND"
-                                        " d.backend=?");
+    struct db *db = store_tx_db(tx);
+    struct db_stmt *st = db_cached(db, "SELECT t.id FROM transactions t JOIN deliveries d ON"
+                                       " d.transaction_id = t.id WHERE t.reference=? AND"
+                                       " d.backend=?");
     if (!st)
         return STORE_UNAVAILABLE;
-    sqlite3_bind_text(st, 1, a->reference, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, a->backend, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    int64_t id = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-    store_release(st);
+    db_bind_text(st, 1, a->reference);
+    db_bind_text(st, 2, a->backend);
+    enum db_step rc = db_step(st);
+    int64_t id = rc == DB_ROW ? db_column_int64(st, 0) : 0;
+    db_release(st);
     if (!id)
-        return rc == SQLITE_DONE ? STORE_NOT_FOUND : store_sqlite_result(rc);
+        return rc == DB_DONE ? STORE_NOT_FOUND : store_step_result(db, rc);
     time_t now = time(NULL);
     enum store_result r =
         store_txn_move(db, id, a->reference, TXN_COMPLETED, a->backend, NULL, a->note, now);
@@ -607,13 +599,13 @@ static enum store_result complete_run(struct store_tx *tx, void *arg)
     /* the back-end has the request: no resend of a delivery still pending */
     if ((r = store_delivery_settle_completed(db, id, a->backend, now)) != STORE_OK)
         return r;
-    st = store_cached(db, "UPDATE transactions SET status_note = coalesce(?, status_note),"
-                          " backend_reference = coalesce(backend_reference, ?) WHERE id=?");
+    st = db_cached(db, "UPDATE transactions SET status_note = coalesce(?, status_note),"
+                       " backend_reference = coalesce(backend_reference, ?) WHERE id=?");
     if (!st)
         return STORE_UNAVAILABLE;
-    sqlite3_bind_text(st, 1, a->note && *a->note ? a->note : NULL, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, a->backend_reference, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, id);
+    db_bind_text(st, 1, a->note && *a->note ? a->note : NULL);
+    db_bind_text(st, 2, a->backend_reference);
+    db_bind_int64(st, 3, id);
     return store_step_done(db, st, "completion note");
 }
 
@@ -628,20 +620,20 @@ enum store_result store_transaction_complete(struct store *store, const char *re
 enum store_result store_transaction_site(struct store *store, const char *reference,
                                          char site[STORE_SITE_MAX])
 {
-    sqlite3 *db = store_reader_acquire(store);
-    sqlite3_stmt *st = store_cached(db, "SELECT site FROM transactions WHERE reference=?");
+    struct db *db = store_reader_acquire(store);
+    struct db_stmt *st = db_cached(db, "SELECT site FROM transactions WHERE reference=?");
     enum store_result r = STORE_UNAVAILABLE;
     if (st) {
-        sqlite3_bind_text(st, 1, reference, -1, SQLITE_STATIC);
-        int rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) {
-            const unsigned char *text = sqlite3_column_text(st, 0);
+        db_bind_text(st, 1, reference);
+        enum db_step rc = db_step(st);
+        if (rc == DB_ROW) {
+            const char *text = db_column_text(st, 0);
             snprintf(site, STORE_SITE_MAX, "%s", text ? (const char *)text : "");
             r = STORE_OK;
         } else {
-            r = rc == SQLITE_DONE ? STORE_NOT_FOUND : store_sqlite_result(rc);
+            r = rc == DB_DONE ? STORE_NOT_FOUND : store_step_result(db, rc);
         }
-        store_release(st);
+        db_release(st);
     }
     store_reader_release(store, db);
     return r;
@@ -653,23 +645,23 @@ enum store_result store_callback_find(struct store *store, const char *backend,
                                       const char *event_id, char request_hash[65], int *status,
                                       char **response)
 {
-    sqlite3 *db = store_reader_acquire(store);
-    sqlite3_stmt *st = store_cached(db, "SELECT request_hash, status, response FROM"
-                                        " callback_events WHERE backend=? AND event_id=?");
+    struct db *db = store_reader_acquire(store);
+    struct db_stmt *st = db_cached(db, "SELECT request_hash, status, response FROM"
+                                       " callback_events WHERE backend=? AND event_id=?");
     enum store_result r = STORE_UNAVAILABLE;
     if (st) {
-        sqlite3_bind_text(st, 1, backend, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, event_id, -1, SQLITE_STATIC);
-        int rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) {
-            snprintf(request_hash, 65, "%s", (const char *)sqlite3_column_text(st, 0));
-            *status = sqlite3_column_int(st, 1);
-            *response = strdup((const char *)sqlite3_column_text(st, 2));
+        db_bind_text(st, 1, backend);
+        db_bind_text(st, 2, event_id);
+        enum db_step rc = db_step(st);
+        if (rc == DB_ROW) {
+            snprintf(request_hash, 65, "%s", db_column_text(st, 0));
+            *status = db_column_int64(st, 1);
+            *response = strdup(db_column_text(st, 2));
             r = *response ? STORE_OK : STORE_UNAVAILABLE;
         } else {
-            r = rc == SQLITE_DONE ? STORE_NOT_FOUND : store_sqlite_result(rc);
+            r = rc == DB_DONE ? STORE_NOT_FOUND : store_step_result(db, rc);
         }
-        store_release(st);
+        db_release(st);
     }
     store_reader_release(store, db);
     return r;
@@ -681,32 +673,32 @@ struct callback_record {
     long keep_s;
 };
 
-static enum store_result callback_record_run(sqlite3 *db, void *arg)
+static enum store_result callback_record_run(struct db *db, void *arg)
 {
     struct callback_record *c = arg;
     time_t now = time(NULL);
-    sqlite3_stmt *st = store_cached(db, "DELETE FROM callback_events WHERE received_at < ?");
+    struct db_stmt *st = db_cached(db, "DELETE FROM callback_events WHERE received_at < ?");
     if (!st)
         return STORE_UNAVAILABLE;
-    sqlite3_bind_int64(st, 1, (sqlite3_int64)now - c->keep_s);
-    int rc = sqlite3_step(st);
-    store_release(st);
-    if (rc != SQLITE_DONE)
-        return store_sqlite_result(rc);
-    st = store_cached(db, "INSERT INTO callback_events(backend, event_id,"
-                          " request_hash, status, response, received_at)"
-                          " VALUES(?,?,?,?,?,?)");
+    db_bind_int64(st, 1, (int64_t)now - c->keep_s);
+    enum db_step rc = db_step(st);
+    db_release(st);
+    if (rc != DB_DONE)
+        return store_step_result(db, rc);
+    st = db_cached(db, "INSERT INTO callback_events(backend, event_id,"
+                       " request_hash, status, response, received_at)"
+                       " VALUES(?,?,?,?,?,?)");
     if (!st)
         return STORE_UNAVAILABLE;
-    sqlite3_bind_text(st, 1, c->backend, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, c->event_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, c->request_hash, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 4, c->status);
-    sqlite3_bind_text(st, 5, c->response ? c->response : "", -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 6, now);
-    rc = sqlite3_step(st);
-    store_release(st);
-    return store_sqlite_result(rc);
+    db_bind_text(st, 1, c->backend);
+    db_bind_text(st, 2, c->event_id);
+    db_bind_text(st, 3, c->request_hash);
+    db_bind_int64(st, 4, c->status);
+    db_bind_text(st, 5, c->response ? c->response : "");
+    db_bind_int64(st, 6, now);
+    rc = db_step(st);
+    db_release(st);
+    return store_step_result(db, rc);
 }
 
 enum store_result store_callback_record(struct store *store, const char *backend,

@@ -3,6 +3,7 @@
  * Every file this writes holds residents' personal data: it is created 0600 with O_EXCL
  * before SQLite opens it, so no other user can ever read a half-written copy. */
 #include "gateway/store/sqlite/backup.h"
+#include "gateway/store/sqlite/sqlite.h"
 #include "gateway/store/audit.h"
 
 #include "gateway/daemon_lock.h"
@@ -187,7 +188,11 @@ bool backup_verify(const char *path, struct backup_report *report, char *err, si
         goto out;
     }
     struct audit_verify_result chain;
-    if (store_audit_walk(db, NULL, NULL, 0, &chain) != STORE_OK) {
+    struct db *conn = db_sqlite_borrow(db);
+    enum store_result walked =
+        conn ? store_audit_walk(conn, NULL, NULL, 0, &chain) : STORE_UNAVAILABLE;
+    db_close(conn);
+    if (walked != STORE_OK) {
         snprintf(err, errlen, "%s: cannot read the audit trail: %s", path, sqlite3_errmsg(db));
         goto out;
     }
