@@ -1,4 +1,4 @@
-/* store_copies: the receipt copy outbox in the SQLite engine; see store/copies.h.
+/* store_copies: the receipt copy outbox in the store; see store/copies.h.
  *
  * DESIGN: like the deliveries (docs/delivery.md), every state change goes through copy_move:
  * the rule table copy_state_can_move, a compare-and-set UPDATE on the state the caller saw,
@@ -44,7 +44,24 @@ static enum store_result copy_move(struct db *db, const struct copy_outcome *o,
         store_illegal_move("receipt_copy", copy_state_name(from), copy_state_name(to));
         return STORE_CONFLICT;
     }
-    struct db_stmt *st = db_cached(
+    /* what the audit row names: the sale's reference and the channel */
+    struct db_stmt *st = db_cached(db, "SELECT t.reference, c.channel FROM receipt_copies c"
+                                       " JOIN transactions t ON t.id = c.transaction_id"
+                                       " WHERE c.id = ?");
+    if (!st)
+        return STORE_UNAVAILABLE;
+    db_bind_int64(st, 1, o->id);
+    char reference[STORE_REFERENCE_MAX] = "", detail[COPY_DETAIL_MAX];
+    if (db_step(st) == DB_ROW) {
+        snprintf(reference, sizeof reference, "%s", db_column_text(st, 0));
+        snprintf(detail, sizeof detail, "copy %lld by %s%s%s", (long long)o->id,
+                 db_column_text(st, 1), o->notification_id ? ": " : "",
+                 o->notification_id ? o->notification_id : "");
+    } else {
+        snprintf(detail, sizeof detail, "copy %lld", (long long)o->id);
+    }
+    db_release(st);
+    st = db_cached(
         db, "UPDATE receipt_copies SET state = ?2, notification_id = coalesce(?3,"
             " notification_id), payload = coalesce(pd_seal(?4), payload), last_error = coalesce(?5,"
             " last_error), last_status = coalesce(?6, last_status), note = coalesce(?7, note),"
@@ -64,31 +81,11 @@ static enum store_result copy_move(struct db *db, const struct copy_outcome *o,
     db_bind_int64(st, 8, o->note ? 0 : 1); /* a look-up's find is not an attempt */
     db_bind_int64(st, 9, o->now);
     db_bind_text(st, 10, copy_state_name(from));
-    enum store_result r = store_step_done(db, st, "receipt copy move");
-    if (r != STORE_OK)
-        return r;
-    if (db_changes(db) != 1)
-        return STORE_CONFLICT;
-    st = db_cached(db, "SELECT t.reference, c.channel FROM receipt_copies c"
-                       " JOIN transactions t ON t.id = c.transaction_id WHERE c.id = ?");
-    if (!st)
-        return STORE_UNAVAILABLE;
-    db_bind_int64(st, 1, o->id);
-    char reference[STORE_REFERENCE_MAX] = "", detail[COPY_DETAIL_MAX];
-    if (db_step(st) == DB_ROW) {
-        snprintf(reference, sizeof reference, "%s", db_column_text(st, 0));
-        snprintf(detail, sizeof detail, "copy %lld by %s%s%s", (long long)o->id,
-                 db_column_text(st, 1), o->notification_id ? ": " : "",
-                 o->notification_id ? o->notification_id : "");
-    } else {
-        snprintf(detail, sizeof detail, "copy %lld", (long long)o->id);
-    }
-    db_release(st);
     struct audit_entry e = {.actor = "notify",
                             .action = to == COPY_SENT ? "receipt_copy_sent" : "receipt_copy_failed",
                             .subject = reference,
                             .detail = detail};
-    return store_audit_insert(db, &e, o->now);
+    return store_move_commit(db, st, "receipt copy move", &e, o->now);
 }
 
 /* ---- the request ---- */

@@ -1,4 +1,4 @@
-/* store_delivery: the delivery outbox in the SQLite engine — its state machine, the
+/* store_delivery: the delivery outbox in the store — its state machine, the
  * forwarder's queries and the outcomes it records, and the supervisors' dead-letter list.
  *
  * DESIGN: a delivery is `pending` (waiting for its next attempt), `delivered` (the back-end
@@ -160,17 +160,12 @@ static enum store_result delivery_move(struct db *db, int64_t id, const char *re
     db_bind_int64(st, 2, now);
     db_bind_int64(st, 3, id);
     db_bind_text(st, 4, delivery_state_name(from));
-    enum store_result r = store_step_done(db, st, "delivery move");
-    if (r != STORE_OK)
-        return r;
-    if (db_changes(db) == 0)
-        return STORE_CONFLICT;
     struct audit_entry e = {.actor = actor,
                             .counter = counter,
                             .action = move_action(from, to),
                             .subject = reference,
                             .detail = detail};
-    return store_audit_insert(db, &e, now);
+    return store_move_commit(db, st, "delivery move", &e, now);
 }
 
 /* The delivery of transaction txn_id: its id, the transaction's reference and its state.
@@ -563,7 +558,7 @@ static void outcome_done(struct store_job *job, enum store_result result)
         o->done(o, result);
 }
 
-/* outcome_run, then what store_delivery_steps.c adds (tokens, notes, unknown outcomes); a
+/* outcome_run, then what store/delivery_steps.c adds (tokens, notes, unknown outcomes); a
  * token exchange, a look-up that found nothing or an aborted attempt moves no state. */
 static enum store_result outcome_step_run(struct store_tx *tx, void *arg)
 {

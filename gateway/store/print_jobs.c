@@ -1,11 +1,11 @@
-/* store_print: print jobs in the SQLite engine — the spooler's queue, the receipt's source
+/* store_print: print jobs in the store — the spooler's queue, the receipt's source
  * data, the one transition function of the print-job state machine, reprints and counts.
  *
  * A print job belongs to a transaction (its receipt, or a void or refund slip) or to a till
- * session (its cash-up slip, queued by the sign-off in store_till.c); exactly one of the two
+ * session (its cash-up slip, queued by the sign-off in store/till.c); exactly one of the two
  * (a CHECK in the schema). A till's job is named "TILL-<id>" in the queue and the audit.
- * A print job row is created with its transaction (store_txn.c) or by a reprint (here). Its
- * life: pending -> printing (written BEFORE the document is sent, so a crash leaves a trace)
+ * A print job row is created with its transaction (store/transactions.c) or by a reprint (here).
+ * Its life: pending -> printing (written BEFORE the document is sent, so a crash leaves a trace)
  * -> printing with the printer's job id (written as soon as the printer answers) -> printed,
  * or back to pending to retry later, or print_failed. print_move is the only code that
  * changes a job's state; it checks print_state_can_move, compares the caller's `from` with
@@ -216,29 +216,6 @@ static enum store_result print_move_run(struct store_tx *tx, void *arg)
         return STORE_CONFLICT;
 
     time_t now = (time_t)(m->now_ms / 1000);
-    /* last_error: kept while printing (the assistant still sees why the last attempt failed),
-     * cleared once printed, replaced on a retry or a failure. */
-    st = db_cached(
-        db, "UPDATE print_jobs SET state=?1,"
-            " attempts = attempts + ?2,"
-            " job_id = CASE WHEN ?3 > 0 THEN ?3 WHEN ?2 THEN NULL ELSE job_id END,"
-            " next_attempt_at_ms = CASE WHEN ?1 = 'pending' THEN ?4 ELSE next_attempt_at_ms END,"
-            " last_error = CASE WHEN ?1 = 'printed' THEN NULL"
-            "   WHEN ?1 IN ('pending','print_failed') THEN ?5 ELSE last_error END,"
-            " updated_at=?6 WHERE id=?7");
-    if (!st)
-        return STORE_UNAVAILABLE;
-    db_bind_text(st, 1, print_state_name(m->to));
-    db_bind_int64(st, 2, m->new_attempt ? 1 : 0);
-    db_bind_int64(st, 3, m->job_id);
-    db_bind_int64(st, 4, m->next_attempt_at_ms);
-    db_bind_text(st, 5, m->error);
-    db_bind_int64(st, 6, now);
-    db_bind_int64(st, 7, m->print_job_id);
-    enum store_result r = store_step_done(db, st, "print job move");
-    if (r != STORE_OK)
-        return r;
-
     char detail[PRINT_AUDIT_DETAIL_MAX], action[32];
     int attempt = attempts + (m->new_attempt ? 1 : 0);
     if (m->to == PRINT_PRINTING && !m->new_attempt)
@@ -254,7 +231,32 @@ static enum store_result print_move_run(struct store_tx *tx, void *arg)
         n += snprintf(detail + n, sizeof detail - (size_t)n, ", printer job %d", m->job_id);
     if (m->error && *m->error && n > 0 && (size_t)n < sizeof detail)
         snprintf(detail + n, sizeof detail - (size_t)n, ": %s", m->error);
-    return audit(db, m->actor, NULL, action, reference, detail, now);
+
+    /* last_error: kept while printing (the assistant still sees why the last attempt failed),
+     * cleared once printed, replaced on a retry or a failure. */
+    st = db_cached(
+        db, "UPDATE print_jobs SET state=?1,"
+            " attempts = attempts + ?2,"
+            " job_id = CASE WHEN ?3 > 0 THEN ?3 WHEN ?2 = 1 THEN NULL ELSE job_id END,"
+            " next_attempt_at_ms = CASE WHEN ?1 = 'pending' THEN ?4 ELSE next_attempt_at_ms END,"
+            " last_error = CASE WHEN ?1 = 'printed' THEN NULL"
+            "   WHEN ?1 IN ('pending','print_failed') THEN ?5 ELSE last_error END,"
+            " updated_at=?6 WHERE id=?7 AND state=?8");
+    if (!st)
+        return STORE_UNAVAILABLE;
+    db_bind_text(st, 1, print_state_name(m->to));
+    db_bind_int64(st, 2, m->new_attempt ? 1 : 0);
+    db_bind_int64(st, 3, m->job_id);
+    db_bind_int64(st, 4, m->next_attempt_at_ms);
+    db_bind_text(st, 5, m->error);
+    db_bind_int64(st, 6, now);
+    db_bind_int64(st, 7, m->print_job_id);
+    db_bind_text(st, 8, print_state_name(from));
+    struct audit_entry e = {.actor = m->actor ? m->actor : PRINT_SPOOLER_ACTOR,
+                            .action = action,
+                            .subject = reference,
+                            .detail = detail};
+    return store_move_commit(db, st, "print job move", &e, now);
 }
 
 enum store_result store_print_move(struct store *store, const struct print_move *move)

@@ -19,15 +19,6 @@ int store_name_index(const char *const *names, int first, int last, const char *
     return -1;
 }
 
-void store_illegal_move(const char *machine, const char *from, const char *to)
-{
-    log_msg(LOG_ERROR, "illegal_move", "%s: no move from %s to %s in its rule table", machine, from,
-            to);
-#ifdef ONESTOP_ABORT_ON_ILLEGAL_MOVE
-    abort();
-#endif
-}
-
 enum store_result store_step_result(struct db *db, enum db_step rc)
 {
     return rc == DB_ERROR ? db_result(db) : STORE_OK;

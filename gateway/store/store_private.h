@@ -51,7 +51,7 @@ int store_name_index(const char *const *names, int first, int last, const char *
 enum store_result store_step_id(struct db *db, struct db_stmt *st, const char *what, int64_t *id);
 /* Steps a write statement to its end and releases it; logs unexpected failures. */
 enum store_result store_step_done(struct db *db, struct db_stmt *st, const char *what);
-/* The one insert into the audit table (store_audit.c): appends e as the chain's next row, its
+/* The one insert into the audit table (store/audit.c): appends e as the chain's next row, its
  * hash over its content and the previous row's hash, in the caller's write (so the row
  * commits or rolls back with what it records). actor NULL is "system"; the strings are
  * copied. STORE_UNAVAILABLE when the row cannot be written: fail the write with it. */
@@ -106,6 +106,12 @@ enum store_result store_print_queue_till(struct db *db, int64_t till_id, const c
  * (ONESTOP_ABORT_ON_ILLEGAL_MOVE: sanitizer and Debug builds) abort so a test catches it;
  * release builds log it and refuse the move. */
 void store_illegal_move(const char *machine, const char *from, const char *to);
+/* The end of a state machine's move (state_move.c): steps `update` — the move's UPDATE, bound,
+ * whose WHERE names the row and the state the caller saw — and releases it; when it moved the
+ * row, appends the audit entry e at `now` in the same write. STORE_CONFLICT when the row was
+ * no longer in that state (a race, not a bug). */
+enum store_result store_move_commit(struct db *db, struct db_stmt *update, const char *what,
+                                    const struct audit_entry *e, time_t now) STORE_MUSTCHECK;
 
 /* A back-end reported transaction txn_id completed: its delivery, if still pending, is
  * delivered (the back-end evidently has it). Audited; STORE_OK when there is nothing to do. */

@@ -1,4 +1,4 @@
-/* store_till: till sessions and their movements in the SQLite engine (see store/till.h).
+/* store_till: till sessions and their movements in the store (see store/till.h).
  *
  * DESIGN: a till row per (counter, day) holds what was decided at its three moments (opened
  * with a float, counted blind, signed off); everything in between is a till_movements row.
@@ -323,16 +323,11 @@ static enum store_result till_move(struct db *db, int64_t id, const char *counte
     db_bind_text(st, 1, till_state_name(to));
     db_bind_int64(st, 2, id);
     db_bind_text(st, 3, till_state_name(from));
-    enum store_result r = store_step_done(db, st, "till move");
-    if (r != STORE_OK)
-        return r;
-    if (db_changes(db) == 0)
-        return STORE_CONFLICT;
     struct audit_entry e = {.actor = actor,
                             .counter = counter,
                             .action = to == TILL_COUNTED ? "till_counted" : "till_closed",
                             .detail = detail};
-    return store_audit_insert(db, &e, now);
+    return store_move_commit(db, st, "till move", &e, now);
 }
 
 /* The cash expected in the till now: the sum of its cash movements. */

@@ -1,5 +1,5 @@
 /* store_txn: transactions, their payment, limit keys, delivery outbox and print job in the
- * SQLite engine; the resident's view. The outbox the forwarder drains is in store_delivery.c.
+ * store; the resident's view. The outbox the forwarder drains is in store/deliveries.c.
  *
  * The transaction, payment, keys, delivery, print job, idempotency record and audit entry are
  * inserted by one function inside one writer job, so they commit together or not at all. */
@@ -384,7 +384,7 @@ static const struct store_column delivery_columns[] = {
     {"last_status", COL_INT},        {"last_error", COL_TEXT},
     {"backend_reference", COL_TEXT}, {"delivered_at", COL_TIME},
     {"idempotency_key", COL_TEXT},   {0}};
-/* store_delivery_steps.c's columns, selected last */
+/* store/delivery_steps.c's columns, selected last */
 static const struct store_column delivery_step_columns[] = {
     {"outcome_unknown", COL_BOOL}, {"backend_token", COL_TEXT}, {"note", COL_TEXT}, {0}};
 static const struct store_column print_columns[] = {{"state", COL_TEXT},
@@ -557,18 +557,18 @@ enum store_result store_txn_move(struct db *db, int64_t txn_id, const char *refe
         return STORE_CONFLICT;
     st = db_cached(db, "UPDATE transactions SET status=?, updated_at=?,"
                        " completed_at = CASE WHEN ?1 = 'completed' THEN ?2 ELSE completed_at END"
-                       " WHERE id=?3");
+                       " WHERE id=?3 AND status=?4");
     if (!st)
         return STORE_UNAVAILABLE;
     db_bind_text(st, 1, txn_status_name(to));
     db_bind_int64(st, 2, now);
     db_bind_int64(st, 3, txn_id);
-    enum store_result r = store_step_done(db, st, "status update");
-    if (r != STORE_OK)
-        return r;
+    db_bind_text(st, 4, txn_status_name(from));
     char what[64];
     snprintf(what, sizeof what, "transaction_%s", txn_status_name(to));
-    return audit_insert(db, actor, counter, what, reference, detail, now);
+    struct audit_entry e = {
+        .actor = actor, .counter = counter, .action = what, .subject = reference, .detail = detail};
+    return store_move_commit(db, st, "status update", &e, now);
 }
 
 struct complete_args {
