@@ -22,7 +22,8 @@
 #include <string.h>
 #include <time.h>
 
-#define STORE_PATH_MAX 4096
+#define STORE_PATH_MAX    4096
+#define STORE_GROUP_TRIES 3 /* runs of a group whose failure the engine calls retryable */
 
 struct store {
     enum store_engine engine;
@@ -51,14 +52,18 @@ struct store {
  * SAVEPOINT, so a job that fails is undone alone and the others still commit. Every step of
  * that bracket is checked: when a SAVEPOINT cannot be opened, released or rolled back to, we
  * can no longer tell which rows belong to which job, so the whole group is rolled back and
- * every job in it gets STORE_UNAVAILABLE — never a commit of a refused job's partial rows. */
-static void run_group(struct store *store, struct store_write *group, long count)
+ * every job in it gets STORE_UNAVAILABLE — never a commit of a refused job's partial rows.
+ * Returns whether the group was rolled back; *retryable when the engine says the same group
+ * may go through if run again (SQLite: still busy after busy_timeout; PostgreSQL: a
+ * serialization failure or deadlock). */
+static bool run_group_once(struct db *db, struct store_write *group, bool *retryable)
 {
-    struct db *db = store->writer;
     char err[256];
     bool began = db_begin(db, err, sizeof err);
-    if (!began)
+    if (!began) {
+        *retryable = db_retryable(db);
         log_msg(LOG_ERROR, "store_unavailable", "cannot begin a write: %s", err);
+    }
     bool aborted = !began;
     for (struct store_write *w = group; w; w = w->next) {
         if (aborted) {
@@ -90,6 +95,7 @@ static void run_group(struct store *store, struct store_write *group, long count
         }
     }
     if (!aborted && !db_exec(db, "COMMIT", err, sizeof err)) {
+        *retryable = db_retryable(db);
         log_msg(LOG_ERROR, "store_unavailable", "commit failed (disk full or unwritable?): %s",
                 err);
         aborted = true;
@@ -99,6 +105,22 @@ static void run_group(struct store *store, struct store_write *group, long count
             log_msg(LOG_ERROR, "store_unavailable", "rollback failed: %s", err);
         for (struct store_write *w = group; w; w = w->next)
             w->result = STORE_UNAVAILABLE;
+    }
+    return aborted;
+}
+
+/* Runs a group, again while its failure is one the engine calls retryable (at most
+ * STORE_GROUP_TRIES times in all): nothing of a rolled-back group was stored, and every job's
+ * outputs count only once its final result is STORE_OK. */
+static void run_group(struct store *store, struct store_write *group, long count)
+{
+    bool aborted = true, retryable = true;
+    for (int tries = 0; aborted && retryable && tries < STORE_GROUP_TRIES; tries++) {
+        retryable = false;
+        aborted = run_group_once(store->writer, group, &retryable);
+        if (aborted && retryable && tries + 1 < STORE_GROUP_TRIES)
+            log_msg(LOG_WARN, "store_retry", "write group of %ld runs again (%s)", count,
+                    db_engine(store->writer));
     }
     pthread_mutex_lock(&store->lock);
     store->stats.commits += aborted ? 0 : 1;
