@@ -1,6 +1,6 @@
 /* store_audit: the audit trail's hash chain in the store — its head, and the walk that
  * `onestop audit verify` runs. Appending a row is store_audit_insert (inside a write,
- * store_sqlite_private.h) or store_audit (a write of its own, store.h): both chain it. */
+ * store/store_private.h) or store_audit (a write of its own, store.h): both chain it. */
 #ifndef ONESTOP_STORE_AUDIT_H
 #define ONESTOP_STORE_AUDIT_H
 

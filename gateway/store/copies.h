@@ -3,7 +3,7 @@
  *
  * A copy is one row per message: `pending` (waiting for its next attempt), `sent` (Notify
  * accepted it: it has Notify's id and is never sent again) or `failed` (refused, or given up
- * at the deadline). Its state changes only in copy_move (store_copies.c): one rule table, a
+ * at the deadline). Its state changes only in copy_move (store/copies.c): one rule table, a
  * compare-and-set UPDATE and one audit row per move. A failed attempt that will be retried is
  * not a move; only the attempt count, last error, next attempt and outcome_unknown change.
  *

@@ -1,4 +1,4 @@
-/* store_crypt: what the store offers about its sealed personal data (store_crypt.c): key
+/* store_crypt: what the store offers about its sealed personal data (store/crypt.c): key
  * rotation and the count of values under each key. The store's options carry the keys
  * (store_options.crypt); sealing and opening happen inside the store's own SQL. */
 #ifndef ONESTOP_STORE_CRYPT_H

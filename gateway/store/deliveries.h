@@ -13,7 +13,7 @@
  * the outbox) -> cancelled | cancel_failed; cancelled -> cancelling when a request that was in
  * flight at the void reached the back-end after all. Every move is audited (delivery_delivered,
  * delivery_failed, delivery_retried, delivery_cancelled, delivery_cancelling,
- * delivery_cancel_failed); see store_delivery.c. */
+ * delivery_cancel_failed); see store/deliveries.c. */
 enum delivery_state {
     DELIVERY_PENDING,
     DELIVERY_DELIVERED,
@@ -89,7 +89,7 @@ struct delivery_outcome {
     bool completed;             /* POLLED */
     char note[200];             /* POLLED: the back-end's status note */
     int64_t now_ms;
-    /* What look-ups before a resend and Open311 tokens add (store_delivery_steps.c). */
+    /* What look-ups before a resend and Open311 tokens add (store/delivery_steps.c). */
     enum delivery_step step;
     bool outcome_unknown;      /* RETRY, FAILED: this attempt may have reached the back-end */
     bool no_polling;           /* DELIVERED: the back-end gave nothing to poll (blackbox) */
@@ -102,7 +102,7 @@ struct delivery_outcome {
 };
 /* Records an attempt's outcome asynchronously (grouped with other writes). */
 void store_delivery_record(struct store *store, struct delivery_outcome *outcome);
-/* Inside store_delivery_record's job (store_delivery_steps.c): records a TOKEN or NOT_FOUND
+/* Inside store_delivery_record's job (store/delivery_steps.c): records a TOKEN or NOT_FOUND
  * step, or, after an ATTEMPT's own changes, its token, note and unknown outcome. */
 enum store_result store_delivery_step_run(struct store_tx *tx,
                                           const struct delivery_outcome *o) STORE_MUSTCHECK;

@@ -1,4 +1,4 @@
-/* store_delivery_steps: what a delivery remembers beyond its state, in the SQLite engine —
+/* store_delivery_steps: what a delivery remembers beyond its state, in the store —
  * an attempt whose outcome is unknown, an Open311 token still to exchange for the back-end's
  * id, and a note for supervisors.
  *
@@ -62,7 +62,7 @@ static enum store_result attempt_run(struct db *db, const struct delivery_outcom
     case OUTCOME_DELIVERED:
         st = db_cached(db, "UPDATE deliveries SET outcome_unknown=0,"
                            " backend_token=NULLIF(?1,''), token_polls=0, note=NULLIF(?2,''),"
-                           " next_poll_at_ms=CASE WHEN ?3 THEN NULL ELSE next_poll_at_ms END"
+                           " next_poll_at_ms=CASE WHEN ?3 = 1 THEN NULL ELSE next_poll_at_ms END"
                            " WHERE id=?4");
         if (!st)
             return STORE_UNAVAILABLE;

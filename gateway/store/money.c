@@ -1,4 +1,4 @@
-/* store_money: voids, refunds and paid in/out in the SQLite engine (see store/money.h).
+/* store_money: voids, refunds and paid in/out in the store (see store/money.h).
  *
  * DESIGN: each runs as one job on the writer thread. What a sale took is its payment row;
  * what has been given back is the sum of its refund and void movements in the tills (the

@@ -1,4 +1,4 @@
-/* store_report: the supervisors' reports in the SQLite engine (see store/report.h).
+/* store_report: the supervisors' reports in the store (see store/report.h).
  *
  * DESIGN: a report is a handful of GROUP BY queries on a read connection, each reading the
  * period once through an index (transactions by created_at, tills by day): the sales as one

@@ -1,4 +1,4 @@
-/* store_staff: staff, sessions and the audit trail in the SQLite engine. */
+/* store_staff: staff, sessions and the audit trail in the store. */
 #include "gateway/store/store_private.h"
 
 #include <stdio.h>

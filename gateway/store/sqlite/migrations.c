@@ -215,7 +215,7 @@ static const char *const migrations[] = {
     "  priority TEXT NOT NULL,"
     "  nhs_last3 TEXT NOT NULL);"
     "CREATE INDEX referral_lookups_made_at ON referral_lookups(made_at);",
-    /* 12: the audit trail is a hash chain (store_audit.c): each row holds the previous row's
+    /* 12: the audit trail is a hash chain (store/audit.c): each row holds the previous row's
      * hash and its own; rows written before are chained at open (store_audit_chain_start).
      * The triggers keep onestop's own code to appending chained rows (a forger with the file
      * can drop them: the chain is what catches a forger) */
@@ -227,7 +227,7 @@ static const char *const migrations[] = {
     "  BEGIN SELECT RAISE(ABORT, 'audit rows are never changed'); END;"
     "CREATE TRIGGER audit_append_only_delete BEFORE DELETE ON audit"
     "  BEGIN SELECT RAISE(ABORT, 'audit rows are never deleted'); END;",
-    /* 13: retention (store_purge.c): when a transaction's personal fields were anonymised */
+    /* 13: retention (store/purge.c): when a transaction's personal fields were anonymised */
     "ALTER TABLE transactions ADD COLUMN purged_at INTEGER;"
     "CREATE INDEX transactions_unpurged ON transactions(service, completed_at)"
     "  WHERE purged_at IS NULL;",
