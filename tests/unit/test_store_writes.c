@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define PATH_MAX_LEN 512
@@ -102,6 +103,45 @@ static void refused_job_whose_rollback_fails_commits_nothing(void **state)
     assert_int_equal(store_run(f->store, exec_run, "INSERT INTO scratch VALUES('next')"), STORE_OK);
     assert_int_equal(store_run(f->store, count_run, "SELECT COUNT(*) FROM scratch"), STORE_OK);
     assert_int_equal(counted.rows, 1);
+}
+
+static int64_t monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Another process holds the write lock past busy_timeout: the group is run again (busy is
+ * retryable), then refused whole; once the lock is gone the writer goes on. */
+static void a_busy_group_runs_again_then_is_refused(void **state)
+{
+    struct fixture *f = *state;
+    store_close(f->store);
+    enum { BUSY_MS = 40, TRIES = 3 };
+    struct store_options so = {.data_dir = f->dir,
+                               .busy_timeout_ms = BUSY_MS,
+                               .group_commit_max = 64,
+                               .read_connections = 1};
+    char err[256], path[PATH_MAX_LEN + 32];
+    f->store = store_open(&so, err, sizeof err);
+    assert_non_null(f->store);
+    snprintf(path, sizeof path, "%s/onestop.db", f->dir);
+    sqlite3 *lock = NULL;
+    assert_int_equal(sqlite3_open(path, &lock), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(lock, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+    struct store_stats before, after;
+    store_stats(f->store, &before);
+    int64_t t0 = monotonic_ms();
+    assert_int_equal(store_check_writable(f->store), STORE_UNAVAILABLE);
+    /* each run waited out the busy timeout before giving up */
+    assert_true(monotonic_ms() - t0 >= TRIES * BUSY_MS);
+    store_stats(f->store, &after);
+    assert_int_equal(after.failed_commits, before.failed_commits + 1);
+    assert_int_equal(after.commits, before.commits);
+    assert_int_equal(sqlite3_exec(lock, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(lock);
+    assert_int_equal(store_check_writable(f->store), STORE_OK);
 }
 
 static void a_failed_step_is_an_error_not_a_short_list(void **state)
@@ -194,6 +234,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(refused_job_whose_rollback_fails_commits_nothing, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(a_busy_group_runs_again_then_is_refused, setup, teardown),
         cmocka_unit_test(a_failed_step_is_an_error_not_a_short_list),
         cmocka_unit_test(delivery_rule_table),
     };
