@@ -5,13 +5,12 @@
  *   onestop --config PATH user password NAME                          (password on stdin)
  *   onestop --config PATH user disable|enable NAME
  *   onestop --config PATH user list
- *   onestop --config PATH backup PATH | restore PATH                  (gateway/backup.h)
- *   onestop --config PATH audit [--action ACTION] [--limit N]
- *   onestop --config PATH audit verify [--head LINE|FILE]  (exit 1 when the chain is broken)
- *   onestop --config PATH audit head                       (the chain's head, signed)
- *   onestop --config PATH purge [--dry-run] [--older-than-days N]
- *   onestop --config PATH keys status | keys rotate [--batch N]   (gateway/cli_keys.h)
- *   onestop --config PATH keys rotate-index [--batch N]
+ *   onestop --config PATH backup PATH | restore PATH (gateway/store/sqlite/backup.h) onestop
+ * --config PATH audit [--action ACTION] [--limit N] onestop --config PATH audit verify [--head
+ * LINE|FILE]  (exit 1 when the chain is broken) onestop --config PATH audit head (the chain's head,
+ * signed) onestop --config PATH purge [--dry-run] [--older-than-days N] onestop --config PATH keys
+ * status | keys rotate [--batch N]   (gateway/cli_keys.h) onestop --config PATH keys rotate-index
+ * [--batch N]
  */
 #include "gateway/cli_keys.h"
 #include "gateway/cli_records.h"
@@ -19,7 +18,7 @@
 #include "gateway/failpoint.h"
 #include "gateway/field_crypt.h"
 #include "gateway/password.h"
-#include "gateway/backup.h"
+#include "gateway/store/sqlite/backup.h"
 #include "gateway/store.h"
 
 #include <ctype.h>
@@ -253,7 +252,11 @@ int main(int argc, char **argv)
         config_free(cfg);
         return 1;
     }
-    struct store_options so = {cfg->data_dir, cfg->store.busy_timeout_ms, 1, 1, &crypt};
+    struct store_options so = {.data_dir = cfg->data_dir,
+                               .busy_timeout_ms = cfg->store.busy_timeout_ms,
+                               .group_commit_max = 1,
+                               .read_connections = 1,
+                               .crypt = &crypt};
     struct store *store = store_open(&so, err, sizeof err);
     if (!store) {
         fprintf(stderr, "onestop: %s\n", err);

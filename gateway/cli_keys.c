@@ -19,8 +19,8 @@
 #include "gateway/document_rekey.h"
 #include "gateway/documents.h"
 #include "gateway/field_crypt.h"
-#include "gateway/store_crypt.h"
-#include "gateway/store_rekey.h"
+#include "gateway/store/crypt.h"
+#include "gateway/store/rekey.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -3,7 +3,7 @@
 #include "gateway/cli_records.h"
 
 #include "gateway/purge.h"
-#include "gateway/store_audit.h"
+#include "gateway/store/audit.h"
 #include "services/service.h"
 
 #include <errno.h>

@@ -4,7 +4,7 @@
 #include "gateway/data_keys.h"
 #include "gateway/document_file.h"
 #include "gateway/failpoint.h"
-#include "gateway/store_rekey.h"
+#include "gateway/store/rekey.h"
 
 #include <jansson.h>
 #include <stdlib.h>

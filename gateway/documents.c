@@ -8,7 +8,7 @@
 #include "gateway/document_type.h"
 #include "gateway/log.h"
 #include "gateway/multipart.h"
-#include "gateway/store_documents.h"
+#include "gateway/store/documents.h"
 
 #include <dirent.h>
 #include <errno.h>

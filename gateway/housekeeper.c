@@ -8,7 +8,7 @@
 
 #include "gateway/log.h"
 #include "gateway/purge.h"
-#include "gateway/store_audit.h"
+#include "gateway/store/audit.h"
 
 #include <errno.h>
 #include <pthread.h>

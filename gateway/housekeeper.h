@@ -5,7 +5,7 @@
 #define ONESTOP_HOUSEKEEPER_H
 
 #include "gateway/config.h"
-#include "gateway/store_audit.h"
+#include "gateway/store/audit.h"
 
 #include <stddef.h>
 

@@ -215,8 +215,11 @@ int main(int argc, char **argv)
         config_free(cfg);
         return 1;
     }
-    struct store_options so = {cfg->data_dir, cfg->store.busy_timeout_ms,
-                               cfg->store.group_commit_max, cfg->store.read_connections, &crypt};
+    struct store_options so = {.data_dir = cfg->data_dir,
+                               .busy_timeout_ms = cfg->store.busy_timeout_ms,
+                               .group_commit_max = cfg->store.group_commit_max,
+                               .read_connections = cfg->store.read_connections,
+                               .crypt = &crypt};
     app.store = store_open(&so, err, sizeof err);
     if (!app.store) {
         log_msg(LOG_ERROR, "store_open_failed", "%s", err);

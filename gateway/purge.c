@@ -5,8 +5,8 @@
 #include "gateway/delivery/connector_notify.h"
 #include "gateway/documents.h"
 #include "gateway/log.h"
-#include "gateway/store_copies.h"
-#include "gateway/store_crypt.h"
+#include "gateway/store/copies.h"
+#include "gateway/store/crypt.h"
 
 #include "common/uktime.h"
 #include "services/service.h"

@@ -5,7 +5,7 @@
 #define ONESTOP_PURGE_H
 
 #include "gateway/config.h"
-#include "gateway/store_purge.h"
+#include "gateway/store/purge.h"
 
 /* Anonymises the personal fields of every transaction that ended more than its service's
  * retention days before now (its rule in retention.services, else retention_days in its

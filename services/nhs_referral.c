@@ -1,7 +1,7 @@
 /* nhs_referral: the rules of an NHS e-Referral hand-off.
  *
  * DESIGN: the hand-off names a look-up (lookup_id) that POST /api/v1/referrals/lookup
- * answered and the gateway recorded (gateway/store_referral.h). The look-up must be known,
+ * answered and the gateway recorded (gateway/store/referral.h). The look-up must be known,
  * made at this counter, and no older than the rules' lookup_valid_minutes; each look-up hands
  * off once (an index entry under "nhs-referral-lookup"). When it passes, the look-up's UBRN,
  * state, priority and the NHS number's last 3 digits become the transaction's fields: they

@@ -14,7 +14,7 @@
 #ifndef ONESTOP_EMAIL_DIGEST_H
 #define ONESTOP_EMAIL_DIGEST_H
 
-#include "gateway/store_digest.h"
+#include "gateway/store/digest.h"
 
 #include <stdbool.h>
 #include <time.h>

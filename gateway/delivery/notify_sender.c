@@ -7,7 +7,7 @@
 #include "gateway/delivery/notify_jwt.h"
 #include "gateway/delivery/resend_lookup.h"
 #include "gateway/log.h"
-#include "gateway/store_copies.h"
+#include "gateway/store/copies.h"
 
 #include <curl/curl.h>
 #include <errno.h>

@@ -1,4 +1,4 @@
-/* notify_sender: the thread that sends receipt copies to GOV.UK Notify (store_copies.h).
+/* notify_sender: the thread that sends receipt copies to GOV.UK Notify (store/copies.h).
  *
  * Exactly once, although Notify has no idempotency key:
  * - a 2xx is final: the copy is `sent` with Notify's id (its contact masked) and is never sent

@@ -9,7 +9,7 @@
 #include "gateway/app.h"
 #include "gateway/config.h"
 #include "gateway/documents.h"
-#include "gateway/store_documents.h"
+#include "gateway/store/documents.h"
 #include "services/service.h"
 
 #include <ctype.h>

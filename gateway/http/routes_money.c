@@ -1,4 +1,4 @@
-/* routes_money: a supervisor gives money back or moves it by hand (store_money.h).
+/* routes_money: a supervisor gives money back or moves it by hand (store/money.h).
  *
  *   POST /api/v1/transactions/{reference}/void {"reason"}
  *        -> 200 {"reference","status":"voided","reversed_pence","method","delivery"}
@@ -24,8 +24,8 @@
 #include "gateway/http/access.h"
 #include "gateway/http/routes.h"
 #include "gateway/http/routes_till.h"
-#include "gateway/store_money.h"
-#include "gateway/store_till.h"
+#include "gateway/store/money.h"
+#include "gateway/store/till.h"
 
 #include "services/reference.h"
 #include "services/service.h"

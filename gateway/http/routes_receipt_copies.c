@@ -8,7 +8,7 @@
  * DESIGN: the request is checked here (a UK mobile number, an e-mail address, a template for
  * the service and language), the e-mailed copy's PDF receipt is rendered here (printing/
  * receipt_pdf.c; it is small and CPU only), and each copy becomes one row of the copy outbox
- * (store_copies.h) holding the Notify request body; the sender thread (notify_sender.c) sends
+ * (store/copies.h) holding the Notify request body; the sender thread (notify_sender.c) sends
  * it exactly once. The contact is in that body only, never in a log line, a URL, the audit
  * trail or the idempotency record (whose hash is keyed, and whose answer shows it masked).
  *
@@ -23,7 +23,7 @@
 #include "gateway/log.h"
 #include "gateway/status_token.h"
 #include "gateway/store.h"
-#include "gateway/store_copies.h"
+#include "gateway/store/copies.h"
 #include "gateway/token.h"
 
 #include "printing/receipt_pdf.h"

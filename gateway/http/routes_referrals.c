@@ -18,7 +18,7 @@
  * The read runs on the look-up thread (lookup.h) with the back-end's lookup_timeout_ms and
  * its oauth2-jwt access token. The referral's NHS number is compared with the one given
  * (subject.identifier with system NHS_NUMBER_SYSTEM); only the plain-word summary leaves this
- * file. A match is recorded under its lookup_id (store_referral.h) with the counter and staff,
+ * file. A match is recorded under its lookup_id (store/referral.h) with the counter and staff,
  * the UBRN, state, priority and the NHS number's last 3 digits: all that an nhs-referral
  * hand-off at this counter in the next minutes needs, and nothing more. The record is a store
  * job (the look-up thread never waits on the disk); the answer goes out from the writer thread
@@ -28,7 +28,7 @@
 #include "gateway/http/routes.h"
 #include "gateway/log.h"
 #include "gateway/lookup.h"
-#include "gateway/store_referral.h"
+#include "gateway/store/referral.h"
 
 #include "services/validators.h"
 

@@ -1,4 +1,4 @@
-/* routes_reports: the supervisors' daily and monthly reports (store_report.h).
+/* routes_reports: the supervisors' daily and monthly reports (store/report.h).
  *
  *   GET /api/v1/reports/daily?date=YYYY-MM-DD     (default: today in Europe/London)
  *   GET /api/v1/reports/monthly?month=YYYY-MM     (default: this month)
@@ -19,7 +19,7 @@
 #include "gateway/http/access.h"
 #include "gateway/http/routes.h"
 #include "gateway/http/routes_till.h"
-#include "gateway/store_report.h"
+#include "gateway/store/report.h"
 #include "gateway/strbuf.h"
 #include "gateway/till_paper.h"
 

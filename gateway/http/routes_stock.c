@@ -11,7 +11,7 @@
 #include "gateway/app.h"
 #include "gateway/config.h"
 #include "gateway/http/routes.h"
-#include "gateway/store_stock.h"
+#include "gateway/store/stock.h"
 #include "gateway/strbuf.h"
 
 #include "services/service.h"

@@ -19,7 +19,7 @@
 #include "gateway/config.h"
 #include "gateway/http/routes.h"
 #include "gateway/http/routes_till.h"
-#include "gateway/store_till.h"
+#include "gateway/store/till.h"
 #include "gateway/till_paper.h"
 
 #include "services/validators.h"

@@ -23,10 +23,10 @@
 #include "gateway/http/routes.h"
 #include "gateway/status_token.h"
 #include "gateway/store.h"
-#include "gateway/store_referral.h"
-#include "gateway/store_money.h"
-#include "gateway/store_stock.h"
-#include "gateway/store_till.h"
+#include "gateway/store/referral.h"
+#include "gateway/store/money.h"
+#include "gateway/store/stock.h"
+#include "gateway/store/till.h"
 #include "gateway/token.h"
 
 #include "services/reference.h"
@@ -716,7 +716,7 @@ void route_transaction_get(struct app *app, struct http_request *req)
                          sizeof url))
         json_object_set_new(t, "status_url", json_string(url));
     receipt_copies_attach(app, reference, t, true);
-    long refundable = 0; /* what a refund may still give back (store_money.h) */
+    long refundable = 0; /* what a refund may still give back (store/money.h) */
     if (store_money_available(app->store, reference, &refundable) == STORE_OK)
         json_object_set_new(t, "refundable_pence", json_integer(refundable));
     http_reply_json(req, 200, t);

@@ -98,3 +98,13 @@ void db_close(struct db *db)
     if (db)
         db->ops->close(db);
 }
+
+bool db_in_transaction(struct db *db)
+{
+    return db->ops->in_transaction(db);
+}
+
+bool db_forget_freed(struct db *db)
+{
+    return !db->ops->forget_freed || db->ops->forget_freed(db);
+}

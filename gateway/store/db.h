@@ -89,4 +89,13 @@ void db_close(struct db *db);
 /* The engine's name: "sqlite" or "postgresql". */
 const char *db_engine(struct db *db);
 
+/* Whether a transaction is open on db now: false after the engine rolled a failed one back
+ * by itself (SQLite does on disk full; PostgreSQL keeps it open, aborted, until ROLLBACK). */
+bool db_in_transaction(struct db *db);
+/* Leaves no copy of replaced or deleted values in files the engine can clear itself: SQLite
+ * empties its WAL (a TRUNCATE checkpoint; secure_delete is always on, so freed pages are
+ * zeroed); an engine with nothing to clear does nothing. false when it could not now (readers
+ * still on older pages): the next checkpoint will. */
+bool db_forget_freed(struct db *db);
+
 #endif

@@ -26,6 +26,10 @@ struct db_ops {
     /* Opens the writer's transaction (SQLite: BEGIN IMMEDIATE; PostgreSQL: BEGIN). */
     bool (*begin)(struct db *db, char *err, size_t errlen);
     void (*close)(struct db *db);
+    /* Whether a transaction is open on db (SQLite rolls the whole one back on disk full). */
+    bool (*in_transaction)(struct db *db);
+    /* db_forget_freed; NULL: the engine has nothing to clear */
+    bool (*forget_freed)(struct db *db);
 };
 
 /* Each engine's constructor (its own header declares it): the SQLite engine opens a file,

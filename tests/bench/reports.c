@@ -12,7 +12,7 @@
  * Targets (issue 10): daily under 100 ms, monthly under 1 s. */
 #include "common/uktime.h"
 #include "gateway/store.h"
-#include "gateway/store_report.h"
+#include "gateway/store/report.h"
 
 #include <sqlite3.h>
 #include <stdio.h>

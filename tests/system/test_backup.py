@@ -1,4 +1,4 @@
-"""onestop backup and restore (gateway/backup.c): a backup taken with SQLite's online backup API
+"""onestop backup and restore (gateway/store/sqlite/backup.c): a backup taken with SQLite's online backup API
 while counters keep selling holds every sale acknowledged before it began, restores into a fresh
 onestopd, and passes the integrity check; restore refuses while onestopd runs on the store,
 refuses a damaged backup, and keeps the database it replaces."""

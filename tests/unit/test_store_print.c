@@ -41,7 +41,8 @@ static int setup(void **state)
     snprintf(f->dir, sizeof f->dir, "%s/onestop-store-print-XXXXXX", base && *base ? base : "/tmp");
     if (!mkdtemp(f->dir))
         return -1;
-    struct store_options so = {f->dir, 5000, 64, 2, NULL};
+    struct store_options so = {
+        .data_dir = f->dir, .busy_timeout_ms = 5000, .group_commit_max = 64, .read_connections = 2};
     char err[256];
     f->store = store_open(&so, err, sizeof err);
     if (!f->store) {

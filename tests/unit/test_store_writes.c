@@ -9,12 +9,14 @@
 #include <cmocka.h>
 
 #include "gateway/store.h"
-#include "gateway/store_sqlite_private.h"
+#include "gateway/store/store_private.h"
+#include "gateway/store/sqlite/sqlite.h"
 
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define PATH_MAX_LEN 512
@@ -32,7 +34,8 @@ static int setup(void **state)
              base && *base ? base : "/tmp");
     if (!mkdtemp(f->dir))
         return -1;
-    struct store_options so = {f->dir, 5000, 64, 2, NULL};
+    struct store_options so = {
+        .data_dir = f->dir, .busy_timeout_ms = 5000, .group_commit_max = 64, .read_connections = 2};
     char err[256];
     f->store = store_open(&so, err, sizeof err);
     if (!f->store) {
@@ -60,17 +63,17 @@ static int teardown(void **state)
 
 static enum store_result exec_run(struct store_tx *tx, void *arg)
 {
-    return sqlite3_exec(store_tx_db(tx), arg, NULL, NULL, NULL) == SQLITE_OK ? STORE_OK
-                                                                             : STORE_INVALID;
+    char err[256];
+    return db_exec(store_tx_db(tx), arg, err, sizeof err) ? STORE_OK : STORE_INVALID;
 }
 
 /* A job that writes a row, then loses its own savepoint, then is refused. */
 static enum store_result partial_then_refused_run(struct store_tx *tx, void *arg)
 {
-    sqlite3 *db = store_tx_db(tx);
-    assert_int_equal(sqlite3_exec(db, "INSERT INTO scratch VALUES('partial')", NULL, NULL, NULL),
-                     SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "RELEASE job", NULL, NULL, NULL), SQLITE_OK);
+    struct db *db = store_tx_db(tx);
+    char err[256];
+    assert_true(db_exec(db, "INSERT INTO scratch VALUES('partial')", err, sizeof err));
+    assert_true(db_exec(db, "RELEASE job", err, sizeof err));
     return STORE_CONFLICT;
 }
 
@@ -80,10 +83,10 @@ static struct {
 
 static enum store_result count_run(struct store_tx *tx, void *arg)
 {
-    sqlite3_stmt *st = NULL;
-    sqlite3_prepare_v2(store_tx_db(tx), arg, -1, &st, NULL);
-    counted.rows = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
-    sqlite3_finalize(st);
+    struct db_stmt *st = db_prepare(store_tx_db(tx), arg);
+    assert_non_null(st);
+    counted.rows = db_step(st) == DB_ROW ? db_column_int64(st, 0) : -1;
+    db_finalize(st);
     return STORE_OK;
 }
 
@@ -102,6 +105,45 @@ static void refused_job_whose_rollback_fails_commits_nothing(void **state)
     assert_int_equal(counted.rows, 1);
 }
 
+static int64_t monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Another process holds the write lock past busy_timeout: the group is run again (busy is
+ * retryable), then refused whole; once the lock is gone the writer goes on. */
+static void a_busy_group_runs_again_then_is_refused(void **state)
+{
+    struct fixture *f = *state;
+    store_close(f->store);
+    enum { BUSY_MS = 40, TRIES = 3 };
+    struct store_options so = {.data_dir = f->dir,
+                               .busy_timeout_ms = BUSY_MS,
+                               .group_commit_max = 64,
+                               .read_connections = 1};
+    char err[256], path[PATH_MAX_LEN + 32];
+    f->store = store_open(&so, err, sizeof err);
+    assert_non_null(f->store);
+    snprintf(path, sizeof path, "%s/onestop.db", f->dir);
+    sqlite3 *lock = NULL;
+    assert_int_equal(sqlite3_open(path, &lock), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(lock, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+    struct store_stats before, after;
+    store_stats(f->store, &before);
+    int64_t t0 = monotonic_ms();
+    assert_int_equal(store_check_writable(f->store), STORE_UNAVAILABLE);
+    /* each run waited out the busy timeout before giving up */
+    assert_true(monotonic_ms() - t0 >= TRIES * BUSY_MS);
+    store_stats(f->store, &after);
+    assert_int_equal(after.failed_commits, before.failed_commits + 1);
+    assert_int_equal(after.commits, before.commits);
+    assert_int_equal(sqlite3_exec(lock, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(lock);
+    assert_int_equal(store_check_writable(f->store), STORE_OK);
+}
+
 static void a_failed_step_is_an_error_not_a_short_list(void **state)
 {
     (void)state;
@@ -113,39 +155,35 @@ static void a_failed_step_is_an_error_not_a_short_list(void **state)
                                   "INSERT INTO t VALUES(-9223372036854775807 - 1);",
                                   NULL, NULL, NULL),
                      SQLITE_OK);
-    sqlite3_stmt *st = NULL;
+    struct db *conn = db_sqlite_borrow(db);
+    assert_non_null(conn);
     /* the second row's abs() overflows: its step fails after one good row */
-    assert_int_equal(
-        sqlite3_prepare_v2(db,
-                           "SELECT abs(v), 'RP-TEST-0001', 'parking', 'json-rest',"
-                           " 'key', '{}', 0, 0, 0, NULL, NULL, NULL, 0, 0, 'pending' FROM t"
-                           " ORDER BY"
-                           " rowid",
-                           -1, &st, NULL),
-        SQLITE_OK);
+    struct db_stmt *st =
+        db_prepare(conn, "SELECT abs(v), 'RP-TEST-0001', 'parking', 'json-rest',"
+                         " 'key', '{}', 0, 0, 0, NULL, NULL, NULL, 0, 0, 'pending' FROM t"
+                         " ORDER BY rowid");
+    assert_non_null(st);
     struct delivery *list = NULL;
     size_t len = 99;
     enum store_result r = store_deliveries_collect(st, 10, NULL, 0, &list, &len);
     assert_int_not_equal(r, STORE_OK);
     assert_null(list);
     assert_int_equal(len, 0);
-    sqlite3_finalize(st);
+    db_finalize(st);
 
     /* the same statement without the bad row reads in full */
     assert_int_equal(sqlite3_exec(db, "DELETE FROM t WHERE v < 0", NULL, NULL, NULL), SQLITE_OK);
-    assert_int_equal(
-        sqlite3_prepare_v2(db,
-                           "SELECT abs(v), 'RP-TEST-0001', 'parking', 'json-rest',"
-                           " 'key', '{}', 0, 0, 0, NULL, NULL, NULL, 0, 0, 'pending' FROM t",
-                           -1, &st, NULL),
-        SQLITE_OK);
+    st = db_prepare(conn, "SELECT abs(v), 'RP-TEST-0001', 'parking', 'json-rest',"
+                          " 'key', '{}', 0, 0, 0, NULL, NULL, NULL, 0, 0, 'pending' FROM t");
+    assert_non_null(st);
     assert_int_equal(store_deliveries_collect(st, 10, NULL, 0, &list, &len), STORE_OK);
     assert_int_equal(len, 1);
     assert_int_equal(list[0].id, 7);
     assert_string_equal(list[0].backend, "parking");
     assert_int_equal(list[0].series_started_at, 0);
     store_delivery_free(list, len);
-    sqlite3_finalize(st);
+    db_finalize(st);
+    db_close(conn);
     sqlite3_close(db);
 }
 
@@ -196,6 +234,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(refused_job_whose_rollback_fails_commits_nothing, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(a_busy_group_runs_again_then_is_refused, setup, teardown),
         cmocka_unit_test(a_failed_step_is_an_error_not_a_short_list),
         cmocka_unit_test(delivery_rule_table),
     };

@@ -1,6 +1,6 @@
 /* The till's rules: the session's one-way state machine and which payments move money
- * through the drawer (store_till.h). */
-#include "gateway/store_till.h"
+ * through the drawer (store/till.h). */
+#include "gateway/store/till.h"
 
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,0 +1,736 @@
+/* store_delivery: the delivery outbox in the store — its state machine, the
+ * forwarder's queries and the outcomes it records, and the supervisors' dead-letter list.
+ *
+ * DESIGN: a delivery is `pending` (waiting for its next attempt), `delivered` (the back-end
+ * has it) or `failed` (a dead letter, waiting for a supervisor). Its state changes only in
+ * delivery_move: one rule table (delivery_state_can_move), a compare-and-set UPDATE on the
+ * state the caller saw, and one audit row per move, in the caller's database transaction.
+ * A retry after a failed attempt is not a move (the delivery stays pending; only its attempt
+ * count, last error and next attempt change), so the audit trail holds moves, not attempts.
+ *
+ * Rules the outcome recorder keeps:
+ * - a back-end that already reported the transaction completed has the request, whatever a
+ *   later resend is answered: the delivery becomes `delivered`, never failed or retried (a
+ *   refused resend used to be retried every second forever because completed -> failed is no
+ *   transaction move);
+ * - the give-up deadline counts from series_started_at: the delivery's creation, or the
+ *   supervisor's hand retry that started a new series of attempts;
+ * - an outcome for a delivery that left `pending` meanwhile (a hand move, a completion) is a
+ *   conflict and changes nothing. */
+#include "gateway/store/store_private.h"
+
+#include "gateway/log.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define LIST_LIMIT_MAX     500
+#define LIST_LIMIT_DEFAULT 100
+#define BACKEND_NAME_MAX   64
+
+static const char *const state_names[] = {"pending",   "delivered",  "failed",
+                                          "cancelled", "cancelling", "cancel_failed"};
+
+const char *delivery_state_name(enum delivery_state state)
+{
+    return state <= DELIVERY_CANCEL_FAILED ? state_names[state] : "unknown";
+}
+
+bool delivery_state_parse(const char *name, enum delivery_state *out)
+{
+    int i = store_name_index(state_names, DELIVERY_PENDING, DELIVERY_CANCEL_FAILED, name);
+    if (i >= 0)
+        *out = (enum delivery_state)i;
+    return i >= 0;
+}
+
+bool delivery_state_can_move(enum delivery_state from, enum delivery_state to)
+{
+    switch (from) {
+    case DELIVERY_PENDING:
+        return to == DELIVERY_DELIVERED || to == DELIVERY_FAILED || to == DELIVERY_CANCELLED;
+    case DELIVERY_FAILED:
+        /* a supervisor's hand retry, or a void */
+        return to == DELIVERY_PENDING || to == DELIVERY_CANCELLED;
+    case DELIVERY_DELIVERED:
+        return to == DELIVERY_CANCELLING; /* a void: the back-end is told */
+    case DELIVERY_CANCELLED:
+        return to == DELIVERY_CANCELLING; /* an in-flight request landed after the void */
+    case DELIVERY_CANCELLING:
+        return to == DELIVERY_CANCELLED || to == DELIVERY_CANCEL_FAILED;
+    case DELIVERY_CANCEL_FAILED:
+        return false;
+    }
+    return false;
+}
+
+/* The audit action of a move. */
+static const char *move_action(enum delivery_state from, enum delivery_state to)
+{
+    if (from == DELIVERY_FAILED && to == DELIVERY_PENDING)
+        return "delivery_retried";
+    switch (to) {
+    case DELIVERY_DELIVERED:
+        return "delivery_delivered";
+    case DELIVERY_CANCELLED:
+        return "delivery_cancelled";
+    case DELIVERY_CANCELLING:
+        return "delivery_cancelling";
+    case DELIVERY_CANCEL_FAILED:
+        return "delivery_cancel_failed";
+    case DELIVERY_PENDING:
+    case DELIVERY_FAILED:
+        break;
+    }
+    return "delivery_failed";
+}
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* What an outcome or a hand move needs to know of a delivery and its transaction. */
+struct delivery_row {
+    int64_t txn_id;
+    char reference[STORE_REFERENCE_MAX];
+    char backend[BACKEND_NAME_MAX];
+    enum delivery_state state;
+    enum txn_status txn_status;
+};
+
+static enum store_result delivery_row_read(struct db *db, int64_t delivery_id,
+                                           struct delivery_row *out)
+{
+    struct db_stmt *st = db_cached(db, "SELECT d.transaction_id, t.reference, d.backend,"
+                                       " d.state, t.status FROM deliveries d JOIN transactions t"
+                                       " ON t.id = d.transaction_id WHERE d.id=?");
+    if (!st)
+        return STORE_UNAVAILABLE;
+    db_bind_int64(st, 1, delivery_id);
+    enum db_step rc = db_step(st);
+    enum store_result r = STORE_NOT_FOUND;
+    if (rc == DB_ROW) {
+        out->txn_id = db_column_int64(st, 0);
+        snprintf(out->reference, sizeof out->reference, "%s", db_column_text(st, 1));
+        snprintf(out->backend, sizeof out->backend, "%s", db_column_text(st, 2));
+        bool known = delivery_state_parse(db_column_text(st, 3), &out->state) &&
+                     txn_status_parse(db_column_text(st, 4), &out->txn_status);
+        r = known ? STORE_OK : STORE_INVALID;
+    } else if (rc != DB_DONE) {
+        r = store_step_result(db, rc);
+    }
+    db_release(st);
+    return r;
+}
+
+/* The one transition function: moves delivery `id` from `from` (the state the caller saw) to
+ * `to`, stamps the time of the move, and audits it. STORE_CONFLICT when the delivery is no
+ * longer in `from`; an illegal move is a bug (see store_illegal_move). */
+static enum store_result delivery_move(struct db *db, int64_t id, const char *reference,
+                                       enum delivery_state from, enum delivery_state to,
+                                       const char *actor, const char *counter, const char *detail,
+                                       time_t now)
+{
+    if (!delivery_state_can_move(from, to)) {
+        store_illegal_move("delivery", delivery_state_name(from), delivery_state_name(to));
+        return STORE_INVALID;
+    }
+    struct db_stmt *st = db_cached(
+        db, "UPDATE deliveries SET state=?1,"
+            " delivered_at = CASE WHEN ?1='delivered' THEN ?2 ELSE delivered_at END,"
+            " failed_at = CASE WHEN ?1 IN ('failed','cancel_failed') THEN ?2 END,"
+            " cancelled_at = CASE WHEN ?1='cancelled' THEN ?2 ELSE cancelled_at END,"
+            " series_started_at = CASE WHEN ?1 IN ('pending','cancelling') THEN ?2"
+            "   ELSE series_started_at END,"
+            /* a cancellation is a new series of attempts, due now */
+            " attempts = CASE WHEN ?1='cancelling' THEN 0 ELSE attempts END,"
+            " outcome_unknown = CASE WHEN ?1='cancelling' THEN 0 ELSE outcome_unknown END,"
+            " next_attempt_at_ms = CASE WHEN ?1='cancelling' THEN ?2 * 1000"
+            "   ELSE next_attempt_at_ms END"
+            " WHERE id=?3 AND state=?4");
+    if (!st)
+        return STORE_UNAVAILABLE;
+    db_bind_text(st, 1, delivery_state_name(to));
+    db_bind_int64(st, 2, now);
+    db_bind_int64(st, 3, id);
+    db_bind_text(st, 4, delivery_state_name(from));
+    struct audit_entry e = {.actor = actor,
+                            .counter = counter,
+                            .action = move_action(from, to),
+                            .subject = reference,
+                            .detail = detail};
+    return store_move_commit(db, st, "delivery move", &e, now);
+}
+
+/* The delivery of transaction txn_id: its id, the transaction's reference and its state.
+ * STORE_NOT_FOUND when the transaction has none. */
+static enum store_result delivery_of(struct db *db, int64_t txn_id, int64_t *id,
+                                     char reference[STORE_REFERENCE_MAX],
+                                     enum delivery_state *state)
+{
+    struct db_stmt *st = db_cached(db, "SELECT d.id, t.reference, d.state FROM deliveries d"
+                                       " JOIN transactions t ON t.id = d.transaction_id"
+                                       " WHERE d.transaction_id=?");
+    if (!st)
+        return STORE_UNAVAILABLE;
+    db_bind_int64(st, 1, txn_id);
+    enum db_step rc = db_step(st);
+    enum store_result r = rc == DB_DONE ? STORE_NOT_FOUND : store_step_result(db, rc);
+    if (rc == DB_ROW) {
+        *id = db_column_int64(st, 0);
+        snprintf(reference, STORE_REFERENCE_MAX, "%s", db_column_text(st, 1));
+        if (!delivery_state_parse(db_column_text(st, 2), state))
+            r = STORE_INVALID;
+    }
+    db_release(st);
+    return r;
+}
+
+enum store_result store_delivery_settle_completed(struct db *db, int64_t txn_id, const char *actor,
+                                                  time_t now)
+{
+    int64_t id = 0;
+    char reference[STORE_REFERENCE_MAX] = "";
+    enum delivery_state state;
+    enum store_result r = delivery_of(db, txn_id, &id, reference, &state);
+    if (r != STORE_OK || state != DELIVERY_PENDING)
+        return r == STORE_NOT_FOUND ? STORE_OK : r;
+    return delivery_move(db, id, reference, DELIVERY_PENDING, DELIVERY_DELIVERED, actor, NULL,
+                         "the back-end reported the request completed", now);
+}
+
+/* ---- the forwarder's queries ---- */
+
+void store_delivery_free(struct delivery *list, size_t len)
+{
+    for (size_t i = 0; list && i < len; i++)
+        free(list[i].payload);
+    free(list);
+}
+
+static void read_delivery(struct db_stmt *st, struct delivery *d)
+{
+    d->id = db_column_int64(st, 0);
+    snprintf(d->reference, sizeof d->reference, "%s", db_column_text(st, 1));
+    snprintf(d->backend, sizeof d->backend, "%s", db_column_text(st, 2));
+    snprintf(d->connector, sizeof d->connector, "%s", db_column_text(st, 3));
+    snprintf(d->idempotency_key, sizeof d->idempotency_key, "%s", db_column_text(st, 4));
+    d->payload = strdup(db_column_text(st, 5));
+    d->attempts = db_column_int64(st, 6);
+    d->next_attempt_at_ms = db_column_int64(st, 7);
+    d->created_at = (time_t)db_column_int64(st, 8);
+    const char *br = db_column_text(st, 9);
+    snprintf(d->backend_reference, sizeof d->backend_reference, "%s", br ? (const char *)br : "");
+    d->series_started_at =
+        db_column_is_null(st, 10) ? d->created_at : (time_t)db_column_int64(st, 10);
+    const char *bt = db_column_text(st, 11);
+    snprintf(d->backend_token, sizeof d->backend_token, "%s", bt ? (const char *)bt : "");
+    d->token_polls = db_column_int64(st, 12);
+    d->outcome_unknown = db_column_int64(st, 13) != 0;
+    const char *state = db_column_text(st, 14);
+    d->cancel = state && strcmp((const char *)state, "cancelling") == 0;
+    if (d->cancel) /* the cancellation has its own key: the request's is spent */
+        snprintf(d->idempotency_key, sizeof d->idempotency_key, "%.50s-cancel",
+                 db_column_text(st, 4));
+}
+
+#define DELIVERY_COLUMNS                                                                           \
+    "d.id, t.reference, d.backend, d.connector, d.idempotency_key,"                                \
+    " pd_open(d.payload, 'deliveries.payload'), d.attempts,"                                       \
+    " d.next_attempt_at_ms, d.created_at, d.backend_reference, d.series_started_at,"               \
+    " d.backend_token, d.token_polls, d.outcome_unknown, d.state"
+
+static bool excluded(int64_t id, const int64_t *exclude, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (exclude[i] == id)
+            return true;
+    return false;
+}
+
+enum store_result store_deliveries_collect(struct db_stmt *st, int limit, const int64_t *exclude,
+                                           size_t exclude_len, struct delivery **out, size_t *len)
+{
+    *out = NULL;
+    *len = 0;
+    struct delivery *list = calloc((size_t)(limit > 0 ? limit : 1), sizeof *list);
+    if (!list)
+        return STORE_UNAVAILABLE;
+    size_t n = 0;
+    enum db_step rc = DB_DONE;
+    bool no_memory = false;
+    while (n < (size_t)limit && (rc = db_step(st)) == DB_ROW) {
+        if (excluded(db_column_int64(st, 0), exclude, exclude_len))
+            continue;
+        read_delivery(st, &list[n]);
+        if (!list[n].payload) {
+            no_memory = true;
+            break;
+        }
+        n++;
+    }
+    if (no_memory || rc == DB_ERROR) {
+        /* a failed step is a failed read, never a short list */
+        struct db *db = store_stmt_db(st);
+        store_log_error(db, "delivery list");
+        store_delivery_free(list, n);
+        return no_memory ? STORE_UNAVAILABLE : db_result(db);
+    }
+    *out = list;
+    *len = n;
+    return STORE_OK;
+}
+
+enum store_result store_deliveries_due(struct store *store, const char *backend, int64_t now,
+                                       int limit, const int64_t *exclude, size_t exclude_len,
+                                       struct delivery **out, size_t *len)
+{
+    *out = NULL;
+    *len = 0;
+    if (limit <= 0)
+        return STORE_OK;
+    /* The due ids first, then the rows of those not in flight: a payload is opened (AES-GCM)
+     * only for a delivery that will be sent, never again for the ones the caller excludes.
+     * Each state's due ids come in order from the index (backend, state, next_attempt_at_ms,
+     * id), LIMIT of each: with "state IN (...)" SQLite sorted every due row on every call. */
+    struct db *db = store_reader_acquire(store);
+    int64_t *ids = calloc((size_t)limit, sizeof *ids);
+    *out = calloc((size_t)limit, sizeof **out);
+    char snap_err[128];
+    bool snap = db_exec(db, "BEGIN", snap_err, sizeof snap_err); /* one snapshot for both */
+    struct db_stmt *st =
+        ids && *out
+            ? db_cached(db,
+                           "SELECT * FROM (SELECT id, next_attempt_at_ms FROM deliveries"
+                           " WHERE backend=?1 AND state='pending' AND next_attempt_at_ms <= ?2"
+                           " ORDER BY next_attempt_at_ms, id LIMIT ?3)"
+                           " UNION ALL SELECT * FROM (SELECT id, next_attempt_at_ms FROM deliveries"
+                           " WHERE backend=?1 AND state='cancelling' AND next_attempt_at_ms <= ?2"
+                           " ORDER BY next_attempt_at_ms, id LIMIT ?3)"
+                           " ORDER BY 2, 1 LIMIT ?3")
+            : NULL;
+    enum db_step rc = DB_ERROR;
+    size_t n = 0;
+    if (st) {
+        db_bind_text(st, 1, backend);
+        db_bind_int64(st, 2, now);
+        db_bind_int64(st, 3, (int64_t)limit + (int64_t)exclude_len);
+        while (n < (size_t)limit && (rc = db_step(st)) == DB_ROW)
+            if (!excluded(db_column_int64(st, 0), exclude, exclude_len))
+                ids[n++] = db_column_int64(st, 0);
+        rc = rc == DB_ROW ? DB_DONE : rc;
+        db_release(st);
+    }
+    st = rc == DB_DONE ? db_cached(db, "SELECT " DELIVERY_COLUMNS " FROM deliveries d"
+                                              " JOIN transactions t ON t.id = d.transaction_id"
+                                              " WHERE d.id = ?")
+                           : NULL;
+    enum store_result r = rc == DB_DONE && (st || n == 0) ? STORE_OK : STORE_UNAVAILABLE;
+    for (size_t i = 0; r == STORE_OK && i < n; i++) {
+        struct delivery *one = NULL;
+        size_t got = 0;
+        db_bind_int64(st, 1, ids[i]);
+        r = store_deliveries_collect(st, 1, NULL, 0, &one, &got);
+        db_release(st);
+        if (r == STORE_OK && got == 1)
+            (*out)[(*len)++] = one[0];
+        free(one); /* its one row's strings now belong to *out */
+    }
+    db_release(st);
+    if (snap && !db_exec(db, "COMMIT", snap_err, sizeof snap_err))
+        log_msg(LOG_WARN, "store_error", "outbox read: %s", snap_err);
+    store_reader_release(store, db);
+    free(ids);
+    if (r != STORE_OK || !*out) {
+        store_delivery_free(*out, *len);
+        *out = NULL;
+        *len = 0;
+        return r == STORE_OK ? STORE_UNAVAILABLE : r;
+    }
+    return STORE_OK;
+}
+
+enum store_result store_polls_due(struct store *store, const char *backend, int64_t now, int limit,
+                                  struct delivery **out, size_t *len)
+{
+    *out = NULL;
+    *len = 0;
+    if (limit <= 0)
+        return STORE_OK;
+    struct db *db = store_reader_acquire(store);
+    struct db_stmt *st = db_cached(
+        db, "SELECT " DELIVERY_COLUMNS " FROM deliveries d JOIN transactions t ON"
+            " t.id = d.transaction_id WHERE d.backend=? AND d.state='delivered' AND"
+            " t.status='forwarded' AND d.next_poll_at_ms IS NOT NULL AND d.next_poll_at_ms <= ?"
+            " ORDER BY d.next_poll_at_ms LIMIT ?");
+    enum store_result r = STORE_UNAVAILABLE;
+    if (st) {
+        db_bind_text(st, 1, backend);
+        db_bind_int64(st, 2, now);
+        db_bind_int64(st, 3, limit);
+        r = store_deliveries_collect(st, limit, NULL, 0, out, len);
+        db_release(st);
+    }
+    store_reader_release(store, db);
+    return r;
+}
+
+int64_t store_deliveries_next_due(struct store *store)
+{
+    struct db *db = store_reader_acquire(store);
+    struct db_stmt *st = db_cached(db, "SELECT MIN(next_attempt_at_ms) FROM deliveries"
+                                       " WHERE state IN ('pending','cancelling')");
+    int64_t next = INT64_MAX;
+    if (st) {
+        if (db_step(st) == DB_ROW && !db_column_is_null(st, 0))
+            next = db_column_int64(st, 0);
+        db_release(st);
+    }
+    store_reader_release(store, db);
+    return next;
+}
+
+/* ---- outcomes ---- */
+
+/* Counts the attempt and keeps its answer; the state is left to delivery_move. */
+static enum store_result note_attempt(struct db *db, const struct delivery_outcome *o)
+{
+    struct db_stmt *st = db_cached(db, "UPDATE deliveries SET attempts=attempts+1,"
+                                       " last_status=?, last_error=?, next_attempt_at_ms=?"
+                                       " WHERE id=?");
+    if (!st)
+        return STORE_UNAVAILABLE;
+    if (o->http_status)
+        db_bind_int64(st, 1, o->http_status);
+    db_bind_text(st, 2, o->kind == OUTCOME_DELIVERED || !o->error[0] ? NULL : o->error);
+    db_bind_int64(st, 3, o->next_attempt_at_ms);
+    db_bind_int64(st, 4, o->delivery_id);
+    return store_step_done(db, st, "delivery attempt");
+}
+
+static enum store_result record_delivered(struct db *db, const struct delivery_outcome *o,
+                                          const struct delivery_row *row, time_t now)
+{
+    enum store_result r = note_attempt(db, o);
+    if (r != STORE_OK)
+        return r;
+    struct db_stmt *st = db_cached(db, "UPDATE deliveries SET backend_reference=?,"
+                                       " next_poll_at_ms=CASE WHEN connector='open311' THEN ?"
+                                       " END WHERE id=?");
+    if (!st)
+        return STORE_UNAVAILABLE;
+    db_bind_text(st, 1, o->backend_reference);
+    db_bind_int64(st, 2, o->next_attempt_at_ms);
+    db_bind_int64(st, 3, o->delivery_id);
+    if ((r = store_step_done(db, st, "delivered")) != STORE_OK)
+        return r;
+    r = delivery_move(db, o->delivery_id, row->reference, DELIVERY_PENDING, DELIVERY_DELIVERED,
+                      row->backend, NULL, o->backend_reference[0] ? o->backend_reference : NULL,
+                      now);
+    if (r != STORE_OK)
+        return r;
+    st = db_cached(db, "UPDATE transactions SET backend_reference=? WHERE id=?");
+    if (!st)
+        return STORE_UNAVAILABLE;
+    db_bind_text(st, 1, o->backend_reference);
+    db_bind_int64(st, 2, row->txn_id);
+    if ((r = store_step_done(db, st, "backend reference")) != STORE_OK)
+        return r;
+    r = store_txn_move(db, row->txn_id, row->reference, TXN_FORWARDED, row->backend, NULL,
+                       o->backend_reference, now);
+    /* a callback may have completed it already, or a supervisor voided it */
+    return r == STORE_CONFLICT ? STORE_OK : r;
+}
+
+static enum store_result record_failed(struct db *db, const struct delivery_outcome *o,
+                                       const struct delivery_row *row, time_t now)
+{
+    enum store_result r = note_attempt(db, o);
+    if (r != STORE_OK)
+        return r;
+    r = delivery_move(db, o->delivery_id, row->reference, DELIVERY_PENDING, DELIVERY_FAILED,
+                      row->backend, NULL, o->error, now);
+    if (r != STORE_OK)
+        return r;
+    r = store_txn_move(db, row->txn_id, row->reference, TXN_FAILED, row->backend, NULL, o->error,
+                       now);
+    /* the delivery is a dead letter whatever the transaction's state (voided, say) */
+    return r == STORE_CONFLICT ? STORE_OK : r;
+}
+
+static enum store_result record_polled(struct db *db, const struct delivery_outcome *o,
+                                       const struct delivery_row *row, time_t now)
+{
+    struct db_stmt *st = db_cached(db, "UPDATE deliveries SET next_poll_at_ms=? WHERE id=?");
+    if (!st)
+        return STORE_UNAVAILABLE;
+    if (!o->completed)
+        db_bind_int64(st, 1, o->next_attempt_at_ms);
+    db_bind_int64(st, 2, o->delivery_id);
+    enum store_result r = store_step_done(db, st, "poll");
+    if (r != STORE_OK || !o->completed)
+        return r;
+    r = store_txn_move(db, row->txn_id, row->reference, TXN_COMPLETED, row->backend, NULL, o->note,
+                       now);
+    if (r != STORE_OK)
+        return r;
+    st = db_cached(db, "UPDATE transactions SET status_note=? WHERE id=?");
+    if (!st)
+        return STORE_UNAVAILABLE;
+    db_bind_text(st, 1, o->note[0] ? o->note : NULL);
+    db_bind_int64(st, 2, row->txn_id);
+    return store_step_done(db, st, "poll note");
+}
+
+/* The outcome of a cancellation (the delivery is `cancelling`): acknowledged, it is
+ * cancelled; refused or out of retries, cancel_failed (for a supervisor); else a retry. */
+static enum store_result record_cancel_outcome(struct db *db, const struct delivery_outcome *o,
+                                               const struct delivery_row *row, time_t now)
+{
+    enum store_result r = note_attempt(db, o);
+    if (r != STORE_OK || o->kind == OUTCOME_RETRY)
+        return r;
+    if (o->kind == OUTCOME_DELIVERED)
+        return delivery_move(db, o->delivery_id, row->reference, DELIVERY_CANCELLING,
+                             DELIVERY_CANCELLED, row->backend, NULL,
+                             "the back-end accepted the cancellation", now);
+    if (o->kind == OUTCOME_FAILED)
+        return delivery_move(db, o->delivery_id, row->reference, DELIVERY_CANCELLING,
+                             DELIVERY_CANCEL_FAILED, row->backend, NULL, o->error, now);
+    return STORE_CONFLICT;
+}
+
+/* The request was in flight when the sale was voided and reached the back-end after all: its
+ * reference is kept and a cancellation is queued, so the back-end is still told. */
+static enum store_result record_landed_after_void(struct db *db, const struct delivery_outcome *o,
+                                                  const struct delivery_row *row, time_t now)
+{
+    enum store_result r = note_attempt(db, o);
+    if (r != STORE_OK)
+        return r;
+    struct db_stmt *st = db_cached(db, "UPDATE deliveries SET backend_reference=? WHERE id=?");
+    if (!st)
+        return STORE_UNAVAILABLE;
+    db_bind_text(st, 1, o->backend_reference);
+    db_bind_int64(st, 2, o->delivery_id);
+    if ((r = store_step_done(db, st, "late delivery")) != STORE_OK)
+        return r;
+    return delivery_move(db, o->delivery_id, row->reference, DELIVERY_CANCELLED,
+                         DELIVERY_CANCELLING, row->backend, NULL,
+                         "the request reached the back-end after the void: cancelling it", now);
+}
+
+enum store_result store_delivery_void(struct db *db, int64_t txn_id, const char *actor,
+                                      const char *counter, time_t now, enum delivery_state *was)
+{
+    int64_t id = 0;
+    char reference[STORE_REFERENCE_MAX] = "";
+    enum store_result r = delivery_of(db, txn_id, &id, reference, was);
+    if (r != STORE_OK)
+        return r;
+    switch (*was) {
+    case DELIVERY_PENDING:
+    case DELIVERY_FAILED:
+        return delivery_move(db, id, reference, *was, DELIVERY_CANCELLED, actor, counter,
+                             "voided before it reached the back-end", now);
+    case DELIVERY_DELIVERED:
+        return delivery_move(db, id, reference, DELIVERY_DELIVERED, DELIVERY_CANCELLING, actor,
+                             counter, "voided: the back-end is sent a cancellation", now);
+    case DELIVERY_CANCELLED:
+    case DELIVERY_CANCELLING:
+    case DELIVERY_CANCEL_FAILED:
+        return STORE_CONFLICT;
+    }
+    return STORE_INVALID;
+}
+
+static enum store_result outcome_run(struct store_tx *tx, void *arg)
+{
+    struct delivery_outcome *o = arg;
+    struct db *db = store_tx_db(tx);
+    struct delivery_row row;
+    enum store_result r = delivery_row_read(db, o->delivery_id, &row);
+    if (r != STORE_OK)
+        return r;
+    time_t now = (time_t)(o->now_ms / 1000);
+    if (o->kind == OUTCOME_POLLED)
+        return row.state == DELIVERY_DELIVERED ? record_polled(db, o, &row, now) : STORE_CONFLICT;
+    if (row.state == DELIVERY_CANCELLING)
+        return record_cancel_outcome(db, o, &row, now);
+    if (row.state == DELIVERY_CANCELLED && o->kind == OUTCOME_DELIVERED)
+        return record_landed_after_void(db, o, &row, now);
+    if (row.state != DELIVERY_PENDING)
+        return STORE_CONFLICT; /* moved meanwhile (a hand move, a completion) */
+    if (row.txn_status == TXN_COMPLETED) {
+        /* The back-end reported the request done, so it has it, whatever it answered to this
+         * resend: delivered, never a retry loop or a dead letter. */
+        r = note_attempt(db, o);
+        if (r != STORE_OK)
+            return r;
+        return delivery_move(db, o->delivery_id, row.reference, DELIVERY_PENDING,
+                             DELIVERY_DELIVERED, row.backend, NULL,
+                             "the back-end had already reported the request completed", now);
+    }
+    switch (o->kind) {
+    case OUTCOME_DELIVERED:
+        return record_delivered(db, o, &row, now);
+    case OUTCOME_RETRY:
+        return note_attempt(db, o);
+    case OUTCOME_FAILED:
+        return record_failed(db, o, &row, now);
+    case OUTCOME_POLLED:
+        break;
+    }
+    return STORE_INVALID;
+}
+
+static void outcome_done(struct store_job *job, enum store_result result)
+{
+    struct delivery_outcome *o = job->arg;
+    if (result != STORE_OK && result != STORE_CONFLICT)
+        log_msg(LOG_ERROR, "delivery_outcome_not_saved",
+                "the outcome of delivery %lld was not saved (%d); it will be retried",
+                (long long)o->delivery_id, (int)result);
+    if (o->done)
+        o->done(o, result);
+}
+
+/* outcome_run, then what store/delivery_steps.c adds (tokens, notes, unknown outcomes); a
+ * token exchange, a look-up that found nothing or an aborted attempt moves no state. */
+static enum store_result outcome_step_run(struct store_tx *tx, void *arg)
+{
+    const struct delivery_outcome *o = arg;
+    enum store_result r = o->step == DELIVERY_STEP_ATTEMPT ? outcome_run(tx, arg) : STORE_OK;
+    return r == STORE_OK ? store_delivery_step_run(tx, o) : r;
+}
+
+void store_delivery_record(struct store *store, struct delivery_outcome *outcome)
+{
+    outcome->job =
+        (struct store_job){.run = outcome_step_run, .arg = outcome, .done = outcome_done};
+    store_submit(store, &outcome->job);
+}
+
+/* ---- supervisors ---- */
+
+static const struct store_column failed_columns[] = {{"reference", COL_TEXT},
+                                                     {"service", COL_TEXT},
+                                                     {"counter", COL_TEXT},
+                                                     {"backend", COL_TEXT},
+                                                     {"attempts", COL_INT},
+                                                     {"last_status", COL_INT},
+                                                     {"last_error", COL_TEXT},
+                                                     {"failed_at", COL_TIME},
+                                                     {"created_at", COL_TIME},
+                                                     {"note", COL_TEXT},
+                                                     {0}};
+
+enum store_result store_deliveries_failed(struct store *store, const char *site, int limit,
+                                          json_t **out)
+{
+    struct db *db = store_reader_acquire(store);
+    struct db_stmt *st = db_cached(
+        db,
+        "SELECT t.reference, t.service, t.counter, d.backend, d.attempts, d.last_status,"
+        " d.last_error, d.failed_at, t.created_at, d.note FROM deliveries d JOIN transactions t ON"
+        " t.id = d.transaction_id WHERE d.state='failed' AND (?2 IS NULL OR t.site = ?2)"
+        " ORDER BY d.failed_at DESC LIMIT ?1");
+    enum store_result r = STORE_UNAVAILABLE;
+    if (st) {
+        db_bind_int64(st, 1, limit > 0 && limit <= LIST_LIMIT_MAX ? limit : LIST_LIMIT_DEFAULT);
+        db_bind_text(st, 2, site);
+        json_t *list = NULL;
+        r = store_rows_json(st, failed_columns, &list);
+        if (r == STORE_OK)
+            *out = json_pack("{s:o}", "deliveries", list);
+    }
+    store_reader_release(store, db);
+    return r;
+}
+
+struct retry_args {
+    const char *reference, *staff, *counter;
+};
+
+static enum store_result retry_run(struct store_tx *tx, void *arg)
+{
+    struct retry_args *a = arg;
+    struct db *db = store_tx_db(tx);
+    struct db_stmt *st = db_cached(db, "SELECT d.id FROM transactions t JOIN deliveries d ON"
+                                       " d.transaction_id = t.id WHERE t.reference=?");
+    if (!st)
+        return STORE_UNAVAILABLE;
+    db_bind_text(st, 1, a->reference);
+    enum db_step rc = db_step(st);
+    int64_t delivery_id = rc == DB_ROW ? db_column_int64(st, 0) : 0;
+    db_release(st);
+    if (!delivery_id)
+        return rc == DB_DONE ? STORE_NOT_FOUND : store_step_result(db, rc);
+    struct delivery_row row;
+    enum store_result r = delivery_row_read(db, delivery_id, &row);
+    if (r != STORE_OK)
+        return r;
+    if (row.state != DELIVERY_FAILED)
+        return STORE_CONFLICT;
+    time_t now = time(NULL);
+    /* a new series of attempts: its deadline counts from now (series_started_at) */
+    r = delivery_move(db, delivery_id, a->reference, DELIVERY_FAILED, DELIVERY_PENDING, a->staff,
+                      a->counter, "retried by hand", now);
+    if (r != STORE_OK)
+        return r;
+    st = db_cached(db, "UPDATE deliveries SET next_attempt_at_ms=?, attempts=0 WHERE id=?");
+    if (!st)
+        return STORE_UNAVAILABLE;
+    db_bind_int64(st, 1, wall_ms());
+    db_bind_int64(st, 2, delivery_id);
+    if ((r = store_step_done(db, st, "retry")) != STORE_OK)
+        return r;
+    return store_txn_move(db, row.txn_id, a->reference, TXN_ACCEPTED, a->staff, a->counter,
+                          "retried by hand", now);
+}
+
+enum store_result store_delivery_retry_now(struct store *store, const char *reference,
+                                           const char *staff, const char *counter)
+{
+    struct retry_args a = {reference, staff, counter};
+    return store_run(store, retry_run, &a);
+}
+
+enum store_result store_delivery_counts(struct store *store, const char *backend,
+                                        struct delivery_counts *out)
+{
+    memset(out, 0, sizeof *out);
+    struct db *db = store_reader_acquire(store);
+    struct db_stmt *st =
+        db_cached(db, "SELECT state, COUNT(*), MIN(created_at) FROM deliveries WHERE backend=?"
+                      " GROUP BY state");
+    enum store_result r = STORE_UNAVAILABLE;
+    if (st) {
+        db_bind_text(st, 1, backend);
+        enum db_step rc;
+        while ((rc = db_step(st)) == DB_ROW) {
+            enum delivery_state state;
+            if (!delivery_state_parse(db_column_text(st, 0), &state))
+                continue;
+            long n = (long)db_column_int64(st, 1);
+            if (state == DELIVERY_PENDING) {
+                out->pending = n;
+                out->oldest_pending_s = (long)(time(NULL) - db_column_int64(st, 2));
+            } else if (state == DELIVERY_FAILED) {
+                out->failed = n;
+            } else {
+                out->delivered = n;
+            }
+        }
+        r = rc == DB_DONE ? STORE_OK : store_step_result(db, rc);
+        db_release(st);
+    }
+    store_reader_release(store, db);
+    return r;
+}

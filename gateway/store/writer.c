@@ -1,0 +1,502 @@
+/* store/writer: the store's one writer thread and its read pool, over the engine-neutral
+ * db.h (the same for every engine).
+ *
+ * DESIGN: one writer thread owns the only writing connection. HTTP threads queue store_write
+ * jobs; the writer takes everything queued (up to group_commit_max), runs each under its own
+ * SAVEPOINT inside one transaction (db_begin: SQLite's BEGIN IMMEDIATE) ... COMMIT, and only
+ * after COMMIT returns does it report each job's result. So a reply sent after a successful
+ * write means the data is on disk, and one fsync serves a whole group. If COMMIT fails (disk
+ * full, I/O error) every job of the group gets STORE_UNAVAILABLE and the database is left as
+ * it was before the group.
+ *
+ * The engine is chosen at open (store_options.engine): its connections, its migrations and
+ * its schema version are the only things here that differ per engine (engine_* below). */
+#include "gateway/store/store_private.h"
+
+#include "gateway/log.h"
+#include "gateway/store/sqlite/sqlite.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define STORE_PATH_MAX    4096
+#define STORE_GROUP_TRIES 3 /* runs of a group whose failure the engine calls retryable */
+
+struct store {
+    enum store_engine engine;
+    char path[STORE_PATH_MAX]; /* SQLite: the database file */
+    struct db *writer;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t queued;   /* writer waits for work */
+    pthread_cond_t finished; /* sync writers wait for their job */
+    struct store_write *head, *tail;
+    bool stopping;
+    long group_max;
+
+    pthread_mutex_t read_lock;
+    pthread_cond_t read_free;
+    struct db **readers;
+    bool *reader_busy;
+    long readers_len;
+
+    struct store_stats stats;
+};
+
+/* ---- the writer ---- */
+
+/* One statement of the group's bracket (SAVEPOINT, RELEASE, ROLLBACK TO, COMMIT, ROLLBACK)
+ * from the connection's statement cache: parsed once, not again for every job. sql must be a
+ * string literal (the cache is keyed by its address). */
+static bool bracket(struct db *db, const char *sql, char *err, size_t errlen)
+{
+    struct db_stmt *st = db_cached(db, sql);
+    if (!st) {
+        snprintf(err, errlen, "%s", db_errmsg(db));
+        return false;
+    }
+    enum db_step rc = db_step(st);
+    if (rc == DB_ERROR)
+        snprintf(err, errlen, "%s", db_errmsg(db));
+    db_release(st);
+    return rc != DB_ERROR;
+}
+
+/* Runs one group of writes in one database transaction. Each job runs under its own
+ * SAVEPOINT, so a job that fails is undone alone and the others still commit. Every step of
+ * that bracket is checked: when a SAVEPOINT cannot be opened, released or rolled back to, we
+ * can no longer tell which rows belong to which job, so the whole group is rolled back and
+ * every job in it gets STORE_UNAVAILABLE — never a commit of a refused job's partial rows.
+ * Returns whether the group was rolled back; *retryable when the engine says the same group
+ * may go through if run again (SQLite: still busy after busy_timeout; PostgreSQL: a
+ * serialization failure or deadlock). */
+static bool run_group_once(struct db *db, struct store_write *group, bool *retryable)
+{
+    char err[256];
+    bool began = db_begin(db, err, sizeof err);
+    if (!began) {
+        *retryable = db_retryable(db);
+        log_msg(LOG_ERROR, "store_unavailable", "cannot begin a write: %s", err);
+    }
+    bool aborted = !began;
+    for (struct store_write *w = group; w; w = w->next) {
+        if (aborted) {
+            w->result = STORE_UNAVAILABLE;
+            continue;
+        }
+        if (!bracket(db, "SAVEPOINT job", err, sizeof err)) {
+            log_msg(LOG_ERROR, "store_unavailable", "cannot open a savepoint: %s", err);
+            aborted = true;
+            continue;
+        }
+        w->result = w->run(db, w->arg);
+        if (!db_in_transaction(db)) {
+            /* the engine rolled the whole transaction back (SQLite on disk full): the group
+             * is lost */
+            aborted = true;
+            log_msg(LOG_ERROR, "store_unavailable", "write group rolled back: %s", db_errmsg(db));
+        } else if (w->result == STORE_OK) {
+            if (!bracket(db, "RELEASE job", err, sizeof err)) {
+                log_msg(LOG_ERROR, "store_unavailable", "cannot release a savepoint: %s", err);
+                aborted = true;
+            }
+        } else if (!bracket(db, "ROLLBACK TO job", err, sizeof err) ||
+                   !bracket(db, "RELEASE job", err, sizeof err)) {
+            /* the refused job's rows may still be in the transaction: commit nothing */
+            log_msg(LOG_ERROR, "store_unavailable",
+                    "cannot undo a refused write (%s); the whole group is rolled back", err);
+            aborted = true;
+        }
+    }
+    if (!aborted && !bracket(db, "COMMIT", err, sizeof err)) {
+        *retryable = db_retryable(db);
+        log_msg(LOG_ERROR, "store_unavailable", "commit failed (disk full or unwritable?): %s",
+                err);
+        aborted = true;
+    }
+    if (aborted) {
+        if (began && db_in_transaction(db) && !bracket(db, "ROLLBACK", err, sizeof err))
+            log_msg(LOG_ERROR, "store_unavailable", "rollback failed: %s", err);
+        for (struct store_write *w = group; w; w = w->next)
+            w->result = STORE_UNAVAILABLE;
+    }
+    return aborted;
+}
+
+/* Runs a group, again while its failure is one the engine calls retryable (at most
+ * STORE_GROUP_TRIES times in all): nothing of a rolled-back group was stored, and every job's
+ * outputs count only once its final result is STORE_OK. */
+static void run_group(struct store *store, struct store_write *group, long count)
+{
+    bool aborted = true, retryable = true;
+    for (int tries = 0; aborted && retryable && tries < STORE_GROUP_TRIES; tries++) {
+        retryable = false;
+        aborted = run_group_once(store->writer, group, &retryable);
+        if (aborted && retryable && tries + 1 < STORE_GROUP_TRIES)
+            log_msg(LOG_WARN, "store_retry", "write group of %ld runs again (%s)", count,
+                    db_engine(store->writer));
+    }
+    pthread_mutex_lock(&store->lock);
+    store->stats.commits += aborted ? 0 : 1;
+    store->stats.failed_commits += aborted ? 1 : 0;
+    store->stats.writes += (uint64_t)count;
+    if (count > store->stats.max_batch)
+        store->stats.max_batch = count;
+    pthread_mutex_unlock(&store->lock);
+}
+
+/* Reports each write of list (its result set) to whoever waits for it; called with the lock
+ * held, returns with it released. Sync waiters are marked done under the lock (each may
+ * return and drop its stack frame as soon as we unlock); async writes are notified outside
+ * it (their notify frees them), in the order they were queued. */
+static void finish_writes(struct store *store, struct store_write *list)
+{
+    struct store_write *async_head = NULL, **async_tail = &async_head;
+    for (struct store_write *w = list, *next; w; w = next) {
+        next = w->next;
+        if (w->notify) {
+            w->next = NULL;
+            *async_tail = w;
+            async_tail = &w->next;
+        } else {
+            w->done = true;
+        }
+    }
+    pthread_cond_broadcast(&store->finished);
+    pthread_mutex_unlock(&store->lock);
+    for (struct store_write *w = async_head, *next; w; w = next) {
+        next = w->next;
+        w->done = true;
+        w->notify(w, w->notify_ctx);
+    }
+}
+
+static void *writer_main(void *arg)
+{
+    struct store *store = arg;
+    log_set_request_id("store-writer");
+    pthread_mutex_lock(&store->lock);
+    for (;;) {
+        while (!store->head && !store->stopping)
+            pthread_cond_wait(&store->queued, &store->lock);
+        if (!store->head && store->stopping)
+            break;
+        struct store_write *group = store->head, *last = group;
+        long count = 1;
+        while (last->next && count < store->group_max) {
+            last = last->next;
+            count++;
+        }
+        store->head = last->next;
+        if (!store->head)
+            store->tail = NULL;
+        store->stats.queued -= count;
+        store->stats.writing = count;
+        last->next = NULL;
+        pthread_mutex_unlock(&store->lock);
+
+        run_group(store, group, count);
+
+        pthread_mutex_lock(&store->lock);
+        store->stats.writing = 0;
+        finish_writes(store, group);
+        pthread_mutex_lock(&store->lock);
+    }
+    pthread_mutex_unlock(&store->lock);
+    return NULL;
+}
+
+static void enqueue(struct store *store, struct store_write *w)
+{
+    w->next = NULL;
+    w->done = false;
+    pthread_mutex_lock(&store->lock);
+    if (store->tail)
+        store->tail->next = w;
+    else
+        store->head = w;
+    store->tail = w;
+    store->stats.queued++;
+    pthread_cond_signal(&store->queued);
+    pthread_mutex_unlock(&store->lock);
+}
+
+void store_write_async(struct store *store, struct store_write *write)
+{
+    enqueue(store, write);
+}
+
+enum store_result store_write_sync(struct store *store, store_write_fn run, void *arg)
+{
+    struct store_write w = {.run = run, .arg = arg};
+    enqueue(store, &w);
+    pthread_mutex_lock(&store->lock);
+    while (!w.done)
+        pthread_cond_wait(&store->finished, &store->lock);
+    pthread_mutex_unlock(&store->lock);
+    return w.result;
+}
+
+long store_refuse_queued(struct store *store)
+{
+    pthread_mutex_lock(&store->lock);
+    struct store_write *list = store->head;
+    store->head = store->tail = NULL;
+    store->stats.queued = 0;
+    long n = 0;
+    for (struct store_write *w = list; w; w = w->next) {
+        w->result = STORE_UNAVAILABLE;
+        n++;
+    }
+    finish_writes(store, list);
+    return n;
+}
+
+/* ---- readers ---- */
+
+struct db *store_reader_acquire(struct store *store)
+{
+    pthread_mutex_lock(&store->read_lock);
+    for (;;) {
+        for (long i = 0; i < store->readers_len; i++) {
+            if (!store->reader_busy[i]) {
+                store->reader_busy[i] = true;
+                pthread_mutex_unlock(&store->read_lock);
+                return store->readers[i];
+            }
+        }
+        pthread_cond_wait(&store->read_free, &store->read_lock);
+    }
+}
+
+void store_reader_release(struct store *store, struct db *db)
+{
+    pthread_mutex_lock(&store->read_lock);
+    for (long i = 0; i < store->readers_len; i++)
+        if (store->readers[i] == db)
+            store->reader_busy[i] = false;
+    pthread_cond_signal(&store->read_free);
+    pthread_mutex_unlock(&store->read_lock);
+}
+
+/* ---- open / close ---- */
+
+/* ---- the engine's part: connections, migrations, schema version ---- */
+
+static struct db *engine_connect(struct store *store, const struct store_options *opts, bool writer,
+                                 char *err, size_t errlen)
+{
+    switch (store->engine) {
+    case STORE_ENGINE_SQLITE:
+        return db_sqlite_open(store->path, opts->busy_timeout_ms, writer, opts->crypt, err, errlen);
+    case STORE_ENGINE_POSTGRESQL:
+        break;
+    }
+    snprintf(err, errlen, "this onestopd has no PostgreSQL engine");
+    return NULL;
+}
+
+/* Before the first connection: SQLite's data folder and file, made private. */
+static bool engine_prepare(struct store *store, const struct store_options *opts, char *err,
+                           size_t errlen)
+{
+    if (store->engine != STORE_ENGINE_SQLITE)
+        return true;
+    snprintf(store->path, sizeof store->path, "%s/%s", opts->data_dir, STORE_FILE_NAME);
+    return db_sqlite_prepare_files(opts->data_dir, store->path, err, errlen);
+}
+
+static bool engine_migrate(struct store *store, char *err, size_t errlen)
+{
+    switch (store->engine) {
+    case STORE_ENGINE_SQLITE:
+        return db_sqlite_migrate(store->writer, err, errlen);
+    case STORE_ENGINE_POSTGRESQL:
+        break;
+    }
+    snprintf(err, errlen, "this onestopd has no PostgreSQL engine");
+    return false;
+}
+
+/* ---- open / close ---- */
+
+struct store *store_open(const struct store_options *opts, char *err, size_t errlen)
+{
+    struct store *store = calloc(1, sizeof *store);
+    if (!store) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    store->engine = opts->engine;
+    if (!engine_prepare(store, opts, err, errlen)) {
+        free(store);
+        return NULL;
+    }
+    store->group_max = opts->group_commit_max > 0 ? opts->group_commit_max : 256;
+    store->writer = engine_connect(store, opts, true, err, errlen);
+    if (!store->writer) {
+        free(store);
+        return NULL;
+    }
+    if (!engine_migrate(store, err, errlen) ||
+        !store_audit_chain_start(store->writer, err, errlen) ||
+        !store_crypt_start(store->writer, opts->crypt, err, errlen)) {
+        db_close(store->writer);
+        free(store);
+        return NULL;
+    }
+    store->readers_len = opts->read_connections > 0 ? opts->read_connections : 4;
+    store->readers = calloc((size_t)store->readers_len, sizeof *store->readers);
+    store->reader_busy = calloc((size_t)store->readers_len, sizeof *store->reader_busy);
+    for (long i = 0; i < store->readers_len; i++) {
+        store->readers[i] = engine_connect(store, opts, false, err, errlen);
+        if (!store->readers[i]) {
+            store->readers_len = i;
+            store->thread = 0;
+            store_close(store);
+            return NULL;
+        }
+    }
+    pthread_mutex_init(&store->lock, NULL);
+    pthread_cond_init(&store->queued, NULL);
+    pthread_cond_init(&store->finished, NULL);
+    pthread_mutex_init(&store->read_lock, NULL);
+    pthread_cond_init(&store->read_free, NULL);
+    if (pthread_create(&store->thread, NULL, writer_main, store) != 0) {
+        snprintf(err, errlen, "cannot start the store writer thread");
+        store->thread = 0;
+        store_close(store);
+        return NULL;
+    }
+    return store;
+}
+
+void store_close(struct store *store)
+{
+    if (!store)
+        return;
+    if (store->thread) {
+        pthread_mutex_lock(&store->lock);
+        store->stopping = true;
+        pthread_cond_signal(&store->queued);
+        pthread_mutex_unlock(&store->lock);
+        pthread_join(store->thread, NULL);
+    }
+    for (long i = 0; i < store->readers_len; i++)
+        db_close(store->readers[i]);
+    free(store->readers);
+    free(store->reader_busy);
+    db_close(store->writer); /* SQLite: checkpoints the WAL into the database file */
+    free(store);
+}
+
+void store_stats(struct store *store, struct store_stats *out)
+{
+    pthread_mutex_lock(&store->lock);
+    *out = store->stats;
+    pthread_mutex_unlock(&store->lock);
+}
+
+/* ---- the engine-neutral job layer (store.h) over the SQLite writes ---- */
+
+struct store_tx {
+    struct db *db;
+};
+
+struct db *store_tx_db(struct store_tx *tx)
+{
+    return tx->db;
+}
+
+static enum store_result job_run(struct db *db, void *arg)
+{
+    struct store_job *job = arg;
+    struct store_tx tx = {db};
+    return job->run(&tx, job->arg);
+}
+
+static void job_notify(struct store_write *write, void *ctx)
+{
+    struct store_job *job = ctx;
+    enum store_result result = write->result;
+    free(write);
+    if (job->done)
+        job->done(job, result);
+}
+
+void store_submit(struct store *store, struct store_job *job)
+{
+    struct store_write *w = calloc(1, sizeof *w);
+    if (!w) {
+        if (job->done)
+            job->done(job, STORE_UNAVAILABLE);
+        return;
+    }
+    w->run = job_run;
+    w->arg = job;
+    w->notify = job_notify;
+    w->notify_ctx = job;
+    store_write_async(store, w);
+}
+
+struct sync_job {
+    enum store_result (*run)(struct store_tx *, void *);
+    void *arg;
+};
+
+static enum store_result sync_job_run(struct db *db, void *arg)
+{
+    struct sync_job *j = arg;
+    struct store_tx tx = {db};
+    return j->run(&tx, j->arg);
+}
+
+enum store_result store_run(struct store *store,
+                            enum store_result (*run)(struct store_tx *, void *), void *arg)
+{
+    struct sync_job j = {run, arg};
+    return store_write_sync(store, sync_job_run, &j);
+}
+
+static enum store_result write_probe(struct db *db, void *arg)
+{
+    (void)arg;
+    struct db_stmt *st = db_cached(db, "INSERT INTO meta(key, value) VALUES('last_probe', ?)"
+                                       " ON CONFLICT(key) DO UPDATE SET value = excluded.value");
+    if (!st)
+        return STORE_UNAVAILABLE;
+    char now[24];
+    snprintf(now, sizeof now, "%lld", (long long)time(NULL));
+    db_bind_text(st, 1, now);
+    enum db_step rc = db_step(st);
+    db_release(st);
+    return store_step_result(db, rc);
+}
+
+enum store_result store_check_writable(struct store *store)
+{
+    return store_write_sync(store, write_probe, NULL);
+}
+
+int store_schema_version(struct store *store)
+{
+    struct db *db = store_reader_acquire(store);
+    int v = -1;
+    switch (store->engine) {
+    case STORE_ENGINE_SQLITE:
+        v = db_sqlite_schema_version(db);
+        break;
+    case STORE_ENGINE_POSTGRESQL:
+        break;
+    }
+    store_reader_release(store, db);
+    return v;
+}
+
+const char *store_engine_name(struct store *store)
+{
+    return db_engine(store->writer);
+}
