@@ -67,9 +67,17 @@ __attribute__((format(printf, 3, 4))) static void set_error(struct pg_db *db, en
     va_start(ap, fmt);
     vsnprintf(db->errmsg, sizeof db->errmsg, fmt, ap);
     va_end(ap);
-    size_t n = strlen(db->errmsg);
-    while (n && (db->errmsg[n - 1] == '\n' || db->errmsg[n - 1] == ' '))
-        db->errmsg[--n] = '\0';
+    db->sqlstate[0] = '\0';
+    /* libpq's messages run over lines: one line for the log and the caller */
+    size_t k = 0;
+    for (size_t i = 0; db->errmsg[i]; i++) {
+        char c = db->errmsg[i] == '\n' || db->errmsg[i] == '\t' ? ' ' : db->errmsg[i];
+        if (c != ' ' || (k && db->errmsg[k - 1] != ' '))
+            db->errmsg[k++] = c;
+    }
+    while (k && db->errmsg[k - 1] == ' ')
+        k--;
+    db->errmsg[k] = '\0';
 }
 
 static void clear_error(struct pg_db *db)
