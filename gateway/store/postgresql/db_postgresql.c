@@ -139,7 +139,9 @@ static bool check(struct pg_db *db, PGresult *res, bool was_in_txn)
     enum store_result r = STORE_UNAVAILABLE;
     if (strncmp(state, "23", 2) == 0)
         r = STORE_CONFLICT;
-    set_error(db, r, "%s", PQresultErrorMessage(res));
+    /* the primary message only: DETAIL can quote a row's values */
+    const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+    set_error(db, r, "%s", primary ? primary : PQresultErrorMessage(res));
     snprintf(db->sqlstate, sizeof db->sqlstate, "%s", state);
     db->retryable = strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0;
     if (strncmp(state, "08", 2) == 0 || strcmp(state, "57P01") == 0 ||
@@ -344,26 +346,6 @@ out:
     return ok;
 }
 
-static enum db_step pg_step(struct db_stmt *base)
-{
-    struct pg_stmt *st = (struct pg_stmt *)base;
-    if (!st->ran) {
-        st->ran = true;
-        st->row = -1;
-        if (!run(st)) {
-            log_msg(LOG_ERROR, "store_error", "%s (SQLSTATE %s)", st->db->errmsg,
-                    st->db->sqlstate[0] ? st->db->sqlstate : "none");
-            return DB_ERROR;
-        }
-    }
-    if (!st->res)
-        return DB_ERROR;
-    clear_row(st);
-    if (st->row < st->rows)
-        st->row++;
-    return st->row < st->rows ? DB_ROW : DB_DONE;
-}
-
 static bool column_ok(struct pg_stmt *st, int col)
 {
     return st->res && st->row >= 0 && st->row < st->rows && col >= 0 &&
@@ -376,12 +358,53 @@ static bool pg_column_is_null(struct db_stmt *base, int col)
     return !column_ok(st, col) || PQgetisnull(st->res, st->row, col);
 }
 
-static const struct pg_open *open_of(const struct pg_stmt *st, int col)
+/* Opens the current row's pd_open columns; false (the error noted) when a key is missing or
+ * a value was altered: the step fails, as pd_open fails the statement in SQLite. */
+static bool open_row(struct pg_stmt *st)
 {
-    for (int i = 0; i < st->sql.nopens; i++)
-        if (st->sql.opens[i].col == col)
-            return &st->sql.opens[i];
-    return NULL;
+    for (int i = 0; i < st->sql.nopens; i++) {
+        const struct pg_open *o = &st->sql.opens[i];
+        if (o->col >= PQnfields(st->res) || PQgetisnull(st->res, st->row, o->col))
+            continue;
+        const char *ctx = o->context.src    ? st->src[o->context.src - 1]
+                          : o->context.text ? o->context.text
+                          : o->context_col >= 0 && !PQgetisnull(st->res, st->row, o->context_col)
+                              ? PQgetvalue(st->res, st->row, o->context_col)
+                              : NULL;
+        char err[PG_ERRMSG_MAX];
+        free(st->opened[o->col]);
+        st->opened[o->col] = NULL;
+        if (!pg_crypt_open(st->db->fc, PQgetvalue(st->res, st->row, o->col), ctx,
+                           &st->opened[o->col], err, sizeof err)) {
+            set_error(st->db, STORE_UNAVAILABLE, "%s", err);
+            return false;
+        }
+    }
+    return true;
+}
+
+static enum db_step pg_step(struct db_stmt *base)
+{
+    struct pg_stmt *st = (struct pg_stmt *)base;
+    if (!st->ran) {
+        st->ran = true;
+        st->row = -1;
+        if (!run(st))
+            goto fail;
+    }
+    if (!st->res)
+        return DB_ERROR;
+    clear_row(st);
+    if (st->row < st->rows)
+        st->row++;
+    if (st->row >= st->rows)
+        return DB_DONE;
+    if (open_row(st))
+        return DB_ROW;
+fail:
+    log_msg(LOG_ERROR, "store_error", "%s (SQLSTATE %s)", st->db->errmsg,
+            st->db->sqlstate[0] ? st->db->sqlstate : "none");
+    return DB_ERROR;
 }
 
 static const char *pg_column_text(struct db_stmt *base, int col)
@@ -389,24 +412,7 @@ static const char *pg_column_text(struct db_stmt *base, int col)
     struct pg_stmt *st = (struct pg_stmt *)base;
     if (pg_column_is_null(base, col))
         return NULL;
-    const char *v = PQgetvalue(st->res, st->row, col);
-    const struct pg_open *o = open_of(st, col);
-    if (!o)
-        return v;
-    if (st->opened[col])
-        return st->opened[col];
-    const char *ctx = o->context.src    ? st->src[o->context.src - 1]
-                      : o->context.text ? o->context.text
-                      : o->context_col >= 0 && !PQgetisnull(st->res, st->row, o->context_col)
-                          ? PQgetvalue(st->res, st->row, o->context_col)
-                          : NULL;
-    char err[PG_ERRMSG_MAX];
-    if (!pg_crypt_open(st->db->fc, v, ctx, &st->opened[col], err, sizeof err)) {
-        set_error(st->db, STORE_UNAVAILABLE, "%s", err);
-        log_msg(LOG_ERROR, "store_error", "pd_open: %s", err);
-        return NULL;
-    }
-    return st->opened[col];
+    return st->opened[col] ? st->opened[col] : PQgetvalue(st->res, st->row, col);
 }
 
 static int64_t pg_column_int64(struct db_stmt *base, int col)
@@ -426,11 +432,23 @@ static int64_t pg_changes(struct db *base)
     return ((struct pg_db *)base)->changes;
 }
 
+/* BEGIN, or a whole ROLLBACK (not ROLLBACK TO SAVEPOINT): what may run after a transaction
+ * was lost with its connection. */
+static bool ends_transaction(const char *sql)
+{
+    sql += strspn(sql, " \t\n");
+    if (strncasecmp(sql, "BEGIN", 5) == 0)
+        return true;
+    if (strncasecmp(sql, "ROLLBACK", 8) != 0)
+        return false;
+    sql += 8;
+    return sql[strspn(sql, " \t\n;")] == '\0';
+}
+
 static bool pg_exec(struct db *base, const char *sql, char *err, size_t errlen)
 {
     struct pg_db *db = (struct pg_db *)base;
-    bool ends = strncasecmp(sql, "ROLLBACK", 8) == 0 || strncasecmp(sql, "BEGIN", 5) == 0;
-    bool ok = ready(db, ends);
+    bool ok = ready(db, ends_transaction(sql));
     if (ok) {
         bool was_in_txn = in_transaction(db->conn);
         PGresult *res = PQexec(db->conn, sql);
