@@ -23,10 +23,12 @@ def stats(port):
 
 
 @pytest.mark.slow
-def test_a_killed_node_is_taken_out_and_the_other_serves():
-    port, stats_port, n1, n2 = (free_port() for _ in range(4))
+def test_a_killed_node_is_taken_out_and_the_other_serves(tmp_path):
+    port, stats_port, n1, n2, sim, smtp = (free_port() for _ in range(6))
     proc = subprocess.Popen([CLUSTER, "--no-build", "--for", "600", "--port", str(port),
-                             "--node-ports", str(n1), str(n2), "--stats-port", str(stats_port)],
+                             "--node-ports", str(n1), str(n2), "--stats-port", str(stats_port),
+                             "--sim-port", str(sim), "--smtp-port", str(smtp),
+                             "--run-dir", str(tmp_path / "cluster")],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     pids, lines = {}, []
     try:
