@@ -119,3 +119,13 @@ def test_migrations_race_and_match_sqlite(pg, tmp_path):
     assert sorted(set(got) - set(want)) == [], "columns SQLite lacks"
     differ = {k: (want[k], got[k]) for k in want if want[k] != got[k]}
     assert differ == {}, "(sqlite, postgresql) type and nullability differ"
+    # the same named indexes (constraints' own indexes are named by each engine)
+    con = sqlite3.connect(glob.glob(str(data / "*.db"))[0])
+    want_ix = {r for r in con.execute("SELECT tbl_name, name FROM sqlite_master"
+                                      " WHERE type = 'index' AND sql IS NOT NULL")}
+    con.close()
+    got_ix = {tuple(r.split("|")) for r in pg.psql(
+        "SELECT tablename || '|' || indexname FROM pg_indexes WHERE schemaname = 'public'"
+        " AND indexname NOT LIKE '%\\_pkey' AND indexname NOT LIKE '%\\_key'",
+        db="race").splitlines()}
+    assert sorted(want_ix ^ got_ix) == [], "indexes only one engine has"
