@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from onestop_env import BUILD
+from onestop_env import BUILD, ONESTOPD, Gateway
 from postgres import Postgres
 
 CHECK = os.path.join(BUILD, "tests", "pg", "pg_driver_check")
@@ -129,3 +129,26 @@ def test_migrations_race_and_match_sqlite(pg, tmp_path):
         " AND indexname NOT LIKE '%\\_pkey' AND indexname NOT LIKE '%\\_key'",
         db="race").splitlines()}
     assert sorted(want_ix ^ got_ix) == [], "indexes only one engine has"
+
+
+def check_config(tmp_path, store):
+    gw = Gateway(tmp_path, with_sim=False, config_overrides={"store": store})
+    return subprocess.run([ONESTOPD, "--check-config", gw.config_path], capture_output=True,
+                          text=True, timeout=60)
+
+
+def test_check_config_names_the_store_keys(tmp_path, pg):
+    r = check_config(tmp_path / "a", {"engine": "postgresql",
+                                      "conninfo_file": "keys/missing.conninfo"})
+    assert r.returncode != 0 and "store.conninfo_file: cannot read" in r.stderr \
+        and "missing.conninfo" in r.stderr, r
+    r = check_config(tmp_path / "b", {"engine": "oracle"})
+    assert r.returncode != 0 and "store.engine: must be one of" in r.stderr, r
+    (tmp_path / "c").mkdir()
+    conninfo = tmp_path / "c" / "pg.conninfo"
+    conninfo.write_text(pg.conninfo() + "\n")
+    conninfo.chmod(0o600)
+    r = check_config(tmp_path / "c", {"engine": "postgresql", "conninfo_file": str(conninfo),
+                                      "busy_timeout_ms": 2000})
+    assert r.returncode == 0, r
+    assert pg.password not in r.stdout + r.stderr
