@@ -89,6 +89,10 @@ static void placeholders(void **state)
     assert_string_equal(db_column_text(st, 4), "it's ?");
     assert_int_equal(db_step(st), DB_DONE);
     db_finalize(st);
+    /* the engine's connection defaults (the conninfo sets no application_name) */
+    st = db_prepare(db, "SELECT current_setting('application_name')");
+    expect_text(st, 0, "onestopd");
+    db_finalize(st);
 }
 
 static void nulls_int64_unicode(void **state)

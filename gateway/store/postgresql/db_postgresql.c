@@ -22,10 +22,11 @@
 #include <string.h>
 #include <strings.h>
 
-#define PG_ERRMSG_MAX   512
-#define PG_KEPT_BUCKETS 256
-#define PG_NAME_MAX     32
-#define PG_INT64_TEXT   24
+#define PG_ERRMSG_MAX        512
+#define PG_KEPT_BUCKETS      256
+#define PG_NAME_MAX          32
+#define PG_INT64_TEXT        24
+#define PG_CONNECT_TIMEOUT_S "5" /* seconds, unless the conninfo sets connect_timeout */
 
 struct pg_stmt {
     struct db_stmt base;
@@ -530,7 +531,18 @@ struct db *db_postgresql_connect(const char *conninfo, const struct field_crypt 
     db->base.ops = &pg_ops;
     db->fc = fc;
     db->generation = 1;
-    db->conn = PQconnectdb(conninfo);
+    /* defaults the conninfo may override (it comes after them): a server that vanishes from
+     * the network is noticed in seconds, not at the kernel's two hours, and a reset never
+     * waits for ever */
+    static const char *const keys[] = {"connect_timeout",
+                                       "keepalives_idle",
+                                       "keepalives_interval",
+                                       "keepalives_count",
+                                       "fallback_application_name",
+                                       "dbname",
+                                       NULL};
+    const char *values[] = {PG_CONNECT_TIMEOUT_S, "10", "5", "3", "onestopd", conninfo, NULL};
+    db->conn = PQconnectdbParams(keys, values, 1);
     if (!db->conn || PQstatus(db->conn) != CONNECTION_OK) {
         snprintf(err, errlen, "cannot connect to PostgreSQL: %s",
                  db->conn ? PQerrorMessage(db->conn) : "out of memory");
