@@ -225,6 +225,33 @@ static void serialization_failure(void **state)
     db_close(b);
 }
 
+static int64_t backend_pid(struct db *db)
+{
+    struct db_stmt *st = db_prepare(db, "SELECT pg_backend_pid()");
+    int64_t pid = db_step(st) == DB_ROW ? db_column_int64(st, 0) : -1;
+    db_finalize(st);
+    return pid;
+}
+
+/* A session the server ends (an administrator, a failover) fails what ran with
+ * STORE_UNAVAILABLE; the next use connects again. */
+static void terminated_session(void **state)
+{
+    struct db *admin = *state, *db = check_connect();
+    int64_t pid = backend_pid(db);
+    struct db_stmt *st = db_prepare(admin, "SELECT pg_terminate_backend(?::int, 5000)");
+    assert_true(db_bind_int64(st, 1, pid));
+    expect_text(st, 0, "t");
+    db_finalize(st);
+    st = db_prepare(db, "SELECT 1");
+    assert_int_equal(db_step(st), DB_ERROR);
+    assert_int_equal(db_result(db), STORE_UNAVAILABLE);
+    db_finalize(st);
+    int64_t again = backend_pid(db);
+    assert_true(again > 0 && again != pid);
+    db_close(db);
+}
+
 static char keydir[] = "/tmp/onestop-pg-keys-XXXXXX";
 
 static struct data_keys *ring(const char *id, const char *hex)
@@ -364,7 +391,8 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(placeholders),           cmocka_unit_test(nulls_int64_unicode),
         cmocka_unit_test(conflict_and_savepoint), cmocka_unit_test(skip_locked),
-        cmocka_unit_test(serialization_failure),  cmocka_unit_test(personal_data),
+        cmocka_unit_test(serialization_failure),  cmocka_unit_test(terminated_session),
+        cmocka_unit_test(personal_data),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -50,7 +50,8 @@ struct pg_db {
     const struct field_crypt *fc;
     unsigned long generation;
     unsigned long next_name;
-    bool lost_txn; /* the connection dropped inside a transaction: only ROLLBACK or BEGIN */
+    bool lost_txn;   /* the connection dropped inside a transaction: only ROLLBACK or BEGIN */
+    bool must_reset; /* the server ended the session (57P0x, 08xxx): connect again */
     int64_t changes;
     enum store_result result;
     bool retryable;
@@ -98,7 +99,7 @@ static bool in_transaction(PGconn *conn)
  * server is still unreachable or a transaction was lost with it. */
 static bool ready(struct pg_db *db, bool ends_transaction)
 {
-    if (PQstatus(db->conn) != CONNECTION_OK) {
+    if (PQstatus(db->conn) != CONNECTION_OK || db->must_reset) {
         PQreset(db->conn);
         if (PQstatus(db->conn) != CONNECTION_OK) {
             set_error(db, STORE_UNAVAILABLE, "PostgreSQL is unreachable: %s",
@@ -106,6 +107,7 @@ static bool ready(struct pg_db *db, bool ends_transaction)
             return false;
         }
         db->generation++;
+        db->must_reset = false;
         log_msg(LOG_INFO, "store_reconnected", "the PostgreSQL connection is back");
     }
     if (db->lost_txn && !ends_transaction) {
@@ -147,12 +149,15 @@ static bool check(struct pg_db *db, PGresult *res, bool was_in_txn)
     db->retryable = strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0;
     if (strncmp(state, "08", 2) == 0 || strcmp(state, "57P01") == 0 ||
         strcmp(state, "57P02") == 0 || strcmp(state, "57P03") == 0) {
-        /* the server ends this session: libpq connects again on the next use */
+        /* the server ends this session: connect again on the next use */
         db->lost_txn = was_in_txn;
+        db->must_reset = true;
     }
-    if (strcmp(state, "25P02") == 0)
+    if (strcmp(state, "25P02") == 0) {
         set_error(db, STORE_UNAVAILABLE,
-                  "an earlier statement in this transaction failed: roll it back (%s)", state);
+                  "an earlier statement in this transaction failed: roll it back");
+        snprintf(db->sqlstate, sizeof db->sqlstate, "%s", state);
+    }
     return false;
 }
 
