@@ -11,10 +11,12 @@
  *   onestop --config PATH audit head                       (the chain's head, signed)
  *   onestop --config PATH purge [--dry-run] [--older-than-days N]
  *   onestop --config PATH keys status | keys rotate [--batch N]   (gateway/cli_keys.h)
+ *   onestop --config PATH keys rotate-index [--batch N]
  */
 #include "gateway/cli_keys.h"
 #include "gateway/cli_records.h"
 #include "gateway/config.h"
+#include "gateway/failpoint.h"
 #include "gateway/field_crypt.h"
 #include "gateway/password.h"
 #include "gateway/backup.h"
@@ -43,7 +45,10 @@ static void usage(FILE *out)
                  "  purge [--dry-run] [--older-than-days N]   retention: anonymise old personal "
                  "data\n"
                  "  keys status                how many stored personal values use each data key\n"
-                 "  keys rotate [--batch N]    reseal them all under the current data key\n");
+                 "  keys rotate [--batch N]    reseal them all (and the documents) under the\n"
+                 "                             current data key\n"
+                 "  keys rotate-index [--batch N]  recompute the limit keys' blind index under\n"
+                 "                             keys.index_key_file\n");
 }
 
 static bool read_password(char *buf, size_t len)
@@ -204,6 +209,7 @@ static int run(struct store *store, const struct config *cfg, int argc, char **a
 
 int main(int argc, char **argv)
 {
+    failpoint_init(); /* tests only: ONESTOP_FAILPOINTS */
     const char *config_path = NULL, *data_dir = NULL;
     int i = 1;
     for (; i < argc; i++) {
@@ -255,7 +261,7 @@ int main(int argc, char **argv)
         config_free(cfg);
         return 1;
     }
-    int rc = strcmp(argv[i], "keys") == 0 ? cli_keys(store, &crypt, argc - i - 1, argv + i + 1)
+    int rc = strcmp(argv[i], "keys") == 0 ? cli_keys(store, cfg, &crypt, argc - i - 1, argv + i + 1)
                                           : run(store, cfg, argc - i, argv + i);
     store_close(store);
     field_crypt_free(&crypt);

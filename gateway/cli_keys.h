@@ -4,9 +4,11 @@
 #define ONESTOP_CLI_KEYS_H
 
 struct store;
+struct config;
 struct field_crypt;
 
 /* Runs `keys ARGS...` (argv after "keys"); the process's exit status. */
-int cli_keys(struct store *store, const struct field_crypt *crypt, int argc, char **argv);
+int cli_keys(struct store *store, const struct config *cfg, const struct field_crypt *crypt,
+             int argc, char **argv);
 
 #endif

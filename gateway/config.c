@@ -186,6 +186,7 @@ static const struct key_spec keys_keys[] = {
     {KEY("data_key_file", K_PATH, CFG(data_key_file))},
     {KEY("old_data_key_files", K_PATH_LIST, CFG(old_data_key_files))},
     {KEY("index_key_file", K_PATH, CFG(index_key_file))},
+    {KEY("old_index_key_file", K_PATH, CFG(old_index_key_file))},
     {0}};
 
 static const struct key_spec documents_keys[] = {
@@ -929,6 +930,12 @@ static void check_documents(struct parse_ctx *ctx, struct config *cfg)
     if (keys && !data_keys_load(keys, cfg->index_key_file, err, sizeof err))
         problem(ctx, "keys.index_key_file", "%s", err);
     data_keys_free(keys);
+    keys = cfg->old_index_key_file ? data_keys_new() : NULL;
+    if (keys && !data_keys_load(keys, cfg->old_index_key_file, err, sizeof err))
+        problem(ctx, "keys.old_index_key_file", "%s", err);
+    data_keys_free(keys);
+    if (cfg->old_index_key_file && !cfg->index_key_file)
+        problem(ctx, "keys.old_index_key_file", "needs keys.index_key_file (the new index key)");
     if (json_array_size(cfg->old_data_key_files) && !cfg->data_key_file)
         problem(ctx, "keys.old_data_key_files", "needs keys.data_key_file (the current key)");
     if (cfg->documents.file_limit > cfg->documents.submission_limit)
@@ -1218,6 +1225,7 @@ void config_free(struct config *cfg)
     free(cfg->data_dir);
     free(cfg->data_key_file);
     free(cfg->index_key_file);
+    free(cfg->old_index_key_file);
     free(cfg->store.engine);
     free(cfg->store.conninfo_file);
     free(cfg->web_dir);

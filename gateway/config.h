@@ -212,6 +212,9 @@ struct config {
      * them (rotation), never to seal; NULL when none */
     json_t *old_data_key_files;
     char *index_key_file; /* keys.index_key_file: the blind index key (64 hex) */
+    /* keys.old_index_key_file: the index key being replaced (`onestop keys rotate-index`):
+     * look-ups match blind indexes under it too until they are recomputed; NULL when none */
+    char *old_index_key_file;
     struct {
         long file_limit;        /* bytes of one file (413 file_too_large past it) */
         long submission_limit;  /* bytes of one submission's files together (422) */

@@ -7,6 +7,7 @@
 #include <openssl/rand.h>
 #include <ctype.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,13 +25,71 @@ struct data_keys {
     int current; /* index, or -1 */
 };
 
-struct data_seal {
+/* A GCM context in use: the thread's cached one (given back on free) or one of its own. */
+struct gcm {
     EVP_CIPHER_CTX *ctx;
+    struct gcm_cache *cache; /* NULL: ctx is freed with it */
+    int dir;                 /* 1 encrypting, 0 decrypting */
+};
+
+struct data_seal {
+    struct gcm gcm;
 };
 
 struct data_open {
-    EVP_CIPHER_CTX *ctx;
+    struct gcm gcm;
 };
+
+/* Each thread keeps one context per direction with its key schedule: the next value under
+ * the same key only sets a new IV (no context allocation, no cipher fetch, no key
+ * expansion) - the store opens and seals a value per row it reads or writes. */
+struct gcm_cache {
+    EVP_CIPHER_CTX *ctx[2];
+    unsigned char key[2][DATA_KEY_BYTES]; /* the key ctx[i] is set up with */
+    bool keyed[2], busy[2];
+};
+
+static pthread_once_t gcm_once = PTHREAD_ONCE_INIT;
+static pthread_key_t gcm_cache_key;
+static bool gcm_cache_ok;
+static EVP_CIPHER *gcm_cipher; /* fetched once: an implicit fetch per value is slow */
+
+static void gcm_cache_free(void *arg)
+{
+    struct gcm_cache *c = arg;
+    for (int i = 0; i < 2; i++)
+        EVP_CIPHER_CTX_free(c->ctx[i]);
+    OPENSSL_cleanse(c, sizeof *c);
+    free(c);
+}
+
+static void gcm_init_once(void)
+{
+    gcm_cache_ok = pthread_key_create(&gcm_cache_key, gcm_cache_free) == 0;
+    gcm_cipher = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
+}
+
+static struct gcm_cache *gcm_cache_get(void)
+{
+    pthread_once(&gcm_once, gcm_init_once);
+    if (!gcm_cache_ok)
+        return NULL;
+    struct gcm_cache *c = pthread_getspecific(gcm_cache_key);
+    if (!c && (c = calloc(1, sizeof *c)) != NULL && pthread_setspecific(gcm_cache_key, c) != 0) {
+        free(c);
+        c = NULL;
+    }
+    return c;
+}
+
+static void gcm_release(struct gcm *g)
+{
+    if (g->cache)
+        g->cache->busy[g->dir] = false;
+    else
+        EVP_CIPHER_CTX_free(g->ctx);
+    g->ctx = NULL;
+}
 
 struct data_keys *data_keys_new(void)
 {
@@ -158,21 +217,47 @@ bool data_keys_mac(const struct data_keys *keys, const void *msg, size_t len, un
     return HMAC(EVP_sha256(), k->bytes, DATA_KEY_BYTES, msg, len, out, &outl) && outl == 32;
 }
 
-/* A GCM context set up with key, IV and associated data, for encrypting or decrypting. */
-static EVP_CIPHER_CTX *gcm_begin(const struct data_key *key, const unsigned char *iv,
-                                 const void *aad, size_t aad_len, bool encrypt)
+/* g set up with key, IV and associated data, for encrypting or decrypting: the thread's
+ * cached context when it is free (only the IV is set when it already holds this key), else
+ * a context of its own. false when OpenSSL fails (g holds nothing). */
+static bool gcm_begin(struct gcm *g, const struct data_key *key, const unsigned char *iv,
+                      const void *aad, size_t aad_len, bool encrypt)
 {
-    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-    int outl = 0;
-    if (!ctx || aad_len > INT_MAX ||
-        EVP_CipherInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL, encrypt) != 1 ||
-        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, DATA_IV_BYTES, NULL) != 1 ||
-        EVP_CipherInit_ex(ctx, NULL, NULL, key->bytes, iv, encrypt) != 1 ||
-        (aad && aad_len && EVP_CipherUpdate(ctx, NULL, &outl, aad, (int)aad_len) != 1)) {
-        EVP_CIPHER_CTX_free(ctx);
-        return NULL;
+    struct gcm_cache *c = gcm_cache_get();
+    int d = encrypt ? 1 : 0;
+    *g = (struct gcm){.dir = d};
+    bool keyed = false;
+    if (c && !c->busy[d] && (c->ctx[d] || (c->ctx[d] = EVP_CIPHER_CTX_new()) != NULL)) {
+        g->cache = c;
+        g->ctx = c->ctx[d];
+        c->busy[d] = true;
+        keyed = c->keyed[d] && CRYPTO_memcmp(c->key[d], key->bytes, DATA_KEY_BYTES) == 0;
+    } else {
+        g->ctx = EVP_CIPHER_CTX_new();
     }
-    return ctx;
+    const EVP_CIPHER *cipher = gcm_cipher ? gcm_cipher : EVP_aes_256_gcm();
+    int outl = 0;
+    bool ok = g->ctx && aad_len <= INT_MAX;
+    if (ok && keyed)
+        ok = EVP_CipherInit_ex(g->ctx, NULL, NULL, NULL, iv, encrypt) == 1;
+    else if (ok) {
+        if (g->cache)
+            g->cache->keyed[d] = false;
+        ok = EVP_CipherInit_ex(g->ctx, cipher, NULL, NULL, NULL, encrypt) == 1 &&
+             EVP_CIPHER_CTX_ctrl(g->ctx, EVP_CTRL_GCM_SET_IVLEN, DATA_IV_BYTES, NULL) == 1 &&
+             EVP_CipherInit_ex(g->ctx, NULL, NULL, key->bytes, iv, encrypt) == 1;
+        if (ok && g->cache) {
+            memcpy(g->cache->key[d], key->bytes, DATA_KEY_BYTES);
+            g->cache->keyed[d] = true;
+        }
+    }
+    ok = ok && (!aad || !aad_len || EVP_CipherUpdate(g->ctx, NULL, &outl, aad, (int)aad_len) == 1);
+    if (!ok) {
+        if (g->cache)
+            g->cache->keyed[d] = false; /* set it up afresh next time */
+        gcm_release(g);
+    }
+    return ok;
 }
 
 /* One streaming step in either direction; GCM gives out exactly what goes in. */
@@ -200,8 +285,7 @@ struct data_seal *data_seal_begin(const struct data_keys *keys, unsigned char iv
     struct data_seal *seal = calloc(1, sizeof *seal);
     if (!seal)
         return NULL;
-    seal->ctx = gcm_begin(&keys->keys[keys->current], iv, aad, aad_len, true);
-    if (!seal->ctx) {
+    if (!gcm_begin(&seal->gcm, &keys->keys[keys->current], iv, aad, aad_len, true)) {
         free(seal);
         return NULL;
     }
@@ -210,22 +294,22 @@ struct data_seal *data_seal_begin(const struct data_keys *keys, unsigned char iv
 
 bool data_seal_update(struct data_seal *seal, const void *in, size_t len, void *out)
 {
-    return gcm_update(seal->ctx, in, len, out);
+    return gcm_update(seal->gcm.ctx, in, len, out);
 }
 
 bool data_seal_final(struct data_seal *seal, unsigned char tag[DATA_TAG_BYTES])
 {
     unsigned char rest[EVP_MAX_BLOCK_LENGTH];
     int outl = 0;
-    return EVP_EncryptFinal_ex(seal->ctx, rest, &outl) == 1 && outl == 0 &&
-           EVP_CIPHER_CTX_ctrl(seal->ctx, EVP_CTRL_GCM_GET_TAG, DATA_TAG_BYTES, tag) == 1;
+    return EVP_EncryptFinal_ex(seal->gcm.ctx, rest, &outl) == 1 && outl == 0 &&
+           EVP_CIPHER_CTX_ctrl(seal->gcm.ctx, EVP_CTRL_GCM_GET_TAG, DATA_TAG_BYTES, tag) == 1;
 }
 
 void data_seal_free(struct data_seal *seal)
 {
     if (!seal)
         return;
-    EVP_CIPHER_CTX_free(seal->ctx);
+    gcm_release(&seal->gcm);
     free(seal);
 }
 
@@ -239,8 +323,7 @@ struct data_open *data_open_begin(const struct data_keys *keys, const char *key_
     struct data_open *open = calloc(1, sizeof *open);
     if (!open)
         return NULL;
-    open->ctx = gcm_begin(key, iv, aad, aad_len, false);
-    if (!open->ctx) {
+    if (!gcm_begin(&open->gcm, key, iv, aad, aad_len, false)) {
         free(open);
         return NULL;
     }
@@ -249,7 +332,7 @@ struct data_open *data_open_begin(const struct data_keys *keys, const char *key_
 
 bool data_open_update(struct data_open *open, const void *in, size_t len, void *out)
 {
-    return gcm_update(open->ctx, in, len, out);
+    return gcm_update(open->gcm.ctx, in, len, out);
 }
 
 bool data_open_final(struct data_open *open, const unsigned char tag[DATA_TAG_BYTES])
@@ -258,14 +341,14 @@ bool data_open_final(struct data_open *open, const unsigned char tag[DATA_TAG_BY
     memcpy(copy, tag, sizeof copy);
     unsigned char rest[EVP_MAX_BLOCK_LENGTH];
     int outl = 0;
-    return EVP_CIPHER_CTX_ctrl(open->ctx, EVP_CTRL_GCM_SET_TAG, DATA_TAG_BYTES, copy) == 1 &&
-           EVP_DecryptFinal_ex(open->ctx, rest, &outl) == 1 && outl == 0;
+    return EVP_CIPHER_CTX_ctrl(open->gcm.ctx, EVP_CTRL_GCM_SET_TAG, DATA_TAG_BYTES, copy) == 1 &&
+           EVP_DecryptFinal_ex(open->gcm.ctx, rest, &outl) == 1 && outl == 0;
 }
 
 void data_open_free(struct data_open *open)
 {
     if (!open)
         return;
-    EVP_CIPHER_CTX_free(open->ctx);
+    gcm_release(&open->gcm);
     free(open);
 }

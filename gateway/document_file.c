@@ -1,4 +1,5 @@
 /* document_file: sealed document files; see document_file.h. */
+#define _GNU_SOURCE /* renameat2 */
 #include "gateway/document_file.h"
 
 #include "gateway/data_keys.h"
@@ -84,8 +85,10 @@ static bool read_all(int fd, void *data, size_t len)
     return transfer_all(fd, data, len, false);
 }
 
-struct document_writer *document_writer_open(const struct data_keys *keys, const char *dir,
-                                             const char *id, char *err, size_t errlen)
+/* A writer into dir/<id><suffix>, made anew (O_EXCL unless replacing a stale one). */
+static struct document_writer *writer_open(const struct data_keys *keys, const char *dir,
+                                           const char *id, const char *suffix, bool replace,
+                                           char *err, size_t errlen)
 {
     const char *key_id = data_keys_current(keys);
     if (!key_id || !document_id_valid(id)) {
@@ -98,7 +101,9 @@ struct document_writer *document_writer_open(const struct data_keys *keys, const
         return NULL;
     }
     snprintf(w->dir, sizeof w->dir, "%s", dir);
-    snprintf(w->part, sizeof w->part, "%s/%s.part", dir, id);
+    snprintf(w->part, sizeof w->part, "%s/%s%s", dir, id, suffix);
+    if (replace)
+        (void)unlink(w->part); /* a rotation a crash interrupted */
     document_file_path(dir, id, w->final);
     snprintf(w->key_id, sizeof w->key_id, "%s", key_id);
     unsigned char iv[DATA_IV_BYTES];
@@ -114,6 +119,18 @@ struct document_writer *document_writer_open(const struct data_keys *keys, const
         return NULL;
     }
     return w;
+}
+
+struct document_writer *document_writer_open(const struct data_keys *keys, const char *dir,
+                                             const char *id, char *err, size_t errlen)
+{
+    return writer_open(keys, dir, id, ".part", false, err, errlen);
+}
+
+struct document_writer *document_writer_open_reseal(const struct data_keys *keys, const char *dir,
+                                                    const char *id, char *err, size_t errlen)
+{
+    return writer_open(keys, dir, id, DOCUMENT_RESEAL_EXT, true, err, errlen);
 }
 
 bool document_writer_write(struct document_writer *w, const void *data, size_t len)
@@ -157,6 +174,51 @@ bool document_writer_commit(struct document_writer *w)
         unlink(w->part);
     data_seal_free(w->seal);
     free(w);
+    return ok;
+}
+
+enum document_replace document_writer_replace(struct document_writer *w)
+{
+    unsigned char tag[DATA_TAG_BYTES];
+    bool ok =
+        data_seal_final(w->seal, tag) && write_all(w->fd, tag, sizeof tag) && fsync(w->fd) == 0;
+    ok = close(w->fd) == 0 && ok;
+    w->fd = -1;
+    enum document_replace out = ok ? DOCUMENT_REPLACED : DOCUMENT_REPLACE_FAILED;
+    if (ok && renameat2(AT_FDCWD, w->part, AT_FDCWD, w->final, RENAME_EXCHANGE) == 0) {
+        /* the two swapped in one step: the part name now holds the old file */
+    } else if (ok && errno == ENOENT) {
+        out = DOCUMENT_REPLACE_GONE; /* deleted meanwhile: never bring it back */
+    } else if (ok && errno == EINVAL && access(w->final, F_OK) == 0) {
+        /* a file system without RENAME_EXCHANGE: a plain rename over it */
+        if (rename(w->part, w->final) != 0)
+            out = DOCUMENT_REPLACE_FAILED;
+    } else if (ok) {
+        out = errno == ENOENT ? DOCUMENT_REPLACE_GONE : DOCUMENT_REPLACE_FAILED;
+    }
+    (void)unlink(w->part);
+    if (out == DOCUMENT_REPLACED)
+        fsync_dir(w->dir);
+    data_seal_free(w->seal);
+    free(w);
+    return out;
+}
+
+bool document_file_key(const char *dir, const char *id, char key_id[DATA_KEY_ID_MAX + 1],
+                       bool *missing)
+{
+    char path[DOCUMENT_PATH_MAX];
+    document_file_path(dir, id, path);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    *missing = fd < 0 && errno == ENOENT;
+    char magic[MAGIC_LEN];
+    unsigned char idlen = 0;
+    bool ok = fd >= 0 && read_all(fd, magic, sizeof magic) &&
+              memcmp(magic, DOCUMENT_FILE_MAGIC, MAGIC_LEN) == 0 && read_all(fd, &idlen, 1) &&
+              idlen <= DATA_KEY_ID_MAX && read_all(fd, key_id, idlen);
+    if (fd >= 0)
+        close(fd);
+    key_id[ok ? idlen : 0] = '\0';
     return ok;
 }
 

@@ -14,11 +14,14 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "gateway/data_keys.h"
+
 #define DOCUMENT_ID_LEN     32     /* hex characters of a document id (128 random bits) */
 #define DOCUMENT_FILE_EXT   ".doc" /* a sealed file: <id>.doc */
 #define DOCUMENT_PATH_MAX   4096
 #define DOCUMENT_IO_CHUNK   65536 /* bytes read or written at once */
 #define DOCUMENT_FILE_MAGIC "OSDOC1\n"
+#define DOCUMENT_RESEAL_EXT ".reseal.part" /* a file being resealed (removed at start) */
 
 struct data_keys;
 struct document_writer;
@@ -36,6 +39,11 @@ void document_file_path(const char *dir, const char *id, char out[DOCUMENT_PATH_
 struct document_writer *document_writer_open(const struct data_keys *keys, const char *dir,
                                              const char *id, char *err, size_t errlen)
     __attribute__((warn_unused_result));
+/* Rotation: a writer into dir/<id>.reseal.part (a stale one replaced), sealing under the
+ * current key; end it with document_writer_replace. */
+struct document_writer *document_writer_open_reseal(const struct data_keys *keys, const char *dir,
+                                                    const char *id, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
 /* Encrypts and writes len bytes of plaintext. */
 bool document_writer_write(struct document_writer *w, const void *data, size_t len)
     __attribute__((warn_unused_result));
@@ -43,6 +51,21 @@ bool document_writer_write(struct document_writer *w, const void *data, size_t l
 const char *document_writer_key_id(const struct document_writer *w);
 /* Writes the tag, fsyncs, renames to <id>.doc and frees the writer (either way). */
 bool document_writer_commit(struct document_writer *w) __attribute__((warn_unused_result));
+enum document_replace {
+    DOCUMENT_REPLACED,       /* <id>.doc is the new file, the folder fsync'd */
+    DOCUMENT_REPLACE_GONE,   /* <id>.doc was deleted meanwhile: left deleted */
+    DOCUMENT_REPLACE_FAILED, /* <id>.doc is untouched */
+};
+/* Ends a reseal writer: writes the tag, fsyncs, swaps the new file with <id>.doc in one step
+ * (renameat2 RENAME_EXCHANGE, so a file deleted meanwhile is not brought back), removes the
+ * old one and fsyncs the folder; frees the writer. A crash at any point leaves <id>.doc
+ * whole, under one key or the other (the file names its key). */
+enum document_replace document_writer_replace(struct document_writer *w)
+    __attribute__((warn_unused_result));
+/* The key id dir/<id>.doc is sealed under (its header); false when it cannot be read,
+ * with *missing set when there is no such file. */
+bool document_file_key(const char *dir, const char *id, char key_id[DATA_KEY_ID_MAX + 1],
+                       bool *missing) __attribute__((warn_unused_result));
 /* Removes the .part file and frees the writer (NULL is fine). */
 void document_writer_abort(struct document_writer *w);
 

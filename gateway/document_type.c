@@ -52,6 +52,19 @@ static void pdf_byte(struct document_type *t, unsigned char c)
     }
 }
 
+/* "/ObjStm" anywhere: the file has object streams. No proper prefix of it repeats but "/". */
+static void pdf_objstm_byte(struct document_type *t, unsigned char c)
+{
+    static const char objstm[] = "/ObjStm";
+    int s = t->pdf_objstm_state;
+    s = c == (unsigned char)objstm[s] ? s + 1 : (c == '/' ? 1 : 0);
+    if (s == (int)sizeof objstm - 1) {
+        t->pdf_object_streams = true;
+        s = 0;
+    }
+    t->pdf_objstm_state = s;
+}
+
 static uint32_t tiff_number(const struct document_type *t, const unsigned char *b, int n)
 {
     uint32_t v = 0;
@@ -122,8 +135,10 @@ static void tiff_feed(struct document_type *t, const unsigned char *p, size_t le
 static void kind_feed(struct document_type *t, const unsigned char *p, size_t len, uint64_t base)
 {
     if (t->kind == DOCUMENT_PDF)
-        for (size_t i = 0; i < len; i++)
+        for (size_t i = 0; i < len; i++) {
             pdf_byte(t, p[i]);
+            pdf_objstm_byte(t, p[i]);
+        }
     else if (t->kind == DOCUMENT_TIFF)
         tiff_feed(t, p, len, base);
 }
@@ -163,6 +178,11 @@ long document_type_pages(const struct document_type *t)
     default:
         return -1;
     }
+}
+
+bool document_type_pdf_needs_parse(const struct document_type *t)
+{
+    return t->kind == DOCUMENT_PDF && (t->pdf_object_streams || t->pages <= 0);
 }
 
 const char *document_kind_name(enum document_kind kind)

@@ -3,9 +3,11 @@
  * The type comes from the magic bytes at the start (PDF, JPEG, PNG, TIFF), never from the
  * name or the declared Content-Type, so a renamed executable is refused. Pages where the
  * format tells: a PDF's page objects (/Type /Page, not /Pages) are counted across chunk
- * borders; a TIFF's chain of image file directories is followed while the file streams past
- * (a chain that points backwards, which a stream cannot follow, leaves the count unknown);
- * a JPEG or PNG is one page. The state is a few dozen bytes whatever the file's size.
+ * borders, and an object stream (/ObjStm), which may hide page objects in compressed data, is
+ * noticed so that the caller can have the pages counted from the whole file (document_pdf.h); a
+ * TIFF's chain of image file directories is followed while the file streams past (a chain that
+ * points backwards, which a stream cannot follow, leaves the count unknown); a JPEG or PNG is one
+ * page. The state is a few dozen bytes whatever the file's size.
  */
 #ifndef ONESTOP_DOCUMENT_TYPE_H
 #define ONESTOP_DOCUMENT_TYPE_H
@@ -34,6 +36,8 @@ struct document_type {
     int pdf_state;
     long pages;
     bool pages_unknown;
+    int pdf_objstm_state; /* how far into "/ObjStm" we are */
+    bool pdf_object_streams;
     /* TIFF: the directory walk */
     bool tiff_big_endian;
     int tiff_state;
@@ -49,6 +53,9 @@ void document_type_feed(struct document_type *t, const void *data, size_t len);
  * the format does not tell). */
 enum document_kind document_type_kind(const struct document_type *t);
 long document_type_pages(const struct document_type *t);
+/* True for a PDF whose pages the stream could not count for sure: it has object streams
+ * (page objects may be compressed inside them) or no page object was seen. */
+bool document_type_pdf_needs_parse(const struct document_type *t);
 /* "pdf", "jpeg", "png", "tiff" — the names used in the API and the store; NULL for unknown. */
 const char *document_kind_name(enum document_kind kind);
 /* The media type of a kind ("application/pdf", ...). */

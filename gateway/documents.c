@@ -4,6 +4,7 @@
 #include "gateway/config.h"
 #include "gateway/data_keys.h"
 #include "gateway/document_file.h"
+#include "gateway/document_pdf.h"
 #include "gateway/document_type.h"
 #include "gateway/log.h"
 #include "gateway/multipart.h"
@@ -88,7 +89,7 @@ struct documents *documents_open(const struct config *cfg, char *err, size_t err
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    snprintf(docs->dir, sizeof docs->dir, "%s/%s", cfg->data_dir, DOCUMENTS_FOLDER);
+    documents_folder(cfg->data_dir, docs->dir);
     docs->retention_days = cfg->documents.retention_days;
     docs->sweep_interval_s = cfg->documents.sweep_interval_s;
     pthread_mutex_init(&docs->lock, NULL);
@@ -126,6 +127,11 @@ void documents_close(struct documents *docs)
     pthread_cond_destroy(&docs->cond);
     data_keys_free(docs->keys);
     free(docs);
+}
+
+void documents_folder(const char *data_dir, char *out)
+{
+    snprintf(out, DOCUMENT_PATH_MAX, "%s/%s", data_dir, DOCUMENTS_FOLDER);
 }
 
 const char *documents_dir(const struct documents *docs)
@@ -396,6 +402,9 @@ static bool on_part_end(void *ctx)
         snprintf(d->sha256 + 2 * i, 3, "%02x", md[i]);
     ok = ok && document_writer_commit(up->writer);
     up->writer = NULL;
+    if (ok && document_type_pdf_needs_parse(&up->type)) /* object streams: qpdf counts */
+        d->pages = document_pdf_pages(up->docs->keys, up->docs->dir, d->id,
+                                      (size_t)up->cfg->documents.file_limit);
     current_drop(up);
     struct document_record *grown =
         ok ? realloc(up->done, (up->done_len + 1) * sizeof *up->done) : NULL;

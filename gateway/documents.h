@@ -38,6 +38,8 @@ void documents_close(struct documents *docs);
  * documents_close before store_close. */
 bool documents_janitor_start(struct documents *docs, struct store *store)
     __attribute__((warn_unused_result));
+/* <data_dir>/documents into out (DOCUMENT_PATH_MAX bytes): where the sealed files live. */
+void documents_folder(const char *data_dir, char *out);
 /* The folder the sealed files live in. */
 const char *documents_dir(const struct documents *docs);
 /* The key ring (data_keys.h), for readers of sealed files. */

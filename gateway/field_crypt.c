@@ -12,12 +12,23 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PREFIX_LEN (sizeof FIELD_SEALED_PREFIX - 1)
+#define PREFIX_LEN (sizeof FIELD_SEALED_PREFIX - 1) /* the same for every version */
 #define BLIND_HEX  64
+
+int field_sealed_version(const char *text)
+{
+    if (!text)
+        return 0;
+    if (strncmp(text, FIELD_SEALED_PREFIX, PREFIX_LEN) == 0)
+        return 2;
+    if (strncmp(text, FIELD_SEALED_PREFIX_V1, PREFIX_LEN) == 0)
+        return 1;
+    return 0;
+}
 
 bool field_sealed_key(const char *text, char *id, size_t idlen)
 {
-    if (!text || strncmp(text, FIELD_SEALED_PREFIX, PREFIX_LEN) != 0)
+    if (field_sealed_version(text) == 0)
         return false;
     const char *start = text + PREFIX_LEN;
     const char *colon = strchr(start, ':');
@@ -33,8 +44,10 @@ bool field_sealed_key(const char *text, char *id, size_t idlen)
     return true;
 }
 
-bool field_seal(const struct field_crypt *fc, const char *plain, char **out)
+bool field_seal(const struct field_crypt *fc, const char *plain, const char *context, char **out)
 {
+    if (!context)
+        context = "";
     *out = NULL;
     const char *key_id = fc ? data_keys_current(fc->data) : NULL;
     if (!key_id) {
@@ -48,7 +61,7 @@ bool field_seal(const struct field_crypt *fc, const char *plain, char **out)
     size_t b64_len = 4 * ((raw_len + 2) / 3);
     char *text = malloc(head + b64_len + 1);
     struct data_seal *seal = NULL;
-    bool ok = raw && text && (seal = data_seal_begin(fc->data, raw, NULL, 0)) &&
+    bool ok = raw && text && (seal = data_seal_begin(fc->data, raw, context, strlen(context))) &&
               data_seal_update(seal, plain, len, raw + DATA_IV_BYTES) &&
               data_seal_final(seal, raw + DATA_IV_BYTES + len);
     data_seal_free(seal);
@@ -67,9 +80,13 @@ bool field_seal(const struct field_crypt *fc, const char *plain, char **out)
     return true;
 }
 
-bool field_open(const struct field_crypt *fc, const char *text, char **out, char *err,
-                size_t errlen)
+bool field_open(const struct field_crypt *fc, const char *text, const char *context, char **out,
+                char *err, size_t errlen)
 {
+    /* v1 (before contexts) bound nothing; v2 binds the value to its context */
+    int version = field_sealed_version(text);
+    if (!context || version == 1)
+        context = "";
     *out = NULL;
     char id[DATA_KEY_ID_MAX + 1];
     if (!field_sealed_key(text, id, sizeof id)) {
@@ -97,7 +114,7 @@ bool field_open(const struct field_crypt *fc, const char *text, char **out, char
     size_t len = ok ? (size_t)n - DATA_IV_BYTES - DATA_TAG_BYTES : 0;
     char *plain = ok ? malloc(len + 1) : NULL;
     struct data_open *open = NULL;
-    ok = plain && (open = data_open_begin(fc->data, id, raw, NULL, 0)) &&
+    ok = plain && (open = data_open_begin(fc->data, id, raw, context, strlen(context))) &&
          data_open_update(open, raw + DATA_IV_BYTES, len, plain) &&
          data_open_final(open, raw + DATA_IV_BYTES + len);
     data_open_free(open);
@@ -106,8 +123,14 @@ bool field_open(const struct field_crypt *fc, const char *text, char **out, char
         if (plain)
             OPENSSL_cleanse(plain, len);
         free(plain);
-        snprintf(err, errlen, "a value sealed under data key %s is damaged or the key is wrong",
-                 id);
+        if (version == 2)
+            snprintf(err, errlen,
+                     "a value sealed under data key %s does not open here: it was altered, or "
+                     "copied from another row or column, or the key is wrong",
+                     id);
+        else
+            snprintf(err, errlen, "a value sealed under data key %s is damaged or the key is wrong",
+                     id);
         return false;
     }
     plain[len] = '\0';
@@ -115,10 +138,10 @@ bool field_open(const struct field_crypt *fc, const char *text, char **out, char
     return true;
 }
 
-bool field_blind(const struct field_crypt *fc, const char *name, const char *value,
-                 char out[FIELD_BLIND_SIZE])
+static bool blind_under(const struct data_keys *ring, const char *name, const char *value,
+                        char out[FIELD_BLIND_SIZE])
 {
-    if (!fc || !fc->index)
+    if (!ring)
         return false;
     size_t nlen = strlen(name), vlen = strlen(value);
     char *msg = malloc(nlen + 1 + vlen);
@@ -127,7 +150,7 @@ bool field_blind(const struct field_crypt *fc, const char *name, const char *val
     memcpy(msg, name, nlen + 1); /* the NUL keeps ("ab","c") apart from ("a","bc") */
     memcpy(msg + nlen + 1, value, vlen);
     unsigned char mac[32];
-    bool ok = data_keys_mac(fc->index, msg, nlen + 1 + vlen, mac);
+    bool ok = data_keys_mac(ring, msg, nlen + 1 + vlen, mac);
     OPENSSL_cleanse(msg, nlen + 1 + vlen);
     free(msg);
     if (!ok)
@@ -143,16 +166,29 @@ bool field_blind(const struct field_crypt *fc, const char *name, const char *val
     return true;
 }
 
+bool field_blind(const struct field_crypt *fc, const char *name, const char *value,
+                 char out[FIELD_BLIND_SIZE])
+{
+    return fc && blind_under(fc->index, name, value, out);
+}
+
+bool field_blind_old(const struct field_crypt *fc, const char *name, const char *value,
+                     char out[FIELD_BLIND_SIZE])
+{
+    return fc && blind_under(fc->index_old, name, value, out);
+}
+
 void field_crypt_free(struct field_crypt *fc)
 {
     data_keys_free(fc->data);
     data_keys_free(fc->index);
-    fc->data = fc->index = NULL;
+    data_keys_free(fc->index_old);
+    fc->data = fc->index = fc->index_old = NULL;
 }
 
 bool field_crypt_load(struct field_crypt *fc, const struct config *cfg, char *err, size_t errlen)
 {
-    fc->data = fc->index = NULL;
+    fc->data = fc->index = fc->index_old = NULL;
     snprintf(err, errlen, "out of memory");
     bool ok = true;
     if (cfg->data_key_file) /* the current key, then the older ones kept to read */
@@ -160,6 +196,9 @@ bool field_crypt_load(struct field_crypt *fc, const struct config *cfg, char *er
     if (ok && cfg->index_key_file)
         ok = (fc->index = data_keys_new()) &&
              data_keys_load(fc->index, cfg->index_key_file, err, errlen);
+    if (ok && cfg->old_index_key_file)
+        ok = (fc->index_old = data_keys_new()) &&
+             data_keys_load(fc->index_old, cfg->old_index_key_file, err, errlen);
     if (!ok)
         field_crypt_free(fc);
     return ok;

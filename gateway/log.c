@@ -1,8 +1,11 @@
-/* log: JSON lines on stderr, one write per line under a mutex so lines never interleave. */
+/* log: JSON lines on stderr, one write per line under a mutex so lines never interleave.
+ * Lines are formatted straight into a buffer (no jansson objects on the hot path). */
 #include "gateway/log.h"
 
-#include <jansson.h>
+#include <math.h>
 #include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -43,42 +46,222 @@ static void timestamp_now(char *buf, size_t len)
     snprintf(buf + n, len - n, ".%03ldZ", ts.tv_nsec / 1000000);
 }
 
-static void log_emit(json_t *line)
+/* ---- the line, written straight into a buffer ----
+ * Byte for byte what jansson's json_dumps(JSON_COMPACT | JSON_PRESERVE_ORDER |
+ * JSON_REAL_PRECISION(6)) wrote for the object we used to build (one per line, a dozen
+ * allocations each): members in order, a string that is not valid UTF-8 left out (json_string
+ * refused it), '"', '\\' and control characters escaped as jansson does, UTF-8 kept. */
+
+#define LINE_STACK 2048
+
+struct line {
+    char *buf;
+    size_t len, cap;
+    bool failed;
+    char stack[LINE_STACK];
+};
+
+static void line_init(struct line *l)
 {
-    char *text = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
-    json_decref(line);
-    if (!text)
-        return;
-    size_t len = strlen(text);
-    char *full = realloc(text, len + 2);
-    if (!full) {
-        free(text);
-        return;
-    }
-    full[len] = '\n';
-    /* one write per line: lines from different threads never interleave */
-    pthread_mutex_lock(&log_lock);
-    for (size_t off = 0; off < len + 1;) {
-        ssize_t n = write(STDERR_FILENO, full + off, len + 1 - off);
-        if (n <= 0)
-            break;
-        off += (size_t)n;
-    }
-    pthread_mutex_unlock(&log_lock);
-    free(full);
+    l->buf = l->stack;
+    l->len = 0;
+    l->cap = sizeof l->stack;
+    l->failed = false;
 }
 
-static json_t *log_line(enum log_level level, const char *event, const char *request_id)
+static bool line_reserve(struct line *l, size_t more)
+{
+    if (l->failed)
+        return false;
+    if (l->len + more <= l->cap)
+        return true;
+    size_t cap = l->cap * 2;
+    while (cap < l->len + more)
+        cap *= 2;
+    char *next = l->buf == l->stack ? malloc(cap) : realloc(l->buf, cap);
+    if (!next) {
+        l->failed = true;
+        return false;
+    }
+    if (l->buf == l->stack)
+        memcpy(next, l->stack, l->len);
+    l->buf = next;
+    l->cap = cap;
+    return true;
+}
+
+static void line_put(struct line *l, const char *s, size_t n)
+{
+    if (!line_reserve(l, n))
+        return;
+    memcpy(l->buf + l->len, s, n);
+    l->len += n;
+}
+
+/* jansson's UTF-8 check: no overlong forms, no surrogates, nothing past U+10FFFF. */
+static bool utf8_valid(const unsigned char *s)
+{
+    while (*s) {
+        unsigned c = *s;
+        size_t n;
+        unsigned v;
+        if (c < 0x80) {
+            s++;
+            continue;
+        } else if (c >= 0xC2 && c <= 0xDF) {
+            n = 2;
+            v = c & 0x1F;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+            n = 3;
+            v = c & 0x0F;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            n = 4;
+            v = c & 0x07;
+        } else {
+            return false;
+        }
+        for (size_t i = 1; i < n; i++) {
+            if ((s[i] & 0xC0) != 0x80)
+                return false;
+            v = (v << 6) | (s[i] & 0x3F);
+        }
+        if (v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF) || (n == 3 && v < 0x800) ||
+            (n == 4 && v < 0x10000))
+            return false;
+        s += n;
+    }
+    return true;
+}
+
+static void put_string(struct line *l, const char *s)
+{
+    line_put(l, "\"", 1);
+    const char *run = s;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        line_put(l, run, (size_t)(s - run));
+        run = s + 1;
+        char esc[8];
+        switch (c) {
+        case '"':
+            line_put(l, "\\\"", 2);
+            break;
+        case '\\':
+            line_put(l, "\\\\", 2);
+            break;
+        case '\b':
+            line_put(l, "\\b", 2);
+            break;
+        case '\f':
+            line_put(l, "\\f", 2);
+            break;
+        case '\n':
+            line_put(l, "\\n", 2);
+            break;
+        case '\r':
+            line_put(l, "\\r", 2);
+            break;
+        case '\t':
+            line_put(l, "\\t", 2);
+            break;
+        default:
+            snprintf(esc, sizeof esc, "\\u%04X", (unsigned)c);
+            line_put(l, esc, 6);
+        }
+    }
+    line_put(l, run, (size_t)(s - run));
+    line_put(l, "\"", 1);
+}
+
+/* ,"key": — the first member opens the object instead */
+static void put_key(struct line *l, const char *key)
+{
+    line_put(l, l->len ? "," : "{", 1);
+    put_string(l, key);
+    line_put(l, ":", 1);
+}
+
+/* A member whose value json_string would have refused (NULL, not UTF-8) is left out. */
+static void member_string(struct line *l, const char *key, const char *value)
+{
+    if (!value || !utf8_valid((const unsigned char *)value))
+        return;
+    put_key(l, key);
+    put_string(l, value);
+}
+
+static void member_int(struct line *l, const char *key, long long value)
+{
+    char num[24];
+    int n = snprintf(num, sizeof num, "%lld", value);
+    put_key(l, key);
+    line_put(l, num, (size_t)n);
+}
+
+/* jansson's real with JSON_REAL_PRECISION(6): "%.6g", a ".0" when it would read as an
+ * integer, and the exponent without its '+' or leading zeros. */
+static void member_real(struct line *l, const char *key, double value)
+{
+    if (!isfinite(value))
+        return; /* json_real refuses these */
+    char num[64];
+    int r = snprintf(num, sizeof num - 3, "%.6g", value);
+    if (r < 0 || (size_t)r >= sizeof num - 3)
+        return;
+    size_t len = (size_t)r;
+    if (!strchr(num, '.') && !strchr(num, 'e')) {
+        memcpy(num + len, ".0", 3);
+        len += 2;
+    }
+    char *start = strchr(num, 'e');
+    if (start) {
+        start++;
+        char *end = start + 1;
+        if (*start == '-')
+            start++;
+        while (*end == '0')
+            end++;
+        if (end != start) {
+            memmove(start, end, len - (size_t)(end - num) + 1);
+            len -= (size_t)(end - start);
+        }
+    }
+    put_key(l, key);
+    line_put(l, num, len);
+}
+
+static void line_start(struct line *l, enum log_level level, const char *event,
+                       const char *request_id)
 {
     char ts[40];
     timestamp_now(ts, sizeof ts);
-    json_t *line = json_object();
-    json_object_set_new(line, "ts", json_string(ts));
-    json_object_set_new(line, "level", json_string(level_names[level]));
-    json_object_set_new(line, "event", json_string(event));
+    line_init(l);
+    member_string(l, "ts", ts);
+    member_string(l, "level", level_names[level]);
+    member_string(l, "event", event);
     if (request_id && *request_id)
-        json_object_set_new(line, "request_id", json_string(request_id));
-    return line;
+        member_string(l, "request_id", request_id);
+}
+
+/* Closes the object and writes it with its newline in one write, under the lock: lines from
+ * different threads never interleave. */
+static void line_emit(struct line *l)
+{
+    line_put(l, l->len ? "}\n" : "{}\n", l->len ? 2 : 3);
+    if (!l->failed) {
+        pthread_mutex_lock(&log_lock);
+        for (size_t off = 0; off < l->len;) {
+            ssize_t n = write(STDERR_FILENO, l->buf + off, l->len - off);
+            if (n <= 0)
+                break;
+            off += (size_t)n;
+        }
+        pthread_mutex_unlock(&log_lock);
+    }
+    if (l->buf != l->stack)
+        free(l->buf);
 }
 
 void log_msg(enum log_level level, const char *event, const char *fmt, ...)
@@ -90,26 +273,29 @@ void log_msg(enum log_level level, const char *event, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(message, sizeof message, fmt, ap);
     va_end(ap);
-    json_t *line = log_line(level, event, current_request_id);
-    /* json_stringn_nocheck would keep invalid UTF-8; replace it instead of dropping the line */
-    json_t *msg = json_string(message);
-    json_object_set_new(line, "msg", msg ? msg : json_string("(message was not valid UTF-8)"));
-    log_emit(line);
+    struct line l;
+    line_start(&l, level, event, current_request_id);
+    /* replace a message that is not valid UTF-8 instead of dropping the line */
+    member_string(&l, "msg",
+                  utf8_valid((const unsigned char *)message) ? message
+                                                             : "(message was not valid UTF-8)");
+    line_emit(&l);
 }
 
 void log_request(const char *method, const char *route, int status, double duration_ms,
                  const char *request_id, const char *client, const char *staff, const char *counter)
 {
-    json_t *line = log_line(status >= 500 ? LOG_WARN : LOG_INFO, "http_request", request_id);
-    json_object_set_new(line, "method", json_string(method ? method : "?"));
-    json_object_set_new(line, "route", json_string(route ? route : "unmatched"));
-    json_object_set_new(line, "status", json_integer(status));
-    json_object_set_new(line, "duration_ms", json_real((double)(long)(duration_ms * 1000) / 1000));
+    struct line l;
+    line_start(&l, status >= 500 ? LOG_WARN : LOG_INFO, "http_request", request_id);
+    member_string(&l, "method", method ? method : "?");
+    member_string(&l, "route", route ? route : "unmatched");
+    member_int(&l, "status", status);
+    member_real(&l, "duration_ms", (double)(long)(duration_ms * 1000) / 1000);
     if (client && *client)
-        json_object_set_new(line, "client", json_string(client));
+        member_string(&l, "client", client);
     if (staff && *staff)
-        json_object_set_new(line, "staff", json_string(staff));
+        member_string(&l, "staff", staff);
     if (counter && *counter)
-        json_object_set_new(line, "counter", json_string(counter));
-    log_emit(line);
+        member_string(&l, "counter", counter);
+    line_emit(&l);
 }

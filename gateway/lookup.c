@@ -38,8 +38,9 @@ struct lookup_job {
     lookup_done_fn done;
     void *ctx;
     struct backend_request *req;
-    char *access_token; /* oauth2-jwt: the token this attempt carries (malloc'd) */
-    bool renewed;       /* a 401 already made us fetch a new token */
+    char *access_token;  /* oauth2-jwt: the token this attempt carries (malloc'd) */
+    bool renewed;        /* a 401 already made us fetch a new token */
+    long *retry_after_s; /* the caller's, set before done (lookup_spec); NULL for none */
 };
 
 struct lookup {
@@ -173,6 +174,8 @@ static void finish_jobs(struct lookup *lk)
                 resp.error);
         if (resp.http_status == 0)
             log_msg(LOG_WARN, "lookup_no_answer", "backend=%s: %s", job->be->name, resp.error);
+        if (job->retry_after_s)
+            *job->retry_after_s = resp.http_status ? resp.retry_after_s : -1;
         job_end(lk, job, resp.http_status, resp.body, resp.len,
                 resp.http_status ? NULL : resp.error);
     }
@@ -252,6 +255,8 @@ void lookup_request(struct lookup *lk, const struct backend_config *be,
                     const struct lookup_spec *spec, lookup_done_fn done, void *ctx)
 {
     const char *path_and_query = spec->path_and_query;
+    if (spec->retry_after_s)
+        *spec->retry_after_s = -1;
     if (!lk || !be) {
         done(ctx, 0, NULL, 0, "look-ups are not available");
         return;
@@ -266,7 +271,12 @@ void lookup_request(struct lookup *lk, const struct backend_config *be,
         done(ctx, 0, NULL, 0, "out of memory");
         return;
     }
-    *job = (struct lookup_job){.be = be, .path = path, .body = body, .done = done, .ctx = ctx};
+    *job = (struct lookup_job){.be = be,
+                               .path = path,
+                               .body = body,
+                               .done = done,
+                               .ctx = ctx,
+                               .retry_after_s = spec->retry_after_s};
     if (spec->idempotency_key)
         snprintf(job->idempotency_key, sizeof job->idempotency_key, "%s", spec->idempotency_key);
     if (spec->correlation_id)

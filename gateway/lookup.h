@@ -38,6 +38,9 @@ struct lookup_spec {
      * POST of it, sent with idempotency_key; NULL for a GET. Both copied. */
     const char *json_body;
     const char *idempotency_key;
+    /* when not NULL: set to the answer's Retry-After in seconds (delta or HTTP date), or -1
+     * when it had none or there was no answer, before done is called; must live until then */
+    long *retry_after_s;
 };
 /* lookup_get with the extra request details of spec; the same contract otherwise. */
 void lookup_request(struct lookup *lk, const struct backend_config *be,

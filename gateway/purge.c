@@ -6,6 +6,7 @@
 #include "gateway/documents.h"
 #include "gateway/log.h"
 #include "gateway/store_copies.h"
+#include "gateway/store_crypt.h"
 
 #include "common/uktime.h"
 #include "services/service.h"
@@ -86,6 +87,11 @@ enum store_result purge_run(const struct config *cfg, struct store *store, time_
         r = STORE_UNAVAILABLE;
     if (r == STORE_OK && !dry_run)
         r = purge_copies(store, now);
+    /* the WAL kept the pages as they were before the purge: empty it (secure_delete, always
+     * on in the writer, has zeroed the freed bytes in the database file) */
+    if (r == STORE_OK && !dry_run && (out->transactions > 0 || out->keys > 0) &&
+        store_wal_truncate(store) != STORE_OK)
+        log_msg(LOG_WARN, "purge_wal", "purged values may stay in the WAL until it is reused");
     for (size_t i = 0; i < len; i++)
         json_decref(personal[i]);
     free(personal);

@@ -46,8 +46,9 @@ static enum store_result copy_move(sqlite3 *db, const struct copy_outcome *o, en
     }
     sqlite3_stmt *st = store_cached(
         db, "UPDATE receipt_copies SET state = ?2, notification_id = coalesce(?3,"
-            " notification_id), payload = coalesce(pd_seal(?4), payload), last_error = coalesce(?5,"
-            " last_error), last_status = coalesce(?6, last_status), note = coalesce(?7, note),"
+            " notification_id), payload = coalesce(pd_seal(?4, 'receipt_copies.payload'), payload),"
+            " last_error = coalesce(?5, last_error), last_status = coalesce(?6, last_status),"
+            " note = coalesce(?7, note),"
             " outcome_unknown = CASE WHEN ?2 = 'sent' THEN 0 ELSE outcome_unknown END,"
             " attempts = attempts + ?8, sent_at = CASE WHEN ?2 = 'sent' THEN ?9 END,"
             " updated_at = ?9 WHERE id = ?1 AND state = ?10");
@@ -108,7 +109,8 @@ static enum store_result request_insert(sqlite3 *db, struct request_run *rr, int
         sqlite3_stmt *st = store_cached(
             db, "INSERT INTO receipt_copies(transaction_id, channel, notify_reference, payload,"
                 " masked_contact, state, next_attempt_at_ms, staff, created_at, updated_at)"
-                " VALUES(?1, ?2, ?3, pd_seal(?4), ?5, 'pending', ?6 * 1000, ?7, ?6, ?6)");
+                " VALUES(?1, ?2, ?3, pd_seal(?4, 'receipt_copies.payload'), ?5, 'pending',"
+                " ?6 * 1000, ?7, ?6, ?6)");
         if (!st)
             return STORE_UNAVAILABLE;
         sqlite3_bind_int64(st, 1, txn_id);
@@ -253,11 +255,11 @@ enum store_result store_copies_due(struct store *store, int64_t now_ms, int limi
         return STORE_UNAVAILABLE;
     sqlite3 *db = store_reader_acquire(store);
     sqlite3_stmt *st = store_cached(
-        db,
-        "SELECT c.id, c.channel, c.notify_reference, t.reference, pd_open(c.payload), c.attempts,"
-        " c.outcome_unknown, c.created_at FROM receipt_copies c"
-        " JOIN transactions t ON t.id = c.transaction_id"
-        " WHERE c.state = 'pending' AND c.next_attempt_at_ms <= ? ORDER BY c.id LIMIT ?");
+        db, "SELECT c.id, c.channel, c.notify_reference, t.reference,"
+            " pd_open(c.payload, 'receipt_copies.payload'), c.attempts, c.outcome_unknown,"
+            " c.created_at FROM receipt_copies c"
+            " JOIN transactions t ON t.id = c.transaction_id"
+            " WHERE c.state = 'pending' AND c.next_attempt_at_ms <= ? ORDER BY c.id LIMIT ?");
     enum store_result r = st ? STORE_OK : STORE_UNAVAILABLE;
     size_t n = 0;
     if (st) {

@@ -8,15 +8,21 @@
 
 #include <jansson.h>
 
-/* Reseals every stored personal value not under key `current` (the store's current data
- * key) in writes of at most batch rows each, so sales go on between them; *moved counts the
+/* Reseals every stored personal value not sealed under key `current` (the store's current
+ * data key) with its context (field_crypt.h; v1 values included) in writes of at most batch
+ * rows each, so sales go on between them; *moved counts the
  * values resealed. A value under a key that is not loaded fails the write (logged with the
  * table, never the value): STORE_UNAVAILABLE. */
 enum store_result store_keys_rotate(struct store *store, const char *current, long batch,
                                     long *moved) STORE_MUSTCHECK;
 /* {"<table>.<column>": {"<key id>" | "plain": count}, "txn_keys.value": {"blind" | "plain":
- * count}, "documents": {"<key id>": count}} into *out (json_decref). Documents are sealed
- * files that rotation does not reseal: their key stays until they are deleted. */
+ * count}, "documents": {"<key id>": count}} into *out (json_decref). Documents count the
+ * kept (not yet deleted) files, resealed by document_rekey.h. */
 enum store_result store_keys_status(struct store *store, json_t **out) STORE_MUSTCHECK;
+
+/* Checkpoints the WAL into the database file and truncates it to nothing, so the page images
+ * it kept (values since purged or sealed) are gone. STORE_UNAVAILABLE when readers kept it
+ * from finishing (logged; the next automatic checkpoint reuses the file). */
+enum store_result store_wal_truncate(struct store *store) STORE_MUSTCHECK;
 
 #endif

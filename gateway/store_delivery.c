@@ -247,8 +247,8 @@ static void read_delivery(sqlite3_stmt *st, struct delivery *d)
 }
 
 #define DELIVERY_COLUMNS                                                                           \
-    "d.id, t.reference, d.backend, d.connector, d.idempotency_key, pd_open(d.payload), "           \
-    "d.attempts,"                                                                                  \
+    "d.id, t.reference, d.backend, d.connector, d.idempotency_key,"                                \
+    " pd_open(d.payload, 'deliveries.payload'), d.attempts,"                                       \
     " d.next_attempt_at_ms, d.created_at, d.backend_reference, d.series_started_at,"               \
     " d.backend_token, d.token_polls, d.outcome_unknown, d.state"
 
@@ -299,22 +299,63 @@ enum store_result store_deliveries_due(struct store *store, const char *backend,
     *len = 0;
     if (limit <= 0)
         return STORE_OK;
+    /* The due ids first, then the rows of those not in flight: a payload is opened (AES-GCM)
+     * only for a delivery that will be sent, never again for the ones the caller excludes.
+     * Each state's due ids come in order from the index (backend, state, next_attempt_at_ms,
+     * id), LIMIT of each: with "state IN (...)" SQLite sorted every due row on every call. */
     sqlite3 *db = store_reader_acquire(store);
-    sqlite3_stmt *st = store_cached(
-        db, "SELECT " DELIVERY_COLUMNS " FROM deliveries d JOIN transactions t ON"
-            " t.id = d.transaction_id WHERE d.backend=? AND d.state IN ('pending','cancelling')"
-            " AND d.next_attempt_at_ms <= ? ORDER BY d.next_attempt_at_ms, d.id"
-            " LIMIT ?");
-    enum store_result r = STORE_UNAVAILABLE;
+    int64_t *ids = calloc((size_t)limit, sizeof *ids);
+    *out = calloc((size_t)limit, sizeof **out);
+    sqlite3_exec(db, "BEGIN", NULL, NULL, NULL); /* one snapshot for both */
+    sqlite3_stmt *st =
+        ids && *out
+            ? store_cached(db,
+                           "SELECT * FROM (SELECT id, next_attempt_at_ms FROM deliveries"
+                           " WHERE backend=?1 AND state='pending' AND next_attempt_at_ms <= ?2"
+                           " ORDER BY next_attempt_at_ms, id LIMIT ?3)"
+                           " UNION ALL SELECT * FROM (SELECT id, next_attempt_at_ms FROM deliveries"
+                           " WHERE backend=?1 AND state='cancelling' AND next_attempt_at_ms <= ?2"
+                           " ORDER BY next_attempt_at_ms, id LIMIT ?3)"
+                           " ORDER BY 2, 1 LIMIT ?3")
+            : NULL;
+    int rc = SQLITE_ERROR;
+    size_t n = 0;
     if (st) {
         sqlite3_bind_text(st, 1, backend, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 2, now);
         sqlite3_bind_int64(st, 3, (int64_t)limit + (int64_t)exclude_len);
-        r = store_deliveries_collect(st, limit, exclude, exclude_len, out, len);
+        while (n < (size_t)limit && (rc = sqlite3_step(st)) == SQLITE_ROW)
+            if (!excluded(sqlite3_column_int64(st, 0), exclude, exclude_len))
+                ids[n++] = sqlite3_column_int64(st, 0);
+        rc = rc == SQLITE_ROW ? SQLITE_DONE : rc;
         store_release(st);
     }
+    st = rc == SQLITE_DONE ? store_cached(db, "SELECT " DELIVERY_COLUMNS " FROM deliveries d"
+                                              " JOIN transactions t ON t.id = d.transaction_id"
+                                              " WHERE d.id = ?")
+                           : NULL;
+    enum store_result r = rc == SQLITE_DONE && (st || n == 0) ? STORE_OK : STORE_UNAVAILABLE;
+    for (size_t i = 0; r == STORE_OK && i < n; i++) {
+        struct delivery *one = NULL;
+        size_t got = 0;
+        sqlite3_bind_int64(st, 1, ids[i]);
+        r = store_deliveries_collect(st, 1, NULL, 0, &one, &got);
+        sqlite3_reset(st);
+        if (r == STORE_OK && got == 1)
+            (*out)[(*len)++] = one[0];
+        free(one); /* its one row's strings now belong to *out */
+    }
+    store_release(st);
+    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
     store_reader_release(store, db);
-    return r;
+    free(ids);
+    if (r != STORE_OK || !*out) {
+        store_delivery_free(*out, *len);
+        *out = NULL;
+        *len = 0;
+        return r == STORE_OK ? STORE_UNAVAILABLE : r;
+    }
+    return STORE_OK;
 }
 
 enum store_result store_polls_due(struct store *store, const char *backend, int64_t now, int limit,

@@ -176,10 +176,11 @@ static enum store_result replay_record(sqlite3 *db, const char *staff, const cha
                                        const char *hash, int64_t txn_id, json_t *reply, time_t now)
 {
     char *body = json_dumps(reply, JSON_COMPACT);
-    sqlite3_stmt *st = body ? store_cached(db, "INSERT INTO idempotency(staff, key, request_hash,"
-                                               " transaction_id, status, response, created_at)"
-                                               " VALUES(?,?,?,?,201,pd_seal(?),?)")
-                            : NULL;
+    sqlite3_stmt *st =
+        body ? store_cached(db, "INSERT INTO idempotency(staff, key, request_hash,"
+                                " transaction_id, status, response, created_at)"
+                                " VALUES(?,?,?,?,201,pd_seal(?, 'idempotency.response'),?)")
+             : NULL;
     if (!st) {
         free(body);
         return STORE_UNAVAILABLE;

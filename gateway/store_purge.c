@@ -6,8 +6,9 @@
  * idempotent reply that holds one of those values is replaced by the marker too. Payloads are
  * shaped by connectors (a VRM may sit under "vehicle" in one and inside a description in
  * another), so they are searched by value, not by field name. A dry run walks the same code
- * on a read connection and writes nothing. The write runs with secure_delete on, so SQLite
- * overwrites the old values' bytes in the pages it frees instead of leaving them there. */
+ * on a read connection and writes nothing. The writer runs with secure_delete on (always), so
+ * SQLite overwrites the old values' bytes in the pages it frees instead of leaving them
+ * there; purge.c then empties the WAL (store_wal_truncate), which held the older pages. */
 #include "gateway/store_purge.h"
 
 #include "gateway/store_sqlite_private.h"
@@ -202,8 +203,9 @@ static enum store_result purge_one(struct purge_pass *pass, const struct purge_p
     if (r == STORE_OK && !out)
         r = STORE_UNAVAILABLE;
     if (r == STORE_OK && pass->write) {
-        sqlite3_stmt *st = store_prepare(pass->db, "UPDATE transactions SET fields=pd_seal(?),"
-                                                   " purged_at=? WHERE id=?");
+        sqlite3_stmt *st =
+            store_prepare(pass->db, "UPDATE transactions SET fields=pd_seal(?, reference),"
+                                    " purged_at=? WHERE id=?");
         if (!st)
             r = STORE_UNAVAILABLE;
         else {
@@ -216,14 +218,31 @@ static enum store_result purge_one(struct purge_pass *pass, const struct purge_p
     }
     free(out);
     if (r == STORE_OK && json_array_size(values) > 0)
-        r = scrub_rows(pass, "SELECT id, pd_open(payload) FROM deliveries WHERE transaction_id=?",
-                       "UPDATE deliveries SET payload=pd_seal(?) WHERE id=?", id, values,
-                       &pass->counts.payloads);
+        r = scrub_rows(pass,
+                       "SELECT id, pd_open(payload, 'deliveries.payload') FROM deliveries"
+                       " WHERE transaction_id=?",
+                       "UPDATE deliveries SET payload=pd_seal(?, 'deliveries.payload') WHERE id=?",
+                       id, values, &pass->counts.payloads);
     if (r == STORE_OK && json_array_size(values) > 0)
         r = scrub_rows(pass,
-                       "SELECT rowid, pd_open(response) FROM idempotency WHERE transaction_id=?",
-                       "UPDATE idempotency SET response=pd_seal(?) WHERE rowid=?", id, values,
-                       &pass->counts.replies);
+                       "SELECT rowid, pd_open(response, 'idempotency.response') FROM idempotency"
+                       " WHERE transaction_id=?",
+                       "UPDATE idempotency SET response=pd_seal(?, 'idempotency.response')"
+                       " WHERE rowid=?",
+                       id, values, &pass->counts.replies);
+    /* the limit keys' sealed values go too (their blind index stays while live; rotate-index
+     * then leaves them under the old index key until they expire) */
+    sqlite3_stmt *keys = r == STORE_OK && pass->write
+                             ? store_prepare(pass->db, "UPDATE txn_keys SET sealed = NULL"
+                                                       " WHERE transaction_id = ?1")
+                             : NULL;
+    if (keys) {
+        sqlite3_bind_int64(keys, 1, id);
+        r = sqlite3_step(keys) == SQLITE_DONE ? STORE_OK : STORE_UNAVAILABLE;
+        sqlite3_finalize(keys);
+    } else if (r == STORE_OK && pass->write) {
+        r = STORE_UNAVAILABLE;
+    }
     /* what is left to do outside this write: the document files, the pending copies */
     static const char *const leftovers[] = {
         "SELECT count(*) FROM documents WHERE file_deleted_at IS NULL AND reference ="
@@ -259,11 +278,11 @@ static enum store_result purge_one(struct purge_pass *pass, const struct purge_p
 static enum store_result purge_service(struct purge_pass *pass, const struct purge_plan *plan,
                                        time_t now)
 {
-    sqlite3_stmt *st =
-        store_prepare(pass->db, "SELECT id, pd_open(fields) FROM transactions WHERE service=?1"
-                                " AND purged_at IS NULL"
-                                " AND ((status='completed' AND completed_at<=?2)"
-                                " OR (status='voided' AND updated_at<=?2)) ORDER BY id LIMIT ?3");
+    sqlite3_stmt *st = store_prepare(
+        pass->db, "SELECT id, pd_open(fields, reference) FROM transactions WHERE service=?1"
+                  " AND purged_at IS NULL"
+                  " AND ((status='completed' AND completed_at<=?2)"
+                  " OR (status='voided' AND updated_at<=?2)) ORDER BY id LIMIT ?3");
     if (!st)
         return STORE_UNAVAILABLE;
     sqlite3_bind_text(st, 1, plan->service, -1, SQLITE_STATIC);
@@ -314,7 +333,6 @@ static enum store_result purge_write(sqlite3 *db, void *arg)
 {
     struct purge_job *job = arg;
     memset(job->out, 0, sizeof *job->out);
-    sqlite3_exec(db, "PRAGMA secure_delete=ON", NULL, NULL, NULL);
     enum store_result r = STORE_OK;
     for (size_t i = 0; r == STORE_OK && i < job->len; i++) {
         struct purge_pass pass = {.db = db,
@@ -334,7 +352,6 @@ static enum store_result purge_write(sqlite3 *db, void *arg)
         r = store_audit_insert(db, &e, job->now);
         counts_add(job->out, &pass.counts);
     }
-    sqlite3_exec(db, "PRAGMA secure_delete=OFF", NULL, NULL, NULL);
     return r;
 }
 

@@ -94,7 +94,7 @@ enum store_result store_referral_fields(struct store *store, const char *referen
     *out = NULL;
     sqlite3 *db = store_reader_acquire(store);
     sqlite3_stmt *st =
-        store_cached(db, "SELECT pd_open(fields) FROM transactions WHERE reference = ?");
+        store_cached(db, "SELECT pd_open(fields, reference) FROM transactions WHERE reference = ?");
     enum store_result r = STORE_UNAVAILABLE;
     if (st) {
         sqlite3_bind_text(st, 1, reference, -1, SQLITE_STATIC);

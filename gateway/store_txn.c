@@ -66,7 +66,7 @@ enum store_result store_tx_transaction_insert(struct store_tx *tx, const struct 
     sqlite3_stmt *st = store_cached(
         db, "INSERT INTO transactions(reference, service, status, counter, site, staff, fields,"
             " fee_pence, lines, live_until, created_at, updated_at)"
-            " VALUES(?,?,?,?,?,?,pd_seal(?),?,?,?,?,?)");
+            " VALUES(?,?,?,?,?,?,pd_seal(?, ?1),?,?,?,?,?)");
     if (!st)
         return STORE_UNAVAILABLE;
     sqlite3_bind_text(st, 1, r->reference, -1, SQLITE_STATIC);
@@ -113,7 +113,8 @@ enum store_result store_tx_transaction_insert(struct store_tx *tx, const struct 
     json_array_foreach(r->keys, i, key)
     {
         st = store_cached(db, "INSERT INTO txn_keys(transaction_id, name, value, live_from,"
-                              " live_until) VALUES(?1,?2,pd_blind(?2,?3),?4,?5)");
+                              " live_until, sealed) VALUES(?1,?2,pd_blind(?2,?3),?4,?5,"
+                              " pd_seal_only(?3, 'txn_keys.sealed'))");
         if (!st)
             return STORE_UNAVAILABLE;
         sqlite3_bind_int64(st, 1, txn_id);
@@ -132,7 +133,7 @@ enum store_result store_tx_transaction_insert(struct store_tx *tx, const struct 
     if (r->backend) {
         st = store_cached(db, "INSERT INTO deliveries(transaction_id, backend, connector,"
                               " idempotency_key, payload, state, next_attempt_at_ms, created_at)"
-                              " VALUES(?,?,?,?,pd_seal(?),'pending',?,?)");
+                              " VALUES(?,?,?,?,pd_seal(?, 'deliveries.payload'),'pending',?,?)");
         if (!st)
             return STORE_UNAVAILABLE;
         sqlite3_bind_int64(st, 1, txn_id);
@@ -165,7 +166,8 @@ enum store_result store_tx_transaction_insert(struct store_tx *tx, const struct 
     }
 
     st = store_cached(db, "INSERT INTO idempotency(key, request_hash, transaction_id, status,"
-                          " response, created_at, staff) VALUES(?,?,?,?,pd_seal(?),?,?)");
+                          " response, created_at, staff)"
+                          " VALUES(?,?,?,?,pd_seal(?, 'idempotency.response'),?,?)");
     if (!st)
         return STORE_UNAVAILABLE;
     sqlite3_bind_text(st, 1, r->idempotency_key, -1, SQLITE_STATIC);
@@ -193,7 +195,8 @@ static enum store_result idempotency_find(sqlite3 *db, const char *staff, const 
                                           char request_hash[65], int *status, char **response)
 {
     sqlite3_stmt *st =
-        store_cached(db, "SELECT request_hash, status, pd_open(response) FROM idempotency"
+        store_cached(db, "SELECT request_hash, status, pd_open(response, 'idempotency.response')"
+                         " FROM idempotency"
                          " WHERE key=? AND staff=?");
     if (!st)
         return STORE_UNAVAILABLE;
@@ -235,7 +238,8 @@ static long count_live(sqlite3 *db, const char *key, const char *value, const ch
 {
     sqlite3_stmt *st = store_cached(
         db, "SELECT COUNT(*) FROM txn_keys k JOIN transactions t ON t.id = k.transaction_id"
-            " WHERE k.name=?1 AND k.value=pd_blind(?1,?2) AND k.live_from <= ?3"
+            " WHERE k.name=?1 AND k.value IN (pd_blind(?1,?2), pd_blind_old(?1,?2))"
+            " AND k.live_from <= ?3"
             " AND k.live_until >= ?3"
             " AND t.status <> 'voided'");
     if (!st)
@@ -255,7 +259,8 @@ static long max_live(sqlite3 *db, const char *key, const char *value, const char
 {
     long best = count_live(db, key, value, from);
     sqlite3_stmt *st = store_cached(db, "SELECT DISTINCT live_from FROM txn_keys WHERE name=?1"
-                                        " AND value=pd_blind(?1,?2) AND live_from > ?3"
+                                        " AND value IN (pd_blind(?1,?2), pd_blind_old(?1,?2))"
+                                        " AND live_from > ?3"
                                         " AND live_from <= ?4");
     if (!st || best < 0) {
         store_release(st);
@@ -316,7 +321,8 @@ enum store_result store_tx_keys_end(struct store_tx *tx, const char *key, const 
 {
     sqlite3 *db = store_tx_db(tx);
     sqlite3_stmt *st = store_cached(db, "UPDATE txn_keys SET live_until = ?3"
-                                        " WHERE name = ?1 AND value = pd_blind(?1,?2)"
+                                        " WHERE name = ?1"
+                                        " AND value IN (pd_blind(?1,?2), pd_blind_old(?1,?2))"
                                         " AND live_until > ?3");
     if (!st)
         return STORE_UNAVAILABLE;
@@ -331,7 +337,8 @@ static int latest_until(sqlite3 *db, const char *key, const char *value, char *u
 {
     sqlite3_stmt *st =
         store_cached(db, "SELECT MAX(k.live_until) FROM txn_keys k JOIN transactions t"
-                         " ON t.id = k.transaction_id WHERE k.name=?1 AND k.value=pd_blind(?1,?2)"
+                         " ON t.id = k.transaction_id WHERE k.name=?1"
+                         " AND k.value IN (pd_blind(?1,?2), pd_blind_old(?1,?2))"
                          " AND t.status <> 'voided'");
     if (!st)
         return -1;
@@ -421,9 +428,9 @@ enum store_result store_transaction_get(struct store *store, const char *referen
     sqlite3 *db = store_reader_acquire(store);
     sqlite3_stmt *st = store_cached(
         db,
-        "SELECT t.reference, t.service, t.status, t.counter, t.site, t.staff, pd_open(t.fields),"
-        " t.fee_pence, t.lines, t.live_until, t.backend_reference, t.status_note, t.created_at,"
-        " t.updated_at, t.completed_at,"
+        "SELECT t.reference, t.service, t.status, t.counter, t.site, t.staff, pd_open(t.fields, "
+        "t.reference), t.fee_pence, t.lines, t.live_until, t.backend_reference, t.status_note,"
+        " t.created_at, t.updated_at, t.completed_at,"
         " p.method, p.amount_pence, p.tendered_pence, p.change_pence, p.auth_code, p.reason,"
         " p.authorised_by,"
         " d.backend, d.state, d.attempts, d.next_attempt_at_ms, d.last_status, d.last_error,"

@@ -151,6 +151,7 @@ static const struct receipt_labels ENGLISH = {
     .method_card = "Card",
     .method_cheque = "Cheque",
     .method_waived = "Fee waived",
+    .qr_alt = "QR code linking to the status page of reference {reference}",
 };
 
 const struct receipt_labels *receipt_labels_english(void)

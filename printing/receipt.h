@@ -48,6 +48,8 @@ struct receipt_labels {
     const char *copy_receipt, *date, *counter, *served_by, *your_reference, *quote_it, *total,
         *paid_by, *payment, *tendered, *change, *what_next, *scan;
     const char *method_none, *method_cash, *method_card, *method_cheque, *method_waived;
+    const char *qr_alt; /* the QR code's alternative text in a tagged PDF, with "{reference}";
+                           may be NULL (the English text is used) */
 };
 
 enum receipt_payment {

@@ -16,15 +16,16 @@
  * stay left to right.
  *
  * Tagging: every block is drawn inside a structure tag (H1, H2, P, Figure) within one
- * Document, so the PDF is tagged for screen readers in printed order. cairo 1.16 writes no
- * /Alt for a Figure, so the QR code's text alternative is the status address printed (and
- * tagged) right under it.
+ * Document, so the PDF is tagged for screen readers in printed order. cairo 1.16 writes
+ * neither /Alt for a Figure nor the document's /Lang: receipt_pdf_tags.h adds both to the
+ * finished PDF (the QR code is also described by the status address printed under it).
  */
 #include "printing/receipt_pdf.h"
 
 #include "printing/qr.h"
 #include "printing/receipt_font.h"
 #include "printing/receipt_layout.h"
+#include "printing/receipt_pdf_tags.h"
 
 #include <cairo-pdf.h>
 #include <cairo.h>
@@ -600,7 +601,8 @@ bool receipt_render_pdf(const struct receipt *r, enum receipt_paper paper, unsig
     cairo_destroy(rd.cr);
     rd.cr = NULL;
     cairo_surface_finish(surface);
-    if (cairo_surface_status(surface) != CAIRO_STATUS_SUCCESS || buf.failed) {
+    if (cairo_surface_status(surface) != CAIRO_STATUS_SUCCESS || buf.failed ||
+        !receipt_pdf_add_language_and_alt(r, &buf.data, &buf.len)) {
         goto out;
     }
     *out = buf.data;

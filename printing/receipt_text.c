@@ -113,6 +113,14 @@ static bool language_load(struct language *l, const char *dir, const char *code,
         }
         memcpy((char *)&l->labels + LABEL_KEYS[i].offset, &s, sizeof s);
     }
+    /* Optional: without it the PDF's QR code is described in English. */
+    if (json_object_get(labels, "qr_alt") != NULL) {
+        l->labels.qr_alt =
+            text_at(labels, "qr_alt", RECEIPT_LABEL_MAX, path, "labels.", why, why_len);
+        if (l->labels.qr_alt == NULL) {
+            return false;
+        }
+    }
     l->name = text_at(l->doc, "name", RECEIPT_LABEL_MAX, path, "", why, why_len);
     l->english_name = text_at(l->doc, "english_name", RECEIPT_LABEL_MAX, path, "", why, why_len);
     if (l->name == NULL || l->english_name == NULL) {
@@ -252,13 +260,19 @@ void receipt_texts_list(const struct receipt_texts *t, char *buf, size_t len)
     }
 }
 
+bool receipt_text_fill(const char *pattern, const char *placeholder, const char *value, char *out,
+                       size_t len)
+{
+    const char *at = strstr(pattern, placeholder);
+    int n = at == NULL ? snprintf(out, len, "%s", pattern)
+                       : snprintf(out, len, "%.*s%s%s", (int)(at - pattern), pattern, value,
+                                  at + strlen(placeholder));
+    return n >= 0 && (size_t)n < len;
+}
+
 bool receipt_text_fill_site(const char *pattern, const char *site, char *out, size_t len)
 {
-    const char *at = strstr(pattern, SITE_PLACEHOLDER);
-    int n = at == NULL ? snprintf(out, len, "%s", pattern)
-                       : snprintf(out, len, "%.*s%s%s", (int)(at - pattern), pattern, site,
-                                  at + strlen(SITE_PLACEHOLDER));
-    return n >= 0 && (size_t)n < len;
+    return receipt_text_fill(pattern, SITE_PLACEHOLDER, site, out, len);
 }
 
 bool receipt_texts_at(const struct receipt_texts *t, size_t i, const char **code, const char **name,

@@ -4,7 +4,8 @@
  * "receipt_next_steps"). Every other language is one JSON file, <dir>/<code>.json:
  *
  *   {"language": "pl", "name": "Polski", "english_name": "Polish", "direction": "ltr" | "rtl",
- *    "labels": {"copy_receipt": ..., "date": ..., ... every key of struct receipt_labels},
+ *    "labels": {"copy_receipt": ..., "date": ..., ... every key of struct receipt_labels;
+ *               "qr_alt" (the PDF's text for the QR code, with "{reference}") is optional},
  *    "footer": "... {site} ...",            the small print; {site} becomes the site's name
  *    "service_names": {"<service code>": "...", ...},   optional; else the service's own
  *    "next_steps_generic": "...",           for a service without its own text
@@ -57,6 +58,12 @@ bool receipt_texts_at(const struct receipt_texts *t, size_t i, const char **code
 
 /* Writes "en, pl, ur" (the loaded codes) into buf, for error messages. */
 void receipt_texts_list(const struct receipt_texts *t, char *buf, size_t len);
+
+/* Replaces the first placeholder ("{reference}") in pattern by value, into out. False if
+ * out is too small. */
+#define RECEIPT_REFERENCE_PLACEHOLDER "{reference}"
+bool receipt_text_fill(const char *pattern, const char *placeholder, const char *value, char *out,
+                       size_t len) __attribute__((warn_unused_result));
 
 /* Replaces the first "{site}" in pattern by site, into out. False if out is too small. */
 bool receipt_text_fill_site(const char *pattern, const char *site, char *out, size_t len)

@@ -12,7 +12,7 @@
  *   POST /bulky/requests/{id}/cancel.json   form (api_key): cancels the booking, frees the slot
  *   GET  /bulky/tokens/{token}.json    [{"token"}] until the id is ready, then
  *                                      [{"token","service_request_id"}]
- *   POST /bulky/holds, GET /bulky/holds/{id}
+ *   POST /bulky/holds, GET /bulky/holds/{id}, POST /bulky/holds/{id}/release
  *                                      collection days held before they are booked
  *                                      (sim/bulky_holds.h); a booking with
  *                                      attribute[reservation_id] takes its place from the
@@ -493,6 +493,8 @@ static void bulky_handle(const sim_request *req, sim_reply *reply)
         list_slots(req, reply);
     else if (strcmp(req->subpath, HOLDS_PATH) == 0 && post)
         bulky_holds_create(req, reply, &bulky_days);
+    else if (post && bulky_holds_is_release(req))
+        bulky_holds_release(req, reply);
     else if (strncmp(req->subpath, HOLDS_PREFIX, strlen(HOLDS_PREFIX)) == 0 && get)
         bulky_holds_show(req, reply);
     else if (strcmp(req->subpath, REQUESTS_LIST) == 0 && post)

@@ -1,8 +1,9 @@
 /*
  * bulky_holds: the waste system's reservations of collection days (see bulky_holds.h).
  *
- * DESIGN: a hold is a JSON object in `holds` (id -> {"uprn","slot","expires","used"}), kept
- * after it expires or is used so that a late booking is told which it was. Expiry is read
+ * DESIGN: a hold is a JSON object in `holds` (id -> {"uprn","slot","expires","used",
+ * "released"}), kept after it expires, is used or is released so that a late booking is told
+ * which it was. Expiry is read
  * against the wall clock whenever a hold is counted or taken; nothing sweeps them. The
  * number of holds is capped like the bulky back-end's requests; a reset forgets them all.
  */
@@ -18,6 +19,7 @@
 #define HOLDS_MAX     100000
 #define HOLD_ID_LEN   16
 #define HOLDS_PREFIX  "/holds/"
+#define RELEASE_TAIL  "/release"
 #define HOLD_TIME_LEN 40
 #define HOLD_MESSAGE  256
 #define JSON_TYPE     "application/json"
@@ -51,7 +53,8 @@ static time_t expires_of(const json_t *h)
 
 static bool is_live(const json_t *h, time_t now)
 {
-    return !json_is_true(json_object_get(h, "used")) && now < expires_of(h);
+    return !json_is_true(json_object_get(h, "used")) &&
+           !json_is_true(json_object_get(h, "released")) && now < expires_of(h);
 }
 
 long long bulky_holds_live_on(const char *date, time_t now)
@@ -83,9 +86,10 @@ static json_t *hold_view(const char *id, const json_t *h, time_t now)
 {
     char expires[HOLD_TIME_LEN];
     format_time(expires_of(h), expires);
-    const char *state = json_is_true(json_object_get(h, "used")) ? "used"
-                        : is_live(h, now)                        ? "held"
-                                                                 : "expired";
+    const char *state = json_is_true(json_object_get(h, "used"))       ? "used"
+                        : json_is_true(json_object_get(h, "released")) ? "released"
+                        : is_live(h, now)                              ? "held"
+                                                                       : "expired";
     return json_pack("{s:s,s:s,s:O,s:O,s:s}", "reservation_id", id, "state", state, "uprn",
                      json_object_get(h, "uprn"), "slot", json_object_get(h, "slot"), "expires_at",
                      expires);
@@ -140,6 +144,46 @@ void bulky_holds_show(const sim_request *req, sim_reply *reply)
     sim_reply_json(reply, 200, hold_view(id, h, time(NULL)));
 }
 
+bool bulky_holds_is_release(const sim_request *req)
+{
+    size_t n = strlen(req->subpath), prefix = strlen(HOLDS_PREFIX), tail = strlen(RELEASE_TAIL);
+    return strncmp(req->subpath, HOLDS_PREFIX, prefix) == 0 && n > prefix + tail &&
+           strcmp(req->subpath + n - tail, RELEASE_TAIL) == 0;
+}
+
+void bulky_holds_release(const sim_request *req, sim_reply *reply)
+{
+    char id[HOLD_ID_LEN];
+    size_t id_len = strlen(req->subpath) - strlen(HOLDS_PREFIX) - strlen(RELEASE_TAIL);
+    json_t *h = NULL;
+    if (id_len < sizeof id) {
+        memcpy(id, req->subpath + strlen(HOLDS_PREFIX), id_len);
+        id[id_len] = '\0';
+        h = json_object_get(holds, id);
+    }
+    if (!h) {
+        open311_error(reply, 404, "reservation_unknown", "no such reservation");
+        return;
+    }
+    json_t *body = json_loadb(req->body, req->body_len, 0, NULL);
+    const char *uprn = json_string_value(json_object_get(body, "uprn"));
+    const char *slot = json_string_value(json_object_get(body, "slot"));
+    if (!uprn || !slot) {
+        open311_error(reply, 400, "bad_request", "uprn and slot (strings) are required");
+    } else if (strcmp(uprn, json_string_value(json_object_get(h, "uprn"))) != 0 ||
+               strcmp(slot, json_string_value(json_object_get(h, "slot"))) != 0) {
+        open311_error(reply, 409, "reservation_mismatch",
+                      "the reservation holds another address or day");
+    } else if (json_is_true(json_object_get(h, "used"))) {
+        open311_error(reply, 409, "reservation_used", "the reservation was already booked");
+    } else {
+        /* releasing a hold that has expired or was released already changes nothing */
+        json_object_set_new(h, "released", json_true());
+        sim_reply_json(reply, 200, hold_view(id, h, time(NULL)));
+    }
+    json_decref(body);
+}
+
 bool bulky_holds_take(const char *reservation_id, const char *uprn, const char *slot, time_t now,
                       const char **code, char *description, size_t description_len)
 {
@@ -152,6 +196,11 @@ bool bulky_holds_take(const char *reservation_id, const char *uprn, const char *
     }
     const char *held_uprn = json_string_value(json_object_get(h, "uprn"));
     const char *held_slot = json_string_value(json_object_get(h, "slot"));
+    if (json_is_true(json_object_get(h, "released"))) {
+        *code = "reservation_released";
+        snprintf(description, description_len, "reservation %.20s was released", reservation_id);
+        return false;
+    }
     if (json_is_true(json_object_get(h, "used"))) {
         *code = "reservation_used";
         snprintf(description, description_len, "reservation %.20s was already used",

@@ -7,7 +7,12 @@
  *        409 [{"code":"slot_taken","description"}] the day has no place left (bookings and
  *            live holds both take places); 400 / 404 for a bad request or an unknown UPRN
  *   GET  /bulky/holds/{id}                       {"reservation_id","state":"held|expired|
- *                                                 used","slot","uprn","expires_at"}
+ *                                                 used|released","slot","uprn",
+ *                                                 "expires_at"}
+ *   POST /bulky/holds/{id}/release {"uprn","slot"} gives the place back at once
+ *        200 the hold's view, "state":"released" (again 200 when it had expired or was
+ *            released already); 404 reservation_unknown; 409 reservation_mismatch (another
+ *            address or day) or reservation_used (booked: cancel the booking instead)
  *
  * A booking that names attribute[reservation_id] takes its place from the hold (and must be
  * for the same address and day, before the hold expires); the hold is then used.
@@ -42,9 +47,15 @@ void bulky_holds_create(const sim_request *req, sim_reply *reply, const struct b
 /* GET /holds/{id}; subpath starts with "/holds/". */
 void bulky_holds_show(const sim_request *req, sim_reply *reply);
 
+/* True when req is POST-able as /holds/{id}/release. */
+bool bulky_holds_is_release(const sim_request *req);
+/* POST /holds/{id}/release {"uprn","slot"}: the place is free again at once. */
+void bulky_holds_release(const sim_request *req, sim_reply *reply);
+
 /* A booking names reservation_id for uprn and slot: true (the hold is now used) when it was
  * held for them and has not expired; otherwise false with an Open311 error code
- * ("reservation_unknown", "reservation_expired", "reservation_used", "reservation_mismatch")
+ * ("reservation_unknown", "reservation_expired", "reservation_used", "reservation_released",
+ * "reservation_mismatch")
  * and a description in code/description (description_len bytes). */
 bool bulky_holds_take(const char *reservation_id, const char *uprn, const char *slot, time_t now,
                       const char **code, char *description, size_t description_len);

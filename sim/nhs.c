@@ -20,9 +20,10 @@
  * Test controls (POST /_sim/nhs, see nhs_control): revoke every token issued (the next FHIR
  * read with one answers 401, as after a revocation), make the token endpoint answer an error
  * (400 MISSING_HEADER, 403 NO_ACCESS, 429 TOO_MANY_REQUESTS), make the FHIR API answer an
- * OperationOutcome error (403 NO_RELATIONSHIP, 429 TOO_MANY_REQUESTS, 503 SERVICE_UNAVAILABLE),
- * shorten the life of the tokens it issues (to see them renewed before they expire).
- * GET /_sim/nhs shows the counters.
+ * OperationOutcome error (ers_error: 400 INVALID_HEADER, 403 NO_RELATIONSHIP, 422
+ * REQUEST_VALIDATION_ERROR, 429 TOO_MANY_REQUESTS, 503 SERVICE_UNAVAILABLE; the 429 and 503
+ * carry Retry-After when ers_retry_after_s is set), shorten the life of the tokens it issues (to
+ * see them renewed before they expire). GET /_sim/nhs shows the counters.
  *
  * Both back-ends have own_auth: the pipeline applies faults and records 2xx answers but
  * checks no onestop signature. State lives here under the simulator's state lock.
@@ -44,29 +45,47 @@
 #include "sim/form.h"
 #include "sim/registry.h"
 
-#define TOKEN_PATH          "/oauth2/token"
-#define REFERRAL_PREFIX     "/STU3/ReferralRequest/"
-#define ASSERTION_TYPE      "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-#define NHS_JWT_MAX_AHEAD_S 300
-#define TOKEN_LIFETIME_S    599
-#define TOKEN_BYTES         24
-#define JWT_PART_MAX        8192
-#define HOST_MAX            256
-#define NHS_NUMBER_SYSTEM   "http://fhir.nhs.net/Id/nhs-number"
-#define DEFAULT_CLIENT_ID   "onestop-demo"
-#define JTI_MAX             100000 /* jti values remembered; past it the oldest go */
-#define MESSAGE_ID_BYTES    8
+#define TOKEN_PATH            "/oauth2/token"
+#define REFERRAL_PREFIX       "/STU3/ReferralRequest/"
+#define ASSERTION_TYPE        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+#define NHS_JWT_MAX_AHEAD_S   300
+#define TOKEN_LIFETIME_S      599
+#define TOKEN_BYTES           24
+#define JWT_PART_MAX          8192
+#define HOST_MAX              256
+#define NHS_NUMBER_SYSTEM     "http://fhir.nhs.net/Id/nhs-number"
+#define DEFAULT_CLIENT_ID     "onestop-demo"
+#define JTI_MAX               100000 /* jti values remembered; past it the oldest go */
+#define MESSAGE_ID_BYTES      8
+#define NHS_RETRY_AFTER_MAX_S 86400
 
 static EVP_PKEY *public_key;
 static char *client_id;
-static json_t *jtis_seen;         /* jti -> exp */
-static json_t *tokens;            /* access token -> expiry (unix seconds) */
-static unsigned long issued;      /* tokens issued since the last reset */
-static unsigned long refused;     /* token requests refused */
-static int token_error;           /* 0, or the status the token endpoint answers with */
-static int ers_error;             /* 0, or the status the FHIR API answers with */
-static unsigned long ers_reads;   /* FHIR reads answered 200 */
-static unsigned long ers_refused; /* FHIR reads refused for their token (401) */
+static json_t *jtis_seen;        /* jti -> exp */
+static json_t *tokens;           /* access token -> expiry (unix seconds) */
+static unsigned long issued;     /* tokens issued since the last reset */
+static unsigned long refused;    /* token requests refused */
+static int token_error;          /* 0, or the status the token endpoint answers with */
+static int ers_error;            /* 0, or the status the FHIR API answers with */
+static unsigned ers_retry_after; /* Retry-After (s) on the FHIR API's 429 and 503; 0: none */
+
+/* The OperationOutcome errors the FHIR API can be told to answer with (ers_error). */
+static const struct {
+    int status;
+    const char *issue; /* issue[0].code */
+    const char *code;  /* issue[0].details.coding[0].code */
+    const char *text;
+} ers_faults[] = {
+    {400, "invalid", "INVALID_HEADER", "The X-Correlation-ID header is invalid (simulated)"},
+    {403, "forbidden", "NO_RELATIONSHIP",
+     "The caller has no legitimate relationship to the referral (simulated)"},
+    {422, "business-rule", "REQUEST_VALIDATION_ERROR",
+     "The request failed a business rule (simulated)"},
+    {429, "throttled", "TOO_MANY_REQUESTS", "Too many requests (simulated)"},
+    {503, "transient", "SERVICE_UNAVAILABLE", "The e-Referral Service is unavailable (simulated)"},
+};
+static unsigned long ers_reads;                /* FHIR reads answered 200 */
+static unsigned long ers_refused;              /* FHIR reads refused for their token (401) */
 static long token_lifetime = TOKEN_LIFETIME_S; /* expires_in of the tokens issued */
 
 /* The sandbox referrals (DOMAIN.md): UBRN, NHS number, state, priority, specialty, clinic. */
@@ -413,21 +432,14 @@ static void ers_handle(const sim_request *req, sim_reply *reply)
     }
     if (!check_bearer(req, reply))
         return;
-    if (ers_error == 429) {
-        operation_outcome(reply, 429, "throttled", "TOO_MANY_REQUESTS",
-                          "Too many requests (simulated)");
-        return;
-    }
-    if (ers_error == 403) {
-        operation_outcome(reply, 403, "forbidden", "NO_RELATIONSHIP",
-                          "The caller has no legitimate relationship to the referral (simulated)");
-        return;
-    }
-    if (ers_error == 503) {
-        operation_outcome(reply, 503, "transient", "SERVICE_UNAVAILABLE",
-                          "The e-Referral Service is unavailable (simulated)");
-        return;
-    }
+    for (size_t i = 0; ers_error && i < sizeof ers_faults / sizeof ers_faults[0]; i++)
+        if (ers_faults[i].status == ers_error) {
+            operation_outcome(reply, ers_error, ers_faults[i].issue, ers_faults[i].code,
+                              ers_faults[i].text);
+            if (ers_error == 429 || ers_error == 503)
+                reply->retry_after_s = ers_retry_after;
+            return;
+        }
     if (strncmp(req->subpath, REFERRAL_PREFIX, prefix) != 0) {
         operation_outcome(reply, 404, "not-found", "NOT_FOUND", "Unknown resource");
         return;
@@ -472,6 +484,7 @@ static void nhs_reset(void)
     json_object_clear(tokens);
     issued = refused = ers_reads = ers_refused = 0;
     token_error = ers_error = 0;
+    ers_retry_after = 0;
     token_lifetime = TOKEN_LIFETIME_S;
 }
 
@@ -488,11 +501,12 @@ static void nhs_destroy(void)
 
 static json_t *describe(void)
 {
-    return json_pack("{s:I,s:I,s:I,s:I,s:I,s:i,s:i,s:I}", "tokens_issued", (json_int_t)issued,
+    return json_pack("{s:I,s:I,s:I,s:I,s:I,s:i,s:i,s:I,s:I}", "tokens_issued", (json_int_t)issued,
                      "tokens_refused", (json_int_t)refused, "tokens_live",
                      (json_int_t)json_object_size(tokens), "referral_reads", (json_int_t)ers_reads,
                      "referral_reads_refused", (json_int_t)ers_refused, "token_error", token_error,
-                     "ers_error", ers_error, "token_lifetime_s", (json_int_t)token_lifetime);
+                     "ers_error", ers_error, "token_lifetime_s", (json_int_t)token_lifetime,
+                     "ers_retry_after_s", (json_int_t)ers_retry_after);
 }
 
 void nhs_control(const sim_request *req, sim_reply *reply)
@@ -513,6 +527,13 @@ void nhs_control(const sim_request *req, sim_reply *reply)
     const json_t *terr = json_object_get(body, "token_error");
     const json_t *eerr = json_object_get(body, "ers_error");
     const json_t *life = json_object_get(body, "token_lifetime_s");
+    const json_t *after = json_object_get(body, "ers_retry_after_s");
+    if (after && (!json_is_integer(after) || json_integer_value(after) < 0 ||
+                  json_integer_value(after) > NHS_RETRY_AFTER_MAX_S)) {
+        json_decref(body);
+        sim_reply_error(reply, 400, "invalid_request", "ers_retry_after_s is 0 to 86400");
+        return;
+    }
     if (life && (!json_is_integer(life) || json_integer_value(life) < 1 ||
                  json_integer_value(life) > TOKEN_LIFETIME_S)) {
         json_decref(body);
@@ -530,10 +551,12 @@ void nhs_control(const sim_request *req, sim_reply *reply)
         sim_reply_error(reply, 400, "invalid_request", "token_error is 0, 400, 403 or 429");
         return;
     }
-    if (eerr && json_integer_value(eerr) != 0 && json_integer_value(eerr) != 403 &&
-        json_integer_value(eerr) != 429 && json_integer_value(eerr) != 503) {
+    bool known = !eerr || json_integer_value(eerr) == 0;
+    for (size_t i = 0; !known && i < sizeof ers_faults / sizeof ers_faults[0]; i++)
+        known = ers_faults[i].status == json_integer_value(eerr);
+    if (!known) {
         json_decref(body);
-        sim_reply_error(reply, 400, "invalid_request", "ers_error is 0, 403, 429 or 503");
+        sim_reply_error(reply, 400, "invalid_request", "ers_error is 0, 400, 403, 422, 429 or 503");
         return;
     }
     sim_state_lock();
@@ -545,6 +568,8 @@ void nhs_control(const sim_request *req, sim_reply *reply)
         ers_error = (int)json_integer_value(eerr);
     if (life)
         token_lifetime = (long)json_integer_value(life);
+    if (after)
+        ers_retry_after = (unsigned)json_integer_value(after);
     json_t *out = describe();
     sim_state_unlock();
     json_decref(body);

@@ -177,10 +177,13 @@ static void on_recorded(struct delivery_outcome *outcome, enum store_result resu
     pthread_mutex_lock(&fw->lock);
     job->record_result = result;
     job->recorded_next = fw->recorded;
+    /* a list that was not empty has a wake-up pending already (the loop takes it whole) */
+    bool wake = fw->recorded == NULL;
     fw->recorded = job;
     fw->recording--;
     pthread_cond_broadcast(&fw->cond);
-    curl_multi_wakeup(fw->multi); /* under the lock: the multi handle outlives it */
+    if (wake)
+        curl_multi_wakeup(fw->multi); /* under the lock: the multi handle outlives it */
     pthread_mutex_unlock(&fw->lock);
 }
 
@@ -212,7 +215,10 @@ static void collect_recorded(struct forwarder *fw, int64_t now_mono)
     while (list) {
         struct fwd_job *job = list;
         list = job->recorded_next;
-        job->be->dirty = true;
+        /* a delivery recorded leaves nothing new due (a retry waits its backoff, a second at
+         * least, for the periodic look); when the last look was full, more may be waiting */
+        job->be->dirty |=
+            job->be->outbox_more || job->kind != JOB_DELIVER || job->record_result != STORE_OK;
         /* CONFLICT: the delivery left "pending" meanwhile (a void, a hand retry): nothing to
          * keep it out of play for */
         if (job->record_result == STORE_OK || job->record_result == STORE_CONFLICT) {
@@ -448,6 +454,9 @@ static void start_deliveries(struct forwarder *fw, struct fwd_backend *be, int64
         store_trouble(be, "store_deliveries_due", r, now_mono);
         return;
     }
+    /* fewer than asked for: nothing more is due until a wake-up (new work, a hand retry), a
+     * hold ends or the periodic look (in-flight deliveries are left out of the count) */
+    be->outbox_more = len >= (size_t)allowed;
     for (size_t i = 0; i < len; i++) {
         /* the breaker may allow only one (the half-open probe) */
         if ((int)i >= allowed || job_exists(fw, list[i].id))
@@ -687,7 +696,8 @@ static void finish_transfers(struct forwarder *fw)
         backend_request_finish(req, code, &resp);
         forget_refused_token(job, resp.http_status);
         job->be->running--;
-        job->be->dirty = true;
+        /* a slot is free: look again if more may be due */
+        job->be->dirty |= job->be->outbox_more || job->kind != JOB_DELIVER;
         job->curl_code = code;
         if (job->kind == JOB_DELIVER)
             finish_delivery(fw, job, &resp, now_mono);
@@ -902,8 +912,10 @@ void forwarder_wake(struct forwarder *fw)
 {
     if (!fw)
         return;
-    atomic_store(&fw->woken, true);
-    curl_multi_wakeup(fw->multi);
+    /* one wake-up while one is pending: the loop clears woken before it looks at the
+     * outbox, so whatever was committed before this call is seen */
+    if (!atomic_exchange(&fw->woken, true))
+        curl_multi_wakeup(fw->multi);
 }
 
 void forwarder_stop(struct forwarder *fw)

@@ -44,6 +44,7 @@ struct fwd_backend {
     struct backoff_policy policy;
     int running;               /* requests on the multi handle */
     bool dirty;                /* look at the outbox at the next turn */
+    bool outbox_more;          /* the last look found all the due deliveries it asked for */
     int64_t next_due_check_ms; /* monotonic */
     int64_t next_poll_check_ms;
     int64_t last_store_error_log_ms;

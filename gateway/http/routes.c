@@ -20,6 +20,7 @@ const struct http_route onestop_routes[] = {
     {"GET", "/api/v1/addresses", route_addresses, HTTP_STAFF},
     {"GET", "/api/v1/lookups/{}", route_lookup, HTTP_STAFF},
     {"POST", "/api/v1/lookups/{}", route_lookup_write, HTTP_STAFF},
+    {"POST", "/api/v1/lookups/slot_holds/{}/release", route_slot_hold_release, HTTP_STAFF},
     {"POST", "/api/v1/referrals/lookup", route_referral_lookup, HTTP_STAFF},
     {"POST", "/api/v1/quotes", route_quote, HTTP_STAFF},
     {"POST", "/api/v1/transactions", route_transaction_create, HTTP_STAFF},

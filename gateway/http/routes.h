@@ -66,6 +66,8 @@ void route_lookup(struct app *app, struct http_request *req);
 
 /* routes_holds.c: POST /api/v1/lookups/slot_holds holds a collection day */
 void route_lookup_write(struct app *app, struct http_request *req);
+/* routes_holds.c: POST /api/v1/lookups/slot_holds/{id}/release gives the day back */
+void route_slot_hold_release(struct app *app, struct http_request *req);
 
 /* routes_stock.c */
 void route_stock_list(struct app *app, struct http_request *req);

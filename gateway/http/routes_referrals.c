@@ -7,8 +7,12 @@
  *       422 the UBRN or NHS number is malformed (the field named), or no referral with that
  *           UBRN belongs to that NHS number: the same answer whether the UBRN is unknown or
  *           the NHS number differs, so nothing about someone else's referral is revealed
+ *       502 backend_rejected: the NHS could not take the request (its 400 or 422: a request
+ *           problem, not a missing referral); the NHS code is logged and named for IT
  *       503 the NHS service is busy, refuses our access, or is not answering (a message the
- *           assistant can act on; the gateway log has the detail for IT)
+ *           assistant can act on; the gateway log has the detail for IT); after an NHS 429 or
+ *           503 that said when to come back, with its Retry-After (capped at an hour) and
+ *           "Try again in N seconds"
  *
  * A POST, so the NHS number never appears in a URL or an access log; it is never logged.
  * The read runs on the look-up thread (lookup.h) with the back-end's lookup_timeout_ms and
@@ -47,7 +51,10 @@
 #define LOOKUP_ID_SIZE     37 /* a UUID and its NUL */
 #define WORDS_MAX          96
 #define ISSUE_CODE_MAX     64
-#define NHS_SHOWN_DIGITS   3 /* the hand-off slip shows the NHS number's last 3 digits */
+#define NHS_SHOWN_DIGITS   3    /* the hand-off slip shows the NHS number's last 3 digits */
+#define RETRY_AFTER_MAX_S  3600 /* an NHS Retry-After longer than this is passed on as this */
+#define MESSAGE_MAX        320
+#define RETRY_TEXT_MAX     24
 
 #define NO_MATCH_MESSAGE                                                                           \
     "No referral matches this UBRN and NHS number. Check both against the referral letter."
@@ -55,6 +62,14 @@
     "The NHS e-Referral Service is not answering. Try again in a few minutes, or help the "        \
     "resident use Manage your referral on a library PC."
 #define NHS_BUSY_MESSAGE "The NHS e-Referral Service is busy. Wait a minute, then try again."
+/* With the NHS's Retry-After: "<lead> Try again in N seconds<tail>." */
+#define NHS_BUSY_LEAD "The NHS e-Referral Service is busy."
+#define NHS_DOWN_LEAD "The NHS e-Referral Service is not answering."
+#define NHS_DOWN_TAIL ", or help the resident use Manage your referral on a library PC"
+#define NHS_REJECTED_MESSAGE                                                                       \
+    "The NHS e-Referral Service could not take this look-up (it answered %s). This is not a "      \
+    "missing referral: check the UBRN against the letter and try again; if it happens again, "     \
+    "tell IT (the gateway log has the detail)."
 #define NHS_REFUSED_MESSAGE                                                                        \
     "The NHS e-Referral Service refused the council's access just now. Try again later; if it "    \
     "keeps happening, tell IT (the gateway log says why)."
@@ -80,7 +95,8 @@ struct referral_call {
     char state[WORDS_MAX];
     char priority[WORDS_MAX];
     struct referral_lookup_record rec;
-    json_t *answer; /* the 200 body, sent once the record is committed */
+    json_t *answer;     /* the 200 body, sent once the record is committed */
+    long retry_after_s; /* the NHS answer's Retry-After, -1 when none (lookup_spec) */
 };
 
 static const struct {
@@ -326,6 +342,24 @@ static void issue_code(const char *body, size_t len, char out[ISSUE_CODE_MAX])
     json_decref(doc);
 }
 
+/* 503 with code: when the NHS said when to come back (Retry-After), that time goes on as our
+ * Retry-After and into the message ("<lead> Try again in N seconds<tail>."); else plain. */
+static void reply_unavailable(struct referral_call *call, const char *code, const char *plain,
+                              const char *lead, const char *tail)
+{
+    long after = call->retry_after_s;
+    if (after < 0) {
+        http_reply_error(call->req, 503, code, plain);
+        return;
+    }
+    after = after < 1 ? 1 : after > RETRY_AFTER_MAX_S ? RETRY_AFTER_MAX_S : after;
+    char text[RETRY_TEXT_MAX], message[MESSAGE_MAX];
+    snprintf(text, sizeof text, "%ld", after);
+    snprintf(message, sizeof message, "%s Try again in %ld seconds%s.", lead, after, tail);
+    http_set_header(call->req, "Retry-After", text);
+    http_reply_error(call->req, 503, code, message);
+}
+
 /* On the look-up thread: turn the e-RS answer into ours, then complete the request. */
 static void referral_done(void *ctx, int status, const char *body, size_t len, const char *error)
 {
@@ -345,25 +379,30 @@ static void referral_done(void *ctx, int status, const char *body, size_t len, c
                 call->lookup_id, code);
         reply_no_match(req);
     } else if (status == 429) {
-        log_msg(LOG_WARN, "referral_lookup", "lookup_id=%s result=rate_limited", call->lookup_id);
-        http_reply_error(req, 503, "backend_busy", NHS_BUSY_MESSAGE);
+        log_msg(LOG_WARN, "referral_lookup", "lookup_id=%s result=rate_limited retry_after=%ld",
+                call->lookup_id, call->retry_after_s);
+        reply_unavailable(call, "backend_busy", NHS_BUSY_MESSAGE, NHS_BUSY_LEAD, "");
     } else if (status == 401 || status == 403) {
         log_msg(LOG_WARN, "referral_lookup", "lookup_id=%s result=refused status=%d code=%s",
                 call->lookup_id, status, code);
         http_reply_error(req, 503, "backend_refused", NHS_REFUSED_MESSAGE);
     } else if (status == 400 || status == 422) {
-        log_msg(LOG_WARN, "referral_lookup", "lookup_id=%s result=invalid status=%d code=%s",
+        log_msg(LOG_WARN, "referral_lookup", "lookup_id=%s result=rejected status=%d code=%s",
                 call->lookup_id, status, code);
-        reply_no_match(req);
+        char what[ISSUE_CODE_MAX + 16], message[MESSAGE_MAX];
+        snprintf(what, sizeof what, "%d%s%s", status, code[0] ? " " : "", code);
+        snprintf(message, sizeof message, NHS_REJECTED_MESSAGE, what);
+        http_reply_error(req, 502, "backend_rejected", message);
     } else {
         if (status)
             log_msg(LOG_WARN, "referral_lookup",
-                    "lookup_id=%s result=unavailable status=%d code=%s", call->lookup_id, status,
-                    code);
+                    "lookup_id=%s result=unavailable status=%d code=%s retry_after=%ld",
+                    call->lookup_id, status, code, call->retry_after_s);
         else
             log_msg(LOG_WARN, "referral_lookup", "lookup_id=%s result=unavailable error=%s",
                     call->lookup_id, error ? error : "no answer");
-        http_reply_error(req, 503, "backend_unavailable", NHS_DOWN_MESSAGE);
+        reply_unavailable(call, "backend_unavailable", NHS_DOWN_MESSAGE, NHS_DOWN_LEAD,
+                          NHS_DOWN_TAIL);
     }
     if (!deferred)
         referral_finish(call);
@@ -453,7 +492,9 @@ void route_referral_lookup(struct app *app, struct http_request *req)
     snprintf(call->nhs_number, sizeof call->nhs_number, "%s", nhs_norm);
     snprintf(path, sizeof path, "%s%s", REFERRAL_PATH, ubrn_norm);
     log_msg(LOG_INFO, "referral_lookup", "lookup_id=%s started", call->lookup_id);
-    struct lookup_spec spec = {.path_and_query = path, .correlation_id = call->lookup_id};
+    struct lookup_spec spec = {.path_and_query = path,
+                               .correlation_id = call->lookup_id,
+                               .retry_after_s = &call->retry_after_s};
     http_defer(req);
     lookup_request(app->lookup, be, &spec, referral_done, call);
 }

@@ -250,6 +250,7 @@ struct create {
     /* the outcome, set by the job */
     int status;
     json_t *reply;
+    char *reply_text; /* the 201 reply as stored for replays: sent as it is (no second dump) */
     char reference[STORE_REFERENCE_MAX];
     struct store_job job;
 };
@@ -503,12 +504,13 @@ static enum store_result create_run(struct store_tx *tx, void *arg)
         if (r == STORE_OK && ev.fee_pence > 0)
             r = till_take(c, tx, &pay, rec.now);
         free(payload_json);
-        free(reply_json);
         if (r == STORE_OK) {
             c->status = 201;
             c->reply = reply;
+            c->reply_text = reply_json;
         } else {
             json_decref(reply);
+            free(reply_json);
         }
     }
     if (r == STORE_INVALID && !c->reply) {
@@ -527,7 +529,14 @@ static void create_done(struct store_job *job, enum store_result result)
     struct create *c = job->ctx;
     struct http_request *req = c->req;
     if (result == STORE_OK || (result == STORE_INVALID && c->reply)) {
-        http_reply_json(req, c->status, c->reply);
+        if (c->status == 201 && c->reply_text) {
+            /* the bytes stored for replays, which json_dumps(c->reply, JSON_COMPACT) gave */
+            http_reply_owned(req, 201, "application/json", c->reply_text, strlen(c->reply_text));
+            c->reply_text = NULL;
+            json_decref(c->reply);
+        } else {
+            http_reply_json(req, c->status, c->reply);
+        }
         c->reply = NULL;
         if (c->status == 201) {
             log_msg(LOG_INFO, "transaction_accepted", "%s %s accepted at %s", c->reference,
@@ -539,6 +548,7 @@ static void create_done(struct store_job *job, enum store_result result)
         c->reply = NULL;
         http_reply_store_error(req, result == STORE_INVALID ? STORE_UNAVAILABLE : result);
     }
+    free(c->reply_text);
     free(c);
     http_complete(req); /* req may be freed by its thread from here on */
 }

@@ -14,8 +14,11 @@
  *   - `... RETURNING id` for a new row's id, never last_insert_rowid;
  *   - COALESCE, CASE, MIN/MAX as aggregates only (scalar: CASE), no strftime, julianday,
  *     json_extract, GLOB, IFNULL, or `rowid`;
- *   - personal data through the engine's functions pd_seal(?N), pd_open(column) and
- *     pd_blind(?K, ?V) (store_crypt): SQLite registers them as SQL functions; the
+ *   - personal data through the engine's functions pd_seal(?N, <context>),
+ *     pd_open(column, <context>) and pd_blind(?K, ?V) (store_crypt), where <context> (the
+ *     AES-GCM associated data that binds a value to its row or column) is a string
+ *     literal, a bound parameter or a plain column of the same row: SQLite registers them as
+ *     SQL functions; the
  *     PostgreSQL engine evaluates them in the client (it seals bound values before sending
  *     them and opens result columns after reading them), so keys never reach the server.
  *

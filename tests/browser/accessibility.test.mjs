@@ -1,22 +1,13 @@
 // Accessibility: axe-core's WCAG 2.1 A/AA rules on every screen (labels, contrast, ARIA,
 // landmarks), a visible focus ring for keyboard users, and no sideways scrolling at 200%
 // zoom (a 640 px wide window is what a 1280 px screen shows at 200%).
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { launchBrowser, shooter, startStack } from './harness.mjs';
+import { openStackAndBrowser, shooter } from './harness.mjs';
 import { axeViolations, fillPermit, signIn } from './flows.mjs';
 
-let stack;
-let browser;
-before(async () => {
-  stack = await startStack();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await stack?.stop();
-});
+const { stack, browser } = await openStackAndBrowser();
 
 async function noSidewaysScroll(page, where) {
   const { scroll, client } = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, client: document.documentElement.clientWidth }));

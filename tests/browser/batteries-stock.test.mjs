@@ -1,22 +1,13 @@
 // A supervisor records hearing aid batteries received on the stock screen, then issues them
 // at the counter until the site has none left: the form shows what is left before each issue,
 // the last packs go, and the next issue is refused with "none left at this site".
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { launchBrowser, shooter, startStack } from './harness.mjs';
+import { openStackAndBrowser, shooter } from './harness.mjs';
 import { pageToken, signIn } from './flows.mjs';
 
-let stack;
-let browser;
-before(async () => {
-  stack = await startStack();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await stack?.stop();
-});
+const { stack, browser } = await openStackAndBrowser();
 
 async function issue(page, book, packs) {
   await page.getByRole('link', { name: 'New sale' }).click();
@@ -49,7 +40,7 @@ test('record stock received, then issue batteries until the stock runs out', { t
   await shot('stock-received');
 
   await issue(page, 'BOOK0001', 2);
-  await page.getByRole('heading', { name: 'Sale recorded' }).waitFor();
+  await page.getByRole('heading', { name: 'Recorded', exact: true }).waitFor();
   await page.getByRole('link', { name: 'New sale' }).click();
   await page.getByRole('link', { name: /^Hearing aid batteries/ }).click();
   await stockShown(page, 'Hearing aid battery packs at this site: 1 left. Low stock');
@@ -61,7 +52,7 @@ test('record stock received, then issue batteries until the stock runs out', { t
   await page.getByLabel('Packs issued').fill('1');
   await page.locator('.quote__amount', { hasText: '£0.00' }).waitFor();
   await page.getByRole('button', { name: 'Record sale' }).press('Enter');
-  await page.getByRole('heading', { name: 'Sale recorded' }).waitFor();
+  await page.getByRole('heading', { name: 'Recorded', exact: true }).waitFor();
 
   await page.getByRole('link', { name: 'New sale' }).click();
   await page.getByRole('link', { name: /^Hearing aid batteries/ }).click();

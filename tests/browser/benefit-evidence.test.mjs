@@ -3,23 +3,14 @@
 // why it was refused and removes it, gives each document its type and records the evidence;
 // the simulator's document system receives the three files with matching hashes. The page
 // with its uploads, refusal and previews passes axe (WCAG 2.1 AA).
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 
-import { launchBrowser, shooter, startStack, waitUntil } from './harness.mjs';
+import { openStackAndBrowser, shooter, waitUntil } from './harness.mjs';
 import { axeViolations, pageToken, signIn } from './flows.mjs';
 
-let stack;
-let browser;
-before(async () => {
-  stack = await startStack({ evidence: true });
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await stack?.stop();
-});
+const { stack, browser } = await openStackAndBrowser({ evidence: true });
 
 function pdf(pages) {
   let body = '%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n2 0 obj << /Type /Pages >> endobj\n';
@@ -70,7 +61,7 @@ test('upload three documents and record the evidence', { timeout: 90000 }, async
   await page.getByLabel('No payment', { exact: true }).check();
   await shot('form-complete');
   await page.getByRole('button', { name: 'Record sale' }).press('Enter');
-  await page.getByRole('heading', { name: 'Sale recorded' }).waitFor();
+  await page.getByRole('heading', { name: 'Recorded', exact: true }).waitFor();
   const reference = (await page.locator('.reference').innerText()).replace(/\s/g, '');
   assert.match(reference, /^BE-/);
   await shot('confirmation');

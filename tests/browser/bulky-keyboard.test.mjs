@@ -1,22 +1,13 @@
 // A bulky refuse collection booked with the keyboard alone: typing, Tab, Shift+Tab, Enter,
 // Space and the arrow keys — no mouse click anywhere. Sign-in, search, address by postcode,
 // items, collection day, the concession, card payment and the confirmation.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { launchBrowser, shooter, startStack, waitUntil } from './harness.mjs';
+import { openStackAndBrowser, shooter, waitUntil } from './harness.mjs';
 import { active, pageToken, tabTo } from './flows.mjs';
 
-let stack;
-let browser;
-before(async () => {
-  stack = await startStack();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await stack?.stop();
-});
+const { stack, browser } = await openStackAndBrowser();
 
 test('book a bulky collection with the keyboard only', { timeout: 90000 }, async () => {
   const { page } = browser;

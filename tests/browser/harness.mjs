@@ -12,6 +12,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { after } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 import { chromium } from 'playwright-core';
@@ -381,6 +382,26 @@ export async function launchBrowser({ viewport = { width: 1280, height: 860 }, i
       fs.rmSync(profile, { recursive: true, force: true });
     },
   };
+}
+
+/* The opening every browser test file shares, at its top level:
+ *   const { stack, browser } = await openStackAndBrowser({ printer: 'ok' });
+ * starts a stack (startStack's options) and then a browser (launchBrowser's options, given as
+ * `browser`), and registers an after() hook that closes the browser and stops the stack once
+ * the file's tests are done. `prepare(stack)` runs between the two (adding a user, say). With
+ * `skip` (a reason) nothing is started and stack and browser are undefined: the file's tests
+ * skip themselves with that reason. */
+export async function openStackAndBrowser({ browser: browserOptions, prepare, skip, ...stackOptions } = {}) {
+  const opened = {};
+  after(async () => {
+    await opened.browser?.close();
+    await opened.stack?.stop();
+  });
+  if (skip) return opened;
+  opened.stack = await startStack(stackOptions);
+  if (prepare) await prepare(opened.stack);
+  opened.browser = await launchBrowser(browserOptions);
+  return opened;
 }
 
 /* Screenshots of each step go to tests/browser/artifacts/<test>/NN-step.png. */

@@ -4,22 +4,13 @@
 // Node's own fetch (the harness's health checks and API reads) must accept that certificate.
 process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0';
 
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { launchBrowser, shooter, startStack } from './harness.mjs';
+import { openStackAndBrowser, shooter } from './harness.mjs';
 import { pageToken, signIn } from './flows.mjs';
 
-let stack;
-let browser;
-before(async () => {
-  stack = await startStack({ https: true });
-  browser = await launchBrowser({ ignoreHTTPSErrors: true });
-});
-after(async () => {
-  await browser?.close();
-  await stack?.stop();
-});
+const { stack, browser } = await openStackAndBrowser({ https: true, browser: { ignoreHTTPSErrors: true } });
 
 test('sign in and record a sale over HTTPS', { timeout: 60000 }, async () => {
   const { page } = browser;

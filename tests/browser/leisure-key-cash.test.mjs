@@ -1,22 +1,13 @@
 // An assistant sells a new Leisure Key for cash: the form says "Cash only" before anything
 // is typed, the only way to pay offered is cash, the fee for Band A shows, the change is
 // worked out, and the gateway records the proof seen as a code and the card handed over.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { launchBrowser, shooter, startStack } from './harness.mjs';
+import { openStackAndBrowser, shooter } from './harness.mjs';
 import { pageToken, signIn } from './flows.mjs';
 
-let stack;
-let browser;
-before(async () => {
-  stack = await startStack();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await stack?.stop();
-});
+const { stack, browser } = await openStackAndBrowser();
 
 test('sell a Leisure Key for cash', { timeout: 60000 }, async () => {
   const { page } = browser;

@@ -1,22 +1,13 @@
 // library-sales is a service made from its definition file alone (no C file, no web-app
 // code): an assistant sells 12 black and white photocopies and a bag for cash with the same
 // generic form every service uses.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { launchBrowser, shooter, startStack } from './harness.mjs';
+import { openStackAndBrowser, shooter } from './harness.mjs';
 import { pageToken, signIn } from './flows.mjs';
 
-let stack;
-let browser;
-before(async () => {
-  stack = await startStack();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await stack?.stop();
-});
+const { stack, browser } = await openStackAndBrowser();
 
 test('sell photocopies and a bag from the library price list', { timeout: 60000 }, async () => {
   const { page } = browser;

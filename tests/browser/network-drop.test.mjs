@@ -1,22 +1,13 @@
 // The network drops while a sale is being recorded. The app must send the same sale again
 // with the same Idempotency-Key until the gateway answers, and the resident must be charged
 // once: one transaction in the gateway, one request at the department's system.
-import { after, before, beforeEach, test } from 'node:test';
+import { beforeEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { launchBrowser, shooter, startStack, waitUntil } from './harness.mjs';
+import { openStackAndBrowser, shooter, waitUntil } from './harness.mjs';
 import { fillPermit, pageToken, signIn, todayLondon } from './flows.mjs';
 
-let stack;
-let browser;
-before(async () => {
-  stack = await startStack();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await stack?.stop();
-});
+const { stack, browser } = await openStackAndBrowser();
 beforeEach(async () => {
   await browser.page.unrouteAll({ behavior: 'ignoreErrors' });
 });

@@ -2,23 +2,14 @@
 // sees the change due and the reference, finds the sale in today's list, and signs out.
 // The gateway's own record is checked through the API; when this build prints, the receipt
 // must reach "printed" on a real (ipp everywhere) printer.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 
-import { daemonPrints, launchBrowser, shooter, startStack } from './harness.mjs';
+import { daemonPrints, openStackAndBrowser, shooter } from './harness.mjs';
 import { fillPermit, pageToken, PERMIT_UPRN, signIn, todayLondon, waitPrint } from './flows.mjs';
 
-let stack;
-let browser;
-before(async () => {
-  stack = await startStack({ printer: true });
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await stack?.stop();
-});
+const { stack, browser } = await openStackAndBrowser({ printer: true });
 
 test('sell a residents parking permit for cash, then sign out', { timeout: 60000 }, async () => {
   const { page } = browser;

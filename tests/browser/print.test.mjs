@@ -1,25 +1,15 @@
 // The receipt printer jams: the confirmation says so with the printer's own message, and
 // once the paper is cleared Reprint prints a copy. Runs when this onestopd prints receipts
 // (its spooler is linked in) and ippeveprinter is installed.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 
-import { daemonPrints, launchBrowser, shooter, startStack } from './harness.mjs';
+import { daemonPrints, openStackAndBrowser, shooter } from './harness.mjs';
 import { fillPermit, pageToken, signIn, waitPrint } from './flows.mjs';
 
 const skip = daemonPrints() ? false : 'this onestopd does not print receipts';
-let stack;
-let browser;
-before(async () => {
-  if (skip) return;
-  stack = await startStack({ printer: 'jam' });
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await stack?.stop();
-});
+const { stack, browser } = await openStackAndBrowser({ printer: 'jam', skip });
 
 test('a jammed printer is shown, and Reprint prints a copy once it is cleared', { skip, timeout: 90000 }, async (t) => {
   if (!stack.printer) return t.skip('ippeveprinter is not installed');

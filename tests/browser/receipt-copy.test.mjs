@@ -1,22 +1,13 @@
 // A copy of the receipt by e-mail from the confirmation page: a mistyped address is refused
 // beside its box, the corrected one reaches the simulator's GOV.UK Notify once (with the PDF),
 // and the copy's state on the page follows Notify's delivery report.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { launchBrowser, shooter, startStack, waitUntil } from './harness.mjs';
+import { openStackAndBrowser, shooter, waitUntil } from './harness.mjs';
 import { fillPermit, signIn } from './flows.mjs';
 
-let stack;
-let browser;
-before(async () => {
-  stack = await startStack();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await stack?.stop();
-});
+const { stack, browser } = await openStackAndBrowser();
 
 test('staff send an e-mail copy and see it delivered', { timeout: 90000 }, async () => {
   const { page } = browser;

@@ -2,27 +2,17 @@
 // the sale form, the receipt comes out of the (ippeveprinter) printer as a tagged PDF set in
 // an Arabic-script font with the Urdu words, and a copy is then asked for in Polish from the
 // confirmation page. Runs when this onestopd prints receipts and ippeveprinter is installed.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { daemonPrints, launchBrowser, shooter, startStack, waitUntil } from './harness.mjs';
+import { daemonPrints, openStackAndBrowser, shooter, waitUntil } from './harness.mjs';
 import { axeViolations, fillPermit, pageToken, signIn, waitPrint } from './flows.mjs';
 
 const skip = daemonPrints() ? false : 'this onestopd does not print receipts';
-let stack;
-let browser;
-before(async () => {
-  if (skip) return;
-  stack = await startStack({ printer: 'ok' });
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await stack?.stop();
-});
+const { stack, browser } = await openStackAndBrowser({ printer: 'ok', skip });
 
 function pdfs() {
   return fs.readdirSync(stack.printer.spool).filter((f) => f.endsWith('.pdf')).sort()

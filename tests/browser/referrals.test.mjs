@@ -4,25 +4,16 @@
 //   stands in plain words and prints the hand-off slip (a PDF at the printer, without the
 //   full NHS number); a wrong NHS number is refused without a word about the referral;
 // - a referral to Citizens Advice with the consent step arrives at the simulator's SMTP sink.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { PARTNER_ADDRESSES, daemonPrints, launchBrowser, shooter, startStack, waitUntil } from './harness.mjs';
+import { daemonPrints, openStackAndBrowser, PARTNER_ADDRESSES, shooter, waitUntil } from './harness.mjs';
 import { axeViolations, pageToken, signIn, waitPrint } from './flows.mjs';
 
-let stack;
-let browser;
-before(async () => {
-  stack = await startStack({ printer: daemonPrints(), referrals: true });
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await stack?.stop();
-});
+const { stack, browser } = await openStackAndBrowser({ printer: daemonPrints(), referrals: true });
 
 test('look up the sandbox referral and print its hand-off slip', { timeout: 90000 }, async (t) => {
   const { page } = browser;
@@ -49,7 +40,12 @@ test('look up the sandbox referral and print its hand-off slip', { timeout: 9000
   assert.deepEqual(await axeViolations(page), []);
 
   await page.getByRole('button', { name: 'Print hand-off slip' }).click();
-  await page.getByRole('heading', { name: 'Sale recorded' }).waitFor();
+  /* the confirmation says what happened, and a hand-off has nothing to pay */
+  await page.getByRole('heading', { name: 'Referral handed off' }).waitFor();
+  assert.equal(await page.getByRole('heading', { name: 'Sale recorded' }).count(), 0);
+  assert.equal(await page.getByRole('heading', { name: 'Payment' }).count(), 0);
+  assert.equal(await page.getByText('Paid by').count(), 0);
+  await page.getByText('No fee: nothing to pay.').waitFor();
   const reference = (await page.locator('.reference').innerText()).replace(/\s/g, '');
   assert.match(reference, /^NR-/);
   assert.ok(stack.printer, 'ippeveprinter is needed (scripts/deps installs cups-ipp-utils)');
@@ -87,7 +83,9 @@ test('send a referral to Citizens Advice with the resident\'s consent', { timeou
   assert.deepEqual(await axeViolations(page), []);
   await page.getByLabel('The resident has heard this and agrees').check();
   await page.getByRole('button', { name: 'Send referral' }).click();
-  await page.getByRole('heading', { name: 'Sale recorded' }).waitFor();
+  await page.getByRole('heading', { name: 'Referral sent to Citizens Advice Stockport' }).waitFor();
+  assert.equal(await page.getByRole('heading', { name: 'Payment' }).count(), 0);
+  assert.equal(await page.getByText('£0.00').count(), 0);
   const reference = (await page.locator('.reference').innerText()).replace(/\s/g, '');
   assert.match(reference, /^PR-/);
   await page.getByText(/Referral e-mailed to Citizens Advice Stockport/).waitFor();
@@ -100,5 +98,37 @@ test('send a referral to Citizens Advice with the resident\'s consent', { timeou
   assert.ok(mail.body.includes(reference));
   assert.match(mail.body, /Sam Example/);
   await shot('sent');
+  assert.deepEqual(browser.errors.map(String), []);
+});
+
+test('the NHS being busy says when to try again; a request it cannot take is not "no match"', { timeout: 60000 }, async () => {
+  const { page } = browser;
+  await page.goto(`${stack.baseURL}/#/`);
+  const first = await page.locator('h1').first().innerText();
+  if (first.startsWith('Sign in')) await signIn(page, stack); /* run on its own */
+  await page.goto(`${stack.baseURL}/#/sale/nhs-referral`);
+  await page.getByRole('heading', { name: 'NHS referral hand-off' }).waitFor();
+  await page.getByLabel('Booking reference (UBRN)').fill('0000 0007 0000');
+  await page.getByLabel('NHS number').fill('991 200 3888');
+  const look = page.locator('form.sale button[type="submit"]');
+
+  /* an NHS 429 with Retry-After: 3 — the message says so and the button counts down */
+  await stack.sim.api('POST', '/_sim/nhs', { ers_error: 429, ers_retry_after_s: 3 });
+  await look.click();
+  await page.getByRole('alert').getByText('The NHS e-Referral Service is busy. Try again in 3 seconds.').waitFor();
+  await waitUntil(async () => /^Try again in [1-3] seconds?$/.test(await look.innerText()) && look.isDisabled(),
+    { timeout: 5000, what: 'the button counting down' });
+  await stack.sim.api('POST', '/_sim/nhs', { ers_error: 0 });
+  await waitUntil(async () => (await look.innerText()) === 'Look up referral' && look.isEnabled(),
+    { timeout: 8000, what: 'the button back after 3 seconds' });
+
+  /* an NHS 400: a request problem, not a missing referral */
+  await stack.sim.api('POST', '/_sim/nhs', { ers_error: 400 });
+  await look.click();
+  await page.getByRole('alert').getByText(/could not take this look-up \(it answered 400 INVALID_HEADER\)/).waitFor();
+  assert.equal(await page.getByText('No referral matches').count(), 0);
+  await stack.sim.api('POST', '/_sim/nhs', { ers_error: 0 });
+  await look.click();
+  await page.getByRole('heading', { name: 'Referral found' }).waitFor();
   assert.deepEqual(browser.errors.map(String), []);
 });

@@ -1,22 +1,13 @@
 // Supervisors see the sales a department's system refused and retry them once it is back;
 // assistants do not get that view. A supervisor can also waive a fee (with a reason).
 // Staff are signed out after the server's idle time without keyboard or mouse activity.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { launchBrowser, shooter, startStack, waitUntil } from './harness.mjs';
+import { openStackAndBrowser, shooter, waitUntil } from './harness.mjs';
 import { fillPermit, pageToken, signIn } from './flows.mjs';
 
-let stack;
-let browser;
-before(async () => {
-  stack = await startStack({ idleTimeoutS: 30 });
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await stack?.stop();
-});
+const { stack, browser } = await openStackAndBrowser({ idleTimeoutS: 30 });
 
 async function deliveryState(token, reference) {
   const r = await stack.api('GET', `/api/v1/transactions/${reference}`, { token });

@@ -3,24 +3,17 @@
 // their pages; the assistant counts the drawer blind (the expected figure appears only after
 // the count); a second supervisor signs the cash-up off. The till, the daily report and its
 // CSV then agree to the penny with the sales, and the month's chart is drawn.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 
-import { DEMO_PASSWORD, ONESTOP, launchBrowser, shooter, startStack } from './harness.mjs';
+import { DEMO_PASSWORD, ONESTOP, openStackAndBrowser, shooter } from './harness.mjs';
 import { pageToken, signIn, todayLondon } from './flows.mjs';
 
-let stack;
-let browser;
-before(async () => {
-  stack = await startStack({ tills: false });
-  execFileSync(ONESTOP, ['--config', stack.configPath, 'user', 'add', 'supervisor2', '--role', 'supervisor'],
-    { input: `${DEMO_PASSWORD}\n` });
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await stack?.stop();
+const { stack, browser } = await openStackAndBrowser({
+  tills: false,
+  prepare: (started) => execFileSync(ONESTOP, ['--config', started.configPath, 'user', 'add', 'supervisor2',
+    '--role', 'supervisor'], { input: `${DEMO_PASSWORD}\n` }),
 });
 
 /* The cells of one CSV line (quoted cells may hold commas; "" is a quote). */

@@ -1,22 +1,13 @@
 // Problems are shown where the assistant is looking: the client's own checks (a missing
 // address) and the gateway's judgement (a VRM that is no registration) beside the field,
 // and in the summary at the top on submit. Nothing is recorded while the form is wrong.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { launchBrowser, shooter, startStack } from './harness.mjs';
+import { openStackAndBrowser, shooter } from './harness.mjs';
 import { fillPermit, pageToken, signIn, todayLondon } from './flows.mjs';
 
-let stack;
-let browser;
-before(async () => {
-  stack = await startStack();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await stack?.stop();
-});
+const { stack, browser } = await openStackAndBrowser();
 
 test('a missing address and a bad VRM are shown beside their fields', { timeout: 60000 }, async () => {
   const { page } = browser;

@@ -143,30 +143,47 @@ class Process:
             return f.read().decode(errors="replace")
 
 
-def unseal(keys_dir, value):
-    """A value the store sealed ("enc:v1:<key id>:<base64 of IV | ciphertext | tag>",
-    AES-256-GCM under keys_dir/<key id>.key) opened; any other value as it is."""
-    if not isinstance(value, str) or not value.startswith("enc:v1:"):
+# the contexts of the sealed columns other than transactions.fields (whose context is the
+# transaction's reference): gateway/store_crypt.c, sealed_columns
+SEALED_CONTEXTS = ("deliveries.payload", "idempotency.response", "receipt_copies.payload",
+                   "txn_keys.sealed")
+
+
+def unseal(keys_dir, value, *contexts):
+    """A value the store sealed ("enc:v2:<key id>:<base64 of IV | ciphertext | tag>",
+    AES-256-GCM under keys_dir/<key id>.key, its context the associated data) opened in the
+    first of contexts (or the column literals) it opens in; a v1 value (no context) or any
+    other value as it is."""
+    if not isinstance(value, str) or value[:7] not in ("enc:v1:", "enc:v2:"):
         return value
+    from cryptography.exceptions import InvalidTag
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
     import base64
-    _, _, key_id, b64 = value.split(":", 3)
+    _, version, key_id, b64 = value.split(":", 3)
     with open(os.path.join(keys_dir, key_id + ".key")) as f:
         key = bytes.fromhex(f.read().strip())
     raw = base64.b64decode(b64)
-    return AESGCM(key).decrypt(raw[:12], raw[12:], None).decode()
+    for context in ((None,) if version == "v1" else (*contexts, *SEALED_CONTEXTS)):
+        try:
+            return AESGCM(key).decrypt(raw[:12], raw[12:],
+                                       context.encode() if context else None).decode()
+        except InvalidTag:
+            continue
+    raise ValueError(f"a value sealed under {key_id} opens in none of {contexts}")
 
 
-def seal(keys_dir, key_id, text):
-    """text sealed as the store seals it, under keys_dir/<key_id>.key (for tests that edit a
-    stored value by hand)."""
+def seal(keys_dir, key_id, text, context=None):
+    """text sealed as the store seals it, under keys_dir/<key_id>.key, bound to context (for
+    tests that edit a stored value by hand); without a context, as a v1 value (sealed before
+    contexts: it opens anywhere)."""
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
     import base64
     with open(os.path.join(keys_dir, key_id + ".key")) as f:
         key = bytes.fromhex(f.read().strip())
     iv = secrets.token_bytes(12)
-    raw = iv + AESGCM(key).encrypt(iv, text.encode(), None)
-    return f"enc:v1:{key_id}:" + base64.b64encode(raw).decode()
+    raw = iv + AESGCM(key).encrypt(iv, text.encode(), context.encode() if context else None)
+    version = "v2" if context else "v1"
+    return f"enc:{version}:{key_id}:" + base64.b64encode(raw).decode()
 
 
 class Gateway:

@@ -361,6 +361,7 @@ ROUTES = {
     ("GET", "/api/v1/deliveries/failed"): "oversight",
     ("GET", "/api/v1/lookups/{}"): "staff",
     ("POST", "/api/v1/lookups/{}"): "staff",
+    ("POST", "/api/v1/lookups/slot_holds/{}/release"): "staff",
     ("GET", "/api/v1/stock"): "staff",
     ("POST", "/api/v1/stock/deliveries"): "supervisor",
     ("GET", "/api/v1/till"): "staff",
@@ -408,6 +409,7 @@ def outcome(status):
 
 def concrete(pattern):
     path = pattern.replace("{}", "RP-0000-0000", 1) if "transactions/{}" in pattern else pattern
+    path = path.replace("slot_holds/{}", "slot_holds/RS-000001")
     path = path.replace("callbacks/{}", "callbacks/parking").replace("/r/{}", "/r/RP-0000-0000")
     return path.replace("/*", "/index.html")
 

@@ -17,6 +17,7 @@ import pytest
 
 from onestop_env import ONESTOPD, Gateway, seal, unseal, wait_until
 from test_documents import JPEG, PNG, pdf, tiff, upload
+from test_personal_data import new_current_key
 
 SERVICE = "benefit-evidence"
 
@@ -328,15 +329,7 @@ def test_a_document_sealed_under_an_old_key_still_delivers_after_the_key_changes
         ref = r.json["reference"]
         wait_until(lambda: transaction(g, token, ref)["delivery"]["attempts"] >= 1,
                    what="a first attempt, refused while the back-end is down")
-        g.daemon.stop()
-
-        with open(os.path.join(g.keys_dir, "data-2.key"), "w") as f:
-            f.write(secrets.token_hex(32) + "\n")
-        g.config["keys"]["data_key_file"] = "keys/data-2.key"
-        g.config["keys"]["old_data_key_files"] = ["keys/data-1.key"]
-        g.write_config()
-        g.start_daemon()
-        token = g.sign_in()
+        token = new_current_key(g)
         assert g.sim_request("POST", "/_sim/faults",
                              {"backend": "documents", "mode": "up"}).status == 200
         wait_until(lambda: transaction(g, token, ref)["delivery"]["state"] == "delivered",

@@ -111,6 +111,12 @@ def test_bad_hold_requests_are_refused_with_the_field(gateway):
     assert r.status == 422, r
     problem = r.json["error"]["fields"][0]
     assert problem["field"] == "fields.slot_hold" and "pick the day again" in problem["message"]
+    # a day the waste system does not offer is the slot's problem, not "not answering"
+    r = hold(gateway, token, "2099-01-05")
+    assert r.status == 422, r
+    problem = r.json["error"]["fields"][0]
+    assert problem["field"] == "slot" and problem["code"] == "slot_not_offered", problem
+    assert "Choose one of the days it offers" in problem["message"]
 
 
 def test_an_expired_hold_goes_to_the_supervisors_list_with_the_next_free_days(make_gateway):
@@ -165,3 +171,73 @@ def test_a_hold_for_another_day_or_an_unknown_one_is_refused_with_the_next_free_
     # neither refusal took a place; the hold still holds its own day
     assert remaining(gateway, token, free[1]) == 3
     assert remaining(gateway, token, free[0]) == 2
+
+
+def release(gw, token, reservation, slot, uprn=UPRN):
+    return gw.request("POST", f"{HOLDS}/{reservation}/release",
+                      {"service": "bulky-refuse", "uprn": uprn, "slot": slot}, token=token)
+
+
+def test_a_released_hold_frees_its_day_at_once(gateway):
+    """Picking another day, or leaving the sale, gives the hold back through the back-end: the
+    day's place is free again at once, not when the hold lapses 15 minutes later."""
+    token = gateway.sign_in()
+    day = first_free_slot(gateway, token, UPRN)
+    r = hold(gateway, token, day)
+    assert r.status == 201, r
+    reservation = r.json["reservation_id"]
+    assert remaining(gateway, token, day) == 2
+
+    # another address or day does not release it; nor does an id alone that is not a hold
+    other = release(gateway, token, reservation, day, uprn="100011429003")
+    assert other.status == 409 and other.json["error"]["code"] == "reservation_mismatch", other
+    unknown = release(gateway, token, "RS-999999", day)
+    assert unknown.status == 404 and unknown.json["error"]["code"] == "reservation_unknown"
+    bad = gateway.request("POST", f"{HOLDS}/{reservation}/release",
+                          {"service": "bulky-refuse", "uprn": "x", "slot": day}, token=token)
+    assert bad.status == 422 and bad.json["error"]["fields"][0]["field"] == "uprn", bad
+    assert remaining(gateway, token, day) == 2
+
+    r = release(gateway, token, reservation, day)
+    assert r.status == 200, r
+    assert r.json == {"reservation_id": reservation, "state": "released"}
+    assert remaining(gateway, token, day) == 3  # free at once
+    again = release(gateway, token, reservation, day)
+    assert again.status == 200 and again.json["state"] == "released", again
+    assert remaining(gateway, token, day) == 3
+    calls = [q for q in received(gateway, "bulky")["requests"]
+             if q["path"].endswith(f"/holds/{reservation}/release")]
+    assert calls and UPRN not in calls[-1]["path"]
+
+    # a booking that still names the released hold is refused, with the next free days
+    supervisor = gateway.sign_in("supervisor")
+    ref = sell(gateway, token, fields(day, reservation))
+    t = wait_until(lambda: (t := txn(gateway, token, ref))["status"] == "failed" and t,
+                   timeout=15, what="the booking refused")
+    assert "reservation_released" in t["delivery"]["last_error"], t["delivery"]
+    rows = gateway.request("GET", "/api/v1/deliveries/failed", token=supervisor).json
+    row = next(d for d in rows["deliveries"] if d["reference"] == ref)
+    assert "(reservation_released). Next free days: " in row["note"], row
+
+
+def test_a_used_hold_cannot_be_released_and_a_down_back_end_says_so(gateway):
+    token = gateway.sign_in()
+    day = first_free_slot(gateway, token, UPRN)
+    reservation = hold(gateway, token, day).json["reservation_id"]
+    ref = sell(gateway, token, fields(day, reservation))
+    wait_until(lambda: txn(gateway, token, ref)["status"] == "forwarded", timeout=15,
+               what="booking forwarded")
+    used = release(gateway, token, reservation, day)
+    assert used.status == 409 and used.json["error"]["code"] == "reservation_used", used
+    assert "cancel the collection" in used.json["error"]["message"]
+    assert remaining(gateway, token, day) == 2  # the booking keeps its place
+
+    second = hold(gateway, token, day).json["reservation_id"]
+    fault(gateway, "bulky", "down")
+    down = release(gateway, token, second, day)
+    assert down.status == 503 and down.json["error"]["code"] == "backend_unavailable", down
+    assert "still held" in down.json["error"]["message"]
+    fault(gateway, "bulky", "up")
+    wait_until(lambda: release(gateway, token, second, day).status == 200, timeout=15,
+               what="the release once the back-end is back")
+    assert remaining(gateway, token, day) == 2

@@ -7,6 +7,7 @@ import hashlib
 import http.client
 import json
 import os
+import subprocess
 import secrets
 import socket
 import struct
@@ -108,6 +109,59 @@ def test_upload_types_pages_and_hashes(gw):
         assert d["sha256"] == hashlib.sha256(content).hexdigest()
         assert len(d["id"]) == 32
     assert len({d["id"] for d in docs}) == 4
+
+
+def classic_pdf(pages):
+    """A well-formed PDF 1.4: a page tree, one page object each, a cross-reference table."""
+    kids = " ".join(f"{i + 3} 0 R" for i in range(pages))
+    objects = ["<< /Type /Catalog /Pages 2 0 R >>",
+               f"<< /Type /Pages /Kids [{kids}] /Count {pages} >>"]
+    objects += ["<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] >>"] * pages
+    out, offsets = bytearray(b"%PDF-1.4\n"), []
+    for n, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += f"{n} 0 obj\n{body}\nendobj\n".encode()
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    out += b"".join(f"{o:010d} 00000 n \n".encode() for o in offsets)
+    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    return bytes(out)
+
+
+def object_stream_pdf(tmp_path, pages):
+    """A real PDF 1.5 with its objects, the pages among them, in compressed object streams and
+    a cross-reference stream, as scanners and office suites write them (qpdf rewrites one)."""
+    plain, packed = tmp_path / "plain.pdf", tmp_path / "packed.pdf"
+    plain.write_bytes(classic_pdf(pages))
+    out = subprocess.run(["qpdf", "--object-streams=generate", "--compress-streams=y",
+                          str(plain), str(packed)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    data = packed.read_bytes()
+    assert b"/ObjStm" in data and b"/Type /Page" not in data and b"/Type/Page" not in data
+    info = subprocess.run(["pdfinfo", str(packed)], capture_output=True, text=True, timeout=60)
+    assert f"Pages:           {pages}" in info.stdout, info.stdout
+    return data
+
+
+def test_object_stream_pdf_pages_are_counted(gw, tmp_path):
+    token = gw.sign_in()
+    packed = object_stream_pdf(tmp_path, 5)
+    # a broken file that only looks like one with object streams is kept, its pages unknown
+    broken = b"%PDF-1.5\n1 0 obj << /Type /ObjStm /N 1 /First 4 /Length 3 >> stream\nxyz"
+    r = upload(gw, token, [("statement.pdf", packed, "application/pdf"),
+                           ("torn.pdf", broken, "application/pdf"),
+                           ("payslip.pdf", pdf(2), "application/pdf")])
+    assert r.status == 201, r
+    docs = r.json["documents"]
+    assert [(d["name"], d["pages"]) for d in docs] == [
+        ("statement.pdf", 5), ("torn.pdf", None), ("payslip.pdf", 2)]
+    assert docs[0]["sha256"] == hashlib.sha256(packed).hexdigest()
+    # the count came from the sealed file: no plaintext copy was left beside it
+    names = os.listdir(os.path.join(gw.data_dir, "documents"))
+    assert len(names) == 3 and all(n.endswith(".doc") for n in names), names
+    for n in names:
+        with open(os.path.join(gw.data_dir, "documents", n), "rb") as f:
+            assert b"/ObjStm" not in f.read()
 
 
 def test_renamed_executable_refused_naming_the_file(gw):

@@ -4,17 +4,29 @@ own example config (with only the listen port and the data folder moved into the
 folder), serves the installed web app and answers /healthz and /readyz; its onestop adds a user
 and takes a backup. The systemd units pass systemd-analyze verify.
 
-Selected with -m package; builds the package from scratch (a minute or two)."""
+Then a real installation: apt-get installs the .deb into a minimal Debian root of this
+machine's release (package_root.py: made once by mmdebstrap from this machine's apt sources
+and cached in the build folder), so the maintainer scripts make the system user, the state
+folder and the keys; the units pass systemd-analyze verify inside it and the backup and purge
+timers are enabled; the installed onestopd, started in the root against the installed example
+config unchanged (only --listen moves its port), is ready, signs an assistant in and takes a
+sale; dpkg --purge then leaves nothing of the package but the store it documents it keeps.
+
+Selected with -m package; builds the package from scratch (a minute or two) and, on the first
+run on a machine, the root (about a minute more)."""
 
 import json
 import os
 import re
 import shutil
 import subprocess
+import time
+import uuid
 
 import pytest
 
-from onestop_env import DEMO_PASSWORD, ROOT, Process, free_port, request, wait_until
+import package_root
+from onestop_env import BUILD, DEMO_PASSWORD, ROOT, Process, free_port, request, wait_until
 
 pytestmark = [pytest.mark.package, pytest.mark.slow]
 
@@ -167,3 +179,153 @@ def test_the_installed_onestopd_starts_from_its_example_config(root, tmp_path):
         assert backup.returncode == 0 and "integrity ok" in backup.stdout, backup.stderr
     finally:
         assert daemon.stop() == 0, daemon.output()[-2000:]
+
+
+def test_the_copyright_file_is_dep5_and_states_the_terms():
+    """No licence has been chosen: debian/copyright names the holder and says so, in
+    machine-readable form (every License short name has its stand-alone text)."""
+    from debian import copyright as dep5
+    with open(os.path.join(ROOT, "debian", "copyright")) as f:
+        c = dep5.Copyright(f, strict=True)
+    files = c.find_files_paragraph("gateway/main.c")
+    assert files is not None and files.copyright and "onestop maintainers" in files.copyright
+    name = files.license.synopsis
+    assert name and name.lower() != "other", name
+    standalone = [p.license for p in c.all_license_paragraphs() if p.license.synopsis == name]
+    assert standalone and standalone[0].text.strip(), f"no License: {name} paragraph"
+    assert "All rights reserved" in standalone[0].text
+    assert c.header.upstream_contact, "Upstream-Contact names who to ask about the terms"
+
+
+# ---- a real installation into a throw-away Debian root ----
+
+CONFIG = "/etc/onestop/onestop.json"
+
+
+@pytest.fixture(scope="module")
+def installed(deb, tmp_path_factory):
+    """A fresh Debian root with the package installed by apt-get; the root's path, its files
+    before the installation and the phases' timings."""
+    timings = {}
+    t = time.monotonic()
+    tarball, made = package_root.root_tarball(BUILD, deb)
+    timings["root made by mmdebstrap" if made else "root from the cache"] = time.monotonic() - t
+    root = str(tmp_path_factory.mktemp("installed") / "root")
+    t = time.monotonic()
+    package_root.unpack(tarball, root)
+    timings["root unpacked"] = time.monotonic() - t
+    before = package_root.listing(root)
+    shutil.copy(deb, os.path.join(root, "tmp"))
+    t = time.monotonic()
+    r = package_root.run(root, ["apt-get", "install", "-y", "-q", "-o", "Dpkg::Use-Pty=0",
+                                "/tmp/" + os.path.basename(deb)])
+    timings["apt-get install"] = time.monotonic() - t
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert "Setting up onestop" in r.stdout, r.stdout[-2000:]
+    os.remove(os.path.join(root, "tmp", os.path.basename(deb)))
+    yield {"root": root, "before": before, "timings": timings}
+    print("package install timings: " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()))
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def in_root(installed, path):
+    return os.path.join(installed["root"], path.lstrip("/"))
+
+
+def test_apt_installs_the_package_and_its_maintainer_scripts_set_it_up(installed):
+    root = installed["root"]
+    status = package_root.run(root, ["dpkg-query", "-W", "-f", "${Status}", "onestop"])
+    assert status.stdout == "install ok installed", status
+    # a system user with no login, owning the state folder and its own keys
+    uid, gid = package_root.ids(root, "onestop")
+    assert uid < 1000, uid
+    with open(in_root(installed, "/etc/passwd")) as f:
+        entry = next(line for line in f if line.startswith("onestop:"))
+    assert entry.rstrip().endswith(":/var/lib/onestop:/usr/sbin/nologin"), entry
+    for path, mode in (("/var/lib/onestop", 0o750), ("/etc/onestop/keys", 0o700)):
+        st = os.stat(in_root(installed, path))
+        assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (uid, gid, mode), (path, st)
+    keys = os.listdir(in_root(installed, "/etc/onestop/keys"))
+    for name in ("status-token.key", "data-1.key", "index.key", "parking.key"):
+        assert name in keys, keys
+        st = os.stat(in_root(installed, f"/etc/onestop/keys/{name}"))
+        assert st.st_uid == uid and st.st_mode & 0o077 == 0, (name, oct(st.st_mode))
+    assert os.path.isfile(in_root(installed, CONFIG))
+    # onestopd and the two timers are enabled (a timer starts its job; the jobs are not)
+    wants = {"multi-user.target.wants": ["onestopd.service"],
+             "timers.target.wants": ["onestop-backup.timer", "onestop-purge.timer"]}
+    for target, units in wants.items():
+        for u in units:
+            link = in_root(installed, f"/etc/systemd/system/{target}/{u}")
+            assert os.readlink(link) == f"/lib/systemd/system/{u}", link
+    for job in ("onestop-backup.service", "onestop-purge.service"):
+        assert not glob_wants(installed, job), job
+    # the units as installed pass systemd-analyze verify in the root (the man pages are
+    # checked by test_the_units_are_hardened_and_pass_systemd_analyze)
+    verify = package_root.run(root, ["systemd-analyze", "verify", "--man=no",
+                                     *(f"/lib/systemd/system/{u}" for u in UNITS)])
+    assert verify.returncode == 0 and not verify.stderr.strip(), verify.stderr
+
+
+def glob_wants(installed, unit):
+    d = in_root(installed, "/etc/systemd/system")
+    return [os.path.join(top, unit) for top, _, files in os.walk(d) if unit in files]
+
+
+def test_the_installed_onestopd_starts_from_the_installed_config_and_takes_a_sale(installed):
+    root = installed["root"]
+    check = package_root.run(root, ["/usr/sbin/onestopd", "--check-config", CONFIG],
+                             user="onestop", timeout=60)
+    assert check.returncode == 0, check.stderr
+    port = free_port()
+    log = os.path.join(os.path.dirname(root), "onestopd.log")
+    started = time.monotonic()
+    daemon = Process(package_root.command(root, ["/usr/sbin/onestopd", "--config", CONFIG,
+                                                 "--listen", f"127.0.0.1:{port}"],
+                                          user="onestop"), log)
+    try:
+        wait_until(lambda: request(port, "GET", "/readyz").status == 200, timeout=60,
+                   what="the installed onestopd's /readyz")
+        installed["timings"]["onestopd ready"] = time.monotonic() - started
+        assert os.path.isfile(in_root(installed, "/var/lib/onestop/onestop.db"))
+        add = package_root.run(root, ["/usr/bin/onestop", "--config", CONFIG, "user", "add",
+                                      "counter1", "--role", "assistant"], user="onestop",
+                               input=DEMO_PASSWORD + "\n", timeout=60)
+        assert add.returncode == 0, add.stderr
+        r = request(port, "POST", "/api/v1/sessions",
+                    {"username": "counter1", "password": DEMO_PASSWORD, "counter": "SD-01"})
+        assert r.status == 201, r
+        token = r.json["token"]
+        r = request(port, "POST", "/api/v1/till/open", {"float_pence": 5000}, token=token)
+        assert r.status in (200, 201), r
+        sale = {"service": "library-sales",
+                "fields": {"items": [{"code": "bag", "quantity": 2}]},
+                "payment": {"method": "card", "auth_code": "A12345"}}
+        r = request(port, "POST", "/api/v1/transactions", sale, token=token,
+                    headers={"Idempotency-Key": str(uuid.uuid4())})
+        assert r.status == 201, r
+        assert r.json["fee_pence"] == 200 and r.json["status"] == "completed", r.json
+        got = request(port, "GET", f"/api/v1/transactions/{r.json['reference']}", token=token)
+        assert got.status == 200 and got.json["fee_pence"] == 200, got
+    finally:
+        assert daemon.stop() == 0, daemon.output()[-2000:]
+
+
+def test_purge_leaves_nothing_but_the_store(installed):
+    root = installed["root"]
+    t = time.monotonic()
+    r = package_root.run(root, ["dpkg", "--purge", "onestop"])
+    installed["timings"]["dpkg --purge"] = time.monotonic() - t
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    status = package_root.run(root, ["dpkg-query", "-W", "-f", "${Status}", "onestop"])
+    assert "install ok installed" not in status.stdout, status
+    after = package_root.listing(root)
+    # debian/onestop.postrm: the store (the council's financial record) stays until removed by
+    # hand; the system user stays, as Debian's policy for system users has it
+    kept = sorted(p for p in set(after) - set(installed["before"])
+                  if not (p == "/var/lib/onestop" or p.startswith("/var/lib/onestop/")))
+    assert kept == [], kept
+    gone = sorted(set(installed["before"]) - set(after))
+    assert gone == [], gone
+    assert os.path.isfile(in_root(installed, "/var/lib/onestop/onestop.db"))
+    assert not os.path.exists(in_root(installed, "/etc/onestop"))

@@ -56,6 +56,18 @@ def under(status, key_id):
                if name not in ("txn_keys.value", "documents"))
 
 
+def new_current_key(gw):
+    """data-2 becomes current, data-1 is kept for reading; onestopd restarted; a new token."""
+    assert gw.daemon.stop() == 0
+    with open(os.path.join(gw.keys_dir, "data-2.key"), "w") as f:
+        f.write(secrets.token_hex(32) + "\n")
+    gw.config["keys"]["data_key_file"] = "keys/data-2.key"
+    gw.config["keys"]["old_data_key_files"] = ["keys/data-1.key"]
+    gw.write_config()
+    gw.start_daemon()
+    return gw.sign_in()
+
+
 def sell_both(gw, token):
     permit = sold(gw, token, "residents-parking-permit", parking(uprn=UPRN, vrm=VRM))
     bulky_in = bulky_fields(gw, token)
@@ -105,14 +117,7 @@ def test_keys_rotate_leaves_nothing_under_the_old_key(gateway):
     permit, bulky, _ = sell_both(gateway, token)
     refs = [permit, bulky]
     # the new key becomes current; the old one is kept for reading
-    assert gateway.daemon.stop() == 0
-    with open(os.path.join(gateway.keys_dir, "data-2.key"), "w") as f:
-        f.write(secrets.token_hex(32) + "\n")
-    gateway.config["keys"]["data_key_file"] = "keys/data-2.key"
-    gateway.config["keys"]["old_data_key_files"] = ["keys/data-1.key"]
-    gateway.write_config()
-    gateway.start_daemon()
-    token = gateway.sign_in()
+    token = new_current_key(gateway)
     for i in range(3):
         r, _ = sell(gateway, token, parking(uprn="100011429101", vrm=vrm(600 + i)), card())
         assert r.status in (201, 422), r  # the household limit may refuse the last
@@ -176,7 +181,10 @@ def test_a_store_written_in_plain_text_is_sealed_when_it_opens(make_gateway):
     gw.write_config()
     gw.start_daemon()
     sealed = keys_status(gw)
-    assert under(sealed, "plain") == 0 and under(sealed, "data-1") == under(plain, "plain")
+    # each limit key blinded at open keeps its value sealed too (txn_keys.sealed)
+    keys = plain["values"]["txn_keys.value"]["plain"]
+    assert under(sealed, "plain") == 0 and under(sealed, "data-1") == under(plain, "plain") + keys
+    assert sealed["values"]["txn_keys.sealed"] == {"data-1": keys}, sealed
     assert sealed["values"]["txn_keys.value"].get("plain", 0) == 0
     token = gw.sign_in()
     assert txn(gw, token, permit)["fields"]["vrm"] == VRM

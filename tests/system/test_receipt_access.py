@@ -9,7 +9,9 @@ or a raw TCP thermal printer), and what came out is read back:
   left; the labels sit at the right edge with their values to the left; the reference and
   the QR code stay as they are;
 - large print is at least 16 pt (the height of a text line's glyph boxes);
-- every PDF receipt is tagged (pdfinfo "Tagged: yes");
+- every PDF receipt is tagged (pdfinfo "Tagged: yes"), names its language (/Lang on the
+  catalog: en-GB, pl, ur) and describes its QR code (/Alt on the Figure element, in the
+  receipt's language), read back with qpdf --json;
 - a Polish receipt carries the Polish "what happens next" text;
 - an unknown language or size is refused with 422 naming the field, and nothing is sold;
 - a thermal (ESC/POS) printer prints large print double size, and refuses a language its
@@ -17,6 +19,7 @@ or a raw TCP thermal printer), and what came out is read back:
 """
 
 import html
+import json
 import os
 import re
 import subprocess
@@ -63,6 +66,47 @@ def run(cmd):
 
 def tagged(path):
     return re.search(r"^Tagged:\s+yes$", run(["pdfinfo", path]), re.M) is not None
+
+
+def pdf_string(value):
+    """A string as qpdf --json=2 writes it: "u:text" or "b:hex" (UTF-16 with a BOM)."""
+    if value.startswith("u:"):
+        return value[2:]
+    raw = bytes.fromhex(value[2:])
+    return raw[2:].decode("utf-16-be") if raw.startswith(b"\xfe\xff") else raw.decode("latin-1")
+
+
+def accessibility(path):
+    """(the catalog's /Lang, [/Alt of each Figure structure element]) of a PDF."""
+    objects = json.loads(run(["qpdf", "--json=2", "--json-key=qpdf", path]))["qpdf"][1]
+    root = objects["obj:" + objects["trailer"]["value"]["/Root"]]["value"]
+    lang = pdf_string(root["/Lang"]) if "/Lang" in root else None
+    alts = []
+
+    def walk(v):
+        if isinstance(v, dict):
+            if v.get("/S") == "/Figure":
+                alts.append(pdf_string(v["/Alt"]) if "/Alt" in v else None)
+            for k in v.values():
+                walk(k)
+        elif isinstance(v, list):
+            for k in v:
+                walk(k)
+
+    walk([o.get("value") for o in objects.values()])
+    return lang, alts
+
+
+QR_ALT = {"en": "QR code linking to the status page of reference {}",
+          "pl": "Kod QR prowadzący do strony ze statusem sprawy {}",
+          "ur": "حوالہ {} کے اسٹیٹس صفحے کا لنک، QR کوڈ"}
+
+
+def check_accessible(path, lang, reference):
+    """Tagged, in language lang, and the one QR code described in that language."""
+    assert tagged(path), run(["pdfinfo", path])
+    assert accessibility(path) == ({"en": "en-GB"}.get(lang, lang),
+                                   [QR_ALT[lang].format(reference)]), accessibility(path)
 
 
 def text_of(path):
@@ -113,7 +157,7 @@ def test_large_print_urdu_receipt_is_right_to_left_tagged_and_keeps_reference_an
     assert [s["code"] for s in options.json["sizes"]] == ["standard", "large"]
     pdf = printed_pdf(gw, token, p, ref)
 
-    assert tagged(pdf), run(["pdfinfo", pdf])
+    check_accessible(pdf, "ur", ref)
     assert "NotoNaskhArabic" in run(["pdffonts", pdf])
     # The QR code and the reference are the same as on an English receipt.
     assert decode_pdf_qr(pdf, tmp_path) == r.json["status_url"]
@@ -146,7 +190,7 @@ def test_standard_english_receipt_is_tagged_and_stays_left_to_right(env, make_ga
     assert r.status == 201, r
     assert r.json["receipt"] == {"size": "standard", "language": "en"}
     pdf = printed_pdf(gw, token, p, r.json["reference"])
-    assert tagged(pdf)
+    check_accessible(pdf, "en", r.json["reference"])
     lines = bbox_lines(pdf)
     date = next(ws for ws in lines.values() if any(w[3] == "Date" for w in ws))
     label = next(w for w in date if w[3] == "Date")
@@ -172,7 +216,7 @@ def test_polish_receipt_says_what_happens_next_in_polish(env, make_gateway, clea
                      "Dziękujemy za wizytę w Stockport Direct"):
         assert expected in text, (expected, text)
     assert "What happens next" not in text
-    assert tagged(pdf)
+    check_accessible(pdf, "pl", r.json["reference"])
     assert decode_pdf_qr(pdf, tmp_path) == r.json["status_url"]
 
 

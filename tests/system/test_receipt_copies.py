@@ -18,6 +18,7 @@ import pytest
 
 from onestop_env import ONESTOPD, Gateway, unseal, wait_until
 from notify_env import EMAIL_TEMPLATE, SMS_TEMPLATE, notify_key, with_notify
+from test_receipt_access import check_accessible
 from txn_helpers import sell
 
 EMAIL = "resident.copy@example.org"
@@ -74,7 +75,7 @@ def wait_copies(gw, token, reference, pred, what):
                       timeout=20, what=what)
 
 
-def test_email_and_text_copy_reach_notify_once_with_a_valid_jwt_and_the_pdf(notify_gw):
+def test_email_and_text_copy_reach_notify_once_with_a_valid_jwt_and_the_pdf(notify_gw, tmp_path):
     gw = notify_gw
     token = gw.sign_in()
     ref = sold(gw, token)
@@ -96,6 +97,10 @@ def test_email_and_text_copy_reach_notify_once_with_a_valid_jwt_and_the_pdf(noti
     assert p["reference"] == ref and p["amount"].startswith("£")
     assert p["status_url"].startswith(f"http://127.0.0.1:{gw.port}/r/{ref}?t=")
     assert base64.b64decode(p["link_to_file"]["file"]).startswith(b"%PDF-")
+    # the e-mailed PDF is as accessible as a printed one: tagged, /Lang, the QR code's /Alt
+    pdf = tmp_path / "copy.pdf"
+    pdf.write_bytes(base64.b64decode(p["link_to_file"]["file"]))
+    check_accessible(str(pdf), "en", ref)
     assert p["link_to_file"]["is_csv"] is False
     assert "link_to_file" not in sms["personalisation"]
     # the JWT the gateway sent is Notify's: HS256 over iss (the key's service id) and iat

@@ -196,6 +196,43 @@ def test_operation_outcomes_are_mapped_and_their_code_logged_for_it(gw):
     assert lookup(gw, token).status == 200
 
 
+def test_the_nhs_retry_after_is_passed_on_to_the_counter(gw):
+    """An NHS 429 or 503 that says when to come back: our 503 carries the same Retry-After and
+    the message says how long to wait; a Retry-After over an hour is passed on as an hour."""
+    token = gw.sign_in()
+    for nhs_status, code in ((429, "backend_busy"), (503, "backend_unavailable")):
+        gw.sim_request("POST", "/_sim/nhs", {"ers_error": nhs_status, "ers_retry_after_s": 42})
+        r = lookup(gw, token)
+        assert r.status == 503 and r.json["error"]["code"] == code, r
+        assert r.headers.get("retry-after") == "42", r.headers
+        assert "Try again in 42 seconds" in r.json["error"]["message"], r.json
+    gw.sim_request("POST", "/_sim/nhs", {"ers_error": 429, "ers_retry_after_s": 86400})
+    r = lookup(gw, token)
+    assert r.headers.get("retry-after") == "3600", r.headers
+    # without a Retry-After from the NHS, the plain advice and no invented time
+    gw.sim_request("POST", "/_sim/nhs", {"ers_error": 429, "ers_retry_after_s": 0})
+    r = lookup(gw, token)
+    assert r.status == 503 and "retry-after" not in r.headers, r.headers
+    assert "Wait a minute" in r.json["error"]["message"]
+    gw.sim_request("POST", "/_sim/nhs", {"ers_error": 0})
+    assert lookup(gw, token).status == 200
+
+
+def test_an_nhs_400_or_422_is_a_request_problem_not_a_missing_referral(gw):
+    token = gw.sign_in()
+    for nhs_status, nhs_code in ((400, "INVALID_HEADER"), (422, "REQUEST_VALIDATION_ERROR")):
+        gw.sim_request("POST", "/_sim/nhs", {"ers_error": nhs_status})
+        r = lookup(gw, token)
+        assert r.status == 502 and r.json["error"]["code"] == "backend_rejected", r
+        message = r.json["error"]["message"]
+        assert "No referral matches" not in message and "not a missing referral" in message
+        assert f"{nhs_status} {nhs_code}" in message and "tell IT" in message
+        assert f"result=rejected status={nhs_status} code={nhs_code}" in gw.log()
+        assert MATCH["nhs_number"] not in gw.log()
+    gw.sim_request("POST", "/_sim/nhs", {"ers_error": 0})
+    assert lookup(gw, token).status == 200
+
+
 def test_check_config_names_a_partner_without_a_backend(tmp_path):
     g = configure(Gateway(tmp_path))
     g.config["backends"] = [b for b in g.config["backends"] if b["name"] != "partner-age-uk"]

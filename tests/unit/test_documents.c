@@ -109,7 +109,9 @@ static void test_multipart_refusals(void **state)
     assert_false(multipart_boundary(longer, b));
 }
 
-static void typed(const void *data, size_t len, size_t step, enum document_kind *kind, long *pages)
+/* Feeds data in pieces of step bytes; its kind, pages and whether the whole file must be read. */
+static bool typed_parse(const void *data, size_t len, size_t step, enum document_kind *kind,
+                        long *pages)
 {
     struct document_type t;
     document_type_init(&t);
@@ -118,6 +120,12 @@ static void typed(const void *data, size_t len, size_t step, enum document_kind 
         document_type_feed(&t, p + at, step < len - at ? step : len - at);
     *kind = document_type_kind(&t);
     *pages = document_type_pages(&t);
+    return document_type_pdf_needs_parse(&t);
+}
+
+static void typed(const void *data, size_t len, size_t step, enum document_kind *kind, long *pages)
+{
+    (void)typed_parse(data, len, step, kind, pages);
 }
 
 static void test_types_and_pages(void **state)
@@ -155,6 +163,28 @@ static void test_types_and_pages(void **state)
     typed(elf, sizeof elf, 4, &kind, &pages);
     assert_int_equal(kind, DOCUMENT_UNKNOWN);
     assert_string_equal(document_kind_name(DOCUMENT_TIFF), "tiff");
+}
+
+/* A PDF with object streams (its page objects may be compressed in them), or with no page
+ * object seen, is counted from the whole file; one whose pages the stream saw is not. */
+static void test_pdf_object_streams_need_the_whole_file(void **state)
+{
+    (void)state;
+    static const char classic[] = "%PDF-1.4\n<< /Type /Pages /Count 1 >>\n<< /Type /Page >>\n";
+    static const char packed[] = "%PDF-1.5\n<< /Type /Page >>\n4 0 obj << /Type /ObjStm /N 9 "
+                                 "/First 40 /Filter /FlateDecode >>\nstream\nx\x9c...";
+    static const char no_pages[] = "%PDF-1.5\n<< /Type /XRef /W [1 2 1] >>\n";
+    static const char jpeg[] = "\xff\xd8\xff\xe0 /ObjStm";
+    enum document_kind kind;
+    long pages;
+    for (size_t step = 1; step <= 16; step++) {
+        assert_false(typed_parse(classic, sizeof classic - 1, step, &kind, &pages));
+        assert_int_equal(pages, 1);
+        assert_true(typed_parse(packed, sizeof packed - 1, step, &kind, &pages));
+        assert_true(typed_parse(no_pages, sizeof no_pages - 1, step, &kind, &pages));
+        assert_int_equal(pages, -1);
+        assert_false(typed_parse(jpeg, sizeof jpeg - 1, step, &kind, &pages));
+    }
     assert_null(document_kind_name(DOCUMENT_UNKNOWN));
 }
 
@@ -232,6 +262,7 @@ int main(void)
         cmocka_unit_test(test_multipart_same_parse_for_every_piece_size),
         cmocka_unit_test(test_multipart_refusals),
         cmocka_unit_test(test_types_and_pages),
+        cmocka_unit_test(test_pdf_object_streams_need_the_whole_file),
         cmocka_unit_test(test_seal_and_open),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -60,6 +60,16 @@ static void personal_data_functions(void **state)
     pg_sql_free(&s);
 
     /* a value used only sealed is never sent as it was; a literal context is kept */
+    assert_true(pg_sql_rewrite("SELECT k FROM t WHERE v IN (pd_blind(?1,?2), pd_blind_old(?1,?2))"
+                               " AND s = pd_seal_only(?2, 't.s')",
+                               &s, err, sizeof err));
+    assert_string_equal(s.text, "SELECT k FROM t WHERE v IN ($1, $2) AND s = $3");
+    assert_int_equal(s.params[0].kind, PG_PARAM_BLIND);
+    assert_int_equal(s.params[1].kind, PG_PARAM_BLIND_OLD);
+    assert_int_equal(s.params[2].kind, PG_PARAM_SEAL_ONLY);
+    assert_string_equal(s.params[2].context.text, "t.s");
+    pg_sql_free(&s);
+
     assert_true(pg_sql_rewrite("UPDATE t SET f = pd_seal(?1, 'fields') WHERE id = ?2", &s, err,
                                sizeof err));
     assert_string_equal(s.text, "UPDATE t SET f = $1 WHERE id = $2");

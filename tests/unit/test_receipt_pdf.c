@@ -80,11 +80,23 @@ static void decode_qr(struct fixture *f, char *text, size_t len)
     assert_int_equal(th_zbar(png, text, len), 0);
 }
 
-static void pdf_text(struct fixture *f)
+/* Runs "tool 'f->pdf' tail", its output into f->out. */
+static void run_on_pdf(struct fixture *f, const char *tool, const char *tail)
 {
     char cmd[TH_PATH_MAX * 2];
-    snprintf(cmd, sizeof cmd, "pdftotext -layout '%s' -", f->pdf);
+    snprintf(cmd, sizeof cmd, "%s '%s' %s", tool, f->pdf, tail);
     assert_int_equal(th_run(cmd, f->out, sizeof f->out), 0);
+}
+
+static void pdf_text(struct fixture *f)
+{
+    run_on_pdf(f, "pdftotext -layout", "-");
+}
+
+/* The PDF's objects as qpdf --json shows them. */
+static void pdf_objects(struct fixture *f)
+{
+    run_on_pdf(f, "qpdf --json=2 --json-key=qpdf", "");
 }
 
 static void test_roll_qr_decodes_to_url(void **state)
@@ -324,6 +336,40 @@ static void test_renders_on_many_threads(void **state)
     assert_string_equal(text, TH_URL);
 }
 
+/* Renders r and finds, with qpdf --json, /Lang lang on the catalog and /Alt alt on the QR
+ * code's Figure (no /Alt at all when alt is NULL), in a PDF that is still tagged. */
+static void check_language_and_alt(struct fixture *f, const struct receipt *r,
+                                   enum receipt_paper paper, const char *lang, const char *alt)
+{
+    render_to_file(f, r, paper);
+    pdf_objects(f);
+    char want[512];
+    snprintf(want, sizeof want, "\"/Lang\": \"u:%s\"", lang);
+    assert_non_null(strstr(f->out, want));
+    snprintf(want, sizeof want, "\"/Alt\": \"u:%s\"", alt ? alt : "");
+    assert_true(alt ? strstr(f->out, want) != NULL : strstr(f->out, "\"/Alt\"") == NULL);
+    assert_non_null(strstr(f->out, "\"/MarkInfo\""));
+}
+
+/* cairo 1.16 writes no /Lang and no /Alt: receipt_pdf_tags adds both, in the receipt's
+ * language. */
+static void test_language_and_qr_alt(void **state)
+{
+    struct receipt r = th_sample();
+    check_language_and_alt(*state, &r, RECEIPT_PAPER_ROLL_80MM, "en-GB",
+                           "QR code linking to the status page of reference RP-7K3M9Q2X");
+    struct receipt_labels polish = *receipt_labels_english();
+    polish.language = "pl";
+    polish.qr_alt = "Kod QR sprawy {reference}";
+    r.labels = &polish;
+    check_language_and_alt(*state, &r, RECEIPT_PAPER_A4, "pl", "Kod QR sprawy RP-7K3M9Q2X");
+    polish.qr_alt = NULL; /* a language without the text: the English one */
+    check_language_and_alt(*state, &r, RECEIPT_PAPER_ROLL_80MM, "pl",
+                           "QR code linking to the status page of reference RP-7K3M9Q2X");
+    r.status_url = NULL; /* no QR code: no figure to describe */
+    check_language_and_alt(*state, &r, RECEIPT_PAPER_ROLL_80MM, "pl", NULL);
+}
+
 static void test_rejects_bad_receipt(void **state)
 {
     (void)state;
@@ -347,6 +393,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_a4_long_receipt_breaks_pages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_untrusted_text_still_renders, setup, teardown),
         cmocka_unit_test_setup_teardown(test_renders_on_many_threads, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_language_and_qr_alt, setup, teardown),
         cmocka_unit_test(test_rejects_bad_receipt),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);

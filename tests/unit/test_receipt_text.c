@@ -48,6 +48,8 @@ static void test_shipped_languages_load(void **state)
     assert_true(ur->rtl);
     assert_false(pl->rtl);
     assert_string_equal(pl->what_next, "Co dalej");
+    assert_non_null(strstr(pl->qr_alt, "{reference}"));
+    assert_non_null(strstr(ur->qr_alt, "{reference}"));
     assert_ptr_equal(receipt_texts_labels(t, "en"), receipt_labels_english());
     assert_null(receipt_texts_labels(t, "xx"));
     assert_null(receipt_texts_labels(t, NULL));

@@ -33,9 +33,10 @@ export function getToken() { return token; }
 /* Called once when any request (other than signing in) answers 401. */
 export function setUnauthorizedHandler(fn) { onUnauthorized = fn; }
 
-/* method, path ("/api/v1/..."), {body, headers, auth=true}. Resolves to the parsed JSON
- * (null for 204), rejects with ApiError or NetworkError. */
-export async function request(method, path, { body, headers = {}, auth = true, timeout = TIMEOUT_MS } = {}) {
+/* method, path ("/api/v1/..."), {body, headers, auth=true, keepalive}. Resolves to the parsed
+ * JSON (null for 204), rejects with ApiError or NetworkError. keepalive lets a small request
+ * outlive the page (sent as the tab closes). */
+export async function request(method, path, { body, headers = {}, auth = true, timeout = TIMEOUT_MS, keepalive = false } = {}) {
   const h = { Accept: 'application/json', ...headers };
   if (body !== undefined) h['Content-Type'] = 'application/json';
   if (auth && token) h.Authorization = `Bearer ${token}`;
@@ -45,7 +46,7 @@ export async function request(method, path, { body, headers = {}, auth = true, t
   try {
     res = await fetch(path, {
       method, headers: h, body: body === undefined ? undefined : (typeof body === 'string' ? body : JSON.stringify(body)),
-      signal: controller.signal, cache: 'no-store', credentials: 'omit',
+      signal: controller.signal, cache: 'no-store', credentials: 'omit', keepalive,
     });
   } catch (err) {
     throw new NetworkError(err);

@@ -4,7 +4,10 @@
 // reservation id the booking sends. It shows until when the day is held; when the hold runs
 // out before the sale, the value is cleared and the assistant is asked to pick the day again.
 // A pick is held only once the choice has settled for HOLD_DELAY_MS, so arrowing through the
-// days does not hold each one.
+// days does not hold each one. A hold the sale will not use is given back at once (POST
+// .../slot_holds/{id}/release) so other counters can book the day: when another day or address
+// is picked, when a hold answers after the pick has moved on, and when the sale is abandoned
+// (the form's view calls abandon() on Cancel, another page, signing out, or the tab closing).
 import { h } from './dom.mjs';
 import * as api from './api.mjs';
 import { fieldParts, showError } from './fields.mjs';
@@ -12,6 +15,7 @@ import { clockTime, shortDate } from './format.mjs';
 
 const HOLD_DELAY_MS = 600;
 const MS_PER_MINUTE = 60000;
+const RELEASE_TIMEOUT_MS = 5000;
 
 export function holdWidget(field, ctx) {
   const parts = fieldParts(field);
@@ -21,6 +25,7 @@ export function holdWidget(field, ctx) {
   let seq = 0;
   let delay = null;
   let expiry = null;
+  let held = null; /* {id, uprn, day} the live hold, until it is released or runs out */
 
   function show(state, text) {
     status.setAttribute('data-hold', state);
@@ -29,8 +34,17 @@ export function holdWidget(field, ctx) {
 
   function clearHold() {
     value = '';
+    held = null;
     clearTimeout(expiry);
     expiry = null;
+  }
+
+  /* Gives a hold back to the waste system. Resolves when it is done or failed (a hold not
+   * released lapses by itself): only signing out waits for it, so the session is still good. */
+  function release(hold, { keepalive = false } = {}) {
+    if (!hold) return Promise.resolve();
+    return api.post(`/api/v1/lookups/slot_holds/${encodeURIComponent(hold.id)}/release`,
+      { service: ctx.service.code, uprn: hold.uprn, slot: hold.day }, { keepalive, timeout: RELEASE_TIMEOUT_MS }).catch(() => {});
   }
 
   async function place(uprn, day) {
@@ -38,8 +52,9 @@ export function holdWidget(field, ctx) {
     show('holding', `Holding ${shortDate(day)} with the waste system…`);
     try {
       const r = await api.post('/api/v1/lookups/slot_holds', { service: ctx.service.code, uprn, slot: day });
-      if (mine !== seq) return;
+      if (mine !== seq) { release({ id: r.reservation_id, uprn, day }); return; } /* moved on meanwhile */
       value = r.reservation_id;
+      held = { id: r.reservation_id, uprn, day };
       const minutes = Math.round((r.hold_s || 0) / 60);
       show('held', `${shortDate(day)} is held until ${clockTime(r.expires_at)} (${minutes >= 1 ? `${minutes} minute${minutes === 1 ? '' : 's'}` : `${r.hold_s} seconds`}). Finish the sale before then.`);
       const left = Date.parse(r.expires_at) - Date.now();
@@ -67,6 +82,22 @@ export function holdWidget(field, ctx) {
     setError(m) { showError(el, parts, [], m); },
     focus() {},
     controls: [],
+    /* the sale form calls this when the sale is left unrecorded; keepalive as the tab closes */
+    abandon({ keepalive = false } = {}) {
+      seq += 1;
+      clearTimeout(delay);
+      const done = release(held, { keepalive });
+      if (held) show('none', `The hold on ${shortDate(held.day)} was given back.`);
+      clearHold();
+      wanted = '';
+      return done;
+    },
+    /* the sale form calls this once the sale is recorded: the booking uses the hold */
+    keep() {
+      seq += 1;
+      clearTimeout(delay);
+      clearHold();
+    },
     /* the sale form calls this when another field changed */
     dependsOn(values) {
       const uprnField = ctx.service.fields.find((f) => f.type === 'uprn');
@@ -77,6 +108,7 @@ export function holdWidget(field, ctx) {
       if (key === wanted) return;
       wanted = key;
       seq += 1;
+      release(held);
       clearHold();
       clearTimeout(delay);
       if (!key) {

@@ -98,7 +98,16 @@ function markNav(key) {
   }
 }
 
+/* Ends the current view first (a sale form gives back what it holds while the session is
+ * still good); a view's cleanup may return a promise. */
+async function endView() {
+  const c = cleanup;
+  cleanup = null;
+  if (c) { try { await c(); } catch { /* a view's cleanup must not block the next */ } }
+}
+
 async function signOut(message) {
+  await endView();
   app.signedOutBecause = message;
   catalogue = null;
   hideBanner();
@@ -135,7 +144,7 @@ api.setUnauthorizedHandler(() => {
 });
 
 async function route() {
-  if (cleanup) { try { cleanup(); } catch { /* a view's cleanup must not block the next */ } cleanup = null; }
+  endView();
   const hash = location.hash || '#/';
   let match = null;
   let r = null;

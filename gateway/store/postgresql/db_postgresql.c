@@ -293,13 +293,27 @@ static bool make_params(struct pg_stmt *st, const char **values, char **owned)
         const char *v = st->src[p->src - 1];
         char err[PG_ERRMSG_MAX];
         bool ok = true;
+        const char *ctx = p->context.src ? st->src[p->context.src - 1] : p->context.text;
+        const char *name = p->name.src ? st->src[p->name.src - 1] : p->name.text;
         values[i] = v;
-        if (p->kind == PG_PARAM_SEAL && v) {
-            const char *ctx = p->context.src ? st->src[p->context.src - 1] : p->context.text;
-            ok = pg_crypt_seal(st->db->fc, v, ctx, &owned[i], err, sizeof err);
-        } else if (p->kind == PG_PARAM_BLIND) {
-            const char *name = p->name.src ? st->src[p->name.src - 1] : p->name.text;
-            ok = pg_crypt_blind(st->db->fc, name, v, &owned[i], err, sizeof err);
+        switch (p->kind) {
+        case PG_PARAM_PLAIN:
+            break;
+        case PG_PARAM_SEAL:
+        case PG_PARAM_SEAL_ONLY:
+            if (v) {
+                ok = pg_crypt_seal(st->db->fc, v, ctx, p->kind == PG_PARAM_SEAL_ONLY, &owned[i],
+                                   err, sizeof err);
+                values[i] = owned[i]; /* NULL: pd_seal_only without a data key */
+            }
+            break;
+        case PG_PARAM_BLIND:
+        case PG_PARAM_BLIND_OLD:
+            ok = pg_crypt_blind(st->db->fc, name, v, p->kind == PG_PARAM_BLIND_OLD, &owned[i], err,
+                                sizeof err);
+            if (p->kind == PG_PARAM_BLIND_OLD)
+                values[i] = owned[i]; /* NULL: no old index key, matches nothing */
+            break;
         }
         if (!ok) {
             set_error(st->db, STORE_UNAVAILABLE, "%s", err);

@@ -219,6 +219,10 @@ static const char *const migrations[] = {
     "ALTER TABLE print_jobs ADD CONSTRAINT print_jobs_owner_check"
     "  CHECK ((transaction_id IS NULL) <> (till_id IS NULL));"
     "CREATE INDEX print_jobs_till ON print_jobs(till_id) WHERE till_id IS NOT NULL;",
+
+    /* 21: a limit key's value sealed under the data key beside its blind index (keys
+     * rotate-index recomputes the index from it) */
+    "ALTER TABLE txn_keys ADD COLUMN sealed TEXT;",
 };
 
 #define MIGRATIONS_LEN ((int)(sizeof migrations / sizeof migrations[0]))

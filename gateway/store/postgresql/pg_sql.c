@@ -198,7 +198,7 @@ static bool value_arg(struct rewriter *r, struct span a, struct pg_arg *out)
     return fail(r, "a personal data function takes ?N or a 'literal' here", a.start);
 }
 
-static bool rewrite_seal(struct rewriter *r, struct span *args, int n)
+static bool rewrite_seal(struct rewriter *r, struct span *args, int n, enum pg_param_kind kind)
 {
     struct pg_arg value, context = {0, NULL};
     if (!value_arg(r, args[0], &value))
@@ -209,11 +209,10 @@ static bool rewrite_seal(struct rewriter *r, struct span *args, int n)
     }
     if (n == 2 && !value_arg(r, args[1], &context))
         return false;
-    return emit_param(r,
-                      param_index(r, PG_PARAM_SEAL, value.src, (struct pg_arg){0, NULL}, context));
+    return emit_param(r, param_index(r, kind, value.src, (struct pg_arg){0, NULL}, context));
 }
 
-static bool rewrite_blind(struct rewriter *r, struct span *args, int n)
+static bool rewrite_blind(struct rewriter *r, struct span *args, int n, enum pg_param_kind kind)
 {
     struct pg_arg name, value;
     if (n != 2)
@@ -229,7 +228,7 @@ static bool rewrite_blind(struct rewriter *r, struct span *args, int n)
         free(value.text);
         return fail(r, "pd_blind makes the index of a bound value (?N)", args[1].start);
     }
-    return emit_param(r, param_index(r, PG_PARAM_BLIND, value.src, name, (struct pg_arg){0, NULL}));
+    return emit_param(r, param_index(r, kind, value.src, name, (struct pg_arg){0, NULL}));
 }
 
 static bool rewrite_open(struct rewriter *r, struct span *args, int n)
@@ -292,18 +291,33 @@ static bool rewrite_word(struct rewriter *r)
     const char *q = p + len;
     while (isspace((unsigned char)*q))
         q++;
-    bool seal = word_is(p, len, "pd_seal"), blind = word_is(p, len, "pd_blind"),
-         open = word_is(p, len, "pd_open");
-    if ((seal || blind || open) && *q == '(') {
+    static const struct {
+        const char *name;
+        enum pg_param_kind kind; /* PG_PARAM_PLAIN: pd_open */
+    } functions[] = {
+        {"pd_seal", PG_PARAM_SEAL},   {"pd_seal_only", PG_PARAM_SEAL_ONLY},
+        {"pd_blind", PG_PARAM_BLIND}, {"pd_blind_old", PG_PARAM_BLIND_OLD},
+        {"pd_open", PG_PARAM_PLAIN},
+    };
+    for (size_t f = 0; f < sizeof functions / sizeof functions[0] && *q == '('; f++) {
+        if (!word_is(p, len, functions[f].name))
+            continue;
         struct span args[PG_ARGS_MAX];
         const char *after = NULL;
         int n = split_args(q, args, &after);
         if (n < 1 || args[0].start == args[0].end)
             return fail(r, "a personal data function takes one or two arguments", p);
         r->p = after;
-        return seal    ? rewrite_seal(r, args, n)
-               : blind ? rewrite_blind(r, args, n)
-                       : rewrite_open(r, args, n);
+        switch (functions[f].kind) {
+        case PG_PARAM_SEAL:
+        case PG_PARAM_SEAL_ONLY:
+            return rewrite_seal(r, args, n, functions[f].kind);
+        case PG_PARAM_BLIND:
+        case PG_PARAM_BLIND_OLD:
+            return rewrite_blind(r, args, n, functions[f].kind);
+        case PG_PARAM_PLAIN:
+            return rewrite_open(r, args, n);
+        }
     }
     if (word_is(p, len, "pd_reseal") || word_is(p, len, "pd_key"))
         return fail(r, "pd_reseal and pd_key run only in the SQLite engine", NULL);

@@ -4,7 +4,9 @@
  * quoted strings, quoted identifiers and comments. The personal data functions are taken out
  * of the SQL, so keys never reach the server, and described instead:
  *   pd_seal(?N [, ?M | 'ctx'])      becomes a parameter holding ?N's value sealed;
+ *   pd_seal_only(?N [, ctx])        the same, but NULL when there is no data key;
  *   pd_blind(?K | 'name', ?V)       becomes a parameter holding the blind index of ?V;
+ *   pd_blind_old(?K | 'name', ?V)   the same under the index key being replaced (or NULL);
  *   pd_open(expr [, col | ?M | 'ctx'])  becomes expr, and that result column is opened when
  *                                   it is read (only in the outermost select list). A column
  *                                   as context is fetched as a hidden trailing column.
@@ -17,9 +19,11 @@
 #include <stddef.h>
 
 enum pg_param_kind {
-    PG_PARAM_PLAIN, /* the source value as bound */
-    PG_PARAM_SEAL,  /* the source value sealed (field_seal) */
-    PG_PARAM_BLIND, /* the blind index of the source value under a limit key's name */
+    PG_PARAM_PLAIN,     /* the source value as bound */
+    PG_PARAM_SEAL,      /* the source value sealed (field_seal) */
+    PG_PARAM_BLIND,     /* the blind index of the source value under a limit key's name */
+    PG_PARAM_SEAL_ONLY, /* sealed, or NULL when there is no data key (pd_seal_only) */
+    PG_PARAM_BLIND_OLD, /* the blind index under the index key being replaced, or NULL */
 };
 
 /* A function argument given as a source parameter (src > 0) or a literal (src 0, text set;
@@ -33,7 +37,7 @@ struct pg_param {
     enum pg_param_kind kind;
     int src;               /* the source parameter (1-based) */
     struct pg_arg name;    /* PG_PARAM_BLIND: the limit key's name */
-    struct pg_arg context; /* PG_PARAM_SEAL: additional data for the seal (may be absent) */
+    struct pg_arg context; /* PG_PARAM_SEAL*: the value's context (GCM associated data) */
 };
 
 struct pg_open {

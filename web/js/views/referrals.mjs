@@ -101,12 +101,33 @@ export async function referralLookupView(main, params, app) {
     focus(result.querySelector('h2'));
   }
 
+  /* The NHS said when to come back (Retry-After): the button waits that long, counting down. */
+  let waitTimer = null;
+  function lookAgainAfter(seconds) {
+    let left = seconds;
+    const tick = () => {
+      if (left <= 0) {
+        waitTimer = null;
+        look.disabled = false;
+        look.textContent = 'Look up referral';
+        return;
+      }
+      look.disabled = true;
+      look.textContent = `Try again in ${left} second${left === 1 ? '' : 's'}`;
+      left -= 1;
+      waitTimer = setTimeout(tick, 1000);
+    };
+    tick();
+  }
+
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
+    if (waitTimer) return;
     result.hidden = true;
     const body = { ubrn: ubrn.control.value.trim(), nhs_number: nhs.control.value.trim() };
     look.disabled = true;
     look.textContent = 'Looking up…';
+    let after = 0;
     try {
       const r = await api.post('/api/v1/referrals/lookup', body);
       for (const f of Object.values(fields)) f.setError(null);
@@ -115,14 +136,16 @@ export async function referralLookupView(main, params, app) {
     } catch (err) {
       if (err instanceof api.ApiError && err.status === 401) return;
       showApiError(err, fields, summary);
+      after = err instanceof api.ApiError && err.status === 503 ? Number.parseInt(err.retryAfter, 10) : 0;
     } finally {
       look.disabled = false;
       look.textContent = 'Look up referral';
     }
+    if (after > 0) lookAgainAfter(after);
   });
   focus(heading);
   ubrn.focus();
-  return null;
+  return () => clearTimeout(waitTimer);
 }
 
 export async function partnerReferralView(main, params, app) {

@@ -359,6 +359,7 @@ export async function saleView(main, params, app) {
     try {
       const reply = await sending.run(sale);
       app.justSold(reply);
+      for (const w of widgets.values()) w.keep?.();
       alive = false;
       location.hash = `#/transaction/${encodeURIComponent(reply.reference)}`;
     } catch (err) {
@@ -377,7 +378,26 @@ export async function saleView(main, params, app) {
   if (first) widgets.get(first.name).focus();
   announce(`${service.name}. Fill in the form.`);
   loadStock();
-  return () => { alive = false; clearTimeout(quoteTimer); };
+  /* Leaving the sale unrecorded (Cancel, another page, signing out, the tab closing) gives
+   * back what its fields hold, such as a collection day. A sale being sent, or sent without an
+   * answer (finished by the resume view), keeps them. The cleanup resolves once they are given
+   * back, so signing out can wait while the session is still good. */
+  const abandon = (opts) => {
+    if (busy || sender.pending()?.uncertain) return Promise.resolve();
+    return Promise.all([...widgets.values()].map((w) => w.abandon?.(opts)));
+  };
+  const onPageHide = () => abandon({ keepalive: true });
+  /* back from the browser's page cache: hold again what the form still shows */
+  const onPageShow = (e) => { if (e.persisted && alive) refreshVisibility(); };
+  window.addEventListener('pagehide', onPageHide);
+  window.addEventListener('pageshow', onPageShow);
+  return () => {
+    alive = false;
+    clearTimeout(quoteTimer);
+    window.removeEventListener('pagehide', onPageHide);
+    window.removeEventListener('pageshow', onPageShow);
+    return abandon();
+  };
 }
 
 /* #/resume: a sale that was being sent when the page closed or the session ended. */

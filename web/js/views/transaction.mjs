@@ -13,6 +13,21 @@ const POLL_SLOW_MS = 5000;
 const POLL_FAST_FOR_MS = 60000;
 const PRINT_FINAL = new Set(['printed', 'print_failed']);
 
+/* A service that takes no money (payment "none" only, like the referrals) has nothing to pay. */
+function takesNoFee(service, t) {
+  const methods = service?.payment_methods || [];
+  return methods.length > 0 && methods.every((m) => m === 'none') && !t.fee_pence;
+}
+
+/* What the confirmation says happened: a referral is handed off or sent, not sold. */
+function doneHeading(service, t) {
+  if (t.service === 'nhs-referral') return 'Referral handed off';
+  if (t.service === 'partner-referral') {
+    return t.fields?.partner_name ? `Referral sent to ${t.fields.partner_name}` : 'Referral sent';
+  }
+  return takesNoFee(service, t) ? 'Recorded' : 'Sale recorded';
+}
+
 /* "RP-3DGC-W05B" with the groups kept apart, for reading over the phone. */
 function referenceBlock(ref) {
   return h('p', { class: 'reference', 'aria-label': `Reference ${ref.split('').join(' ')}` },
@@ -22,7 +37,7 @@ function referenceBlock(ref) {
 export async function transactionView(main, params, app) {
   const ref = params.reference;
   const fresh = app.takeJustSold(ref); /* the POST reply, when this is the sale just made */
-  const heading = h('h1', { class: 'heading' }, fresh ? 'Sale recorded' : `Transaction ${ref}`);
+  const heading = h('h1', { class: 'heading' }, fresh ? 'Recorded' : `Transaction ${ref}`);
   const body = h('div', { class: 'txn' });
   main.append(h('nav', { class: 'breadcrumbs', 'aria-label': 'Breadcrumb' },
     h('a', { href: '#/today' }, "Today's transactions"), ' › ', ref), heading, body);
@@ -56,6 +71,8 @@ export async function transactionView(main, params, app) {
     const method = pay.method || fresh?.payment_method;
     const changeDue = pay.change_pence ?? fresh?.change_pence;
     const service = services.find((s) => s.code === t.service);
+    const noFee = takesNoFee(service, t);
+    if (fresh) heading.textContent = doneHeading(service, t);
     const newSale = h('a', { href: '#/', class: 'button button--primary', id: 'new-sale' }, 'Next resident');
     body.append(
       h('div', { class: 'txn__top' },
@@ -68,7 +85,10 @@ export async function transactionView(main, params, app) {
           h('p', { class: 'change-big' }, money(changeDue || 0)),
           h('p', { class: 'hint' }, `Cash handed over ${money(pay.tendered_pence ?? (fresh ? fresh.amount_pence + fresh.change_pence : 0))}`)) : null),
       h('div', { class: 'txn__grid' },
-        h('section', { class: 'panel', 'aria-labelledby': 'paid-title' },
+        noFee ? h('section', { class: 'panel', 'aria-labelledby': 'next-title' },
+          h('h2', { class: 'panel__title', id: 'next-title' }, 'What was done'),
+          (t.lines || []).map((l) => h('p', {}, l.description)),
+          h('p', { class: 'hint' }, 'No fee: nothing to pay.')) : h('section', { class: 'panel', 'aria-labelledby': 'paid-title' },
           h('h2', { class: 'panel__title', id: 'paid-title' }, 'Payment'),
           h('table', { class: 'table table--compact' },
             h('tbody', {},
@@ -171,7 +191,7 @@ export async function transactionView(main, params, app) {
   lastPrint = t.print?.state || null;
   focus(heading);
   if (fresh) {
-    announce(`Sale recorded. Reference ${t.reference}.${t.payment?.method === 'cash' ? ` Change due ${money(t.payment.change_pence || 0)}.` : ''}`);
+    announce(`${heading.textContent}. Reference ${t.reference}.${t.payment?.method === 'cash' ? ` Change due ${money(t.payment.change_pence || 0)}.` : ''}`);
     next.focus();
   }
   timer = setTimeout(poll, POLL_MS);
