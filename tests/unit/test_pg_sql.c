@@ -59,6 +59,15 @@ static void personal_data_functions(void **state)
     assert_int_equal(s.params[2].src, 3);
     pg_sql_free(&s);
 
+    /* store_txn.c's insert: `?` after ?N counts on from the highest, a context by number */
+    assert_true(pg_sql_rewrite("INSERT INTO t VALUES(?,?,pd_seal(?, ?1),?)", &s, err, sizeof err));
+    assert_string_equal(s.text, "INSERT INTO t VALUES($1,$2,$3,$4)");
+    assert_int_equal(s.params[2].kind, PG_PARAM_SEAL);
+    assert_int_equal(s.params[2].src, 3);
+    assert_int_equal(s.params[2].context.src, 1);
+    assert_int_equal(s.params[3].src, 4);
+    pg_sql_free(&s);
+
     /* a value used only sealed is never sent as it was; a literal context is kept */
     assert_true(pg_sql_rewrite("SELECT k FROM t WHERE v IN (pd_blind(?1,?2), pd_blind_old(?1,?2))"
                                " AND s = pd_seal_only(?2, 't.s')",
@@ -100,6 +109,7 @@ static void refused(void **state)
         {"SELECT id FROM t WHERE pd_open(f) = 'x'", "outermost select list"},
         {"SELECT (SELECT pd_open(f) FROM t)", "outermost select list"},
         {"UPDATE t SET f = pd_seal(f)", "?N or a 'literal'"},
+        {"UPDATE t SET f = pd_seal(?, reference)", "?N or a 'literal'"}, /* bind the context */
         {"SELECT pd_blind(name, ?1) FROM t", "?N or a 'literal'"},
         {"UPDATE t SET f = pd_reseal(f)", "only in the SQLite engine"},
         {"SELECT ?1000", "out of range"},
