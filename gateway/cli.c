@@ -256,7 +256,10 @@ int main(int argc, char **argv)
                                .busy_timeout_ms = cfg->store.busy_timeout_ms,
                                .group_commit_max = 1,
                                .read_connections = 1,
-                               .crypt = &crypt};
+                               .crypt = &crypt,
+                               .conninfo_file = cfg->store.conninfo_file};
+    /* config_load refused an engine it does not know */
+    (void)store_engine_parse(cfg->store.engine, &so.engine);
     struct store *store = store_open(&so, err, sizeof err);
     if (!store) {
         fprintf(stderr, "onestop: %s\n", err);

@@ -14,6 +14,7 @@
 #include "gateway/delivery/notify_jwt.h"
 #include "gateway/log.h"
 #include "gateway/receipt_options.h"
+#include "gateway/store/conninfo.h"
 #include "services/service.h"
 
 #include <arpa/inet.h>
@@ -131,6 +132,9 @@ static const struct key_spec store_keys[] = {
      .max = 100000},
     {KEY("read_connections", K_INT, CFG(store.read_connections)), .def_int = 8, .min = 1,
      .max = 256},
+    {KEY("engine", K_STRING, CFG(store.engine)), .def_str = "sqlite",
+     .allowed = "|sqlite|postgresql|"},
+    {KEY("conninfo_file", K_PATH, CFG(store.conninfo_file))},
     {0}};
 
 static const struct key_spec status_page_keys[] = {
@@ -893,6 +897,28 @@ bool config_data_keys_load(const struct config *cfg, struct data_keys *keys, cha
 /* Checks that span keys: names unique, references resolve, URLs look like URLs. */
 /* The data key must load (64 hex digits, a usable id), and an upload can never be larger
  * than the submission it belongs to. */
+/* The PostgreSQL engine needs its conninfo file, readable and holding a conninfo now, not at
+ * the first connection. */
+static void check_store(struct parse_ctx *ctx, const struct config *cfg)
+{
+    if (!cfg->store.engine || strcmp(cfg->store.engine, "postgresql") != 0)
+        return;
+    if (!cfg->store.conninfo_file) {
+        problem(ctx, "store.conninfo_file",
+                "is required when store.engine is \"postgresql\" (a file holding the libpq "
+                "conninfo, e.g. \"host=db1 dbname=onestop user=onestop password=...\")");
+        return;
+    }
+    char *conninfo = NULL;
+    char err[600];
+    if (!store_conninfo_read(cfg->store.conninfo_file, &conninfo, err, sizeof err))
+        problem(ctx, "store.conninfo_file", "%s", err);
+    if (conninfo) {
+        memset(conninfo, 0, strlen(conninfo));
+        free(conninfo);
+    }
+}
+
 static void check_documents(struct parse_ctx *ctx, struct config *cfg)
 {
     char err[256];
@@ -1094,6 +1120,7 @@ struct config *config_load(const char *path, json_t *problems)
     json_decref(root);
     check_cross_references(&ctx, cfg);
     check_notify(&ctx, cfg);
+    check_store(&ctx, cfg);
     if (json_array_size(problems) == before) {
         load_services(cfg, problems, &ctx);
         char why[600];
@@ -1199,6 +1226,8 @@ void config_free(struct config *cfg)
     free(cfg->data_key_file);
     free(cfg->index_key_file);
     free(cfg->old_index_key_file);
+    free(cfg->store.engine);
+    free(cfg->store.conninfo_file);
     free(cfg->web_dir);
     free(cfg->path);
     free(cfg->dir);

@@ -165,6 +165,8 @@ struct config {
         long busy_timeout_ms;
         long group_commit_max;
         long read_connections;
+        char *engine;        /* "sqlite" (the default) or "postgresql" */
+        char *conninfo_file; /* postgresql: a file holding the libpq conninfo (and password) */
     } store;
     struct {
         long rate_per_minute;

@@ -219,7 +219,10 @@ int main(int argc, char **argv)
                                .busy_timeout_ms = cfg->store.busy_timeout_ms,
                                .group_commit_max = cfg->store.group_commit_max,
                                .read_connections = cfg->store.read_connections,
-                               .crypt = &crypt};
+                               .crypt = &crypt,
+                               .conninfo_file = cfg->store.conninfo_file};
+    /* config_load refused an engine it does not know */
+    (void)store_engine_parse(cfg->store.engine, &so.engine);
     app.store = store_open(&so, err, sizeof err);
     if (!app.store) {
         log_msg(LOG_ERROR, "store_open_failed", "%s", err);

@@ -48,9 +48,12 @@ struct store_options {
     /* the keys personal data is sealed with (field_crypt.h); NULL stores it in plain text.
      * It must outlive the store. */
     const struct field_crypt *crypt;
-    enum store_engine engine; /* 0: SQLite */
-    const char *conninfo;     /* PostgreSQL: the libpq connection string */
+    enum store_engine engine;  /* 0: SQLite */
+    const char *conninfo_file; /* PostgreSQL: the file holding the libpq conninfo (conninfo.h) */
 };
+
+/* The engine a config names ("sqlite", NULL or "" too, or "postgresql"); false for another. */
+bool store_engine_parse(const char *name, enum store_engine *out);
 
 /* The SQLite engine's database file inside data_dir (`onestop backup` and `restore` use it). */
 #define STORE_FILE_NAME "onestop.db"

@@ -14,6 +14,8 @@
 #include "gateway/store/store_private.h"
 
 #include "gateway/log.h"
+#include "gateway/store/conninfo.h"
+#include "gateway/store/postgresql/db_postgresql.h"
 #include "gateway/store/sqlite/sqlite.h"
 
 #include <pthread.h>
@@ -292,11 +294,30 @@ static struct db *engine_connect(struct store *store, const struct store_options
     switch (store->engine) {
     case STORE_ENGINE_SQLITE:
         return db_sqlite_open(store->path, opts->busy_timeout_ms, writer, opts->crypt, err, errlen);
-    case STORE_ENGINE_POSTGRESQL:
-        break;
+    case STORE_ENGINE_POSTGRESQL: {
+        (void)writer; /* every PostgreSQL connection writes or reads alike */
+        char *conninfo = NULL;
+        if (!store_conninfo_read(opts->conninfo_file, &conninfo, err, errlen))
+            return NULL;
+        struct db *db = db_postgresql_connect(conninfo, opts->crypt, err, errlen);
+        explicit_bzero(conninfo, strlen(conninfo));
+        free(conninfo);
+        return db;
     }
-    snprintf(err, errlen, "this onestopd has no PostgreSQL engine");
+    }
+    snprintf(err, errlen, "unknown store engine");
     return NULL;
+}
+
+bool store_engine_parse(const char *name, enum store_engine *out)
+{
+    if (!name || !*name || strcmp(name, "sqlite") == 0)
+        *out = STORE_ENGINE_SQLITE;
+    else if (strcmp(name, "postgresql") == 0)
+        *out = STORE_ENGINE_POSTGRESQL;
+    else
+        return false;
+    return true;
 }
 
 /* Before the first connection: SQLite's data folder and file, made private. */
@@ -315,10 +336,21 @@ static bool engine_migrate(struct store *store, char *err, size_t errlen)
     case STORE_ENGINE_SQLITE:
         return db_sqlite_migrate(store->writer, err, errlen);
     case STORE_ENGINE_POSTGRESQL:
-        break;
+        return db_postgresql_migrate(store->writer, err, errlen);
     }
-    snprintf(err, errlen, "this onestopd has no PostgreSQL engine");
+    snprintf(err, errlen, "unknown store engine");
     return false;
+}
+
+/* After the migrations: what an older binary left to mend. Only a SQLite store can hold
+ * values an older onestopd wrote in plain text (the PostgreSQL engine came after sealing),
+ * and the open-time sealing's SQL passes columns to pd_* (SQLite's SQL functions). */
+static bool engine_start(struct store *store, const struct store_options *opts, char *err,
+                         size_t errlen)
+{
+    if (store->engine != STORE_ENGINE_SQLITE)
+        return true;
+    return store_crypt_start(store->writer, opts->crypt, err, errlen);
 }
 
 /* ---- open / close ---- */
@@ -343,7 +375,7 @@ struct store *store_open(const struct store_options *opts, char *err, size_t err
     }
     if (!engine_migrate(store, err, errlen) ||
         !store_audit_chain_start(store->writer, err, errlen) ||
-        !store_crypt_start(store->writer, opts->crypt, err, errlen)) {
+        !engine_start(store, opts, err, errlen)) {
         db_close(store->writer);
         free(store);
         return NULL;
@@ -490,6 +522,7 @@ int store_schema_version(struct store *store)
         v = db_sqlite_schema_version(db);
         break;
     case STORE_ENGINE_POSTGRESQL:
+        v = db_postgresql_schema_version(db);
         break;
     }
     store_reader_release(store, db);

@@ -186,6 +186,23 @@ def seal(keys_dir, key_id, text, context=None):
     return f"enc:{version}:{key_id}:" + base64.b64encode(raw).decode()
 
 
+# ONESTOP_STORE_ENGINE=postgresql runs every Gateway on PostgreSQL: one server started by the
+# tests (postgres.py) for the whole run, a database of its own per Gateway.
+STORE_ENGINE = os.environ.get("ONESTOP_STORE_ENGINE", "sqlite")
+_postgres = None
+
+
+def shared_postgres():
+    """The run's PostgreSQL server, started on first use and stopped when the run ends."""
+    global _postgres
+    if _postgres is None:
+        import atexit
+        from postgres import Postgres
+        _postgres = Postgres().start()
+        atexit.register(_postgres.stop)
+    return _postgres
+
+
 class Gateway:
     """A temp folder holding keys, config/onestop.json (services from the repo), data; a
     simulator and onestopd on free ports. Call start(); stop() in teardown."""
@@ -275,7 +292,23 @@ class Gateway:
                          "languages": ["pl", "ur"]},
         }
 
+    def use_postgresql(self):
+        """Points this gateway at a fresh database of the run's PostgreSQL (the conninfo in a
+        key file, as an operator keeps it)."""
+        if not getattr(self, "pg_conninfo", None):
+            name = "t_" + secrets.token_hex(6)
+            self.pg_conninfo = shared_postgres().create_database(name)
+            self.pg_database = name
+            path = os.path.join(self.keys_dir, "store.conninfo")
+            with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+                f.write(self.pg_conninfo + "\n")
+        store = self.config.setdefault("store", {})
+        store.setdefault("engine", "postgresql")
+        store.setdefault("conninfo_file", "keys/store.conninfo")
+
     def write_config(self):
+        if STORE_ENGINE == "postgresql":
+            self.use_postgresql()
         with open(self.config_path, "w") as f:
             json.dump(self.config, f, indent=2)
 

@@ -338,6 +338,54 @@ static void test_lookup_and_token_options(void **state)
                    "backends[0].token_poll_interval_s: must be a whole number");
 }
 
+/* store.engine chooses SQLite (the default) or PostgreSQL; PostgreSQL's conninfo is read from
+ * a file (it holds the password) that must be there and hold a conninfo when the config loads. */
+static void test_store_engine_options(void **state)
+{
+    (void)state;
+    char path[512];
+    snprintf(path, sizeof path, "%s/onestop.json", tmpdir);
+    write_file("onestop.json", config_text("", "", "[]"));
+    json_t *problems = json_array();
+    struct config *cfg = config_load(path, problems);
+    assert_non_null(cfg);
+    assert_string_equal(cfg->store.engine, "sqlite");
+    assert_null(cfg->store.conninfo_file);
+    config_free(cfg);
+
+    write_file("pg.conninfo", "host=db1 dbname=onestop user=onestop password=s3cret\n");
+    write_file("onestop.json", config_text(", \"store\": {\"engine\": \"postgresql\","
+                                           " \"conninfo_file\": \"pg.conninfo\","
+                                           " \"busy_timeout_ms\": 1000}",
+                                           "", "[]"));
+    cfg = config_load(path, problems);
+    assert_non_null(cfg);
+    assert_int_equal(json_array_size(problems), 0);
+    assert_string_equal(cfg->store.engine, "postgresql");
+    assert_non_null(strstr(cfg->store.conninfo_file, "/pg.conninfo"));
+    assert_int_equal(cfg->store.busy_timeout_ms, 1000);
+    config_free(cfg);
+    json_decref(problems);
+
+    expect_problem(config_text(", \"store\": {\"engine\": \"mysql\"}", "", "[]"),
+                   "store.engine: must be one of |sqlite|postgresql|");
+    expect_problem(config_text(", \"store\": {\"engine\": \"postgresql\"}", "", "[]"),
+                   "store.conninfo_file: is required when store.engine is \"postgresql\"");
+    expect_problem(config_text(", \"store\": {\"engine\": \"postgresql\","
+                               " \"conninfo_file\": \"missing.conninfo\"}",
+                               "", "[]"),
+                   "store.conninfo_file: cannot read");
+    write_file("bad.conninfo", "password=s3cret but no equals here\n");
+    char *found = load(config_text(", \"store\": {\"engine\": \"postgresql\","
+                                   " \"conninfo_file\": \"bad.conninfo\"}",
+                                   "", "[]"));
+    assert_non_null(found);
+    assert_non_null(strstr(found, "store.conninfo_file: "));
+    assert_non_null(strstr(found, "does not hold a PostgreSQL conninfo"));
+    assert_null(strstr(found, "s3cret")); /* the password is never repeated */
+    free(found);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -353,6 +401,7 @@ int main(void)
         cmocka_unit_test(test_malformed_json_names_the_line),
         cmocka_unit_test(test_unknown_service_is_named),
         cmocka_unit_test(test_lookup_and_token_options),
+        cmocka_unit_test(test_store_engine_options),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,0 +1,586 @@
+/* db_postgresql: the PostgreSQL engine (see db_postgresql.h).
+ *
+ * A statement holds its rewritten SQL (pg_sql.h), its bound source values as text, and, once
+ * stepped, the whole PGresult: step walks its rows. Kept statements (db_cached) live in a
+ * small hash table keyed by the SQL literal's address and are prepared under a name the first
+ * time they run on the current connection: `generation` counts connections (a reset makes a
+ * new one), so after a reset each kept statement prepares itself again. Failures are kept on
+ * the connection (SQLSTATE, message, store_result, retryable) for db_result and friends. */
+#include "gateway/store/postgresql/db_postgresql.h"
+#include "gateway/store/postgresql/pg_crypt.h"
+#include "gateway/store/postgresql/pg_sql.h"
+#include "gateway/store/db_engine.h"
+
+#include "gateway/log.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <libpq-fe.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define PG_ERRMSG_MAX        512
+#define PG_KEPT_BUCKETS      256
+#define PG_NAME_MAX          32
+#define PG_INT64_TEXT        24
+#define PG_CONNECT_TIMEOUT_S "5" /* seconds, unless the conninfo sets connect_timeout */
+
+struct pg_stmt {
+    struct db_stmt base;
+    struct pg_db *db;
+    const char *key; /* the SQL literal (kept statements) */
+    bool keep;
+    struct pg_sql sql;
+    char name[PG_NAME_MAX];
+    unsigned long prepared_in; /* the connection generation it was prepared in, 0: never */
+    char **src;                /* bound source values, NULL for NULL */
+    PGresult *res;
+    int row, rows;
+    bool ran;
+    char **opened; /* the current row's opened columns (pd_open), by result column */
+    struct pg_stmt *next_kept;
+};
+
+struct pg_db {
+    struct db base;
+    PGconn *conn;
+    const struct field_crypt *fc;
+    unsigned long generation;
+    unsigned long next_name;
+    bool lost_txn;   /* the connection dropped inside a transaction: only ROLLBACK or BEGIN */
+    bool must_reset; /* the server ended the session (57P0x, 08xxx): connect again */
+    int64_t changes;
+    enum store_result result;
+    bool retryable;
+    char sqlstate[6];
+    char errmsg[PG_ERRMSG_MAX];
+    struct pg_stmt *kept[PG_KEPT_BUCKETS];
+};
+
+__attribute__((format(printf, 3, 4))) static void set_error(struct pg_db *db, enum store_result r,
+                                                            const char *fmt, ...)
+{
+    db->result = r;
+    db->retryable = false;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(db->errmsg, sizeof db->errmsg, fmt, ap);
+    va_end(ap);
+    db->sqlstate[0] = '\0';
+    /* libpq's messages run over lines: one line for the log and the caller */
+    size_t k = 0;
+    for (size_t i = 0; db->errmsg[i]; i++) {
+        char c = db->errmsg[i] == '\n' || db->errmsg[i] == '\t' ? ' ' : db->errmsg[i];
+        if (c != ' ' || (k && db->errmsg[k - 1] != ' '))
+            db->errmsg[k++] = c;
+    }
+    while (k && db->errmsg[k - 1] == ' ')
+        k--;
+    db->errmsg[k] = '\0';
+}
+
+static void clear_error(struct pg_db *db)
+{
+    db->result = STORE_OK;
+    db->retryable = false;
+    db->sqlstate[0] = db->errmsg[0] = '\0';
+}
+
+static bool in_transaction(PGconn *conn)
+{
+    PGTransactionStatusType t = PQtransactionStatus(conn);
+    return t == PQTRANS_INTRANS || t == PQTRANS_INERROR;
+}
+
+/* The connection before a statement: reset when it was lost; false (the error noted) when the
+ * server is still unreachable or a transaction was lost with it. */
+static bool ready(struct pg_db *db, bool ends_transaction)
+{
+    if (PQstatus(db->conn) != CONNECTION_OK || db->must_reset) {
+        PQreset(db->conn);
+        if (PQstatus(db->conn) != CONNECTION_OK) {
+            set_error(db, STORE_UNAVAILABLE, "PostgreSQL is unreachable: %s",
+                      PQerrorMessage(db->conn));
+            return false;
+        }
+        db->generation++;
+        db->must_reset = false;
+        log_msg(LOG_INFO, "store_reconnected", "the PostgreSQL connection is back");
+    }
+    if (db->lost_txn && !ends_transaction) {
+        set_error(db, STORE_UNAVAILABLE,
+                  "the PostgreSQL connection was lost inside a transaction: roll it back");
+        return false;
+    }
+    db->lost_txn = false;
+    return true;
+}
+
+/* Notes how a statement ended (res may be NULL); true when it succeeded. */
+static bool check(struct pg_db *db, PGresult *res, bool was_in_txn)
+{
+    ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK || st == PGRES_EMPTY_QUERY) {
+        clear_error(db);
+        const char *status = PQcmdStatus(res);
+        if (strncmp(status, "INSERT", 6) == 0 || strncmp(status, "UPDATE", 6) == 0 ||
+            strncmp(status, "DELETE", 6) == 0 || strncmp(status, "MERGE", 5) == 0)
+            db->changes = strtoll(PQcmdTuples(res), NULL, 10);
+        return true;
+    }
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    if (PQstatus(db->conn) != CONNECTION_OK || !state) {
+        db->lost_txn = was_in_txn;
+        set_error(db, STORE_UNAVAILABLE, "PostgreSQL is unreachable: %s",
+                  res ? PQresultErrorMessage(res) : PQerrorMessage(db->conn));
+        snprintf(db->sqlstate, sizeof db->sqlstate, "08006");
+        return false;
+    }
+    enum store_result r = STORE_UNAVAILABLE;
+    if (strncmp(state, "23", 2) == 0)
+        r = STORE_CONFLICT;
+    /* the primary message only: DETAIL can quote a row's values */
+    const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+    set_error(db, r, "%s", primary ? primary : PQresultErrorMessage(res));
+    snprintf(db->sqlstate, sizeof db->sqlstate, "%s", state);
+    db->retryable = strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0;
+    if (strncmp(state, "08", 2) == 0 || strcmp(state, "57P01") == 0 ||
+        strcmp(state, "57P02") == 0 || strcmp(state, "57P03") == 0) {
+        /* the server ends this session: connect again on the next use */
+        db->lost_txn = was_in_txn;
+        db->must_reset = true;
+    }
+    if (strcmp(state, "25P02") == 0) {
+        set_error(db, STORE_UNAVAILABLE,
+                  "an earlier statement in this transaction failed: roll it back");
+        snprintf(db->sqlstate, sizeof db->sqlstate, "%s", state);
+    }
+    return false;
+}
+
+/* ---- statements ---- */
+
+static unsigned kept_bucket(const char *key)
+{
+    uintptr_t k = (uintptr_t)key;
+    return (unsigned)((k >> 4) ^ (k >> 12)) % PG_KEPT_BUCKETS;
+}
+
+static void clear_row(struct pg_stmt *st)
+{
+    if (!st->opened)
+        return;
+    int n = PQnfields(st->res);
+    for (int i = 0; i < n; i++) {
+        free(st->opened[i]);
+        st->opened[i] = NULL;
+    }
+}
+
+static void pg_reset(struct db_stmt *base)
+{
+    struct pg_stmt *st = (struct pg_stmt *)base;
+    clear_row(st);
+    free(st->opened);
+    st->opened = NULL;
+    PQclear(st->res);
+    st->res = NULL;
+    st->ran = false;
+    st->row = st->rows = 0;
+    for (int i = 0; i < st->sql.nsrc; i++) {
+        free(st->src[i]);
+        st->src[i] = NULL;
+    }
+}
+
+static void stmt_free(struct pg_stmt *st)
+{
+    pg_reset(&st->base);
+    free(st->src);
+    pg_sql_free(&st->sql);
+    free(st);
+}
+
+static void pg_finalize(struct db_stmt *base)
+{
+    struct pg_stmt *st = (struct pg_stmt *)base;
+    if (st->keep)
+        pg_reset(base); /* kept statements are freed with their connection */
+    else
+        stmt_free(st);
+}
+
+static struct db_stmt *pg_prepare(struct db *base, const char *sql, bool keep)
+{
+    struct pg_db *db = (struct pg_db *)base;
+    if (keep) {
+        for (struct pg_stmt *k = db->kept[kept_bucket(sql)]; k; k = k->next_kept)
+            if (k->key == sql) {
+                pg_reset(&k->base);
+                return &k->base;
+            }
+    }
+    struct pg_stmt *st = calloc(1, sizeof *st);
+    char err[PG_ERRMSG_MAX];
+    if (!st) {
+        set_error(db, STORE_UNAVAILABLE, "out of memory");
+        return NULL;
+    }
+    if (!pg_sql_rewrite(sql, &st->sql, err, sizeof err)) {
+        set_error(db, STORE_UNAVAILABLE, "%s", err);
+        log_msg(LOG_ERROR, "store_error", "prepare: %s", err);
+        free(st);
+        return NULL;
+    }
+    st->src = calloc((size_t)st->sql.nsrc + 1, sizeof *st->src);
+    if (!st->src) {
+        pg_sql_free(&st->sql);
+        free(st);
+        set_error(db, STORE_UNAVAILABLE, "out of memory");
+        return NULL;
+    }
+    st->base.db = base;
+    st->db = db;
+    st->keep = keep;
+    st->key = sql;
+    if (keep) {
+        snprintf(st->name, sizeof st->name, "onestop_%lu", ++db->next_name);
+        unsigned b = kept_bucket(sql);
+        st->next_kept = db->kept[b];
+        db->kept[b] = st;
+    }
+    return &st->base;
+}
+
+static bool bind_value(struct pg_stmt *st, int index, char *text, bool is_null)
+{
+    if (index < 1 || index > st->sql.nsrc || (!text && !is_null)) {
+        free(text);
+        return false;
+    }
+    free(st->src[index - 1]);
+    st->src[index - 1] = text;
+    return true;
+}
+
+static bool pg_bind_text(struct db_stmt *base, int index, const char *text)
+{
+    struct pg_stmt *st = (struct pg_stmt *)base;
+    return bind_value(st, index, text ? strdup(text) : NULL, !text);
+}
+
+static bool pg_bind_int64(struct db_stmt *base, int index, int64_t value)
+{
+    char text[PG_INT64_TEXT];
+    snprintf(text, sizeof text, "%" PRId64, value);
+    return pg_bind_text(base, index, text);
+}
+
+static bool pg_bind_null(struct db_stmt *base, int index)
+{
+    return bind_value((struct pg_stmt *)base, index, NULL, true);
+}
+
+/* The parameters to send, derived from the bound values (sealed, blind-indexed); owned[i]
+ * is what values[i] needs freed. false with the error noted. */
+static bool make_params(struct pg_stmt *st, const char **values, char **owned)
+{
+    for (int i = 0; i < st->sql.nparams; i++) {
+        const struct pg_param *p = &st->sql.params[i];
+        const char *v = st->src[p->src - 1];
+        char err[PG_ERRMSG_MAX];
+        bool ok = true;
+        const char *ctx = p->context.src ? st->src[p->context.src - 1] : p->context.text;
+        const char *name = p->name.src ? st->src[p->name.src - 1] : p->name.text;
+        values[i] = v;
+        switch (p->kind) {
+        case PG_PARAM_PLAIN:
+            break;
+        case PG_PARAM_SEAL:
+        case PG_PARAM_SEAL_ONLY:
+            if (v) {
+                ok = pg_crypt_seal(st->db->fc, v, ctx, p->kind == PG_PARAM_SEAL_ONLY, &owned[i],
+                                   err, sizeof err);
+                values[i] = owned[i]; /* NULL: pd_seal_only without a data key */
+            }
+            break;
+        case PG_PARAM_BLIND:
+        case PG_PARAM_BLIND_OLD:
+            ok = pg_crypt_blind(st->db->fc, name, v, p->kind == PG_PARAM_BLIND_OLD, &owned[i], err,
+                                sizeof err);
+            if (p->kind == PG_PARAM_BLIND_OLD)
+                values[i] = owned[i]; /* NULL: no old index key, matches nothing */
+            break;
+        }
+        if (!ok) {
+            set_error(st->db, STORE_UNAVAILABLE, "%s", err);
+            return false;
+        }
+        if (owned[i])
+            values[i] = owned[i];
+    }
+    return true;
+}
+
+static bool run(struct pg_stmt *st)
+{
+    struct pg_db *db = st->db;
+    int n = st->sql.nparams;
+    const char **values = calloc((size_t)n + 1, sizeof *values);
+    char **owned = calloc((size_t)n + 1, sizeof *owned);
+    bool ok = false;
+    if (!values || !owned) {
+        set_error(db, STORE_UNAVAILABLE, "out of memory");
+        goto out;
+    }
+    if (!make_params(st, values, owned) || !ready(db, false))
+        goto out;
+    bool was_in_txn = in_transaction(db->conn);
+    if (st->keep && st->prepared_in != db->generation) {
+        PGresult *prep = PQprepare(db->conn, st->name, st->sql.text, n, NULL);
+        bool prepared = check(db, prep, was_in_txn);
+        PQclear(prep);
+        if (!prepared)
+            goto out;
+        st->prepared_in = db->generation;
+    }
+    st->res = st->keep ? PQexecPrepared(db->conn, st->name, n, values, NULL, NULL, 0)
+                       : PQexecParams(db->conn, st->sql.text, n, NULL, values, NULL, NULL, 0);
+    ok = check(db, st->res, was_in_txn);
+    if (ok) {
+        st->rows = PQntuples(st->res);
+        st->opened = calloc((size_t)PQnfields(st->res) + 1, sizeof *st->opened);
+        if (!st->opened) {
+            set_error(db, STORE_UNAVAILABLE, "out of memory");
+            ok = false;
+        }
+    }
+out:
+    for (int i = 0; owned && i < n; i++)
+        free(owned[i]);
+    free(owned);
+    free(values);
+    return ok;
+}
+
+static bool column_ok(struct pg_stmt *st, int col)
+{
+    return st->res && st->row >= 0 && st->row < st->rows && col >= 0 &&
+           col < PQnfields(st->res) - st->sql.hidden;
+}
+
+static bool pg_column_is_null(struct db_stmt *base, int col)
+{
+    struct pg_stmt *st = (struct pg_stmt *)base;
+    return !column_ok(st, col) || PQgetisnull(st->res, st->row, col);
+}
+
+/* Opens the current row's pd_open columns; false (the error noted) when a key is missing or
+ * a value was altered: the step fails, as pd_open fails the statement in SQLite. */
+static bool open_row(struct pg_stmt *st)
+{
+    for (int i = 0; i < st->sql.nopens; i++) {
+        const struct pg_open *o = &st->sql.opens[i];
+        if (o->col >= PQnfields(st->res) || PQgetisnull(st->res, st->row, o->col))
+            continue;
+        const char *ctx = o->context.src    ? st->src[o->context.src - 1]
+                          : o->context.text ? o->context.text
+                          : o->context_col >= 0 && !PQgetisnull(st->res, st->row, o->context_col)
+                              ? PQgetvalue(st->res, st->row, o->context_col)
+                              : NULL;
+        char err[PG_ERRMSG_MAX];
+        free(st->opened[o->col]);
+        st->opened[o->col] = NULL;
+        if (!pg_crypt_open(st->db->fc, PQgetvalue(st->res, st->row, o->col), ctx,
+                           &st->opened[o->col], err, sizeof err)) {
+            set_error(st->db, STORE_UNAVAILABLE, "%s", err);
+            return false;
+        }
+    }
+    return true;
+}
+
+static enum db_step pg_step(struct db_stmt *base)
+{
+    struct pg_stmt *st = (struct pg_stmt *)base;
+    if (!st->ran) {
+        st->ran = true;
+        st->row = -1;
+        if (!run(st))
+            goto fail;
+    }
+    if (!st->res)
+        return DB_ERROR;
+    clear_row(st);
+    if (st->row < st->rows)
+        st->row++;
+    if (st->row >= st->rows)
+        return DB_DONE;
+    if (open_row(st))
+        return DB_ROW;
+fail:
+    log_msg(LOG_ERROR, "store_error", "%s (SQLSTATE %s)", st->db->errmsg,
+            st->db->sqlstate[0] ? st->db->sqlstate : "none");
+    return DB_ERROR;
+}
+
+static const char *pg_column_text(struct db_stmt *base, int col)
+{
+    struct pg_stmt *st = (struct pg_stmt *)base;
+    if (pg_column_is_null(base, col))
+        return NULL;
+    return st->opened[col] ? st->opened[col] : PQgetvalue(st->res, st->row, col);
+}
+
+static int64_t pg_column_int64(struct db_stmt *base, int col)
+{
+    const char *v = pg_column_text(base, col);
+    if (!v)
+        return 0;
+    if (strcmp(v, "t") == 0) /* a boolean expression */
+        return 1;
+    return strtoll(v, NULL, 10);
+}
+
+/* ---- the connection ---- */
+
+static int64_t pg_changes(struct db *base)
+{
+    return ((struct pg_db *)base)->changes;
+}
+
+/* BEGIN, or a whole ROLLBACK (not ROLLBACK TO SAVEPOINT): what may run after a transaction
+ * was lost with its connection. */
+static bool ends_transaction(const char *sql)
+{
+    sql += strspn(sql, " \t\n");
+    if (strncasecmp(sql, "BEGIN", 5) == 0)
+        return true;
+    if (strncasecmp(sql, "ROLLBACK", 8) != 0)
+        return false;
+    sql += 8;
+    return sql[strspn(sql, " \t\n;")] == '\0';
+}
+
+static bool pg_exec(struct db *base, const char *sql, char *err, size_t errlen)
+{
+    struct pg_db *db = (struct pg_db *)base;
+    bool ok = ready(db, ends_transaction(sql));
+    if (ok) {
+        bool was_in_txn = in_transaction(db->conn);
+        PGresult *res = PQexec(db->conn, sql);
+        ok = check(db, res, was_in_txn);
+        PQclear(res);
+    }
+    if (!ok)
+        snprintf(err, errlen, "%s", db->errmsg);
+    return ok;
+}
+
+static enum store_result pg_result(struct db *base)
+{
+    return ((struct pg_db *)base)->result;
+}
+
+static const char *pg_errmsg(struct db *base)
+{
+    return ((struct pg_db *)base)->errmsg;
+}
+
+static bool pg_retryable(struct db *base)
+{
+    return ((struct pg_db *)base)->retryable;
+}
+
+static bool pg_begin(struct db *base, char *err, size_t errlen)
+{
+    return pg_exec(base, "BEGIN", err, errlen);
+}
+
+static void pg_close(struct db *base)
+{
+    struct pg_db *db = (struct pg_db *)base;
+    for (int b = 0; b < PG_KEPT_BUCKETS; b++)
+        for (struct pg_stmt *st = db->kept[b], *next; st; st = next) {
+            next = st->next_kept;
+            stmt_free(st);
+        }
+    PQfinish(db->conn);
+    free(db);
+}
+
+/* A transaction is open while PostgreSQL says so, an aborted one too (it stays open until
+ * ROLLBACK or ROLLBACK TO a savepoint); a lost connection has none. */
+static bool pg_in_transaction(struct db *db)
+{
+    PGTransactionStatusType t = PQtransactionStatus(((struct pg_db *)db)->conn);
+    return t == PQTRANS_INTRANS || t == PQTRANS_INERROR || t == PQTRANS_ACTIVE;
+}
+
+static const struct db_ops pg_ops = {
+    .name = "postgresql",
+    .prepare = pg_prepare,
+    .reset = pg_reset,
+    .finalize = pg_finalize,
+    .bind_text = pg_bind_text,
+    .bind_int64 = pg_bind_int64,
+    .bind_null = pg_bind_null,
+    .step = pg_step,
+    .column_is_null = pg_column_is_null,
+    .column_int64 = pg_column_int64,
+    .column_text = pg_column_text,
+    .changes = pg_changes,
+    .exec = pg_exec,
+    .result = pg_result,
+    .errmsg = pg_errmsg,
+    .retryable = pg_retryable,
+    .begin = pg_begin,
+    .close = pg_close,
+    .in_transaction = pg_in_transaction,
+};
+
+static void notice(void *arg, const char *message)
+{
+    (void)arg;
+    log_msg(LOG_DEBUG, "store_notice", "%s", message);
+}
+
+struct db *db_postgresql_connect(const char *conninfo, const struct field_crypt *fc, char *err,
+                                 size_t errlen)
+{
+    struct pg_db *db = calloc(1, sizeof *db);
+    if (!db) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    db->base.ops = &pg_ops;
+    db->fc = fc;
+    db->generation = 1;
+    /* defaults the conninfo may override (it comes after them): a server that vanishes from
+     * the network is noticed in seconds, not at the kernel's two hours, and a reset never
+     * waits for ever */
+    static const char *const keys[] = {"connect_timeout",
+                                       "keepalives_idle",
+                                       "keepalives_interval",
+                                       "keepalives_count",
+                                       "fallback_application_name",
+                                       "dbname",
+                                       NULL};
+    const char *values[] = {PG_CONNECT_TIMEOUT_S, "10", "5", "3", "onestopd", conninfo, NULL};
+    db->conn = PQconnectdbParams(keys, values, 1);
+    if (!db->conn || PQstatus(db->conn) != CONNECTION_OK) {
+        snprintf(err, errlen, "cannot connect to PostgreSQL: %s",
+                 db->conn ? PQerrorMessage(db->conn) : "out of memory");
+        size_t n = strlen(err);
+        while (n && err[n - 1] == '\n')
+            err[--n] = '\0';
+        PQfinish(db->conn);
+        free(db);
+        return NULL;
+    }
+    PQsetNoticeProcessor(db->conn, notice, NULL);
+    return &db->base;
+}
