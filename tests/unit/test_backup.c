@@ -1,5 +1,5 @@
-/* backup (gateway/store/sqlite/backup.c) and daemon_lock: the copy is one committed instant of the live
- * database — rows committed but still only in the -wal are in it, rows of a write transaction
+/* backup (gateway/store/sqlite/backup.c) and daemon_lock: the copy is one committed instant of the
+ * live database — rows committed but still only in the -wal are in it, rows of a write transaction
  * still open are not — and restore refuses while the data folder's lock is held. */
 #include "gateway/store/sqlite/backup.h"
 #include "gateway/daemon_lock.h"
