@@ -86,6 +86,10 @@ static int store_copy_command(int argc, char **argv)
     if (strncmp(to, TO_PREFIX, strlen(TO_PREFIX)) != 0 || !to[strlen(TO_PREFIX)])
         return usage_error("--to takes postgresql:CONNINFO_FILE (a file holding the conninfo)");
     const char *path = from + strlen(FROM_PREFIX), *conninfo_file = to + strlen(TO_PREFIX);
+    if (access(conninfo_file, F_OK) != 0 &&
+        (strchr(conninfo_file, '=') || strstr(conninfo_file, "://")))
+        return usage_error("--to takes postgresql:CONNINFO_FILE, a file holding the conninfo "
+                           "(never the conninfo itself: it holds the password)");
     if (access(path, R_OK) != 0) {
         fprintf(stderr, "onestop: cannot read the source %s: %s\n", path, strerror(errno));
         return 1;

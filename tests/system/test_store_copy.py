@@ -212,6 +212,34 @@ def test_refused_for_a_source_of_another_schema_version(tmp_path, version, words
         assert tables == "0" or pg_count(name, t) == 0
 
 
+def test_a_copy_that_fails_midway_leaves_the_target_empty(tmp_path):
+    gw = sqlite_gateway(tmp_path).start()
+    try:
+        asst = gw.sign_in("assistant")
+        refs = [sold(gw, asst, "bag", 1, cash(100))["reference"] for _ in range(3)]
+    finally:
+        gw.stop()
+    # SQLite keeps what a column's type does not allow; PostgreSQL refuses it, mid-copy
+    with sqlite3.connect(source_db(gw)) as db:
+        db.execute("UPDATE transactions SET completed_at = 'soon' WHERE reference = ?",
+                   (refs[-1],))
+    name = "copy_" + uuid.uuid4().hex[:8]
+    out = copy(gw, source_db(gw), target(gw, name))
+    assert out.returncode == 1
+    assert "store copy failed: cannot write transactions on the target" in out.stderr, out.stderr
+    assert "rolled back, the target holds no rows" in out.stderr
+    # earlier tables were written in the same transaction: nothing of them is left either
+    for t in ("staff", "audit", "tills", "transactions", "payments"):
+        assert pg_count(name, t) == 0, t
+    # mended, the same command copies into the same database
+    with sqlite3.connect(source_db(gw)) as db:
+        db.execute("UPDATE transactions SET completed_at = NULL WHERE reference = ?",
+                   (refs[-1],))
+    out = copy(gw, source_db(gw), os.path.join("keys", name + ".conninfo"))
+    assert out.returncode == 0, out.stderr
+    assert pg_count(name, "transactions") == 3
+
+
 @pytest.mark.parametrize("args", [
     (),
     ("copy",),
@@ -220,6 +248,7 @@ def test_refused_for_a_source_of_another_schema_version(tmp_path, version, words
     ("copy", "--from", "sqlite:x.db", "--to", "c"),
     ("copy", "--from", "sqlite:x.db", "--to", "postgresql:c", "--batch", "0"),
     ("copy", "--from", "sqlite:x.db", "--to", "postgresql:c", "--what"),
+    ("copy", "--from", "sqlite:x.db", "--to", "postgresql:host=db dbname=onestop"),
     ("move",),
 ])
 def test_bad_arguments_print_the_usage(tmp_path, args):
