@@ -13,7 +13,7 @@
 
 #define COLUMNS_MAX        64
 #define BATCH_ROWS_DEFAULT 500
-#define PG_PARAMS_MAX      30000 /* below libpq's 65535 parameters a statement */
+#define PG_PARAMS_MAX      999 /* the engine takes ?1 to ?999 (pg_sql.c, as SQLite) */
 #define SOURCE_BUSY_MS     5000
 /* tables only PostgreSQL has: its record of applied migrations */
 #define PG_ONLY_TABLE "schema_migrations"
