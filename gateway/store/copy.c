@@ -538,6 +538,11 @@ enum store_copy_outcome store_copy(const struct store_copy_options *opts,
                  opts->sqlite_path);
         goto done;
     }
+    if (have == 0) {
+        snprintf(err, errlen, "%s is not an onestop store (it has no schema version)",
+                 opts->sqlite_path);
+        goto done;
+    }
     if (have < know) {
         snprintf(err, errlen,
                  "the source's schema is version %d, older than this onestop's %d: start onestopd "
