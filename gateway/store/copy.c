@@ -382,7 +382,9 @@ static bool table_copy(struct copy *c, const struct table *t, int64_t *copied)
     db_finalize(full);
     db_finalize(st);
     double secs = now_s() - start;
-    if (ok && c->opts->progress)
+    if (ok && c->opts->progress && *copied == 0)
+        fprintf(c->opts->progress, "store copy: %s 0 rows\n", t->name);
+    else if (ok && c->opts->progress)
         fprintf(c->opts->progress, "store copy: %s %" PRId64 " rows in %.2f s (%.0f rows/s)\n",
                 t->name, *copied, secs, secs > 0 ? (double)*copied / secs : 0.0);
     return ok;
