@@ -8,6 +8,7 @@ new sales get fresh references, and the audit chain verifies. Then the refusals.
 import json
 import os
 import re
+import secrets
 import shutil
 import sqlite3
 import uuid
@@ -41,7 +42,11 @@ def sqlite_gateway(tmp_path, printer=False):
     gw = Gateway(tmp_path, config_overrides={"store": {"engine": "sqlite"}}, printers=printers)
     if printer:
         gw.config["counters"][0]["printer"] = PRINTER
-        gw.write_config()
+    # the chain's head signed, as operators keep it
+    with open(os.path.join(gw.keys_dir, "audit-head.key"), "w") as f:
+        f.write(secrets.token_hex(32) + "\n")
+    gw.config["audit"] = {"head_key_file": "keys/audit-head.key"}
+    gw.write_config()
     return gw
 
 
@@ -116,6 +121,8 @@ def test_a_sqlite_store_moves_to_postgresql_and_carries_on(tmp_path):
         before = {ref: read(gw, sup, ref) for ref in refs}
     finally:
         gw.stop()
+    signed = gw.cli("audit", "head")  # the SQLite store's head, signed
+    assert signed.returncode == 0, signed.stderr
     counts = sqlite_counts(source_db(gw))
     with sqlite3.connect(source_db(gw)) as db:
         max_ids = {t: db.execute(f"SELECT max(id) FROM {t}").fetchone()[0]
@@ -170,6 +177,10 @@ def test_a_sqlite_store_moves_to_postgresql_and_carries_on(tmp_path):
         verify = gw.cli("audit", "verify")
         assert verify.returncode == 0, verify.stdout + verify.stderr
         assert "intact" in verify.stdout
+        # the head signed on SQLite still holds on PostgreSQL: the same rows, the same hashes
+        verify = gw.cli("audit", "verify", "--head", signed.stdout.strip())
+        assert verify.returncode == 0, verify.stdout + verify.stderr
+        assert "it holds the signed head" in verify.stdout
     finally:
         gw.stop()
 
