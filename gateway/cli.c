@@ -11,9 +11,12 @@
  * signed) onestop --config PATH purge [--dry-run] [--older-than-days N] onestop --config PATH keys
  * status | keys rotate [--batch N]   (gateway/cli_keys.h) onestop --config PATH keys rotate-index
  * [--batch N]
+ *   onestop --config PATH store copy --from sqlite:PATH --to postgresql:CONNINFO_FILE
+ *                                     (gateway/cli_store.h)
  */
 #include "gateway/cli_keys.h"
 #include "gateway/cli_records.h"
+#include "gateway/cli_store.h"
 #include "gateway/config.h"
 #include "gateway/failpoint.h"
 #include "gateway/field_crypt.h"
@@ -48,6 +51,7 @@ static void usage(FILE *out)
                  "                             current data key\n"
                  "  keys rotate-index [--batch N]  recompute the limit keys' blind index under\n"
                  "                             keys.index_key_file\n");
+    cli_store_usage(out);
 }
 
 static bool read_password(char *buf, size_t len)
@@ -242,6 +246,11 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[i], "backup") == 0 || strcmp(argv[i], "restore") == 0) {
         int rc = backup_command(cfg->data_dir, argc - i, argv + i); /* never opens the store */
+        config_free(cfg);
+        return rc;
+    }
+    if (strcmp(argv[i], "store") == 0) {
+        int rc = cli_store(argc - i - 1, argv + i + 1); /* names its own source and target */
         config_free(cfg);
         return rc;
     }

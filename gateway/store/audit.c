@@ -277,9 +277,12 @@ enum store_result store_audit_walk(struct db *db, const struct audit_head *signe
                                    struct audit_verify_result *out)
 {
     memset(out, 0, sizeof *out);
-    /* one read transaction: the walk and the head check see the same trail */
+    /* one read transaction: the walk and the head check see the same trail (the caller's,
+     * when one is open: `store copy` checks its copy before it commits it) */
     char ignored[256];
-    db_exec(db, "BEGIN", ignored, sizeof ignored);
+    bool own = !db_in_transaction(db);
+    if (own)
+        db_exec(db, "BEGIN", ignored, sizeof ignored);
     struct db_stmt *st = db_prepare(db, "SELECT " AUDIT_COLUMNS ", prev_hash, hash FROM audit"
                                         " ORDER BY id");
     enum store_result r = st ? STORE_OK : STORE_UNAVAILABLE;
@@ -304,7 +307,8 @@ enum store_result store_audit_walk(struct db *db, const struct audit_head *signe
         snprintf(out->message, sizeof out->message,
                  "the audit trail is intact: %" PRId64 " rows, head row %" PRId64 " hash %s",
                  out->rows, out->head.id, out->head.hash);
-    db_exec(db, "COMMIT", ignored, sizeof ignored);
+    if (own)
+        db_exec(db, "COMMIT", ignored, sizeof ignored);
     return r;
 }
 

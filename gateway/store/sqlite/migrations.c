@@ -411,6 +411,11 @@ static const char *migration_sql(int index)
     return migrations[index];
 }
 
+int db_sqlite_schema_latest(void)
+{
+    return MIGRATIONS_LEN;
+}
+
 int db_sqlite_schema_version(struct db *conn)
 {
     sqlite3 *db = db_sqlite_handle(conn);

@@ -31,6 +31,8 @@ sqlite3 *db_sqlite_handle(struct db *db);
 bool db_sqlite_migrate(struct db *db, char *err, size_t errlen);
 /* PRAGMA user_version, or -1 when it cannot be read. */
 int db_sqlite_schema_version(struct db *db);
+/* The schema version this binary migrates a database to. */
+int db_sqlite_schema_latest(void);
 
 /* Registers the pd_* SQL functions (store/sqlite/crypt_functions.c) over fc (NULL: no keys)
  * on db; false with a message in err. */
