@@ -568,7 +568,7 @@ static enum store_result record_delivered(struct db *db, const struct delivery_o
     if (r != STORE_OK)
         return r;
     struct db_stmt *st = db_cached(db, "UPDATE deliveries SET backend_reference=?,"
-                                       " next_poll_at_ms=CASE WHEN connector='open311' THEN ?"
+                                       " next_poll_at_ms=CASE WHEN connector='open311' THEN CAST(? AS BIGINT)"
                                        " END WHERE id=?");
     if (!st)
         return STORE_UNAVAILABLE;
