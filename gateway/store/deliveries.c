@@ -398,20 +398,24 @@ struct claim {
 };
 
 /* On the writer: the due rows no node holds, locked (SKIP LOCKED: another node's claim in
- * progress keeps its rows), then leased to this node. */
+ * progress keeps its rows), then leased to this node. Rows this node holds already are taken
+ * again unless the caller has them in flight (exclude): an outcome the store could not
+ * record left its lease behind. */
 static enum store_result claim_run(struct db *db, void *arg)
 {
     struct claim *c = arg;
     c->n = 0;
     struct db_stmt *st = db_cached(
         db, "SELECT id FROM deliveries WHERE backend=?1 AND state IN ('pending','cancelling')"
-            " AND next_attempt_at_ms <= ?2 AND (lease_until_ms IS NULL OR lease_until_ms < ?2)"
+            " AND next_attempt_at_ms <= ?2"
+            " AND (lease_until_ms IS NULL OR lease_until_ms < ?2 OR lease_owner = ?4)"
             " ORDER BY next_attempt_at_ms, id LIMIT ?3 FOR UPDATE SKIP LOCKED");
     if (!st)
         return STORE_UNAVAILABLE;
     db_bind_text(st, 1, c->backend);
     db_bind_int64(st, 2, c->now);
     db_bind_int64(st, 3, (int64_t)c->limit + (int64_t)c->exclude_len);
+    db_bind_text(st, 4, store_node_id());
     enum db_step rc;
     while ((rc = db_step(st)) == DB_ROW)
         if (c->n < (size_t)c->limit &&

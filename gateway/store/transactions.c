@@ -462,7 +462,7 @@ enum store_result store_transaction_get(struct store *store, const char *referen
         " LEFT JOIN deliveries d ON d.transaction_id = t.id"
         " LEFT JOIN print_jobs j ON j.id = (SELECT MAX(id) FROM print_jobs WHERE"
         "   transaction_id = t.id)"
-        " WHERE t.reference=?1 AND (?2 IS NULL OR t.site = ?2)");
+        " WHERE t.reference=?1 AND (CAST(?2 AS TEXT) IS NULL OR t.site = ?2)");
     enum store_result r = STORE_UNAVAILABLE;
     if (st) {
         db_bind_text(st, 1, reference);
