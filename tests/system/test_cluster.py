@@ -205,7 +205,8 @@ def test_kill9_of_a_node_during_a_burst_through_haproxy(tmp_path):
         assert not errors, errors[:5]
         assert len(acked) == TOTAL, f"{len(acked)} of {TOTAL} acknowledged"
         assert 0 < killed_at < TOTAL
-        assert stats(c.stats_port)[("nodes", "node1")].startswith("DOWN")
+        wait_until(lambda: stats(c.stats_port)[("nodes", "node1")].startswith("DOWN"),
+                   timeout=10, what="HAProxy to mark node1 DOWN")
 
         # stored exactly once, by reference and by idempotency key
         refs = set(acked.values())
