@@ -257,7 +257,8 @@ def test_kill9_of_a_node_during_a_burst_through_haproxy(tmp_path):
         assert verify.returncode == 0, verify.stdout + verify.stderr
         print(f"\ncluster kill test: {TOTAL} acknowledged ({killed_at} before the kill), "
               f"{len(stored)} stored, {len(seen)} delivered ({attempts} requests at the "
-              f"back-end), {len(jobs)} printed ({len(twice)} sent again after the kill); burst {burst_s:.1f} s, "
+              f"back-end), {len(jobs)} printed ({len(twice)} sent again after the kill); "
+              f"burst {burst_s:.1f} s, "
               f"all settled {time.monotonic() - began:.1f} s")
     finally:
         printer.stop()
