@@ -230,6 +230,7 @@ static const struct key_spec backend_keys[] = {
      .max = 60000},
     {KEY("lookup_timeout_ms", K_INT, BE(lookup_timeout_ms)), .def_int = 3000, .min = 50,
      .max = 60000},
+    {KEY("lease_ms", K_INT, BE(lease_ms)), .def_int = 0, .min = 0, .max = 3600000},
     {KEY("concurrency", K_INT, BE(concurrency)), .def_int = 4, .min = 1, .max = 256},
     {KEY("retry_schedule_s", K_INT_LIST, BE(retry_schedule_s)), .min = 0, .max = 86400},
     {KEY("give_up_after_s", K_INT, BE(give_up_after_s)), .def_int = 86400, .min = 1,

@@ -36,6 +36,7 @@ struct backend_config {
     long timeout_ms;
     long connect_timeout_ms;
     long lookup_timeout_ms; /* interactive look-ups (addresses, slots) */
+    long lease_ms; /* several nodes: how long a claimed delivery is this node's; 0: 2x timeout */
     long concurrency;
     long *retry_schedule_s; /* delay before retry n (the last repeats until the deadline) */
     size_t retry_schedule_len;

@@ -2,7 +2,9 @@
  *
  * DESIGN: one thread per printer, each with its own libcups state (libcups keeps the
  * scheduler address, the default connection and the last error per thread) and one job in
- * flight. A worker's loop:
+ * flight. Several nodes on one database: a worker works its printer's queue only while its
+ * node holds the printer (store_printer_hold: a session lock on PostgreSQL, always on SQLite);
+ * until then it asks again every SPOOLER_HOLD_RETRY_MS. A worker's loop:
  *   1. a job of its printer found in `printing` was left there by an earlier process (a crash
  *      or a stop while it was at the printer): with a printer job id it is re-checked with
  *      printer_check_job, never sent again; without one it is sent again (see resume_job);
@@ -603,7 +605,17 @@ static void *worker_main(void *arg)
     char rid[STORE_PRINTER_NAME_MAX + 16];
     snprintf(rid, sizeof rid, "printer-%s", w->pc.name);
     log_set_request_id(rid);
+    bool held = false; /* this node works the printer's queue (store_printer_hold) */
     while (!stopping(w)) {
+        if (!held) {
+            if (store_printer_hold(w->sp->store, w->pc.name, &held) != STORE_OK || !held) {
+                /* another node prints to it; try again later (it may die) */
+                worker_wait(w, SPOOLER_HOLD_RETRY_MS, false);
+                continue;
+            }
+            log_msg(LOG_INFO, "printer_held", "this node works the queue of printer %s",
+                    w->pc.name);
+        }
         struct print_job job;
         size_t n = 0;
         enum store_result r =

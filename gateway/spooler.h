@@ -27,6 +27,7 @@ struct strbuf;
 #define SPOOLER_TRACK_MAX_MS   120000 /* a job not finished after this is cancelled and failed */
 #define SPOOLER_IDLE_CHECK_MS  1000   /* an idle worker looks at the store at least this often */
 #define SPOOLER_STORE_RETRY_MS 1000   /* wait after the store failed before trying again */
+#define SPOOLER_HOLD_RETRY_MS  1000   /* another node works the printer: ask again after this */
 
 /* Starts one worker per printer in cfg. cfg and store must outlive the spooler. NULL with a
  * message in err when a printer's config is unusable or a thread cannot start. */

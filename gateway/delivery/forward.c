@@ -447,11 +447,12 @@ static void start_deliveries(struct forwarder *fw, struct fwd_backend *be, int64
             exclude[used++] = j->d.id;
     struct delivery *list = NULL;
     size_t len = 0;
-    enum store_result r = store_deliveries_due(fw->store, be->cfg->name, fwd_wall_ms(), allowed,
-                                               exclude, used, &list, &len);
+    int64_t lease_ms = be->cfg->lease_ms ? be->cfg->lease_ms : 2 * be->cfg->timeout_ms;
+    enum store_result r = store_deliveries_claim(fw->store, be->cfg->name, fwd_wall_ms(), lease_ms,
+                                                 allowed, exclude, used, &list, &len);
     free(exclude);
     if (r != STORE_OK) {
-        store_trouble(be, "store_deliveries_due", r, now_mono);
+        store_trouble(be, "store_deliveries_claim", r, now_mono);
         return;
     }
     /* fewer than asked for: nothing more is due until a wake-up (new work, a hand retry), a

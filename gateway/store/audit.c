@@ -5,7 +5,9 @@
  * the new row the next id and hash = audit_chain_hash(last hash, row). Writes are serialised
  * by SQLite's write lock (BEGIN IMMEDIATE, also across processes: the onestop command line
  * writes beside onestopd), so the last row read is the last row there is; a write rolled back
- * takes its audit row with it, and the chain never forks.
+ * takes its audit row with it, and the chain never forks. On an engine that several nodes
+ * write at once (PostgreSQL) that lock is taken by hand: a transaction-scoped lock on the
+ * chain (db_lock_xact) before the last row is read, held until the write commits.
  *
  * Rows written before the chain existed are chained once, the first time this binary opens
  * the database (store_audit_chain_start), followed by an "audit_chain_started" row. */
@@ -61,6 +63,10 @@ enum store_result store_audit_insert(struct db *db, const struct audit_entry *e,
 {
     int64_t last_id;
     char prev[AUDIT_HASH_HEX_SIZE], hash[AUDIT_HASH_HEX_SIZE];
+    if (!db_lock_xact(db, db_lock_key("audit", "chain"))) {
+        store_log_error(db, "audit chain lock");
+        return db_result(db) == STORE_OK ? STORE_UNAVAILABLE : db_result(db);
+    }
     enum store_result r = last_row(db, &last_id, prev);
     if (r != STORE_OK)
         return r;

@@ -108,3 +108,36 @@ bool db_forget_freed(struct db *db)
 {
     return !db->ops->forget_freed || db->ops->forget_freed(db);
 }
+
+bool db_shared(struct db *db)
+{
+    return db->ops->shared;
+}
+
+int64_t db_lock_key(const char *space, const char *name)
+{
+    /* FNV-1a over "space:name" */
+    uint64_t h = 14695981039346656037ULL;
+    for (const char *p = space; p && *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    h = (h ^ (unsigned char)':') * 1099511628211ULL;
+    for (const char *p = name; p && *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    return (int64_t)h;
+}
+
+bool db_lock_xact(struct db *db, int64_t key)
+{
+    return !db->ops->lock_xact || db->ops->lock_xact(db, key);
+}
+
+bool db_try_lock_session(struct db *db, int64_t key, bool *got)
+{
+    *got = true;
+    return !db->ops->try_lock_session || db->ops->try_lock_session(db, key, got);
+}
+
+bool db_unlock_session(struct db *db, int64_t key)
+{
+    return !db->ops->unlock_session || db->ops->unlock_session(db, key);
+}

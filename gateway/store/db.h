@@ -98,4 +98,22 @@ bool db_in_transaction(struct db *db);
  * still on older pages): the next checkpoint will. */
 bool db_forget_freed(struct db *db);
 
+/* Locks across the processes that share a database (several onestopd nodes on PostgreSQL).
+ * On an engine with one writer for the whole database (SQLite) they are always granted and
+ * cost nothing.
+ *
+ * db_shared: whether several processes may write db at once; a query that claims rows then
+ * selects them `FOR UPDATE SKIP LOCKED` (the engine-specific text: pick the literal by this).
+ * db_lock_key: a lock's key, a 64-bit hash of its space ("audit", "printer") and name.
+ * db_lock_xact: waits for the transaction-scoped lock `key` (released at COMMIT or ROLLBACK);
+ * false when the engine failed (db_result).
+ * db_try_lock_session: takes the session lock `key` if it is free (*got) and keeps it until
+ * db_unlock_session or the connection ends (a node that dies frees its locks); false when the
+ * engine failed. */
+bool db_shared(struct db *db);
+int64_t db_lock_key(const char *space, const char *name);
+bool db_lock_xact(struct db *db, int64_t key) __attribute__((warn_unused_result));
+bool db_try_lock_session(struct db *db, int64_t key, bool *got) __attribute__((warn_unused_result));
+bool db_unlock_session(struct db *db, int64_t key);
+
 #endif

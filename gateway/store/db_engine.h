@@ -30,6 +30,14 @@ struct db_ops {
     bool (*in_transaction)(struct db *db);
     /* db_forget_freed; NULL: the engine has nothing to clear */
     bool (*forget_freed)(struct db *db);
+    /* db_shared: several processes write this database (rows are claimed FOR UPDATE SKIP
+     * LOCKED); false: one writer at a time holds the whole database (SQLite) */
+    bool shared;
+    /* db_lock_xact, db_try_lock_session, db_unlock_session; NULL: always granted (an engine
+     * whose one writer already excludes every other) */
+    bool (*lock_xact)(struct db *db, int64_t key);
+    bool (*try_lock_session)(struct db *db, int64_t key, bool *got);
+    bool (*unlock_session)(struct db *db, int64_t key);
 };
 
 /* Each engine's constructor (its own header declares it): the SQLite engine opens a file,

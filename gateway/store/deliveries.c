@@ -21,11 +21,14 @@
 
 #include "gateway/log.h"
 
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #define LIST_LIMIT_MAX     500
 #define LIST_LIMIT_DEFAULT 100
@@ -356,6 +359,154 @@ enum store_result store_deliveries_due(struct store *store, const char *backend,
     return STORE_OK;
 }
 
+/* ---- claims across nodes ---- */
+
+#define NODE_ID_SIZE 17 /* 16 hex digits */
+
+static char node_id[NODE_ID_SIZE];
+static pthread_once_t node_id_once = PTHREAD_ONCE_INIT;
+
+static void node_id_make(void)
+{
+    unsigned char raw[(NODE_ID_SIZE - 1) / 2];
+    if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        uint64_t v = (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 32) ^ (uint64_t)ts.tv_sec;
+        memcpy(raw, &v, sizeof raw);
+    }
+    for (size_t i = 0; i < sizeof raw; i++)
+        snprintf(node_id + 2 * i, 3, "%02x", raw[i]);
+    log_msg(LOG_INFO, "node_id", "this node's id (the owner of its delivery leases) is %s",
+            node_id);
+}
+
+const char *store_node_id(void)
+{
+    pthread_once(&node_id_once, node_id_make);
+    return node_id;
+}
+
+struct claim {
+    const char *backend;
+    int64_t now, lease_until;
+    int limit;
+    const int64_t *exclude;
+    size_t exclude_len;
+    int64_t *ids;
+    size_t n;
+};
+
+/* On the writer: the due rows no node holds, locked (SKIP LOCKED: another node's claim in
+ * progress keeps its rows), then leased to this node. Rows this node holds already are taken
+ * again unless the caller has them in flight (exclude): an outcome the store could not
+ * record left its lease behind. */
+static enum store_result claim_run(struct db *db, void *arg)
+{
+    struct claim *c = arg;
+    c->n = 0;
+    struct db_stmt *st = db_cached(
+        db, "SELECT id FROM deliveries WHERE backend=?1 AND state IN ('pending','cancelling')"
+            " AND next_attempt_at_ms <= ?2"
+            " AND (lease_until_ms IS NULL OR lease_until_ms < ?2 OR lease_owner = ?4)"
+            " ORDER BY next_attempt_at_ms, id LIMIT ?3 FOR UPDATE SKIP LOCKED");
+    if (!st)
+        return STORE_UNAVAILABLE;
+    db_bind_text(st, 1, c->backend);
+    db_bind_int64(st, 2, c->now);
+    db_bind_int64(st, 3, (int64_t)c->limit + (int64_t)c->exclude_len);
+    db_bind_text(st, 4, store_node_id());
+    enum db_step rc;
+    while ((rc = db_step(st)) == DB_ROW)
+        if (c->n < (size_t)c->limit &&
+            !excluded(db_column_int64(st, 0), c->exclude, c->exclude_len))
+            c->ids[c->n++] = db_column_int64(st, 0);
+    db_release(st);
+    if (rc != DB_DONE)
+        return store_step_result(db, rc);
+    st = db_cached(db, "UPDATE deliveries SET lease_owner=?1, lease_until_ms=?2 WHERE id=?3");
+    if (!st)
+        return STORE_UNAVAILABLE;
+    enum store_result r = STORE_OK;
+    for (size_t i = 0; r == STORE_OK && i < c->n; i++) {
+        db_bind_text(st, 1, store_node_id());
+        db_bind_int64(st, 2, c->lease_until);
+        db_bind_int64(st, 3, c->ids[i]);
+        r = store_step_done(db, st, "delivery claim");
+    }
+    return r;
+}
+
+enum store_result store_deliveries_claim(struct store *store, const char *backend, int64_t now,
+                                         int64_t lease_ms, int limit, const int64_t *exclude,
+                                         size_t exclude_len, struct delivery **out, size_t *len)
+{
+    *out = NULL;
+    *len = 0;
+    struct db *db = store_reader_acquire(store);
+    bool shared = db_shared(db);
+    store_reader_release(store, db);
+    if (!shared)
+        return store_deliveries_due(store, backend, now, limit, exclude, exclude_len, out, len);
+    if (limit <= 0)
+        return STORE_OK;
+    struct claim c = {backend, now, now + lease_ms, limit, exclude, exclude_len, NULL, 0};
+    c.ids = calloc((size_t)limit, sizeof *c.ids);
+    *out = calloc((size_t)limit, sizeof **out);
+    enum store_result r =
+        c.ids && *out ? store_write_sync(store, claim_run, &c) : STORE_UNAVAILABLE;
+    db = r == STORE_OK && c.n ? store_reader_acquire(store) : NULL;
+    struct db_stmt *st = db ? db_cached(db, "SELECT " DELIVERY_COLUMNS " FROM deliveries d"
+                                            " JOIN transactions t ON t.id = d.transaction_id"
+                                            " WHERE d.id = ?")
+                            : NULL;
+    if (db && !st)
+        r = STORE_UNAVAILABLE;
+    for (size_t i = 0; r == STORE_OK && i < c.n; i++) {
+        struct delivery *one = NULL;
+        size_t got = 0;
+        db_bind_int64(st, 1, c.ids[i]);
+        r = store_deliveries_collect(st, 1, NULL, 0, &one, &got);
+        db_release(st);
+        if (r == STORE_OK && got == 1)
+            (*out)[(*len)++] = one[0];
+        free(one);
+    }
+    if (db)
+        store_reader_release(store, db);
+    free(c.ids);
+    if (r != STORE_OK) {
+        store_delivery_free(*out, *len);
+        *out = NULL;
+        *len = 0;
+    }
+    return r;
+}
+
+/* Before an outcome is recorded: the lease is cleared if this node holds it (or none does);
+ * STORE_CONFLICT when another node claimed the delivery after this node's lease ran out (it
+ * sends it again, with the same Idempotency-Key). On PostgreSQL the UPDATE also locks the row
+ * until the write commits, so no claim slips in between. */
+static enum store_result lease_release(struct db *db, int64_t delivery_id)
+{
+    if (!db_shared(db))
+        return STORE_OK;
+    struct db_stmt *st = db_cached(db, "UPDATE deliveries SET lease_owner=NULL, lease_until_ms=NULL"
+                                       " WHERE id=?1 AND (lease_owner IS NULL OR lease_owner=?2)");
+    if (!st)
+        return STORE_UNAVAILABLE;
+    db_bind_int64(st, 1, delivery_id);
+    db_bind_text(st, 2, store_node_id());
+    enum store_result r = store_step_done(db, st, "delivery lease release");
+    if (r == STORE_OK && db_changes(db) == 0) {
+        log_msg(LOG_INFO, "delivery_lease_lost",
+                "delivery %lld is held by another node now: this node's outcome is not recorded",
+                (long long)delivery_id);
+        r = STORE_CONFLICT;
+    }
+    return r;
+}
+
 enum store_result store_polls_due(struct store *store, const char *backend, int64_t now, int limit,
                                   struct delivery **out, size_t *len)
 {
@@ -421,7 +572,7 @@ static enum store_result record_delivered(struct db *db, const struct delivery_o
     if (r != STORE_OK)
         return r;
     struct db_stmt *st = db_cached(db, "UPDATE deliveries SET backend_reference=?,"
-                                       " next_poll_at_ms=CASE WHEN connector='open311' THEN ?"
+                                       " next_poll_at_ms=CASE WHEN connector='open311' THEN CAST(? AS BIGINT)"
                                        " END WHERE id=?");
     if (!st)
         return STORE_UNAVAILABLE;
@@ -606,7 +757,12 @@ static void outcome_done(struct store_job *job, enum store_result result)
 static enum store_result outcome_step_run(struct store_tx *tx, void *arg)
 {
     const struct delivery_outcome *o = arg;
-    enum store_result r = o->step == DELIVERY_STEP_ATTEMPT ? outcome_run(tx, arg) : STORE_OK;
+    /* a look-up that found nothing is followed by the resend: the lease stays */
+    bool keeps_lease = o->kind == OUTCOME_POLLED || o->step == DELIVERY_STEP_NOT_FOUND;
+    enum store_result r = keeps_lease ? STORE_OK : lease_release(store_tx_db(tx), o->delivery_id);
+    if (r != STORE_OK)
+        return r;
+    r = o->step == DELIVERY_STEP_ATTEMPT ? outcome_run(tx, arg) : STORE_OK;
     return r == STORE_OK ? store_delivery_step_run(tx, o) : r;
 }
 

@@ -109,6 +109,14 @@ struct print_reprint {
 enum store_result store_tx_print_reprint(struct store_tx *tx,
                                          struct print_reprint *r) STORE_MUSTCHECK;
 
+/* Whether this node may work printer's queue: several nodes on one database (PostgreSQL) take
+ * a session lock per printer on a connection the store keeps, so one node at a time prints
+ * to it; the lock is held until the store closes or the node dies (its session ends and the
+ * lock frees). Call it until *held, then keep working the queue (a held lock is never asked
+ * for again: PostgreSQL would count it twice). SQLite: always held. */
+enum store_result store_printer_hold(struct store *store, const char *printer,
+                                     bool *held) STORE_MUSTCHECK;
+
 /* For /metrics: a printer's jobs by state. */
 struct print_counts {
     long pending;

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #define LIST_LIMIT_MAX 500
+#define STORE_LIMIT_LOCK_NAME_MAX 192 /* a limit key's name and its blind value */
 
 static const char *const status_names[] = {"accepted", "forwarded", "completed", "failed",
                                            "voided"};
@@ -281,9 +282,33 @@ static long max_live(struct db *db, const char *key, const char *value, const ch
     return best;
 }
 
+/* Inside a write, before a limit is counted: on an engine several nodes write at once, a
+ * transaction-scoped lock on the limit key's blind value, so a second node's sale under the
+ * same key waits for the first to commit and then counts it (under READ COMMITTED each
+ * statement sees what committed before it). The lock's key is hashed from the blind value,
+ * never the value itself. false when the engine failed. */
+static bool limit_lock(struct db *db, const char *key, const char *value)
+{
+    if (!db_shared(db))
+        return true;
+    struct db_stmt *st = db_cached(db, "SELECT pd_blind(?1, ?2)");
+    if (!st)
+        return false;
+    db_bind_text(st, 1, key);
+    db_bind_text(st, 2, value);
+    bool ok = db_step(st) == DB_ROW;
+    char name[STORE_LIMIT_LOCK_NAME_MAX];
+    snprintf(name, sizeof name, "%s:%s", key,
+             ok && db_column_text(st, 0) ? db_column_text(st, 0) : "");
+    db_release(st);
+    return ok && db_lock_xact(db, db_lock_key("limit", name));
+}
+
 long store_tx_max_live(struct store_tx *tx, const char *key, const char *value, const char *from,
                        const char *until)
 {
+    if (!limit_lock(store_tx_db(tx), key, value))
+        return -1;
     return max_live(store_tx_db(tx), key, value, from, until);
 }
 
@@ -298,6 +323,8 @@ long store_max_live(struct store *store, const char *key, const char *value, con
 
 long store_tx_count_live(struct store_tx *tx, const char *key, const char *value, const char *on)
 {
+    if (!limit_lock(store_tx_db(tx), key, value))
+        return -1;
     return count_live(store_tx_db(tx), key, value, on);
 }
 

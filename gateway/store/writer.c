@@ -46,6 +46,11 @@ struct store {
     long readers_len;
 
     struct store_stats stats;
+
+    /* PostgreSQL: the connection that holds this node's session locks (the printers it
+     * works); NULL on SQLite. locks_lock serialises its users (the print workers). */
+    struct db *locks;
+    pthread_mutex_t locks_lock;
 };
 
 /* ---- the writer ---- */
@@ -363,6 +368,7 @@ struct store *store_open(const struct store_options *opts, char *err, size_t err
         return NULL;
     }
     store->engine = opts->engine;
+    pthread_mutex_init(&store->locks_lock, NULL);
     if (!engine_prepare(store, opts, err, errlen)) {
         free(store);
         return NULL;
@@ -392,6 +398,13 @@ struct store *store_open(const struct store_options *opts, char *err, size_t err
             return NULL;
         }
     }
+    if (db_shared(store->writer) &&
+        !(store->locks = engine_connect(store, opts, false, err, errlen))) {
+        store->thread = 0;
+        store_close(store);
+        return NULL;
+    }
+    (void)store_node_id(); /* made and logged at the start: the owner of this node's leases */
     pthread_mutex_init(&store->lock, NULL);
     pthread_cond_init(&store->queued, NULL);
     pthread_cond_init(&store->finished, NULL);
@@ -421,8 +434,24 @@ void store_close(struct store *store)
         db_close(store->readers[i]);
     free(store->readers);
     free(store->reader_busy);
+    db_close(store->locks);  /* its session locks end with it */
     db_close(store->writer); /* SQLite: checkpoints the WAL into the database file */
     free(store);
+}
+
+enum store_result store_printer_hold(struct store *store, const char *printer, bool *held)
+{
+    *held = true;
+    if (!store->locks)
+        return STORE_OK;
+    pthread_mutex_lock(&store->locks_lock);
+    bool ok = db_try_lock_session(store->locks, db_lock_key("printer", printer), held);
+    enum store_result r = ok ? STORE_OK : db_result(store->locks);
+    if (!ok)
+        store_log_error(store->locks, "printer lock");
+    pthread_mutex_unlock(&store->locks_lock);
+    *held = ok && *held;
+    return ok || r != STORE_OK ? r : STORE_UNAVAILABLE;
 }
 
 void store_stats(struct store *store, struct store_stats *out)

@@ -520,6 +520,42 @@ static bool pg_in_transaction(struct db *db)
     return t == PQTRANS_INTRANS || t == PQTRANS_INERROR || t == PQTRANS_ACTIVE;
 }
 
+/* The cross-node locks (db.h): PostgreSQL's advisory locks, on 64-bit keys. */
+static bool pg_lock_xact(struct db *db, int64_t key)
+{
+    struct db_stmt *st = db_cached(db, "SELECT pg_advisory_xact_lock(?1::bigint)");
+    if (!st)
+        return false;
+    db_bind_int64(st, 1, key);
+    bool ok = db_step(st) == DB_ROW;
+    db_release(st);
+    return ok;
+}
+
+static bool pg_try_lock_session(struct db *db, int64_t key, bool *got)
+{
+    struct db_stmt *st =
+        db_cached(db, "SELECT CASE WHEN pg_try_advisory_lock(?1::bigint) THEN 1 ELSE 0 END");
+    if (!st)
+        return false;
+    db_bind_int64(st, 1, key);
+    bool ok = db_step(st) == DB_ROW;
+    *got = ok && db_column_int64(st, 0) == 1;
+    db_release(st);
+    return ok;
+}
+
+static bool pg_unlock_session(struct db *db, int64_t key)
+{
+    struct db_stmt *st = db_cached(db, "SELECT pg_advisory_unlock(?1::bigint)");
+    if (!st)
+        return false;
+    db_bind_int64(st, 1, key);
+    bool ok = db_step(st) == DB_ROW;
+    db_release(st);
+    return ok;
+}
+
 static const struct db_ops pg_ops = {
     .name = "postgresql",
     .prepare = pg_prepare,
@@ -540,6 +576,10 @@ static const struct db_ops pg_ops = {
     .begin = pg_begin,
     .close = pg_close,
     .in_transaction = pg_in_transaction,
+    .shared = true,
+    .lock_xact = pg_lock_xact,
+    .try_lock_session = pg_try_lock_session,
+    .unlock_session = pg_unlock_session,
 };
 
 static void notice(void *arg, const char *message)

@@ -223,6 +223,9 @@ static const char *const migrations[] = {
     /* 21: a limit key's value sealed under the data key beside its blind index (keys
      * rotate-index recomputes the index from it) */
     "ALTER TABLE txn_keys ADD COLUMN sealed TEXT;",
+    /* 22: a delivery claimed by a node: which node holds it and until when (ms) */
+    "ALTER TABLE deliveries ADD COLUMN lease_owner TEXT;"
+    "ALTER TABLE deliveries ADD COLUMN lease_until_ms BIGINT;",
 };
 
 #define MIGRATIONS_LEN ((int)(sizeof migrations / sizeof migrations[0]))

@@ -397,6 +397,10 @@ static const char *const migrations[] = {
      * its blind index, so `onestop keys rotate-index` can recompute the index under a new
      * index key; it goes with the key row when the key expires */
     "ALTER TABLE txn_keys ADD COLUMN sealed TEXT;",
+    /* 22: a delivery claimed by a node (several nodes on one database): which node holds it
+     * and until when (wall-clock ms); NULL when no node does */
+    "ALTER TABLE deliveries ADD COLUMN lease_owner TEXT;"
+    "ALTER TABLE deliveries ADD COLUMN lease_until_ms INTEGER;",
 };
 
 #define MIGRATIONS_LEN ((int)(sizeof migrations / sizeof migrations[0]))
