@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -297,9 +298,20 @@ struct db *db_sqlite_borrow(sqlite3 *handle)
     return &c->base;
 }
 
+/* SQLite's process-wide settings, before its first use: no memory statistics (with them
+ * every sqlite3_malloc and sqlite3_free takes a global mutex; nothing here reads them). A
+ * process that used SQLite before (sqlite3_config then says SQLITE_MISUSE) keeps the
+ * defaults. */
+static void configure_sqlite(void)
+{
+    (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 struct db *db_sqlite_open(const char *db_path, long busy_ms, bool writer,
                           const struct field_crypt *crypt, char *err, size_t errlen)
 {
+    static pthread_once_t configured = PTHREAD_ONCE_INIT;
+    pthread_once(&configured, configure_sqlite);
     struct sqlite_db *c = calloc(1, sizeof *c);
     if (!c) {
         snprintf(err, errlen, "out of memory");
