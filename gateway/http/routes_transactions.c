@@ -532,7 +532,7 @@ static enum store_result create_run(struct store_tx *tx, void *arg)
     return r;
 }
 
-/* Runs on the writer thread after COMMIT (or its failure): reply and resume. */
+/* Runs on the store's finisher thread after COMMIT (or its failure): reply and resume. */
 static void create_done(struct store_job *job, enum store_result result)
 {
     struct create *c = job->ctx;
