@@ -252,6 +252,10 @@ struct create {
     json_t *reply;
     char *reply_text; /* the 201 reply as stored for replays: sent as it is (no second dump) */
     char reference[STORE_REFERENCE_MAX];
+    /* the first attempt's reference and status URL, made before the job is queued: random
+     * and keyed-hash work that needs no store, kept off the writer thread */
+    bool prepared;
+    char status_url[STATUS_URL_MAX];
     struct store_job job;
 };
 
@@ -440,15 +444,20 @@ static enum store_result create_run(struct store_tx *tx, void *arg)
     char *lines_json = json_dumps(ev.lines, JSON_COMPACT);
     r = STORE_CONFLICT;
     for (int attempt = 0; attempt < REFERENCE_ATTEMPTS && r == STORE_CONFLICT; attempt++) {
-        if (!reference_generate(service_reference_prefix(s), c->reference, sizeof c->reference)) {
-            r = STORE_UNAVAILABLE;
-            break;
-        }
         char status_url[STATUS_URL_MAX], delivery_key[64];
-        if (!status_token_url(&cfg->status_key, cfg->public_base_url, c->reference, status_url,
-                              sizeof status_url)) {
-            r = STORE_INVALID;
-            break;
+        if (attempt == 0 && c->prepared) {
+            memcpy(status_url, c->status_url, sizeof status_url);
+        } else {
+            if (!reference_generate(service_reference_prefix(s), c->reference,
+                                    sizeof c->reference)) {
+                r = STORE_UNAVAILABLE;
+                break;
+            }
+            if (!status_token_url(&cfg->status_key, cfg->public_base_url, c->reference, status_url,
+                                  sizeof status_url)) {
+                r = STORE_INVALID;
+                break;
+            }
         }
         snprintf(delivery_key, sizeof delivery_key, "onestop-%s", c->reference);
         json_t *payload = backend ? service_backend_payload(s, &ev, c->reference) : NULL;
@@ -523,7 +532,7 @@ static enum store_result create_run(struct store_tx *tx, void *arg)
     return r;
 }
 
-/* Runs on the writer thread after COMMIT (or its failure): reply and resume. */
+/* Runs on the store's finisher thread after COMMIT (or its failure): reply and resume. */
 static void create_done(struct store_job *job, enum store_result result)
 {
     struct create *c = job->ctx;
@@ -669,6 +678,10 @@ void route_transaction_create(struct app *app, struct http_request *req)
     c->site = counter ? counter->site : NULL;
     c->printer = counter ? counter->printer : NULL;
     c->receipt = receipt;
+    c->prepared =
+        reference_generate(service_reference_prefix(s), c->reference, sizeof c->reference) &&
+        status_token_url(&app->cfg->status_key, app->cfg->public_base_url, c->reference,
+                         c->status_url, sizeof c->status_url);
     c->job = (struct store_job){.run = create_run, .arg = c, .done = create_done, .ctx = c};
     http_defer(req);
     store_submit(app->store, &c->job);

@@ -89,8 +89,9 @@ void store_stats(struct store *store, struct store_stats *out);
 
 /* ---- writes that span several records, run on the writer inside one database transaction ----
  * A store_tx is valid only inside the run function of a store_job. The job's done callback
- * runs on the writer thread once the group is committed (result STORE_OK) or failed; it must
- * be quick (resume a connection, free memory). */
+ * runs on the store's finisher thread once the group is committed (result STORE_OK) or
+ * failed, in the order the jobs were submitted; it must be quick (resume a connection, free
+ * memory). */
 struct store_tx;
 struct store_job {
     enum store_result (*run)(struct store_tx *tx, void *arg);

@@ -310,13 +310,13 @@ enum store_result store_deliveries_due(struct store *store, const char *backend,
     struct db_stmt *st =
         ids && *out
             ? db_cached(db,
-                           "SELECT * FROM (SELECT id, next_attempt_at_ms FROM deliveries"
-                           " WHERE backend=?1 AND state='pending' AND next_attempt_at_ms <= ?2"
-                           " ORDER BY next_attempt_at_ms, id LIMIT ?3)"
-                           " UNION ALL SELECT * FROM (SELECT id, next_attempt_at_ms FROM deliveries"
-                           " WHERE backend=?1 AND state='cancelling' AND next_attempt_at_ms <= ?2"
-                           " ORDER BY next_attempt_at_ms, id LIMIT ?3)"
-                           " ORDER BY 2, 1 LIMIT ?3")
+                        "SELECT * FROM (SELECT id, next_attempt_at_ms FROM deliveries"
+                        " WHERE backend=?1 AND state='pending' AND next_attempt_at_ms <= ?2"
+                        " ORDER BY next_attempt_at_ms, id LIMIT ?3)"
+                        " UNION ALL SELECT * FROM (SELECT id, next_attempt_at_ms FROM deliveries"
+                        " WHERE backend=?1 AND state='cancelling' AND next_attempt_at_ms <= ?2"
+                        " ORDER BY next_attempt_at_ms, id LIMIT ?3)"
+                        " ORDER BY 2, 1 LIMIT ?3")
             : NULL;
     enum db_step rc = DB_ERROR;
     size_t n = 0;
@@ -331,9 +331,9 @@ enum store_result store_deliveries_due(struct store *store, const char *backend,
         db_release(st);
     }
     st = rc == DB_DONE ? db_cached(db, "SELECT " DELIVERY_COLUMNS " FROM deliveries d"
-                                              " JOIN transactions t ON t.id = d.transaction_id"
-                                              " WHERE d.id = ?")
-                           : NULL;
+                                       " JOIN transactions t ON t.id = d.transaction_id"
+                                       " WHERE d.id = ?")
+                       : NULL;
     enum store_result r = rc == DB_DONE && (st || n == 0) ? STORE_OK : STORE_UNAVAILABLE;
     for (size_t i = 0; r == STORE_OK && i < n; i++) {
         struct delivery *one = NULL;
@@ -568,18 +568,23 @@ static enum store_result note_attempt(struct db *db, const struct delivery_outco
 static enum store_result record_delivered(struct db *db, const struct delivery_outcome *o,
                                           const struct delivery_row *row, time_t now)
 {
-    enum store_result r = note_attempt(db, o);
-    if (r != STORE_OK)
-        return r;
-    struct db_stmt *st = db_cached(db, "UPDATE deliveries SET backend_reference=?,"
-                                       " next_poll_at_ms=CASE WHEN connector='open311' THEN CAST(? AS BIGINT)"
-                                       " END WHERE id=?");
+    /* note_attempt's columns and the back-end's reference in one UPDATE of the row */
+    struct db_stmt *st =
+        db_cached(db, "UPDATE deliveries SET attempts=attempts+1,"
+                      " last_status=?, last_error=NULL, next_attempt_at_ms=?,"
+                      " backend_reference=?,"
+                      " next_poll_at_ms=CASE WHEN connector='open311' THEN CAST(? AS BIGINT)"
+                      " END WHERE id=?");
     if (!st)
         return STORE_UNAVAILABLE;
-    db_bind_text(st, 1, o->backend_reference);
+    if (o->http_status)
+        db_bind_int64(st, 1, o->http_status);
     db_bind_int64(st, 2, o->next_attempt_at_ms);
-    db_bind_int64(st, 3, o->delivery_id);
-    if ((r = store_step_done(db, st, "delivered")) != STORE_OK)
+    db_bind_text(st, 3, o->backend_reference);
+    db_bind_int64(st, 4, o->next_attempt_at_ms);
+    db_bind_int64(st, 5, o->delivery_id);
+    enum store_result r = store_step_done(db, st, "delivered");
+    if (r != STORE_OK)
         return r;
     r = delivery_move(db, o->delivery_id, row->reference, DELIVERY_PENDING, DELIVERY_DELIVERED,
                       row->backend, NULL, o->backend_reference[0] ? o->backend_reference : NULL,

@@ -106,7 +106,7 @@ struct delivery_outcome {
     bool no_polling;           /* DELIVERED: the back-end gave nothing to poll (blackbox) */
     char backend_token[128];   /* DELIVERED: an Open311 token to exchange for the reference */
     char supervisor_note[300]; /* what happened, for supervisors, when it is not an error */
-    /* the store calls this on the writer thread after the outcome is committed or failed */
+    /* the store calls this on its finisher thread after the outcome is committed or failed */
     void (*done)(struct delivery_outcome *outcome, enum store_result result);
     void *ctx;
     struct store_job job; /* private */

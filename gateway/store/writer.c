@@ -5,7 +5,10 @@
  * jobs; the writer takes everything queued (up to group_commit_max), runs each under its own
  * SAVEPOINT inside one transaction (db_begin: SQLite's BEGIN IMMEDIATE) ... COMMIT, and only
  * after COMMIT returns does it report each job's result. So a reply sent after a successful
- * write means the data is on disk, and one fsync serves a whole group. If COMMIT fails (disk
+ * write means the data is on disk, and one fsync serves a whole group. The results of async
+ * jobs (store_submit: replies, logging, resuming requests) are reported by a second thread,
+ * the finisher, in the order the jobs were queued, so the writer goes on to the next group
+ * meanwhile; sync writers are woken by the writer itself. If COMMIT fails (disk
  * full, I/O error) every job of the group gets STORE_UNAVAILABLE and the database is left as
  * it was before the group.
  *
@@ -38,6 +41,13 @@ struct store {
     struct store_write *head, *tail;
     bool stopping;
     long group_max;
+
+    /* the finisher: async writes whose result is known, to be notified in this order */
+    pthread_t finisher;
+    pthread_cond_t finished_queued;
+    struct store_write *done_head, *done_tail;
+    bool notifying; /* the finisher is running notifies (they may queue more writes) */
+    bool finisher_stopping;
 
     pthread_mutex_t read_lock;
     pthread_cond_t read_free;
@@ -157,28 +167,66 @@ static void run_group(struct store *store, struct store_write *group, long count
 
 /* Reports each write of list (its result set) to whoever waits for it; called with the lock
  * held, returns with it released. Sync waiters are marked done under the lock (each may
- * return and drop its stack frame as soon as we unlock); async writes are notified outside
- * it (their notify frees them), in the order they were queued. */
+ * return and drop its stack frame as soon as we unlock); async writes go to the finisher's
+ * queue, to be notified outside the lock (their notify frees them), in the order they were
+ * queued. */
 static void finish_writes(struct store *store, struct store_write *list)
 {
-    struct store_write *async_head = NULL, **async_tail = &async_head;
+    bool queued = false;
     for (struct store_write *w = list, *next; w; w = next) {
         next = w->next;
         if (w->notify) {
             w->next = NULL;
-            *async_tail = w;
-            async_tail = &w->next;
+            if (store->done_tail)
+                store->done_tail->next = w;
+            else
+                store->done_head = w;
+            store->done_tail = w;
+            queued = true;
         } else {
             w->done = true;
         }
     }
     pthread_cond_broadcast(&store->finished);
+    if (queued)
+        pthread_cond_signal(&store->finished_queued);
     pthread_mutex_unlock(&store->lock);
-    for (struct store_write *w = async_head, *next; w; w = next) {
-        next = w->next;
-        w->done = true;
-        w->notify(w, w->notify_ctx);
+}
+
+/* The finisher: notifies finished async writes, a whole queue at a time, in order. Runs until
+ * store_close, after the writer has stopped, has nothing more for it. */
+static void *finisher_main(void *arg)
+{
+    struct store *store = arg;
+    log_set_request_id("store-writer");
+    pthread_mutex_lock(&store->lock);
+    for (;;) {
+        while (!store->done_head && !store->finisher_stopping)
+            pthread_cond_wait(&store->finished_queued, &store->lock);
+        if (!store->done_head)
+            break;
+        struct store_write *list = store->done_head;
+        store->done_head = store->done_tail = NULL;
+        store->notifying = true;
+        pthread_mutex_unlock(&store->lock);
+        for (struct store_write *w = list, *next; w; w = next) {
+            next = w->next;
+            w->done = true;
+            w->notify(w, w->notify_ctx);
+        }
+        pthread_mutex_lock(&store->lock);
+        store->notifying = false;
+        pthread_cond_signal(&store->queued); /* a stopping writer waits for the last notifies */
     }
+    pthread_mutex_unlock(&store->lock);
+    return NULL;
+}
+
+/* The writer stops once asked to and nothing is left that could queue more: no write queued,
+ * none waiting to be notified, no notify running. Called with the lock held. */
+static bool writer_may_stop(const struct store *store)
+{
+    return store->stopping && !store->head && !store->done_head && !store->notifying;
 }
 
 static void *writer_main(void *arg)
@@ -187,9 +235,9 @@ static void *writer_main(void *arg)
     log_set_request_id("store-writer");
     pthread_mutex_lock(&store->lock);
     for (;;) {
-        while (!store->head && !store->stopping)
+        while (!store->head && !writer_may_stop(store))
             pthread_cond_wait(&store->queued, &store->lock);
-        if (!store->head && store->stopping)
+        if (!store->head)
             break;
         struct store_write *group = store->head, *last = group;
         long count = 1;
@@ -408,8 +456,16 @@ struct store *store_open(const struct store_options *opts, char *err, size_t err
     pthread_mutex_init(&store->lock, NULL);
     pthread_cond_init(&store->queued, NULL);
     pthread_cond_init(&store->finished, NULL);
+    pthread_cond_init(&store->finished_queued, NULL);
     pthread_mutex_init(&store->read_lock, NULL);
     pthread_cond_init(&store->read_free, NULL);
+    if (pthread_create(&store->finisher, NULL, finisher_main, store) != 0) {
+        snprintf(err, errlen, "cannot start the store finisher thread");
+        store->finisher = 0;
+        store->thread = 0;
+        store_close(store);
+        return NULL;
+    }
     if (pthread_create(&store->thread, NULL, writer_main, store) != 0) {
         snprintf(err, errlen, "cannot start the store writer thread");
         store->thread = 0;
@@ -429,6 +485,13 @@ void store_close(struct store *store)
         pthread_cond_signal(&store->queued);
         pthread_mutex_unlock(&store->lock);
         pthread_join(store->thread, NULL);
+    }
+    if (store->finisher) {
+        pthread_mutex_lock(&store->lock);
+        store->finisher_stopping = true;
+        pthread_cond_signal(&store->finished_queued);
+        pthread_mutex_unlock(&store->lock);
+        pthread_join(store->finisher, NULL);
     }
     for (long i = 0; i < store->readers_len; i++)
         db_close(store->readers[i]);

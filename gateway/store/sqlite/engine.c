@@ -12,6 +12,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,27 +85,47 @@ static struct sqlite_stmt *stmt_new(struct sqlite_db *c, const char *sql)
     return st;
 }
 
+/* The cache is an open-addressing hash table keyed by the SQL literal's address (a slot
+ * whose sql is NULL is free), at most half full: a lookup is a probe or two, not a scan of
+ * every statement the connection has kept. */
+static size_t cache_slot(const struct cached_stmt *table, size_t cap, const char *sql)
+{
+    uintptr_t h = (uintptr_t)sql;
+    h ^= h >> 17;
+    h *= (uintptr_t)0x9E3779B97F4A7C15ull;
+    size_t i = (size_t)(h >> 7) & (cap - 1);
+    while (table[i].sql && table[i].sql != sql)
+        i = (i + 1) & (cap - 1);
+    return i;
+}
+
 static bool cache_add(struct sqlite_db *c, const char *sql, struct sqlite_stmt *st)
 {
-    if (c->cache_len == c->cache_cap) {
-        size_t cap = c->cache_cap ? c->cache_cap * 2 : 64;
-        struct cached_stmt *grown = realloc(c->cache, cap * sizeof *grown);
+    if ((c->cache_len + 1) * 2 > c->cache_cap) {
+        size_t cap = c->cache_cap ? c->cache_cap * 2 : 128;
+        struct cached_stmt *grown = calloc(cap, sizeof *grown);
         if (!grown)
             return false;
+        for (size_t i = 0; i < c->cache_cap; i++)
+            if (c->cache[i].sql)
+                grown[cache_slot(grown, cap, c->cache[i].sql)] = c->cache[i];
+        free(c->cache);
         c->cache = grown;
         c->cache_cap = cap;
     }
-    c->cache[c->cache_len++] = (struct cached_stmt){sql, st};
+    c->cache[cache_slot(c->cache, c->cache_cap, sql)] = (struct cached_stmt){sql, st};
+    c->cache_len++;
     return true;
 }
 
 static struct db_stmt *op_prepare(struct db *db, const char *sql, bool keep)
 {
     struct sqlite_db *c = conn(db);
-    if (keep)
-        for (size_t i = 0; i < c->cache_len; i++)
-            if (c->cache[i].sql == sql)
-                return &c->cache[i].st->base;
+    if (keep && c->cache_cap) {
+        struct cached_stmt *hit = &c->cache[cache_slot(c->cache, c->cache_cap, sql)];
+        if (hit->sql)
+            return &hit->st->base;
+    }
     struct sqlite_stmt *st = stmt_new(c, sql);
     if (st && keep && !cache_add(c, sql, st)) {
         sqlite3_finalize(st->stmt);
@@ -236,8 +258,9 @@ static bool op_begin(struct db *db, char *err, size_t errlen)
 static void op_close(struct db *db)
 {
     struct sqlite_db *c = conn(db);
-    for (size_t i = 0; i < c->cache_len; i++)
-        op_finalize(&c->cache[i].st->base);
+    for (size_t i = 0; i < c->cache_cap; i++)
+        if (c->cache[i].sql)
+            op_finalize(&c->cache[i].st->base);
     free(c->cache);
     if (c->writer) {
         char err[128];
@@ -297,9 +320,20 @@ struct db *db_sqlite_borrow(sqlite3 *handle)
     return &c->base;
 }
 
+/* SQLite's process-wide settings, before its first use: no memory statistics (with them
+ * every sqlite3_malloc and sqlite3_free takes a global mutex; nothing here reads them). A
+ * process that used SQLite before (sqlite3_config then says SQLITE_MISUSE) keeps the
+ * defaults. */
+static void configure_sqlite(void)
+{
+    (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 struct db *db_sqlite_open(const char *db_path, long busy_ms, bool writer,
                           const struct field_crypt *crypt, char *err, size_t errlen)
 {
+    static pthread_once_t configured = PTHREAD_ONCE_INIT;
+    pthread_once(&configured, configure_sqlite);
     struct sqlite_db *c = calloc(1, sizeof *c);
     if (!c) {
         snprintf(err, errlen, "out of memory");
