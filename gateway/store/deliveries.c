@@ -307,13 +307,13 @@ enum store_result store_deliveries_due(struct store *store, const char *backend,
     struct db_stmt *st =
         ids && *out
             ? db_cached(db,
-                           "SELECT * FROM (SELECT id, next_attempt_at_ms FROM deliveries"
-                           " WHERE backend=?1 AND state='pending' AND next_attempt_at_ms <= ?2"
-                           " ORDER BY next_attempt_at_ms, id LIMIT ?3)"
-                           " UNION ALL SELECT * FROM (SELECT id, next_attempt_at_ms FROM deliveries"
-                           " WHERE backend=?1 AND state='cancelling' AND next_attempt_at_ms <= ?2"
-                           " ORDER BY next_attempt_at_ms, id LIMIT ?3)"
-                           " ORDER BY 2, 1 LIMIT ?3")
+                        "SELECT * FROM (SELECT id, next_attempt_at_ms FROM deliveries"
+                        " WHERE backend=?1 AND state='pending' AND next_attempt_at_ms <= ?2"
+                        " ORDER BY next_attempt_at_ms, id LIMIT ?3) AS p"
+                        " UNION ALL SELECT * FROM (SELECT id, next_attempt_at_ms FROM deliveries"
+                        " WHERE backend=?1 AND state='cancelling' AND next_attempt_at_ms <= ?2"
+                        " ORDER BY next_attempt_at_ms, id LIMIT ?3) AS c"
+                        " ORDER BY 2, 1 LIMIT ?3")
             : NULL;
     enum db_step rc = DB_ERROR;
     size_t n = 0;
@@ -328,9 +328,9 @@ enum store_result store_deliveries_due(struct store *store, const char *backend,
         db_release(st);
     }
     st = rc == DB_DONE ? db_cached(db, "SELECT " DELIVERY_COLUMNS " FROM deliveries d"
-                                              " JOIN transactions t ON t.id = d.transaction_id"
-                                              " WHERE d.id = ?")
-                           : NULL;
+                                       " JOIN transactions t ON t.id = d.transaction_id"
+                                       " WHERE d.id = ?")
+                       : NULL;
     enum store_result r = rc == DB_DONE && (st || n == 0) ? STORE_OK : STORE_UNAVAILABLE;
     for (size_t i = 0; r == STORE_OK && i < n; i++) {
         struct delivery *one = NULL;
