@@ -13,11 +13,12 @@
 #include <stdio.h>
 #include <string.h>
 
-/* The London day of a sale, in SQL, given the period's clock change (?4 instant, ?5 offset
- * after, ?6 offset before). */
+/* The London day of a sale, in SQL, as days since 1970-01-01 (COL_DAY), given the period's
+ * clock change (?4 instant, ?5 offset after, ?6 offset before). Integer division in both
+ * engines; neither's date functions are the other's. */
 #define LONDON_DAY                                                                                 \
-    "date(t.created_at + CASE WHEN ?4 > 0 AND t.created_at >= ?4 THEN ?5 ELSE ?6 END,"             \
-    " 'unixepoch')"
+    "(t.created_at + CASE WHEN CAST(?4 AS BIGINT) > 0 AND t.created_at >= ?4"                      \
+    " THEN CAST(?5 AS BIGINT) ELSE ?6 END) / 86400"
 
 static void bind_period(struct db_stmt *st, const struct report_period *p)
 {
@@ -196,7 +197,7 @@ static enum store_result deliveries(struct db *db, const struct report_period *p
     return rc == DB_DONE ? STORE_OK : store_step_result(db, rc);
 }
 
-static const struct store_column day_columns[] = {{"day", COL_TEXT},
+static const struct store_column day_columns[] = {{"day", COL_DAY},
                                                   {"service", COL_TEXT},
                                                   {"transactions", COL_INT},
                                                   {"takings_pence", COL_INT},
@@ -204,11 +205,12 @@ static const struct store_column day_columns[] = {{"day", COL_TEXT},
 
 static enum store_result by_day(struct db *db, const struct report_period *p, json_t *out)
 {
-    struct db_stmt *st = db_cached(
-        db, "SELECT " LONDON_DAY ", t.service, COUNT(*), coalesce(SUM(p.amount_pence), 0)"
-            " FROM transactions t LEFT JOIN payments p ON p.transaction_id = t.id"
-            " WHERE t.created_at >= ?1 AND t.created_at < ?2 AND (?3 IS NULL OR t.site = ?3)"
-            " GROUP BY 1, 2 ORDER BY 1, 2");
+    struct db_stmt *st =
+        db_cached(db, "SELECT " LONDON_DAY ", t.service, COUNT(*), coalesce(SUM(p.amount_pence), 0)"
+                      " FROM transactions t LEFT JOIN payments p ON p.transaction_id = t.id"
+                      " WHERE t.created_at >= ?1 AND t.created_at < ?2"
+                      " AND (CAST(?3 AS TEXT) IS NULL OR t.site = ?3)"
+                      " GROUP BY 1, 2 ORDER BY 1, 2");
     if (!st)
         return STORE_UNAVAILABLE;
     bind_period(st, p);

@@ -76,6 +76,7 @@ enum store_column_kind {
     COL_TIME,    /* unix seconds -> "YYYY-MM-DDTHH:MM:SSZ" */
     COL_TIME_MS, /* unix milliseconds -> the same */
     COL_BOOL,    /* 0 / not 0 -> false / true */
+    COL_DAY,     /* days since 1970-01-01 -> "YYYY-MM-DD" */
 };
 struct store_column {
     const char *name;
