@@ -420,9 +420,10 @@ static enum store_result record_delivered(struct db *db, const struct delivery_o
     enum store_result r = note_attempt(db, o);
     if (r != STORE_OK)
         return r;
-    struct db_stmt *st = db_cached(db, "UPDATE deliveries SET backend_reference=?,"
-                                       " next_poll_at_ms=CASE WHEN connector='open311' THEN ?"
-                                       " END WHERE id=?");
+    struct db_stmt *st =
+        db_cached(db, "UPDATE deliveries SET backend_reference=?,"
+                      " next_poll_at_ms=CASE WHEN connector='open311' THEN CAST(? AS BIGINT)"
+                      " END WHERE id=?");
     if (!st)
         return STORE_UNAVAILABLE;
     db_bind_text(st, 1, o->backend_reference);
@@ -639,7 +640,8 @@ enum store_result store_deliveries_failed(struct store *store, const char *site,
         db,
         "SELECT t.reference, t.service, t.counter, d.backend, d.attempts, d.last_status,"
         " d.last_error, d.failed_at, t.created_at, d.note FROM deliveries d JOIN transactions t ON"
-        " t.id = d.transaction_id WHERE d.state='failed' AND (?2 IS NULL OR t.site = ?2)"
+        " t.id = d.transaction_id WHERE d.state='failed'"
+        " AND (CAST(?2 AS TEXT) IS NULL OR t.site = ?2)"
         " ORDER BY d.failed_at DESC LIMIT ?1");
     enum store_result r = STORE_UNAVAILABLE;
     if (st) {

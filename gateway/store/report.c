@@ -61,13 +61,14 @@ static json_t *as_list(json_t *dim)
 
 static enum store_result sales_cube(struct db *db, const struct report_period *p, json_t *out)
 {
-    struct db_stmt *st = db_cached(
-        db, "SELECT t.service, coalesce(t.site, ''), t.counter, t.staff,"
-            " coalesce(p.method, 'none'), t.status = 'voided', COUNT(*),"
-            " coalesce(SUM(p.amount_pence), 0)"
-            " FROM transactions t LEFT JOIN payments p ON p.transaction_id = t.id"
-            " WHERE t.created_at >= ?1 AND t.created_at < ?2 AND (?3 IS NULL OR t.site = ?3)"
-            " GROUP BY 1, 2, 3, 4, 5, 6");
+    struct db_stmt *st =
+        db_cached(db, "SELECT t.service, coalesce(t.site, ''), t.counter, t.staff,"
+                      " coalesce(p.method, 'none'), t.status = 'voided', COUNT(*),"
+                      " coalesce(SUM(p.amount_pence), 0)"
+                      " FROM transactions t LEFT JOIN payments p ON p.transaction_id = t.id"
+                      " WHERE t.created_at >= ?1 AND t.created_at < ?2"
+                      " AND (CAST(?3 AS TEXT) IS NULL OR t.site = ?3)"
+                      " GROUP BY 1, 2, 3, 4, 5, 6");
     if (!st)
         return STORE_UNAVAILABLE;
     bind_period(st, p);
@@ -99,11 +100,11 @@ static enum store_result sales_cube(struct db *db, const struct report_period *p
 /* Refunds, voids and paid in/out of the period's tills. */
 static enum store_result till_figures(struct db *db, const struct report_period *p, json_t *out)
 {
-    struct db_stmt *st =
-        db_cached(db, "SELECT m.kind, m.method, COUNT(*), coalesce(SUM(m.amount_pence), 0)"
-                      " FROM tills l JOIN till_movements m ON m.till_id = l.id"
-                      " WHERE l.day >= ?1 AND l.day < ?2 AND (?3 IS NULL OR l.site = ?3)"
-                      " AND m.kind IN ('refund', 'void', 'paid_in', 'paid_out') GROUP BY 1, 2");
+    struct db_stmt *st = db_cached(
+        db, "SELECT m.kind, m.method, COUNT(*), coalesce(SUM(m.amount_pence), 0)"
+            " FROM tills l JOIN till_movements m ON m.till_id = l.id"
+            " WHERE l.day >= ?1 AND l.day < ?2 AND (CAST(?3 AS TEXT) IS NULL OR l.site = ?3)"
+            " AND m.kind IN ('refund', 'void', 'paid_in', 'paid_out') GROUP BY 1, 2");
     if (!st)
         return STORE_UNAVAILABLE;
     db_bind_text(st, 1, p->day_from);
@@ -153,7 +154,7 @@ static enum store_result variances(struct db *db, const struct report_period *p,
     struct db_stmt *st =
         db_cached(db, "SELECT counter, day, state, counted_pence, expected_pence,"
                       " counted_pence - expected_pence, counted_by, signed_by FROM tills"
-                      " WHERE day >= ?1 AND day < ?2 AND (?3 IS NULL OR site = ?3)"
+                      " WHERE day >= ?1 AND day < ?2 AND (CAST(?3 AS TEXT) IS NULL OR site = ?3)"
                       " AND counted_pence IS NOT NULL ORDER BY day, counter");
     if (!st)
         return STORE_UNAVAILABLE;
@@ -169,11 +170,12 @@ static enum store_result variances(struct db *db, const struct report_period *p,
 
 static enum store_result deliveries(struct db *db, const struct report_period *p, json_t *out)
 {
-    struct db_stmt *st = db_cached(
-        db, "SELECT d.state, COUNT(*), MIN(d.created_at) FROM transactions t"
-            " JOIN deliveries d ON d.transaction_id = t.id"
-            " WHERE t.created_at >= ?1 AND t.created_at < ?2 AND (?3 IS NULL OR t.site = ?3)"
-            " GROUP BY 1");
+    struct db_stmt *st =
+        db_cached(db, "SELECT d.state, COUNT(*), MIN(d.created_at) FROM transactions t"
+                      " JOIN deliveries d ON d.transaction_id = t.id"
+                      " WHERE t.created_at >= ?1 AND t.created_at < ?2"
+                      " AND (CAST(?3 AS TEXT) IS NULL OR t.site = ?3)"
+                      " GROUP BY 1");
     if (!st)
         return STORE_UNAVAILABLE;
     bind_period(st, p);
@@ -291,7 +293,8 @@ enum store_result store_report_rows(struct store *store, const struct report_per
             "  WHERE m.reference = t.reference AND m.kind = 'void'),"
             " t.lines, t.fee_pence"
             " FROM transactions t LEFT JOIN payments p ON p.transaction_id = t.id"
-            " WHERE t.created_at >= ?1 AND t.created_at < ?2 AND (?3 IS NULL OR t.site = ?3)"
+            " WHERE t.created_at >= ?1 AND t.created_at < ?2"
+            " AND (CAST(?3 AS TEXT) IS NULL OR t.site = ?3)"
             " ORDER BY t.created_at, t.id");
     enum store_result r = STORE_UNAVAILABLE;
     if (st) {
