@@ -65,31 +65,50 @@ static int column_has(struct db *db, const char *table, const char *column, cons
     return rc == DB_ROW ? 1 : rc == DB_DONE ? 0 : -1;
 }
 
+/* Appends to out (size n) a LIKE pattern for values sealed under key id: `enc:v_:<id>:%`, the
+ * id's own % and _ escaped with a backslash (ESCAPE '\'). */
+static void sealed_under_pattern(const char *id, char *out, size_t n)
+{
+    size_t k = (size_t)snprintf(out, n, "enc:v_:");
+    for (const char *c = id; *c && k + 4 < n; c++) {
+        if (*c == '%' || *c == '_' || *c == '\\' || *c == '\'')
+            out[k++] = *c == '\'' ? '\'' : '\\';
+        out[k++] = *c;
+    }
+    snprintf(out + k, n - k, ":%%");
+}
+
 /* False, naming the key, when a value of the column is sealed under a key not loaded: the
- * store would open but its reads would fail. */
+ * store would open but its reads would fail. Looks for one value sealed under none of the
+ * loaded keys (LIKE, in the SQL both engines run), and reads its key id in C. */
 static bool keys_loaded(struct db *db, const struct field_crypt *fc, const struct sealed_column *c,
                         char *err, size_t errlen)
 {
-    char sql[256];
-    snprintf(sql, sizeof sql, "SELECT DISTINCT pd_key(%s) FROM %s WHERE %s LIKE '%s'", c->column,
-             c->table, c->column, FIELD_SEALED_LIKE);
+    char sql[2048];
+    int len = snprintf(sql, sizeof sql, "SELECT %s FROM %s WHERE %s LIKE '%s'", c->column, c->table,
+                       c->column, FIELD_SEALED_LIKE);
+    for (size_t i = 0; i < data_keys_count(fc->data) && len < (int)sizeof sql; i++) {
+        char pattern[2 * DATA_KEY_ID_MAX + 16];
+        sealed_under_pattern(data_keys_id(fc->data, i), pattern, sizeof pattern);
+        len += snprintf(sql + len, sizeof sql - (size_t)len, " AND %s NOT LIKE '%s' ESCAPE '\\'",
+                        c->column, pattern);
+    }
+    if (len >= (int)sizeof sql - 16) {
+        snprintf(err, errlen, "too many data keys to check %s.%s", c->table, c->column);
+        return false;
+    }
+    snprintf(sql + len, sizeof sql - (size_t)len, " LIMIT 1");
     struct db_stmt *st = db_prepare(db, sql);
-    enum db_step rc = DB_ERROR;
-    bool ok = st != NULL;
-    while (ok && (rc = db_step(st)) == DB_ROW) {
-        const char *id = db_column_text(st, 0);
-        if (!data_keys_has(fc->data, id)) {
-            snprintf(err, errlen,
-                     "personal data in %s.%s is sealed under data key %s, which is not loaded:"
-                     " list its file in keys.old_data_key_files",
-                     c->table, c->column, id);
-            ok = false;
-        }
-    }
-    if (ok && rc != DB_DONE) {
+    enum db_step rc = st ? db_step(st) : DB_ERROR;
+    bool ok = rc == DB_DONE;
+    char id[DATA_KEY_ID_MAX + 1];
+    if (rc == DB_ROW && field_sealed_key(db_column_text(st, 0), id, sizeof id))
+        snprintf(err, errlen,
+                 "personal data in %s.%s is sealed under data key %s, which is not loaded:"
+                 " list its file in keys.old_data_key_files",
+                 c->table, c->column, id);
+    else if (rc != DB_DONE)
         snprintf(err, errlen, "cannot read %s.%s: %s", c->table, c->column, db_errmsg(db));
-        ok = false;
-    }
     db_finalize(st);
     return ok;
 }
@@ -103,7 +122,7 @@ static bool exec_sql(struct db *db, const char *sql, char *err, size_t errlen)
     return false;
 }
 
-bool store_crypt_start(struct db *db, const struct field_crypt *fc, char *err, size_t errlen)
+bool store_crypt_check(struct db *db, const struct field_crypt *fc, char *err, size_t errlen)
 {
     bool has_data = fc && data_keys_current(fc->data);
     bool has_index = fc && fc->index;
@@ -128,6 +147,15 @@ bool store_crypt_start(struct db *db, const struct field_crypt *fc, char *err, s
     for (size_t i = 0; has_data && i < SEALED_COLUMNS_LEN; i++)
         if (!keys_loaded(db, fc, &sealed_columns[i], err, errlen))
             return false;
+    return true;
+}
+
+bool store_crypt_start(struct db *db, const struct field_crypt *fc, char *err, size_t errlen)
+{
+    if (!store_crypt_check(db, fc, err, errlen))
+        return false;
+    bool has_data = fc && data_keys_current(fc->data);
+    bool has_index = fc && fc->index;
     char why[ERR_MAX];
     if (!db_begin(db, why, sizeof why)) {
         snprintf(err, errlen, "sealing personal data at open: %s", why);

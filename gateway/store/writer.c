@@ -342,14 +342,15 @@ static bool engine_migrate(struct store *store, char *err, size_t errlen)
     return false;
 }
 
-/* After the migrations: what an older binary left to mend. Only a SQLite store can hold
- * values an older onestopd wrote in plain text (the PostgreSQL engine came after sealing),
- * and the open-time sealing's SQL passes columns to pd_* (SQLite's SQL functions). */
+/* After the migrations: the keys checked against what the store holds, and what an older
+ * binary left to mend. Only a SQLite store can hold values an older onestopd wrote in plain
+ * text (the PostgreSQL engine came after sealing), and the open-time sealing's SQL passes
+ * columns to pd_* (SQLite's SQL functions). */
 static bool engine_start(struct store *store, const struct store_options *opts, char *err,
                          size_t errlen)
 {
     if (store->engine != STORE_ENGINE_SQLITE)
-        return true;
+        return store_crypt_check(store->writer, opts->crypt, err, errlen);
     return store_crypt_start(store->writer, opts->crypt, err, errlen);
 }
 
