@@ -89,7 +89,7 @@ class Postgres:
         self.proc = self._popen_as_owner(
             [os.path.join(self.bin, "postgres"), "-D", self.data, "-k", self.root,
              "-h", "127.0.0.1", "-p", str(self.port), "-c", "fsync=off",
-             "-c", "max_connections=40", "-c", "shared_buffers=16MB"],
+             "-c", "max_connections=100", "-c", "shared_buffers=16MB"],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
 

@@ -5,7 +5,6 @@ counts, and a dry run changes nothing but says what it would do."""
 
 import json
 import os
-import sqlite3
 import uuid
 
 from onestop_env import sign, unseal, wait_until
@@ -38,7 +37,7 @@ def sold(gw, token, service, fields):
 
 
 def db(gw):
-    return sqlite3.connect(os.path.join(gw.data_dir, "onestop.db"))
+    return gw.store_db()
 
 
 TRANSACTION_ROWS = ("transactions WHERE id=?", "deliveries WHERE transaction_id=?",
