@@ -78,7 +78,8 @@ static enum store_result attempt_run(struct db *db, const struct delivery_outcom
     case OUTCOME_RETRY:
     case OUTCOME_FAILED:
         /* a dead letter's note (say, the next free days for a lost slot hold) is kept */
-        st = db_cached(db, "UPDATE deliveries SET outcome_unknown = outcome_unknown OR ?1,"
+        st = db_cached(db, "UPDATE deliveries SET outcome_unknown ="
+                           " CASE WHEN CAST(?1 AS BIGINT) <> 0 THEN 1 ELSE outcome_unknown END,"
                            " note=COALESCE(NULLIF(?2,''),note) WHERE id=?3");
         if (!st)
             return STORE_UNAVAILABLE;
