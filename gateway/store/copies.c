@@ -108,7 +108,7 @@ static enum store_result request_insert(struct db *db, struct request_run *rr, i
             db, "INSERT INTO receipt_copies(transaction_id, channel, notify_reference, payload,"
                 " masked_contact, state, next_attempt_at_ms, staff, created_at, updated_at)"
                 " VALUES(?1, ?2, ?3, pd_seal(?4, 'receipt_copies.payload'), ?5, 'pending',"
-                " ?6 * 1000, ?7, ?6, ?6) RETURNING id");
+                " CAST(?6 AS BIGINT) * 1000, ?7, ?6, ?6) RETURNING id");
         if (!st)
             return STORE_UNAVAILABLE;
         db_bind_int64(st, 1, txn_id);

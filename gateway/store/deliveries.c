@@ -151,7 +151,7 @@ static enum store_result delivery_move(struct db *db, int64_t id, const char *re
             /* a cancellation is a new series of attempts, due now */
             " attempts = CASE WHEN ?1='cancelling' THEN 0 ELSE attempts END,"
             " outcome_unknown = CASE WHEN ?1='cancelling' THEN 0 ELSE outcome_unknown END,"
-            " next_attempt_at_ms = CASE WHEN ?1='cancelling' THEN ?2 * 1000"
+            " next_attempt_at_ms = CASE WHEN ?1='cancelling' THEN CAST(?2 AS BIGINT) * 1000"
             "   ELSE next_attempt_at_ms END"
             " WHERE id=?3 AND state=?4");
     if (!st)

@@ -74,9 +74,10 @@ static enum store_result print_slip(struct db *db, int64_t txn_id, const char *p
 {
     if (!printer)
         return STORE_OK;
-    struct db_stmt *st = db_cached(db, "INSERT INTO print_jobs(transaction_id, printer, state,"
-                                       " next_attempt_at_ms, created_at, updated_at, banner)"
-                                       " VALUES(?1,?2,'pending',?3 * 1000,?3,?3,?4)");
+    struct db_stmt *st =
+        db_cached(db, "INSERT INTO print_jobs(transaction_id, printer, state,"
+                      " next_attempt_at_ms, created_at, updated_at, banner)"
+                      " VALUES(?1,?2,'pending',CAST(?3 AS BIGINT) * 1000,?3,?3,?4)");
     if (!st)
         return STORE_UNAVAILABLE;
     db_bind_int64(st, 1, txn_id);
