@@ -325,8 +325,9 @@ static bool make_params(struct pg_stmt *st, const char **values, char **owned)
     return true;
 }
 
-/* A statement the server refused as written (SQLSTATE class 42: syntax, types, names): a
- * bug in the store's SQL, so the log names it (the SQL only: values are parameters). */
+/* A statement the server refused as written (SQLSTATE class 42: syntax, types, names) or
+ * whose value did not fit the type it inferred (class 22: a parameter typed integer): a bug in
+ * the store's SQL, so the log names it (the SQL only: values are parameters). */
 static void sql_refused(const struct pg_stmt *st)
 {
     log_msg(LOG_ERROR, "store_sql_refused", "%s (SQLSTATE %s) in: %s", st->db->errmsg,
@@ -361,7 +362,7 @@ static bool run(struct pg_stmt *st)
     st->res = st->keep ? PQexecPrepared(db->conn, st->name, n, values, NULL, NULL, 0)
                        : PQexecParams(db->conn, st->sql.text, n, NULL, values, NULL, NULL, 0);
     ok = check(db, st->res, was_in_txn);
-    if (!ok && strncmp(db->sqlstate, "42", 2) == 0)
+    if (!ok && (strncmp(db->sqlstate, "42", 2) == 0 || strncmp(db->sqlstate, "22", 2) == 0))
         sql_refused(st);
     if (ok) {
         st->rows = PQntuples(st->res);
