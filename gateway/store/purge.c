@@ -207,7 +207,7 @@ static enum store_result purge_one(struct purge_pass *pass, const struct purge_p
     if (r == STORE_OK && pass->write) {
         struct db_stmt *st =
             db_prepare(pass->db, "UPDATE transactions SET fields=pd_seal(?, reference),"
-                                    " purged_at=? WHERE id=?");
+                                 " purged_at=? WHERE id=?");
         if (!st)
             r = STORE_UNAVAILABLE;
         else {
@@ -226,12 +226,13 @@ static enum store_result purge_one(struct purge_pass *pass, const struct purge_p
                        "UPDATE deliveries SET payload=pd_seal(?, 'deliveries.payload') WHERE id=?",
                        1, id, values, &pass->counts.payloads);
     if (r == STORE_OK && json_array_size(values) > 0)
-        r = scrub_rows(pass,
-                       "SELECT staff, key, pd_open(response, 'idempotency.response') FROM idempotency"
-                       " WHERE transaction_id=?",
-                       "UPDATE idempotency SET response=pd_seal(?1, 'idempotency.response')"
-                       " WHERE staff=?2 AND key=?3",
-                       2, id, values, &pass->counts.replies);
+        r = scrub_rows(
+            pass,
+            "SELECT staff, key, pd_open(response, 'idempotency.response') FROM idempotency"
+            " WHERE transaction_id=?",
+            "UPDATE idempotency SET response=pd_seal(?1, 'idempotency.response')"
+            " WHERE staff=?2 AND key=?3",
+            2, id, values, &pass->counts.replies);
     /* the limit keys' sealed values go too (their blind index stays while live; rotate-index
      * then leaves them under the old index key until they expire) */
     struct db_stmt *keys = r == STORE_OK && pass->write
@@ -289,7 +290,7 @@ static enum store_result purge_service(struct purge_pass *pass, const struct pur
         return STORE_UNAVAILABLE;
     db_bind_text(st, 1, plan->service);
     db_bind_int64(st, 2, plan->cutoff);
-    db_bind_int64(st, 3, pass->limit);
+    db_bind_int64(st, 3, pass->limit < 0 ? INT64_MAX : pass->limit); /* LIMIT -1 is SQLite's */
     enum store_result r = pass->sweep ? keys_sweep(pass, plan) : STORE_OK;
     enum db_step rc = DB_DONE;
     while (r == STORE_OK && (rc = db_step(st)) == DB_ROW)
