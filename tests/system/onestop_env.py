@@ -378,6 +378,13 @@ class Gateway:
         import sqlite3
         return sqlite3.connect(os.path.join(self.data_dir, "onestop.db"), timeout=10)
 
+    def store_dump(self):
+        """The store as SQL text on its engine (sqlite3's .dump, or pg_dump --inserts)."""
+        if self.config.get("store", {}).get("engine") == "postgresql":
+            return shared_postgres().dump(self.pg_database)
+        return subprocess.run(["sqlite3", os.path.join(self.data_dir, "onestop.db"), ".dump"],
+                              capture_output=True, text=True, timeout=60, check=True).stdout
+
     def write_config(self):
         if STORE_ENGINE == "postgresql":
             self.use_postgresql()

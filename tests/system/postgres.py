@@ -116,6 +116,14 @@ class Postgres:
                                   "-d", db, "-c", sql])
         return out.stdout.strip()
 
+    def dump(self, db):
+        """pg_dump of db as the superuser: the schema and each row as an INSERT (without the
+        \\restrict lines, whose key is new each time)."""
+        out = self._run_as_owner([os.path.join(self.bin, "pg_dump"), "--inserts", "-h",
+                                  self.root, "-p", str(self.port), "-U", self.owner, db]).stdout
+        return "".join(line for line in out.splitlines(keepends=True)
+                       if not line.startswith(("\\restrict", "\\unrestrict")))
+
     def create_database(self, name):
         self.psql(f"CREATE DATABASE {name} OWNER {self.role} ENCODING 'UTF8'")
         return self.conninfo(name)

@@ -21,7 +21,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from onestop_env import ONESTOPD, Gateway, free_port, request, wait_until  # noqa: E402
+from onestop_env import ONESTOPD, STORE_ENGINE, Gateway, free_port, request, wait_until  # noqa: E402
 from printenv import PrintEnv  # noqa: E402
 from test_auth import stop_cleanly  # noqa: E402
 
@@ -151,13 +151,20 @@ def test_a_match_that_cannot_be_recorded_is_not_answered_as_found(gw):
     token = gw.sign_in()
     db = gw.store_db()
     with db:
-        db.execute("CREATE TRIGGER refuse_lookups BEFORE INSERT ON referral_lookups"
-                   " BEGIN SELECT RAISE(ABORT, 'simulated disk failure'); END")
+        if STORE_ENGINE == "postgresql":
+            db.execute("CREATE FUNCTION refuse_lookups() RETURNS trigger LANGUAGE plpgsql AS"
+                       " $$ BEGIN RAISE EXCEPTION 'simulated disk failure'; END $$")
+            db.execute("CREATE TRIGGER refuse_lookups BEFORE INSERT ON referral_lookups"
+                       " FOR EACH ROW EXECUTE FUNCTION refuse_lookups()")
+        else:
+            db.execute("CREATE TRIGGER refuse_lookups BEFORE INSERT ON referral_lookups"
+                       " BEGIN SELECT RAISE(ABORT, 'simulated disk failure'); END")
     r = lookup(gw, token)
     assert r.status == 503 and r.json["error"]["code"] == "store_unavailable", r
     assert "Not booked" not in r.body.decode() and "lookup_id" not in r.body.decode()
     with db:
-        db.execute("DROP TRIGGER refuse_lookups")
+        db.execute("DROP TRIGGER refuse_lookups" +
+                   (" ON referral_lookups" if STORE_ENGINE == "postgresql" else ""))
     db.close()
     assert lookup(gw, token).status == 200
 

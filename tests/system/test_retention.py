@@ -7,6 +7,8 @@ import json
 import os
 import uuid
 
+import pytest
+
 from onestop_env import sign, unseal, wait_until
 from test_delivery import sell_permits, txn
 from test_open311_variants import bulky_fields
@@ -72,8 +74,8 @@ def money(gw, ref):
 
 
 def dump(gw):
-    with db(gw) as c:
-        return [line for line in c.iterdump() if "INSERT INTO \"meta\"" not in line]
+    return [line for line in gw.store_dump().splitlines()
+            if "INSERT INTO \"meta\"" not in line and "INSERT INTO public.meta " not in line]
 
 
 def test_a_purge_anonymises_an_old_transaction_and_keeps_its_money_record(gateway):
@@ -172,6 +174,8 @@ def test_a_retention_rule_for_a_service_that_is_not_enabled_is_refused(make_gate
     assert "retention.services[0].service" in r.stderr and "no-such-service" in r.stderr
 
 
+@pytest.mark.sqlite_only(reason="reads the SQLite file's freed pages (secure_delete); PostgreSQL "
+                         "keeps old row versions until VACUUM (not checked yet)")
 def test_after_a_purge_the_database_file_holds_no_trace_of_the_phone_number(make_gateway):
     """A store kept without a data key (plain text) is scrubbed too: secure_delete."""
     gateway = make_gateway()
