@@ -436,8 +436,11 @@ static enum db_step pg_step(struct db_stmt *base)
     if (open_row(st))
         return DB_ROW;
 fail:
-    log_msg(LOG_ERROR, "store_error", "%s (SQLSTATE %s)", st->db->errmsg,
-            st->db->sqlstate[0] ? st->db->sqlstate : "none");
+    /* a constraint is the caller's answer (a till already open: 409), not an error, as with
+     * SQLite, whose step logs nothing */
+    if (strncmp(st->db->sqlstate, "23", 2) != 0)
+        log_msg(LOG_ERROR, "store_error", "%s (SQLSTATE %s)", st->db->errmsg,
+                st->db->sqlstate[0] ? st->db->sqlstate : "none");
     return DB_ERROR;
 }
 
