@@ -244,6 +244,15 @@ int main(int argc, char **argv)
         config_free(cfg);
         return 1;
     }
+    if ((strcmp(argv[i], "backup") == 0 || strcmp(argv[i], "restore") == 0) && cfg->store.engine &&
+        strcmp(cfg->store.engine, "sqlite") != 0) {
+        fprintf(stderr,
+                "onestop %s copies the SQLite store; this store is on %s: back it up with the "
+                "database's own tools (pg_dump, pg_basebackup)\n",
+                argv[i], cfg->store.engine);
+        config_free(cfg);
+        return 2;
+    }
     if (strcmp(argv[i], "backup") == 0 || strcmp(argv[i], "restore") == 0) {
         int rc = backup_command(cfg->data_dir, argc - i, argv + i); /* never opens the store */
         config_free(cfg);

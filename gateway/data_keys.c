@@ -120,6 +120,16 @@ bool data_keys_has(const struct data_keys *keys, const char *id)
     return key_find(keys, id) != NULL;
 }
 
+size_t data_keys_count(const struct data_keys *keys)
+{
+    return keys ? (size_t)keys->len : 0;
+}
+
+const char *data_keys_id(const struct data_keys *keys, size_t i)
+{
+    return keys && i < (size_t)keys->len ? keys->keys[i].id : NULL;
+}
+
 /* The id of a key file: its name without folders and without ".key". */
 static bool key_id_from_path(const char *path, char *id, size_t idlen)
 {

@@ -44,6 +44,9 @@ bool data_keys_set_current(struct data_keys *keys, const char *id)
 const char *data_keys_current(const struct data_keys *keys);
 /* True when a key with this id is loaded. */
 bool data_keys_has(const struct data_keys *keys, const char *id);
+/* How many keys are loaded, and the id of the i-th (0-based, below the count; owned by keys). */
+size_t data_keys_count(const struct data_keys *keys);
+const char *data_keys_id(const struct data_keys *keys, size_t i);
 
 /* HMAC-SHA256 of msg under the current key into out; false when no key is current. A key
  * ring kept for this (the blind index key) never seals. */

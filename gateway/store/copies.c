@@ -62,13 +62,14 @@ static enum store_result copy_move(struct db *db, const struct copy_outcome *o,
     }
     db_release(st);
     st = db_cached(
-        db, "UPDATE receipt_copies SET state = ?2, notification_id = coalesce(?3,"
-            " notification_id), payload = coalesce(pd_seal(?4, 'receipt_copies.payload'), payload),"
-            " last_error = coalesce(?5, last_error), last_status = coalesce(?6, last_status),"
-            " note = coalesce(?7, note),"
-            " outcome_unknown = CASE WHEN ?2 = 'sent' THEN 0 ELSE outcome_unknown END,"
-            " attempts = attempts + ?8, sent_at = CASE WHEN ?2 = 'sent' THEN ?9 END,"
-            " updated_at = ?9 WHERE id = ?1 AND state = ?10");
+        db,
+        "UPDATE receipt_copies SET state = ?2, notification_id = coalesce(?3,"
+        " notification_id), payload = coalesce(pd_seal(?4, 'receipt_copies.payload'), payload),"
+        " last_error = coalesce(?5, last_error), last_status = coalesce(?6, last_status),"
+        " note = coalesce(?7, note),"
+        " outcome_unknown = CASE WHEN ?2 = 'sent' THEN 0 ELSE outcome_unknown END,"
+        " attempts = attempts + ?8, sent_at = CASE WHEN ?2 = 'sent' THEN CAST(?9 AS BIGINT) END,"
+        " updated_at = ?9 WHERE id = ?1 AND state = ?10");
     if (!st)
         return STORE_UNAVAILABLE;
     db_bind_int64(st, 1, o->id);
@@ -107,7 +108,7 @@ static enum store_result request_insert(struct db *db, struct request_run *rr, i
             db, "INSERT INTO receipt_copies(transaction_id, channel, notify_reference, payload,"
                 " masked_contact, state, next_attempt_at_ms, staff, created_at, updated_at)"
                 " VALUES(?1, ?2, ?3, pd_seal(?4, 'receipt_copies.payload'), ?5, 'pending',"
-                " ?6 * 1000, ?7, ?6, ?6) RETURNING id");
+                " CAST(?6 AS BIGINT) * 1000, ?7, ?6, ?6) RETURNING id");
         if (!st)
             return STORE_UNAVAILABLE;
         db_bind_int64(st, 1, txn_id);
@@ -357,7 +358,7 @@ static enum store_result report_run(struct db *db, void *arg)
         db, "UPDATE receipt_copies SET notify_status = ?3, status_at = ?4, updated_at = ?4,"
             " notification_id = coalesce(notification_id, ?2)"
             " WHERE id = (SELECT id FROM receipt_copies WHERE notify_reference = ?1"
-            "   OR (?1 IS NULL AND notification_id = ?2) LIMIT 1)");
+            "   OR (CAST(?1 AS TEXT) IS NULL AND notification_id = ?2) LIMIT 1)");
     if (!st)
         return STORE_UNAVAILABLE;
     db_bind_text(st, 1, rp->notify_reference);

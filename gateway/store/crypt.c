@@ -65,31 +65,50 @@ static int column_has(struct db *db, const char *table, const char *column, cons
     return rc == DB_ROW ? 1 : rc == DB_DONE ? 0 : -1;
 }
 
+/* Appends to out (size n) a LIKE pattern for values sealed under key id: `enc:v_:<id>:%`, the
+ * id's own % and _ escaped with a backslash (ESCAPE '\'). */
+static void sealed_under_pattern(const char *id, char *out, size_t n)
+{
+    size_t k = (size_t)snprintf(out, n, "enc:v_:");
+    for (const char *c = id; *c && k + 4 < n; c++) {
+        if (*c == '%' || *c == '_' || *c == '\\' || *c == '\'')
+            out[k++] = *c == '\'' ? '\'' : '\\';
+        out[k++] = *c;
+    }
+    snprintf(out + k, n - k, ":%%");
+}
+
 /* False, naming the key, when a value of the column is sealed under a key not loaded: the
- * store would open but its reads would fail. */
+ * store would open but its reads would fail. Looks for one value sealed under none of the
+ * loaded keys (LIKE, in the SQL both engines run), and reads its key id in C. */
 static bool keys_loaded(struct db *db, const struct field_crypt *fc, const struct sealed_column *c,
                         char *err, size_t errlen)
 {
-    char sql[256];
-    snprintf(sql, sizeof sql, "SELECT DISTINCT pd_key(%s) FROM %s WHERE %s LIKE '%s'", c->column,
-             c->table, c->column, FIELD_SEALED_LIKE);
+    char sql[2048];
+    int len = snprintf(sql, sizeof sql, "SELECT %s FROM %s WHERE %s LIKE '%s'", c->column, c->table,
+                       c->column, FIELD_SEALED_LIKE);
+    for (size_t i = 0; i < data_keys_count(fc->data) && len < (int)sizeof sql; i++) {
+        char pattern[2 * DATA_KEY_ID_MAX + 16];
+        sealed_under_pattern(data_keys_id(fc->data, i), pattern, sizeof pattern);
+        len += snprintf(sql + len, sizeof sql - (size_t)len, " AND %s NOT LIKE '%s' ESCAPE '\\'",
+                        c->column, pattern);
+    }
+    if (len >= (int)sizeof sql - 16) {
+        snprintf(err, errlen, "too many data keys to check %s.%s", c->table, c->column);
+        return false;
+    }
+    snprintf(sql + len, sizeof sql - (size_t)len, " LIMIT 1");
     struct db_stmt *st = db_prepare(db, sql);
-    enum db_step rc = DB_ERROR;
-    bool ok = st != NULL;
-    while (ok && (rc = db_step(st)) == DB_ROW) {
-        const char *id = db_column_text(st, 0);
-        if (!data_keys_has(fc->data, id)) {
-            snprintf(err, errlen,
-                     "personal data in %s.%s is sealed under data key %s, which is not loaded:"
-                     " list its file in keys.old_data_key_files",
-                     c->table, c->column, id);
-            ok = false;
-        }
-    }
-    if (ok && rc != DB_DONE) {
+    enum db_step rc = st ? db_step(st) : DB_ERROR;
+    bool ok = rc == DB_DONE;
+    char id[DATA_KEY_ID_MAX + 1];
+    if (rc == DB_ROW && field_sealed_key(db_column_text(st, 0), id, sizeof id))
+        snprintf(err, errlen,
+                 "personal data in %s.%s is sealed under data key %s, which is not loaded:"
+                 " list its file in keys.old_data_key_files",
+                 c->table, c->column, id);
+    else if (rc != DB_DONE)
         snprintf(err, errlen, "cannot read %s.%s: %s", c->table, c->column, db_errmsg(db));
-        ok = false;
-    }
     db_finalize(st);
     return ok;
 }
@@ -103,7 +122,7 @@ static bool exec_sql(struct db *db, const char *sql, char *err, size_t errlen)
     return false;
 }
 
-bool store_crypt_start(struct db *db, const struct field_crypt *fc, char *err, size_t errlen)
+bool store_crypt_check(struct db *db, const struct field_crypt *fc, char *err, size_t errlen)
 {
     bool has_data = fc && data_keys_current(fc->data);
     bool has_index = fc && fc->index;
@@ -128,6 +147,15 @@ bool store_crypt_start(struct db *db, const struct field_crypt *fc, char *err, s
     for (size_t i = 0; has_data && i < SEALED_COLUMNS_LEN; i++)
         if (!keys_loaded(db, fc, &sealed_columns[i], err, errlen))
             return false;
+    return true;
+}
+
+bool store_crypt_start(struct db *db, const struct field_crypt *fc, char *err, size_t errlen)
+{
+    if (!store_crypt_check(db, fc, err, errlen))
+        return false;
+    bool has_data = fc && data_keys_current(fc->data);
+    bool has_index = fc && fc->index;
     char why[ERR_MAX];
     if (!db_begin(db, why, sizeof why)) {
         snprintf(err, errlen, "sealing personal data at open: %s", why);
@@ -204,33 +232,107 @@ struct rotate_job {
     long moved;
 };
 
+/* One row to reseal: its value opened, its context and its key columns' values. */
+struct reseal_row {
+    char *plain, *context;
+    char *key[3];
+};
+
+static void reseal_rows_free(struct reseal_row *rows, long n)
+{
+    for (long i = 0; rows && i < n; i++) {
+        free(rows[i].plain);
+        free(rows[i].context);
+        for (int k = 0; k < 3; k++)
+            free(rows[i].key[k]);
+    }
+    free(rows);
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+/* Reseals up to job's batch values of one column under the current key: reads them opened
+ * (pd_open), then writes each back sealed (pd_seal) by its key columns, in the client's SQL
+ * both engines run (no pd_reseal over a column, no rowid). */
+static enum store_result reseal_column(struct db *db, const struct sealed_column *sc,
+                                       struct rotate_job *job)
+{
+    char keys[3][24] = {{0}};
+    int nkeys = sscanf(sc->key, "%23[^, ], %23[^, ], %23[^, ]", keys[0], keys[1], keys[2]);
+    char sql[400];
+    snprintf(sql, sizeof sql,
+             "SELECT pd_open(%s, %s), %s, %s FROM %s WHERE %s IS NOT NULL"
+             " AND substr(%s, 1, length(CAST(?1 AS TEXT))) <> ?1 LIMIT ?2",
+             sc->column, sc->context, sc->context, sc->key, sc->table, sc->column, sc->column);
+    long want = job->batch - job->moved, n = 0;
+    struct reseal_row *rows = calloc((size_t)want + 1, sizeof *rows);
+    struct db_stmt *st = rows && nkeys > 0 ? db_prepare(db, sql) : NULL;
+    if (!st) {
+        free(rows);
+        return STORE_UNAVAILABLE;
+    }
+    db_bind_text(st, 1, job->current);
+    db_bind_int64(st, 2, want);
+    enum db_step rc;
+    bool ok = true;
+    while (ok && n < want && (rc = db_step(st)) == DB_ROW) {
+        struct reseal_row *r = &rows[n++];
+        r->plain = dup_or_null(db_column_text(st, 0));
+        r->context = dup_or_null(db_column_text(st, 1));
+        ok = r->plain && r->context;
+        for (int k = 0; ok && k < nkeys; k++)
+            ok = (r->key[k] = dup_or_null(db_column_text(st, 2 + k))) != NULL;
+    }
+    if (ok && n < want && rc != DB_DONE) {
+        log_msg(LOG_ERROR, "keys_rotate", "reading %s.%s: %s", sc->table, sc->column,
+                db_errmsg(db));
+        db_finalize(st);
+        reseal_rows_free(rows, n);
+        return store_step_result(db, rc);
+    }
+    db_finalize(st);
+    if (!ok) {
+        reseal_rows_free(rows, n);
+        return STORE_UNAVAILABLE;
+    }
+    int len = snprintf(sql, sizeof sql, "UPDATE %s SET %s = pd_seal(?1, ?2) WHERE", sc->table,
+                       sc->column);
+    for (int k = 0; k < nkeys; k++)
+        len += snprintf(sql + len, sizeof sql - (size_t)len, "%s %s = ?%d", k ? " AND" : "",
+                        keys[k], k + 3);
+    st = db_prepare(db, sql);
+    enum store_result res = st ? STORE_OK : STORE_UNAVAILABLE;
+    for (long i = 0; res == STORE_OK && i < n; i++) {
+        db_bind_text(st, 1, rows[i].plain);
+        db_bind_text(st, 2, rows[i].context);
+        for (int k = 0; k < nkeys; k++)
+            db_bind_text(st, 3 + k, rows[i].key[k]);
+        rc = db_step(st);
+        if (rc != DB_DONE) {
+            log_msg(LOG_ERROR, "keys_rotate", "resealing %s.%s: %s", sc->table, sc->column,
+                    db_errmsg(db));
+            res = store_step_result(db, rc);
+        } else {
+            job->moved += db_changes(db);
+        }
+        db_release(st);
+    }
+    db_finalize(st);
+    reseal_rows_free(rows, n);
+    return res;
+}
+
 static enum store_result rotate_batch(struct db *db, void *arg)
 {
     struct rotate_job *job = arg;
     job->moved = 0;
-    for (size_t i = 0; i < SEALED_COLUMNS_LEN && job->moved < job->batch; i++) {
-        char sql[320];
-        const char *t = sealed_columns[i].table, *c = sealed_columns[i].column;
-        const char *k = sealed_columns[i].key;
-        snprintf(sql, sizeof sql,
-                 "UPDATE %s SET %s = pd_reseal(%s, %s) WHERE (%s) IN (SELECT %s FROM %s"
-                 " WHERE %s IS NOT NULL AND substr(%s, 1, length(?1)) <> ?1 LIMIT ?2)",
-                 t, c, c, sealed_columns[i].context, k, k, t, c, c);
-        struct db_stmt *st = db_prepare(db, sql);
-        if (!st)
-            return STORE_UNAVAILABLE;
-        db_bind_text(st, 1, job->current);
-        db_bind_int64(st, 2, job->batch - job->moved);
-        enum db_step rc = db_step(st);
-        if (rc != DB_DONE) {
-            log_msg(LOG_ERROR, "keys_rotate", "resealing %s.%s: %s", t, c, db_errmsg(db));
-            db_finalize(st);
-            return store_step_result(db, rc);
-        }
-        job->moved += db_changes(db);
-        db_finalize(st);
-    }
-    return STORE_OK;
+    enum store_result r = STORE_OK;
+    for (size_t i = 0; r == STORE_OK && i < SEALED_COLUMNS_LEN && job->moved < job->batch; i++)
+        r = reseal_column(db, &sealed_columns[i], job);
+    return r;
 }
 
 enum store_result store_keys_rotate(struct store *store, const char *current, long batch,
@@ -260,15 +362,19 @@ enum store_result store_keys_status(struct store *store, json_t **out)
     for (size_t i = 0; r == STORE_OK && i < SEALED_COLUMNS_LEN; i++) {
         char sql[256], name[64];
         const char *t = sealed_columns[i].table, *c = sealed_columns[i].column;
-        snprintf(sql, sizeof sql,
-                 "SELECT pd_key(%s), COUNT(*) FROM %s WHERE %s IS NOT NULL GROUP BY 1", c, t, c);
+        /* the key id is in each value's prefix (pd_key): read the prefixes, count here */
+        snprintf(sql, sizeof sql, "SELECT substr(%s, 1, %d) FROM %s WHERE %s IS NOT NULL", c,
+                 (int)(sizeof FIELD_SEALED_PREFIX + DATA_KEY_ID_MAX + 1), t, c);
         snprintf(name, sizeof name, "%s.%s", t, c);
         json_t *counts = json_object();
         struct db_stmt *st = db_prepare(db, sql);
         enum db_step rc = DB_ERROR;
-        while (st && counts && (rc = db_step(st)) == DB_ROW)
-            json_object_set_new(counts, db_column_text(st, 0),
-                                json_integer(db_column_int64(st, 1)));
+        while (st && counts && (rc = db_step(st)) == DB_ROW) {
+            char id[DATA_KEY_ID_MAX + 1];
+            const char *key = field_sealed_key(db_column_text(st, 0), id, sizeof id) ? id : "plain";
+            json_object_set_new(counts, key,
+                                json_integer(json_integer_value(json_object_get(counts, key)) + 1));
+        }
         db_finalize(st);
         if (rc != DB_DONE || !counts)
             r = STORE_UNAVAILABLE;

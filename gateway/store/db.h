@@ -10,10 +10,15 @@
  *     them to `$N` (outside quoted strings);
  *   - values are TEXT or 64-bit integers (times are unix seconds or milliseconds, booleans
  *     0/1, money integer pence); no BLOBs, no floating point in stored columns;
+ *   - a parameter's type follows from its use (PostgreSQL infers it; values are sent as
+ *     text): one used only in `?N IS NULL`, as a CASE's only result (no ELSE), or against a
+ *     literal (`?N > 0`) is cast, `CAST(?N AS TEXT)` / `CAST(?N AS BIGINT)`;
+ *   - `x IS NOT DISTINCT FROM ?`, never `x IS ?`; every subquery in FROM has an alias;
+ *     qualified columns in `DO UPDATE SET` (`t.c + ?`);
  *   - `INSERT ... ON CONFLICT ... DO NOTHING | DO UPDATE`, never `INSERT OR ...`;
  *   - `... RETURNING id` for a new row's id, never last_insert_rowid;
- *   - COALESCE, CASE, MIN/MAX as aggregates only (scalar: CASE), no strftime, julianday,
- *     json_extract, GLOB, IFNULL, or `rowid`;
+ *   - COALESCE, CASE, MIN/MAX as aggregates only (scalar: CASE), no date, strftime,
+ *     julianday, json_extract, GLOB, IFNULL, or `rowid` (a day is `seconds / 86400`);
  *   - personal data through the engine's functions pd_seal(?N, <context>),
  *     pd_open(column, <context>) and pd_blind(?K, ?V) (store_crypt), where <context> (the
  *     AES-GCM associated data that binds a value to its row or column) is a string

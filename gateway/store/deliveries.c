@@ -154,7 +154,7 @@ static enum store_result delivery_move(struct db *db, int64_t id, const char *re
             /* a cancellation is a new series of attempts, due now */
             " attempts = CASE WHEN ?1='cancelling' THEN 0 ELSE attempts END,"
             " outcome_unknown = CASE WHEN ?1='cancelling' THEN 0 ELSE outcome_unknown END,"
-            " next_attempt_at_ms = CASE WHEN ?1='cancelling' THEN ?2 * 1000"
+            " next_attempt_at_ms = CASE WHEN ?1='cancelling' THEN CAST(?2 AS BIGINT) * 1000"
             "   ELSE next_attempt_at_ms END"
             " WHERE id=?3 AND state=?4");
     if (!st)
@@ -312,10 +312,10 @@ enum store_result store_deliveries_due(struct store *store, const char *backend,
             ? db_cached(db,
                         "SELECT * FROM (SELECT id, next_attempt_at_ms FROM deliveries"
                         " WHERE backend=?1 AND state='pending' AND next_attempt_at_ms <= ?2"
-                        " ORDER BY next_attempt_at_ms, id LIMIT ?3)"
+                        " ORDER BY next_attempt_at_ms, id LIMIT ?3) AS p"
                         " UNION ALL SELECT * FROM (SELECT id, next_attempt_at_ms FROM deliveries"
                         " WHERE backend=?1 AND state='cancelling' AND next_attempt_at_ms <= ?2"
-                        " ORDER BY next_attempt_at_ms, id LIMIT ?3)"
+                        " ORDER BY next_attempt_at_ms, id LIMIT ?3) AS c"
                         " ORDER BY 2, 1 LIMIT ?3")
             : NULL;
     enum db_step rc = DB_ERROR;
@@ -800,7 +800,8 @@ enum store_result store_deliveries_failed(struct store *store, const char *site,
         db,
         "SELECT t.reference, t.service, t.counter, d.backend, d.attempts, d.last_status,"
         " d.last_error, d.failed_at, t.created_at, d.note FROM deliveries d JOIN transactions t ON"
-        " t.id = d.transaction_id WHERE d.state='failed' AND (?2 IS NULL OR t.site = ?2)"
+        " t.id = d.transaction_id WHERE d.state='failed'"
+        " AND (CAST(?2 AS TEXT) IS NULL OR t.site = ?2)"
         " ORDER BY d.failed_at DESC LIMIT ?1");
     enum store_result r = STORE_UNAVAILABLE;
     if (st) {

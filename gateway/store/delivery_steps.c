@@ -78,7 +78,8 @@ static enum store_result attempt_run(struct db *db, const struct delivery_outcom
     case OUTCOME_RETRY:
     case OUTCOME_FAILED:
         /* a dead letter's note (say, the next free days for a lost slot hold) is kept */
-        st = db_cached(db, "UPDATE deliveries SET outcome_unknown = outcome_unknown OR ?1,"
+        st = db_cached(db, "UPDATE deliveries SET outcome_unknown ="
+                           " CASE WHEN CAST(?1 AS BIGINT) <> 0 THEN 1 ELSE outcome_unknown END,"
                            " note=COALESCE(NULLIF(?2,''),note) WHERE id=?3");
         if (!st)
             return STORE_UNAVAILABLE;
@@ -125,9 +126,10 @@ static enum store_result token_run(struct db *db, const struct delivery_outcome 
         snprintf(detail, sizeof detail, "the back-end's reference is %.128s", o->backend_reference);
         return note_audit(db, o->delivery_id, "delivery_reference", detail, now);
     }
-    st = db_cached(db, "UPDATE deliveries SET token_polls=token_polls+1,"
-                       " next_poll_at_ms=NULLIF(?1,0), note=COALESCE(NULLIF(?2,''),note)"
-                       " WHERE id=?3 AND state='delivered'");
+    st = db_cached(
+        db, "UPDATE deliveries SET token_polls=token_polls+1,"
+            " next_poll_at_ms=NULLIF(CAST(?1 AS BIGINT), 0), note=COALESCE(NULLIF(?2,''),note)"
+            " WHERE id=?3 AND state='delivered'");
     if (!st)
         return STORE_UNAVAILABLE;
     db_bind_int64(st, 1, o->next_attempt_at_ms);

@@ -47,7 +47,8 @@ static enum store_result members_of(struct db *db, const char *backend, const ch
         "SELECT d.id, t.reference, d.state, pd_open(d.payload, 'deliveries.payload'), d.created_at,"
         " d.backend_reference, d.last_error FROM deliveries d"
         " JOIN transactions t ON t.id = d.transaction_id"
-        " WHERE d.backend=?1 AND t.site IS ?2 AND d.created_at > ?3 AND d.created_at <= ?4"
+        " WHERE d.backend=?1 AND t.site IS NOT DISTINCT FROM ?2"
+        " AND d.created_at > ?3 AND d.created_at <= ?4"
         " ORDER BY d.id LIMIT ?5");
     if (!st)
         return STORE_UNAVAILABLE;

@@ -34,7 +34,7 @@ static enum store_result sale_read(struct db *db, const char *reference, const c
                       " (SELECT coalesce(-SUM(m.amount_pence), 0) FROM till_movements m"
                       "  WHERE m.reference = t.reference AND m.kind IN ('refund','void'))"
                       " FROM transactions t LEFT JOIN payments p ON p.transaction_id = t.id"
-                      " WHERE t.reference=?1 AND (?2 IS NULL OR t.site = ?2)");
+                      " WHERE t.reference=?1 AND (CAST(?2 AS TEXT) IS NULL OR t.site = ?2)");
     if (!st)
         return STORE_UNAVAILABLE;
     db_bind_text(st, 1, reference);
@@ -74,9 +74,10 @@ static enum store_result print_slip(struct db *db, int64_t txn_id, const char *p
 {
     if (!printer)
         return STORE_OK;
-    struct db_stmt *st = db_cached(db, "INSERT INTO print_jobs(transaction_id, printer, state,"
-                                       " next_attempt_at_ms, created_at, updated_at, banner)"
-                                       " VALUES(?1,?2,'pending',?3 * 1000,?3,?3,?4)");
+    struct db_stmt *st =
+        db_cached(db, "INSERT INTO print_jobs(transaction_id, printer, state,"
+                      " next_attempt_at_ms, created_at, updated_at, banner)"
+                      " VALUES(?1,?2,'pending',CAST(?3 AS BIGINT) * 1000,?3,?3,?4)");
     if (!st)
         return STORE_UNAVAILABLE;
     db_bind_int64(st, 1, txn_id);
@@ -176,8 +177,8 @@ static enum store_result replay_record(struct db *db, const char *staff, const c
     char *body = json_dumps(reply, JSON_COMPACT);
     struct db_stmt *st =
         body ? db_cached(db, "INSERT INTO idempotency(staff, key, request_hash,"
-                                " transaction_id, status, response, created_at)"
-                                " VALUES(?,?,?,?,201,pd_seal(?, 'idempotency.response'),?)")
+                             " transaction_id, status, response, created_at)"
+                             " VALUES(?,?,?,?,201,pd_seal(?, 'idempotency.response'),?)")
              : NULL;
     if (!st) {
         free(body);

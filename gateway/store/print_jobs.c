@@ -271,7 +271,7 @@ enum store_result store_print_queue_till(struct db *db, int64_t till_id, const c
 {
     struct db_stmt *st = db_cached(db, "INSERT INTO print_jobs(till_id, printer, state,"
                                        " next_attempt_at_ms, created_at, updated_at)"
-                                       " VALUES(?1,?2,'pending',?3 * 1000,?3,?3)"
+                                       " VALUES(?1,?2,'pending',CAST(?3 AS BIGINT) * 1000,?3,?3)"
                                        " RETURNING id");
     if (!st)
         return STORE_UNAVAILABLE;

@@ -180,7 +180,8 @@ static enum store_result keys_sweep(struct purge_pass *pass, const struct purge_
 
 /* Anonymises one transaction (fields_text its fields); the personal values it held. */
 static enum store_result purge_one(struct purge_pass *pass, const struct purge_plan *plan,
-                                   int64_t id, const char *fields_text, time_t now)
+                                   int64_t id, const char *reference, const char *fields_text,
+                                   time_t now)
 {
     json_t *fields = json_loads(fields_text ? fields_text : "{}", 0, NULL);
     json_t *values = json_array();
@@ -205,15 +206,15 @@ static enum store_result purge_one(struct purge_pass *pass, const struct purge_p
     if (r == STORE_OK && !out)
         r = STORE_UNAVAILABLE;
     if (r == STORE_OK && pass->write) {
-        struct db_stmt *st =
-            db_prepare(pass->db, "UPDATE transactions SET fields=pd_seal(?, reference),"
-                                    " purged_at=? WHERE id=?");
+        struct db_stmt *st = db_prepare(pass->db, "UPDATE transactions SET fields=pd_seal(?1, ?4),"
+                                                  " purged_at=?2 WHERE id=?3");
         if (!st)
             r = STORE_UNAVAILABLE;
         else {
             db_bind_text(st, 1, out);
             db_bind_int64(st, 2, now);
             db_bind_int64(st, 3, id);
+            db_bind_text(st, 4, reference); /* the context: bound, as the client seals */
             r = db_step(st) == DB_DONE ? STORE_OK : STORE_UNAVAILABLE;
             db_finalize(st);
         }
@@ -226,12 +227,13 @@ static enum store_result purge_one(struct purge_pass *pass, const struct purge_p
                        "UPDATE deliveries SET payload=pd_seal(?, 'deliveries.payload') WHERE id=?",
                        1, id, values, &pass->counts.payloads);
     if (r == STORE_OK && json_array_size(values) > 0)
-        r = scrub_rows(pass,
-                       "SELECT staff, key, pd_open(response, 'idempotency.response') FROM idempotency"
-                       " WHERE transaction_id=?",
-                       "UPDATE idempotency SET response=pd_seal(?1, 'idempotency.response')"
-                       " WHERE staff=?2 AND key=?3",
-                       2, id, values, &pass->counts.replies);
+        r = scrub_rows(
+            pass,
+            "SELECT staff, key, pd_open(response, 'idempotency.response') FROM idempotency"
+            " WHERE transaction_id=?",
+            "UPDATE idempotency SET response=pd_seal(?1, 'idempotency.response')"
+            " WHERE staff=?2 AND key=?3",
+            2, id, values, &pass->counts.replies);
     /* the limit keys' sealed values go too (their blind index stays while live; rotate-index
      * then leaves them under the old index key until they expire) */
     struct db_stmt *keys = r == STORE_OK && pass->write
@@ -280,20 +282,22 @@ static enum store_result purge_one(struct purge_pass *pass, const struct purge_p
 static enum store_result purge_service(struct purge_pass *pass, const struct purge_plan *plan,
                                        time_t now)
 {
-    struct db_stmt *st = db_prepare(
-        pass->db, "SELECT id, pd_open(fields, reference) FROM transactions WHERE service=?1"
-                  " AND purged_at IS NULL"
-                  " AND ((status='completed' AND completed_at<=?2)"
-                  " OR (status='voided' AND updated_at<=?2)) ORDER BY id LIMIT ?3");
+    struct db_stmt *st =
+        db_prepare(pass->db, "SELECT id, pd_open(fields, reference), reference FROM transactions"
+                             " WHERE service=?1"
+                             " AND purged_at IS NULL"
+                             " AND ((status='completed' AND completed_at<=?2)"
+                             " OR (status='voided' AND updated_at<=?2)) ORDER BY id LIMIT ?3");
     if (!st)
         return STORE_UNAVAILABLE;
     db_bind_text(st, 1, plan->service);
     db_bind_int64(st, 2, plan->cutoff);
-    db_bind_int64(st, 3, pass->limit);
+    db_bind_int64(st, 3, pass->limit < 0 ? INT64_MAX : pass->limit); /* LIMIT -1 is SQLite's */
     enum store_result r = pass->sweep ? keys_sweep(pass, plan) : STORE_OK;
     enum db_step rc = DB_DONE;
     while (r == STORE_OK && (rc = db_step(st)) == DB_ROW)
-        r = purge_one(pass, plan, db_column_int64(st, 0), db_column_text(st, 1), now);
+        r = purge_one(pass, plan, db_column_int64(st, 0), db_column_text(st, 2),
+                      db_column_text(st, 1), now);
     if (r == STORE_OK && rc != DB_DONE)
         r = store_step_result(pass->db, rc);
     db_finalize(st);

@@ -13,11 +13,12 @@
 #include <stdio.h>
 #include <string.h>
 
-/* The London day of a sale, in SQL, given the period's clock change (?4 instant, ?5 offset
- * after, ?6 offset before). */
+/* The London day of a sale, in SQL, as days since 1970-01-01 (COL_DAY), given the period's
+ * clock change (?4 instant, ?5 offset after, ?6 offset before). Integer division in both
+ * engines; neither's date functions are the other's. */
 #define LONDON_DAY                                                                                 \
-    "date(t.created_at + CASE WHEN ?4 > 0 AND t.created_at >= ?4 THEN ?5 ELSE ?6 END,"             \
-    " 'unixepoch')"
+    "(t.created_at + CASE WHEN CAST(?4 AS BIGINT) > 0 AND t.created_at >= ?4"                      \
+    " THEN CAST(?5 AS BIGINT) ELSE ?6 END) / 86400"
 
 static void bind_period(struct db_stmt *st, const struct report_period *p)
 {
@@ -60,13 +61,14 @@ static json_t *as_list(json_t *dim)
 
 static enum store_result sales_cube(struct db *db, const struct report_period *p, json_t *out)
 {
-    struct db_stmt *st = db_cached(
-        db, "SELECT t.service, coalesce(t.site, ''), t.counter, t.staff,"
-            " coalesce(p.method, 'none'), t.status = 'voided', COUNT(*),"
-            " coalesce(SUM(p.amount_pence), 0)"
-            " FROM transactions t LEFT JOIN payments p ON p.transaction_id = t.id"
-            " WHERE t.created_at >= ?1 AND t.created_at < ?2 AND (?3 IS NULL OR t.site = ?3)"
-            " GROUP BY 1, 2, 3, 4, 5, 6");
+    struct db_stmt *st =
+        db_cached(db, "SELECT t.service, coalesce(t.site, ''), t.counter, t.staff,"
+                      " coalesce(p.method, 'none'), t.status = 'voided', COUNT(*),"
+                      " coalesce(SUM(p.amount_pence), 0)"
+                      " FROM transactions t LEFT JOIN payments p ON p.transaction_id = t.id"
+                      " WHERE t.created_at >= ?1 AND t.created_at < ?2"
+                      " AND (CAST(?3 AS TEXT) IS NULL OR t.site = ?3)"
+                      " GROUP BY 1, 2, 3, 4, 5, 6");
     if (!st)
         return STORE_UNAVAILABLE;
     bind_period(st, p);
@@ -98,11 +100,11 @@ static enum store_result sales_cube(struct db *db, const struct report_period *p
 /* Refunds, voids and paid in/out of the period's tills. */
 static enum store_result till_figures(struct db *db, const struct report_period *p, json_t *out)
 {
-    struct db_stmt *st =
-        db_cached(db, "SELECT m.kind, m.method, COUNT(*), coalesce(SUM(m.amount_pence), 0)"
-                      " FROM tills l JOIN till_movements m ON m.till_id = l.id"
-                      " WHERE l.day >= ?1 AND l.day < ?2 AND (?3 IS NULL OR l.site = ?3)"
-                      " AND m.kind IN ('refund', 'void', 'paid_in', 'paid_out') GROUP BY 1, 2");
+    struct db_stmt *st = db_cached(
+        db, "SELECT m.kind, m.method, COUNT(*), coalesce(SUM(m.amount_pence), 0)"
+            " FROM tills l JOIN till_movements m ON m.till_id = l.id"
+            " WHERE l.day >= ?1 AND l.day < ?2 AND (CAST(?3 AS TEXT) IS NULL OR l.site = ?3)"
+            " AND m.kind IN ('refund', 'void', 'paid_in', 'paid_out') GROUP BY 1, 2");
     if (!st)
         return STORE_UNAVAILABLE;
     db_bind_text(st, 1, p->day_from);
@@ -152,7 +154,7 @@ static enum store_result variances(struct db *db, const struct report_period *p,
     struct db_stmt *st =
         db_cached(db, "SELECT counter, day, state, counted_pence, expected_pence,"
                       " counted_pence - expected_pence, counted_by, signed_by FROM tills"
-                      " WHERE day >= ?1 AND day < ?2 AND (?3 IS NULL OR site = ?3)"
+                      " WHERE day >= ?1 AND day < ?2 AND (CAST(?3 AS TEXT) IS NULL OR site = ?3)"
                       " AND counted_pence IS NOT NULL ORDER BY day, counter");
     if (!st)
         return STORE_UNAVAILABLE;
@@ -168,11 +170,12 @@ static enum store_result variances(struct db *db, const struct report_period *p,
 
 static enum store_result deliveries(struct db *db, const struct report_period *p, json_t *out)
 {
-    struct db_stmt *st = db_cached(
-        db, "SELECT d.state, COUNT(*), MIN(d.created_at) FROM transactions t"
-            " JOIN deliveries d ON d.transaction_id = t.id"
-            " WHERE t.created_at >= ?1 AND t.created_at < ?2 AND (?3 IS NULL OR t.site = ?3)"
-            " GROUP BY 1");
+    struct db_stmt *st =
+        db_cached(db, "SELECT d.state, COUNT(*), MIN(d.created_at) FROM transactions t"
+                      " JOIN deliveries d ON d.transaction_id = t.id"
+                      " WHERE t.created_at >= ?1 AND t.created_at < ?2"
+                      " AND (CAST(?3 AS TEXT) IS NULL OR t.site = ?3)"
+                      " GROUP BY 1");
     if (!st)
         return STORE_UNAVAILABLE;
     bind_period(st, p);
@@ -196,7 +199,7 @@ static enum store_result deliveries(struct db *db, const struct report_period *p
     return rc == DB_DONE ? STORE_OK : store_step_result(db, rc);
 }
 
-static const struct store_column day_columns[] = {{"day", COL_TEXT},
+static const struct store_column day_columns[] = {{"day", COL_DAY},
                                                   {"service", COL_TEXT},
                                                   {"transactions", COL_INT},
                                                   {"takings_pence", COL_INT},
@@ -204,11 +207,12 @@ static const struct store_column day_columns[] = {{"day", COL_TEXT},
 
 static enum store_result by_day(struct db *db, const struct report_period *p, json_t *out)
 {
-    struct db_stmt *st = db_cached(
-        db, "SELECT " LONDON_DAY ", t.service, COUNT(*), coalesce(SUM(p.amount_pence), 0)"
-            " FROM transactions t LEFT JOIN payments p ON p.transaction_id = t.id"
-            " WHERE t.created_at >= ?1 AND t.created_at < ?2 AND (?3 IS NULL OR t.site = ?3)"
-            " GROUP BY 1, 2 ORDER BY 1, 2");
+    struct db_stmt *st =
+        db_cached(db, "SELECT " LONDON_DAY ", t.service, COUNT(*), coalesce(SUM(p.amount_pence), 0)"
+                      " FROM transactions t LEFT JOIN payments p ON p.transaction_id = t.id"
+                      " WHERE t.created_at >= ?1 AND t.created_at < ?2"
+                      " AND (CAST(?3 AS TEXT) IS NULL OR t.site = ?3)"
+                      " GROUP BY 1, 2 ORDER BY 1, 2");
     if (!st)
         return STORE_UNAVAILABLE;
     bind_period(st, p);
@@ -289,7 +293,8 @@ enum store_result store_report_rows(struct store *store, const struct report_per
             "  WHERE m.reference = t.reference AND m.kind = 'void'),"
             " t.lines, t.fee_pence"
             " FROM transactions t LEFT JOIN payments p ON p.transaction_id = t.id"
-            " WHERE t.created_at >= ?1 AND t.created_at < ?2 AND (?3 IS NULL OR t.site = ?3)"
+            " WHERE t.created_at >= ?1 AND t.created_at < ?2"
+            " AND (CAST(?3 AS TEXT) IS NULL OR t.site = ?3)"
             " ORDER BY t.created_at, t.id");
     enum store_result r = STORE_UNAVAILABLE;
     if (st) {

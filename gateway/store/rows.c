@@ -83,6 +83,12 @@ json_t *store_column_json(struct db_stmt *st, int col, enum store_column_kind ki
         return iso_time(db_column_int64(st, col) / 1000);
     case COL_BOOL:
         return json_boolean(db_column_int64(st, col) != 0);
+    case COL_DAY: {
+        json_t *t = iso_time(db_column_int64(st, col) * 86400);
+        json_t *day = t ? json_stringn(json_string_value(t), 10) : NULL;
+        json_decref(t);
+        return day ? day : json_null();
+    }
     }
     return json_null();
 }

@@ -350,7 +350,7 @@ enum store_result store_audit_list(struct store *store, const char *action, int 
     struct db *db = store_reader_acquire(store);
     struct db_stmt *st =
         db_cached(db, "SELECT at, actor, counter, action, subject, detail, remote FROM audit"
-                      " WHERE (?1 IS NULL OR action=?1) ORDER BY id DESC LIMIT ?2");
+                      " WHERE (CAST(?1 AS TEXT) IS NULL OR action=?1) ORDER BY id DESC LIMIT ?2");
     if (st) {
         db_bind_text(st, 1, action);
         db_bind_int64(st, 2, limit);

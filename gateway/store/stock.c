@@ -60,7 +60,7 @@ static enum store_result receive_run(struct db *db, void *arg)
     struct receive *rc = arg;
     struct db_stmt *st = db_cached(
         db, "INSERT INTO stock(site, item, on_hand, updated_at) VALUES(?1, ?2, ?3, ?4)"
-            " ON CONFLICT(site, item) DO UPDATE SET on_hand = on_hand + ?3, updated_at = ?4");
+            " ON CONFLICT(site, item) DO UPDATE SET on_hand = stock.on_hand + ?3, updated_at = ?4");
     if (!st)
         return STORE_UNAVAILABLE;
     db_bind_text(st, 1, rc->site);

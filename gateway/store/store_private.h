@@ -62,9 +62,13 @@ enum store_result store_audit_insert(struct db *db, const struct audit_entry *e,
 bool store_audit_chain_start(struct db *db, char *err, size_t errlen) STORE_MUSTCHECK;
 
 struct field_crypt;
-/* Seals the personal values and blinds the limit keys an older binary left in plain text
- * (once, at open, on the writer); refuses a store whose sealed data the config has no key
- * for. false with a message in err. */
+/* Refuses a store whose sealed data the config has no key for (or whose limit keys are blind
+ * with no index key), on either engine. false with a message in err. */
+bool store_crypt_check(struct db *db, const struct field_crypt *fc, char *err,
+                       size_t errlen) STORE_MUSTCHECK;
+/* store_crypt_check, then (SQLite: its SQL passes columns to pd_*) seals the personal values
+ * and blinds the limit keys an older binary left in plain text (once, at open, on the
+ * writer). false with a message in err. */
 bool store_crypt_start(struct db *db, const struct field_crypt *fc, char *err,
                        size_t errlen) STORE_MUSTCHECK;
 
@@ -76,6 +80,7 @@ enum store_column_kind {
     COL_TIME,    /* unix seconds -> "YYYY-MM-DDTHH:MM:SSZ" */
     COL_TIME_MS, /* unix milliseconds -> the same */
     COL_BOOL,    /* 0 / not 0 -> false / true */
+    COL_DAY,     /* days since 1970-01-01 -> "YYYY-MM-DD" */
 };
 struct store_column {
     const char *name;

@@ -112,8 +112,8 @@ enum store_result store_tx_transaction_insert(struct store_tx *tx, const struct 
     json_array_foreach(r->keys, i, key)
     {
         st = db_cached(db, "INSERT INTO txn_keys(transaction_id, name, value, live_from,"
-                              " live_until, sealed) VALUES(?1,?2,pd_blind(?2,?3),?4,?5,"
-                              " pd_seal_only(?3, 'txn_keys.sealed'))");
+                           " live_until, sealed) VALUES(?1,?2,pd_blind(?2,?3),?4,?5,"
+                           " pd_seal_only(?3, 'txn_keys.sealed'))");
         if (!st)
             return STORE_UNAVAILABLE;
         db_bind_int64(st, 1, txn_id);
@@ -127,8 +127,8 @@ enum store_result store_tx_transaction_insert(struct store_tx *tx, const struct 
 
     if (r->backend) {
         st = db_cached(db, "INSERT INTO deliveries(transaction_id, backend, connector,"
-                              " idempotency_key, payload, state, next_attempt_at_ms, created_at)"
-                              " VALUES(?,?,?,?,pd_seal(?, 'deliveries.payload'),'pending',?,?)");
+                           " idempotency_key, payload, state, next_attempt_at_ms, created_at)"
+                           " VALUES(?,?,?,?,pd_seal(?, 'deliveries.payload'),'pending',?,?)");
         if (!st)
             return STORE_UNAVAILABLE;
         db_bind_int64(st, 1, txn_id);
@@ -160,8 +160,8 @@ enum store_result store_tx_transaction_insert(struct store_tx *tx, const struct 
     }
 
     st = db_cached(db, "INSERT INTO idempotency(key, request_hash, transaction_id, status,"
-                          " response, created_at, staff)"
-                          " VALUES(?,?,?,?,pd_seal(?, 'idempotency.response'),?,?)");
+                       " response, created_at, staff)"
+                       " VALUES(?,?,?,?,pd_seal(?, 'idempotency.response'),?,?)");
     if (!st)
         return STORE_UNAVAILABLE;
     db_bind_text(st, 1, r->idempotency_key);
@@ -190,8 +190,8 @@ static enum store_result idempotency_find(struct db *db, const char *staff, cons
 {
     struct db_stmt *st =
         db_cached(db, "SELECT request_hash, status, pd_open(response, 'idempotency.response')"
-                         " FROM idempotency"
-                         " WHERE key=? AND staff=?");
+                      " FROM idempotency"
+                      " WHERE key=? AND staff=?");
     if (!st)
         return STORE_UNAVAILABLE;
     db_bind_text(st, 1, key);
@@ -253,9 +253,9 @@ static long max_live(struct db *db, const char *key, const char *value, const ch
 {
     long best = count_live(db, key, value, from);
     struct db_stmt *st = db_cached(db, "SELECT DISTINCT live_from FROM txn_keys WHERE name=?1"
-                                        " AND value IN (pd_blind(?1,?2), pd_blind_old(?1,?2))"
-                                        " AND live_from > ?3"
-                                        " AND live_from <= ?4");
+                                       " AND value IN (pd_blind(?1,?2), pd_blind_old(?1,?2))"
+                                       " AND live_from > ?3"
+                                       " AND live_from <= ?4");
     if (!st || best < 0) {
         db_release(st);
         return -1;
@@ -341,9 +341,9 @@ enum store_result store_tx_keys_end(struct store_tx *tx, const char *key, const 
 {
     struct db *db = store_tx_db(tx);
     struct db_stmt *st = db_cached(db, "UPDATE txn_keys SET live_until = ?3"
-                                        " WHERE name = ?1"
-                                        " AND value IN (pd_blind(?1,?2), pd_blind_old(?1,?2))"
-                                        " AND live_until > ?3");
+                                       " WHERE name = ?1"
+                                       " AND value IN (pd_blind(?1,?2), pd_blind_old(?1,?2))"
+                                       " AND live_until > ?3");
     if (!st)
         return STORE_UNAVAILABLE;
     db_bind_text(st, 1, key);
@@ -357,9 +357,9 @@ static int latest_until(struct db *db, const char *key, const char *value, char 
 {
     struct db_stmt *st =
         db_cached(db, "SELECT MAX(k.live_until) FROM txn_keys k JOIN transactions t"
-                         " ON t.id = k.transaction_id WHERE k.name=?1"
-                         " AND k.value IN (pd_blind(?1,?2), pd_blind_old(?1,?2))"
-                         " AND t.status <> 'voided'");
+                      " ON t.id = k.transaction_id WHERE k.name=?1"
+                      " AND k.value IN (pd_blind(?1,?2), pd_blind_old(?1,?2))"
+                      " AND t.status <> 'voided'");
     if (!st)
         return -1;
     db_bind_text(st, 1, key);
@@ -517,9 +517,11 @@ enum store_result store_transaction_list(struct store *store, const struct txn_f
             " LEFT JOIN deliveries d ON d.transaction_id = t.id"
             " LEFT JOIN print_jobs j ON j.id = (SELECT MAX(id) FROM print_jobs WHERE"
             "   transaction_id = t.id)"
-            " WHERE (?1 IS NULL OR (t.created_at >= ?1 AND t.created_at < ?7))"
-            "   AND (?2 IS NULL OR t.service = ?2) AND (?3 IS NULL OR t.status = ?3)"
-            "   AND (?4 IS NULL OR t.counter = ?4) AND (?8 IS NULL OR t.site = ?8)"
+            " WHERE (CAST(?1 AS BIGINT) IS NULL OR (t.created_at >= ?1 AND t.created_at < ?7))"
+            "   AND (CAST(?2 AS TEXT) IS NULL OR t.service = ?2)"
+            " AND (CAST(?3 AS TEXT) IS NULL OR t.status = ?3)"
+            "   AND (CAST(?4 AS TEXT) IS NULL OR t.counter = ?4)"
+            " AND (CAST(?8 AS TEXT) IS NULL OR t.site = ?8)"
             " ORDER BY t.id DESC LIMIT ?5 OFFSET ?6");
     enum store_result r = STORE_UNAVAILABLE;
     if (st) {

@@ -21,10 +21,12 @@
 #include "gateway/store/postgresql/db_postgresql.h"
 #include "gateway/store/sqlite/sqlite.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #define STORE_PATH_MAX    4096
@@ -373,14 +375,34 @@ bool store_engine_parse(const char *name, enum store_engine *out)
     return true;
 }
 
-/* Before the first connection: SQLite's data folder and file, made private. */
+#define STORE_DIR_MODE 0750 /* the data folder: onestop and its group (backups) */
+
+/* The data folder holds residents' personal data on either engine (SQLite's database,
+ * uploaded documents): created 0750, and warned about when anyone else may enter it. */
+static bool data_dir_prepare(const char *data_dir, char *err, size_t errlen)
+{
+    struct stat st;
+    if (mkdir(data_dir, STORE_DIR_MODE) != 0 && errno != EEXIST) {
+        snprintf(err, errlen, "cannot create data folder %s: %s", data_dir, strerror(errno));
+        return false;
+    }
+    if (stat(data_dir, &st) == 0 && (st.st_mode & S_IRWXO))
+        log_msg(LOG_WARN, "data_folder_open",
+                "data folder %s can be entered by every user (mode %03o); chmod 750 it", data_dir,
+                (unsigned)(st.st_mode & 0777));
+    return true;
+}
+
+/* Before the first connection: the data folder, and SQLite's file, made private. */
 static bool engine_prepare(struct store *store, const struct store_options *opts, char *err,
                            size_t errlen)
 {
+    if (!data_dir_prepare(opts->data_dir, err, errlen))
+        return false;
     if (store->engine != STORE_ENGINE_SQLITE)
         return true;
     snprintf(store->path, sizeof store->path, "%s/%s", opts->data_dir, STORE_FILE_NAME);
-    return db_sqlite_prepare_files(opts->data_dir, store->path, err, errlen);
+    return db_sqlite_prepare_files(store->path, err, errlen);
 }
 
 static bool engine_migrate(struct store *store, char *err, size_t errlen)
@@ -395,14 +417,15 @@ static bool engine_migrate(struct store *store, char *err, size_t errlen)
     return false;
 }
 
-/* After the migrations: what an older binary left to mend. Only a SQLite store can hold
- * values an older onestopd wrote in plain text (the PostgreSQL engine came after sealing),
- * and the open-time sealing's SQL passes columns to pd_* (SQLite's SQL functions). */
+/* After the migrations: the keys checked against what the store holds, and what an older
+ * binary left to mend. Only a SQLite store can hold values an older onestopd wrote in plain
+ * text (the PostgreSQL engine came after sealing), and the open-time sealing's SQL passes
+ * columns to pd_* (SQLite's SQL functions). */
 static bool engine_start(struct store *store, const struct store_options *opts, char *err,
                          size_t errlen)
 {
     if (store->engine != STORE_ENGINE_SQLITE)
-        return true;
+        return store_crypt_check(store->writer, opts->crypt, err, errlen);
     return store_crypt_start(store->writer, opts->crypt, err, errlen);
 }
 

@@ -203,6 +203,70 @@ def shared_postgres():
     return _postgres
 
 
+class _PgCursor:
+    def __init__(self, cur):
+        self._cur = cur
+
+    def fetchall(self):
+        return self._cur.fetchall() if self._cur.description else []
+
+    def fetchone(self):
+        return self._cur.fetchone() if self._cur.description else None
+
+    def __iter__(self):
+        return iter(self.fetchall())
+
+    @property
+    def rowcount(self):
+        return self._cur.rowcount
+
+
+class PgStoreConnection:
+    """The store's PostgreSQL database with sqlite3's calls the tests use (execute with `?`
+    parameters, commit, close, `with`), so a test reads or edits rows the same way on either
+    engine."""
+
+    def __init__(self, conninfo):
+        import psycopg2
+        self.IntegrityError = psycopg2.IntegrityError  # as sqlite3's connections have it
+        self._con = psycopg2.connect(conninfo)
+        # as sqlite3 reads: no transaction left open between statements (and no snapshot)
+        self._con.autocommit = True
+
+    @staticmethod
+    def _sql(sql):
+        return sql.replace("%", "%%").replace("?", "%s")
+
+    def execute(self, sql, params=()):
+        cur = self._con.cursor()
+        cur.execute(self._sql(sql), tuple(params))
+        return _PgCursor(cur)
+
+    def executemany(self, sql, seq):
+        cur = self._con.cursor()
+        cur.executemany(self._sql(sql), [tuple(p) for p in seq])
+        return _PgCursor(cur)
+
+    def commit(self):
+        self._con.commit()
+
+    def rollback(self):
+        self._con.rollback()
+
+    def close(self):
+        self._con.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, value, tb):
+        if kind is None:
+            self._con.commit()
+        else:
+            self._con.rollback()
+        return False
+
+
 class Gateway:
     """A temp folder holding keys, config/onestop.json (services from the repo), data; a
     simulator and onestopd on free ports. Call start(); stop() in teardown."""
@@ -305,6 +369,21 @@ class Gateway:
         store = self.config.setdefault("store", {})
         store.setdefault("engine", "postgresql")
         store.setdefault("conninfo_file", "keys/store.conninfo")
+
+    def store_db(self):
+        """A connection to this gateway's store, on its engine: sqlite3's for SQLite, the same
+        calls over psycopg2 for PostgreSQL (the database's owner role)."""
+        if self.config.get("store", {}).get("engine") == "postgresql":
+            return PgStoreConnection(self.pg_conninfo)
+        import sqlite3
+        return sqlite3.connect(os.path.join(self.data_dir, "onestop.db"), timeout=10)
+
+    def store_dump(self):
+        """The store as SQL text on its engine (sqlite3's .dump, or pg_dump --inserts)."""
+        if self.config.get("store", {}).get("engine") == "postgresql":
+            return shared_postgres().dump(self.pg_database)
+        return subprocess.run(["sqlite3", os.path.join(self.data_dir, "onestop.db"), ".dump"],
+                              capture_output=True, text=True, timeout=60, check=True).stdout
 
     def write_config(self):
         if STORE_ENGINE == "postgresql":

@@ -89,7 +89,7 @@ class Postgres:
         self.proc = self._popen_as_owner(
             [os.path.join(self.bin, "postgres"), "-D", self.data, "-k", self.root,
              "-h", "127.0.0.1", "-p", str(self.port), "-c", "fsync=off",
-             "-c", "max_connections=40", "-c", "shared_buffers=16MB"],
+             "-c", "max_connections=100", "-c", "shared_buffers=16MB"],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
 
@@ -115,6 +115,14 @@ class Postgres:
                                   "-h", self.root, "-p", str(self.port), "-U", self.owner,
                                   "-d", db, "-c", sql])
         return out.stdout.strip()
+
+    def dump(self, db):
+        """pg_dump of db as the superuser: the schema and each row as an INSERT (without the
+        \\restrict lines, whose key is new each time)."""
+        out = self._run_as_owner([os.path.join(self.bin, "pg_dump"), "--inserts", "-h",
+                                  self.root, "-p", str(self.port), "-U", self.owner, db]).stdout
+        return "".join(line for line in out.splitlines(keepends=True)
+                       if not line.startswith(("\\restrict", "\\unrestrict")))
 
     def create_database(self, name):
         self.psql(f"CREATE DATABASE {name} OWNER {self.role} ENCODING 'UTF8'")

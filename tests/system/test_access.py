@@ -8,12 +8,11 @@ import json
 import os
 import re
 import secrets
-import sqlite3
 import stat
 import subprocess
 import time
 
-from onestop_env import DEMO_PASSWORD, ONESTOPD, sign
+from onestop_env import DEMO_PASSWORD, ONESTOPD, STORE_ENGINE, sign
 from txn_helpers import card, parking, sell, vrm
 
 def request_from(gw, source, method, path, body=None, token=None, headers=None):
@@ -40,7 +39,7 @@ def sign_in_from(gw, source, username, password=DEMO_PASSWORD, counter="SD-01"):
 
 
 def audit_rows(gw, action=None):
-    db = sqlite3.connect(os.path.join(gw.data_dir, "onestop.db"))
+    db = gw.store_db()
     try:
         if action:
             return db.execute("SELECT actor, counter, action, subject, detail, remote FROM audit"
@@ -240,7 +239,7 @@ def test_callback_events_survive_a_restart(gateway):
                            token=gateway.sign_in()).json["status"] == "completed"
     completed = [r for r in audit_rows(gateway) if r[2] in ("transaction_completed",)]
     assert len(completed) <= 2
-    db = sqlite3.connect(os.path.join(gateway.data_dir, "onestop.db"))
+    db = gateway.store_db()
     assert db.execute("SELECT COUNT(*) FROM callback_events").fetchone()[0] == 2
 
 
@@ -314,7 +313,10 @@ def test_the_database_is_private_and_loose_modes_are_warned_about(make_gateway):
     gw.start()
     token = gw.sign_in()
     assert sell(gw, token)[0].status == 201
-    for name in ("onestop.db", "onestop.db-wal", "onestop.db-shm"):
+    names = set(os.listdir(gw.data_dir))
+    if STORE_ENGINE == "sqlite":  # PostgreSQL keeps the store in its own data folder
+        assert {"onestop.db", "onestop.db-wal", "onestop.db-shm"} <= names, names
+    for name in names:
         path = os.path.join(gw.data_dir, name)
         mode = stat.S_IMODE(os.stat(path).st_mode)
         assert mode & 0o077 == 0, (name, oct(mode))

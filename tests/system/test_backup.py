@@ -14,7 +14,7 @@ import uuid
 
 import pytest
 
-from onestop_env import ONESTOPD, Gateway, free_port, request, wait_until
+from onestop_env import ONESTOPD, STORE_ENGINE, Gateway, free_port, request, wait_until
 
 # Free, no till involved: hearing aid batteries (payment "none"), one issue per book per day,
 # so every sale gets its own book number. Stock is received first.
@@ -22,6 +22,11 @@ SERVICE = "hearing-aid-batteries"
 CLIENTS = 8
 BEFORE = int(os.environ.get("ONESTOP_BACKUP_BEFORE", "500"))  # sales acked before the backup
 AFTER = 200   # sales acknowledged after it finished: the backup ran inside a burst
+
+
+SQLITE_BACKUP = pytest.mark.sqlite_only(reason=(
+    "onestop backup/restore copy the SQLite file (its online backup API); a "
+    "PostgreSQL store is backed up with pg_dump"))
 
 
 def issue(port, token, book):
@@ -53,6 +58,7 @@ def backup_file(output):
     return m.group(1)
 
 
+@SQLITE_BACKUP
 @pytest.mark.slow
 def test_a_backup_taken_during_a_burst_restores_every_sale_acknowledged_before_it(tmp_path):
     live = Gateway(tmp_path / "live")
@@ -151,6 +157,7 @@ def test_a_backup_taken_during_a_burst_restores_every_sale_acknowledged_before_i
     assert db_rows(db, "SELECT count(*) FROM transactions") == [(len(in_backup) + 1,)]
 
 
+@SQLITE_BACKUP
 def test_restore_refuses_while_onestopd_runs_and_keeps_the_store_it_replaces(tmp_path):
     gw = Gateway(tmp_path / "gw", with_sim=False)
     gw.start()
@@ -206,6 +213,7 @@ def test_restore_refuses_while_onestopd_runs_and_keeps_the_store_it_replaces(tmp
     assert gw.stop() == 0
 
 
+@SQLITE_BACKUP
 def test_a_backup_whose_audit_trail_was_edited_is_refused_naming_the_row(tmp_path):
     gw = Gateway(tmp_path / "gw", with_sim=False)
     gw.start()
@@ -231,3 +239,10 @@ def test_a_backup_whose_audit_trail_was_edited_is_refused_naming_the_row(tmp_pat
         refused.stderr
     assert not [p for p in os.listdir(gw.data_dir) if "before-restore" in p]
     assert gw.stop() == 0
+
+
+@pytest.mark.skipif(STORE_ENGINE != "postgresql", reason="the PostgreSQL engine's refusal")
+def test_backup_and_restore_refuse_a_postgresql_store_naming_its_tools(gateway):
+    for args in (("backup", str(gateway.dir)), ("restore", os.path.join(gateway.dir, "x.db"))):
+        r = gateway.cli(*args)
+        assert r.returncode == 2 and "pg_dump" in r.stderr, (args, r.stderr)

@@ -8,7 +8,6 @@ import hashlib
 import json
 import os
 import secrets
-import sqlite3
 import subprocess
 import time
 import uuid
@@ -119,7 +118,7 @@ def test_three_documents_delivered_with_matching_hashes(gw):
     assert transaction(gw, token, ref)["delivery"]["backend_reference"].startswith("DMS-")
     # delivered, and retention_days is 0: the files go, the record of what was sent stays
     def rows():
-        db = sqlite3.connect(os.path.join(gw.data_dir, "onestop.db"))
+        db = gw.store_db()
         try:
             return sorted(db.execute("SELECT id, type, bytes, sha256, reference,"
                                      " file_deleted_at IS NOT NULL FROM documents").fetchall())
@@ -168,7 +167,7 @@ def test_expired_upload_refused_and_deleted(tmp_path):
         token = g.sign_in()
         docs = uploaded(g, token, [("id.png", PNG, "image/png")])
         folder = os.path.join(g.data_dir, "documents")
-        db = sqlite3.connect(os.path.join(g.data_dir, "onestop.db"))
+        db = g.store_db()
         try:
             (expires_at,) = db.execute("SELECT expires_at FROM documents WHERE id = ?",
                                        (docs[0]["id"],)).fetchone()
@@ -219,7 +218,7 @@ def test_hash_mismatch_refused_and_not_forwarded(gw):
                what="a first attempt, refused while the back-end is down")
     # the stored request now names another hash than the file's: the document system must
     # refuse it when it recomputes the hash
-    db = sqlite3.connect(os.path.join(gw.data_dir, "onestop.db"))
+    db = gw.store_db()
     try:
         (payload,) = db.execute("SELECT d.payload FROM deliveries d JOIN transactions t"
                                 " ON t.id = d.transaction_id WHERE t.reference = ?",
@@ -294,7 +293,7 @@ def test_a_purge_deletes_the_document_files_and_keeps_their_record(tmp_path):
         done = g.cli("purge", "--older-than-days", "0")
         assert done.returncode == 0 and "2 document files" in done.stdout, done.stdout
         assert os.listdir(folder) == []
-        db = sqlite3.connect(os.path.join(g.data_dir, "onestop.db"))
+        db = g.store_db()
         try:
             kept = sorted(db.execute("SELECT id, type, bytes, sha256, reference,"
                                      " file_deleted_at IS NOT NULL FROM documents").fetchall())
@@ -339,7 +338,7 @@ def test_a_document_sealed_under_an_old_key_still_delivers_after_the_key_changes
             [hashlib.sha256(content).hexdigest()]
 
         new = uploaded(g, token, [("id.png", PNG, "image/png")])
-        db = sqlite3.connect(os.path.join(g.data_dir, "onestop.db"))
+        db = g.store_db()
         try:
             keys = dict(db.execute("SELECT id, key_id FROM documents").fetchall())
         finally:

@@ -2,7 +2,6 @@
 go when a new event is written, and a replay inside the window is still refused."""
 
 import os
-import sqlite3
 import subprocess
 import time
 
@@ -15,7 +14,7 @@ WINDOW_S = 300
 
 
 def events(gw):
-    db = sqlite3.connect(os.path.join(gw.data_dir, "onestop.db"))
+    db = gw.store_db()
     try:
         return dict(db.execute("SELECT event_id, received_at FROM callback_events").fetchall())
     finally:
@@ -35,7 +34,7 @@ def test_old_callback_events_are_pruned_and_a_replay_in_the_window_is_refused(ma
     # events from long ago (past the window) and one just inside it, as a store would hold them
     gw.daemon.stop()
     now = int(time.time())
-    db = sqlite3.connect(os.path.join(gw.data_dir, "onestop.db"))
+    db = gw.store_db()
     for i, age in enumerate((WINDOW_S + 5, 3 * 86400, WINDOW_S - 60)):
         db.execute("INSERT INTO callback_events(backend, event_id, request_hash, status, response,"
                    " received_at) VALUES('parking', ?, 'x', 204, '', ?)", (f"key:old-{i}", now - age))

@@ -18,7 +18,7 @@ import threading
 import time
 import uuid
 
-from onestop_env import sign, wait_until
+from onestop_env import STORE_ENGINE, sign, wait_until
 from test_delivery import fault, parking_fields, received, sell_permits, txn
 from txn_helpers import IN_ZONE, card, parking, sell
 
@@ -208,9 +208,15 @@ def test_sigterm_with_sales_queued_on_a_locked_store_answers_each_and_exits_0(ma
     gw.write_config()
     gw.start()
     token = gw.sign_in()
-    # another process holds the database's write lock: the writer waits on it
-    lock = sqlite3.connect(f"{gw.dir}/data/onestop.db", isolation_level=None, timeout=10)
-    lock.execute("BEGIN EXCLUSIVE")
+    # another process holds the database's write lock (PostgreSQL: the transactions table's):
+    # the writer waits on it
+    if STORE_ENGINE == "postgresql":
+        lock = gw.store_db()
+        lock.execute("BEGIN")
+        lock.execute("LOCK TABLE transactions IN EXCLUSIVE MODE")
+    else:
+        lock = sqlite3.connect(f"{gw.dir}/data/onestop.db", isolation_level=None, timeout=10)
+        lock.execute("BEGIN EXCLUSIVE")
     sales = [(parking_fields(i), str(uuid.uuid4())) for i in range(5)]
     answers = [None] * len(sales)
 

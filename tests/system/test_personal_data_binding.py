@@ -6,7 +6,6 @@ sealed before contexts (enc:v1:) still open, and `onestop keys rotate` reseals t
 
 import json
 import os
-import sqlite3
 
 from onestop_env import seal, unseal
 from test_delivery import txn
@@ -17,7 +16,7 @@ UPRN_A, UPRN_B = "100011429006", "100011429002"
 
 
 def execute(gw, sql, *args):
-    db = sqlite3.connect(os.path.join(gw.data_dir, "onestop.db"))
+    db = gw.store_db()
     try:
         with db:
             return db.execute(sql, args).fetchall()

@@ -10,7 +10,6 @@ Every wait is for a condition."""
 import base64
 import json
 import os
-import sqlite3
 import subprocess
 import uuid
 
@@ -57,17 +56,17 @@ def copies_of(gw, token, reference):
 
 
 def dump_of(gw):
-    db = os.path.join(gw.dir, "data", "onestop.db")
-    return subprocess.run(["sqlite3", db, ".dump"], capture_output=True, text=True,
-                          timeout=60, check=True).stdout
+    return gw.store_dump()
 
 
 def copy_payloads(gw):
     """Every receipt copy's stored payload, opened with the test's data key."""
-    db = os.path.join(gw.dir, "data", "onestop.db")
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as c:
+    c = gw.store_db()
+    try:
         return "\n".join(str(unseal(gw.keys_dir, v))
                          for (v,) in c.execute("SELECT payload FROM receipt_copies"))
+    finally:
+        c.close()
 
 
 def wait_copies(gw, token, reference, pred, what):

@@ -12,7 +12,6 @@ while receipts are queued and at the printer (each prints exactly once after a r
 
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 import time
@@ -357,7 +356,7 @@ def test_jobs_left_printing_are_resent_without_a_job_id_and_rechecked_with_one(
     token = gw.sign_in()
     resend, recheck = (sell_permit(gw, token, n)["reference"] for n in range(2))
     assert gw.stop() == 0
-    db = sqlite3.connect(os.path.join(gw.data_dir, "onestop.db"))
+    db = gw.store_db()
     with db:
         for ref, job_id in ((resend, None), (recheck, 4242)):
             db.execute("UPDATE print_jobs SET state='printing', attempts=1, job_id=?"

@@ -13,7 +13,6 @@ reads, SMTP sink) and a real ippeveprinter.
 import email
 import email.policy
 import os
-import sqlite3
 import subprocess
 import sys
 import uuid
@@ -22,7 +21,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from onestop_env import ONESTOPD, Gateway, free_port, request, wait_until  # noqa: E402
+from onestop_env import ONESTOPD, STORE_ENGINE, Gateway, free_port, request, wait_until  # noqa: E402
 from printenv import PrintEnv  # noqa: E402
 from test_auth import stop_cleanly  # noqa: E402
 
@@ -122,7 +121,7 @@ def test_a_matching_nhs_number_answers_in_plain_words_with_a_lookup_id(gw):
     assert headers["x-correlation-id"] == r.json["lookup_id"]
     assert MATCH["nhs_number"] not in gw.log()
     # who looked it up, where and when is audited (no personal data in the entry)
-    db = sqlite3.connect(os.path.join(gw.data_dir, "onestop.db"))
+    db = gw.store_db()
     [(actor, counter, subject, detail)] = db.execute(
         "SELECT actor, counter, subject, detail FROM audit WHERE action = 'referral_lookup'").fetchall()
     assert (actor, counter, subject) == ("assistant", "SD-01", r.json["lookup_id"])
@@ -142,7 +141,7 @@ def test_a_mismatching_nhs_number_and_an_unknown_ubrn_reveal_nothing(gw):
         assert secret not in text
     assert {f["code"] for f in wrong.json["error"]["fields"]} == {"no_matching_referral"}
     # nothing was kept for a hand-off
-    db = sqlite3.connect(os.path.join(gw.data_dir, "onestop.db"))
+    db = gw.store_db()
     assert db.execute("SELECT COUNT(*) FROM referral_lookups").fetchone()[0] == 0
 
 
@@ -150,15 +149,22 @@ def test_a_match_that_cannot_be_recorded_is_not_answered_as_found(gw):
     """The store refuses the record (a trigger stands in for a failing disk): 503, and the
     referral's details are not shown, since no hand-off could follow."""
     token = gw.sign_in()
-    db = sqlite3.connect(os.path.join(gw.data_dir, "onestop.db"), timeout=10)
+    db = gw.store_db()
     with db:
-        db.execute("CREATE TRIGGER refuse_lookups BEFORE INSERT ON referral_lookups"
-                   " BEGIN SELECT RAISE(ABORT, 'simulated disk failure'); END")
+        if STORE_ENGINE == "postgresql":
+            db.execute("CREATE FUNCTION refuse_lookups() RETURNS trigger LANGUAGE plpgsql AS"
+                       " $$ BEGIN RAISE EXCEPTION 'simulated disk failure'; END $$")
+            db.execute("CREATE TRIGGER refuse_lookups BEFORE INSERT ON referral_lookups"
+                       " FOR EACH ROW EXECUTE FUNCTION refuse_lookups()")
+        else:
+            db.execute("CREATE TRIGGER refuse_lookups BEFORE INSERT ON referral_lookups"
+                       " BEGIN SELECT RAISE(ABORT, 'simulated disk failure'); END")
     r = lookup(gw, token)
     assert r.status == 503 and r.json["error"]["code"] == "store_unavailable", r
     assert "Not booked" not in r.body.decode() and "lookup_id" not in r.body.decode()
     with db:
-        db.execute("DROP TRIGGER refuse_lookups")
+        db.execute("DROP TRIGGER refuse_lookups" +
+                   (" ON referral_lookups" if STORE_ENGINE == "postgresql" else ""))
     db.close()
     assert lookup(gw, token).status == 200
 
@@ -292,7 +298,7 @@ def test_a_handoff_needs_a_recent_lookup_at_this_counter_and_happens_once(gw):
 
     # a look-up older than 15 minutes is refused
     again = lookup(gw, token).json
-    db = sqlite3.connect(os.path.join(gw.data_dir, "onestop.db"), timeout=10)
+    db = gw.store_db()
     with db:
         db.execute("UPDATE referral_lookups SET made_at = made_at - 16 * 60 WHERE lookup_id = ?",
                    (again["lookup_id"],))
@@ -359,7 +365,7 @@ def test_a_partner_referral_needs_consent_and_a_reason_the_partner_takes(gw):
     r = record(gw, token, partner_fields(resident_name=None, contact=""), "partner-referral")
     assert field_errors(r) == {"fields.resident_name": "required", "fields.contact": "required"}
     # nothing half-stored: no transaction, no e-mail
-    db = sqlite3.connect(os.path.join(gw.data_dir, "onestop.db"))
+    db = gw.store_db()
     assert db.execute("SELECT COUNT(*) FROM transactions").fetchone()[0] == 0
     assert mails(gw) == []
 

@@ -5,8 +5,9 @@ counts, and a dry run changes nothing but says what it would do."""
 
 import json
 import os
-import sqlite3
 import uuid
+
+import pytest
 
 from onestop_env import sign, unseal, wait_until
 from test_delivery import sell_permits, txn
@@ -38,7 +39,7 @@ def sold(gw, token, service, fields):
 
 
 def db(gw):
-    return sqlite3.connect(os.path.join(gw.data_dir, "onestop.db"))
+    return gw.store_db()
 
 
 TRANSACTION_ROWS = ("transactions WHERE id=?", "deliveries WHERE transaction_id=?",
@@ -73,8 +74,8 @@ def money(gw, ref):
 
 
 def dump(gw):
-    with db(gw) as c:
-        return [line for line in c.iterdump() if "INSERT INTO \"meta\"" not in line]
+    return [line for line in gw.store_dump().splitlines()
+            if "INSERT INTO \"meta\"" not in line and "INSERT INTO public.meta " not in line]
 
 
 def test_a_purge_anonymises_an_old_transaction_and_keeps_its_money_record(gateway):
@@ -173,6 +174,8 @@ def test_a_retention_rule_for_a_service_that_is_not_enabled_is_refused(make_gate
     assert "retention.services[0].service" in r.stderr and "no-such-service" in r.stderr
 
 
+@pytest.mark.sqlite_only(reason="reads the SQLite file's freed pages (secure_delete); PostgreSQL "
+                         "keeps old row versions until VACUUM (not checked yet)")
 def test_after_a_purge_the_database_file_holds_no_trace_of_the_phone_number(make_gateway):
     """A store kept without a data key (plain text) is scrubbed too: secure_delete."""
     gateway = make_gateway()

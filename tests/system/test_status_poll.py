@@ -5,14 +5,13 @@ still is."""
 
 import json
 import os
-import sqlite3
 
 from onestop_env import wait_until
 from txn_helpers import parking, sell
 
 
 def read_audit_count(gw):
-    db = sqlite3.connect(os.path.join(gw.data_dir, "onestop.db"))
+    db = gw.store_db()
     try:
         return db.execute("SELECT COUNT(*) FROM audit WHERE action='transaction_read'").fetchone()[0]
     finally:

@@ -2,7 +2,6 @@
 expected cash derived from the movements, sales with a fee refused without an open till."""
 
 import os
-import sqlite3
 import uuid
 
 from till_helpers import library_sale, till
@@ -22,7 +21,7 @@ def free_issue(gw, token):
 
 
 def db_rows(gw, sql, args=()):
-    db = sqlite3.connect(os.path.join(gw.data_dir, "onestop.db"))
+    db = gw.store_db()
     try:
         return db.execute(sql, args).fetchall()
     finally:

@@ -4,7 +4,6 @@ refunds state what they believe is available, so two racing refunds cannot both 
 every money movement is idempotent, audited, and refused to an assistant."""
 
 import os
-import sqlite3
 import threading
 import uuid
 
@@ -48,7 +47,7 @@ def fault(gw, mode, backend="parking"):
 
 
 def audit(gw, action):
-    db = sqlite3.connect(os.path.join(gw.data_dir, "onestop.db"))
+    db = gw.store_db()
     try:
         return db.execute("SELECT actor, subject, detail FROM audit WHERE action=? ORDER BY id",
                           (action,)).fetchall()
@@ -145,7 +144,7 @@ def test_a_request_in_flight_at_the_void_that_lands_is_cancelled_once(gateway):
 def test_only_todays_sale_can_be_voided(gateway):
     sup = gateway.sign_in("supervisor")
     ref = sold(gateway, sup, "bag", 1, card())["reference"]
-    db = sqlite3.connect(os.path.join(gateway.data_dir, "onestop.db"))
+    db = gateway.store_db()
     with db:
         db.execute("UPDATE transactions SET created_at = created_at - 2 * 86400"
                    " WHERE reference=?", (ref,))

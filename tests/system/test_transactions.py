@@ -3,7 +3,6 @@
 import json
 import os
 import re
-import sqlite3
 import uuid
 
 from txn_helpers import IN_ZONE, OUT_OF_ZONE, card, cash, parking, sell, today, vrm
@@ -126,7 +125,7 @@ def test_idempotent_replay_and_conflict(gateway):
                         {"service": "residents-parking-permit", "fields": parking(),
                          "payment": card()}, token=token)
     assert r.status == 400 and r.json["error"]["code"] == "missing_idempotency_key"
-    db = sqlite3.connect(os.path.join(gateway.data_dir, "onestop.db"))
+    db = gateway.store_db()
     assert db.execute("SELECT COUNT(*) FROM transactions").fetchone()[0] == 1
 
 
@@ -134,7 +133,7 @@ def test_invalid_transaction_is_never_half_stored(gateway):
     token = gateway.sign_in()
     sell(gateway, token, fields=parking(uprn=OUT_OF_ZONE))
     sell(gateway, token, payment=cash(1))
-    db = sqlite3.connect(os.path.join(gateway.data_dir, "onestop.db"))
+    db = gateway.store_db()
     for table in ("transactions", "payments", "deliveries", "txn_keys", "idempotency"):
         assert db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0] == 0, table
 

@@ -325,6 +325,15 @@ static bool make_params(struct pg_stmt *st, const char **values, char **owned)
     return true;
 }
 
+/* A statement the server refused as written (SQLSTATE class 42: syntax, types, names) or
+ * whose value did not fit the type it inferred (class 22: a parameter typed integer): a bug in
+ * the store's SQL, so the log names it (the SQL only: values are parameters). */
+static void sql_refused(const struct pg_stmt *st)
+{
+    log_msg(LOG_ERROR, "store_sql_refused", "%s (SQLSTATE %s) in: %s", st->db->errmsg,
+            st->db->sqlstate, st->sql.text);
+}
+
 static bool run(struct pg_stmt *st)
 {
     struct pg_db *db = st->db;
@@ -343,13 +352,18 @@ static bool run(struct pg_stmt *st)
         PGresult *prep = PQprepare(db->conn, st->name, st->sql.text, n, NULL);
         bool prepared = check(db, prep, was_in_txn);
         PQclear(prep);
-        if (!prepared)
+        if (!prepared) {
+            if (strncmp(db->sqlstate, "42", 2) == 0)
+                sql_refused(st);
             goto out;
+        }
         st->prepared_in = db->generation;
     }
     st->res = st->keep ? PQexecPrepared(db->conn, st->name, n, values, NULL, NULL, 0)
                        : PQexecParams(db->conn, st->sql.text, n, NULL, values, NULL, NULL, 0);
     ok = check(db, st->res, was_in_txn);
+    if (!ok && (strncmp(db->sqlstate, "42", 2) == 0 || strncmp(db->sqlstate, "22", 2) == 0))
+        sql_refused(st);
     if (ok) {
         st->rows = PQntuples(st->res);
         st->opened = calloc((size_t)PQnfields(st->res) + 1, sizeof *st->opened);
@@ -422,8 +436,11 @@ static enum db_step pg_step(struct db_stmt *base)
     if (open_row(st))
         return DB_ROW;
 fail:
-    log_msg(LOG_ERROR, "store_error", "%s (SQLSTATE %s)", st->db->errmsg,
-            st->db->sqlstate[0] ? st->db->sqlstate : "none");
+    /* a constraint is the caller's answer (a till already open: 409), not an error, as with
+     * SQLite, whose step logs nothing */
+    if (strncmp(st->db->sqlstate, "23", 2) != 0)
+        log_msg(LOG_ERROR, "store_error", "%s (SQLSTATE %s)", st->db->errmsg,
+                st->db->sqlstate[0] ? st->db->sqlstate : "none");
     return DB_ERROR;
 }
 

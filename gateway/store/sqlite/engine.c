@@ -21,7 +21,6 @@
 #include <unistd.h>
 
 #define STORE_PATH_MAX  4096
-#define STORE_DIR_MODE  0750 /* the data folder: onestop and its group (backups) */
 #define STORE_FILE_MODE 0600 /* the database: onestop only */
 
 struct sqlite_stmt {
@@ -373,21 +372,13 @@ struct db *db_sqlite_open(const char *db_path, long busy_ms, bool writer,
     return &c->base;
 }
 
-/* The database holds residents' personal data: the folder is created 0750 and warned about
- * when anyone else may enter it; the database (and so its WAL and shared-memory files, which
- * SQLite creates with the database's mode) is created 0600, and tightened to 0600 with a warning
- * when an older onestopd left it readable by others. */
-bool db_sqlite_prepare_files(const char *data_dir, const char *db_path, char *err, size_t errlen)
+/* The database holds residents' personal data: in the data folder (store_data_dir_prepare
+ * made it), the database (and so its WAL and shared-memory files, which SQLite creates with
+ * the database's mode) is created 0600, and tightened to 0600 with a warning when an older
+ * onestopd left it readable by others. */
+bool db_sqlite_prepare_files(const char *db_path, char *err, size_t errlen)
 {
     struct stat st;
-    if (mkdir(data_dir, STORE_DIR_MODE) != 0 && errno != EEXIST) {
-        snprintf(err, errlen, "cannot create data folder %s: %s", data_dir, strerror(errno));
-        return false;
-    }
-    if (stat(data_dir, &st) == 0 && (st.st_mode & S_IRWXO))
-        log_msg(LOG_WARN, "data_folder_open",
-                "data folder %s can be entered by every user (mode %03o); chmod 750 it", data_dir,
-                (unsigned)(st.st_mode & 0777));
     int fd = open(db_path, O_RDWR | O_CREAT | O_CLOEXEC, STORE_FILE_MODE);
     if (fd < 0) {
         snprintf(err, errlen, "cannot open %s: %s", db_path, strerror(errno));

@@ -14,7 +14,7 @@ struct field_crypt;
 
 /* Creates data_dir (0750) and db_path (0600) when missing, and tightens a database, WAL or
  * shared-memory file that other users may read (warned about). false with a message in err. */
-bool db_sqlite_prepare_files(const char *data_dir, const char *db_path, char *err, size_t errlen);
+bool db_sqlite_prepare_files(const char *db_path, char *err, size_t errlen);
 /* Opens db_path: the writer connection (WAL, synchronous=FULL, foreign keys) or a read-only
  * one; a locked database is waited for up to busy_ms; the pd_* SQL functions are registered
  * over crypt (NULL: no keys). NULL with a message in err. Close it with db_close. */
