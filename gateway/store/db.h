@@ -23,9 +23,9 @@
  *     pd_open(column, <context>) and pd_blind(?K, ?V) (store_crypt), where <context> (the
  *     AES-GCM associated data that binds a value to its row or column) is a string
  *     literal, a bound parameter or a plain column of the same row: SQLite registers them as
- *     SQL functions; the
- *     PostgreSQL engine evaluates them in the client (it seals bound values before sending
- *     them and opens result columns after reading them), so keys never reach the server.
+ *     SQL functions; the PostgreSQL engine evaluates them in the client (it seals bound values
+ *     before sending them and opens result columns after reading them), so keys never reach
+ *     the server.
  *
  * A connection is used by one thread at a time. Statements from db_cached are kept per
  * connection (keyed by the SQL literal's address): release them, never finalize them. */
