@@ -59,11 +59,16 @@ static enum store_result last_row(struct db *db, int64_t *id, char hash[AUDIT_HA
     return rc == DB_ROW || rc == DB_DONE ? STORE_OK : store_step_result(db, rc);
 }
 
+bool store_audit_chain_lock(struct db *db)
+{
+    return db_lock_xact(db, db_lock_key("audit", "chain"));
+}
+
 enum store_result store_audit_insert(struct db *db, const struct audit_entry *e, time_t at)
 {
     int64_t last_id;
     char prev[AUDIT_HASH_HEX_SIZE], hash[AUDIT_HASH_HEX_SIZE];
-    if (!db_lock_xact(db, db_lock_key("audit", "chain"))) {
+    if (!store_audit_chain_lock(db)) {
         store_log_error(db, "audit chain lock");
         return db_result(db) == STORE_OK ? STORE_UNAVAILABLE : db_result(db);
     }

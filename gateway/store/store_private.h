@@ -51,6 +51,11 @@ int store_name_index(const char *const *names, int first, int last, const char *
 enum store_result store_step_id(struct db *db, struct db_stmt *st, const char *what, int64_t *id);
 /* Steps a write statement to its end and releases it; logs unexpected failures. */
 enum store_result store_step_done(struct db *db, struct db_stmt *st, const char *what);
+/* The audit chain's lock until the caller's transaction ends (PostgreSQL: a transaction-scoped
+ * advisory lock; SQLite: its write lock already serialises writers): store_audit_insert takes
+ * it before reading the last row, and the writer at the start of each group on a shared
+ * database. false when it cannot be taken. */
+bool store_audit_chain_lock(struct db *db) STORE_MUSTCHECK;
 /* The one insert into the audit table (store/audit.c): appends e as the chain's next row, its
  * hash over its content and the previous row's hash, in the caller's write (so the row
  * commits or rolls back with what it records). actor NULL is "system"; the strings are

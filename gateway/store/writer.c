@@ -101,6 +101,17 @@ static bool run_group_once(struct db *db, struct store_write *group, bool *retry
         log_msg(LOG_ERROR, "store_unavailable", "cannot begin a write: %s", err);
     }
     bool aborted = !began;
+    /* Several nodes on one database: a group takes the audit chain's lock before any other
+     * (a limit key's, a row's), so two nodes' groups run one after the other and never wait
+     * for each other's locks in opposite orders — a deadlock PostgreSQL breaks by failing a
+     * sale with 503. Every group appends audit rows, so groups serialised on this lock anyway,
+     * only from their first audit row on. */
+    if (began && db_shared(db) && !store_audit_chain_lock(db)) {
+        *retryable = db_retryable(db);
+        log_msg(LOG_ERROR, "store_unavailable", "cannot take the audit chain's lock: %s",
+                db_errmsg(db));
+        aborted = true;
+    }
     for (struct store_write *w = group; w; w = w->next) {
         if (aborted) {
             w->result = STORE_UNAVAILABLE;
