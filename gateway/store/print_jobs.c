@@ -235,13 +235,14 @@ static enum store_result print_move_run(struct store_tx *tx, void *arg)
     /* last_error: kept while printing (the assistant still sees why the last attempt failed),
      * cleared once printed, replaced on a retry or a failure. */
     st = db_cached(
-        db, "UPDATE print_jobs SET state=?1,"
-            " attempts = attempts + ?2,"
-            " job_id = CASE WHEN CAST(?3 AS BIGINT) > 0 THEN ?3 WHEN ?2 = 1 THEN NULL ELSE job_id END,"
-            " next_attempt_at_ms = CASE WHEN ?1 = 'pending' THEN ?4 ELSE next_attempt_at_ms END,"
-            " last_error = CASE WHEN ?1 = 'printed' THEN NULL"
-            "   WHEN ?1 IN ('pending','print_failed') THEN ?5 ELSE last_error END,"
-            " updated_at=?6 WHERE id=?7 AND state=?8");
+        db,
+        "UPDATE print_jobs SET state=?1,"
+        " attempts = attempts + ?2,"
+        " job_id = CASE WHEN CAST(?3 AS BIGINT) > 0 THEN ?3 WHEN ?2 = 1 THEN NULL ELSE job_id END,"
+        " next_attempt_at_ms = CASE WHEN ?1 = 'pending' THEN ?4 ELSE next_attempt_at_ms END,"
+        " last_error = CASE WHEN ?1 = 'printed' THEN NULL"
+        "   WHEN ?1 IN ('pending','print_failed') THEN ?5 ELSE last_error END,"
+        " updated_at=?6 WHERE id=?7 AND state=?8");
     if (!st)
         return STORE_UNAVAILABLE;
     db_bind_text(st, 1, print_state_name(m->to));
