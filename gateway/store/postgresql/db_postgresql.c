@@ -537,40 +537,39 @@ static bool pg_in_transaction(struct db *db)
     return t == PQTRANS_INTRANS || t == PQTRANS_INERROR || t == PQTRANS_ACTIVE;
 }
 
-/* The cross-node locks (db.h): PostgreSQL's advisory locks, on 64-bit keys. */
-static bool pg_lock_xact(struct db *db, int64_t key)
+/* The cross-node locks (db.h): PostgreSQL's advisory locks, on 64-bit keys. One lock call:
+ * sql (a literal: cached per connection) takes the key as ?1 and answers one row; *answer,
+ * when asked for, gets its first column. */
+static bool lock_call(struct db *db, const char *sql, int64_t key, int64_t *answer)
 {
-    struct db_stmt *st = db_cached(db, "SELECT pg_advisory_xact_lock(?1::bigint)");
+    struct db_stmt *st = db_cached(db, sql);
     if (!st)
         return false;
     db_bind_int64(st, 1, key);
     bool ok = db_step(st) == DB_ROW;
+    if (ok && answer)
+        *answer = db_column_int64(st, 0);
     db_release(st);
     return ok;
 }
 
+static bool pg_lock_xact(struct db *db, int64_t key)
+{
+    return lock_call(db, "SELECT pg_advisory_xact_lock(?1::bigint)", key, NULL);
+}
+
 static bool pg_try_lock_session(struct db *db, int64_t key, bool *got)
 {
-    struct db_stmt *st =
-        db_cached(db, "SELECT CASE WHEN pg_try_advisory_lock(?1::bigint) THEN 1 ELSE 0 END");
-    if (!st)
-        return false;
-    db_bind_int64(st, 1, key);
-    bool ok = db_step(st) == DB_ROW;
-    *got = ok && db_column_int64(st, 0) == 1;
-    db_release(st);
+    int64_t answer = 0;
+    bool ok = lock_call(db, "SELECT CASE WHEN pg_try_advisory_lock(?1::bigint) THEN 1 ELSE 0 END",
+                        key, &answer);
+    *got = ok && answer == 1;
     return ok;
 }
 
 static bool pg_unlock_session(struct db *db, int64_t key)
 {
-    struct db_stmt *st = db_cached(db, "SELECT pg_advisory_unlock(?1::bigint)");
-    if (!st)
-        return false;
-    db_bind_int64(st, 1, key);
-    bool ok = db_step(st) == DB_ROW;
-    db_release(st);
-    return ok;
+    return lock_call(db, "SELECT pg_advisory_unlock(?1::bigint)", key, NULL);
 }
 
 static const struct db_ops pg_ops = {
