@@ -32,7 +32,8 @@ static enum store_result sale_read(struct db *db, const char *reference, const c
         db_cached(db, "SELECT t.id, t.status, t.created_at, coalesce(p.method, 'none'),"
                       " coalesce(p.amount_pence, 0),"
                       " (SELECT coalesce(-SUM(m.amount_pence), 0) FROM till_movements m"
-                      "  WHERE m.reference = t.reference AND m.kind IN ('refund','void'))"
+                      "  WHERE m.reference = t.reference"
+                      "  AND (m.kind = 'refund' OR m.kind = 'void'))"
                       " FROM transactions t LEFT JOIN payments p ON p.transaction_id = t.id"
                       " WHERE t.reference=?1 AND (CAST(?2 AS TEXT) IS NULL OR t.site = ?2)");
     if (!st)

@@ -251,4 +251,10 @@ def test_checked_names_hold_without_a_temporary_btree_per_row(gateway):
         for wrong in ("bogus", names[0].upper(), "", None):
             with pytest.raises(sqlite3.IntegrityError):
                 copy.execute(insert, (wrong,))
+    # a sale's till movement is not in the by-reference index; its refunds and voids are, and
+    # are found through it
+    plan = " ".join(row[3] for row in copy.execute(
+        "EXPLAIN QUERY PLAN SELECT SUM(amount_pence) FROM till_movements m"
+        " WHERE m.reference = ? AND (m.kind = 'refund' OR m.kind = 'void')", ("x",)))
+    assert "USING INDEX till_movements_reference" in plan, plan
     copy.close()
