@@ -257,4 +257,8 @@ def test_checked_names_hold_without_a_temporary_btree_per_row(gateway):
         "EXPLAIN QUERY PLAN SELECT SUM(amount_pence) FROM till_movements m"
         " WHERE m.reference = ? AND (m.kind = 'refund' OR m.kind = 'void')", ("x",)))
     assert "USING INDEX till_movements_reference" in plan, plan
+    # nor is a delivery's idempotency key (one per transaction, never looked up) an index
+    indexed = [row[2] for index in copy.execute("PRAGMA index_list(deliveries)")
+               for row in copy.execute(f"PRAGMA index_info({index[1]})")]
+    assert "transaction_id" in indexed and "idempotency_key" not in indexed, indexed
     copy.close()

@@ -403,12 +403,12 @@ static const char *const migrations[] = {
     "ALTER TABLE deliveries ADD COLUMN lease_until_ms INTEGER;",
     /* 23: what a sale writes, made cheaper. A CHECK (col IN (...)) of more than two values
      * makes SQLite build a temporary b-tree of the list for every row it checks (each sale's
-     * insert into transactions, payments, deliveries, till_movements): the same rules as ORs
-     * of equalities are compared in place.
-     * A CHECK cannot be altered in SQLite and transactions cannot be rebuilt under its foreign
-     * keys, so the tables' CREATE text is edited as SQLite documents for changing a CHECK
-     * (writable_schema; db_sqlite_migrate then bumps schema_version). The rows on disk do not
-     * change: every stored row met the old rule and meets the new one. */
+     * insert into transactions, payments, till_movements): the same rules as ORs of
+     * equalities are compared in place. A CHECK cannot be altered in SQLite and transactions
+     * cannot be rebuilt under its foreign keys, so the tables' CREATE text is edited as SQLite
+     * documents for changing a CHECK (writable_schema; db_sqlite_migrate then bumps
+     * schema_version). The rows on disk do not change: every stored row met the old rule and
+     * meets the new one. */
     "PRAGMA writable_schema=ON;"
     "UPDATE sqlite_schema SET sql = replace(sql, 'CHECK (status IN    "
     "(''accepted'',''forwarded'',''completed'',''failed'',''voided''))',"
@@ -441,11 +441,6 @@ static const char *const migrations[] = {
     "(''cash'',''card'',''cheque''))',"
     "  'CHECK (method=''cash'' OR method=''card'' OR method=''cheque'')')"
     "  WHERE type = 'table' AND name = 'till_movements';"
-    "UPDATE sqlite_schema SET sql = replace(sql, 'CHECK (state IN    "
-    "(''pending'',''delivered'',''failed'',''cancelled'',''cancelling'',''cancel_failed''))',"
-    "  'CHECK (state=''pending'' OR state=''delivered'' OR state=''failed'' OR state=''cancelled'' "
-    "OR state=''cancelling'' OR state=''cancel_failed'')')"
-    "  WHERE type = 'table' AND name = 'deliveries';"
     "UPDATE sqlite_schema SET sql = replace(sql, 'CHECK (state IN "
     "(''pending'',''printing'',''printed'',''print_failed''))',"
     "  'CHECK (state=''pending'' OR state=''printing'' OR state=''printed'' OR "
@@ -456,7 +451,51 @@ static const char *const migrations[] = {
      * void (what money.c and report.c look up by reference), not for every sale */
     "DROP INDEX till_movements_reference;"
     "CREATE INDEX till_movements_reference ON till_movements(reference)"
-    "  WHERE kind = 'refund' OR kind = 'void';",
+    "  WHERE kind = 'refund' OR kind = 'void';"
+    /* ... and a delivery's idempotency key is no longer an index of its own: it is
+     * "onestop-<reference>" for the one delivery of a transaction (transaction_id is UNIQUE,
+     * and so is the reference), and nothing looks a delivery up by it. A random key's index
+     * dirtied one more page of the WAL for nearly every sale. A UNIQUE cannot be dropped in
+     * SQLite, so deliveries is rebuilt (nothing refers to it), its state CHECK in the new form. */
+    "CREATE TABLE deliveries_v23("
+    "  id INTEGER PRIMARY KEY,"
+    "  transaction_id INTEGER NOT NULL UNIQUE REFERENCES transactions(id),"
+    "  backend TEXT NOT NULL,"
+    "  connector TEXT NOT NULL,"
+    "  idempotency_key TEXT NOT NULL,"
+    "  payload TEXT NOT NULL,"
+    "  state TEXT NOT NULL CHECK (state='pending' OR state='delivered' OR state='failed'"
+    "    OR state='cancelled' OR state='cancelling' OR state='cancel_failed'),"
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
+    "  next_attempt_at_ms INTEGER NOT NULL,"
+    "  last_status INTEGER,"
+    "  last_error TEXT,"
+    "  backend_reference TEXT,"
+    "  next_poll_at_ms INTEGER,"
+    "  created_at INTEGER NOT NULL,"
+    "  delivered_at INTEGER,"
+    "  failed_at INTEGER,"
+    "  series_started_at INTEGER,"
+    "  outcome_unknown INTEGER NOT NULL DEFAULT 0,"
+    "  backend_token TEXT,"
+    "  token_polls INTEGER NOT NULL DEFAULT 0,"
+    "  note TEXT,"
+    "  cancelled_at INTEGER,"
+    "  lease_owner TEXT,"
+    "  lease_until_ms INTEGER);"
+    "INSERT INTO deliveries_v23(id, transaction_id, backend, connector, idempotency_key, payload, "
+    "state, attempts, next_attempt_at_ms, last_status, last_error, backend_reference, "
+    "next_poll_at_ms, created_at, delivered_at, failed_at, series_started_at, outcome_unknown, "
+    "backend_token, token_polls, note, cancelled_at, lease_owner, lease_until_ms)"
+    "  SELECT id, transaction_id, backend, connector, idempotency_key, payload, state, attempts, "
+    "next_attempt_at_ms, last_status, last_error, backend_reference, next_poll_at_ms, created_at, "
+    "delivered_at, failed_at, series_started_at, outcome_unknown, backend_token, token_polls, "
+    "note, cancelled_at, lease_owner, lease_until_ms FROM deliveries;"
+    "DROP TABLE deliveries;"
+    "ALTER TABLE deliveries_v23 RENAME TO deliveries;"
+    "CREATE INDEX deliveries_due ON deliveries(backend, state, next_attempt_at_ms);"
+    "CREATE INDEX deliveries_poll ON deliveries(backend, next_poll_at_ms)"
+    "  WHERE next_poll_at_ms IS NOT NULL;",
 };
 
 #define MIGRATIONS_LEN ((int)(sizeof migrations / sizeof migrations[0]))
