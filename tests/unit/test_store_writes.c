@@ -187,6 +187,64 @@ static void a_failed_step_is_an_error_not_a_short_list(void **state)
     sqlite3_close(db);
 }
 
+/* INSERT ... RETURNING id gives the new row's id once, then done, whether SQLite runs the
+ * RETURNING (id not the rowid) or the engine gives the rowid itself; a refused insert is an
+ * error and leaves no row behind for the next use of the same statement. */
+static void returning_id_gives_the_new_id_once(void **state)
+{
+    (void)state;
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(":memory:", &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "CREATE TABLE rowid_ids(id INTEGER PRIMARY KEY, v TEXT UNIQUE);"
+                                  "CREATE TABLE other_ids(n INTEGER PRIMARY KEY, id INTEGER);"
+                                  "INSERT INTO rowid_ids VALUES(41, 'first');"
+                                  "CREATE TRIGGER side AFTER INSERT ON rowid_ids"
+                                  "  BEGIN INSERT INTO other_ids(n, id) VALUES(NULL, 1000); END;",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    struct db *conn = db_sqlite_borrow(db);
+    assert_non_null(conn);
+    static const char *const inserts[] = {
+        "INSERT INTO rowid_ids(v) VALUES(?) RETURNING id",
+        "INSERT INTO other_ids(n, id) VALUES(NULL, length(?) + 7) RETURNING id",
+    };
+    static const int64_t first_ids[] = {42, 13}; /* "second" is 6 long */
+    for (size_t i = 0; i < sizeof inserts / sizeof inserts[0]; i++) {
+        struct db_stmt *st = db_cached(conn, inserts[i]);
+        assert_non_null(st);
+        assert_true(db_bind_text(st, 1, "second"));
+        assert_int_equal(db_step(st), DB_ROW);
+        assert_int_equal(db_column_int64(st, 0), first_ids[i]);
+        assert_false(db_column_is_null(st, 0));
+        char want[32];
+        snprintf(want, sizeof want, "%lld", (long long)first_ids[i]);
+        assert_string_equal(db_column_text(st, 0), want);
+        assert_int_equal(db_step(st), DB_DONE);
+        db_release(st);
+    }
+    /* the rowid table's insert runs without a RETURNING; the other keeps its own */
+    int cut = 0, kept = 0;
+    for (sqlite3_stmt *s = sqlite3_next_stmt(db, NULL); s; s = sqlite3_next_stmt(db, s)) {
+        cut += strcmp(sqlite3_sql(s), "INSERT INTO rowid_ids(v) VALUES(?)") == 0;
+        kept += strcmp(sqlite3_sql(s), inserts[1]) == 0;
+    }
+    assert_int_equal(cut, 1);
+    assert_int_equal(kept, 1);
+    /* a refused insert (the UNIQUE v) is an error, and the statement's next use is clean */
+    struct db_stmt *st = db_cached(conn, inserts[0]);
+    assert_true(db_bind_text(st, 1, "first"));
+    assert_int_equal(db_step(st), DB_ERROR);
+    assert_int_equal(db_result(conn), STORE_CONFLICT);
+    db_release(st);
+    assert_true(db_bind_text(st, 1, "third"));
+    assert_int_equal(db_step(st), DB_ROW);
+    assert_int_equal(db_column_int64(st, 0), 43);
+    db_release(st);
+    db_close(conn);
+    sqlite3_close(db);
+}
+
 static void delivery_rule_table(void **state)
 {
     (void)state;
@@ -236,6 +294,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(a_busy_group_runs_again_then_is_refused, setup, teardown),
         cmocka_unit_test(a_failed_step_is_an_error_not_a_short_list),
+        cmocka_unit_test(returning_id_gives_the_new_id_once),
         cmocka_unit_test(delivery_rule_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

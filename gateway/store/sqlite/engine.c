@@ -23,9 +23,27 @@
 #define STORE_PATH_MAX  4096
 #define STORE_FILE_MODE 0600 /* the database: onestop only */
 
+/* A single-row `INSERT INTO t(...) VALUES(...) RETURNING id`, where id is t's INTEGER PRIMARY
+ * KEY (its rowid), is prepared without its RETURNING: SQLite runs a RETURNING through a
+ * temporary b-tree of the returned rows (opened, filled and read for every insert), while the
+ * new rowid is at hand for nothing. The engine then gives the row RETURNING would have given
+ * (the new id, or no row when nothing was inserted) from sqlite3_last_insert_rowid. */
+enum returned_id {
+    RETURNED_NONE, /* not such a statement, or not stepped since its reset */
+    RETURNED_ROW,  /* the id row is current */
+    RETURNED_DONE, /* stepped past it */
+};
+
+#define RETURNING_ID      " RETURNING id"
+#define RETURNED_ID_CHARS 24 /* an int64 in decimal with its sign and NUL */
+
 struct sqlite_stmt {
     struct db_stmt base;
     sqlite3_stmt *stmt;
+    bool returns_id; /* prepared without its RETURNING id (above) */
+    enum returned_id returned;
+    int64_t id;
+    char id_text[RETURNED_ID_CHARS];
 };
 
 struct cached_stmt {
@@ -64,10 +82,41 @@ static void log_failure(struct sqlite_db *c, const char *what)
             sqlite3_extended_errcode(c->handle));
 }
 
+#define TABLE_NAME_MAX 64
+
+/* The length of sql without its RETURNING id when it is a single-row INSERT whose id is the
+ * table's INTEGER PRIMARY KEY (so the rowid it returns); 0 when it is any other statement. */
+static size_t returning_id_cut(sqlite3 *handle, const char *sql)
+{
+    static const char insert[] = "INSERT INTO ";
+    size_t len = strlen(sql), tail = strlen(RETURNING_ID);
+    if (strncmp(sql, insert, sizeof insert - 1) != 0 || len <= tail ||
+        strcmp(sql + len - tail, RETURNING_ID) != 0 || strstr(sql, "SELECT") ||
+        strstr(sql, "ON CONFLICT") || strstr(sql, "),(") || strstr(sql, "), (") ||
+        strstr(sql, "RETURNING") != sql + len - tail + 1)
+        return 0;
+    const char *name = sql + sizeof insert - 1;
+    size_t name_len = strcspn(name, "( ");
+    if (name_len == 0 || name_len >= TABLE_NAME_MAX)
+        return 0;
+    char table[TABLE_NAME_MAX];
+    memcpy(table, name, name_len);
+    table[name_len] = '\0';
+    const char *type = NULL;
+    int primary = 0;
+    if (sqlite3_table_column_metadata(handle, "main", table, "id", &type, NULL, NULL, &primary,
+                                      NULL) != SQLITE_OK ||
+        !primary || !type || sqlite3_stricmp(type, "INTEGER") != 0)
+        return 0;
+    return len - tail;
+}
+
 static struct sqlite_stmt *stmt_new(struct sqlite_db *c, const char *sql)
 {
     sqlite3_stmt *stmt = NULL;
-    int rc = sqlite3_prepare_v3(c->handle, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, NULL);
+    size_t cut = returning_id_cut(c->handle, sql);
+    int rc = sqlite3_prepare_v3(c->handle, sql, cut ? (int)cut : -1, SQLITE_PREPARE_PERSISTENT,
+                                &stmt, NULL);
     if (rc != SQLITE_OK) {
         c->last_rc = rc;
         log_failure(c, "prepare");
@@ -81,6 +130,8 @@ static struct sqlite_stmt *stmt_new(struct sqlite_db *c, const char *sql)
     }
     st->base.db = &c->base;
     st->stmt = stmt;
+    st->returns_id = cut > 0;
+    st->returned = RETURNED_NONE;
     return st;
 }
 
@@ -135,8 +186,14 @@ static struct db_stmt *op_prepare(struct db *db, const char *sql, bool keep)
     return st ? &st->base : NULL;
 }
 
+static struct sqlite_stmt *full(struct db_stmt *st)
+{
+    return (struct sqlite_stmt *)st;
+}
+
 static void op_reset(struct db_stmt *st)
 {
+    full(st)->returned = RETURNED_NONE;
     sqlite3_reset(raw(st));
     sqlite3_clear_bindings(raw(st));
 }
@@ -170,8 +227,33 @@ static bool op_bind_null(struct db_stmt *st, int index)
     return bound(st, sqlite3_bind_null(raw(st), index));
 }
 
+/* The step of an INSERT prepared without its RETURNING id: the insert, then the one row it
+ * would have returned (none when it inserted nothing), then done. */
+static enum db_step returned_id_step(struct sqlite_stmt *st)
+{
+    if (st->returned != RETURNED_NONE) {
+        st->returned = RETURNED_DONE;
+        return DB_DONE;
+    }
+    int rc = sqlite3_step(st->stmt);
+    if (rc != SQLITE_DONE) {
+        conn(st->base.db)->last_rc = rc == SQLITE_ROW ? SQLITE_MISUSE : rc;
+        return DB_ERROR;
+    }
+    sqlite3 *handle = conn(st->base.db)->handle;
+    st->returned = RETURNED_DONE;
+    if (sqlite3_changes(handle) != 1)
+        return DB_DONE;
+    st->id = sqlite3_last_insert_rowid(handle);
+    snprintf(st->id_text, sizeof st->id_text, "%lld", (long long)st->id);
+    st->returned = RETURNED_ROW;
+    return DB_ROW;
+}
+
 static enum db_step op_step(struct db_stmt *st)
 {
+    if (full(st)->returns_id)
+        return returned_id_step(full(st));
     int rc = sqlite3_step(raw(st));
     if (rc == SQLITE_ROW)
         return DB_ROW;
@@ -181,18 +263,30 @@ static enum db_step op_step(struct db_stmt *st)
     return DB_ERROR;
 }
 
+/* Whether the current row is the id a RETURNING id would have given (its one column). */
+static bool returned_id(struct db_stmt *st)
+{
+    return full(st)->returned == RETURNED_ROW;
+}
+
 static bool op_column_is_null(struct db_stmt *st, int col)
 {
+    if (returned_id(st))
+        return col != 0;
     return sqlite3_column_type(raw(st), col) == SQLITE_NULL;
 }
 
 static int64_t op_column_int64(struct db_stmt *st, int col)
 {
+    if (returned_id(st))
+        return col == 0 ? full(st)->id : 0;
     return sqlite3_column_int64(raw(st), col);
 }
 
 static const char *op_column_text(struct db_stmt *st, int col)
 {
+    if (returned_id(st))
+        return col == 0 ? full(st)->id_text : NULL;
     return (const char *)sqlite3_column_text(raw(st), col);
 }
 
