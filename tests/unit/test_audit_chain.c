@@ -10,6 +10,8 @@
 
 #include "gateway/audit_chain.h"
 
+#include <openssl/evp.h>
+
 #include <stdio.h>
 #include <string.h>
 
@@ -36,6 +38,39 @@ static void test_a_known_row_has_the_documented_hash(void **state)
     char again[AUDIT_HASH_HEX_SIZE];
     hash_of(AUDIT_CHAIN_GENESIS, &base, again);
     assert_string_equal(h, again);
+}
+
+/* A row too long for one buffer is hashed part by part: to the hash of the same encoding. */
+static void test_a_long_row_has_the_hash_of_its_encoding(void **state)
+{
+    (void)state;
+    static char detail[5000];
+    memset(detail, 'd', sizeof detail - 1);
+    struct audit_row row = base;
+    row.detail = detail;
+    char encoding[6000], want[AUDIT_HASH_HEX_SIZE], got[AUDIT_HASH_HEX_SIZE];
+    int n = snprintf(encoding, sizeof encoding,
+                     "onestop-audit-v1\n%zu:%s\n1:1\n10:1700000000\n9:assistant\n5:SD-01\n"
+                     "7:sign_in\n9:assistant\n%zu:%s\n9:127.0.0.1\n",
+                     strlen(AUDIT_CHAIN_GENESIS), AUDIT_CHAIN_GENESIS, strlen(detail), detail);
+    assert_true(n > 0 && (size_t)n < sizeof encoding);
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int md_len = 0;
+    assert_int_equal(EVP_Digest(encoding, (size_t)n, md, &md_len, EVP_sha256(), NULL), 1);
+    for (unsigned int i = 0; i < md_len; i++)
+        snprintf(want + 2 * i, 3, "%02x", md[i]);
+    hash_of(AUDIT_CHAIN_GENESIS, &row, got);
+    assert_string_equal(got, want);
+    /* and a short one too (the known row, whose detail is NULL) */
+    n = snprintf(encoding, sizeof encoding,
+                 "onestop-audit-v1\n%zu:%s\n1:1\n10:1700000000\n9:assistant\n5:SD-01\n"
+                 "7:sign_in\n9:assistant\n-\n9:127.0.0.1\n",
+                 strlen(AUDIT_CHAIN_GENESIS), AUDIT_CHAIN_GENESIS);
+    assert_int_equal(EVP_Digest(encoding, (size_t)n, md, &md_len, EVP_sha256(), NULL), 1);
+    for (unsigned int i = 0; i < md_len; i++)
+        snprintf(want + 2 * i, 3, "%02x", md[i]);
+    hash_of(AUDIT_CHAIN_GENESIS, &base, got);
+    assert_string_equal(got, want);
 }
 
 static void test_every_change_to_a_row_changes_its_hash(void **state)
@@ -134,6 +169,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a_known_row_has_the_documented_hash),
+        cmocka_unit_test(test_a_long_row_has_the_hash_of_its_encoding),
         cmocka_unit_test(test_every_change_to_a_row_changes_its_hash),
         cmocka_unit_test(test_a_signed_head_checks_only_under_its_key_and_unchanged),
         cmocka_unit_test(test_a_head_reads_back_from_a_json_log_line_and_the_last_one_wins),
