@@ -142,4 +142,8 @@ enum store_result store_deliveries_collect(struct db_stmt *st, int limit, const 
 /* The writer connection behind a job's transaction handle. */
 struct db *store_tx_db(struct store_tx *tx);
 
+/* The session that holds this node's printer locks (store_printer_hold), for a write to check
+ * that the lock is still held (db_session_holds); 0 on an engine without them. */
+int64_t store_printer_session(struct store *store);
+
 #endif

@@ -263,3 +263,84 @@ def test_kill9_of_a_node_during_a_burst_through_haproxy(tmp_path):
     finally:
         printer.stop()
         c.stop()
+
+
+# The sessions holding a session advisory lock (the printers' locks): an idle session, where a
+# transaction's advisory locks (the audit chain's, a limit's) are held inside a transaction.
+PRINTER_LOCK_SESSIONS = ("SELECT DISTINCT l.pid FROM pg_locks l JOIN pg_stat_activity a"
+                         " ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted"
+                         " AND a.state = 'idle' AND a.datname = current_database()")
+LOCK_KILLS = 3
+SALES_BETWEEN_KILLS = 12
+
+
+@pytest.mark.slow
+def test_a_node_that_loses_its_printer_lock_stops_and_takes_it_again(tmp_path):
+    """A printer's lock goes with its database session. The session is ended under the node
+    (pg_terminate_backend, as a server restart or a network cut would) while sales keep
+    coming: the node notices before its next job (printer_lost), stops printing, and a node
+    takes the lock again (printer_held) only when it is free. Every receipt comes out once:
+    two nodes never work the queue together, and a job in flight at the node that lost the
+    lock is not sent again by the next holder."""
+    printer = RawPrinter()
+    c = Cluster(tmp_path, printer_uri=printer.uri)
+
+    def logged(event):
+        return sum(c.node_log(i).count(f'"{event}"') for i in (1, 2))
+
+    try:
+        token = c.sign_in()
+        wait_until(lambda: logged("printer_held") == 1, what="one node holding the printer")
+        refs, errors, lock, stop = [], [], threading.Lock(), threading.Event()
+
+        def seller():
+            body = {"service": "residents-parking-permit", "fields": visitor_permit(),
+                    "payment": {"method": "card", "auth_code": "LOCK01"}}
+            while not stop.is_set():
+                r = request(c.port, "POST", "/api/v1/transactions", body, token=token,
+                            headers={"Idempotency-Key": str(uuid.uuid4())}, timeout=15)
+                with lock:
+                    if r.status == 201:
+                        refs.append(r.json["reference"])
+                    else:
+                        errors.append(f"{r.status} {r.body[:200]!r}")
+
+        threads = [threading.Thread(target=seller) for _ in range(2)]
+        for t in threads:
+            t.start()
+        try:
+            for kill in range(LOCK_KILLS):
+                wait_until(lambda: len(refs) >= (kill + 1) * SALES_BETWEEN_KILLS, timeout=60,
+                           what="sales between the kills")
+                pids = wait_until(lambda: c.sql(PRINTER_LOCK_SESSIONS), timeout=10,
+                                  what="the printer lock's session")
+                assert len(pids) == 1, pids
+                assert c.sql(f"SELECT pg_terminate_backend({int(pids[0][0])})") == [["t"]]
+                wait_until(lambda: logged("printer_lost") == kill + 1, timeout=15,
+                           what="the node to notice it lost the printer")
+                wait_until(lambda: logged("printer_held") == kill + 2, timeout=15,
+                           what="a node to take the printer again")
+            wait_until(lambda: len(refs) >= (LOCK_KILLS + 1) * SALES_BETWEEN_KILLS, timeout=60,
+                       what="sales after the last kill")
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(30)
+        assert not errors, errors[:5]
+
+        # every receipt printed, and printed once
+        total = len(refs)
+        wait_until(lambda: c.sql("SELECT COUNT(*) FROM print_jobs WHERE state='printed'"
+                                 " AND transaction_id IS NOT NULL")[0][0] == str(total),
+                   timeout=SETTLE_TIMEOUT_S, interval=0.5, what="every receipt printed")
+        wait_until(lambda: len(printer.jobs()) >= total, timeout=10,
+                   what="every receipt at the printer")
+        jobs = printer.jobs()
+        printed = {ref: sum(1 for j in jobs if ref.encode() in j) for ref in refs}
+        assert [r for r, n in printed.items() if n != 1] == [], printed
+        assert len(jobs) == total
+        assert logged("printer_lost") == LOCK_KILLS
+        assert logged("printer_held") == LOCK_KILLS + 1
+    finally:
+        printer.stop()
+        c.stop()
