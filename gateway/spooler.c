@@ -617,7 +617,7 @@ static void resume_job(struct worker *w, struct print_job *job)
  * recorded its outcome, and a dead one's job is sent again (resume_job). */
 static bool attempt_leased(const struct worker *w, const struct print_job *job)
 {
-    if (job->job_id > 0 || !store_printer_shared(w->sp->store))
+    if (job->job_id > 0 || !store_is_shared(w->sp->store))
         return false;
     return wall_ms() - job->updated_at * MS_PER_S < SPOOLER_ATTEMPT_LEASE_MS;
 }

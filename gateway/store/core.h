@@ -76,6 +76,9 @@ enum store_result store_check_writable(struct store *store) STORE_MUSTCHECK;
 int store_schema_version(struct store *store);
 /* "sqlite" or "postgresql". */
 const char *store_engine_name(struct store *store);
+/* Whether several nodes may share this store (PostgreSQL): what they must agree on (a
+ * printer's queue, sign-in failures) is then kept in the database, not in one process. */
+bool store_is_shared(struct store *store);
 
 struct store_stats {
     uint64_t commits;

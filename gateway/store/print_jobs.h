@@ -130,8 +130,6 @@ enum store_printer_hold {
 };
 enum store_result store_printer_hold(struct store *store, const char *printer,
                                      enum store_printer_hold *hold) STORE_MUSTCHECK;
-/* Whether other nodes may work this store's printers (a database several nodes share). */
-bool store_printer_shared(struct store *store);
 
 /* For /metrics: a printer's jobs by state. */
 struct print_counts {

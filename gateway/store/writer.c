@@ -560,7 +560,7 @@ enum store_result store_printer_hold(struct store *store, const char *printer,
     return ok || r != STORE_OK ? r : STORE_UNAVAILABLE;
 }
 
-bool store_printer_shared(struct store *store)
+bool store_is_shared(struct store *store)
 {
     return store->locks != NULL;
 }

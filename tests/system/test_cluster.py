@@ -344,3 +344,31 @@ def test_a_node_that_loses_its_printer_lock_stops_and_takes_it_again(tmp_path):
     finally:
         printer.stop()
         c.stop()
+
+
+@pytest.mark.slow
+def test_failed_sign_ins_through_both_nodes_count_together(tmp_path):
+    """auth.max_failures_per_user (5 in config/onestop.json) failures of one name from one
+    address, made through both nodes in turn, lock that name out at both: the failures are
+    counted in the database, not in each node's memory (which gave a guesser 5 per node).
+    The records hold blind indexes, never the username or the address."""
+    c = Cluster(tmp_path)
+    try:
+        bad = {"username": "assistant", "password": "not the password", "counter": "SD-01"}
+        for i in range(5):
+            r = request(c.node_ports[i % 2], "POST", "/api/v1/sessions", bad)
+            assert r.status == 401, (i, r)
+        good = dict(bad, password=DEMO_PASSWORD)
+        for port in c.node_ports:
+            r = request(port, "POST", "/api/v1/sessions", good)
+            assert r.status == 429, r
+            assert 0 < int(r.headers["retry-after"]) <= 30
+        # another name from the same address is not slowed (5 of the address's 20)
+        r = request(c.node_ports[0], "POST", "/api/v1/sessions",
+                    dict(bad, username="someone-else"))
+        assert r.status == 401, r
+        keys = [k for (k,) in c.sql("SELECT key FROM signin_failures")]
+        assert len(keys) == 3 and all(k.startswith("bi:v1:") for k in keys), keys
+        assert not any("assistant" in k or "127.0.0.1" in k for k in keys)
+    finally:
+        c.stop()
