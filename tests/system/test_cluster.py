@@ -11,8 +11,9 @@ once (the simulator's log holds one request per idempotency key; a request whose
 dead node had not recorded is sent again by the other once its lease runs out, and answered
 from the back-end's idempotency store), its receipt printed once (a raw socket printer: one
 job per reference, but for the one the dead node had at the printer, see below), and the
-audit chain verifies. Before the
-burst: one vehicle sold through both nodes at once gets exactly one permit."""
+audit chain verifies. HAProxy sends one client address to one node (`balance source`), so the
+node killed is the one the burst goes to. Before the burst: one vehicle sold through both nodes
+at once gets exactly one permit."""
 import csv
 import io
 import os
@@ -41,10 +42,10 @@ SETTLE_TIMEOUT_S = 60  # deliveries and receipts after the burst (a dead node's 
 FLOAT_PENCE = 5000
 
 
-def stats(port):
+def stats(port, column="status"):
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/;csv", timeout=5) as r:
         text = r.read().decode().lstrip("# ")
-    return {(row["pxname"], row["svname"]): row["status"] for row in csv.DictReader(io.StringIO(text))}
+    return {(row["pxname"], row["svname"]): row[column] for row in csv.DictReader(io.StringIO(text))}
 
 
 class Cluster:
@@ -100,6 +101,14 @@ class Cluster:
         assert r.status in (201, 409), r
         return token
 
+    def serving(self):
+        """The node HAProxy sends this client to (`balance source`: one node per client
+        address while it lives) and the other one, as (1, 2) or (2, 1)."""
+        request(self.port, "GET", "/readyz")
+        sessions = stats(self.stats_port, "stot")
+        one = int(sessions[("nodes", "node1")]) > int(sessions[("nodes", "node2")])
+        return (1, 2) if one else (2, 1)
+
     def node_log(self, i):
         with open(os.path.join(self.run_dir, f"node{i}.log"), errors="replace") as f:
             return f.read()
@@ -109,10 +118,11 @@ class Cluster:
 def test_a_killed_node_is_taken_out_and_the_other_serves(tmp_path):
     c = Cluster(tmp_path)
     try:
-        os.kill(c.pids["node1"], signal.SIGKILL)
-        wait_until(lambda: stats(c.stats_port)[("nodes", "node1")].startswith("DOWN"),
-                   timeout=10, what="HAProxy to mark node1 DOWN")
-        assert stats(c.stats_port)[("nodes", "node2")] == "UP"
+        served, other = c.serving()
+        os.kill(c.pids[f"node{served}"], signal.SIGKILL)
+        wait_until(lambda: stats(c.stats_port)[("nodes", f"node{served}")].startswith("DOWN"),
+                   timeout=10, what="HAProxy to mark the serving node DOWN")
+        assert stats(c.stats_port)[("nodes", f"node{other}")] == "UP"
         answers = [request(c.port, "GET", "/readyz").status for _ in range(30)]
         assert answers == [200] * 30
         signed_in = request(c.port, "POST", "/api/v1/sessions",
@@ -157,6 +167,7 @@ def test_kill9_of_a_node_during_a_burst_through_haproxy(tmp_path):
     began = time.monotonic()
     try:
         token = c.sign_in()
+        served, other = c.serving()  # the node the burst goes to, killed in the middle
 
         # a limit held by the database: one live permit per vehicle across both nodes
         for trial in range(5):
@@ -197,7 +208,7 @@ def test_kill9_of_a_node_during_a_burst_through_haproxy(tmp_path):
             t.start()
         wait_until(lambda: len(acked) >= TOTAL // 3, timeout=60, interval=0.01,
                    what="a third acknowledged")
-        os.kill(c.pids["node1"], signal.SIGKILL)
+        os.kill(c.pids[f"node{served}"], signal.SIGKILL)
         killed_at = len(acked)
         for t in threads:
             t.join(BURST_DEADLINE_S)
@@ -205,8 +216,8 @@ def test_kill9_of_a_node_during_a_burst_through_haproxy(tmp_path):
         assert not errors, errors[:5]
         assert len(acked) == TOTAL, f"{len(acked)} of {TOTAL} acknowledged"
         assert 0 < killed_at < TOTAL
-        wait_until(lambda: stats(c.stats_port)[("nodes", "node1")].startswith("DOWN"),
-                   timeout=10, what="HAProxy to mark node1 DOWN")
+        wait_until(lambda: stats(c.stats_port)[("nodes", f"node{served}")].startswith("DOWN"),
+                   timeout=10, what="HAProxy to mark the serving node DOWN")
 
         # stored exactly once, by reference and by idempotency key
         refs = set(acked.values())
@@ -248,11 +259,11 @@ def test_kill9_of_a_node_during_a_burst_through_haproxy(tmp_path):
         assert all(n >= 1 for n in printed.values()), "a receipt never printed"
         twice = [r for r, n in printed.items() if n > 1]
         assert len(twice) <= 1 and all(printed[r] == 2 for r in twice), twice
-        resent = c.node_log(2)
+        resent = c.node_log(other)
         assert all(f"{r}: sending print job" in resent for r in twice), twice
 
         # the audit chain never forked with two nodes writing it
-        verify = subprocess.run([ONESTOP, "--config", os.path.join(c.run_dir, "node2.json"),
+        verify = subprocess.run([ONESTOP, "--config", os.path.join(c.run_dir, f"node{other}.json"),
                                  "audit", "verify"], capture_output=True, text=True, timeout=60)
         assert verify.returncode == 0, verify.stdout + verify.stderr
         print(f"\ncluster kill test: {TOTAL} acknowledged ({killed_at} before the kill), "
@@ -370,5 +381,38 @@ def test_failed_sign_ins_through_both_nodes_count_together(tmp_path):
         keys = [k for (k,) in c.sql("SELECT key FROM signin_failures")]
         assert len(keys) == 3 and all(k.startswith("bi:v1:") for k in keys), keys
         assert not any("assistant" in k or "127.0.0.1" in k for k in keys)
+    finally:
+        c.stop()
+
+
+STATUS_PER_MINUTE = 60  # status_page.rate_per_minute's default (config/onestop.json sets none)
+
+
+@pytest.mark.slow
+def test_the_status_page_limit_holds_through_haproxy(tmp_path):
+    """Each node keeps the status page's per-address limit in its own memory; HAProxy sends
+    one client address to one node (`balance source`, no cookie to choose another), so one
+    address gets rate_per_minute look-ups through the cluster, not that many per node."""
+    c = Cluster(tmp_path)
+    try:
+        token = c.sign_in()
+        body = {"service": "residents-parking-permit", "fields": visitor_permit(),
+                "payment": {"method": "card", "auth_code": "STAT01"}}
+        r = request(c.port, "POST", "/api/v1/transactions", body, token=token,
+                    headers={"Idempotency-Key": str(uuid.uuid4())})
+        assert r.status == 201, r
+        path = "/" + r.json["status_url"].split("/", 3)[3]
+        # The limit counts per clock minute: the look-ups must all fall in one, unused so far
+        # (the first try starts in the current one unless it is nearly over; a try that ran
+        # over into the next minute is made again from the start of the one after).
+        for tries in range(3):
+            if tries or time.time() % 60 > 45:
+                time.sleep(60.5 - time.time() % 60)
+            minute = int(time.time() // 60)
+            statuses = [request(c.port, "GET", path).status
+                        for _ in range(STATUS_PER_MINUTE + 2)]
+            if int(time.time() // 60) == minute:
+                break
+        assert statuses == [200] * STATUS_PER_MINUTE + [429, 429], statuses
     finally:
         c.stop()
