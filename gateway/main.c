@@ -220,7 +220,8 @@ int main(int argc, char **argv)
                                .group_commit_max = cfg->store.group_commit_max,
                                .read_connections = cfg->store.read_connections,
                                .crypt = &crypt,
-                               .conninfo_file = cfg->store.conninfo_file};
+                               .conninfo_file = cfg->store.conninfo_file,
+                               .stable_node_id = true};
     /* config_load refused an engine it does not know */
     (void)store_engine_parse(cfg->store.engine, &so.engine);
     app.store = store_open(&so, err, sizeof err);

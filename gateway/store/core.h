@@ -50,6 +50,9 @@ struct store_options {
     const struct field_crypt *crypt;
     enum store_engine engine;  /* 0: SQLite */
     const char *conninfo_file; /* PostgreSQL: the file holding the libpq conninfo (conninfo.h) */
+    /* onestopd: the node id (the owner of its delivery leases) is kept in data_dir/node-id, so
+     * a restarted node takes its own leases back at once; false (the CLI): a random one */
+    bool stable_node_id;
 };
 
 /* The engine a config names ("sqlite", NULL or "" too, or "postgresql"); false for another. */

@@ -146,4 +146,11 @@ struct db *store_tx_db(struct store_tx *tx);
  * that the lock is still held (db_session_holds); 0 on an engine without them. */
 int64_t store_printer_session(struct store *store);
 
+/* onestopd's start (store_options.stable_node_id): this node's id is the one kept in
+ * data_dir/node-id (made when there is none), unless another session holds it on a shared
+ * store (locks: the connection that keeps this node's session locks; NULL on SQLite), which
+ * leaves store_node_id random. Call it before store_node_id. false (err says why) when the
+ * file cannot be read or written. node_id.c. */
+bool store_node_id_start(const char *data_dir, struct db *locks, char *err, size_t errlen);
+
 #endif

@@ -487,6 +487,11 @@ struct store *store_open(const struct store_options *opts, char *err, size_t err
         store_close(store);
         return NULL;
     }
+    if (opts->stable_node_id && !store_node_id_start(opts->data_dir, store->locks, err, errlen)) {
+        store->thread = 0;
+        store_close(store);
+        return NULL;
+    }
     (void)store_node_id(); /* made and logged at the start: the owner of this node's leases */
     pthread_mutex_init(&store->lock, NULL);
     pthread_cond_init(&store->queued, NULL);
