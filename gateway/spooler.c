@@ -12,7 +12,8 @@
  * loop:
  *   1. a job of its printer found in `printing` was left there by an earlier process (a crash
  *      or a stop while it was at the printer): with a printer job id it is re-checked with
- *      printer_check_job, never sent again; without one it is sent again (see resume_job);
+ *      printer_check_job, never sent again; without one it is sent again (see resume_job; on
+ *      a shared store once SPOOLER_ATTEMPT_LEASE_MS has passed, see attempt_leased);
  *   2. otherwise the oldest due `pending` job: build the receipt from the store, render it,
  *      write `printing` (attempts + 1) BEFORE submitting, submit, write the printer's job id
  *      as soon as it is known, then poll printer_check_job every SPOOLER_POLL_MS (bounded by
@@ -356,10 +357,13 @@ static bool move_persist(struct worker *w, const struct print_move *m)
         if (r == STORE_OK)
             return true;
         if (r != STORE_UNAVAILABLE) {
-            /* Only this worker moves this printer's jobs, so this is a bug. */
-            log_msg(LOG_ERROR, "print_move_refused", "print job %lld: %s -> %s refused (%d)",
-                    (long long)m->print_job_id, print_state_name(m->from), print_state_name(m->to),
-                    (int)r);
+            /* One node works a printer's queue, so this is a bug, but for a job two nodes
+             * followed: the one that lost the printer's lock finishing it, and the one that took
+             * it over re-checking it by its printer job id; the first to record the outcome
+             * wins. */
+            log_msg(r == STORE_CONFLICT ? LOG_WARN : LOG_ERROR, "print_move_refused",
+                    "print job %lld: %s -> %s refused (%d)", (long long)m->print_job_id,
+                    print_state_name(m->from), print_state_name(m->to), (int)r);
             worker_wait(w, SPOOLER_STORE_RETRY_MS, false); /* no busy loop over it */
             return false;
         }
@@ -611,13 +615,15 @@ static void resume_job(struct worker *w, struct print_job *job)
 }
 
 /* Several nodes: whether a `printing` job with no printer job id may still be on its way to the
- * printer from the node that began the attempt (it lost the printer's lock mid-job and is
+ * printer from another node that began the attempt (it lost the printer's lock mid-job and is
  * finishing it), so that sending it again now could print it twice: for
  * SPOOLER_ATTEMPT_LEASE_MS after the attempt began. Once that is over, a live node has
- * recorded its outcome, and a dead one's job is sent again (resume_job). */
+ * recorded its outcome, and a dead one's job is sent again (resume_job). An attempt this node
+ * began (its node id is kept across restarts) was its earlier process's, which is gone (one
+ * process holds a data folder): sent again at once. */
 static bool attempt_leased(const struct worker *w, const struct print_job *job)
 {
-    if (job->job_id > 0 || !store_is_shared(w->sp->store))
+    if (job->job_id > 0 || job->attempt_mine || !store_is_shared(w->sp->store))
         return false;
     return wall_ms() - job->updated_at * MS_PER_S < SPOOLER_ATTEMPT_LEASE_MS;
 }
@@ -636,9 +642,12 @@ static void *worker_main(void *arg)
         enum store_result hr = store_printer_hold(w->sp->store, w->pc.name, &hold);
         if (held && hold != STORE_PRINTER_KEPT) {
             log_msg(LOG_WARN, "printer_lost",
-                    "this node lost the queue of printer %s (its database session ended%s); it "
-                    "stops printing to it until it holds it again",
-                    w->pc.name, hr != STORE_OK ? ", and the store cannot be reached" : "");
+                    "this node no longer holds the queue of printer %s (%s); it stops printing "
+                    "to it until it holds it again",
+                    w->pc.name,
+                    hr == STORE_OK ? "its database session ended, and another node may have "
+                                     "taken the lock"
+                                   : "the connection that held its lock failed");
             held = false;
         }
         if (hr != STORE_OK || hold == STORE_PRINTER_NOT_HELD) {

@@ -82,7 +82,7 @@ static enum store_result audit(struct db *db, const char *actor, const char *cou
 
 #define JOB_COLUMNS                                                                                \
     "j.id, " JOB_SUBJECT ", j.printer, j.state, j.attempts, j.job_id, j.next_attempt_at_ms,"       \
-    " j.reprint_of, j.till_id, j.updated_at"
+    " j.reprint_of, j.till_id, j.updated_at, j.attempt_owner"
 
 static void read_job(struct db_stmt *st, struct print_job *j)
 {
@@ -98,6 +98,8 @@ static void read_job(struct db_stmt *st, struct print_job *j)
     j->reprint_of = db_column_int64(st, 7);
     j->till_id = db_column_int64(st, 8); /* NULL reads as 0 */
     j->updated_at = db_column_int64(st, 9);
+    const char *owner = db_column_is_null(st, 10) ? NULL : db_column_text(st, 10);
+    j->attempt_mine = owner && strcmp(owner, store_node_id()) == 0;
 }
 
 enum store_result store_print_jobs(struct store *store, const char *printer, enum print_state state,
@@ -273,6 +275,7 @@ static enum store_result print_move_run(struct store_tx *tx, void *arg)
         " next_attempt_at_ms = CASE WHEN ?1 = 'pending' THEN ?4 ELSE next_attempt_at_ms END,"
         " last_error = CASE WHEN ?1 = 'printed' THEN NULL"
         "   WHEN ?1 IN ('pending','print_failed') THEN ?5 ELSE last_error END,"
+        " attempt_owner = CASE WHEN ?2 = 1 THEN ?9 ELSE attempt_owner END,"
         " updated_at=?6 WHERE id=?7 AND state=?8");
     if (!st)
         return STORE_UNAVAILABLE;
@@ -284,6 +287,7 @@ static enum store_result print_move_run(struct store_tx *tx, void *arg)
     db_bind_int64(st, 6, now);
     db_bind_int64(st, 7, m->print_job_id);
     db_bind_text(st, 8, print_state_name(from));
+    db_bind_text(st, 9, store_node_id());
     struct audit_entry e = {.actor = m->actor ? m->actor : PRINT_SPOOLER_ACTOR,
                             .action = action,
                             .subject = reference,

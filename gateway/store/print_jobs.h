@@ -34,6 +34,8 @@ struct print_job {
     int64_t reprint_of; /* 0 for the first receipt */
     int64_t till_id;    /* a till session's cash-up slip: the session; 0 for a transaction's */
     int64_t updated_at; /* when it last moved (an attempt began, ...): unix seconds */
+    bool attempt_mine;  /* its last attempt was begun by this node (store_node_id), in this
+                         * process or an earlier one of the same node */
 };
 
 /* Jobs of one printer in `state`, oldest first, at most `limit` (into out[], caller's array):

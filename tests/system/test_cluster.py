@@ -276,11 +276,22 @@ def test_kill9_of_a_node_during_a_burst_through_haproxy(tmp_path):
         c.stop()
 
 
-# The sessions holding a session advisory lock (the printers' locks): an idle session, where a
-# transaction's advisory locks (the audit chain's, a limit's) are held inside a transaction.
-PRINTER_LOCK_SESSIONS = ("SELECT DISTINCT l.pid FROM pg_locks l JOIN pg_stat_activity a"
-                         " ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted"
-                         " AND a.state = 'idle' AND a.datname = current_database()")
+PRINTER = "sd01-receipt"  # config/onestop.json's one printer
+
+
+def lock_key(space, name):
+    """db_lock_key (gateway/store/db.c): FNV-1a over "space:name", 64 bits."""
+    h = 14695981039346656037
+    for b in f"{space}:{name}".encode():
+        h = ((h ^ b) * 1099511628211) % 2**64
+    return h
+
+
+# The session holding the printer's lock: a session advisory lock on a bigint key shows in
+# pg_locks as classid (its high 32 bits), objid (its low 32 bits) and objsubid 1.
+PRINTER_LOCK_SESSIONS = ("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted"
+                         f" AND objsubid = 1 AND classid::bigint = {lock_key('printer', PRINTER) >> 32}"
+                         f" AND objid::bigint = {lock_key('printer', PRINTER) & 0xffffffff}")
 LOCK_KILLS = 3
 SALES_BETWEEN_KILLS = 12
 

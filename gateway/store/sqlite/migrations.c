@@ -408,7 +408,10 @@ static const char *const migrations[] = {
      * blind index of "address" or "address + username", never the username */
     "CREATE TABLE signin_failures(key TEXT PRIMARY KEY, failures INTEGER NOT NULL,"
     "  window_start INTEGER NOT NULL, locked_until INTEGER NOT NULL, last_seen INTEGER NOT NULL);"
-    "CREATE INDEX signin_failures_seen ON signin_failures(last_seen);",
+    "CREATE INDEX signin_failures_seen ON signin_failures(last_seen);"
+    /* and the node that began a print job's last attempt (store_node_id), so a node that takes
+     * a printer over leaves another node's attempt in flight to it (spooler.c) */
+    "ALTER TABLE print_jobs ADD COLUMN attempt_owner TEXT;",
 };
 
 #define MIGRATIONS_LEN ((int)(sizeof migrations / sizeof migrations[0]))
