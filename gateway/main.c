@@ -220,7 +220,8 @@ int main(int argc, char **argv)
                                .group_commit_max = cfg->store.group_commit_max,
                                .read_connections = cfg->store.read_connections,
                                .crypt = &crypt,
-                               .conninfo_file = cfg->store.conninfo_file};
+                               .conninfo_file = cfg->store.conninfo_file,
+                               .stable_node_id = true};
     /* config_load refused an engine it does not know */
     (void)store_engine_parse(cfg->store.engine, &so.engine);
     app.store = store_open(&so, err, sizeof err);
@@ -244,7 +245,7 @@ int main(int argc, char **argv)
     struct signin_limits limits = {cfg->auth.max_failures_per_user,
                                    cfg->auth.max_failures_per_address, cfg->auth.failure_window_s,
                                    cfg->auth.lockout_s, cfg->auth.lockout_max_s};
-    app.signin_limiter = signin_limiter_new(&limits);
+    app.signin_limiter = signin_limiter_new(&limits, store_is_shared(app.store) ? app.store : NULL);
     app.status_limiter = rate_limiter_new(cfg->status_page.rate_per_minute);
     app.read_limiter = rate_limiter_new(cfg->access.reads_per_minute);
     app.audit_sampler = audit_sampler_new(cfg->access.audit_sample_interval_s);

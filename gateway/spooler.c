@@ -4,10 +4,16 @@
  * scheduler address, the default connection and the last error per thread) and one job in
  * flight. Several nodes on one database: a worker works its printer's queue only while its
  * node holds the printer (store_printer_hold: a session lock on PostgreSQL, always on SQLite);
- * until then it asks again every SPOOLER_HOLD_RETRY_MS. A worker's loop:
+ * until then it asks again every SPOOLER_HOLD_RETRY_MS. It asks before every job, since the lock
+ * is lost with its database session (a dropped connection): a node that lost it stops, logs
+ * printer_lost, and works the queue again only once it holds the lock again; and a new attempt
+ * is written only while the lock is held (store_print_move checks it in the same transaction),
+ * so a node that lost the lock between the question and the job cannot start it. A worker's
+ * loop:
  *   1. a job of its printer found in `printing` was left there by an earlier process (a crash
  *      or a stop while it was at the printer): with a printer job id it is re-checked with
- *      printer_check_job, never sent again; without one it is sent again (see resume_job);
+ *      printer_check_job, never sent again; without one it is sent again (see resume_job; on
+ *      a shared store once SPOOLER_ATTEMPT_LEASE_MS has passed, see attempt_leased);
  *   2. otherwise the oldest due `pending` job: build the receipt from the store, render it,
  *      write `printing` (attempts + 1) BEFORE submitting, submit, write the printer's job id
  *      as soon as it is known, then poll printer_check_job every SPOOLER_POLL_MS (bounded by
@@ -59,6 +65,10 @@
 #define ERROR_MAX          (PRINTER_MESSAGE_MAX + 160)
 #define LABEL_MAX          (2 * STORE_PRINTER_NAME_MAX + 1)
 #define DESCRIPTION_OTHERS "Other items"
+/* Several nodes: a `printing` job with no printer job id, whose attempt another node may still
+ * be sending (it lost the printer's lock mid-job), is that node's for this long after the
+ * attempt began: the longest a submit can take (connect, then one write), and a margin. */
+#define SPOOLER_ATTEMPT_LEASE_MS (PRINTER_CONNECT_TIMEOUT_MS + PRINTER_IO_TIMEOUT_S * 1000 + 5000)
 
 /* Said on every receipt whose service has no "receipt_next_steps" of its own. (The layout
  * already says "quote your reference" and "scan to see how your request is going".) */
@@ -347,10 +357,13 @@ static bool move_persist(struct worker *w, const struct print_move *m)
         if (r == STORE_OK)
             return true;
         if (r != STORE_UNAVAILABLE) {
-            /* Only this worker moves this printer's jobs, so this is a bug. */
-            log_msg(LOG_ERROR, "print_move_refused", "print job %lld: %s -> %s refused (%d)",
-                    (long long)m->print_job_id, print_state_name(m->from), print_state_name(m->to),
-                    (int)r);
+            /* One node works a printer's queue, so this is a bug, but for a job two nodes
+             * followed: the one that lost the printer's lock finishing it, and the one that took
+             * it over re-checking it by its printer job id; the first to record the outcome
+             * wins. */
+            log_msg(r == STORE_CONFLICT ? LOG_WARN : LOG_ERROR, "print_move_refused",
+                    "print job %lld: %s -> %s refused (%d)", (long long)m->print_job_id,
+                    print_state_name(m->from), print_state_name(m->to), (int)r);
             worker_wait(w, SPOOLER_STORE_RETRY_MS, false); /* no busy loop over it */
             return false;
         }
@@ -560,6 +573,8 @@ static void submit_job(struct worker *w, struct print_job *job, enum print_state
                            .now_ms = wall_ms()};
     enum store_result r = store_print_move(w->sp->store, &m);
     if (r != STORE_OK) {
+        /* STORE_CONFLICT: this node no longer holds the printer, or another node moved the job;
+         * the next turn of the loop asks for the printer again */
         log_msg(LOG_WARN, "print_not_started", "%s: could not record the attempt (%d); later",
                 job->reference, (int)r);
         free(doc);
@@ -599,6 +614,20 @@ static void resume_job(struct worker *w, struct print_job *job)
     submit_job(w, job, PRINT_PRINTING);
 }
 
+/* Several nodes: whether a `printing` job with no printer job id may still be on its way to the
+ * printer from another node that began the attempt (it lost the printer's lock mid-job and is
+ * finishing it), so that sending it again now could print it twice: for
+ * SPOOLER_ATTEMPT_LEASE_MS after the attempt began. Once that is over, a live node has
+ * recorded its outcome, and a dead one's job is sent again (resume_job). An attempt this node
+ * began (its node id is kept across restarts) was its earlier process's, which is gone (one
+ * process holds a data folder): sent again at once. */
+static bool attempt_leased(const struct worker *w, const struct print_job *job)
+{
+    if (job->job_id > 0 || job->attempt_mine || !store_is_shared(w->sp->store))
+        return false;
+    return wall_ms() - job->updated_at * MS_PER_S < SPOOLER_ATTEMPT_LEASE_MS;
+}
+
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
@@ -607,20 +636,34 @@ static void *worker_main(void *arg)
     log_set_request_id(rid);
     bool held = false; /* this node works the printer's queue (store_printer_hold) */
     while (!stopping(w)) {
-        if (!held) {
-            if (store_printer_hold(w->sp->store, w->pc.name, &held) != STORE_OK || !held) {
-                /* another node prints to it; try again later (it may die) */
-                worker_wait(w, SPOOLER_HOLD_RETRY_MS, false);
-                continue;
-            }
+        /* Asked before every job: the lock goes with its database session, and a session
+         * that ended (the connection dropped and was made again) took the lock with it. */
+        enum store_printer_hold hold = STORE_PRINTER_NOT_HELD;
+        enum store_result hr = store_printer_hold(w->sp->store, w->pc.name, &hold);
+        if (held && hold != STORE_PRINTER_KEPT) {
+            log_msg(LOG_WARN, "printer_lost",
+                    "this node no longer holds the queue of printer %s (%s); it stops printing "
+                    "to it until it holds it again",
+                    w->pc.name,
+                    hr == STORE_OK ? "its database session ended, and another node may have "
+                                     "taken the lock"
+                                   : "the connection that held its lock failed");
+            held = false;
+        }
+        if (hr != STORE_OK || hold == STORE_PRINTER_NOT_HELD) {
+            /* another node prints to it, or the store cannot say; try again later */
+            worker_wait(w, SPOOLER_HOLD_RETRY_MS, false);
+            continue;
+        }
+        if (!held)
             log_msg(LOG_INFO, "printer_held", "this node works the queue of printer %s",
                     w->pc.name);
-        }
+        held = true;
         struct print_job job;
         size_t n = 0;
         enum store_result r =
             store_print_jobs(w->sp->store, w->pc.name, PRINT_PRINTING, 0, &job, 1, &n);
-        if (r == STORE_OK && n == 1) {
+        if (r == STORE_OK && n == 1 && !attempt_leased(w, &job)) {
             resume_job(w, &job);
             continue;
         }

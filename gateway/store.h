@@ -21,6 +21,7 @@
 #include "gateway/store/purge.h"
 #include "gateway/store/referral.h"
 #include "gateway/store/report.h"
+#include "gateway/store/signin.h"
 #include "gateway/store/staff.h"
 #include "gateway/store/stock.h"
 #include "gateway/store/till.h"

@@ -50,6 +50,9 @@ struct store_options {
     const struct field_crypt *crypt;
     enum store_engine engine;  /* 0: SQLite */
     const char *conninfo_file; /* PostgreSQL: the file holding the libpq conninfo (conninfo.h) */
+    /* onestopd: the node id (the owner of its delivery leases) is kept in data_dir/node-id, so
+     * a restarted node takes its own leases back at once; false (the CLI): a random one */
+    bool stable_node_id;
 };
 
 /* The engine a config names ("sqlite", NULL or "" too, or "postgresql"); false for another. */
@@ -76,6 +79,9 @@ enum store_result store_check_writable(struct store *store) STORE_MUSTCHECK;
 int store_schema_version(struct store *store);
 /* "sqlite" or "postgresql". */
 const char *store_engine_name(struct store *store);
+/* Whether several nodes may share this store (PostgreSQL): what they must agree on (a
+ * printer's queue, sign-in failures) is then kept in the database, not in one process. */
+bool store_is_shared(struct store *store);
 
 struct store_stats {
     uint64_t commits;

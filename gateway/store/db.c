@@ -131,10 +131,17 @@ bool db_lock_xact(struct db *db, int64_t key)
     return !db->ops->lock_xact || db->ops->lock_xact(db, key);
 }
 
-bool db_try_lock_session(struct db *db, int64_t key, bool *got)
+bool db_hold_session(struct db *db, int64_t key, enum db_hold *hold, int64_t *session)
 {
-    *got = true;
-    return !db->ops->try_lock_session || db->ops->try_lock_session(db, key, got);
+    *hold = DB_HOLD_KEPT;
+    *session = 0;
+    return !db->ops->hold_session || db->ops->hold_session(db, key, hold, session);
+}
+
+bool db_session_holds(struct db *db, int64_t key, int64_t session, bool *held)
+{
+    *held = true;
+    return !db->ops->session_holds || db->ops->session_holds(db, key, session, held);
 }
 
 bool db_unlock_session(struct db *db, int64_t key)

@@ -112,13 +112,23 @@ bool db_forget_freed(struct db *db);
  * db_lock_key: a lock's key, a 64-bit hash of its space ("audit", "printer") and name.
  * db_lock_xact: waits for the transaction-scoped lock `key` (released at COMMIT or ROLLBACK);
  * false when the engine failed (db_result).
- * db_try_lock_session: takes the session lock `key` if it is free (*got) and keeps it until
- * db_unlock_session or the connection ends (a node that dies frees its locks); false when the
- * engine failed. */
+ * db_hold_session: whether this connection's session holds the session lock `key`, taking it
+ * when it is free: *hold is DB_HOLD_KEPT (held already), DB_HOLD_TAKEN (it was free and is held
+ * now) or DB_HOLD_NONE (another session holds it); a lock is kept until db_unlock_session or the
+ * session ends, and a session ends with its connection (a node that dies frees its locks; a
+ * connection the engine makes again is a new session, so after a reset the answer is TAKEN or
+ * NONE, never KEPT). *session names the session (PostgreSQL: the backend's pid; 0 on an engine
+ * without these locks) for db_session_holds. false when the engine failed (db_result).
+ * db_session_holds: from any connection, whether `session` holds the session lock `key` now
+ * (always on an engine without these locks); false when the engine failed. */
+enum db_hold { DB_HOLD_NONE, DB_HOLD_KEPT, DB_HOLD_TAKEN };
 bool db_shared(struct db *db);
 int64_t db_lock_key(const char *space, const char *name);
 bool db_lock_xact(struct db *db, int64_t key) __attribute__((warn_unused_result));
-bool db_try_lock_session(struct db *db, int64_t key, bool *got) __attribute__((warn_unused_result));
+bool db_hold_session(struct db *db, int64_t key, enum db_hold *hold, int64_t *session)
+    __attribute__((warn_unused_result));
+bool db_session_holds(struct db *db, int64_t key, int64_t session, bool *held)
+    __attribute__((warn_unused_result));
 bool db_unlock_session(struct db *db, int64_t key);
 
 #endif

@@ -33,10 +33,11 @@ struct db_ops {
     /* db_shared: several processes write this database (rows are claimed FOR UPDATE SKIP
      * LOCKED); false: one writer at a time holds the whole database (SQLite) */
     bool shared;
-    /* db_lock_xact, db_try_lock_session, db_unlock_session; NULL: always granted (an engine
-     * whose one writer already excludes every other) */
+    /* db_lock_xact, db_hold_session, db_session_holds, db_unlock_session; NULL: always
+     * granted (an engine whose one writer already excludes every other) */
     bool (*lock_xact)(struct db *db, int64_t key);
-    bool (*try_lock_session)(struct db *db, int64_t key, bool *got);
+    bool (*hold_session)(struct db *db, int64_t key, enum db_hold *hold, int64_t *session);
+    bool (*session_holds)(struct db *db, int64_t key, int64_t session, bool *held);
     bool (*unlock_session)(struct db *db, int64_t key);
 };
 

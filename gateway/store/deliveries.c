@@ -361,32 +361,6 @@ enum store_result store_deliveries_due(struct store *store, const char *backend,
 
 /* ---- claims across nodes ---- */
 
-#define NODE_ID_SIZE 17 /* 16 hex digits */
-
-static char node_id[NODE_ID_SIZE];
-static pthread_once_t node_id_once = PTHREAD_ONCE_INIT;
-
-static void node_id_make(void)
-{
-    unsigned char raw[(NODE_ID_SIZE - 1) / 2];
-    if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        uint64_t v = (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 32) ^ (uint64_t)ts.tv_sec;
-        memcpy(raw, &v, sizeof raw);
-    }
-    for (size_t i = 0; i < sizeof raw; i++)
-        snprintf(node_id + 2 * i, 3, "%02x", raw[i]);
-    log_msg(LOG_INFO, "node_id", "this node's id (the owner of its delivery leases) is %s",
-            node_id);
-}
-
-const char *store_node_id(void)
-{
-    pthread_once(&node_id_once, node_id_make);
-    return node_id;
-}
-
 struct claim {
     const char *backend;
     int64_t now, lease_until;

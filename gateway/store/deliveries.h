@@ -60,7 +60,9 @@ enum store_result store_deliveries_claim(struct store *store, const char *backen
                                          int64_t lease_ms, int limit, const int64_t *exclude,
                                          size_t exclude_len, struct delivery **out,
                                          size_t *len) STORE_MUSTCHECK;
-/* This process's node id: random at its start (logged once), the owner of its leases. */
+/* This process's node id (logged once), the owner of its leases: onestopd's is kept in its data
+ * folder, so a restarted node takes back its own leases at once (node_id.c); the CLI's is
+ * random. */
 const char *store_node_id(void);
 /* Delivered requests whose transaction is still `forwarded` and whose next status poll is
  * due (open311 polling). */

@@ -12,6 +12,8 @@
  * the stored state (so two writers can never both move a job) and writes an audit entry. */
 #include "gateway/store/store_private.h"
 
+#include "gateway/log.h"
+
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,7 +82,7 @@ static enum store_result audit(struct db *db, const char *actor, const char *cou
 
 #define JOB_COLUMNS                                                                                \
     "j.id, " JOB_SUBJECT ", j.printer, j.state, j.attempts, j.job_id, j.next_attempt_at_ms,"       \
-    " j.reprint_of, j.till_id"
+    " j.reprint_of, j.till_id, j.updated_at, j.attempt_owner"
 
 static void read_job(struct db_stmt *st, struct print_job *j)
 {
@@ -95,6 +97,9 @@ static void read_job(struct db_stmt *st, struct print_job *j)
     j->next_attempt_at_ms = db_column_int64(st, 6);
     j->reprint_of = db_column_int64(st, 7);
     j->till_id = db_column_int64(st, 8); /* NULL reads as 0 */
+    j->updated_at = db_column_int64(st, 9);
+    const char *owner = db_column_is_null(st, 10) ? NULL : db_column_text(st, 10);
+    j->attempt_mine = owner && strcmp(owner, store_node_id()) == 0;
 }
 
 enum store_result store_print_jobs(struct store *store, const char *printer, enum print_state state,
@@ -190,9 +195,32 @@ enum store_result store_print_source(struct store *store, int64_t print_job_id,
 
 /* ---- the one transition function ---- */
 
+struct print_move_fenced {
+    const struct print_move *move;
+    int64_t session; /* store_printer_session when the move was asked for */
+};
+
+/* A new attempt on a shared database: whether this node's lock session still holds printer. */
+static enum store_result print_fence(struct db *db, const char *printer, int64_t session)
+{
+    if (!db_shared(db))
+        return STORE_OK;
+    bool held = false;
+    if (session <= 0)
+        return STORE_CONFLICT;
+    if (!db_session_holds(db, db_lock_key("printer", printer), session, &held))
+        return db_result(db);
+    if (!held)
+        log_msg(LOG_WARN, "print_fence",
+                "printer %s: this node no longer holds its queue; the attempt is not started",
+                printer);
+    return held ? STORE_OK : STORE_CONFLICT;
+}
+
 static enum store_result print_move_run(struct store_tx *tx, void *arg)
 {
-    const struct print_move *m = arg;
+    const struct print_move_fenced *f = arg;
+    const struct print_move *m = f->move;
     struct db *db = store_tx_db(tx);
     struct db_stmt *st = db_cached(db, "SELECT j.state, " JOB_SUBJECT
                                        ", j.printer, j.attempts" JOB_FROM " WHERE j.id=?");
@@ -214,6 +242,11 @@ static enum store_result print_move_run(struct store_tx *tx, void *arg)
         return rc == DB_ROW || rc == DB_DONE ? STORE_NOT_FOUND : store_step_result(db, rc);
     if (from != m->from || !print_state_can_move(from, m->to))
         return STORE_CONFLICT;
+    if (m->new_attempt) {
+        enum store_result fenced = print_fence(db, printer, f->session);
+        if (fenced != STORE_OK)
+            return fenced;
+    }
 
     time_t now = (time_t)(m->now_ms / 1000);
     char detail[PRINT_AUDIT_DETAIL_MAX], action[32];
@@ -242,6 +275,7 @@ static enum store_result print_move_run(struct store_tx *tx, void *arg)
         " next_attempt_at_ms = CASE WHEN ?1 = 'pending' THEN ?4 ELSE next_attempt_at_ms END,"
         " last_error = CASE WHEN ?1 = 'printed' THEN NULL"
         "   WHEN ?1 IN ('pending','print_failed') THEN ?5 ELSE last_error END,"
+        " attempt_owner = CASE WHEN ?2 = 1 THEN ?9 ELSE attempt_owner END,"
         " updated_at=?6 WHERE id=?7 AND state=?8");
     if (!st)
         return STORE_UNAVAILABLE;
@@ -253,6 +287,7 @@ static enum store_result print_move_run(struct store_tx *tx, void *arg)
     db_bind_int64(st, 6, now);
     db_bind_int64(st, 7, m->print_job_id);
     db_bind_text(st, 8, print_state_name(from));
+    db_bind_text(st, 9, store_node_id());
     struct audit_entry e = {.actor = m->actor ? m->actor : PRINT_SPOOLER_ACTOR,
                             .action = action,
                             .subject = reference,
@@ -262,7 +297,8 @@ static enum store_result print_move_run(struct store_tx *tx, void *arg)
 
 enum store_result store_print_move(struct store *store, const struct print_move *move)
 {
-    return store_run(store, print_move_run, (void *)move);
+    struct print_move_fenced f = {.move = move, .session = store_printer_session(store)};
+    return store_run(store, print_move_run, &f);
 }
 
 /* ---- a till session's cash-up slip ---- */

@@ -33,6 +33,9 @@ struct print_job {
     int64_t next_attempt_at_ms;
     int64_t reprint_of; /* 0 for the first receipt */
     int64_t till_id;    /* a till session's cash-up slip: the session; 0 for a transaction's */
+    int64_t updated_at; /* when it last moved (an attempt began, ...): unix seconds */
+    bool attempt_mine;  /* its last attempt was begun by this node (store_node_id), in this
+                         * process or an earlier one of the same node */
 };
 
 /* Jobs of one printer in `state`, oldest first, at most `limit` (into out[], caller's array):
@@ -86,9 +89,12 @@ struct print_move {
 };
 /* Moves a print job through print_state_can_move and audits it (print_printing: an attempt
  * begins; print_submitted: the printer's job id; print_printed; print_retry; print_failed),
- * waiting for the commit. STORE_CONFLICT for a move the rule refuses or a stale `from`;
- * STORE_NOT_FOUND for an unknown job. Blocks on the disk: call it from a worker thread, never an
- * HTTP one. */
+ * waiting for the commit. STORE_CONFLICT for a move the rule refuses or a stale `from`, and
+ * for a new attempt while this node does not hold the printer (several nodes on one database:
+ * the attempt is written only if the session store_printer_hold took the lock on still holds
+ * it, checked inside the same transaction, so a node that lost the lock cannot start a job the
+ * new holder may also start); STORE_NOT_FOUND for an unknown job. Blocks on the disk: call it from
+ * a worker thread, never an HTTP one. */
 enum store_result store_print_move(struct store *store,
                                    const struct print_move *move) STORE_MUSTCHECK;
 
@@ -109,13 +115,23 @@ struct print_reprint {
 enum store_result store_tx_print_reprint(struct store_tx *tx,
                                          struct print_reprint *r) STORE_MUSTCHECK;
 
-/* Whether this node may work printer's queue: several nodes on one database (PostgreSQL) take
- * a session lock per printer on a connection the store keeps, so one node at a time prints
- * to it; the lock is held until the store closes or the node dies (its session ends and the
- * lock frees). Call it until *held, then keep working the queue (a held lock is never asked
- * for again: PostgreSQL would count it twice). SQLite: always held. */
+/* Whether this node may work printer's queue now: call it before each job, and work the queue
+ * only while it answers KEPT or TAKEN. Several nodes on one database (PostgreSQL) take a
+ * session lock per printer on a connection the store keeps, so one node at a time prints to
+ * it. The lock lives as long as that connection's session: when the connection drops and is
+ * made again (a server restart, pg_terminate_backend, the network) the lock is gone and
+ * another node may have taken it; this call then answers NOT_HELD, or TAKEN when the lock was
+ * free and this node took it again (never KEPT across a lost session). The caller must stop
+ * printing at NOT_HELD, and at TAKEN after KEPT treat the queue as new: the lock was lost in
+ * between. STORE_UNAVAILABLE (with NOT_HELD) when the store cannot tell now. SQLite: always
+ * KEPT. */
+enum store_printer_hold {
+    STORE_PRINTER_NOT_HELD,
+    STORE_PRINTER_KEPT,
+    STORE_PRINTER_TAKEN,
+};
 enum store_result store_printer_hold(struct store *store, const char *printer,
-                                     bool *held) STORE_MUSTCHECK;
+                                     enum store_printer_hold *hold) STORE_MUSTCHECK;
 
 /* For /metrics: a printer's jobs by state. */
 struct print_counts {

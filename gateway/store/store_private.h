@@ -142,4 +142,15 @@ enum store_result store_deliveries_collect(struct db_stmt *st, int limit, const 
 /* The writer connection behind a job's transaction handle. */
 struct db *store_tx_db(struct store_tx *tx);
 
+/* The session that holds this node's printer locks (store_printer_hold), for a write to check
+ * that the lock is still held (db_session_holds); 0 on an engine without them. */
+int64_t store_printer_session(struct store *store);
+
+/* onestopd's start (store_options.stable_node_id): this node's id is the one kept in
+ * data_dir/node-id (made when there is none), unless another session holds it on a shared
+ * store (locks: the connection that keeps this node's session locks; NULL on SQLite), which
+ * leaves store_node_id random. Call it before store_node_id. false (err says why) when the
+ * file cannot be read or written. node_id.c. */
+bool store_node_id_start(const char *data_dir, struct db *locks, char *err, size_t errlen);
+
 #endif

@@ -63,6 +63,7 @@ struct store {
      * works); NULL on SQLite. locks_lock serialises its users (the print workers). */
     struct db *locks;
     pthread_mutex_t locks_lock;
+    int64_t locks_session; /* the locks connection's session (db_hold_session), 0: none yet */
 };
 
 /* ---- the writer ---- */
@@ -486,6 +487,11 @@ struct store *store_open(const struct store_options *opts, char *err, size_t err
         store_close(store);
         return NULL;
     }
+    if (opts->stable_node_id && !store_node_id_start(opts->data_dir, store->locks, err, errlen)) {
+        store->thread = 0;
+        store_close(store);
+        return NULL;
+    }
     (void)store_node_id(); /* made and logged at the start: the owner of this node's leases */
     pthread_mutex_init(&store->lock, NULL);
     pthread_cond_init(&store->queued, NULL);
@@ -536,19 +542,42 @@ void store_close(struct store *store)
     free(store);
 }
 
-enum store_result store_printer_hold(struct store *store, const char *printer, bool *held)
+enum store_result store_printer_hold(struct store *store, const char *printer,
+                                     enum store_printer_hold *hold)
 {
-    *held = true;
+    *hold = STORE_PRINTER_KEPT;
     if (!store->locks)
         return STORE_OK;
     pthread_mutex_lock(&store->locks_lock);
-    bool ok = db_try_lock_session(store->locks, db_lock_key("printer", printer), held);
+    enum db_hold h = DB_HOLD_NONE;
+    int64_t session = 0;
+    bool ok = db_hold_session(store->locks, db_lock_key("printer", printer), &h, &session);
     enum store_result r = ok ? STORE_OK : db_result(store->locks);
-    if (!ok)
+    if (ok)
+        store->locks_session = session;
+    else
         store_log_error(store->locks, "printer lock");
     pthread_mutex_unlock(&store->locks_lock);
-    *held = ok && *held;
+    *hold = !ok                  ? STORE_PRINTER_NOT_HELD
+            : h == DB_HOLD_KEPT  ? STORE_PRINTER_KEPT
+            : h == DB_HOLD_TAKEN ? STORE_PRINTER_TAKEN
+                                 : STORE_PRINTER_NOT_HELD;
     return ok || r != STORE_OK ? r : STORE_UNAVAILABLE;
+}
+
+bool store_is_shared(struct store *store)
+{
+    return store->locks != NULL;
+}
+
+int64_t store_printer_session(struct store *store)
+{
+    if (!store->locks)
+        return 0;
+    pthread_mutex_lock(&store->locks_lock);
+    int64_t session = store->locks_session;
+    pthread_mutex_unlock(&store->locks_lock);
+    return session;
 }
 
 void store_stats(struct store *store, struct store_stats *out)

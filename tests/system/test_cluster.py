@@ -11,8 +11,9 @@ once (the simulator's log holds one request per idempotency key; a request whose
 dead node had not recorded is sent again by the other once its lease runs out, and answered
 from the back-end's idempotency store), its receipt printed once (a raw socket printer: one
 job per reference, but for the one the dead node had at the printer, see below), and the
-audit chain verifies. Before the
-burst: one vehicle sold through both nodes at once gets exactly one permit."""
+audit chain verifies. HAProxy sends one client address to one node (`balance source`), so the
+node killed is the one the burst goes to. Before the burst: one vehicle sold through both nodes
+at once gets exactly one permit."""
 import csv
 import io
 import os
@@ -41,10 +42,10 @@ SETTLE_TIMEOUT_S = 60  # deliveries and receipts after the burst (a dead node's 
 FLOAT_PENCE = 5000
 
 
-def stats(port):
+def stats(port, column="status"):
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/;csv", timeout=5) as r:
         text = r.read().decode().lstrip("# ")
-    return {(row["pxname"], row["svname"]): row["status"] for row in csv.DictReader(io.StringIO(text))}
+    return {(row["pxname"], row["svname"]): row[column] for row in csv.DictReader(io.StringIO(text))}
 
 
 class Cluster:
@@ -100,6 +101,14 @@ class Cluster:
         assert r.status in (201, 409), r
         return token
 
+    def serving(self):
+        """The node HAProxy sends this client to (`balance source`: one node per client
+        address while it lives) and the other one, as (1, 2) or (2, 1)."""
+        request(self.port, "GET", "/readyz")
+        sessions = stats(self.stats_port, "stot")
+        one = int(sessions[("nodes", "node1")]) > int(sessions[("nodes", "node2")])
+        return (1, 2) if one else (2, 1)
+
     def node_log(self, i):
         with open(os.path.join(self.run_dir, f"node{i}.log"), errors="replace") as f:
             return f.read()
@@ -109,10 +118,11 @@ class Cluster:
 def test_a_killed_node_is_taken_out_and_the_other_serves(tmp_path):
     c = Cluster(tmp_path)
     try:
-        os.kill(c.pids["node1"], signal.SIGKILL)
-        wait_until(lambda: stats(c.stats_port)[("nodes", "node1")].startswith("DOWN"),
-                   timeout=10, what="HAProxy to mark node1 DOWN")
-        assert stats(c.stats_port)[("nodes", "node2")] == "UP"
+        served, other = c.serving()
+        os.kill(c.pids[f"node{served}"], signal.SIGKILL)
+        wait_until(lambda: stats(c.stats_port)[("nodes", f"node{served}")].startswith("DOWN"),
+                   timeout=10, what="HAProxy to mark the serving node DOWN")
+        assert stats(c.stats_port)[("nodes", f"node{other}")] == "UP"
         answers = [request(c.port, "GET", "/readyz").status for _ in range(30)]
         assert answers == [200] * 30
         signed_in = request(c.port, "POST", "/api/v1/sessions",
@@ -157,6 +167,7 @@ def test_kill9_of_a_node_during_a_burst_through_haproxy(tmp_path):
     began = time.monotonic()
     try:
         token = c.sign_in()
+        served, other = c.serving()  # the node the burst goes to, killed in the middle
 
         # a limit held by the database: one live permit per vehicle across both nodes
         for trial in range(5):
@@ -197,7 +208,7 @@ def test_kill9_of_a_node_during_a_burst_through_haproxy(tmp_path):
             t.start()
         wait_until(lambda: len(acked) >= TOTAL // 3, timeout=60, interval=0.01,
                    what="a third acknowledged")
-        os.kill(c.pids["node1"], signal.SIGKILL)
+        os.kill(c.pids[f"node{served}"], signal.SIGKILL)
         killed_at = len(acked)
         for t in threads:
             t.join(BURST_DEADLINE_S)
@@ -205,8 +216,8 @@ def test_kill9_of_a_node_during_a_burst_through_haproxy(tmp_path):
         assert not errors, errors[:5]
         assert len(acked) == TOTAL, f"{len(acked)} of {TOTAL} acknowledged"
         assert 0 < killed_at < TOTAL
-        wait_until(lambda: stats(c.stats_port)[("nodes", "node1")].startswith("DOWN"),
-                   timeout=10, what="HAProxy to mark node1 DOWN")
+        wait_until(lambda: stats(c.stats_port)[("nodes", f"node{served}")].startswith("DOWN"),
+                   timeout=10, what="HAProxy to mark the serving node DOWN")
 
         # stored exactly once, by reference and by idempotency key
         refs = set(acked.values())
@@ -248,11 +259,11 @@ def test_kill9_of_a_node_during_a_burst_through_haproxy(tmp_path):
         assert all(n >= 1 for n in printed.values()), "a receipt never printed"
         twice = [r for r, n in printed.items() if n > 1]
         assert len(twice) <= 1 and all(printed[r] == 2 for r in twice), twice
-        resent = c.node_log(2)
+        resent = c.node_log(other)
         assert all(f"{r}: sending print job" in resent for r in twice), twice
 
         # the audit chain never forked with two nodes writing it
-        verify = subprocess.run([ONESTOP, "--config", os.path.join(c.run_dir, "node2.json"),
+        verify = subprocess.run([ONESTOP, "--config", os.path.join(c.run_dir, f"node{other}.json"),
                                  "audit", "verify"], capture_output=True, text=True, timeout=60)
         assert verify.returncode == 0, verify.stdout + verify.stderr
         print(f"\ncluster kill test: {TOTAL} acknowledged ({killed_at} before the kill), "
@@ -262,4 +273,157 @@ def test_kill9_of_a_node_during_a_burst_through_haproxy(tmp_path):
               f"all settled {time.monotonic() - began:.1f} s")
     finally:
         printer.stop()
+        c.stop()
+
+
+PRINTER = "sd01-receipt"  # config/onestop.json's one printer
+
+
+def lock_key(space, name):
+    """db_lock_key (gateway/store/db.c): FNV-1a over "space:name", 64 bits."""
+    h = 14695981039346656037
+    for b in f"{space}:{name}".encode():
+        h = ((h ^ b) * 1099511628211) % 2**64
+    return h
+
+
+# The session holding the printer's lock: a session advisory lock on a bigint key shows in
+# pg_locks as classid (its high 32 bits), objid (its low 32 bits) and objsubid 1.
+PRINTER_LOCK_SESSIONS = ("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted"
+                         f" AND objsubid = 1 AND classid::bigint = {lock_key('printer', PRINTER) >> 32}"
+                         f" AND objid::bigint = {lock_key('printer', PRINTER) & 0xffffffff}")
+LOCK_KILLS = 3
+SALES_BETWEEN_KILLS = 12
+
+
+@pytest.mark.slow
+def test_a_node_that_loses_its_printer_lock_stops_and_takes_it_again(tmp_path):
+    """A printer's lock goes with its database session. The session is ended under the node
+    (pg_terminate_backend, as a server restart or a network cut would) while sales keep
+    coming: the node notices before its next job (printer_lost), stops printing, and a node
+    takes the lock again (printer_held) only when it is free. Every receipt comes out once:
+    two nodes never work the queue together, and a job in flight at the node that lost the
+    lock is not sent again by the next holder."""
+    printer = RawPrinter()
+    c = Cluster(tmp_path, printer_uri=printer.uri)
+
+    def logged(event):
+        return sum(c.node_log(i).count(f'"{event}"') for i in (1, 2))
+
+    try:
+        token = c.sign_in()
+        wait_until(lambda: logged("printer_held") == 1, what="one node holding the printer")
+        refs, errors, lock, stop = [], [], threading.Lock(), threading.Event()
+
+        def seller():
+            body = {"service": "residents-parking-permit", "fields": visitor_permit(),
+                    "payment": {"method": "card", "auth_code": "LOCK01"}}
+            while not stop.is_set():
+                r = request(c.port, "POST", "/api/v1/transactions", body, token=token,
+                            headers={"Idempotency-Key": str(uuid.uuid4())}, timeout=15)
+                with lock:
+                    if r.status == 201:
+                        refs.append(r.json["reference"])
+                    else:
+                        errors.append(f"{r.status} {r.body[:200]!r}")
+
+        threads = [threading.Thread(target=seller) for _ in range(2)]
+        for t in threads:
+            t.start()
+        try:
+            for kill in range(LOCK_KILLS):
+                wait_until(lambda: len(refs) >= (kill + 1) * SALES_BETWEEN_KILLS, timeout=60,
+                           what="sales between the kills")
+                pids = wait_until(lambda: c.sql(PRINTER_LOCK_SESSIONS), timeout=10,
+                                  what="the printer lock's session")
+                assert len(pids) == 1, pids
+                assert c.sql(f"SELECT pg_terminate_backend({int(pids[0][0])})") == [["t"]]
+                wait_until(lambda: logged("printer_lost") == kill + 1, timeout=15,
+                           what="the node to notice it lost the printer")
+                wait_until(lambda: logged("printer_held") == kill + 2, timeout=15,
+                           what="a node to take the printer again")
+            wait_until(lambda: len(refs) >= (LOCK_KILLS + 1) * SALES_BETWEEN_KILLS, timeout=60,
+                       what="sales after the last kill")
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(30)
+        assert not errors, errors[:5]
+
+        # every receipt printed, and printed once
+        total = len(refs)
+        wait_until(lambda: c.sql("SELECT COUNT(*) FROM print_jobs WHERE state='printed'"
+                                 " AND transaction_id IS NOT NULL")[0][0] == str(total),
+                   timeout=SETTLE_TIMEOUT_S, interval=0.5, what="every receipt printed")
+        wait_until(lambda: len(printer.jobs()) >= total, timeout=10,
+                   what="every receipt at the printer")
+        jobs = printer.jobs()
+        printed = {ref: sum(1 for j in jobs if ref.encode() in j) for ref in refs}
+        assert [r for r, n in printed.items() if n != 1] == [], printed
+        assert len(jobs) == total
+        assert logged("printer_lost") == LOCK_KILLS
+        assert logged("printer_held") == LOCK_KILLS + 1
+    finally:
+        printer.stop()
+        c.stop()
+
+
+@pytest.mark.slow
+def test_failed_sign_ins_through_both_nodes_count_together(tmp_path):
+    """auth.max_failures_per_user (5 in config/onestop.json) failures of one name from one
+    address, made through both nodes in turn, lock that name out at both: the failures are
+    counted in the database, not in each node's memory (which gave a guesser 5 per node).
+    The records hold blind indexes, never the username or the address."""
+    c = Cluster(tmp_path)
+    try:
+        bad = {"username": "assistant", "password": "not the password", "counter": "SD-01"}
+        for i in range(5):
+            r = request(c.node_ports[i % 2], "POST", "/api/v1/sessions", bad)
+            assert r.status == 401, (i, r)
+        good = dict(bad, password=DEMO_PASSWORD)
+        for port in c.node_ports:
+            r = request(port, "POST", "/api/v1/sessions", good)
+            assert r.status == 429, r
+            assert 0 < int(r.headers["retry-after"]) <= 30
+        # another name from the same address is not slowed (5 of the address's 20)
+        r = request(c.node_ports[0], "POST", "/api/v1/sessions",
+                    dict(bad, username="someone-else"))
+        assert r.status == 401, r
+        keys = [k for (k,) in c.sql("SELECT key FROM signin_failures")]
+        assert len(keys) == 3 and all(k.startswith("bi:v1:") for k in keys), keys
+        assert not any("assistant" in k or "127.0.0.1" in k for k in keys)
+    finally:
+        c.stop()
+
+
+STATUS_PER_MINUTE = 60  # status_page.rate_per_minute's default (config/onestop.json sets none)
+
+
+@pytest.mark.slow
+def test_the_status_page_limit_holds_through_haproxy(tmp_path):
+    """Each node keeps the status page's per-address limit in its own memory; HAProxy sends
+    one client address to one node (`balance source`, no cookie to choose another), so one
+    address gets rate_per_minute look-ups through the cluster, not that many per node."""
+    c = Cluster(tmp_path)
+    try:
+        token = c.sign_in()
+        body = {"service": "residents-parking-permit", "fields": visitor_permit(),
+                "payment": {"method": "card", "auth_code": "STAT01"}}
+        r = request(c.port, "POST", "/api/v1/transactions", body, token=token,
+                    headers={"Idempotency-Key": str(uuid.uuid4())})
+        assert r.status == 201, r
+        path = "/" + r.json["status_url"].split("/", 3)[3]
+        # The limit counts per clock minute: the look-ups must all fall in one, unused so far
+        # (the first try starts in the current one unless it is nearly over; a try that ran
+        # over into the next minute is made again from the start of the one after).
+        for tries in range(3):
+            if tries or time.time() % 60 > 45:
+                time.sleep(60.5 - time.time() % 60)
+            minute = int(time.time() // 60)
+            statuses = [request(c.port, "GET", path).status
+                        for _ in range(STATUS_PER_MINUTE + 2)]
+            if int(time.time() // 60) == minute:
+                break
+        assert statuses == [200] * STATUS_PER_MINUTE + [429, 429], statuses
+    finally:
         c.stop()

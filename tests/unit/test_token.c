@@ -78,7 +78,7 @@ static void test_limiter_locks_after_failures_and_forgives(void **state)
                                    .window_s = 60,
                                    .lockout_s = 10,
                                    .lockout_max_s = 40};
-    struct signin_limiter *l = signin_limiter_new(&limits);
+    struct signin_limiter *l = signin_limiter_new(&limits, NULL);
     time_t now = 1000;
     for (int i = 0; i < 2; i++) {
         assert_int_equal(signin_limiter_check(l, "ann", "10.0.0.1", now), 0);
@@ -108,7 +108,7 @@ static void test_limiter_per_address(void **state)
                                    .window_s = 60,
                                    .lockout_s = 5,
                                    .lockout_max_s = 5};
-    struct signin_limiter *l = signin_limiter_new(&limits);
+    struct signin_limiter *l = signin_limiter_new(&limits, NULL);
     char name[16];
     for (int i = 0; i < 4; i++) {
         snprintf(name, sizeof name, "user%d", i);

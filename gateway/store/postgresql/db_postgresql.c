@@ -538,38 +538,73 @@ static bool pg_in_transaction(struct db *db)
 }
 
 /* The cross-node locks (db.h): PostgreSQL's advisory locks, on 64-bit keys. One lock call:
- * sql (a literal: cached per connection) takes the key as ?1 and answers one row; *answer,
- * when asked for, gets its first column. */
-static bool lock_call(struct db *db, const char *sql, int64_t key, int64_t *answer)
+ * sql (a literal: cached per connection) takes the key as ?1 and answers one row. */
+static bool lock_call(struct db *db, const char *sql, int64_t key)
 {
     struct db_stmt *st = db_cached(db, sql);
     if (!st)
         return false;
     db_bind_int64(st, 1, key);
     bool ok = db_step(st) == DB_ROW;
-    if (ok && answer)
-        *answer = db_column_int64(st, 0);
     db_release(st);
     return ok;
 }
 
 static bool pg_lock_xact(struct db *db, int64_t key)
 {
-    return lock_call(db, "SELECT pg_advisory_xact_lock(?1::bigint)", key, NULL);
+    return lock_call(db, "SELECT pg_advisory_xact_lock(?1::bigint)", key);
 }
 
-static bool pg_try_lock_session(struct db *db, int64_t key, bool *got)
+/* A session advisory lock on a bigint key shows in pg_locks as classid (the key's high 32 bits),
+ * objid (its low 32 bits) and objsubid 1. */
+#define PG_SESSION_LOCK_OF(pid)                                                                    \
+    "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1"              \
+    " AND pid = " pid " AND classid::bigint = (?1::bigint >> 32) & 4294967295"                     \
+    " AND objid::bigint = ?1::bigint & 4294967295"
+
+static bool pg_hold_session(struct db *db, int64_t key, enum db_hold *hold, int64_t *session)
 {
-    int64_t answer = 0;
-    bool ok = lock_call(db, "SELECT CASE WHEN pg_try_advisory_lock(?1::bigint) THEN 1 ELSE 0 END",
-                        key, &answer);
-    *got = ok && answer == 1;
+    /* CASE tries the lock only when this session does not hold it already (taking it twice
+     * would count it twice) */
+    struct db_stmt *st =
+        db_cached(db, "SELECT CASE WHEN EXISTS (" PG_SESSION_LOCK_OF(
+                          "pg_backend_pid()") ") THEN 1"
+                                              " WHEN pg_try_advisory_lock(?1::bigint) THEN 2 ELSE "
+                                              "0 END, pg_backend_pid()");
+    *hold = DB_HOLD_NONE;
+    *session = 0;
+    if (!st)
+        return false;
+    db_bind_int64(st, 1, key);
+    bool ok = db_step(st) == DB_ROW;
+    if (ok) {
+        int64_t answer = db_column_int64(st, 0);
+        *hold = answer == 1 ? DB_HOLD_KEPT : answer == 2 ? DB_HOLD_TAKEN : DB_HOLD_NONE;
+        *session = db_column_int64(st, 1);
+    }
+    db_release(st);
+    return ok;
+}
+
+static bool pg_session_holds(struct db *db, int64_t key, int64_t session, bool *held)
+{
+    struct db_stmt *st = db_cached(
+        db, "SELECT CASE WHEN EXISTS (" PG_SESSION_LOCK_OF("?2::integer") ") THEN 1 ELSE 0 END");
+    *held = false;
+    if (!st)
+        return false;
+    db_bind_int64(st, 1, key);
+    db_bind_int64(st, 2, session);
+    bool ok = db_step(st) == DB_ROW;
+    if (ok)
+        *held = db_column_int64(st, 0) == 1;
+    db_release(st);
     return ok;
 }
 
 static bool pg_unlock_session(struct db *db, int64_t key)
 {
-    return lock_call(db, "SELECT pg_advisory_unlock(?1::bigint)", key, NULL);
+    return lock_call(db, "SELECT pg_advisory_unlock(?1::bigint)", key);
 }
 
 static const struct db_ops pg_ops = {
@@ -594,7 +629,8 @@ static const struct db_ops pg_ops = {
     .in_transaction = pg_in_transaction,
     .shared = true,
     .lock_xact = pg_lock_xact,
-    .try_lock_session = pg_try_lock_session,
+    .hold_session = pg_hold_session,
+    .session_holds = pg_session_holds,
     .unlock_session = pg_unlock_session,
 };
 

@@ -237,6 +237,12 @@ static const char *const migrations[] = {
     /* ... and a delivery's idempotency key ("onestop-<reference>", one per transaction) is no
      * longer a unique index of its own: nothing looks a delivery up by it */
     "ALTER TABLE deliveries DROP CONSTRAINT deliveries_idempotency_key_key;",
+    /* 24: failed sign-ins counted in the database (store/signin.h), keyed by a blind index */
+    "CREATE TABLE signin_failures(key TEXT PRIMARY KEY, failures BIGINT NOT NULL,"
+    "  window_start BIGINT NOT NULL, locked_until BIGINT NOT NULL, last_seen BIGINT NOT NULL);"
+    "CREATE INDEX signin_failures_seen ON signin_failures(last_seen);"
+    /* and the node that began a print job's last attempt */
+    "ALTER TABLE print_jobs ADD COLUMN attempt_owner TEXT;",
 };
 
 #define MIGRATIONS_LEN ((int)(sizeof migrations / sizeof migrations[0]))

@@ -496,6 +496,15 @@ static const char *const migrations[] = {
     "CREATE INDEX deliveries_due ON deliveries(backend, state, next_attempt_at_ms);"
     "CREATE INDEX deliveries_poll ON deliveries(backend, next_poll_at_ms)"
     "  WHERE next_poll_at_ms IS NOT NULL;",
+    /* 24: failed sign-ins counted in the database, so the nodes sharing one count together
+     * (store/signin.h; a single node counts in memory and leaves it empty); keyed by the
+     * blind index of "address" or "address + username", never the username */
+    "CREATE TABLE signin_failures(key TEXT PRIMARY KEY, failures INTEGER NOT NULL,"
+    "  window_start INTEGER NOT NULL, locked_until INTEGER NOT NULL, last_seen INTEGER NOT NULL);"
+    "CREATE INDEX signin_failures_seen ON signin_failures(last_seen);"
+    /* and the node that began a print job's last attempt (store_node_id), so a node that takes
+     * a printer over leaves another node's attempt in flight to it (spooler.c) */
+    "ALTER TABLE print_jobs ADD COLUMN attempt_owner TEXT;",
 };
 
 #define MIGRATIONS_LEN ((int)(sizeof migrations / sizeof migrations[0]))

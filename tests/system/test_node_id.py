@@ -1,0 +1,73 @@
+"""A node's id (the owner of its delivery leases) is kept in its data folder (data_dir/node-id),
+so onestopd restarted after kill -9 is the same node: on PostgreSQL it takes back at once the
+deliveries it held, rather than waiting for their leases (lease_ms) to run out."""
+import os
+import re
+import time
+
+import pytest
+
+from onestop_env import STORE_ENGINE, wait_until
+from txn_helpers import sell
+
+LONG_LEASE_MS = 600000  # far longer than the test may wait
+
+
+def node_ids(gw):
+    return re.findall(r"this node's id \(the owner of its delivery leases\) is ([0-9a-f]{16})",
+                      gw.log())
+
+
+def fault(gw, mode):
+    r = gw.sim_request("POST", "/_sim/faults", {"backend": "parking", "mode": mode})
+    assert r.status in (200, 204), r
+
+
+def test_the_node_id_is_kept_in_the_data_folder_across_restarts(make_gateway):
+    gw = make_gateway()
+    gw.start()
+    with open(os.path.join(gw.data_dir, "node-id")) as f:
+        kept = f.read().strip()
+    assert re.fullmatch(r"[0-9a-f]{16}", kept)
+    assert os.stat(os.path.join(gw.data_dir, "node-id")).st_mode & 0o077 == 0
+    gw.daemon.kill9()
+    gw.start_daemon()
+    assert node_ids(gw) == [kept, kept]
+
+
+@pytest.mark.skipif(STORE_ENGINE != "postgresql",
+                    reason="leases are taken on a shared store only (SQLite has one node)")
+def test_a_node_restarted_after_kill9_takes_back_its_own_leases_at_once(make_gateway):
+    gw = make_gateway()
+    for backend in gw.config["backends"]:
+        if backend["name"] == "parking":
+            backend["lease_ms"] = LONG_LEASE_MS
+    gw.write_config()
+    gw.start()
+    fault(gw, "down")
+    token = gw.sign_in()
+    r, key = sell(gw, token)
+    assert r.status == 201, r
+    ref = r.json["reference"]
+    db = gw.store_db()
+    row = "SELECT d.id FROM deliveries d JOIN transactions t ON t.id = d.transaction_id" \
+          " WHERE t.reference = ?"
+    (delivery,) = wait_until(lambda: db.execute(row + " AND d.attempts >= 1", (ref,)).fetchone(),
+                             what="a first attempt at the down back-end")
+    (node,) = node_ids(gw)
+    gw.daemon.kill9()
+    # as a node killed in the middle of an attempt leaves its row: leased to it, due now
+    now_ms = int(time.time() * 1000)
+    db.execute("UPDATE deliveries SET state = 'pending', lease_owner = ?, lease_until_ms = ?,"
+               " next_attempt_at_ms = ? WHERE id = ?",
+               (node, now_ms + LONG_LEASE_MS, now_ms, delivery))
+    db.commit()
+    fault(gw, "up")
+    gw.start_daemon()
+    assert node_ids(gw) == [node, node]
+    wait_until(lambda: db.execute("SELECT state, lease_owner FROM deliveries WHERE id = ?",
+                                  (delivery,)).fetchone() == ("delivered", None),
+               timeout=30, interval=0.2, what="the delivery taken back and delivered")
+    got = gw.sim_request("GET", "/_sim/received?backend=parking").json
+    assert [g["reference"] for g in got["requests"]].count(ref) == 1
+    db.close()
