@@ -14,6 +14,7 @@
 #include "common/uktime.h"
 #include "gateway/app.h"
 #include "gateway/config.h"
+#include "gateway/digest.h"
 #include "gateway/failpoint.h"
 #include "gateway/log.h"
 #include "gateway/payment.h"
@@ -273,10 +274,12 @@ bool idempotency_key_valid(const char *key)
 void idempotency_request_hash(json_t *body, char out[65])
 {
     char *canonical = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
-    unsigned char digest[32];
-    unsigned int n = 0;
-    EVP_Digest(canonical ? canonical : "", canonical ? strlen(canonical) : 0, digest, &n,
-               EVP_sha256(), NULL);
+    unsigned char digest[DIGEST_SHA256_LEN];
+    if (!digest_sha256(canonical ? canonical : "", canonical ? strlen(canonical) : 0, digest)) {
+        unsigned int n = 0; /* out of memory on the fast path: OpenSSL's own */
+        EVP_Digest(canonical ? canonical : "", canonical ? strlen(canonical) : 0, digest, &n,
+                   EVP_sha256(), NULL);
+    }
     free(canonical);
     hex_encode(digest, sizeof digest, out);
 }

@@ -1,0 +1,23 @@
+/* digest: SHA-256 and HMAC-SHA-256 for the request path, with the algorithm fetched once.
+ *
+ * OpenSSL 3 looks an algorithm up by name (a locked table search) on every EVP_Digest or
+ * HMAC given EVP_sha256(); a sale paid for three of those on its HTTP thread. These fetch
+ * SHA-256 once per process and reuse it. The results are byte for byte those of EVP_Digest
+ * and HMAC (RFC 2104) with EVP_sha256(). */
+#ifndef ONESTOP_DIGEST_H
+#define ONESTOP_DIGEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define DIGEST_SHA256_LEN 32
+
+/* SHA-256 of len bytes into out. False (out undefined) only when OpenSSL fails (no memory). */
+bool digest_sha256(const void *data, size_t len, unsigned char out[DIGEST_SHA256_LEN])
+    __attribute__((warn_unused_result));
+
+/* HMAC-SHA-256 of msg under key into out. False (out undefined) only when OpenSSL fails. */
+bool digest_hmac_sha256(const void *key, size_t key_len, const void *msg, size_t msg_len,
+                        unsigned char out[DIGEST_SHA256_LEN]) __attribute__((warn_unused_result));
+
+#endif

@@ -1,0 +1,81 @@
+/* digest: SHA-256 and HMAC-SHA-256 with the algorithm fetched once give exactly what
+ * OpenSSL's one-shot EVP_Digest and HMAC give, for keys shorter than, equal to and longer
+ * than the 64-byte block (and the RFC 4231 vectors). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "gateway/digest.h"
+#include "gateway/token.h"
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <string.h>
+
+static void hex(const unsigned char *d, char out[2 * DIGEST_SHA256_LEN + 1])
+{
+    hex_encode(d, DIGEST_SHA256_LEN, out);
+}
+
+static void test_sha256_known_vectors(void **state)
+{
+    (void)state;
+    unsigned char d[DIGEST_SHA256_LEN];
+    char h[65];
+    assert_true(digest_sha256("abc", 3, d));
+    hex(d, h);
+    assert_string_equal(h, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    assert_true(digest_sha256("", 0, d));
+    hex(d, h);
+    assert_string_equal(h, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+}
+
+static void test_hmac_rfc4231(void **state)
+{
+    (void)state;
+    unsigned char key[20], d[DIGEST_SHA256_LEN];
+    char h[65];
+    memset(key, 0x0b, sizeof key); /* test case 1 */
+    assert_true(digest_hmac_sha256(key, sizeof key, "Hi There", 8, d));
+    hex(d, h);
+    assert_string_equal(h, "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
+    /* test case 2: a short key */
+    assert_true(digest_hmac_sha256("Jefe", 4, "what do ya want for nothing?", 28, d));
+    hex(d, h);
+    assert_string_equal(h, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+}
+
+static void test_hmac_matches_openssl_for_every_key_length(void **state)
+{
+    (void)state;
+    unsigned char key[200], msg[300];
+    for (size_t i = 0; i < sizeof key; i++)
+        key[i] = (unsigned char)(i * 7 + 3);
+    for (size_t i = 0; i < sizeof msg; i++)
+        msg[i] = (unsigned char)(i * 13 + 1);
+    static const size_t key_lens[] = {0, 1, 16, 32, 63, 64, 65, 128, 200};
+    static const size_t msg_lens[] = {0, 1, 12, 55, 56, 64, 300};
+    for (size_t k = 0; k < sizeof key_lens / sizeof *key_lens; k++) {
+        for (size_t m = 0; m < sizeof msg_lens / sizeof *msg_lens; m++) {
+            unsigned char ours[DIGEST_SHA256_LEN], theirs[EVP_MAX_MD_SIZE];
+            unsigned int n = 0;
+            assert_true(digest_hmac_sha256(key, key_lens[k], msg, msg_lens[m], ours));
+            assert_non_null(
+                HMAC(EVP_sha256(), key, (int)key_lens[k], msg, msg_lens[m], theirs, &n));
+            assert_int_equal(n, DIGEST_SHA256_LEN);
+            assert_memory_equal(ours, theirs, DIGEST_SHA256_LEN);
+        }
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sha256_known_vectors),
+        cmocka_unit_test(test_hmac_rfc4231),
+        cmocka_unit_test(test_hmac_matches_openssl_for_every_key_length),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
