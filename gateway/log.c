@@ -1,7 +1,15 @@
-/* log: JSON lines on stderr, one write per line under a mutex so lines never interleave.
- * Lines are formatted straight into a buffer (no jansson objects on the hot path). */
+/* log: JSON lines on stderr, one write per line, and lines never interleave.
+ * Lines are formatted straight into a buffer (no jansson objects on the hot path).
+ *
+ * A single write of at most PIPE_BUF bytes is never split or interleaved with another (a pipe
+ * guarantees it; a file's writes to one open description are serialised), so such lines go
+ * out side by side under a shared lock; a longer line, which a pipe may take in pieces, holds
+ * the lock alone. Threads logging at once no longer queue on a mutex for every line. */
+/* PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP: a long line is not starved by short ones */
+#define _GNU_SOURCE
 #include "gateway/log.h"
 
+#include <limits.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -16,7 +24,7 @@
 #define LOG_REQUEST_ID_MAX 40
 
 static _Thread_local char current_request_id[LOG_REQUEST_ID_MAX];
-static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_rwlock_t log_lock = PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
 static enum log_level log_threshold = LOG_INFO;
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
@@ -28,7 +36,9 @@ void log_set_level(enum log_level level)
 
 void log_set_request_id(const char *request_id)
 {
-    snprintf(current_request_id, sizeof current_request_id, "%s", request_id ? request_id : "");
+    size_t n = request_id ? strnlen(request_id, sizeof current_request_id - 1) : 0;
+    memcpy(current_request_id, request_id ? request_id : "", n);
+    current_request_id[n] = '\0';
 }
 
 const char *log_request_id(void)
@@ -36,14 +46,37 @@ const char *log_request_id(void)
     return current_request_id;
 }
 
+#define LOG_SECOND_MAX 32 /* "2026-11-23T10:15:42" and room to spare */
+
+/* This thread's last formatted second: a busy thread logs many lines a second. */
+static _Thread_local time_t second_cached = -1;
+static _Thread_local char second_text[LOG_SECOND_MAX];
+static _Thread_local size_t second_len;
+
+/* "2026-11-23T10:15:42.123Z" (UTC, milliseconds) into buf (len >= LOG_SECOND_MAX + 6). */
 static void timestamp_now(char *buf, size_t len)
 {
     struct timespec ts;
-    struct tm tm;
     clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    size_t n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf + n, len - n, ".%03ldZ", ts.tv_nsec / 1000000);
+    if (ts.tv_sec != second_cached) {
+        struct tm tm;
+        gmtime_r(&ts.tv_sec, &tm);
+        second_len = strftime(second_text, sizeof second_text, "%Y-%m-%dT%H:%M:%S", &tm);
+        second_cached = ts.tv_sec;
+    }
+    long ms = ts.tv_nsec / 1000000;
+    if (len < second_len + 6) {
+        buf[0] = '\0';
+        return;
+    }
+    memcpy(buf, second_text, second_len);
+    char *p = buf + second_len;
+    *p++ = '.';
+    *p++ = (char)('0' + ms / 100);
+    *p++ = (char)('0' + ms / 10 % 10);
+    *p++ = (char)('0' + ms % 10);
+    *p++ = 'Z';
+    *p = '\0';
 }
 
 /* ---- the line, written straight into a buffer ----
@@ -195,9 +228,16 @@ static void member_string(struct line *l, const char *key, const char *value)
 static void member_int(struct line *l, const char *key, long long value)
 {
     char num[24];
-    int n = snprintf(num, sizeof num, "%lld", value);
+    char *end = num + sizeof num, *p = end;
+    unsigned long long v = value < 0 ? 0ULL - (unsigned long long)value : (unsigned long long)value;
+    do {
+        *--p = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    if (value < 0)
+        *--p = '-';
     put_key(l, key);
-    line_put(l, num, (size_t)n);
+    line_put(l, p, (size_t)(end - p));
 }
 
 /* jansson's real with JSON_REAL_PRECISION(6): "%.6g", a ".0" when it would read as an
@@ -245,20 +285,24 @@ static void line_start(struct line *l, enum log_level level, const char *event,
         member_string(l, "request_id", request_id);
 }
 
-/* Closes the object and writes it with its newline in one write, under the lock: lines from
- * different threads never interleave. */
+/* Closes the object and writes it with its newline in one write: a line of at most PIPE_BUF
+ * bytes under the shared lock (such writes are never split), a longer one under the exclusive
+ * lock. Lines from different threads never interleave. */
 static void line_emit(struct line *l)
 {
     line_put(l, l->len ? "}\n" : "{}\n", l->len ? 2 : 3);
     if (!l->failed) {
-        pthread_mutex_lock(&log_lock);
+        if (l->len <= PIPE_BUF)
+            pthread_rwlock_rdlock(&log_lock);
+        else
+            pthread_rwlock_wrlock(&log_lock);
         for (size_t off = 0; off < l->len;) {
             ssize_t n = write(STDERR_FILENO, l->buf + off, l->len - off);
             if (n <= 0)
                 break;
             off += (size_t)n;
         }
-        pthread_mutex_unlock(&log_lock);
+        pthread_rwlock_unlock(&log_lock);
     }
     if (l->buf != l->stack)
         free(l->buf);
