@@ -9,6 +9,8 @@
 #define _GNU_SOURCE
 #include "gateway/log.h"
 
+#include "gateway/strbuf.h"
+
 #include <limits.h>
 #include <math.h>
 #include <pthread.h>
@@ -131,41 +133,6 @@ static void line_put(struct line *l, const char *s, size_t n)
     l->len += n;
 }
 
-/* jansson's UTF-8 check: no overlong forms, no surrogates, nothing past U+10FFFF. */
-static bool utf8_valid(const unsigned char *s)
-{
-    while (*s) {
-        unsigned c = *s;
-        size_t n;
-        unsigned v;
-        if (c < 0x80) {
-            s++;
-            continue;
-        } else if (c >= 0xC2 && c <= 0xDF) {
-            n = 2;
-            v = c & 0x1F;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            n = 3;
-            v = c & 0x0F;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            n = 4;
-            v = c & 0x07;
-        } else {
-            return false;
-        }
-        for (size_t i = 1; i < n; i++) {
-            if ((s[i] & 0xC0) != 0x80)
-                return false;
-            v = (v << 6) | (s[i] & 0x3F);
-        }
-        if (v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF) || (n == 3 && v < 0x800) ||
-            (n == 4 && v < 0x10000))
-            return false;
-        s += n;
-    }
-    return true;
-}
-
 static void put_string(struct line *l, const char *s)
 {
     line_put(l, "\"", 1);
@@ -219,7 +186,7 @@ static void put_key(struct line *l, const char *key)
 /* A member whose value json_string would have refused (NULL, not UTF-8) is left out. */
 static void member_string(struct line *l, const char *key, const char *value)
 {
-    if (!value || !utf8_valid((const unsigned char *)value))
+    if (!value || !strbuf_utf8_valid(value))
         return;
     put_key(l, key);
     put_string(l, value);
@@ -227,17 +194,11 @@ static void member_string(struct line *l, const char *key, const char *value)
 
 static void member_int(struct line *l, const char *key, long long value)
 {
-    char num[24];
-    char *end = num + sizeof num, *p = end;
-    unsigned long long v = value < 0 ? 0ULL - (unsigned long long)value : (unsigned long long)value;
-    do {
-        *--p = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    if (value < 0)
-        *--p = '-';
+    char buf[STRBUF_DECIMAL_MAX];
+    size_t len;
+    const char *num = strbuf_decimal(value, buf, &len);
     put_key(l, key);
-    line_put(l, p, (size_t)(end - p));
+    line_put(l, num, len);
 }
 
 /* jansson's real with JSON_REAL_PRECISION(6): "%.6g", a ".0" when it would read as an
@@ -321,8 +282,7 @@ void log_msg(enum log_level level, const char *event, const char *fmt, ...)
     line_start(&l, level, event, current_request_id);
     /* replace a message that is not valid UTF-8 instead of dropping the line */
     member_string(&l, "msg",
-                  utf8_valid((const unsigned char *)message) ? message
-                                                             : "(message was not valid UTF-8)");
+                  strbuf_utf8_valid(message) ? message : "(message was not valid UTF-8)");
     line_emit(&l);
 }
 
