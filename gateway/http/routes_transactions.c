@@ -23,6 +23,7 @@
 #include "gateway/http/receipt_copies.h"
 #include "gateway/http/routes.h"
 #include "gateway/status_token.h"
+#include "gateway/strbuf.h"
 #include "gateway/store.h"
 #include "gateway/store/referral.h"
 #include "gateway/store/money.h"
@@ -44,7 +45,9 @@
 #define IDEMPOTENCY_KEY_MAX 128
 #define REFERENCE_ATTEMPTS  8
 #define STATUS_URL_MAX      512
-#define FAILED_LIST_MAX     200 /* failed deliveries shown to a supervisor at once */
+#define FAILED_LIST_MAX     200           /* failed deliveries shown to a supervisor at once */
+#define REPLY_TEXT_MAX      (1024 * 1024) /* a 201 reply's text; its lines are the bulk */
+#define APPEND(b, literal)  strbuf_append(b, literal, sizeof literal - 1)
 
 void route_field_error(json_t *errors, const char *field, const char *code, const char *message)
 {
@@ -387,6 +390,43 @@ static enum store_result till_take(struct create *c, struct store_tx *tx, const 
     return STORE_INVALID;
 }
 
+/* The 201 reply, written straight into one buffer: byte for byte what json_dumps(JSON_COMPACT)
+ * gave for the object {reference, service, status, fee_pence, payment_method, amount_pence,
+ * change_pence, lines, status_url, print_state (null without a printer), receipt?} (members in
+ * that order), with the
+ * lines' own dump (lines_json) spliced in rather than dumped a second time. It is stored for
+ * replays and sent as it is. NULL when out of memory or a text is not valid UTF-8 (where
+ * json_pack failed before). The caller frees it. */
+static char *created_reply(const struct create *c, bool forwarded,
+                           const struct service_evaluation *ev, const struct payment *pay,
+                           const char *lines_json, const char *status_url)
+{
+    struct strbuf b;
+    strbuf_init(&b, REPLY_TEXT_MAX);
+    bool ok = APPEND(&b, "{\"reference\":") && strbuf_json_string(&b, c->reference) &&
+              APPEND(&b, ",\"service\":") && strbuf_json_string(&b, service_code(c->service)) &&
+              APPEND(&b, ",\"status\":") &&
+              strbuf_json_string(&b, forwarded ? "accepted" : "completed") &&
+              APPEND(&b, ",\"fee_pence\":") && strbuf_json_int(&b, ev->fee_pence) &&
+              APPEND(&b, ",\"payment_method\":") && strbuf_json_string(&b, pay->method) &&
+              APPEND(&b, ",\"amount_pence\":") && strbuf_json_int(&b, pay->amount_pence) &&
+              APPEND(&b, ",\"change_pence\":") && strbuf_json_int(&b, pay->change_pence) &&
+              APPEND(&b, ",\"lines\":") && strbuf_append(&b, lines_json, strlen(lines_json)) &&
+              APPEND(&b, ",\"status_url\":") && strbuf_json_string(&b, status_url);
+    if (ok && !c->printer)
+        ok = APPEND(&b, ",\"print_state\":null");
+    else if (ok)
+        ok = APPEND(&b, ",\"print_state\":\"pending\",\"receipt\":{\"size\":") &&
+             strbuf_json_string(&b, c->receipt.size) && APPEND(&b, ",\"language\":") &&
+             strbuf_json_string(&b, c->receipt.language) && APPEND(&b, "}");
+    ok = ok && APPEND(&b, "}");
+    if (!ok) {
+        strbuf_free(&b);
+        return NULL;
+    }
+    return strbuf_take(&b, NULL);
+}
+
 /* Runs on the writer thread inside the group's database transaction. */
 static enum store_result create_run(struct store_tx *tx, void *arg)
 {
@@ -466,17 +506,9 @@ static enum store_result create_run(struct store_tx *tx, void *arg)
         json_t *payload = backend ? service_backend_payload(s, &ev, c->reference) : NULL;
         char *payload_json = payload ? json_dumps(payload, JSON_COMPACT) : NULL;
         json_decref(payload);
-        json_t *reply = json_pack(
-            "{s:s, s:s, s:s, s:I, s:s, s:I, s:I, s:O, s:s, s:s?}", "reference", c->reference,
-            "service", service_code(s), "status", backend ? "accepted" : "completed", "fee_pence",
-            (json_int_t)ev.fee_pence, "payment_method", pay.method, "amount_pence",
-            (json_int_t)pay.amount_pence, "change_pence", (json_int_t)pay.change_pence, "lines",
-            ev.lines, "status_url", status_url, "print_state", c->printer ? "pending" : NULL);
-        if (c->printer)
-            json_object_set_new(
-                reply, "receipt",
-                json_pack("{s:s, s:s}", "size", c->receipt.size, "language", c->receipt.language));
-        char *reply_json = json_dumps(reply, JSON_COMPACT);
+        char *reply_json =
+            lines_json ? created_reply(c, backend != NULL, &ev, &pay, lines_json, status_url)
+                       : NULL;
         struct txn_record rec = {
             .reference = c->reference,
             .service = service_code(s),
@@ -518,10 +550,8 @@ static enum store_result create_run(struct store_tx *tx, void *arg)
         free(payload_json);
         if (r == STORE_OK) {
             c->status = 201;
-            c->reply = reply;
             c->reply_text = reply_json;
         } else {
-            json_decref(reply);
             free(reply_json);
         }
     }
