@@ -71,20 +71,31 @@ static void today_london(char out[11])
     validators_date_format(d, out);
 }
 
-/* The context a service's rules see: today, and the counter's site and the staff role when a
- * session is known. The strings are borrowed from config and the session. */
-static void rules_context(const struct app *app, const struct staff_session *session,
-                          const char *today, struct service_context *out)
+/* The context a service's rules see: today, and the counter's site, the staff member and
+ * their role when a session is known (counter NULL when not). The strings are borrowed. */
+static void rules_context(const struct app *app, const char *counter_name, enum staff_role role,
+                          const char *staff, const char *today, struct service_context *out)
 {
     const struct counter_config *counter =
-        session ? config_counter(app->cfg, session->counter) : NULL;
+        counter_name ? config_counter(app->cfg, counter_name) : NULL;
     *out = (struct service_context){
         .today = today,
         .site = counter ? counter->site : NULL,
-        .counter = session ? session->counter : NULL,
-        .role = session ? staff_role_name(session->staff.role) : NULL,
-        .staff = session ? session->staff.username : NULL,
+        .counter = counter_name,
+        .role = counter_name ? staff_role_name(role) : NULL,
+        .staff = counter_name ? staff : NULL,
     };
+}
+
+/* rules_context for the session (NULL: none). */
+static void session_rules_context(const struct app *app, const struct staff_session *session,
+                                  const char *today, struct service_context *out)
+{
+    if (session)
+        rules_context(app, session->counter, session->staff.role, session->staff.username, today,
+                      out);
+    else
+        rules_context(app, NULL, ROLE_ASSISTANT, NULL, today, out);
 }
 
 /* ---- service lookups for the rules: a read connection, or the writer's transaction ---- */
@@ -214,7 +225,7 @@ void route_quote(struct app *app, struct http_request *req)
     today_london(today);
     struct service_lookup lookup = {app->store, lookup_read, peak_read, latest_read, referral_read};
     struct service_context context;
-    rules_context(app, http_session(req), today, &context);
+    session_rules_context(app, http_session(req), today, &context);
     struct service_evaluation ev;
     service_evaluate_in(s, fields, &context, &lookup, &ev);
     if (ev.store_failed) {
@@ -247,7 +258,10 @@ struct create {
     char idempotency_key[IDEMPOTENCY_KEY_MAX + 1];
     char request_hash[65];
     struct payment payment;
-    struct staff_session session;
+    /* who sells, and where: the session's, copied (the job outlives nothing of the request) */
+    char staff[sizeof((struct staff *)0)->username];
+    char counter[sizeof((struct staff_session *)0)->counter];
+    enum staff_role role;
     const char *site;
     const char *printer;
     struct receipt_options receipt;
@@ -256,11 +270,13 @@ struct create {
     json_t *reply;
     char *reply_text; /* the 201 reply as stored for replays: sent as it is (no second dump) */
     char reference[STORE_REFERENCE_MAX];
-    /* the first attempt's reference and status URL, made before the job is queued: random
-     * and keyed-hash work that needs no store, kept off the writer thread */
-    bool prepared;
-    char status_url[STATUS_URL_MAX];
     struct store_job job;
+    /* the first attempt's reference and status URL, made before the job is queued: random
+     * and keyed-hash work that needs no store, kept off the writer thread. The URL is
+     * allocated to its length (the whole struct then stays under 1 KiB: glibc serves that
+     * from its small bins instead of sweeping its fast bins for a large request per sale). */
+    bool prepared;
+    char status_url[];
 };
 
 bool idempotency_key_valid(const char *key)
@@ -354,7 +370,7 @@ static enum store_result apply_side_effects(struct create *c, struct store_tx *t
         enum store_result r =
             store_tx_stock_take(tx, c->site, json_string_value(json_object_get(take, "item")),
                                 (long)json_integer_value(json_object_get(take, "quantity")),
-                                c->reference, c->session.staff.username, now);
+                                c->reference, c->staff, now);
         if (r != STORE_OK)
             return r;
     }
@@ -366,13 +382,13 @@ static enum store_result apply_side_effects(struct create *c, struct store_tx *t
 static enum store_result till_take(struct create *c, struct store_tx *tx, const struct payment *pay,
                                    time_t now)
 {
-    struct till_movement m = {.counter = c->session.counter,
+    struct till_movement m = {.counter = c->counter,
                               .day = c->today,
                               .kind = TILL_SALE,
                               .method = pay->method,
                               .amount_pence = pay->amount_pence,
                               .reference = c->reference,
-                              .staff = c->session.staff.username,
+                              .staff = c->staff,
                               .now = now};
     enum store_result r = till_movement_counts(pay->method, pay->amount_pence)
                               ? store_tx_till_move(tx, &m)
@@ -434,8 +450,8 @@ static enum store_result create_run(struct store_tx *tx, void *arg)
     char stored_hash[65];
     int stored_status = 0;
     char *stored = NULL;
-    enum store_result r = store_tx_idempotency_find(
-        tx, c->session.staff.username, c->idempotency_key, stored_hash, &stored_status, &stored);
+    enum store_result r = store_tx_idempotency_find(tx, c->staff, c->idempotency_key, stored_hash,
+                                                    &stored_status, &stored);
     if (r == STORE_OK) {
         bool same = strcmp(stored_hash, c->request_hash) == 0;
         c->status = same ? 200 : 409;
@@ -448,7 +464,7 @@ static enum store_result create_run(struct store_tx *tx, void *arg)
 
     struct service_lookup lookup = {tx, lookup_tx, peak_tx, latest_tx, referral_tx};
     struct service_context context;
-    rules_context(c->app, &c->session, c->today, &context);
+    rules_context(c->app, c->counter, c->role, c->staff, c->today, &context);
     struct service_evaluation ev;
     service_evaluate_in(c->service, c->fields, &context, &lookup, &ev);
     if (ev.store_failed) {
@@ -468,7 +484,7 @@ static enum store_result create_run(struct store_tx *tx, void *arg)
     }
     json_decref(errors);
     errors = NULL;
-    r = transaction_documents_check(c->app, tx, c->service, ev.fields, ev.lines, c->session.counter,
+    r = transaction_documents_check(c->app, tx, c->service, ev.fields, ev.lines, c->counter,
                                     &errors);
     if (r != STORE_OK) {
         if (r == STORE_INVALID) {
@@ -489,7 +505,7 @@ static enum store_result create_run(struct store_tx *tx, void *arg)
     for (int attempt = 0; attempt < REFERENCE_ATTEMPTS && r == STORE_CONFLICT; attempt++) {
         char status_url[STATUS_URL_MAX], delivery_key[64];
         if (attempt == 0 && c->prepared) {
-            memcpy(status_url, c->status_url, sizeof status_url);
+            snprintf(status_url, sizeof status_url, "%s", c->status_url);
         } else {
             if (!reference_generate(service_reference_prefix(s), c->reference,
                                     sizeof c->reference)) {
@@ -512,9 +528,9 @@ static enum store_result create_run(struct store_tx *tx, void *arg)
         struct txn_record rec = {
             .reference = c->reference,
             .service = service_code(s),
-            .counter = c->session.counter,
+            .counter = c->counter,
             .site = c->site,
-            .staff = c->session.staff.username,
+            .staff = c->staff,
             .fields_json = fields_json,
             .fee_pence = ev.fee_pence,
             .lines_json = lines_json,
@@ -526,7 +542,7 @@ static enum store_result create_run(struct store_tx *tx, void *arg)
             .change_pence = pay.change_pence,
             .auth_code = pay.auth_code[0] ? pay.auth_code : NULL,
             .reason = pay.reason[0] ? pay.reason : NULL,
-            .authorised_by = strcmp(pay.method, "waived") == 0 ? c->session.staff.username : NULL,
+            .authorised_by = strcmp(pay.method, "waived") == 0 ? c->staff : NULL,
             .backend = backend ? backend->name : NULL,
             .connector = backend ? backend->connector : NULL,
             .payload_json = payload_json,
@@ -582,7 +598,7 @@ static void create_done(struct store_job *job, enum store_result result)
         c->reply = NULL;
         if (c->status == 201) {
             log_msg(LOG_INFO, "transaction_accepted", "%s %s accepted at %s", c->reference,
-                    service_code(c->service), c->session.counter);
+                    service_code(c->service), c->counter);
             app_wake_workers(c->app);
         }
     } else {
@@ -662,7 +678,7 @@ void route_transaction_create(struct app *app, struct http_request *req)
         struct service_lookup lookup = {app->store, lookup_read, peak_read, latest_read,
                                         referral_read};
         struct service_context context;
-        rules_context(app, session, today, &context);
+        session_rules_context(app, session, today, &context);
         struct service_evaluation ev;
         service_evaluate_in(s, fields, &context, &lookup, &ev);
         if (ev.store_failed) {
@@ -694,7 +710,12 @@ void route_transaction_create(struct app *app, struct http_request *req)
         return;
     }
 
-    struct create *c = calloc(1, sizeof *c);
+    char reference[STORE_REFERENCE_MAX], status_url[STATUS_URL_MAX];
+    bool prepared = reference_generate(service_reference_prefix(s), reference, sizeof reference) &&
+                    status_token_url(&app->cfg->status_key, app->cfg->public_base_url, reference,
+                                     status_url, sizeof status_url);
+    size_t url_size = prepared ? strlen(status_url) + 1 : 1;
+    struct create *c = calloc(1, sizeof *c + url_size);
     if (!c) {
         http_reply_error(req, 503, "overloaded", "The gateway is out of memory; try again.");
         return;
@@ -704,17 +725,22 @@ void route_transaction_create(struct app *app, struct http_request *req)
     c->service = s;
     c->fields = fields;
     memcpy(c->today, today, sizeof c->today);
-    snprintf(c->idempotency_key, sizeof c->idempotency_key, "%s", key);
+    memcpy(c->idempotency_key, key, strlen(key) + 1); /* valid: at most IDEMPOTENCY_KEY_MAX */
     memcpy(c->request_hash, hash, sizeof c->request_hash);
     c->payment = pay;
-    c->session = *session;
+    _Static_assert(sizeof c->staff == sizeof session->staff.username, "the session's size");
+    _Static_assert(sizeof c->counter == sizeof session->counter, "the session's size");
+    memcpy(c->staff, session->staff.username, sizeof c->staff);
+    memcpy(c->counter, session->counter, sizeof c->counter);
+    c->role = session->staff.role;
     c->site = counter ? counter->site : NULL;
     c->printer = counter ? counter->printer : NULL;
     c->receipt = receipt;
-    c->prepared =
-        reference_generate(service_reference_prefix(s), c->reference, sizeof c->reference) &&
-        status_token_url(&app->cfg->status_key, app->cfg->public_base_url, c->reference,
-                         c->status_url, sizeof c->status_url);
+    c->prepared = prepared;
+    if (prepared) {
+        memcpy(c->reference, reference, sizeof c->reference);
+        memcpy(c->status_url, status_url, url_size);
+    }
     c->job = (struct store_job){.run = create_run, .arg = c, .done = create_done, .ctx = c};
     http_defer(req);
     store_submit(app->store, &c->job);
