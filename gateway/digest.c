@@ -34,6 +34,22 @@ bool digest_sha256(const void *data, size_t len, unsigned char out[DIGEST_SHA256
     return EVP_Digest(data, len, out, &n, sha256(), NULL) == 1 && n == DIGEST_SHA256_LEN;
 }
 
+static int json_chunk(const char *buffer, size_t size, void *data)
+{
+    return EVP_DigestUpdate(data, buffer, size) == 1 ? 0 : -1;
+}
+
+bool digest_sha256_json(const json_t *value, size_t flags, unsigned char out[DIGEST_SHA256_LEN])
+{
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    unsigned int n = 0;
+    bool ok = ctx && EVP_DigestInit_ex(ctx, sha256(), NULL) == 1 &&
+              json_dump_callback(value, json_chunk, ctx, flags) == 0 &&
+              EVP_DigestFinal_ex(ctx, out, &n) == 1 && n == DIGEST_SHA256_LEN;
+    EVP_MD_CTX_free(ctx);
+    return ok;
+}
+
 /* H(pad || parts...) for the two halves of HMAC: pad is the key block XORed with a constant. */
 static bool hash_padded(EVP_MD_CTX *ctx, const unsigned char *key_block, unsigned char pad,
                         const void *msg, size_t msg_len, unsigned char out[DIGEST_SHA256_LEN])

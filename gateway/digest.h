@@ -7,6 +7,7 @@
 #ifndef ONESTOP_DIGEST_H
 #define ONESTOP_DIGEST_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -14,6 +15,11 @@
 
 /* SHA-256 of len bytes into out. False (out undefined) only when OpenSSL fails (no memory). */
 bool digest_sha256(const void *data, size_t len, unsigned char out[DIGEST_SHA256_LEN])
+    __attribute__((warn_unused_result));
+
+/* SHA-256 of json_dumps(value, flags), hashed as jansson writes it (no text built). False (out
+ * undefined) when jansson or OpenSSL fails (no memory). */
+bool digest_sha256_json(const json_t *value, size_t flags, unsigned char out[DIGEST_SHA256_LEN])
     __attribute__((warn_unused_result));
 
 /* HMAC-SHA-256 of msg under key into out. False (out undefined) only when OpenSSL fails. */

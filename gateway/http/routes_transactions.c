@@ -292,14 +292,15 @@ bool idempotency_key_valid(const char *key)
 
 void idempotency_request_hash(json_t *body, char out[65])
 {
-    char *canonical = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
     unsigned char digest[DIGEST_SHA256_LEN];
-    if (!digest_sha256(canonical ? canonical : "", canonical ? strlen(canonical) : 0, digest)) {
-        unsigned int n = 0; /* out of memory on the fast path: OpenSSL's own */
+    if (!digest_sha256_json(body, JSON_COMPACT | JSON_SORT_KEYS, digest)) {
+        /* out of memory on the fast path: the text, as before */
+        char *canonical = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
+        unsigned int n = 0;
         EVP_Digest(canonical ? canonical : "", canonical ? strlen(canonical) : 0, digest, &n,
                    EVP_sha256(), NULL);
+        free(canonical);
     }
-    free(canonical);
     hex_encode(digest, sizeof digest, out);
 }
 

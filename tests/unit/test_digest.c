@@ -1,6 +1,6 @@
 /* digest: SHA-256 and HMAC-SHA-256 with the algorithm fetched once give exactly what
  * OpenSSL's one-shot EVP_Digest and HMAC give, for keys shorter than, equal to and longer
- * than the 64-byte block (and the RFC 4231 vectors). */
+ * than the 64-byte block (and the RFC 4231 vectors); a JSON value's digest is its dump's. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +12,7 @@
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <stdlib.h>
 #include <string.h>
 
 static void hex(const unsigned char *d, char out[2 * DIGEST_SHA256_LEN + 1])
@@ -70,12 +71,29 @@ static void test_hmac_matches_openssl_for_every_key_length(void **state)
     }
 }
 
+static void test_json_digest_is_the_digest_of_its_dump(void **state)
+{
+    (void)state;
+    json_t *v =
+        json_pack("{s:s, s:{s:s, s:b, s:i}, s:[i, s, n]}", "service", "caf\xc3\xa9", "fields",
+                  "uprn", "100011429101", "blue_badge", 0, "n", -4150, "z", 1, "\"quoted\"", NULL);
+    assert_non_null(v);
+    char *text = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
+    unsigned char want[DIGEST_SHA256_LEN], got[DIGEST_SHA256_LEN];
+    assert_true(digest_sha256(text, strlen(text), want));
+    assert_true(digest_sha256_json(v, JSON_COMPACT | JSON_SORT_KEYS, got));
+    assert_memory_equal(got, want, DIGEST_SHA256_LEN);
+    free(text);
+    json_decref(v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sha256_known_vectors),
         cmocka_unit_test(test_hmac_rfc4231),
         cmocka_unit_test(test_hmac_matches_openssl_for_every_key_length),
+        cmocka_unit_test(test_json_digest_is_the_digest_of_its_dump),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
