@@ -258,7 +258,7 @@ struct create {
     char idempotency_key[IDEMPOTENCY_KEY_MAX + 1];
     char request_hash[65];
     struct payment payment;
-    /* who sells, and where: the session's, copied (the job outlives nothing of the request) */
+    /* who sells, and where: copied from the session, which the job must not read */
     char staff[sizeof((struct staff *)0)->username];
     char counter[sizeof((struct staff_session *)0)->counter];
     enum staff_role role;
@@ -409,11 +409,10 @@ static enum store_result till_take(struct create *c, struct store_tx *tx, const 
 
 /* The 201 reply, written straight into one buffer: byte for byte what json_dumps(JSON_COMPACT)
  * gave for the object {reference, service, status, fee_pence, payment_method, amount_pence,
- * change_pence, lines, status_url, print_state (null without a printer), receipt?} (members in
- * that order), with the
- * lines' own dump (lines_json) spliced in rather than dumped a second time. It is stored for
- * replays and sent as it is. NULL when out of memory or a text is not valid UTF-8 (where
- * json_pack failed before). The caller frees it. */
+ * change_pence, lines, status_url, print_state (null without a printer), receipt (only with
+ * one)}, members in that order, with the lines' own dump (lines_json) spliced in rather than
+ * dumped a second time. It is stored for replays and sent as it is. NULL when out of memory
+ * or a text is not valid UTF-8 (where json_pack failed before). The caller frees it. */
 static char *created_reply(const struct create *c, bool forwarded,
                            const struct service_evaluation *ev, const struct payment *pay,
                            const char *lines_json, const char *status_url)
