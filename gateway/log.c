@@ -246,48 +246,97 @@ static void line_start(struct line *l, enum log_level level, const char *event,
         member_string(l, "request_id", request_id);
 }
 
-/* Closes the object and writes it with its newline in one write: a line of at most PIPE_BUF
- * bytes under the shared lock (such writes are never split), a longer one under the exclusive
- * lock. Lines from different threads never interleave. */
-static void line_emit(struct line *l)
+static void line_close(struct line *l)
 {
     line_put(l, l->len ? "}\n" : "{}\n", l->len ? 2 : 3);
-    if (!l->failed) {
-        if (l->len <= PIPE_BUF)
-            pthread_rwlock_rdlock(&log_lock);
-        else
-            pthread_rwlock_wrlock(&log_lock);
-        for (size_t off = 0; off < l->len;) {
-            ssize_t n = write(STDERR_FILENO, l->buf + off, l->len - off);
-            if (n <= 0)
-                break;
-            off += (size_t)n;
-        }
-        pthread_rwlock_unlock(&log_lock);
-    }
+}
+
+static void line_free(struct line *l)
+{
     if (l->buf != l->stack)
         free(l->buf);
+}
+
+/* Writes whole lines in one write: at most PIPE_BUF bytes under the shared lock (such writes
+ * are never split), more under the exclusive lock. Lines from different threads never
+ * interleave. */
+static void lines_write(const char *text, size_t len)
+{
+    if (len <= PIPE_BUF)
+        pthread_rwlock_rdlock(&log_lock);
+    else
+        pthread_rwlock_wrlock(&log_lock);
+    for (size_t off = 0; off < len;) {
+        ssize_t n = write(STDERR_FILENO, text + off, len - off);
+        if (n <= 0)
+            break;
+        off += (size_t)n;
+    }
+    pthread_rwlock_unlock(&log_lock);
+}
+
+/* Closes the object and writes it with its newline. */
+static void line_emit(struct line *l)
+{
+    line_close(l);
+    if (!l->failed)
+        lines_write(l->buf, l->len);
+    line_free(l);
+}
+
+/* A log_msg line, closed (not written). */
+static void msg_line(struct line *l, enum log_level level, const char *event, const char *fmt,
+                     va_list ap)
+{
+    char message[LOG_MESSAGE_MAX];
+    vsnprintf(message, sizeof message, fmt, ap);
+    line_start(l, level, event, current_request_id);
+    /* replace a message that is not valid UTF-8 instead of dropping the line */
+    member_string(l, "msg", strbuf_utf8_valid(message) ? message : "(message was not valid UTF-8)");
+    line_close(l);
 }
 
 void log_msg(enum log_level level, const char *event, const char *fmt, ...)
 {
     if (level < log_threshold)
         return;
-    char message[LOG_MESSAGE_MAX];
+    struct line l;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(message, sizeof message, fmt, ap);
+    msg_line(&l, level, event, fmt, ap);
     va_end(ap);
+    if (!l.failed)
+        lines_write(l.buf, l.len);
+    line_free(&l);
+}
+
+char *log_msg_deferred(enum log_level level, const char *event, const char *fmt, ...)
+{
+    if (level < log_threshold)
+        return NULL;
     struct line l;
-    line_start(&l, level, event, current_request_id);
-    /* replace a message that is not valid UTF-8 instead of dropping the line */
-    member_string(&l, "msg",
-                  strbuf_utf8_valid(message) ? message : "(message was not valid UTF-8)");
-    line_emit(&l);
+    va_list ap;
+    va_start(ap, fmt);
+    msg_line(&l, level, event, fmt, ap);
+    va_end(ap);
+    char *text = l.failed ? NULL : malloc(l.len + 1);
+    if (text) {
+        memcpy(text, l.buf, l.len);
+        text[l.len] = '\0';
+    }
+    line_free(&l);
+    return text;
 }
 
 void log_request(const char *method, const char *route, int status, double duration_ms,
                  const char *request_id, const char *client, const char *staff, const char *counter)
+{
+    log_request_after(NULL, method, route, status, duration_ms, request_id, client, staff, counter);
+}
+
+void log_request_after(const char *earlier, const char *method, const char *route, int status,
+                       double duration_ms, const char *request_id, const char *client,
+                       const char *staff, const char *counter)
 {
     struct line l;
     line_start(&l, status >= 500 ? LOG_WARN : LOG_INFO, "http_request", request_id);
@@ -301,5 +350,18 @@ void log_request(const char *method, const char *route, int status, double durat
         member_string(&l, "staff", staff);
     if (counter && *counter)
         member_string(&l, "counter", counter);
-    line_emit(&l);
+    if (!earlier || !*earlier) {
+        line_emit(&l);
+        return;
+    }
+    line_close(&l);
+    struct line both; /* the earlier line, then this one: one write */
+    line_init(&both);
+    line_put(&both, earlier, strlen(earlier));
+    if (!l.failed)
+        line_put(&both, l.buf, l.len);
+    if (!both.failed)
+        lines_write(both.buf, both.len);
+    line_free(&both);
+    line_free(&l);
 }

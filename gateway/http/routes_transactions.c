@@ -597,8 +597,10 @@ static void create_done(struct store_job *job, enum store_result result)
         }
         c->reply = NULL;
         if (c->status == 201) {
-            log_msg(LOG_INFO, "transaction_accepted", "%s %s accepted at %s", c->reference,
-                    service_code(c->service), c->counter);
+            /* written with the request's access line: one write for both */
+            http_log_with_reply(req, log_msg_deferred(LOG_INFO, "transaction_accepted",
+                                                      "%s %s accepted at %s", c->reference,
+                                                      service_code(c->service), c->counter));
             app_wake_workers(c->app);
         }
     } else {

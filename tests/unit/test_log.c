@@ -173,11 +173,50 @@ static void test_request_lines_match_jansson(void **state)
     }
 }
 
+static void emit_deferred_then_request(const void *arg)
+{
+    (void)arg;
+    log_set_request_id("store-writer");
+    char *earlier = log_msg_deferred(LOG_INFO, "transaction_accepted", "%s accepted", "RP-1");
+    log_set_request_id(NULL);
+    assert_non_null(earlier);
+    log_msg(LOG_INFO, "between", "written before the deferred line");
+    log_request_after(earlier, "POST", "/api/v1/transactions", 201, 1.5, "rid-9", "127.0.0.1",
+                      "assistant", "SD-01");
+    free(earlier);
+}
+
+/* A deferred line is written where log_request_after is called, just before the access line,
+ * and is the line log_msg would have written (its own request id), byte for byte. */
+static void test_deferred_line_goes_out_with_the_access_line(void **state)
+{
+    (void)state;
+    char *out = captured(emit_deferred_then_request, NULL);
+    char *second = strchr(out, '\n');
+    assert_non_null(second);
+    char *third = strchr(second + 1, '\n');
+    assert_non_null(third);
+    assert_non_null(strstr(out, "\"event\":\"between\""));
+    assert_true(strstr(out, "\"event\":\"between\"") < second);
+    *third = '\0';
+    const char *members[] = {"level",      "info",         "event", "transaction_accepted",
+                             "request_id", "store-writer", "msg",   "RP-1 accepted",
+                             NULL};
+    char *want = expected(second + 1, members, NULL);
+    want[strlen(want) - 1] = '\0'; /* without its newline */
+    assert_string_equal(second + 1, want);
+    assert_non_null(strstr(third + 1, "\"event\":\"http_request\""));
+    assert_string_equal(third + 1 + strlen(third + 1) - 1, "\n");
+    free(want);
+    free(out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_messages_match_jansson),
         cmocka_unit_test(test_request_lines_match_jansson),
+        cmocka_unit_test(test_deferred_line_goes_out_with_the_access_line),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
