@@ -22,6 +22,12 @@ bool digest_sha256(const void *data, size_t len, unsigned char out[DIGEST_SHA256
 bool digest_sha256_json(const json_t *value, size_t flags, unsigned char out[DIGEST_SHA256_LEN])
     __attribute__((warn_unused_result));
 
+/* What json_dumps(value, JSON_COMPACT | JSON_SORT_KEYS) writes, written in one buffer (len
+ * set): the text digest_sha256_json hashes for those flags. NULL (jansson's dump is then
+ * used) for a real, a key or string with a NUL in it, nesting past 64 levels, more than
+ * 4 MiB, or no memory. The caller frees it. */
+char *digest_canonical_json(const json_t *value, size_t *len);
+
 /* HMAC-SHA-256 of msg under key into out. False (out undefined) only when OpenSSL fails. */
 bool digest_hmac_sha256(const void *key, size_t key_len, const void *msg, size_t msg_len,
                         unsigned char out[DIGEST_SHA256_LEN]) __attribute__((warn_unused_result));
