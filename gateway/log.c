@@ -1,7 +1,17 @@
-/* log: JSON lines on stderr, one write per line under a mutex so lines never interleave.
- * Lines are formatted straight into a buffer (no jansson objects on the hot path). */
+/* log: JSON lines on stderr, one write per line, and lines never interleave.
+ * Lines are formatted straight into a buffer (no jansson objects on the hot path).
+ *
+ * A single write of at most PIPE_BUF bytes is never split or interleaved with another (a pipe
+ * guarantees it; a file's writes to one open description are serialised), so such lines go
+ * out side by side under a shared lock; a longer line, which a pipe may take in pieces, holds
+ * the lock alone. Threads logging at once no longer queue on a mutex for every line. */
+/* PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP: a long line is not starved by short ones */
+#define _GNU_SOURCE
 #include "gateway/log.h"
 
+#include "gateway/strbuf.h"
+
+#include <limits.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -16,7 +26,7 @@
 #define LOG_REQUEST_ID_MAX 40
 
 static _Thread_local char current_request_id[LOG_REQUEST_ID_MAX];
-static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_rwlock_t log_lock = PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
 static enum log_level log_threshold = LOG_INFO;
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
@@ -28,7 +38,9 @@ void log_set_level(enum log_level level)
 
 void log_set_request_id(const char *request_id)
 {
-    snprintf(current_request_id, sizeof current_request_id, "%s", request_id ? request_id : "");
+    size_t n = request_id ? strnlen(request_id, sizeof current_request_id - 1) : 0;
+    memcpy(current_request_id, request_id ? request_id : "", n);
+    current_request_id[n] = '\0';
 }
 
 const char *log_request_id(void)
@@ -36,14 +48,37 @@ const char *log_request_id(void)
     return current_request_id;
 }
 
+#define LOG_SECOND_MAX 32 /* "2026-11-23T10:15:42" and room to spare */
+
+/* This thread's last formatted second: a busy thread logs many lines a second. */
+static _Thread_local time_t second_cached = -1;
+static _Thread_local char second_text[LOG_SECOND_MAX];
+static _Thread_local size_t second_len;
+
+/* "2026-11-23T10:15:42.123Z" (UTC, milliseconds) into buf (len >= LOG_SECOND_MAX + 6). */
 static void timestamp_now(char *buf, size_t len)
 {
     struct timespec ts;
-    struct tm tm;
     clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    size_t n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf + n, len - n, ".%03ldZ", ts.tv_nsec / 1000000);
+    if (ts.tv_sec != second_cached) {
+        struct tm tm;
+        gmtime_r(&ts.tv_sec, &tm);
+        second_len = strftime(second_text, sizeof second_text, "%Y-%m-%dT%H:%M:%S", &tm);
+        second_cached = ts.tv_sec;
+    }
+    long ms = ts.tv_nsec / 1000000;
+    if (len < second_len + 6) {
+        buf[0] = '\0';
+        return;
+    }
+    memcpy(buf, second_text, second_len);
+    char *p = buf + second_len;
+    *p++ = '.';
+    *p++ = (char)('0' + ms / 100);
+    *p++ = (char)('0' + ms / 10 % 10);
+    *p++ = (char)('0' + ms % 10);
+    *p++ = 'Z';
+    *p = '\0';
 }
 
 /* ---- the line, written straight into a buffer ----
@@ -96,41 +131,6 @@ static void line_put(struct line *l, const char *s, size_t n)
         return;
     memcpy(l->buf + l->len, s, n);
     l->len += n;
-}
-
-/* jansson's UTF-8 check: no overlong forms, no surrogates, nothing past U+10FFFF. */
-static bool utf8_valid(const unsigned char *s)
-{
-    while (*s) {
-        unsigned c = *s;
-        size_t n;
-        unsigned v;
-        if (c < 0x80) {
-            s++;
-            continue;
-        } else if (c >= 0xC2 && c <= 0xDF) {
-            n = 2;
-            v = c & 0x1F;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            n = 3;
-            v = c & 0x0F;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            n = 4;
-            v = c & 0x07;
-        } else {
-            return false;
-        }
-        for (size_t i = 1; i < n; i++) {
-            if ((s[i] & 0xC0) != 0x80)
-                return false;
-            v = (v << 6) | (s[i] & 0x3F);
-        }
-        if (v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF) || (n == 3 && v < 0x800) ||
-            (n == 4 && v < 0x10000))
-            return false;
-        s += n;
-    }
-    return true;
 }
 
 static void put_string(struct line *l, const char *s)
@@ -186,7 +186,7 @@ static void put_key(struct line *l, const char *key)
 /* A member whose value json_string would have refused (NULL, not UTF-8) is left out. */
 static void member_string(struct line *l, const char *key, const char *value)
 {
-    if (!value || !utf8_valid((const unsigned char *)value))
+    if (!value || !strbuf_utf8_valid(value))
         return;
     put_key(l, key);
     put_string(l, value);
@@ -194,10 +194,11 @@ static void member_string(struct line *l, const char *key, const char *value)
 
 static void member_int(struct line *l, const char *key, long long value)
 {
-    char num[24];
-    int n = snprintf(num, sizeof num, "%lld", value);
+    char buf[STRBUF_DECIMAL_MAX];
+    size_t len;
+    const char *num = strbuf_decimal(value, buf, &len);
     put_key(l, key);
-    line_put(l, num, (size_t)n);
+    line_put(l, num, len);
 }
 
 /* jansson's real with JSON_REAL_PRECISION(6): "%.6g", a ".0" when it would read as an
@@ -232,6 +233,28 @@ static void member_real(struct line *l, const char *key, double value)
     line_put(l, num, len);
 }
 
+/* A duration of micros microseconds in milliseconds, as member_real writes micros / 1000.0:
+ * below a second that has at most six significant digits, which "%.6g" prints exactly, so it
+ * is written by hand (no snprintf per request); longer ones go through member_real. */
+static void member_millis(struct line *l, const char *key, long micros)
+{
+    if (micros < 0 || micros >= 1000 * 1000) {
+        member_real(l, key, (double)micros / 1000);
+        return;
+    }
+    char buf[STRBUF_DECIMAL_MAX];
+    size_t len;
+    const char *whole = strbuf_decimal(micros / 1000, buf, &len);
+    put_key(l, key);
+    line_put(l, whole, len);
+    char frac[5] = {'.', (char)('0' + micros / 100 % 10), (char)('0' + micros / 10 % 10),
+                    (char)('0' + micros % 10), '\0'};
+    size_t n = 4;
+    while (n > 2 && frac[n - 1] == '0')
+        n--; /* %g drops trailing zeros; ".0" stays, as jansson adds it to a whole number */
+    line_put(l, frac, n);
+}
+
 static void line_start(struct line *l, enum log_level level, const char *event,
                        const char *request_id)
 {
@@ -245,57 +268,122 @@ static void line_start(struct line *l, enum log_level level, const char *event,
         member_string(l, "request_id", request_id);
 }
 
-/* Closes the object and writes it with its newline in one write, under the lock: lines from
- * different threads never interleave. */
-static void line_emit(struct line *l)
+static void line_close(struct line *l)
 {
     line_put(l, l->len ? "}\n" : "{}\n", l->len ? 2 : 3);
-    if (!l->failed) {
-        pthread_mutex_lock(&log_lock);
-        for (size_t off = 0; off < l->len;) {
-            ssize_t n = write(STDERR_FILENO, l->buf + off, l->len - off);
-            if (n <= 0)
-                break;
-            off += (size_t)n;
-        }
-        pthread_mutex_unlock(&log_lock);
-    }
+}
+
+static void line_free(struct line *l)
+{
     if (l->buf != l->stack)
         free(l->buf);
+}
+
+/* Writes whole lines in one write: at most PIPE_BUF bytes under the shared lock (such writes
+ * are never split), more under the exclusive lock. Lines from different threads never
+ * interleave. */
+static void lines_write(const char *text, size_t len)
+{
+    if (len <= PIPE_BUF)
+        pthread_rwlock_rdlock(&log_lock);
+    else
+        pthread_rwlock_wrlock(&log_lock);
+    for (size_t off = 0; off < len;) {
+        ssize_t n = write(STDERR_FILENO, text + off, len - off);
+        if (n <= 0)
+            break;
+        off += (size_t)n;
+    }
+    pthread_rwlock_unlock(&log_lock);
+}
+
+/* Closes the object and writes it with its newline. */
+static void line_emit(struct line *l)
+{
+    line_close(l);
+    if (!l->failed)
+        lines_write(l->buf, l->len);
+    line_free(l);
+}
+
+/* A log_msg line, closed (not written). */
+static void msg_line(struct line *l, enum log_level level, const char *event, const char *fmt,
+                     va_list ap)
+{
+    char message[LOG_MESSAGE_MAX];
+    vsnprintf(message, sizeof message, fmt, ap);
+    line_start(l, level, event, current_request_id);
+    /* replace a message that is not valid UTF-8 instead of dropping the line */
+    member_string(l, "msg", strbuf_utf8_valid(message) ? message : "(message was not valid UTF-8)");
+    line_close(l);
 }
 
 void log_msg(enum log_level level, const char *event, const char *fmt, ...)
 {
     if (level < log_threshold)
         return;
-    char message[LOG_MESSAGE_MAX];
+    struct line l;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(message, sizeof message, fmt, ap);
+    msg_line(&l, level, event, fmt, ap);
     va_end(ap);
+    if (!l.failed)
+        lines_write(l.buf, l.len);
+    line_free(&l);
+}
+
+char *log_msg_deferred(enum log_level level, const char *event, const char *fmt, ...)
+{
+    if (level < log_threshold)
+        return NULL;
     struct line l;
-    line_start(&l, level, event, current_request_id);
-    /* replace a message that is not valid UTF-8 instead of dropping the line */
-    member_string(&l, "msg",
-                  utf8_valid((const unsigned char *)message) ? message
-                                                             : "(message was not valid UTF-8)");
-    line_emit(&l);
+    va_list ap;
+    va_start(ap, fmt);
+    msg_line(&l, level, event, fmt, ap);
+    va_end(ap);
+    char *text = l.failed ? NULL : malloc(l.len + 1);
+    if (text) {
+        memcpy(text, l.buf, l.len);
+        text[l.len] = '\0';
+    }
+    line_free(&l);
+    return text;
 }
 
 void log_request(const char *method, const char *route, int status, double duration_ms,
                  const char *request_id, const char *client, const char *staff, const char *counter)
+{
+    log_request_after(NULL, method, route, status, duration_ms, request_id, client, staff, counter);
+}
+
+void log_request_after(const char *earlier, const char *method, const char *route, int status,
+                       double duration_ms, const char *request_id, const char *client,
+                       const char *staff, const char *counter)
 {
     struct line l;
     line_start(&l, status >= 500 ? LOG_WARN : LOG_INFO, "http_request", request_id);
     member_string(&l, "method", method ? method : "?");
     member_string(&l, "route", route ? route : "unmatched");
     member_int(&l, "status", status);
-    member_real(&l, "duration_ms", (double)(long)(duration_ms * 1000) / 1000);
+    member_millis(&l, "duration_ms", (long)(duration_ms * 1000));
     if (client && *client)
         member_string(&l, "client", client);
     if (staff && *staff)
         member_string(&l, "staff", staff);
     if (counter && *counter)
         member_string(&l, "counter", counter);
-    line_emit(&l);
+    if (!earlier || !*earlier) {
+        line_emit(&l);
+        return;
+    }
+    line_close(&l);
+    struct line both; /* the earlier line, then this one: one write */
+    line_init(&both);
+    line_put(&both, earlier, strlen(earlier));
+    if (!l.failed)
+        line_put(&both, l.buf, l.len);
+    if (!both.failed)
+        lines_write(both.buf, both.len);
+    line_free(&both);
+    line_free(&l);
 }

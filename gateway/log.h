@@ -16,11 +16,21 @@ const char *log_request_id(void);
 void log_msg(enum log_level level, const char *event, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* The line log_msg would write, formatted now (timestamp, this thread's request id) but not
+ * written: for log_request_after. NULL when the level is filtered out or out of memory; the
+ * caller frees it. */
+char *log_msg_deferred(enum log_level level, const char *event, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* One access-log line per HTTP request. No query strings, no bodies. client is the real
  * client's address (behind a trusted proxy, the one X-Forwarded-For names). */
 void log_request(const char *method, const char *route, int status, double duration_ms,
                  const char *request_id, const char *client, const char *staff,
                  const char *counter);
+/* log_request with a line from log_msg_deferred (NULL: none) written first, in the same write:
+ * a request's own event and its access line cost one write, not two. */
+void log_request_after(const char *earlier, const char *method, const char *route, int status,
+                       double duration_ms, const char *request_id, const char *client,
+                       const char *staff, const char *counter);
 
 /* Messages below this level are dropped (default LOG_INFO; ONESTOP_LOG_LEVEL=debug). */
 void log_set_level(enum log_level level);

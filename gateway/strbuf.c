@@ -79,3 +79,105 @@ void strbuf_free(struct strbuf *b)
     b->data = NULL;
     b->len = b->cap = 0;
 }
+
+/* jansson's UTF-8 check: no overlong forms, no surrogates, nothing past U+10FFFF. */
+bool strbuf_utf8_valid(const char *text)
+{
+    const unsigned char *s = (const unsigned char *)text;
+    while (*s) {
+        unsigned c = *s;
+        size_t n;
+        unsigned v;
+        if (c < 0x80) {
+            s++;
+            continue;
+        } else if (c >= 0xC2 && c <= 0xDF) {
+            n = 2;
+            v = c & 0x1F;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+            n = 3;
+            v = c & 0x0F;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            n = 4;
+            v = c & 0x07;
+        } else {
+            return false;
+        }
+        for (size_t i = 1; i < n; i++) {
+            if ((s[i] & 0xC0) != 0x80)
+                return false;
+            v = (v << 6) | (s[i] & 0x3F);
+        }
+        if (v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF) || (n == 3 && v < 0x800) ||
+            (n == 4 && v < 0x10000))
+            return false;
+        s += n;
+    }
+    return true;
+}
+
+bool strbuf_json_string(struct strbuf *b, const char *s)
+{
+    if (!s || !strbuf_utf8_valid(s))
+        return false;
+    bool ok = strbuf_append(b, "\"", 1);
+    const char *run = s;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        ok = ok && strbuf_append(b, run, (size_t)(s - run));
+        run = s + 1;
+        char esc[8];
+        const char *e = esc;
+        switch (c) {
+        case '"':
+            e = "\\\"";
+            break;
+        case '\\':
+            e = "\\\\";
+            break;
+        case '\b':
+            e = "\\b";
+            break;
+        case '\f':
+            e = "\\f";
+            break;
+        case '\n':
+            e = "\\n";
+            break;
+        case '\r':
+            e = "\\r";
+            break;
+        case '\t':
+            e = "\\t";
+            break;
+        default:
+            snprintf(esc, sizeof esc, "\\u%04X", (unsigned)c);
+        }
+        ok = ok && strbuf_append(b, e, strlen(e));
+    }
+    return ok && strbuf_append(b, run, (size_t)(s - run)) && strbuf_append(b, "\"", 1);
+}
+
+const char *strbuf_decimal(long long value, char buf[STRBUF_DECIMAL_MAX], size_t *len)
+{
+    char *end = buf + STRBUF_DECIMAL_MAX, *p = end;
+    unsigned long long v = value < 0 ? 0ULL - (unsigned long long)value : (unsigned long long)value;
+    do {
+        *--p = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    if (value < 0)
+        *--p = '-';
+    *len = (size_t)(end - p);
+    return p;
+}
+
+bool strbuf_json_int(struct strbuf *b, long long value)
+{
+    char buf[STRBUF_DECIMAL_MAX];
+    size_t len;
+    const char *p = strbuf_decimal(value, buf, &len);
+    return strbuf_append(b, p, len);
+}

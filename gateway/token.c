@@ -1,7 +1,8 @@
 /* token: random session tokens (OpenSSL RAND_bytes) and their SHA-256 for storage. */
 #include "gateway/token.h"
 
-#include <openssl/evp.h>
+#include "gateway/digest.h"
+
 #include <openssl/rand.h>
 #include <string.h>
 #include <strings.h>
@@ -52,9 +53,9 @@ bool token_generate(char out[TOKEN_TEXT_LEN + 1])
 
 void token_hash(const char *token, char out[TOKEN_HASH_HEX_LEN + 1])
 {
-    unsigned char digest[32];
-    unsigned int n = 0;
-    EVP_Digest(token, strlen(token), digest, &n, EVP_sha256(), NULL);
+    unsigned char digest[DIGEST_SHA256_LEN];
+    if (!digest_sha256(token, strlen(token), digest))
+        memset(digest, 0, sizeof digest); /* out of memory: a hash no session has */
     hex_encode(digest, sizeof digest, out);
 }
 

@@ -10,7 +10,9 @@
  *    check symbol is the last neighbour with weight 1, so swaps with it are caught too.
  * tests/unit/test_reference.c checks both claims exhaustively over a large random sample.
  * Randomness: RAND_bytes, one byte per symbol, bytes >= 248 (8*31) rejected so that every
- * symbol is equally likely.
+ * symbol is equally likely. Each thread draws RANDOM_POOL bytes at a time and uses each byte
+ * once (a RAND_bytes call costs far more than the bytes it gives; the daemon never forks, so
+ * no two processes share a pool).
  */
 #include "services/reference.h"
 
@@ -22,7 +24,7 @@
 #define REFERENCE_SYMBOLS (REFERENCE_PREFIX_LEN + REFERENCE_RANDOM_LEN + 1)
 #define REFERENCE_WEIGHT  3
 #define RANDOM_BYTE_LIMIT ((256 / REFERENCE_RADIX) * REFERENCE_RADIX) /* 248 */
-#define RANDOM_BATCH      32
+#define RANDOM_POOL       512 /* bytes drawn from RAND_bytes at once, per thread */
 
 /* A symbol's value, or -1. Accepts only canonical upper-case symbols. */
 static int symbol_value(char c)
@@ -66,11 +68,26 @@ static bool format_canonical(const char *symbols, char *out, size_t outlen)
     return true;
 }
 
+static _Thread_local unsigned char random_pool[RANDOM_POOL];
+static _Thread_local size_t random_used = RANDOM_POOL;
+
+/* The next unused random byte of this thread's pool; false when RAND_bytes fails. */
+static bool random_byte(unsigned char *out)
+{
+    if (random_used == RANDOM_POOL) {
+        if (RAND_bytes(random_pool, sizeof random_pool) != 1)
+            return false;
+        random_used = 0;
+    }
+    *out = random_pool[random_used];
+    random_pool[random_used++] = 0; /* used once, then forgotten */
+    return true;
+}
+
 bool reference_generate(const char *prefix, char *out, size_t outlen)
 {
     char symbols[REFERENCE_SYMBOLS];
     int values[REFERENCE_SYMBOLS];
-    unsigned char batch[RANDOM_BATCH];
     if (out && outlen > 0)
         out[0] = '\0';
     if (!reference_prefix_valid(prefix) || !out || outlen < REFERENCE_SIZE)
@@ -79,14 +96,11 @@ bool reference_generate(const char *prefix, char *out, size_t outlen)
         symbols[i] = prefix[i];
         values[i] = symbol_value(prefix[i]);
     }
-    size_t have = REFERENCE_PREFIX_LEN, used = RANDOM_BATCH;
+    size_t have = REFERENCE_PREFIX_LEN;
     while (have < REFERENCE_PREFIX_LEN + REFERENCE_RANDOM_LEN) {
-        if (used == RANDOM_BATCH) {
-            if (RAND_bytes(batch, sizeof batch) != 1)
-                return false;
-            used = 0;
-        }
-        unsigned char b = batch[used++];
+        unsigned char b;
+        if (!random_byte(&b))
+            return false;
         if (b >= RANDOM_BYTE_LIMIT)
             continue;
         values[have] = b % REFERENCE_RADIX;

@@ -106,7 +106,8 @@ struct http_request {
     struct header headers[HTTP_HEADERS_MAX];
     int headers_len;
     bool replied;
-    bool accounted; /* logged and counted (just before the reply is queued) */
+    bool accounted;  /* logged and counted (just before the reply is queued) */
+    char *log_first; /* a line written with the access line (http_log_with_reply) */
 
     /* deferral */
     pthread_mutex_t lock;
@@ -301,6 +302,12 @@ json_t *http_json_body(struct http_request *req)
 void http_defer(struct http_request *req)
 {
     req->deferred = true;
+}
+
+void http_log_with_reply(struct http_request *req, char *line)
+{
+    free(req->log_first);
+    req->log_first = line;
 }
 
 /* Once the lock is released the request may be freed at any moment by its MHD thread —
@@ -525,9 +532,11 @@ static void account(struct http_request *req, int status)
     req->accounted = true;
     double seconds = elapsed_s(req);
     const char *route = req->route ? req->route->pattern : "unmatched";
-    log_request(req->method, route, status, seconds * 1000.0, req->request_id, req->remote,
-                req->has_session ? req->session.staff.username : NULL,
-                req->has_session ? req->session.counter : NULL);
+    log_request_after(req->log_first, req->method, route, status, seconds * 1000.0, req->request_id,
+                      req->remote, req->has_session ? req->session.staff.username : NULL,
+                      req->has_session ? req->session.counter : NULL);
+    free(req->log_first);
+    req->log_first = NULL;
     metrics_observe_request(req->server->app->metrics, route, req->method, status, seconds);
 }
 
@@ -894,6 +903,7 @@ static void request_completed(void *cls, struct MHD_Connection *conn, void **con
     free_params(req->params);
     free(req->path);
     free(req->reply);
+    free(req->log_first);
     json_decref(req->json);
     for (int i = 0; i < req->headers_len; i++) {
         free(req->headers[i].name);

@@ -109,5 +109,9 @@ void http_reply_store_error(struct http_request *req, enum store_result r);
 
 void http_defer(struct http_request *req);
 void http_complete(struct http_request *req);
+/* A line from log_msg_deferred (NULL: none), written together with the request's access line
+ * just before its reply is queued: one write for both. Takes ownership. For a deferred
+ * request's thread, before http_complete. */
+void http_log_with_reply(struct http_request *req, char *line);
 
 #endif

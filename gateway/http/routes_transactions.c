@@ -14,6 +14,7 @@
 #include "common/uktime.h"
 #include "gateway/app.h"
 #include "gateway/config.h"
+#include "gateway/digest.h"
 #include "gateway/failpoint.h"
 #include "gateway/log.h"
 #include "gateway/payment.h"
@@ -22,6 +23,7 @@
 #include "gateway/http/receipt_copies.h"
 #include "gateway/http/routes.h"
 #include "gateway/status_token.h"
+#include "gateway/strbuf.h"
 #include "gateway/store.h"
 #include "gateway/store/referral.h"
 #include "gateway/store/money.h"
@@ -43,7 +45,9 @@
 #define IDEMPOTENCY_KEY_MAX 128
 #define REFERENCE_ATTEMPTS  8
 #define STATUS_URL_MAX      512
-#define FAILED_LIST_MAX     200 /* failed deliveries shown to a supervisor at once */
+#define FAILED_LIST_MAX     200           /* failed deliveries shown to a supervisor at once */
+#define REPLY_TEXT_MAX      (1024 * 1024) /* a 201 reply's text; its lines are the bulk */
+#define APPEND(b, literal)  strbuf_append(b, literal, sizeof literal - 1)
 
 void route_field_error(json_t *errors, const char *field, const char *code, const char *message)
 {
@@ -67,20 +71,31 @@ static void today_london(char out[11])
     validators_date_format(d, out);
 }
 
-/* The context a service's rules see: today, and the counter's site and the staff role when a
- * session is known. The strings are borrowed from config and the session. */
-static void rules_context(const struct app *app, const struct staff_session *session,
-                          const char *today, struct service_context *out)
+/* The context a service's rules see: today, and the counter's site, the staff member and
+ * their role when a session is known (counter NULL when not). The strings are borrowed. */
+static void rules_context(const struct app *app, const char *counter_name, enum staff_role role,
+                          const char *staff, const char *today, struct service_context *out)
 {
     const struct counter_config *counter =
-        session ? config_counter(app->cfg, session->counter) : NULL;
+        counter_name ? config_counter(app->cfg, counter_name) : NULL;
     *out = (struct service_context){
         .today = today,
         .site = counter ? counter->site : NULL,
-        .counter = session ? session->counter : NULL,
-        .role = session ? staff_role_name(session->staff.role) : NULL,
-        .staff = session ? session->staff.username : NULL,
+        .counter = counter_name,
+        .role = counter_name ? staff_role_name(role) : NULL,
+        .staff = counter_name ? staff : NULL,
     };
+}
+
+/* rules_context for the session (NULL: none). */
+static void session_rules_context(const struct app *app, const struct staff_session *session,
+                                  const char *today, struct service_context *out)
+{
+    if (session)
+        rules_context(app, session->counter, session->staff.role, session->staff.username, today,
+                      out);
+    else
+        rules_context(app, NULL, ROLE_ASSISTANT, NULL, today, out);
 }
 
 /* ---- service lookups for the rules: a read connection, or the writer's transaction ---- */
@@ -210,7 +225,7 @@ void route_quote(struct app *app, struct http_request *req)
     today_london(today);
     struct service_lookup lookup = {app->store, lookup_read, peak_read, latest_read, referral_read};
     struct service_context context;
-    rules_context(app, http_session(req), today, &context);
+    session_rules_context(app, http_session(req), today, &context);
     struct service_evaluation ev;
     service_evaluate_in(s, fields, &context, &lookup, &ev);
     if (ev.store_failed) {
@@ -243,7 +258,10 @@ struct create {
     char idempotency_key[IDEMPOTENCY_KEY_MAX + 1];
     char request_hash[65];
     struct payment payment;
-    struct staff_session session;
+    /* who sells, and where: copied from the session, which the job must not read */
+    char staff[sizeof((struct staff *)0)->username];
+    char counter[sizeof((struct staff_session *)0)->counter];
+    enum staff_role role;
     const char *site;
     const char *printer;
     struct receipt_options receipt;
@@ -252,11 +270,13 @@ struct create {
     json_t *reply;
     char *reply_text; /* the 201 reply as stored for replays: sent as it is (no second dump) */
     char reference[STORE_REFERENCE_MAX];
-    /* the first attempt's reference and status URL, made before the job is queued: random
-     * and keyed-hash work that needs no store, kept off the writer thread */
-    bool prepared;
-    char status_url[STATUS_URL_MAX];
     struct store_job job;
+    /* the first attempt's reference and status URL, made before the job is queued: random
+     * and keyed-hash work that needs no store, kept off the writer thread. The URL is
+     * allocated to its length (the whole struct then stays under 1 KiB: glibc serves that
+     * from its small bins instead of sweeping its fast bins for a large request per sale). */
+    bool prepared;
+    char status_url[];
 };
 
 bool idempotency_key_valid(const char *key)
@@ -272,12 +292,15 @@ bool idempotency_key_valid(const char *key)
 
 void idempotency_request_hash(json_t *body, char out[65])
 {
-    char *canonical = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
-    unsigned char digest[32];
-    unsigned int n = 0;
-    EVP_Digest(canonical ? canonical : "", canonical ? strlen(canonical) : 0, digest, &n,
-               EVP_sha256(), NULL);
-    free(canonical);
+    unsigned char digest[DIGEST_SHA256_LEN];
+    if (!digest_sha256_json(body, JSON_COMPACT | JSON_SORT_KEYS, digest)) {
+        /* out of memory on the fast path: the text, as before */
+        char *canonical = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
+        unsigned int n = 0;
+        EVP_Digest(canonical ? canonical : "", canonical ? strlen(canonical) : 0, digest, &n,
+                   EVP_sha256(), NULL);
+        free(canonical);
+    }
     hex_encode(digest, sizeof digest, out);
 }
 
@@ -348,7 +371,7 @@ static enum store_result apply_side_effects(struct create *c, struct store_tx *t
         enum store_result r =
             store_tx_stock_take(tx, c->site, json_string_value(json_object_get(take, "item")),
                                 (long)json_integer_value(json_object_get(take, "quantity")),
-                                c->reference, c->session.staff.username, now);
+                                c->reference, c->staff, now);
         if (r != STORE_OK)
             return r;
     }
@@ -360,13 +383,13 @@ static enum store_result apply_side_effects(struct create *c, struct store_tx *t
 static enum store_result till_take(struct create *c, struct store_tx *tx, const struct payment *pay,
                                    time_t now)
 {
-    struct till_movement m = {.counter = c->session.counter,
+    struct till_movement m = {.counter = c->counter,
                               .day = c->today,
                               .kind = TILL_SALE,
                               .method = pay->method,
                               .amount_pence = pay->amount_pence,
                               .reference = c->reference,
-                              .staff = c->session.staff.username,
+                              .staff = c->staff,
                               .now = now};
     enum store_result r = till_movement_counts(pay->method, pay->amount_pence)
                               ? store_tx_till_move(tx, &m)
@@ -384,6 +407,42 @@ static enum store_result till_take(struct create *c, struct store_tx *tx, const 
     return STORE_INVALID;
 }
 
+/* The 201 reply, written straight into one buffer: byte for byte what json_dumps(JSON_COMPACT)
+ * gave for the object {reference, service, status, fee_pence, payment_method, amount_pence,
+ * change_pence, lines, status_url, print_state (null without a printer), receipt (only with
+ * one)}, members in that order, with the lines' own dump (lines_json) spliced in rather than
+ * dumped a second time. It is stored for replays and sent as it is. NULL when out of memory
+ * or a text is not valid UTF-8 (where json_pack failed before). The caller frees it. */
+static char *created_reply(const struct create *c, bool forwarded,
+                           const struct service_evaluation *ev, const struct payment *pay,
+                           const char *lines_json, const char *status_url)
+{
+    struct strbuf b;
+    strbuf_init(&b, REPLY_TEXT_MAX);
+    bool ok = APPEND(&b, "{\"reference\":") && strbuf_json_string(&b, c->reference) &&
+              APPEND(&b, ",\"service\":") && strbuf_json_string(&b, service_code(c->service)) &&
+              APPEND(&b, ",\"status\":") &&
+              strbuf_json_string(&b, forwarded ? "accepted" : "completed") &&
+              APPEND(&b, ",\"fee_pence\":") && strbuf_json_int(&b, ev->fee_pence) &&
+              APPEND(&b, ",\"payment_method\":") && strbuf_json_string(&b, pay->method) &&
+              APPEND(&b, ",\"amount_pence\":") && strbuf_json_int(&b, pay->amount_pence) &&
+              APPEND(&b, ",\"change_pence\":") && strbuf_json_int(&b, pay->change_pence) &&
+              APPEND(&b, ",\"lines\":") && strbuf_append(&b, lines_json, strlen(lines_json)) &&
+              APPEND(&b, ",\"status_url\":") && strbuf_json_string(&b, status_url);
+    if (ok && !c->printer)
+        ok = APPEND(&b, ",\"print_state\":null");
+    else if (ok)
+        ok = APPEND(&b, ",\"print_state\":\"pending\",\"receipt\":{\"size\":") &&
+             strbuf_json_string(&b, c->receipt.size) && APPEND(&b, ",\"language\":") &&
+             strbuf_json_string(&b, c->receipt.language) && APPEND(&b, "}");
+    ok = ok && APPEND(&b, "}");
+    if (!ok) {
+        strbuf_free(&b);
+        return NULL;
+    }
+    return strbuf_take(&b, NULL);
+}
+
 /* Runs on the writer thread inside the group's database transaction. */
 static enum store_result create_run(struct store_tx *tx, void *arg)
 {
@@ -391,8 +450,8 @@ static enum store_result create_run(struct store_tx *tx, void *arg)
     char stored_hash[65];
     int stored_status = 0;
     char *stored = NULL;
-    enum store_result r = store_tx_idempotency_find(
-        tx, c->session.staff.username, c->idempotency_key, stored_hash, &stored_status, &stored);
+    enum store_result r = store_tx_idempotency_find(tx, c->staff, c->idempotency_key, stored_hash,
+                                                    &stored_status, &stored);
     if (r == STORE_OK) {
         bool same = strcmp(stored_hash, c->request_hash) == 0;
         c->status = same ? 200 : 409;
@@ -405,7 +464,7 @@ static enum store_result create_run(struct store_tx *tx, void *arg)
 
     struct service_lookup lookup = {tx, lookup_tx, peak_tx, latest_tx, referral_tx};
     struct service_context context;
-    rules_context(c->app, &c->session, c->today, &context);
+    rules_context(c->app, c->counter, c->role, c->staff, c->today, &context);
     struct service_evaluation ev;
     service_evaluate_in(c->service, c->fields, &context, &lookup, &ev);
     if (ev.store_failed) {
@@ -425,7 +484,7 @@ static enum store_result create_run(struct store_tx *tx, void *arg)
     }
     json_decref(errors);
     errors = NULL;
-    r = transaction_documents_check(c->app, tx, c->service, ev.fields, ev.lines, c->session.counter,
+    r = transaction_documents_check(c->app, tx, c->service, ev.fields, ev.lines, c->counter,
                                     &errors);
     if (r != STORE_OK) {
         if (r == STORE_INVALID) {
@@ -446,7 +505,7 @@ static enum store_result create_run(struct store_tx *tx, void *arg)
     for (int attempt = 0; attempt < REFERENCE_ATTEMPTS && r == STORE_CONFLICT; attempt++) {
         char status_url[STATUS_URL_MAX], delivery_key[64];
         if (attempt == 0 && c->prepared) {
-            memcpy(status_url, c->status_url, sizeof status_url);
+            snprintf(status_url, sizeof status_url, "%s", c->status_url);
         } else {
             if (!reference_generate(service_reference_prefix(s), c->reference,
                                     sizeof c->reference)) {
@@ -463,23 +522,15 @@ static enum store_result create_run(struct store_tx *tx, void *arg)
         json_t *payload = backend ? service_backend_payload(s, &ev, c->reference) : NULL;
         char *payload_json = payload ? json_dumps(payload, JSON_COMPACT) : NULL;
         json_decref(payload);
-        json_t *reply = json_pack(
-            "{s:s, s:s, s:s, s:I, s:s, s:I, s:I, s:O, s:s, s:s?}", "reference", c->reference,
-            "service", service_code(s), "status", backend ? "accepted" : "completed", "fee_pence",
-            (json_int_t)ev.fee_pence, "payment_method", pay.method, "amount_pence",
-            (json_int_t)pay.amount_pence, "change_pence", (json_int_t)pay.change_pence, "lines",
-            ev.lines, "status_url", status_url, "print_state", c->printer ? "pending" : NULL);
-        if (c->printer)
-            json_object_set_new(
-                reply, "receipt",
-                json_pack("{s:s, s:s}", "size", c->receipt.size, "language", c->receipt.language));
-        char *reply_json = json_dumps(reply, JSON_COMPACT);
+        char *reply_json =
+            lines_json ? created_reply(c, backend != NULL, &ev, &pay, lines_json, status_url)
+                       : NULL;
         struct txn_record rec = {
             .reference = c->reference,
             .service = service_code(s),
-            .counter = c->session.counter,
+            .counter = c->counter,
             .site = c->site,
-            .staff = c->session.staff.username,
+            .staff = c->staff,
             .fields_json = fields_json,
             .fee_pence = ev.fee_pence,
             .lines_json = lines_json,
@@ -491,7 +542,7 @@ static enum store_result create_run(struct store_tx *tx, void *arg)
             .change_pence = pay.change_pence,
             .auth_code = pay.auth_code[0] ? pay.auth_code : NULL,
             .reason = pay.reason[0] ? pay.reason : NULL,
-            .authorised_by = strcmp(pay.method, "waived") == 0 ? c->session.staff.username : NULL,
+            .authorised_by = strcmp(pay.method, "waived") == 0 ? c->staff : NULL,
             .backend = backend ? backend->name : NULL,
             .connector = backend ? backend->connector : NULL,
             .payload_json = payload_json,
@@ -515,10 +566,8 @@ static enum store_result create_run(struct store_tx *tx, void *arg)
         free(payload_json);
         if (r == STORE_OK) {
             c->status = 201;
-            c->reply = reply;
             c->reply_text = reply_json;
         } else {
-            json_decref(reply);
             free(reply_json);
         }
     }
@@ -548,8 +597,10 @@ static void create_done(struct store_job *job, enum store_result result)
         }
         c->reply = NULL;
         if (c->status == 201) {
-            log_msg(LOG_INFO, "transaction_accepted", "%s %s accepted at %s", c->reference,
-                    service_code(c->service), c->session.counter);
+            /* written with the request's access line: one write for both */
+            http_log_with_reply(req, log_msg_deferred(LOG_INFO, "transaction_accepted",
+                                                      "%s %s accepted at %s", c->reference,
+                                                      service_code(c->service), c->counter));
             app_wake_workers(c->app);
         }
     } else {
@@ -629,7 +680,7 @@ void route_transaction_create(struct app *app, struct http_request *req)
         struct service_lookup lookup = {app->store, lookup_read, peak_read, latest_read,
                                         referral_read};
         struct service_context context;
-        rules_context(app, session, today, &context);
+        session_rules_context(app, session, today, &context);
         struct service_evaluation ev;
         service_evaluate_in(s, fields, &context, &lookup, &ev);
         if (ev.store_failed) {
@@ -661,7 +712,12 @@ void route_transaction_create(struct app *app, struct http_request *req)
         return;
     }
 
-    struct create *c = calloc(1, sizeof *c);
+    char reference[STORE_REFERENCE_MAX], status_url[STATUS_URL_MAX];
+    bool prepared = reference_generate(service_reference_prefix(s), reference, sizeof reference) &&
+                    status_token_url(&app->cfg->status_key, app->cfg->public_base_url, reference,
+                                     status_url, sizeof status_url);
+    size_t url_size = prepared ? strlen(status_url) + 1 : 1;
+    struct create *c = calloc(1, sizeof *c + url_size);
     if (!c) {
         http_reply_error(req, 503, "overloaded", "The gateway is out of memory; try again.");
         return;
@@ -671,17 +727,22 @@ void route_transaction_create(struct app *app, struct http_request *req)
     c->service = s;
     c->fields = fields;
     memcpy(c->today, today, sizeof c->today);
-    snprintf(c->idempotency_key, sizeof c->idempotency_key, "%s", key);
+    memcpy(c->idempotency_key, key, strlen(key) + 1); /* valid: at most IDEMPOTENCY_KEY_MAX */
     memcpy(c->request_hash, hash, sizeof c->request_hash);
     c->payment = pay;
-    c->session = *session;
+    _Static_assert(sizeof c->staff == sizeof session->staff.username, "the session's size");
+    _Static_assert(sizeof c->counter == sizeof session->counter, "the session's size");
+    memcpy(c->staff, session->staff.username, sizeof c->staff);
+    memcpy(c->counter, session->counter, sizeof c->counter);
+    c->role = session->staff.role;
     c->site = counter ? counter->site : NULL;
     c->printer = counter ? counter->printer : NULL;
     c->receipt = receipt;
-    c->prepared =
-        reference_generate(service_reference_prefix(s), c->reference, sizeof c->reference) &&
-        status_token_url(&app->cfg->status_key, app->cfg->public_base_url, c->reference,
-                         c->status_url, sizeof c->status_url);
+    c->prepared = prepared;
+    if (prepared) {
+        memcpy(c->reference, reference, sizeof c->reference);
+        memcpy(c->status_url, status_url, url_size);
+    }
     c->job = (struct store_job){.run = create_run, .arg = c, .done = create_done, .ctx = c};
     http_defer(req);
     store_submit(app->store, &c->job);

@@ -145,7 +145,9 @@ static void emit_request(const void *arg)
 static void test_request_lines_match_jansson(void **state)
 {
     (void)state;
-    const double durations[] = {0, 0.0004, 1.5, 12.0, 3.14159265, 1234567.891, 0.000012345};
+    const double durations[] = {0,           0.0004, 1.5,      12.0,      3.14159265, 1234567.891,
+                                0.000012345, 0.001,  0.01,     0.1,       999.999,    1000.0,
+                                120.5,       7.25,   999.9999, 0.0019999, 54.3210,    100.0};
     for (size_t i = 0; i < sizeof durations / sizeof durations[0]; i++) {
         struct request_args a = {"/api/v1/transactions", i % 2 ? "assistant" : "bad\xff", 201,
                                  durations[i]};
@@ -173,11 +175,73 @@ static void test_request_lines_match_jansson(void **state)
     }
 }
 
+/* Durations below a second are written by hand: every shape of them against jansson. */
+static void test_request_durations_match_jansson(void **state)
+{
+    (void)state;
+    uint64_t x = 11;
+    for (int i = 0; i < 400; i++) {
+        x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+        long micros = (long)((x >> 33) % (i % 2 ? 1000000 : 2000));
+        struct request_args a = {"/api/v1/quotes", "assistant", 200, (double)micros / 1000};
+        char *line = captured(emit_request, &a);
+        double real = (double)(long)(a.ms * 1000) / 1000;
+        const char *members[] = {
+            "level",  "info",      "event", "http_request", "request_id", "rid-9",       "method",
+            "POST",   "route",     a.route, "status",       "200",        "duration_ms", "",
+            "client", "127.0.0.1", "staff", "assistant",    "counter",    "SD-01",       NULL};
+        char *want = expected(line, members, &real);
+        assert_string_equal(line, want);
+        free(line);
+        free(want);
+    }
+}
+
+static void emit_deferred_then_request(const void *arg)
+{
+    (void)arg;
+    log_set_request_id("store-writer");
+    char *earlier = log_msg_deferred(LOG_INFO, "transaction_accepted", "%s accepted", "RP-1");
+    log_set_request_id(NULL);
+    assert_non_null(earlier);
+    log_msg(LOG_INFO, "between", "written before the deferred line");
+    log_request_after(earlier, "POST", "/api/v1/transactions", 201, 1.5, "rid-9", "127.0.0.1",
+                      "assistant", "SD-01");
+    free(earlier);
+}
+
+/* A deferred line is written where log_request_after is called, just before the access line,
+ * and is the line log_msg would have written (its own request id), byte for byte. */
+static void test_deferred_line_goes_out_with_the_access_line(void **state)
+{
+    (void)state;
+    char *out = captured(emit_deferred_then_request, NULL);
+    char *second = strchr(out, '\n');
+    assert_non_null(second);
+    char *third = strchr(second + 1, '\n');
+    assert_non_null(third);
+    assert_non_null(strstr(out, "\"event\":\"between\""));
+    assert_true(strstr(out, "\"event\":\"between\"") < second);
+    *third = '\0';
+    const char *members[] = {"level",      "info",         "event", "transaction_accepted",
+                             "request_id", "store-writer", "msg",   "RP-1 accepted",
+                             NULL};
+    char *want = expected(second + 1, members, NULL);
+    want[strlen(want) - 1] = '\0'; /* without its newline */
+    assert_string_equal(second + 1, want);
+    assert_non_null(strstr(third + 1, "\"event\":\"http_request\""));
+    assert_string_equal(third + 1 + strlen(third + 1) - 1, "\n");
+    free(want);
+    free(out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_messages_match_jansson),
         cmocka_unit_test(test_request_lines_match_jansson),
+        cmocka_unit_test(test_request_durations_match_jansson),
+        cmocka_unit_test(test_deferred_line_goes_out_with_the_access_line),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
