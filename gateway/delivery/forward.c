@@ -204,11 +204,14 @@ static void on_recorded(struct delivery_outcome *outcome, enum store_result resu
     pthread_mutex_lock(&fw->lock);
     job->record_result = result;
     job->recorded_next = fw->recorded;
-    /* a list that was not empty has a wake-up pending already (the loop takes it whole) */
-    bool wake = fw->recorded == NULL;
+    /* a list that was not empty has a wake-up pending already (the loop takes it whole); the
+     * outcomes of a batch are counted back, with one wake-up, at its end (on_batch_recorded) */
+    bool wake = fw->recorded == NULL && !job->in_batch;
     fw->recorded = job;
-    fw->recording--;
-    pthread_cond_broadcast(&fw->cond);
+    if (!job->in_batch) {
+        fw->recording--;
+        pthread_cond_broadcast(&fw->cond);
+    }
     if (wake)
         curl_multi_wakeup(fw->multi); /* under the lock: the multi handle outlives it */
     pthread_mutex_unlock(&fw->lock);
@@ -226,9 +229,28 @@ void fwd_record(struct forwarder *fw, struct fwd_job *job)
     fw->to_record_len++;
 }
 
+/* One write of outcomes (flush_records): the store's batch, and what the forwarder counts. */
+struct fwd_batch {
+    struct delivery_outcome_batch batch;
+    struct forwarder *fw;
+    long len;
+};
+
+/* After every outcome of the batch is back (on_recorded): one wake-up for all of them, unless
+ * the loop took them already. They leave `recording` only now, so a stopping forwarder is not
+ * freed before this last call into it. */
 static void on_batch_recorded(struct delivery_outcome_batch *batch)
 {
-    free(batch);
+    struct fwd_batch *b = batch->ctx;
+    struct forwarder *fw = b->fw;
+    long len = b->len;
+    free(b);
+    pthread_mutex_lock(&fw->lock);
+    if (fw->recorded)
+        curl_multi_wakeup(fw->multi);
+    fw->recording -= len;
+    pthread_cond_broadcast(&fw->cond);
+    pthread_mutex_unlock(&fw->lock); /* fw may be freed from here on */
 }
 
 /* Hands the outcomes of this turn (fwd_record) to the store as one write. */
@@ -236,13 +258,18 @@ static void flush_records(struct forwarder *fw)
 {
     if (!fw->to_record)
         return;
-    struct delivery_outcome_batch *batch = calloc(1, sizeof *batch);
+    struct fwd_batch *b = calloc(1, sizeof *b);
     pthread_mutex_lock(&fw->lock);
     fw->recording += fw->to_record_len;
     pthread_mutex_unlock(&fw->lock);
-    if (batch) {
-        *batch = (struct delivery_outcome_batch){.first = fw->to_record, .done = on_batch_recorded};
-        store_delivery_record_batch(fw->store, batch);
+    for (struct delivery_outcome *o = fw->to_record; o; o = o->batch_next)
+        ((struct fwd_job *)o->ctx)->in_batch = b != NULL;
+    if (b) {
+        b->fw = fw;
+        b->len = fw->to_record_len;
+        b->batch = (struct delivery_outcome_batch){
+            .first = fw->to_record, .done = on_batch_recorded, .ctx = b};
+        store_delivery_record_batch(fw->store, &b->batch);
     } else { /* out of memory: one write each, as they would have gone before batches */
         for (struct delivery_outcome *o = fw->to_record, *next; o; o = next) {
             next = o->batch_next;

@@ -73,6 +73,7 @@ struct fwd_job {
     char *access_token;        /* auth oauth2-jwt: the token the request carries (malloc'd) */
     struct delivery_outcome outcome;
     enum store_result record_result;
+    bool in_batch;         /* its outcome went with others (the batch wakes the loop once) */
     int64_t hold_until_ms; /* monotonic */
     CURLcode curl_code;    /* how the transfer ended */
 };
