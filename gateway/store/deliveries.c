@@ -578,25 +578,34 @@ static enum store_result note_attempt(struct db *db, const struct delivery_outco
     return store_step_done(db, st, "delivery attempt");
 }
 
+/* *step_written: the columns store_delivery_step_run writes after a delivered attempt are
+ * written here already (in the same UPDATE of the row). */
 static enum store_result record_delivered(struct db *db, const struct delivery_outcome *o,
-                                          const struct delivery_row *row, time_t now)
+                                          const struct delivery_row *row, time_t now,
+                                          bool *step_written)
 {
-    /* note_attempt's columns and the back-end's reference in one UPDATE of the row */
+    /* note_attempt's columns, the back-end's reference and the delivered step's columns
+     * (store/delivery_steps.c) in one UPDATE of the row */
     struct db_stmt *st =
         db_cached(db, "UPDATE deliveries SET attempts=attempts+1,"
-                      " last_status=?, last_error=NULL, next_attempt_at_ms=?,"
-                      " backend_reference=?,"
-                      " next_poll_at_ms=CASE WHEN connector='open311' THEN CAST(? AS BIGINT)"
-                      " END WHERE id=?");
+                      " last_status=?1, last_error=NULL, next_attempt_at_ms=?2,"
+                      " backend_reference=?3,"
+                      " next_poll_at_ms=CASE WHEN ?6 = 1 THEN NULL"
+                      "   WHEN connector='open311' THEN CAST(?2 AS BIGINT) END,"
+                      " outcome_unknown=0, backend_token=NULLIF(?4,''), token_polls=0,"
+                      " note=NULLIF(?5,'') WHERE id=?7");
     if (!st)
         return STORE_UNAVAILABLE;
     if (o->http_status)
         db_bind_int64(st, 1, o->http_status);
     db_bind_int64(st, 2, o->next_attempt_at_ms);
     db_bind_text(st, 3, o->backend_reference);
-    db_bind_int64(st, 4, o->next_attempt_at_ms);
-    db_bind_int64(st, 5, o->delivery_id);
+    db_bind_text(st, 4, o->backend_token);
+    db_bind_text(st, 5, o->supervisor_note);
+    db_bind_int64(st, 6, o->no_polling);
+    db_bind_int64(st, 7, o->delivery_id);
     enum store_result r = store_step_done(db, st, "delivered");
+    *step_written = r == STORE_OK;
     if (r != STORE_OK)
         return r;
     r = delivery_move(db, o->delivery_id, row->reference, DELIVERY_PENDING, DELIVERY_DELIVERED,
@@ -719,9 +728,9 @@ enum store_result store_delivery_void(struct db *db, int64_t txn_id, const char 
     return STORE_INVALID;
 }
 
-static enum store_result outcome_run(struct store_tx *tx, void *arg)
+static enum store_result outcome_run(struct store_tx *tx, const struct delivery_outcome *o,
+                                     bool *step_written)
 {
-    struct delivery_outcome *o = arg;
     struct db *db = store_tx_db(tx);
     struct delivery_row row;
     enum store_result r = delivery_row_read(db, o->delivery_id, &row);
@@ -748,7 +757,7 @@ static enum store_result outcome_run(struct store_tx *tx, void *arg)
     }
     switch (o->kind) {
     case OUTCOME_DELIVERED:
-        return record_delivered(db, o, &row, now);
+        return record_delivered(db, o, &row, now, step_written);
     case OUTCOME_RETRY:
         return note_attempt(db, o);
     case OUTCOME_FAILED:
@@ -780,8 +789,9 @@ static enum store_result outcome_step_run(struct store_tx *tx, void *arg)
     enum store_result r = keeps_lease ? STORE_OK : lease_release(store_tx_db(tx), o->delivery_id);
     if (r != STORE_OK)
         return r;
-    r = o->step == DELIVERY_STEP_ATTEMPT ? outcome_run(tx, arg) : STORE_OK;
-    return r == STORE_OK ? store_delivery_step_run(tx, o) : r;
+    bool step_written = false;
+    r = o->step == DELIVERY_STEP_ATTEMPT ? outcome_run(tx, o, &step_written) : STORE_OK;
+    return r == STORE_OK ? store_delivery_step_run(tx, o, step_written) : r;
 }
 
 void store_delivery_record(struct store *store, struct delivery_outcome *outcome)

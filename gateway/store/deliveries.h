@@ -131,9 +131,10 @@ struct delivery_outcome_batch {
 };
 void store_delivery_record_batch(struct store *store, struct delivery_outcome_batch *batch);
 /* Inside store_delivery_record's job (store/delivery_steps.c): records a TOKEN or NOT_FOUND
- * step, or, after an ATTEMPT's own changes, its token, note and unknown outcome. */
-enum store_result store_delivery_step_run(struct store_tx *tx,
-                                          const struct delivery_outcome *o) STORE_MUSTCHECK;
+ * step, or, after an ATTEMPT's own changes, its token, note and unknown outcome (columns_written:
+ * the delivered attempt's UPDATE set those columns already; only the note's audit row is left). */
+enum store_result store_delivery_step_run(struct store_tx *tx, const struct delivery_outcome *o,
+                                          bool columns_written) STORE_MUSTCHECK;
 
 /* Supervisor: failed deliveries (newest first), and a hand retry (failed -> pending now,
  * transaction failed -> accepted). Both audited. */
