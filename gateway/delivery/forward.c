@@ -773,9 +773,11 @@ static void finish_transfers(struct forwarder *fw)
             continue;
         CURL *easy = msg->easy_handle;
         CURLcode code = msg->data.result;
-        if (fwd_mail_finish_transfer(fw, easy, code))
-            continue;
+        /* an HTTP transfer carries its request; only an SMTP one (none) is looked for among
+         * the jobs */
         struct backend_request *req = backend_request_of(easy);
+        if (!req && fwd_mail_finish_transfer(fw, easy, code))
+            continue;
         struct fwd_job *job = req ? backend_request_ctx(req) : NULL;
         curl_multi_remove_handle(fw->multi, easy);
         if (!job)
