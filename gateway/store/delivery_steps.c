@@ -3,9 +3,10 @@
  * id, and a note for supervisors.
  *
  * DESIGN: these are written inside the same writer job as the attempt's outcome
- * (store_delivery_record runs outcome_run, then store_delivery_step_run), so the delivery's
- * state and these columns commit together. They never move a state machine: a token exchange
- * only fills in the back-end's reference of a delivery that is already delivered (the
+ * (store_delivery_record and each outcome of store_delivery_record_batch run outcome_run,
+ * then store_delivery_step_run; a delivered attempt's own UPDATE writes its columns), so the
+ * delivery's state and these columns commit together. They never move a state machine: a token
+ * exchange only fills in the back-end's reference of a delivery that is already delivered (the
  * transaction stays `forwarded`), and a look-up that finds nothing only clears
  * outcome_unknown on a delivery that is still pending, so that the next attempt may be sent.
  *
