@@ -987,6 +987,14 @@ struct forwarder *forwarder_start(const struct config *cfg, struct store *store,
         snprintf(err, errlen, "curl_multi_init failed");
         goto fail;
     }
+    /* keep as many idle connections as may be busy at once: libcurl's default (4 per transfer
+     * on the handle when one ends) closed most of them whenever few were in flight, and the
+     * next burst connected again */
+    long connections = 0;
+    for (size_t i = 0; i < cfg->backends_len; i++)
+        connections += (long)cfg->backends[i].concurrency;
+    if (connections > 0)
+        curl_multi_setopt(fw->multi, CURLMOPT_MAXCONNECTS, connections);
     int rc = pthread_create(&fw->thread, NULL, forwarder_main, fw);
     if (rc != 0) {
         snprintf(err, errlen, "cannot start the forwarder thread: %s", strerror(rc));
