@@ -63,6 +63,17 @@ static void global_init(void)
     curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
+/* HMAC, fetched from the provider once for the process (a fetch per request took a lock and a
+ * look-up each time); NULL if it could not be fetched. Never freed: it lives as long as the
+ * process. */
+static EVP_MAC *hmac_method;
+static pthread_once_t hmac_once = PTHREAD_ONCE_INIT;
+
+static void hmac_fetch(void)
+{
+    hmac_method = EVP_MAC_fetch(NULL, "HMAC", NULL);
+}
+
 void backend_request_global_init(void)
 {
     pthread_once(&global_once, global_init);
@@ -82,8 +93,8 @@ static bool hmac_sha256(const unsigned char *key, size_t key_len, const char *ti
     };
     const char *ikey = idempotency_key ? idempotency_key : "";
     size_t out_len = 0;
-    EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-    EVP_MAC_CTX *ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
+    pthread_once(&hmac_once, hmac_fetch);
+    EVP_MAC_CTX *ctx = hmac_method ? EVP_MAC_CTX_new(hmac_method) : NULL;
     if (!ctx || !EVP_MAC_init(ctx, key, key_len, params))
         goto out;
     if (!EVP_MAC_update(ctx, (const unsigned char *)timestamp, strlen(timestamp)) ||
@@ -98,7 +109,6 @@ static bool hmac_sha256(const unsigned char *key, size_t key_len, const char *ti
     ok = true;
 out:
     EVP_MAC_CTX_free(ctx);
-    EVP_MAC_free(mac);
     return ok;
 }
 

@@ -6,7 +6,10 @@
 #include "gateway/strbuf.h"
 
 #include <curl/curl.h>
+#include <errno.h>
 #include <jansson.h>
+#include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +32,266 @@ const struct connector *connector_find(const char *name)
         if (strcmp(all[i]->name, name) == 0)
             return all[i];
     return NULL;
+}
+
+/* ---- checking a stored payload is a JSON object, without building it ----
+ * The rules are jansson's (json_loadb with no flags), so a payload passes here exactly when
+ * json_loadb would return an object for it: strict RFC 8259 grammar, UTF-8 checked everywhere
+ * (no overlong forms, surrogates or code points past U+10FFFF), no \u0000, surrogate escapes
+ * only in pairs, integers that fit a long long, reals that do not overflow, values nested at
+ * most JSON_NEST_MAX deep, nothing but whitespace after the object. */
+
+#define JSON_NEST_MAX   2048 /* jansson's JSON_PARSER_MAX_DEPTH */
+#define JSON_NUMBER_MAX 64   /* longer numbers are checked from a heap copy */
+
+struct json_scan {
+    const char *p, *end;
+    int depth;
+};
+
+static void scan_ws(struct json_scan *s)
+{
+    while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
+        s->p++;
+}
+
+/* One UTF-8 sequence of two or more bytes at s->p (its first byte >= 0x80). */
+static bool scan_utf8(struct json_scan *s)
+{
+    const unsigned char *u = (const unsigned char *)s->p;
+    size_t left = (size_t)(s->end - s->p);
+    size_t n;
+    uint32_t v;
+    if (u[0] >= 0xC2 && u[0] <= 0xDF) {
+        n = 2;
+        v = u[0] & 0x1F;
+    } else if (u[0] >= 0xE0 && u[0] <= 0xEF) {
+        n = 3;
+        v = u[0] & 0x0F;
+    } else if (u[0] >= 0xF0 && u[0] <= 0xF4) {
+        n = 4;
+        v = u[0] & 0x07;
+    } else {
+        return false;
+    }
+    if (left < n)
+        return false;
+    for (size_t i = 1; i < n; i++) {
+        if ((u[i] & 0xC0) != 0x80)
+            return false;
+        v = (v << 6) | (u[i] & 0x3F);
+    }
+    if ((n == 3 && v < 0x800) || (n == 4 && v < 0x10000) || v > 0x10FFFF ||
+        (v >= 0xD800 && v <= 0xDFFF))
+        return false;
+    s->p += n;
+    return true;
+}
+
+/* Four hex digits after "\u" into *v. */
+static bool scan_hex4(struct json_scan *s, uint32_t *v)
+{
+    if (s->end - s->p < 4)
+        return false;
+    *v = 0;
+    for (int i = 0; i < 4; i++) {
+        char c = s->p[i];
+        int d = c >= '0' && c <= '9'   ? c - '0'
+                : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                       : -1;
+        if (d < 0)
+            return false;
+        *v = (*v << 4) | (uint32_t)d;
+    }
+    s->p += 4;
+    return true;
+}
+
+/* A string, s->p at its opening quote. */
+static bool scan_string(struct json_scan *s)
+{
+    s->p++;
+    while (s->p < s->end) {
+        unsigned char c = (unsigned char)*s->p;
+        if (c == '"') {
+            s->p++;
+            return true;
+        }
+        if (c < 0x20)
+            return false;
+        if (c >= 0x80) {
+            if (!scan_utf8(s))
+                return false;
+            continue;
+        }
+        s->p++;
+        if (c != '\\')
+            continue;
+        if (s->p >= s->end)
+            return false;
+        c = (unsigned char)*s->p++;
+        if (c != 'u') {
+            if (!strchr("\"\\/bfnrt", c) || c == '\0')
+                return false;
+            continue;
+        }
+        uint32_t v;
+        if (!scan_hex4(s, &v) || v == 0 || (v >= 0xDC00 && v <= 0xDFFF))
+            return false;
+        if (v >= 0xD800 && v <= 0xDBFF) { /* a high surrogate: its low one must follow */
+            uint32_t lo;
+            if (s->end - s->p < 2 || s->p[0] != '\\' || s->p[1] != 'u')
+                return false;
+            s->p += 2;
+            if (!scan_hex4(s, &lo) || lo < 0xDC00 || lo > 0xDFFF)
+                return false;
+        }
+    }
+    return false;
+}
+
+static bool scan_digits(struct json_scan *s)
+{
+    const char *start = s->p;
+    while (s->p < s->end && *s->p >= '0' && *s->p <= '9')
+        s->p++;
+    return s->p > start;
+}
+
+/* A number: its grammar, then whether its value fits as jansson keeps it. */
+static bool scan_number(struct json_scan *s)
+{
+    const char *start = s->p;
+    bool real = false;
+    if (*s->p == '-')
+        s->p++;
+    if (s->p < s->end && *s->p == '0') {
+        s->p++;
+        if (s->p < s->end && *s->p >= '0' && *s->p <= '9')
+            return false;
+    } else if (!scan_digits(s)) {
+        return false;
+    }
+    if (s->p < s->end && *s->p == '.') {
+        s->p++;
+        real = true;
+        if (!scan_digits(s))
+            return false;
+    }
+    if (s->p < s->end && (*s->p == 'e' || *s->p == 'E')) {
+        s->p++;
+        real = true;
+        if (s->p < s->end && (*s->p == '+' || *s->p == '-'))
+            s->p++;
+        if (!scan_digits(s))
+            return false;
+    }
+    size_t len = (size_t)(s->p - start);
+    char small[JSON_NUMBER_MAX];
+    char *text = len < sizeof small ? small : malloc(len + 1);
+    if (!text)
+        return false;
+    memcpy(text, start, len);
+    text[len] = '\0';
+    errno = 0;
+    bool fits;
+    if (real) {
+        double d = strtod(text, NULL);
+        fits = !((d == HUGE_VAL || d == -HUGE_VAL) && errno == ERANGE);
+    } else {
+        (void)strtoll(text, NULL, 10);
+        fits = errno != ERANGE;
+    }
+    if (text != small)
+        free(text);
+    return fits;
+}
+
+static bool scan_value(struct json_scan *s);
+
+/* An array or an object, s->p at its opening bracket. */
+static bool scan_container(struct json_scan *s, bool object)
+{
+    char close = object ? '}' : ']';
+    s->depth++;
+    s->p++;
+    scan_ws(s);
+    if (s->p < s->end && *s->p == close) {
+        s->p++;
+        s->depth--;
+        return true;
+    }
+    for (;;) {
+        if (object) {
+            if (s->p >= s->end || *s->p != '"' || !scan_string(s))
+                return false;
+            scan_ws(s);
+            if (s->p >= s->end || *s->p != ':')
+                return false;
+            s->p++;
+            scan_ws(s);
+        }
+        if (!scan_value(s))
+            return false;
+        scan_ws(s);
+        if (s->p >= s->end)
+            return false;
+        if (*s->p == close) {
+            s->p++;
+            s->depth--;
+            return true;
+        }
+        if (*s->p != ',')
+            return false;
+        s->p++;
+        scan_ws(s);
+    }
+}
+
+static bool scan_literal(struct json_scan *s, const char *word)
+{
+    size_t n = strlen(word);
+    if ((size_t)(s->end - s->p) < n || memcmp(s->p, word, n) != 0)
+        return false;
+    s->p += n;
+    return true;
+}
+
+/* A value, s->p at its first character (whitespace before it skipped). */
+static bool scan_value(struct json_scan *s)
+{
+    /* jansson counts every value, scalars too, into its depth */
+    if (s->p >= s->end || s->depth + 1 > JSON_NEST_MAX)
+        return false;
+    switch (*s->p) {
+    case '{':
+        return scan_container(s, true);
+    case '[':
+        return scan_container(s, false);
+    case '"':
+        return scan_string(s);
+    case 't':
+        return scan_literal(s, "true");
+    case 'f':
+        return scan_literal(s, "false");
+    case 'n':
+        return scan_literal(s, "null");
+    default:
+        return (*s->p == '-' || (*s->p >= '0' && *s->p <= '9')) && scan_number(s);
+    }
+}
+
+bool connector_json_object_valid(const char *text, size_t len)
+{
+    if (!text || memchr(text, '\0', len))
+        return false; /* jansson stops at a NUL: never an object with its rest */
+    struct json_scan s = {text, text + len, 0};
+    scan_ws(&s);
+    if (s.p >= s.end || *s.p != '{' || !scan_container(&s, true))
+        return false;
+    scan_ws(&s);
+    return s.p == s.end;
 }
 
 /* The message in an error body, or NULL. Borrowed from doc. */

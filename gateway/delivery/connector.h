@@ -30,6 +30,10 @@ struct connector_request {
 /* Frees the body; safe on a zeroed request and twice. */
 void connector_request_clear(struct connector_request *req);
 
+/* True when text (len bytes) is exactly what json_loadb (no flags) reads as a JSON object:
+ * the check of a stored payload before it is sent, without building the document. */
+bool connector_json_object_valid(const char *text, size_t len);
+
 struct connector {
     const char *name; /* the backend_config connector value: "json-rest", "open311", "fhir" */
     /* The delivery request for a stored payload. False with a message (for supervisors) when

@@ -35,10 +35,7 @@ static bool json_rest_build(const struct backend_config *be, const char *payload
     *out = (struct connector_request){.method = "POST", .content_type = JSON_CONTENT_TYPE};
     snprintf(out->path, sizeof out->path, "%s", JSON_REST_DELIVERY_PATH);
     size_t len = payload ? strlen(payload) : 0;
-    json_t *check = len ? json_loadb(payload, len, 0, NULL) : NULL;
-    bool object = json_is_object(check);
-    json_decref(check);
-    if (!object) {
+    if (!connector_json_object_valid(payload, len)) {
         snprintf(err, errlen, "the stored request is not a JSON object");
         return false;
     }

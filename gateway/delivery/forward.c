@@ -3,7 +3,8 @@
  * DESIGN: one thread owns a curl multi handle and a list of jobs. A job is one delivery
  * attempt or one status poll, and lives through three phases:
  *   SENDING    its request is on the multi handle;
- *   RECORDING  its outcome was handed to store_delivery_record and is not committed yet;
+ *   RECORDING  its outcome was handed to the store and is not committed yet (the outcomes
+ *              that finish in one turn of the loop go as one write: store_delivery_record_batch);
  *   HOLD       the store could not record it; the delivery is kept out of play for a moment
  *              (it is still pending in the store, so it will be tried again).
  * While a job exists its delivery id is excluded from store_deliveries_due (and polls are
@@ -28,9 +29,10 @@
  *
  * Replays: back-ends refuse a signature they have seen, and the signature covers a
  * whole-second timestamp, so two attempts of one delivery must never share a second. Backoff
- * keeps retries a second apart; a hand retry soon after a failure is held back by a ring of
- * recent (delivery, second) pairs; and after a restart nothing is sent until the clock has
- * moved past the second we started in, which is later than anything the previous process sent.
+ * keeps retries a second apart; a hand retry soon after a failure is held back by a table of
+ * the (delivery, second) pairs sent in the current second; and after a restart nothing is sent
+ * until the clock has moved past the second we started in, which is later than anything the
+ * previous process sent.
  *
  * A refused bulky booking whose held day was not kept gets the next free days in its note for
  * the supervisor (slot_offer.h: a short blocking GET, only on that refusal).
@@ -121,15 +123,26 @@ const char *fwd_outcome_name(enum delivery_outcome_kind kind)
     return "unknown";
 }
 
-/* True when this delivery was sent in this second already (its signature would repeat). */
+/* The slot where a delivery's (delivery, second) pair goes in fw->recent (Fibonacci hashing
+ * of the id; then linear probing). */
+static size_t recent_slot(int64_t delivery_id)
+{
+    return (size_t)(((uint64_t)delivery_id * 0x9E3779B97F4A7C15ULL) >> (64 - RECENT_SLOTS_BITS));
+}
+
+/* True when this delivery was sent in this second already (its signature would repeat). Only
+ * the current second's pairs matter, so a slot holding another second counts as empty: the
+ * table needs no clearing when the second moves on. */
 static bool sent_this_second(const struct forwarder *fw, int64_t delivery_id, time_t second)
 {
-    for (size_t k = 0; k < RECENT_ATTEMPTS_MAX; k++) {
-        const struct recent_attempt *r =
-            &fw->recent[(fw->recent_next + RECENT_ATTEMPTS_MAX - 1 - k) % RECENT_ATTEMPTS_MAX];
-        if (r->second < second)
-            break; /* the ring is in time order: the rest is older */
-        if (r->delivery_id == delivery_id && r->second == second)
+    if (second != fw->recent_second)
+        return false;
+    for (size_t i = recent_slot(delivery_id), n = 0; n < RECENT_SLOTS;
+         i = (i + 1) & (RECENT_SLOTS - 1), n++) {
+        const struct recent_attempt *r = &fw->recent[i];
+        if (r->second != second)
+            return false;
+        if (r->delivery_id == delivery_id)
             return true;
     }
     return false;
@@ -137,8 +150,22 @@ static bool sent_this_second(const struct forwarder *fw, int64_t delivery_id, ti
 
 void fwd_remember_sent(struct forwarder *fw, int64_t delivery_id, time_t second)
 {
-    fw->recent[fw->recent_next] = (struct recent_attempt){delivery_id, second};
-    fw->recent_next = (fw->recent_next + 1) % RECENT_ATTEMPTS_MAX;
+    if (second != fw->recent_second) {
+        fw->recent_second = second;
+        fw->recent_len = 0;
+    }
+    if (fw->recent_len >= RECENT_ATTEMPTS_MAX)
+        return; /* more sends in one second than remembered: the rest are not */
+    for (size_t i = recent_slot(delivery_id);; i = (i + 1) & (RECENT_SLOTS - 1)) {
+        struct recent_attempt *r = &fw->recent[i];
+        if (r->second != second) {
+            *r = (struct recent_attempt){delivery_id, second};
+            fw->recent_len++;
+            return;
+        }
+        if (r->delivery_id == delivery_id)
+            return;
+    }
 }
 
 /* ---- jobs ---- */
@@ -177,11 +204,14 @@ static void on_recorded(struct delivery_outcome *outcome, enum store_result resu
     pthread_mutex_lock(&fw->lock);
     job->record_result = result;
     job->recorded_next = fw->recorded;
-    /* a list that was not empty has a wake-up pending already (the loop takes it whole) */
-    bool wake = fw->recorded == NULL;
+    /* a list that was not empty has a wake-up pending already (the loop takes it whole); the
+     * outcomes of a batch are counted back, with one wake-up, at its end (on_batch_recorded) */
+    bool wake = fw->recorded == NULL && !job->in_batch;
     fw->recorded = job;
-    fw->recording--;
-    pthread_cond_broadcast(&fw->cond);
+    if (!job->in_batch) {
+        fw->recording--;
+        pthread_cond_broadcast(&fw->cond);
+    }
     if (wake)
         curl_multi_wakeup(fw->multi); /* under the lock: the multi handle outlives it */
     pthread_mutex_unlock(&fw->lock);
@@ -193,10 +223,62 @@ void fwd_record(struct forwarder *fw, struct fwd_job *job)
     job->outcome.delivery_id = job->d.id;
     job->outcome.done = on_recorded;
     job->outcome.ctx = job;
+    job->outcome.batch_next = NULL;
+    *fw->to_record_tail = &job->outcome;
+    fw->to_record_tail = &job->outcome.batch_next;
+    fw->to_record_len++;
+}
+
+/* One write of outcomes (flush_records): the store's batch, and what the forwarder counts. */
+struct fwd_batch {
+    struct delivery_outcome_batch batch;
+    struct forwarder *fw;
+    long len;
+};
+
+/* After every outcome of the batch is back (on_recorded): one wake-up for all of them, unless
+ * the loop took them already. They leave `recording` only now, so a stopping forwarder is not
+ * freed before this last call into it. */
+static void on_batch_recorded(struct delivery_outcome_batch *batch)
+{
+    struct fwd_batch *b = batch->ctx;
+    struct forwarder *fw = b->fw;
+    long len = b->len;
+    free(b);
     pthread_mutex_lock(&fw->lock);
-    fw->recording++;
+    if (fw->recorded)
+        curl_multi_wakeup(fw->multi);
+    fw->recording -= len;
+    pthread_cond_broadcast(&fw->cond);
+    pthread_mutex_unlock(&fw->lock); /* fw may be freed from here on */
+}
+
+/* Hands the outcomes of this turn (fwd_record) to the store as one write. */
+static void flush_records(struct forwarder *fw)
+{
+    if (!fw->to_record)
+        return;
+    struct fwd_batch *b = calloc(1, sizeof *b);
+    pthread_mutex_lock(&fw->lock);
+    fw->recording += fw->to_record_len;
     pthread_mutex_unlock(&fw->lock);
-    store_delivery_record(fw->store, &job->outcome);
+    for (struct delivery_outcome *o = fw->to_record; o; o = o->batch_next)
+        ((struct fwd_job *)o->ctx)->in_batch = b != NULL;
+    if (b) {
+        b->fw = fw;
+        b->len = fw->to_record_len;
+        b->batch = (struct delivery_outcome_batch){
+            .first = fw->to_record, .done = on_batch_recorded, .ctx = b};
+        store_delivery_record_batch(fw->store, &b->batch);
+    } else { /* out of memory: one write each, as they would have gone before batches */
+        for (struct delivery_outcome *o = fw->to_record, *next; o; o = next) {
+            next = o->batch_next;
+            store_delivery_record(fw->store, o);
+        }
+    }
+    fw->to_record = NULL;
+    fw->to_record_tail = &fw->to_record;
+    fw->to_record_len = 0;
 }
 
 void fwd_hold(struct fwd_job *job, int64_t now_mono)
@@ -431,6 +513,12 @@ static void start_deliveries(struct forwarder *fw, struct fwd_backend *be, int64
     if (now_sec < fw->not_before || (!be->dirty && now_mono < be->next_due_check_ms))
         return;
     int slots = (int)be->cfg->concurrency - be->running;
+    /* while requests are in flight, look only once a few slots are free (each finished one
+     * frees one): one look then starts several deliveries instead of one each (the periodic
+     * look still comes; be->dirty stays set meanwhile) */
+    int batch = (int)be->cfg->concurrency / CLAIM_BATCH_DIVISOR;
+    if (be->running > 0 && slots < batch && now_mono < be->next_due_check_ms)
+        return;
     int allowed = breaker_allowance(&be->breaker, now_mono, slots);
     if (allowed <= 0)
         return;
@@ -685,9 +773,11 @@ static void finish_transfers(struct forwarder *fw)
             continue;
         CURL *easy = msg->easy_handle;
         CURLcode code = msg->data.result;
-        if (fwd_mail_finish_transfer(fw, easy, code))
-            continue;
+        /* an HTTP transfer carries its request; only an SMTP one (none) is looked for among
+         * the jobs */
         struct backend_request *req = backend_request_of(easy);
+        if (!req && fwd_mail_finish_transfer(fw, easy, code))
+            continue;
         struct fwd_job *job = req ? backend_request_ctx(req) : NULL;
         curl_multi_remove_handle(fw->multi, easy);
         if (!job)
@@ -769,6 +859,7 @@ static void wind_down(struct forwarder *fw)
                 "pending, marked as of unknown outcome, and will be resent with the same "
                 "idempotency key (looked up first where lookup_before_resend is set)",
                 aborted, FORWARD_STOP_GRACE_MS);
+    flush_records(fw);
 
     struct timespec deadline;
     clock_gettime(CLOCK_REALTIME, &deadline);
@@ -814,10 +905,12 @@ static void *forwarder_main(void *arg)
         int still = 0;
         curl_multi_perform(fw->multi, &still);
         finish_transfers(fw);
+        flush_records(fw);
         update_gauges(fw, fwd_mono_ms());
         curl_multi_poll(fw->multi, NULL, 0, LOOP_POLL_MS, NULL);
         curl_multi_perform(fw->multi, &still);
         finish_transfers(fw);
+        flush_records(fw);
     }
     wind_down(fw);
     update_gauges(fw, fwd_mono_ms());
@@ -856,6 +949,7 @@ struct forwarder *forwarder_start(const struct config *cfg, struct store *store,
     fw->store = store;
     pthread_mutex_init(&fw->lock, NULL);
     pthread_cond_init(&fw->cond, NULL);
+    fw->to_record_tail = &fw->to_record;
     atomic_init(&fw->stopping, false);
     atomic_init(&fw->woken, true);
     if (RAND_bytes((unsigned char *)&fw->rng, sizeof fw->rng) != 1 || fw->rng == 0)
@@ -893,6 +987,14 @@ struct forwarder *forwarder_start(const struct config *cfg, struct store *store,
         snprintf(err, errlen, "curl_multi_init failed");
         goto fail;
     }
+    /* keep as many idle connections as may be busy at once: libcurl's default (4 per transfer
+     * on the handle when one ends) closed most of them whenever few were in flight, and the
+     * next burst connected again */
+    long connections = 0;
+    for (size_t i = 0; i < cfg->backends_len; i++)
+        connections += (long)cfg->backends[i].concurrency;
+    if (connections > 0)
+        curl_multi_setopt(fw->multi, CURLMOPT_MAXCONNECTS, connections);
     int rc = pthread_create(&fw->thread, NULL, forwarder_main, fw);
     if (rc != 0) {
         snprintf(err, errlen, "cannot start the forwarder thread: %s", strerror(rc));

@@ -4,8 +4,9 @@
  * cap, a circuit breaker, full-jitter backoff, the same Idempotency-Key on every attempt, the
  * HMAC signature, and a dead letter when a back-end refuses the request (4xx) or the give-up
  * deadline passes. Open311 back-ends are also polled for status. Each attempt's outcome is
- * recorded through store_delivery_record; a delivery stays "in flight" (never sent twice at
- * once) until that record is committed. Nothing here runs on an HTTP thread. */
+ * recorded through store_delivery_record_batch (the outcomes of one turn of its loop in one
+ * write); a delivery stays "in flight" (never sent twice at once) until that record is
+ * committed. Nothing here runs on an HTTP thread. */
 #ifndef ONESTOP_FORWARD_H
 #define ONESTOP_FORWARD_H
 

@@ -20,13 +20,18 @@ struct backend_request;
 struct connector;
 struct smtp_request;
 
-#define LOOP_POLL_MS        200   /* longest sleep between looks at the outbox */
-#define DUE_CHECK_MS        250   /* look at a back-end's outbox at least this often */
-#define POLL_CHECK_MS       500   /* look for due status polls this often */
+#define LOOP_POLL_MS  200 /* longest sleep between looks at the outbox */
+#define DUE_CHECK_MS  250 /* look at a back-end's outbox at least this often */
+#define POLL_CHECK_MS 500 /* look for due status polls this often */
+#define CLAIM_BATCH_DIVISOR                                                                        \
+    4                             /* under load, look for due deliveries once this share of a      \
+                                     back-end's slots is free (see start_deliveries) */
 #define RECORD_HOLD_MS      2000  /* keep a delivery out of play after a failed record */
 #define RECORD_WAIT_MS      15000 /* at shutdown, wait this long for the store's records */
 #define STORE_ERROR_LOG_MS  60000 /* at most one store-failure line per back-end per minute */
-#define RECENT_ATTEMPTS_MAX 8192  /* (delivery, second) pairs remembered against replays */
+#define RECENT_ATTEMPTS_MAX 8192  /* sends in one second remembered against replays */
+#define RECENT_SLOTS_BITS   15    /* the table that holds them: a quarter full at most */
+#define RECENT_SLOTS        ((size_t)1 << RECENT_SLOTS_BITS)
 #define MS_PER_S            1000
 
 enum job_kind {
@@ -68,6 +73,7 @@ struct fwd_job {
     char *access_token;        /* auth oauth2-jwt: the token the request carries (malloc'd) */
     struct delivery_outcome outcome;
     enum store_result record_result;
+    bool in_batch;         /* its outcome went with others (the batch wakes the loop once) */
     int64_t hold_until_ms; /* monotonic */
     CURLcode curl_code;    /* how the transfer ended */
 };
@@ -92,10 +98,16 @@ struct forwarder {
     pthread_cond_t cond;
     struct fwd_job *recorded;
     long recording;
+    /* outcomes of this turn, handed to the store as one batch at its end (forwarder thread) */
+    struct delivery_outcome *to_record, **to_record_tail;
+    long to_record_len;
     bool leaked;       /* records never came back at shutdown: keep memory rather than risk it */
     time_t not_before; /* no delivery is sent before this second (see the replay note) */
-    struct recent_attempt recent[RECENT_ATTEMPTS_MAX]; /* a ring, oldest overwritten */
-    size_t recent_next;
+    /* the deliveries sent in recent_second (an open-addressing table; a slot holding another
+     * second is free) and how many */
+    struct recent_attempt recent[RECENT_SLOTS];
+    time_t recent_second;
+    size_t recent_len;
     _Atomic(const struct documents *) documents; /* sealed documents (multipart deliveries) */
 };
 
@@ -112,7 +124,8 @@ uint64_t fwd_next_random(struct forwarder *fw);
 const char *fwd_outcome_name(enum delivery_outcome_kind kind);
 /* Remembers that this delivery was sent in this second (see the replay note in forward.c). */
 void fwd_remember_sent(struct forwarder *fw, int64_t delivery_id, time_t second);
-/* Hands the job's outcome to the store; the job comes back through on_recorded. */
+/* Queues the job's outcome for the store (sent with the rest of this turn's at its end); the
+ * job comes back through on_recorded. */
 void fwd_record(struct forwarder *fw, struct fwd_job *job);
 /* Keeps a delivery out of play for RECORD_HOLD_MS (it stays pending in the store). */
 void fwd_hold(struct fwd_job *job, int64_t now_mono);

@@ -98,6 +98,19 @@ static int64_t wall_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* A statement without parameters or rows (BEGIN, COMMIT, SAVEPOINT ...) from the connection's
+ * statement cache: parsed once, not on every call. sql must be a string literal (the cache is
+ * keyed by its address). */
+static bool bracket(struct db *db, const char *sql)
+{
+    struct db_stmt *st = db_cached(db, sql);
+    if (!st)
+        return false;
+    enum db_step rc = db_step(st);
+    db_release(st);
+    return rc != DB_ERROR;
+}
+
 /* What an outcome or a hand move needs to know of a delivery and its transaction. */
 struct delivery_row {
     int64_t txn_id;
@@ -305,8 +318,8 @@ enum store_result store_deliveries_due(struct store *store, const char *backend,
     struct db *db = store_reader_acquire(store);
     int64_t *ids = calloc((size_t)limit, sizeof *ids);
     *out = calloc((size_t)limit, sizeof **out);
-    char snap_err[128];
-    bool snap = db_exec(db, "BEGIN", snap_err, sizeof snap_err); /* one snapshot for both */
+    /* one snapshot for both; BEGIN and COMMIT from the statement cache, not parsed each time */
+    bool snap = bracket(db, "BEGIN");
     struct db_stmt *st =
         ids && *out
             ? db_cached(db,
@@ -346,8 +359,8 @@ enum store_result store_deliveries_due(struct store *store, const char *backend,
         free(one); /* its one row's strings now belong to *out */
     }
     db_release(st);
-    if (snap && !db_exec(db, "COMMIT", snap_err, sizeof snap_err))
-        log_msg(LOG_WARN, "store_error", "outbox read: %s", snap_err);
+    if (snap && !bracket(db, "COMMIT"))
+        log_msg(LOG_WARN, "store_error", "outbox read: %s", db_errmsg(db));
     store_reader_release(store, db);
     free(ids);
     if (r != STORE_OK || !*out) {
@@ -539,25 +552,34 @@ static enum store_result note_attempt(struct db *db, const struct delivery_outco
     return store_step_done(db, st, "delivery attempt");
 }
 
+/* *step_written: the columns store_delivery_step_run writes after a delivered attempt are
+ * written here already (in the same UPDATE of the row). */
 static enum store_result record_delivered(struct db *db, const struct delivery_outcome *o,
-                                          const struct delivery_row *row, time_t now)
+                                          const struct delivery_row *row, time_t now,
+                                          bool *step_written)
 {
-    /* note_attempt's columns and the back-end's reference in one UPDATE of the row */
+    /* note_attempt's columns, the back-end's reference and the delivered step's columns
+     * (store/delivery_steps.c) in one UPDATE of the row */
     struct db_stmt *st =
         db_cached(db, "UPDATE deliveries SET attempts=attempts+1,"
-                      " last_status=?, last_error=NULL, next_attempt_at_ms=?,"
-                      " backend_reference=?,"
-                      " next_poll_at_ms=CASE WHEN connector='open311' THEN CAST(? AS BIGINT)"
-                      " END WHERE id=?");
+                      " last_status=?1, last_error=NULL, next_attempt_at_ms=?2,"
+                      " backend_reference=?3,"
+                      " next_poll_at_ms=CASE WHEN ?6 = 1 THEN NULL"
+                      "   WHEN connector='open311' THEN CAST(?2 AS BIGINT) END,"
+                      " outcome_unknown=0, backend_token=NULLIF(?4,''), token_polls=0,"
+                      " note=NULLIF(?5,'') WHERE id=?7");
     if (!st)
         return STORE_UNAVAILABLE;
     if (o->http_status)
         db_bind_int64(st, 1, o->http_status);
     db_bind_int64(st, 2, o->next_attempt_at_ms);
     db_bind_text(st, 3, o->backend_reference);
-    db_bind_int64(st, 4, o->next_attempt_at_ms);
-    db_bind_int64(st, 5, o->delivery_id);
+    db_bind_text(st, 4, o->backend_token);
+    db_bind_text(st, 5, o->supervisor_note);
+    db_bind_int64(st, 6, o->no_polling);
+    db_bind_int64(st, 7, o->delivery_id);
     enum store_result r = store_step_done(db, st, "delivered");
+    *step_written = r == STORE_OK;
     if (r != STORE_OK)
         return r;
     r = delivery_move(db, o->delivery_id, row->reference, DELIVERY_PENDING, DELIVERY_DELIVERED,
@@ -680,9 +702,9 @@ enum store_result store_delivery_void(struct db *db, int64_t txn_id, const char 
     return STORE_INVALID;
 }
 
-static enum store_result outcome_run(struct store_tx *tx, void *arg)
+static enum store_result outcome_run(struct store_tx *tx, const struct delivery_outcome *o,
+                                     bool *step_written)
 {
-    struct delivery_outcome *o = arg;
     struct db *db = store_tx_db(tx);
     struct delivery_row row;
     enum store_result r = delivery_row_read(db, o->delivery_id, &row);
@@ -709,7 +731,7 @@ static enum store_result outcome_run(struct store_tx *tx, void *arg)
     }
     switch (o->kind) {
     case OUTCOME_DELIVERED:
-        return record_delivered(db, o, &row, now);
+        return record_delivered(db, o, &row, now, step_written);
     case OUTCOME_RETRY:
         return note_attempt(db, o);
     case OUTCOME_FAILED:
@@ -741,8 +763,9 @@ static enum store_result outcome_step_run(struct store_tx *tx, void *arg)
     enum store_result r = keeps_lease ? STORE_OK : lease_release(store_tx_db(tx), o->delivery_id);
     if (r != STORE_OK)
         return r;
-    r = o->step == DELIVERY_STEP_ATTEMPT ? outcome_run(tx, arg) : STORE_OK;
-    return r == STORE_OK ? store_delivery_step_run(tx, o) : r;
+    bool step_written = false;
+    r = o->step == DELIVERY_STEP_ATTEMPT ? outcome_run(tx, o, &step_written) : STORE_OK;
+    return r == STORE_OK ? store_delivery_step_run(tx, o, step_written) : r;
 }
 
 void store_delivery_record(struct store *store, struct delivery_outcome *outcome)
@@ -750,6 +773,50 @@ void store_delivery_record(struct store *store, struct delivery_outcome *outcome
     outcome->job =
         (struct store_job){.run = outcome_step_run, .arg = outcome, .done = outcome_done};
     store_submit(store, &outcome->job);
+}
+
+/* Each outcome of the batch under its own savepoint: one that is refused is rolled back
+ * alone. A savepoint that cannot be opened, released or rolled back to fails the whole job
+ * (the writer rolls it back), as the writer does with a group. */
+static enum store_result batch_run(struct store_tx *tx, void *arg)
+{
+    struct delivery_outcome_batch *b = arg;
+    struct db *db = store_tx_db(tx);
+    for (struct delivery_outcome *o = b->first; o; o = o->batch_next) {
+        if (!bracket(db, "SAVEPOINT outcome")) {
+            store_log_error(db, "outcome savepoint");
+            return STORE_UNAVAILABLE;
+        }
+        o->batch_result = outcome_step_run(tx, o);
+        if (!db_in_transaction(db))
+            return STORE_UNAVAILABLE; /* the engine rolled the whole write back */
+        bool kept = o->batch_result == STORE_OK
+                        ? bracket(db, "RELEASE outcome")
+                        : bracket(db, "ROLLBACK TO outcome") && bracket(db, "RELEASE outcome");
+        if (!kept) {
+            store_log_error(db, "outcome savepoint");
+            return STORE_UNAVAILABLE;
+        }
+    }
+    return STORE_OK;
+}
+
+static void batch_done(struct store_job *job, enum store_result result)
+{
+    struct delivery_outcome_batch *b = job->arg;
+    for (struct delivery_outcome *o = b->first, *next; o; o = next) {
+        next = o->batch_next; /* o's done may free o */
+        o->job.arg = o;
+        outcome_done(&o->job, result == STORE_OK ? o->batch_result : result);
+    }
+    if (b->done)
+        b->done(b);
+}
+
+void store_delivery_record_batch(struct store *store, struct delivery_outcome_batch *batch)
+{
+    batch->job = (struct store_job){.run = batch_run, .arg = batch, .done = batch_done};
+    store_submit(store, &batch->job);
 }
 
 /* ---- supervisors ---- */

@@ -111,14 +111,32 @@ struct delivery_outcome {
     /* the store calls this on its finisher thread after the outcome is committed or failed */
     void (*done)(struct delivery_outcome *outcome, enum store_result result);
     void *ctx;
-    struct store_job job; /* private */
+    struct store_job job;                /* private */
+    struct delivery_outcome *batch_next; /* private: the next outcome of its batch */
+    enum store_result batch_result;      /* private: this outcome's result in its batch */
 };
 /* Records an attempt's outcome asynchronously (grouped with other writes). */
 void store_delivery_record(struct store *store, struct delivery_outcome *outcome);
+
+/* Several outcomes recorded as one write (one store job): each runs under its own savepoint,
+ * so an outcome that conflicts (another node holds the delivery, it left `pending`) or fails
+ * is undone alone and the others are still recorded. Each outcome's done gets its own result,
+ * in the order of the list, on the store's finisher thread; then the batch's done (if any).
+ * When the write as a whole fails (the commit, a savepoint) every outcome gets that failure.
+ * The batch and its outcomes must stay valid until the batch's done has run (or, with no
+ * batch done, until the last outcome's done). */
+struct delivery_outcome_batch {
+    struct delivery_outcome *first; /* linked through batch_next */
+    void (*done)(struct delivery_outcome_batch *batch);
+    void *ctx;
+    struct store_job job; /* private */
+};
+void store_delivery_record_batch(struct store *store, struct delivery_outcome_batch *batch);
 /* Inside store_delivery_record's job (store/delivery_steps.c): records a TOKEN or NOT_FOUND
- * step, or, after an ATTEMPT's own changes, its token, note and unknown outcome. */
-enum store_result store_delivery_step_run(struct store_tx *tx,
-                                          const struct delivery_outcome *o) STORE_MUSTCHECK;
+ * step, or, after an ATTEMPT's own changes, its token, note and unknown outcome (columns_written:
+ * the delivered attempt's UPDATE set those columns already; only the note's audit row is left). */
+enum store_result store_delivery_step_run(struct store_tx *tx, const struct delivery_outcome *o,
+                                          bool columns_written) STORE_MUSTCHECK;
 
 /* Supervisor: failed deliveries (newest first), and a hand retry (failed -> pending now,
  * transaction failed -> accepted). Both audited. */

@@ -3,9 +3,10 @@
  * id, and a note for supervisors.
  *
  * DESIGN: these are written inside the same writer job as the attempt's outcome
- * (store_delivery_record runs outcome_run, then store_delivery_step_run), so the delivery's
- * state and these columns commit together. They never move a state machine: a token exchange
- * only fills in the back-end's reference of a delivery that is already delivered (the
+ * (store_delivery_record and each outcome of store_delivery_record_batch run outcome_run,
+ * then store_delivery_step_run; a delivered attempt's own UPDATE writes its columns), so the
+ * delivery's state and these columns commit together. They never move a state machine: a token
+ * exchange only fills in the back-end's reference of a delivery that is already delivered (the
  * transaction stays `forwarded`), and a look-up that finds nothing only clears
  * outcome_unknown on a delivery that is still pending, so that the next attempt may be sent.
  *
@@ -54,12 +55,17 @@ static enum store_result note_audit(struct db *db, int64_t delivery_id, const ch
 }
 
 /* After a recorded attempt: its token, note and whether its outcome is unknown. */
-static enum store_result attempt_run(struct db *db, const struct delivery_outcome *o, time_t now)
+static enum store_result attempt_run(struct db *db, const struct delivery_outcome *o, time_t now,
+                                     bool columns_written)
 {
     struct db_stmt *st;
     enum store_result r;
     switch (o->kind) {
     case OUTCOME_DELIVERED:
+        if (columns_written) /* by the delivered attempt's own UPDATE (store/deliveries.c) */
+            return o->supervisor_note[0]
+                       ? note_audit(db, o->delivery_id, "delivery_note", o->supervisor_note, now)
+                       : STORE_OK;
         st = db_cached(db, "UPDATE deliveries SET outcome_unknown=0,"
                            " backend_token=NULLIF(?1,''), token_polls=0, note=NULLIF(?2,''),"
                            " next_poll_at_ms=CASE WHEN ?3 = 1 THEN NULL ELSE next_poll_at_ms END"
@@ -175,13 +181,14 @@ static enum store_result aborted_run(struct db *db, const struct delivery_outcom
     return r == STORE_OK && db_changes(db) == 0 ? STORE_CONFLICT : r;
 }
 
-enum store_result store_delivery_step_run(struct store_tx *tx, const struct delivery_outcome *o)
+enum store_result store_delivery_step_run(struct store_tx *tx, const struct delivery_outcome *o,
+                                          bool columns_written)
 {
     struct db *db = store_tx_db(tx);
     time_t now = (time_t)(o->now_ms / MS_PER_S);
     switch (o->step) {
     case DELIVERY_STEP_ATTEMPT:
-        return attempt_run(db, o, now);
+        return attempt_run(db, o, now, columns_written);
     case DELIVERY_STEP_TOKEN:
         return token_run(db, o, now);
     case DELIVERY_STEP_NOT_FOUND:

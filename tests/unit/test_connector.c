@@ -10,7 +10,9 @@
 #include "gateway/delivery/connector.h"
 
 #include <curl/curl.h>
+#include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static struct backend_config open311_backend(const char *api_key)
@@ -211,6 +213,148 @@ static void test_long_messages_are_cut_on_a_character_boundary(void **state)
     assert_int_equal((strlen(small) - 10) % 2, 0);
 }
 
+/* connector_json_object_valid agrees with jansson (json_loadb, no flags, an object) on every
+ * input here: the grammar, UTF-8, escapes, number ranges and nesting depth. */
+static bool jansson_object(const char *text, size_t len)
+{
+    json_t *doc = json_loadb(text, len, 0, NULL);
+    bool object = json_is_object(doc);
+    json_decref(doc);
+    return object;
+}
+
+static void agrees(const char *text, size_t len)
+{
+    bool want = jansson_object(text, len);
+    if (connector_json_object_valid(text, len) != want)
+        fail_msg("connector_json_object_valid and jansson disagree on \"%.*s\" (jansson: %s)",
+                 (int)(len > 80 ? 80 : len), text, want ? "object" : "not an object");
+}
+
+/* count nested arrays in an object, holding inner (or nothing) */
+static void agrees_nested(int count, const char *inner)
+{
+    size_t cap = 2 * (size_t)count + strlen(inner) + 16;
+    char *text = malloc(cap);
+    assert_non_null(text);
+    size_t n = 0;
+    n += (size_t)snprintf(text + n, cap - n, "{\"a\":");
+    for (int i = 0; i < count; i++)
+        text[n++] = '[';
+    n += (size_t)snprintf(text + n, cap - n, "%s", inner);
+    for (int i = 0; i < count; i++)
+        text[n++] = ']';
+    text[n++] = '}';
+    agrees(text, n);
+    free(text);
+}
+
+static void test_json_object_check_agrees_with_jansson(void **state)
+{
+    (void)state;
+    static const char *const cases[] = {
+        "{}",
+        " {} ",
+        "\t{\n}\r\n",
+        "{} x",
+        "{}}",
+        "{",
+        "}",
+        "[]",
+        "[{}]",
+        "\"s\"",
+        "1",
+        "null",
+        "",
+        " ",
+        "{\"a\":1}",
+        "{\"a\":1,}",
+        "{,}",
+        "{\"a\" : [1, 2.5, -3e2, true, false, null]}",
+        "{\"a\":[1,]}",
+        "{\"a\":[,1]}",
+        "{a:1}",
+        "{'a':1}",
+        "{\"a\":01}",
+        "{\"a\":-0}",
+        "{\"a\":-}",
+        "{\"a\":1.}",
+        "{\"a\":.5}",
+        "{\"a\":1e}",
+        "{\"a\":1e+}",
+        "{\"a\":1E-2}",
+        "{\"a\":+1}",
+        "{\"a\":0x10}",
+        "{\"a\":9223372036854775807}",
+        "{\"a\":9223372036854775808}",
+        "{\"a\":-9223372036854775808}",
+        "{\"a\":-9223372036854775809}",
+        "{\"a\":1e308}",
+        "{\"a\":1e309}",
+        "{\"a\":-1e309}",
+        "{\"a\":1e-400}",
+        "{\"a\":1.7976931348623157e308}",
+        "{\"a\":1.7976931348623159e308}",
+        "{\"a\":tru}",
+        "{\"a\":truex}",
+        "{\"a\":nul}",
+        "{\"a\":NaN}",
+        "{\"a\":Infinity}",
+        "{\"a\":\"\\u0041\"}",
+        "{\"a\":\"\\u0000\"}",
+        "{\"\\u0000\":1}",
+        "{\"a\":\"\\ud83d\\ude00\"}",
+        "{\"a\":\"\\ud83d\"}",
+        "{\"a\":\"\\ud83dx\"}",
+        "{\"a\":\"\\ude00\"}",
+        "{\"a\":\"\\ud83d\\u0041\"}",
+        "{\"a\":\"\\u12\"}",
+        "{\"a\":\"\\u12g4\"}",
+        "{\"a\":\"\\x\"}",
+        "{\"a\":\"\\/\\b\\f\\n\\r\\t\\\"\\\\\"}",
+        "{\"a\":\"tab\there\"}",
+        "{\"a\":\"\x7f\"}",
+        "{\"a\":\"unterminated}",
+        "{\"a\":\"caf\xc3\xa9\"}",
+        "{\"a\":\"\xc3\"}",
+        "{\"a\":\"\xc0\xaf\"}",
+        "{\"a\":\"\xe0\x80\xaf\"}",
+        "{\"a\":\"\xed\xa0\x80\"}",
+        "{\"a\":\"\xf4\x90\x80\x80\"}",
+        "{\"a\":\"\xf0\x9f\x98\x80\"}",
+        "{\"a\":\"\xf5\x80\x80\x80\"}",
+        "{\"a\":\"\x80\"}",
+        "{} \xc3\xa9",
+        "\xef\xbb\xbf{}",
+        "{\"a\":1 \"b\":2}",
+        "{\"a\" 1}",
+        "{\"a\":1,\"a\":2}",
+        "{\"\":\"\"}",
+        "{\"a\":{}}",
+        "{\"a\":{\"b\":{\"c\":[[],{}]}}}",
+        "{\"a\":[1 2]}",
+        "{\"a\":\v1}",
+        "{\"a\":1}\x0c",
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        agrees(cases[i], strlen(cases[i]));
+    agrees("{}", 0);
+    agrees("{\"a\":1}", 3);
+    /* jansson counts every value into its depth (2048 at most) */
+    for (int depth = 2044; depth <= 2050; depth++) {
+        agrees_nested(depth, "");
+        agrees_nested(depth, "1");
+        agrees_nested(depth, "{}");
+    }
+    /* a long number is checked from a copy */
+    char longnum[200] = "{\"a\":";
+    memset(longnum + 5, '1', 150);
+    memcpy(longnum + 155, "}", 2);
+    agrees(longnum, strlen(longnum));
+    memcpy(longnum + 5, "0.", 2);
+    agrees(longnum, strlen(longnum));
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -218,6 +362,7 @@ int main(void)
         cmocka_unit_test(test_find),
         cmocka_unit_test(test_json_rest_posts_the_payload_as_stored),
         cmocka_unit_test(test_json_rest_reads_the_id),
+        cmocka_unit_test(test_json_object_check_agrees_with_jansson),
         cmocka_unit_test(test_open311_form_is_encoded),
         cmocka_unit_test(test_open311_refuses_payloads_it_cannot_send),
         cmocka_unit_test(test_open311_answers),
