@@ -1,9 +1,11 @@
 /* bench-load: N concurrent clients posting transactions to onestopd, with libcurl multi.
  *
- *   bench-load --url http://127.0.0.1:PORT --token TOKEN --body-file F
- *              [--clients 64] [--requests 5000] [--key-prefix bench]
+ *   bench-load --url http://127.0.0.1:PORT [--url http://127.0.0.1:PORT2 ...] --token TOKEN
+ *              --body-file F [--clients 64] [--requests 5000] [--key-prefix bench]
  *
  * Every request gets its own Idempotency-Key (<prefix>-<n>), so each is a new transaction.
+ * With several --url (up to URLS_MAX: the nodes of a cluster), client i posts to URL i mod n,
+ * so the clients are split evenly across the nodes and the latencies are counted together.
  * Prints one line of JSON: requests, seconds, per_second, p50/p90/p99/max latency in ms and
  * the count of each HTTP status. Exit 1 if any request did not get 201. */
 #include <curl/curl.h>
@@ -13,10 +15,13 @@
 #include <string.h>
 #include <time.h>
 
-#define KEY_MAX 96
+#define KEY_MAX  96
+#define URLS_MAX 8
+#define URL_MAX  512
 
 struct client {
     CURL *easy;
+    const char *url; /* the node this client posts to */
     struct curl_slist *headers;
     double started;
     long index;
@@ -61,8 +66,8 @@ static char *read_file(const char *path)
     return buf;
 }
 
-static void start(CURLM *multi, struct client *c, long index, const char *url, const char *token,
-                  const char *prefix, const char *body)
+static void start(CURLM *multi, struct client *c, long index, const char *token, const char *prefix,
+                  const char *body)
 {
     char header[KEY_MAX + 64];
     curl_slist_free_all(c->headers);
@@ -72,7 +77,7 @@ static void start(CURLM *multi, struct client *c, long index, const char *url, c
     snprintf(header, sizeof header, "Authorization: Bearer %.60s", token);
     c->headers = curl_slist_append(c->headers, header);
     c->headers = curl_slist_append(c->headers, "Content-Type: application/json");
-    curl_easy_setopt(c->easy, CURLOPT_URL, url);
+    curl_easy_setopt(c->easy, CURLOPT_URL, c->url);
     curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, c->headers);
     curl_easy_setopt(c->easy, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(c->easy, CURLOPT_WRITEFUNCTION, discard);
@@ -85,12 +90,17 @@ static void start(CURLM *multi, struct client *c, long index, const char *url, c
 
 int main(int argc, char **argv)
 {
-    const char *base = NULL, *token = NULL, *body_file = NULL, *prefix = "bench";
+    const char *base[URLS_MAX], *token = NULL, *body_file = NULL, *prefix = "bench";
+    int nbase = 0;
+    bool too_many = false;
     long clients = 64, requests = 5000;
     for (int i = 1; i + 1 < argc; i += 2) {
-        if (!strcmp(argv[i], "--url"))
-            base = argv[i + 1];
-        else if (!strcmp(argv[i], "--token"))
+        if (!strcmp(argv[i], "--url")) {
+            if (nbase < URLS_MAX)
+                base[nbase++] = argv[i + 1];
+            else
+                too_many = true;
+        } else if (!strcmp(argv[i], "--token"))
             token = argv[i + 1];
         else if (!strcmp(argv[i], "--body-file"))
             body_file = argv[i + 1];
@@ -102,13 +112,15 @@ int main(int argc, char **argv)
             prefix = argv[i + 1];
     }
     char *body = body_file ? read_file(body_file) : NULL;
-    if (!base || !token || !body || clients < 1 || requests < 1) {
-        fprintf(stderr, "usage: bench-load --url URL --token TOKEN --body-file F [--clients N]"
-                        " [--requests N] [--key-prefix P]\n");
+    if (!nbase || too_many || !token || !body || clients < 1 || requests < 1) {
+        fprintf(stderr, "usage: bench-load --url URL [--url URL2 ...] --token TOKEN --body-file F"
+                        " [--clients N] [--requests N] [--key-prefix P]\n");
+        free(body);
         return 2;
     }
-    char url[512];
-    snprintf(url, sizeof url, "%s/api/v1/transactions", base);
+    char url[URLS_MAX][URL_MAX];
+    for (int u = 0; u < nbase; u++)
+        snprintf(url[u], sizeof url[u], "%s/api/v1/transactions", base[u]);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     CURLM *multi = curl_multi_init();
     curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, clients);
@@ -118,7 +130,8 @@ int main(int argc, char **argv)
     double t0 = now_s();
     for (long i = 0; i < clients && next < requests; i++) {
         pool[i].easy = curl_easy_init();
-        start(multi, &pool[i], next++, url, token, prefix, body);
+        pool[i].url = url[i % nbase];
+        start(multi, &pool[i], next++, token, prefix, body);
     }
     while (done < requests) {
         int running = 0, queued = 0;
@@ -138,7 +151,7 @@ int main(int argc, char **argv)
                 statuses[code]++;
             curl_multi_remove_handle(multi, c->easy);
             if (next < requests)
-                start(multi, c, next++, url, token, prefix, body);
+                start(multi, c, next++, token, prefix, body);
         }
         if (done < requests)
             curl_multi_poll(multi, NULL, 0, 100, NULL);

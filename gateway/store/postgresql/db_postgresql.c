@@ -5,7 +5,16 @@
  * small hash table keyed by the SQL literal's address and are prepared under a name the first
  * time they run on the current connection: `generation` counts connections (a reset makes a
  * new one), so after a reset each kept statement prepares itself again. Failures are kept on
- * the connection (SQLSTATE, message, store_result, retryable) for db_result and friends. */
+ * the connection (SQLSTATE, message, store_result, retryable) for db_result and friends.
+ *
+ * Round trips: BEGIN, SAVEPOINT and RELEASE (the writer's bracket around every job) answer
+ * nothing the caller needs, so they are not sent on their own: they are kept in order on the
+ * connection (deferred) and sent in one libpq pipeline with the next statement that is, whose
+ * answer comes back in the same round trip. A group of N jobs of k statements costs N*k+2
+ * round trips instead of N*(k+2)+3. Should a deferred command fail (the connection lost, or
+ * the transaction aborted already), the statement it travelled with fails with its error, and
+ * so does every later one but a whole ROLLBACK while the transaction is open (poisoned): a
+ * ROLLBACK TO a savepoint could otherwise undo an earlier job that was told it succeeded. */
 #include "gateway/store/postgresql/db_postgresql.h"
 #include "gateway/store/postgresql/pg_crypt.h"
 #include "gateway/store/postgresql/pg_sql.h"
@@ -27,6 +36,7 @@
 #define PG_NAME_MAX          32
 #define PG_INT64_TEXT        24
 #define PG_CONNECT_TIMEOUT_S "5" /* seconds, unless the conninfo sets connect_timeout */
+#define PG_DEFERRED_MAX      8   /* deferred commands held before they are sent on their own */
 
 struct pg_stmt {
     struct db_stmt base;
@@ -40,7 +50,8 @@ struct pg_stmt {
     PGresult *res;
     int row, rows;
     bool ran;
-    char **opened; /* the current row's opened columns (pd_open), by result column */
+    bool deferrable; /* a kept SAVEPOINT or RELEASE: sent with the next statement */
+    char **opened;   /* the current row's opened columns (pd_open), by result column */
     struct pg_stmt *next_kept;
 };
 
@@ -58,6 +69,13 @@ struct pg_db {
     char sqlstate[6];
     char errmsg[PG_ERRMSG_MAX];
     struct pg_stmt *kept[PG_KEPT_BUCKETS];
+    /* deferred commands (string literals or kept statements' text), in order; poisoned when
+     * one failed, until the transaction ends (poison_* is its failure) */
+    const char *deferred[PG_DEFERRED_MAX];
+    int ndeferred;
+    bool poisoned;
+    char poison_state[6];
+    char poison_msg[PG_ERRMSG_MAX];
 };
 
 __attribute__((format(printf, 3, 4))) static void set_error(struct pg_db *db, enum store_result r,
@@ -161,6 +179,132 @@ static bool check(struct pg_db *db, PGresult *res, bool was_in_txn)
     return false;
 }
 
+/* ---- deferred commands ---- */
+
+static bool ends_transaction(const char *sql);
+
+/* True (the error noted) while a deferred command's failure holds: until the transaction it
+ * was in is over (rolled back, or gone with the connection). */
+static bool poisoned(struct pg_db *db)
+{
+    if (db->poisoned && !in_transaction(db->conn))
+        db->poisoned = false;
+    if (db->poisoned) {
+        set_error(db, STORE_UNAVAILABLE,
+                  "an earlier command in this transaction failed (%s): roll it back",
+                  db->poison_msg);
+        snprintf(db->sqlstate, sizeof db->sqlstate, "%s", db->poison_state);
+    }
+    return db->poisoned;
+}
+
+static bool starts_with(const char *sql, const char *word)
+{
+    sql += strspn(sql, " \t\n");
+    size_t n = strlen(word);
+    return strncasecmp(sql, word, n) == 0 && (sql[n] == ' ' || sql[n] == '\0');
+}
+
+/* Sends the deferred commands and then st (NULL: none) in one pipeline and reads every answer;
+ * st->res gets st's result. values are st's n parameters; prepare: st's PREPARE goes first. The
+ * first failure is noted (a deferred command's poisons the connection); later commands are
+ * skipped by the server. false when anything failed. */
+static bool send_pipeline(struct pg_db *db, struct pg_stmt *st, int n, const char *const *values,
+                          bool prepare)
+{
+    PGconn *conn = db->conn;
+    bool in_txn = in_transaction(conn);
+    int sent = 0, failed_at = -1;
+    bool ok = PQenterPipelineMode(conn) == 1;
+    for (int i = 0; ok && i < db->ndeferred; i++, sent++)
+        ok = PQsendQueryParams(conn, db->deferred[i], 0, NULL, NULL, NULL, NULL, 0) == 1;
+    if (ok && st && prepare) {
+        ok = PQsendPrepare(conn, st->name, st->sql.text, n, NULL) == 1;
+        sent += ok;
+    }
+    if (ok && st) {
+        ok =
+            (st->keep ? PQsendQueryPrepared(conn, st->name, n, values, NULL, NULL, 0)
+                      : PQsendQueryParams(conn, st->sql.text, n, NULL, values, NULL, NULL, 0)) == 1;
+        sent += ok;
+    }
+    if (ok)
+        ok = PQpipelineSync(conn) == 1;
+    if (!ok) {
+        /* nothing can be read back in order: the connection is made again at the next use */
+        set_error(db, STORE_UNAVAILABLE, "PostgreSQL is unreachable: %s", PQerrorMessage(conn));
+        snprintf(db->sqlstate, sizeof db->sqlstate, "08006");
+        db->lost_txn = in_txn || (db->ndeferred && starts_with(db->deferred[0], "BEGIN"));
+        db->must_reset = true;
+        db->ndeferred = 0;
+        return false;
+    }
+    for (int q = 0; q < sent; q++) {
+        PGresult *res = PQgetResult(conn);
+        if (!res) { /* the connection went: noted as the query's failure */
+            if (failed_at < 0) {
+                check(db, NULL, in_txn);
+                failed_at = q;
+            }
+            db->must_reset = true;
+            break;
+        }
+        ExecStatusType status = PQresultStatus(res);
+        bool is_st = st && q == sent - 1;
+        if (failed_at < 0 && status != PGRES_PIPELINE_ABORTED) {
+            if (!check(db, res, in_txn))
+                failed_at = q;
+            else if (q < db->ndeferred && starts_with(db->deferred[q], "BEGIN"))
+                in_txn = true;
+        }
+        if (is_st && failed_at < 0)
+            st->res = res;
+        else
+            PQclear(res);
+        while ((res = PQgetResult(conn))) /* the end of this query's answers */
+            PQclear(res);
+    }
+    PGresult *res; /* the sync's answer, then NULL */
+    while (!db->must_reset && (res = PQgetResult(conn))) {
+        ExecStatusType status = PQresultStatus(res);
+        PQclear(res);
+        if (status == PGRES_PIPELINE_SYNC)
+            break;
+    }
+    if (PQexitPipelineMode(conn) != 1)
+        db->must_reset = true;
+    if (failed_at >= 0 && failed_at < db->ndeferred && in_transaction(conn)) {
+        db->poisoned = true;
+        snprintf(db->poison_state, sizeof db->poison_state, "%s",
+                 db->sqlstate[0] ? db->sqlstate : "25P02");
+        snprintf(db->poison_msg, sizeof db->poison_msg, "%s", db->errmsg);
+    }
+    if (st && prepare && failed_at < 0)
+        st->prepared_in = db->generation;
+    db->ndeferred = 0;
+    return failed_at < 0;
+}
+
+/* Keeps sql (a string literal or a kept statement's text) to send with the next statement;
+ * false (the error noted) when the connection cannot take it. */
+static bool defer(struct pg_db *db, const char *sql)
+{
+    if (poisoned(db) || !ready(db, ends_transaction(sql)))
+        return false;
+    if (db->ndeferred == PG_DEFERRED_MAX && !send_pipeline(db, NULL, 0, NULL, false))
+        return false;
+    db->deferred[db->ndeferred++] = sql;
+    clear_error(db);
+    return true;
+}
+
+/* Sends the deferred commands now (before a statement that is run on its own); true when
+ * there were none or all succeeded. */
+static bool flush(struct pg_db *db)
+{
+    return db->ndeferred == 0 || send_pipeline(db, NULL, 0, NULL, false);
+}
+
 /* ---- statements ---- */
 
 static unsigned kept_bucket(const char *key)
@@ -247,6 +391,9 @@ static struct db_stmt *pg_prepare(struct db *base, const char *sql, bool keep)
     st->keep = keep;
     st->key = sql;
     if (keep) {
+        st->deferrable =
+            st->sql.nparams == 0 && st->sql.nopens == 0 &&
+            (starts_with(st->sql.text, "SAVEPOINT") || starts_with(st->sql.text, "RELEASE"));
         snprintf(st->name, sizeof st->name, "onestop_%lu", ++db->next_name);
         unsigned b = kept_bucket(sql);
         st->next_kept = db->kept[b];
@@ -345,9 +492,21 @@ static bool run(struct pg_stmt *st)
         set_error(db, STORE_UNAVAILABLE, "out of memory");
         goto out;
     }
-    if (!make_params(st, values, owned) || !ready(db, false))
+    /* a whole ROLLBACK runs on its own, whatever became of what was deferred: in a pipeline
+     * the server would skip it after a deferred command's failure */
+    bool ends = ends_transaction(st->sql.text);
+    if (ends)
+        (void)flush(db);
+    if ((!ends && poisoned(db)) || !make_params(st, values, owned) || !ready(db, false))
         goto out;
     bool was_in_txn = in_transaction(db->conn);
+    if (db->ndeferred) {
+        /* the deferred commands, the statement (prepared first if need be), one round trip */
+        ok = send_pipeline(db, st, n, values, st->keep && st->prepared_in != db->generation);
+        if (!ok && (strncmp(db->sqlstate, "42", 2) == 0 || strncmp(db->sqlstate, "22", 2) == 0))
+            sql_refused(st);
+        goto got;
+    }
     if (st->keep && st->prepared_in != db->generation) {
         PGresult *prep = PQprepare(db->conn, st->name, st->sql.text, n, NULL);
         bool prepared = check(db, prep, was_in_txn);
@@ -364,6 +523,7 @@ static bool run(struct pg_stmt *st)
     ok = check(db, st->res, was_in_txn);
     if (!ok && (strncmp(db->sqlstate, "42", 2) == 0 || strncmp(db->sqlstate, "22", 2) == 0))
         sql_refused(st);
+got:
     if (ok) {
         st->rows = PQntuples(st->res);
         st->opened = calloc((size_t)PQnfields(st->res) + 1, sizeof *st->opened);
@@ -420,6 +580,14 @@ static bool open_row(struct pg_stmt *st)
 static enum db_step pg_step(struct db_stmt *base)
 {
     struct pg_stmt *st = (struct pg_stmt *)base;
+    if (st->deferrable) {
+        if (st->ran)
+            return DB_DONE;
+        st->ran = true;
+        if (!defer(st->db, st->sql.text))
+            goto fail;
+        return DB_DONE;
+    }
     if (!st->ran) {
         st->ran = true;
         st->row = -1;
@@ -485,7 +653,9 @@ static bool ends_transaction(const char *sql)
 static bool pg_exec(struct db *base, const char *sql, char *err, size_t errlen)
 {
     struct pg_db *db = (struct pg_db *)base;
-    bool ok = ready(db, ends_transaction(sql));
+    bool ends = ends_transaction(sql);
+    /* what was deferred goes first; a whole ROLLBACK or a BEGIN runs whatever became of it */
+    bool ok = (flush(db) || ends) && (ends || !poisoned(db)) && ready(db, ends);
     if (ok) {
         bool was_in_txn = in_transaction(db->conn);
         PGresult *res = PQexec(db->conn, sql);
@@ -512,9 +682,14 @@ static bool pg_retryable(struct db *base)
     return ((struct pg_db *)base)->retryable;
 }
 
+/* BEGIN is deferred: it goes to the server with the transaction's first statement. */
 static bool pg_begin(struct db *base, char *err, size_t errlen)
 {
-    return pg_exec(base, "BEGIN", err, errlen);
+    struct pg_db *db = (struct pg_db *)base;
+    bool ok = defer(db, "BEGIN");
+    if (!ok)
+        snprintf(err, errlen, "%s", db->errmsg);
+    return ok;
 }
 
 static void pg_close(struct db *base)
@@ -533,6 +708,7 @@ static void pg_close(struct db *base)
  * ROLLBACK or ROLLBACK TO a savepoint); a lost connection has none. */
 static bool pg_in_transaction(struct db *db)
 {
+    (void)flush((struct pg_db *)db); /* a failure shows in the status */
     PGTransactionStatusType t = PQtransactionStatus(((struct pg_db *)db)->conn);
     return t == PQTRANS_INTRANS || t == PQTRANS_INERROR || t == PQTRANS_ACTIVE;
 }
