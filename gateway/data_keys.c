@@ -1,9 +1,10 @@
 /* data_keys: AES-256-GCM data keys and streaming seal/open; see data_keys.h. */
 #include "gateway/data_keys.h"
 
+#include "gateway/digest.h"
+
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <ctype.h>
 #include <limits.h>
@@ -224,11 +225,10 @@ const char *data_keys_current(const struct data_keys *keys)
 
 bool data_keys_mac(const struct data_keys *keys, const void *msg, size_t len, unsigned char out[32])
 {
-    unsigned int outl = 0;
     if (!keys || keys->current < 0)
         return false;
     const struct data_key *k = &keys->keys[keys->current];
-    return HMAC(EVP_sha256(), k->bytes, DATA_KEY_BYTES, msg, len, out, &outl) && outl == 32;
+    return digest_hmac_sha256(k->bytes, DATA_KEY_BYTES, msg, len, out); /* SHA-256 fetched once */
 }
 
 /* g set up with key, IV and associated data, for encrypting or decrypting: the thread's
