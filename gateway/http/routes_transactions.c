@@ -891,6 +891,7 @@ void route_transaction_create(struct app *app, struct http_request *req)
         return;
     }
 
+    failpoint("transaction_evaluated"); /* tests: let another sale commit before this job */
     char reference[STORE_REFERENCE_MAX], status_url[STATUS_URL_MAX];
     bool prepared = reference_generate(service_reference_prefix(s), reference, sizeof reference) &&
                     status_token_url(&app->cfg->status_key, app->cfg->public_base_url, reference,
