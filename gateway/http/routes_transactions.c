@@ -419,6 +419,9 @@ struct create {
      * taken by the job when the store still answers the same; NULL when there is none */
     struct service_evaluation *evaluated;
     struct lookup_log *asked;
+    /* with it, its texts as the job stores them (owned; NULL: none, the job dumps its own):
+     * the fields, the lines, and the back-end payload for the prepared reference */
+    char *fields_json, *lines_json, *payload_json;
     char status_url[];
 };
 
@@ -656,8 +659,11 @@ static enum store_result create_run(struct store_tx *tx, void *arg)
     const struct config *cfg = c->app->cfg;
     const char *route = ev.backend ? ev.backend : service_backend(s);
     const struct backend_config *backend = route ? config_backend(cfg, route) : NULL;
-    char *fields_json = json_dumps(ev.fields, JSON_COMPACT);
-    char *lines_json = json_dumps(ev.lines, JSON_COMPACT);
+    /* the texts made with the HTTP thread's evaluation when the job took it (c's), else dumped
+     * here (the job's, freed below) */
+    bool texts_made = borrowed && c->fields_json && c->lines_json;
+    char *fields_json = texts_made ? c->fields_json : json_dumps(ev.fields, JSON_COMPACT);
+    char *lines_json = texts_made ? c->lines_json : json_dumps(ev.lines, JSON_COMPACT);
     r = STORE_CONFLICT;
     for (int attempt = 0; attempt < REFERENCE_ATTEMPTS && r == STORE_CONFLICT; attempt++) {
         char status_url[STATUS_URL_MAX], delivery_key[64];
@@ -676,9 +682,13 @@ static enum store_result create_run(struct store_tx *tx, void *arg)
             }
         }
         snprintf(delivery_key, sizeof delivery_key, "onestop-%s", c->reference);
-        json_t *payload = backend ? service_backend_payload(s, &ev, c->reference) : NULL;
-        char *payload_json = payload ? json_dumps(payload, JSON_COMPACT) : NULL;
-        json_decref(payload);
+        bool payload_made = attempt == 0 && c->prepared && borrowed && c->payload_json && backend;
+        char *payload_json = payload_made ? c->payload_json : NULL;
+        if (!payload_made) {
+            json_t *payload = backend ? service_backend_payload(s, &ev, c->reference) : NULL;
+            payload_json = payload ? json_dumps(payload, JSON_COMPACT) : NULL;
+            json_decref(payload);
+        }
         char *reply_json =
             lines_json ? created_reply(c, backend != NULL, &ev, &pay, lines_json, status_url)
                        : NULL;
@@ -720,7 +730,8 @@ static enum store_result create_run(struct store_tx *tx, void *arg)
             r = apply_side_effects(c, tx, &ev, rec.now);
         if (r == STORE_OK && ev.fee_pence > 0)
             r = till_take(c, tx, &pay, rec.now);
-        free(payload_json);
+        if (!payload_made)
+            free(payload_json);
         if (r == STORE_OK) {
             c->status = 201;
             c->reply_text = reply_json;
@@ -732,8 +743,10 @@ static enum store_result create_run(struct store_tx *tx, void *arg)
         c->status = 422;
         c->reply = invalid_reply(out_of_stock_errors(c->service));
     }
-    free(fields_json);
-    free(lines_json);
+    if (!texts_made) {
+        free(fields_json);
+        free(lines_json);
+    }
     evaluation_release(&ev, borrowed);
     return r;
 }
@@ -767,6 +780,9 @@ static void create_done(struct store_job *job, enum store_result result)
     }
     free(c->reply_text);
     evaluated_free(c->evaluated, c->asked);
+    free(c->fields_json);
+    free(c->lines_json);
+    free(c->payload_json);
     free(c);
     http_complete(req); /* req may be freed by its thread from here on */
 }
@@ -925,6 +941,17 @@ void route_transaction_create(struct app *app, struct http_request *req)
     if (prepared) {
         memcpy(c->reference, reference, sizeof c->reference);
         memcpy(c->status_url, status_url, url_size);
+    }
+    if (evaluated) {
+        /* what the job stores when it takes this evaluation, made here off the writer */
+        c->fields_json = json_dumps(evaluated->fields, JSON_COMPACT);
+        c->lines_json = json_dumps(evaluated->lines, JSON_COMPACT);
+        const char *route = evaluated->backend ? evaluated->backend : service_backend(s);
+        if (prepared && route && config_backend(app->cfg, route)) {
+            json_t *payload = service_backend_payload(s, evaluated, c->reference);
+            c->payload_json = payload ? json_dumps(payload, JSON_COMPACT) : NULL;
+            json_decref(payload);
+        }
     }
     c->job = (struct store_job){.run = create_run, .arg = c, .done = create_done, .ctx = c};
     http_defer(req);
