@@ -6,13 +6,13 @@
  * place in the chain no longer matches its hash, and neither does the row after it. */
 #include "gateway/audit_chain.h"
 
+#include "gateway/digest.h"
 #include "gateway/token.h"
 
 #include <ctype.h>
 #include <inttypes.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -100,9 +100,9 @@ bool audit_chain_hash(const char *prev, const struct audit_row *row, char out[AU
     encode_part(&e, row->detail);
     encode_part(&e, row->remote);
     if (!e.full) {
-        bool ok = EVP_Digest(e.bytes, e.len, md, &md_len, EVP_sha256(), NULL) == 1;
+        bool ok = digest_sha256(e.bytes, e.len, md); /* SHA-256 fetched once */
         if (ok)
-            hex_encode(md, md_len, out);
+            hex_encode(md, DIGEST_SHA256_LEN, out);
         return ok;
     }
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
@@ -125,12 +125,11 @@ static bool head_mac(const struct audit_head *head, const unsigned char *key, si
     char msg[AUDIT_HEAD_LINE_MAX];
     int n = snprintf(msg, sizeof msg, AUDIT_HEAD_TAG "%" PRId64 "\n%s\n%" PRId64 "\n", head->id,
                      head->hash, head->at);
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int md_len = 0;
+    unsigned char md[DIGEST_SHA256_LEN];
     if (n < 0 || (size_t)n >= sizeof msg || !key || key_len == 0 ||
-        !HMAC(EVP_sha256(), key, (int)key_len, (const unsigned char *)msg, (size_t)n, md, &md_len))
+        !digest_hmac_sha256(key, key_len, msg, (size_t)n, md))
         return false;
-    hex_encode(md, md_len, out);
+    hex_encode(md, sizeof md, out);
     return true;
 }
 

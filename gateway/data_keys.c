@@ -1,9 +1,10 @@
 /* data_keys: AES-256-GCM data keys and streaming seal/open; see data_keys.h. */
 #include "gateway/data_keys.h"
 
+#include "gateway/digest.h"
+
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <ctype.h>
 #include <limits.h>
@@ -13,6 +14,10 @@
 #include <string.h>
 
 #define KEY_FILE_MAX 256 /* bytes read from a key file: hex digits and some whitespace */
+
+/* Random IVs drawn from OpenSSL this many at a time per thread: each RAND_bytes call costs
+ * its DRBG's locking and bookkeeping whatever its length, and a sale seals several values. */
+#define IV_POOL_IVS 64
 
 struct data_key {
     char id[DATA_KEY_ID_MAX + 1];
@@ -220,11 +225,10 @@ const char *data_keys_current(const struct data_keys *keys)
 
 bool data_keys_mac(const struct data_keys *keys, const void *msg, size_t len, unsigned char out[32])
 {
-    unsigned int outl = 0;
     if (!keys || keys->current < 0)
         return false;
     const struct data_key *k = &keys->keys[keys->current];
-    return HMAC(EVP_sha256(), k->bytes, DATA_KEY_BYTES, msg, len, out, &outl) && outl == 32;
+    return digest_hmac_sha256(k->bytes, DATA_KEY_BYTES, msg, len, out); /* SHA-256 fetched once */
 }
 
 /* g set up with key, IV and associated data, for encrypting or decrypting: the thread's
@@ -287,10 +291,28 @@ static bool gcm_update(EVP_CIPHER_CTX *ctx, const void *in, size_t len, void *ou
     return true;
 }
 
+/* A fresh random IV into iv: the next unused one of this thread's pool, refilled from
+ * RAND_bytes when empty. Each pool byte is handed out once and wiped as it is. False when
+ * RAND_bytes fails (nothing written). */
+static bool iv_random(unsigned char iv[DATA_IV_BYTES])
+{
+    static _Thread_local unsigned char pool[IV_POOL_IVS * DATA_IV_BYTES];
+    static _Thread_local size_t used = sizeof pool; /* empty until first filled */
+    if (used == sizeof pool) {
+        if (RAND_bytes(pool, (int)sizeof pool) != 1)
+            return false;
+        used = 0;
+    }
+    memcpy(iv, pool + used, DATA_IV_BYTES);
+    OPENSSL_cleanse(pool + used, DATA_IV_BYTES);
+    used += DATA_IV_BYTES;
+    return true;
+}
+
 struct data_seal *data_seal_begin(const struct data_keys *keys, unsigned char iv[DATA_IV_BYTES],
                                   const void *aad, size_t aad_len)
 {
-    if (!keys || keys->current < 0 || RAND_bytes(iv, DATA_IV_BYTES) != 1)
+    if (!keys || keys->current < 0 || !iv_random(iv))
         return NULL;
     struct data_seal *seal = calloc(1, sizeof *seal);
     if (!seal)

@@ -168,6 +168,11 @@ void service_evaluation_clear(struct service_evaluation *evaluation)
     memset(evaluation, 0, sizeof *evaluation);
 }
 
+bool service_evaluation_repeatable(const struct service *service)
+{
+    return !service->rules || !service->rules->reads_clock;
+}
+
 void service_evaluate_in(const struct service *service, const json_t *fields,
                          const struct service_context *context, const struct service_lookup *lookup,
                          struct service_evaluation *out)

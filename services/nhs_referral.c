@@ -94,6 +94,7 @@ static void nhs_referral_evaluate(struct service_eval *ev, const void *state)
 
 const struct service_rules nhs_referral_rules = {
     .code = "nhs-referral",
+    .reads_clock = true,
     .load = nhs_referral_load,
     .free_state = nhs_referral_free,
     .evaluate = nhs_referral_evaluate,

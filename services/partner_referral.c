@@ -272,6 +272,7 @@ static json_t *partner_catalogue(const void *state)
 
 const struct service_rules partner_referral_rules = {
     .code = "partner-referral",
+    .reads_clock = true,
     .connector = "email",
     .load = partner_load,
     .free_state = partner_free,

@@ -163,6 +163,11 @@ void service_evaluate(const struct service *service, const json_t *fields, const
 void service_evaluate_in(const struct service *service, const json_t *fields,
                          const struct service_context *context, const struct service_lookup *lookup,
                          struct service_evaluation *out);
+/* True when service_evaluate_in() is a function of its arguments and of what lookup answers:
+ * the same fields in the same context, given the same answer to every question asked of the
+ * store, give the same evaluation (the service's rules read no clock). The gateway then takes
+ * an evaluation made earlier once the store's answers are confirmed unchanged. */
+bool service_evaluation_repeatable(const struct service *service);
 /* Frees what an evaluation owns and zeroes it; safe on a zeroed struct and twice. */
 void service_evaluation_clear(struct service_evaluation *evaluation);
 

@@ -79,6 +79,9 @@ struct service_rules {
     /* More members for the service's catalogue entry (a new object), e.g. what the counter app
      * must show that no field says (a partner's reasons, the consent wording). */
     json_t *(*catalogue)(const void *state);
+    /* True when evaluate reads the clock (a timestamp in the fields, an age check): the same
+     * fields, context and store answers may then give another evaluation a moment later. */
+    bool reads_clock;
 };
 
 /* ---- Declared rules (declared.c) ------------------------------------------------------- */

@@ -142,6 +142,145 @@ static int referral_tx(void *ctx, const char *lookup_id, json_t **record)
     return store_tx_referral_lookup_get(ctx, lookup_id, record);
 }
 
+/* ---- the HTTP thread's evaluation, taken by the job when the store still answers the same ----
+ *
+ * The HTTP thread evaluates a sale's rules on a read connection (a rule error answers before
+ * the job is queued); the job must decide on what its own transaction sees. The rules are a
+ * function of the fields, the context and the store's answers (service_evaluation_repeatable),
+ * so the HTTP thread notes every question and answer, and the job asks the same questions in
+ * its transaction: when every answer is the same, the earlier evaluation is the one the rules
+ * would give again and the job takes it; else (or when a question was not noted: a referral
+ * look-up, too many, too long) it evaluates afresh. */
+
+#define LOOKUP_LOG_MAX  8   /* questions noted per sale (a permit asks one or two) */
+#define LOOKUP_TEXT_MAX 128 /* bytes of a noted key or value, with its NUL */
+
+enum lookup_kind { LOOKUP_COUNT_LIVE, LOOKUP_MAX_LIVE, LOOKUP_LATEST_UNTIL };
+
+struct lookup_entry {
+    enum lookup_kind kind;
+    char key[LOOKUP_TEXT_MAX], value[LOOKUP_TEXT_MAX];
+    char from[SERVICE_DATE_SIZE], until[SERVICE_DATE_SIZE]; /* on: from */
+    bool from_null, until_null;                             /* asked with NULL there */
+    long answer;
+    char latest[SERVICE_DATE_SIZE]; /* LOOKUP_LATEST_UNTIL's until */
+};
+
+struct lookup_log {
+    struct store *store;
+    int len;
+    bool incomplete; /* a question not noted: the evaluation cannot be taken */
+    struct lookup_entry entries[LOOKUP_LOG_MAX];
+};
+
+static bool copy_text(char *out, size_t size, const char *text)
+{
+    size_t n = text ? strlen(text) : 0;
+    if (!text || n >= size)
+        return false;
+    memcpy(out, text, n + 1);
+    return true;
+}
+
+/* The next entry for this question, or NULL (the log then incomplete). */
+static struct lookup_entry *lookup_note(struct lookup_log *log, enum lookup_kind kind,
+                                        const char *key, const char *value, const char *from,
+                                        const char *until)
+{
+    struct lookup_entry *e = log->len < LOOKUP_LOG_MAX ? &log->entries[log->len] : NULL;
+    if (!e || !copy_text(e->key, sizeof e->key, key) ||
+        !copy_text(e->value, sizeof e->value, value) ||
+        !copy_text(e->from, sizeof e->from, from ? from : "") ||
+        !copy_text(e->until, sizeof e->until, until ? until : "")) {
+        log->incomplete = true;
+        return NULL;
+    }
+    e->kind = kind;
+    e->from_null = !from;
+    e->until_null = !until;
+    log->len++;
+    return e;
+}
+
+static long lookup_noted(void *ctx, const char *key, const char *value, const char *on)
+{
+    struct lookup_log *log = ctx;
+    long n = store_count_live(log->store, key, value, on);
+    struct lookup_entry *e = lookup_note(log, LOOKUP_COUNT_LIVE, key, value, on, NULL);
+    if (e)
+        e->answer = n;
+    return n;
+}
+
+static long peak_noted(void *ctx, const char *key, const char *value, const char *from,
+                       const char *until)
+{
+    struct lookup_log *log = ctx;
+    long n = store_max_live(log->store, key, value, from, until);
+    struct lookup_entry *e = lookup_note(log, LOOKUP_MAX_LIVE, key, value, from, until);
+    if (e)
+        e->answer = n;
+    return n;
+}
+
+static int latest_noted(void *ctx, const char *key, const char *value, char *until)
+{
+    struct lookup_log *log = ctx;
+    int found = store_latest_until(log->store, key, value, until, SERVICE_DATE_SIZE);
+    struct lookup_entry *e = lookup_note(log, LOOKUP_LATEST_UNTIL, key, value, NULL, NULL);
+    if (e) {
+        e->answer = found;
+        if (!copy_text(e->latest, sizeof e->latest, found > 0 ? until : ""))
+            log->incomplete = true;
+    }
+    return found;
+}
+
+static int referral_noted(void *ctx, const char *lookup_id, json_t **record)
+{
+    struct lookup_log *log = ctx;
+    log->incomplete = true; /* a record is not compared: the job evaluates afresh */
+    return store_referral_lookup_get(log->store, lookup_id, record);
+}
+
+/* True when tx answers every noted question as the read connection did. */
+static bool lookup_log_holds(const struct lookup_log *log, struct store_tx *tx)
+{
+    if (log->incomplete)
+        return false;
+    for (int i = 0; i < log->len; i++) {
+        const struct lookup_entry *e = &log->entries[i];
+        char latest[SERVICE_DATE_SIZE] = "";
+        long answer = -1;
+        switch (e->kind) {
+        case LOOKUP_COUNT_LIVE:
+            answer = store_tx_count_live(tx, e->key, e->value, e->from_null ? NULL : e->from);
+            break;
+        case LOOKUP_MAX_LIVE:
+            answer = store_tx_max_live(tx, e->key, e->value, e->from_null ? NULL : e->from,
+                                       e->until_null ? NULL : e->until);
+            break;
+        case LOOKUP_LATEST_UNTIL:
+            answer = store_tx_latest_until(tx, e->key, e->value, latest, sizeof latest);
+            if (answer > 0 && strcmp(latest, e->latest) != 0)
+                return false;
+            break;
+        }
+        if (answer < 0 || answer != e->answer)
+            return false;
+    }
+    return true;
+}
+
+/* Frees an evaluation kept for the job and its noted questions; safe on NULLs. */
+static void evaluated_free(struct service_evaluation *ev, struct lookup_log *asked)
+{
+    if (ev)
+        service_evaluation_clear(ev);
+    free(ev);
+    free(asked);
+}
+
 /* Finds the service named by the body; replies 422 itself when it is missing or unknown. */
 static const struct service *body_service(struct app *app, struct http_request *req, json_t *body)
 {
@@ -276,6 +415,13 @@ struct create {
      * allocated to its length (the whole struct then stays under 1 KiB: glibc serves that
      * from its small bins instead of sweeping its fast bins for a large request per sale). */
     bool prepared;
+    /* the HTTP thread's evaluation (valid, payment settled) and what it asked of the store,
+     * taken by the job when the store still answers the same; NULL when there is none */
+    struct service_evaluation *evaluated;
+    struct lookup_log *asked;
+    /* with it, its texts as the job stores them (owned; NULL: none, the job dumps its own):
+     * the fields, the lines, and the back-end payload for the prepared reference */
+    char *fields_json, *lines_json, *payload_json;
     char status_url[];
 };
 
@@ -444,6 +590,13 @@ static char *created_reply(const struct create *c, bool forwarded,
 }
 
 /* Runs on the writer thread inside the group's database transaction. */
+/* Frees what the job evaluated itself; leaves a borrowed evaluation to c. */
+static void evaluation_release(struct service_evaluation *ev, bool borrowed)
+{
+    if (!borrowed)
+        service_evaluation_clear(ev);
+}
+
 static enum store_result create_run(struct store_tx *tx, void *arg)
 {
     struct create *c = arg;
@@ -462,13 +615,20 @@ static enum store_result create_run(struct store_tx *tx, void *arg)
     if (r != STORE_NOT_FOUND)
         return r;
 
-    struct service_lookup lookup = {tx, lookup_tx, peak_tx, latest_tx, referral_tx};
-    struct service_context context;
-    rules_context(c->app, c->counter, c->role, c->staff, c->today, &context);
+    /* the HTTP thread's evaluation when the store answers its questions the same (borrowed:
+     * read only here, freed with c), else the rules run again in this transaction */
+    bool borrowed = c->evaluated && lookup_log_holds(c->asked, tx);
     struct service_evaluation ev;
-    service_evaluate_in(c->service, c->fields, &context, &lookup, &ev);
+    if (borrowed) {
+        ev = *c->evaluated;
+    } else {
+        struct service_lookup lookup = {tx, lookup_tx, peak_tx, latest_tx, referral_tx};
+        struct service_context context;
+        rules_context(c->app, c->counter, c->role, c->staff, c->today, &context);
+        service_evaluate_in(c->service, c->fields, &context, &lookup, &ev);
+    }
     if (ev.store_failed) {
-        service_evaluation_clear(&ev);
+        evaluation_release(&ev, borrowed);
         return STORE_UNAVAILABLE;
     }
     json_t *errors = json_array();
@@ -479,7 +639,7 @@ static enum store_result create_run(struct store_tx *tx, void *arg)
     if (json_array_size(errors)) {
         c->status = 422;
         c->reply = invalid_reply(errors);
-        service_evaluation_clear(&ev);
+        evaluation_release(&ev, borrowed);
         return STORE_INVALID;
     }
     json_decref(errors);
@@ -491,7 +651,7 @@ static enum store_result create_run(struct store_tx *tx, void *arg)
             c->status = 422;
             c->reply = invalid_reply(errors);
         }
-        service_evaluation_clear(&ev);
+        evaluation_release(&ev, borrowed);
         return r;
     }
 
@@ -499,8 +659,11 @@ static enum store_result create_run(struct store_tx *tx, void *arg)
     const struct config *cfg = c->app->cfg;
     const char *route = ev.backend ? ev.backend : service_backend(s);
     const struct backend_config *backend = route ? config_backend(cfg, route) : NULL;
-    char *fields_json = json_dumps(ev.fields, JSON_COMPACT);
-    char *lines_json = json_dumps(ev.lines, JSON_COMPACT);
+    /* the texts made with the HTTP thread's evaluation when the job took it (c's), else dumped
+     * here (the job's, freed below) */
+    bool texts_made = borrowed && c->fields_json && c->lines_json;
+    char *fields_json = texts_made ? c->fields_json : json_dumps(ev.fields, JSON_COMPACT);
+    char *lines_json = texts_made ? c->lines_json : json_dumps(ev.lines, JSON_COMPACT);
     r = STORE_CONFLICT;
     for (int attempt = 0; attempt < REFERENCE_ATTEMPTS && r == STORE_CONFLICT; attempt++) {
         char status_url[STATUS_URL_MAX], delivery_key[64];
@@ -519,9 +682,13 @@ static enum store_result create_run(struct store_tx *tx, void *arg)
             }
         }
         snprintf(delivery_key, sizeof delivery_key, "onestop-%s", c->reference);
-        json_t *payload = backend ? service_backend_payload(s, &ev, c->reference) : NULL;
-        char *payload_json = payload ? json_dumps(payload, JSON_COMPACT) : NULL;
-        json_decref(payload);
+        bool payload_made = attempt == 0 && c->prepared && borrowed && c->payload_json && backend;
+        char *payload_json = payload_made ? c->payload_json : NULL;
+        if (!payload_made) {
+            json_t *payload = backend ? service_backend_payload(s, &ev, c->reference) : NULL;
+            payload_json = payload ? json_dumps(payload, JSON_COMPACT) : NULL;
+            json_decref(payload);
+        }
         char *reply_json =
             lines_json ? created_reply(c, backend != NULL, &ev, &pay, lines_json, status_url)
                        : NULL;
@@ -563,7 +730,8 @@ static enum store_result create_run(struct store_tx *tx, void *arg)
             r = apply_side_effects(c, tx, &ev, rec.now);
         if (r == STORE_OK && ev.fee_pence > 0)
             r = till_take(c, tx, &pay, rec.now);
-        free(payload_json);
+        if (!payload_made)
+            free(payload_json);
         if (r == STORE_OK) {
             c->status = 201;
             c->reply_text = reply_json;
@@ -575,9 +743,11 @@ static enum store_result create_run(struct store_tx *tx, void *arg)
         c->status = 422;
         c->reply = invalid_reply(out_of_stock_errors(c->service));
     }
-    free(fields_json);
-    free(lines_json);
-    service_evaluation_clear(&ev);
+    if (!texts_made) {
+        free(fields_json);
+        free(lines_json);
+    }
+    evaluation_release(&ev, borrowed);
     return r;
 }
 
@@ -609,6 +779,10 @@ static void create_done(struct store_job *job, enum store_result result)
         http_reply_store_error(req, result == STORE_INVALID ? STORE_UNAVAILABLE : result);
     }
     free(c->reply_text);
+    evaluated_free(c->evaluated, c->asked);
+    free(c->fields_json);
+    free(c->lines_json);
+    free(c->payload_json);
     free(c);
     http_complete(req); /* req may be freed by its thread from here on */
 }
@@ -676,15 +850,27 @@ void route_transaction_create(struct app *app, struct http_request *req)
 
     char today[11];
     today_london(today);
+    /* kept for the job when the rules may be taken as they are (see lookup_log_holds): no
+     * documents (the job adds their lines to the evaluation's) and no clock in the rules */
+    struct service_evaluation *evaluated = NULL;
+    struct lookup_log *asked = NULL;
     if (fields) {
+        bool keep = service_evaluation_repeatable(s) && !service_documents_field(s);
+        asked = keep ? calloc(1, sizeof *asked) : NULL;
         struct service_lookup lookup = {app->store, lookup_read, peak_read, latest_read,
                                         referral_read};
+        if (asked) {
+            asked->store = app->store;
+            lookup = (struct service_lookup){asked, lookup_noted, peak_noted, latest_noted,
+                                             referral_noted};
+        }
         struct service_context context;
         session_rules_context(app, session, today, &context);
         struct service_evaluation ev;
         service_evaluate_in(s, fields, &context, &lookup, &ev);
         if (ev.store_failed) {
             service_evaluation_clear(&ev);
+            free(asked);
             json_decref(errors);
             http_reply_store_error(req, STORE_UNAVAILABLE);
             return;
@@ -692,9 +878,17 @@ void route_transaction_create(struct app *app, struct http_request *req)
         append_field_errors(errors, ev.errors);
         if (!json_array_size(ev.errors) && !json_array_size(errors))
             payment_settle(&pay, ev.fee_pence, errors);
-        service_evaluation_clear(&ev);
+        if (asked && !asked->incomplete && !json_array_size(ev.errors) &&
+            (evaluated = malloc(sizeof *evaluated)) != NULL) {
+            *evaluated = ev;
+        } else {
+            service_evaluation_clear(&ev);
+            free(asked);
+            asked = NULL;
+        }
     }
     if (json_array_size(errors)) {
+        evaluated_free(evaluated, asked);
         /* The first request with this key may have committed since we looked it up, and then
          * its own permit is what the rules just found: a resend gets the stored reply, never
          * a rule error about itself. (A commit the rules saw is visible to this read too.) */
@@ -707,11 +901,13 @@ void route_transaction_create(struct app *app, struct http_request *req)
     }
     json_decref(errors);
     if (pay.needs_supervisor) {
+        evaluated_free(evaluated, asked);
         http_reply_error(req, 403, "supervisor_required",
                          "Only a supervisor can waive a fee. Ask a supervisor to sign in.");
         return;
     }
 
+    failpoint("transaction_evaluated"); /* tests: let another sale commit before this job */
     char reference[STORE_REFERENCE_MAX], status_url[STATUS_URL_MAX];
     bool prepared = reference_generate(service_reference_prefix(s), reference, sizeof reference) &&
                     status_token_url(&app->cfg->status_key, app->cfg->public_base_url, reference,
@@ -719,6 +915,7 @@ void route_transaction_create(struct app *app, struct http_request *req)
     size_t url_size = prepared ? strlen(status_url) + 1 : 1;
     struct create *c = calloc(1, sizeof *c + url_size);
     if (!c) {
+        evaluated_free(evaluated, asked);
         http_reply_error(req, 503, "overloaded", "The gateway is out of memory; try again.");
         return;
     }
@@ -739,9 +936,22 @@ void route_transaction_create(struct app *app, struct http_request *req)
     c->printer = counter ? counter->printer : NULL;
     c->receipt = receipt;
     c->prepared = prepared;
+    c->evaluated = evaluated;
+    c->asked = evaluated ? asked : NULL;
     if (prepared) {
         memcpy(c->reference, reference, sizeof c->reference);
         memcpy(c->status_url, status_url, url_size);
+    }
+    if (evaluated) {
+        /* what the job stores when it takes this evaluation, made here off the writer */
+        c->fields_json = json_dumps(evaluated->fields, JSON_COMPACT);
+        c->lines_json = json_dumps(evaluated->lines, JSON_COMPACT);
+        const char *route = evaluated->backend ? evaluated->backend : service_backend(s);
+        if (prepared && route && config_backend(app->cfg, route)) {
+            json_t *payload = service_backend_payload(s, evaluated, c->reference);
+            c->payload_json = payload ? json_dumps(payload, JSON_COMPACT) : NULL;
+            json_decref(payload);
+        }
     }
     c->job = (struct store_job){.run = create_run, .arg = c, .done = create_done, .ctx = c};
     http_defer(req);

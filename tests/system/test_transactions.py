@@ -4,6 +4,7 @@ import json
 import os
 import re
 import sqlite3
+import threading
 import uuid
 
 import pytest
@@ -262,3 +263,32 @@ def test_checked_names_hold_without_a_temporary_btree_per_row(gateway):
                for row in copy.execute(f"PRAGMA index_info({index[1]})")]
     assert "transaction_id" in indexed and "idempotency_key" not in indexed, indexed
     copy.close()
+
+
+def test_a_sale_evaluated_before_another_committed_is_judged_again_in_its_job(make_gateway):
+    # The HTTP thread evaluates the rules and the job takes that evaluation only when its own
+    # transaction answers the rules' questions the same. Two sales of a permit for one vehicle
+    # (one live permit each) are both evaluated, finding none, and held 2 s each at a
+    # failpoint before their jobs are queued: the second job must find the first's permit.
+    gw = make_gateway()
+    gw.start(env={"ONESTOP_FAILPOINTS": "transaction_evaluated=2000"})
+    token = gw.sign_in()
+    answers = {}
+
+    def send(name, uprn):
+        answers[name] = sell(gw, token, parking(uprn=uprn, vrm=vrm(4321)))[0]
+
+    threads = [threading.Thread(target=send, args=(name, uprn))
+               for name, uprn in (("a", IN_ZONE[0]), ("b", IN_ZONE[1]))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    log = gw.log()
+    # both were evaluated (and held) before either was accepted: the window this test is for
+    assert log.count("failpoint_reached") == 2
+    assert log.rindex("failpoint_reached") < log.index("transaction_accepted")
+    statuses = sorted(r.status for r in answers.values())
+    assert statuses == [201, 422], answers
+    refused = next(r for r in answers.values() if r.status == 422)
+    assert any(f["field"] == "fields.vrm" for f in refused.json["error"]["fields"]), refused.json

@@ -256,6 +256,39 @@ static void test_seal_and_open(void **state)
                           "nothex", path, sizeof path));
 }
 
+/* Every seal gets its own IV, across the refills of the thread's pool of random IVs (64 at a
+ * time): 1,000 seals, no IV twice, each value opens with its own IV. */
+static void test_seal_ivs_unique(void **state)
+{
+    (void)state;
+    enum { SEALS = 1000 };
+    char path[256];
+    struct data_keys *keys =
+        keys_with("00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n", "k2", path,
+                  sizeof path);
+    assert_non_null(keys);
+    static unsigned char ivs[SEALS][DATA_IV_BYTES];
+    static const unsigned char zero[DATA_IV_BYTES];
+    for (int i = 0; i < SEALS; i++) {
+        unsigned char tag[DATA_TAG_BYTES], sealed[sizeof i], opened[sizeof i];
+        struct data_seal *seal = data_seal_begin(keys, ivs[i], NULL, 0);
+        assert_non_null(seal);
+        assert_true(data_seal_update(seal, &i, sizeof i, sealed));
+        assert_true(data_seal_final(seal, tag));
+        data_seal_free(seal);
+        struct data_open *open = data_open_begin(keys, data_keys_current(keys), ivs[i], NULL, 0);
+        assert_non_null(open);
+        assert_true(data_open_update(open, sealed, sizeof sealed, opened));
+        assert_true(data_open_final(open, tag));
+        data_open_free(open);
+        assert_memory_equal(opened, &i, sizeof i);
+        assert_memory_not_equal(ivs[i], zero, DATA_IV_BYTES);
+        for (int j = 0; j < i; j++)
+            assert_memory_not_equal(ivs[i], ivs[j], DATA_IV_BYTES);
+    }
+    data_keys_free(keys);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -264,6 +297,7 @@ int main(void)
         cmocka_unit_test(test_types_and_pages),
         cmocka_unit_test(test_pdf_object_streams_need_the_whole_file),
         cmocka_unit_test(test_seal_and_open),
+        cmocka_unit_test(test_seal_ivs_unique),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
