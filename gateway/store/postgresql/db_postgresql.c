@@ -214,12 +214,14 @@ static bool send_pipeline(struct pg_db *db, struct pg_stmt *st, int n, const cha
 {
     PGconn *conn = db->conn;
     bool in_txn = in_transaction(conn);
-    int sent = 0, failed_at = -1;
+    int sent = 0, failed_at = -1, prepare_at = -1;
+    bool prepared = false; /* st's PREPARE went through, whatever became of the rest */
     bool ok = PQenterPipelineMode(conn) == 1;
     for (int i = 0; ok && i < db->ndeferred; i++, sent++)
         ok = PQsendQueryParams(conn, db->deferred[i], 0, NULL, NULL, NULL, NULL, 0) == 1;
     if (ok && st && prepare) {
         ok = PQsendPrepare(conn, st->name, st->sql.text, n, NULL) == 1;
+        prepare_at = ok ? sent : -1;
         sent += ok;
     }
     if (ok && st) {
@@ -251,6 +253,8 @@ static bool send_pipeline(struct pg_db *db, struct pg_stmt *st, int n, const cha
         }
         ExecStatusType status = PQresultStatus(res);
         bool is_st = st && q == sent - 1;
+        if (q == prepare_at && status == PGRES_COMMAND_OK)
+            prepared = true;
         if (failed_at < 0 && status != PGRES_PIPELINE_ABORTED) {
             if (!check(db, res, in_txn))
                 failed_at = q;
@@ -279,7 +283,9 @@ static bool send_pipeline(struct pg_db *db, struct pg_stmt *st, int n, const cha
                  db->sqlstate[0] ? db->sqlstate : "25P02");
         snprintf(db->poison_msg, sizeof db->poison_msg, "%s", db->errmsg);
     }
-    if (st && prepare && failed_at < 0)
+    /* a prepared statement outlives a failed statement or transaction: preparing it again
+     * would be refused ("already exists") */
+    if (prepared && !db->must_reset)
         st->prepared_in = db->generation;
     db->ndeferred = 0;
     return failed_at < 0;
