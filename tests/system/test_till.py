@@ -118,3 +118,20 @@ def test_a_bad_float_is_refused_with_the_field(gateway):
     r = gateway.request("POST", "/api/v1/till/open", {"float_pence": 1, "x": 1}, token=token)
     assert r.status == 422 and r.json["error"]["fields"][0]["field"] == "x"
     assert till(gateway, token)["state"] == "not_open"
+
+
+def test_a_till_opened_before_a_restart_refuses_every_second_opening_after_it(gateway):
+    """The first opening after a restart is refused (409): on PostgreSQL its statement is
+    prepared and then refused on a fresh connection, and the next opening must not try to
+    prepare it again (that answered 503, "prepared statement already exists")."""
+    token = gateway.sign_in("supervisor", till=False)
+    r = gateway.request("POST", "/api/v1/till/open", {"float_pence": 15000}, token=token)
+    assert r.status == 201, r
+    gateway.stop()
+    gateway.start(users=False)
+    token = gateway.sign_in("supervisor", till=False)
+    for _ in range(3):
+        again = gateway.request("POST", "/api/v1/till/open", {"float_pence": 1}, token=token)
+        assert again.status == 409 and again.json["error"]["code"] == "till_already_open", again
+    r = library_sale(gateway, token, [("bag", 1)], cash(100))
+    assert r.status == 201, r
