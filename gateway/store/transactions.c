@@ -13,7 +13,7 @@
 #include <string.h>
 #include <time.h>
 
-#define LIST_LIMIT_MAX 500
+#define LIST_LIMIT_MAX            500
 #define STORE_LIMIT_LOCK_NAME_MAX 192 /* a limit key's name and its blind value */
 
 static const char *const status_names[] = {"accepted", "forwarded", "completed", "failed",
