@@ -307,8 +307,8 @@ static void line_emit(struct line *l)
 }
 
 /* A log_msg line, closed (not written). */
-static void msg_line(struct line *l, enum log_level level, const char *event, const char *fmt,
-                     va_list ap)
+__attribute__((format(printf, 4, 0))) static void
+msg_line(struct line *l, enum log_level level, const char *event, const char *fmt, va_list ap)
 {
     char message[LOG_MESSAGE_MAX];
     vsnprintf(message, sizeof message, fmt, ap);
