@@ -9,7 +9,6 @@ import uuid
 
 import pytest
 
-
 from txn_helpers import IN_ZONE, OUT_OF_ZONE, card, cash, parking, sell, today, vrm
 
 
