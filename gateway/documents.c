@@ -9,6 +9,7 @@
 #include "gateway/log.h"
 #include "gateway/multipart.h"
 #include "gateway/store/documents.h"
+#include "gateway/thread_name.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -223,6 +224,7 @@ static long sweep_delivered(struct documents *docs, struct store *store, time_t 
 static void *janitor_main(void *arg)
 {
     struct documents *docs = arg;
+    thread_name_set("doc-janitor");
     pthread_mutex_lock(&docs->lock);
     while (!docs->stopping) {
         pthread_mutex_unlock(&docs->lock);

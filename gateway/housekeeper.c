@@ -9,6 +9,7 @@
 #include "gateway/log.h"
 #include "gateway/purge.h"
 #include "gateway/store/audit.h"
+#include "gateway/thread_name.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -87,6 +88,7 @@ static void purge_chore(struct housekeeper *hk)
 static void *housekeeper_main(void *arg)
 {
     struct housekeeper *hk = arg;
+    thread_name_set("housekeeper");
     log_set_request_id("housekeeper");
     long head_every = hk->cfg->audit.head_interval_s;
     long purge_every = hk->cfg->retention.purge_interval_s;

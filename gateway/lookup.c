@@ -13,6 +13,7 @@
 #include "gateway/delivery/oauth_token.h"
 #include "gateway/config.h"
 #include "gateway/log.h"
+#include "gateway/thread_name.h"
 
 #include <curl/curl.h>
 #include <pthread.h>
@@ -184,6 +185,7 @@ static void finish_jobs(struct lookup *lk)
 static void *lookup_main(void *arg)
 {
     struct lookup *lk = arg;
+    thread_name_set("lookup");
     log_set_request_id("lookup");
     for (;;) {
         pthread_mutex_lock(&lk->lock);

@@ -40,6 +40,7 @@
 #include "gateway/till_paper.h"
 #include "gateway/metrics.h"
 #include "gateway/strbuf.h"
+#include "gateway/thread_name.h"
 
 #include "printing/printer.h"
 #include "printing/receipt.h"
@@ -631,6 +632,7 @@ static bool attempt_leased(const struct worker *w, const struct print_job *job)
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
+    thread_name_set("spooler");
     char rid[STORE_PRINTER_NAME_MAX + 16];
     snprintf(rid, sizeof rid, "printer-%s", w->pc.name);
     log_set_request_id(rid);

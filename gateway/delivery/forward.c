@@ -79,6 +79,7 @@
 #include <unistd.h>
 
 #include "gateway/delivery/forward_private.h"
+#include "gateway/thread_name.h"
 
 static int64_t clock_ms(clockid_t clock)
 {
@@ -883,6 +884,7 @@ static void wind_down(struct forwarder *fw)
 static void *forwarder_main(void *arg)
 {
     struct forwarder *fw = arg;
+    thread_name_set("forwarder");
     int64_t stop_deadline = 0;
     log_set_request_id("forwarder");
     for (;;) {

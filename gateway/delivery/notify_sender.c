@@ -8,6 +8,7 @@
 #include "gateway/delivery/resend_lookup.h"
 #include "gateway/log.h"
 #include "gateway/store/copies.h"
+#include "gateway/thread_name.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -354,6 +355,7 @@ static void wait_a_while(struct notify_sender *ns, int ms)
 static void *sender_main(void *arg)
 {
     struct notify_sender *ns = arg;
+    thread_name_set("notify-sender");
     while (!atomic_load(&ns->stopping)) {
         struct receipt_copy *due = NULL;
         size_t n = 0;

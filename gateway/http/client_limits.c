@@ -12,6 +12,7 @@
  * reused by a newer connection. Counting a client's connections is a walk of the list: the
  * table holds at most a few thousand entries and the walk costs microseconds. */
 #include "gateway/http/client_limits.h"
+#include "gateway/thread_name.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -161,6 +162,7 @@ static void keep_headroom(struct client_limits *cl)
 static void *sweeper_main(void *arg)
 {
     struct client_limits *cl = arg;
+    thread_name_set("limit-sweeper");
     pthread_mutex_lock(&cl->lock);
     while (!cl->stopping) {
         struct timespec until;

@@ -20,6 +20,7 @@
 #include "gateway/store/conninfo.h"
 #include "gateway/store/postgresql/db_postgresql.h"
 #include "gateway/store/sqlite/sqlite.h"
+#include "gateway/thread_name.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -212,6 +213,7 @@ static void finish_writes(struct store *store, struct store_write *list)
 static void *finisher_main(void *arg)
 {
     struct store *store = arg;
+    thread_name_set("store-finisher");
     log_set_request_id("store-writer");
     pthread_mutex_lock(&store->lock);
     for (;;) {
@@ -246,6 +248,7 @@ static bool writer_may_stop(const struct store *store)
 static void *writer_main(void *arg)
 {
     struct store *store = arg;
+    thread_name_set("store-writer");
     log_set_request_id("store-writer");
     pthread_mutex_lock(&store->lock);
     for (;;) {
