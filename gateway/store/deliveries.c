@@ -33,6 +33,8 @@
 #define LIST_LIMIT_MAX     500
 #define LIST_LIMIT_DEFAULT 100
 #define BACKEND_NAME_MAX   64
+/* an outcome's audit detail: "transaction failed: " and the error (delivery_outcome.error) */
+#define OUTCOME_DETAIL_MAX 560
 
 static const char *const state_names[] = {"pending",   "delivered",  "failed",
                                           "cancelled", "cancelling", "cancel_failed"};
@@ -552,6 +554,22 @@ static enum store_result note_attempt(struct db *db, const struct delivery_outco
     return store_step_done(db, st, "delivery attempt");
 }
 
+/* The detail of a delivery outcome's audit row. The transaction's move that the outcome
+ * causes (accepted -> forwarded on a delivered attempt, -> failed on a dead letter) is
+ * recorded in that same row, not in one of its own: "transaction forwarded" or
+ * "transaction failed", then the back-end's reference or the error after ": ". When the
+ * transaction did not move (a callback completed it first, a supervisor voided it) the detail
+ * is `what` alone (NULL: none), as for any other delivery move. Returns the detail. */
+static const char *outcome_detail(char detail[OUTCOME_DETAIL_MAX], enum txn_status to, bool moved,
+                                  const char *what)
+{
+    if (!moved)
+        return what;
+    snprintf(detail, OUTCOME_DETAIL_MAX, "transaction %s%s%s", txn_status_name(to),
+             what && what[0] ? ": " : "", what ? what : "");
+    return detail;
+}
+
 /* *step_written: the columns store_delivery_step_run writes after a delivered attempt are
  * written here already (in the same UPDATE of the row). */
 static enum store_result record_delivered(struct db *db, const struct delivery_outcome *o,
@@ -582,11 +600,6 @@ static enum store_result record_delivered(struct db *db, const struct delivery_o
     *step_written = r == STORE_OK;
     if (r != STORE_OK)
         return r;
-    r = delivery_move(db, o->delivery_id, row->reference, DELIVERY_PENDING, DELIVERY_DELIVERED,
-                      row->backend, NULL, o->backend_reference[0] ? o->backend_reference : NULL,
-                      now);
-    if (r != STORE_OK)
-        return r;
     st = db_cached(db, "UPDATE transactions SET backend_reference=? WHERE id=?");
     if (!st)
         return STORE_UNAVAILABLE;
@@ -594,10 +607,17 @@ static enum store_result record_delivered(struct db *db, const struct delivery_o
     db_bind_int64(st, 2, row->txn_id);
     if ((r = store_step_done(db, st, "backend reference")) != STORE_OK)
         return r;
-    r = store_txn_move(db, row->txn_id, row->reference, TXN_FORWARDED, row->backend, NULL,
-                       o->backend_reference, now);
+    bool forwarded;
+    r = store_txn_move_recorded(db, row->txn_id, row->txn_status, TXN_FORWARDED, now, &forwarded);
     /* a callback may have completed it already, or a supervisor voided it */
-    return r == STORE_CONFLICT ? STORE_OK : r;
+    if (r != STORE_OK && r != STORE_CONFLICT)
+        return r;
+    char detail[OUTCOME_DETAIL_MAX];
+    return delivery_move(db, o->delivery_id, row->reference, DELIVERY_PENDING, DELIVERY_DELIVERED,
+                         row->backend, NULL,
+                         outcome_detail(detail, TXN_FORWARDED, forwarded,
+                                        o->backend_reference[0] ? o->backend_reference : NULL),
+                         now);
 }
 
 static enum store_result record_failed(struct db *db, const struct delivery_outcome *o,
@@ -606,14 +626,15 @@ static enum store_result record_failed(struct db *db, const struct delivery_outc
     enum store_result r = note_attempt(db, o);
     if (r != STORE_OK)
         return r;
-    r = delivery_move(db, o->delivery_id, row->reference, DELIVERY_PENDING, DELIVERY_FAILED,
-                      row->backend, NULL, o->error, now);
-    if (r != STORE_OK)
-        return r;
-    r = store_txn_move(db, row->txn_id, row->reference, TXN_FAILED, row->backend, NULL, o->error,
-                       now);
+    bool failed;
+    r = store_txn_move_recorded(db, row->txn_id, row->txn_status, TXN_FAILED, now, &failed);
     /* the delivery is a dead letter whatever the transaction's state (voided, say) */
-    return r == STORE_CONFLICT ? STORE_OK : r;
+    if (r != STORE_OK && r != STORE_CONFLICT)
+        return r;
+    char detail[OUTCOME_DETAIL_MAX];
+    return delivery_move(db, o->delivery_id, row->reference, DELIVERY_PENDING, DELIVERY_FAILED,
+                         row->backend, NULL, outcome_detail(detail, TXN_FAILED, failed, o->error),
+                         now);
 }
 
 static enum store_result record_polled(struct db *db, const struct delivery_outcome *o,

@@ -13,7 +13,9 @@
  * the outbox) -> cancelled | cancel_failed; cancelled -> cancelling when a request that was in
  * flight at the void reached the back-end after all. Every move is audited (delivery_delivered,
  * delivery_failed, delivery_retried, delivery_cancelled, delivery_cancelling,
- * delivery_cancel_failed); see store/deliveries.c. */
+ * delivery_cancel_failed); the transaction's move that a delivered attempt or a dead letter
+ * causes (-> forwarded, -> failed) is recorded in that same row (docs/delivery.md); see
+ * store/deliveries.c. */
 enum delivery_state {
     DELIVERY_PENDING,
     DELIVERY_DELIVERED,

@@ -105,6 +105,15 @@ enum store_result store_rows_json(struct db_stmt *st, const struct store_column 
 enum store_result store_txn_move(struct db *db, int64_t txn_id, const char *reference,
                                  enum txn_status to, const char *actor, const char *counter,
                                  const char *detail, time_t now);
+/* store_txn_move for a move caused by another machine's move, whose audit row the caller
+ * writes and which must record this one too (a delivery outcome's row, store/deliveries.c):
+ * the same rule table and compare-and-set UPDATE, no audit row of its own. `from` is the
+ * status the caller read in this write (the UPDATE still checks it: STORE_CONFLICT when the
+ * row is no longer in it). *moved says whether the status changed (false when `from` is
+ * already `to`, or on any failure). */
+enum store_result store_txn_move_recorded(struct db *db, int64_t txn_id, enum txn_status from,
+                                          enum txn_status to, time_t now, bool *moved)
+    __attribute__((warn_unused_result));
 
 /* Queues the cash-up slip of till session till_id at printer (pending, due now), audited
  * ("print_queued", subject "TILL-<id>") by actor at counter; in the caller's write. */

@@ -573,38 +573,81 @@ enum store_result store_transaction_public(struct store *store, const char *refe
     return r;
 }
 
-enum store_result store_txn_move(struct db *db, int64_t txn_id, const char *reference,
-                                 enum txn_status to, const char *actor, const char *counter,
-                                 const char *detail, time_t now)
+/* The current status of transaction txn_id. */
+static enum store_result txn_status_read(struct db *db, int64_t txn_id, enum txn_status *status)
 {
     struct db_stmt *st = db_cached(db, "SELECT status FROM transactions WHERE id=?");
     if (!st)
         return STORE_UNAVAILABLE;
     db_bind_int64(st, 1, txn_id);
-    enum txn_status from;
     enum db_step rc = db_step(st);
-    bool known = rc == DB_ROW && txn_status_parse(db_column_text(st, 0), &from);
+    bool known = rc == DB_ROW && txn_status_parse(db_column_text(st, 0), status);
     db_release(st);
     if (!known)
         return rc == DB_ROW || rc == DB_DONE ? STORE_NOT_FOUND : store_step_result(db, rc);
+    return STORE_OK;
+}
+
+/* The move from -> to without its audit row: the rule table, then the compare-and-set UPDATE
+ * bound in *update, to be stepped by the caller. *moved says whether there is a move (false
+ * when the status is already `to`). */
+static enum store_result txn_move_row(struct db *db, int64_t txn_id, enum txn_status from,
+                                      enum txn_status to, time_t now, struct db_stmt **update,
+                                      bool *moved)
+{
+    *moved = false;
+    *update = NULL;
     if (from == to)
         return STORE_OK;
     if (!txn_status_can_move(from, to))
         return STORE_CONFLICT;
-    st = db_cached(db, "UPDATE transactions SET status=?, updated_at=?,"
-                       " completed_at = CASE WHEN ?1 = 'completed' THEN ?2 ELSE completed_at END"
-                       " WHERE id=?3 AND status=?4");
+    struct db_stmt *st =
+        db_cached(db, "UPDATE transactions SET status=?, updated_at=?,"
+                      " completed_at = CASE WHEN ?1 = 'completed' THEN ?2 ELSE completed_at END"
+                      " WHERE id=?3 AND status=?4");
     if (!st)
         return STORE_UNAVAILABLE;
     db_bind_text(st, 1, txn_status_name(to));
     db_bind_int64(st, 2, now);
     db_bind_int64(st, 3, txn_id);
     db_bind_text(st, 4, txn_status_name(from));
+    *update = st;
+    *moved = true;
+    return STORE_OK;
+}
+
+enum store_result store_txn_move(struct db *db, int64_t txn_id, const char *reference,
+                                 enum txn_status to, const char *actor, const char *counter,
+                                 const char *detail, time_t now)
+{
+    enum txn_status from = to;
+    struct db_stmt *st;
+    bool moved = false;
+    enum store_result r = txn_status_read(db, txn_id, &from);
+    if (r == STORE_OK)
+        r = txn_move_row(db, txn_id, from, to, now, &st, &moved);
+    if (r != STORE_OK || !moved)
+        return r;
     char what[64];
     snprintf(what, sizeof what, "transaction_%s", txn_status_name(to));
     struct audit_entry e = {
         .actor = actor, .counter = counter, .action = what, .subject = reference, .detail = detail};
     return store_move_commit(db, st, "status update", &e, now);
+}
+
+enum store_result store_txn_move_recorded(struct db *db, int64_t txn_id, enum txn_status from,
+                                          enum txn_status to, time_t now, bool *moved)
+{
+    struct db_stmt *st;
+    enum store_result r = txn_move_row(db, txn_id, from, to, now, &st, moved);
+    if (r != STORE_OK || !*moved)
+        return r;
+    r = store_step_done(db, st, "status update");
+    if (r == STORE_OK && db_changes(db) != 1)
+        r = STORE_CONFLICT; /* it left the state we saw: another move came first */
+    if (r != STORE_OK)
+        *moved = false;
+    return r;
 }
 
 struct complete_args {
