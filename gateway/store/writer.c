@@ -2,9 +2,11 @@
  * db.h (the same for every engine).
  *
  * DESIGN: one writer thread owns the only writing connection. HTTP threads queue store_write
- * jobs; the writer takes everything queued (up to group_commit_max), runs each under its own
- * SAVEPOINT inside one transaction (db_begin: SQLite's BEGIN IMMEDIATE) ... COMMIT, and only
- * after COMMIT returns does it report each job's result. So a reply sent after a successful
+ * jobs; the writer takes everything queued (up to group_commit_max), runs them inside one
+ * transaction (db_begin: SQLite's BEGIN IMMEDIATE) ... COMMIT, and only after COMMIT returns
+ * does it report each job's result. A job that is refused is undone alone: the group runs
+ * without savepoints first, and when a job does not succeed it is rolled back and run again
+ * with each job under its own SAVEPOINT (run_group_once). So a reply sent after a successful
  * write means the data is on disk, and one fsync serves a whole group. The results of async
  * jobs (store_submit: replies, logging, resuming requests) are reported by a second thread,
  * the finisher, in the order the jobs were queued, so the writer goes on to the next group
@@ -86,15 +88,25 @@ static bool bracket(struct db *db, const char *sql, char *err, size_t errlen)
     return rc != DB_ERROR;
 }
 
-/* Runs one group of writes in one database transaction. Each job runs under its own
- * SAVEPOINT, so a job that fails is undone alone and the others still commit. Every step of
- * that bracket is checked: when a SAVEPOINT cannot be opened, released or rolled back to, we
- * can no longer tell which rows belong to which job, so the whole group is rolled back and
- * every job in it gets STORE_UNAVAILABLE — never a commit of a refused job's partial rows.
+/* Runs one group of writes in one database transaction. With savepoints, each job runs under
+ * its own SAVEPOINT, so a job that fails is undone alone and the others still commit. Every
+ * step of that bracket is checked: when a SAVEPOINT cannot be opened, released or rolled back
+ * to, we can no longer tell which rows belong to which job, so the whole group is rolled back
+ * and every job in it gets STORE_UNAVAILABLE — never a commit of a refused job's partial rows.
+ *
+ * Without savepoints (the first run of every group: almost every job succeeds), the jobs run
+ * straight in the transaction: a savepoint costs SQLite a copy of every page the job changes
+ * that the group changed before (the tail pages of every table and index a sale appends to),
+ * to be able to undo the job alone. The first job that does not succeed stops the run: the
+ * whole group is rolled back (nothing of it is stored) and *refused is set, for the caller to
+ * run the group again with savepoints — so a refused job's rows are never committed, and the
+ * results are the ones a run with savepoints gives.
+ *
  * Returns whether the group was rolled back; *retryable when the engine says the same group
  * may go through if run again (SQLite: still busy after busy_timeout; PostgreSQL: a
  * serialization failure or deadlock). */
-static bool run_group_once(struct db *db, struct store_write *group, bool *retryable)
+static bool run_group_once(struct db *db, struct store_write *group, bool savepoints,
+                           bool *retryable, bool *refused)
 {
     char err[256];
     bool began = db_begin(db, err, sizeof err);
@@ -117,6 +129,18 @@ static bool run_group_once(struct db *db, struct store_write *group, bool *retry
     for (struct store_write *w = group; w; w = w->next) {
         if (aborted) {
             w->result = STORE_UNAVAILABLE;
+            continue;
+        }
+        if (!savepoints) {
+            w->result = w->run(db, w->arg);
+            if (!db_in_transaction(db)) {
+                aborted = true;
+                log_msg(LOG_ERROR, "store_unavailable", "write group rolled back: %s",
+                        db_errmsg(db));
+            } else if (w->result != STORE_OK) {
+                *refused = true; /* run again with savepoints: this job alone is undone */
+                aborted = true;
+            }
             continue;
         }
         if (!bracket(db, "SAVEPOINT job", err, sizeof err)) {
@@ -163,10 +187,18 @@ static bool run_group_once(struct db *db, struct store_write *group, bool *retry
  * outputs count only once its final result is STORE_OK. */
 static void run_group(struct store *store, struct store_write *group, long count)
 {
-    bool aborted = true, retryable = true;
-    for (int tries = 0; aborted && retryable && tries < STORE_GROUP_TRIES; tries++) {
+    bool retryable = false, refused = false;
+    bool aborted = run_group_once(store->writer, group, false, &retryable, &refused);
+    /* a refused job: the run without savepoints does not count as a try */
+    int tries = refused ? 0 : 1;
+    if (refused)
+        retryable = true;
+    else if (aborted && retryable)
+        log_msg(LOG_WARN, "store_retry", "write group of %ld runs again (%s)", count,
+                db_engine(store->writer));
+    for (; aborted && retryable && tries < STORE_GROUP_TRIES; tries++) {
         retryable = false;
-        aborted = run_group_once(store->writer, group, &retryable);
+        aborted = run_group_once(store->writer, group, true, &retryable, &refused);
         if (aborted && retryable && tries + 1 < STORE_GROUP_TRIES)
             log_msg(LOG_WARN, "store_retry", "write group of %ld runs again (%s)", count,
                     db_engine(store->writer));

@@ -1,12 +1,14 @@
 /* The SQLite engine's group commit and outbox reads, against a real database in a temporary
- * folder: a refused job whose savepoint cannot be rolled back to must not commit its partial
- * rows; a read whose step fails part-way is an error, never a short list; the delivery rule
- * table. */
+ * folder: a refused job is undone alone (the group, first run without savepoints, runs again
+ * with them) and the others commit once; a refused job whose savepoint cannot be rolled back
+ * to must not commit its partial rows; a read whose step fails part-way is an error, never a short
+ * list; the delivery rule table. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <pthread.h>
 
 #include "gateway/store.h"
 #include "gateway/store/store_private.h"
@@ -67,13 +69,14 @@ static enum store_result exec_run(struct store_tx *tx, void *arg)
     return db_exec(store_tx_db(tx), arg, err, sizeof err) ? STORE_OK : STORE_INVALID;
 }
 
-/* A job that writes a row, then loses its own savepoint, then is refused. */
+/* A job that writes a row, then loses its own savepoint (the group's first run has none: that
+ * RELEASE fails, and the refusal runs the group again with savepoints), then is refused. */
 static enum store_result partial_then_refused_run(struct store_tx *tx, void *arg)
 {
     struct db *db = store_tx_db(tx);
     char err[256];
     assert_true(db_exec(db, "INSERT INTO scratch VALUES('partial')", err, sizeof err));
-    assert_true(db_exec(db, "RELEASE job", err, sizeof err));
+    (void)db_exec(db, "RELEASE job", err, sizeof err);
     return STORE_CONFLICT;
 }
 
@@ -103,6 +106,111 @@ static void refused_job_whose_rollback_fails_commits_nothing(void **state)
     assert_int_equal(store_run(f->store, exec_run, "INSERT INTO scratch VALUES('next')"), STORE_OK);
     assert_int_equal(store_run(f->store, count_run, "SELECT COUNT(*) FROM scratch"), STORE_OK);
     assert_int_equal(counted.rows, 1);
+}
+
+/* ---- a group with a refused job ---- */
+
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool blocking, released;
+    int done;
+} gate = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, false, 0};
+
+/* Holds the writer (in a group of its own) until the test has queued the next group. */
+static enum store_result blocker_run(struct store_tx *tx, void *arg)
+{
+    (void)tx;
+    (void)arg;
+    pthread_mutex_lock(&gate.lock);
+    gate.blocking = true;
+    pthread_cond_broadcast(&gate.cond);
+    while (!gate.released)
+        pthread_cond_wait(&gate.cond, &gate.lock);
+    pthread_mutex_unlock(&gate.lock);
+    return STORE_OK;
+}
+
+struct scratch_job {
+    struct store_job job;
+    const char *value;
+    enum store_result answer; /* what run answers */
+    int runs;
+    enum store_result result; /* what the writer reported */
+};
+
+static enum store_result scratch_run(struct store_tx *tx, void *arg)
+{
+    struct scratch_job *j = arg;
+    struct db_stmt *st = db_prepare(store_tx_db(tx), "INSERT INTO scratch VALUES(?)");
+    assert_non_null(st);
+    db_bind_text(st, 1, j->value);
+    assert_int_equal(db_step(st), DB_DONE);
+    db_finalize(st);
+    j->runs++;
+    return j->answer;
+}
+
+static void gate_done(struct store_job *job, enum store_result result)
+{
+    pthread_mutex_lock(&gate.lock);
+    if (job->arg)
+        ((struct scratch_job *)job->arg)->result = result;
+    gate.done++;
+    pthread_cond_broadcast(&gate.cond);
+    pthread_mutex_unlock(&gate.lock);
+}
+
+static void a_refused_job_in_a_group_is_undone_alone(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(store_run(f->store, exec_run, "CREATE TABLE scratch(v TEXT)"), STORE_OK);
+    struct store_job blocker = {.run = blocker_run, .done = gate_done};
+    store_submit(f->store, &blocker);
+    pthread_mutex_lock(&gate.lock);
+    while (!gate.blocking)
+        pthread_cond_wait(&gate.cond, &gate.lock);
+    pthread_mutex_unlock(&gate.lock);
+    /* queued while the writer is held: the next group is these three */
+    struct scratch_job jobs[] = {{.value = "a", .answer = STORE_OK},
+                                 {.value = "refused", .answer = STORE_CONFLICT},
+                                 {.value = "c", .answer = STORE_OK}};
+    enum { JOBS = sizeof jobs / sizeof jobs[0] };
+    for (int i = 0; i < JOBS; i++) {
+        jobs[i].job = (struct store_job){.run = scratch_run, .arg = &jobs[i], .done = gate_done};
+        store_submit(f->store, &jobs[i].job);
+    }
+    pthread_mutex_lock(&gate.lock);
+    gate.released = true;
+    pthread_cond_broadcast(&gate.cond);
+    while (gate.done < 1 + JOBS)
+        pthread_cond_wait(&gate.cond, &gate.lock);
+    pthread_mutex_unlock(&gate.lock);
+    assert_int_equal(jobs[0].result, STORE_OK);
+    assert_int_equal(jobs[1].result, STORE_CONFLICT);
+    assert_int_equal(jobs[2].result, STORE_OK);
+    /* the first run (no savepoints) stopped at the refusal and was rolled back whole; the
+     * second ran every job under its own savepoint */
+    assert_int_equal(jobs[0].runs, 2);
+    assert_int_equal(jobs[1].runs, 2);
+    assert_int_equal(jobs[2].runs, 1);
+    /* each accepted job's row once, the refused one's not at all */
+    assert_int_equal(store_run(f->store, count_run, "SELECT COUNT(*) FROM scratch"), STORE_OK);
+    assert_int_equal(counted.rows, 2);
+    assert_int_equal(
+        store_run(f->store, count_run, "SELECT COUNT(*) FROM scratch WHERE v IN ('a','c')"),
+        STORE_OK);
+    assert_int_equal(counted.rows, 2);
+    /* a group that is all accepted runs once */
+    struct scratch_job one = {.value = "d", .answer = STORE_OK};
+    one.job = (struct store_job){.run = scratch_run, .arg = &one, .done = gate_done};
+    store_submit(f->store, &one.job);
+    pthread_mutex_lock(&gate.lock);
+    while (gate.done < 2 + JOBS)
+        pthread_cond_wait(&gate.cond, &gate.lock);
+    pthread_mutex_unlock(&gate.lock);
+    assert_int_equal(one.result, STORE_OK);
+    assert_int_equal(one.runs, 1);
 }
 
 static int64_t monotonic_ms(void)
@@ -292,6 +400,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(refused_job_whose_rollback_fails_commits_nothing, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(a_refused_job_in_a_group_is_undone_alone, setup, teardown),
         cmocka_unit_test_setup_teardown(a_busy_group_runs_again_then_is_refused, setup, teardown),
         cmocka_unit_test(a_failed_step_is_an_error_not_a_short_list),
         cmocka_unit_test(returning_id_gives_the_new_id_once),
