@@ -799,9 +799,8 @@ void store_delivery_record(struct store *store, struct delivery_outcome *outcome
 /* Each outcome of the batch under its own savepoint: one that is refused is rolled back
  * alone. A savepoint that cannot be opened, released or rolled back to fails the whole job
  * (the writer rolls it back), as the writer does with a group. */
-static enum store_result batch_run(struct store_tx *tx, void *arg)
+static enum store_result batch_run_each(struct store_tx *tx, struct delivery_outcome_batch *b)
 {
-    struct delivery_outcome_batch *b = arg;
     struct db *db = store_tx_db(tx);
     for (struct delivery_outcome *o = b->first; o; o = o->batch_next) {
         if (!bracket(db, "SAVEPOINT outcome")) {
@@ -820,6 +819,35 @@ static enum store_result batch_run(struct store_tx *tx, void *arg)
         }
     }
     return STORE_OK;
+}
+
+/* The whole batch under one savepoint first: a savepoint makes SQLite copy every page changed
+ * under it that was changed before in the transaction, once per savepoint, so one for the
+ * batch instead of one per outcome. When every outcome is kept, that is all; when one is
+ * refused, the batch is rolled back to that savepoint (nothing of it is kept) and runs again
+ * with each outcome under its own (batch_run_each), so the refused one is undone alone. */
+static enum store_result batch_run(struct store_tx *tx, void *arg)
+{
+    struct delivery_outcome_batch *b = arg;
+    struct db *db = store_tx_db(tx);
+    if (!bracket(db, "SAVEPOINT batch")) {
+        store_log_error(db, "outcome batch savepoint");
+        return STORE_UNAVAILABLE;
+    }
+    bool all_kept = true;
+    for (struct delivery_outcome *o = b->first; o && all_kept; o = o->batch_next) {
+        o->batch_result = outcome_step_run(tx, o);
+        if (!db_in_transaction(db))
+            return STORE_UNAVAILABLE; /* the engine rolled the whole write back */
+        all_kept = o->batch_result == STORE_OK;
+    }
+    bool bracketed = all_kept ? bracket(db, "RELEASE batch")
+                              : bracket(db, "ROLLBACK TO batch") && bracket(db, "RELEASE batch");
+    if (!bracketed) {
+        store_log_error(db, "outcome batch savepoint");
+        return STORE_UNAVAILABLE;
+    }
+    return all_kept ? STORE_OK : batch_run_each(tx, b);
 }
 
 static void batch_done(struct store_job *job, enum store_result result)
