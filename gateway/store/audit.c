@@ -49,12 +49,15 @@ static enum store_result last_row(struct db *db, int64_t *id, char hash[AUDIT_HA
         return STORE_UNAVAILABLE;
     enum db_step rc = db_step(st);
     *id = 0;
-    snprintf(hash, AUDIT_HASH_HEX_SIZE, "%s", AUDIT_CHAIN_GENESIS);
+    const char *h = AUDIT_CHAIN_GENESIS;
     if (rc == DB_ROW) {
         *id = db_column_int64(st, 0);
-        const char *h = column_text(st, 1);
-        snprintf(hash, AUDIT_HASH_HEX_SIZE, "%s", h ? h : "");
+        h = column_text(st, 1) ? column_text(st, 1) : "";
     }
+    /* a copy, not snprintf: this runs for every audit row written */
+    size_t n = strnlen(h, AUDIT_HASH_HEX_SIZE - 1);
+    memcpy(hash, h, n);
+    hash[n] = '\0';
     db_release(st);
     return rc == DB_ROW || rc == DB_DONE ? STORE_OK : store_step_result(db, rc);
 }

@@ -10,6 +10,7 @@
 
 #include "gateway/audit_chain.h"
 
+#include <inttypes.h>
 #include <openssl/evp.h>
 
 #include <stdio.h>
@@ -71,6 +72,35 @@ static void test_a_long_row_has_the_hash_of_its_encoding(void **state)
         snprintf(want + 2 * i, 3, "%02x", md[i]);
     hash_of(AUDIT_CHAIN_GENESIS, &base, got);
     assert_string_equal(got, want);
+}
+
+/* The numbers of a row (its id and time) are encoded as printf's "%" PRId64 writes them, at
+ * the ends of their range and around zero too. */
+static void test_numbers_are_encoded_as_printf_writes_them(void **state)
+{
+    (void)state;
+    static const int64_t values[] = {0, 9, 10, 99, 100, -1, -10, 1700000000, INT64_MAX, INT64_MIN};
+    for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
+        struct audit_row row = base;
+        row.id = values[i];
+        row.at = values[(i + 1) % (sizeof values / sizeof values[0])];
+        char id[32], at[32], encoding[1024], want[AUDIT_HASH_HEX_SIZE], got[AUDIT_HASH_HEX_SIZE];
+        snprintf(id, sizeof id, "%" PRId64, row.id);
+        snprintf(at, sizeof at, "%" PRId64, row.at);
+        int n = snprintf(encoding, sizeof encoding,
+                         "onestop-audit-v1\n%zu:%s\n%zu:%s\n%zu:%s\n9:assistant\n5:SD-01\n"
+                         "7:sign_in\n9:assistant\n-\n9:127.0.0.1\n",
+                         strlen(AUDIT_CHAIN_GENESIS), AUDIT_CHAIN_GENESIS, strlen(id), id,
+                         strlen(at), at);
+        assert_true(n > 0 && (size_t)n < sizeof encoding);
+        unsigned char md[EVP_MAX_MD_SIZE];
+        unsigned int md_len = 0;
+        assert_int_equal(EVP_Digest(encoding, (size_t)n, md, &md_len, EVP_sha256(), NULL), 1);
+        for (unsigned int j = 0; j < md_len; j++)
+            snprintf(want + 2 * j, 3, "%02x", md[j]);
+        hash_of(AUDIT_CHAIN_GENESIS, &row, got);
+        assert_string_equal(got, want);
+    }
 }
 
 static void test_every_change_to_a_row_changes_its_hash(void **state)
@@ -169,6 +199,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a_known_row_has_the_documented_hash),
+        cmocka_unit_test(test_numbers_are_encoded_as_printf_writes_them),
         cmocka_unit_test(test_a_long_row_has_the_hash_of_its_encoding),
         cmocka_unit_test(test_every_change_to_a_row_changes_its_hash),
         cmocka_unit_test(test_a_signed_head_checks_only_under_its_key_and_unchanged),
