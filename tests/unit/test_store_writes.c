@@ -213,6 +213,48 @@ static void a_refused_job_in_a_group_is_undone_alone(void **state)
     assert_int_equal(one.runs, 1);
 }
 
+/* ---- the writer's WAL writes, gathered (store/sqlite/wal_vfs.c) ---- */
+
+enum { BIG_ROWS = 400, BIG_ROW_BYTES = 3000 };
+
+static enum store_result big_write_run(struct store_tx *tx, void *arg)
+{
+    (void)arg;
+    char err[256];
+    return db_exec(store_tx_db(tx),
+                   "CREATE TABLE big(v BLOB);"
+                   "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 400)"
+                   " INSERT INTO big SELECT randomblob(3000) FROM n;",
+                   err, sizeof err)
+               ? STORE_OK
+               : STORE_INVALID;
+}
+
+/* One commit of more than a megabyte of WAL (far more than one gathered write), then a
+ * connection of the default VFS reads all of it; and the file checks out. */
+static void a_large_commit_is_whole_for_another_connection(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(store_run(f->store, big_write_run, NULL), STORE_OK);
+    char path[PATH_MAX_LEN + 32];
+    snprintf(path, sizeof path, "%s/onestop.db", f->dir);
+    sqlite3 *other = NULL;
+    assert_int_equal(sqlite3_open_v2(path, &other, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(
+        sqlite3_prepare_v2(other, "SELECT count(*), sum(length(v)) FROM big", -1, &st, NULL),
+        SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int64(st, 0), BIG_ROWS);
+    assert_int_equal(sqlite3_column_int64(st, 1), (int64_t)BIG_ROWS * BIG_ROW_BYTES);
+    sqlite3_finalize(st);
+    assert_int_equal(sqlite3_prepare_v2(other, "PRAGMA integrity_check", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(st, 0), "ok");
+    sqlite3_finalize(st);
+    sqlite3_close(other);
+}
+
 static int64_t monotonic_ms(void)
 {
     struct timespec ts;
@@ -401,6 +443,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(refused_job_whose_rollback_fails_commits_nothing, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(a_refused_job_in_a_group_is_undone_alone, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_large_commit_is_whole_for_another_connection, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(a_busy_group_runs_again_then_is_refused, setup, teardown),
         cmocka_unit_test(a_failed_step_is_an_error_not_a_short_list),
         cmocka_unit_test(returning_id_gives_the_new_id_once),

@@ -9,6 +9,7 @@
 
 #include "gateway/log.h"
 #include "gateway/store/db_engine.h"
+#include "gateway/store/sqlite/wal_vfs.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -422,6 +423,21 @@ static void configure_sqlite(void)
     (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 }
 
+/* Whether the writer syncs the WAL at every commit (synchronous=FULL or EXTRA), which
+ * store/sqlite/wal_vfs.c needs: a commit becomes visible to other connections only after that
+ * sync, so every frame they may read has been written by then. */
+static bool syncs_every_commit(struct sqlite_db *c, char *err, size_t errlen)
+{
+    enum { SYNCHRONOUS_FULL = 2 };
+    sqlite3_stmt *st = NULL;
+    bool full = sqlite3_prepare_v2(c->handle, "PRAGMA synchronous", -1, &st, NULL) == SQLITE_OK &&
+                sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) >= SYNCHRONOUS_FULL;
+    sqlite3_finalize(st);
+    if (!full)
+        snprintf(err, errlen, "the writer must run with synchronous=FULL");
+    return full;
+}
+
 struct db *db_sqlite_open(const char *db_path, long busy_ms, bool writer,
                           const struct field_crypt *crypt, char *err, size_t errlen)
 {
@@ -435,7 +451,8 @@ struct db *db_sqlite_open(const char *db_path, long busy_ms, bool writer,
     c->base.ops = &sqlite_ops;
     c->writer = writer;
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (writer ? SQLITE_OPEN_CREATE : 0);
-    int rc = sqlite3_open_v2(db_path, &c->handle, flags, NULL);
+    /* the writer's WAL writes gathered into one pwrite per commit (store/sqlite/wal_vfs.c) */
+    int rc = sqlite3_open_v2(db_path, &c->handle, flags, writer ? wal_vfs_name() : NULL);
     if (rc != SQLITE_OK) {
         snprintf(err, errlen, "cannot open %s: %s", db_path,
                  c->handle ? sqlite3_errmsg(c->handle) : "no memory");
@@ -458,6 +475,7 @@ struct db *db_sqlite_open(const char *db_path, long busy_ms, bool writer,
                                  : "PRAGMA foreign_keys=ON; PRAGMA query_only=ON;"
                                    "PRAGMA cache_size=-8192; PRAGMA temp_store=MEMORY;";
     if (!op_exec(&c->base, pragmas, err, errlen) ||
+        (writer && !syncs_every_commit(c, err, errlen)) ||
         !store_crypt_attach(c->handle, crypt, err, errlen)) {
         c->writer = false; /* nothing to checkpoint */
         op_close(&c->base);
