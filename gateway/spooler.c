@@ -32,6 +32,7 @@
 #include "gateway/spooler.h"
 
 #include "gateway/config.h"
+#include "gateway/failpoint.h"
 #include "gateway/log.h"
 #include "gateway/status_token.h"
 #include "gateway/store.h"
@@ -484,6 +485,8 @@ static void send_job(struct worker *w, const struct print_job *job, const char *
 {
     int printer_job = 0;
     char message[PRINTER_MESSAGE_MAX] = "";
+    if (job->attempts == 1)
+        failpoint("print_first_attempt_sending"); /* tests: a first send stalls, `printing` */
     int64_t started = mono_ms();
     atomic_fetch_add(&w->submits, 1);
     enum printer_outcome o =
