@@ -382,16 +382,21 @@ struct claim {
     size_t exclude_len;
     int64_t *ids;
     size_t n;
+    int64_t node_session; /* store_node_session when the claim was asked for */
 };
 
 /* On the writer: the due rows no node holds, locked (SKIP LOCKED: another node's claim in
  * progress keeps its rows), then leased to this node. Rows this node holds already are taken
  * again unless the caller has them in flight (exclude): an outcome the store could not
- * record left its lease behind. */
+ * record left its lease behind. Nothing is claimed while this node does not hold its id's
+ * lock (store_node_fence): another process may be running with the same id. */
 static enum store_result claim_run(struct db *db, void *arg)
 {
     struct claim *c = arg;
     c->n = 0;
+    enum store_result fenced = store_node_fence(db, c->node_session);
+    if (fenced != STORE_OK)
+        return fenced == STORE_CONFLICT ? STORE_OK : fenced;
     struct db_stmt *st = db_cached(
         db, "SELECT id FROM deliveries WHERE backend=?1 AND state IN ('pending','cancelling')"
             " AND next_attempt_at_ms <= ?2"
@@ -437,7 +442,13 @@ enum store_result store_deliveries_claim(struct store *store, const char *backen
         return store_deliveries_due(store, backend, now, limit, exclude, exclude_len, out, len);
     if (limit <= 0)
         return STORE_OK;
-    struct claim c = {backend, now, now + lease_ms, limit, exclude, exclude_len, NULL, 0};
+    struct claim c = {.backend = backend,
+                      .now = now,
+                      .lease_until = now + lease_ms,
+                      .limit = limit,
+                      .exclude = exclude,
+                      .exclude_len = exclude_len,
+                      .node_session = store_node_session(store)};
     c.ids = calloc((size_t)limit, sizeof *c.ids);
     *out = calloc((size_t)limit, sizeof **out);
     enum store_result r =
