@@ -70,6 +70,12 @@ struct store {
     pthread_mutex_t locks_lock;
     int64_t locks_session; /* the locks connection's session (db_hold_session), 0: none yet */
 
+    /* PostgreSQL: the connection that holds this node's send locks (store_print_send_lock):
+     * its own, so that a send lock does not end with the printer locks' session; NULL on
+     * SQLite. sends_lock serialises its users (the print workers). */
+    struct db *sends;
+    pthread_mutex_t sends_lock;
+
     /* PostgreSQL with a kept node id: the node guard, which keeps this node's id lock on the
      * locks connection (node_id.c). node_session: the session holding it, 0 while none does. */
     pthread_t guard;
@@ -533,6 +539,7 @@ struct store *store_open(const struct store_options *opts, char *err, size_t err
     }
     store->engine = opts->engine;
     pthread_mutex_init(&store->locks_lock, NULL);
+    pthread_mutex_init(&store->sends_lock, NULL);
     if (!engine_prepare(store, opts, err, errlen)) {
         free(store);
         return NULL;
@@ -563,7 +570,8 @@ struct store *store_open(const struct store_options *opts, char *err, size_t err
         }
     }
     if (db_shared(store->writer) &&
-        !(store->locks = engine_connect(store, opts, false, err, errlen))) {
+        (!(store->locks = engine_connect(store, opts, false, err, errlen)) ||
+         !(store->sends = engine_connect(store, opts, false, err, errlen)))) {
         store->thread = 0;
         store_close(store);
         return NULL;
@@ -640,6 +648,7 @@ void store_close(struct store *store)
         db_close(store->readers[i]);
     free(store->readers);
     free(store->reader_busy);
+    db_close(store->sends);  /* its session locks end with it */
     db_close(store->locks);  /* its session locks end with it */
     db_close(store->writer); /* SQLite: checkpoints the WAL into the database file */
     free(store);
@@ -666,6 +675,41 @@ enum store_result store_printer_hold(struct store *store, const char *printer,
             : h == DB_HOLD_TAKEN ? STORE_PRINTER_TAKEN
                                  : STORE_PRINTER_NOT_HELD;
     return ok || r != STORE_OK ? r : STORE_UNAVAILABLE;
+}
+
+enum store_result store_print_send_lock(struct store *store, int64_t print_job_id,
+                                        enum store_printer_hold *hold)
+{
+    *hold = STORE_PRINTER_KEPT;
+    if (!store->sends)
+        return STORE_OK;
+    char name[24];
+    snprintf(name, sizeof name, "%lld", (long long)print_job_id);
+    pthread_mutex_lock(&store->sends_lock);
+    enum db_hold h = DB_HOLD_NONE;
+    int64_t session = 0;
+    bool ok = db_hold_session(store->sends, db_lock_key("print-send", name), &h, &session);
+    enum store_result r = ok ? STORE_OK : db_result(store->sends);
+    if (!ok)
+        store_log_error(store->sends, "print send lock");
+    pthread_mutex_unlock(&store->sends_lock);
+    *hold = !ok                  ? STORE_PRINTER_NOT_HELD
+            : h == DB_HOLD_KEPT  ? STORE_PRINTER_KEPT
+            : h == DB_HOLD_TAKEN ? STORE_PRINTER_TAKEN
+                                 : STORE_PRINTER_NOT_HELD;
+    return ok || r != STORE_OK ? r : STORE_UNAVAILABLE;
+}
+
+void store_print_send_unlock(struct store *store, int64_t print_job_id)
+{
+    if (!store->sends)
+        return;
+    char name[24];
+    snprintf(name, sizeof name, "%lld", (long long)print_job_id);
+    pthread_mutex_lock(&store->sends_lock);
+    /* a session that ended took the lock with it: nothing to release then */
+    (void)db_unlock_session(store->sends, db_lock_key("print-send", name));
+    pthread_mutex_unlock(&store->sends_lock);
 }
 
 bool store_is_shared(struct store *store)
