@@ -495,8 +495,8 @@ static void send_job(struct worker *w, const struct print_job *job, const char *
     enum store_result r = store_print_send_lock(w->sp->store, job->id, &hold);
     if (r != STORE_OK || hold != STORE_PRINTER_KEPT) {
         log_msg(LOG_WARN, "print_attempt_lost",
-                "%s: this node's send lock on print job %lld ended before it was sent; not sent "
-                "now, it is looked at again",
+                "%s: this node no longer holds (or cannot confirm) the send lock of print job "
+                "%lld; it is not sent now, and is looked at again",
                 job->reference, (long long)job->id);
         return;
     }
