@@ -28,7 +28,7 @@ import uuid
 import pytest
 
 from onestop_env import DEMO_PASSWORD, ROOT, free_port, request, wait_until
-from postgres import bindir
+from postgres import bindir, lock_sessions_sql
 from printenv import RawPrinter
 from txn_helpers import IN_ZONE, parking, today
 
@@ -279,19 +279,7 @@ def test_kill9_of_a_node_during_a_burst_through_haproxy(tmp_path):
 PRINTER = "sd01-receipt"  # config/onestop.json's one printer
 
 
-def lock_key(space, name):
-    """db_lock_key (gateway/store/db.c): FNV-1a over "space:name", 64 bits."""
-    h = 14695981039346656037
-    for b in f"{space}:{name}".encode():
-        h = ((h ^ b) * 1099511628211) % 2**64
-    return h
-
-
-# The session holding the printer's lock: a session advisory lock on a bigint key shows in
-# pg_locks as classid (its high 32 bits), objid (its low 32 bits) and objsubid 1.
-PRINTER_LOCK_SESSIONS = ("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted"
-                         f" AND objsubid = 1 AND classid::bigint = {lock_key('printer', PRINTER) >> 32}"
-                         f" AND objid::bigint = {lock_key('printer', PRINTER) & 0xffffffff}")
+PRINTER_LOCK_SESSIONS = lock_sessions_sql("printer", PRINTER)  # the session holding it
 LOCK_KILLS = 3
 SALES_BETWEEN_KILLS = 12
 

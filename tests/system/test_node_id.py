@@ -9,6 +9,7 @@ import time
 import pytest
 
 from onestop_env import STORE_ENGINE, wait_until
+from postgres import lock_sessions_sql
 from txn_helpers import sell
 
 LONG_LEASE_MS = 600000  # far longer than the test may wait
@@ -74,21 +75,9 @@ def test_a_node_restarted_after_kill9_takes_back_its_own_leases_at_once(make_gat
     db.close()
 
 
-def lock_key(space, name):
-    """db_lock_key (gateway/store/db.c): FNV-1a over "space:name", 64 bits."""
-    h = 14695981039346656037
-    for b in f"{space}:{name}".encode():
-        h = ((h ^ b) * 1099511628211) % 2**64
-    return h
-
-
 def node_lock_sessions(db, node):
-    """The sessions holding node's id lock: a session advisory lock on a bigint key shows in
-    pg_locks as classid (its high 32 bits), objid (its low 32 bits) and objsubid 1."""
-    key = lock_key("node", node)
-    pids = [pid for (pid,) in db.execute(
-        "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1"
-        f" AND classid::bigint = {key >> 32} AND objid::bigint = {key & 0xffffffff}")]
+    """The sessions holding node's id lock."""
+    pids = [pid for (pid,) in db.execute(lock_sessions_sql("node", node))]
     db.rollback()
     return pids
 
