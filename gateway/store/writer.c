@@ -36,6 +36,7 @@
 #define NODE_GUARD_CHECK_MS 1000 /* how often the node guard asks for this node's id lock */
 #define MS_PER_S            1000
 #define NS_PER_MS           1000000L
+#define SEND_LOCK_NAME_MAX  24 /* a print job's id in decimal, the name of its send lock */
 
 struct store {
     enum store_engine engine;
@@ -683,7 +684,7 @@ enum store_result store_print_send_lock(struct store *store, int64_t print_job_i
     *hold = STORE_PRINTER_KEPT;
     if (!store->sends)
         return STORE_OK;
-    char name[24];
+    char name[SEND_LOCK_NAME_MAX];
     snprintf(name, sizeof name, "%lld", (long long)print_job_id);
     pthread_mutex_lock(&store->sends_lock);
     enum db_hold h = DB_HOLD_NONE;
@@ -704,7 +705,7 @@ void store_print_send_unlock(struct store *store, int64_t print_job_id)
 {
     if (!store->sends)
         return;
-    char name[24];
+    char name[SEND_LOCK_NAME_MAX];
     snprintf(name, sizeof name, "%lld", (long long)print_job_id);
     pthread_mutex_lock(&store->sends_lock);
     /* a session that ended took the lock with it: nothing to release then */
