@@ -20,6 +20,7 @@
 #include "gateway/payment.h"
 #include "gateway/receipt_options.h"
 #include "gateway/http/access.h"
+#include "gateway/json_text.h"
 #include "gateway/http/receipt_copies.h"
 #include "gateway/http/routes.h"
 #include "gateway/status_token.h"
@@ -981,12 +982,12 @@ void route_transaction_create(struct app *app, struct http_request *req)
     }
     if (evaluated) {
         /* what the job stores when it takes this evaluation, made here off the writer */
-        c->fields_json = json_dumps(evaluated->fields, JSON_COMPACT);
-        c->lines_json = json_dumps(evaluated->lines, JSON_COMPACT);
+        c->fields_json = json_text_compact(evaluated->fields);
+        c->lines_json = json_text_compact(evaluated->lines);
         const char *route = evaluated->backend ? evaluated->backend : service_backend(s);
         if (prepared && route && config_backend(app->cfg, route)) {
             json_t *payload = service_backend_payload(s, evaluated, c->reference);
-            c->payload_json = payload ? json_dumps(payload, JSON_COMPACT) : NULL;
+            c->payload_json = payload ? json_text_compact(payload) : NULL;
             json_decref(payload);
         }
     }
