@@ -594,7 +594,7 @@ static void remote_text(struct MHD_Connection *conn, char *out, size_t len)
 {
     const union MHD_ConnectionInfo *info =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    snprintf(out, len, "unknown");
+    text_copy(out, len, "unknown");
     if (!info || !info->client_addr)
         return;
     const struct sockaddr *sa = info->client_addr;
@@ -677,7 +677,7 @@ static bool connection_admit(struct http_request *req)
     bool share_ok = client_limits_headers_done(req->server->limits, req->limits_conn,
                                                http_header(req, "X-Forwarded-For"), client);
     if (client[0])
-        snprintf(req->remote, sizeof req->remote, "%s", client);
+        text_copy(req->remote, sizeof req->remote, client);
     const char *framing = framing_problem(req->conn);
     if (framing) {
         http_set_header(req, "Connection", "close");
@@ -765,6 +765,31 @@ static bool body_grow(struct http_request *req, size_t n)
     return true;
 }
 
+#define HTTP_REQUEST_SEQ_DIGITS 6 /* hex digits of a request's number, at least */
+
+/* "<the listener's prefix>-<its next number in hex, at least 6 digits>": what
+ * snprintf("%s-%06lx") wrote, without its format parsing (this is once per request). */
+static void request_id_make(struct http_server *server, char out[HTTP_REQUEST_ID_MAX])
+{
+    unsigned long seq = atomic_fetch_add(&server->next_id, 1);
+    char digits[2 * sizeof seq];
+    int n = 0;
+    do {
+        digits[n++] = "0123456789abcdef"[seq & 0xf];
+        seq >>= 4;
+    } while (seq && n < (int)sizeof digits);
+    while (n < HTTP_REQUEST_SEQ_DIGITS)
+        digits[n++] = '0';
+    size_t len = strlen(server->id_prefix);
+    char id[sizeof server->id_prefix + 1 + sizeof digits + 1];
+    memcpy(id, server->id_prefix, len);
+    id[len++] = '-';
+    while (n > 0)
+        id[len++] = digits[--n];
+    id[len] = '\0';
+    text_copy(out, HTTP_REQUEST_ID_MAX, id);
+}
+
 static struct http_request *request_new(struct http_server *server, struct MHD_Connection *conn,
                                         const char *url, const char *method)
 {
@@ -774,11 +799,10 @@ static struct http_request *request_new(struct http_server *server, struct MHD_C
     if (!req)
         return NULL;
     *req = (struct http_request){.server = server, .conn = conn};
-    snprintf(req->method, sizeof req->method, "%s", method);
+    text_copy(req->method, sizeof req->method, method);
     req->path = strdup(url);
     clock_gettime(CLOCK_MONOTONIC, &req->started);
-    snprintf(req->request_id, sizeof req->request_id, "%s-%06lx", server->id_prefix,
-             atomic_fetch_add(&server->next_id, 1));
+    request_id_make(server, req->request_id);
     remote_text(conn, req->remote, sizeof req->remote);
     pthread_mutex_init(&req->lock, NULL);
     atomic_fetch_add(&server->in_flight, 1);
