@@ -91,9 +91,8 @@ struct http_request {
     size_t streamed; /* bytes of a streamed body so far */
     json_t *json;
 
-    /* the flags kept together (no padding after each): the request stays under 1 KiB, which
-     * glibc serves from its small bins; at 1 KiB and over every malloc first merges all the
-     * thread's freed small chunks (malloc_consolidate) */
+    /* the flags kept together (no padding after each): the request stays within
+     * HTTP_MALLOC_SMALL_MAX (see http.h) */
     bool method_not_allowed;
     bool body_too_large;
     bool body_no_memory; /* an undeclared body outgrew the bodies memory: 503 at its end */

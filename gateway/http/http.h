@@ -107,10 +107,11 @@ void http_reply_owned(struct http_request *req, int status, const char *content_
 /* Maps a store failure to its reply (503 store_unavailable, 404, 409). */
 void http_reply_store_error(struct http_request *req, enum store_result r);
 
-/* The largest allocation made per request that glibc's malloc serves from its small bins:
- * from 1008 bytes on, a malloc first merges every small chunk the thread has freed
- * (malloc_consolidate), which costs microseconds per request under load. What is allocated
- * for every request stays within it. */
+/* The largest allocation made per request that glibc's malloc serves from its small bins.
+ * A malloc of more than this (a chunk of 1 KiB or more) that its thread cache cannot serve
+ * first merges all of the arena's fast-bin chunks (malloc_consolidate): under load, once per
+ * request, and it showed in the HTTP threads' profile. What is allocated for every request
+ * stays within it (static asserts where the size is known). */
 #define HTTP_MALLOC_SMALL_MAX 1000
 
 void http_defer(struct http_request *req);

@@ -168,8 +168,8 @@ struct lookup_entry {
     char latest[SERVICE_DATE_SIZE]; /* LOOKUP_LATEST_UNTIL's until */
 };
 
-/* Under 1 KiB (the texts share one buffer): glibc serves it from its small bins, where a
- * malloc of 1 KiB or more first merges every small chunk the thread freed, once per sale. */
+/* Within HTTP_MALLOC_SMALL_MAX (see http.h), the texts sharing one buffer: with a buffer per
+ * key and value it was 2.5 KiB, and its malloc ran malloc_consolidate once per sale. */
 struct lookup_log {
     struct store *store;
     int len;
