@@ -887,6 +887,7 @@ static void *forwarder_main(void *arg)
     thread_name_set("forwarder");
     int64_t stop_deadline = 0;
     log_set_request_id("forwarder");
+    log_hold(); /* a line per delivery attempt: one write per turn (log_release below) */
     for (;;) {
         int64_t now_mono = fwd_mono_ms();
         collect_recorded(fw, now_mono);
@@ -909,6 +910,7 @@ static void *forwarder_main(void *arg)
         finish_transfers(fw);
         flush_records(fw);
         update_gauges(fw, fwd_mono_ms());
+        log_release();
         curl_multi_poll(fw->multi, NULL, 0, LOOP_POLL_MS, NULL);
         curl_multi_perform(fw->multi, &still);
         finish_transfers(fw);
@@ -916,6 +918,7 @@ static void *forwarder_main(void *arg)
     }
     wind_down(fw);
     update_gauges(fw, fwd_mono_ms());
+    log_release();
     return NULL;
 }
 
