@@ -888,6 +888,7 @@ static void *forwarder_main(void *arg)
     int64_t stop_deadline = 0;
     log_set_request_id("forwarder");
     log_hold(); /* a line per delivery attempt: one write per turn (log_release below) */
+    backend_request_keep_handles(BACKEND_SPARE_HANDLES_MAX);
     for (;;) {
         int64_t now_mono = fwd_mono_ms();
         collect_recorded(fw, now_mono);
@@ -919,6 +920,7 @@ static void *forwarder_main(void *arg)
     wind_down(fw);
     update_gauges(fw, fwd_mono_ms());
     log_release();
+    backend_request_drop_handles(); /* the jobs left are freed on the stopping thread */
     return NULL;
 }
 
