@@ -330,6 +330,7 @@ void log_hold(void)
 
 void log_release(void)
 {
+    holding = false;
     if (held_len)
         lines_write(held, held_len);
     held_len = 0;

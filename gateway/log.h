@@ -16,11 +16,12 @@ const char *log_request_id(void);
 void log_msg(enum log_level level, const char *event, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* From log_hold on, this thread's log_msg lines at info and below are held (formatted, in
- * order) and written together, in one write, by log_release or when they would outgrow one
- * atomic write (PIPE_BUF); a warning or error line releases them and goes out at once. For a
- * loop that logs a line per item: one write per turn instead of one per line. The thread
- * must call log_release before it sleeps or exits, or its lines wait (or are lost). */
+/* From log_hold to log_release, this thread's log_msg lines at info and below are held
+ * (formatted, in order) and written together in one write: by log_release, or when they would
+ * outgrow one atomic write (PIPE_BUF); a warning or error line writes them first and goes out
+ * at once. For a loop that logs a line per item: one write per turn instead of one per line.
+ * The thread must call log_release before it sleeps or exits, or its lines wait (or are
+ * lost). */
 void log_hold(void);
 void log_release(void);
 
