@@ -328,12 +328,17 @@ void log_hold(void)
     holding = true;
 }
 
-void log_release(void)
+static void held_flush(void)
 {
-    holding = false;
     if (held_len)
         lines_write(held, held_len);
     held_len = 0;
+}
+
+void log_release(void)
+{
+    holding = false;
+    held_flush();
 }
 
 void log_msg(enum log_level level, const char *event, const char *fmt, ...)
@@ -351,11 +356,11 @@ void log_msg(enum log_level level, const char *event, const char *fmt, ...)
     }
     if (holding && level <= LOG_INFO && l.len <= sizeof held) {
         if (held_len + l.len > sizeof held)
-            log_release();
+            held_flush(); /* still holding: the next lines are held again */
         memcpy(held + held_len, l.buf, l.len);
         held_len += l.len;
     } else {
-        log_release(); /* what this thread held comes first */
+        held_flush(); /* what this thread held comes first; a warning does not end the hold */
         lines_write(l.buf, l.len);
     }
     line_free(&l);
