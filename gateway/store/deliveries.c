@@ -121,16 +121,12 @@ struct delivery_row {
     enum txn_status txn_status;
 };
 
-static enum store_result delivery_row_read(struct db *db, int64_t delivery_id,
+/* The row st stepped to (DELIVERY_ROW_COLUMNS), read into out; rc is the step's answer;
+ * STORE_NOT_FOUND when there was none. */
+#define DELIVERY_ROW_COLUMNS "d.transaction_id, t.reference, d.backend, d.state, t.status"
+static enum store_result delivery_row_fill(struct db *db, struct db_stmt *st, enum db_step rc,
                                            struct delivery_row *out)
 {
-    struct db_stmt *st = db_cached(db, "SELECT d.transaction_id, t.reference, d.backend,"
-                                       " d.state, t.status FROM deliveries d JOIN transactions t"
-                                       " ON t.id = d.transaction_id WHERE d.id=?");
-    if (!st)
-        return STORE_UNAVAILABLE;
-    db_bind_int64(st, 1, delivery_id);
-    enum db_step rc = db_step(st);
     enum store_result r = STORE_NOT_FOUND;
     if (rc == DB_ROW) {
         out->txn_id = db_column_int64(st, 0);
@@ -142,6 +138,19 @@ static enum store_result delivery_row_read(struct db *db, int64_t delivery_id,
     } else if (rc != DB_DONE) {
         r = store_step_result(db, rc);
     }
+    return r;
+}
+
+static enum store_result delivery_row_read(struct db *db, int64_t delivery_id,
+                                           struct delivery_row *out)
+{
+    struct db_stmt *st = db_cached(db, "SELECT " DELIVERY_ROW_COLUMNS " FROM deliveries d"
+                                       " JOIN transactions t ON t.id = d.transaction_id"
+                                       " WHERE d.id=?");
+    if (!st)
+        return STORE_UNAVAILABLE;
+    db_bind_int64(st, 1, delivery_id);
+    enum store_result r = delivery_row_fill(db, st, db_step(st), out);
     db_release(st);
     return r;
 }
@@ -480,22 +489,42 @@ enum store_result store_deliveries_claim(struct store *store, const char *backen
  * STORE_CONFLICT when another node claimed the delivery after this node's lease ran out (it
  * sends it again, with the same Idempotency-Key). On PostgreSQL the UPDATE also locks the row
  * until the write commits, so no claim slips in between. */
-static enum store_result lease_release(struct db *db, int64_t delivery_id)
+/* row (NULL: not wanted): the delivery's row as the release left it, read by the same
+ * statement (UPDATE ... RETURNING, one round trip); *row_read tells whether it was. */
+static enum store_result lease_release(struct db *db, int64_t delivery_id, struct delivery_row *row,
+                                       bool *row_read)
 {
+    *row_read = false;
     if (!db_shared(db))
         return STORE_OK;
-    struct db_stmt *st = db_cached(db, "UPDATE deliveries SET lease_owner=NULL, lease_until_ms=NULL"
-                                       " WHERE id=?1 AND (lease_owner IS NULL OR lease_owner=?2)");
+    struct db_stmt *st =
+        row ? db_cached(db, "UPDATE deliveries d SET lease_owner=NULL, lease_until_ms=NULL"
+                            " FROM transactions t WHERE d.id=?1 AND t.id = d.transaction_id"
+                            " AND (d.lease_owner IS NULL OR d.lease_owner=?2)"
+                            " RETURNING " DELIVERY_ROW_COLUMNS)
+            : db_cached(db, "UPDATE deliveries SET lease_owner=NULL, lease_until_ms=NULL"
+                            " WHERE id=?1 AND (lease_owner IS NULL OR lease_owner=?2)");
     if (!st)
         return STORE_UNAVAILABLE;
     db_bind_int64(st, 1, delivery_id);
     db_bind_text(st, 2, store_node_id());
-    enum store_result r = store_step_done(db, st, "delivery lease release");
-    if (r == STORE_OK && db_changes(db) == 0) {
+    enum store_result r;
+    if (row) {
+        /* no row: released nothing (held by another node, or gone) */
+        r = delivery_row_fill(db, st, db_step(st), row);
+        *row_read = r == STORE_OK;
+        if (r == STORE_NOT_FOUND)
+            r = STORE_CONFLICT;
+        db_release(st);
+    } else {
+        r = store_step_done(db, st, "delivery lease release");
+        if (r == STORE_OK && db_changes(db) == 0)
+            r = STORE_CONFLICT;
+    }
+    if (r == STORE_CONFLICT) {
         log_msg(LOG_INFO, "delivery_lease_lost",
                 "delivery %lld is held by another node now: this node's outcome is not recorded",
                 (long long)delivery_id);
-        r = STORE_CONFLICT;
     }
     return r;
 }
@@ -708,12 +737,17 @@ enum store_result store_delivery_void(struct db *db, int64_t txn_id, const char 
     return STORE_INVALID;
 }
 
+/* known: the delivery's row read already (by the lease's release), NULL: read it here. */
 static enum store_result outcome_run(struct store_tx *tx, const struct delivery_outcome *o,
-                                     bool *step_written)
+                                     const struct delivery_row *known, bool *step_written)
 {
     struct db *db = store_tx_db(tx);
     struct delivery_row row;
-    enum store_result r = delivery_row_read(db, o->delivery_id, &row);
+    enum store_result r = STORE_OK;
+    if (known)
+        row = *known;
+    else
+        r = delivery_row_read(db, o->delivery_id, &row);
     if (r != STORE_OK)
         return r;
     time_t now = (time_t)(o->now_ms / 1000);
@@ -766,11 +800,15 @@ static enum store_result outcome_step_run(struct store_tx *tx, void *arg)
     const struct delivery_outcome *o = arg;
     /* a look-up that found nothing is followed by the resend: the lease stays */
     bool keeps_lease = o->kind == OUTCOME_POLLED || o->step == DELIVERY_STEP_NOT_FOUND;
-    enum store_result r = keeps_lease ? STORE_OK : lease_release(store_tx_db(tx), o->delivery_id);
+    bool attempt = o->step == DELIVERY_STEP_ATTEMPT, row_read = false;
+    struct delivery_row row;
+    enum store_result r = keeps_lease ? STORE_OK
+                                      : lease_release(store_tx_db(tx), o->delivery_id,
+                                                      attempt ? &row : NULL, &row_read);
     if (r != STORE_OK)
         return r;
     bool step_written = false;
-    r = o->step == DELIVERY_STEP_ATTEMPT ? outcome_run(tx, o, &step_written) : STORE_OK;
+    r = attempt ? outcome_run(tx, o, row_read ? &row : NULL, &step_written) : STORE_OK;
     return r == STORE_OK ? store_delivery_step_run(tx, o, step_written) : r;
 }
 
