@@ -161,10 +161,10 @@ bool store_node_id_guarded(void);
  * kept id's lock, taking it when free (db_hold_session's *hold and *session). false when the
  * engine failed. Only while store_node_id_guarded. */
 bool store_node_id_hold(struct db *locks, enum db_hold *hold, int64_t *session) STORE_MUSTCHECK;
-/* Before a claim of work for this node (on the connection that claims): STORE_OK when session (store_node_session) holds
- * the kept id's lock now, or the id is not guarded; STORE_CONFLICT when it does not (the lock
- * was lost with its session, and perhaps taken by a copy of this node's data folder); another
- * result when the engine failed. */
+/* Before a claim of work for this node (on the connection that claims): STORE_OK when
+ * session (store_node_session) holds the kept id's lock now, or the id is not guarded;
+ * STORE_CONFLICT when it does not (the lock was lost with its session, and perhaps taken by a
+ * copy of this node's data folder); another result when the engine failed. */
 enum store_result store_node_fence(struct db *db, int64_t session) STORE_MUSTCHECK;
 /* The session that holds this node's id lock now as the node guard last saw it; 0 while it
  * holds none (lost, not yet taken again). writer.c. */
