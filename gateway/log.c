@@ -26,6 +26,11 @@
 #define LOG_REQUEST_ID_MAX 40
 
 static _Thread_local char current_request_id[LOG_REQUEST_ID_MAX];
+/* log_hold: this thread's held lines (whole lines, at most PIPE_BUF bytes: one write under
+ * the shared lock), and whether it holds them at all */
+static _Thread_local char held[PIPE_BUF];
+static _Thread_local size_t held_len;
+static _Thread_local bool holding;
 static pthread_rwlock_t log_lock = PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
 static enum log_level log_threshold = LOG_INFO;
 
@@ -318,6 +323,24 @@ msg_line(struct line *l, enum log_level level, const char *event, const char *fm
     line_close(l);
 }
 
+void log_hold(void)
+{
+    holding = true;
+}
+
+static void held_flush(void)
+{
+    if (held_len)
+        lines_write(held, held_len);
+    held_len = 0;
+}
+
+void log_release(void)
+{
+    holding = false;
+    held_flush();
+}
+
 void log_msg(enum log_level level, const char *event, const char *fmt, ...)
 {
     if (level < log_threshold)
@@ -327,8 +350,19 @@ void log_msg(enum log_level level, const char *event, const char *fmt, ...)
     va_start(ap, fmt);
     msg_line(&l, level, event, fmt, ap);
     va_end(ap);
-    if (!l.failed)
+    if (l.failed) {
+        line_free(&l);
+        return;
+    }
+    if (holding && level <= LOG_INFO && l.len <= sizeof held) {
+        if (held_len + l.len > sizeof held)
+            held_flush(); /* still holding: the next lines are held again */
+        memcpy(held + held_len, l.buf, l.len);
+        held_len += l.len;
+    } else {
+        held_flush(); /* what this thread held comes first; a warning does not end the hold */
         lines_write(l.buf, l.len);
+    }
     line_free(&l);
 }
 

@@ -16,6 +16,15 @@ const char *log_request_id(void);
 void log_msg(enum log_level level, const char *event, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* From log_hold to log_release, this thread's log_msg lines at info and below are held
+ * (formatted, in order) and written together in one write: by log_release, or when they would
+ * outgrow one atomic write (PIPE_BUF); a warning or error line writes them first and goes out
+ * at once. For a loop that logs a line per item: one write per turn instead of one per line.
+ * The thread must call log_release before it sleeps or exits, or its lines wait (or are
+ * lost). */
+void log_hold(void);
+void log_release(void);
+
 /* The line log_msg would write, formatted now (timestamp, this thread's request id) but not
  * written: for log_request_after. NULL when the level is filtered out or out of memory; the
  * caller frees it. */

@@ -8,12 +8,16 @@
  * is lost with its database session (a dropped connection): a node that lost it stops, logs
  * printer_lost, and works the queue again only once it holds the lock again; and a new attempt
  * is written only while the lock is held (store_print_move checks it in the same transaction),
- * so a node that lost the lock between the question and the job cannot start it. A worker's
- * loop:
+ * so a node that lost the lock between the question and the job cannot start it. Every send
+ * holds the job's send lock (store_print_send_lock: a session lock on a connection of its own)
+ * from before its attempt is written until its outcome is: that is how another node tells a
+ * job still being sent, however long the send stalls, from one whose sender is gone. A
+ * worker's loop:
  *   1. a job of its printer found in `printing` was left there by an earlier process (a crash
- *      or a stop while it was at the printer): with a printer job id it is re-checked with
- *      printer_check_job, never sent again; without one it is sent again (see resume_job; on
- *      a shared store once SPOOLER_ATTEMPT_LEASE_MS has passed, see attempt_leased);
+ *      or a stop while it was at the printer) or by a node that lost the printer's lock: with
+ *      a printer job id it is re-checked with printer_check_job, never sent again; without one
+ *      it is sent again (see resume_job) once this node holds its send lock, that is once its
+ *      sender has finished or is gone (until then the worker goes on to pending jobs);
  *   2. otherwise the oldest due `pending` job: build the receipt from the store, render it,
  *      write `printing` (attempts + 1) BEFORE submitting, submit, write the printer's job id
  *      as soon as it is known, then poll printer_check_job every SPOOLER_POLL_MS (bounded by
@@ -32,6 +36,7 @@
 #include "gateway/spooler.h"
 
 #include "gateway/config.h"
+#include "gateway/failpoint.h"
 #include "gateway/log.h"
 #include "gateway/status_token.h"
 #include "gateway/store.h"
@@ -66,10 +71,6 @@
 #define ERROR_MAX          (PRINTER_MESSAGE_MAX + 160)
 #define LABEL_MAX          (2 * STORE_PRINTER_NAME_MAX + 1)
 #define DESCRIPTION_OTHERS "Other items"
-/* Several nodes: a `printing` job with no printer job id, whose attempt another node may still
- * be sending (it lost the printer's lock mid-job), is that node's for this long after the
- * attempt began: the longest a submit can take (connect, then one write), and a margin. */
-#define SPOOLER_ATTEMPT_LEASE_MS (PRINTER_CONNECT_TIMEOUT_MS + PRINTER_IO_TIMEOUT_S * 1000 + 5000)
 
 /* Said on every receipt whose service has no "receipt_next_steps" of its own. (The layout
  * already says "quote your reference" and "scan to see how your request is going".) */
@@ -92,6 +93,7 @@ struct worker {
     pthread_mutex_t lock;
     pthread_cond_t cond; /* on CLOCK_MONOTONIC */
     bool woken;
+    int64_t busy_logged; /* the job print_attempt_busy was last logged for */
     /* metrics */
     atomic_uint_fast64_t printed, failed, retried, submits, print_ms_sum;
 };
@@ -484,6 +486,20 @@ static void send_job(struct worker *w, const struct print_job *job, const char *
 {
     int printer_job = 0;
     char message[PRINTER_MESSAGE_MAX] = "";
+    if (job->attempts == 1)
+        failpoint("print_first_attempt_sending"); /* tests: a first send stalls, `printing` */
+    /* the send lock still held by this session (a send may have waited long): else it ended
+     * with its session since the attempt began, and another node may have sent the job; the
+     * job stays `printing`, and is sent again only by a node that takes its send lock */
+    enum store_printer_hold hold = STORE_PRINTER_NOT_HELD;
+    enum store_result r = store_print_send_lock(w->sp->store, job->id, &hold);
+    if (r != STORE_OK || hold != STORE_PRINTER_KEPT) {
+        log_msg(LOG_WARN, "print_attempt_lost",
+                "%s: this node no longer holds (or cannot confirm) the send lock of print job "
+                "%lld; it is not sent now, and is looked at again",
+                job->reference, (long long)job->id);
+        return;
+    }
     int64_t started = mono_ms();
     atomic_fetch_add(&w->submits, 1);
     enum printer_outcome o =
@@ -610,23 +626,31 @@ static void resume_job(struct worker *w, struct print_job *job)
                0);
         return;
     }
-    log_msg(LOG_INFO, "print_resubmit", "%s: sending print job %lld to %s again after a restart",
+    log_msg(LOG_INFO, "print_resubmit",
+            "%s: sending print job %lld to %s again: its last send was not finished (a restart, or "
+            "its node is gone)",
             job->reference, (long long)job->id, w->pc.name);
     submit_job(w, job, PRINT_PRINTING);
 }
 
-/* Several nodes: whether a `printing` job with no printer job id may still be on its way to the
- * printer from another node that began the attempt (it lost the printer's lock mid-job and is
- * finishing it), so that sending it again now could print it twice: for
- * SPOOLER_ATTEMPT_LEASE_MS after the attempt began. Once that is over, a live node has
- * recorded its outcome, and a dead one's job is sent again (resume_job). An attempt this node
- * began (its node id is kept across restarts) was its earlier process's, which is gone (one
- * process holds a data folder): sent again at once. */
-static bool attempt_leased(const struct worker *w, const struct print_job *job)
+/* Takes the job's send lock before this node sends it (store_print_send_lock). false when
+ * another node's session holds it (that node is sending the job now, however long it takes:
+ * logged once per job as print_attempt_busy) or the store cannot tell: the job is left alone.
+ * Release it with store_print_send_unlock once the outcome is recorded. */
+static bool send_lock(struct worker *w, const struct print_job *job)
 {
-    if (job->job_id > 0 || job->attempt_mine || !store_is_shared(w->sp->store))
-        return false;
-    return wall_ms() - job->updated_at * MS_PER_S < SPOOLER_ATTEMPT_LEASE_MS;
+    enum store_printer_hold hold = STORE_PRINTER_NOT_HELD;
+    enum store_result r = store_print_send_lock(w->sp->store, job->id, &hold);
+    if (r == STORE_OK && hold != STORE_PRINTER_NOT_HELD)
+        return true;
+    if (r == STORE_OK && w->busy_logged != job->id) {
+        log_msg(LOG_INFO, "print_attempt_busy",
+                "%s: another node is still sending print job %lld to %s; it is left to that "
+                "node until it finishes or is gone",
+                job->reference, (long long)job->id, w->pc.name);
+        w->busy_logged = job->id;
+    }
+    return false;
 }
 
 static void *worker_main(void *arg)
@@ -665,8 +689,13 @@ static void *worker_main(void *arg)
         size_t n = 0;
         enum store_result r =
             store_print_jobs(w->sp->store, w->pc.name, PRINT_PRINTING, 0, &job, 1, &n);
-        if (r == STORE_OK && n == 1 && !attempt_leased(w, &job)) {
+        if (r == STORE_OK && n == 1 && job.job_id > 0) {
+            resume_job(w, &job); /* re-checked by its printer job id, never sent again */
+            continue;
+        }
+        if (r == STORE_OK && n == 1 && send_lock(w, &job)) {
             resume_job(w, &job);
+            store_print_send_unlock(w->sp->store, job.id);
             continue;
         }
         if (r == STORE_OK)
@@ -677,7 +706,12 @@ static void *worker_main(void *arg)
             continue;
         }
         if (n == 1) {
-            submit_job(w, &job, PRINT_PENDING);
+            if (send_lock(w, &job)) {
+                submit_job(w, &job, PRINT_PENDING);
+                store_print_send_unlock(w->sp->store, job.id);
+            } else {
+                worker_wait(w, SPOOLER_STORE_RETRY_MS, false);
+            }
             continue;
         }
         int64_t next = store_print_next_due(w->sp->store, w->pc.name);

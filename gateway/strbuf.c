@@ -160,6 +160,15 @@ bool strbuf_json_string(struct strbuf *b, const char *s)
     return ok && strbuf_append(b, run, (size_t)(s - run)) && strbuf_append(b, "\"", 1);
 }
 
+void text_copy(char *out, size_t size, const char *text)
+{
+    if (size == 0)
+        return;
+    size_t n = strnlen(text, size - 1);
+    memcpy(out, text, n);
+    out[n] = '\0';
+}
+
 const char *strbuf_decimal(long long value, char buf[STRBUF_DECIMAL_MAX], size_t *len)
 {
     char *end = buf + STRBUF_DECIMAL_MAX, *p = end;

@@ -29,6 +29,9 @@ bool strbuf_json_string(struct strbuf *b, const char *s);
 const char *strbuf_decimal(long long value, char buf[STRBUF_DECIMAL_MAX], size_t *len);
 /* Appends value in decimal, as jansson writes a JSON integer. */
 bool strbuf_json_int(struct strbuf *b, long long value);
+/* Copies text into out (size bytes), cut short to fit and always NUL-terminated: what
+ * snprintf(out, size, "%s", text) writes, without its format parsing (per-request paths). */
+void text_copy(char *out, size_t size, const char *text);
 /* Hands the text to the caller (free it) and resets the buffer. */
 char *strbuf_take(struct strbuf *b, size_t *len);
 void strbuf_free(struct strbuf *b);

@@ -58,6 +58,10 @@ struct backend_request {
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
 
+/* this thread's spare easy handles (backend_request_keep_handles), reset, ready for reuse */
+static _Thread_local CURL *spare[BACKEND_SPARE_HANDLES_MAX];
+static _Thread_local size_t spare_len, spare_max;
+
 static void global_init(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -295,6 +299,36 @@ bool backend_signature_verify(const struct backend_config *be, const char *idemp
 
 /* ---- requests ---- */
 
+void backend_request_keep_handles(size_t max)
+{
+    spare_max = max < BACKEND_SPARE_HANDLES_MAX ? max : BACKEND_SPARE_HANDLES_MAX;
+}
+
+void backend_request_drop_handles(void)
+{
+    while (spare_len > 0)
+        curl_easy_cleanup(spare[--spare_len]);
+    spare_max = 0;
+}
+
+/* A spare handle of this thread's, or a new one; NULL when out of memory. */
+static CURL *easy_take(void)
+{
+    return spare_len > 0 ? spare[--spare_len] : curl_easy_init();
+}
+
+/* Keeps e as a spare (reset: no option, header list or buffer of the last request stays
+ * pointed at) or cleans it up. It must not be on a multi handle. */
+static void easy_give(CURL *e, bool reusable)
+{
+    if (reusable && spare_len < spare_max) {
+        curl_easy_reset(e);
+        spare[spare_len++] = e;
+        return;
+    }
+    curl_easy_cleanup(e);
+}
+
 static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata)
 {
     struct backend_request *req = userdata;
@@ -406,7 +440,7 @@ struct backend_request *backend_request_new(const struct backend_config *be,
     if (post && spec->content_type && !add_header(req, "Content-Type", spec->content_type))
         goto oom;
 
-    req->easy = curl_easy_init();
+    req->easy = easy_take();
     if (!req->easy)
         goto oom;
     CURL *e = req->easy;
@@ -546,7 +580,7 @@ void backend_request_free(struct backend_request *req)
     if (!req)
         return;
     if (req->easy)
-        curl_easy_cleanup(req->easy);
+        easy_give(req->easy, req->mime == NULL);
     curl_mime_free(req->mime); /* after the handle: its parts' readers close here */
     curl_slist_free_all(req->headers);
     free(req->url);

@@ -106,5 +106,14 @@ void backend_request_finish(struct backend_request *req, CURLcode code,
                             struct backend_response *out);
 /* Frees the request and its easy handle (remove it from the multi handle first). NULL-safe. */
 void backend_request_free(struct backend_request *req);
+/* Spare easy handles for the calling thread: from here on, backend_request_free keeps up to
+ * max (at most BACKEND_SPARE_HANDLES_MAX) of this thread's freed handles, reset, and
+ * backend_request_new on this thread takes one of them before it makes a new one (a handle
+ * made and freed per request cost an allocation of its buffers and their teardown). A
+ * handle that carried a multipart body is never kept. The thread must call
+ * backend_request_drop_handles before it ends. Without keep, nothing is kept. */
+#define BACKEND_SPARE_HANDLES_MAX 64
+void backend_request_keep_handles(size_t max);
+void backend_request_drop_handles(void);
 
 #endif

@@ -887,7 +887,9 @@ static void *forwarder_main(void *arg)
     thread_name_set("forwarder");
     int64_t stop_deadline = 0;
     log_set_request_id("forwarder");
+    backend_request_keep_handles(BACKEND_SPARE_HANDLES_MAX);
     for (;;) {
+        log_hold(); /* a line per delivery attempt: one write per wait (log_release) */
         int64_t now_mono = fwd_mono_ms();
         collect_recorded(fw, now_mono);
         if (atomic_load(&fw->stopping)) {
@@ -909,13 +911,17 @@ static void *forwarder_main(void *arg)
         finish_transfers(fw);
         flush_records(fw);
         update_gauges(fw, fwd_mono_ms());
+        log_release();
         curl_multi_poll(fw->multi, NULL, 0, LOOP_POLL_MS, NULL);
+        log_hold();
         curl_multi_perform(fw->multi, &still);
         finish_transfers(fw);
         flush_records(fw);
     }
+    log_release();
     wind_down(fw);
     update_gauges(fw, fwd_mono_ms());
+    backend_request_drop_handles(); /* the jobs left are freed on the stopping thread */
     return NULL;
 }
 

@@ -12,6 +12,8 @@
  * reused by a newer connection. Counting a client's connections is a walk of the list: the
  * table holds at most a few thousand entries and the walk costs microseconds. */
 #include "gateway/http/client_limits.h"
+
+#include "gateway/strbuf.h"
 #include "gateway/thread_name.h"
 
 #include <arpa/inet.h>
@@ -94,7 +96,7 @@ bool client_limits_is_trusted(const struct client_limits *cl, const char *addres
 void client_limits_real_client(const struct client_limits *cl, const char *address,
                                const char *forwarded_for, char client[CLIENT_ADDRESS_MAX])
 {
-    snprintf(client, CLIENT_ADDRESS_MAX, "%s", address);
+    text_copy(client, CLIENT_ADDRESS_MAX, address);
     if (!forwarded_for || !client_limits_is_trusted(cl, address))
         return;
     /* walk the chain from the right: each hop we trust vouches for the one before it */
@@ -106,7 +108,7 @@ void client_limits_real_client(const struct client_limits *cl, const char *addre
         char hop[CLIENT_ADDRESS_MAX];
         if (!canonical_address(start, (size_t)(end - start), hop))
             return; /* not an address: believe nothing further left */
-        snprintf(client, CLIENT_ADDRESS_MAX, "%s", hop);
+        text_copy(client, CLIENT_ADDRESS_MAX, hop);
         if (!client_limits_is_trusted(cl, hop))
             return;
         end = start > forwarded_for ? start - 1 : start;
@@ -285,7 +287,7 @@ bool client_limits_headers_done(struct client_limits *cl, struct client_conn *co
     client_limits_real_client(cl, conn->address, forwarded_for, client);
     bool ok = true;
     pthread_mutex_lock(&cl->lock);
-    snprintf(conn->client, sizeof conn->client, "%s", client);
+    text_copy(conn->client, sizeof conn->client, client);
     conn->phase = CLIENT_PHASE_BODY;
     conn->deadline_ms = now_ms() + cl->body_deadline_ms;
     if (client_limits_is_trusted(cl, conn->address) &&
@@ -322,7 +324,7 @@ void client_limits_request_done(struct client_limits *cl, struct client_conn *co
     pthread_mutex_lock(&cl->lock);
     conn->phase = CLIENT_PHASE_HEADERS;
     conn->deadline_ms = now_ms() + cl->header_deadline_ms;
-    snprintf(conn->client, sizeof conn->client, "%s", conn->address);
+    text_copy(conn->client, sizeof conn->client, conn->address);
     pthread_mutex_unlock(&cl->lock);
 }
 

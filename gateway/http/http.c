@@ -79,35 +79,39 @@ struct http_request {
 
     const struct http_route *route;
     char *params[HTTP_PARAMS_MAX];
-    bool method_not_allowed;
 
     char *body;
     size_t body_len;
-    bool body_too_large;
-    size_t discarded;     /* bytes of an over-long chunked body read and dropped */
-    size_t body_cap;      /* bytes allocated for the body */
-    size_t body_reserved; /* of the server's bodies memory, held by this request */
-    bool body_no_memory;  /* an undeclared body outgrew the bodies memory: 503 at its end */
+    size_t discarded;                 /* bytes of an over-long chunked body read and dropped */
+    size_t body_cap;                  /* bytes allocated for the body */
+    size_t body_reserved;             /* of the server's bodies memory, held by this request */
     struct client_conn *limits_conn;  /* the connection's deadlines and share */
     const struct http_stream *stream; /* a streamed route (uploads), or NULL */
     void *stream_ctx;
-    size_t streamed;     /* bytes of a streamed body so far */
-    bool stream_stopped; /* the route wants no more of the body */
+    size_t streamed; /* bytes of a streamed body so far */
     json_t *json;
 
+    /* the flags kept together (no padding after each): the request stays within
+     * HTTP_MALLOC_SMALL_MAX (see http.h) */
+    bool method_not_allowed;
+    bool body_too_large;
+    bool body_no_memory; /* an undeclared body outgrew the bodies memory: 503 at its end */
+    bool stream_stopped; /* the route wants no more of the body */
     bool has_session;
+    bool replied;
+    bool accounted; /* logged and counted (just before the reply is queued) */
     struct staff_session session;
 
     /* the reply */
     int status;
+    int headers_len;
     char *reply;
     size_t reply_len;
     const char *content_type;
     struct header headers[HTTP_HEADERS_MAX];
-    int headers_len;
-    bool replied;
-    bool accounted;  /* logged and counted (just before the reply is queued) */
-    char *log_first; /* a line written with the access line (http_log_with_reply) */
+    char *log_first;            /* a line written with the access line (http_log_with_reply) */
+    void (*release)(void *ctx); /* http_release_with_request: called when the request ends */
+    void *release_ctx;
 
     /* deferral */
     pthread_mutex_t lock;
@@ -115,6 +119,8 @@ struct http_request {
     bool suspended;
     bool completed;
 };
+
+_Static_assert(sizeof(struct http_request) <= HTTP_MALLOC_SMALL_MAX, "a small-bin allocation");
 
 struct http_server {
     struct app *app;
@@ -308,6 +314,16 @@ void http_log_with_reply(struct http_request *req, char *line)
 {
     free(req->log_first);
     req->log_first = line;
+}
+
+void http_release_with_request(struct http_request *req, void (*release)(void *ctx), void *ctx)
+{
+    if (req->release) {
+        release(ctx);
+        return;
+    }
+    req->release = release;
+    req->release_ctx = ctx;
 }
 
 /* Once the lock is released the request may be freed at any moment by its MHD thread —
@@ -577,7 +593,7 @@ static void remote_text(struct MHD_Connection *conn, char *out, size_t len)
 {
     const union MHD_ConnectionInfo *info =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    snprintf(out, len, "unknown");
+    text_copy(out, len, "unknown");
     if (!info || !info->client_addr)
         return;
     const struct sockaddr *sa = info->client_addr;
@@ -660,7 +676,7 @@ static bool connection_admit(struct http_request *req)
     bool share_ok = client_limits_headers_done(req->server->limits, req->limits_conn,
                                                http_header(req, "X-Forwarded-For"), client);
     if (client[0])
-        snprintf(req->remote, sizeof req->remote, "%s", client);
+        text_copy(req->remote, sizeof req->remote, client);
     const char *framing = framing_problem(req->conn);
     if (framing) {
         http_set_header(req, "Connection", "close");
@@ -748,19 +764,44 @@ static bool body_grow(struct http_request *req, size_t n)
     return true;
 }
 
+#define HTTP_REQUEST_SEQ_DIGITS 6 /* hex digits of a request's number, at least */
+
+/* "<the listener's prefix>-<its next number in hex, at least 6 digits>": what
+ * snprintf("%s-%06lx") wrote, without its format parsing (this is once per request). */
+static void request_id_make(struct http_server *server, char out[HTTP_REQUEST_ID_MAX])
+{
+    unsigned long seq = atomic_fetch_add(&server->next_id, 1);
+    char digits[2 * sizeof seq];
+    int n = 0;
+    do {
+        digits[n++] = "0123456789abcdef"[seq & 0xf];
+        seq >>= 4;
+    } while (seq && n < (int)sizeof digits);
+    while (n < HTTP_REQUEST_SEQ_DIGITS)
+        digits[n++] = '0';
+    size_t len = strlen(server->id_prefix);
+    char id[sizeof server->id_prefix + 1 + sizeof digits + 1];
+    memcpy(id, server->id_prefix, len);
+    id[len++] = '-';
+    while (n > 0)
+        id[len++] = digits[--n];
+    id[len] = '\0';
+    text_copy(out, HTTP_REQUEST_ID_MAX, id);
+}
+
 static struct http_request *request_new(struct http_server *server, struct MHD_Connection *conn,
                                         const char *url, const char *method)
 {
-    struct http_request *req = calloc(1, sizeof *req);
+    /* malloc, then zeroed by assignment: glibc's calloc takes no chunk from the thread's
+     * cache (and GCC turns a malloc followed by a memset of zeros into calloc) */
+    struct http_request *req = malloc(sizeof *req);
     if (!req)
         return NULL;
-    req->server = server;
-    req->conn = conn;
-    snprintf(req->method, sizeof req->method, "%s", method);
+    *req = (struct http_request){.server = server, .conn = conn};
+    text_copy(req->method, sizeof req->method, method);
     req->path = strdup(url);
     clock_gettime(CLOCK_MONOTONIC, &req->started);
-    snprintf(req->request_id, sizeof req->request_id, "%s-%06lx", server->id_prefix,
-             atomic_fetch_add(&server->next_id, 1));
+    request_id_make(server, req->request_id);
     remote_text(conn, req->remote, sizeof req->remote);
     pthread_mutex_init(&req->lock, NULL);
     atomic_fetch_add(&server->in_flight, 1);
@@ -904,6 +945,8 @@ static void request_completed(void *cls, struct MHD_Connection *conn, void **con
     free(req->path);
     free(req->reply);
     free(req->log_first);
+    if (req->release)
+        req->release(req->release_ctx);
     json_decref(req->json);
     for (int i = 0; i < req->headers_len; i++) {
         free(req->headers[i].name);

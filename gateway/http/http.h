@@ -107,11 +107,24 @@ void http_reply_owned(struct http_request *req, int status, const char *content_
 /* Maps a store failure to its reply (503 store_unavailable, 404, 409). */
 void http_reply_store_error(struct http_request *req, enum store_result r);
 
+/* The largest allocation made per request that glibc's malloc serves from its small bins.
+ * A malloc of more than this (a chunk of 1 KiB or more) that its thread cache cannot serve
+ * first merges all of the arena's fast-bin chunks (malloc_consolidate): under load, once per
+ * request, and it showed in the HTTP threads' profile. What is allocated for every request
+ * stays within it (static asserts where the size is known). */
+#define HTTP_MALLOC_SMALL_MAX 1000
+
 void http_defer(struct http_request *req);
 void http_complete(struct http_request *req);
 /* A line from log_msg_deferred (NULL: none), written together with the request's access line
  * just before its reply is queued: one write for both. Takes ownership. For a deferred
  * request's thread, before http_complete. */
 void http_log_with_reply(struct http_request *req, char *line);
+/* Hands ctx to the request, which calls release(ctx) on its own MHD thread once it is done
+ * (its reply sent, or the client gone). For a deferred request's thread, before
+ * http_complete: what the request's thread allocated goes back to that thread's malloc caches
+ * (freed by the completing thread it would take glibc's slow path on both threads, every
+ * request). One per request; a second replaces nothing and is released at once. */
+void http_release_with_request(struct http_request *req, void (*release)(void *ctx), void *ctx);
 
 #endif

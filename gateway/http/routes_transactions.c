@@ -20,6 +20,7 @@
 #include "gateway/payment.h"
 #include "gateway/receipt_options.h"
 #include "gateway/http/access.h"
+#include "gateway/json_text.h"
 #include "gateway/http/receipt_copies.h"
 #include "gateway/http/routes.h"
 #include "gateway/status_token.h"
@@ -36,6 +37,7 @@
 #include "services/validators.h"
 
 #include <ctype.h>
+#include <limits.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -153,25 +155,32 @@ static int referral_tx(void *ctx, const char *lookup_id, json_t **record)
  * look-up, too many, too long) it evaluates afresh. */
 
 #define LOOKUP_LOG_MAX  8   /* questions noted per sale (a permit asks one or two) */
-#define LOOKUP_TEXT_MAX 128 /* bytes of a noted key or value, with its NUL */
+#define LOOKUP_TEXT_MAX 480 /* bytes of all the noted keys and values together, with NULs */
 
 enum lookup_kind { LOOKUP_COUNT_LIVE, LOOKUP_MAX_LIVE, LOOKUP_LATEST_UNTIL };
 
 struct lookup_entry {
     enum lookup_kind kind;
-    char key[LOOKUP_TEXT_MAX], value[LOOKUP_TEXT_MAX];
+    unsigned short key, value; /* offsets of the noted key and value in the log's text */
     char from[SERVICE_DATE_SIZE], until[SERVICE_DATE_SIZE]; /* on: from */
     bool from_null, until_null;                             /* asked with NULL there */
     long answer;
     char latest[SERVICE_DATE_SIZE]; /* LOOKUP_LATEST_UNTIL's until */
 };
 
+/* Within HTTP_MALLOC_SMALL_MAX (see http.h), the texts sharing one buffer: with a buffer per
+ * key and value it was 2.5 KiB, and its malloc ran malloc_consolidate once per sale. */
 struct lookup_log {
     struct store *store;
     int len;
-    bool incomplete; /* a question not noted: the evaluation cannot be taken */
+    bool incomplete;  /* a question not noted: the evaluation cannot be taken */
+    size_t text_used; /* bytes of text taken */
     struct lookup_entry entries[LOOKUP_LOG_MAX];
+    char text[LOOKUP_TEXT_MAX];
 };
+
+_Static_assert(LOOKUP_TEXT_MAX <= USHRT_MAX, "text offsets fit an unsigned short");
+_Static_assert(sizeof(struct lookup_log) <= HTTP_MALLOC_SMALL_MAX, "a small-bin allocation");
 
 static bool copy_text(char *out, size_t size, const char *text)
 {
@@ -182,14 +191,23 @@ static bool copy_text(char *out, size_t size, const char *text)
     return true;
 }
 
+/* Copies text into the log's text buffer at *offset; false when it does not fit. */
+static bool note_text(struct lookup_log *log, const char *text, unsigned short *offset)
+{
+    if (!copy_text(log->text + log->text_used, sizeof log->text - log->text_used, text))
+        return false;
+    *offset = (unsigned short)log->text_used;
+    log->text_used += strlen(text) + 1;
+    return true;
+}
+
 /* The next entry for this question, or NULL (the log then incomplete). */
 static struct lookup_entry *lookup_note(struct lookup_log *log, enum lookup_kind kind,
                                         const char *key, const char *value, const char *from,
                                         const char *until)
 {
     struct lookup_entry *e = log->len < LOOKUP_LOG_MAX ? &log->entries[log->len] : NULL;
-    if (!e || !copy_text(e->key, sizeof e->key, key) ||
-        !copy_text(e->value, sizeof e->value, value) ||
+    if (!e || !note_text(log, key, &e->key) || !note_text(log, value, &e->value) ||
         !copy_text(e->from, sizeof e->from, from ? from : "") ||
         !copy_text(e->until, sizeof e->until, until ? until : "")) {
         log->incomplete = true;
@@ -250,18 +268,19 @@ static bool lookup_log_holds(const struct lookup_log *log, struct store_tx *tx)
         return false;
     for (int i = 0; i < log->len; i++) {
         const struct lookup_entry *e = &log->entries[i];
+        const char *key = log->text + e->key, *value = log->text + e->value;
         char latest[SERVICE_DATE_SIZE] = "";
         long answer = -1;
         switch (e->kind) {
         case LOOKUP_COUNT_LIVE:
-            answer = store_tx_count_live(tx, e->key, e->value, e->from_null ? NULL : e->from);
+            answer = store_tx_count_live(tx, key, value, e->from_null ? NULL : e->from);
             break;
         case LOOKUP_MAX_LIVE:
-            answer = store_tx_max_live(tx, e->key, e->value, e->from_null ? NULL : e->from,
+            answer = store_tx_max_live(tx, key, value, e->from_null ? NULL : e->from,
                                        e->until_null ? NULL : e->until);
             break;
         case LOOKUP_LATEST_UNTIL:
-            answer = store_tx_latest_until(tx, e->key, e->value, latest, sizeof latest);
+            answer = store_tx_latest_until(tx, key, value, latest, sizeof latest);
             if (answer > 0 && strcmp(latest, e->latest) != 0)
                 return false;
             break;
@@ -752,6 +771,18 @@ static enum store_result create_run(struct store_tx *tx, void *arg)
 }
 
 /* Runs on the store's finisher thread after COMMIT (or its failure): reply and resume. */
+/* Frees a sale's job state and what it holds (the request's reply taken or not). */
+static void create_free(void *ctx)
+{
+    struct create *c = ctx;
+    free(c->reply_text);
+    evaluated_free(c->evaluated, c->asked);
+    free(c->fields_json);
+    free(c->lines_json);
+    free(c->payload_json);
+    free(c);
+}
+
 static void create_done(struct store_job *job, enum store_result result)
 {
     struct create *c = job->ctx;
@@ -778,12 +809,8 @@ static void create_done(struct store_job *job, enum store_result result)
         c->reply = NULL;
         http_reply_store_error(req, result == STORE_INVALID ? STORE_UNAVAILABLE : result);
     }
-    free(c->reply_text);
-    evaluated_free(c->evaluated, c->asked);
-    free(c->fields_json);
-    free(c->lines_json);
-    free(c->payload_json);
-    free(c);
+    /* what the HTTP thread allocated for the sale is freed there, when the request ends */
+    http_release_with_request(req, create_free, c);
     http_complete(req); /* req may be freed by its thread from here on */
 }
 
@@ -856,11 +883,15 @@ void route_transaction_create(struct app *app, struct http_request *req)
     struct lookup_log *asked = NULL;
     if (fields) {
         bool keep = service_evaluation_repeatable(s) && !service_documents_field(s);
-        asked = keep ? calloc(1, sizeof *asked) : NULL;
+        /* not zeroed: each entry is written as it is noted (len counts them) */
+        asked = keep ? malloc(sizeof *asked) : NULL;
         struct service_lookup lookup = {app->store, lookup_read, peak_read, latest_read,
                                         referral_read};
         if (asked) {
             asked->store = app->store;
+            asked->len = 0;
+            asked->incomplete = false;
+            asked->text_used = 0;
             lookup = (struct service_lookup){asked, lookup_noted, peak_noted, latest_noted,
                                              referral_noted};
         }
@@ -913,7 +944,14 @@ void route_transaction_create(struct app *app, struct http_request *req)
                     status_token_url(&app->cfg->status_key, app->cfg->public_base_url, reference,
                                      status_url, sizeof status_url);
     size_t url_size = prepared ? strlen(status_url) + 1 : 1;
-    struct create *c = calloc(1, sizeof *c + url_size);
+    /* malloc, zeroed by assignment, not calloc: see request_new in http.c (glibc's calloc
+     * takes no chunk from the thread's cache; freed on this thread, the next sale's malloc
+     * does). The status URL after it is written below. */
+    struct create *c = malloc(sizeof *c + url_size);
+    if (c) {
+        *c = (struct create){0};
+        c->status_url[0] = '\0';
+    }
     if (!c) {
         evaluated_free(evaluated, asked);
         http_reply_error(req, 503, "overloaded", "The gateway is out of memory; try again.");
@@ -944,12 +982,12 @@ void route_transaction_create(struct app *app, struct http_request *req)
     }
     if (evaluated) {
         /* what the job stores when it takes this evaluation, made here off the writer */
-        c->fields_json = json_dumps(evaluated->fields, JSON_COMPACT);
-        c->lines_json = json_dumps(evaluated->lines, JSON_COMPACT);
+        c->fields_json = json_text_compact(evaluated->fields);
+        c->lines_json = json_text_compact(evaluated->lines);
         const char *route = evaluated->backend ? evaluated->backend : service_backend(s);
         if (prepared && route && config_backend(app->cfg, route)) {
             json_t *payload = service_backend_payload(s, evaluated, c->reference);
-            c->payload_json = payload ? json_dumps(payload, JSON_COMPACT) : NULL;
+            c->payload_json = payload ? json_text_compact(payload) : NULL;
             json_decref(payload);
         }
     }

@@ -7,7 +7,10 @@
  * writes beside onestopd), so the last row read is the last row there is; a write rolled back
  * takes its audit row with it, and the chain never forks. On an engine that several nodes
  * write at once (PostgreSQL) that lock is taken by hand: a transaction-scoped lock on the
- * chain (db_lock_xact) before the last row is read, held until the write commits.
+ * chain (db_lock_xact) before the last row is read, held until the write commits. Since the
+ * lock is held to the end of the transaction, the row appended is the head for the rest of
+ * it: the engine may keep it (db_chain_head_keep) so the next row of the same transaction
+ * need not read the table again (PostgreSQL: one round trip per row instead of three).
  *
  * Rows written before the chain existed are chained once, the first time this binary opens
  * the database (store_audit_chain_start), followed by an "audit_chain_started" row. */
@@ -75,7 +78,9 @@ enum store_result store_audit_insert(struct db *db, const struct audit_entry *e,
         store_log_error(db, "audit chain lock");
         return db_result(db) == STORE_OK ? STORE_UNAVAILABLE : db_result(db);
     }
-    enum store_result r = last_row(db, &last_id, prev);
+    enum store_result r = STORE_OK;
+    if (!db_chain_head_kept(db, &last_id, prev, sizeof prev))
+        r = last_row(db, &last_id, prev);
     if (r != STORE_OK)
         return r;
     struct audit_row row = {.id = last_id + 1,
@@ -104,7 +109,10 @@ enum store_result store_audit_insert(struct db *db, const struct audit_entry *e,
     db_bind_text(st, 8, row.remote);
     db_bind_text(st, 9, prev);
     db_bind_text(st, 10, hash);
-    return store_step_done(db, st, "audit insert");
+    r = store_step_done(db, st, "audit insert");
+    if (r == STORE_OK)
+        db_chain_head_keep(db, row.id, hash);
+    return r;
 }
 
 /* Chains rows [from the first unhashed one] in id order; the caller holds the transaction. */

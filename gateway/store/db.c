@@ -148,3 +148,14 @@ bool db_unlock_session(struct db *db, int64_t key)
 {
     return !db->ops->unlock_session || db->ops->unlock_session(db, key);
 }
+
+void db_chain_head_keep(struct db *db, int64_t id, const char *hash)
+{
+    if (db->ops->chain_head_keep)
+        db->ops->chain_head_keep(db, id, hash);
+}
+
+bool db_chain_head_kept(struct db *db, int64_t *id, char *hash, size_t hash_size)
+{
+    return db->ops->chain_head_kept && db->ops->chain_head_kept(db, id, hash, hash_size);
+}

@@ -131,4 +131,15 @@ bool db_session_holds(struct db *db, int64_t key, int64_t session, bool *held)
     __attribute__((warn_unused_result));
 bool db_unlock_session(struct db *db, int64_t key);
 
+/* The audit chain's head as the open transaction left it, so that an engine on which reading
+ * it back costs a round trip (PostgreSQL) need not read it for every row: store_audit_insert
+ * keeps the row it appended (db_chain_head_keep) while its transaction holds the chain lock,
+ * and reads the kept head (db_chain_head_kept) before the table. The engine forgets it when
+ * the transaction ends (COMMIT, ROLLBACK), rolls back to any savepoint (the row may be gone),
+ * or the connection is made again. db_chain_head_kept is false when nothing is kept (read the
+ * table); hash gets at most hash_size bytes. An engine that keeps nothing (SQLite) is always
+ * false. */
+void db_chain_head_keep(struct db *db, int64_t id, const char *hash);
+bool db_chain_head_kept(struct db *db, int64_t *id, char *hash, size_t hash_size);
+
 #endif

@@ -39,6 +39,9 @@ struct db_ops {
     bool (*hold_session)(struct db *db, int64_t key, enum db_hold *hold, int64_t *session);
     bool (*session_holds)(struct db *db, int64_t key, int64_t session, bool *held);
     bool (*unlock_session)(struct db *db, int64_t key);
+    /* db_chain_head_keep, db_chain_head_kept; NULL: nothing kept (the head is read) */
+    void (*chain_head_keep)(struct db *db, int64_t id, const char *hash);
+    bool (*chain_head_kept)(struct db *db, int64_t *id, char *hash, size_t hash_size);
 };
 
 /* Each engine's constructor (its own header declares it): the SQLite engine opens a file,

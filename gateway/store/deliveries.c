@@ -21,6 +21,7 @@
 
 #include "gateway/log.h"
 
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -122,16 +123,12 @@ struct delivery_row {
     enum txn_status txn_status;
 };
 
-static enum store_result delivery_row_read(struct db *db, int64_t delivery_id,
+/* The row st stepped to (DELIVERY_ROW_COLUMNS), read into out; rc is the step's answer;
+ * STORE_NOT_FOUND when there was none. */
+#define DELIVERY_ROW_COLUMNS "d.transaction_id, t.reference, d.backend, d.state, t.status"
+static enum store_result delivery_row_fill(struct db *db, struct db_stmt *st, enum db_step rc,
                                            struct delivery_row *out)
 {
-    struct db_stmt *st = db_cached(db, "SELECT d.transaction_id, t.reference, d.backend,"
-                                       " d.state, t.status FROM deliveries d JOIN transactions t"
-                                       " ON t.id = d.transaction_id WHERE d.id=?");
-    if (!st)
-        return STORE_UNAVAILABLE;
-    db_bind_int64(st, 1, delivery_id);
-    enum db_step rc = db_step(st);
     enum store_result r = STORE_NOT_FOUND;
     if (rc == DB_ROW) {
         out->txn_id = db_column_int64(st, 0);
@@ -143,6 +140,19 @@ static enum store_result delivery_row_read(struct db *db, int64_t delivery_id,
     } else if (rc != DB_DONE) {
         r = store_step_result(db, rc);
     }
+    return r;
+}
+
+static enum store_result delivery_row_read(struct db *db, int64_t delivery_id,
+                                           struct delivery_row *out)
+{
+    struct db_stmt *st = db_cached(db, "SELECT " DELIVERY_ROW_COLUMNS " FROM deliveries d"
+                                       " JOIN transactions t ON t.id = d.transaction_id"
+                                       " WHERE d.id=?");
+    if (!st)
+        return STORE_UNAVAILABLE;
+    db_bind_int64(st, 1, delivery_id);
+    enum store_result r = delivery_row_fill(db, st, db_step(st), out);
     db_release(st);
     return r;
 }
@@ -376,53 +386,69 @@ enum store_result store_deliveries_due(struct store *store, const char *backend,
 
 /* ---- claims across nodes ---- */
 
-struct claim {
-    const char *backend;
-    int64_t now, lease_until;
-    int limit;
-    const int64_t *exclude;
-    size_t exclude_len;
-    int64_t *ids;
-    size_t n;
-};
+#define CLAIM_ID_TEXT_MAX 21 /* an int64 in decimal, with its sign */
 
-/* On the writer: the due rows no node holds, locked (SKIP LOCKED: another node's claim in
- * progress keeps its rows), then leased to this node. Rows this node holds already are taken
- * again unless the caller has them in flight (exclude): an outcome the store could not
- * record left its lease behind. */
-static enum store_result claim_run(struct db *db, void *arg)
+/* ids as a PostgreSQL bigint[] literal ("{1,2,3}"), malloc'd (the caller frees); NULL when
+ * out of memory. */
+static char *id_array(const int64_t *ids, size_t len)
 {
-    struct claim *c = arg;
-    c->n = 0;
-    struct db_stmt *st = db_cached(
-        db, "SELECT id FROM deliveries WHERE backend=?1 AND state IN ('pending','cancelling')"
-            " AND next_attempt_at_ms <= ?2"
-            " AND (lease_until_ms IS NULL OR lease_until_ms < ?2 OR lease_owner = ?4)"
-            " ORDER BY next_attempt_at_ms, id LIMIT ?3 FOR UPDATE SKIP LOCKED");
-    if (!st)
-        return STORE_UNAVAILABLE;
-    db_bind_text(st, 1, c->backend);
-    db_bind_int64(st, 2, c->now);
-    db_bind_int64(st, 3, (int64_t)c->limit + (int64_t)c->exclude_len);
-    db_bind_text(st, 4, store_node_id());
-    enum db_step rc;
-    while ((rc = db_step(st)) == DB_ROW)
-        if (c->n < (size_t)c->limit &&
-            !excluded(db_column_int64(st, 0), c->exclude, c->exclude_len))
-            c->ids[c->n++] = db_column_int64(st, 0);
-    db_release(st);
-    if (rc != DB_DONE)
-        return store_step_result(db, rc);
-    st = db_cached(db, "UPDATE deliveries SET lease_owner=?1, lease_until_ms=?2 WHERE id=?3");
-    if (!st)
-        return STORE_UNAVAILABLE;
-    enum store_result r = STORE_OK;
-    for (size_t i = 0; r == STORE_OK && i < c->n; i++) {
-        db_bind_text(st, 1, store_node_id());
-        db_bind_int64(st, 2, c->lease_until);
-        db_bind_int64(st, 3, c->ids[i]);
-        r = store_step_done(db, st, "delivery claim");
+    size_t cap = 3 + len * (CLAIM_ID_TEXT_MAX + 1);
+    char *text = malloc(cap);
+    if (!text)
+        return NULL;
+    size_t n = 0;
+    text[n++] = '{';
+    for (size_t i = 0; i < len; i++)
+        n += (size_t)snprintf(text + n, cap - n, "%s%" PRId64, i ? "," : "", ids[i]);
+    snprintf(text + n, cap - n, "}");
+    return text;
+}
+
+/* The due rows no node holds, leased to this node by one UPDATE, its own transaction, on a
+ * connection of the read pool: a claim is not queued behind the writer's groups and takes no
+ * audit chain lock (it appends no audit row). The rows are locked FOR UPDATE SKIP LOCKED
+ * (another node's claim, or an outcome not yet committed, keeps its rows) and leased; the
+ * lease commits before the rows are read. Rows this node holds already are taken again unless
+ * the caller has them in flight (exclude): an outcome the store could not record left its
+ * lease behind. *ids gets the leased ids as a bigint[] literal (the caller frees it). */
+static enum store_result claim_rows(struct db *db, const char *backend, int64_t now,
+                                    int64_t lease_until, int limit, const int64_t *exclude,
+                                    size_t exclude_len, char **ids, size_t *claimed)
+{
+    *ids = NULL;
+    *claimed = 0;
+    char *excluded_ids = id_array(exclude, exclude_len);
+    struct db_stmt *st =
+        excluded_ids
+            ? db_cached(db, "UPDATE deliveries SET lease_owner=?4, lease_until_ms=?5 WHERE id IN"
+                            " (SELECT id FROM deliveries WHERE backend=?1"
+                            " AND state IN ('pending','cancelling') AND next_attempt_at_ms <= ?2"
+                            " AND (lease_until_ms IS NULL OR lease_until_ms < ?2"
+                            " OR lease_owner = ?4) AND NOT (id = ANY(?6::bigint[]))"
+                            " ORDER BY next_attempt_at_ms, id LIMIT ?3 FOR UPDATE SKIP LOCKED)"
+                            " RETURNING id")
+            : NULL;
+    int64_t *got = calloc((size_t)limit, sizeof *got);
+    enum store_result r = st && got ? STORE_OK : STORE_UNAVAILABLE;
+    if (r == STORE_OK) {
+        db_bind_text(st, 1, backend);
+        db_bind_int64(st, 2, now);
+        db_bind_int64(st, 3, limit);
+        db_bind_text(st, 4, store_node_id());
+        db_bind_int64(st, 5, lease_until);
+        db_bind_text(st, 6, excluded_ids);
+        enum db_step rc;
+        while ((rc = db_step(st)) == DB_ROW)
+            if (*claimed < (size_t)limit)
+                got[(*claimed)++] = db_column_int64(st, 0);
+        if (rc != DB_DONE)
+            r = store_step_result(db, rc);
     }
+    db_release(st);
+    if (r == STORE_OK && *claimed && !(*ids = id_array(got, *claimed)))
+        r = STORE_UNAVAILABLE;
+    free(got);
+    free(excluded_ids);
     return r;
 }
 
@@ -433,42 +459,38 @@ enum store_result store_deliveries_claim(struct store *store, const char *backen
     *out = NULL;
     *len = 0;
     struct db *db = store_reader_acquire(store);
-    bool shared = db_shared(db);
-    store_reader_release(store, db);
-    if (!shared)
-        return store_deliveries_due(store, backend, now, limit, exclude, exclude_len, out, len);
-    if (limit <= 0)
-        return STORE_OK;
-    struct claim c = {backend, now, now + lease_ms, limit, exclude, exclude_len, NULL, 0};
-    c.ids = calloc((size_t)limit, sizeof *c.ids);
-    *out = calloc((size_t)limit, sizeof **out);
-    enum store_result r =
-        c.ids && *out ? store_write_sync(store, claim_run, &c) : STORE_UNAVAILABLE;
-    db = r == STORE_OK && c.n ? store_reader_acquire(store) : NULL;
-    struct db_stmt *st = db ? db_cached(db, "SELECT " DELIVERY_COLUMNS " FROM deliveries d"
-                                            " JOIN transactions t ON t.id = d.transaction_id"
-                                            " WHERE d.id = ?")
-                            : NULL;
-    if (db && !st)
-        r = STORE_UNAVAILABLE;
-    for (size_t i = 0; r == STORE_OK && i < c.n; i++) {
-        struct delivery *one = NULL;
-        size_t got = 0;
-        db_bind_int64(st, 1, c.ids[i]);
-        r = store_deliveries_collect(st, 1, NULL, 0, &one, &got);
-        db_release(st);
-        if (r == STORE_OK && got == 1)
-            (*out)[(*len)++] = one[0];
-        free(one);
-    }
-    if (db)
+    if (!db_shared(db)) {
         store_reader_release(store, db);
-    free(c.ids);
-    if (r != STORE_OK) {
-        store_delivery_free(*out, *len);
-        *out = NULL;
-        *len = 0;
+        return store_deliveries_due(store, backend, now, limit, exclude, exclude_len, out, len);
     }
+    char *ids = NULL;
+    size_t claimed = 0;
+    /* nothing is claimed while this node does not hold its id's lock (store_node_fence):
+     * another process may be running with the same id */
+    enum store_result r = limit <= 0 ? STORE_OK : store_node_fence(db, store_node_session(store));
+    if (r == STORE_CONFLICT) {
+        store_reader_release(store, db);
+        return STORE_OK;
+    }
+    if (r == STORE_OK && limit > 0)
+        r = claim_rows(db, backend, now, now + lease_ms, limit, exclude, exclude_len, &ids,
+                       &claimed);
+    if (r == STORE_OK && claimed) {
+        /* the claimed rows, in the order they fell due */
+        struct db_stmt *st = db_cached(db, "SELECT " DELIVERY_COLUMNS " FROM deliveries d"
+                                           " JOIN transactions t ON t.id = d.transaction_id"
+                                           " WHERE d.id = ANY(?1::bigint[])"
+                                           " ORDER BY d.next_attempt_at_ms, d.id");
+        if (st) {
+            db_bind_text(st, 1, ids);
+            r = store_deliveries_collect(st, (int)claimed, NULL, 0, out, len);
+            db_release(st);
+        } else {
+            r = STORE_UNAVAILABLE;
+        }
+    }
+    store_reader_release(store, db);
+    free(ids);
     return r;
 }
 
@@ -476,22 +498,42 @@ enum store_result store_deliveries_claim(struct store *store, const char *backen
  * STORE_CONFLICT when another node claimed the delivery after this node's lease ran out (it
  * sends it again, with the same Idempotency-Key). On PostgreSQL the UPDATE also locks the row
  * until the write commits, so no claim slips in between. */
-static enum store_result lease_release(struct db *db, int64_t delivery_id)
+/* row (NULL: not wanted): the delivery's row as the release left it, read by the same
+ * statement (UPDATE ... RETURNING, one round trip); *row_read tells whether it was. */
+static enum store_result lease_release(struct db *db, int64_t delivery_id, struct delivery_row *row,
+                                       bool *row_read)
 {
+    *row_read = false;
     if (!db_shared(db))
         return STORE_OK;
-    struct db_stmt *st = db_cached(db, "UPDATE deliveries SET lease_owner=NULL, lease_until_ms=NULL"
-                                       " WHERE id=?1 AND (lease_owner IS NULL OR lease_owner=?2)");
+    struct db_stmt *st =
+        row ? db_cached(db, "UPDATE deliveries d SET lease_owner=NULL, lease_until_ms=NULL"
+                            " FROM transactions t WHERE d.id=?1 AND t.id = d.transaction_id"
+                            " AND (d.lease_owner IS NULL OR d.lease_owner=?2)"
+                            " RETURNING " DELIVERY_ROW_COLUMNS)
+            : db_cached(db, "UPDATE deliveries SET lease_owner=NULL, lease_until_ms=NULL"
+                            " WHERE id=?1 AND (lease_owner IS NULL OR lease_owner=?2)");
     if (!st)
         return STORE_UNAVAILABLE;
     db_bind_int64(st, 1, delivery_id);
     db_bind_text(st, 2, store_node_id());
-    enum store_result r = store_step_done(db, st, "delivery lease release");
-    if (r == STORE_OK && db_changes(db) == 0) {
+    enum store_result r;
+    if (row) {
+        /* no row: released nothing (held by another node, or gone) */
+        r = delivery_row_fill(db, st, db_step(st), row);
+        *row_read = r == STORE_OK;
+        if (r == STORE_NOT_FOUND)
+            r = STORE_CONFLICT;
+        db_release(st);
+    } else {
+        r = store_step_done(db, st, "delivery lease release");
+        if (r == STORE_OK && db_changes(db) == 0)
+            r = STORE_CONFLICT;
+    }
+    if (r == STORE_CONFLICT) {
         log_msg(LOG_INFO, "delivery_lease_lost",
                 "delivery %lld is held by another node now: this node's outcome is not recorded",
                 (long long)delivery_id);
-        r = STORE_CONFLICT;
     }
     return r;
 }
@@ -723,12 +765,17 @@ enum store_result store_delivery_void(struct db *db, int64_t txn_id, const char 
     return STORE_INVALID;
 }
 
+/* known: the delivery's row read already (by the lease's release), NULL: read it here. */
 static enum store_result outcome_run(struct store_tx *tx, const struct delivery_outcome *o,
-                                     bool *step_written)
+                                     const struct delivery_row *known, bool *step_written)
 {
     struct db *db = store_tx_db(tx);
     struct delivery_row row;
-    enum store_result r = delivery_row_read(db, o->delivery_id, &row);
+    enum store_result r = STORE_OK;
+    if (known)
+        row = *known;
+    else
+        r = delivery_row_read(db, o->delivery_id, &row);
     if (r != STORE_OK)
         return r;
     time_t now = (time_t)(o->now_ms / 1000);
@@ -781,11 +828,15 @@ static enum store_result outcome_step_run(struct store_tx *tx, void *arg)
     const struct delivery_outcome *o = arg;
     /* a look-up that found nothing is followed by the resend: the lease stays */
     bool keeps_lease = o->kind == OUTCOME_POLLED || o->step == DELIVERY_STEP_NOT_FOUND;
-    enum store_result r = keeps_lease ? STORE_OK : lease_release(store_tx_db(tx), o->delivery_id);
+    bool attempt = o->step == DELIVERY_STEP_ATTEMPT, row_read = false;
+    struct delivery_row row;
+    enum store_result r = keeps_lease ? STORE_OK
+                                      : lease_release(store_tx_db(tx), o->delivery_id,
+                                                      attempt ? &row : NULL, &row_read);
     if (r != STORE_OK)
         return r;
     bool step_written = false;
-    r = o->step == DELIVERY_STEP_ATTEMPT ? outcome_run(tx, o, &step_written) : STORE_OK;
+    r = attempt ? outcome_run(tx, o, row_read ? &row : NULL, &step_written) : STORE_OK;
     return r == STORE_OK ? store_delivery_step_run(tx, o, step_written) : r;
 }
 

@@ -54,8 +54,9 @@ enum store_result store_deliveries_due(struct store *store, const char *backend,
                                        int limit, const int64_t *exclude, size_t exclude_len,
                                        struct delivery **out, size_t *len) STORE_MUSTCHECK;
 /* The same, claimed for this node (store_node_id) for lease_ms: on an engine several nodes
- * write (PostgreSQL) a write on the writer takes due rows that no node holds (or whose lease
- * ran out), FOR UPDATE SKIP LOCKED, so two nodes never claim one delivery; recording its
+ * write (PostgreSQL) one UPDATE, on a connection of the read pool (not queued behind the
+ * writer), leases due rows that no node holds (or whose lease ran out), FOR UPDATE SKIP
+ * LOCKED, so two nodes never claim one delivery; recording its
  * outcome clears the lease, and is a conflict (nothing changes) when another node holds it
  * by then. On SQLite (one writer, one process) it is store_deliveries_due. */
 enum store_result store_deliveries_claim(struct store *store, const char *backend, int64_t now_ms,

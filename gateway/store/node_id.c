@@ -8,7 +8,15 @@
  * shared store the start therefore also takes a session lock on the id, and a node that
  * cannot (another live node has that id, or the killed process's database session has not
  * ended yet after NODE_GUARD_WAIT_MS) runs with a random id instead, as the CLI always does:
- * it then waits out its old leases like any other node, but never shares an id. */
+ * it then waits out its old leases like any other node, but never shares an id.
+ *
+ * The lock lives as long as its database session, and a session can end under a live node (a
+ * server restart, pg_terminate_backend, a network cut: the store connects again, in a new
+ * session). So the store's node guard (writer.c) asks every NODE_GUARD_CHECK_MS whether the
+ * session still holds it (store_node_id_hold) and takes it again when it is free; and a
+ * delivery claim is made only while the session that holds it does (store_node_fence, in the
+ * claim's transaction). A copy of this data folder started while the lock was free may take
+ * it first: this node then claims nothing until the copy stops. */
 #include "gateway/store/store_private.h"
 
 #include "gateway/log.h"
@@ -32,6 +40,7 @@
 
 static char node_id[NODE_ID_SIZE];
 static char kept_id[NODE_ID_SIZE]; /* data_dir/node-id, once store_node_id_start accepted it */
+static int64_t held_key;           /* kept_id's lock key while it is guarded; 0: not guarded */
 static pthread_once_t node_id_once = PTHREAD_ONCE_INIT;
 
 static void random_id(char out[NODE_ID_SIZE])
@@ -113,18 +122,20 @@ static bool node_id_file(const char *data_dir, char out[NODE_ID_SIZE], char *err
     return true;
 }
 
-bool store_node_id_start(const char *data_dir, struct db *locks, char *err, size_t errlen)
+bool store_node_id_start(const char *data_dir, struct db *locks, int64_t *session, char *err,
+                         size_t errlen)
 {
     char id[NODE_ID_SIZE];
+    *session = 0;
     if (!node_id_file(data_dir, id, err, errlen))
         return false;
     if (locks) {
         enum db_hold hold = DB_HOLD_NONE;
-        int64_t session = 0;
         for (long waited = 0;; waited += NODE_GUARD_RETRY_MS) {
-            if (db_hold_session(locks, db_lock_key("node", id), &hold, &session) &&
+            if (db_hold_session(locks, db_lock_key("node", id), &hold, session) &&
                 hold != DB_HOLD_NONE)
                 break;
+            *session = 0;
             if (waited >= NODE_GUARD_WAIT_MS) {
                 log_msg(LOG_WARN, "node_id_in_use",
                         "another session holds node id %s (a copied data folder, or this node's "
@@ -138,5 +149,29 @@ bool store_node_id_start(const char *data_dir, struct db *locks, char *err, size
         }
     }
     memcpy(kept_id, id, sizeof kept_id);
+    if (locks)
+        held_key = db_lock_key("node", id);
     return true;
+}
+
+bool store_node_id_guarded(void)
+{
+    return held_key != 0;
+}
+
+bool store_node_id_hold(struct db *locks, enum db_hold *hold, int64_t *session)
+{
+    return db_hold_session(locks, held_key, hold, session);
+}
+
+enum store_result store_node_fence(struct db *db, int64_t session)
+{
+    if (!held_key || !db_shared(db))
+        return STORE_OK;
+    if (session <= 0)
+        return STORE_CONFLICT;
+    bool held = false;
+    if (!db_session_holds(db, held_key, session, &held))
+        return db_result(db);
+    return held ? STORE_OK : STORE_CONFLICT;
 }

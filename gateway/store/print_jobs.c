@@ -82,7 +82,7 @@ static enum store_result audit(struct db *db, const char *actor, const char *cou
 
 #define JOB_COLUMNS                                                                                \
     "j.id, " JOB_SUBJECT ", j.printer, j.state, j.attempts, j.job_id, j.next_attempt_at_ms,"       \
-    " j.reprint_of, j.till_id, j.updated_at, j.attempt_owner"
+    " j.reprint_of, j.till_id, j.updated_at"
 
 static void read_job(struct db_stmt *st, struct print_job *j)
 {
@@ -98,8 +98,6 @@ static void read_job(struct db_stmt *st, struct print_job *j)
     j->reprint_of = db_column_int64(st, 7);
     j->till_id = db_column_int64(st, 8); /* NULL reads as 0 */
     j->updated_at = db_column_int64(st, 9);
-    const char *owner = db_column_is_null(st, 10) ? NULL : db_column_text(st, 10);
-    j->attempt_mine = owner && strcmp(owner, store_node_id()) == 0;
 }
 
 enum store_result store_print_jobs(struct store *store, const char *printer, enum print_state state,
@@ -222,8 +220,9 @@ static enum store_result print_move_run(struct store_tx *tx, void *arg)
     const struct print_move_fenced *f = arg;
     const struct print_move *m = f->move;
     struct db *db = store_tx_db(tx);
-    struct db_stmt *st = db_cached(db, "SELECT j.state, " JOB_SUBJECT
-                                       ", j.printer, j.attempts" JOB_FROM " WHERE j.id=?");
+    struct db_stmt *st =
+        db_cached(db, "SELECT j.state, " JOB_SUBJECT ", j.printer, j.attempts, j.job_id" JOB_FROM
+                      " WHERE j.id=?");
     if (!st)
         return STORE_UNAVAILABLE;
     db_bind_int64(st, 1, m->print_job_id);
@@ -231,16 +230,21 @@ static enum store_result print_move_run(struct store_tx *tx, void *arg)
     enum print_state from = PRINT_FAILED;
     char reference[STORE_REFERENCE_MAX] = "", printer[STORE_PRINTER_NAME_MAX] = "";
     int attempts = 0;
+    bool has_job_id = false;
     bool known = rc == DB_ROW && print_state_parse(db_column_text(st, 0), &from);
     if (known) {
         copy_text(reference, sizeof reference, st, 1);
         copy_text(printer, sizeof printer, st, 2);
         attempts = db_column_int64(st, 3);
+        has_job_id = !db_column_is_null(st, 4);
     }
     db_release(st);
     if (!known)
         return rc == DB_ROW || rc == DB_DONE ? STORE_NOT_FOUND : store_step_result(db, rc);
     if (from != m->from || !print_state_can_move(from, m->to))
+        return STORE_CONFLICT;
+    /* the printer has it (another node's send recorded its job id): re-checked, never resent */
+    if (m->new_attempt && from == PRINT_PRINTING && has_job_id)
         return STORE_CONFLICT;
     if (m->new_attempt) {
         enum store_result fenced = print_fence(db, printer, f->session);

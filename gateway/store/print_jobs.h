@@ -34,8 +34,6 @@ struct print_job {
     int64_t reprint_of; /* 0 for the first receipt */
     int64_t till_id;    /* a till session's cash-up slip: the session; 0 for a transaction's */
     int64_t updated_at; /* when it last moved (an attempt began, ...): unix seconds */
-    bool attempt_mine;  /* its last attempt was begun by this node (store_node_id), in this
-                         * process or an earlier one of the same node */
 };
 
 /* Jobs of one printer in `state`, oldest first, at most `limit` (into out[], caller's array):
@@ -90,7 +88,8 @@ struct print_move {
 /* Moves a print job through print_state_can_move and audits it (print_printing: an attempt
  * begins; print_submitted: the printer's job id; print_printed; print_retry; print_failed),
  * waiting for the commit. STORE_CONFLICT for a move the rule refuses or a stale `from`, and
- * for a new attempt while this node does not hold the printer (several nodes on one database:
+ * for a new attempt of a job that has a printer job id (it is re-checked, never sent again),
+ * and for a new attempt while this node does not hold the printer (several nodes on one database:
  * the attempt is written only if the session store_printer_hold took the lock on still holds
  * it, checked inside the same transaction, so a node that lost the lock cannot start a job the
  * new holder may also start); STORE_NOT_FOUND for an unknown job. Blocks on the disk: call it from
@@ -132,6 +131,22 @@ enum store_printer_hold {
 };
 enum store_result store_printer_hold(struct store *store, const char *printer,
                                      enum store_printer_hold *hold) STORE_MUSTCHECK;
+
+/* Several nodes: a job being sent is marked by its send lock, a session lock on the job that
+ * the sending node takes BEFORE it writes the attempt (`printing`) and keeps until the outcome
+ * is recorded (store_print_send_unlock), on a connection of its own (not the printer locks'
+ * one: a node that loses the printer's lock keeps its sends'). So a job in `printing` with no
+ * printer job id whose send lock another session holds is being sent by a live node, however
+ * long that takes; once the lock is free its sender finished (and recorded it) or is gone, and
+ * the node that takes the lock may send it again. *hold: KEPT (this node's send session holds
+ * it already), TAKEN (it was free and this node holds it now) or NOT_HELD (another session
+ * holds it). STORE_UNAVAILABLE (with NOT_HELD) when the store cannot tell now. SQLite: always
+ * KEPT (one node). A sender asks again just before the document goes to the printer and sends
+ * it only at KEPT: at TAKEN its session ended in between, and another node may have sent it. */
+enum store_result store_print_send_lock(struct store *store, int64_t print_job_id,
+                                        enum store_printer_hold *hold) STORE_MUSTCHECK;
+/* Releases the job's send lock, once its outcome is recorded (or the attempt not begun). */
+void store_print_send_unlock(struct store *store, int64_t print_job_id);
 
 /* For /metrics: a printer's jobs by state. */
 struct print_counts {

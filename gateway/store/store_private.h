@@ -158,8 +158,25 @@ int64_t store_printer_session(struct store *store);
 /* onestopd's start (store_options.stable_node_id): this node's id is the one kept in
  * data_dir/node-id (made when there is none), unless another session holds it on a shared
  * store (locks: the connection that keeps this node's session locks; NULL on SQLite), which
- * leaves store_node_id random. Call it before store_node_id. false (err says why) when the
+ * leaves store_node_id random. On a shared store with the kept id, *session is the session that
+ * took its lock (0 otherwise). Call it before store_node_id. false (err says why) when the
  * file cannot be read or written. node_id.c. */
-bool store_node_id_start(const char *data_dir, struct db *locks, char *err, size_t errlen);
+bool store_node_id_start(const char *data_dir, struct db *locks, int64_t *session, char *err,
+                         size_t errlen) STORE_MUSTCHECK;
+/* Whether this node runs with its kept id under a session lock (a shared store), which must
+ * then be held for it to claim work: see store_node_id_hold and store_node_fence. */
+bool store_node_id_guarded(void);
+/* On the locks connection (its users serialised by the caller): whether its session holds the
+ * kept id's lock, taking it when free (db_hold_session's *hold and *session). false when the
+ * engine failed. Only while store_node_id_guarded. */
+bool store_node_id_hold(struct db *locks, enum db_hold *hold, int64_t *session) STORE_MUSTCHECK;
+/* Before a claim of work for this node (on the connection that claims): STORE_OK when
+ * session (store_node_session) holds the kept id's lock now, or the id is not guarded;
+ * STORE_CONFLICT when it does not (the lock was lost with its session, and perhaps taken by a
+ * copy of this node's data folder); another result when the engine failed. */
+enum store_result store_node_fence(struct db *db, int64_t session) STORE_MUSTCHECK;
+/* The session that holds this node's id lock now as the node guard last saw it; 0 while it
+ * holds none (lost, not yet taken again). writer.c. */
+int64_t store_node_session(struct store *store);
 
 #endif

@@ -26,14 +26,19 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 
-#define STORE_PATH_MAX    4096
-#define STORE_GROUP_TRIES 3 /* runs of a group whose failure the engine calls retryable */
+#define STORE_PATH_MAX      4096
+#define STORE_GROUP_TRIES   3    /* runs of a group whose failure the engine calls retryable */
+#define NODE_GUARD_CHECK_MS 1000 /* how often the node guard asks for this node's id lock */
+#define MS_PER_S            1000
+#define NS_PER_MS           1000000L
+#define SEND_LOCK_NAME_MAX  24 /* a print job's id in decimal, the name of its send lock */
 
 struct store {
     enum store_engine engine;
@@ -67,6 +72,19 @@ struct store {
     struct db *locks;
     pthread_mutex_t locks_lock;
     int64_t locks_session; /* the locks connection's session (db_hold_session), 0: none yet */
+
+    /* PostgreSQL: the connection that holds this node's send locks (store_print_send_lock):
+     * its own, so that a send lock does not end with the printer locks' session; NULL on
+     * SQLite. sends_lock serialises its users (the print workers). */
+    struct db *sends;
+    pthread_mutex_t sends_lock;
+
+    /* PostgreSQL with a kept node id: the node guard, which keeps this node's id lock on the
+     * locks connection (node_id.c). node_session: the session holding it, 0 while none does. */
+    pthread_t guard;
+    pthread_cond_t guard_wake; /* on CLOCK_MONOTONIC, with lock */
+    bool guard_stopping;
+    _Atomic int64_t node_session;
 };
 
 /* ---- the writer ---- */
@@ -386,6 +404,73 @@ void store_reader_release(struct store *store, struct db *db)
     pthread_mutex_unlock(&store->read_lock);
 }
 
+/* ---- the node guard ---- */
+
+/* Sleeps NODE_GUARD_CHECK_MS; false when the store is closing. */
+static bool guard_wait(struct store *store)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += NODE_GUARD_CHECK_MS / MS_PER_S;
+    deadline.tv_nsec += (NODE_GUARD_CHECK_MS % MS_PER_S) * NS_PER_MS;
+    if (deadline.tv_nsec >= MS_PER_S * NS_PER_MS) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= MS_PER_S * NS_PER_MS;
+    }
+    pthread_mutex_lock(&store->lock);
+    while (!store->guard_stopping &&
+           pthread_cond_timedwait(&store->guard_wake, &store->lock, &deadline) != ETIMEDOUT) {
+    }
+    bool go_on = !store->guard_stopping;
+    pthread_mutex_unlock(&store->lock);
+    return go_on;
+}
+
+/* Asks every NODE_GUARD_CHECK_MS whether the locks connection's session still holds this
+ * node's id lock, and takes it again when it is free (a session that ended took the lock with
+ * it); claims are fenced on node_session meanwhile (store_node_fence). */
+static void *guard_main(void *arg)
+{
+    struct store *store = arg;
+    thread_name_set("node-guard");
+    bool held = true, said_in_use = false;
+    while (guard_wait(store)) {
+        enum db_hold h = DB_HOLD_NONE;
+        int64_t session = 0;
+        pthread_mutex_lock(&store->locks_lock);
+        bool ok = store_node_id_hold(store->locks, &h, &session);
+        if (!ok)
+            store_log_error(store->locks, "node id lock");
+        pthread_mutex_unlock(&store->locks_lock);
+        atomic_store(&store->node_session, ok && h != DB_HOLD_NONE ? session : 0);
+        if (held && (!ok || h != DB_HOLD_KEPT)) {
+            log_msg(LOG_WARN, "node_id_lost",
+                    "this node's lock on its id %s ended with its database session (%s); it "
+                    "claims no deliveries until it holds it again",
+                    store_node_id(), ok ? "a new session" : "the connection that held it failed");
+            held = false;
+        }
+        if (!held && ok && h != DB_HOLD_NONE) {
+            log_msg(LOG_INFO, "node_id_held", "this node holds the lock on its id %s again",
+                    store_node_id());
+            held = true;
+            said_in_use = false;
+        } else if (!held && ok && !said_in_use) {
+            log_msg(LOG_ERROR, "node_id_in_use",
+                    "another process holds node id %s (a copy of this node's data folder?): "
+                    "this node claims no deliveries while it does; stop one of them",
+                    store_node_id());
+            said_in_use = true;
+        }
+    }
+    return NULL;
+}
+
+int64_t store_node_session(struct store *store)
+{
+    return atomic_load(&store->node_session);
+}
+
 /* ---- open / close ---- */
 
 /* ---- the engine's part: connections, migrations, schema version ---- */
@@ -487,6 +572,7 @@ struct store *store_open(const struct store_options *opts, char *err, size_t err
     }
     store->engine = opts->engine;
     pthread_mutex_init(&store->locks_lock, NULL);
+    pthread_mutex_init(&store->sends_lock, NULL);
     if (!engine_prepare(store, opts, err, errlen)) {
         free(store);
         return NULL;
@@ -517,18 +603,27 @@ struct store *store_open(const struct store_options *opts, char *err, size_t err
         }
     }
     if (db_shared(store->writer) &&
-        !(store->locks = engine_connect(store, opts, false, err, errlen))) {
+        (!(store->locks = engine_connect(store, opts, false, err, errlen)) ||
+         !(store->sends = engine_connect(store, opts, false, err, errlen)))) {
         store->thread = 0;
         store_close(store);
         return NULL;
     }
-    if (opts->stable_node_id && !store_node_id_start(opts->data_dir, store->locks, err, errlen)) {
+    int64_t node_session = 0;
+    if (opts->stable_node_id &&
+        !store_node_id_start(opts->data_dir, store->locks, &node_session, err, errlen)) {
         store->thread = 0;
         store_close(store);
         return NULL;
     }
+    atomic_store(&store->node_session, node_session);
     (void)store_node_id(); /* made and logged at the start: the owner of this node's leases */
     pthread_mutex_init(&store->lock, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&store->guard_wake, &attr);
+    pthread_condattr_destroy(&attr);
     pthread_cond_init(&store->queued, NULL);
     pthread_cond_init(&store->finished, NULL);
     pthread_cond_init(&store->finished_queued, NULL);
@@ -547,6 +642,13 @@ struct store *store_open(const struct store_options *opts, char *err, size_t err
         store_close(store);
         return NULL;
     }
+    if (opts->stable_node_id && store_node_id_guarded() &&
+        pthread_create(&store->guard, NULL, guard_main, store) != 0) {
+        snprintf(err, errlen, "cannot start the store's node guard thread");
+        store->guard = 0;
+        store_close(store);
+        return NULL;
+    }
     return store;
 }
 
@@ -554,6 +656,13 @@ void store_close(struct store *store)
 {
     if (!store)
         return;
+    if (store->guard) {
+        pthread_mutex_lock(&store->lock);
+        store->guard_stopping = true;
+        pthread_cond_signal(&store->guard_wake);
+        pthread_mutex_unlock(&store->lock);
+        pthread_join(store->guard, NULL);
+    }
     if (store->thread) {
         pthread_mutex_lock(&store->lock);
         store->stopping = true;
@@ -572,6 +681,7 @@ void store_close(struct store *store)
         db_close(store->readers[i]);
     free(store->readers);
     free(store->reader_busy);
+    db_close(store->sends);  /* its session locks end with it */
     db_close(store->locks);  /* its session locks end with it */
     db_close(store->writer); /* SQLite: checkpoints the WAL into the database file */
     free(store);
@@ -598,6 +708,41 @@ enum store_result store_printer_hold(struct store *store, const char *printer,
             : h == DB_HOLD_TAKEN ? STORE_PRINTER_TAKEN
                                  : STORE_PRINTER_NOT_HELD;
     return ok || r != STORE_OK ? r : STORE_UNAVAILABLE;
+}
+
+enum store_result store_print_send_lock(struct store *store, int64_t print_job_id,
+                                        enum store_printer_hold *hold)
+{
+    *hold = STORE_PRINTER_KEPT;
+    if (!store->sends)
+        return STORE_OK;
+    char name[SEND_LOCK_NAME_MAX];
+    snprintf(name, sizeof name, "%lld", (long long)print_job_id);
+    pthread_mutex_lock(&store->sends_lock);
+    enum db_hold h = DB_HOLD_NONE;
+    int64_t session = 0;
+    bool ok = db_hold_session(store->sends, db_lock_key("print-send", name), &h, &session);
+    enum store_result r = ok ? STORE_OK : db_result(store->sends);
+    if (!ok)
+        store_log_error(store->sends, "print send lock");
+    pthread_mutex_unlock(&store->sends_lock);
+    *hold = !ok                  ? STORE_PRINTER_NOT_HELD
+            : h == DB_HOLD_KEPT  ? STORE_PRINTER_KEPT
+            : h == DB_HOLD_TAKEN ? STORE_PRINTER_TAKEN
+                                 : STORE_PRINTER_NOT_HELD;
+    return ok || r != STORE_OK ? r : STORE_UNAVAILABLE;
+}
+
+void store_print_send_unlock(struct store *store, int64_t print_job_id)
+{
+    if (!store->sends)
+        return;
+    char name[SEND_LOCK_NAME_MAX];
+    snprintf(name, sizeof name, "%lld", (long long)print_job_id);
+    pthread_mutex_lock(&store->sends_lock);
+    /* a session that ended took the lock with it: nothing to release then */
+    (void)db_unlock_session(store->sends, db_lock_key("print-send", name));
+    pthread_mutex_unlock(&store->sends_lock);
 }
 
 bool store_is_shared(struct store *store)

@@ -36,6 +36,23 @@ def bindir():
                        f"{found or 'pg_config --bindir'}); run scripts/deps")
 
 
+def lock_key(space, name):
+    """db_lock_key (gateway/store/db.c): FNV-1a over "space:name", 64 bits."""
+    h = 14695981039346656037
+    for b in f"{space}:{name}".encode():
+        h = ((h ^ b) * 1099511628211) % 2**64
+    return h
+
+
+def lock_sessions_sql(space, name):
+    """A query for the pids of the sessions holding onestop's session lock (space, name): a
+    session advisory lock on a bigint key shows in pg_locks as classid (its high 32 bits),
+    objid (its low 32 bits) and objsubid 1."""
+    key = lock_key(space, name)
+    return ("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1"
+            f" AND classid::bigint = {key >> 32} AND objid::bigint = {key & 0xffffffff}")
+
+
 class Postgres:
     """One PostgreSQL server. start() initdb's and starts it; stop() ends it and removes its
     folder. conninfo(db) is a libpq conninfo string for the onestop role over TCP."""

@@ -28,7 +28,7 @@ import uuid
 import pytest
 
 from onestop_env import DEMO_PASSWORD, ROOT, free_port, request, wait_until
-from postgres import bindir
+from postgres import bindir, lock_sessions_sql
 from printenv import RawPrinter
 from txn_helpers import IN_ZONE, parking, today
 
@@ -49,7 +49,7 @@ def stats(port, column="status"):
 
 
 class Cluster:
-    def __init__(self, tmp_path, printer_uri=None):
+    def __init__(self, tmp_path, printer_uri=None, env=None):
         self.port, self.stats_port, n1, n2, self.sim_port, smtp = (free_port() for _ in range(6))
         self.node_ports = (n1, n2)
         self.run_dir = str(tmp_path / "cluster")
@@ -60,7 +60,7 @@ class Cluster:
         if printer_uri:
             argv += ["--printer-uri", printer_uri, "--printer-format", "escpos"]
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     text=True)
+                                     text=True, env=dict(os.environ, **(env or {})))
         self.pids, self.lines = {}, []
         for line in self.proc.stdout:
             self.lines.append(line)
@@ -279,19 +279,7 @@ def test_kill9_of_a_node_during_a_burst_through_haproxy(tmp_path):
 PRINTER = "sd01-receipt"  # config/onestop.json's one printer
 
 
-def lock_key(space, name):
-    """db_lock_key (gateway/store/db.c): FNV-1a over "space:name", 64 bits."""
-    h = 14695981039346656037
-    for b in f"{space}:{name}".encode():
-        h = ((h ^ b) * 1099511628211) % 2**64
-    return h
-
-
-# The session holding the printer's lock: a session advisory lock on a bigint key shows in
-# pg_locks as classid (its high 32 bits), objid (its low 32 bits) and objsubid 1.
-PRINTER_LOCK_SESSIONS = ("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted"
-                         f" AND objsubid = 1 AND classid::bigint = {lock_key('printer', PRINTER) >> 32}"
-                         f" AND objid::bigint = {lock_key('printer', PRINTER) & 0xffffffff}")
+PRINTER_LOCK_SESSIONS = lock_sessions_sql("printer", PRINTER)  # the session holding it
 LOCK_KILLS = 3
 SALES_BETWEEN_KILLS = 12
 
@@ -363,6 +351,102 @@ def test_a_node_that_loses_its_printer_lock_stops_and_takes_it_again(tmp_path):
         assert len(jobs) == total
         assert logged("printer_lost") == LOCK_KILLS
         assert logged("printer_held") == LOCK_KILLS + 1
+    finally:
+        printer.stop()
+        c.stop()
+
+
+# Longer than the 40 s the other node used to wait before sending a job again (the longest a
+# socket send could take), so that a bound on time, not a check on the sender, prints twice.
+SEND_STALL_MS = 45000
+
+
+@pytest.mark.slow
+def test_a_job_still_held_by_a_stalled_sender_is_not_sent_again_until_it_is_gone(tmp_path):
+    """A node sending a receipt to a raw socket printer (which gives no job id to ask about)
+    stalls in the middle of the send (a failpoint holds each job's first send) and loses the
+    printer's lock meanwhile. The node that takes the printer over must leave that job alone
+    while its sender is alive, however long it stalls: the receipt comes out once, from the
+    sender. Then the same with the sender killed (kill -9) while it stalls: the other node
+    sends the job again at once, and it comes out once."""
+    printer = RawPrinter()
+    c = Cluster(tmp_path, printer_uri=printer.uri,
+                env={"ONESTOP_FAILPOINTS": f"print_first_attempt_sending={SEND_STALL_MS}"})
+
+    def holder():
+        pids = wait_until(lambda: c.sql(PRINTER_LOCK_SESSIONS), timeout=15,
+                          what="the printer lock's session")
+        assert len(pids) == 1, pids
+        return int(pids[0][0])
+
+    def held_by(i, times):
+        return c.node_log(i).count('"printer_held"') == times
+
+    def sell_one(token):
+        body = {"service": "residents-parking-permit", "fields": visitor_permit(),
+                "payment": {"method": "card", "auth_code": "STALL1"}}
+        r = request(c.port, "POST", "/api/v1/transactions", body, token=token,
+                    headers={"Idempotency-Key": str(uuid.uuid4())}, timeout=15)
+        assert r.status == 201, r
+        return r.json["reference"]
+
+    def at_printer(ref):
+        return sum(1 for j in printer.jobs() if ref.encode() in j)
+
+    def busy(i, ref):
+        """Node i logged that it leaves ref's job to the node still sending it."""
+        return any('"print_attempt_busy"' in line and ref in line
+                   for line in c.node_log(i).splitlines())
+
+    def stalled(i, ref):
+        return '"failpoint_reached"' in c.node_log(i) and c.sql(
+            "SELECT j.state, j.job_id IS NULL FROM print_jobs j JOIN transactions t"
+            f" ON t.id = j.transaction_id WHERE t.reference = '{ref}'") == [["printing", "t"]]
+
+    try:
+        token = c.sign_in()
+        wait_until(lambda: held_by(1, 1) or held_by(2, 1), what="one node holding the printer")
+        sender = 1 if held_by(1, 1) else 2
+        other = 3 - sender
+
+        # 1. the sender stalls longer than the old bound, alive: the other node waits for it
+        ref = sell_one(token)
+        wait_until(lambda: stalled(sender, ref), timeout=15, what="the first send stalled")
+        assert c.sql(f"SELECT pg_terminate_backend({holder()})") == [["t"]]
+        wait_until(lambda: held_by(other, 1), timeout=15, what="the other node taking the printer")
+        wait_until(lambda: c.sql("SELECT state FROM print_jobs j JOIN transactions t ON"
+                                 f" t.id = j.transaction_id WHERE t.reference = '{ref}'")
+                   == [["printed"]], timeout=SEND_STALL_MS / 1000 + 30, interval=0.5,
+                   what="the receipt printed")
+        wait_until(lambda: f"{ref} printed on" in c.node_log(sender) or
+                   "print_move_refused" in c.node_log(sender), timeout=SEND_STALL_MS / 1000,
+                   interval=0.2, what="the stalled sender done")
+        assert at_printer(ref) == 1, printer.jobs()
+        assert f"{ref} printed on" in c.node_log(sender)
+        assert f"{ref}: sending print job" not in c.node_log(other)
+        assert busy(other, ref)
+
+        # 2. the new holder's first send stalls and it loses the printer; killed while it
+        # stalls, its job is sent again at once by the first node
+        ref2 = sell_one(token)
+        wait_until(lambda: stalled(other, ref2), timeout=15, what="the second send stalled")
+        assert c.sql(f"SELECT pg_terminate_backend({holder()})") == [["t"]]
+        wait_until(lambda: held_by(sender, 2), timeout=15,
+                   what="the first node taking the printer again")
+        wait_until(lambda: busy(sender, ref2), timeout=15,
+                   what="the first node leaving the held job alone")
+        assert at_printer(ref2) == 0
+        os.kill(c.pids[f"node{other}"], signal.SIGKILL)
+        killed = time.monotonic()
+        wait_until(lambda: at_printer(ref2) >= 1, timeout=30, interval=0.2,
+                   what="the job sent again once its sender is gone")
+        resent_s = time.monotonic() - killed
+        wait_until(lambda: c.sql("SELECT state FROM print_jobs j JOIN transactions t ON"
+                                 f" t.id = j.transaction_id WHERE t.reference = '{ref2}'")
+                   == [["printed"]], timeout=10, what="the second receipt printed")
+        assert at_printer(ref2) == 1
+        assert f"{ref2}: sending print job" in c.node_log(sender)
+        assert resent_s < 10, resent_s  # not after a bound on time (40 s from the attempt)
     finally:
         printer.stop()
         c.stop()

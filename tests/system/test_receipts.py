@@ -22,7 +22,8 @@ import pytest
 sys.path.insert(0, os.path.dirname(__file__))
 
 import printenv  # noqa: E402
-from onestop_env import ONESTOPD, wait_until  # noqa: E402
+from onestop_env import ONESTOPD, STORE_ENGINE, wait_until  # noqa: E402
+from postgres import lock_sessions_sql  # noqa: E402
 from printenv import PrintEnv, closed_port  # noqa: E402
 from test_printing import decode_pdf_qr, parse_escpos  # noqa: E402
 from txn_helpers import IN_ZONE, cash, parking, sell, vrm  # noqa: E402
@@ -53,7 +54,7 @@ def clean_stops():
         assert "Sanitizer" not in log and "runtime error" not in log, log[-6000:]
 
 
-def start_gateway(make_gateway, clean_stops, printer, name="gw"):
+def start_gateway(make_gateway, clean_stops, printer, name="gw", env=None):
     """onestopd whose counter SD-01 prints on `printer` (a config printers[] entry)."""
     printer = dict({"name": PRINTER}, **printer)
     gw = make_gateway(name, printers=[printer])
@@ -62,7 +63,7 @@ def start_gateway(make_gateway, clean_stops, printer, name="gw"):
     # a second counter at SD-01's site with no printer of its own
     gw.config["counters"].append({"id": "SD-02", "site": gw.config["counters"][0]["site"]})
     gw.write_config()
-    gw.start()
+    gw.start(env=env)
     return gw
 
 
@@ -377,6 +378,41 @@ def test_jobs_left_printing_are_resent_without_a_job_id_and_rechecked_with_one(
     files = p.spooled("pdf")
     assert len(files) == 1, files
     assert decode_pdf_qr(files[0], tmp_path).split("/r/")[1].startswith(resend + "?")
+
+
+SEND_STALL_MS = 8000  # long enough to end the send lock's session while the send waits
+
+
+@pytest.mark.skipif(STORE_ENGINE != "postgresql",
+                    reason="send locks are taken on a shared store only (SQLite has one node)")
+def test_a_send_whose_send_lock_ended_is_not_sent_then_sent_once(env, make_gateway,
+                                                                   clean_stops):
+    """A job's send lock (held from before its attempt is written until its outcome is) ends
+    with its database session. A sender whose send lock's session ended while the send waited
+    does not send the job (another node may have taken it: print_attempt_lost); it looks at
+    it again, takes the lock in a new session and sends it as a new attempt: once."""
+    raw = env.raw_printer()
+    gw = start_gateway(make_gateway, clean_stops, {"uri": raw.uri, "format": "escpos"},
+                       env={"ONESTOP_FAILPOINTS": f"print_first_attempt_sending={SEND_STALL_MS}"})
+    token = gw.sign_in()
+    ref = sell_permit(gw, token)["reference"]
+    wait_until(lambda: '"failpoint_reached"' in gw.log(), what="the first send waiting")
+    db = gw.store_db()
+    (job,) = db.execute("SELECT j.id FROM print_jobs j JOIN transactions t ON"
+                        " t.id = j.transaction_id WHERE t.reference = ?", (ref,)).fetchone()
+    (pid,) = db.execute(lock_sessions_sql("print-send", str(job))).fetchone()
+    assert db.execute("SELECT pg_terminate_backend(?)", (pid,)).fetchone() == (True,)
+    db.commit()
+    db.close()
+    t = wait_print(gw, token, ref, ("printed", "print_failed"), timeout=SEND_STALL_MS / 1000 + 20)
+    assert t["print"]["state"] == "printed", t["print"]
+    assert t["print"]["attempts"] == 2, t["print"]
+    log = gw.log()
+    assert log.index('"print_attempt_lost"') < log.index('"print_resubmit"'), log[-3000:]
+    # the first attempt was given up before the second began: no other send can come
+    wait_until(lambda: raw.jobs(), timeout=10, what="bytes at the raw printer")
+    assert len(raw.jobs()) == 1
+    assert ref.encode() in raw.jobs()[0]
 
 
 def test_metrics_count_by_printer(env, make_gateway, clean_stops):

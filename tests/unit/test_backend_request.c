@@ -294,6 +294,56 @@ static void test_refused_connection_and_timeout(void **state)
     backend_request_free(req);
 }
 
+/* A kept handle serves the thread's next request, and nothing of the last one goes with it:
+ * a GET after a signed POST carries no body, no Content-Type and no Idempotency-Key. */
+static void test_a_kept_handle_starts_clean(void **state)
+{
+    (void)state;
+    backend_request_keep_handles(2);
+    struct server s;
+    server_start(&s, "HTTP/1.1 201 Created\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}");
+    server_run(&s);
+    char url[64], err[200];
+    struct backend_config be = backend(s.port, url, sizeof url);
+    const char *body = "{\"reference\":\"RP-2\"}";
+    struct backend_request_spec post = {.method = "POST",
+                                        .path = "/permits",
+                                        .content_type = "application/json",
+                                        .body = body,
+                                        .body_len = strlen(body),
+                                        .idempotency_key = "onestop-RP-2"};
+    struct backend_request *req = backend_request_new(&be, &post, 1767225600, err, sizeof err);
+    assert_non_null(req);
+    CURL *first = backend_request_easy(req);
+    struct backend_response resp;
+    run(req, &resp);
+    server_stop(&s);
+    assert_int_equal(resp.http_status, 201);
+    backend_request_free(req);
+
+    server_start(&s, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n[]");
+    server_run(&s);
+    be = backend(s.port, url, sizeof url);
+    struct backend_request_spec get = {.method = "GET", .path = "/addresses"};
+    req = backend_request_new(&be, &get, 1767225601, err, sizeof err);
+    assert_non_null(req);
+    assert_ptr_equal(backend_request_easy(req), first);
+    run(req, &resp);
+    server_stop(&s);
+    assert_int_equal(resp.http_status, 200);
+    assert_string_equal(resp.error, "");
+    assert_true(strncmp(s.request, "GET /parking/addresses HTTP/1.1\r\n", 33) == 0);
+    char v[200];
+    assert_false(header(&s, "Idempotency-Key", v, sizeof v));
+    assert_false(header(&s, "Content-Type", v, sizeof v));
+    assert_false(header(&s, "Content-Length", v, sizeof v));
+    assert_true(header(&s, "X-Onestop-Timestamp", v, sizeof v));
+    assert_string_equal(v, "1767225601");
+    assert_string_equal(strstr(s.request, "\r\n\r\n") + 4, "");
+    backend_request_free(req);
+    backend_request_drop_handles();
+}
+
 static void test_bad_specs_are_refused(void **state)
 {
     (void)state;
@@ -319,6 +369,7 @@ int main(void)
         cmocka_unit_test(test_answers_past_the_cap_fail),
         cmocka_unit_test(test_refused_connection_and_timeout),
         cmocka_unit_test(test_bad_specs_are_refused),
+        cmocka_unit_test(test_a_kept_handle_starts_clean),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

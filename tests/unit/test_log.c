@@ -235,6 +235,76 @@ static void test_deferred_line_goes_out_with_the_access_line(void **state)
     free(out);
 }
 
+/* Bytes written to fd so far. */
+static long written(int fd)
+{
+    return (long)lseek(fd, 0, SEEK_END);
+}
+
+/* Held lines: nothing is written until log_release or a warning, then all of them in order;
+ * lines that would outgrow one atomic write go out whole before it; after log_release a line
+ * is written at once again. */
+static void test_held_lines_go_out_together(void **state)
+{
+    (void)state;
+    log_set_request_id("");
+    FILE *tmp = tmpfile();
+    assert_non_null(tmp);
+    int fd = fileno(tmp);
+    fflush(stderr);
+    int saved = dup(STDERR_FILENO);
+    dup2(fd, STDERR_FILENO);
+
+    log_hold();
+    log_msg(LOG_INFO, "held", "one");
+    log_msg(LOG_DEBUG, "held", "below the level: dropped");
+    log_msg(LOG_INFO, "held", "two");
+    long while_held = written(fd);
+    log_msg(LOG_WARN, "warned", "three");
+    long after_warning = written(fd);
+    log_hold();
+    long before_many = written(fd);
+    long first_spill = 0;
+    for (int i = 0; i < 100; i++) {
+        log_msg(LOG_INFO, "many", "line %d of a hundred held in one turn", i);
+        if (!first_spill && written(fd) > before_many)
+            first_spill = written(fd);
+    }
+    log_release();
+    long released = written(fd);
+    log_msg(LOG_INFO, "after", "four");
+    long after_release = written(fd);
+
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    char *out = calloc((size_t)after_release + 1, 1);
+    assert_non_null(out);
+    assert_int_equal(pread(fd, out, (size_t)after_release, 0), after_release);
+    fclose(tmp);
+
+    assert_int_equal(while_held, 0);
+    assert_true(after_warning > 0);
+    assert_int_equal(before_many, after_warning);
+    const char *one = strstr(out, "\"msg\":\"one\"");
+    const char *two = strstr(out, "\"msg\":\"two\"");
+    const char *three = strstr(out, "\"msg\":\"three\"");
+    assert_true(one && two && three && one < two && two < three);
+    assert_null(strstr(out, "dropped"));
+    /* the hundred lines (about 13 KB) went out in whole lines, each write at most PIPE_BUF */
+    assert_true(first_spill > before_many && first_spill - before_many <= 4096);
+    assert_int_equal(out[first_spill - 1], '\n');
+    assert_true(released > first_spill);
+    int lines = 0;
+    for (const char *p = out + after_warning; p < out + released; p++)
+        lines += *p == '\n';
+    assert_int_equal(lines, 100);
+    assert_non_null(strstr(out + after_warning, "line 0 of"));
+    assert_true(strstr(out, "line 98 of") < strstr(out, "line 99 of"));
+    assert_true(after_release > released);
+    assert_non_null(strstr(out + released, "\"msg\":\"four\""));
+    free(out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -242,6 +312,7 @@ int main(void)
         cmocka_unit_test(test_request_lines_match_jansson),
         cmocka_unit_test(test_request_durations_match_jansson),
         cmocka_unit_test(test_deferred_line_goes_out_with_the_access_line),
+        cmocka_unit_test(test_held_lines_go_out_together),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

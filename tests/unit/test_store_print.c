@@ -237,6 +237,9 @@ static void test_moves_follow_the_rule_and_compare_the_state(void **state)
     j = only_job(f, PRINT_PRINTING, 0);
     assert_int_equal(j.job_id, 7);
     assert_int_equal(j.attempts, 1);
+    /* The printer has it: never a new attempt (another node's resend); it is re-checked. */
+    assert_int_equal(move(f, id, PRINT_PRINTING, PRINT_PRINTING, true, 0, 0, NULL), STORE_CONFLICT);
+    assert_int_equal(only_job(f, PRINT_PRINTING, 0).job_id, 7);
 
     /* The printer did not take it: back to pending, due in 2 s, with the reason. */
     assert_int_equal(move(f, id, PRINT_PRINTING, PRINT_PENDING, false, 0, ms(f->now) + 2000,

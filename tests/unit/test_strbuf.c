@@ -1,5 +1,6 @@
 /* strbuf's JSON writers: strings and integers exactly as jansson's json_dumps writes them, and
- * a string json_string would refuse (not UTF-8) refused too. */
+ * a string json_string would refuse (not UTF-8) refused too; text_copy writes what
+ * snprintf("%s") writes, cut short or not. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +11,7 @@
 
 #include <jansson.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -77,12 +79,32 @@ static void test_integers_match_jansson(void **state)
     }
 }
 
+static void test_text_copy_writes_what_snprintf_writes(void **state)
+{
+    (void)state;
+    static const char *const texts[] = {"", "a", "127.0.0.1", "exactly8", "longer than the buffer"};
+    for (size_t size = 1; size <= 12; size++) {
+        for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+            char ours[16], theirs[16];
+            memset(ours, 'x', sizeof ours);
+            memset(theirs, 'x', sizeof theirs);
+            text_copy(ours, size, texts[i]);
+            snprintf(theirs, size, "%s", texts[i]);
+            assert_memory_equal(ours, theirs, sizeof ours);
+        }
+    }
+    char untouched = 'x';
+    text_copy(&untouched, 0, "abc");
+    assert_int_equal(untouched, 'x');
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_strings_match_jansson),
         cmocka_unit_test(test_invalid_utf8_is_refused_as_jansson_refuses_it),
         cmocka_unit_test(test_integers_match_jansson),
+        cmocka_unit_test(test_text_copy_writes_what_snprintf_writes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

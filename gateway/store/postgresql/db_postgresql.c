@@ -14,7 +14,13 @@
  * round trips instead of N*(k+2)+3. Should a deferred command fail (the connection lost, or
  * the transaction aborted already), the statement it travelled with fails with its error, and
  * so does every later one but a whole ROLLBACK while the transaction is open (poisoned): a
- * ROLLBACK TO a savepoint could otherwise undo an earlier job that was told it succeeded. */
+ * ROLLBACK TO a savepoint could otherwise undo an earlier job that was told it succeeded.
+ *
+ * What a transaction holds is remembered for it (struct pg_xact): the advisory locks it took
+ * (db_lock_xact), so a second call for the same key costs no round trip, and the audit chain's
+ * head it appended under the chain lock (db_chain_head_keep). Both are forgotten at BEGIN,
+ * COMMIT, any ROLLBACK (ROLLBACK TO a savepoint too: PostgreSQL frees the locks taken after
+ * the savepoint, and the rows written after it are gone) and with a new connection. */
 #include "gateway/store/postgresql/db_postgresql.h"
 #include "gateway/store/postgresql/pg_crypt.h"
 #include "gateway/store/postgresql/pg_sql.h"
@@ -37,6 +43,8 @@
 #define PG_INT64_TEXT        24
 #define PG_CONNECT_TIMEOUT_S "5" /* seconds, unless the conninfo sets connect_timeout */
 #define PG_DEFERRED_MAX      8   /* deferred commands held before they are sent on their own */
+#define PG_XACT_LOCKS_MAX    8   /* transaction locks remembered as held (more: asked again) */
+#define PG_CHAIN_HASH_MAX    72  /* the kept audit chain head's hash (hex), with its NUL */
 
 struct pg_stmt {
     struct db_stmt base;
@@ -76,6 +84,16 @@ struct pg_db {
     bool poisoned;
     char poison_state[6];
     char poison_msg[PG_ERRMSG_MAX];
+    /* what the open transaction is known to hold; valid while generation is the connection's
+     * and a transaction is open (see the top of the file) */
+    struct pg_xact {
+        unsigned long generation;
+        int64_t locks[PG_XACT_LOCKS_MAX];
+        int nlocks;
+        bool head_kept;
+        int64_t head_id;
+        char head_hash[PG_CHAIN_HASH_MAX];
+    } xact;
 };
 
 __attribute__((format(printf, 3, 4))) static void set_error(struct pg_db *db, enum store_result r,
@@ -111,6 +129,40 @@ static bool in_transaction(PGconn *conn)
 {
     PGTransactionStatusType t = PQtransactionStatus(conn);
     return t == PQTRANS_INTRANS || t == PQTRANS_INERROR;
+}
+
+static void xact_forget(struct pg_db *db)
+{
+    db->xact.nlocks = 0;
+    db->xact.head_kept = false;
+}
+
+/* Forgets what the transaction holds when sql ends it or rolls back to a savepoint. */
+static void xact_note(struct pg_db *db, const char *sql)
+{
+    sql += strspn(sql, " \t\n");
+    static const char *const words[] = {"BEGIN", "COMMIT", "END",    "ROLLBACK",
+                                        "ABORT", "START",  "PREPARE"};
+    for (size_t i = 0; i < sizeof words / sizeof *words; i++) {
+        size_t n = strlen(words[i]);
+        if (strncasecmp(sql, words[i], n) == 0 && (sql[n] == ' ' || sql[n] == ';' || !sql[n])) {
+            xact_forget(db);
+            return;
+        }
+    }
+}
+
+/* Whether what is remembered is about the transaction open now on this connection (one whose
+ * BEGIN is still deferred has nothing remembered: xact_note forgot it all at that BEGIN). */
+static bool xact_valid(struct pg_db *db)
+{
+    if (db->xact.generation != db->generation ||
+        (!in_transaction(db->conn) && db->ndeferred == 0)) {
+        xact_forget(db);
+        db->xact.generation = db->generation;
+        return false;
+    }
+    return true;
 }
 
 /* The connection before a statement: reset when it was lost; false (the error noted) when the
@@ -297,6 +349,7 @@ static bool defer(struct pg_db *db, const char *sql)
 {
     if (poisoned(db) || !ready(db, ends_transaction(sql)))
         return false;
+    xact_note(db, sql);
     if (db->ndeferred == PG_DEFERRED_MAX && !send_pipeline(db, NULL, 0, NULL, false))
         return false;
     db->deferred[db->ndeferred++] = sql;
@@ -501,6 +554,7 @@ static bool run(struct pg_stmt *st)
     /* a whole ROLLBACK runs on its own, whatever became of what was deferred: in a pipeline
      * the server would skip it after a deferred command's failure */
     bool ends = ends_transaction(st->sql.text);
+    xact_note(db, st->sql.text);
     if (ends)
         (void)flush(db);
     if ((!ends && poisoned(db)) || !make_params(st, values, owned) || !ready(db, false))
@@ -662,6 +716,7 @@ static bool pg_exec(struct db *base, const char *sql, char *err, size_t errlen)
     bool ends = ends_transaction(sql);
     /* what was deferred goes first; a whole ROLLBACK or a BEGIN runs whatever became of it */
     bool ok = (flush(db) || ends) && (ends || !poisoned(db)) && ready(db, ends);
+    xact_note(db, sql);
     if (ok) {
         bool was_in_txn = in_transaction(db->conn);
         PGresult *res = PQexec(db->conn, sql);
@@ -732,9 +787,43 @@ static bool lock_call(struct db *db, const char *sql, int64_t key)
     return ok;
 }
 
-static bool pg_lock_xact(struct db *db, int64_t key)
+/* Asks the server only for a key this transaction has not taken already. */
+static bool pg_lock_xact(struct db *base, int64_t key)
 {
-    return lock_call(db, "SELECT pg_advisory_xact_lock(?1::bigint)", key);
+    struct pg_db *db = (struct pg_db *)base;
+    /* a BEGIN still deferred has made the list empty (xact_note): the call goes with it */
+    if (xact_valid(db))
+        for (int i = 0; i < db->xact.nlocks; i++)
+            if (db->xact.locks[i] == key)
+                return true;
+    if (!lock_call(base, "SELECT pg_advisory_xact_lock(?1::bigint)", key))
+        return false;
+    if (xact_valid(db) && db->xact.nlocks < PG_XACT_LOCKS_MAX)
+        db->xact.locks[db->xact.nlocks++] = key;
+    return true;
+}
+
+/* Keeps the head only while the transaction holds a lock (the chain's: audit.c takes it before
+ * the row it keeps) and the hash fits. */
+static void pg_chain_head_keep(struct db *base, int64_t id, const char *hash)
+{
+    struct pg_db *db = (struct pg_db *)base;
+    db->xact.head_kept = false;
+    if (!xact_valid(db) || db->xact.nlocks == 0 || !hash || strlen(hash) >= PG_CHAIN_HASH_MAX)
+        return;
+    db->xact.head_id = id;
+    memcpy(db->xact.head_hash, hash, strlen(hash) + 1);
+    db->xact.head_kept = true;
+}
+
+static bool pg_chain_head_kept(struct db *base, int64_t *id, char *hash, size_t hash_size)
+{
+    struct pg_db *db = (struct pg_db *)base;
+    if (!xact_valid(db) || !db->xact.head_kept || strlen(db->xact.head_hash) >= hash_size)
+        return false;
+    *id = db->xact.head_id;
+    memcpy(hash, db->xact.head_hash, strlen(db->xact.head_hash) + 1);
+    return true;
 }
 
 /* A session advisory lock on a bigint key shows in pg_locks as classid (the key's high 32 bits),
@@ -814,6 +903,8 @@ static const struct db_ops pg_ops = {
     .hold_session = pg_hold_session,
     .session_holds = pg_session_holds,
     .unlock_session = pg_unlock_session,
+    .chain_head_keep = pg_chain_head_keep,
+    .chain_head_kept = pg_chain_head_kept,
 };
 
 static void notice(void *arg, const char *message)
