@@ -34,14 +34,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define LINE_FACTOR   1.28 /* line height / font size */
-#define ASCENT_FACTOR 0.95 /* baseline below the top of a line / font size */
-#define RULE_WIDTH    0.6
-#define ROW_GAP_EM    1.0  /* space between a row's text and its amount, in ems */
-#define ROW_LEFT_MIN  0.45 /* a row's text keeps at least this share of the width */
-#define MM_TO_PT      (72.0 / 25.4)
-#define QR_DARK       0x000000u /* CAIRO_FORMAT_RGB24 pixels */
-#define QR_LIGHT      0xFFFFFFu
+#define LINE_FACTOR         1.28 /* line height / font size */
+#define REFERENCE_SIZE_STEP 0.25 /* pt: the reference shrinks by this until it fits */
+#define ASCENT_FACTOR       0.95 /* baseline below the top of a line / font size */
+#define RULE_WIDTH          0.6
+#define ROW_GAP_EM          1.0  /* space between a row's text and its amount, in ems */
+#define ROW_LEFT_MIN        0.45 /* a row's text keeps at least this share of the width */
+#define MM_TO_PT            (72.0 / 25.4)
+#define QR_DARK             0x000000u /* CAIRO_FORMAT_RGB24 pixels */
+#define QR_LIGHT            0xFFFFFFu
 
 struct paper_style {
     double width;      /* page width, pt */
@@ -387,14 +388,25 @@ static void place_block(struct render *rd, const struct layout_block *b)
     case LAYOUT_ROW: {
         double size = st->size[b->style];
         if (b->style == LAYOUT_REFERENCE) {
-            /* As large as fits on one line, but never smaller than normal text. */
+            /* As large as fits on one line, but never smaller than normal text. A glyph's
+             * advance does not scale exactly with the size (hinting rounds it), so the width
+             * is measured again at the scaled size and the size stepped down until the whole
+             * reference fits: a reference broken over two lines cannot be read out. */
             set_font(rd, b->style, size);
             double w = measure(rd, b->text, strlen(b->text));
             if (w > content_width(rd)) {
                 size = size * content_width(rd) / w;
+            }
+            for (;;) {
                 if (size < st->size[LAYOUT_NORMAL]) {
                     size = st->size[LAYOUT_NORMAL];
+                    break;
                 }
+                set_font(rd, b->style, size);
+                if (measure(rd, b->text, strlen(b->text)) <= content_width(rd)) {
+                    break;
+                }
+                size -= REFERENCE_SIZE_STEP;
             }
         }
         place_text(rd, b, size);

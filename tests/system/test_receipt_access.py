@@ -163,7 +163,8 @@ def test_large_print_urdu_receipt_is_right_to_left_tagged_and_keeps_reference_an
     assert decode_pdf_qr(pdf, tmp_path) == r.json["status_url"]
     check_status_url(gw, r.json["status_url"], ref)
     lines = bbox_lines(pdf)
-    assert any(w[3] == ref for ws in lines.values() for w in ws), "the reference, left to right"
+    assert any(w[3] == ref for ws in lines.values() for w in ws), \
+        f"the reference {ref}, left to right, in {[[w[3] for w in ws] for ws in lines.values()]}"
 
     # "Date" (تاریخ) read from the right edge leftwards, never left to right.
     date_line = find_line(lines, "تاریخ")

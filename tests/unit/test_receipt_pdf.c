@@ -203,6 +203,37 @@ static void test_long_lines_wrap_inside_page(void **state)
     assert_non_null(strstr(f->out, "characters"));
 }
 
+/* The reference is printed as large as fits on one line, and always whole: scaled down to
+ * the content width, hinting can leave it a fraction wider than that, and the renderer then
+ * broke its last letter onto a line of its own ("RP-GWAW-VHR" / "S" on a large-print Urdu
+ * receipt). The widest letters, in every size and language direction, stay one word. */
+static void test_reference_is_never_broken(void **state)
+{
+    struct fixture *f = *state;
+    static const char *const refs[] = {"RP-GWAW-VHRS", "RP-WWWW-WWWW", "RP-MWMW-WMWM",
+                                       "RP-7K3M9Q2X"};
+    static const enum receipt_size sizes[] = {RECEIPT_SIZE_STANDARD, RECEIPT_SIZE_LARGE};
+    static const enum receipt_paper papers[] = {RECEIPT_PAPER_ROLL_80MM, RECEIPT_PAPER_A4};
+    for (size_t i = 0; i < sizeof refs / sizeof refs[0]; i++) {
+        for (size_t s = 0; s < 2; s++) {
+            for (size_t p = 0; p < 2; p++) {
+                struct receipt r = th_sample();
+                r.reference = refs[i];
+                r.size = sizes[s];
+                render_to_file(f, &r, papers[p]);
+                char cmd[TH_PATH_MAX * 2];
+                snprintf(cmd, sizeof cmd, "pdftotext -bbox '%s' -", f->pdf);
+                assert_int_equal(th_run(cmd, f->out, sizeof f->out), 0);
+                char word[64];
+                snprintf(word, sizeof word, ">%s</word>", refs[i]);
+                if (strstr(f->out, word) == NULL) {
+                    fail_msg("reference %s broken (size %zu, paper %zu)", refs[i], s, p);
+                }
+            }
+        }
+    }
+}
+
 static void test_page_length_fits_content(void **state)
 {
     struct fixture *f = *state;
@@ -389,6 +420,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_a4_qr_decodes_to_url, setup, teardown),
         cmocka_unit_test_setup_teardown(test_text_and_pound_sign, setup, teardown),
         cmocka_unit_test_setup_teardown(test_long_lines_wrap_inside_page, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reference_is_never_broken, setup, teardown),
         cmocka_unit_test_setup_teardown(test_page_length_fits_content, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a4_long_receipt_breaks_pages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_untrusted_text_still_renders, setup, teardown),
