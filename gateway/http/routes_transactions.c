@@ -619,6 +619,13 @@ static void evaluation_release(struct service_evaluation *ev, bool borrowed)
 static enum store_result create_run(struct store_tx *tx, void *arg)
 {
     struct create *c = arg;
+    /* the writer may run a job more than once (a refused job in its group, or a group the
+     * engine asks to retry: writer.c): what an earlier run left is dropped, not leaked */
+    json_decref(c->reply);
+    c->reply = NULL;
+    free(c->reply_text);
+    c->reply_text = NULL;
+    c->status = 0;
     char stored_hash[65];
     int stored_status = 0;
     char *stored = NULL;
