@@ -9,23 +9,49 @@ import api_contract  # noqa: E402
 from onestop_env import STORE_ENGINE, Gateway  # noqa: E402
 
 sqlite_only_skipped = []
+engine_only_skipped = []  # (nodeid, engine the test needs, reason): listed in the summary
+POSTGRESQL_PASS = os.path.join(os.path.dirname(__file__), "postgresql_pass.txt")
+
+
+def postgresql_pass_files():
+    """The files scripts/test runs again on PostgreSQL (postgresql_pass.txt)."""
+    with open(POSTGRESQL_PASS) as f:
+        return {line.split("#")[0].strip() for line in f} - {""}
+
+
+def marked_reason(item, name):
+    mark = item.get_closest_marker(name)
+    if mark is None:
+        return None
+    reason = mark.kwargs.get("reason") or (mark.args[0] if mark.args else "")
+    if not reason:
+        raise pytest.UsageError(f"{item.nodeid}: {name} needs a reason")
+    return reason
 
 
 def pytest_collection_modifyitems(config, items):
-    """On PostgreSQL (ONESTOP_STORE_ENGINE=postgresql), a test marked
-    @pytest.mark.sqlite_only(reason="...") is skipped with its reason, listed in the summary:
-    it checks the SQLite file itself (its pages, WAL, backups), which that engine has not."""
-    if STORE_ENGINE != "postgresql":
-        return
+    """A test marked @pytest.mark.sqlite_only(reason="...") checks the SQLite file itself (its
+    pages, WAL, backups): on PostgreSQL (ONESTOP_STORE_ENGINE=postgresql) it is skipped with
+    its reason, listed in the summary. A test marked @pytest.mark.postgresql_only(reason=...)
+    checks what only a shared store has (locks across nodes, the server's files): on SQLite it
+    is skipped and listed the same way, and its file must be in postgresql_pass.txt, so CI's
+    PostgreSQL pass runs it (a test no pass runs would hide a failure)."""
+    pass_files = None
     for item in items:
-        mark = item.get_closest_marker("sqlite_only")
-        if mark is None:
-            continue
-        reason = mark.kwargs.get("reason") or (mark.args[0] if mark.args else "")
-        if not reason:
-            raise pytest.UsageError(f"{item.nodeid}: sqlite_only needs a reason")
-        sqlite_only_skipped.append((item.nodeid, reason))
-        item.add_marker(pytest.mark.skip(reason="SQLite only: " + reason))
+        reason = marked_reason(item, "postgresql_only")
+        if reason is not None:
+            if pass_files is None:
+                pass_files = postgresql_pass_files()
+            if os.path.basename(str(item.fspath)) not in pass_files:
+                raise pytest.UsageError(f"{item.nodeid}: postgresql_only, but its file is not in "
+                                        f"postgresql_pass.txt, so no run of CI would run it")
+            if STORE_ENGINE != "postgresql":
+                engine_only_skipped.append((item.nodeid, "PostgreSQL", reason))
+                item.add_marker(pytest.mark.skip(reason="PostgreSQL only: " + reason))
+        reason = marked_reason(item, "sqlite_only")
+        if reason is not None and STORE_ENGINE == "postgresql":
+            sqlite_only_skipped.append((item.nodeid, reason))
+            item.add_marker(pytest.mark.skip(reason="SQLite only: " + reason))
 
 
 @pytest.fixture(autouse=True)
@@ -48,6 +74,12 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.write_line(
             f"store engine {STORE_ENGINE}: {len(sqlite_only_skipped)} SQLite-only tests not run:")
         for nodeid, reason in sqlite_only_skipped:
+            terminalreporter.write_line(f"  {nodeid}: {reason}")
+    if engine_only_skipped:
+        terminalreporter.write_line(
+            f"store engine {STORE_ENGINE}: {len(engine_only_skipped)} PostgreSQL-only tests not "
+            f"run (CI runs them in its PostgreSQL pass):")
+        for nodeid, engine, reason in engine_only_skipped:
             terminalreporter.write_line(f"  {nodeid}: {reason}")
 
 

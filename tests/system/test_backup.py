@@ -14,7 +14,7 @@ import uuid
 
 import pytest
 
-from onestop_env import ONESTOPD, STORE_ENGINE, Gateway, free_port, request, wait_until
+from onestop_env import ONESTOPD, Gateway, free_port, request, wait_until
 
 # Free, no till involved: hearing aid batteries (payment "none"), one issue per book per day,
 # so every sale gets its own book number. Stock is received first.
@@ -241,7 +241,7 @@ def test_a_backup_whose_audit_trail_was_edited_is_refused_naming_the_row(tmp_pat
     assert gw.stop() == 0
 
 
-@pytest.mark.skipif(STORE_ENGINE != "postgresql", reason="the PostgreSQL engine's refusal")
+@pytest.mark.postgresql_only(reason="the PostgreSQL engine's refusal")
 def test_backup_and_restore_refuse_a_postgresql_store_naming_its_tools(gateway):
     for args in (("backup", str(gateway.dir)), ("restore", os.path.join(gateway.dir, "x.db"))):
         r = gateway.cli(*args)

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from onestop_env import STORE_ENGINE, wait_until
+from onestop_env import wait_until
 from postgres import lock_sessions_sql
 from txn_helpers import sell
 
@@ -37,8 +37,8 @@ def test_the_node_id_is_kept_in_the_data_folder_across_restarts(make_gateway):
     assert node_ids(gw) == [kept, kept]
 
 
-@pytest.mark.skipif(STORE_ENGINE != "postgresql",
-                    reason="leases are taken on a shared store only (SQLite has one node)")
+@pytest.mark.postgresql_only(
+    reason="leases are taken on a shared store only (SQLite has one node)")
 def test_a_node_restarted_after_kill9_takes_back_its_own_leases_at_once(make_gateway):
     gw = make_gateway()
     for backend in gw.config["backends"]:
@@ -90,8 +90,8 @@ def same_database(gw, other):
     other.write_config()
 
 
-@pytest.mark.skipif(STORE_ENGINE != "postgresql",
-                    reason="the id's lock is taken on a shared store only (SQLite has one node)")
+@pytest.mark.postgresql_only(
+    reason="the id's lock is taken on a shared store only (SQLite has one node)")
 def test_a_node_whose_id_lock_session_ended_takes_it_again(make_gateway):
     """The id's lock lives as long as its database session. When that session ends under a
     live node (pg_terminate_backend here; a server restart or a network cut), the node notices

@@ -10,7 +10,7 @@ import sqlite3
 
 import pytest
 
-from onestop_env import STORE_ENGINE, shared_postgres, wait_until
+from onestop_env import shared_postgres, wait_until
 from test_open311_variants import bulky_fields
 from test_personal_data import keys_status, spellings, under
 from test_retention import complete, sold
@@ -106,7 +106,7 @@ def test_a_purge_leaves_no_plain_value_in_the_file_or_its_wal(make_gateway):
     assert "onestop.db-wal" in data_bytes(gw) and gw.daemon.alive()
 
 
-@pytest.mark.skipif(STORE_ENGINE != "postgresql", reason="the PostgreSQL server's files")
+@pytest.mark.postgresql_only(reason="the PostgreSQL server's files")
 def test_the_postgresql_server_never_holds_a_plain_value(gateway):
     """Values are sealed (and limit keys blinded) in onestopd before they are sent: neither the
     database's files nor the server's WAL holds them in plain text, checkpointed."""

@@ -22,7 +22,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(__file__))
 
 import printenv  # noqa: E402
-from onestop_env import ONESTOPD, STORE_ENGINE, wait_until  # noqa: E402
+from onestop_env import ONESTOPD, wait_until  # noqa: E402
 from postgres import lock_sessions_sql  # noqa: E402
 from printenv import PrintEnv, closed_port  # noqa: E402
 from test_printing import decode_pdf_qr, parse_escpos  # noqa: E402
@@ -383,8 +383,8 @@ def test_jobs_left_printing_are_resent_without_a_job_id_and_rechecked_with_one(
 SEND_STALL_MS = 8000  # long enough to end the send lock's session while the send waits
 
 
-@pytest.mark.skipif(STORE_ENGINE != "postgresql",
-                    reason="send locks are taken on a shared store only (SQLite has one node)")
+@pytest.mark.postgresql_only(
+    reason="send locks are taken on a shared store only (SQLite has one node)")
 def test_a_send_whose_send_lock_ended_is_not_sent_then_sent_once(env, make_gateway,
                                                                    clean_stops):
     """A job's send lock (held from before its attempt is written until its outcome is) ends
